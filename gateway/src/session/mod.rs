@@ -1,0 +1,1 @@
+//! Sessions: the gateway cookie and bearer tokens.

@@ -1,0 +1,1 @@
+//! The state store: SQLite (and later PostgreSQL) behind one interface.

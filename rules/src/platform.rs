@@ -1,0 +1,1 @@
+//! Device platform and client app type.
