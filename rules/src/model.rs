@@ -1,0 +1,322 @@
+//! The compiled policy model: what `compile` produces from rule files and
+//! `evaluate` reads. Immutable once built; share it behind an `Arc`.
+
+use crate::error::SourcePos;
+use crate::paths::PathCondition;
+use geoip::{Country, LocationSet, LocationTable};
+use rustc_hash::FxHashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An app's position in [`RuleSet::apps`]; the gateway resolves it once when
+/// it routes a request.
+pub type AppId = u32;
+
+/// Whether a policy is enforced, only reported, or skipped.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Enabled,
+    ReportOnly,
+    Disabled,
+}
+
+impl State {
+    pub const NAMES: &'static [&'static str] = &["enabled", "report_only", "disabled"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Enabled => "enabled",
+            State::ReportOnly => "report_only",
+            State::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        match s {
+            "enabled" => Some(State::Enabled),
+            "report_only" => Some(State::ReportOnly),
+            "disabled" => Some(State::Disabled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UserType {
+    Guest,
+    Member,
+}
+
+impl UserType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Guest => "guest",
+            UserType::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserType> {
+        match s {
+            "guest" => Some(UserType::Guest),
+            "member" => Some(UserType::Member),
+            _ => None,
+        }
+    }
+}
+
+/// A grant control a policy can require.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Control {
+    /// Multi-factor authentication: a trusted IdP's `amr`, or Portcullis TOTP.
+    Mfa,
+}
+
+impl Control {
+    pub const NAMES: &'static [&'static str] = &["mfa"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Mfa => "mfa",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Control> {
+        match s {
+            "mfa" => Some(Control::Mfa),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a policy's own control list needs all or one of its controls.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Operator {
+    #[default]
+    All,
+    Any,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    Block,
+    Require {
+        controls: Vec<Control>,
+        operator: Operator,
+    },
+}
+
+/// One entry of a `users` list, as written (lower-cased).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserEntry {
+    All,
+    Guests,
+    Members,
+    Group(Box<str>),
+    Domain(Box<str>),
+    Email(Box<str>),
+}
+
+impl fmt::Display for UserEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserEntry::All => f.write_str("all"),
+            UserEntry::Guests => f.write_str("guests"),
+            UserEntry::Members => f.write_str("members"),
+            UserEntry::Group(g) => write!(f, "group:{g}"),
+            UserEntry::Domain(d) => write!(f, "domain:{d}"),
+            UserEntry::Email(e) => f.write_str(e),
+        }
+    }
+}
+
+impl UserEntry {
+    pub(crate) fn matches(&self, user: &User<'_>) -> bool {
+        match self {
+            UserEntry::All => true,
+            UserEntry::Guests => user.user_type == UserType::Guest,
+            UserEntry::Members => user.user_type == UserType::Member,
+            UserEntry::Group(g) => user.groups.iter().any(|ug| ug.eq_ignore_ascii_case(g)),
+            UserEntry::Domain(d) => user.domain().eq_ignore_ascii_case(d),
+            UserEntry::Email(e) => user.email.eq_ignore_ascii_case(e),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UserCondition {
+    pub include: Vec<UserEntry>,
+    pub exclude: Vec<UserEntry>,
+}
+
+impl UserCondition {
+    /// True when the condition matches whoever signs in: `include: [all]`
+    /// and no exclusions. Only such policies can decide an anonymous request.
+    pub fn is_everyone(&self) -> bool {
+        self.exclude.is_empty() && self.include.contains(&UserEntry::All)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AppCondition {
+    pub all: bool,
+    pub include: Vec<AppId>,
+    pub exclude: Vec<AppId>,
+}
+
+/// A condition over a small closed vocabulary (platforms, client apps),
+/// compiled to bit masks.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct MaskCondition {
+    pub include: u8,
+    pub exclude: u8,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct LocationCondition {
+    pub include_all: bool,
+    pub include: LocationSet,
+    pub exclude: LocationSet,
+    /// As written, for explanations (`trusted`, names).
+    pub include_names: Vec<String>,
+    pub exclude_names: Vec<String>,
+}
+
+/// A compiled policy. Conditions left out of the file are `None` (any).
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: Arc<str>,
+    pub description: Option<String>,
+    pub state: State,
+    pub source: SourcePos,
+    pub grant: Option<Grant>,
+    pub sign_in_frequency: Option<Duration>,
+    pub(crate) users: UserCondition,
+    pub(crate) apps: AppCondition,
+    pub(crate) platforms: Option<MaskCondition>,
+    pub(crate) client_apps: Option<MaskCondition>,
+    pub(crate) locations: Option<LocationCondition>,
+    pub(crate) paths: Option<PathCondition>,
+    pub(crate) methods: Option<u16>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NamedLocation {
+    pub name: String,
+    pub trusted: bool,
+    pub source: SourcePos,
+}
+
+/// Candidate policies for one app scope, keyed by what a user can match, so
+/// that a decision looks only at policies that can apply to this user.
+/// Lists hold policy indices in file order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UserIndex {
+    pub everyone: Vec<u32>,
+    pub guests: Vec<u32>,
+    pub members: Vec<u32>,
+    pub by_group: FxHashMap<Box<str>, Vec<u32>>,
+    pub by_domain: FxHashMap<Box<str>, Vec<u32>>,
+    pub by_email: FxHashMap<Box<str>, Vec<u32>>,
+}
+
+/// The whole compiled policy set: immutable, indexed by app and user, swapped
+/// whole on reload.
+#[derive(Debug)]
+pub struct RuleSet {
+    pub(crate) policies: Vec<Policy>,
+    pub(crate) apps: Vec<Arc<str>>,
+    pub(crate) app_ids: FxHashMap<Box<str>, AppId>,
+    pub(crate) locations: Vec<NamedLocation>,
+    pub(crate) location_table: LocationTable,
+    /// Policies with `apps: include: [all]`.
+    pub(crate) all_apps: UserIndex,
+    /// Per app (by `AppId`): policies naming that app.
+    pub(crate) per_app: Vec<UserIndex>,
+    pub(crate) tests: Vec<crate::cases::RuleTest>,
+    pub(crate) files: Vec<PathBuf>,
+}
+
+impl RuleSet {
+    /// The app id for a configured app name, or `None` if the configuration
+    /// has no such app.
+    pub fn app_id(&self, name: &str) -> Option<AppId> {
+        self.app_ids.get(name).copied()
+    }
+
+    pub fn app_name(&self, id: AppId) -> Option<&str> {
+        self.apps.get(id as usize).map(|a| &**a)
+    }
+
+    pub fn apps(&self) -> &[Arc<str>] {
+        &self.apps
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    pub fn named_locations(&self) -> &[NamedLocation] {
+        &self.locations
+    }
+
+    /// The named locations an address (and its GeoIP country) falls in.
+    pub fn locations_of(&self, ip: Option<IpAddr>, country: Country) -> LocationSet {
+        self.location_table.matching(ip, country)
+    }
+
+    pub fn location_names(&self, set: &LocationSet) -> Vec<&str> {
+        set.iter()
+            .filter_map(|i| self.locations.get(i).map(|l| l.name.as_str()))
+            .collect()
+    }
+
+    pub fn tests(&self) -> &[crate::cases::RuleTest] {
+        &self.tests
+    }
+
+    /// The rule files this set was built from.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+/// The signed-in user, as the evaluator sees them.
+#[derive(Clone, Copy, Debug)]
+pub struct User<'a> {
+    /// Lower-case e-mail address (the gateway normalises it at sign-in).
+    pub email: &'a str,
+    pub user_type: UserType,
+    pub groups: &'a [String],
+    /// For a guest: holds a live (unexpired) assignment to the requested app.
+    /// Ignored for members.
+    pub assigned: bool,
+}
+
+impl User<'_> {
+    /// The home domain: what follows the last `@` of the e-mail.
+    pub fn domain(&self) -> &str {
+        self.email.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+}
+
+/// The facts a decision is made on, built once per request by the gateway
+/// (or from flags by `whatif`, or from a rule test case).
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// `None`: not signed in.
+    pub user: Option<User<'a>>,
+    pub app: AppId,
+    /// The normalised path, the one that will be forwarded.
+    pub path: &'a str,
+    pub method: &'a str,
+    pub ip: Option<IpAddr>,
+    pub country: Country,
+    pub platform: crate::platform::Platform,
+    pub client_app: crate::platform::ClientApp,
+    pub mfa: bool,
+    /// Time since the user signed in (`None` when not signed in).
+    pub signed_in_ago: Option<Duration>,
+}
