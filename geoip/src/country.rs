@@ -111,7 +111,7 @@ impl<'de> serde::Deserialize<'de> for CountryCode {
 /// anycast block, or no database loaded).
 ///
 /// `Unknown` is matched only by a location that lists `unknown` explicitly.
-#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub enum Country {
     /// The address is in this country.
     Known(CountryCode),

@@ -35,9 +35,9 @@ pub enum GeoIpError {
     /// The file is not a MaxMind DB or is corrupt (found by the full
     /// verification pass that runs on every load).
     #[error(
-        "{}: invalid database: {}; download the database again",
+        "{}: {}; download the database again",
         path.display(),
-        strip_prefix(source)
+        invalid_database(source)
     )]
     Invalid {
         /// The file.
@@ -71,12 +71,14 @@ impl GeoIpError {
     }
 }
 
-/// `maxminddb` already says "invalid database: …"; avoid saying it twice.
-fn strip_prefix(e: &MaxMindDbError) -> String {
+/// `maxminddb` starts most messages with "invalid database"; add it only
+/// where it does not, so it is said once.
+fn invalid_database(e: &MaxMindDbError) -> String {
     let s = e.to_string();
-    match s.strip_prefix("invalid database: ") {
-        Some(rest) => rest.to_owned(),
-        None => s.strip_prefix("invalid database ").unwrap_or(&s).to_owned(),
+    if s.starts_with("invalid database") {
+        s
+    } else {
+        format!("invalid database: {s}")
     }
 }
 

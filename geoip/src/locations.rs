@@ -95,13 +95,27 @@ impl LocationSet {
 
     /// The indices in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        let inline = (0..INLINE_BITS).filter(|&i| self.inline & (1 << i) != 0);
-        let spill = self.spill.iter().enumerate().flat_map(|(w, &bits)| {
-            (0..64)
-                .filter(move |b| bits & (1 << b) != 0)
-                .map(move |b| INLINE_BITS + w * 64 + b)
-        });
+        let inline = Bits(self.inline);
+        let spill =
+            self.spill.iter().enumerate().flat_map(|(w, &bits)| {
+                Bits(u128::from(bits)).map(move |b| INLINE_BITS + w * 64 + b)
+            });
         inline.chain(spill)
+    }
+}
+
+/// The set bits of a word, lowest first (one step per set bit, not per bit).
+struct Bits(u128);
+
+impl Iterator for Bits {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(bit)
     }
 }
 
@@ -252,6 +266,7 @@ fn host_v6(ip: Ipv6Addr) -> Ipv6Net {
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn nets(s: &[&str]) -> Vec<IpNet> {
         s.iter().map(|n| n.parse().unwrap()).collect()
@@ -381,6 +396,62 @@ mod tests {
         let m = t.matching(ip("10.0.0.1"), Country::Unknown);
         assert_eq!(m.len(), 300);
         assert!(m.contains(299));
+    }
+
+    fn any_net() -> impl Strategy<Value = IpNet> {
+        prop_oneof![
+            (0u8..4, 0u8..4, 6u8..=32).prop_map(|(a, b, len)| {
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, a, b, 0), len).unwrap())
+            }),
+            (0u16..4, 0u16..4, 16u8..=128).prop_map(|(a, b, len)| {
+                IpNet::V6(
+                    Ipv6Net::new(Ipv6Addr::new(0x2001, 0xdb8, a, b, 0, 0, 0, 0), len).unwrap(),
+                )
+            }),
+        ]
+    }
+
+    fn any_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            (0u8..4, 0u8..4, any::<u8>()).prop_map(|(a, b, c)| IpAddr::from([10, a, b, c])),
+            (0u8..4, 0u8..4)
+                .prop_map(|(a, b)| { IpAddr::V6(Ipv4Addr::new(10, a, b, 1).to_ipv6_mapped()) }),
+            (0u16..4, 0u16..4, any::<u16>())
+                .prop_map(|(a, b, c)| { IpAddr::from([0x2001, 0xdb8, a, b, 0, 0, 0, c]) }),
+        ]
+    }
+
+    fn any_country() -> impl Strategy<Value = Country> {
+        prop::sample::select(vec![c("DE"), c("US"), c("KP"), Country::Unknown])
+    }
+
+    proptest! {
+        /// The trie answer equals a linear scan over every location.
+        #[test]
+        fn matching_equals_linear_scan(
+            locations in prop::collection::vec(
+                (prop::collection::vec(any_net(), 0..4), prop::collection::vec(any_country(), 0..2)),
+                0..140,
+            ),
+            ip in prop::option::of(any_ip()),
+            country in any_country(),
+        ) {
+            let mut b = LocationTableBuilder::new();
+            for (i, (ranges, countries)) in locations.iter().enumerate() {
+                b.add(i, ranges, countries);
+            }
+            let t = b.build();
+            let want: LocationSet = locations
+                .iter()
+                .enumerate()
+                .filter(|(_, (ranges, countries))| {
+                    countries.contains(&country)
+                        || ip.is_some_and(|ip| ranges.iter().any(|r| r.contains(&ip.to_canonical())))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            prop_assert_eq!(t.matching(ip, country), want);
+        }
     }
 
     #[test]

@@ -134,10 +134,12 @@ fn broken_database_is_rejected_naming_the_file() {
     assert!(matches!(err, GeoIpError::Invalid { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.starts_with(&format!("{}: invalid database: ", path.display())),
+        msg.starts_with(&format!("{}: invalid database", path.display())),
         "{msg}"
     );
-    assert!(msg.contains("double of size 2"), "{msg}");
+    // verify() walks the data section in no fixed order, so which bad double
+    // it reports first (offset, size) varies from run to run.
+    assert!(msg.contains(": double of size "), "{msg}");
     assert!(!msg.contains("invalid database: invalid database"), "{msg}");
     assert!(msg.ends_with("download the database again"), "{msg}");
 }
