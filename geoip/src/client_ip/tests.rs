@@ -441,3 +441,9 @@ proptest! {
         prop_assert_eq!(client_ip(peer, &x, &f, &t), Ok(peer.to_canonical()));
     }
 }
+
+#[test]
+fn trusted_proxies_are_send_sync_clone() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<TrustedProxies>();
+}
