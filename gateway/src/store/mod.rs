@@ -1,1 +1,313 @@
-//! The state store: SQLite (and later PostgreSQL) behind one interface.
+//! The state store: users, groups, app assignments, session signing keys,
+//! revoked sessions and the audit log, behind one interface with a SQLite
+//! backend now and a PostgreSQL one later (DESIGN.md, "one state store
+//! interface, two backends").
+//!
+//! # Why an enum and not a trait object
+//!
+//! [`Store`] is `enum Store { Sqlite(SqliteStore) }` and every operation is an
+//! inherent `async fn` that matches on the backend. With a closed set of two
+//! backends that gives static dispatch and plain `async fn` (no boxed futures
+//! or `async_trait`), and adding the `Postgres` variant makes the compiler list
+//! every operation the new backend still lacks. A trait would only pay off for
+//! backends written outside this crate, which we do not want.
+//!
+//! # Contract
+//!
+//! - Times are `time::OffsetDateTime` here and unix seconds (`INTEGER`) in the
+//!   database; sub-second precision is dropped on write.
+//! - Operations that depend on "now" take it as an argument, so tests and the
+//!   request path decide the clock.
+//! - Every failure is a [`StoreError`] naming the operation. On the request
+//!   path any error is a deny (fail closed); see [`DirectoryCache`].
+//! - The request hot path never calls the store directly: it reads
+//!   [`DirectoryCache::cached`] and, on a miss, the bounded
+//!   [`DirectoryCache::get_or_load`].
+
+mod cache;
+mod error;
+mod model;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+pub use cache::{DirectoryCache, DirectoryCacheConfig};
+pub use error::StoreError;
+pub use model::{
+    Assignment, AssignmentWindow, AuditEntry, AuditQuery, DirectoryFacts, DirectoryUser, Identity,
+    NewAuditEntry, NewUser, RevokedSession, SigningKey, User, UserState, UserType, new_user_id,
+};
+pub use sqlite::SqliteStore;
+
+/// The state store. Cheap to clone: clones share one connection pool.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+/// Calls the same operation on whichever backend `$store` is.
+macro_rules! on_backend {
+    ($store:expr, $b:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($b) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store named in the config: a SQLite path, `sqlite://PATH` or
+    /// `sqlite:PATH`. Creates the file and its parent directory if missing,
+    /// switches on WAL, foreign keys and a busy timeout, and applies the
+    /// embedded migrations (a no-op when the schema is current). Runs at
+    /// startup; a `postgres://` URL is [`StoreError::Unsupported`] until that
+    /// backend lands.
+    pub async fn open(location: &str) -> Result<Self, StoreError> {
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            return Err(StoreError::Unsupported {
+                location: "postgres://…".to_owned(),
+            });
+        }
+        if location.is_empty() || location.contains(":memory:") {
+            // An in-memory database is one per pooled connection: every
+            // connection would see a different, empty directory.
+            return Err(StoreError::Unsupported {
+                location: location.to_owned(),
+            });
+        }
+        Self::open_sqlite(&sqlite::sqlite_path(location)).await
+    }
+
+    /// Opens the SQLite database file at `path`, as [`Store::open`] does.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        SqliteStore::open(path).await.map(Store::Sqlite)
+    }
+
+    /// Closes the pool; every later operation fails with
+    /// [`StoreError::Database`]. Waits for checked-out connections to return.
+    pub async fn close(&self) {
+        on_backend!(self, b => b.close().await)
+    }
+
+    // ---- users ------------------------------------------------------------
+
+    /// Creates the user `user.id`, or updates it. On update the e-mail and the
+    /// type are replaced, the display name and identity only when given;
+    /// `state` and `created_at` are never changed (signing in again must not
+    /// unblock a blocked user). New users are `active`, created at `now`.
+    ///
+    /// Returns the stored user. [`StoreError::Conflict`] with `what` `"email"`
+    /// when another user has that e-mail ignoring case, `"identity"` when
+    /// another user has that IdP subject.
+    pub async fn upsert_user(
+        &self,
+        user: &NewUser,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError> {
+        on_backend!(self, b => b.upsert_user(user, now).await)
+    }
+
+    /// The user with this stable id, if any.
+    pub async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        on_backend!(self, b => b.get_user(id).await)
+    }
+
+    /// The user with this e-mail, compared ignoring case and surrounding blanks.
+    pub async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        on_backend!(self, b => b.get_user_by_email(email).await)
+    }
+
+    /// The user linked to `subject` at the IdP named `idp` (sign-in callback).
+    pub async fn get_user_by_identity(
+        &self,
+        idp: &str,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError> {
+        on_backend!(self, b => b.get_user_by_identity(idp, subject).await)
+    }
+
+    /// All users, or those of one type, ordered by e-mail.
+    pub async fn list_users(&self, user_type: Option<UserType>) -> Result<Vec<User>, StoreError> {
+        on_backend!(self, b => b.list_users(user_type).await)
+    }
+
+    /// Blocks or unblocks a user. [`StoreError::NotFound`] for an unknown id.
+    /// Callers must then [`DirectoryCache::invalidate_user`].
+    pub async fn set_user_state(&self, id: &str, state: UserState) -> Result<(), StoreError> {
+        on_backend!(self, b => b.set_user_state(id, state).await)
+    }
+
+    /// Deletes a user with their memberships and assignments; `false` when
+    /// there was no such user.
+    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.delete_user(id).await)
+    }
+
+    // ---- groups -----------------------------------------------------------
+
+    /// Adds the user to `group`, creating the group if it is new. Adding twice
+    /// is not an error. [`StoreError::NotFound`] for an unknown user.
+    pub async fn add_group_member(
+        &self,
+        group: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.add_group_member(group, user_id, now).await)
+    }
+
+    /// Removes the user from `group`; `false` when they were not a member.
+    pub async fn remove_group_member(
+        &self,
+        group: &str,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.remove_group_member(group, user_id).await)
+    }
+
+    /// The names of the user's groups, sorted; empty for an unknown user.
+    pub async fn groups_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, b => b.groups_of(user_id).await)
+    }
+
+    // ---- assignments ------------------------------------------------------
+
+    /// Assigns the user to `app` until `expires_at` (exclusive), or re-grants
+    /// an existing assignment with the new end (keeping its `granted_at`).
+    ///
+    /// `expires_at: None` (no end) is for members only: for a guest it is
+    /// [`StoreError::Invalid`], because a guest's access must lapse on its own.
+    /// An end at or before `now` is [`StoreError::Invalid`]; an unknown user
+    /// is [`StoreError::NotFound`].
+    pub async fn grant_assignment(
+        &self,
+        user_id: &str,
+        app: &str,
+        expires_at: Option<OffsetDateTime>,
+        granted_by: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Assignment, StoreError> {
+        on_backend!(self, b => b.grant_assignment(user_id, app, expires_at, granted_by, now).await)
+    }
+
+    /// Moves the end of an existing assignment (longer or shorter), with the
+    /// rules of [`Store::grant_assignment`]. [`StoreError::NotFound`] with
+    /// `what` `"assignment"` when there is none to extend.
+    pub async fn extend_assignment(
+        &self,
+        user_id: &str,
+        app: &str,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<Assignment, StoreError> {
+        on_backend!(self, b => b.extend_assignment(user_id, app, expires_at, now).await)
+    }
+
+    /// Removes the assignment; `false` when there was none.
+    pub async fn revoke_assignment(&self, user_id: &str, app: &str) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.revoke_assignment(user_id, app).await)
+    }
+
+    /// The user's assignments, live and expired, ordered by app; use
+    /// [`Assignment::is_live`] to tell them apart.
+    pub async fn assignments_of_user(&self, user_id: &str) -> Result<Vec<Assignment>, StoreError> {
+        on_backend!(self, b => b.assignments_of_user(user_id).await)
+    }
+
+    /// Who is assigned to `app`, live and expired, ordered by user id.
+    pub async fn assignments_of_app(&self, app: &str) -> Result<Vec<Assignment>, StoreError> {
+        on_backend!(self, b => b.assignments_of_app(app).await)
+    }
+
+    // ---- directory --------------------------------------------------------
+
+    /// Everything the request path needs about one user (type, state, groups,
+    /// every assignment window) in one read transaction of two statements;
+    /// `None` for an unknown id. What [`DirectoryCache`] loads.
+    pub async fn directory_user(&self, user_id: &str) -> Result<Option<DirectoryUser>, StoreError> {
+        on_backend!(self, b => b.directory_user(user_id).await)
+    }
+
+    /// The directory's answer for `user_id` and `app` at `now`, uncached.
+    /// An unknown user is `Ok` with `user_exists: false`; only an unanswered
+    /// question is `Err`.
+    pub async fn directory_facts(
+        &self,
+        user_id: &str,
+        app: &str,
+        now: OffsetDateTime,
+    ) -> Result<DirectoryFacts, StoreError> {
+        let user = self.directory_user(user_id).await?;
+        Ok(DirectoryFacts::evaluate(user.as_ref(), app, now))
+    }
+
+    // ---- signing keys -----------------------------------------------------
+
+    /// Stores a new session-signing key for all replicas.
+    /// [`StoreError::Conflict`] when the `kid` exists (keys are never replaced).
+    pub async fn insert_signing_key(&self, key: &SigningKey) -> Result<(), StoreError> {
+        on_backend!(self, b => b.insert_signing_key(key).await)
+    }
+
+    /// All stored keys, newest first, expired ones included (the caller
+    /// filters on `not_after`).
+    pub async fn list_signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
+        on_backend!(self, b => b.list_signing_keys().await)
+    }
+
+    /// Deletes keys whose `not_after` is at or before `now`; returns how many.
+    pub async fn delete_signing_keys_expired(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.delete_signing_keys_expired(now).await)
+    }
+
+    // ---- revoked sessions -------------------------------------------------
+
+    /// Records that session `sid` is revoked (sign-out, admin action) until
+    /// `expires_at`, when its token would lapse anyway. Revoking twice is fine.
+    pub async fn revoke_session(
+        &self,
+        sid: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.revoke_session(sid, expires_at, now).await)
+    }
+
+    /// Whether `sid` was revoked. Off the hot path: sessions keep a local
+    /// revocation set fed by [`Store::revocations_since`].
+    pub async fn is_revoked(&self, sid: &str) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.is_revoked(sid).await)
+    }
+
+    /// Revocations recorded at or after `since` (second resolution, so poll
+    /// with overlap), oldest first.
+    pub async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RevokedSession>, StoreError> {
+        on_backend!(self, b => b.revocations_since(since).await)
+    }
+
+    /// Forgets revocations of sessions that have expired by `now`.
+    pub async fn prune_revoked_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.prune_revoked_sessions(now).await)
+    }
+
+    // ---- audit ------------------------------------------------------------
+
+    /// Appends an audit record; returns its id (ids grow with every append).
+    pub async fn append_audit(&self, entry: &NewAuditEntry) -> Result<i64, StoreError> {
+        on_backend!(self, b => b.append_audit(entry).await)
+    }
+
+    /// Audit records matching `query`, newest (highest id) first.
+    pub async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        on_backend!(self, b => b.list_audit(query).await)
+    }
+}

@@ -1,0 +1,315 @@
+//! The values the store reads and writes; backend-neutral.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+/// A user's kind, as in the rule vocabulary (`guests`, `members`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserType {
+    Guest,
+    Member,
+}
+
+impl UserType {
+    /// The stored and displayed name: `guest` or `member`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Guest => "guest",
+            UserType::Member => "member",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "guest" => Some(UserType::Guest),
+            "member" => Some(UserType::Member),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for UserType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a user may sign in at all. `Blocked` denies every request of the
+/// user whatever the policies say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserState {
+    Active,
+    Blocked,
+}
+
+impl UserState {
+    /// The stored and displayed name: `active` or `blocked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::Active => "active",
+            UserState::Blocked => "blocked",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(UserState::Active),
+            "blocked" => Some(UserState::Blocked),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for UserState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The account at an identity provider a user signs in with: the IdP's name
+/// from the config and its stable subject (`sub`/`oid`), never the e-mail.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub idp: String,
+    pub subject: String,
+}
+
+/// A user as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Stable id (`X-Portcullis-User`); never reused, independent of e-mail.
+    pub id: String,
+    /// The e-mail as last given (case kept); unique ignoring case.
+    pub email: String,
+    pub display_name: Option<String>,
+    pub user_type: UserType,
+    pub state: UserState,
+    pub created_at: OffsetDateTime,
+    /// `None` until the user first signs in (an invited guest).
+    pub identity: Option<Identity>,
+}
+
+/// What [`Store::upsert_user`](super::Store::upsert_user) writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewUser {
+    /// The stable id; use [`new_user_id`] for a new user.
+    pub id: String,
+    pub email: String,
+    /// `None` keeps the stored name on update.
+    pub display_name: Option<String>,
+    pub user_type: UserType,
+    /// `None` keeps the stored identity on update (an invitation re-sent to a
+    /// guest who has already signed in does not unlink them).
+    pub identity: Option<Identity>,
+}
+
+/// A fresh stable user id: `u_` and 128 random bits, URL-safe.
+pub fn new_user_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    format!(
+        "u_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The form e-mail addresses are compared in: trimmed and lower-cased, so
+/// `Anna@Contoso.com` and `anna@contoso.com` are one user.
+pub(crate) fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A user's assignment to an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    pub user_id: String,
+    pub app: String,
+    pub granted_at: OffsetDateTime,
+    /// `None`: no end (members only).
+    pub expires_at: Option<OffsetDateTime>,
+    /// Who granted it (an admin, an app owner's user id), if recorded.
+    pub granted_by: Option<String>,
+}
+
+impl Assignment {
+    /// Whether the assignment is in force at `now`: the end is exclusive.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_none_or(|end| now < end)
+    }
+}
+
+/// A session-signing key shared by all replicas.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// Key id, as in the JWT header `kid` and the JWKS.
+    pub kid: String,
+    /// JOSE algorithm name (`EdDSA`, `ES256`, …).
+    pub algorithm: String,
+    /// Private key bytes in the encoding the session module chose (e.g. PKCS#8 DER).
+    pub private_key: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    /// After this the key neither signs nor verifies.
+    pub not_after: OffsetDateTime,
+}
+
+impl fmt::Debug for SigningKey {
+    // The private key must never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("private_key", &"<redacted>")
+            .field("public_key_len", &self.public_key.len())
+            .field("created_at", &self.created_at)
+            .field("not_after", &self.not_after)
+            .finish()
+    }
+}
+
+/// A session revoked before its natural end (sign-out, admin action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedSession {
+    pub sid: String,
+    /// When the session would have expired anyway; the row may be pruned then.
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: OffsetDateTime,
+}
+
+/// An audit record to append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAuditEntry {
+    pub at: OffsetDateTime,
+    /// Who acted: a user id, `admin`, `system`, ….
+    pub actor: String,
+    /// What happened, a stable snake_case name (`guest_invited`, `assignment_revoked`).
+    pub action: String,
+    /// The user (or other object) acted on.
+    pub subject: Option<String>,
+    pub app: Option<String>,
+    /// Anything else, as a JSON object.
+    pub detail: serde_json::Value,
+}
+
+/// An audit record as stored; `id` grows with every append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub subject: Option<String>,
+    pub app: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// Which audit records [`Store::list_audit`](super::Store::list_audit) returns:
+/// newest first, at most `limit`, older than `before_id` when paging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub subject: Option<String>,
+    pub app: Option<String>,
+    /// Only records with a smaller id (the last id of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+impl Default for AuditQuery {
+    /// Everything, newest 100 first.
+    fn default() -> Self {
+        AuditQuery {
+            subject: None,
+            app: None,
+            before_id: None,
+            limit: 100,
+        }
+    }
+}
+
+/// An app the user is assigned to and until when; part of [`DirectoryUser`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignmentWindow {
+    pub app: String,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Everything the request path needs to know about one existing user, as
+/// loaded in one read. The [`DirectoryCache`](super::DirectoryCache) holds these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub user_type: UserType,
+    pub state: UserState,
+    /// Group names, sorted.
+    pub groups: Arc<[String]>,
+    /// Every assignment of the user, live or not, sorted by app.
+    pub assignments: Arc<[AssignmentWindow]>,
+}
+
+/// The directory's answer for one user and one app at one instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryFacts {
+    /// `false`: no user has this id (deleted, or a token from elsewhere).
+    pub user_exists: bool,
+    /// `None` when the user does not exist.
+    pub user_type: Option<UserType>,
+    /// The user is blocked; deny whatever else is true.
+    pub blocked: bool,
+    /// Group names, sorted (for `group:NAME`).
+    pub groups: Arc<[String]>,
+    /// An assignment row exists, live or not.
+    pub assigned: bool,
+    /// Its end; `None` with `assigned` means no end.
+    pub assignment_expires_at: Option<OffsetDateTime>,
+    /// The assignment is in force at the instant these facts were made for:
+    /// it exists, its end is after that instant, and an assignment without
+    /// an end counts only for a member (a guest's never does, even if a row
+    /// got one by a type change). Does not look at `blocked`.
+    pub assigned_live: bool,
+}
+
+impl DirectoryFacts {
+    /// The facts for `app` at `now` from a loaded user (`None`: unknown user).
+    ///
+    /// `assigned_live` is computed here, from `now`, every time: a cached
+    /// entry whose assignment ends while it is cached reads as not live.
+    pub fn evaluate(user: Option<&DirectoryUser>, app: &str, now: OffsetDateTime) -> Self {
+        let Some(user) = user else {
+            return DirectoryFacts {
+                user_exists: false,
+                user_type: None,
+                blocked: false,
+                groups: Arc::from([]),
+                assigned: false,
+                assignment_expires_at: None,
+                assigned_live: false,
+            };
+        };
+        let window = user
+            .assignments
+            .binary_search_by(|w| w.app.as_str().cmp(app))
+            .ok()
+            .map(|i| &user.assignments[i]);
+        let assignment_expires_at = window.and_then(|w| w.expires_at);
+        let assigned_live = match window {
+            None => false,
+            Some(AssignmentWindow {
+                expires_at: Some(end),
+                ..
+            }) => now < *end,
+            Some(AssignmentWindow {
+                expires_at: None, ..
+            }) => user.user_type == UserType::Member,
+        };
+        DirectoryFacts {
+            user_exists: true,
+            user_type: Some(user.user_type),
+            blocked: user.state == UserState::Blocked,
+            groups: Arc::clone(&user.groups),
+            assigned: window.is_some(),
+            assignment_expires_at,
+            assigned_live,
+        }
+    }
+}
