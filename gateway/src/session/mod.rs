@@ -1,1 +1,183 @@
 //! Sessions: the gateway cookie and bearer tokens.
+//!
+//! Who is asking, worked out once per request and cached:
+//! - [`KeyRing`] signs and verifies the gateway's own session token (an EdDSA
+//!   JWT carried in the [`cookie`]) and the short-lived upstream assertion, and
+//!   publishes the public keys as JWKS at `/.portcullis/jwks.json`.
+//! - [`BearerVerifier`] checks `Authorization: Bearer` tokens from the external
+//!   issuers configured as `idps` of `type: jwt`.
+//! - [`VerifiedCache`] keeps verified claims so that a token is verified once,
+//!   not on every request (a cold verify costs 20–55 µs, more than the rest of
+//!   the hot path together; see `shared/notes/performance.md`).
+//!
+//! Time is always an input (`now`, Unix seconds) so tests can skew the clock.
+//! Tokens are never logged: errors carry no token material, only a
+//! [`SessionError::as_str`] name that is safe as a metric label.
+
+mod bearer;
+mod cache;
+pub mod cookie;
+mod jwt;
+mod keys;
+
+#[cfg(test)]
+mod test_support;
+
+use serde::{Deserialize, Serialize};
+
+pub use bearer::{BearerConfig, BearerVerifier, DEFAULT_ALGORITHMS, JwksSource, parse_algorithm};
+pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL, VerifiedCache};
+pub use jwt::{DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN};
+pub use keys::{ASSERTION_TTL_SECS, AssertionClaims, KeyRing, SigningKeyRecord};
+
+/// Whether the user belongs to the organisation or is an external partner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserType {
+    /// An external partner invited into the organisation's apps.
+    Guest,
+    /// A member of the organisation (an e-mail in `member_domains`).
+    Member,
+}
+
+impl UserType {
+    /// The stable name used in headers (`X-Portcullis-User-Type`) and rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Guest => "guest",
+            UserType::Member => "member",
+        }
+    }
+}
+
+/// The verified identity of a request: the claims of the gateway session
+/// cookie, or the claims of an external bearer token mapped to the same
+/// fields (see [`BearerVerifier::verify`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// Who issued the token: the gateway's issuer string for cookies, the
+    /// idp's `issuer` for bearer tokens.
+    pub iss: String,
+    /// Stable user id.
+    pub sub: String,
+    /// For cookies the app host the cookie was issued for (cookies are
+    /// host-only, one per app host); for bearer tokens the idp's `audience`.
+    pub aud: String,
+    /// The user's e-mail address; empty when the issuer gave none.
+    pub email: String,
+    /// Guest or member.
+    pub user_type: UserType,
+    /// Group names, as the identity provider gave them.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The configured name of the identity provider the user signed in with.
+    pub idp: String,
+    /// Authentication methods (RFC 8176); see [`SessionClaims::mfa`].
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// When the user signed in (Unix seconds); `sign_in_frequency` is measured
+    /// from here, not from `iat`.
+    pub auth_time: i64,
+    /// When this token was issued (Unix seconds).
+    pub iat: i64,
+    /// When this token stops being valid (Unix seconds).
+    pub exp: i64,
+    /// Random session id, the handle for server-side revocation; for bearer
+    /// tokens the `jti` claim, or empty.
+    pub sid: String,
+}
+
+impl SessionClaims {
+    /// True when the sign-in carried multi-factor authentication, i.e. `amr`
+    /// contains `"mfa"`.
+    pub fn mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+
+    /// Seconds since the user signed in, never negative.
+    pub fn signed_in_ago(&self, now: i64) -> i64 {
+        now.saturating_sub(self.auth_time).max(0)
+    }
+}
+
+/// A fresh random session id: 128 bits from the OS-seeded CSPRNG, base64url.
+pub fn new_sid() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 16] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Why a token was not accepted, or why keys could not be loaded.
+///
+/// No variant carries token material, so errors are safe to log. Use
+/// [`SessionError::as_str`] as a metric label.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// `exp` (plus leeway) is in the past.
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` or `iat` (minus leeway) is in the future.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// The signature does not match the key named by `kid`.
+    #[error("the token signature is invalid")]
+    BadSignature,
+    /// No key with the token's `kid` (or the token names none and the key set
+    /// has more than one key).
+    #[error("the token is signed with an unknown key")]
+    UnknownKid,
+    /// The token's key was retired: every session it signed has expired.
+    #[error("the token is signed with a retired key")]
+    KeyRetired,
+    /// `aud` is not the expected audience (another app host, another API).
+    #[error("the token is for another audience")]
+    WrongAudience,
+    /// `iss` is not the expected issuer.
+    #[error("the token is from another issuer")]
+    WrongIssuer,
+    /// The header's `typ` says this is another kind of token (for example an
+    /// upstream assertion presented as a session cookie).
+    #[error("the token is of another type")]
+    WrongTokenType,
+    /// The header's `alg` is not allowed (`none`, HMAC, not in the allow-list)
+    /// or does not match the key.
+    #[error("the token's algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    /// The token is not a well-formed JWT; the text says which part.
+    #[error("the token is malformed: {0}")]
+    Malformed(&'static str),
+    /// A key record or JWK could not be used; the text says why.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// The key ring has no key to sign with.
+    #[error("no active signing key; generate one or rotate")]
+    NoSigningKey,
+    /// A JWKS could not be read, fetched or parsed; the text says why.
+    #[error("JWKS unavailable: {0}")]
+    Jwks(String),
+    /// A configuration value is unusable; the text says which and what to do.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl SessionError {
+    /// A stable snake_case name for metrics and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SessionError::Expired => "expired",
+            SessionError::NotYetValid => "not_yet_valid",
+            SessionError::BadSignature => "bad_signature",
+            SessionError::UnknownKid => "unknown_kid",
+            SessionError::KeyRetired => "key_retired",
+            SessionError::WrongAudience => "wrong_audience",
+            SessionError::WrongIssuer => "wrong_issuer",
+            SessionError::WrongTokenType => "wrong_token_type",
+            SessionError::AlgorithmNotAllowed => "algorithm_not_allowed",
+            SessionError::Malformed(_) => "malformed",
+            SessionError::InvalidKey(_) => "invalid_key",
+            SessionError::NoSigningKey => "no_signing_key",
+            SessionError::Jwks(_) => "jwks_unavailable",
+            SessionError::Config(_) => "config",
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Verified-token cache: a token is verified once, then served from memory
+//! until it expires.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::sync::Cache;
+use sha2::{Digest as _, Sha256};
+
+use super::{SessionClaims, SessionError};
+
+/// Default number of verified tokens kept (about 100k sessions in a few
+/// tens of MB).
+pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
+
+/// Default longest time a verified token stays cached even if its `exp` is
+/// later, so that key retirement and (later) session revocation take effect
+/// within this bound.
+pub const DEFAULT_CACHE_MAX_TTL: Duration = Duration::from_secs(300);
+
+type Key = [u8; 32];
+
+#[derive(Clone)]
+struct Entry {
+    claims: Arc<SessionClaims>,
+    /// Time to live from insertion: never past the token's `exp`.
+    ttl: Duration,
+}
+
+/// Per-entry expiry: the lifetime computed at insertion from `exp`.
+struct UntilExp;
+
+impl Expiry<Key, Entry> for UntilExp {
+    fn expire_after_create(&self, _key: &Key, value: &Entry, _at: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Verified claims by SHA-256 of (scope, token).
+///
+/// Bounded by entry count (moka's TinyLFU admission keeps frequently used
+/// sessions when the cache is full) and by each token's `exp`: an entry is
+/// dropped by moka at `exp` (measured on the monotonic clock from insertion)
+/// and a lookup also refuses it once `now >= exp` (the caller's clock).
+///
+/// Failures are **not** cached. A flood of distinct bad tokens therefore
+/// adds nothing to memory and cannot evict good sessions; the cost is that
+/// a repeated bad token is re-checked each time, which is cheap for every
+/// failure except a well-formed token with a wrong signature (one signature
+/// check, the same as a cold valid token). Rate limiting such clients is the
+/// proxy's job, not the cache's.
+pub struct VerifiedCache {
+    inner: Cache<Key, Entry>,
+    max_ttl: Duration,
+}
+
+impl std::fmt::Debug for VerifiedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedCache")
+            .field("entries", &self.inner.entry_count())
+            .field("max_ttl", &self.max_ttl)
+            .finish()
+    }
+}
+
+impl VerifiedCache {
+    /// A cache of at most `capacity` tokens, each kept at most
+    /// [`DEFAULT_CACHE_MAX_TTL`].
+    pub fn new(capacity: u64) -> Self {
+        VerifiedCache::with_max_ttl(capacity, DEFAULT_CACHE_MAX_TTL)
+    }
+
+    /// A cache of at most `capacity` tokens, each kept at most `max_ttl`.
+    pub fn with_max_ttl(capacity: u64, max_ttl: Duration) -> Self {
+        VerifiedCache {
+            inner: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExp)
+                .build(),
+            max_ttl,
+        }
+    }
+
+    /// The cached claims for `token` in `scope`, if it was verified before
+    /// and `now` is still before its `exp`.
+    ///
+    /// `scope` is what the token was verified *for*: the app host for a
+    /// session cookie, the idp name for a bearer token. It is part of the
+    /// key because a cookie verified for one host must not be accepted from
+    /// the cache on another (cross-host replay past the `aud` check).
+    pub fn get(&self, scope: &str, token: &str, now: i64) -> Option<Arc<SessionClaims>> {
+        let key = key(scope, token);
+        let entry = self.inner.get(&key)?;
+        if now >= entry.claims.exp {
+            self.inner.invalidate(&key);
+            return None;
+        }
+        Some(entry.claims)
+    }
+
+    /// Caches verified `claims` for `token` in `scope` until their `exp`
+    /// (at most the cache's max TTL); claims already expired at `now` are
+    /// not cached. Returns the shared claims.
+    pub fn insert(
+        &self,
+        scope: &str,
+        token: &str,
+        claims: SessionClaims,
+        now: i64,
+    ) -> Arc<SessionClaims> {
+        let claims = Arc::new(claims);
+        let remaining = claims.exp.saturating_sub(now);
+        if remaining > 0 {
+            let ttl = Duration::from_secs(remaining.unsigned_abs()).min(self.max_ttl);
+            self.inner.insert(
+                key(scope, token),
+                Entry {
+                    claims: Arc::clone(&claims),
+                    ttl,
+                },
+            );
+        }
+        claims
+    }
+
+    /// The cached claims, or the result of `verify` (cached when it is `Ok`).
+    ///
+    /// The request path calls this with the token from the cookie or the
+    /// `Authorization` header; `verify` runs only on a miss.
+    pub fn get_or_verify(
+        &self,
+        scope: &str,
+        token: &str,
+        now: i64,
+        verify: impl FnOnce() -> Result<SessionClaims, SessionError>,
+    ) -> Result<Arc<SessionClaims>, SessionError> {
+        if let Some(hit) = self.get(scope, token, now) {
+            return Ok(hit);
+        }
+        let claims = verify()?;
+        Ok(self.insert(scope, token, claims, now))
+    }
+
+    /// Drops every entry, e.g. after a key was revoked.
+    pub fn invalidate_all(&self) {
+        self.inner.invalidate_all();
+    }
+
+    /// Approximate number of entries (moka updates it lazily).
+    pub fn entry_count(&self) -> u64 {
+        self.inner.entry_count()
+    }
+
+    /// Applies pending evictions now; tests call it before reading
+    /// [`VerifiedCache::entry_count`].
+    pub fn run_pending_tasks(&self) {
+        self.inner.run_pending_tasks();
+    }
+}
+
+fn key(scope: &str, token: &str) -> Key {
+    let mut h = Sha256::new();
+    // Length-prefixed so that ("ab", "c") and ("a", "bc") differ.
+    h.update((scope.len() as u64).to_le_bytes());
+    h.update(scope.as_bytes());
+    h.update(token.as_bytes());
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::UserType;
+    use std::cell::Cell;
+
+    fn claims(exp: i64) -> SessionClaims {
+        SessionClaims {
+            iss: "https://gw".into(),
+            sub: "u1".into(),
+            aud: "app.localhost".into(),
+            email: "a@example.com".into(),
+            user_type: UserType::Guest,
+            groups: vec![],
+            idp: "idp".into(),
+            amr: vec![],
+            auth_time: 0,
+            iat: 0,
+            exp,
+            sid: "s".into(),
+        }
+    }
+
+    #[test]
+    fn verified_token_is_served_from_cache() {
+        let cache = VerifiedCache::new(100);
+        let calls = Cell::new(0);
+        let verify = || {
+            calls.set(calls.get() + 1);
+            Ok(claims(1_000))
+        };
+        let a = cache
+            .get_or_verify("app.localhost", "tok", 10, verify)
+            .expect("first");
+        let b = cache
+            .get_or_verify("app.localhost", "tok", 11, || {
+                calls.set(calls.get() + 1);
+                Err(SessionError::BadSignature)
+            })
+            .expect("second is a hit");
+        assert_eq!(calls.get(), 1);
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn scope_is_part_of_the_key() {
+        let cache = VerifiedCache::new(100);
+        cache.insert("a.localhost", "tok", claims(1_000), 0);
+        assert!(cache.get("a.localhost", "tok", 1).is_some());
+        assert!(
+            cache.get("b.localhost", "tok", 1).is_none(),
+            "cross-host replay"
+        );
+        assert!(cache.get("a.localhos", "ttok", 1).is_none());
+    }
+
+    #[test]
+    fn failures_are_not_cached() {
+        let cache = VerifiedCache::new(100);
+        let r = cache.get_or_verify("s", "bad", 0, || Err(SessionError::BadSignature));
+        assert_eq!(r, Err(SessionError::BadSignature));
+        cache.run_pending_tasks();
+        assert_eq!(cache.entry_count(), 0);
+        let r = cache.get_or_verify("s", "bad", 0, || Ok(claims(100)));
+        assert!(
+            r.is_ok(),
+            "a later good verify is not shadowed by the failure"
+        );
+    }
+
+    #[test]
+    fn entry_never_outlives_exp_on_the_callers_clock() {
+        let cache = VerifiedCache::new(100);
+        cache.insert("s", "tok", claims(100), 0);
+        assert!(cache.get("s", "tok", 99).is_some());
+        assert!(cache.get("s", "tok", 100).is_none());
+        assert!(
+            cache.get("s", "tok", 50).is_none(),
+            "dropped once seen expired"
+        );
+        // Already expired at insertion: not cached at all.
+        cache.insert("s", "old", claims(100), 100);
+        assert!(cache.get("s", "old", 0).is_none());
+    }
+
+    #[test]
+    fn entry_is_evicted_at_exp_in_real_time() {
+        let cache = VerifiedCache::new(100);
+        let now = 1_000;
+        // exp one second away: moka drops it after 1 s of monotonic time,
+        // even though a lookup with a stale clock would still accept it.
+        cache.insert("s", "tok", claims(now + 1), now);
+        assert!(cache.get("s", "tok", now).is_some());
+        std::thread::sleep(Duration::from_millis(1_200));
+        assert!(cache.get("s", "tok", now).is_none());
+        cache.run_pending_tasks();
+        assert_eq!(cache.entry_count(), 0);
+    }
+
+    #[test]
+    fn max_ttl_caps_long_lived_tokens() {
+        let cache = VerifiedCache::with_max_ttl(100, Duration::from_millis(200));
+        cache.insert("s", "tok", claims(i64::MAX), 0);
+        assert!(cache.get("s", "tok", 1).is_some());
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(cache.get("s", "tok", 1).is_none());
+    }
+
+    #[test]
+    fn capacity_bound_holds_under_a_flood_of_distinct_tokens() {
+        let cache = VerifiedCache::new(100);
+        for i in 0..5_000 {
+            cache.insert("s", &format!("tok-{i}"), claims(10_000), 0);
+        }
+        cache.run_pending_tasks();
+        assert!(
+            cache.entry_count() <= 100,
+            "entries: {}",
+            cache.entry_count()
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! The session cookie: its `Set-Cookie` value and finding it in `Cookie`
+//! headers.
+//!
+//! The cookie is host-only (no `Domain`), one per app host, and carries a
+//! [`KeyRing`](super::KeyRing) session token whose `aud` is that host.
+
+use super::jwt::{MAX_TOKEN_LEN, is_b64url};
+
+/// Cookie name on plain HTTP listeners.
+pub const COOKIE_NAME: &str = "portcullis_session";
+
+/// Cookie name on HTTPS listeners. Browsers only accept a `__Host-` cookie
+/// that is `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain or
+/// a plain-HTTP man in the middle cannot plant one for our host.
+pub const SECURE_COOKIE_NAME: &str = "__Host-portcullis_session";
+
+/// The cookie name for a listener: [`SECURE_COOKIE_NAME`] on HTTPS,
+/// [`COOKIE_NAME`] on HTTP.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
+
+/// The `Set-Cookie` header value that stores `token` for `max_age_secs`
+/// (clamped at 0): host-only, `Path=/`, `HttpOnly`, `SameSite=Lax`, and
+/// `Secure` on HTTPS.
+///
+/// `Lax` keeps the cookie on top-level navigations from other sites (links
+/// in invitation e-mails, the IdP's redirect back) while withholding it from
+/// cross-site subrequests and form posts (CSRF).
+pub fn set_cookie(token: &str, https: bool, max_age_secs: i64) -> String {
+    let mut v = String::with_capacity(token.len() + 96);
+    v.push_str(cookie_name(https));
+    v.push('=');
+    v.push_str(token);
+    v.push_str("; Path=/; Max-Age=");
+    v.push_str(&max_age_secs.max(0).to_string());
+    v.push_str("; HttpOnly; SameSite=Lax");
+    if https {
+        v.push_str("; Secure");
+    }
+    v
+}
+
+/// The `Set-Cookie` header value that deletes the session cookie (sign-out).
+pub fn clear_cookie(https: bool) -> String {
+    set_cookie("", https, 0)
+}
+
+/// Finds our session cookie in one or more `Cookie` header values.
+///
+/// Runs on every request. Returns the first cookie named
+/// [`cookie_name(https)`](cookie_name) whose value looks like a JWT (base64url
+/// and dots, at most [`MAX_TOKEN_LEN`] bytes, optionally in double quotes);
+/// `None` if there is none. Splits on `;` without allocating and never panics,
+/// whatever the bytes.
+///
+/// On HTTPS only the `__Host-` name is read: a plain `portcullis_session`
+/// there may have been set by a sibling subdomain with `Domain=` (cookie
+/// tossing / session fixation).
+pub fn find_session_cookie<'a, I>(headers: I, https: bool) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let name = cookie_name(https).as_bytes();
+    headers
+        .into_iter()
+        .flat_map(|h| h.split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = trim(pair);
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (n, v) = pair.split_at(eq);
+            if trim(n) != name {
+                return None;
+            }
+            let v = trim(v.get(1..)?);
+            let v = match v {
+                [b'"', inner @ .., b'"'] => inner,
+                _ => v,
+            };
+            let v = std::str::from_utf8(v).ok()?;
+            looks_like_jwt(v).then_some(v)
+        })
+}
+
+fn looks_like_jwt(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_TOKEN_LEN
+        && v.split('.').count() == 3
+        && v.split('.').all(is_b64url)
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln";
+
+    fn find(headers: &[&str], https: bool) -> Option<String> {
+        find_session_cookie(headers.iter().map(|h| h.as_bytes()), https).map(str::to_owned)
+    }
+
+    #[test]
+    fn set_cookie_on_https_is_host_prefixed_and_secure() {
+        let v = set_cookie(TOKEN, true, 3600);
+        assert_eq!(
+            v,
+            format!(
+                "__Host-portcullis_session={TOKEN}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax; Secure"
+            )
+        );
+        assert!(!v.contains("Domain"));
+    }
+
+    #[test]
+    fn set_cookie_on_http_has_no_secure() {
+        let v = set_cookie(TOKEN, false, 60);
+        assert_eq!(
+            v,
+            format!("portcullis_session={TOKEN}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax")
+        );
+        assert_eq!(
+            clear_cookie(false),
+            "portcullis_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        );
+        assert!(set_cookie(TOKEN, false, -5).contains("Max-Age=0;"));
+    }
+
+    #[test]
+    fn finds_cookie_among_others_and_across_headers() {
+        let h = format!("a=1; portcullis_session={TOKEN}; b=2");
+        assert_eq!(find(&[&h], false).as_deref(), Some(TOKEN));
+        let h2 = format!("portcullis_session={TOKEN}");
+        assert_eq!(find(&["a=1; b=2", &h2], false).as_deref(), Some(TOKEN));
+        // No spaces, tabs, trailing semicolons, quoted values.
+        let h3 = format!("x=y;portcullis_session=\"{TOKEN}\";");
+        assert_eq!(find(&[&h3], false).as_deref(), Some(TOKEN));
+        let h4 = format!("\t portcullis_session = {TOKEN} \t;z");
+        assert_eq!(find(&[&h4], false).as_deref(), Some(TOKEN));
+    }
+
+    #[test]
+    fn https_reads_only_the_host_prefixed_name() {
+        let plain = format!("portcullis_session={TOKEN}");
+        assert_eq!(
+            find(&[&plain], true),
+            None,
+            "a tossed plain cookie is ignored on HTTPS"
+        );
+        let host = format!("portcullis_session=bad; __Host-portcullis_session={TOKEN}");
+        assert_eq!(find(&[&host], true).as_deref(), Some(TOKEN));
+        assert_eq!(
+            find(&[&host], false),
+            None,
+            "plain value 'bad' is not a JWT"
+        );
+    }
+
+    #[test]
+    fn skips_garbage_and_lookalike_names() {
+        let other = format!("xportcullis_session={TOKEN}; portcullis_sessionx={TOKEN}");
+        assert_eq!(find(&[&other], false), None);
+        assert_eq!(find(&["portcullis_session=not a jwt"], false), None);
+        assert_eq!(find(&["portcullis_session=a.b"], false), None);
+        assert_eq!(find(&["portcullis_session=a.b.c.d"], false), None);
+        assert_eq!(find(&["portcullis_session="], false), None);
+        assert_eq!(find(&["portcullis_session=\""], false), None);
+        assert_eq!(find(&["portcullis_session"], false), None);
+        assert_eq!(find(&[";;;==;=; ;"], false), None);
+        assert_eq!(find(&[""], false), None);
+        assert_eq!(find(&[], false), None);
+        // A bad first value does not hide a good later one.
+        let h = format!("portcullis_session=%%%; portcullis_session={TOKEN}");
+        assert_eq!(find(&[&h], false).as_deref(), Some(TOKEN));
+        let long = format!("portcullis_session={}.b.c", "a".repeat(MAX_TOKEN_LEN));
+        assert_eq!(find(&[&long], false), None);
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let raw: [&[u8]; 6] = [
+            b"\xff\xfe=\x00;portcullis_session=\xff.\xff.\xff",
+            b"portcullis_session=\"",
+            b"=",
+            b"\"\"",
+            b"portcullis_session=\"a.b.c",
+            b"portcullis_session=a.b.c\"",
+        ];
+        for h in raw {
+            let _ = find_session_cookie([h], false);
+            let _ = find_session_cookie([h], true);
+        }
+        // Pseudo-random bytes from a fixed seed.
+        let mut x: u32 = 0x1234_5678;
+        for _ in 0..2000 {
+            let mut buf = Vec::with_capacity(64);
+            for _ in 0..64 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let alphabet = b"portcullis_session=.;\" \tab\xff";
+                buf.push(alphabet[x as usize % alphabet.len()]);
+            }
+            let _ = find_session_cookie([buf.as_slice()], false);
+        }
+    }
+}
