@@ -277,11 +277,12 @@ fn woothee_os(parsed: &WootheeResult<'_>) -> Platform {
 
 /// For non-crawler strings woothee gave no OS: command-line tools and
 /// libraries put their GNU target triple in the UA (`curl/7.19.7
-/// (x86_64-redhat-linux-gnu) …`, `Wget/1.12 (linux-gnu)`), lowercase, which
-/// woothee never reads because it files them as "HTTP library" (it only looks
-/// for `Linux` with a capital L, and only in browser-like strings). A triple
-/// with `linux` names the OS the client was built for, so it is linux; one
-/// that also says `android` is Android's (`aarch64-linux-android`).
+/// (x86_64-redhat-linux-gnu) …`, `Wget/1.12 (linux-gnu)`) in lowercase;
+/// woothee looks only for `Linux` with a capital L, finds none and files the
+/// string as "HTTP library" with OS UNKNOWN. A triple with `linux` names the
+/// OS the client was built for, so it is linux; one that also says `android`
+/// is Android's (`aarch64-linux-android`). Crawlers stay unknown: a bot is not
+/// a device, whatever platform its UA imitates (woothee's verdict too).
 fn os_triple_fallback(ua: &str) -> Platform {
     let bytes = ua.as_bytes();
     if !contains_ignore_ascii_case(bytes, b"linux") {
