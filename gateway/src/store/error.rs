@@ -29,8 +29,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The store location names a backend this build does not have.
-    #[error("store: {location:?} is not a supported store; use a SQLite path or sqlite:// URL")]
-    Unsupported { location: String },
+    #[error("store: {location:?} is not supported: {reason}")]
+    Unsupported {
+        location: String,
+        reason: &'static str,
+    },
     /// Applying the embedded schema migrations failed.
     #[error("store: migrating the schema failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),

@@ -69,6 +69,7 @@ impl Store {
         if location.starts_with("postgres://") || location.starts_with("postgresql://") {
             return Err(StoreError::Unsupported {
                 location: "postgres://…".to_owned(),
+                reason: "this build has no PostgreSQL backend yet; use store: { sqlite: PATH }",
             });
         }
         if location.is_empty() || location.contains(":memory:") {
@@ -76,6 +77,7 @@ impl Store {
             // connection would see a different, empty directory.
             return Err(StoreError::Unsupported {
                 location: location.to_owned(),
+                reason: "give the path of a database file",
             });
         }
         Self::open_sqlite(&sqlite::sqlite_path(location)).await

@@ -622,8 +622,11 @@ async fn two_handles_on_one_file_write_concurrently_without_busy_errors() {
     let a = Store::open_sqlite(&path).await.expect("open a");
     let b = Store::open_sqlite(&path).await.expect("open b");
 
+    // Enough writers that, without busy_timeout, some fail with "database is
+    // locked" on most runs (checked by setting BUSY_TIMEOUT to zero).
+    const WRITERS: usize = 100;
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..40 {
+    for i in 0..WRITERS {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.spawn(async move {
             let id = format!("u{i}");
@@ -658,10 +661,10 @@ async fn two_handles_on_one_file_write_concurrently_without_busy_errors() {
         })
         .await
         .expect("list");
-    assert_eq!(audit.len(), 40);
+    assert_eq!(audit.len(), WRITERS);
     assert_eq!(
         b.assignments_of_app("payroll").await.expect("list").len(),
-        40
+        WRITERS
     );
 }
 
