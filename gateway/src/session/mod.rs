@@ -8,7 +8,8 @@
 //!   issuers configured as `idps` of `type: jwt`.
 //! - [`VerifiedCache`] keeps verified claims so that a token is verified once,
 //!   not on every request (a cold verify costs 20–55 µs, more than the rest of
-//!   the hot path together; see `shared/notes/performance.md`).
+//!   the hot path together; see `shared/notes/performance.md`), and
+//!   [`AssertionCache`] reuses signed upstream assertions for the same reason.
 //!
 //! Time is always an input (`now`, Unix seconds) so tests can skew the clock.
 //! Tokens are never logged: errors carry no token material, only a
@@ -26,7 +27,7 @@ mod test_support;
 use serde::{Deserialize, Serialize};
 
 pub use bearer::{BearerConfig, BearerVerifier, DEFAULT_ALGORITHMS, JwksSource, parse_algorithm};
-pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL, VerifiedCache};
+pub use cache::{AssertionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL, VerifiedCache};
 pub use jwt::{DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN};
 pub use keys::{ASSERTION_TTL_SECS, AssertionClaims, KeyRing, SigningKeyRecord};
 
@@ -179,5 +180,59 @@ impl SessionError {
             SessionError::Jwks(_) => "jwks_unavailable",
             SessionError::Config(_) => "config",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything here lives in the shared snapshot or is shared between
+    /// Pingora's worker threads.
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<KeyRing>();
+        check::<BearerVerifier>();
+        check::<VerifiedCache>();
+        check::<AssertionCache>();
+        check::<SessionClaims>();
+        check::<SessionError>();
+    }
+
+    #[test]
+    fn error_names_are_stable_snake_case() {
+        let all = [
+            SessionError::Expired,
+            SessionError::NotYetValid,
+            SessionError::BadSignature,
+            SessionError::UnknownKid,
+            SessionError::KeyRetired,
+            SessionError::WrongAudience,
+            SessionError::WrongIssuer,
+            SessionError::WrongTokenType,
+            SessionError::AlgorithmNotAllowed,
+            SessionError::Malformed("x"),
+            SessionError::InvalidKey("x".into()),
+            SessionError::NoSigningKey,
+            SessionError::Jwks("x".into()),
+            SessionError::Config("x".into()),
+        ];
+        let names: std::collections::HashSet<&str> = all.iter().map(SessionError::as_str).collect();
+        assert_eq!(names.len(), all.len());
+        for n in names {
+            assert!(
+                n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn sids_are_random_and_url_safe() {
+        let (a, b) = (new_sid(), new_sid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 22);
+        assert!(jwt::is_b64url(&a));
     }
 }
