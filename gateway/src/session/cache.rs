@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn assertions_are_reused_for_half_their_lifetime() {
-        let ring = KeyRing::generate("https://gw", 0).expect("ring");
+        let ring = KeyRing::generate("https://gw", 0, 100_000).expect("ring");
         let cache = AssertionCache::new(100);
         let user = claims(10_000);
         let a = cache

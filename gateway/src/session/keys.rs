@@ -27,6 +27,12 @@ const ASSERTION_TYP: &str = "JWT";
 /// One Ed25519 signing key as persisted by the store (SQLite or PostgreSQL),
 /// so that every replica signs and verifies with the same keys.
 ///
+/// Records are never changed after creation (the store only inserts and
+/// deletes): a key's whole life is fixed when it is generated. The newest key
+/// signs; an older one only verifies, until its `not_after`. So `not_after`
+/// must be at least `rotate_after + longest session + leeway` after
+/// `created_at` (see [`KeyRing::needs_rotation`]).
+///
 /// Serde writes the byte fields as base64url strings. `Debug` never shows
 /// the private key.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,26 +40,26 @@ pub struct SigningKeyRecord {
     /// Key id, the `kid` header of every token this key signs: the RFC 7638
     /// JWK thumbprint of the public key.
     pub kid: String,
+    /// JOSE algorithm name; always `EdDSA` for now.
+    pub algorithm: String,
     /// The private key, PKCS#8 DER (v2, with the public key). Secret.
     #[serde(with = "b64_bytes")]
     pub private_pkcs8_der: Vec<u8>,
     /// The raw 32-byte Ed25519 public key.
     #[serde(with = "b64_bytes")]
     pub public: Vec<u8>,
-    /// When the key was generated (Unix seconds). The newest key without
-    /// `not_after` signs.
+    /// When the key was generated (Unix seconds). The newest key signs.
     pub created_at: i64,
-    /// `None` while the key may sign. Set by [`KeyRing::rotate`] to the
-    /// expiry of the last session the key can have signed; from then on the
-    /// key only verifies, and from this time on not even that.
-    #[serde(default)]
-    pub not_after: Option<i64>,
+    /// From this time on (Unix seconds) the key neither signs nor verifies,
+    /// and the store may delete it.
+    pub not_after: i64,
 }
 
 impl fmt::Debug for SigningKeyRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKeyRecord")
             .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
             .field("private_pkcs8_der", &"[redacted]")
             .field("created_at", &self.created_at)
             .field("not_after", &self.not_after)
@@ -62,8 +68,9 @@ impl fmt::Debug for SigningKeyRecord {
 }
 
 impl SigningKeyRecord {
-    /// Generates a new Ed25519 key with the OS random source.
-    pub fn generate(now: i64) -> Result<Self, SessionError> {
+    /// Generates a new Ed25519 key with the OS random source, created at
+    /// `now` and usable until `not_after`.
+    pub fn generate(now: i64, not_after: i64) -> Result<Self, SessionError> {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
             .map_err(|_| SessionError::InvalidKey("Ed25519 key generation failed".into()))?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
@@ -71,17 +78,52 @@ impl SigningKeyRecord {
         let public = pair.public_key().as_ref().to_vec();
         Ok(SigningKeyRecord {
             kid: thumbprint(&public),
+            algorithm: "EdDSA".into(),
             private_pkcs8_der: pkcs8.as_ref().to_vec(),
             public,
             created_at: now,
-            not_after: None,
+            not_after,
         })
     }
 
     /// True once the key may no longer verify anything: the store may delete
     /// the record.
     pub fn is_retired(&self, now: i64) -> bool {
-        self.not_after.is_some_and(|t| now >= t)
+        now >= self.not_after
+    }
+}
+
+/// Reading the store's row: timestamps become Unix seconds.
+impl From<crate::store::SigningKey> for SigningKeyRecord {
+    fn from(k: crate::store::SigningKey) -> Self {
+        SigningKeyRecord {
+            kid: k.kid,
+            algorithm: k.algorithm,
+            private_pkcs8_der: k.private_key,
+            public: k.public_key,
+            created_at: k.created_at.unix_timestamp(),
+            not_after: k.not_after.unix_timestamp(),
+        }
+    }
+}
+
+/// Writing the store's row; fails only on a timestamp out of range.
+impl TryFrom<&SigningKeyRecord> for crate::store::SigningKey {
+    type Error = SessionError;
+
+    fn try_from(r: &SigningKeyRecord) -> Result<Self, SessionError> {
+        let at = |t: i64| {
+            time::OffsetDateTime::from_unix_timestamp(t)
+                .map_err(|e| SessionError::InvalidKey(format!("key {}: {e}", r.kid)))
+        };
+        Ok(crate::store::SigningKey {
+            kid: r.kid.clone(),
+            algorithm: r.algorithm.clone(),
+            private_key: r.private_pkcs8_der.clone(),
+            public_key: r.public.clone(),
+            created_at: at(r.created_at)?,
+            not_after: at(r.not_after)?,
+        })
     }
 }
 
@@ -94,19 +136,21 @@ fn thumbprint(public: &[u8]) -> String {
 
 struct VerifyingKey {
     public: Vec<u8>,
-    not_after: Option<i64>,
+    not_after: i64,
 }
 
 /// The gateway's keys: one active key that signs, and older keys that still
 /// verify until the last session they signed has expired.
 ///
 /// Immutable: built from the store's records at start-up and on every key
-/// change, then swapped whole into the snapshot. Rotation makes new records
+/// change, then swapped whole into the snapshot. Rotation adds a record
 /// ([`KeyRing::rotate`]) from which the next ring is built.
 pub struct KeyRing {
     issuer: String,
     leeway: i64,
     active_kid: String,
+    active_created_at: i64,
+    active_not_after: i64,
     signer: Ed25519KeyPair,
     /// base64url headers for the active key, computed once.
     session_header: String,
@@ -159,10 +203,11 @@ impl KeyRing {
     /// Builds the ring from persisted records.
     ///
     /// Records already retired at `now` are left out. The newest record
-    /// (by `created_at`, then `kid`) without `not_after` signs; every other
-    /// record only verifies. Fails with [`SessionError::NoSigningKey`] when
-    /// no record may sign, and with [`SessionError::InvalidKey`] when a
-    /// record does not parse or its public key does not match its private key.
+    /// (by `created_at`, then `kid`, so that every replica picks the same one)
+    /// signs; every other record only verifies. Fails with
+    /// [`SessionError::NoSigningKey`] when no record is left, and with
+    /// [`SessionError::InvalidKey`] when a record is not `EdDSA`, does not
+    /// parse, or its public key does not match its private key.
     /// Leeway for clock skew between replicas defaults to
     /// [`DEFAULT_LEEWAY_SECS`].
     pub fn from_records(
@@ -179,6 +224,12 @@ impl KeyRing {
                 return Err(SessionError::InvalidKey(
                     "a key record has an empty kid".into(),
                 ));
+            }
+            if r.algorithm != "EdDSA" {
+                return Err(SessionError::InvalidKey(format!(
+                    "key {}: algorithm `{}` is not supported; only EdDSA",
+                    r.kid, r.algorithm
+                )));
             }
             let pair = Ed25519KeyPair::from_pkcs8(&r.private_pkcs8_der)
                 .map_err(|e| SessionError::InvalidKey(format!("key {}: {e}", r.kid)))?;
@@ -198,20 +249,19 @@ impl KeyRing {
             if previous.is_some() {
                 return Err(SessionError::InvalidKey(format!("duplicate kid {}", r.kid)));
             }
-            if r.not_after.is_none() {
-                let newer = match &active {
-                    None => true,
-                    Some((a, _)) => (r.created_at, &r.kid) > (a.created_at, &a.kid),
-                };
-                if newer {
-                    active = Some((r, pair));
-                }
+            let newer = match &active {
+                None => true,
+                Some((a, _)) => (r.created_at, &r.kid) > (a.created_at, &a.kid),
+            };
+            if newer {
+                active = Some((r, pair));
             }
         }
         let Some((active, signer)) = active else {
             return Err(SessionError::NoSigningKey);
         };
         let active_kid = active.kid.clone();
+        let (active_created_at, active_not_after) = (active.created_at, active.not_after);
         let header = |typ| {
             let h = HeaderOut {
                 alg: "EdDSA",
@@ -229,6 +279,8 @@ impl KeyRing {
             issuer: issuer.into(),
             leeway: DEFAULT_LEEWAY_SECS,
             active_kid,
+            active_created_at,
+            active_not_after,
             signer,
             session_header,
             assertion_header,
@@ -238,10 +290,16 @@ impl KeyRing {
         })
     }
 
-    /// A ring with one freshly generated key: the first start of a new
-    /// deployment. Persist [`KeyRing::records`] so replicas share the key.
-    pub fn generate(issuer: impl Into<String>, now: i64) -> Result<Self, SessionError> {
-        KeyRing::from_records(issuer, vec![SigningKeyRecord::generate(now)?], now)
+    /// A ring with one freshly generated key living `lifetime_secs`: the
+    /// first start of a new deployment. Persist [`KeyRing::records`] so
+    /// replicas share the key.
+    pub fn generate(
+        issuer: impl Into<String>,
+        now: i64,
+        lifetime_secs: i64,
+    ) -> Result<Self, SessionError> {
+        let record = SigningKeyRecord::generate(now, now.saturating_add(lifetime_secs))?;
+        KeyRing::from_records(issuer, vec![record], now)
     }
 
     /// Sets the allowance for clock skew (seconds) applied to `exp` and `iat`.
@@ -266,25 +324,36 @@ impl KeyRing {
         &self.records
     }
 
-    /// The records after a key rotation: a new key that will sign, and every
-    /// key that signs now retiring at `now + retire_after_secs`, which must be
-    /// at least the longest session lifetime plus the leeway so that no live
-    /// session loses its key. The caller persists them and builds the next
-    /// ring with [`KeyRing::from_records`].
-    pub fn rotate(
-        &self,
-        now: i64,
-        retire_after_secs: i64,
-    ) -> Result<Vec<SigningKeyRecord>, SessionError> {
-        let retire_at = now.saturating_add(retire_after_secs.max(0));
-        let mut out = self.records.clone();
-        for r in &mut out {
-            if r.not_after.is_none() {
-                r.not_after = Some(retire_at);
-            }
-        }
-        out.push(SigningKeyRecord::generate(now)?);
-        Ok(out)
+    /// When the active key stops verifying (Unix seconds). No session it
+    /// signs may outlive this; see [`KeyRing::issue`].
+    pub fn active_not_after(&self) -> i64 {
+        self.active_not_after
+    }
+
+    /// True when the active key is `rotate_after_secs` old, or so close to
+    /// its `not_after` that a session of `max_session_secs` issued now would
+    /// outlive it. The key task checks this periodically and then calls
+    /// [`KeyRing::rotate`].
+    pub fn needs_rotation(&self, now: i64, rotate_after_secs: i64, max_session_secs: i64) -> bool {
+        now >= self.active_created_at.saturating_add(rotate_after_secs)
+            || now.saturating_add(max_session_secs) > self.active_not_after
+    }
+
+    /// A new key record to insert into the store; once a ring is built with
+    /// it (e.g. [`KeyRing::with_record`]), it signs and the current key only
+    /// verifies until its own `not_after`. `lifetime_secs` should be at least
+    /// `rotate_after + longest session + leeway`. Replicas that rotate at the
+    /// same moment each add a key; all of them pick the newest to sign and
+    /// the others still verify, so the race is harmless.
+    pub fn rotate(&self, now: i64, lifetime_secs: i64) -> Result<SigningKeyRecord, SessionError> {
+        SigningKeyRecord::generate(now, now.saturating_add(lifetime_secs))
+    }
+
+    /// The next ring: this ring's records plus `record`, at `now`.
+    pub fn with_record(&self, record: SigningKeyRecord, now: i64) -> Result<Self, SessionError> {
+        let mut records = self.records.clone();
+        records.push(record);
+        KeyRing::from_records(self.issuer.clone(), records, now).map(|r| r.with_leeway(self.leeway))
     }
 
     /// The public keys as a JWKS document (`{"keys":[…]}`, OKP/Ed25519,
@@ -297,7 +366,15 @@ impl KeyRing {
     /// Signs a session token for the cookie. The caller fills in the claims:
     /// `iss` should be [`KeyRing::issuer`] and `aud` the app host, or
     /// [`KeyRing::verify`] will refuse the token.
+    ///
+    /// Fails with [`SessionError::NoSigningKey`] when `exp` is past the
+    /// active key's `not_after`: such a session would stop verifying early,
+    /// which means key rotation is not running (see
+    /// [`KeyRing::needs_rotation`]).
     pub fn issue(&self, claims: &SessionClaims) -> Result<String, SessionError> {
+        if claims.exp > self.active_not_after {
+            return Err(SessionError::NoSigningKey);
+        }
         self.sign(&self.session_header, claims)
     }
 
@@ -403,7 +480,7 @@ impl KeyRing {
             .as_deref()
             .ok_or(SessionError::UnknownKid)?;
         let key = self.verifying.get(kid).ok_or(SessionError::UnknownKid)?;
-        if key.not_after.is_some_and(|t| now >= t) {
+        if now >= key.not_after {
             return Err(SessionError::KeyRetired);
         }
         let sig = b64d(parts.signature).map_err(|_| SessionError::Malformed("signature"))?;

@@ -51,6 +51,15 @@ impl UserType {
     }
 }
 
+impl From<crate::store::UserType> for UserType {
+    fn from(t: crate::store::UserType) -> Self {
+        match t {
+            crate::store::UserType::Guest => UserType::Guest,
+            crate::store::UserType::Member => UserType::Member,
+        }
+    }
+}
+
 /// The verified identity of a request: the claims of the gateway session
 /// cookie, or the claims of an external bearer token mapped to the same
 /// fields (see [`BearerVerifier::verify`]).
@@ -150,8 +159,9 @@ pub enum SessionError {
     /// A key record or JWK could not be used; the text says why.
     #[error("invalid key: {0}")]
     InvalidKey(String),
-    /// The key ring has no key to sign with.
-    #[error("no active signing key; generate one or rotate")]
+    /// The key ring has no key to sign with, or the active key retires
+    /// before the token to sign would expire.
+    #[error("no signing key for this token; generate one or rotate keys")]
     NoSigningKey,
     /// A JWKS could not be read, fetched or parsed; the text says why.
     #[error("JWKS unavailable: {0}")]

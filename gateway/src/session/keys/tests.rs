@@ -11,6 +11,9 @@ const ISS: &str = "https://portcullis.example";
 const HOST: &str = "payroll.localhost";
 const NOW: i64 = 1_700_000_000;
 const TTL: i64 = 8 * 3600;
+/// Key lifetime: rotate daily, plus the longest session and the leeway.
+const ROTATE: i64 = 24 * 3600;
+const LIFETIME: i64 = ROTATE + TTL + 60;
 
 fn claims(now: i64) -> SessionClaims {
     SessionClaims {
@@ -30,7 +33,7 @@ fn claims(now: i64) -> SessionClaims {
 }
 
 fn ring() -> KeyRing {
-    KeyRing::generate(ISS, NOW).unwrap()
+    KeyRing::generate(ISS, NOW, LIFETIME).unwrap()
 }
 
 /// Re-encodes the token's payload with `edit` applied, keeping the header and
@@ -180,7 +183,7 @@ fn hs256_signed_with_the_public_key_is_rejected() {
 #[test]
 fn token_from_an_unknown_key_is_rejected() {
     let ours = ring();
-    let theirs = KeyRing::generate(ISS, NOW).unwrap();
+    let theirs = KeyRing::generate(ISS, NOW, LIFETIME).unwrap();
     let tok = theirs.issue(&claims(NOW)).unwrap();
     assert_eq!(ours.verify(&tok, HOST, NOW), Err(SessionError::UnknownKid));
     // Same kid as ours but their key: the signature fails.
@@ -243,48 +246,93 @@ fn an_assertion_is_not_a_session() {
 fn rotation_new_key_signs_old_key_verifies_until_retired() {
     let r1 = ring();
     let old_kid = r1.active_kid().to_owned();
-    let old_tok = r1.issue(&claims(NOW)).unwrap();
+    let old_not_after = NOW + LIFETIME;
+    assert_eq!(r1.active_not_after(), old_not_after);
+    assert!(!r1.needs_rotation(NOW + ROTATE - 1, ROTATE, TTL));
+    assert!(r1.needs_rotation(NOW + ROTATE, ROTATE, TTL));
+    // Late rotation: a session issued now would outlive the key.
+    assert!(r1.needs_rotation(old_not_after - TTL + 1, 10 * ROTATE, TTL));
 
-    let rotate_at = NOW + 100;
-    let records = r1.rotate(rotate_at, TTL + 60).unwrap();
-    assert_eq!(records.len(), 2);
-    let r2 = KeyRing::from_records(ISS, records.clone(), rotate_at).unwrap();
+    // A session signed just before rotation, living the full TTL.
+    let rotate_at = NOW + ROTATE;
+    let old_tok = r1.issue(&claims(rotate_at - 1)).unwrap();
+
+    let new_record = r1.rotate(rotate_at, LIFETIME).unwrap();
+    let r2 = r1.with_record(new_record.clone(), rotate_at).unwrap();
     assert_ne!(r2.active_kid(), old_kid);
+    assert_eq!(r2.records().len(), 2);
 
     // New tokens carry the new kid.
     let new_tok = r2.issue(&claims(rotate_at)).unwrap();
     assert_eq!(header_of(&new_tok)["kid"], r2.active_kid());
     assert!(r2.verify(&new_tok, HOST, rotate_at).is_ok());
 
-    // The old session still verifies while its key is retiring…
+    // The old session still verifies until it expires: retire_after covers it…
     assert!(r2.verify(&old_tok, HOST, rotate_at + 10).is_ok());
-    assert!(r2.verify(&old_tok, HOST, NOW + TTL - 1).is_ok());
+    assert!(r2.verify(&old_tok, HOST, rotate_at - 1 + TTL + 59).is_ok());
     // …and its key is still published for apps.
     assert!(r2.jwks().contains(&old_kid));
 
-    // After retire_after the key no longer verifies, even with a token
-    // whose own exp would still be acceptable (a forged long-lived one).
-    let retire_at = rotate_at + TTL + 60;
+    // At not_after the old key no longer verifies, even a token whose own
+    // exp would still be acceptable (a forged long-lived one).
     let mut long = claims(NOW);
-    long.exp = retire_at + 10_000;
+    long.exp = old_not_after; // the longest the old key will sign
     let long_tok = r1.issue(&long).unwrap();
-    assert!(r2.verify(&long_tok, HOST, retire_at - 1).is_ok());
+    assert!(r2.verify(&long_tok, HOST, old_not_after - 1).is_ok());
     assert_eq!(
-        r2.verify(&long_tok, HOST, retire_at),
+        r2.verify(&long_tok, HOST, old_not_after),
         Err(SessionError::KeyRetired)
     );
 
     // A ring built after retirement leaves the key out entirely.
-    let r3 = KeyRing::from_records(ISS, records, retire_at).unwrap();
-    assert_eq!(r3.records().len(), 1);
+    let r3 = KeyRing::from_records(ISS, r2.records().to_vec(), old_not_after).unwrap();
+    assert_eq!(r3.records(), &[new_record][..]);
     assert!(!r3.jwks().contains(&old_kid));
     assert_eq!(
-        r3.verify(&long_tok, HOST, retire_at),
+        r3.verify(&long_tok, HOST, old_not_after),
         Err(SessionError::UnknownKid)
     );
-    let fresh = r3.issue(&claims(retire_at)).unwrap();
-    assert!(r3.verify(&fresh, HOST, retire_at).is_ok());
+    let fresh = r3.issue(&claims(old_not_after)).unwrap();
+    assert!(r3.verify(&fresh, HOST, old_not_after).is_ok());
     assert_eq!(header_of(&fresh)["kid"], header_of(&new_tok)["kid"]);
+}
+
+#[test]
+fn a_session_longer_than_the_key_is_not_issued() {
+    let r = ring();
+    let mut c = claims(NOW);
+    c.exp = r.active_not_after() + 1;
+    assert_eq!(r.issue(&c), Err(SessionError::NoSigningKey));
+}
+
+#[test]
+fn replicas_rotating_together_agree_on_the_signer() {
+    let r = ring();
+    let a = r.rotate(NOW + 10, LIFETIME).unwrap();
+    let b = r.rotate(NOW + 10, LIFETIME).unwrap();
+    let mut all = r.records().to_vec();
+    all.extend([a.clone(), b.clone()]);
+    let x = KeyRing::from_records(ISS, all.clone(), NOW + 10).unwrap();
+    all.reverse();
+    let y = KeyRing::from_records(ISS, all, NOW + 10).unwrap();
+    assert_eq!(x.active_kid(), y.active_kid());
+    assert_eq!(x.active_kid(), a.kid.clone().max(b.kid.clone()));
+    // Whichever signed, the other verifies.
+    let tok = x.issue(&claims(NOW + 10)).unwrap();
+    assert!(y.verify(&tok, HOST, NOW + 10).is_ok());
+}
+
+#[test]
+fn records_round_trip_through_the_store_type() {
+    let r = ring();
+    let rec = r.records()[0].clone();
+    let row = crate::store::SigningKey::try_from(&rec).unwrap();
+    assert_eq!(row.kid, rec.kid);
+    assert_eq!(row.algorithm, "EdDSA");
+    assert_eq!(SigningKeyRecord::from(row), rec);
+    let mut bad = rec.clone();
+    bad.not_after = i64::MAX;
+    assert!(crate::store::SigningKey::try_from(&bad).is_err());
 }
 
 #[test]
@@ -309,26 +357,33 @@ fn from_records_rejects_bad_records() {
         KeyRing::from_records(ISS, vec![], NOW).unwrap_err(),
         SessionError::NoSigningKey
     );
-    let mut r = SigningKeyRecord::generate(NOW).unwrap();
-    r.not_after = Some(NOW + 10);
+    let r = SigningKeyRecord::generate(NOW - 100, NOW).unwrap();
     assert_eq!(
-        KeyRing::from_records(ISS, vec![r.clone()], NOW).unwrap_err(),
+        KeyRing::from_records(ISS, vec![r], NOW).unwrap_err(),
         SessionError::NoSigningKey,
-        "a retiring key alone cannot sign"
+        "a retired key alone cannot sign"
     );
-    let mut mismatched = SigningKeyRecord::generate(NOW).unwrap();
-    mismatched.public = SigningKeyRecord::generate(NOW).unwrap().public;
+    let mut es = SigningKeyRecord::generate(NOW, NOW + 10).unwrap();
+    es.algorithm = "ES256".into();
+    assert!(matches!(
+        KeyRing::from_records(ISS, vec![es], NOW),
+        Err(SessionError::InvalidKey(_))
+    ));
+    let mut mismatched = SigningKeyRecord::generate(NOW, NOW + LIFETIME).unwrap();
+    mismatched.public = SigningKeyRecord::generate(NOW, NOW + LIFETIME)
+        .unwrap()
+        .public;
     assert!(matches!(
         KeyRing::from_records(ISS, vec![mismatched], NOW),
         Err(SessionError::InvalidKey(_))
     ));
-    let mut garbage = SigningKeyRecord::generate(NOW).unwrap();
+    let mut garbage = SigningKeyRecord::generate(NOW, NOW + LIFETIME).unwrap();
     garbage.private_pkcs8_der = vec![1, 2, 3];
     assert!(matches!(
         KeyRing::from_records(ISS, vec![garbage], NOW),
         Err(SessionError::InvalidKey(_))
     ));
-    let a = SigningKeyRecord::generate(NOW).unwrap();
+    let a = SigningKeyRecord::generate(NOW, NOW + LIFETIME).unwrap();
     assert!(matches!(
         KeyRing::from_records(ISS, vec![a.clone(), a], NOW),
         Err(SessionError::InvalidKey(_))
