@@ -1,6 +1,10 @@
-//! The Portcullis gateway: CLI, configuration, and (as they land) the proxy,
-//! sign-in, store and admin listener. See `../shared/DESIGN.md`.
+//! The Portcullis gateway: configuration, the policy snapshot, the policy
+//! CLI's answers and (as they land) the proxy, sign-in, store and admin
+//! listener. See `DESIGN.md` in the docs.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod session;
+pub mod snapshot;
 pub mod store;
+pub mod whatif;

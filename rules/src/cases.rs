@@ -282,7 +282,7 @@ pub(crate) fn compile_test(
         word(s, "a client app type", &["browser", "api"], v.is_some());
         v
     });
-    if !ctx.apps.iter().any(|a| *a == r.app.value) {
+    if !ctx.apps.contains(&r.app.value) {
         errors.push(pos(file, &r.app).error(RuleErrorKind::UnknownApp {
             name: r.app.value.clone(),
             suggestion: closest(&r.app.value, ctx.apps.iter().map(String::as_str)),

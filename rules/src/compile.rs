@@ -146,13 +146,16 @@ fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> RuleError {
     }
 }
 
+/// A condition's entries after the shape checks: whether `include` was
+/// `[all]`, then the other include and the exclude entries.
+type Shape<'a> = (bool, Vec<&'a S<String>>, Vec<&'a S<String>>);
+
 struct Compiler<'c> {
     ctx: &'c CompileContext,
     errors: Vec<RuleError>,
     /// Name → where it was first defined, per kind, to report duplicates.
     seen: FxHashMap<(&'static str, String), SourcePos>,
     locations: Vec<NamedLocation>,
-    location_ranges: Vec<(Vec<IpNet>, Vec<Country>)>,
     policies: Vec<Policy>,
     app_ids: FxHashMap<Box<str>, AppId>,
 }
@@ -170,7 +173,6 @@ impl<'c> Compiler<'c> {
             errors: Vec::new(),
             seen: FxHashMap::default(),
             locations: Vec::new(),
-            location_ranges: Vec::new(),
             policies: Vec::new(),
             app_ids,
         }
@@ -254,9 +256,10 @@ impl<'c> Compiler<'c> {
             self.locations.push(NamedLocation {
                 name: l.name.value.clone(),
                 trusted: l.trusted,
+                ranges,
+                countries,
                 source: at,
             });
-            self.location_ranges.push((ranges, countries));
         }
     }
 
@@ -364,7 +367,7 @@ impl<'c> Compiler<'c> {
         file: &Path,
         c: &'a S<IncludeExclude>,
         field: &str,
-    ) -> Option<(bool, Vec<&'a S<String>>, Vec<&'a S<String>>)> {
+    ) -> Option<Shape<'a>> {
         let at = pos(file, c);
         let Some(include) = &c.value.include else {
             self.errors.push(at.error(RuleErrorKind::MissingInclude {
@@ -652,8 +655,8 @@ impl<'c> Compiler<'c> {
 
     fn finish(self, tests: Vec<cases::RuleTest>, files: Vec<PathBuf>) -> RuleSet {
         let mut table = LocationTableBuilder::new();
-        for (i, (ranges, countries)) in self.location_ranges.iter().enumerate() {
-            table.add(i, ranges, countries);
+        for (i, l) in self.locations.iter().enumerate() {
+            table.add(i, &l.ranges, &l.countries);
         }
         let mut all_apps = UserIndex::default();
         let mut per_app = vec![UserIndex::default(); self.ctx.apps.len()];

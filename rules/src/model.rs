@@ -206,6 +206,8 @@ pub struct Policy {
 pub struct NamedLocation {
     pub name: String,
     pub trusted: bool,
+    pub ranges: Vec<ipnet::IpNet>,
+    pub countries: Vec<Country>,
     pub source: SourcePos,
 }
 

@@ -1,0 +1,840 @@
+//! `portcullis.yaml`: file types that mirror what the operator wrote (with
+//! spans), then [`Config`], the checked runtime form. Paths are relative to
+//! the config file. Unknown fields are errors; every error carries
+//! `file:line:column`.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde_saphyr::{MessageFormatter, Spanned};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+type S<T> = Spanned<T>;
+
+/// One problem in the configuration, rendered `file:line:column: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", .file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+// ---------------------------------------------------------------- file types
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: S<ListenFile>,
+    #[serde(default)]
+    admin: Option<S<AdminFile>>,
+    #[serde(default)]
+    trusted_proxies: Vec<S<String>>,
+    #[serde(default)]
+    geoip: Option<GeoIpFile>,
+    rules: S<Vec<S<String>>>,
+    #[serde(default)]
+    store: Option<S<StoreFile>>,
+    organisation: OrganisationFile,
+    #[serde(default)]
+    idps: Vec<S<IdpFile>>,
+    apps: S<Vec<S<AppFile>>>,
+    #[serde(default)]
+    server: Option<ServerFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListenFile {
+    #[serde(default)]
+    http: Option<S<String>>,
+    #[serde(default)]
+    https: Option<HttpsFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpsFile {
+    address: S<String>,
+    cert: S<String>,
+    key: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminFile {
+    address: S<String>,
+    #[serde(default)]
+    token_file: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GeoIpFile {
+    country_db: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    #[serde(default)]
+    sqlite: Option<S<String>>,
+    #[serde(default)]
+    postgres: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganisationFile {
+    name: S<String>,
+    #[serde(default)]
+    member_domains: Vec<S<String>>,
+    #[serde(default)]
+    logo: Option<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdpFile {
+    name: S<String>,
+    #[serde(rename = "type")]
+    kind: S<String>,
+    #[serde(default)]
+    issuer: Option<S<String>>,
+    #[serde(default)]
+    audience: Option<S<String>>,
+    #[serde(default)]
+    jwks_file: Option<S<String>>,
+    #[serde(default)]
+    jwks_url: Option<S<String>>,
+    #[serde(default)]
+    algorithms: Option<Vec<S<String>>>,
+    #[serde(default)]
+    groups_claim: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppFile {
+    name: S<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    hosts: S<Vec<S<String>>>,
+    upstreams: S<Vec<S<String>>>,
+    #[serde(default)]
+    public_paths: Vec<S<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    #[serde(default)]
+    grace_period: Option<S<String>>,
+    #[serde(default)]
+    threads: Option<usize>,
+}
+
+// ------------------------------------------------------------- runtime types
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The config file itself; other paths were resolved against its folder.
+    pub path: PathBuf,
+    pub listen: Listen,
+    pub admin: Option<Admin>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub geoip: Option<GeoIp>,
+    /// The rule files the `rules` globs matched, sorted, without duplicates.
+    pub rule_files: Vec<PathBuf>,
+    pub store: Store,
+    pub organisation: Organisation,
+    pub idps: Vec<Idp>,
+    pub apps: Vec<App>,
+    /// How long a graceful shutdown waits for in-flight requests (default 30 s).
+    pub grace_period: Duration,
+    /// Worker threads of the proxy service (default: the number of cores).
+    pub threads: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Listen {
+    pub http: Option<SocketAddr>,
+    pub https: Option<Https>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Https {
+    pub address: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub address: SocketAddr,
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GeoIp {
+    pub country_db: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Store {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Organisation {
+    pub name: String,
+    /// Lower-case domains whose users are members; everyone else is a guest.
+    pub member_domains: Vec<String>,
+    pub logo: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Idp {
+    pub name: String,
+    pub kind: IdpKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum IdpKind {
+    /// Bearer tokens for API clients, verified against the issuer's keys.
+    Jwt {
+        issuer: String,
+        audience: String,
+        jwks: JwksSource,
+        algorithms: Vec<String>,
+        groups_claim: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(String),
+}
+
+/// Signature algorithms accepted for bearer tokens unless an IdP narrows
+/// them. Never `none`, never HMAC: a shared secret cannot come from a JWKS.
+pub const DEFAULT_JWT_ALGORITHMS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
+const JWT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// Lower-case host names, without port.
+    pub hosts: Vec<String>,
+    pub upstreams: Vec<String>,
+    pub public_paths: Vec<String>,
+}
+
+// ------------------------------------------------------------------- loading
+
+impl Config {
+    /// Reads and checks a config file, reporting every error it can find.
+    /// Referenced files are checked for existence here; their contents
+    /// (rules, GeoIP) are loaded by their own loaders.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the config file: {e}"),
+            }]
+        })?;
+        Config::from_str(path, &text)
+    }
+
+    /// Checks config text as if read from `path` (used by tests).
+    pub fn from_str(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
+        let file: ConfigFile =
+            serde_saphyr::from_str(text).map_err(|e| vec![yaml_error(path, &e)])?;
+        let mut c = Checker {
+            path,
+            dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            errors: Vec::new(),
+        };
+        let config = c.config(file);
+        if c.errors.is_empty() {
+            Ok(config)
+        } else {
+            c.errors.sort_by_key(|e| (e.line, e.column));
+            Err(c.errors)
+        }
+    }
+
+    pub fn app_names(&self) -> Vec<String> {
+        self.apps.iter().map(|a| a.name.clone()).collect()
+    }
+}
+
+fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
+    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let mut inner = e;
+    while let serde_saphyr::Error::WithSnippet { error, .. }
+    | serde_saphyr::Error::AliasError { error, .. } = inner
+    {
+        inner = error;
+    }
+    let message = match inner {
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => match closest(field, expected.iter().copied()) {
+            Some(s) => format!("unknown field `{field}`; did you mean `{s}`?"),
+            None => format!(
+                "unknown field `{field}` (expected one of: {})",
+                expected.join(", ")
+            ),
+        },
+        _ => serde_saphyr::UserMessageFormatter
+            .format_message(e)
+            .into_owned(),
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (input.len() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(input, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+struct Checker<'p> {
+    path: &'p Path,
+    dir: PathBuf,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn err<T>(&mut self, at: &S<T>, message: impl fmt::Display) {
+        self.errors.push(ConfigError {
+            file: self.path.to_path_buf(),
+            line: at.referenced.line(),
+            column: at.referenced.column(),
+            message: message.to_string(),
+        });
+    }
+
+    fn addr(&mut self, s: &S<String>) -> Option<SocketAddr> {
+        match s.value.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(
+                    s,
+                    format_args!(
+                        "`{}` is not an address; use IP:PORT such as 127.0.0.1:8080 or [::]:443",
+                        s.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A path relative to the config file that must exist.
+    fn existing_file(&mut self, s: &S<String>, what: &str) -> PathBuf {
+        let p = self.dir.join(&s.value);
+        if !p.is_file() {
+            self.err(
+                s,
+                format_args!(
+                    "{what} `{}` does not exist (paths are relative to the config file)",
+                    p.display()
+                ),
+            );
+        }
+        p
+    }
+
+    fn duration(&mut self, s: &S<String>) -> Option<Duration> {
+        let d = rules::parse_duration(&s.value);
+        if d.is_none() {
+            self.err(
+                s,
+                format_args!("`{}` is not a duration; use 30s, 5m or 1h", s.value),
+            );
+        }
+        d
+    }
+
+    fn config(&mut self, f: ConfigFile) -> Config {
+        let listen = Listen {
+            http: f.listen.value.http.as_ref().and_then(|s| self.addr(s)),
+            https: f.listen.value.https.as_ref().map(|h| Https {
+                address: self
+                    .addr(&h.address)
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+                cert: self.existing_file(&h.cert, "certificate file"),
+                key: self.existing_file(&h.key, "key file"),
+            }),
+        };
+        if f.listen.value.http.is_none() && f.listen.value.https.is_none() {
+            self.err(&f.listen, "`listen` needs `http`, `https` or both");
+        }
+        let admin = f.admin.as_ref().map(|a| Admin {
+            address: self
+                .addr(&a.value.address)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            token_file: a
+                .value
+                .token_file
+                .as_ref()
+                .map(|t| self.existing_file(t, "admin token file")),
+        });
+        if let (Some(admin), Some(a)) = (&admin, &f.admin)
+            && [listen.http, listen.https.as_ref().map(|h| h.address)]
+                .contains(&Some(admin.address))
+        {
+            // The admin API must never be reachable on the public port.
+            self.err(a, "`admin.address` must differ from the public listeners");
+        }
+        let trusted_proxies = f
+            .trusted_proxies
+            .iter()
+            .filter_map(|s| {
+                match s
+                    .value
+                    .parse::<IpNet>()
+                    .or_else(|_| s.value.parse::<std::net::IpAddr>().map(IpNet::from))
+                {
+                    Ok(n) if n.trunc() == n => Some(n),
+                    Ok(n) => {
+                        self.err(
+                            s,
+                            format_args!(
+                                "`{}` has host bits set; did you mean `{}`?",
+                                s.value,
+                                n.trunc()
+                            ),
+                        );
+                        None
+                    }
+                    Err(_) => {
+                        self.err(
+                            s,
+                            format_args!(
+                                "`{}` is not an IP range; use CIDR notation such as 10.0.0.0/8",
+                                s.value
+                            ),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect();
+        let geoip = f.geoip.as_ref().map(|g| GeoIp {
+            country_db: self.existing_file(&g.country_db, "GeoIP database"),
+        });
+        let rule_files = self.rule_files(&f.rules);
+        let store = match &f.store {
+            None => Store::Sqlite(self.dir.join("var/portcullis.db")),
+            Some(s) => match (&s.value.sqlite, &s.value.postgres) {
+                (Some(p), None) => Store::Sqlite(self.dir.join(&p.value)),
+                (None, Some(url))
+                    if url.value.starts_with("postgres://")
+                        || url.value.starts_with("postgresql://") =>
+                {
+                    Store::Postgres(url.value.clone())
+                }
+                (None, Some(url)) => {
+                    self.err(
+                        url,
+                        "the PostgreSQL URL must start with postgres:// or postgresql://",
+                    );
+                    Store::Postgres(url.value.clone())
+                }
+                _ => {
+                    self.err(s, "`store` needs exactly one of `sqlite` or `postgres`");
+                    Store::Sqlite(PathBuf::new())
+                }
+            },
+        };
+        let organisation = Organisation {
+            name: f.organisation.name.value.clone(),
+            member_domains: f
+                .organisation
+                .member_domains
+                .iter()
+                .map(|d| d.value.trim().to_ascii_lowercase())
+                .collect(),
+            logo: f
+                .organisation
+                .logo
+                .as_ref()
+                .map(|l| self.existing_file(l, "logo")),
+        };
+        if organisation.name.trim().is_empty() {
+            self.err(
+                &f.organisation.name,
+                "`organisation.name` must not be empty",
+            );
+        }
+        let idps = f
+            .idps
+            .iter()
+            .filter_map(|i| self.idp(i))
+            .collect::<Vec<_>>();
+        let mut seen = std::collections::HashMap::new();
+        for i in &f.idps {
+            if let Some(first) = seen.insert(i.value.name.value.clone(), i.referenced.line()) {
+                self.err(
+                    &i.value.name,
+                    format_args!(
+                        "idp `{}` is defined twice (first on line {first})",
+                        i.value.name.value
+                    ),
+                );
+            }
+        }
+        let apps = self.apps(&f.apps);
+        let grace_period = f
+            .server
+            .as_ref()
+            .and_then(|s| s.grace_period.as_ref())
+            .and_then(|g| self.duration(g))
+            .unwrap_or(Duration::from_secs(30));
+        Config {
+            path: self.path.to_path_buf(),
+            listen,
+            admin,
+            trusted_proxies,
+            geoip,
+            rule_files,
+            store,
+            organisation,
+            idps,
+            apps,
+            grace_period,
+            threads: f.server.as_ref().and_then(|s| s.threads),
+        }
+    }
+
+    fn rule_files(&mut self, patterns: &S<Vec<S<String>>>) -> Vec<PathBuf> {
+        if patterns.value.is_empty() {
+            self.err(patterns, "`rules` lists no file; a gateway without rules would only check sign-in and assignments");
+        }
+        let mut files = Vec::new();
+        for p in &patterns.value {
+            let full = self.dir.join(&p.value);
+            let matched: Vec<PathBuf> = match glob::glob(&full.to_string_lossy()) {
+                Ok(paths) => paths
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file())
+                    .collect(),
+                Err(e) => {
+                    self.err(
+                        p,
+                        format_args!("`{}` is not a valid glob: {}", p.value, e.msg),
+                    );
+                    continue;
+                }
+            };
+            if matched.is_empty() {
+                self.err(p, format_args!("`{}` matches no file", p.value));
+            }
+            files.extend(matched);
+        }
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    fn idp(&mut self, i: &S<IdpFile>) -> Option<Idp> {
+        let f = &i.value;
+        let name = f.name.value.clone();
+        match f.kind.value.as_str() {
+            "jwt" => {
+                let mut required = |field: &Option<S<String>>, what: &str| match field {
+                    Some(v) => v.value.clone(),
+                    None => {
+                        self.err(i, format_args!("idp `{name}` of type jwt needs `{what}`"));
+                        String::new()
+                    }
+                };
+                let issuer = required(&f.issuer, "issuer");
+                let audience = required(&f.audience, "audience");
+                let jwks = match (&f.jwks_file, &f.jwks_url) {
+                    (Some(p), None) => JwksSource::File(self.existing_file(p, "JWKS file")),
+                    (None, Some(u))
+                        if u.value.starts_with("https://") || u.value.starts_with("http://") =>
+                    {
+                        JwksSource::Url(u.value.clone())
+                    }
+                    (None, Some(u)) => {
+                        self.err(u, "`jwks_url` must be an http(s) URL");
+                        return None;
+                    }
+                    _ => {
+                        self.err(
+                            i,
+                            format_args!(
+                                "idp `{name}` needs exactly one of `jwks_file` or `jwks_url`"
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                let algorithms = match &f.algorithms {
+                    None => DEFAULT_JWT_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
+                    Some(list) => list
+                        .iter()
+                        .filter_map(|a| {
+                            if JWT_ALGORITHMS.contains(&a.value.as_str()) {
+                                Some(a.value.clone())
+                            } else {
+                                self.err(a, format_args!(
+                                    "`{}` is not an allowed signature algorithm (one of: {}; `none` and HMAC are never accepted)",
+                                    a.value,
+                                    JWT_ALGORITHMS.join(", ")
+                                ));
+                                None
+                            }
+                        })
+                        .collect(),
+                };
+                Some(Idp {
+                    name,
+                    kind: IdpKind::Jwt {
+                        issuer,
+                        audience,
+                        jwks,
+                        algorithms,
+                        groups_claim: f.groups_claim.clone(),
+                    },
+                })
+            }
+            other => {
+                self.err(
+                    &f.kind,
+                    format_args!("`{other}` is not an idp type (one of: jwt)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn apps(&mut self, apps: &S<Vec<S<AppFile>>>) -> Vec<App> {
+        if apps.value.is_empty() {
+            self.err(apps, "`apps` is empty; list at least one app");
+        }
+        let mut names = std::collections::HashMap::new();
+        let mut hosts = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for a in &apps.value {
+            let f = &a.value;
+            let name = f.name.value.trim().to_string();
+            let valid_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                self.err(
+                    &f.name,
+                    format_args!("`{name}` is not an app name; use letters, digits, `-` and `_`"),
+                );
+            }
+            if name == "all" {
+                self.err(
+                    &f.name,
+                    "`all` is reserved in rule files; choose another app name",
+                );
+            }
+            if let Some(first) = names.insert(name.clone(), f.name.referenced.line()) {
+                self.err(
+                    &f.name,
+                    format_args!("app `{name}` is defined twice (first on line {first})"),
+                );
+            }
+            if f.hosts.value.is_empty() {
+                self.err(
+                    &f.hosts,
+                    format_args!("app `{name}` needs at least one host"),
+                );
+            }
+            let mut app_hosts = Vec::new();
+            for h in &f.hosts.value {
+                let host = h.value.trim().to_ascii_lowercase();
+                let ok = !host.is_empty()
+                    && host.split('.').all(|l| {
+                        !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    });
+                if !ok {
+                    self.err(
+                        h,
+                        format_args!("`{}` is not a host name (no scheme, port or path)", h.value),
+                    );
+                }
+                if let Some(other) = hosts.insert(host.clone(), name.clone()) {
+                    self.err(
+                        h,
+                        format_args!("host `{host}` already belongs to app `{other}`"),
+                    );
+                }
+                app_hosts.push(host);
+            }
+            if f.upstreams.value.is_empty() {
+                self.err(
+                    &f.upstreams,
+                    format_args!("app `{name}` needs at least one upstream"),
+                );
+            }
+            for u in &f.upstreams.value {
+                let text = u.value.trim();
+                let bare = text
+                    .strip_prefix("https://")
+                    .or_else(|| text.strip_prefix("http://"))
+                    .unwrap_or(text);
+                let ok = bare
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+                if !ok {
+                    self.err(
+                        u,
+                        format_args!(
+                            "`{text}` is not an upstream; use HOST:PORT or https://HOST:PORT"
+                        ),
+                    );
+                }
+            }
+            for p in &f.public_paths {
+                if !p.value.starts_with('/') {
+                    self.err(
+                        p,
+                        format_args!("public path `{}` must start with `/`", p.value),
+                    );
+                }
+            }
+            out.push(App {
+                title: f.title.clone().unwrap_or_else(|| name.clone()),
+                name,
+                description: f.description.clone(),
+                hosts: app_hosts,
+                upstreams: f
+                    .upstreams
+                    .value
+                    .iter()
+                    .map(|u| u.value.trim().to_string())
+                    .collect(),
+                public_paths: f.public_paths.iter().map(|p| p.value.clone()).collect(),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, Vec<String>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("rules")).expect("mkdir");
+        std::fs::write(dir.path().join("rules/a.yaml"), "").expect("write");
+        let path = dir.path().join("portcullis.yaml");
+        Config::from_str(&path, text).map_err(|es| {
+            es.iter()
+                .map(|e| e.to_string().replace(&*dir.path().to_string_lossy(), "DIR"))
+                .collect()
+        })
+    }
+
+    const MINIMAL: &str = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: Tailwind Traders, member_domains: [TailwindTraders.com] }
+apps:
+  - { name: payroll, hosts: [Payroll.localhost], upstreams: [127.0.0.1:9001], public_paths: [/health] }
+"#;
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let c = load(MINIMAL).expect("loads");
+        assert_eq!(c.apps[0].hosts, ["payroll.localhost"]);
+        assert_eq!(c.organisation.member_domains, ["tailwindtraders.com"]);
+        assert_eq!(c.rule_files.len(), 1);
+        assert!(matches!(c.store, Store::Sqlite(ref p) if p.ends_with("var/portcullis.db")));
+        assert_eq!(c.grace_period, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_position() {
+        let errors = load(
+            r#"
+listen: { http: "localhost" }
+admin: { address: 127.0.0.1:8080 }
+trusted_proxies: [10.0.0.1/8, banana]
+rules: ["nope/*.yaml"]
+organisation: { name: "" }
+idps:
+  - { name: api, type: jwt, issuer: "https://idp", audience: x, jwks_file: missing.json, algorithms: [HS256] }
+  - { name: saml, type: saml }
+apps:
+  - { name: "pay roll", hosts: ["https://x"], upstreams: [nowhere] }
+  - { name: all, hosts: [x.localhost], upstreams: [127.0.0.1:1], public_paths: [health] }
+"#,
+        )
+        .expect_err("broken");
+        let expected = [
+            "DIR/portcullis.yaml:2:17: `localhost` is not an address; use IP:PORT such as 127.0.0.1:8080 or [::]:443",
+            "DIR/portcullis.yaml:4:19: `10.0.0.1/8` has host bits set; did you mean `10.0.0.0/8`?",
+            "DIR/portcullis.yaml:4:31: `banana` is not an IP range; use CIDR notation such as 10.0.0.0/8",
+            "DIR/portcullis.yaml:5:9: `nope/*.yaml` matches no file",
+            "DIR/portcullis.yaml:6:23: `organisation.name` must not be empty",
+            "DIR/portcullis.yaml:8:76: JWKS file `DIR/missing.json` does not exist (paths are relative to the config file)",
+            "DIR/portcullis.yaml:8:103: `HS256` is not an allowed signature algorithm (one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; `none` and HMAC are never accepted)",
+            "DIR/portcullis.yaml:9:25: `saml` is not an idp type (one of: jwt)",
+            "DIR/portcullis.yaml:11:13: `pay roll` is not an app name; use letters, digits, `-` and `_`",
+            "DIR/portcullis.yaml:11:33: `https://x` is not a host name (no scheme, port or path)",
+            "DIR/portcullis.yaml:11:59: `nowhere` is not an upstream; use HOST:PORT or https://HOST:PORT",
+            "DIR/portcullis.yaml:12:13: `all` is reserved in rule files; choose another app name",
+            "DIR/portcullis.yaml:12:81: public path `health` must start with `/`",
+        ];
+        assert_eq!(errors, expected);
+    }
+
+    #[test]
+    fn admin_must_not_share_the_public_port() {
+        let text = MINIMAL.replace("rules:", "admin: { address: 127.0.0.1:8080 }\nrules:");
+        let errors = load(&text).expect_err("shared port");
+        assert!(
+            errors[0].ends_with("`admin.address` must differ from the public listeners"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_suggest_the_right_one() {
+        let text = MINIMAL.replace("rules:", "trusted_proxys: []\nrules:");
+        let errors = load(&text).expect_err("typo");
+        assert_eq!(
+            errors,
+            [
+                "DIR/portcullis.yaml:3:1: unknown field `trusted_proxys`; did you mean `trusted_proxies`?"
+            ]
+        );
+    }
+}

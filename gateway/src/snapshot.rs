@@ -1,0 +1,103 @@
+//! The immutable policy snapshot: config, compiled rules, GeoIP database and
+//! trusted proxies, built together and swapped whole (see STYLE.md §7).
+
+use crate::config::{Config, ConfigError};
+use geoip::{Country, CountryDb, TrustedProxies};
+use rules::{CompileContext, RuleError, RuleSet};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One consistent view of everything a decision reads.
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub rules: Arc<RuleSet>,
+    /// `None` when no `geoip.country_db` is configured (every country is then
+    /// unknown; `check` refuses rules that name countries in that case).
+    pub geoip: Option<Arc<CountryDb>>,
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// Why a snapshot could not be built: every error found, each printable as
+/// `file:line:column: message`.
+#[derive(Debug)]
+pub struct LoadErrors(pub Vec<String>);
+
+impl From<Vec<ConfigError>> for LoadErrors {
+    fn from(errors: Vec<ConfigError>) -> Self {
+        LoadErrors(errors.iter().map(ToString::to_string).collect())
+    }
+}
+
+impl From<Vec<RuleError>> for LoadErrors {
+    fn from(errors: Vec<RuleError>) -> Self {
+        LoadErrors(errors.iter().map(ToString::to_string).collect())
+    }
+}
+
+impl Snapshot {
+    /// Loads the config file and everything it references. Nothing is
+    /// returned unless all of it is valid.
+    pub fn load(config_path: &Path) -> Result<Snapshot, LoadErrors> {
+        let config = Config::load(config_path)?;
+        Snapshot::build(Arc::new(config))
+    }
+
+    /// Builds a snapshot from an already checked config (rules and GeoIP are
+    /// read now).
+    pub fn build(config: Arc<Config>) -> Result<Snapshot, LoadErrors> {
+        let mut errors = Vec::new();
+        let ctx = CompileContext {
+            apps: config.app_names(),
+        };
+        let rules = match RuleSet::load(&config.rule_files, &ctx) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.extend(e.iter().map(ToString::to_string));
+                None
+            }
+        };
+        let geoip = match &config.geoip {
+            None => None,
+            Some(g) => match CountryDb::open(&g.country_db) {
+                Ok(db) => Some(Arc::new(db)),
+                Err(e) => {
+                    errors.push(format!("{}:0:0: {e}", config.path.display()));
+                    None
+                }
+            },
+        };
+        if let Some(rules) = &rules
+            && config.geoip.is_none()
+        {
+            // Country conditions without a database would silently never
+            // match: a geo-block that blocks nothing.
+            for loc in rules.named_locations() {
+                if loc.countries.iter().any(|c| *c != Country::Unknown) {
+                    errors.push(format!(
+                        "{}: named location `{}` uses countries, but `geoip.country_db` is not set in {}",
+                        loc.source,
+                        loc.name,
+                        config.path.display()
+                    ));
+                }
+            }
+        }
+        match rules {
+            Some(rules) if errors.is_empty() => Ok(Snapshot {
+                trusted_proxies: TrustedProxies::new(&config.trusted_proxies),
+                config,
+                rules: Arc::new(rules),
+                geoip,
+            }),
+            _ => Err(LoadErrors(errors)),
+        }
+    }
+
+    /// The GeoIP country of an address (unknown without a database).
+    pub fn country(&self, ip: IpAddr) -> Country {
+        self.geoip
+            .as_ref()
+            .map_or(Country::Unknown, |db| db.lookup(ip))
+    }
+}
