@@ -125,9 +125,49 @@ struct AppFile {
     #[serde(default)]
     description: Option<String>,
     hosts: S<Vec<S<String>>>,
+    #[serde(default)]
+    path_prefix: Option<S<String>>,
     upstreams: S<Vec<S<String>>>,
     #[serde(default)]
     public_paths: Vec<S<String>>,
+    #[serde(default)]
+    preserve_host: Option<bool>,
+    #[serde(default)]
+    upstream_tls: Option<UpstreamTlsFile>,
+    #[serde(default)]
+    connect_timeout: Option<S<String>>,
+    #[serde(default)]
+    read_timeout: Option<S<String>>,
+    #[serde(default)]
+    health_check: Option<HealthCheckFile>,
+    #[serde(default)]
+    on_unauthenticated: Option<S<String>>,
+    #[serde(default)]
+    cors_preflight: Option<S<String>>,
+    #[serde(default)]
+    forward_session_cookie: bool,
+    #[serde(default)]
+    forward_authorization: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpstreamTlsFile {
+    #[serde(default)]
+    ca_file: Option<S<String>>,
+    #[serde(default)]
+    insecure_skip_verify: bool,
+    #[serde(default)]
+    sni: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthCheckFile {
+    #[serde(default)]
+    path: Option<S<String>>,
+    #[serde(default)]
+    interval: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -238,8 +278,61 @@ pub struct App {
     pub description: Option<String>,
     /// Lower-case host names, without port.
     pub hosts: Vec<String>,
-    pub upstreams: Vec<String>,
+    /// Route only paths under this prefix (default: the whole host). With
+    /// several apps on one host, the longest matching prefix wins.
+    pub path_prefix: Option<String>,
+    pub upstreams: Vec<Upstream>,
+    /// Paths that skip the policy check (exact, or a prefix when ending in `/`).
     pub public_paths: Vec<String>,
+    /// Send the client's `Host` to the upstream (default true); otherwise the
+    /// upstream's own address.
+    pub preserve_host: bool,
+    pub upstream_tls: UpstreamTls,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub health_check: HealthCheck,
+    pub on_unauthenticated: OnUnauthenticated,
+    /// Let CORS pre-flight `OPTIONS` requests through without a session.
+    pub allow_cors_preflight: bool,
+    /// Forward the gateway's session cookie to the upstream (default false).
+    pub forward_session_cookie: bool,
+    /// Forward an `Authorization: Bearer` the gateway consumed (default false).
+    pub forward_authorization: bool,
+}
+
+/// One upstream server of an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    /// `host:port`.
+    pub address: String,
+    pub tls: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamTls {
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (self-signed on-premises apps). Explicit only.
+    pub insecure_skip_verify: bool,
+    /// Server name to send and verify; default: the upstream's host.
+    pub sni: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HealthCheck {
+    /// HTTP `GET` path that must answer 2xx or 3xx; `None`: a TCP connect.
+    pub path: Option<String>,
+    pub interval: Duration,
+}
+
+/// What an app's unauthenticated or under-authenticated requests get.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OnUnauthenticated {
+    /// Browsers (navigations) are redirected, API clients get 401.
+    Auto,
+    /// Always redirect.
+    Redirect,
+    /// Always 401 (single-page apps that must never get a cross-origin 302).
+    Deny,
 }
 
 // ------------------------------------------------------------------- loading
@@ -688,10 +781,17 @@ impl Checker<'_> {
                         format_args!("`{}` is not a host name (no scheme, port or path)", h.value),
                     );
                 }
-                if let Some(other) = hosts.insert(host.clone(), name.clone()) {
+                let prefix = f
+                    .path_prefix
+                    .as_ref()
+                    .map(|p| p.value.trim_end_matches('/').to_string())
+                    .unwrap_or_default();
+                if let Some(other) = hosts.insert((host.clone(), prefix), name.clone()) {
                     self.err(
                         h,
-                        format_args!("host `{host}` already belongs to app `{other}`"),
+                        format_args!(
+                            "host `{host}` with this path prefix already belongs to app `{other}`"
+                        ),
                     );
                 }
                 app_hosts.push(host);
@@ -728,18 +828,117 @@ impl Checker<'_> {
                     );
                 }
             }
+            let upstreams = f
+                .upstreams
+                .value
+                .iter()
+                .map(|u| {
+                    let t = u.value.trim();
+                    match t.strip_prefix("https://") {
+                        Some(a) => Upstream {
+                            address: a.trim_end_matches('/').to_string(),
+                            tls: true,
+                        },
+                        None => Upstream {
+                            address: t
+                                .trim_start_matches("http://")
+                                .trim_end_matches('/')
+                                .to_string(),
+                            tls: false,
+                        },
+                    }
+                })
+                .collect();
+            let path_prefix = f.path_prefix.as_ref().map(|p| {
+                if !p.value.starts_with('/') {
+                    self.err(
+                        p,
+                        format_args!("path prefix `{}` must start with `/`", p.value),
+                    );
+                }
+                p.value.trim_end_matches('/').to_string()
+            });
+            let upstream_tls = match &f.upstream_tls {
+                None => UpstreamTls::default(),
+                Some(t) => UpstreamTls {
+                    ca_file: t.ca_file.as_ref().map(|c| self.existing_file(c, "CA file")),
+                    insecure_skip_verify: t.insecure_skip_verify,
+                    sni: t.sni.clone(),
+                },
+            };
+            let mut dur = |d: &Option<S<String>>, default: u64| {
+                d.as_ref()
+                    .and_then(|d| self.duration(d))
+                    .unwrap_or(Duration::from_secs(default))
+            };
+            let connect_timeout = dur(&f.connect_timeout, 5);
+            let read_timeout = dur(&f.read_timeout, 60);
+            let health_check = HealthCheck {
+                path: f
+                    .health_check
+                    .as_ref()
+                    .and_then(|h| h.path.as_ref())
+                    .map(|p| {
+                        if !p.value.starts_with('/') {
+                            self.err(
+                                p,
+                                format_args!("health check path `{}` must start with `/`", p.value),
+                            );
+                        }
+                        p.value.clone()
+                    }),
+                interval: f
+                    .health_check
+                    .as_ref()
+                    .and_then(|h| h.interval.as_ref())
+                    .and_then(|i| self.duration(i))
+                    .unwrap_or(Duration::from_secs(5)),
+            };
+            let on_unauthenticated = match f.on_unauthenticated.as_ref() {
+                None => OnUnauthenticated::Auto,
+                Some(o) => match o.value.as_str() {
+                    "auto" => OnUnauthenticated::Auto,
+                    "redirect" => OnUnauthenticated::Redirect,
+                    "deny" => OnUnauthenticated::Deny,
+                    other => {
+                        self.err(
+                            o,
+                            format_args!("`{other}` is not a choice for on_unauthenticated (one of: auto, redirect, deny)"),
+                        );
+                        OnUnauthenticated::Auto
+                    }
+                },
+            };
+            let allow_cors_preflight = match f.cors_preflight.as_ref() {
+                None => false,
+                Some(c) => {
+                    match c.value.as_str() {
+                        "allow" => true,
+                        "deny" => false,
+                        other => {
+                            self.err(c, format_args!("`{other}` is not a choice for cors_preflight (one of: allow, deny)"));
+                            false
+                        }
+                    }
+                }
+            };
             out.push(App {
                 title: f.title.clone().unwrap_or_else(|| name.clone()),
                 name,
                 description: f.description.clone(),
                 hosts: app_hosts,
-                upstreams: f
-                    .upstreams
-                    .value
-                    .iter()
-                    .map(|u| u.value.trim().to_string())
-                    .collect(),
+                path_prefix,
+                upstreams,
                 public_paths: f.public_paths.iter().map(|p| p.value.clone()).collect(),
+                preserve_host: f.preserve_host.unwrap_or(true),
+                upstream_tls,
+                connect_timeout,
+                read_timeout,
+                health_check,
+                on_unauthenticated,
+                allow_cors_preflight,
+                forward_session_cookie: f.forward_session_cookie,
+                forward_authorization: f.forward_authorization,
             });
         }
         out

@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod metrics;
+pub mod proxy;
 pub mod session;
 pub mod snapshot;
 pub mod store;

@@ -2,6 +2,7 @@
 //! trusted proxies, built together and swapped whole (see STYLE.md §7).
 
 use crate::config::{Config, ConfigError};
+use crate::proxy::route::Routes;
 use geoip::{Country, CountryDb, TrustedProxies};
 use rules::{CompileContext, RuleError, RuleSet};
 use std::net::IpAddr;
@@ -16,6 +17,9 @@ pub struct Snapshot {
     /// unknown; `check` refuses rules that name countries in that case).
     pub geoip: Option<Arc<CountryDb>>,
     pub trusted_proxies: TrustedProxies,
+    /// Host (and path prefix) → index into `config.apps` (the same index is
+    /// the app's `rules::AppId`).
+    pub routes: Routes,
 }
 
 /// Why a snapshot could not be built: every error found, each printable as
@@ -86,6 +90,7 @@ impl Snapshot {
         match rules {
             Some(rules) if errors.is_empty() => Ok(Snapshot {
                 trusted_proxies: TrustedProxies::new(&config.trusted_proxies),
+                routes: Routes::new(&config.apps),
                 config,
                 rules: Arc::new(rules),
                 geoip,
