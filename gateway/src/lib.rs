@@ -8,5 +8,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod session;
 pub mod snapshot;
+pub mod state;
 pub mod store;
+pub mod upstream;
 pub mod whatif;
