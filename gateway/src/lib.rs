@@ -3,6 +3,7 @@
 //! listener. See `DESIGN.md` in the docs.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod config;
 pub mod metrics;
 pub mod proxy;
