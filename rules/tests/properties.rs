@@ -468,6 +468,9 @@ fn enabled_indices(f: &FileModel) -> Vec<usize> {
 fn config() -> ProptestConfig {
     ProptestConfig {
         cases: CASES,
+        // Integration tests have no `lib.rs` beside them to store
+        // regressions next to; a failure prints the shrunk input instead.
+        failure_persistence: None,
         ..ProptestConfig::default()
     }
 }
