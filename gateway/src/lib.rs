@@ -7,6 +7,8 @@ pub mod admin;
 pub mod config;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
+pub mod server;
 pub mod session;
 pub mod snapshot;
 pub mod state;

@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway.
+    Serve(ServeArgs),
     /// Validate the config, the rule files and every file they reference.
     Check(ConfigArg),
     /// Rule files: run their test cases.
@@ -32,6 +34,16 @@ enum Command {
     },
     /// Show the decision for a request and why, policy by policy.
     Whatif(WhatIfArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Take over the listening sockets of the running instance (graceful
+    /// upgrade: start the new binary with --upgrade, then send SIGQUIT to the old one).
+    #[arg(long)]
+    upgrade: bool,
 }
 
 #[derive(Subcommand)]
@@ -123,11 +135,35 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(a) => serve(a),
         Command::Check(a) => check(&a),
         Command::Rules {
             command: RulesCommand::Test(a),
         } => rules_test(&a),
         Command::Whatif(a) => whatif(&a),
+    }
+}
+
+fn serve(a: ServeArgs) -> ExitCode {
+    // Structured JSON logs on stderr; `RUST_LOG` filters (default info).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    match portcullis::server::run(portcullis::server::ServeOptions {
+        config: a.config.config,
+        upgrade: a.upgrade,
+    }) {
+        Ok(never) => match never {},
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -202,6 +202,30 @@ pub struct Policy {
     pub(crate) methods: Option<u16>,
 }
 
+impl Policy {
+    /// Everything that decides what the policy does, without where it was
+    /// written: equal fingerprints mean the same rule (used to report what a
+    /// reload changed).
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            self.state,
+            self.grant,
+            self.sign_in_frequency,
+            self.users,
+            self.apps,
+            self.platforms,
+            self.client_apps,
+            self.locations,
+            self.paths
+                .as_ref()
+                .map(|p| (&p.include_patterns, &p.exclude_patterns)),
+            self.methods,
+            self.description,
+        )
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NamedLocation {
     pub name: String,

@@ -1,5 +1,636 @@
 //! The data path: the only `impl ProxyHttp`; each phase calls a module named
-//! after its job.
+//! after its job (STYLE.md §1). A request is decided in `request_filter`
+//! before a byte reaches the app; anything that fails while deciding is a
+//! deny.
 
+pub mod context;
+pub mod headers;
 pub mod path;
+pub mod respond;
 pub mod route;
+
+use crate::metrics::NO_APP;
+use crate::session::{SessionClaims, cookie};
+use crate::snapshot::Snapshot;
+use crate::state::{Gateway, now};
+use async_trait::async_trait;
+use context::Identity;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+use respond::Answer;
+use rules::{ClientApp, Decision, State, User};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The proxy service.
+pub struct Proxy {
+    pub gateway: Arc<Gateway>,
+}
+
+/// Per-request state, filled by `request_filter`.
+pub struct Ctx {
+    start: Instant,
+    request_id: String,
+    snapshot: Option<Arc<Snapshot>>,
+    app: Option<usize>,
+    /// The `decision` label of `portcullis_requests_total`.
+    outcome: &'static str,
+    /// The normalised path plus the raw query: what is forwarded.
+    forward_uri: String,
+    https: bool,
+    client_ip: Option<IpAddr>,
+    claims: Option<Arc<SessionClaims>>,
+    bearer: bool,
+    /// Groups of the user (token and directory), lower-case.
+    groups: Vec<String>,
+    user_type: Option<rules::UserType>,
+    applied: Vec<Arc<str>>,
+}
+
+fn request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+impl Ctx {
+    fn answer<'a>(
+        &'a self,
+        snapshot: &'a Snapshot,
+        client_app: ClientApp,
+        token_problem: Option<&'a str>,
+    ) -> Answer<'a> {
+        Answer {
+            request_id: &self.request_id,
+            org: &snapshot.config.organisation.name,
+            app: self.app.and_then(|i| snapshot.config.apps.get(i)),
+            client_app,
+            path_and_query: &self.forward_uri,
+            token_problem,
+        }
+    }
+}
+
+/// Refuses requests whose framing two HTTP parsers could read differently
+/// (request smuggling, RFC 9112 §6.3): both `Content-Length` and
+/// `Transfer-Encoding`, several differing lengths, or a transfer coding
+/// other than a final `chunked`.
+fn ambiguous_framing(req: &RequestHeader) -> bool {
+    let te: Vec<&[u8]> = req
+        .headers
+        .get_all("transfer-encoding")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let cl: Vec<&[u8]> = req
+        .headers
+        .get_all("content-length")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    if !te.is_empty() && !cl.is_empty() {
+        return true;
+    }
+    if te.len() > 1
+        || te
+            .first()
+            .is_some_and(|v| !v.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+    {
+        return true;
+    }
+    let mut lengths = cl
+        .iter()
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(|v| v.trim_ascii());
+    match lengths.next() {
+        None => false,
+        Some(first) => {
+            !first.iter().all(u8::is_ascii_digit) || first.is_empty() || lengths.any(|v| v != first)
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            request_id: request_id(),
+            snapshot: None,
+            app: None,
+            outcome: "error",
+            forward_uri: String::new(),
+            https: false,
+            client_ip: None,
+            claims: None,
+            bearer: false,
+            groups: Vec::new(),
+            user_type: None,
+            applied: Vec::new(),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let g = &self.gateway;
+        let snapshot = g.snapshot.load_full();
+        ctx.snapshot = Some(snapshot.clone());
+        ctx.https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let req = session.req_header();
+        // Before any decision: a browser-ish guess for error pages.
+        let guess = rules::platform::client_app(
+            context::bearer_token(req).is_some(),
+            req.headers
+                .get("sec-fetch-mode")
+                .and_then(|v| v.to_str().ok()),
+            req.headers.get("accept").and_then(|v| v.to_str().ok()),
+        );
+
+        if ambiguous_framing(req) || req.headers.get_all("host").iter().count() > 1 {
+            ctx.outcome = "bad_request";
+            respond::error(
+                session,
+                400,
+                &ctx.answer(&snapshot, guess, None),
+                "Bad request",
+                "The request's framing is ambiguous.",
+            )
+            .await?;
+            return Ok(true);
+        }
+        let path = match path::normalize(req.uri.path()) {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.outcome = "bad_request";
+                tracing::info!(request_id = %ctx.request_id, reason = e.as_str(), "refused path");
+                let a = ctx.answer(&snapshot, guess, None);
+                respond::error(
+                    session,
+                    400,
+                    &a,
+                    "Bad request",
+                    "The request path is not allowed.",
+                )
+                .await?;
+                return Ok(true);
+            }
+        };
+        ctx.forward_uri = match req.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let host = req
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| req.headers.get("host").and_then(|v| v.to_str().ok()))
+            .unwrap_or("");
+        let host = route::host_without_port(host).to_ascii_lowercase();
+        ctx.app = snapshot.routes.find(&host, &path);
+        let Some(app_index) = ctx.app else {
+            ctx.outcome = "not_found";
+            let a = ctx.answer(&snapshot, guess, None);
+            respond::error(
+                session,
+                404,
+                &a,
+                "Not found",
+                "There is no app at this address.",
+            )
+            .await?;
+            return Ok(true);
+        };
+        let app = &snapshot.config.apps[app_index];
+
+        if path::is_reserved(&path) {
+            ctx.outcome = "reserved";
+            return self.reserved(session, ctx, &snapshot, &path, guess).await;
+        }
+        let method = req.method.as_str();
+        let preflight = method == "OPTIONS"
+            && req.headers.contains_key("origin")
+            && req.headers.contains_key("access-control-request-method");
+        if is_public(&app.public_paths, &path) || (preflight && app.allow_cors_preflight) {
+            ctx.outcome = "public";
+            return Ok(false);
+        }
+
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let req = session.req_header();
+        let client_ip = match peer.map(|p| context::client_ip(&snapshot, p, req)) {
+            Some(Ok(ip)) => ip,
+            Some(Err(e)) => {
+                ctx.outcome = "bad_request";
+                tracing::info!(request_id = %ctx.request_id, error = %e, "refused forwarding headers");
+                let a = ctx.answer(&snapshot, guess, None);
+                respond::error(
+                    session,
+                    400,
+                    &a,
+                    "Bad request",
+                    "The forwarding headers are malformed.",
+                )
+                .await?;
+                return Ok(true);
+            }
+            None => {
+                // No TCP peer address (e.g. a Unix socket): deny, never guess.
+                ctx.outcome = "error";
+                respond::error(
+                    session,
+                    503,
+                    &ctx.answer(&snapshot, guess, None),
+                    "Unavailable",
+                    "The request could not be checked.",
+                )
+                .await?;
+                return Ok(true);
+            }
+        };
+        ctx.client_ip = Some(client_ip);
+        let now = now();
+        let facts = context::build(g, &snapshot, req, client_ip, &host, ctx.https, now);
+        let method = req.method.as_str().to_string();
+
+        let (claims, bearer) = match facts.identity {
+            Identity::Signed { claims, bearer } => (Some(claims), bearer),
+            Identity::Anonymous => (None, false),
+            Identity::BadToken(problem) => {
+                ctx.outcome = Decision::SignIn.as_str();
+                let a = ctx.answer(&snapshot, ClientApp::Api, Some(problem));
+                respond::deny(session, Decision::SignIn, &a).await?;
+                return Ok(true);
+            }
+        };
+
+        // Directory facts: cached; a miss waits for the store with a
+        // timeout. An unanswerable question is a deny.
+        let mut groups: Vec<String> = Vec::new();
+        let mut user_type = None;
+        let mut assigned = false;
+        if let Some(c) = &claims {
+            let dir = match g.directory.cached(&c.sub, &app.name, time_of(now)) {
+                Some(f) => Ok(f),
+                None => {
+                    g.directory
+                        .get_or_load(&c.sub, &app.name, time_of(now))
+                        .await
+                }
+            };
+            let dir = match dir {
+                Ok(f) => f,
+                Err(e) => {
+                    ctx.outcome = "error";
+                    tracing::warn!(request_id = %ctx.request_id, error = %e, "directory unavailable; denying");
+                    let a = ctx.answer(&snapshot, facts.client_app, None);
+                    respond::error(
+                        session,
+                        503,
+                        &a,
+                        "Unavailable",
+                        "Access could not be checked right now; try again shortly.",
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+            };
+            if dir.blocked || (!dir.user_exists && !bearer) {
+                // Blocked, or a cookie for a user the directory no longer has.
+                let decision = if dir.blocked {
+                    Decision::Block
+                } else {
+                    Decision::SignIn
+                };
+                ctx.outcome = decision.as_str();
+                let a = ctx.answer(&snapshot, if bearer { ClientApp::Api } else { guess }, None);
+                respond::deny(session, decision, &a).await?;
+                return Ok(true);
+            }
+            user_type = Some(match dir.user_type {
+                Some(crate::store::UserType::Member) => rules::UserType::Member,
+                Some(crate::store::UserType::Guest) => rules::UserType::Guest,
+                None => match c.user_type {
+                    crate::session::UserType::Member => rules::UserType::Member,
+                    crate::session::UserType::Guest => rules::UserType::Guest,
+                },
+            });
+            groups = c
+                .groups
+                .iter()
+                .chain(dir.groups.iter())
+                .map(|g| g.to_ascii_lowercase())
+                .collect();
+            groups.sort_unstable();
+            groups.dedup();
+            assigned = dir.assigned_live;
+        }
+
+        let email = claims.as_ref().map(|c| c.email.to_ascii_lowercase());
+        let request = rules::Request {
+            user: match (&email, user_type) {
+                (Some(email), Some(user_type)) => Some(User {
+                    email,
+                    user_type,
+                    groups: &groups,
+                    assigned,
+                }),
+                _ => None,
+            },
+            app: app_index as rules::AppId,
+            path: &path,
+            method: &method,
+            ip: Some(client_ip),
+            country: facts.country,
+            platform: facts.platform,
+            client_app: facts.client_app,
+            mfa: claims.as_ref().is_some_and(|c| c.mfa()),
+            signed_in_ago: claims
+                .as_ref()
+                .map(|c| std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64)),
+        };
+        let eval = rules::evaluate(&snapshot.rules, &request);
+        for t in eval.policies.iter().filter(|t| t.applies) {
+            g.metrics
+                .policy_results
+                .with_label_values(&[&t.policy.name, t.policy.state.as_str(), t.result.as_str()])
+                .inc();
+            if t.policy.state == State::Enabled {
+                ctx.applied.push(t.policy.name.clone());
+            }
+        }
+        ctx.outcome = eval.decision.as_str();
+        ctx.claims = claims;
+        ctx.bearer = bearer;
+        ctx.groups = groups;
+        ctx.user_type = user_type;
+        if eval.decision == Decision::Allow {
+            return Ok(false);
+        }
+        let a = ctx.answer(&snapshot, facts.client_app, None);
+        respond::deny(session, eval.decision, &a).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let app = ctx
+            .app
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no app routed"))?;
+        self.gateway.upstreams.load().peer(app).ok_or_else(|| {
+            ctx.outcome = "error";
+            Error::explain(
+                ErrorType::ConnectNoRoute,
+                "every upstream of the app is down",
+            )
+        })
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let (Some(snapshot), Some(app_index)) = (&ctx.snapshot, ctx.app) else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "request was not decided",
+            ));
+        };
+        let app = &snapshot.config.apps[app_index];
+        let host = up
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| {
+                up.headers
+                    .get("host")
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from)
+            })
+            .unwrap_or_default();
+        // The path that was decided is the path that is forwarded.
+        let uri: http::Uri = ctx.forward_uri.parse().map_err(|_| {
+            Error::explain(ErrorType::InternalError, "normalised path does not parse")
+        })?;
+        up.set_uri(uri);
+        headers::sanitize(up);
+        if !app.forward_session_cookie {
+            headers::strip_cookie(up, cookie::cookie_name(ctx.https));
+        }
+        if ctx.bearer && !app.forward_authorization {
+            up.remove_header("authorization");
+        }
+        if !app.preserve_host
+            && let Some(u) = app.upstreams.first()
+        {
+            up.insert_header("host", u.address.as_str())?;
+        }
+        if let Some(ip) = ctx.client_ip {
+            up.insert_header("x-forwarded-for", ip.to_string())?;
+        }
+        up.insert_header(
+            "x-forwarded-proto",
+            if ctx.https { "https" } else { "http" },
+        )?;
+        if !host.is_empty() {
+            up.insert_header("x-forwarded-host", host)?;
+        }
+        up.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        if let Some(c) = &ctx.claims {
+            let keys = self.gateway.keys.load();
+            let assertion = self
+                .gateway
+                .assertions
+                .get_or_sign(&keys, c, &app.name, now())
+                .map_err(|e| Error::explain(ErrorType::InternalError, format!("assertion: {e}")))?;
+            up.insert_header(headers::USER, c.sub.as_str())?;
+            up.insert_header(headers::EMAIL, c.email.as_str())?;
+            up.insert_header(
+                headers::USER_TYPE,
+                ctx.user_type.map_or("guest", |t| t.as_str()),
+            )?;
+            up.insert_header(headers::GROUPS, ctx.groups.join(","))?;
+            up.insert_header(headers::ASSERTION, &*assertion)?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        // An app must not plant or overwrite the gateway's session cookie
+        // (session fixation through a compromised or careless upstream).
+        if resp.headers.contains_key("set-cookie") {
+            let kept: Vec<http::HeaderValue> = resp
+                .headers
+                .get_all("set-cookie")
+                .iter()
+                .filter(|v| {
+                    let name = v
+                        .as_bytes()
+                        .split(|&b| b == b'=')
+                        .next()
+                        .unwrap_or_default()
+                        .trim_ascii();
+                    name != cookie::COOKIE_NAME.as_bytes()
+                        && name != cookie::SECURE_COOKIE_NAME.as_bytes()
+                })
+                .cloned()
+                .collect();
+            resp.remove_header("set-cookie");
+            for v in kept {
+                resp.append_header("set-cookie", v)?;
+            }
+        }
+        resp.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let app = ctx
+            .snapshot
+            .as_ref()
+            .zip(ctx.app)
+            .and_then(|(s, i)| s.config.apps.get(i))
+            .map_or(NO_APP, |a| a.name.as_str());
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.start.elapsed();
+        let m = &self.gateway.metrics;
+        m.requests.with_label_values(&[app, ctx.outcome]).inc();
+        m.request_duration
+            .with_label_values(&[app])
+            .observe(elapsed.as_secs_f64());
+        // Never tokens, cookies or query strings.
+        tracing::info!(
+            target: "access",
+            request_id = %ctx.request_id,
+            app,
+            decision = ctx.outcome,
+            policies = %ctx.applied.join(","),
+            status,
+            method = %session.req_header().method,
+            path = %ctx.forward_uri.split('?').next().unwrap_or_default(),
+            client_ip = %ctx.client_ip.map(|i| i.to_string()).unwrap_or_default(),
+            user = %ctx.claims.as_ref().map(|c| c.sub.as_str()).unwrap_or_default(),
+            latency_us = elapsed.as_micros() as u64,
+            error = %e.map(|e| e.etype().as_str()).unwrap_or_default(),
+        );
+    }
+}
+
+impl Proxy {
+    /// `/.portcullis/…` on an app host: served here, never proxied.
+    async fn reserved(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        snapshot: &Snapshot,
+        path: &str,
+        guess: ClientApp,
+    ) -> Result<bool> {
+        let a = ctx.answer(snapshot, guess, None);
+        if path.eq_ignore_ascii_case(respond::paths::JWKS) {
+            let jwks = self.gateway.keys.load().jwks().as_bytes().to_vec();
+            respond::send(session, 200, "application/jwk-set+json", jwks, &[]).await?;
+        } else if path.eq_ignore_ascii_case(respond::paths::SIGN_IN)
+            || path.eq_ignore_ascii_case(respond::paths::MFA)
+        {
+            respond::error(
+                session,
+                503,
+                &a,
+                "Sign-in unavailable",
+                "Sign-in is not set up on this gateway yet: no identity provider is configured.",
+            )
+            .await?;
+        } else {
+            respond::error(
+                session,
+                404,
+                &a,
+                "Not found",
+                "There is nothing at this address.",
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+}
+
+/// Public paths: an exact match, or everything under one ending in `/`.
+fn is_public(public: &[String], path: &str) -> bool {
+    public.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p.as_str())
+        } else {
+            path == p
+        }
+    })
+}
+
+fn time_of(now: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/", None).expect("request");
+        for (n, v) in headers {
+            r.append_header(n.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    #[test]
+    fn framing_that_two_parsers_could_read_differently_is_refused() {
+        assert!(ambiguous_framing(&req(&[
+            ("content-length", "5"),
+            ("transfer-encoding", "chunked")
+        ])));
+        assert!(ambiguous_framing(&req(&[
+            ("content-length", "5"),
+            ("content-length", "6")
+        ])));
+        assert!(ambiguous_framing(&req(&[("content-length", "5, 6")])));
+        assert!(ambiguous_framing(&req(&[("content-length", "+5")])));
+        assert!(ambiguous_framing(&req(&[(
+            "transfer-encoding",
+            "gzip, chunked"
+        )])));
+        assert!(ambiguous_framing(&req(&[
+            ("transfer-encoding", "chunked"),
+            ("transfer-encoding", "chunked")
+        ])));
+        assert!(!ambiguous_framing(&req(&[("content-length", "5")])));
+        assert!(!ambiguous_framing(&req(&[
+            ("content-length", "5"),
+            ("content-length", "5")
+        ])));
+        assert!(!ambiguous_framing(&req(&[(
+            "transfer-encoding",
+            "Chunked"
+        )])));
+        assert!(!ambiguous_framing(&req(&[])));
+    }
+
+    #[test]
+    fn public_paths_exact_or_folder() {
+        let p = vec!["/health".to_string(), "/static/".to_string()];
+        assert!(is_public(&p, "/health"));
+        assert!(!is_public(&p, "/health/x"));
+        assert!(!is_public(&p, "/healthz"));
+        assert!(is_public(&p, "/static/app.js"));
+        assert!(!is_public(&p, "/static"));
+    }
+}

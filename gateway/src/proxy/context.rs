@@ -1,0 +1,167 @@
+//! The request context, worked out once per request (STYLE.md §2): client IP
+//! through trusted proxies, country, device platform, client app type and
+//! the session. Nothing re-derives these later.
+
+use crate::session::{SessionClaims, SessionError, cookie};
+use crate::snapshot::Snapshot;
+use crate::state::Gateway;
+use geoip::{ClientIpError, Country};
+use pingora::http::RequestHeader;
+use rules::{ClientApp, Platform};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Who is asking.
+pub enum Identity {
+    Anonymous,
+    /// A valid gateway session cookie or bearer token.
+    Signed {
+        claims: Arc<SessionClaims>,
+        /// Came as `Authorization: Bearer` (consumed; not forwarded unless the app opts in).
+        bearer: bool,
+    },
+    /// A bearer token was presented and refused; the `SessionError` name.
+    BadToken(&'static str),
+}
+
+pub struct Facts {
+    pub client_ip: IpAddr,
+    pub country: Country,
+    pub platform: Platform,
+    pub client_app: ClientApp,
+    pub identity: Identity,
+}
+
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn all<'a>(req: &'a RequestHeader, name: &str) -> Vec<&'a [u8]> {
+    req.headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect()
+}
+
+/// The client address: the peer, or through `trusted_proxies` the
+/// right-most untrusted `X-Forwarded-For` / `Forwarded` entry.
+pub fn client_ip(
+    snapshot: &Snapshot,
+    peer: IpAddr,
+    req: &RequestHeader,
+) -> Result<IpAddr, ClientIpError> {
+    let peer = peer.to_canonical();
+    if snapshot.trusted_proxies.is_empty() {
+        return Ok(peer);
+    }
+    geoip::client_ip(
+        peer,
+        &all(req, "x-forwarded-for"),
+        &all(req, "forwarded"),
+        &snapshot.trusted_proxies,
+    )
+}
+
+/// The bearer token of an `Authorization` header, if it uses that scheme.
+pub fn bearer_token(req: &RequestHeader) -> Option<&str> {
+    let v = header(req, "authorization")?.trim_start();
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Builds the facts. Session checks hit the verified-token cache first; a
+/// miss verifies a signature (no network, no database).
+pub fn build(
+    gateway: &Gateway,
+    snapshot: &Snapshot,
+    req: &RequestHeader,
+    client_ip: IpAddr,
+    host: &str,
+    https: bool,
+    now: i64,
+) -> Facts {
+    let bearer = bearer_token(req);
+    let platform =
+        rules::platform::detect(header(req, "user-agent"), header(req, "sec-ch-ua-platform"));
+    let client_app = rules::platform::client_app(
+        bearer.is_some(),
+        header(req, "sec-fetch-mode"),
+        header(req, "accept"),
+    );
+    let identity = match bearer {
+        Some(token) => verify_bearer(gateway, token, now),
+        None => verify_cookie(gateway, req, host, https, now),
+    };
+    Facts {
+        client_ip,
+        country: snapshot.country(client_ip),
+        platform,
+        client_app,
+        identity,
+    }
+}
+
+fn verify_cookie(
+    gateway: &Gateway,
+    req: &RequestHeader,
+    host: &str,
+    https: bool,
+    now: i64,
+) -> Identity {
+    let Some(token) = cookie::find_session_cookie(all(req, "cookie"), https) else {
+        return Identity::Anonymous;
+    };
+    let keys = gateway.keys.load();
+    let result = gateway.sessions.get_or_verify(host, token, now, || {
+        let r = keys.verify(token, host, now);
+        count(gateway, "cookie", &r);
+        r
+    });
+    match result {
+        Ok(claims) => Identity::Signed {
+            claims,
+            bearer: false,
+        },
+        // An expired or foreign cookie: sign in again.
+        Err(_) => Identity::Anonymous,
+    }
+}
+
+fn verify_bearer(gateway: &Gateway, token: &str, now: i64) -> Identity {
+    let mut last = SessionError::Malformed("no bearer token issuer is configured");
+    for v in &gateway.bearer {
+        let r = gateway.sessions.get_or_verify(v.name(), token, now, || {
+            let r = v.verify(token, now);
+            count(gateway, "bearer", &r);
+            r
+        });
+        match r {
+            Ok(claims) => {
+                return Identity::Signed {
+                    claims,
+                    bearer: true,
+                };
+            }
+            // Another issuer's token: try the next verifier.
+            Err(SessionError::WrongIssuer) => last = SessionError::WrongIssuer,
+            Err(e) => return Identity::BadToken(e.as_str()),
+        }
+    }
+    Identity::BadToken(last.as_str())
+}
+
+fn count(gateway: &Gateway, kind: &str, r: &Result<SessionClaims, SessionError>) {
+    let result = match r {
+        Ok(_) => "ok",
+        Err(e) => e.as_str(),
+    };
+    gateway
+        .metrics
+        .token_verifications
+        .with_label_values(&[kind, result])
+        .inc();
+}

@@ -1,0 +1,178 @@
+//! Request headers on their way to the upstream: what we remove (anything a
+//! client could use to pose as someone, our own credentials), what we add
+//! (identity, assertion, forwarding facts).
+
+use pingora::http::RequestHeader;
+
+/// The identity headers an upstream may trust because only we set them.
+pub const USER: &str = "x-portcullis-user";
+pub const EMAIL: &str = "x-portcullis-email";
+pub const USER_TYPE: &str = "x-portcullis-user-type";
+pub const GROUPS: &str = "x-portcullis-groups";
+pub const ASSERTION: &str = "x-portcullis-assertion";
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Whether a header name is, or could be read by some framework as, one of
+/// ours: any case, `_` for `-` (CGI-style servers, e.g. Apache/PHP and
+/// Django, map `X_Portcullis_User` to the same variable as
+/// `X-Portcullis-User`).
+pub fn looks_like_ours(name: &str) -> bool {
+    const PREFIX: &[u8] = b"x-portcullis-";
+    let b = name.as_bytes();
+    b.len() >= PREFIX.len()
+        && b[..PREFIX.len()]
+            .iter()
+            .zip(PREFIX)
+            .all(|(&c, &p)| c.to_ascii_lowercase() == p || (p == b'-' && c == b'_'))
+}
+
+/// Headers about the client that only we may set for the upstream.
+fn is_forwarding(name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace('_', "-");
+    matches!(
+        n.as_str(),
+        "x-forwarded-for"
+            | "x-forwarded-proto"
+            | "x-forwarded-host"
+            | "x-forwarded-port"
+            | "forwarded"
+            | "x-real-ip"
+    )
+}
+
+/// Removes every inbound header that looks like ours or claims forwarding
+/// facts, and the `Connection` header's named hop-by-hop fields (a client
+/// could name our headers there to have a later hop drop them). An
+/// `Upgrade` request keeps `Connection: upgrade`.
+pub fn sanitize(req: &mut RequestHeader) {
+    let connection_named: Vec<String> = req
+        .headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty() && t != "close" && t != "keep-alive" && t != "upgrade")
+        .collect();
+    let doomed: Vec<String> = req
+        .headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| {
+            looks_like_ours(k) || is_forwarding(k) || connection_named.iter().any(|c| c == k)
+        })
+        .map(String::from)
+        .collect();
+    for name in doomed {
+        req.remove_header(&name);
+    }
+    let upgrade = req.headers.contains_key("upgrade");
+    req.remove_header("connection");
+    if upgrade {
+        let _ = req.insert_header("connection", "upgrade");
+    }
+}
+
+/// Removes one cookie by name from every `Cookie` header, keeping the others.
+pub fn strip_cookie(req: &mut RequestHeader, cookie: &str) {
+    let values: Vec<String> = req
+        .headers
+        .get_all("cookie")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    if values.is_empty() {
+        return;
+    }
+    let kept: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter(|c| c.split_once('=').map_or(*c, |(n, _)| n.trim()) != cookie)
+        .collect();
+    req.remove_header("cookie");
+    if !kept.is_empty() {
+        let _ = req.insert_header("cookie", kept.join("; "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/", None).expect("request");
+        for (n, v) in headers {
+            r.append_header(n.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    #[test]
+    fn lookalikes_of_our_headers_are_ours() {
+        for n in [
+            "x-portcullis-user",
+            "X-Portcullis-Email",
+            "X_Portcullis_User",
+            "x-portcullis_user-type",
+            "X-PORTCULLIS-ASSERTION",
+        ] {
+            assert!(looks_like_ours(n), "{n}");
+        }
+        for n in [
+            "x-portcullis",
+            "x-portcullisuser",
+            "x-forwarded-for",
+            "portcullis-user",
+        ] {
+            assert!(!looks_like_ours(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn spoofed_identity_and_forwarding_headers_are_removed() {
+        let mut r = req(&[
+            ("X-Portcullis-User", "admin"),
+            ("x_portcullis_email", "ceo@tailwindtraders.com"),
+            ("X-Forwarded-For", "1.2.3.4"),
+            ("Forwarded", "for=1.2.3.4"),
+            ("X-Real-IP", "1.2.3.4"),
+            ("Connection", "keep-alive, X-Custom, x-portcullis-user"),
+            ("X-Custom", "named in Connection"),
+            ("Accept", "text/html"),
+        ]);
+        sanitize(&mut r);
+        let names: Vec<&str> = r.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["accept"]);
+    }
+
+    #[test]
+    fn upgrade_keeps_connection_upgrade() {
+        let mut r = req(&[("Connection", "Upgrade"), ("Upgrade", "websocket")]);
+        sanitize(&mut r);
+        assert_eq!(
+            r.headers.get("connection").map(|v| v.as_bytes()),
+            Some(&b"upgrade"[..])
+        );
+    }
+
+    #[test]
+    fn our_cookie_is_stripped_and_others_kept() {
+        let mut r = req(&[
+            ("Cookie", "a=1; portcullis_session=secret; b=2"),
+            ("Cookie", "portcullis_session=x"),
+        ]);
+        strip_cookie(&mut r, "portcullis_session");
+        let cookies: Vec<&[u8]> = r
+            .headers
+            .get_all("cookie")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(cookies, [&b"a=1; b=2"[..]]);
+        let mut only = req(&[("Cookie", "portcullis_session=secret")]);
+        strip_cookie(&mut only, "portcullis_session");
+        assert!(only.headers.get("cookie").is_none());
+    }
+}

@@ -1,0 +1,252 @@
+//! The one place a decision becomes a response (STYLE.md §4): 302 or 401 for
+//! sign-in and step-up (by client type and the app's choice), a 403 page or
+//! JSON for a block, with the request id and no policy internals.
+
+use crate::config::{App, OnUnauthenticated};
+use pingora::Result;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use rules::{ClientApp, Decision};
+
+/// Reserved endpoints (DESIGN.md). Nothing under `/.portcullis/` is proxied.
+pub mod paths {
+    pub const SIGN_IN: &str = "/.portcullis/sign-in";
+    pub const MFA: &str = "/.portcullis/mfa";
+    pub const JWKS: &str = "/.portcullis/jwks.json";
+}
+
+/// What the response is about, for people and for API clients.
+pub struct Answer<'a> {
+    pub request_id: &'a str,
+    pub org: &'a str,
+    pub app: Option<&'a App>,
+    pub client_app: ClientApp,
+    /// The normalised path and the raw query, for the return URL.
+    pub path_and_query: &'a str,
+    /// Why an API client's token was refused (`invalid_token` detail), if any.
+    pub token_problem: Option<&'a str>,
+}
+
+impl Answer<'_> {
+    /// Whether this client gets redirects (a person in a browser) rather
+    /// than status codes.
+    fn redirects(&self) -> bool {
+        match self
+            .app
+            .map_or(OnUnauthenticated::Auto, |a| a.on_unauthenticated)
+        {
+            OnUnauthenticated::Auto => self.client_app == ClientApp::Browser,
+            OnUnauthenticated::Redirect => true,
+            OnUnauthenticated::Deny => false,
+        }
+    }
+}
+
+/// Answers a decision that is not `Allow`. Returns the status sent.
+pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> Result<u16> {
+    match decision {
+        Decision::Allow => Ok(0),
+        Decision::SignIn if a.redirects() => redirect(session, paths::SIGN_IN, a).await,
+        Decision::SignIn => {
+            let challenge = match a.token_problem {
+                Some(p) => format!(
+                    "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{p}\""
+                ),
+                None => "Bearer realm=\"portcullis\"".to_string(),
+            };
+            let body = json_error(
+                "sign_in_required",
+                "sign in or present a valid bearer token",
+                a.request_id,
+            );
+            send(
+                session,
+                401,
+                "application/json",
+                body,
+                &[("www-authenticate", &challenge)],
+            )
+            .await
+        }
+        Decision::Mfa if a.redirects() => redirect(session, paths::MFA, a).await,
+        Decision::Mfa => {
+            // RFC 9470: the token is valid, the authentication behind it is too weak.
+            let challenge = "Bearer realm=\"portcullis\", error=\"insufficient_user_authentication\", \
+                             error_description=\"multi-factor authentication required\", acr_values=\"mfa\"";
+            let body = json_error(
+                "mfa_required",
+                "multi-factor authentication required",
+                a.request_id,
+            );
+            send(
+                session,
+                401,
+                "application/json",
+                body,
+                &[("www-authenticate", challenge)],
+            )
+            .await
+        }
+        Decision::Block => block(session, a).await,
+    }
+}
+
+/// 403: access blocked. People get a page that says what to do; API clients
+/// get JSON. Neither names the policy.
+pub async fn block(session: &mut Session, a: &Answer<'_>) -> Result<u16> {
+    if a.client_app == ClientApp::Browser {
+        let app = a.app.map_or("this app", |a| a.title.as_str());
+        let body = page(
+            a.org,
+            "Access blocked",
+            &format!(
+                "<p>Your request to <strong>{}</strong> was blocked by {}'s access policies.</p>\
+                 <p>If you need access, contact the person who invited you or {}'s help desk, \
+                 and quote this request id.</p>",
+                escape(app),
+                escape(a.org),
+                escape(a.org)
+            ),
+            a.request_id,
+        );
+        send(session, 403, "text/html; charset=utf-8", body, &[]).await
+    } else {
+        let body = json_error("access_blocked", "blocked by access policy", a.request_id);
+        send(session, 403, "application/json", body, &[]).await
+    }
+}
+
+/// A plain error page or JSON (404 unknown host, 400 refused request, 502,
+/// 503 when a decision could not be made).
+pub async fn error(
+    session: &mut Session,
+    status: u16,
+    a: &Answer<'_>,
+    title: &str,
+    detail: &str,
+) -> Result<u16> {
+    if a.client_app == ClientApp::Browser {
+        let body = page(
+            a.org,
+            title,
+            &format!("<p>{}</p>", escape(detail)),
+            a.request_id,
+        );
+        send(session, status, "text/html; charset=utf-8", body, &[]).await
+    } else {
+        let code = title.to_ascii_lowercase().replace(' ', "_");
+        send(
+            session,
+            status,
+            "application/json",
+            json_error(&code, detail, a.request_id),
+            &[],
+        )
+        .await
+    }
+}
+
+async fn redirect(session: &mut Session, endpoint: &str, a: &Answer<'_>) -> Result<u16> {
+    // The return URL is always a path on this same host: never a full URL.
+    let location = format!("{endpoint}?rd={}", encode_component(a.path_and_query));
+    send(
+        session,
+        302,
+        "text/plain; charset=utf-8",
+        Vec::new(),
+        &[("location", &location)],
+    )
+    .await
+}
+
+pub async fn send(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+    extra: &[(&str, &str)],
+) -> Result<u16> {
+    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    resp.insert_header("content-type", content_type)?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    resp.insert_header("cache-control", "no-store")?;
+    for (name, value) in extra {
+        resp.insert_header(name.to_string(), *value)?;
+    }
+    session
+        .write_response_header(Box::new(resp), body.is_empty())
+        .await?;
+    if !body.is_empty() {
+        session.write_response_body(Some(body.into()), true).await?;
+    }
+    Ok(status)
+}
+
+fn json_error(code: &str, message: &str, request_id: &str) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({ "error": code, "message": message, "request_id": request_id }),
+    )
+    .unwrap_or_default()
+}
+
+fn page(org: &str, title: &str, body_html: &str, request_id: &str) -> Vec<u8> {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} — {org}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}}\
+         code{{background:#f2f2f2;padding:.1rem .3rem}}</style></head>\
+         <body><main><h1>{title}</h1>{body_html}<p>Request id: <code>{rid}</code></p></main>\
+         <footer><small>{org}</small></footer></body></html>",
+        title = escape(title),
+        org = escape(org),
+        rid = escape(request_id),
+    )
+    .into_bytes()
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a URL query component (RFC 3986 unreserved kept).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_and_encoding() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(
+            encode_component("/a b?x=1&y=//evil"),
+            "/a%20b%3Fx%3D1%26y%3D//evil"
+        );
+    }
+}

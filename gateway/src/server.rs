@@ -1,0 +1,234 @@
+//! `portcullis serve`: builds the shared state and runs the Pingora server
+//! with the proxy, admin and background services.
+
+use crate::config::{Config, IdpKind, JwksSource, Store as StoreConfig};
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+use crate::reload::Reloader;
+use crate::session::{self, BearerConfig, BearerVerifier, KeyRing, SigningKeyRecord};
+use crate::snapshot::{LoadErrors, Snapshot};
+use crate::state::{Gateway, now};
+use crate::store::{DirectoryCache, DirectoryCacheConfig, Store};
+use crate::upstream::Upstreams;
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::Server;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::services::background::background_service;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The issuer of the gateway's own tokens.
+pub const ISSUER: &str = "portcullis";
+/// A signing key signs for this long, then a new one takes over.
+const KEY_ROTATE_AFTER: i64 = 30 * 86_400;
+/// Longest session a key must outlive.
+const MAX_SESSION: i64 = 7 * 86_400;
+const KEY_LIFETIME: i64 = KEY_ROTATE_AFTER + MAX_SESSION + 86_400;
+
+/// Options of `portcullis serve`.
+pub struct ServeOptions {
+    pub config: PathBuf,
+    /// Take over the listening sockets of a running instance (graceful upgrade).
+    pub upgrade: bool,
+}
+
+/// Starts the gateway; returns only on a start-up error (every line of it).
+pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> {
+    let snapshot = Snapshot::load(&opts.config).map_err(|LoadErrors(e)| e)?;
+    let config = snapshot.config.clone();
+
+    // One small runtime for the store and token refresh tasks; it lives as
+    // long as the process.
+    let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("portcullis-bg")
+            .enable_all()
+            .build()
+            .map_err(|e| vec![format!("cannot start the background runtime: {e}")])?,
+    ));
+    let _guard = runtime.enter();
+    let store = runtime.block_on(open_store(&config))?;
+    let keys = runtime.block_on(load_keys(&store)).map_err(|e| vec![e])?;
+    let bearer = bearer_verifiers(&config).map_err(|e| vec![e])?;
+    for v in &bearer {
+        v.spawn_refresh();
+    }
+    let directory = DirectoryCache::new(store.clone(), DirectoryCacheConfig::default());
+    let upstreams = Upstreams::build(&config.apps).map_err(|e| vec![e])?;
+    let metrics = Metrics::new();
+    metrics.config_last_reload_success.set(now() as f64);
+    let gateway = Arc::new(Gateway::new(
+        opts.config.clone(),
+        snapshot,
+        upstreams,
+        keys,
+        bearer,
+        store,
+        directory,
+        metrics,
+    ));
+
+    let state_dir = state_dir(&config);
+    let conf = ServerConf {
+        threads: config
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        grace_period_seconds: Some(config.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.grace_period.as_secs().max(1)),
+        pid_file: state_dir
+            .join("portcullis.pid")
+            .to_string_lossy()
+            .into_owned(),
+        upgrade_sock: state_dir
+            .join("portcullis-upgrade.sock")
+            .to_string_lossy()
+            .into_owned(),
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service(
+        &server.configuration,
+        Proxy {
+            gateway: gateway.clone(),
+        },
+    );
+    if let Some(addr) = config.listen.http {
+        proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(https) = &config.listen.https {
+        let mut tls = TlsSettings::intermediate(&path_str(&https.cert), &path_str(&https.key))
+            .map_err(|e| {
+                vec![format!(
+                    "{}: TLS certificate or key: {e}",
+                    config.path.display()
+                )]
+            })?;
+        tls.enable_h2();
+        proxy.add_tls_with_settings(&https.address.to_string(), None, tls);
+    }
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "reload",
+        Reloader {
+            gateway: gateway.clone(),
+            debounce: Duration::from_millis(300),
+        },
+    ));
+    gateway.set_ready(true);
+    tracing::info!(
+        http = ?config.listen.http,
+        https = ?config.listen.https.as_ref().map(|h| h.address),
+        apps = config.apps.len(),
+        policies = gateway.snapshot.load().rules.policies().len(),
+        "portcullis serving"
+    );
+    server.run_forever()
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Where the pid file and the upgrade socket live: beside the SQLite store,
+/// else the system's temporary folder.
+fn state_dir(config: &Config) -> PathBuf {
+    match &config.store {
+        StoreConfig::Sqlite(p) => p
+            .parent()
+            .map_or_else(std::env::temp_dir, Path::to_path_buf),
+        StoreConfig::Postgres(_) => std::env::temp_dir(),
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Store, Vec<String>> {
+    match &config.store {
+        StoreConfig::Sqlite(path) => Store::open_sqlite(path).await.map_err(|e| {
+            vec![format!(
+                "{}: store {}: {e}",
+                config.path.display(),
+                path.display()
+            )]
+        }),
+        StoreConfig::Postgres(_) => Err(vec![format!(
+            "{}: the PostgreSQL store is not available in this version; use `store: {{ sqlite: FILE }}`",
+            config.path.display()
+        )]),
+    }
+}
+
+/// The gateway's signing keys from the store (shared by replicas), with a new
+/// key generated and stored when none is fresh enough.
+async fn load_keys(store: &Store) -> Result<KeyRing, String> {
+    let now = now();
+    let records: Vec<SigningKeyRecord> = store
+        .list_signing_keys()
+        .await
+        .map_err(|e| format!("signing keys: {e}"))?
+        .into_iter()
+        .map(SigningKeyRecord::from)
+        .filter(|r| !r.is_retired(now))
+        .collect();
+    let ring = if records.is_empty() {
+        None
+    } else {
+        KeyRing::from_records(ISSUER, records.clone(), now).ok()
+    };
+    match ring {
+        Some(r) if !r.needs_rotation(now, KEY_ROTATE_AFTER, MAX_SESSION) => Ok(r),
+        _ => {
+            let record = SigningKeyRecord::generate(now, now + KEY_LIFETIME)
+                .map_err(|e| format!("signing key: {e}"))?;
+            let stored = crate::store::SigningKey::try_from(&record)
+                .map_err(|e| format!("signing key: {e}"))?;
+            store
+                .insert_signing_key(&stored)
+                .await
+                .map_err(|e| format!("storing the signing key: {e}"))?;
+            let mut all = records;
+            all.push(record);
+            KeyRing::from_records(ISSUER, all, now).map_err(|e| format!("signing keys: {e}"))
+        }
+    }
+}
+
+fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String> {
+    config
+        .idps
+        .iter()
+        .map(|idp| match &idp.kind {
+            IdpKind::Jwt {
+                issuer,
+                audience,
+                jwks,
+                algorithms,
+                groups_claim,
+            } => {
+                let source = match jwks {
+                    JwksSource::File(p) => session::JwksSource::File(p.clone()),
+                    JwksSource::Url(u) => session::JwksSource::Url(u.clone()),
+                };
+                let mut cfg = BearerConfig::new(&idp.name, issuer, audience, source);
+                cfg.algorithms = algorithms
+                    .iter()
+                    .map(|a| session::parse_algorithm(a))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("idp `{}`: {e}", idp.name))?;
+                if let Some(c) = groups_claim {
+                    cfg.groups_claim = c.clone();
+                }
+                cfg.member_domains = config.organisation.member_domains.clone();
+                BearerVerifier::new(cfg)
+                    .map(Arc::new)
+                    .map_err(|e| format!("idp `{}`: {e}", idp.name))
+            }
+        })
+        .collect()
+}
