@@ -138,7 +138,6 @@ impl BackgroundService for Reloader {
                 Some(()) = rx.recv() => {
                     // Let the burst of events settle.
                     while let Ok(Some(())) = tokio::time::timeout(self.debounce, rx.recv()).await {}
-                    }
                     tracing::info!("watched file changed: reloading");
                 }
             }
