@@ -44,6 +44,14 @@ struct ConfigFile {
     apps: S<Vec<S<AppFile>>>,
     #[serde(default)]
     server: Option<ServerFile>,
+    #[serde(default)]
+    demo_app: Option<DemoAppFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoAppFile {
+    address: S<String>,
 }
 
 #[derive(Deserialize)]
@@ -200,6 +208,8 @@ pub struct Config {
     pub grace_period: Duration,
     /// Worker threads of the proxy service (default: the number of cores).
     pub threads: Option<usize>,
+    /// Where the built-in demo app listens, if enabled (quickstart).
+    pub demo_app: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -623,6 +633,7 @@ impl Checker<'_> {
             apps,
             grace_period,
             threads: f.server.as_ref().and_then(|s| s.threads),
+            demo_app: f.demo_app.as_ref().and_then(|d| self.addr(&d.address)),
         }
     }
 
