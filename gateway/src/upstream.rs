@@ -115,7 +115,8 @@ impl Upstreams {
     /// Builds a pool per app. Fails, naming the app, when an upstream address
     /// does not resolve, when one app mixes `http` and `https` upstreams, or
     /// when its CA file holds no usable PEM certificate. Resolving may block
-    /// on DNS: call it off the request path.
+    /// on DNS: call it off the request path (from async code, inside
+    /// `spawn_blocking`).
     pub fn build(apps: &[App]) -> Result<Upstreams, String> {
         Upstreams::default().reconcile(apps)
     }
@@ -155,6 +156,24 @@ impl Upstreams {
     /// out of range. An upstream that was never checked counts as healthy.
     pub fn peer(&self, app: usize) -> Option<Box<HttpPeer>> {
         self.select(app).map(|s| s.peer)
+    }
+
+    /// Like [`Upstreams::peer`] for the app named `name` at index `app` of
+    /// the caller's snapshot. Pools and snapshot are swapped separately on
+    /// reload, so a request holding the previous snapshot may see the next
+    /// pools, where the index can name another app; this looks the app up by
+    /// name then, and answers `None` if it is gone.
+    pub fn peer_for(&self, app: usize, name: &str) -> Option<Box<HttpPeer>> {
+        let index = self.index_of(app, name)?;
+        self.peer(index)
+    }
+
+    /// The index of the pool of app `name`, trying `hint` first.
+    pub fn index_of(&self, hint: usize, name: &str) -> Option<usize> {
+        match self.pools.get(hint) {
+            Some(p) if p.app.name == name => Some(hint),
+            _ => self.pools.iter().position(|p| p.app.name == name),
+        }
     }
 
     /// Like [`Upstreams::peer`], with the configured upstream the peer
@@ -280,6 +299,8 @@ impl Pool {
             peer_options(&mut peer.options, app, ca.as_ref(), plan.tls);
             peer.options.connection_timeout = Some(app.connect_timeout);
             peer.options.read_timeout = Some(app.read_timeout);
+            // An upstream that stops reading a request body is as stuck as
+            // one that stops answering.
             peer.options.write_timeout = Some(app.read_timeout);
             peer.options.idle_timeout = Some(IDLE_TIMEOUT);
             peers.insert(addr, peer);
@@ -305,7 +326,8 @@ impl Pool {
         }));
         let lb = LoadBalancer::<RoundRobin>::from_backends(view);
         // Static discovery answers at once; this publishes the backends.
-        let _ = futures_now(lb.update());
+        let published = futures_now(lb.update());
+        debug_assert!(matches!(published, Some(Ok(()))), "static discovery");
         Pool {
             app: app.clone(),
             lb: Arc::new(lb),
@@ -373,10 +395,18 @@ impl Plan {
                 app.name
             ));
         }
+        if app.upstream_tls.sni.as_deref().is_some_and(str::is_empty) {
+            // Pingora skips certificate verification without SNI; turning
+            // verification off must stay explicit (`insecure_skip_verify`).
+            return Err(format!(
+                "app `{}`: `upstream_tls.sni` must not be empty; leave it out to use the upstream's host",
+                app.name
+            ));
+        }
         let mut resolved = Vec::with_capacity(app.upstreams.len());
         let mut targets: Vec<(SocketAddr, usize)> = Vec::new();
         for (index, u) in app.upstreams.iter().enumerate() {
-            let addrs: Vec<SocketAddr> = u
+            let mut addrs: Vec<SocketAddr> = u
                 .address
                 .to_socket_addrs()
                 .map_err(|e| {
@@ -399,6 +429,8 @@ impl Plan {
                     targets.push((addr, index));
                 }
             }
+            // DNS answers may come in any order; a reload compares sets.
+            addrs.sort();
             resolved.push(addrs);
         }
         targets.sort();
@@ -1124,6 +1156,35 @@ mod tests {
         );
         let e = Upstreams::build(&apps).err().expect("garbage CA");
         assert!(e.contains("does not parse"), "{e}");
+
+        let apps = load_apps(
+            dir.path(),
+            "  - { name: hr, hosts: [hr.localhost], upstreams: [\"https://127.0.0.1:2\"], upstream_tls: { sni: \"\" } }\n",
+        );
+        let e = Upstreams::build(&apps).err().expect("empty SNI");
+        assert!(
+            e.starts_with("app `hr`: `upstream_tls.sni` must not be empty"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn builds_outside_a_runtime_and_finds_apps_by_name() {
+        // `server::run` builds the pools before Pingora starts its runtimes.
+        let dir = tempdir();
+        let apps = load_apps(
+            dir.path(),
+            "  - { name: a, hosts: [a.localhost], upstreams: [\"https://localhost:1\"], health_check: { path: /health } }\n\
+             \x20 - { name: b, hosts: [b.localhost], upstreams: [127.0.0.1:2] }\n",
+        );
+        let ups = Upstreams::build(&apps).expect("build");
+        assert_eq!(ups.check_interval(), DEFAULT_CHECK_INTERVAL);
+        assert_eq!(ups.index_of(0, "b"), Some(1));
+        assert_eq!(ups.index_of(1, "b"), Some(1));
+        assert_eq!(ups.index_of(1, "gone"), None);
+        let b = ups.peer_for(0, "b").expect("found by name");
+        assert_eq!(addr_of(&b), SocketAddr::from(([127, 0, 0, 1], 2)));
+        assert!(ups.peer_for(0, "gone").is_none());
     }
 
     #[test]
