@@ -95,8 +95,22 @@ const EMAILS: &[&str] = &[
     "@",
     "",
 ];
-const GROUPS: &[&str] = &["writers", "Writers", "WRITERS", "break-glass", " writers", "x"];
-const PATHS: &[&str] = &["/", "/admin", "/admin/", "/admin/x", "/api/v1", "/api/public/a"];
+const GROUPS: &[&str] = &[
+    "writers",
+    "Writers",
+    "WRITERS",
+    "break-glass",
+    " writers",
+    "x",
+];
+const PATHS: &[&str] = &[
+    "/",
+    "/admin",
+    "/admin/",
+    "/admin/x",
+    "/api/v1",
+    "/api/public/a",
+];
 const METHODS: &[&str] = &["GET", "post", "PUT", "DELETE", "PROPFIND", ""];
 const COUNTRIES: &[&str] = &["DE", "KP", "US", "IR"];
 
@@ -140,7 +154,9 @@ fn facts(u: &mut Unstructured<'_>) -> Result<RequestFacts> {
     let country = match u.int_in_range(0..=3)? {
         0 => None,
         1 => Some(Country::Unknown),
-        2 => CountryCode::parse(u.choose(COUNTRIES)?).ok().map(Country::Known),
+        2 => CountryCode::parse(u.choose(COUNTRIES)?)
+            .ok()
+            .map(Country::Known),
         _ => Country::parse(&String::arbitrary(u)?).ok(),
     };
     Ok(RequestFacts {
@@ -210,7 +226,9 @@ fuzz_target!(|data: &[u8]| {
     // As `whatif` and rule tests build it: defaults filled, e-mail and
     // groups lower-cased.
     let resolved = facts
-        .resolve(rules, &["tailwindtraders.com".into()], &|_| Country::Unknown)
+        .resolve(rules, &["tailwindtraders.com".into()], &|_| {
+            Country::Unknown
+        })
         .expect("a configured app");
     let req = resolved.request();
     check(&req);
