@@ -115,6 +115,9 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         proxy.add_tls_with_settings(&https.address.to_string(), None, tls);
     }
     server.add_service(proxy);
+    if let Some(admin) = &config.admin {
+        server.add_service(crate::admin::service(gateway.clone(), admin).map_err(|e| vec![e])?);
+    }
     if let Some(addr) = config.demo_app {
         server.add_service(crate::demo::service(addr));
     }
