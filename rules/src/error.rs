@@ -108,20 +108,22 @@ fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
 
 /// The closest candidate to `input` by edit distance, if it is close enough to
 /// be a plausible typo (at most a third of the input's length, and at most 3).
-pub(crate) fn closest<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    let limit = (input.chars().count() / 3).clamp(1, 3);
+///
+/// Bounded work: edit distance costs the product of both lengths, and names
+/// come from users, so inputs over 64 characters get no suggestion and
+/// candidates whose length alone rules them out are skipped.
+pub(crate) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    const MAX_LEN: usize = 64;
+    let n = input.chars().count();
+    if n > MAX_LEN {
+        return None;
+    }
+    let limit = (n / 3).clamp(1, 3);
     let lower = input.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
-                c,
-            )
-        })
+        .filter(|c| c.chars().count().abs_diff(n) <= limit)
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
