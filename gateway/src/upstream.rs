@@ -1017,7 +1017,7 @@ mod tests {
         let refused = tokio::time::timeout(WAIT, connector.new_stream(&*sys))
             .await
             .expect("bounded");
-        let refused = refused.err().expect("refused").to_string();
+        let refused = refused.expect_err("refused").to_string();
         assert!(refused.contains("UnknownIssuer"), "{refused}");
 
         // Health checks use the same TLS settings (HTTP over TLS for `hr`,
