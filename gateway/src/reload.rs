@@ -41,6 +41,10 @@ pub fn reload(gateway: &Gateway) -> Result<Changes, ReloadError> {
             let changes = diff(&gateway.snapshot.load(), &next);
             // Routes and pools must agree on app indices: swap the pools
             // first, they are a superset-compatible view for one request.
+            gateway
+                .upstreams
+                .load()
+                .retire_metrics(&upstreams, &gateway.metrics);
             gateway.upstreams.store(Arc::new(upstreams));
             gateway.snapshot.store(Arc::new(next));
             gateway

@@ -122,6 +122,10 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         server.add_service(crate::demo::service(addr));
     }
     server.add_service(background_service(
+        "health checks",
+        crate::upstream::HealthChecker::new(gateway.clone()),
+    ));
+    server.add_service(background_service(
         "reload",
         Reloader {
             gateway: gateway.clone(),

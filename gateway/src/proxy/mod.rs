@@ -48,6 +48,8 @@ pub struct Ctx {
     groups: Vec<String>,
     user_type: Option<rules::UserType>,
     applied: Vec<Arc<str>>,
+    /// The chosen upstream as configured (`host:port`), for `preserve_host: false`.
+    upstream_host: String,
 }
 
 fn request_id() -> String {
@@ -130,6 +132,7 @@ impl ProxyHttp for Proxy {
             groups: Vec::new(),
             user_type: None,
             applied: Vec::new(),
+            upstream_host: String::new(),
         }
     }
 
@@ -425,10 +428,8 @@ impl ProxyHttp for Proxy {
         if ctx.bearer && !app.forward_authorization {
             up.remove_header("authorization");
         }
-        if !app.preserve_host
-            && let Some(u) = app.upstreams.first()
-        {
-            up.insert_header("host", u.address.as_str())?;
+        if !app.preserve_host && !ctx.upstream_host.is_empty() {
+            up.insert_header("host", ctx.upstream_host.as_str())?;
         }
         if let Some(ip) = ctx.client_ip {
             up.insert_header("x-forwarded-for", ip.to_string())?;
