@@ -990,14 +990,9 @@ async fn reload_under_load_keeps_serving_and_rejects_a_broken_rule_file() {
 // ------------------------------------------- 9. TLS, WebSocket, dead upstream
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_websocket_and_dead_upstreams() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
+async fn tls_upstream_with_ca_file_and_a_dead_upstream() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (tls_up, ca) = Upstream::start_tls("tls", dir.path()).await;
-    let ws_up = WsUpstream::start().await;
     let dying = Upstream::start("dying").await;
     let ca_name = ca
         .file_name()
@@ -1010,7 +1005,6 @@ async fn tls_websocket_and_dead_upstreams() {
             &[format!("https://{}", tls_up.address())],
             &format!("upstream_tls: {{ ca_file: {ca_name} }}"),
         ),
-        app("ws", &[ws_up.address()], ""),
         app("dying", &[dying.address()], ""),
     ];
     let gw = Gateway::start_in(dir, &apps, "policies: []\n").await;
@@ -1022,53 +1016,6 @@ async fn tls_websocket_and_dead_upstreams() {
     assert_eq!(r.body, "upstream tls ok");
     assert_eq!(tls_up.last().header("x-portcullis-user"), Some(id.as_str()));
 
-    // WebSocket upgrade, echoed through the gateway.
-    let (id, cookie) = gw.member("ws.test", "wes", &["pwd"]).await;
-    let mut req = format!("ws://ws.test:{}/chat", gw.http.port())
-        .into_client_request()
-        .expect("ws request");
-    req.headers_mut()
-        .insert("cookie", cookie.parse().expect("cookie header"));
-    let tcp = tokio::net::TcpStream::connect(gw.http)
-        .await
-        .expect("connect");
-    let (mut ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(req, tcp))
-        .await
-        .expect("handshake timed out")
-        .expect("WebSocket handshake through the gateway");
-    assert_eq!(resp.status().as_u16(), 101);
-    for text in ["hello", "second message"] {
-        ws.send(Message::text(text)).await.expect("send");
-        let echoed = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("echo timed out")
-            .expect("echo")
-            .expect("echo message");
-        assert_eq!(echoed, Message::text(text));
-    }
-    let _ = ws.close(None).await;
-    let handshake = ws_up.seen();
-    assert_eq!(handshake.len(), 1);
-    assert_eq!(handshake[0].header("x-portcullis-user"), Some(id.as_str()));
-    assert!(
-        !handshake[0]
-            .all("cookie")
-            .join(";")
-            .contains("portcullis_session")
-    );
-    // An anonymous upgrade is refused before it reaches the app.
-    let req = format!("ws://ws.test:{}/chat", gw.http.port())
-        .into_client_request()
-        .expect("ws request");
-    let tcp = tokio::net::TcpStream::connect(gw.http)
-        .await
-        .expect("connect");
-    let refused = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(req, tcp))
-        .await
-        .expect("handshake timed out");
-    assert!(refused.is_err(), "anonymous upgrade accepted");
-    assert_eq!(ws_up.seen().len(), 1);
-
     // A dead upstream: 502.
     let (_, cookie) = gw.member("dying.test", "dan", &["pwd"]).await;
     assert_eq!(
@@ -1078,8 +1025,102 @@ async fn tls_websocket_and_dead_upstreams() {
     dying.die().await;
     let r = api(&gw, "dying.test", "/", Some(&cookie)).await;
     assert_eq!(r.status, 502, "{}", r.body);
-    // Two-upstream failover needs the health checker in `serve`; see the
-    // report of this test file.
+    // Two-upstream failover needs the health checker in `serve`, which does
+    // not run it yet (`upstream::HealthChecker` is not added as a service).
+}
+
+/// Opens a WebSocket through the gateway as `cookie`'s user; `Err` when the
+/// handshake or an echo fails.
+async fn ws_echo(gw: &Gateway, cookie: Option<&str>, texts: &[&str]) -> Result<(), String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let mut req = format!("ws://ws.test:{}/chat", gw.http.port())
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    if let Some(c) = cookie {
+        req.headers_mut()
+            .insert("cookie", c.parse().map_err(|_| "cookie header")?);
+    }
+    let tcp = tokio::net::TcpStream::connect(gw.http)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(req, tcp))
+        .await
+        .map_err(|_| "handshake timed out")?
+        .map_err(|e| format!("handshake: {e}"))?;
+    if resp.status().as_u16() != 101 {
+        return Err(format!("status {}", resp.status()));
+    }
+    for text in texts {
+        ws.send(Message::text(*text))
+            .await
+            .map_err(|e| format!("send {text:?}: {e}"))?;
+        let echoed = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .map_err(|_| format!("echo of {text:?} timed out"))?
+            .ok_or_else(|| format!("closed before the echo of {text:?}"))?
+            .map_err(|e| format!("echo of {text:?}: {e}"))?;
+        if echoed != Message::text(*text) {
+            return Err(format!("echo of {text:?} was {echoed:?}"));
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(())
+}
+
+/// WebSocket upgrades pass the gateway with the identity headers, and an
+/// anonymous upgrade never reaches the app. Several sessions at once: an
+/// upgrade whose `101` is read before the request's empty body is torn down
+/// by Pingora 0.9.1 (cloudflare/pingora#946, fix in #947), which on an idle
+/// machine shows only now and then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrades_are_proxied_with_identity() {
+    let ws_up = WsUpstream::start().await;
+    let gw = Gateway::start(&[app("ws", &[ws_up.address()], "")], "policies: []\n").await;
+    let (id, cookie) = gw.member("ws.test", "wes", &["pwd"]).await;
+
+    let mut failures = Vec::new();
+    if let Err(e) = ws_echo(&gw, Some(&cookie), &["hello", "second message"]).await {
+        failures.push(e);
+    }
+    let handshake = ws_up.seen();
+    assert_eq!(handshake.len(), 1);
+    assert_eq!(handshake[0].header("x-portcullis-user"), Some(id.as_str()));
+    assert!(
+        !handshake[0]
+            .all("cookie")
+            .join(";")
+            .contains("portcullis_session")
+    );
+
+    // An anonymous upgrade is refused before it reaches the app.
+    assert!(
+        ws_echo(&gw, None, &["x"]).await.is_err(),
+        "anonymous upgrade accepted"
+    );
+    assert_eq!(ws_up.seen().len(), 1);
+
+    // 24 more sessions, 8 at a time.
+    for _ in 0..3 {
+        let round: Vec<_> = (0..8)
+            .map(|i| {
+                let (gw, cookie) = (&gw, &cookie);
+                async move { ws_echo(gw, Some(cookie), &[&format!("message {i}")]).await }
+            })
+            .collect();
+        for r in futures_util::future::join_all(round).await {
+            if let Err(e) = r {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 25 WebSocket sessions failed: {failures:?}",
+        failures.len()
+    );
 }
 
 // ---------------------------------------------------------------- 10. framing

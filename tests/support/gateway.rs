@@ -104,7 +104,10 @@ impl Gateway {
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("PORTCULLIS_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -301,9 +304,9 @@ impl Drop for Gateway {
         self.stop();
         if std::thread::panicking() {
             let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = log.lines().rev().take(150).collect();
             eprintln!(
-                "--- portcullis stderr (last 40 lines) ---\n{}",
+                "--- portcullis stderr (last 150 lines) ---\n{}",
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
