@@ -113,6 +113,28 @@ fn ambiguous_framing(req: &RequestHeader) -> bool {
     }
 }
 
+/// Pingora drops `Content-Length` when `Transfer-Encoding` is also present
+/// (RFC 9112 §6.3 lets a proxy do that), so the parsed header cannot show
+/// the conflict; the raw header bytes still can. We refuse such requests
+/// rather than guess which length an upstream or a later hop would use.
+fn raw_length_with_chunked(session: &Session) -> bool {
+    use pingora::protocols::http::server::Session as Downstream;
+    if !session
+        .req_header()
+        .headers
+        .contains_key("transfer-encoding")
+    {
+        return false;
+    }
+    match session.as_downstream() {
+        Downstream::H1(h1) => h1
+            .get_headers_raw_bytes()
+            .split(|&b| b == b'\n')
+            .any(|line| line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")),
+        _ => false,
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for Proxy {
     type CTX = Ctx;
@@ -151,7 +173,10 @@ impl ProxyHttp for Proxy {
             req.headers.get("accept").and_then(|v| v.to_str().ok()),
         );
 
-        if ambiguous_framing(req) || req.headers.get_all("host").iter().count() > 1 {
+        if ambiguous_framing(req)
+            || raw_length_with_chunked(session)
+            || req.headers.get_all("host").iter().count() > 1
+        {
             ctx.outcome = "bad_request";
             respond::error(
                 session,
@@ -211,15 +236,6 @@ impl ProxyHttp for Proxy {
             ctx.outcome = "reserved";
             return self.reserved(session, ctx, &snapshot, &path, guess).await;
         }
-        let method = req.method.as_str();
-        let preflight = method == "OPTIONS"
-            && req.headers.contains_key("origin")
-            && req.headers.contains_key("access-control-request-method");
-        if is_public(&app.public_paths, &path) || (preflight && app.allow_cors_preflight) {
-            ctx.outcome = "public";
-            return Ok(false);
-        }
-
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -256,6 +272,16 @@ impl ProxyHttp for Proxy {
             }
         };
         ctx.client_ip = Some(client_ip);
+        let req = session.req_header();
+        let method = req.method.as_str();
+        let preflight = method == "OPTIONS"
+            && req.headers.contains_key("origin")
+            && req.headers.contains_key("access-control-request-method");
+        if is_public(&app.public_paths, &path) || (preflight && app.allow_cors_preflight) {
+            ctx.outcome = "public";
+            return Ok(false);
+        }
+
         let now = now();
         let facts = context::build(g, &snapshot, req, client_ip, &host, ctx.https, now);
         let method = req.method.as_str().to_string();

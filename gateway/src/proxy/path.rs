@@ -11,6 +11,11 @@
 //! - `%00`, control characters, raw bytes outside ASCII;
 //! - `%3B` (an encoded `;`), and `;` parameters on `.`, `..` or empty
 //!   segments (`..;/`, `/.;x/`, `/;x/`);
+//!
+//! Path parameters on named segments (`/admin;jsessionid=1/x`) are removed
+//! before deciding and forwarding: Tomcat, Jetty and Spring drop them and
+//! serve `/admin/x`, so a rule on `/admin/*` (or the reserved prefix) must
+//! see `/admin/x` too, and the app gets exactly that.
 //! - malformed percent-encoding, anything that is not origin-form.
 //!
 //! Unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded; every other
@@ -125,12 +130,12 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
         if has_params && (name.is_empty() || name == b"." || name == b"..") {
             return Err(PathError::AmbiguousParameter);
         }
-        match seg {
+        match name {
             b"" | b"." => {}
             b".." => {
                 segments.pop();
             }
-            _ => segments.push(seg),
+            _ => segments.push(name),
         }
     }
     let mut out = String::with_capacity(decoded.len());
@@ -216,9 +221,12 @@ mod tests {
     }
 
     #[test]
-    fn parameters_on_named_segments_pass() {
-        assert_eq!(ok("/app;jsessionid=1/page"), "/app;jsessionid=1/page");
+    fn parameters_on_named_segments_are_removed() {
+        assert_eq!(ok("/app;jsessionid=1/page"), "/app/page");
+        assert_eq!(ok("/admin;x/secret"), "/admin/secret");
+        assert_eq!(ok("/.portcullis;x/jwks.json"), "/.portcullis/jwks.json");
         assert_eq!(ok("/app;x/../y"), "/y");
+        assert_eq!(ok("/a/b;v=1"), "/a/b");
     }
 
     #[test]
