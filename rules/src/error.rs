@@ -112,7 +112,10 @@ fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
 /// Bounded work: edit distance costs the product of both lengths, and names
 /// come from users, so inputs over 64 characters get no suggestion and
 /// candidates whose length alone rules them out are skipped.
-pub(crate) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn closest<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     const MAX_LEN: usize = 64;
     let n = input.chars().count();
     if n > MAX_LEN {
@@ -123,7 +126,12 @@ pub(crate) fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a 
     candidates
         .into_iter()
         .filter(|c| c.chars().count().abs_diff(n) <= limit)
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
