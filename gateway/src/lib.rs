@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod mail;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;

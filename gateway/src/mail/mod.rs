@@ -1,0 +1,472 @@
+//! Outgoing e-mail: sign-in passcodes, invitations, access reminders and
+//! self-service sign-up. Each [`Message`] renders an HTML and a text part
+//! from the templates beside this file (HTML autoescaped) and goes to an
+//! SMTP relay or, in the quickstart, to an outbox folder of `.eml` files.
+//!
+//! Bodies carry passcodes and sign-in links, so nothing here logs them.
+
+mod config;
+
+pub use config::{
+    DEFAULT_TIMEOUT, MailConfig, MailFile, MailFileError, PasswordSource, Smtp, SmtpTls, Transport,
+};
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use minijinja::{AutoEscape, Environment, context};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The templates, embedded so the binary needs no files next to it.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("templates/layout.html")),
+    ("passcode.html", include_str!("templates/passcode.html")),
+    ("passcode.txt", include_str!("templates/passcode.txt")),
+    ("invitation.html", include_str!("templates/invitation.html")),
+    ("invitation.txt", include_str!("templates/invitation.txt")),
+    (
+        "access_ending.html",
+        include_str!("templates/access_ending.html"),
+    ),
+    (
+        "access_ending.txt",
+        include_str!("templates/access_ending.txt"),
+    ),
+    (
+        "signup_request.html",
+        include_str!("templates/signup_request.html"),
+    ),
+    (
+        "signup_request.txt",
+        include_str!("templates/signup_request.txt"),
+    ),
+    (
+        "signup_decision.html",
+        include_str!("templates/signup_decision.html"),
+    ),
+    (
+        "signup_decision.txt",
+        include_str!("templates/signup_decision.txt"),
+    ),
+];
+
+/// One e-mail to send. The organisation's name comes from the [`Mailer`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A one-time sign-in code (e-mail passcode sign-in).
+    Passcode { code: String, valid_minutes: u32 },
+    /// A guest invitation; `link` redeems it. `expires` is shown as written
+    /// (e.g. "on 30 April 2026").
+    Invitation {
+        inviter: String,
+        apps: Vec<String>,
+        link: String,
+        personal_message: Option<String>,
+        expires: String,
+    },
+    /// A reminder that an assignment ends: to the guest, or to the app's
+    /// owner (`is_owner`) about `guest`. `ends` is shown as written.
+    AccessEnding {
+        app: String,
+        ends: String,
+        is_owner: bool,
+        guest: String,
+    },
+    /// To an app owner: someone asks for access; `link` reviews the request.
+    SignUpRequest {
+        requester: String,
+        app: String,
+        link: String,
+    },
+    /// To the requester: the owner's answer; `link` opens the app (approved)
+    /// or the access panel (declined).
+    SignUpDecision {
+        app: String,
+        approved: bool,
+        link: String,
+    },
+}
+
+/// Redacted: messages carry passcodes and sign-in links.
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Message::{}(..)", self.kind())
+    }
+}
+
+impl Message {
+    /// A stable name for logs and metrics (also the templates' base name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Passcode { .. } => "passcode",
+            Message::Invitation { .. } => "invitation",
+            Message::AccessEnding { .. } => "access_ending",
+            Message::SignUpRequest { .. } => "signup_request",
+            Message::SignUpDecision { .. } => "signup_decision",
+        }
+    }
+
+    fn subject(&self, org: &str) -> String {
+        let subject = match self {
+            Message::Passcode { .. } => format!("Your {org} sign-in code"),
+            Message::Invitation { inviter, .. } => {
+                format!("{inviter} invited you to {org}")
+            }
+            Message::AccessEnding {
+                app,
+                ends,
+                is_owner: false,
+                ..
+            } => format!("Your access to {app} at {org} ends {ends}"),
+            Message::AccessEnding {
+                app,
+                ends,
+                is_owner: true,
+                guest,
+            } => format!("Access of {guest} to {app} ends {ends}"),
+            Message::SignUpRequest { requester, app, .. } => {
+                format!("{requester} asks for access to {app}")
+            }
+            Message::SignUpDecision {
+                app,
+                approved: true,
+                ..
+            } => format!("Your request for {app} was approved"),
+            Message::SignUpDecision {
+                app,
+                approved: false,
+                ..
+            } => format!("Your request for {app} was declined"),
+        };
+        // Header injection: a name with CR/LF must not start a new header.
+        // lettre encodes the subject too; this keeps it one readable line.
+        subject
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    }
+
+    fn context(&self, org: &str) -> minijinja::Value {
+        match self {
+            Message::Passcode {
+                code,
+                valid_minutes,
+            } => context! { org, code, valid_minutes },
+            Message::Invitation {
+                inviter,
+                apps,
+                link,
+                personal_message,
+                expires,
+            } => context! { org, inviter, apps, link, personal_message, expires },
+            Message::AccessEnding {
+                app,
+                ends,
+                is_owner,
+                guest,
+            } => context! { org, app, ends, is_owner, guest },
+            Message::SignUpRequest {
+                requester,
+                app,
+                link,
+            } => context! { org, requester, app, link },
+            Message::SignUpDecision {
+                app,
+                approved,
+                link,
+            } => context! { org, app, approved, link },
+        }
+    }
+}
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The recipient is not one plain address (or carries CR/LF, which would
+    /// inject headers). Nothing was sent.
+    #[error("{address:?} is not an e-mail address: {reason}")]
+    BadAddress { address: String, reason: String },
+    /// The mailer could not start (password not found, outbox not creatable).
+    #[error("mail is not set up: {0}")]
+    Setup(String),
+    #[error("cannot render the {kind} e-mail: {message}")]
+    Render { kind: &'static str, message: String },
+    #[error("cannot write to the outbox {}: {source}", .path.display())]
+    Outbox {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The relay refused the message, or the connection failed.
+    #[error("SMTP: {0}")]
+    Smtp(String),
+    #[error("sending took longer than {}s", .0.as_secs_f32())]
+    Timeout(Duration),
+}
+
+/// Sends [`Message`]s. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Mailer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    org: String,
+    from: Mailbox,
+    timeout: Duration,
+    templates: Environment<'static>,
+    transport: Sender,
+}
+
+enum Sender {
+    Outbox(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let transport = match &self.inner.transport {
+            Sender::Outbox(p) => format!("outbox {}", p.display()),
+            Sender::Smtp(_) => "smtp".to_string(),
+        };
+        f.debug_struct("Mailer")
+            .field("from", &self.inner.from.to_string())
+            .field("transport", &transport)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The three parts of a rendered message.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mailer {
+    /// Builds the mailer at start-up (and on reload): reads the SMTP
+    /// password from its file or environment variable and creates the outbox
+    /// folder. Opens no connection; the first send does.
+    pub fn new(cfg: &MailConfig, org_name: &str) -> Result<Mailer, MailError> {
+        let transport = match &cfg.transport {
+            Transport::Outbox(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| MailError::Outbox {
+                    path: dir.clone(),
+                    source,
+                })?;
+                Sender::Outbox(dir.clone())
+            }
+            Transport::Smtp(smtp) => Sender::Smtp(smtp_transport(smtp, cfg.timeout)?),
+        };
+        Ok(Mailer {
+            inner: Arc::new(Inner {
+                org: org_name.to_string(),
+                from: cfg.from.clone(),
+                timeout: cfg.timeout,
+                templates: templates(),
+                transport,
+            }),
+        })
+    }
+
+    /// Renders both parts of `message` and sends it to `to` (or writes it to
+    /// the outbox). Returns once the relay accepted it or the file is in
+    /// place; fails after the configured timeout (default 10 s). Logs the
+    /// kind and the recipient, never the body.
+    pub async fn send(&self, to: &str, message: &Message) -> Result<(), MailError> {
+        let to = recipient(to)?;
+        let email = self.build(to.clone(), message)?;
+        let kind = message.kind();
+        let timeout = self.inner.timeout;
+        let sent = tokio::time::timeout(timeout, async {
+            match &self.inner.transport {
+                Sender::Outbox(dir) => write_outbox(dir, email.formatted()).await.map(|_| ()),
+                Sender::Smtp(t) => t
+                    .send(email)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| MailError::Smtp(e.to_string())),
+            }
+        })
+        .await
+        .unwrap_or(Err(MailError::Timeout(timeout)));
+        match &sent {
+            Ok(()) => tracing::info!(kind, to = %to, "mail sent"),
+            Err(e) => tracing::warn!(kind, to = %to, error = %e, "mail not sent"),
+        }
+        sent
+    }
+
+    fn build(&self, to: Address, message: &Message) -> Result<lettre::Message, MailError> {
+        let r = self.render(message)?;
+        lettre::Message::builder()
+            .from(self.inner.from.clone())
+            .to(Mailbox::new(None, to))
+            .subject(r.subject)
+            .multipart(MultiPart::alternative_plain_html(r.text, r.html))
+            .map_err(|e| MailError::Render {
+                kind: message.kind(),
+                message: e.to_string(),
+            })
+    }
+
+    pub(crate) fn render(&self, message: &Message) -> Result<Rendered, MailError> {
+        let kind = message.kind();
+        let ctx = message.context(&self.inner.org);
+        let render = |ext: &str| {
+            self.inner
+                .templates
+                .get_template(&format!("{kind}.{ext}"))
+                .and_then(|t| t.render(&ctx))
+                .map_err(|e| MailError::Render {
+                    kind,
+                    message: e.to_string(),
+                })
+        };
+        Ok(Rendered {
+            subject: message.subject(&self.inner.org),
+            text: render("txt")? + "\n",
+            html: render("html")? + "\n",
+        })
+    }
+}
+
+fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    // Names, messages and links come from users: HTML escapes them all (a
+    // personal message with `<script>` or a crafted `href` stays text). The
+    // text part is not HTML and is sent as text/plain.
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    for (name, source) in TEMPLATES {
+        // The templates are part of the binary; the tests render each.
+        if let Err(e) = env.add_template(name, source) {
+            panic!("mail template {name} does not parse: {e}");
+        }
+    }
+    env
+}
+
+/// Checks a recipient: exactly one bare address (`anna@contoso.com`).
+/// Stops header injection (CR/LF in `to` would add headers such as `Bcc:`)
+/// and lists smuggled in as "a@x, b@y".
+fn recipient(to: &str) -> Result<Address, MailError> {
+    let bad = |reason: &str| MailError::BadAddress {
+        address: to.to_string(),
+        reason: reason.to_string(),
+    };
+    if config::has_control(to) {
+        return Err(bad("it contains a line break or another control character"));
+    }
+    to.trim()
+        .parse::<Address>()
+        .map_err(|e| bad(&format!("{e}; use one address such as anna@contoso.com")))
+}
+
+fn smtp_transport(
+    smtp: &Smtp,
+    timeout: Duration,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let tls_params = || {
+        TlsParameters::new(smtp.host.clone())
+            .map_err(|e| MailError::Setup(format!("TLS for {}: {e}", smtp.host)))
+    };
+    let tls = match smtp.tls {
+        SmtpTls::StartTls => Tls::Required(tls_params()?),
+        SmtpTls::Tls => Tls::Wrapper(tls_params()?),
+        SmtpTls::None => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+        .port(smtp.port)
+        .tls(tls)
+        .timeout(Some(timeout));
+    if let Some((user, source)) = &smtp.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), read_password(source)?));
+    }
+    Ok(builder.build())
+}
+
+fn read_password(source: &PasswordSource) -> Result<String, MailError> {
+    let password = match source {
+        PasswordSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+            MailError::Setup(format!(
+                "cannot read the SMTP password file {}: {e}",
+                path.display()
+            ))
+        })?,
+        PasswordSource::Env(name) => std::env::var(name).map_err(|_| {
+            MailError::Setup(format!(
+                "the environment variable {name} (mail.smtp.password_env) is not set"
+            ))
+        })?,
+    };
+    let password = password
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&password);
+    if password.is_empty() {
+        return Err(MailError::Setup("the SMTP password is empty".to_string()));
+    }
+    Ok(password.to_string())
+}
+
+/// Writes one message as `<outbox>/<UTC time>-<random>.eml`. The file is
+/// written under a dot-name first and renamed into place, so a reader of
+/// `*.eml` never sees half a message; names sort by time, and the random
+/// part keeps concurrent sends apart.
+async fn write_outbox(dir: &Path, bytes: Vec<u8>) -> Result<PathBuf, MailError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let now = time::OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+            now.nanosecond()
+        );
+        let name = format!("{stamp}-{:016x}.eml", rand::random::<u64>());
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(&name);
+        let io = |source| MailError::Outbox {
+            path: path.clone(),
+            source,
+        };
+        let result = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+        Ok(path)
+    })
+    .await
+    .map_err(|e| MailError::Outbox {
+        path: PathBuf::new(),
+        source: std::io::Error::other(e),
+    })?
+}
+
+#[cfg(test)]
+mod tests;
