@@ -1257,3 +1257,73 @@ async fn an_upstream_cannot_plant_the_session_cookie() {
     }
     assert_eq!(up.count(), 2);
 }
+
+// ------------------------------------------------------------ 12. HTTPS
+
+/// `curl` over HTTPS to the gateway's TLS listener, trusting its test
+/// certificate: returns `(status, http_version)`.
+fn curl_https(gw: &Gateway, host: &str, target: &str, headers: &[&str]) -> (String, String) {
+    let port = gw.https.port();
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_version}",
+        "--max-time",
+        "10",
+    ])
+    .args(["--noproxy", "*", "--http2", "--cacert"])
+    .arg(&gw.tls_ca)
+    .args(["--resolve", &format!("{host}:{port}:127.0.0.1")]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
+        .arg(format!("https://{host}:{port}{target}"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (status, version) = text.split_once(' ').unwrap_or((&text, ""));
+    (status.to_string(), version.to_string())
+}
+
+/// The HTTPS listener speaks HTTP/2, sends browsers to sign-in, accepts only
+/// the `__Host-` cookie (a plain-named cookie could have been planted over
+/// HTTP or from a sibling domain, RFC 6265bis §4.1.3.2), and tells the app
+/// the request came over https.
+// Multi-threaded: `curl` blocks this thread while the upstream answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_listener_with_http2_and_host_prefixed_cookie() {
+    let (gw, up) = standard().await;
+    let (status, version) = curl_https(&gw, "open.test", "/health", &[]);
+    assert_eq!((status.as_str(), version.as_str()), ("200", "2"));
+    assert_eq!(up.last().header("x-forwarded-proto"), Some("https"));
+
+    let (status, _) = curl_https(&gw, "secure.test", "/page", &["Accept: text/html"]);
+    assert_eq!(status, "302");
+
+    let (id, cookie) = gw.member("secure.test", "hana", &["pwd", "mfa"]).await;
+    let token = cookie
+        .strip_prefix("portcullis_session=")
+        .expect("cookie value");
+    let plain = format!("Cookie: portcullis_session={token}");
+    let (status, _) = curl_https(&gw, "secure.test", "/page", &["Accept: text/html", &plain]);
+    assert_eq!(
+        status, "302",
+        "a cookie without the __Host- prefix is ignored on HTTPS"
+    );
+    let prefixed = format!("Cookie: __Host-portcullis_session={token}");
+    let (status, version) = curl_https(
+        &gw,
+        "secure.test",
+        "/page",
+        &["Accept: text/html", &prefixed],
+    );
+    assert_eq!((status.as_str(), version.as_str()), ("200", "2"));
+    let seen = up.last();
+    assert_eq!(seen.header("x-portcullis-user"), Some(id.as_str()));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    assert!(!seen.all("cookie").join(";").contains("portcullis_session"));
+}

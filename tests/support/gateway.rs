@@ -44,6 +44,10 @@ pub fn free_port() -> u16 {
 pub struct Gateway {
     pub dir: tempfile::TempDir,
     pub http: SocketAddr,
+    /// The HTTPS listener (HTTP/2 and HTTP/1.1), with a self-signed
+    /// certificate for every app host whose PEM is at `tls_ca`.
+    pub https: SocketAddr,
+    pub tls_ca: PathBuf,
     pub idp: PartnerIdp,
     pub store: Store,
     child: Child,
@@ -72,8 +76,21 @@ impl Gateway {
         while admin == http {
             admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         }
+        let mut https = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        while https == http || https == admin {
+            https = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        }
+        let names: Vec<String> = apps
+            .iter()
+            .flat_map(|a| a.hosts.iter().cloned())
+            .chain(["localhost".to_string()])
+            .collect();
+        let ck = rcgen::generate_simple_self_signed(names).expect("rcgen certificate");
+        let tls_ca = root.join("tls.crt");
+        std::fs::write(&tls_ca, ck.cert.pem()).expect("write certificate");
+        std::fs::write(root.join("tls.key"), ck.signing_key.serialize_pem()).expect("write key");
         let mut text = format!(
-            "listen: {{ http: \"{http}\" }}\n\
+            "listen: {{ http: \"{http}\", https: {{ address: \"{https}\", cert: tls.crt, key: tls.key }} }}\n\
              admin: {{ address: \"{admin}\", token_file: admin.token }}\n\
              rules: [\"rules/*.yaml\"]\n\
              store: {{ sqlite: db.sqlite }}\n\
@@ -134,6 +151,8 @@ impl Gateway {
             store,
             dir,
             http,
+            https,
+            tls_ca,
             idp,
             child,
             client,
