@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod mail;
 pub mod metrics;
+pub mod mfa;
 pub mod proxy;
 pub mod reload;
 pub mod server;

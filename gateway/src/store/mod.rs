@@ -41,6 +41,7 @@ pub use model::{
     Assignment, AssignmentWindow, AuditEntry, AuditQuery, DirectoryFacts, DirectoryUser, Identity,
     NewAuditEntry, NewUser, RevokedSession, SigningKey, User, UserState, UserType, new_user_id,
 };
+pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use sqlite::SqliteStore;
 
 /// The state store. Cheap to clone: clones share one connection pool.
@@ -311,5 +312,93 @@ impl Store {
     /// Audit records matching `query`, newest (highest id) first.
     pub async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         on_backend!(self, b => b.list_audit(query).await)
+    }
+
+    // ---- TOTP factors and recovery codes (mfa) ---------------------------
+
+    /// Starts (or restarts) TOTP enrollment: stores an unconfirmed factor,
+    /// replacing an earlier unconfirmed one (a fresh QR code), keeping the
+    /// lockout counters. [`StoreError::Conflict`] when the user already has a
+    /// confirmed factor (reset it first); [`StoreError::NotFound`] for an
+    /// unknown user.
+    pub async fn begin_totp_enrollment(
+        &self,
+        factor: &NewTotpFactor,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.begin_totp_enrollment(factor, now).await)
+    }
+
+    /// The user's TOTP factor, confirmed or not, if any.
+    pub async fn get_totp_factor(&self, user_id: &str) -> Result<Option<TotpFactor>, StoreError> {
+        on_backend!(self, b => b.get_totp_factor(user_id).await)
+    }
+
+    /// Confirms an unconfirmed factor with the step of the first correct code
+    /// (which counts as used) and replaces the recovery codes with
+    /// `recovery_code_hashes`, in one transaction. `false` (nothing written)
+    /// when there is no unconfirmed factor, it is locked at `now`, or the step
+    /// is not newer than one already used.
+    pub async fn confirm_totp_factor(
+        &self,
+        user_id: &str,
+        step: i64,
+        recovery_code_hashes: &[String],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.confirm_totp_factor(user_id, step, recovery_code_hashes, now).await)
+    }
+
+    /// Accepts a verified code's time step for a confirmed factor if, and only
+    /// if, it is newer than every step accepted before and the factor is not
+    /// locked at `now` (one compare-and-set statement, so it holds across
+    /// replicas). Clears the failure count on success. `false`: a replay (or
+    /// an older code), a lock, or no confirmed factor.
+    pub async fn record_totp_step(
+        &self,
+        user_id: &str,
+        step: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.record_totp_step(user_id, step, now).await)
+    }
+
+    /// Counts one failed second-factor attempt; the `max_failures`-th one
+    /// locks the factor until `now + lockout` and restarts the count. `None`
+    /// when the user has no factor.
+    pub async fn record_mfa_failure(
+        &self,
+        user_id: &str,
+        max_failures: u32,
+        lockout: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<MfaFailures>, StoreError> {
+        on_backend!(self, b => b.record_mfa_failure(user_id, max_failures, lockout, now).await)
+    }
+
+    /// The argon2id PHC strings of the user's unused recovery codes.
+    pub async fn unused_recovery_code_hashes(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, b => b.unused_recovery_code_hashes(user_id).await)
+    }
+
+    /// Marks the recovery code with this hash used and clears the failure
+    /// count, atomically. `false` (nothing written) when the code was already
+    /// used (a concurrent request won), or the factor is unconfirmed or locked.
+    pub async fn consume_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.consume_recovery_code(user_id, code_hash, now).await)
+    }
+
+    /// Deletes the user's TOTP factor and recovery codes; `false` when there
+    /// was none. Callers audit it (see `mfa::Totp::reset`).
+    pub async fn delete_totp_factor(&self, user_id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.delete_totp_factor(user_id).await)
     }
 }

@@ -313,3 +313,84 @@ impl DirectoryFacts {
         }
     }
 }
+
+/// A user's TOTP factor (Portcullis's own MFA) as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    pub user_id: String,
+    /// The raw HMAC key shared with the authenticator app. Never logged:
+    /// `Debug` prints only its length.
+    pub secret: Vec<u8>,
+    /// `SHA1`, `SHA256` or `SHA512`.
+    pub algorithm: String,
+    /// Code length, 6 to 8.
+    pub digits: u32,
+    /// Step length in seconds (30).
+    pub period: u32,
+    /// `None` while enrollment waits for the first correct code.
+    pub confirmed_at: Option<OffsetDateTime>,
+    /// The highest step (unix time / `period`) accepted so far; a code of
+    /// this step or an earlier one is a replay.
+    pub last_used_step: Option<i64>,
+    /// Failed attempts since the last success or lock.
+    pub failed_attempts: u32,
+    /// While in the future, every attempt is refused unchecked.
+    pub locked_until: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+impl TotpFactor {
+    /// Whether the lockout is in force at `now` (its end is exclusive).
+    pub fn is_locked(&self, now: OffsetDateTime) -> bool {
+        self.locked_until.is_some_and(|until| now < until)
+    }
+}
+
+impl fmt::Debug for TotpFactor {
+    // The secret must never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpFactor")
+            .field("user_id", &self.user_id)
+            .field("secret", &"<redacted>")
+            .field("secret_len", &self.secret.len())
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_used_step", &self.last_used_step)
+            .field("failed_attempts", &self.failed_attempts)
+            .field("locked_until", &self.locked_until)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// What [`Store::begin_totp_enrollment`](super::Store::begin_totp_enrollment) writes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewTotpFactor {
+    pub user_id: String,
+    pub secret: Vec<u8>,
+    pub algorithm: String,
+    pub digits: u32,
+    pub period: u32,
+}
+
+impl fmt::Debug for NewTotpFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewTotpFactor")
+            .field("user_id", &self.user_id)
+            .field("secret", &"<redacted>")
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .finish()
+    }
+}
+
+/// The lockout state after [`Store::record_mfa_failure`](super::Store::record_mfa_failure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MfaFailures {
+    /// Failures counted towards the next lock (0 right after a lock).
+    pub failed_attempts: u32,
+    pub locked_until: Option<OffsetDateTime>,
+}

@@ -1,0 +1,565 @@
+//! Portcullis's own second factor: TOTP (RFC 6238) with an authenticator app,
+//! plus single-use recovery codes. Used for step-up when the IdP is not
+//! trusted for MFA (DESIGN.md, "MFA ─▶ step-up").
+//!
+//! Off the hot path: every operation reads and writes the [`Store`], and the
+//! sign-in endpoints call it (never the proxy phases). Time comes in as `now`.
+//!
+//! # What it guarantees
+//!
+//! - Codes: 6 digits, 30 s steps, HMAC-SHA1 (what every authenticator app
+//!   supports), 160-bit random secret, accepted one step either side of `now`
+//!   (clock drift, typing time). Comparison is constant time (totp-rs's
+//!   `Token` equality), and all steps of the window are always checked, so
+//!   timing does not tell which one matched.
+//! - Replay (RFC 6238 §5.2): a code is accepted only through a
+//!   compare-and-set that raises the factor's `last_used_step`
+//!   ([`Store::record_totp_step`]). A code cannot be used twice, nor can a
+//!   code of an older step after a newer one was used, on any replica that
+//!   shares the database, even when two requests race.
+//! - Brute force: [`TotpSettings::max_failures`] (5) failed attempts lock the
+//!   factor for [`TotpSettings::lockout`] (15 min). While locked every
+//!   attempt is refused without looking at the code, recovery codes
+//!   included; a success clears the count. The count restarts at each lock,
+//!   so a guesser gets at most 5 tries per 15 minutes (about 3·10⁻⁶ each).
+//!   An app owner's [`Totp::reset`] is the way out for a locked-out user.
+//! - Recovery codes: 10 codes of 10 characters (50 random bits each), shown
+//!   once at confirmation, stored as argon2id PHC strings, each usable once
+//!   (atomic in the store).
+//!
+//! # What it does not do (yet)
+//!
+//! - The TOTP secret is stored unencrypted in the database (a BLOB), so the
+//!   database file must be protected like the signing keys it also holds.
+//!   It is never logged: every type holding it redacts it in `Debug`.
+//!   Encrypting it needs a key from the config.
+//! - The metric `portcullis_mfa_total{method,result}` is registered by the
+//!   caller; this module gives the label values ([`MfaMethod::as_str`],
+//!   [`result_label`]).
+
+mod recovery;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use time::OffsetDateTime;
+use totp_rs::{Algorithm, Builder, Totp as Generator};
+
+use crate::store::{NewAuditEntry, NewTotpFactor, Store, StoreError, TotpFactor};
+
+/// Secret length: 160 bits, as RFC 4226 §4 recommends.
+const SECRET_BYTES: usize = 20;
+/// Enrolled factors use what authenticator apps support everywhere.
+const ALGORITHM: Algorithm = Algorithm::SHA1;
+const DIGITS: u32 = 6;
+const PERIOD: u32 = 30;
+/// Side length of the QR code image, in pixels (SVG user units).
+const QR_MIN_PIXELS: u32 = 200;
+
+/// How a second factor was presented, the `method` label of
+/// `portcullis_mfa_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MfaMethod {
+    Totp,
+    RecoveryCode,
+}
+
+impl MfaMethod {
+    /// Stable label value: `totp` or `recovery_code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaMethod::Totp => "totp",
+            MfaMethod::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+/// The `result` label of `portcullis_mfa_total` for an outcome: `ok` or the
+/// error's [`MfaError::as_str`].
+pub fn result_label<T>(result: &Result<T, MfaError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) => e.as_str(),
+    }
+}
+
+/// Why a second-factor operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    /// The code does not match (wrong, malformed, or outside the ±1 step
+    /// window; for recovery codes also one already used).
+    #[error("mfa: the code is not valid")]
+    InvalidCode,
+    /// The code matched, but its step (or that recovery code) was already
+    /// used: a replay, or a double submit.
+    #[error("mfa: that code was already used; wait for the next one")]
+    Replayed,
+    /// Too many failed attempts; nothing is checked until `until`.
+    #[error("mfa: too many failed attempts; try again after {until}")]
+    Locked { until: OffsetDateTime },
+    /// The user has no confirmed TOTP factor (never enrolled, enrollment not
+    /// confirmed, or reset).
+    #[error("mfa: no confirmed TOTP factor; enroll first")]
+    NotEnrolled,
+    /// Enrollment or confirmation of a user whose factor is already confirmed.
+    #[error("mfa: a TOTP factor is already confirmed; reset it first")]
+    AlreadyEnrolled,
+    /// The caller's input is unusable (e.g. a `:` in the account label).
+    #[error("mfa: {reason}")]
+    Invalid { reason: &'static str },
+    /// The store did not answer; deny (fail closed).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored value or a library call failed in a way that is not the
+    /// user's fault (corrupt factor, hashing error, time before 1970).
+    #[error("mfa: internal error: {reason}")]
+    Internal { reason: &'static str },
+}
+
+impl MfaError {
+    /// Stable snake_case name, the `result` label of `portcullis_mfa_total`
+    /// and the `error` field of logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MfaError::InvalidCode => "invalid_code",
+            MfaError::Replayed => "replayed",
+            MfaError::Locked { .. } => "locked",
+            MfaError::NotEnrolled => "not_enrolled",
+            MfaError::AlreadyEnrolled => "already_enrolled",
+            MfaError::Invalid { .. } => "invalid_input",
+            MfaError::Store(_) => "store_error",
+            MfaError::Internal { .. } => "internal",
+        }
+    }
+}
+
+/// What the user needs to add the factor to an authenticator app. Shown once,
+/// on the enrollment page; every field contains the secret, so `Debug`
+/// redacts them all.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// The secret in base32 without padding, for typing it in by hand.
+    pub secret_base32: String,
+    /// `otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=…` (Key URI format).
+    pub otpauth_uri: String,
+    /// The URI as a QR code: `data:image/svg+xml;base64,…`, for an `<img src>`.
+    pub qr_svg_data_uri: String,
+}
+
+impl fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Enrollment")
+            .field("secret_base32", &"<redacted>")
+            .field("otpauth_uri", &"<redacted>")
+            .field("qr_svg_data_uri", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The recovery codes made at confirmation, formatted `ABCDE-FGHJK`. Shown
+/// to the user once; only their hashes are stored. `Debug` prints the count.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryCodes(pub Vec<String>);
+
+impl fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecoveryCodes(<{} redacted>)", self.0.len())
+    }
+}
+
+/// Tunables of [`Totp`]; [`Default`] is what production uses.
+#[derive(Clone, Debug)]
+pub struct TotpSettings {
+    /// Failed attempts (wrong code, replay, wrong recovery code) that lock
+    /// the factor. Default 5.
+    pub max_failures: u32,
+    /// How long a lock lasts. Default 15 minutes.
+    pub lockout: Duration,
+    /// Steps accepted either side of `now`. Default 1 (RFC 6238 §5.2);
+    /// 0 accepts only the current step.
+    pub skew_steps: u64,
+    /// How many recovery codes confirmation makes. Default 10.
+    pub recovery_codes: usize,
+    /// argon2id cost for recovery-code hashes. Default argon2's (OWASP's)
+    /// m = 19 MiB, t = 2, p = 1. Verification reads the cost from each
+    /// stored hash, so changing it affects only new codes.
+    pub recovery_hash: argon2::Params,
+}
+
+impl Default for TotpSettings {
+    fn default() -> Self {
+        TotpSettings {
+            max_failures: 5,
+            lockout: Duration::from_secs(15 * 60),
+            skew_steps: 1,
+            recovery_codes: 10,
+            recovery_hash: argon2::Params::DEFAULT,
+        }
+    }
+}
+
+/// The TOTP second factor. Cheap to clone; holds only its settings, so one
+/// instance serves every user and replica.
+#[derive(Clone, Debug, Default)]
+pub struct Totp {
+    settings: TotpSettings,
+}
+
+impl Totp {
+    pub fn new(settings: TotpSettings) -> Self {
+        Totp { settings }
+    }
+
+    pub fn settings(&self) -> &TotpSettings {
+        &self.settings
+    }
+
+    /// Starts enrollment for `user_id`: makes a new secret and stores it as
+    /// an unconfirmed factor (replacing an earlier unconfirmed one, so
+    /// reloading the page gives a new QR code). `account_label` (usually the
+    /// e-mail) and `issuer` (the organisation's name) are what the app shows;
+    /// neither may contain `:`.
+    ///
+    /// Verification is refused until [`Totp::confirm`]. Errors:
+    /// [`MfaError::AlreadyEnrolled`] when a confirmed factor exists,
+    /// [`MfaError::Invalid`] for a bad label, `Store(NotFound)` for an
+    /// unknown user.
+    pub async fn enroll(
+        &self,
+        store: &Store,
+        user_id: &str,
+        account_label: &str,
+        issuer: &str,
+        now: OffsetDateTime,
+    ) -> Result<Enrollment, MfaError> {
+        if account_label.trim().is_empty() || account_label.contains(':') {
+            return Err(MfaError::Invalid {
+                reason: "the account label is empty or contains ':'",
+            });
+        }
+        if issuer.trim().is_empty() || issuer.contains(':') {
+            return Err(MfaError::Invalid {
+                reason: "the issuer is empty or contains ':'",
+            });
+        }
+        let secret: [u8; SECRET_BYTES] = rand::random();
+        let generator = Builder::new()
+            .with_algorithm(ALGORITHM)
+            .with_digits(DIGITS as u8)
+            .with_step_duration(u64::from(PERIOD))
+            .with_skew(0)
+            .with_secret(secret)
+            .with_account_name(account_label)
+            .with_issuer(Some(issuer))
+            .build()
+            .map_err(|_| MfaError::Invalid {
+                reason: "the account label or issuer is not usable in an otpauth URI",
+            })?;
+        let otpauth_uri = generator.to_url().map_err(|_| MfaError::Invalid {
+            reason: "the account label or issuer is not usable in an otpauth URI",
+        })?;
+        let qr_svg_data_uri = qr_svg_data_uri(&otpauth_uri)?;
+        let factor = NewTotpFactor {
+            user_id: user_id.to_owned(),
+            secret: secret.to_vec(),
+            algorithm: ALGORITHM.as_str().to_owned(),
+            digits: DIGITS,
+            period: PERIOD,
+        };
+        match store.begin_totp_enrollment(&factor, now).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => return Err(MfaError::AlreadyEnrolled),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Enrollment {
+            secret_base32: generator.secret().to_base32(),
+            otpauth_uri,
+            qr_svg_data_uri,
+        })
+    }
+
+    /// Finishes enrollment with the first code from the app: on success the
+    /// factor is confirmed, that code counts as used, and a fresh set of
+    /// recovery codes replaces any earlier one. Returns the codes in clear,
+    /// to show once.
+    ///
+    /// Errors: [`MfaError::NotEnrolled`] without a pending enrollment,
+    /// [`MfaError::AlreadyEnrolled`] when already confirmed, and otherwise as
+    /// [`Totp::verify`] (a wrong code counts towards the lockout).
+    pub async fn confirm(
+        &self,
+        store: &Store,
+        user_id: &str,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<RecoveryCodes, MfaError> {
+        let Some(factor) = store.get_totp_factor(user_id).await? else {
+            return Err(MfaError::NotEnrolled);
+        };
+        if factor.confirmed_at.is_some() {
+            return Err(MfaError::AlreadyEnrolled);
+        }
+        let step = self.check_code(store, &factor, code, now).await?;
+        let codes = recovery::generate(self.settings.recovery_codes);
+        let hashes = recovery::hash_all(&self.settings.recovery_hash, &codes).await?;
+        if store
+            .confirm_totp_factor(user_id, step, &hashes, now)
+            .await?
+        {
+            return Ok(RecoveryCodes(codes));
+        }
+        // Someone changed the factor between our read and the write.
+        match store.get_totp_factor(user_id).await? {
+            None => Err(MfaError::NotEnrolled),
+            Some(f) if f.is_locked(now) => Err(locked(&f)),
+            Some(f) if f.confirmed_at.is_some() => Err(MfaError::AlreadyEnrolled),
+            Some(_) => Err(self.fail(store, user_id, MfaError::Replayed, now).await),
+        }
+    }
+
+    /// Checks a code from the user's authenticator app at `now`. `Ok(())`
+    /// means the user passed the second factor; the code (its step) is then
+    /// used up for every replica.
+    ///
+    /// Errors: [`MfaError::NotEnrolled`] (no confirmed factor),
+    /// [`MfaError::Locked`] (checked before the code), [`MfaError::InvalidCode`],
+    /// [`MfaError::Replayed`]. Invalid and replayed codes count towards the
+    /// lockout; the attempt that reaches the limit answers `Locked`.
+    pub async fn verify(
+        &self,
+        store: &Store,
+        user_id: &str,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), MfaError> {
+        let factor = match store.get_totp_factor(user_id).await? {
+            Some(f) if f.confirmed_at.is_some() => f,
+            _ => return Err(MfaError::NotEnrolled),
+        };
+        let step = self.check_code(store, &factor, code, now).await?;
+        if store.record_totp_step(user_id, step, now).await? {
+            return Ok(());
+        }
+        // The compare-and-set lost: another request (maybe on another
+        // replica) used this step or a newer one, locked, or reset the factor.
+        match store.get_totp_factor(user_id).await? {
+            Some(f) if f.confirmed_at.is_none() => Err(MfaError::NotEnrolled),
+            None => Err(MfaError::NotEnrolled),
+            Some(f) if f.is_locked(now) => Err(locked(&f)),
+            Some(_) => Err(self.fail(store, user_id, MfaError::Replayed, now).await),
+        }
+    }
+
+    /// Signs in with a recovery code instead of a TOTP code (lost phone).
+    /// Case, blanks and dashes are ignored. On success the code is used up
+    /// and the number of unused codes left is returned (show it, and suggest
+    /// a reset when it is low).
+    ///
+    /// Errors: [`MfaError::NotEnrolled`], [`MfaError::Locked`],
+    /// [`MfaError::InvalidCode`] (also for a code already used),
+    /// [`MfaError::Replayed`] (a concurrent request used the same code first).
+    /// Failures count towards the same lockout as TOTP codes.
+    pub async fn use_recovery_code(
+        &self,
+        store: &Store,
+        user_id: &str,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<usize, MfaError> {
+        let factor = match store.get_totp_factor(user_id).await? {
+            Some(f) if f.confirmed_at.is_some() => f,
+            _ => return Err(MfaError::NotEnrolled),
+        };
+        if factor.is_locked(now) {
+            return Err(locked(&factor));
+        }
+        let Some(code) = recovery::normalize(code) else {
+            return Err(self.fail(store, user_id, MfaError::InvalidCode, now).await);
+        };
+        let hashes = store.unused_recovery_code_hashes(user_id).await?;
+        let left = hashes.len().saturating_sub(1);
+        let Some(hash) = recovery::find_match(hashes, code).await? else {
+            return Err(self.fail(store, user_id, MfaError::InvalidCode, now).await);
+        };
+        if store.consume_recovery_code(user_id, &hash, now).await? {
+            return Ok(left);
+        }
+        match store.get_totp_factor(user_id).await? {
+            Some(f) if f.is_locked(now) => Err(locked(&f)),
+            Some(f) if f.confirmed_at.is_some() => Err(MfaError::Replayed),
+            _ => Err(MfaError::NotEnrolled),
+        }
+    }
+
+    /// An app owner's or admin's "reset MFA": deletes the user's factor and
+    /// recovery codes (the user enrolls again at the next step-up) and
+    /// appends an `mfa_reset` audit record by `actor`, also when there was
+    /// nothing to delete. Returns whether a factor existed.
+    ///
+    /// The delete commits before the audit append; if the append fails the
+    /// error is returned and the reset has happened unaudited.
+    pub async fn reset(
+        &self,
+        store: &Store,
+        user_id: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, MfaError> {
+        let existed = store.delete_totp_factor(user_id).await?;
+        store
+            .append_audit(&NewAuditEntry {
+                at: now,
+                actor: actor.to_owned(),
+                action: "mfa_reset".to_owned(),
+                subject: Some(user_id.to_owned()),
+                app: None,
+                detail: serde_json::json!({ "method": MfaMethod::Totp.as_str(), "had_factor": existed }),
+            })
+            .await?;
+        Ok(existed)
+    }
+
+    /// Lock check, code check and replay pre-check shared by confirm and
+    /// verify; returns the matched step. Counts failures.
+    async fn check_code(
+        &self,
+        store: &Store,
+        factor: &TotpFactor,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<i64, MfaError> {
+        // Refuse before looking at the code: a locked factor must not answer
+        // whether a guess was right (that would make the lock useless).
+        if factor.is_locked(now) {
+            return Err(locked(factor));
+        }
+        let generator = generator_for(factor)?;
+        let unix = unix_seconds(now)?;
+        let Some(step) = matching_step(&generator, code.trim(), unix, self.settings.skew_steps)
+        else {
+            return Err(self
+                .fail(store, &factor.user_id, MfaError::InvalidCode, now)
+                .await);
+        };
+        let step = i64::try_from(step).map_err(|_| MfaError::Internal {
+            reason: "time step out of range",
+        })?;
+        // Early answer only; the store's compare-and-set is what decides.
+        if factor.last_used_step.is_some_and(|used| step <= used) {
+            return Err(self
+                .fail(store, &factor.user_id, MfaError::Replayed, now)
+                .await);
+        }
+        Ok(step)
+    }
+
+    /// Counts a failure and returns `err`, or [`MfaError::Locked`] when this
+    /// failure took the lock. A store error wins (fail closed).
+    async fn fail(
+        &self,
+        store: &Store,
+        user_id: &str,
+        err: MfaError,
+        now: OffsetDateTime,
+    ) -> MfaError {
+        match store
+            .record_mfa_failure(
+                user_id,
+                self.settings.max_failures,
+                self.settings.lockout,
+                now,
+            )
+            .await
+        {
+            Ok(Some(state)) => match state.locked_until {
+                Some(until) if now < until => MfaError::Locked { until },
+                _ => err,
+            },
+            Ok(None) => MfaError::NotEnrolled,
+            Err(e) => e.into(),
+        }
+    }
+}
+
+fn locked(factor: &TotpFactor) -> MfaError {
+    MfaError::Locked {
+        until: factor
+            .locked_until
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    }
+}
+
+fn unix_seconds(now: OffsetDateTime) -> Result<u64, MfaError> {
+    u64::try_from(now.unix_timestamp()).map_err(|_| MfaError::Internal {
+        reason: "the clock is before 1970",
+    })
+}
+
+/// The code generator for a stored factor.
+fn generator_for(factor: &TotpFactor) -> Result<Generator, MfaError> {
+    let algorithm = factor
+        .algorithm
+        .parse::<Algorithm>()
+        .map_err(|_| MfaError::Internal {
+            reason: "stored TOTP algorithm is unknown",
+        })?;
+    generator(algorithm, factor.digits, factor.period, &factor.secret)
+}
+
+/// A TOTP generator with skew 0 (the window is [`matching_step`]'s job).
+/// The one place codes are made, for enrolled factors and the RFC 6238 tests.
+fn generator(
+    algorithm: Algorithm,
+    digits: u32,
+    period: u32,
+    secret: &[u8],
+) -> Result<Generator, MfaError> {
+    let digits = u8::try_from(digits).map_err(|_| MfaError::Internal {
+        reason: "stored TOTP digits out of range",
+    })?;
+    Builder::new()
+        .with_algorithm(algorithm)
+        .with_digits(digits)
+        .with_step_duration(u64::from(period))
+        .with_skew(0)
+        .with_secret(secret)
+        .build()
+        .map_err(|_| MfaError::Internal {
+            reason: "stored TOTP factor is not RFC 6238 compliant",
+        })
+}
+
+/// The highest step within `skew` steps of `unix` whose code is `code`, or
+/// `None`. Every step of the window is checked (no early exit), each with
+/// totp-rs's parse and constant-time token comparison, so the time taken
+/// does not depend on the code or on which step matched. The highest step
+/// wins so a code valid for two steps is not wrongly refused as a replay.
+fn matching_step(generator: &Generator, code: &str, unix: u64, skew: u64) -> Option<u64> {
+    let period = generator.step();
+    let origin = unix / period;
+    let mut found = None;
+    for step in origin.saturating_sub(skew)..=origin.saturating_add(skew) {
+        if generator.check(code, step * period).is_some() {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+/// The otpauth URI as an SVG QR code in a data URI.
+fn qr_svg_data_uri(uri: &str) -> Result<String, MfaError> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|_| MfaError::Internal {
+        reason: "the otpauth URI does not fit in a QR code",
+    })?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(QR_MIN_PIXELS, QR_MIN_PIXELS)
+        .build();
+    Ok(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
+}
