@@ -20,6 +20,8 @@ use crate::duration::format_duration;
 use crate::model::*;
 use crate::paths::method_bit;
 use geoip::LocationSet;
+use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -201,19 +203,22 @@ impl Evaluation<'_> {
 /// user (indexed). This is the hot-path entry point.
 pub fn evaluate<'r>(rules: &'r RuleSet, req: &Request<'_>) -> Evaluation<'r> {
     let candidates = candidates(rules, req);
-    decide(rules, req, candidates.into_iter())
+    decide(rules, req, candidates.iter().copied(), true)
 }
 
 /// Decides a request like [`evaluate`], tracing every policy in the set (the
 /// "what if" answer). The decision is always the same as `evaluate`'s.
 pub fn explain<'r>(rules: &'r RuleSet, req: &Request<'_>) -> Evaluation<'r> {
-    decide(rules, req, 0..rules.policies.len() as u32)
+    decide(rules, req, 0..rules.policies.len() as u32, false)
 }
 
+/// `indexed`: the indices came from the user index, so each policy's
+/// `users.include` is already known to match a signed-in user.
 fn decide<'r>(
     rules: &'r RuleSet,
     req: &Request<'_>,
     indices: impl Iterator<Item = u32>,
+    indexed: bool,
 ) -> Evaluation<'r> {
     let mut locations: Option<LocationSet> = None;
     let mut traces = Vec::with_capacity(indices.size_hint().0);
@@ -225,7 +230,7 @@ fn decide<'r>(
         let Some(policy) = rules.policies.get(index as usize) else {
             continue;
         };
-        let (reason, matched) = check(rules, policy, req, &mut locations);
+        let (reason, matched) = check(rules, policy, req, &mut locations, indexed);
         let applies = reason == Reason::Applies;
         let (result, satisfied) = if applies {
             requirement(policy, req)
@@ -309,6 +314,7 @@ fn check(
     p: &Policy,
     req: &Request<'_>,
     locations: &mut Option<LocationSet>,
+    indexed: bool,
 ) -> (Reason, Option<u16>) {
     if p.state == State::Disabled {
         return (Reason::Disabled, None);
@@ -320,7 +326,7 @@ fn check(
             if let Some(i) = p.users.exclude.iter().position(|e| e.matches(u)) {
                 return (Reason::UserExcluded, Some(i as u16));
             }
-            if !p.users.include.iter().any(|e| e.matches(u)) {
+            if !indexed && !p.users.include.iter().any(|e| e.matches(u)) {
                 return (Reason::UserNotIncluded, None);
             }
         }
@@ -378,15 +384,17 @@ fn check(
 
 /// Candidate policies for this request's app and user, in file order,
 /// without duplicates: the union of the index lists the user can match.
-fn candidates(rules: &RuleSet, req: &Request<'_>) -> Vec<u32> {
-    let mut lists: Vec<&[u32]> = Vec::with_capacity(8);
+fn candidates<'r>(rules: &'r RuleSet, req: &Request<'_>) -> Cow<'r, [u32]> {
+    let mut lists: SmallVec<[&'r [u32]; 8]> = SmallVec::new();
     let scopes = std::iter::once(&rules.all_apps).chain(rules.per_app.get(req.app as usize));
     for ix in scopes {
-        lists.push(&ix.everyone);
-        let Some(u) = &req.user else { continue };
+        let Some(u) = &req.user else {
+            lists.push(&ix.everyone);
+            continue;
+        };
         lists.push(match u.user_type {
-            UserType::Guest => &ix.guests,
-            UserType::Member => &ix.members,
+            UserType::Guest => &ix.guests_or_everyone,
+            UserType::Member => &ix.members_or_everyone,
         });
         if !ix.by_group.is_empty() {
             for g in u.groups {
@@ -414,11 +422,13 @@ fn candidates(rules: &RuleSet, req: &Request<'_>) -> Vec<u32> {
     merge_sorted(&lists)
 }
 
-/// Merges sorted lists into one sorted list without duplicates.
-fn merge_sorted(lists: &[&[u32]]) -> Vec<u32> {
-    let mut out: Vec<u32> = match lists.first() {
-        Some(first) => first.to_vec(),
-        None => return Vec::new(),
+/// Merges sorted lists into one sorted list without duplicates; a single
+/// list is borrowed, not copied.
+pub(crate) fn merge_sorted<'a>(lists: &[&'a [u32]]) -> Cow<'a, [u32]> {
+    let mut out: Vec<u32> = match lists {
+        [] => return Cow::Borrowed(&[]),
+        [only] => return Cow::Borrowed(only),
+        [first, ..] => first.to_vec(),
     };
     let mut scratch = Vec::new();
     for next in &lists[1..] {
@@ -435,7 +445,7 @@ fn merge_sorted(lists: &[&[u32]]) -> Vec<u32> {
         scratch.extend_from_slice(&next[j..]);
         std::mem::swap(&mut out, &mut scratch);
     }
-    out
+    Cow::Owned(out)
 }
 
 impl PolicyTrace<'_> {

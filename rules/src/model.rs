@@ -241,6 +241,10 @@ pub struct NamedLocation {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct UserIndex {
     pub everyone: Vec<u32>,
+    /// `everyone` ∪ `guests` and `everyone` ∪ `members`, merged once at
+    /// compile time: the two big lists every signed-in request starts from.
+    pub guests_or_everyone: Vec<u32>,
+    pub members_or_everyone: Vec<u32>,
     pub guests: Vec<u32>,
     pub members: Vec<u32>,
     pub by_group: FxHashMap<Box<str>, Vec<u32>>,
