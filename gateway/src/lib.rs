@@ -9,6 +9,7 @@ pub mod demo;
 pub mod mail;
 pub mod metrics;
 pub mod mfa;
+pub mod oidc;
 pub mod proxy;
 pub mod reload;
 pub mod server;
