@@ -486,9 +486,7 @@ impl Totp {
 
 fn locked(factor: &TotpFactor) -> MfaError {
     MfaError::Locked {
-        until: factor
-            .locked_until
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        until: factor.locked_until.unwrap_or(OffsetDateTime::UNIX_EPOCH),
     }
 }
 
