@@ -245,7 +245,7 @@ http {{
   access_log off;
   keepalive_requests 10000000;
   keepalive_timeout 120s;
-  open_file_cache max=16 valid=60s;
+  open_file_cache max=16 inactive=60s; open_file_cache_valid 60s;
   client_body_temp_path {d}/up-tmp/body; proxy_temp_path {d}/up-tmp/proxy;
   fastcgi_temp_path {d}/up-tmp/fcgi; uwsgi_temp_path {d}/up-tmp/uwsgi; scgi_temp_path {d}/up-tmp/scgi;
   server {{
@@ -570,7 +570,8 @@ class Bench:
         self.tok = {}
         self.tok["w0"] = run(["--host", "w0.bench"], f"{d}/tok-w0.txt")[0][1]
         self.tok["w1"] = run(["--host", "w1.bench"], f"{d}/tok-w1.txt")[0][1]
-        w2 = run([x for h in range(10) for x in ("--host", f"w2-{h}.bench")], f"{d}/tok-w2.txt")
+        w2 = run([x for h in range(10) for x in ("--host", f"w2-{h}.bench")] + ["--tokens", "10"],
+                 f"{d}/tok-w2.txt")
         by_host = {h: t for h, t in w2}
         write(f"{d}/targets-w0.txt", f"w0.bench\t/\t{self.tok['w0']}\n")
         write(f"{d}/targets-w1.txt", f"w1.bench\t/\t{self.tok['w1']}\n")
@@ -967,6 +968,8 @@ def main():
                     help="cores busy while the bench is idle above which a run waits")
     ap.add_argument("--w3-tokens", type=int, default=240000)
     ap.add_argument("--w3-users", type=int, default=1000)
+    ap.add_argument("--start-wait", type=float, default=60,
+                    help="seconds to wait at start for the 1-minute load average to drop below 0.5")
     ap.add_argument("--only", default="", help="comma-separated workload ids (W0,W1,...)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -985,12 +988,12 @@ def main():
         log(f"{k}: {v}")
     # Foreign load: wait up to 60 s for the 1-minute load average to drop.
     t0 = time.time()
-    while float(info["loadavg_at_start"].split()[0]) > 0.5 and time.time() - t0 < 60:
+    while float(info["loadavg_at_start"].split()[0]) > 0.5 and time.time() - t0 < a.start_wait:
         time.sleep(5)
         with open("/proc/loadavg") as f:
             info["loadavg_at_start"] = f.read().strip()
     if float(info["loadavg_at_start"].split()[0]) > 0.5:
-        info["warning"] = f"foreign load: loadavg {info['loadavg_at_start']} after waiting 60 s; proceeding"
+        info["warning"] = f"foreign load: loadavg {info['loadavg_at_start']} after waiting {a.start_wait:.0f} s; proceeding"
         log("WARNING: " + info["warning"])
     b = Bench(a)
     for s in (signal.SIGTERM, signal.SIGHUP):
