@@ -21,22 +21,26 @@ fn redirect() -> Url {
     Url::parse(REDIRECT_URI).unwrap()
 }
 
-/// The `type: oidc` entry for a test IdP, through the real file type.
-fn config(name: &str, issuer: &str, extra: &str) -> OidcIdpConfig {
+/// Builds a client for a test IdP through the real file type
+/// (`type: oidc` entry, secret file next to it).
+async fn discover(
+    name: &str,
+    issuer: &str,
+    extra: &str,
+    timeout: Duration,
+) -> Result<OidcClient, OidcError> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret"), format!("{CLIENT_SECRET}\n")).unwrap();
     let yaml = format!(
         "name: {name}\ntype: oidc\nissuer: \"{issuer}\"\nclient_id: {CLIENT_ID}\nclient_secret_file: secret\n{extra}"
     );
     let file: OidcIdpFile = serde_saphyr::from_str(&yaml).unwrap();
-    let c = file.check(dir.path()).unwrap();
-    // The secret is read when the client is built; keep the file around.
-    std::mem::forget(dir);
-    c
+    // The secret is read while the client is built; then `dir` may go.
+    OidcClient::discover(file.check(dir.path()).unwrap(), timeout).await
 }
 
 async fn client(idp: &TestIdp, extra: &str) -> OidcClient {
-    OidcClient::discover(config("partner", &idp.issuer, extra), DEFAULT_TIMEOUT)
+    discover("partner", &idp.issuer, extra, DEFAULT_TIMEOUT)
         .await
         .unwrap()
 }
@@ -221,12 +225,8 @@ async fn oidc_nonce_mismatch_is_refused() {
 async fn oidc_mix_up_between_idps_is_refused() {
     let a = TestIdp::start(IdpOptions::default());
     let b = TestIdp::start(IdpOptions::default());
-    let ca = OidcClient::discover(config("a", &a.issuer, ""), DEFAULT_TIMEOUT)
-        .await
-        .unwrap();
-    let cb_client = OidcClient::discover(config("b", &b.issuer, ""), DEFAULT_TIMEOUT)
-        .await
-        .unwrap();
+    let ca = discover("a", &a.issuer, "", DEFAULT_TIMEOUT).await.unwrap();
+    let cb_client = discover("b", &b.issuer, "", DEFAULT_TIMEOUT).await.unwrap();
 
     // The user started at A; an attacker's response from B (code, iss=B)
     // reaches A's callback with A's state.
@@ -278,10 +278,14 @@ async fn oidc_idp_down_is_unreachable_within_the_timeout() {
         .local_addr()
         .unwrap()
         .port();
-    let dead = config("dead", &format!("http://127.0.0.1:{port}"), "");
-    let e = OidcClient::discover(dead, DEFAULT_TIMEOUT)
-        .await
-        .unwrap_err();
+    let e = discover(
+        "dead",
+        &format!("http://127.0.0.1:{port}"),
+        "",
+        DEFAULT_TIMEOUT,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.as_str(), "idp_unreachable", "{e}");
 
     // Accepts connections but never answers: bounded by the timeout.
@@ -294,8 +298,10 @@ async fn oidc_idp_down_is_unreachable_within_the_timeout() {
         }
     });
     let started = Instant::now();
-    let e = OidcClient::discover(
-        config("hole", &format!("http://{addr}"), ""),
+    let e = discover(
+        "hole",
+        &format!("http://{addr}"),
+        "",
         Duration::from_secs(1),
     )
     .await
@@ -310,7 +316,7 @@ async fn oidc_idp_down_is_unreachable_within_the_timeout() {
 
     // The IdP dies between the redirect and the callback.
     let mut idp = TestIdp::start(IdpOptions::default());
-    let c = OidcClient::discover(config("partner", &idp.issuer, ""), Duration::from_secs(2))
+    let c = discover("partner", &idp.issuer, "", Duration::from_secs(2))
         .await
         .unwrap();
     let (p, cb) = sign_in(&c).await;
