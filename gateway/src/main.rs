@@ -148,10 +148,20 @@ fn serve(a: ServeArgs) -> ExitCode {
     // Structured JSON logs on stderr; `RUST_LOG` filters (default info).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Log lines are written by a separate thread: a blocking write per
+    // request on the hot path cost ~24 µs (benches/LOAD.md). When the
+    // buffer (128k lines) is full, lines are dropped rather than stalling
+    // requests; the writer reports how many on exit.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(128_000)
+        .lossy(true)
+        .finish(std::io::stderr());
+    // The guard flushes on drop; `serve` only returns through process exit.
+    std::mem::forget(guard);
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .try_init();
     match portcullis::server::run(portcullis::server::ServeOptions {
         config: a.config.config,

@@ -30,6 +30,8 @@ pub struct Gateway {
     /// Verified session cookies and bearer tokens, by token hash.
     pub sessions: VerifiedCache,
     pub assertions: AssertionCache,
+    /// Platform by User-Agent string (see `proxy::context`), bounded.
+    pub platforms: moka::sync::Cache<String, rules::Platform>,
     pub metrics: Metrics,
     /// True once the first snapshot is in service and the store answered;
     /// `/readyz` reports it.
@@ -58,6 +60,7 @@ impl Gateway {
             directory,
             sessions: VerifiedCache::new(100_000),
             assertions: AssertionCache::new(100_000),
+            platforms: moka::sync::Cache::new(10_000),
             metrics,
             ready: AtomicBool::new(false),
         }
