@@ -676,8 +676,10 @@ impl<'c> Compiler<'c> {
             }
         }
         for ix in std::iter::once(&mut all_apps).chain(per_app.iter_mut()) {
-            ix.guests_or_everyone = crate::eval::merge_sorted(&[&ix.everyone, &ix.guests]).into_owned();
-            ix.members_or_everyone = crate::eval::merge_sorted(&[&ix.everyone, &ix.members]).into_owned();
+            ix.guests_or_everyone =
+                crate::eval::merge_sorted(&[&ix.everyone, &ix.guests]).into_owned();
+            ix.members_or_everyone =
+                crate::eval::merge_sorted(&[&ix.everyone, &ix.members]).into_owned();
         }
         RuleSet {
             policies: self.policies,

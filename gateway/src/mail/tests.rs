@@ -784,3 +784,9 @@ fn smtp_password_comes_from_its_file_or_variable() {
         "{e}"
     );
 }
+
+#[test]
+fn mailer_is_shareable_across_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Mailer>();
+}
