@@ -682,6 +682,7 @@ impl<'c> Compiler<'c> {
                 crate::eval::merge_sorted(&[&ix.everyone, &ix.members]).into_owned();
         }
         RuleSet {
+            hot: self.policies.iter().map(Hot::of).collect(),
             policies: self.policies,
             apps: self
                 .ctx

@@ -184,9 +184,9 @@ pub struct Evaluation<'r> {
     pub why: Why,
     /// The strictest sign-in frequency of the applying enabled policies.
     pub sign_in_frequency: Option<Duration>,
-    /// Every policy that was looked at, in file order. From [`evaluate`]:
-    /// the candidates for this app and user (enabled and report-only). From
-    /// [`explain`]: every policy.
+    /// From [`evaluate`]: the policies that apply (enabled and report-only),
+    /// in file order — what metrics and the access log need. From
+    /// [`explain`]: every policy, each with the condition that decided it.
     pub policies: Vec<PolicyTrace<'r>>,
 }
 
@@ -221,12 +221,27 @@ fn decide<'r>(
     indexed: bool,
 ) -> Evaluation<'r> {
     let mut locations: Option<LocationSet> = None;
-    let mut traces = Vec::with_capacity(indices.size_hint().0);
+    let mut traces = Vec::with_capacity(if indexed { 4 } else { indices.size_hint().0 });
     let mut blocked_by = None;
     let mut mfa_unmet = false;
     let mut frequency: Option<Duration> = None;
 
+    let (platform_bit, client_bit, method) = (
+        req.platform.bit(),
+        req.client_app.bit(),
+        method_bit(req.method),
+    );
     for index in indices {
+        // The hot path rejects most candidates from 8 packed bytes and
+        // keeps traces only of policies that apply.
+        if indexed
+            && !rules
+                .hot
+                .get(index as usize)
+                .is_some_and(|h| h.may_apply(platform_bit, client_bit, method))
+        {
+            continue;
+        }
         let Some(policy) = rules.policies.get(index as usize) else {
             continue;
         };
@@ -248,6 +263,12 @@ fn decide<'r>(
             if let Some(f) = policy.sign_in_frequency {
                 frequency = Some(frequency.map_or(f, |g| g.min(f)));
             }
+        }
+        if indexed && !applies {
+            continue;
+        }
+        if indexed && !applies {
+            continue;
         }
         traces.push(PolicyTrace {
             policy,

@@ -235,6 +235,49 @@ pub struct NamedLocation {
     pub source: SourcePos,
 }
 
+/// What a decision checks first, packed in 8 bytes per policy so that
+/// rejecting most candidates never touches the (large, scattered) `Policy`.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Hot {
+    pub disabled: bool,
+    pub platform_include: u8,
+    pub platform_exclude: u8,
+    pub client_include: u8,
+    pub client_exclude: u8,
+    /// Method mask; `u16::MAX` when the policy has no `methods` list.
+    pub methods: u16,
+}
+
+impl Hot {
+    pub fn of(p: &Policy) -> Hot {
+        let (pi, pe) = p.platforms.map_or((u8::MAX, 0), |m| (m.include, m.exclude));
+        let (ci, ce) = p
+            .client_apps
+            .map_or((u8::MAX, 0), |m| (m.include, m.exclude));
+        Hot {
+            disabled: p.state == State::Disabled,
+            platform_include: pi,
+            platform_exclude: pe,
+            client_include: ci,
+            client_exclude: ce,
+            methods: p.methods.unwrap_or(u16::MAX),
+        }
+    }
+
+    /// False when the policy surely does not apply; true means "check it".
+    /// `method_bit` is 0 for a method outside the list of known ones, which
+    /// only a policy without a `methods` list can match.
+    #[inline]
+    pub fn may_apply(&self, platform: u8, client: u8, method_bit: u16) -> bool {
+        !self.disabled
+            && self.platform_include & platform != 0
+            && self.platform_exclude & platform == 0
+            && self.client_include & client != 0
+            && self.client_exclude & client == 0
+            && (self.methods == u16::MAX || self.methods & method_bit != 0)
+    }
+}
+
 /// Candidate policies for one app scope, keyed by what a user can match, so
 /// that a decision looks only at policies that can apply to this user.
 /// Lists hold policy indices in file order.
@@ -257,6 +300,8 @@ pub(crate) struct UserIndex {
 #[derive(Debug)]
 pub struct RuleSet {
     pub(crate) policies: Vec<Policy>,
+    /// `Hot::of` each policy, same order.
+    pub(crate) hot: Vec<Hot>,
     pub(crate) apps: Vec<Arc<str>>,
     pub(crate) app_ids: FxHashMap<Box<str>, AppId>,
     pub(crate) locations: Vec<NamedLocation>,

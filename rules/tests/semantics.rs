@@ -509,18 +509,28 @@ policies:
 }
 
 #[test]
-fn index_only_traces_candidates_but_decides_the_same() {
+fn evaluate_traces_what_applies_and_explain_traces_everything() {
     let r = compile(EXAMPLE);
-    let facts = member("bob@tailwindtraders.com");
-    let resolved = facts
+    let guest_on_a_phone = RequestFacts {
+        platform: Some(Platform::Ios),
+        ..guest("anna@contoso.com")
+    };
+    let resolved = guest_on_a_phone
         .resolve(&r, &[], &|_| Country::Unknown)
         .expect("resolve");
     let req = resolved.request();
     let fast = evaluate(&r, &req);
-    // The guests-only policies are not candidates for a member.
     let names: Vec<&str> = fast.policies.iter().map(|t| &*t.policy.name).collect();
-    assert_eq!(names, ["block-embargoed-countries"]);
-    assert_eq!(explain(&r, &req).policies.len(), 3);
+    assert_eq!(names, ["guests-need-mfa", "payroll-no-phones"]);
+    assert!(fast.policies.iter().all(|t| t.applies));
+    let full = explain(&r, &req);
+    assert_eq!(full.policies.len(), 3);
+    assert_eq!(full.decision, fast.decision);
+    // A member: nothing applies, so the hot path traces nothing.
+    let resolved = member("bob@tailwindtraders.com")
+        .resolve(&r, &[], &|_| Country::Unknown)
+        .expect("resolve");
+    assert!(evaluate(&r, &resolved.request()).policies.is_empty());
 }
 
 #[test]
