@@ -202,8 +202,29 @@ impl Evaluation<'_> {
 /// Decides a request, looking only at policies that can apply to its app and
 /// user (indexed). This is the hot-path entry point.
 pub fn evaluate<'r>(rules: &'r RuleSet, req: &Request<'_>) -> Evaluation<'r> {
-    let candidates = candidates(rules, req);
-    decide(rules, req, candidates.iter().copied(), true)
+    let lists = candidate_lists(rules, req);
+    if lists.len() <= 1 {
+        let only = lists.first().copied().unwrap_or(&[]);
+        return decide(rules, req, only.iter().copied(), true);
+    }
+    // Several lists may name one policy: visit each once, marking a bit
+    // per policy (on the stack up to 256 policies). Merging them into one
+    // sorted list instead cost an allocation and a pass per list.
+    let mut seen: SmallVec<[u64; 4]> = smallvec::smallvec![0; rules.policies.len().div_ceil(64)];
+    let unique = lists
+        .iter()
+        .flat_map(|l| l.iter().copied())
+        .filter(move |&i| {
+            let (word, bit) = (i as usize / 64, 1u64 << (i % 64));
+            match seen.get_mut(word) {
+                Some(w) if *w & bit == 0 => {
+                    *w |= bit;
+                    true
+                }
+                _ => false,
+            }
+        });
+    decide(rules, req, unique, true)
 }
 
 /// Decides a request like [`evaluate`], tracing every policy in the set (the
@@ -221,7 +242,12 @@ fn decide<'r>(
     indexed: bool,
 ) -> Evaluation<'r> {
     let mut locations: Option<LocationSet> = None;
-    let mut traces = Vec::with_capacity(if indexed { 4 } else { indices.size_hint().0 });
+    // The hot path usually traces nothing: allocate only when needed.
+    let mut traces = if indexed {
+        Vec::new()
+    } else {
+        Vec::with_capacity(indices.size_hint().0)
+    };
     let mut blocked_by = None;
     let mut mfa_unmet = false;
     let mut frequency: Option<Duration> = None;
@@ -255,7 +281,9 @@ fn decide<'r>(
         if applies && policy.state == State::Enabled {
             match &policy.grant {
                 Some(Grant::Block) => {
-                    blocked_by.get_or_insert(index);
+                    // The first blocking policy in file order, whatever
+                    // order the candidates came in.
+                    blocked_by = Some(blocked_by.map_or(index, |b: u32| b.min(index)));
                 }
                 Some(Grant::Require { .. }) if !satisfied => mfa_unmet = true,
                 _ => {}
@@ -281,6 +309,10 @@ fn decide<'r>(
         });
     }
 
+    if indexed {
+        // Candidates from several lists come in list order.
+        traces.sort_unstable_by_key(|t| t.index);
+    }
     let any_applied = traces
         .iter()
         .any(|t| t.applies && t.policy.state == State::Enabled);
@@ -405,7 +437,7 @@ fn check(
 
 /// Candidate policies for this request's app and user, in file order,
 /// without duplicates: the union of the index lists the user can match.
-fn candidates<'r>(rules: &'r RuleSet, req: &Request<'_>) -> Cow<'r, [u32]> {
+fn candidate_lists<'r>(rules: &'r RuleSet, req: &Request<'_>) -> SmallVec<[&'r [u32]; 8]> {
     let mut lists: SmallVec<[&'r [u32]; 8]> = SmallVec::new();
     let scopes = std::iter::once(&rules.all_apps).chain(rules.per_app.get(req.app as usize));
     for ix in scopes {
@@ -440,7 +472,7 @@ fn candidates<'r>(rules: &'r RuleSet, req: &Request<'_>) -> Cow<'r, [u32]> {
         }
     }
     lists.retain(|l| !l.is_empty());
-    merge_sorted(&lists)
+    lists
 }
 
 /// Merges sorted lists into one sorted list without duplicates; a single
