@@ -176,7 +176,11 @@ impl LocationTableBuilder {
         LocationTable {
             v4: self.v4,
             v6: self.v6,
-            countries: self.countries,
+            countries: {
+                let mut c: Vec<(Country, LocationSet)> = self.countries.into_iter().collect();
+                c.sort_unstable_by_key(|(country, _)| *country);
+                c
+            },
             len: self.len,
         }
     }
@@ -201,7 +205,9 @@ fn canonical_net(net: IpNet) -> IpNet {
 pub struct LocationTable {
     v4: PrefixMap<Ipv4Net, LocationSet>,
     v6: PrefixMap<Ipv6Net, LocationSet>,
-    countries: HashMap<Country, LocationSet>,
+    /// Sorted by country: a binary search over a handful of entries beats
+    /// hashing (SipHash) on the request path.
+    countries: Vec<(Country, LocationSet)>,
     len: usize,
 }
 
@@ -215,7 +221,13 @@ impl LocationTable {
     /// matches only locations that list `unknown`. IPv4-mapped IPv6 addresses
     /// are matched as IPv4.
     pub fn matching(&self, ip: Option<IpAddr>, country: Country) -> LocationSet {
-        let mut set = self.countries.get(&country).cloned().unwrap_or_default();
+        let mut set = self
+            .countries
+            .binary_search_by_key(&country, |(c, _)| *c)
+            .ok()
+            .and_then(|i| self.countries.get(i))
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
         match ip.map(|ip| ip.to_canonical()) {
             Some(IpAddr::V4(v4)) => {
                 for s in self.v4.cover_values(&host_v4(v4)) {
