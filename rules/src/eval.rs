@@ -207,10 +207,16 @@ pub fn evaluate<'r>(rules: &'r RuleSet, req: &Request<'_>) -> Evaluation<'r> {
         let only = lists.first().copied().unwrap_or(&[]);
         return decide(rules, req, only.iter().copied(), true);
     }
-    // Several lists may name one policy: visit each once, marking a bit
-    // per policy (on the stack up to 256 policies). Merging them into one
-    // sorted list instead cost an allocation and a pass per list.
-    let mut seen: SmallVec<[u64; 4]> = smallvec::smallvec![0; rules.policies.len().div_ceil(64)];
+    // Several lists may name one policy: visit each once. Up to 4,096
+    // policies a bit per policy on the stack does it; above, merging the
+    // sorted lists is cheaper than a heap bitset.
+    const STACK_WORDS: usize = 64;
+    let words = rules.policies.len().div_ceil(64);
+    if words > STACK_WORDS {
+        let merged = merge_sorted(&lists);
+        return decide(rules, req, merged.iter().copied(), true);
+    }
+    let mut seen = [0u64; STACK_WORDS];
     let unique = lists
         .iter()
         .flat_map(|l| l.iter().copied())

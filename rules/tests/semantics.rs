@@ -615,3 +615,57 @@ fn member_domains_decide_the_default_user_type() {
         .expect("resolve");
     assert_eq!(resolved.user_type, UserType::Guest);
 }
+
+/// Above 4,096 policies `evaluate` merges its candidate lists instead of
+/// marking a stack bitset; both paths must decide like `explain`.
+#[test]
+fn large_rule_sets_decide_like_explain() {
+    let mut yaml = String::from("policies:\n");
+    for i in 0..5000 {
+        let users = match i % 4 {
+            0 => "[all]".to_string(),
+            1 => "[guests]".to_string(),
+            2 => format!("[\"group:g{}\"]", i % 50),
+            _ => format!("[\"domain:d{}.example\"]", i % 20),
+        };
+        let app = ["payroll", "wiki", "crm", "all"][i % 4];
+        let grant = if i % 997 == 0 {
+            "block".to_string()
+        } else {
+            "{ require: [mfa] }".to_string()
+        };
+        let platform = if i % 3 == 0 {
+            "\n    platforms: { include: [android] }"
+        } else {
+            ""
+        };
+        yaml.push_str(&format!(
+            "  - name: p{i}\n    users: {{ include: {users} }}\n    apps: {{ include: [{app}] }}{platform}\n    grant: {grant}\n"
+        ));
+    }
+    let r = compile(&yaml);
+    for (email, groups, platform) in [
+        (
+            "a@d3.example",
+            vec!["g7".to_string(), "g12".to_string()],
+            Platform::Android,
+        ),
+        ("b@d4.example", vec![], Platform::Windows),
+        ("c@elsewhere.example", vec!["g1".to_string()], Platform::Ios),
+    ] {
+        for app in APPS {
+            for mfa in [false, true] {
+                let facts = RequestFacts {
+                    groups: groups.clone(),
+                    platform: Some(platform),
+                    app: app.to_string(),
+                    mfa,
+                    ..guest(email)
+                };
+                // `decide` asserts evaluate == explain (decision and why).
+                let o = decide(&r, &facts);
+                assert_ne!(o.decision, Decision::SignIn);
+            }
+        }
+    }
+}
