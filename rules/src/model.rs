@@ -44,7 +44,10 @@ impl State {
     }
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+/// Whether a user belongs to the organisation (`member`) or is an external
+/// partner (`guest`). One type for rules, sessions and the store.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UserType {
     Guest,
     Member,
@@ -64,6 +67,12 @@ impl UserType {
             "member" => Some(UserType::Member),
             _ => None,
         }
+    }
+}
+
+impl fmt::Display for UserType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -340,14 +340,8 @@ impl ProxyHttp for Proxy {
                 respond::deny(session, decision, &a).await?;
                 return Ok(true);
             }
-            user_type = Some(match dir.user_type {
-                Some(crate::store::UserType::Member) => rules::UserType::Member,
-                Some(crate::store::UserType::Guest) => rules::UserType::Guest,
-                None => match c.user_type {
-                    crate::session::UserType::Member => rules::UserType::Member,
-                    crate::session::UserType::Guest => rules::UserType::Guest,
-                },
-            });
+            // The directory is authoritative; the token's claim otherwise.
+            user_type = Some(dir.user_type.unwrap_or(c.user_type));
             groups = c
                 .groups
                 .iter()

@@ -32,33 +32,7 @@ pub use jwt::{DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN};
 pub use keys::{ASSERTION_TTL_SECS, AssertionClaims, KeyRing, SigningKeyRecord};
 
 /// Whether the user belongs to the organisation or is an external partner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UserType {
-    /// An external partner invited into the organisation's apps.
-    Guest,
-    /// A member of the organisation (an e-mail in `member_domains`).
-    Member,
-}
-
-impl UserType {
-    /// The stable name used in headers (`X-Portcullis-User-Type`) and rules.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserType::Guest => "guest",
-            UserType::Member => "member",
-        }
-    }
-}
-
-impl From<crate::store::UserType> for UserType {
-    fn from(t: crate::store::UserType) -> Self {
-        match t {
-            crate::store::UserType::Guest => UserType::Guest,
-            crate::store::UserType::Member => UserType::Member,
-        }
-    }
-}
+pub use rules::UserType;
 
 /// The verified identity of a request: the claims of the gateway session
 /// cookie, or the claims of an external bearer token mapped to the same

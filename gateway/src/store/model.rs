@@ -7,35 +7,7 @@ use base64::Engine as _;
 use time::OffsetDateTime;
 
 /// A user's kind, as in the rule vocabulary (`guests`, `members`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UserType {
-    Guest,
-    Member,
-}
-
-impl UserType {
-    /// The stored and displayed name: `guest` or `member`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserType::Guest => "guest",
-            UserType::Member => "member",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "guest" => Some(UserType::Guest),
-            "member" => Some(UserType::Member),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for UserType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use rules::UserType;
 
 /// Whether a user may sign in at all. `Blocked` denies every request of the
 /// user whatever the policies say.
