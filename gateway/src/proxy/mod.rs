@@ -57,6 +57,31 @@ fn request_id() -> String {
 }
 
 impl Ctx {
+    /// Answers an error page or JSON (400, 404, 503…) instead of proxying:
+    /// the request stops here, counted under `outcome`.
+    #[allow(clippy::too_many_arguments)]
+    async fn refuse(
+        &mut self,
+        session: &mut Session,
+        snapshot: &Snapshot,
+        outcome: &'static str,
+        status: u16,
+        client_app: ClientApp,
+        title: &str,
+        detail: &str,
+    ) -> Result<bool> {
+        self.outcome = outcome;
+        respond::error(
+            session,
+            status,
+            &self.answer(snapshot, client_app, None),
+            title,
+            detail,
+        )
+        .await?;
+        Ok(true)
+    }
+
     fn answer<'a>(
         &'a self,
         snapshot: &'a Snapshot,
@@ -177,32 +202,33 @@ impl ProxyHttp for Proxy {
             || raw_length_with_chunked(session)
             || req.headers.get_all("host").iter().count() > 1
         {
-            ctx.outcome = "bad_request";
-            respond::error(
-                session,
-                400,
-                &ctx.answer(&snapshot, guess, None),
-                "Bad request",
-                "The request's framing is ambiguous.",
-            )
-            .await?;
-            return Ok(true);
+            return ctx
+                .refuse(
+                    session,
+                    &snapshot,
+                    "bad_request",
+                    400,
+                    guess,
+                    "Bad request",
+                    "The request's framing is ambiguous.",
+                )
+                .await;
         }
         let path = match path::normalize(req.uri.path()) {
             Ok(p) => p,
             Err(e) => {
-                ctx.outcome = "bad_request";
                 tracing::info!(request_id = %ctx.request_id, reason = e.as_str(), "refused path");
-                let a = ctx.answer(&snapshot, guess, None);
-                respond::error(
-                    session,
-                    400,
-                    &a,
-                    "Bad request",
-                    "The request path is not allowed.",
-                )
-                .await?;
-                return Ok(true);
+                return ctx
+                    .refuse(
+                        session,
+                        &snapshot,
+                        "bad_request",
+                        400,
+                        guess,
+                        "Bad request",
+                        "The request path is not allowed.",
+                    )
+                    .await;
             }
         };
         ctx.forward_uri = match req.uri.query() {
@@ -218,17 +244,17 @@ impl ProxyHttp for Proxy {
         let host = route::host_without_port(host).to_ascii_lowercase();
         ctx.app = snapshot.routes.find(&host, &path);
         let Some(app_index) = ctx.app else {
-            ctx.outcome = "not_found";
-            let a = ctx.answer(&snapshot, guess, None);
-            respond::error(
-                session,
-                404,
-                &a,
-                "Not found",
-                "There is no app at this address.",
-            )
-            .await?;
-            return Ok(true);
+            return ctx
+                .refuse(
+                    session,
+                    &snapshot,
+                    "not_found",
+                    404,
+                    guess,
+                    "Not found",
+                    "There is no app at this address.",
+                )
+                .await;
         };
         let app = &snapshot.config.apps[app_index];
 
@@ -244,31 +270,32 @@ impl ProxyHttp for Proxy {
         let client_ip = match peer.map(|p| context::client_ip(&snapshot, p, req)) {
             Some(Ok(ip)) => ip,
             Some(Err(e)) => {
-                ctx.outcome = "bad_request";
                 tracing::info!(request_id = %ctx.request_id, error = %e, "refused forwarding headers");
-                let a = ctx.answer(&snapshot, guess, None);
-                respond::error(
-                    session,
-                    400,
-                    &a,
-                    "Bad request",
-                    "The forwarding headers are malformed.",
-                )
-                .await?;
-                return Ok(true);
+                return ctx
+                    .refuse(
+                        session,
+                        &snapshot,
+                        "bad_request",
+                        400,
+                        guess,
+                        "Bad request",
+                        "The forwarding headers are malformed.",
+                    )
+                    .await;
             }
             None => {
                 // No TCP peer address (e.g. a Unix socket): deny, never guess.
-                ctx.outcome = "error";
-                respond::error(
-                    session,
-                    503,
-                    &ctx.answer(&snapshot, guess, None),
-                    "Unavailable",
-                    "The request could not be checked.",
-                )
-                .await?;
-                return Ok(true);
+                return ctx
+                    .refuse(
+                        session,
+                        &snapshot,
+                        "error",
+                        503,
+                        guess,
+                        "Unavailable",
+                        "The request could not be checked.",
+                    )
+                    .await;
             }
         };
         ctx.client_ip = Some(client_ip);
@@ -314,18 +341,18 @@ impl ProxyHttp for Proxy {
             let dir = match dir {
                 Ok(f) => f,
                 Err(e) => {
-                    ctx.outcome = "error";
                     tracing::warn!(request_id = %ctx.request_id, error = %e, "directory unavailable; denying");
-                    let a = ctx.answer(&snapshot, facts.client_app, None);
-                    respond::error(
-                        session,
-                        503,
-                        &a,
-                        "Unavailable",
-                        "Access could not be checked right now; try again shortly.",
-                    )
-                    .await?;
-                    return Ok(true);
+                    return ctx
+                        .refuse(
+                            session,
+                            &snapshot,
+                            "error",
+                            503,
+                            facts.client_app,
+                            "Unavailable",
+                            "Access could not be checked right now; try again shortly.",
+                        )
+                        .await;
                 }
             };
             if dir.blocked || (!dir.user_exists && !bearer) {
