@@ -213,32 +213,52 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
     config
         .idps
         .iter()
-        .map(|idp| match &idp.kind {
+        .filter_map(|idp| match &idp.kind {
             IdpKind::Jwt {
                 issuer,
                 audience,
                 jwks,
                 algorithms,
                 groups_claim,
-            } => {
-                let source = match jwks {
-                    JwksSource::File(p) => session::JwksSource::File(p.clone()),
-                    JwksSource::Url(u) => session::JwksSource::Url(u.clone()),
-                };
-                let mut cfg = BearerConfig::new(&idp.name, issuer, audience, source);
-                cfg.algorithms = algorithms
-                    .iter()
-                    .map(|a| session::parse_algorithm(a))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("idp `{}`: {e}", idp.name))?;
-                if let Some(c) = groups_claim {
-                    cfg.groups_claim = c.clone();
-                }
-                cfg.member_domains = config.organisation.member_domains.clone();
-                BearerVerifier::new(cfg)
-                    .map(Arc::new)
-                    .map_err(|e| format!("idp `{}`: {e}", idp.name))
-            }
+            } => Some(bearer_verifier(
+                config,
+                &idp.name,
+                issuer,
+                audience,
+                jwks,
+                algorithms,
+                groups_claim.as_deref(),
+            )),
+            // Browser sign-in IdPs are not bearer-token issuers.
+            IdpKind::Oidc(_) => None,
         })
         .collect()
+}
+
+fn bearer_verifier(
+    config: &Config,
+    name: &str,
+    issuer: &str,
+    audience: &str,
+    jwks: &JwksSource,
+    algorithms: &[String],
+    groups_claim: Option<&str>,
+) -> Result<Arc<BearerVerifier>, String> {
+    let source = match jwks {
+        JwksSource::File(p) => session::JwksSource::File(p.clone()),
+        JwksSource::Url(u) => session::JwksSource::Url(u.clone()),
+    };
+    let mut cfg = BearerConfig::new(name, issuer, audience, source);
+    cfg.algorithms = algorithms
+        .iter()
+        .map(|a| session::parse_algorithm(a))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("idp `{name}`: {e}"))?;
+    if let Some(c) = groups_claim {
+        cfg.groups_claim = c.to_string();
+    }
+    cfg.member_domains = config.organisation.member_domains.clone();
+    BearerVerifier::new(cfg)
+        .map(Arc::new)
+        .map_err(|e| format!("idp `{name}`: {e}"))
 }
