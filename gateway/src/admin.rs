@@ -401,13 +401,9 @@ impl Field {
         if let Some(f) = Field::ALL.iter().find(|f| f.name() == name) {
             return Ok(*f);
         }
-        let closest = Field::ALL
-            .iter()
-            .map(|f| (strsim::damerau_levenshtein(name, f.name()), f.name()))
-            .filter(|(d, _)| *d <= (name.len() / 3).clamp(1, 3))
-            .min_by_key(|(d, _)| *d);
+        let closest = rules::closest(name, Field::ALL.iter().map(|f| f.name()));
         let message = match closest {
-            Some((_, s)) => format!("unknown field `{name}`; did you mean `{s}`?"),
+            Some(s) => format!("unknown field `{name}`; did you mean `{s}`?"),
             None => format!(
                 "unknown field `{name}`; fields are: {}",
                 Field::ALL.map(Field::name).join(", ")

@@ -420,7 +420,7 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
     let message = match inner {
         serde_saphyr::Error::SerdeUnknownField {
             field, expected, ..
-        } => match closest(field, expected.iter().copied()) {
+        } => match rules::closest(field, expected.iter().copied()) {
             Some(s) => format!("unknown field `{field}`; did you mean `{s}`?"),
             None => format!(
                 "unknown field `{field}` (expected one of: {})",
@@ -437,21 +437,6 @@ fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
         column,
         message,
     }
-}
-
-/// See `rules`' `closest`: bounded, no suggestion for names over 64 bytes.
-fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    if input.len() > 64 {
-        return None;
-    }
-    let limit = (input.len() / 3).clamp(1, 3);
-    candidates
-        .into_iter()
-        .filter(|c| c.len().abs_diff(input.len()) <= limit)
-        .map(|c| (strsim::damerau_levenshtein(input, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }
 
 struct Checker<'p> {

@@ -112,10 +112,7 @@ fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
 /// Bounded work: edit distance costs the product of both lengths, and names
 /// come from users, so inputs over 64 characters get no suggestion and
 /// candidates whose length alone rules them out are skipped.
-pub(crate) fn closest<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     const MAX_LEN: usize = 64;
     let n = input.chars().count();
     if n > MAX_LEN {

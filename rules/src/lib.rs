@@ -22,7 +22,7 @@ pub mod platform;
 pub use cases::{RequestFacts, ResolvedFacts, RuleTest, TestOutcome, run_tests};
 pub use compile::CompileContext;
 pub use duration::{format_duration, parse_duration};
-pub use error::{RuleError, RuleErrorKind, SourcePos};
+pub use error::{RuleError, RuleErrorKind, SourcePos, closest};
 pub use eval::{Decision, Evaluation, PolicyTrace, Reason, Requirement, Why, evaluate, explain};
 pub use model::{
     AppId, Control, Grant, NamedLocation, Operator, Policy, Request, RuleSet, State, User,
