@@ -75,11 +75,23 @@ pub fn bearer_token(req: &RequestHeader) -> Option<&str> {
 
 /// Builds the facts. Session checks hit the verified-token cache first; a
 /// miss verifies a signature (no network, no database).
+/// Browser (a navigation) or API client (DESIGN.md): worked out once per
+/// request, first, because error pages before the decision need it too.
+pub fn client_app(req: &RequestHeader) -> ClientApp {
+    rules::platform::client_app(
+        bearer_token(req).is_some(),
+        header(req, "sec-fetch-mode"),
+        header(req, "accept"),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     gateway: &Gateway,
     snapshot: &Snapshot,
     req: &RequestHeader,
     client_ip: IpAddr,
+    client_app: ClientApp,
     host: &str,
     https: bool,
     now: i64,
@@ -89,11 +101,6 @@ pub fn build(
         gateway,
         header(req, "user-agent"),
         header(req, "sec-ch-ua-platform"),
-    );
-    let client_app = rules::platform::client_app(
-        bearer.is_some(),
-        header(req, "sec-fetch-mode"),
-        header(req, "accept"),
     );
     let identity = match bearer {
         Some(token) => verify_bearer(gateway, token, now),

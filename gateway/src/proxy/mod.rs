@@ -189,14 +189,7 @@ impl ProxyHttp for Proxy {
         ctx.snapshot = Some(snapshot.clone());
         ctx.https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let req = session.req_header();
-        // Before any decision: a browser-ish guess for error pages.
-        let guess = rules::platform::client_app(
-            context::bearer_token(req).is_some(),
-            req.headers
-                .get("sec-fetch-mode")
-                .and_then(|v| v.to_str().ok()),
-            req.headers.get("accept").and_then(|v| v.to_str().ok()),
-        );
+        let client_app = context::client_app(req);
 
         if ambiguous_framing(req)
             || raw_length_with_chunked(session)
@@ -208,7 +201,7 @@ impl ProxyHttp for Proxy {
                     &snapshot,
                     "bad_request",
                     400,
-                    guess,
+                    client_app,
                     "Bad request",
                     "The request's framing is ambiguous.",
                 )
@@ -224,7 +217,7 @@ impl ProxyHttp for Proxy {
                         &snapshot,
                         "bad_request",
                         400,
-                        guess,
+                        client_app,
                         "Bad request",
                         "The request path is not allowed.",
                     )
@@ -250,7 +243,7 @@ impl ProxyHttp for Proxy {
                     &snapshot,
                     "not_found",
                     404,
-                    guess,
+                    client_app,
                     "Not found",
                     "There is no app at this address.",
                 )
@@ -260,7 +253,9 @@ impl ProxyHttp for Proxy {
 
         if path::is_reserved(&path) {
             ctx.outcome = "reserved";
-            return self.reserved(session, ctx, &snapshot, &path, guess).await;
+            return self
+                .reserved(session, ctx, &snapshot, &path, client_app)
+                .await;
         }
         let peer = session
             .client_addr()
@@ -277,7 +272,7 @@ impl ProxyHttp for Proxy {
                         &snapshot,
                         "bad_request",
                         400,
-                        guess,
+                        client_app,
                         "Bad request",
                         "The forwarding headers are malformed.",
                     )
@@ -291,7 +286,7 @@ impl ProxyHttp for Proxy {
                         &snapshot,
                         "error",
                         503,
-                        guess,
+                        client_app,
                         "Unavailable",
                         "The request could not be checked.",
                     )
@@ -310,7 +305,9 @@ impl ProxyHttp for Proxy {
         }
 
         let now = now();
-        let facts = context::build(g, &snapshot, req, client_ip, &host, ctx.https, now);
+        let facts = context::build(
+            g, &snapshot, req, client_ip, client_app, &host, ctx.https, now,
+        );
         let method = req.method.as_str().to_string();
 
         let (claims, bearer) = match facts.identity {
@@ -363,7 +360,11 @@ impl ProxyHttp for Proxy {
                     Decision::SignIn
                 };
                 ctx.outcome = decision.as_str();
-                let a = ctx.answer(&snapshot, if bearer { ClientApp::Api } else { guess }, None);
+                let a = ctx.answer(
+                    &snapshot,
+                    if bearer { ClientApp::Api } else { client_app },
+                    None,
+                );
                 respond::deny(session, decision, &a).await?;
                 return Ok(true);
             }
@@ -582,9 +583,9 @@ impl Proxy {
         ctx: &mut Ctx,
         snapshot: &Snapshot,
         path: &str,
-        guess: ClientApp,
+        client_app: ClientApp,
     ) -> Result<bool> {
-        let a = ctx.answer(snapshot, guess, None);
+        let a = ctx.answer(snapshot, client_app, None);
         if path.eq_ignore_ascii_case(respond::paths::JWKS) {
             let jwks = self.gateway.keys.load().jwks().as_bytes().to_vec();
             respond::send(session, 200, "application/jwk-set+json", jwks, &[]).await?;
