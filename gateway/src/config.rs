@@ -5,7 +5,7 @@
 
 use ipnet::IpNet;
 use serde::Deserialize;
-use serde_saphyr::{MessageFormatter, Spanned};
+use serde_saphyr::Spanned;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -410,32 +410,12 @@ impl Config {
 }
 
 fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
-    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-    let mut inner = e;
-    while let serde_saphyr::Error::WithSnippet { error, .. }
-    | serde_saphyr::Error::AliasError { error, .. } = inner
-    {
-        inner = error;
-    }
-    let message = match inner {
-        serde_saphyr::Error::SerdeUnknownField {
-            field, expected, ..
-        } => match rules::closest(field, expected.iter().copied()) {
-            Some(s) => format!("unknown field `{field}`; did you mean `{s}`?"),
-            None => format!(
-                "unknown field `{field}` (expected one of: {})",
-                expected.join(", ")
-            ),
-        },
-        _ => serde_saphyr::UserMessageFormatter
-            .format_message(e)
-            .into_owned(),
-    };
+    let r = rules::RuleError::from_yaml(path, e);
     ConfigError {
-        file: path.to_path_buf(),
-        line,
-        column,
-        message,
+        file: r.file,
+        line: r.line,
+        column: r.column,
+        message: r.kind.to_string(),
     }
 }
 

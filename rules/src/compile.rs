@@ -11,7 +11,6 @@ use crate::platform::{ClientApp, Platform};
 use geoip::{Country, LocationSet, LocationTableBuilder};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
-use serde_saphyr::MessageFormatter;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,38 +113,6 @@ pub(crate) fn pos<T>(file: &Path, s: &S<T>) -> SourcePos {
     }
 }
 
-fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> RuleError {
-    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-    // The parser wraps errors with source snippets and alias context; the
-    // structured error is inside.
-    let mut inner = e;
-    while let serde_saphyr::Error::WithSnippet { error, .. }
-    | serde_saphyr::Error::AliasError { error, .. } = inner
-    {
-        inner = error;
-    }
-    let kind = match inner {
-        serde_saphyr::Error::SerdeUnknownField {
-            field, expected, ..
-        } => RuleErrorKind::UnknownField {
-            field: field.clone(),
-            suggestion: closest(field, expected.iter().copied()),
-            expected: expected.join(", "),
-        },
-        _ => RuleErrorKind::Yaml(
-            serde_saphyr::UserMessageFormatter
-                .format_message(e)
-                .into_owned(),
-        ),
-    };
-    RuleError {
-        file: file.to_path_buf(),
-        line,
-        column,
-        kind,
-    }
-}
-
 /// A condition's entries after the shape checks: whether `include` was
 /// `[all]`, then the other include and the exclude entries.
 type Shape<'a> = (bool, Vec<&'a S<String>>, Vec<&'a S<String>>);
@@ -189,7 +156,7 @@ impl<'c> Compiler<'c> {
         match serde_saphyr::from_str::<RuleFile>(text) {
             Ok(f) => Some(f),
             Err(e) => {
-                self.errors.push(yaml_error(file, &e));
+                self.errors.push(RuleError::from_yaml(file, &e));
                 None
             }
         }

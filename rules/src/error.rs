@@ -1,8 +1,9 @@
 //! Rule-file errors: every one says what is wrong, where (file, line, column),
 //! and what to write instead.
 
+use serde_saphyr::MessageFormatter;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One problem in a rule file, rendered as `file:line:column: message`.
 ///
@@ -155,6 +156,43 @@ impl SourcePos {
             file: self.file.clone(),
             line: self.line,
             column: self.column,
+            kind,
+        }
+    }
+}
+
+impl RuleError {
+    /// A YAML parse or shape error from serde-saphyr, with its position and
+    /// a "did you mean" for unknown fields. The gateway's config loader uses
+    /// it too, so both files report such errors alike.
+    pub fn from_yaml(file: &Path, e: &serde_saphyr::Error) -> RuleError {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        // The parser wraps errors with source snippets and alias context; the
+        // structured error is inside.
+        let mut inner = e;
+        while let serde_saphyr::Error::WithSnippet { error, .. }
+        | serde_saphyr::Error::AliasError { error, .. } = inner
+        {
+            inner = error;
+        }
+        let kind = match inner {
+            serde_saphyr::Error::SerdeUnknownField {
+                field, expected, ..
+            } => RuleErrorKind::UnknownField {
+                field: field.clone(),
+                suggestion: closest(field, expected.iter().copied()),
+                expected: expected.join(", "),
+            },
+            _ => RuleErrorKind::Yaml(
+                serde_saphyr::UserMessageFormatter
+                    .format_message(e)
+                    .into_owned(),
+            ),
+        };
+        RuleError {
+            file: file.to_path_buf(),
+            line,
+            column,
             kind,
         }
     }
