@@ -10,6 +10,7 @@ pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod oidc;
+pub mod portal;
 pub mod proxy;
 pub mod reload;
 pub mod server;

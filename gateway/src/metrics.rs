@@ -30,6 +30,12 @@ pub struct Metrics {
     /// Session and bearer-token checks that were not cache hits; `result` is
     /// `ok` or a `SessionError` name.
     pub token_verifications: IntCounterVec,
+    /// Completed and failed sign-ins by IdP (`passcode` for the e-mail
+    /// one-time passcode) and `result` (`ok` or a bounded failure name).
+    pub sign_ins: IntCounterVec,
+    /// MFA checks by `method` (`idp`, `totp`, `recovery_code`, `enroll`) and
+    /// `result`.
+    pub mfa: IntCounterVec,
     pub build_info: GaugeVec,
 }
 
@@ -90,6 +96,22 @@ impl Metrics {
             &["kind", "result"],
         )
         .expect("valid metric");
+        let sign_ins = IntCounterVec::new(
+            Opts::new(
+                "portcullis_sign_ins_total",
+                "Sign-ins by identity provider and result.",
+            ),
+            &["idp", "result"],
+        )
+        .expect("valid metric");
+        let mfa = IntCounterVec::new(
+            Opts::new(
+                "portcullis_mfa_total",
+                "Multi-factor checks by method and result.",
+            ),
+            &["method", "result"],
+        )
+        .expect("valid metric");
         let build_info = GaugeVec::new(
             Opts::new(
                 "portcullis_build_info",
@@ -109,6 +131,8 @@ impl Metrics {
             Box::new(config_reloads.clone()),
             Box::new(config_last_reload_success.clone()),
             Box::new(token_verifications.clone()),
+            Box::new(sign_ins.clone()),
+            Box::new(mfa.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -122,6 +146,8 @@ impl Metrics {
             config_reloads,
             config_last_reload_success,
             token_verifications,
+            sign_ins,
+            mfa,
             build_info,
         }
     }
@@ -162,6 +188,8 @@ mod tests {
         m.token_verifications
             .with_label_values(&["cookie", "ok"])
             .inc();
+        m.sign_ins.with_label_values(&["demo", "ok"]).inc();
+        m.mfa.with_label_values(&["totp", "ok"]).inc();
         let text = String::from_utf8(m.render()).expect("utf-8");
         for name in [
             "portcullis_requests_total{app=\"payroll\",decision=\"allow\"} 1",
@@ -171,6 +199,8 @@ mod tests {
             "portcullis_config_reloads_total{result=\"success\"} 1",
             "portcullis_config_last_reload_success_timestamp_seconds",
             "portcullis_token_verifications_total",
+            "portcullis_sign_ins_total{idp=\"demo\",result=\"ok\"} 1",
+            "portcullis_mfa_total{method=\"totp\",result=\"ok\"} 1",
             "portcullis_build_info{version=",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");

@@ -33,6 +33,9 @@ pub struct Gateway {
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
     pub metrics: Metrics,
+    /// The sign-in services (IdP clients, mailer, MFA); `None` until
+    /// `server::run` has built them, and when sign-in is not configured.
+    pub portal: arc_swap::ArcSwapOption<crate::portal::Portal>,
     /// True once the first snapshot is in service and the store answered;
     /// `/readyz` reports it.
     ready: AtomicBool,
@@ -62,6 +65,7 @@ impl Gateway {
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
             metrics,
+            portal: arc_swap::ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
         }
     }

@@ -10,6 +10,7 @@ pub mod respond;
 pub mod route;
 
 use crate::metrics::NO_APP;
+use crate::portal;
 use crate::session::{SessionClaims, cookie};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
@@ -234,9 +235,17 @@ impl ProxyHttp for Proxy {
             .map(|a| a.as_str())
             .or_else(|| req.headers.get("host").and_then(|v| v.to_str().ok()))
             .unwrap_or("");
+        let port_suffix = route::port_suffix(host).to_string();
         let host = route::host_without_port(host).to_ascii_lowercase();
-        ctx.app = snapshot.routes.find(&host, &path);
-        let Some(app_index) = ctx.app else {
+        // The sign-in host serves only the portal; app hosts serve their app
+        // and the portal's reserved paths.
+        let on_auth_host = portal::auth_host(&snapshot) == Some(host.as_str());
+        ctx.app = if on_auth_host {
+            None
+        } else {
+            snapshot.routes.find(&host, &path)
+        };
+        if ctx.app.is_none() && !on_auth_host {
             return ctx
                 .refuse(
                     session,
@@ -247,14 +256,6 @@ impl ProxyHttp for Proxy {
                     "Not found",
                     "There is no app at this address.",
                 )
-                .await;
-        };
-        let app = &snapshot.config.apps[app_index];
-
-        if path::is_reserved(&path) {
-            ctx.outcome = "reserved";
-            return self
-                .reserved(session, ctx, &snapshot, &path, client_app)
                 .await;
         }
         let peer = session
@@ -294,6 +295,24 @@ impl ProxyHttp for Proxy {
             }
         };
         ctx.client_ip = Some(client_ip);
+        if on_auth_host || path::is_reserved(&path) {
+            ctx.outcome = "reserved";
+            return self
+                .reserved(
+                    session,
+                    ctx,
+                    &snapshot,
+                    &host,
+                    &port_suffix,
+                    &path,
+                    client_app,
+                )
+                .await;
+        }
+        let Some(app_index) = ctx.app else {
+            return Err(Error::explain(ErrorType::InternalError, "no app routed"));
+        };
+        let app = &snapshot.config.apps[app_index];
         let req = session.req_header();
         let method = req.method.as_str();
         let preflight = method == "OPTIONS"
@@ -576,42 +595,81 @@ impl ProxyHttp for Proxy {
 }
 
 impl Proxy {
-    /// `/.portcullis/…` on an app host: served here, never proxied.
+    /// `/.portcullis/…` on an app host, and everything on the sign-in
+    /// host: answered by the portal, never proxied.
+    #[allow(clippy::too_many_arguments)]
     async fn reserved(
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
         snapshot: &Snapshot,
+        host: &str,
+        port_suffix: &str,
         path: &str,
         client_app: ClientApp,
     ) -> Result<bool> {
-        let a = ctx.answer(snapshot, client_app, None);
-        if path.eq_ignore_ascii_case(respond::paths::JWKS) {
-            let jwks = self.gateway.keys.load().jwks().as_bytes().to_vec();
-            respond::send(session, 200, "application/jwk-set+json", jwks, &[]).await?;
-        } else if path.eq_ignore_ascii_case(respond::paths::SIGN_IN)
-            || path.eq_ignore_ascii_case(respond::paths::MFA)
-        {
-            respond::error(
-                session,
-                503,
-                &a,
-                "Sign-in unavailable",
-                "Sign-in is not set up on this gateway yet: no identity provider is configured.",
-            )
-            .await?;
+        let body = if session.req_header().method == http::Method::POST {
+            match read_body(session, portal::MAX_FORM_BYTES).await? {
+                Some(b) => b,
+                None => {
+                    return ctx
+                        .refuse(
+                            session,
+                            snapshot,
+                            "bad_request",
+                            413,
+                            client_app,
+                            "Request too large",
+                            "The form is larger than this gateway accepts.",
+                        )
+                        .await;
+                }
+            }
         } else {
-            respond::error(
-                session,
-                404,
-                &a,
-                "Not found",
-                "There is nothing at this address.",
-            )
-            .await?;
-        }
+            bytes::Bytes::new()
+        };
+        let req = session.req_header();
+        let request = portal::PortalRequest {
+            request_id: &ctx.request_id,
+            method: req.method.as_str(),
+            host,
+            port_suffix,
+            https: ctx.https,
+            path,
+            query: req.uri.query(),
+            headers: &req.headers,
+            body,
+            client_ip: ctx.client_ip,
+            app: ctx.app,
+        };
+        let reply = portal::serve(&self.gateway, snapshot, &request).await;
+        let headers: Vec<(&str, &str)> = reply
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        respond::send(
+            session,
+            reply.status,
+            reply.content_type,
+            reply.body,
+            &headers,
+        )
+        .await?;
         Ok(true)
     }
+}
+
+/// Reads a request body of at most `limit` bytes; `None` when it is larger.
+async fn read_body(session: &mut Session, limit: usize) -> Result<Option<bytes::Bytes>> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
 }
 
 /// Public paths: an exact match, or everything under one ending in `/`.

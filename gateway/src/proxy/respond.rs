@@ -8,12 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use rules::{ClientApp, Decision};
 
-/// Reserved endpoints (DESIGN.md). Nothing under `/.portcullis/` is proxied.
-pub mod paths {
-    pub const SIGN_IN: &str = "/.portcullis/sign-in";
-    pub const MFA: &str = "/.portcullis/mfa";
-    pub const JWKS: &str = "/.portcullis/jwks.json";
-}
+pub use crate::portal::paths;
 
 /// What the response is about, for people and for API clients.
 pub struct Answer<'a> {

@@ -57,11 +57,35 @@ pub fn host_without_port(host: &str) -> &str {
     h.strip_suffix('.').unwrap_or(h)
 }
 
+/// The `:port` part of a `Host` value (empty when there is none or it is
+/// not all digits), to build URLs on other hosts of the same listener.
+pub fn port_suffix(host: &str) -> &str {
+    let rest = if host.starts_with('[') {
+        host.find(']').map_or("", |end| &host[end + 1..])
+    } else {
+        host.rfind(':').map_or("", |i| &host[i..])
+    };
+    match rest.strip_prefix(':') {
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
     use std::path::Path;
+
+    #[test]
+    fn port_suffix_is_digits_only() {
+        assert_eq!(port_suffix("demo.localhost:8080"), ":8080");
+        assert_eq!(port_suffix("demo.localhost"), "");
+        assert_eq!(port_suffix("[::1]:8443"), ":8443");
+        assert_eq!(port_suffix("[::1]"), "");
+        assert_eq!(port_suffix("evil.com:80@x"), "");
+        assert_eq!(port_suffix("a:"), "");
+    }
 
     fn apps() -> Vec<App> {
         let dir = tempfile::tempdir().expect("tempdir");
