@@ -45,7 +45,7 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// A uniqueness rule was violated: `what` is the thing that already exists
-    /// (`"email"`, `"identity"`, `"signing key"`, …).
+    /// (`"email"`, `"identity"`, `"signing key"`, `"ticket"`, `"session"`, …).
     #[error("store: {op}: that {what} already exists")]
     Conflict {
         op: &'static str,
@@ -106,6 +106,12 @@ fn conflict_target(text: &str) -> &'static str {
         "identity"
     } else if text.contains("signing_keys") || text.contains("kid") {
         "signing key"
+    } else if text.contains("tickets") {
+        "ticket"
+    } else if text.contains("revoked_sessions") {
+        "revoked session"
+    } else if text.contains("sessions") {
+        "session"
     } else if text.contains("users") {
         "user"
     } else {

@@ -1,7 +1,8 @@
 //! The state store: users, groups, app assignments, session signing keys,
-//! revoked sessions and the audit log, behind one interface with a SQLite
-//! backend now and a PostgreSQL one later (DESIGN.md, "one state store
-//! interface, two backends").
+//! sessions and their revocations, the audit log, and the sign-in state
+//! (single-use tickets, e-mail passcodes, rate limits, consent), behind one
+//! interface with a SQLite backend now and a PostgreSQL one later (DESIGN.md,
+//! "one state store interface, two backends").
 //!
 //! # Why an enum and not a trait object
 //!
@@ -20,6 +21,8 @@
 //!   request path decide the clock.
 //! - Every failure is a [`StoreError`] naming the operation. On the request
 //!   path any error is a deny (fail closed); see [`DirectoryCache`].
+//! - Secrets used as keys (ticket keys, passcodes, rate-limit keys) are
+//!   passed raw and stored only as SHA-256 digests computed by the store.
 //! - The request hot path never calls the store directly: it reads
 //!   [`DirectoryCache::cached`] and, on a miss, the bounded
 //!   [`DirectoryCache::get_or_load`].
@@ -41,6 +44,7 @@ pub use model::{
     Assignment, AssignmentWindow, AuditEntry, AuditQuery, DirectoryFacts, DirectoryUser, Identity,
     NewAuditEntry, NewUser, RevokedSession, SigningKey, User, UserState, UserType, new_user_id,
 };
+pub use model::{Consent, PasscodeCheck, SessionRecord};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use sqlite::SqliteStore;
 
@@ -400,5 +404,191 @@ impl Store {
     /// was none. Callers audit it (see `mfa::Totp::reset`).
     pub async fn delete_totp_factor(&self, user_id: &str) -> Result<bool, StoreError> {
         on_backend!(self, b => b.delete_totp_factor(user_id).await)
+    }
+
+    // ---- single-use tickets (sign-in) -------------------------------------
+
+    /// Stores a single-use ticket: `payload` (e.g. a pending OIDC sign-in as
+    /// JSON) under `key` (its `state`, a hand-off code) until `expires_at`
+    /// (exclusive). `kind` names the use, so keys of different uses never
+    /// meet. Only the SHA-256 of `key` is stored.
+    ///
+    /// [`StoreError::Conflict`] with `what` `"ticket"` when a live ticket has
+    /// this kind and key (an expired one is replaced);
+    /// [`StoreError::Invalid`] for an empty kind or key or an end not after
+    /// `now`.
+    pub async fn put_ticket(
+        &self,
+        kind: &str,
+        key: &str,
+        payload: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.put_ticket(kind, key, payload, expires_at, now).await)
+    }
+
+    /// Takes a ticket: deletes it and returns its payload if it is live at
+    /// `now`. One statement, so of any number of concurrent takers (on any
+    /// replica) exactly one gets `Some`. An expired ticket is deleted too and
+    /// reads as `None`, like one that never existed.
+    pub async fn take_ticket(
+        &self,
+        kind: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        on_backend!(self, b => b.take_ticket(kind, key, now).await)
+    }
+
+    /// Deletes tickets expired by `now`; returns how many.
+    pub async fn prune_tickets(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.prune_tickets(now).await)
+    }
+
+    // ---- e-mail one-time passcodes ----------------------------------------
+
+    /// Stores the passcode sent to `email` until `expires_at` (exclusive),
+    /// replacing any earlier code for the address (compared ignoring case and
+    /// surrounding blanks) and clearing its attempt count. Only the SHA-256
+    /// of the lower-cased address and the code is stored. Pair it with
+    /// [`Store::hit_rate_limit`]: sending a new code restarts the attempts.
+    ///
+    /// [`StoreError::Invalid`] for an empty address or code or an end not
+    /// after `now`.
+    pub async fn create_passcode(
+        &self,
+        email: &str,
+        code: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.create_passcode(email, code, expires_at, now).await)
+    }
+
+    /// Checks `code` against the passcode waiting for `email` (hashes are
+    /// compared, never codes).
+    ///
+    /// A right code that is live and has attempts left is
+    /// [`PasscodeCheck::Accepted`] and used up in the same statement: of
+    /// racing checks exactly one is accepted. A wrong one is counted in one
+    /// statement too, so racing guesses all count; the `max_attempts`-th
+    /// wrong guess kills the code, and every later check, right or not, is
+    /// [`PasscodeCheck::TooManyAttempts`]. An expired code counts nothing.
+    /// [`StoreError::Invalid`] when `max_attempts` is 0.
+    pub async fn check_passcode(
+        &self,
+        email: &str,
+        code: &str,
+        max_attempts: u32,
+        now: OffsetDateTime,
+    ) -> Result<PasscodeCheck, StoreError> {
+        on_backend!(self, b => b.check_passcode(email, code, max_attempts, now).await)
+    }
+
+    /// Deletes passcodes expired by `now` (dead ones too, once expired);
+    /// returns how many.
+    pub async fn prune_passcodes(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.prune_passcodes(now).await)
+    }
+
+    // ---- rate limits --------------------------------------------------------
+
+    /// Counts one hit for `key` (an IP address, an e-mail; only its SHA-256 is
+    /// stored) in `bucket` (the limit's name) and returns the hits in the
+    /// current fixed window, this one included. Windows are `window` long
+    /// (whole seconds, at least one) and start at unix time multiples of it,
+    /// so every replica counts in the same window. One UPSERT … RETURNING,
+    /// so concurrent hits all count and each sees its own number.
+    pub async fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        window: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        on_backend!(self, b => b.hit_rate_limit(bucket, key, window, now).await)
+    }
+
+    /// Deletes counters of windows that ended by `now`; returns how many.
+    pub async fn prune_rate_limits(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.prune_rate_limits(now).await)
+    }
+
+    // ---- consent --------------------------------------------------------------
+
+    /// Records that the user accepted the terms `terms_version` at `now`,
+    /// replacing what they accepted before (only the latest is kept).
+    /// [`StoreError::NotFound`] for an unknown user. Deleted with the user.
+    pub async fn record_consent(
+        &self,
+        user_id: &str,
+        terms_version: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.record_consent(user_id, terms_version, now).await)
+    }
+
+    /// The terms the user last accepted, if any.
+    pub async fn consent_of(&self, user_id: &str) -> Result<Option<Consent>, StoreError> {
+        on_backend!(self, b => b.consent_of(user_id).await)
+    }
+
+    // ---- sessions -----------------------------------------------------------
+
+    /// Records a session issued at sign-in. [`StoreError::Conflict`] with
+    /// `what` `"session"` when the sid exists; [`StoreError::NotFound`] for
+    /// an unknown user. Deleting the user deletes its rows but does not
+    /// revoke them: call [`Store::revoke_sessions_of_user`] first.
+    pub async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        on_backend!(self, b => b.insert_session(session).await)
+    }
+
+    /// The user's live sessions at `now` (not expired, not revoked), oldest
+    /// first.
+    pub async fn sessions_of_user(
+        &self,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        on_backend!(self, b => b.sessions_of_user(user_id, now).await)
+    }
+
+    /// Ends all of the user's live sessions: records each one's sid in the
+    /// revoked sessions until its own end, as [`Store::revoke_session`]
+    /// does, in one statement. Returns the sids revoked now, sorted (sessions
+    /// already revoked are not repeated), for the local revocation set.
+    pub async fn revoke_sessions_of_user(
+        &self,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, b => b.revoke_sessions_of_user(user_id, now).await)
+    }
+
+    /// Deletes sessions expired by `now`; returns how many. Their revocations
+    /// go with [`Store::prune_revoked_sessions`].
+    pub async fn prune_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.prune_sessions(now).await)
+    }
+
+    // ---- identity linking -------------------------------------------------
+
+    /// Links the user to `subject` at the IdP `idp` if, and only if, the user
+    /// has no identity yet (first sign-in of an invited user); linking again
+    /// to the same identity is `Ok`. Unlike [`Store::upsert_user`], it never
+    /// replaces an identity. One conditional statement, so two first
+    /// sign-ins cannot both link.
+    ///
+    /// [`StoreError::Conflict`] with `what` `"identity"` when the user is
+    /// linked to a different identity or another user has this one;
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn link_identity(
+        &self,
+        user_id: &str,
+        idp: &str,
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        on_backend!(self, b => b.link_identity(user_id, idp, subject).await)
     }
 }

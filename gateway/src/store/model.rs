@@ -366,3 +366,65 @@ pub struct MfaFailures {
     pub failed_attempts: u32,
     pub locked_until: Option<OffsetDateTime>,
 }
+
+/// The form a secret (a ticket key, a passcode, a rate-limit key) is stored
+/// in: the lower-case hex SHA-256 of `parts`, each followed by a NUL byte so
+/// that no two different part lists hash the same input. Callers of the store
+/// pass raw values; only this digest reaches the database.
+pub(crate) fn secret_hash(parts: &[&str]) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            use fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// The outcome of [`Store::check_passcode`](super::Store::check_passcode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PasscodeCheck {
+    /// The code was right and is now used up; the e-mail address is proven.
+    Accepted,
+    /// The code was wrong and counted; `attempts_left` more may be tried
+    /// (0: the code is now dead, like [`PasscodeCheck::TooManyAttempts`]).
+    Wrong { attempts_left: u32 },
+    /// The code's time is up; nothing was counted. Send a new one.
+    Expired,
+    /// Earlier wrong guesses used up every attempt; the code is dead even if
+    /// this guess was right. Send a new one.
+    TooManyAttempts,
+    /// No code is waiting for this address (never sent, already used, or
+    /// replaced while this check ran).
+    NotFound,
+}
+
+/// The terms a user last accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    /// The version string of the terms, as the config names it.
+    pub terms_version: String,
+    pub accepted_at: OffsetDateTime,
+}
+
+/// A session issued at sign-in, as [`Store::insert_session`](super::Store::insert_session)
+/// writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session id carried in the session token (`sid`).
+    pub sid: String,
+    pub user_id: String,
+    /// The config name of the IdP the user signed in with (or the name the
+    /// e-mail passcode sign-in uses).
+    pub idp: String,
+    pub created_at: OffsetDateTime,
+    /// When the token lapses; also how long a revocation is kept.
+    pub expires_at: OffsetDateTime,
+}
