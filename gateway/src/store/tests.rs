@@ -868,3 +868,801 @@ async fn cache_load_is_bounded_by_the_timeout() {
     assert!(matches!(err, StoreError::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+// ---- sign-in state ------------------------------------------------------------------
+
+/// A second, raw connection to the store's file, to see what is stored.
+async fn raw_db(dir: &TempDir) -> sqlx::SqlitePool {
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("portcullis.db"));
+    sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("raw connection")
+}
+
+async fn count_rows(db: &sqlx::SqlitePool, table: &str) -> i64 {
+    let sql = match table {
+        "consents" => "SELECT COUNT(*) FROM consents",
+        "sessions" => "SELECT COUNT(*) FROM sessions",
+        other => panic!("no count query for {other}"),
+    };
+    sqlx::query_scalar(sql).fetch_one(db).await.expect("count")
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[tokio::test]
+async fn tickets_are_taken_once_and_not_after_they_expire() {
+    let (_dir, store) = open_temp().await;
+    store
+        .put_ticket("oidc_state", "state-1", r#"{"n":1}"#, t(60), t(0))
+        .await
+        .expect("put");
+    let err = store
+        .put_ticket("oidc_state", "state-1", "other", t(60), t(1))
+        .await
+        .expect_err("duplicate live ticket");
+    assert!(
+        matches!(err, StoreError::Conflict { what: "ticket", .. }),
+        "{err:?}"
+    );
+    // The same key of another kind is another ticket.
+    store
+        .put_ticket("sso_handoff", "state-1", "handoff", t(60), t(0))
+        .await
+        .expect("put other kind");
+
+    assert_eq!(
+        store
+            .take_ticket("oidc_state", "state-1", t(59))
+            .await
+            .expect("take"),
+        Some(r#"{"n":1}"#.to_owned()),
+        "the payload of the first put, not the refused second"
+    );
+    assert_eq!(
+        store
+            .take_ticket("oidc_state", "state-1", t(59))
+            .await
+            .expect("take again"),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        store
+            .take_ticket("oidc_state", "nope", t(0))
+            .await
+            .expect("take unknown"),
+        None
+    );
+    assert_eq!(
+        store
+            .take_ticket("sso_handoff", "state-1", t(0))
+            .await
+            .expect("take other kind"),
+        Some("handoff".to_owned())
+    );
+
+    // The end is exclusive; an expired ticket is deleted by the take.
+    store
+        .put_ticket("oidc_state", "state-2", "late", t(60), t(0))
+        .await
+        .expect("put");
+    assert_eq!(
+        store
+            .take_ticket("oidc_state", "state-2", t(60))
+            .await
+            .expect("take expired"),
+        None
+    );
+    assert_eq!(
+        store.prune_tickets(t(1000)).await.expect("prune"),
+        0,
+        "already gone"
+    );
+
+    // An expired ticket under a key is replaced by a new put.
+    store
+        .put_ticket("oidc_state", "state-3", "old", t(10), t(0))
+        .await
+        .expect("put");
+    store
+        .put_ticket("oidc_state", "state-3", "new", t(100), t(10))
+        .await
+        .expect("replace expired");
+    assert_eq!(
+        store
+            .take_ticket("oidc_state", "state-3", t(20))
+            .await
+            .expect("take"),
+        Some("new".to_owned())
+    );
+
+    let err = store
+        .put_ticket("oidc_state", "state-4", "x", t(0), t(0))
+        .await
+        .expect_err("end not after now");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn prune_tickets_deletes_only_expired_ones() {
+    let (_dir, store) = open_temp().await;
+    for (key, end) in [("a", 10), ("b", 20), ("c", 30)] {
+        store
+            .put_ticket("k", key, key, t(end), t(0))
+            .await
+            .expect("put");
+    }
+    assert_eq!(store.prune_tickets(t(20)).await.expect("prune"), 2);
+    assert_eq!(
+        store.take_ticket("k", "c", t(20)).await.expect("take"),
+        Some("c".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_takes_of_one_ticket_yield_it_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("portcullis.db");
+    let a = Store::open_sqlite(&path).await.expect("open a");
+    let b = Store::open_sqlite(&path).await.expect("open b");
+    const TICKETS: usize = 10;
+    const TAKERS: usize = 8;
+    for i in 0..TICKETS {
+        a.put_ticket(
+            "oidc_state",
+            &format!("s{i}"),
+            &format!("p{i}"),
+            t(60),
+            t(0),
+        )
+        .await
+        .expect("put");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..TICKETS {
+        for j in 0..TAKERS {
+            let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.spawn(async move {
+                let got = store
+                    .take_ticket("oidc_state", &format!("s{i}"), t(1))
+                    .await;
+                (i, got)
+            });
+        }
+    }
+    let mut winners = [0usize; TICKETS];
+    while let Some(done) = tasks.join_next().await {
+        let (i, got) = done.expect("task");
+        if let Some(payload) = got.expect("take") {
+            assert_eq!(payload, format!("p{i}"));
+            winners[i] += 1;
+        }
+    }
+    assert_eq!(winners, [1; TICKETS], "each ticket taken exactly once");
+}
+
+#[tokio::test]
+async fn passcode_is_accepted_once_ignoring_the_case_of_the_address() {
+    let (_dir, store) = open_temp().await;
+    store
+        .create_passcode("Anna@Contoso.com", "123456", t(300), t(0))
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "123456", 5, t(10))
+            .await
+            .expect("check"),
+        PasscodeCheck::Accepted
+    );
+    assert_eq!(
+        store
+            .check_passcode("ANNA@contoso.com ", "123456", 5, t(11))
+            .await
+            .expect("check again"),
+        PasscodeCheck::NotFound,
+        "used up"
+    );
+    assert_eq!(
+        store
+            .check_passcode("bob@contoso.com", "123456", 5, t(11))
+            .await
+            .expect("check unknown"),
+        PasscodeCheck::NotFound
+    );
+}
+
+#[tokio::test]
+async fn passcode_wrong_guesses_count_down_then_lock_even_the_right_code() {
+    let (_dir, store) = open_temp().await;
+    store
+        .create_passcode("anna@contoso.com", "111111", t(300), t(0))
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "000000", 3, t(1))
+            .await
+            .expect("wrong 1"),
+        PasscodeCheck::Wrong { attempts_left: 2 }
+    );
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "000001", 3, t(2))
+            .await
+            .expect("wrong 2"),
+        PasscodeCheck::Wrong { attempts_left: 1 }
+    );
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "000002", 3, t(3))
+            .await
+            .expect("wrong 3"),
+        PasscodeCheck::Wrong { attempts_left: 0 }
+    );
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "111111", 3, t(4))
+            .await
+            .expect("right, too late"),
+        PasscodeCheck::TooManyAttempts
+    );
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "000003", 3, t(5))
+            .await
+            .expect("wrong, too late"),
+        PasscodeCheck::TooManyAttempts
+    );
+
+    // A new code replaces the dead one and starts the count again.
+    store
+        .create_passcode("anna@contoso.com", "222222", t(300), t(10))
+        .await
+        .expect("create again");
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "111111", 3, t(11))
+            .await
+            .expect("old code"),
+        PasscodeCheck::Wrong { attempts_left: 2 },
+        "the old code is gone and counts as wrong"
+    );
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "222222", 3, t(12))
+            .await
+            .expect("new code"),
+        PasscodeCheck::Accepted,
+        "a right code with attempts left is accepted"
+    );
+
+    let err = store
+        .check_passcode("anna@contoso.com", "222222", 0, t(12))
+        .await
+        .expect_err("max 0");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn expired_passcode_is_refused_without_counting() {
+    let (_dir, store) = open_temp().await;
+    store
+        .create_passcode("anna@contoso.com", "123456", t(300), t(0))
+        .await
+        .expect("create");
+    for code in ["123456", "999999", "999999"] {
+        assert_eq!(
+            store
+                .check_passcode("anna@contoso.com", code, 2, t(300))
+                .await
+                .expect("check at the end"),
+            PasscodeCheck::Expired,
+            "{code}"
+        );
+    }
+    assert_eq!(store.prune_passcodes(t(299)).await.expect("prune early"), 0);
+    assert_eq!(store.prune_passcodes(t(300)).await.expect("prune"), 1);
+    assert_eq!(
+        store
+            .check_passcode("anna@contoso.com", "123456", 2, t(301))
+            .await
+            .expect("check pruned"),
+        PasscodeCheck::NotFound
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_passcode_checks_accept_once_and_count_every_wrong_guess() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("portcullis.db");
+    let a = Store::open_sqlite(&path).await.expect("open a");
+    let b = Store::open_sqlite(&path).await.expect("open b");
+    const ADDRESSES: usize = 5;
+    const CHECKERS: usize = 8;
+
+    // Right codes: exactly one check per address wins.
+    for i in 0..ADDRESSES {
+        a.create_passcode(&format!("u{i}@contoso.com"), "424242", t(300), t(0))
+            .await
+            .expect("create");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..ADDRESSES {
+        for j in 0..CHECKERS {
+            let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.spawn(async move {
+                let got = store
+                    .check_passcode(&format!("u{i}@contoso.com"), "424242", 5, t(1))
+                    .await;
+                (i, got)
+            });
+        }
+    }
+    let mut accepted = [0usize; ADDRESSES];
+    while let Some(done) = tasks.join_next().await {
+        let (i, got) = done.expect("task");
+        match got.expect("check") {
+            PasscodeCheck::Accepted => accepted[i] += 1,
+            PasscodeCheck::NotFound => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(accepted, [1; ADDRESSES], "each code accepted exactly once");
+
+    // Wrong codes: every guess counts, so exactly `max` are answered Wrong
+    // (each with its own count) and the rest find the code dead.
+    const MAX: u32 = 3;
+    a.create_passcode("w@contoso.com", "424242", t(300), t(0))
+        .await
+        .expect("create");
+    let mut tasks = tokio::task::JoinSet::new();
+    for j in 0..CHECKERS {
+        let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            store
+                .check_passcode("w@contoso.com", &format!("00000{j}"), MAX, t(1))
+                .await
+        });
+    }
+    let mut left = Vec::new();
+    let mut dead = 0;
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("task").expect("check") {
+            PasscodeCheck::Wrong { attempts_left } => left.push(attempts_left),
+            PasscodeCheck::TooManyAttempts => dead += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    left.sort_unstable();
+    assert_eq!(left, [0, 1, 2]);
+    assert_eq!(dead, CHECKERS - MAX as usize);
+}
+
+#[tokio::test]
+async fn rate_limit_counts_hits_per_fixed_window_bucket_and_key() {
+    let (_dir, store) = open_temp().await;
+    let minute = Duration::from_secs(60);
+    // t(0) is a multiple of 60: t(-1) is the last second of the window before.
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_send", "1.2.3.4", minute, t(-1))
+            .await
+            .expect("hit"),
+        1
+    );
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_send", "1.2.3.4", minute, t(0))
+            .await
+            .expect("hit"),
+        1
+    );
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_send", "1.2.3.4", minute, t(30))
+            .await
+            .expect("hit"),
+        2
+    );
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_send", "1.2.3.4", minute, t(59))
+            .await
+            .expect("hit"),
+        3
+    );
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_send", "5.6.7.8", minute, t(59))
+            .await
+            .expect("hit"),
+        1,
+        "another key"
+    );
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_check", "1.2.3.4", minute, t(59))
+            .await
+            .expect("hit"),
+        1,
+        "another bucket"
+    );
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_send", "1.2.3.4", minute, t(60))
+            .await
+            .expect("hit"),
+        1,
+        "a new window starts from zero"
+    );
+
+    // Windows of t(-60..0) and t(0..60) have ended at t(60); t(60..120) has not.
+    assert_eq!(store.prune_rate_limits(t(60)).await.expect("prune"), 4);
+    assert_eq!(
+        store
+            .hit_rate_limit("otp_send", "1.2.3.4", minute, t(61))
+            .await
+            .expect("hit"),
+        2,
+        "the live window was kept"
+    );
+
+    let err = store
+        .hit_rate_limit("otp_send", "1.2.3.4", Duration::from_millis(500), t(0))
+        .await
+        .expect_err("window under a second");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rate_limit_hits_all_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("portcullis.db");
+    let a = Store::open_sqlite(&path).await.expect("open a");
+    let b = Store::open_sqlite(&path).await.expect("open b");
+    const HITS: u32 = 40;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..HITS {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            store
+                .hit_rate_limit(
+                    "signin",
+                    "anna@contoso.com",
+                    Duration::from_secs(3600),
+                    t(5),
+                )
+                .await
+        });
+    }
+    let mut seen = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        seen.push(done.expect("task").expect("hit"));
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=HITS).collect::<Vec<_>>(),
+        "each hit its own number"
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_stored_only_as_sha256_hex() {
+    let (dir, store) = open_temp().await;
+    store
+        .put_ticket("oidc_state", "raw-state-value", "{}", t(60), t(0))
+        .await
+        .expect("put");
+    store
+        .create_passcode("Anna@Contoso.com", "654321", t(60), t(0))
+        .await
+        .expect("create");
+    store
+        .hit_rate_limit("signin", "raw-rate-key", Duration::from_secs(60), t(0))
+        .await
+        .expect("hit");
+    let db = raw_db(&dir).await;
+    let ticket: String = sqlx::query_scalar("SELECT key_hash FROM tickets")
+        .fetch_one(&db)
+        .await
+        .expect("ticket row");
+    let (email, code): (String, String) =
+        sqlx::query_as("SELECT email_lower, code_hash FROM passcodes")
+            .fetch_one(&db)
+            .await
+            .expect("passcode row");
+    let rate: String = sqlx::query_scalar("SELECT key_hash FROM rate_limits")
+        .fetch_one(&db)
+        .await
+        .expect("rate row");
+    assert!(is_sha256_hex(&ticket), "{ticket}");
+    assert!(is_sha256_hex(&code), "{code}");
+    assert!(is_sha256_hex(&rate), "{rate}");
+    assert_eq!(email, "anna@contoso.com");
+    // The code hash depends on the address: the same code for another
+    // address is another hash.
+    store
+        .create_passcode("bob@contoso.com", "654321", t(60), t(0))
+        .await
+        .expect("create");
+    let other: String =
+        sqlx::query_scalar("SELECT code_hash FROM passcodes WHERE email_lower = 'bob@contoso.com'")
+            .fetch_one(&db)
+            .await
+            .expect("second passcode row");
+    assert_ne!(other, code);
+}
+
+#[tokio::test]
+async fn consent_keeps_the_latest_version_and_goes_with_the_user() {
+    let (dir, store) = open_temp().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    assert_eq!(store.consent_of("u1").await.expect("none yet"), None);
+    store
+        .record_consent("u1", "2024-01", t(10))
+        .await
+        .expect("record");
+    store
+        .record_consent("u1", "2025-06", t(20))
+        .await
+        .expect("record newer");
+    assert_eq!(
+        store.consent_of("u1").await.expect("consent"),
+        Some(Consent {
+            terms_version: "2025-06".into(),
+            accepted_at: t(20),
+        })
+    );
+    let err = store
+        .record_consent("nobody", "2025-06", t(0))
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+
+    assert!(store.delete_user("u1").await.expect("delete"));
+    let db = raw_db(&dir).await;
+    assert_eq!(
+        count_rows(&db, "consents").await,
+        0,
+        "deleted with the user"
+    );
+    assert_eq!(store.consent_of("u1").await.expect("after delete"), None);
+}
+
+fn session(sid: &str, user: &str, created: i64, end: i64) -> SessionRecord {
+    SessionRecord {
+        sid: sid.to_owned(),
+        user_id: user.to_owned(),
+        idp: "contoso".to_owned(),
+        created_at: t(created),
+        expires_at: t(end),
+    }
+}
+
+#[tokio::test]
+async fn sessions_list_live_ones_and_revoking_all_reaches_is_revoked() {
+    let (dir, store) = open_temp().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, guest("u2", "bob@contoso.com")).await;
+    let s1 = session("s1", "u1", 0, 1000);
+    let s2 = session("s2", "u1", 10, 2000);
+    let s3 = session("s3", "u1", 5, 50);
+    let s4 = session("s4", "u2", 0, 1000);
+    for s in [&s1, &s2, &s3, &s4] {
+        store.insert_session(s).await.expect("insert");
+    }
+    let err = store.insert_session(&s1).await.expect_err("duplicate sid");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "session",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = store
+        .insert_session(&session("s9", "nobody", 0, 10))
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+
+    assert_eq!(
+        store.sessions_of_user("u1", t(100)).await.expect("list"),
+        [s1.clone(), s2.clone()],
+        "unexpired only, oldest first"
+    );
+    assert_eq!(
+        store.sessions_of_user("u1", t(0)).await.expect("list"),
+        [s1.clone(), s3.clone(), s2.clone()]
+    );
+
+    // Signing out of one session hides it from the list.
+    store
+        .revoke_session("s1", s1.expires_at, t(100))
+        .await
+        .expect("sign out");
+    assert_eq!(
+        store.sessions_of_user("u1", t(100)).await.expect("list"),
+        [s2.clone()]
+    );
+
+    assert_eq!(
+        store
+            .revoke_sessions_of_user("u1", t(200))
+            .await
+            .expect("revoke all"),
+        ["s2"],
+        "live, not yet revoked sessions only"
+    );
+    assert!(store.is_revoked("s1").await.expect("s1"));
+    assert!(store.is_revoked("s2").await.expect("s2"));
+    assert!(!store.is_revoked("s3").await.expect("s3 had expired"));
+    assert!(!store.is_revoked("s4").await.expect("another user's"));
+    let since = store.revocations_since(t(200)).await.expect("since");
+    assert_eq!(
+        since,
+        [RevokedSession {
+            sid: "s2".into(),
+            expires_at: t(2000),
+            revoked_at: t(200),
+        }],
+        "kept until the session's own end"
+    );
+    assert!(
+        store
+            .sessions_of_user("u1", t(200))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .revoke_sessions_of_user("u1", t(300))
+            .await
+            .expect("again")
+            .is_empty()
+    );
+
+    assert_eq!(store.prune_sessions(t(1000)).await.expect("prune"), 3);
+    let db = raw_db(&dir).await;
+    assert_eq!(count_rows(&db, "sessions").await, 1);
+    assert!(store.delete_user("u1").await.expect("delete u1"));
+    assert!(store.delete_user("u2").await.expect("delete u2"));
+    assert_eq!(
+        count_rows(&db, "sessions").await,
+        0,
+        "deleted with the user"
+    );
+}
+
+#[tokio::test]
+async fn link_identity_links_only_an_unlinked_user() {
+    let (_dir, store) = open_temp().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, guest("u2", "bob@contoso.com")).await;
+
+    store
+        .link_identity("u1", "contoso", "sub-1")
+        .await
+        .expect("link");
+    let linked = store
+        .get_user_by_identity("contoso", "sub-1")
+        .await
+        .expect("lookup")
+        .expect("linked");
+    assert_eq!(linked.id, "u1");
+    store
+        .link_identity("u1", "contoso", "sub-1")
+        .await
+        .expect("the same link again is fine");
+
+    for (user, idp, subject) in [
+        ("u1", "contoso", "sub-2"),  // u1 is linked elsewhere
+        ("u1", "fabrikam", "sub-1"), // another IdP is another identity
+        ("u2", "contoso", "sub-1"),  // another user holds it
+    ] {
+        let err = store
+            .link_identity(user, idp, subject)
+            .await
+            .expect_err("conflict");
+        assert!(
+            matches!(
+                err,
+                StoreError::Conflict {
+                    what: "identity",
+                    ..
+                }
+            ),
+            "{user} {idp} {subject}: {err:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .get_user("u1")
+            .await
+            .expect("get")
+            .expect("u1")
+            .identity,
+        Some(Identity {
+            idp: "contoso".into(),
+            subject: "sub-1".into(),
+        }),
+        "unchanged"
+    );
+    assert_eq!(
+        store
+            .get_user("u2")
+            .await
+            .expect("get")
+            .expect("u2")
+            .identity,
+        None
+    );
+
+    let err = store
+        .link_identity("nobody", "contoso", "sub-3")
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_first_sign_ins_link_one_identity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("portcullis.db");
+    let a = Store::open_sqlite(&path).await.expect("open a");
+    let b = Store::open_sqlite(&path).await.expect("open b");
+    add(&a, guest("u1", "anna@contoso.com")).await;
+    const RACERS: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for j in 0..RACERS {
+        let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            let subject = format!("sub-{j}");
+            (
+                subject.clone(),
+                store.link_identity("u1", "contoso", &subject).await,
+            )
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("task") {
+            (subject, Ok(())) => winners.push(subject),
+            (
+                _,
+                Err(StoreError::Conflict {
+                    what: "identity", ..
+                }),
+            ) => {}
+            (_, Err(e)) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        a.get_user("u1").await.expect("get").expect("u1").identity,
+        Some(Identity {
+            idp: "contoso".into(),
+            subject: winners[0].clone(),
+        })
+    );
+}
