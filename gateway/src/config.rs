@@ -9,6 +9,7 @@ use serde_saphyr::Spanned;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 type S<T> = Spanned<T>;
@@ -47,7 +48,47 @@ struct ConfigFile {
     #[serde(default)]
     demo_app: Option<DemoAppFile>,
     #[serde(default)]
-    mail: Option<crate::mail::MailFile>,
+    mail: Option<S<crate::mail::MailFile>>,
+    #[serde(default)]
+    sign_in: Option<S<SignInFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInFile {
+    host: S<String>,
+    #[serde(default)]
+    session_lifetime: Option<S<String>>,
+    #[serde(default)]
+    idp_order: Option<S<Vec<S<String>>>>,
+    #[serde(default)]
+    fallback: Option<S<String>>,
+    #[serde(default)]
+    terms: Option<TermsFile>,
+    #[serde(default)]
+    passcode: Option<PasscodeFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermsFile {
+    version: S<String>,
+    url: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasscodeFile {
+    #[serde(default)]
+    ttl: Option<S<String>>,
+    #[serde(default)]
+    max_attempts: Option<S<u32>>,
+    #[serde(default)]
+    per_address: Option<S<u32>>,
+    #[serde(default)]
+    per_ip: Option<S<u32>>,
+    #[serde(default)]
+    window: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +182,9 @@ struct IdpFile {
     domains: Vec<S<String>>,
     #[serde(default)]
     mfa: Option<S<String>>,
+    // `type: local` (see `crate::local_idp`):
+    #[serde(default)]
+    users_file: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +275,81 @@ pub struct Config {
     pub demo_app: Option<SocketAddr>,
     /// How e-mail is sent (passcodes, invitations), if configured.
     pub mail: Option<crate::mail::MailConfig>,
+    /// Where and how people sign in (`sign_in`). Present whenever an idp of
+    /// type oidc or local or `mail` is configured (the check requires it).
+    pub sign_in: Option<SignIn>,
+}
+
+/// The `sign_in` section: the sign-in endpoints read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignIn {
+    /// The lower-case auth host where people sign in; never an app's host.
+    pub host: String,
+    /// How long a browser session lasts after sign-in (default
+    /// [`SignIn::DEFAULT_SESSION_LIFETIME`], at most
+    /// [`SignIn::MAX_SESSION_LIFETIME`]).
+    pub session_lifetime: Duration,
+    /// IdPs offered, in this order, for e-mail domains no IdP claims; each
+    /// names an idp of type oidc or local. Default empty.
+    pub idp_order: Vec<String>,
+    /// What an e-mail no IdP serves gets.
+    pub fallback: Fallback,
+    /// Terms of use linked from the consent page; their version is recorded
+    /// with each consent. Default none.
+    pub terms: Option<Terms>,
+    /// One-time e-mail passcodes (used when `fallback` is passcode).
+    pub passcode: PasscodeSettings,
+}
+
+impl SignIn {
+    pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+    pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
+}
+
+/// `sign_in.fallback`: for e-mails that no IdP serves.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// A one-time code sent by e-mail (requires `mail`); the default when
+    /// `mail` is configured.
+    Passcode,
+    /// No sign-in; the default without `mail`.
+    None,
+}
+
+/// `sign_in.terms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terms {
+    /// Recorded with each consent; a new version asks everyone again.
+    pub version: String,
+    /// An http(s) URL the consent page links.
+    pub url: String,
+}
+
+/// `sign_in.passcode`: one-time e-mail codes and their rate limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasscodeSettings {
+    /// How long a code is valid (default 10m, at most 1h).
+    pub ttl: Duration,
+    /// Wrong guesses before a code is void (default 5, at most 10).
+    pub max_attempts: u32,
+    /// Codes sent to one address per `window` (default 5).
+    pub per_address: u32,
+    /// Codes requested from one client IP per `window` (default 20).
+    pub per_ip: u32,
+    /// The rate-limit window (default 1h).
+    pub window: Duration,
+}
+
+impl Default for PasscodeSettings {
+    fn default() -> Self {
+        PasscodeSettings {
+            ttl: Duration::from_secs(600),
+            max_attempts: 5,
+            per_address: 5,
+            per_ip: 20,
+            window: Duration::from_secs(3600),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -289,6 +408,9 @@ pub enum IdpKind {
     },
     /// A partner's OpenID Provider for browser sign-in.
     Oidc(Box<crate::oidc::OidcIdpConfig>),
+    /// Accounts with passwords in a users file (break-glass accounts, demo
+    /// identities), loaded and checked with the config.
+    Local(Arc<crate::local_idp::LocalIdp>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -300,6 +422,8 @@ pub enum JwksSource {
 /// Signature algorithms accepted for bearer tokens unless an IdP narrows
 /// them. Never `none`, never HMAC: a shared secret cannot come from a JWKS.
 pub const DEFAULT_JWT_ALGORITHMS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
+/// The `type` values of `idps` entries.
+const IDP_TYPES: &[&str] = &["jwt", "oidc", "local"];
 const JWT_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];
@@ -399,7 +523,15 @@ impl Config {
         if c.errors.is_empty() {
             Ok(config)
         } else {
-            c.errors.sort_by_key(|e| (e.line, e.column));
+            // The config's own errors first, then those of files it names.
+            c.errors.sort_by(|a, b| {
+                (a.file != path, &a.file, a.line, a.column).cmp(&(
+                    b.file != path,
+                    &b.file,
+                    b.line,
+                    b.column,
+                ))
+            });
             Err(c.errors)
         }
     }
@@ -409,7 +541,8 @@ impl Config {
     }
 }
 
-fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
+/// A YAML error in a config-owned file (the config, a users file).
+pub(crate) fn yaml_error(path: &Path, e: &serde_saphyr::Error) -> ConfigError {
     let r = rules::RuleError::from_yaml(path, e);
     ConfigError {
         file: r.file,
@@ -598,10 +731,13 @@ impl Checker<'_> {
                 "`organisation.name` must not be empty",
             );
         }
+        // Apps first: a local idp's users file names apps.
+        let apps = self.apps(&f.apps);
+        let app_names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
         let idps = f
             .idps
             .iter()
-            .filter_map(|i| self.idp(i))
+            .filter_map(|i| self.idp(i, &organisation.member_domains, &app_names))
             .collect::<Vec<_>>();
         let mut seen = std::collections::HashMap::new();
         for i in &f.idps {
@@ -615,7 +751,7 @@ impl Checker<'_> {
                 );
             }
         }
-        let apps = self.apps(&f.apps);
+        let sign_in = self.sign_in(&f, &apps);
         let grace_period = f
             .server
             .as_ref()
@@ -636,16 +772,224 @@ impl Checker<'_> {
             grace_period,
             threads: f.server.as_ref().and_then(|s| s.threads),
             demo_app: f.demo_app.as_ref().and_then(|d| self.addr(&d.address)),
-            mail: f.mail.as_ref().and_then(|m| match m.check(&self.dir) {
-                Ok(c) => Some(c),
-                Err(errors) => {
-                    for e in errors {
-                        self.err_at(e.line, e.column, e.message);
+            mail: f
+                .mail
+                .as_ref()
+                .and_then(|m| match m.value.check(&self.dir) {
+                    Ok(c) => Some(c),
+                    Err(errors) => {
+                        for e in errors {
+                            self.err_at(e.line, e.column, e.message);
+                        }
+                        None
                     }
-                    None
-                }
-            }),
+                }),
+            sign_in,
         }
+    }
+
+    /// `sign_in`: required once anything signs people in (an idp of type
+    /// oidc or local, or `mail` for passcodes).
+    fn sign_in(&mut self, f: &ConfigFile, apps: &[App]) -> Option<SignIn> {
+        let browser_idps: Vec<(&str, &S<String>)> = f
+            .idps
+            .iter()
+            .filter(|i| matches!(i.value.kind.value.as_str(), "oidc" | "local"))
+            .map(|i| (i.value.name.value.as_str(), &i.value.kind))
+            .collect();
+        let Some(s) = &f.sign_in else {
+            if let Some((name, kind)) = browser_idps.first() {
+                self.err(
+                    kind,
+                    format_args!(
+                        "idp `{name}` of type {} needs `sign_in: {{ host: … }}` (the auth host where people sign in)",
+                        kind.value
+                    ),
+                );
+            } else if let Some(m) = &f.mail {
+                self.err(
+                    m,
+                    "`mail` needs `sign_in: { host: … }` (the auth host where people sign in with an e-mailed code)",
+                );
+            }
+            return None;
+        };
+        let s = &s.value;
+
+        let host = s.host.value.trim().to_string();
+        let valid_host = !host.is_empty()
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !valid_host {
+            self.err(
+                &s.host,
+                format_args!(
+                    "`{}` is not a host name (no scheme, port or path); use e.g. auth.example.com",
+                    s.host.value
+                ),
+            );
+        } else if host != host.to_ascii_lowercase() {
+            self.err(
+                &s.host,
+                format_args!(
+                    "`{host}` must be lower-case; did you mean `{}`?",
+                    host.to_ascii_lowercase()
+                ),
+            );
+        } else if let Some(app) = apps.iter().find(|a| a.hosts.contains(&host)) {
+            // The sign-in pages must be their own origin: an app served on
+            // the same host could script them and read what people type.
+            self.err(
+                &s.host,
+                format_args!(
+                    "`{host}` is a host of app `{}`; the sign-in host must be a host of its own",
+                    app.name
+                ),
+            );
+        }
+
+        let session_lifetime = match &s.session_lifetime {
+            None => SignIn::DEFAULT_SESSION_LIFETIME,
+            // `duration` refuses 0 already.
+            Some(d) => match self.duration(d) {
+                Some(v) if v > SignIn::MAX_SESSION_LIFETIME => {
+                    self.err(
+                        d,
+                        format_args!("`session_lifetime` {} is too long; at most 30d", d.value),
+                    );
+                    SignIn::MAX_SESSION_LIFETIME
+                }
+                Some(v) => v,
+                None => SignIn::DEFAULT_SESSION_LIFETIME,
+            },
+        };
+
+        let mut idp_order = Vec::new();
+        for entry in s.idp_order.iter().flat_map(|l| &l.value) {
+            let name = entry.value.trim();
+            match f.idps.iter().find(|i| i.value.name.value == name) {
+                None => {
+                    let hint = rules::closest(name, browser_idps.iter().map(|(n, _)| *n))
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
+                    self.err(
+                        entry,
+                        format_args!("there is no idp `{name}` in `idps`{hint}"),
+                    );
+                }
+                Some(i) if !matches!(i.value.kind.value.as_str(), "oidc" | "local") => {
+                    self.err(
+                        entry,
+                        format_args!(
+                            "idp `{name}` is of type {}; `idp_order` lists idps of type oidc or local",
+                            i.value.kind.value
+                        ),
+                    );
+                }
+                Some(_) if idp_order.iter().any(|n| n == name) => {
+                    self.err(
+                        entry,
+                        format_args!("idp `{name}` is listed twice in `idp_order`"),
+                    );
+                }
+                Some(_) => idp_order.push(name.to_string()),
+            }
+        }
+
+        let fallback = match &s.fallback {
+            None if f.mail.is_some() => Fallback::Passcode,
+            None => Fallback::None,
+            Some(v) => match v.value.trim() {
+                "passcode" if f.mail.is_none() => {
+                    self.err(
+                        v,
+                        "`fallback: passcode` needs `mail` (the passcode is sent by e-mail); configure `mail` or use `fallback: none`",
+                    );
+                    Fallback::None
+                }
+                "passcode" => Fallback::Passcode,
+                "none" => Fallback::None,
+                other => {
+                    let hint = rules::closest(other, ["passcode", "none"])
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
+                    self.err(
+                        v,
+                        format_args!("`{other}` is not a fallback (one of: passcode, none){hint}"),
+                    );
+                    Fallback::None
+                }
+            },
+        };
+
+        let terms = s.terms.as_ref().map(|t| {
+            let version = t.version.value.trim().to_string();
+            if version.is_empty() {
+                self.err(&t.version, "`terms.version` must not be empty");
+            }
+            let url = t.url.value.trim().to_string();
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+                self.err(
+                    &t.url,
+                    format_args!(
+                        "`{url}` is not an http(s) URL; use e.g. https://example.com/terms"
+                    ),
+                );
+            }
+            Terms { version, url }
+        });
+
+        let mut passcode = PasscodeSettings::default();
+        if let Some(p) = &s.passcode {
+            if let Some(d) = &p.ttl {
+                match self.duration(d) {
+                    Some(v) if v > Duration::from_secs(3600) => self.err(
+                        d,
+                        // A code that lives long is a code that can be guessed
+                        // or phished at leisure.
+                        "`passcode.ttl` must be at most 1h",
+                    ),
+                    Some(v) => passcode.ttl = v,
+                    None => {}
+                }
+            }
+            if let Some(v) = p.window.as_ref().and_then(|d| self.duration(d)) {
+                passcode.window = v;
+            }
+            if let Some(n) = &p.max_attempts {
+                if n.value == 0 || n.value > 10 {
+                    // Each wrong guess is a chance at the code: keep few.
+                    self.err(n, "`passcode.max_attempts` must be between 1 and 10");
+                } else {
+                    passcode.max_attempts = n.value;
+                }
+            }
+            for (field, value, slot) in [
+                ("per_address", &p.per_address, &mut passcode.per_address),
+                ("per_ip", &p.per_ip, &mut passcode.per_ip),
+            ] {
+                if let Some(n) = value {
+                    if n.value == 0 {
+                        self.err(n, format_args!("`passcode.{field}` must be at least 1"));
+                    } else {
+                        *slot = n.value;
+                    }
+                }
+            }
+        }
+
+        Some(SignIn {
+            host: host.to_ascii_lowercase(),
+            session_lifetime,
+            idp_order,
+            fallback,
+            terms,
+            passcode,
+        })
     }
 
     fn rule_files(&mut self, patterns: &S<Vec<S<String>>>) -> Vec<PathBuf> {
@@ -678,26 +1022,42 @@ impl Checker<'_> {
         files
     }
 
-    fn idp(&mut self, i: &S<IdpFile>) -> Option<Idp> {
+    fn idp(&mut self, i: &S<IdpFile>, member_domains: &[String], apps: &[String]) -> Option<Idp> {
         let f = &i.value;
         let name = f.name.value.clone();
-        if f.kind.value == "jwt" {
-            for (field, set) in [
-                ("preset", f.preset.is_some()),
-                ("client_id", f.client_id.is_some()),
-                ("client_secret_file", f.client_secret_file.is_some()),
-                ("client_secret_env", f.client_secret_env.is_some()),
-                ("client_secret", f.client_secret.is_some()),
-                ("scopes", f.scopes.is_some()),
-                ("domains", !f.domains.is_empty()),
-                ("mfa", f.mfa.is_some()),
-            ] {
-                if set {
-                    self.err(
-                        i,
-                        format_args!("`{field}` is for idps of type oidc, not jwt"),
-                    );
-                }
+        const JWT: &[&str] = &["jwt"];
+        const OIDC: &[&str] = &["oidc"];
+        const LOCAL: &[&str] = &["local"];
+        for (field, set, types) in [
+            ("issuer", f.issuer.is_some(), &["jwt", "oidc"][..]),
+            ("audience", f.audience.is_some(), JWT),
+            ("jwks_file", f.jwks_file.is_some(), JWT),
+            ("jwks_url", f.jwks_url.is_some(), JWT),
+            ("algorithms", f.algorithms.is_some(), JWT),
+            (
+                "groups_claim",
+                f.groups_claim.is_some(),
+                &["jwt", "oidc"][..],
+            ),
+            ("preset", f.preset.is_some(), OIDC),
+            ("client_id", f.client_id.is_some(), OIDC),
+            ("client_secret_file", f.client_secret_file.is_some(), OIDC),
+            ("client_secret_env", f.client_secret_env.is_some(), OIDC),
+            ("client_secret", f.client_secret.is_some(), OIDC),
+            ("scopes", f.scopes.is_some(), OIDC),
+            ("domains", !f.domains.is_empty(), &["oidc", "local"][..]),
+            ("mfa", f.mfa.is_some(), &["oidc", "local"][..]),
+            ("users_file", f.users_file.is_some(), LOCAL),
+        ] {
+            let kind = f.kind.value.as_str();
+            if set && IDP_TYPES.contains(&kind) && !types.contains(&kind) {
+                self.err(
+                    i,
+                    format_args!(
+                        "`{field}` is for idps of type {}, not {kind}",
+                        types.join(" or ")
+                    ),
+                );
             }
         }
         match f.kind.value.as_str() {
@@ -762,11 +1122,94 @@ impl Checker<'_> {
                 })
             }
             "oidc" => self.oidc_idp(i, name),
+            "local" => self.local_idp(i, name, member_domains, apps),
             other => {
+                let hint = rules::closest(other, IDP_TYPES.iter().copied())
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
                 self.err(
                     &f.kind,
-                    format_args!("`{other}` is not an idp type (one of: jwt, oidc)"),
+                    format_args!(
+                        "`{other}` is not an idp type (one of: {}){hint}",
+                        IDP_TYPES.join(", ")
+                    ),
                 );
+                None
+            }
+        }
+    }
+
+    /// `type: local`: checks the entry, then loads and checks its users file
+    /// (errors there carry the users file's name and positions).
+    fn local_idp(
+        &mut self,
+        i: &S<IdpFile>,
+        name: String,
+        member_domains: &[String],
+        apps: &[String],
+    ) -> Option<Idp> {
+        let f = &i.value;
+        let mut domains = Vec::new();
+        for d in &f.domains {
+            let v = d.value.trim().to_ascii_lowercase();
+            let ok = v.contains('.')
+                && !v.starts_with('.')
+                && !v.ends_with('.')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if ok {
+                domains.push(v);
+            } else {
+                self.err(
+                    d,
+                    format_args!(
+                        "`{}` is not a domain; write it like contoso.com (no @, no wildcard)",
+                        d.value
+                    ),
+                );
+            }
+        }
+        let mfa_trusted = match f.mfa.as_ref() {
+            None => false,
+            Some(m) => match m.value.trim() {
+                "trusted" => true,
+                "untrusted" => false,
+                other => {
+                    let hint = rules::closest(other, ["trusted", "untrusted"])
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
+                    self.err(
+                        m,
+                        format_args!(
+                            "`{other}` is not an mfa setting (one of: trusted, untrusted){hint}"
+                        ),
+                    );
+                    false
+                }
+            },
+        };
+        let Some(users_file) = &f.users_file else {
+            self.err(
+                i,
+                format_args!("idp `{name}` of type local needs `users_file`"),
+            );
+            return None;
+        };
+        let path = self.existing_file(users_file, "users file");
+        if !path.is_file() {
+            return None;
+        }
+        let cx = crate::local_idp::LoadContext {
+            member_domains,
+            apps,
+        };
+        match crate::local_idp::LocalIdp::load(&name, domains, mfa_trusted, &path, cx) {
+            Ok(idp) => Some(Idp {
+                name,
+                kind: IdpKind::Local(Arc::new(idp)),
+            }),
+            Err(errors) => {
+                self.errors.extend(errors);
                 None
             }
         }
@@ -775,19 +1218,6 @@ impl Checker<'_> {
     /// `type: oidc`: the `oidc` module checks its own fields.
     fn oidc_idp(&mut self, i: &S<IdpFile>, name: String) -> Option<Idp> {
         let f = &i.value;
-        for (field, set) in [
-            ("audience", f.audience.is_some()),
-            ("jwks_file", f.jwks_file.is_some()),
-            ("jwks_url", f.jwks_url.is_some()),
-            ("algorithms", f.algorithms.is_some()),
-        ] {
-            if set {
-                self.err(
-                    i,
-                    format_args!("`{field}` is for idps of type jwt, not oidc"),
-                );
-            }
-        }
         let Some(client_id) = f.client_id.clone() else {
             self.err(
                 i,
@@ -1098,7 +1528,7 @@ apps:
             "DIR/portcullis.yaml:6:23: `organisation.name` must not be empty",
             "DIR/portcullis.yaml:8:76: JWKS file `DIR/missing.json` does not exist (paths are relative to the config file)",
             "DIR/portcullis.yaml:8:103: `HS256` is not an allowed signature algorithm (one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; `none` and HMAC are never accepted)",
-            "DIR/portcullis.yaml:9:25: `saml` is not an idp type (one of: jwt, oidc)",
+            "DIR/portcullis.yaml:9:25: `saml` is not an idp type (one of: jwt, oidc, local)",
             "DIR/portcullis.yaml:11:13: `pay roll` is not an app name; use letters, digits, `-` and `_`",
             "DIR/portcullis.yaml:11:33: `https://x` is not a host name (no scheme, port or path)",
             "DIR/portcullis.yaml:11:59: `nowhere` is not an upstream; use HOST:PORT or https://HOST:PORT",
@@ -1129,6 +1559,7 @@ listen: { http: 127.0.0.1:8080 }
 rules: [r.yaml]
 organisation: { name: T }
 mail: { from: "T <noreply@t.example>", outbox: var/outbox }
+sign_in: { host: auth.localhost }
 idps:
   - { name: contoso, type: oidc, issuer: "https://login.contoso.example", client_id: portcullis, client_secret_file: secret.txt, domains: [contoso.com], mfa: trusted }
 apps:
@@ -1166,7 +1597,7 @@ apps:
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains(":7:") && e.contains("client_secret")),
+                .any(|e| e.contains(":8:") && e.contains("client_secret")),
             "{errors:?}"
         );
         assert!(
@@ -1202,5 +1633,299 @@ apps:
                 "DIR/portcullis.yaml:3:1: unknown field `trusted_proxys`; did you mean `trusted_proxies`?"
             ]
         );
+    }
+
+    /// Writes `files` beside the config (plus the rule file) and loads it.
+    fn load_with(files: &[(&str, &str)], text: &str) -> Result<Config, Vec<String>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("rules")).expect("mkdir");
+        std::fs::write(dir.path().join("rules/a.yaml"), "").expect("write");
+        for (name, body) in files {
+            std::fs::write(dir.path().join(name), body).expect("write");
+        }
+        let path = dir.path().join("portcullis.yaml");
+        Config::from_str(&path, text).map_err(|es| {
+            es.iter()
+                .map(|e| e.to_string().replace(&*dir.path().to_string_lossy(), "DIR"))
+                .collect()
+        })
+    }
+
+    const APPS: &str = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: Tailwind Traders, member_domains: [tailwindtraders.com] }
+apps:
+  - { name: payroll, hosts: [payroll.localhost], upstreams: [127.0.0.1:9001] }
+  - { name: wiki, hosts: [wiki.localhost], upstreams: [127.0.0.1:9001] }
+"#;
+
+    /// An argon2id PHC string of `demo` at the lowest cost (fast in debug
+    /// builds; the check only parses it).
+    const HASH: &str =
+        "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$6v4bV6B0n5t1VIfzWcN0yCn8NeeJmk4bJ6a7fBzFSPY";
+
+    #[test]
+    fn sign_in_defaults() {
+        let c = load(&format!("{MINIMAL}sign_in: {{ host: auth.localhost }}\n")).expect("loads");
+        let s = c.sign_in.expect("sign_in");
+        assert_eq!(
+            s,
+            SignIn {
+                host: "auth.localhost".into(),
+                session_lifetime: Duration::from_secs(12 * 3600),
+                idp_order: vec![],
+                fallback: Fallback::None,
+                terms: None,
+                passcode: PasscodeSettings {
+                    ttl: Duration::from_secs(600),
+                    max_attempts: 5,
+                    per_address: 5,
+                    per_ip: 20,
+                    window: Duration::from_secs(3600),
+                },
+            }
+        );
+        assert!(load(MINIMAL).expect("loads").sign_in.is_none());
+        // With mail, codes by e-mail are the fallback.
+        let with_mail = format!(
+            "{MINIMAL}mail: {{ from: \"T <noreply@t.example>\", outbox: var/outbox }}\nsign_in: {{ host: auth.localhost }}\n"
+        );
+        let s = load(&with_mail).expect("loads").sign_in.expect("sign_in");
+        assert_eq!(s.fallback, Fallback::Passcode);
+    }
+
+    #[test]
+    fn sign_in_settings_are_read() {
+        let text = format!(
+            r#"{APPS}mail: {{ from: "T <noreply@t.example>", outbox: var/outbox }}
+idps:
+  - {{ name: demo, type: local, users_file: users.yaml }}
+sign_in:
+  host: auth.example.com
+  session_lifetime: 8h
+  idp_order: [demo]
+  fallback: none
+  terms: {{ version: "2026-01", url: "https://example.com/terms" }}
+  passcode: {{ ttl: 5m, max_attempts: 3, per_address: 2, per_ip: 10, window: 30m }}
+"#
+        );
+        let users =
+            format!("users:\n  - {{ email: a@tailwindtraders.com, password_hash: \"{HASH}\" }}\n");
+        let c = load_with(&[("users.yaml", &users)], &text).expect("loads");
+        let s = c.sign_in.expect("sign_in");
+        assert_eq!(s.host, "auth.example.com");
+        assert_eq!(s.session_lifetime, Duration::from_secs(8 * 3600));
+        assert_eq!(s.idp_order, ["demo"]);
+        assert_eq!(s.fallback, Fallback::None);
+        assert_eq!(
+            s.terms,
+            Some(Terms {
+                version: "2026-01".into(),
+                url: "https://example.com/terms".into()
+            })
+        );
+        assert_eq!(
+            s.passcode,
+            PasscodeSettings {
+                ttl: Duration::from_secs(300),
+                max_attempts: 3,
+                per_address: 2,
+                per_ip: 10,
+                window: Duration::from_secs(1800),
+            }
+        );
+    }
+
+    #[test]
+    fn sign_in_errors_are_reported_with_positions() {
+        let text = format!(
+            r#"{APPS}idps:
+  - {{ name: partner, type: oidc, issuer: "https://login.partner.example", client_id: c, client_secret_env: X }}
+  - {{ name: api, type: jwt, issuer: "https://idp", audience: x, jwks_url: "https://idp/jwks" }}
+sign_in:
+  host: Auth.localhost
+  session_lifetime: 45d
+  idp_order: [partnr, api, partner, partner]
+  fallback: pascode
+  terms: {{ version: " ", url: "example.com/terms" }}
+  passcode: {{ ttl: 2h, max_attempts: 0, per_address: 0, per_ip: 0, window: 0s }}
+"#
+        );
+        let errors = load(&text).expect_err("broken");
+        let expected = [
+            "DIR/portcullis.yaml:12:9: `Auth.localhost` must be lower-case; did you mean `auth.localhost`?",
+            "DIR/portcullis.yaml:13:21: `session_lifetime` 45d is too long; at most 30d",
+            "DIR/portcullis.yaml:14:15: there is no idp `partnr` in `idps`; did you mean `partner`?",
+            "DIR/portcullis.yaml:14:23: idp `api` is of type jwt; `idp_order` lists idps of type oidc or local",
+            "DIR/portcullis.yaml:14:37: idp `partner` is listed twice in `idp_order`",
+            "DIR/portcullis.yaml:15:13: `pascode` is not a fallback (one of: passcode, none); did you mean `passcode`?",
+            "DIR/portcullis.yaml:16:21: `terms.version` must not be empty",
+            "DIR/portcullis.yaml:16:31: `example.com/terms` is not an http(s) URL; use e.g. https://example.com/terms",
+            "DIR/portcullis.yaml:17:20: `passcode.ttl` must be at most 1h",
+            "DIR/portcullis.yaml:17:38: `passcode.max_attempts` must be between 1 and 10",
+            "DIR/portcullis.yaml:17:54: `passcode.per_address` must be at least 1",
+            "DIR/portcullis.yaml:17:65: `passcode.per_ip` must be at least 1",
+            "DIR/portcullis.yaml:17:76: `0s` is not a duration; use 30s, 5m or 1h",
+        ];
+        assert_eq!(errors, expected);
+    }
+
+    #[test]
+    fn sign_in_host_is_required_and_its_own_host() {
+        let oidc = format!(
+            "{APPS}idps:\n  - {{ name: partner, type: oidc, issuer: \"https://p.example\", client_id: c, client_secret_env: X }}\n"
+        );
+        assert_eq!(
+            load(&oidc).expect_err("no sign_in"),
+            [
+                "DIR/portcullis.yaml:9:28: idp `partner` of type oidc needs `sign_in: { host: … }` (the auth host where people sign in)"
+            ]
+        );
+        let mail =
+            format!("{APPS}mail: {{ from: \"T <noreply@t.example>\", outbox: var/outbox }}\n");
+        assert_eq!(
+            load(&mail).expect_err("no sign_in"),
+            [
+                "DIR/portcullis.yaml:8:7: `mail` needs `sign_in: { host: … }` (the auth host where people sign in with an e-mailed code)"
+            ]
+        );
+        let no_host = format!("{APPS}sign_in: {{ session_lifetime: 1h }}\n");
+        assert_eq!(
+            load(&no_host).expect_err("no host"),
+            ["DIR/portcullis.yaml:8:12: missing field `host`"]
+        );
+        let app_host = format!("{APPS}sign_in: {{ host: wiki.localhost }}\n");
+        assert_eq!(
+            load(&app_host).expect_err("app host"),
+            [
+                "DIR/portcullis.yaml:8:18: `wiki.localhost` is a host of app `wiki`; the sign-in host must be a host of its own"
+            ]
+        );
+        let url = format!("{APPS}sign_in: {{ host: \"https://auth.localhost\" }}\n");
+        assert_eq!(
+            load(&url).expect_err("url"),
+            [
+                "DIR/portcullis.yaml:8:18: `https://auth.localhost` is not a host name (no scheme, port or path); use e.g. auth.example.com"
+            ]
+        );
+        let passcode = format!("{APPS}sign_in: {{ host: auth.localhost, fallback: passcode }}\n");
+        assert_eq!(
+            load(&passcode).expect_err("no mail"),
+            [
+                "DIR/portcullis.yaml:8:44: `fallback: passcode` needs `mail` (the passcode is sent by e-mail); configure `mail` or use `fallback: none`"
+            ]
+        );
+        let typo = format!("{APPS}sign_in: {{ host: auth.localhost, idp_ordr: [] }}\n");
+        assert_eq!(
+            load(&typo).expect_err("typo"),
+            ["DIR/portcullis.yaml:8:34: unknown field `idp_ordr`; did you mean `idp_order`?"]
+        );
+    }
+
+    #[test]
+    fn local_idp_loads_its_users_file() {
+        let text = format!(
+            "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  - {{ name: demo, type: local, users_file: users.yaml, domains: [Break.Glass.example], mfa: trusted }}\n"
+        );
+        let users = format!(
+            r#"users:
+  - {{ email: Alice@TailwindTraders.com, name: Alice, password_hash: "{HASH}", groups: [Finance] }}
+  - {{ email: bob@fabrikam.example, password_hash: "{HASH}", apps: [wiki] }}
+  - {{ email: carol@fabrikam.example, password_hash: "{HASH}", user_type: member }}
+"#
+        );
+        let c = load_with(&[("users.yaml", &users)], &text).expect("loads");
+        let IdpKind::Local(idp) = &c.idps[0].kind else {
+            panic!("not local: {:?}", c.idps[0].kind);
+        };
+        assert_eq!(idp.name, "demo");
+        assert_eq!(idp.domains, ["break.glass.example"]);
+        assert!(idp.mfa_trusted);
+        let types: Vec<_> = idp.users.iter().map(|u| u.user_type).collect();
+        assert_eq!(
+            types,
+            [
+                rules::UserType::Member,
+                rules::UserType::Guest,
+                rules::UserType::Member
+            ]
+        );
+        assert_eq!(idp.users[0].groups, ["finance"]);
+        assert_eq!(idp.users[1].apps, ["wiki"]);
+        assert!(idp.knows("alice@tailwindtraders.com"));
+        assert!(idp.serves("x@break.glass.example"));
+        assert!(
+            !format!("{:?}", c.idps).contains("argon2"),
+            "hashes in Debug"
+        );
+    }
+
+    #[test]
+    fn local_idp_users_file_errors_name_the_users_file() {
+        let text = format!(
+            "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  - {{ name: demo, type: local, users_file: users.yaml, mfa: trustd, issuer: x }}\n"
+        );
+        let users = format!(
+            r#"users:
+  - {{ email: alice@tailwindtraders.com, password_hash: "{HASH}" }}
+  - {{ email: not-an-address, password_hash: "{HASH}" }}
+  - {{ email: ALICE@tailwindtraders.com, password_hash: "{HASH}" }}
+  - {{ email: bob@fabrikam.example, password_hash: "hunter2" }}
+  - {{ email: carol@fabrikam.example, password_hash: "$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA" }}
+  - {{ email: dan@fabrikam.example, password_hash: "{HASH}", apps: [wikki], user_type: guests }}
+  - {{ email: erin@tailwindtraders.com, password_hash: "{HASH}", apps: [wiki] }}
+"#
+        );
+        let errors = load_with(&[("users.yaml", &users)], &text).expect_err("broken");
+        let expected = [
+            "DIR/portcullis.yaml:10:5: `issuer` is for idps of type jwt or oidc, not local",
+            "DIR/portcullis.yaml:10:61: `trustd` is not an mfa setting (one of: trusted, untrusted); did you mean `trusted`?",
+            "DIR/users.yaml:3:14: `not-an-address` is not an e-mail address; write it like anna@contoso.com",
+            "DIR/users.yaml:4:14: `ALICE@tailwindtraders.com` is listed twice (first on line 2; e-mails are compared ignoring case)",
+            "DIR/users.yaml:5:51: `password_hash` is not an argon2 PHC string ($argon2id$v=19$…); make one with `portcullis hash-password`",
+            "DIR/users.yaml:6:53: `password_hash` is not an argon2 PHC string ($argon2id$v=19$…); make one with `portcullis hash-password`",
+            "DIR/users.yaml:7:149: there is no app `wikki` in the configuration; did you mean `wiki`?",
+            "DIR/users.yaml:7:168: `guests` is not a user type (one of: member, guest); did you mean `guest`?",
+            "DIR/users.yaml:8:153: `apps` is for guests (the apps they are assigned); `erin@tailwindtraders.com` is a member and needs no assignment",
+        ];
+        assert_eq!(errors, expected);
+        assert!(errors.iter().all(|e| !e.contains("hunter2")), "{errors:?}");
+
+        // Shape errors in the users file: unknown fields, YAML syntax.
+        let typo = format!("users:\n  - {{ email: a@b.example, pasword_hash: \"{HASH}\" }}\n");
+        assert_eq!(
+            load_with(
+                &[("users.yaml", &typo)],
+                &text.replace(", mfa: trustd, issuer: x", "")
+            )
+            .expect_err("typo"),
+            ["DIR/users.yaml:2:27: unknown field `pasword_hash`; did you mean `password_hash`?"]
+        );
+        let syntax = "users:\n  - { email: a@b.example\n";
+        let errors = load_with(
+            &[("users.yaml", syntax)],
+            &text.replace(", mfa: trustd, issuer: x", ""),
+        )
+        .expect_err("syntax");
+        assert!(
+            errors.len() == 1 && errors[0].starts_with("DIR/users.yaml:"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn local_idp_needs_an_existing_users_file_and_only_its_fields() {
+        let text = format!(
+            "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  - {{ name: demo, type: local }}\n  - {{ name: b, type: local, users_file: nope.yaml }}\n  - {{ name: c, type: jwt, issuer: i, audience: a, jwks_url: \"https://i/k\", users_file: u.yaml }}\n  - {{ name: d, type: locl }}\n"
+        );
+        let errors = load(&text).expect_err("broken");
+        let expected = [
+            "DIR/portcullis.yaml:10:5: idp `demo` of type local needs `users_file`",
+            "DIR/portcullis.yaml:11:41: users file `DIR/nope.yaml` does not exist (paths are relative to the config file)",
+            "DIR/portcullis.yaml:12:5: `users_file` is for idps of type local, not jwt",
+            "DIR/portcullis.yaml:13:22: `locl` is not an idp type (one of: jwt, oidc, local); did you mean `local`?",
+        ];
+        assert_eq!(errors, expected);
     }
 }

@@ -34,6 +34,9 @@ enum Command {
     },
     /// Show the decision for a request and why, policy by policy.
     Whatif(WhatIfArgs),
+    /// Read one password line on stdin and print its argon2id PHC string
+    /// (for `password_hash` in the users file of an idp of type local).
+    HashPassword,
 }
 
 #[derive(Args)]
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
             command: RulesCommand::Test(a),
         } => rules_test(&a),
         Command::Whatif(a) => whatif(&a),
+        Command::HashPassword => hash_password(),
     }
 }
 
@@ -285,4 +289,35 @@ fn whatif(a: &WhatIfArgs) -> ExitCode {
         print!("{}", w.table(&snapshot));
     }
     ExitCode::SUCCESS
+}
+
+/// `hash-password`: one line from stdin (its line ending removed, nothing
+/// else) to an argon2id PHC string on stdout. Exit 2 for an empty password.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("portcullis hash-password: cannot read stdin: {e}");
+        return ExitCode::from(1);
+    }
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    if password.is_empty() {
+        eprintln!(
+            "portcullis hash-password: the password is empty; write it as one line on stdin, \
+             e.g. `portcullis hash-password < password.txt`"
+        );
+        return ExitCode::from(2);
+    }
+    match portcullis::local_idp::hash_password(password) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("portcullis hash-password: hashing failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -230,7 +230,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
                 groups_claim.as_deref(),
             )),
             // Browser sign-in IdPs are not bearer-token issuers.
-            IdpKind::Oidc(_) => None,
+            IdpKind::Oidc(_) | IdpKind::Local(_) => None,
         })
         .collect()
 }
