@@ -277,3 +277,90 @@ fn a_missing_config_is_a_failed_check_naming_the_file() {
             .starts_with("/nonexistent/portcullis.yaml:0:0: cannot read the config file")
     );
 }
+
+/// `hash-password` with `input` on stdin.
+fn hash_password(input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run portcullis");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn hash_password_prints_an_argon2id_phc_string_the_library_verifies() {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
+    let out = hash_password("correct horse battery staple\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let phc = stdout.trim_end();
+    assert!(phc.starts_with("$argon2id$v=19$"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let parsed = PasswordHash::new(phc).expect("a PHC string");
+    let argon = argon2::Argon2::default();
+    // Only the line ending is removed; the rest is the password.
+    assert!(
+        argon
+            .verify_password(b"correct horse battery staple", &parsed)
+            .is_ok()
+    );
+    assert!(
+        argon
+            .verify_password(b"correct horse battery staple\n", &parsed)
+            .is_err()
+    );
+    assert!(!text(&out.stderr).contains("correct horse"));
+}
+
+#[test]
+fn hash_password_refuses_an_empty_password() {
+    for input in ["", "\n", "\r\n"] {
+        let out = hash_password(input);
+        assert_eq!(out.status.code(), Some(2), "{input:?}");
+        assert!(out.stdout.is_empty(), "{input:?}");
+        assert!(
+            text(&out.stderr).contains("the password is empty"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn check_reports_users_file_errors_with_their_positions() {
+    let extra = "sign_in: { host: auth.localhost }\n\
+                 idps:\n  - { name: demo, type: local, users_file: users.yaml }\n";
+    let dir = workspace(&[], extra);
+    std::fs::write(dir.path().join("rules/a.yaml"), "").expect("write rule file");
+    std::fs::write(
+        dir.path().join("users.yaml"),
+        "users:\n  - { email: bob@fabrikam.example, password_hash: plain, apps: [payrol] }\n",
+    )
+    .expect("write users file");
+    let out = portcullis(&["check", "--config", &config_of(dir.path())]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let users = dir.path().join("users.yaml");
+    for expected in [
+        format!(
+            "{}:2:51: `password_hash` is not an argon2 PHC string",
+            users.display()
+        ),
+        format!(
+            "{}:2:65: there is no app `payrol` in the configuration; did you mean `payroll`?",
+            users.display()
+        ),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+    }
+}

@@ -403,3 +403,179 @@ struct UserFile {
     #[serde(default)]
     apps: Vec<S<String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PHC string of `password` at the lowest cost (debug builds are slow
+    /// at the default one); `verify` reads the cost from the string.
+    fn cheap_hash(password: &str) -> String {
+        let params = argon2::Params::new(argon2::Params::MIN_M_COST, 1, 1, None).expect("params");
+        let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::encode_b64(b"a fixed test salt").expect("salt");
+        argon
+            .hash_password(password.as_bytes(), &salt)
+            .expect("hash")
+            .to_string()
+    }
+
+    fn demo() -> LocalIdp {
+        let text = format!(
+            r#"users:
+  - {{ email: Alice@TailwindTraders.com, name: Alice, password_hash: "{}", groups: [Finance, finance] }}
+  - {{ email: bob@fabrikam.example, password_hash: "{}", apps: [demo, wiki] }}
+"#,
+            cheap_hash("alice-pw"),
+            cheap_hash("bob-pw")
+        );
+        let apps = ["demo".to_string(), "wiki".to_string()];
+        let cx = LoadContext {
+            member_domains: &["tailwindtraders.com".to_string()],
+            apps: &apps,
+        };
+        LocalIdp::from_str(
+            "demo",
+            vec!["breakglass.example".into()],
+            false,
+            Path::new("users.yaml"),
+            &text,
+            cx,
+        )
+        .expect("loads")
+    }
+
+    fn t(offset_secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000 + offset_secs).expect("timestamp")
+    }
+
+    #[test]
+    fn user_types_default_from_the_member_domains_and_groups_are_lower_case() {
+        let idp = demo();
+        assert_eq!(idp.users[0].user_type, UserType::Member);
+        assert_eq!(idp.users[0].groups, ["finance"]);
+        assert_eq!(idp.users[0].email, "Alice@TailwindTraders.com");
+        assert_eq!(idp.users[1].user_type, UserType::Guest);
+        assert_eq!(idp.users[1].apps, ["demo", "wiki"]);
+    }
+
+    #[test]
+    fn knows_listed_addresses_and_serves_its_domains() {
+        let idp = demo();
+        assert!(idp.knows(" alice@tailwindtraders.com"));
+        assert!(idp.knows("BOB@FABRIKAM.EXAMPLE"));
+        assert!(!idp.knows("carol@fabrikam.example"));
+        assert!(idp.serves("carol@BreakGlass.example"));
+        assert!(idp.serves("bob@fabrikam.example"));
+        assert!(!idp.serves("carol@fabrikam.example"));
+        assert!(!idp.serves("not an address"));
+    }
+
+    #[test]
+    fn verify_accepts_only_the_right_password() {
+        let idp = demo();
+        let alice = idp
+            .verify("ALICE@tailwindtraders.com", "alice-pw")
+            .expect("right password");
+        assert_eq!(alice.name.as_deref(), Some("Alice"));
+        assert_eq!(idp.verify("alice@tailwindtraders.com", "bob-pw"), None);
+        assert_eq!(idp.verify("alice@tailwindtraders.com", ""), None);
+        // Unknown e-mails go through the dummy hash and fail.
+        assert_eq!(idp.verify("mallory@fabrikam.example", "alice-pw"), None);
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_hash_password_costs() {
+        // Otherwise an unknown e-mail would answer faster than a known one.
+        let dummy = PasswordHash::new(DUMMY_HASH).expect("parses");
+        let made = hash_password("x").expect("hash");
+        let made = PasswordHash::new(&made).expect("parses");
+        assert_eq!(dummy.algorithm, made.algorithm);
+        assert_eq!(
+            argon2::Params::try_from(&dummy).expect("params"),
+            argon2::Params::try_from(&made).expect("params")
+        );
+        assert!(Argon2::default().verify_password(b"x", &made).is_ok());
+    }
+
+    #[test]
+    fn debug_never_shows_the_hashes() {
+        let text = format!("{:?}", demo());
+        assert!(!text.contains("argon2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn seed_upserts_users_groups_and_guest_assignments_keeping_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_sqlite(&dir.path().join("p.db"))
+            .await
+            .expect("open");
+        // Bob was invited before the file listed him: he keeps his id.
+        let bob_id = new_user_id();
+        store
+            .upsert_user(
+                &NewUser {
+                    id: bob_id.clone(),
+                    email: "Bob@Fabrikam.example".into(),
+                    display_name: None,
+                    user_type: UserType::Guest,
+                    identity: None,
+                },
+                t(0),
+            )
+            .await
+            .expect("invite");
+        let idp = demo();
+        idp.seed(&store, t(10)).await.expect("seed");
+
+        let alice = store
+            .get_user_by_identity("demo", "alice@tailwindtraders.com")
+            .await
+            .expect("read")
+            .expect("alice");
+        assert_eq!(alice.user_type, UserType::Member);
+        assert_eq!(
+            store.groups_of(&alice.id).await.expect("groups"),
+            ["finance"]
+        );
+        assert!(
+            store
+                .assignments_of_user(&alice.id)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+
+        let bob = store
+            .get_user_by_email("bob@fabrikam.example")
+            .await
+            .expect("read")
+            .expect("bob");
+        assert_eq!(bob.id, bob_id);
+        let apps = store.assignments_of_user(&bob_id).await.expect("read");
+        assert_eq!(
+            apps.iter().map(|a| a.app.as_str()).collect::<Vec<_>>(),
+            ["demo", "wiki"]
+        );
+        assert!(
+            apps.iter()
+                .all(|a| a.expires_at == Some(t(10) + GUEST_ASSIGNMENT)
+                    && a.granted_by.as_deref() == Some("idp:demo"))
+        );
+
+        // A second start renews, and creates no one new.
+        idp.seed(&store, t(1000)).await.expect("seed again");
+        let again = store
+            .get_user_by_identity("demo", "alice@tailwindtraders.com")
+            .await
+            .expect("read")
+            .expect("alice");
+        assert_eq!(again.id, alice.id);
+        assert_eq!(store.list_users(None).await.expect("list").len(), 2);
+        let apps = store.assignments_of_user(&bob_id).await.expect("read");
+        assert!(
+            apps.iter()
+                .all(|a| a.expires_at == Some(t(1000) + GUEST_ASSIGNMENT))
+        );
+    }
+}
