@@ -1327,3 +1327,172 @@ async fn https_listener_with_http2_and_host_prefixed_cookie() {
     assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
     assert!(!seen.all("cookie").join(";").contains("portcullis_session"));
 }
+
+// --------------------------------------------- 14. session revocation, keys
+
+/// The claims of a minted `portcullis_session=…` cookie for `host`.
+async fn cookie_claims(
+    gw: &Gateway,
+    cookie: &str,
+    host: &str,
+) -> portcullis::session::SessionClaims {
+    let token = cookie
+        .strip_prefix("portcullis_session=")
+        .expect("cookie value");
+    gw.keys()
+        .await
+        .verify(token, host, unix_now())
+        .expect("the minted cookie verifies")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_session_is_refused_within_seconds_even_when_cached() {
+    let (gw, up) = standard().await;
+    let (id, cookie) = gw.member("open.test", "rhea", &["pwd"]).await;
+    let email = format!("rhea@{MEMBER_DOMAIN}");
+    let other = gw
+        .mint_cookie(
+            "open.test",
+            &id,
+            &email,
+            UserType::Member,
+            &[],
+            &["pwd"],
+            60,
+        )
+        .await;
+    // Both sessions are allowed, and now sit in the verified-token cache.
+    for c in [&cookie, &other] {
+        let r = browser(&gw, "open.test", "/", Some(c)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let claims = cookie_claims(&gw, &cookie, "open.test").await;
+    let other_sid = cookie_claims(&gw, &other, "open.test").await.sid;
+    assert_ne!(claims.sid, other_sid);
+
+    // Revoked in the shared store, as another replica's sign-out would.
+    let now = OffsetDateTime::now_utc();
+    let ends = OffsetDateTime::from_unix_timestamp(claims.exp).expect("exp");
+    gw.store
+        .revoke_session(&claims.sid, ends, now)
+        .await
+        .expect("revoke the session");
+    let denied = poll(Duration::from_secs(5), || async {
+        let r = browser(&gw, "open.test", "/", Some(&cookie)).await;
+        match r.status {
+            302 => Some(r),
+            200 => None,
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    })
+    .await;
+    let (r, after) = denied.expect("the revoked session was still allowed 5 s later");
+    assert!(
+        r.header("location")
+            .starts_with("/.portcullis/sign-in?rd=/"),
+        "a revoked session signs in again: {}",
+        r.header("location")
+    );
+    eprintln!("revocation took effect after {after:?}");
+
+    // Refused for API clients too, and never proxied.
+    let count = up.count();
+    let r = api(&gw, "open.test", "/data", Some(&cookie)).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_nothing_proxied(&up, count, "revoked session");
+
+    // The user's other session is not affected.
+    let r = browser(&gw, "open.test", "/", Some(&other)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(up.last().header("x-portcullis-user"), Some(id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_key_added_by_another_replica_is_trusted_and_signs() {
+    use portcullis::session::{KeyRing, SessionClaims, SigningKeyRecord};
+    let up = Upstream::start("main").await;
+    let gw = Gateway::start_with_env(
+        &standard_apps(&up),
+        &rules(""),
+        &[("PORTCULLIS_KEY_CHECK_INTERVAL_SECS", "1")],
+    )
+    .await;
+    let (id, old_cookie) = gw.member("open.test", "kai", &["pwd"]).await;
+    let old_kid = gw.keys().await.active_kid().to_string();
+
+    // Another replica rotates: a newer key, stored, and a session it signed.
+    let now = unix_now();
+    let record = SigningKeyRecord::generate(now + 1, now + 40 * 86_400).expect("key");
+    let stored = portcullis::store::SigningKey::try_from(&record).expect("store record");
+    gw.store
+        .insert_signing_key(&stored)
+        .await
+        .expect("insert the new key");
+    let ring = KeyRing::from_records(portcullis::server::ISSUER, vec![record.clone()], now + 1)
+        .expect("ring of the new key");
+    let claims = SessionClaims {
+        iss: portcullis::server::ISSUER.to_string(),
+        sub: id.clone(),
+        aud: "open.test".to_string(),
+        email: format!("kai@{MEMBER_DOMAIN}"),
+        user_type: UserType::Member,
+        groups: vec![],
+        idp: "partner-api".to_string(),
+        amr: vec!["pwd".to_string()],
+        auth_time: now - 60,
+        iat: now,
+        exp: now + 3600,
+        sid: portcullis::session::new_sid(),
+    };
+    let new_cookie = format!(
+        "portcullis_session={}",
+        ring.issue(&claims).expect("issue with the new key")
+    );
+
+    // Trusted within the check interval (1 s here; the bound allows for a
+    // busy machine), and it becomes the key that signs assertions.
+    let accepted = poll(Duration::from_secs(8), || async {
+        let r = browser(&gw, "open.test", "/", Some(&new_cookie)).await;
+        match r.status {
+            200 => Some(()),
+            302 => None,
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    })
+    .await;
+    assert!(
+        accepted.is_some(),
+        "a session signed by the new key was refused 8 s after the key was stored"
+    );
+    let assertion = up.last();
+    let assertion = assertion
+        .header("x-portcullis-assertion")
+        .expect("assertion");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            assertion.split('.').next().expect("JWT header"),
+        )
+        .expect("base64url"),
+    )
+    .expect("JSON header");
+    assert_eq!(header["kid"], record.kid.as_str(), "the newest key signs");
+    let jwks = fetch(gw.get("open.test", "/.portcullis/jwks.json"))
+        .await
+        .json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(kids.contains(&record.kid.as_str()), "{kids:?}");
+    assert!(
+        kids.contains(&old_kid.as_str()),
+        "the old key still verifies: {kids:?}"
+    );
+
+    // Sessions signed by the old key keep working until they expire.
+    let r = browser(&gw, "open.test", "/", Some(&old_cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -3,8 +3,8 @@
 //! an address or a path.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// The label used for requests that matched no app (unknown host).
@@ -36,6 +36,12 @@ pub struct Metrics {
     /// MFA checks by `method` (`idp`, `totp`, `recovery_code`, `enroll`) and
     /// `result`.
     pub mfa: IntCounterVec,
+    /// Revoked sessions held in memory (denied on every request).
+    pub revoked_sessions: IntGauge,
+    /// Unix time of the last successful read of revocations from the store;
+    /// alert when it falls behind (revocations from other replicas are then
+    /// not applied here).
+    pub revocations_last_sync: Gauge,
     pub build_info: GaugeVec,
 }
 
@@ -112,6 +118,16 @@ impl Metrics {
             &["method", "result"],
         )
         .expect("valid metric");
+        let revoked_sessions = IntGauge::new(
+            "portcullis_revoked_sessions",
+            "Revoked sessions held in memory until they expire.",
+        )
+        .expect("valid metric");
+        let revocations_last_sync = Gauge::new(
+            "portcullis_session_revocations_last_sync_timestamp_seconds",
+            "Unix time of the last successful read of session revocations from the store.",
+        )
+        .expect("valid metric");
         let build_info = GaugeVec::new(
             Opts::new(
                 "portcullis_build_info",
@@ -133,6 +149,8 @@ impl Metrics {
             Box::new(token_verifications.clone()),
             Box::new(sign_ins.clone()),
             Box::new(mfa.clone()),
+            Box::new(revoked_sessions.clone()),
+            Box::new(revocations_last_sync.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -148,6 +166,8 @@ impl Metrics {
             token_verifications,
             sign_ins,
             mfa,
+            revoked_sessions,
+            revocations_last_sync,
             build_info,
         }
     }
@@ -202,6 +222,8 @@ mod tests {
             "portcullis_sign_ins_total{idp=\"demo\",result=\"ok\"} 1",
             "portcullis_mfa_total{method=\"totp\",result=\"ok\"} 1",
             "portcullis_build_info{version=",
+            "portcullis_revoked_sessions 0",
+            "portcullis_session_revocations_last_sync_timestamp_seconds",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -5,7 +5,7 @@ use crate::config::{Config, IdpKind, JwksSource, Store as StoreConfig};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::reload::Reloader;
-use crate::session::{self, BearerConfig, BearerVerifier, KeyRing, SigningKeyRecord};
+use crate::session::{self, BearerConfig, BearerVerifier};
 use crate::snapshot::{LoadErrors, Snapshot};
 use crate::state::{Gateway, now};
 use crate::store::{DirectoryCache, DirectoryCacheConfig, Store};
@@ -20,11 +20,6 @@ use std::time::Duration;
 
 /// The issuer of the gateway's own tokens.
 pub const ISSUER: &str = "portcullis";
-/// A signing key signs for this long, then a new one takes over.
-const KEY_ROTATE_AFTER: i64 = 30 * 86_400;
-/// Longest session a key must outlive.
-const MAX_SESSION: i64 = 7 * 86_400;
-const KEY_LIFETIME: i64 = KEY_ROTATE_AFTER + MAX_SESSION + 86_400;
 
 /// Options of `portcullis serve`.
 pub struct ServeOptions {
@@ -50,7 +45,9 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
     ));
     let _guard = runtime.enter();
     let store = runtime.block_on(open_store(&config))?;
-    let keys = runtime.block_on(load_keys(&store)).map_err(|e| vec![e])?;
+    let keys = runtime
+        .block_on(session::sync::load_keys(&store, now()))
+        .map_err(|e| vec![e])?;
     let bearer = bearer_verifiers(&config).map_err(|e| vec![e])?;
     for v in &bearer {
         v.spawn_refresh();
@@ -69,6 +66,12 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         directory,
         metrics,
     ));
+    runtime.block_on(start_portal(&config, &gateway))?;
+
+    // Revocations already recorded (a restart must not forget a sign-out).
+    let revocations_since = runtime
+        .block_on(session::sync::load_revocations(&gateway, 0))
+        .map_err(|e| vec![format!("session revocations: {e}")])?;
 
     let state_dir = state_dir(&config);
     let conf = ServerConf {
@@ -126,6 +129,13 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         crate::upstream::HealthChecker::new(gateway.clone()),
     ));
     server.add_service(background_service(
+        "session sync",
+        session::sync::SessionSync {
+            gateway: gateway.clone(),
+            revocations_since,
+        },
+    ));
+    server.add_service(background_service(
         "reload",
         Reloader {
             gateway: gateway.clone(),
@@ -171,41 +181,6 @@ async fn open_store(config: &Config) -> Result<Store, Vec<String>> {
             "{}: the PostgreSQL store is not available in this version; use `store: {{ sqlite: FILE }}`",
             config.path.display()
         )]),
-    }
-}
-
-/// The gateway's signing keys from the store (shared by replicas), with a new
-/// key generated and stored when none is fresh enough.
-async fn load_keys(store: &Store) -> Result<KeyRing, String> {
-    let now = now();
-    let records: Vec<SigningKeyRecord> = store
-        .list_signing_keys()
-        .await
-        .map_err(|e| format!("signing keys: {e}"))?
-        .into_iter()
-        .map(SigningKeyRecord::from)
-        .filter(|r| !r.is_retired(now))
-        .collect();
-    let ring = if records.is_empty() {
-        None
-    } else {
-        KeyRing::from_records(ISSUER, records.clone(), now).ok()
-    };
-    match ring {
-        Some(r) if !r.needs_rotation(now, KEY_ROTATE_AFTER, MAX_SESSION) => Ok(r),
-        _ => {
-            let record = SigningKeyRecord::generate(now, now + KEY_LIFETIME)
-                .map_err(|e| format!("signing key: {e}"))?;
-            let stored = crate::store::SigningKey::try_from(&record)
-                .map_err(|e| format!("signing key: {e}"))?;
-            store
-                .insert_signing_key(&stored)
-                .await
-                .map_err(|e| format!("storing the signing key: {e}"))?;
-            let mut all = records;
-            all.push(record);
-            KeyRing::from_records(ISSUER, all, now).map_err(|e| format!("signing keys: {e}"))
-        }
     }
 }
 
@@ -261,4 +236,25 @@ fn bearer_verifier(
     BearerVerifier::new(cfg)
         .map(Arc::new)
         .map_err(|e| format!("idp `{name}`: {e}"))
+}
+
+/// Sign-in: the local IdPs' accounts into the store (renewed at each start),
+/// then the portal (mailer, IdP discovery) when `sign_in` is configured.
+async fn start_portal(config: &Config, gateway: &Gateway) -> Result<(), Vec<String>> {
+    let today = time::OffsetDateTime::now_utc();
+    for idp in &config.idps {
+        if let IdpKind::Local(local) = &idp.kind {
+            local
+                .seed(&gateway.store, today)
+                .await
+                .map_err(|e| vec![format!("idp {}: cannot store its users: {e}", idp.name)])?;
+        }
+    }
+    if config.sign_in.is_some() {
+        let portal = crate::portal::Portal::build(config)
+            .await
+            .map_err(|e| vec![e])?;
+        gateway.portal.store(Some(Arc::new(portal)));
+    }
+    Ok(())
 }

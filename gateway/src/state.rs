@@ -3,9 +3,11 @@
 //! the store and metrics. Built once by `server::run`.
 
 use crate::metrics::Metrics;
-use crate::session::{AssertionCache, BearerVerifier, KeyRing, VerifiedCache};
+use crate::session::{
+    AssertionCache, BearerVerifier, DEFAULT_LEEWAY_SECS, KeyRing, RevokedSessions, VerifiedCache,
+};
 use crate::snapshot::Snapshot;
-use crate::store::{DirectoryCache, Store};
+use crate::store::{DirectoryCache, Store, StoreError};
 use crate::upstream::Upstreams;
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ pub struct Gateway {
     pub directory: DirectoryCache,
     /// Verified session cookies and bearer tokens, by token hash.
     pub sessions: VerifiedCache,
+    /// Revoked session ids (sign-out), checked after every cookie
+    /// verification, cache hits included; fed by [`Gateway::revoke_session`]
+    /// and by the store poll of `session::sync` (other replicas).
+    pub revoked: RevokedSessions,
     pub assertions: AssertionCache,
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
@@ -62,6 +68,7 @@ impl Gateway {
             store,
             directory,
             sessions: VerifiedCache::new(100_000),
+            revoked: RevokedSessions::default(),
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
             metrics,
@@ -77,6 +84,41 @@ impl Gateway {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
+
+    /// Revokes session `sid`, whose token expires at `expires_at` (Unix
+    /// seconds): recorded in the store for every replica (they deny it within
+    /// about a second, see `session::sync`), and in this replica's set at
+    /// once. The local set is updated even when the store write fails, so
+    /// this replica denies the session either way; the error tells the
+    /// caller (sign-out) that other replicas may not know yet.
+    pub async fn revoke_session(&self, sid: &str, expires_at: i64) -> Result<(), StoreError> {
+        let now = now();
+        self.revoked
+            .insert(sid, expires_at.saturating_add(DEFAULT_LEEWAY_SECS), now);
+        self.metrics.revoked_sessions.set(self.revoked.len() as i64);
+        self.store
+            .revoke_session(sid, time_of(expires_at)?, time_of(now)?)
+            .await
+    }
+
+    /// Ends every live session of `user_id` ("sign out everywhere"): in the
+    /// store, then in this replica's set at once. Returns the sids revoked
+    /// now. The store does not return their ends, so locally they are kept
+    /// for the longest session (they only leave the set later than needed).
+    pub async fn revoke_sessions_of_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let now = now();
+        let sids = self
+            .store
+            .revoke_sessions_of_user(user_id, time_of(now)?)
+            .await?;
+        let until = now
+            .saturating_add(crate::session::sync::MAX_SESSION)
+            .saturating_add(DEFAULT_LEEWAY_SECS);
+        self.revoked
+            .insert_all(sids.iter().map(|s| (s.as_str(), until)), now);
+        self.metrics.revoked_sessions.set(self.revoked.len() as i64);
+        Ok(sids)
+    }
 }
 
 /// Seconds since the Unix epoch (the one clock the data path reads).
@@ -84,4 +126,11 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn time_of(unix: i64) -> Result<time::OffsetDateTime, StoreError> {
+    time::OffsetDateTime::from_unix_timestamp(unix).map_err(|_| StoreError::Invalid {
+        op: "revoke_session",
+        reason: "the time is out of range",
+    })
 }

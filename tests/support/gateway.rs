@@ -44,6 +44,9 @@ pub fn free_port() -> u16 {
 pub struct Gateway {
     pub dir: tempfile::TempDir,
     pub http: SocketAddr,
+    /// The admin listener (`/metrics`, `/api/…`).
+    #[allow(dead_code, reason = "not every test binary reads metrics")]
+    pub admin: SocketAddr,
     /// The HTTPS listener (HTTP/2 and HTTP/1.1), with a self-signed
     /// certificate for every app host whose PEM is at `tls_ca`.
     pub https: SocketAddr,
@@ -62,8 +65,38 @@ impl Gateway {
         Gateway::start_in(dir, apps, rules).await
     }
 
+    /// Like [`Gateway::start`], with these extra environment variables for
+    /// the gateway process (e.g. a shorter background interval).
+    pub async fn start_with_env(apps: &[AppSpec], rules: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Gateway::start_in_with_env(dir, apps, rules, env).await
+    }
+
     /// Like [`Gateway::start`], in a prepared folder (CA files written there).
     pub async fn start_in(dir: tempfile::TempDir, apps: &[AppSpec], rules: &str) -> Gateway {
+        Gateway::start_in_with_env(dir, apps, rules, &[]).await
+    }
+
+    async fn start_in_with_env(
+        dir: tempfile::TempDir,
+        apps: &[AppSpec],
+        rules: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        Gateway::start_configured(dir, apps, rules, env, "", "").await
+    }
+
+    /// The most general start: `idps` lines are appended under `idps:`
+    /// (after the partner's `jwt` idp), `top` lines (e.g. `sign_in:`,
+    /// `mail:`) before `apps:`. Files they name go in `dir` first.
+    pub async fn start_configured(
+        dir: tempfile::TempDir,
+        apps: &[AppSpec],
+        rules: &str,
+        env: &[(&str, &str)],
+        idps: &str,
+        top: &str,
+    ) -> Gateway {
         let root = dir.path();
         std::fs::create_dir(root.join("rules")).expect("mkdir rules");
         std::fs::write(root.join("rules").join(RULE_FILE), rules).expect("write rules");
@@ -97,7 +130,7 @@ impl Gateway {
              server: {{ grace_period: 1s, threads: 2 }}\n\
              organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n\
              idps:\n  - {{ name: partner-api, type: jwt, issuer: \"{}\", audience: {}, jwks_file: jwks.json }}\n\
-             apps:\n",
+             {idps}{top}apps:\n",
             super::idp::ISSUER,
             super::idp::AUDIENCE,
         );
@@ -125,6 +158,7 @@ impl Gateway {
                 "RUST_LOG",
                 std::env::var("PORTCULLIS_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -151,12 +185,27 @@ impl Gateway {
             store,
             dir,
             http,
+            admin,
             https,
             tls_ca,
             idp,
             child,
             client,
         }
+    }
+
+    /// The admin listener's `/metrics` text.
+    #[allow(dead_code, reason = "not every test binary reads metrics")]
+    pub async fn metrics(&self) -> String {
+        reqwest::Client::new()
+            .get(format!("http://{}/metrics", self.admin))
+            .timeout(WAIT)
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {

@@ -150,6 +150,10 @@ fn verify_cookie(
         r
     });
     match result {
+        // Checked on every request, also when the verification was a cache
+        // hit: a signed-out (stolen, shared) cookie must stop working at
+        // once, not when its cache entry or token expires.
+        Ok(claims) if gateway.revoked.contains(&claims.sid) => Identity::Anonymous,
         Ok(claims) => Identity::Signed {
             claims,
             bearer: false,

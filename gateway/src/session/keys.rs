@@ -199,6 +199,19 @@ struct HeaderOut<'a> {
     kid: &'a str,
 }
 
+/// The rotation rule of [`KeyRing::needs_rotation`] for a key created at
+/// `created_at` that verifies until `not_after`.
+pub(crate) fn rotation_due(
+    created_at: i64,
+    not_after: i64,
+    now: i64,
+    rotate_after_secs: i64,
+    max_session_secs: i64,
+) -> bool {
+    now >= created_at.saturating_add(rotate_after_secs)
+        || now.saturating_add(max_session_secs) > not_after
+}
+
 impl KeyRing {
     /// Builds the ring from persisted records.
     ///
@@ -335,8 +348,13 @@ impl KeyRing {
     /// outlive it. The key task checks this periodically and then calls
     /// [`KeyRing::rotate`].
     pub fn needs_rotation(&self, now: i64, rotate_after_secs: i64, max_session_secs: i64) -> bool {
-        now >= self.active_created_at.saturating_add(rotate_after_secs)
-            || now.saturating_add(max_session_secs) > self.active_not_after
+        rotation_due(
+            self.active_created_at,
+            self.active_not_after,
+            now,
+            rotate_after_secs,
+            max_session_secs,
+        )
     }
 
     /// A new key record to insert into the store; once a ring is built with

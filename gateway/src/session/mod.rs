@@ -20,6 +20,8 @@ mod cache;
 pub mod cookie;
 mod jwt;
 mod keys;
+mod revoked;
+pub mod sync;
 
 #[cfg(test)]
 mod test_support;
@@ -30,6 +32,7 @@ pub use bearer::{BearerConfig, BearerVerifier, DEFAULT_ALGORITHMS, JwksSource, p
 pub use cache::{AssertionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL, VerifiedCache};
 pub use jwt::{DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN};
 pub use keys::{ASSERTION_TTL_SECS, AssertionClaims, KeyRing, SigningKeyRecord};
+pub use revoked::{DEFAULT_REVOKED_CAPACITY, RevokedSessions};
 
 /// Whether the user belongs to the organisation or is an external partner.
 pub use rules::UserType;
@@ -180,6 +183,7 @@ mod tests {
         check::<BearerVerifier>();
         check::<VerifiedCache>();
         check::<AssertionCache>();
+        check::<RevokedSessions>();
         check::<SessionClaims>();
         check::<SessionError>();
     }
