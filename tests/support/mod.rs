@@ -1,8 +1,12 @@
 //! The harness of `tests/gateway.rs`: real upstreams, the real gateway
 //! binary, raw sockets. Loopback only; every wait is bounded.
 
+#[allow(dead_code)]
+pub mod browser;
 pub mod gateway;
 pub mod idp;
+#[allow(dead_code)]
+pub mod op;
 pub mod raw;
 pub mod upstream;
 

@@ -2,28 +2,137 @@
 //! home-realm discovery, the OIDC callback, the e-mail passcode, MFA, consent,
 //! the single-sign-on hand-off to app hosts, sign-out, and `jwks.json`.
 //!
+//! # Hosts
+//!
+//! People sign in on one **auth host** (`sign_in.host`), which keeps its own
+//! host-only session cookie. An app host never shares a cookie with it: the
+//! auth host hands the app host a one-time code (`/.portcullis/session?code=`,
+//! single use, 60 s) that the app host turns into its own host-only cookie.
+//! So no cookie is ever scoped to a parent domain, and a return URL can only
+//! ever name an app host of this gateway.
+//!
+//! # Forms
+//!
+//! Every form is a POST carrying a CSRF token derived from a per-browser
+//! random "flow" cookie (host-only, `HttpOnly`, `SameSite=Lax`); the pending
+//! OIDC sign-in is bound to the same cookie, so a callback finished in
+//! another browser is refused (login CSRF). A POST with a foreign `Origin` is
+//! refused as well.
+//!
 //! The proxy hands every reserved request here as a [`PortalRequest`] (plain
-//! values: method, host, normalised path, query, headers, a bounded form
-//! body) and writes back the [`Reply`]. Nothing here is ever proxied.
+//! values) and writes back the [`Reply`]. Nothing here is ever proxied.
 
+mod apphost;
+mod mfa_step;
+mod pages;
+mod signin;
+
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::mfa::Totp;
+use crate::oidc::{OidcClient, OidcError};
+use crate::session::SessionClaims;
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
+use base64::Engine as _;
 use bytes::Bytes;
+use openidconnect::url::form_urlencoded;
+use pages::Pages;
+use sha2::Digest as _;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Form bodies larger than this are refused (413).
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
+/// How long a hand-off code or a pending sign-in lives.
+const HANDOFF_TTL_SECS: i64 = 60;
+const PENDING_TTL_SECS: i64 = 10 * 60;
+
 /// Reserved endpoints.
 pub mod paths {
     pub const SIGN_IN: &str = "/.portcullis/sign-in";
+    pub const SIGN_IN_PASSWORD: &str = "/.portcullis/sign-in/password";
+    pub const SIGN_IN_CHOOSE: &str = "/.portcullis/sign-in/choose";
+    pub const SIGN_IN_PASSCODE: &str = "/.portcullis/sign-in/passcode";
+    pub const CALLBACK: &str = "/.portcullis/callback";
+    pub const CONSENT: &str = "/.portcullis/consent";
     pub const MFA: &str = "/.portcullis/mfa";
+    pub const SESSION: &str = "/.portcullis/session";
+    pub const SIGN_OUT: &str = "/.portcullis/sign-out";
     pub const JWKS: &str = "/.portcullis/jwks.json";
 }
 
 /// The sign-in services built from the config at start: IdP clients, the
-/// mailer, TOTP and the page templates.
-pub struct Portal {}
+/// mailer, TOTP and the page templates. IdPs that could not be reached at
+/// start are discovered again on their first use.
+pub struct Portal {
+    pages: Pages,
+    totp: Totp,
+    mailer: Option<Mailer>,
+    oidc_configs: HashMap<String, crate::oidc::OidcIdpConfig>,
+    oidc: tokio::sync::RwLock<HashMap<String, Arc<OidcClient>>>,
+}
+
+impl Portal {
+    /// Builds the portal for `config`: the mailer (an error is fatal: a
+    /// broken outbox or SMTP setting must not show up only when someone
+    /// asks for a code) and each OIDC IdP's discovery (an unreachable IdP is
+    /// logged and retried when someone picks it).
+    pub async fn build(config: &Config) -> Result<Portal, String> {
+        let mailer = match &config.mail {
+            Some(m) => Some(
+                Mailer::new(m, &config.organisation.name)
+                    .map_err(|e| format!("{}: mail: {e}", config.path.display()))?,
+            ),
+            None => None,
+        };
+        let mut oidc_configs = HashMap::new();
+        let mut clients = HashMap::new();
+        for idp in &config.idps {
+            if let crate::config::IdpKind::Oidc(c) = &idp.kind {
+                oidc_configs.insert(idp.name.clone(), (**c).clone());
+                match OidcClient::discover((**c).clone(), crate::oidc::DEFAULT_TIMEOUT).await {
+                    Ok(client) => {
+                        clients.insert(idp.name.clone(), Arc::new(client));
+                    }
+                    Err(e) => tracing::warn!(
+                        idp = %idp.name,
+                        error = %e,
+                        "identity provider not reachable at start; retried on first use"
+                    ),
+                }
+            }
+        }
+        Ok(Portal {
+            pages: Pages::new(),
+            totp: Totp::default(),
+            mailer,
+            oidc_configs,
+            oidc: tokio::sync::RwLock::new(clients),
+        })
+    }
+
+    /// The discovered client of the OIDC idp `name`, discovering it now if
+    /// start-up could not.
+    async fn oidc_client(&self, name: &str) -> Result<Arc<OidcClient>, OidcError> {
+        if let Some(c) = self.oidc.read().await.get(name) {
+            return Ok(c.clone());
+        }
+        let Some(config) = self.oidc_configs.get(name) else {
+            return Err(OidcError::Config(format!("no oidc idp named {name}")));
+        };
+        let client =
+            Arc::new(OidcClient::discover(config.clone(), crate::oidc::DEFAULT_TIMEOUT).await?);
+        self.oidc
+            .write()
+            .await
+            .insert(name.to_string(), client.clone());
+        Ok(client)
+    }
+}
 
 /// A request for a reserved path, as plain values.
 pub struct PortalRequest<'a> {
@@ -54,9 +163,52 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+impl Reply {
+    fn html(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            content_type: "text/html; charset=utf-8",
+            headers: page_headers(),
+            body,
+        }
+    }
+
+    fn redirect(location: String) -> Reply {
+        Reply {
+            status: 302,
+            content_type: "text/plain; charset=utf-8",
+            headers: vec![
+                ("location", location),
+                ("referrer-policy", "no-referrer".into()),
+            ],
+            body: Vec::new(),
+        }
+    }
+
+    fn with_cookie(mut self, set_cookie: String) -> Reply {
+        self.headers.push(("set-cookie", set_cookie));
+        self
+    }
+}
+
+/// Headers on every portal page: no framing (click-jacking), no referrer
+/// (codes and return URLs stay on this host), no scripts at all.
+fn page_headers() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "content-security-policy",
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+                .into(),
+        ),
+        ("x-frame-options", "DENY".into()),
+        ("referrer-policy", "no-referrer".into()),
+        ("x-content-type-options", "nosniff".into()),
+    ]
+}
+
 /// The sign-in host of this configuration, if sign-in is set up.
-pub fn auth_host(_snapshot: &Snapshot) -> Option<&str> {
-    None
+pub fn auth_host(snapshot: &Snapshot) -> Option<&str> {
+    snapshot.config.sign_in.as_ref().map(|s| s.host.as_str())
 }
 
 /// Answers a reserved request.
@@ -69,11 +221,193 @@ pub async fn serve(gateway: &Gateway, snapshot: &Snapshot, req: &PortalRequest<'
             body: gateway.keys.load().jwks().as_bytes().to_vec(),
         };
     }
-    let _ = snapshot;
-    Reply {
-        status: 404,
-        content_type: "text/html; charset=utf-8",
-        headers: Vec::new(),
-        body: b"not found".to_vec(),
+    let portal = gateway.portal.load_full();
+    let (Some(portal), Some(sign_in)) = (portal, snapshot.config.sign_in.as_ref()) else {
+        return plain_message(
+            snapshot,
+            req,
+            503,
+            "Sign-in unavailable",
+            "Sign-in is not set up on this gateway: no sign-in host is configured.",
+        );
+    };
+    let h = Handler {
+        gateway,
+        snapshot,
+        portal: &portal,
+        sign_in,
+        req,
+        now: crate::state::now(),
+    };
+    if req.app.is_some() {
+        h.app_host().await
+    } else {
+        h.auth_host().await
     }
+}
+
+/// A page without the portal (sign-in not configured).
+fn plain_message(
+    snapshot: &Snapshot,
+    req: &PortalRequest<'_>,
+    status: u16,
+    title: &str,
+    text: &str,
+) -> Reply {
+    Reply::html(
+        status,
+        Pages::new().render(
+            "message.html",
+            minijinja::context! {
+                org => snapshot.config.organisation.name,
+                request_id => req.request_id,
+                title, text,
+            },
+        ),
+    )
+}
+
+/// One request's view of everything the endpoints need.
+struct Handler<'a> {
+    gateway: &'a Gateway,
+    snapshot: &'a Snapshot,
+    portal: &'a Portal,
+    sign_in: &'a crate::config::SignIn,
+    req: &'a PortalRequest<'a>,
+    now: i64,
+}
+
+impl Handler<'_> {
+    fn scheme(&self) -> &'static str {
+        if self.req.https { "https" } else { "http" }
+    }
+
+    /// `scheme://auth-host:port`.
+    fn auth_origin(&self) -> String {
+        format!(
+            "{}://{}{}",
+            self.scheme(),
+            self.sign_in.host,
+            self.req.port_suffix
+        )
+    }
+
+    fn org(&self) -> &str {
+        &self.snapshot.config.organisation.name
+    }
+
+    fn time(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(self.now)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+
+    fn query(&self, name: &str) -> Option<String> {
+        self.req.query.and_then(|q| param(q.as_bytes(), name))
+    }
+
+    fn page(&self, status: u16, template: &str, ctx: minijinja::Value) -> Reply {
+        let base = minijinja::context! {
+            org => self.org(),
+            request_id => self.req.request_id,
+        };
+        Reply::html(
+            status,
+            self.portal
+                .pages
+                .render(template, minijinja::context! { ..ctx, ..base }),
+        )
+    }
+
+    fn message(&self, status: u16, title: &str, text: &str) -> Reply {
+        self.page(status, "message.html", minijinja::context! { title, text })
+    }
+
+    /// A message with a link to start signing in again.
+    fn start_again(&self, status: u16, title: &str, text: &str) -> Reply {
+        self.page(
+            status,
+            "message.html",
+            minijinja::context! {
+                title, text,
+                link => paths::SIGN_IN,
+                link_text => "Sign in again",
+            },
+        )
+    }
+
+    /// Something this side failed (store, mailer, IdP): deny, say so, log.
+    fn unavailable(&self, what: &str, error: &dyn std::fmt::Display) -> Reply {
+        tracing::warn!(request_id = %self.req.request_id, what, error = %error, "sign-in step failed");
+        self.message(
+            503,
+            "Sign-in unavailable",
+            "Signing in is not possible right now. Try again in a few minutes.",
+        )
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        find_cookie(self.req.headers, name)
+    }
+
+    /// The verified session of this host's cookie, if any.
+    fn session(&self) -> Option<SessionClaims> {
+        let token = crate::session::cookie::find_session_cookie(
+            self.req
+                .headers
+                .get_all("cookie")
+                .iter()
+                .map(|v| v.as_bytes()),
+            self.req.https,
+        )?;
+        self.gateway
+            .keys
+            .load()
+            .verify(token, self.req.host, self.now)
+            .ok()
+    }
+}
+
+/// The first value of `name` in an `application/x-www-form-urlencoded`
+/// string (a query or a form body).
+fn param(input: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(input)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The value of cookie `name` in the `Cookie` headers.
+fn find_cookie<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// URL-safe base64 of `bytes` random bytes.
+fn random_token(bytes: usize) -> String {
+    let buf: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// URL-safe base64 of SHA-256 over `parts` (each followed by NUL).
+fn digest(parts: &[&str]) -> String {
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// Constant-time equality of two byte strings (lengths are not secret).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -1,0 +1,179 @@
+//! `/.portcullis/mfa` on the auth host: step-up with Portcullis's own TOTP.
+//! Enrollment (QR code and key, confirmed by a first code, then recovery
+//! codes shown once) or verification (a code or a recovery code); then the
+//! session carries MFA and the browser goes back to the app that asked.
+
+use super::{Handler, Reply, paths};
+use crate::mfa::MfaError;
+use crate::proxy::respond::encode_component;
+use crate::session::{SessionClaims, cookie};
+use crate::store::User;
+use minijinja::context;
+
+impl Handler<'_> {
+    pub(super) async fn mfa(&self) -> Reply {
+        let form = if self.req.method == "POST" {
+            match self.form() {
+                Ok(f) => Some(f),
+                Err(r) => return r,
+            }
+        } else {
+            None
+        };
+        let rd = form
+            .as_ref()
+            .and_then(|f| f.get("rd").cloned())
+            .or_else(|| self.query("rd"))
+            .unwrap_or_default();
+        let Some((claims, user)) = self.auth_session().await else {
+            return Reply::redirect(format!("{}?rd={}", paths::SIGN_IN, encode_component(&rd)));
+        };
+        if form.is_none() && claims.mfa() {
+            return self.handoff(&claims, &rd).await;
+        }
+        let store = &self.gateway.store;
+        let enrolled = match store.get_totp_factor(&user.id).await {
+            Ok(f) => f.is_some_and(|f| f.confirmed_at.is_some()),
+            Err(e) => return self.unavailable("mfa factor", &e),
+        };
+        let Some(form) = form else {
+            return if enrolled {
+                self.form_page(200, "mfa_verify.html", context! { rd })
+            } else {
+                self.enroll_page(&user, &rd, None).await
+            };
+        };
+        let code = form
+            .get("code")
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default();
+        let totp = &self.portal.totp;
+        let action = form.get("action").map(String::as_str);
+        if action == Some("confirm") && !enrolled {
+            let result = totp.confirm(store, &user.id, &code, self.time()).await;
+            self.count_mfa("enroll", &result);
+            return match result {
+                Ok(codes) => {
+                    let set = match self.with_mfa(&claims) {
+                        Ok((_, set)) => set,
+                        Err(r) => return r,
+                    };
+                    let next = format!("{}?rd={}", paths::MFA, encode_component(&rd));
+                    self.page(
+                        200,
+                        "recovery_codes.html",
+                        context! { codes => codes.0, next },
+                    )
+                    .with_cookie(set)
+                }
+                Err(MfaError::InvalidCode | MfaError::Replayed) => {
+                    self.enroll_page(
+                        &user,
+                        &rd,
+                        Some("That code is not right. Scan the new QR code and try again."),
+                    )
+                    .await
+                }
+                Err(MfaError::Locked { .. }) => self.locked(),
+                Err(e) => self.unavailable("mfa enrollment", &e),
+            };
+        }
+        if action != Some("verify") || !enrolled {
+            return self.message(400, "Bad request", "The form does not match this step.");
+        }
+        // Recovery codes are `ABCDE-FGHJK`; authenticator codes are digits.
+        let recovery = code.contains('-') || code.bytes().any(|b| b.is_ascii_alphabetic());
+        let (method, result) = if recovery {
+            let r = totp
+                .use_recovery_code(store, &user.id, &code, self.time())
+                .await
+                .map(|_| ());
+            ("recovery_code", r)
+        } else {
+            (
+                "totp",
+                totp.verify(store, &user.id, &code, self.time()).await,
+            )
+        };
+        self.count_mfa(method, &result);
+        match result {
+            Ok(()) => {
+                let (claims, set) = match self.with_mfa(&claims) {
+                    Ok(v) => v,
+                    Err(r) => return r,
+                };
+                self.handoff(&claims, &rd).await.with_cookie(set)
+            }
+            Err(MfaError::InvalidCode) => self.form_page(
+                401,
+                "mfa_verify.html",
+                context! { rd, error => "That code is not right." },
+            ),
+            Err(MfaError::Replayed) => self.form_page(
+                401,
+                "mfa_verify.html",
+                context! { rd, error => "That code was already used. Wait for the next one." },
+            ),
+            Err(MfaError::Locked { .. }) => self.locked(),
+            Err(e) => self.unavailable("mfa", &e),
+        }
+    }
+
+    async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {
+        let org = self.org().replace(':', " ");
+        match self
+            .portal
+            .totp
+            .enroll(
+                &self.gateway.store,
+                &user.id,
+                &user.email,
+                &org,
+                self.time(),
+            )
+            .await
+        {
+            Ok(e) => self.form_page(
+                200,
+                "mfa_enroll.html",
+                context! { rd, qr => e.qr_svg_data_uri, secret => e.secret_base32, error },
+            ),
+            Err(e) => self.unavailable("mfa enrollment", &e),
+        }
+    }
+
+    fn locked(&self) -> Reply {
+        self.message(
+            429,
+            "Too many attempts",
+            "Two-step verification is locked for a while after too many wrong codes. Try again later.",
+        )
+    }
+
+    fn count_mfa<T>(&self, method: &str, result: &Result<T, MfaError>) {
+        self.gateway
+            .metrics
+            .mfa
+            .with_label_values(&[method, crate::mfa::result_label(result)])
+            .inc();
+    }
+
+    /// The auth session, now with MFA: new claims and their cookie. The
+    /// session id stays, so signing out still ends it everywhere.
+    fn with_mfa(&self, claims: &SessionClaims) -> Result<(SessionClaims, String), Reply> {
+        let mut c = claims.clone();
+        for m in ["mfa", "otp"] {
+            if !c.amr.iter().any(|a| a == m) {
+                c.amr.push(m.to_string());
+            }
+        }
+        c.iat = self.now;
+        match self.gateway.keys.load().issue(&c) {
+            Ok(token) => {
+                let set = cookie::set_cookie(&token, self.req.https, c.exp - self.now);
+                Ok((c, set))
+            }
+            Err(e) => Err(self.unavailable("issue session", &e)),
+        }
+    }
+}

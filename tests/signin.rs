@@ -1,0 +1,797 @@
+//! End-to-end sign-in: the real `portcullis serve`, a real OpenID Provider
+//! (oidc-provider on Node), real upstreams, the file outbox for e-mail, and a
+//! browser stand-in that keeps host-only cookies per host. Each test walks
+//! what a partner does: the app → the auth host → their IdP, a password or
+//! an e-mailed code → consent → MFA when a policy asks → back to the app.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+#[allow(dead_code)]
+mod support;
+
+use portcullis::session::UserType;
+use std::time::Duration;
+use support::browser::{Browser, Page};
+use support::gateway::{AppSpec, Gateway, app, free_port};
+use support::op::{CLIENT_ID, CLIENT_SECRET, Op};
+use support::upstream::Upstream;
+use support::{WAIT, poll};
+use time::OffsetDateTime;
+
+const AUTH: &str = "auth.test";
+const BOB: &str = "bob@fabrikam.example";
+const BOB_PW: &str = "bob-password-1";
+
+const RULES: &str = "\
+policies:
+  - name: demo-needs-mfa
+    users: { include: [all] }
+    apps: { include: [demo] }
+    grant: { require: [mfa] }
+";
+
+struct Env {
+    gw: Gateway,
+    up: Upstream,
+    op: Option<Op>,
+}
+
+impl Env {
+    fn browser(&self) -> Browser {
+        Browser::new(
+            self.gw.http,
+            &[AUTH, "wiki.test", "docs.test", "demo.test", "payroll.test"],
+        )
+    }
+
+    fn url(&self, host: &str, path: &str) -> String {
+        self.gw.url(host, path)
+    }
+
+    /// Bob's (or anyone's) local password sign-in from `app_host`, up to the
+    /// page after the password (consent for a first sign-in).
+    async fn password_sign_in(
+        &self,
+        b: &mut Browser,
+        app_host: &str,
+        email: &str,
+        pw: &str,
+    ) -> Page {
+        let form = b.open(&self.url(app_host, "/")).await;
+        assert_eq!(form.url.host_str(), Some(AUTH), "{form:?}");
+        assert_eq!(form.heading(), "Sign in");
+        let pw_page = b
+            .submit(&form, "/.portcullis/sign-in", &[("email", email)])
+            .await;
+        assert_eq!(pw_page.heading(), "Enter your password", "{}", pw_page.body);
+        b.submit(
+            &pw_page,
+            "/.portcullis/sign-in/password",
+            &[("password", pw)],
+        )
+        .await
+    }
+}
+
+fn apps(up: &Upstream) -> Vec<AppSpec> {
+    let ups = vec![up.address()];
+    ["wiki", "docs", "demo", "payroll"]
+        .iter()
+        .map(|n| app(n, &ups, &format!("title: {n} app")))
+        .collect()
+}
+
+/// The gateway with a local IdP (Bob, a guest of wiki, docs and demo), an
+/// OIDC IdP for partner.example on a port chosen here (started only when
+/// `op_accounts` is given, after the gateway: its discovery at start fails
+/// and is retried on first use), and the file outbox.
+async fn start(op_accounts: Option<&str>, extra_sign_in: &str) -> Env {
+    let up = Upstream::start("app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let hash = portcullis::local_idp::hash_password(BOB_PW).unwrap();
+    std::fs::write(
+        dir.path().join("users.yaml"),
+        format!(
+            "users:\n  - {{ email: {BOB}, name: Bob, password_hash: \"{hash}\", apps: [wiki, docs, demo] }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("op.secret"), format!("{CLIENT_SECRET}\n")).unwrap();
+    let op_port = free_port();
+    let idps = format!(
+        "  - {{ name: local, type: local, users_file: users.yaml }}\n  \
+         - {{ name: partner, type: oidc, issuer: \"http://127.0.0.1:{op_port}\", client_id: {CLIENT_ID}, \
+         client_secret_file: op.secret, domains: [partner.example, tailwindtraders.com] }}\n"
+    );
+    let top = format!(
+        "sign_in: {{ host: {AUTH}{extra_sign_in} }}\n\
+         mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
+    );
+    let gw = Gateway::start_configured(dir, &apps(&up), RULES, &[], &idps, &top).await;
+    let op = op_accounts.map(|accounts| {
+        let callback = format!("http://{AUTH}:{}/.portcullis/callback", gw.http.port());
+        Op::start(gw.dir.path(), op_port, accounts, "pwd", &callback)
+    });
+    Env { gw, up, op }
+}
+
+/// A guest's first sign-in with a local password: consent once, then every
+/// shared app without signing in again (SSO through one-time codes, each
+/// host its own cookie); the app sees who it is.
+#[tokio::test]
+async fn guest_signs_in_consents_once_and_reaches_every_shared_app() {
+    let env = start(None, "").await;
+    let mut b = env.browser();
+    let form = b.open(&env.url("wiki.test", "/reports?q=1")).await;
+    let pw_page = b
+        .submit(
+            &form,
+            "/.portcullis/sign-in",
+            &[("email", "Bob@Fabrikam.Example")],
+        )
+        .await;
+    let wrong = b
+        .submit(
+            &pw_page,
+            "/.portcullis/sign-in/password",
+            &[("password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("not right"), "{}", wrong.body);
+
+    let consent = b
+        .submit(
+            &wrong,
+            "/.portcullis/sign-in/password",
+            &[("password", BOB_PW)],
+        )
+        .await;
+    assert_eq!(consent.heading(), "Review permissions", "{}", consent.body);
+    assert!(consent.body.contains(BOB));
+    let landed = b
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(landed.status, 200, "{landed:?}");
+    assert_eq!(landed.url.as_str(), env.url("wiki.test", "/reports?q=1"));
+    let seen = env.up.last();
+    assert_eq!(seen.header("x-portcullis-email"), Some(BOB));
+    assert_eq!(seen.header("x-portcullis-user-type"), Some("guest"));
+    assert!(
+        seen.header("cookie")
+            .is_none_or(|c| !c.contains("portcullis"))
+    );
+
+    // Host-only cookies: the auth host's and wiki's, never a shared one.
+    assert!(b.cookies[AUTH].contains_key("portcullis_session"));
+    assert!(b.cookies["wiki.test"].contains_key("portcullis_session"));
+    assert_ne!(
+        b.cookies[AUTH]["portcullis_session"],
+        b.cookies["wiki.test"]["portcullis_session"]
+    );
+
+    // Single sign-on: another shared app, no form, no consent again.
+    let before = env.up.count();
+    let docs = b.open(&env.url("docs.test", "/")).await;
+    assert_eq!((docs.status, docs.url.host_str()), (200, Some("docs.test")));
+    assert_eq!(env.up.count(), before + 1);
+
+    // Consent is recorded with the terms version; a new browser is not asked.
+    let user = env.gw.store.get_user_by_email(BOB).await.unwrap().unwrap();
+    let consent = env.gw.store.consent_of(&user.id).await.unwrap().unwrap();
+    assert_eq!(consent.terms_version, "1");
+    let mut b2 = env.browser();
+    let again = env
+        .password_sign_in(&mut b2, "docs.test", BOB, BOB_PW)
+        .await;
+    assert_eq!(
+        (again.status, again.url.host_str()),
+        (200, Some("docs.test"))
+    );
+
+    // The landing page lists Bob's apps only.
+    let panel = b.open(&env.url(AUTH, "/.portcullis/apps")).await;
+    assert!(
+        panel.body.contains("wiki app") && panel.body.contains("docs app"),
+        "{}",
+        panel.body
+    );
+    assert!(!panel.body.contains("payroll app"), "{}", panel.body);
+
+    // An app Bob is not assigned to: signed in, still refused.
+    let payroll = b.open(&env.url("payroll.test", "/")).await;
+    assert_eq!(payroll.status, 403, "{payroll:?}");
+
+    let metrics = env.gw.metrics().await;
+    assert!(
+        metrics.contains("portcullis_sign_ins_total{idp=\"local\",result=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("portcullis_sign_ins_total{idp=\"local\",result=\"bad_password\"} 1"));
+}
+
+/// RFC 4648 base32 (no padding), as the enrollment page shows the key.
+fn base32(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u64, 0u32);
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {s}"),
+        };
+        buf = (buf << 5) | u64::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The authenticator app: the current 6-digit code for `secret`.
+fn totp_now(secret: &str) -> String {
+    let g = totp_rs::Builder::new()
+        .with_secret(base32(secret))
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    g.generate(now).to_string()
+}
+
+/// Step-up: a policy asks for MFA; the guest enrolls an authenticator,
+/// gets recovery codes once, and comes back to the URL they asked for with
+/// a session that carries MFA. A code is never accepted twice; a recovery
+/// code works once.
+#[tokio::test]
+async fn mfa_step_up_enrolls_then_verifies_and_never_accepts_a_code_twice() {
+    let env = start(None, "").await;
+    let mut b = env.browser();
+    let consent = env.password_sign_in(&mut b, "demo.test", BOB, BOB_PW).await;
+    let enroll = b
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(
+        enroll.heading(),
+        "Set up two-step verification",
+        "{}",
+        enroll.body
+    );
+    assert!(enroll.body.contains("data:image/svg+xml;base64,"));
+    let secret = enroll.by_id("secret").unwrap();
+    let bad = b
+        .submit(&enroll, "/.portcullis/mfa", &[("code", "000000")])
+        .await;
+    assert_eq!(bad.heading(), "Set up two-step verification");
+    assert!(bad.body.contains("not right"));
+    // A wrong code makes a new enrollment (a new QR code): use its secret.
+    let secret2 = bad.by_id("secret").unwrap();
+    assert_ne!(secret, secret2);
+    let code = totp_now(&secret2);
+    let codes = b.submit(&bad, "/.portcullis/mfa", &[("code", &code)]).await;
+    assert_eq!(
+        codes.heading(),
+        "Save your recovery codes",
+        "{}",
+        codes.body
+    );
+    let recovery: Vec<String> = codes
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .filter_map(|s| s.split("</code>").next().map(str::to_string))
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    let next = codes
+        .links()
+        .into_iter()
+        .find(|l| l.path() == "/.portcullis/mfa")
+        .unwrap();
+    let demo = b.open(next.as_str()).await;
+    assert_eq!(
+        (demo.status, demo.url.host_str()),
+        (200, Some("demo.test")),
+        "{demo:?}"
+    );
+
+    // A second browser: the factor exists, so the code is asked for.
+    let mut b2 = env.browser();
+    let first = b2.open(&env.url("demo.test", "/x")).await;
+    let pw = b2
+        .submit(&first, "/.portcullis/sign-in", &[("email", BOB)])
+        .await;
+    let verify = b2
+        .submit(
+            &pw,
+            "/.portcullis/sign-in/password",
+            &[("password", BOB_PW)],
+        )
+        .await;
+    assert_eq!(verify.heading(), "Verify it's you", "{}", verify.body);
+    let replay = b2
+        .submit(&verify, "/.portcullis/mfa", &[("code", &code)])
+        .await;
+    assert_eq!(replay.status, 401);
+    assert!(replay.body.contains("already used") || replay.body.contains("not right"));
+    let ok = b2
+        .submit(&replay, "/.portcullis/mfa", &[("code", &recovery[0])])
+        .await;
+    assert_eq!((ok.status, ok.url.path()), (200, "/x"), "{ok:?}");
+
+    // The same recovery code never works twice.
+    let mut b3 = env.browser();
+    let first = b3.open(&env.url("demo.test", "/")).await;
+    let pw = b3
+        .submit(&first, "/.portcullis/sign-in", &[("email", BOB)])
+        .await;
+    let verify = b3
+        .submit(
+            &pw,
+            "/.portcullis/sign-in/password",
+            &[("password", BOB_PW)],
+        )
+        .await;
+    let reused = b3
+        .submit(&verify, "/.portcullis/mfa", &[("code", &recovery[0])])
+        .await;
+    assert_eq!(reused.status, 401);
+
+    let metrics = env.gw.metrics().await;
+    assert!(
+        metrics.contains("portcullis_mfa_total{method=\"enroll\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("portcullis_mfa_total{method=\"recovery_code\",result=\"ok\"} 1"));
+}
+
+const OP_ACCOUNTS: &str = r#"{
+  "carol@partner.example": { "password": "carol-pw", "name": "Carol", "groups": ["Partner-Admins"], "email_verified": true },
+  "dave@partner.example": { "password": "dave-pw", "name": "Dave", "email_verified": true },
+  "erin@tailwindtraders.com": { "password": "erin-pw", "name": "Erin", "email_verified": true }
+}"#;
+
+/// Opens `app_host` and posts `email` on the sign-in form, without
+/// following the answer (a redirect towards the IdP).
+async fn ask_idp(env: &Env, b: &mut Browser, app_host: &str, email: &str) -> Page {
+    let form = b.open(&env.url(app_host, "/")).await;
+    let action = form.url.join("/.portcullis/sign-in").unwrap();
+    let csrf = form.field("csrf").unwrap();
+    let rd = form.field("rd").unwrap();
+    b.post(&action, &[("csrf", &csrf), ("rd", &rd), ("email", email)])
+        .await
+}
+
+/// Walks redirects towards and through the IdP (filling its login form when
+/// it shows one); returns the gateway's callback URL without following it.
+async fn idp_login(b: &mut Browser, mut p: Page, login: &str, pw: &str) -> reqwest::Url {
+    for _ in 0..15 {
+        if p.status == 200 && p.url.path().starts_with("/interaction/") {
+            p = b.post(&p.url, &[("login", login), ("password", pw)]).await;
+            continue;
+        }
+        let next = p
+            .location
+            .clone()
+            .unwrap_or_else(|| panic!("no redirect: {p:?}"));
+        if next.path() == "/.portcullis/callback" {
+            return next;
+        }
+        p = b.get(next.as_str()).await;
+    }
+    panic!("no callback");
+}
+
+/// A partner signs in with their own OIDC IdP (PKCE, state and nonce bound
+/// to the browser): an invited guest is linked by iss+sub on first sign-in;
+/// an uninvited one is refused; a member domain the IdP claims creates a
+/// member; callbacks are single use and belong to the browser that started.
+#[tokio::test]
+async fn partner_signs_in_with_their_own_oidc_idp() {
+    let env = start(Some(OP_ACCOUNTS), "").await;
+    assert!(env.op.is_some());
+    let carol = env
+        .gw
+        .add_user("carol@partner.example", UserType::Guest)
+        .await;
+    let until = OffsetDateTime::now_utc() + time::Duration::days(7);
+    env.gw.assign(&carol, "wiki", Some(until)).await;
+
+    let mut b = env.browser();
+    let at_idp = ask_idp(&env, &mut b, "wiki.test", "carol@partner.example").await;
+    let callback = idp_login(&mut b, at_idp, "carol@partner.example", "carol-pw").await;
+
+    // The callback in another browser: refused (login CSRF).
+    let mut other = env.browser();
+    let stolen = other.get(callback.as_str()).await;
+    assert_eq!(stolen.status, 400, "{stolen:?}");
+    // …and that consumed the pending sign-in: the right browser must start again.
+    let late = b.get(callback.as_str()).await;
+    assert_eq!(late.status, 400);
+    assert_eq!(late.heading(), "Sign-in expired");
+
+    let at_idp = ask_idp(&env, &mut b, "wiki.test", "carol@partner.example").await;
+    let callback = idp_login(&mut b, at_idp, "carol@partner.example", "carol-pw").await;
+    let cb = b.get(callback.as_str()).await;
+    let consent = b.follow(cb).await;
+    assert_eq!(consent.heading(), "Review permissions", "{}", consent.body);
+    let wiki = b
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(
+        (wiki.status, wiki.url.host_str()),
+        (200, Some("wiki.test")),
+        "{wiki:?}"
+    );
+    let seen = env.up.last();
+    assert_eq!(
+        seen.header("x-portcullis-email"),
+        Some("carol@partner.example")
+    );
+    assert_eq!(seen.header("x-portcullis-groups"), Some("partner-admins"));
+    let user = env.gw.store.get_user(&carol).await.unwrap().unwrap();
+    let identity = user.identity.expect("linked on first sign-in");
+    assert_eq!(identity.idp, "partner");
+    // A replayed callback (code and state used once) is refused.
+    let replay = b.get(callback.as_str()).await;
+    assert_eq!(replay.status, 400);
+
+    // Not invited: refused, and no user is created.
+    let mut d = env.browser();
+    let at_idp = ask_idp(&env, &mut d, "wiki.test", "dave@partner.example").await;
+    let callback = idp_login(&mut d, at_idp, "dave@partner.example", "dave-pw").await;
+    let refused = d.open(callback.as_str()).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(refused.heading(), "No access yet");
+    assert!(
+        env.gw
+            .store
+            .get_user_by_email("dave@partner.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A member domain this IdP claims: a member is created and let in.
+    let mut e = env.browser();
+    let at_idp = ask_idp(&env, &mut e, "payroll.test", "erin@tailwindtraders.com").await;
+    let callback = idp_login(&mut e, at_idp, "erin@tailwindtraders.com", "erin-pw").await;
+    let payroll = e.open(callback.as_str()).await;
+    assert_eq!(
+        (payroll.status, payroll.url.host_str()),
+        (200, Some("payroll.test")),
+        "{payroll:?}"
+    );
+    assert_eq!(
+        env.up.last().header("x-portcullis-user-type"),
+        Some("member")
+    );
+
+    let metrics = env.gw.metrics().await;
+    assert!(
+        metrics.contains("portcullis_sign_ins_total{idp=\"partner\",result=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_sign_ins_total{idp=\"partner\",result=\"not_invited\"} 1")
+    );
+    assert!(
+        metrics.contains("portcullis_sign_ins_total{idp=\"partner\",result=\"other_browser\"} 1")
+    );
+}
+
+/// The newest `.eml` in the outbox for `to`, and how many there are.
+fn outbox_code(env: &Env, to: &str) -> (Option<String>, usize) {
+    let dir = env.gw.path("outbox");
+    let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let text = std::fs::read_to_string(e.path()).ok()?;
+                    let t = e.metadata().ok()?.modified().ok()?;
+                    Some((t, text))
+                })
+                .filter(|(_, text)| text.contains(to))
+                .collect()
+        })
+        .unwrap_or_default();
+    mails.sort();
+    let n = mails.len();
+    let code = mails.last().and_then(|(_, text)| {
+        let parsed = mailparse::parse_mail(text.as_bytes()).ok()?;
+        let body = parsed
+            .subparts
+            .iter()
+            .find(|p| p.ctype.mimetype == "text/plain")
+            .and_then(|p| p.get_body().ok())
+            .unwrap_or_else(|| parsed.get_body().unwrap_or_default());
+        body.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 8)
+            .map(str::to_string)
+    });
+    (code, n)
+}
+
+/// A guest whose domain has no IdP gets a one-time code by e-mail: single
+/// use, a limited number of tries, rate-limited per address; an address
+/// nobody invited gets the same page and no mail.
+#[tokio::test]
+async fn guest_without_an_idp_signs_in_with_an_emailed_passcode() {
+    let env = start(None, ", passcode: { per_address: 2, max_attempts: 3 }").await;
+    let frank = env
+        .gw
+        .add_user("frank@contoso.example", UserType::Guest)
+        .await;
+    let until = OffsetDateTime::now_utc() + time::Duration::days(7);
+    env.gw.assign(&frank, "wiki", Some(until)).await;
+
+    let mut b = env.browser();
+    let form = b.open(&env.url("wiki.test", "/")).await;
+    let code_page = b
+        .submit(
+            &form,
+            "/.portcullis/sign-in",
+            &[("email", "frank@contoso.example")],
+        )
+        .await;
+    assert_eq!(code_page.heading(), "Enter your code", "{}", code_page.body);
+    let (code, sent) = outbox_code(&env, "frank@contoso.example");
+    let code = code.expect("a code in the outbox");
+    assert_eq!(sent, 1);
+    let wrong = b
+        .submit(
+            &code_page,
+            "/.portcullis/sign-in/passcode",
+            &[("code", "00000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("2 tries left"), "{}", wrong.body);
+    let consent = b
+        .submit(&wrong, "/.portcullis/sign-in/passcode", &[("code", &code)])
+        .await;
+    assert_eq!(consent.heading(), "Review permissions", "{}", consent.body);
+    let wiki = b
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!((wiki.status, wiki.url.host_str()), (200, Some("wiki.test")));
+
+    // Single use: the same code in another browser is refused.
+    let mut b2 = env.browser();
+    let form = b2.open(&env.url("wiki.test", "/")).await;
+    let page = b2
+        .submit(
+            &form,
+            "/.portcullis/sign-in",
+            &[("email", "frank@contoso.example")],
+        )
+        .await;
+    let (newest, sent) = outbox_code(&env, "frank@contoso.example");
+    assert_eq!(sent, 2);
+    assert_ne!(newest.as_deref(), Some(code.as_str()));
+    let reused = b2
+        .submit(&page, "/.portcullis/sign-in/passcode", &[("code", &code)])
+        .await;
+    assert_eq!(reused.status, 401);
+
+    // Rate limit: a third code for the address within the window is refused.
+    let form = b2.open(&env.url("wiki.test", "/")).await;
+    let limited = b2
+        .submit(
+            &form,
+            "/.portcullis/sign-in",
+            &[("email", "frank@contoso.example")],
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{limited:?}");
+    assert_eq!(outbox_code(&env, "frank@contoso.example").1, 2);
+
+    // Nobody invited this address: same page, no mail.
+    let mut s = env.browser();
+    let form = s.open(&env.url("wiki.test", "/")).await;
+    let page = s
+        .submit(
+            &form,
+            "/.portcullis/sign-in",
+            &[("email", "stranger@contoso.example")],
+        )
+        .await;
+    assert_eq!(page.heading(), "Enter your code");
+    assert_eq!(outbox_code(&env, "stranger@contoso.example").1, 0);
+
+    // The mail never reaches the logs.
+    assert!(!env.gw.log().contains(&code));
+}
+
+/// Return URLs only ever lead to an app host of this gateway (published
+/// open-redirect payloads); forms need this browser's CSRF token and
+/// origin; a hand-off code works once, on its own host.
+#[tokio::test]
+async fn return_urls_forms_and_handoff_codes_cannot_be_abused() {
+    let env = start(None, "").await;
+    let mut b = env.browser();
+    let consent = env.password_sign_in(&mut b, "wiki.test", BOB, BOB_PW).await;
+    b.submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    let port = env.gw.http.port();
+    let payloads = [
+        "https://evil.example/".to_string(),
+        "//evil.example/".into(),
+        "/\\evil.example".into(),
+        "\\\\evil.example".into(),
+        format!("http://wiki.test:{port}@evil.example/"),
+        format!("http://evil.example\\@wiki.test:{port}/"),
+        format!("http://evil.example#@wiki.test:{port}/"),
+        "javascript:alert(1)".into(),
+        format!("http://wiki.test.evil.example:{port}/"),
+        "HTTP://EVIL.EXAMPLE/".into(),
+        "http:evil.example".into(),
+        "\thttp://evil.example".into(),
+        format!("https://wiki.test:{port}/"),
+        "http://wiki.test:1/".into(),
+        format!("http://{AUTH}:{port}/.portcullis/apps"),
+        "data:text/html,<script>alert(1)</script>".into(),
+    ];
+    for rd in &payloads {
+        let url = reqwest::Url::parse_with_params(
+            &env.url(AUTH, "/.portcullis/sign-in"),
+            &[("rd", rd.as_str())],
+        )
+        .unwrap();
+        let page = b.get(url.as_str()).await;
+        let location = page
+            .location
+            .clone()
+            .unwrap_or_else(|| panic!("{rd}: {page:?}"));
+        assert_eq!(
+            (location.host_str(), location.path()),
+            (Some(AUTH), "/.portcullis/apps"),
+            "rd {rd:?} led to {location}"
+        );
+    }
+    // The app host's own sign-in keeps the return path on that host.
+    for rd in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let url = reqwest::Url::parse_with_params(
+            &env.url("wiki.test", "/.portcullis/sign-in"),
+            &[("rd", rd)],
+        )
+        .unwrap();
+        let page = b.get(url.as_str()).await;
+        let location = page.location.unwrap();
+        let back: String = location
+            .query_pairs()
+            .find(|(k, _)| k == "rd")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        assert_eq!(back, format!("http://wiki.test:{port}/"), "{rd}");
+    }
+
+    // A form without this browser's CSRF token, or from another origin.
+    let sign_in = reqwest::Url::parse(&env.url(AUTH, "/.portcullis/sign-in")).unwrap();
+    let forged = b
+        .post(&sign_in, &[("email", BOB), ("csrf", "forged")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let page = b.get(sign_in.as_str()).await;
+    let page = b.follow(page).await;
+    let csrf = page.field("csrf");
+    if let Some(csrf) = csrf {
+        let client = reqwest::Client::builder()
+            .resolve(AUTH, env.gw.http)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(WAIT)
+            .build()
+            .unwrap();
+        let flow = b.cookies[AUTH]["portcullis_flow"].clone();
+        let r = client
+            .post(sign_in.clone())
+            .header("origin", "http://evil.example")
+            .header("cookie", format!("portcullis_flow={flow}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("email={BOB}&csrf={csrf}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+
+    // A hand-off code for wiki: not on docs, and only once.
+    let url = reqwest::Url::parse_with_params(
+        &env.url(AUTH, "/.portcullis/sign-in"),
+        &[("rd", env.url("wiki.test", "/"))],
+    )
+    .unwrap();
+    let handoff = b.get(url.as_str()).await.location.unwrap();
+    assert_eq!(handoff.path(), "/.portcullis/session");
+    let mut on_docs = handoff.clone();
+    on_docs.set_host(Some("docs.test")).unwrap();
+    let mut fresh = env.browser();
+    assert_eq!(fresh.get(on_docs.as_str()).await.status, 400);
+    // Taken by the attempt on docs: useless on wiki now.
+    assert_eq!(fresh.get(handoff.as_str()).await.status, 400);
+}
+
+/// Sign-out ends the session everywhere: the app host's cookie is cleared,
+/// the auth host's session revoked, and other app hosts' cookies from the
+/// same sign-in stop working within seconds.
+#[tokio::test]
+async fn sign_out_ends_the_session_on_every_app_host() {
+    let env = start(None, "").await;
+    let mut b = env.browser();
+    let consent = env.password_sign_in(&mut b, "wiki.test", BOB, BOB_PW).await;
+    b.submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(b.open(&env.url("docs.test", "/")).await.status, 200);
+    let docs_cookie = b.cookies["docs.test"]["portcullis_session"].clone();
+
+    // Signing out on an app host: its cookie goes, the session is revoked
+    // by its sid, and the auth host's page clears the auth cookie too.
+    let done = b.open(&env.url("wiki.test", "/.portcullis/sign-out")).await;
+    assert_eq!(done.url.host_str(), Some(AUTH));
+    assert!(done.body.contains("You are signed out"), "{}", done.body);
+    assert!(!b.cookies["wiki.test"].contains_key("portcullis_session"));
+    assert!(!b.cookies[AUTH].contains_key("portcullis_session"));
+    // The docs cookie (never sent to the auth host) is revoked by its sid.
+    let client = reqwest::Client::builder()
+        .resolve("docs.test", env.gw.http)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+    let url = env.url("docs.test", "/");
+    let refused = poll(Duration::from_secs(6), || {
+        let client = client.clone();
+        let url = url.clone();
+        let cookie = format!("portcullis_session={docs_cookie}");
+        async move {
+            let r = client
+                .get(url)
+                .header("cookie", cookie)
+                .header("accept", "text/html")
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 302).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "the docs cookie still works after sign-out"
+    );
+    // Signing in again shows the form, not a silent hand-off.
+    let again = b.open(&env.url("docs.test", "/")).await;
+    assert_eq!(again.heading(), "Sign in");
+
+    // On the auth host, signing out takes a confirming POST (a cross-site
+    // link cannot sign anyone out), then ends the session.
+    let docs = env.password_sign_in(&mut b, "docs.test", BOB, BOB_PW).await;
+    assert_eq!(docs.status, 200);
+    let confirm = b.open(&env.url(AUTH, "/.portcullis/sign-out")).await;
+    assert!(
+        confirm.body.contains("Sign out of every app"),
+        "{}",
+        confirm.body
+    );
+    let forged = b.post(&confirm.url, &[("csrf", "not-the-token")]).await;
+    assert_eq!(forged.status, 403);
+    assert!(b.cookies[AUTH].contains_key("portcullis_session"));
+    let done = b.submit(&confirm, "/.portcullis/sign-out", &[]).await;
+    assert!(done.body.contains("You are signed out"), "{}", done.body);
+    assert!(!b.cookies[AUTH].contains_key("portcullis_session"));
+    let user = env.gw.store.get_user_by_email(BOB).await.unwrap().unwrap();
+    assert!(
+        env.gw
+            .store
+            .sessions_of_user(&user.id, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
