@@ -1496,3 +1496,79 @@ async fn a_signing_key_added_by_another_replica_is_trusted_and_signs() {
     let r = browser(&gw, "open.test", "/", Some(&old_cookie)).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+// ------------------------------------------------------------ 15. access log
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_gets_one_json_access_line_without_secrets() {
+    let (gw, _up) = standard().await;
+    let (id, cookie) = gw.member("open.test", "lou", &["pwd"]).await;
+    let r = browser(
+        &gw,
+        "open.test",
+        "/reports/q3?token=s3cr3t-query",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rid = r.header("x-request-id").to_string();
+    let denied = browser(&gw, "blocked.test", "/x", Some(&cookie)).await;
+    assert_eq!(denied.status, 403);
+    let denied_rid = page_request_id(&denied.body);
+
+    // Lines are written in batches, at most 100 ms late.
+    let line = |rid: String| {
+        let gw = &gw;
+        async move {
+            poll(Duration::from_secs(5), || {
+                let rid = rid.clone();
+                async move {
+                    gw.log()
+                        .lines()
+                        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                        .find(|v| {
+                            v["target"] == "access" && v["fields"]["request_id"] == rid.as_str()
+                        })
+                }
+            })
+            .await
+            .map(|(v, _)| v)
+        }
+    };
+    let v = line(rid.clone())
+        .await
+        .expect("an access line for the request");
+    assert_eq!(v["level"], "INFO");
+    assert!(
+        v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{v}"
+    );
+    let f = &v["fields"];
+    assert_eq!(f["app"], "open");
+    assert_eq!(f["decision"], "allow");
+    assert_eq!(f["status"], 200);
+    assert_eq!(f["method"], "GET");
+    assert_eq!(f["path"], "/reports/q3", "no query string");
+    assert_eq!(f["client_ip"], "127.0.0.1");
+    assert_eq!(f["user"], id.as_str());
+    assert!(f["latency_us"].as_u64().is_some(), "{v}");
+    let v = line(denied_rid)
+        .await
+        .expect("an access line for the denial");
+    assert_eq!(v["fields"]["app"], "blocked");
+    assert_eq!(v["fields"]["decision"], "block");
+    assert_eq!(v["fields"]["policies"], BLOCK_POLICY);
+    assert_eq!(v["fields"]["status"], 403);
+
+    let log = gw.log();
+    let token = cookie.strip_prefix("portcullis_session=").expect("token");
+    assert!(!log.contains(token), "the session token was logged");
+    assert!(!log.contains("s3cr3t-query"), "a query string was logged");
+    let lines = log
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("\"request_id\":\"{rid}\"")) && l.contains("\"target\":\"access\"")
+        })
+        .count();
+    assert_eq!(lines, 1, "one access line per request");
+}

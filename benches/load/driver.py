@@ -514,7 +514,7 @@ class Bench:
     def setup(self):
         d = self.d
         os.makedirs(f"{d}/www")
-        for sub in ("up-tmp", "px-tmp", "pc-a", "pc-b"):
+        for sub in ("up-tmp", "px-tmp", "pc-a", "pc-b", "logs"):
             os.makedirs(f"{d}/{sub}")
         write(f"{d}/www/blob.txt", ("portcullis load bench " * 8)[:127] + "\n")
         for f in os.listdir(f"{d}/www"):
@@ -601,8 +601,10 @@ class Bench:
             env = dict(env)
             env.setdefault("RUST_LOG", "info")
             # stderr (JSON logs, one access line per request) goes to a file
-            # in the temporary folder, truncated after each run.
-            p = start(name, [f"{BIN}/portcullis", "serve", "--config", conf], 1, f"{d}/{inst}/stderr.log", env)
+            # in the temporary folder, truncated after each run. Not beside the
+            # config: the gateway watches the config's folder for changes, and
+            # a log written there wakes that watcher on every write.
+            p = start(name, [f"{BIN}/portcullis", "serve", "--config", conf], 1, f"{d}/logs/{inst}.stderr.log", env)
             self.pids[name] = p.pid
         for name in ("portcullis", "portcullis-nolog"):
             if name in self.pids and self.alive(name):
@@ -795,7 +797,7 @@ class Bench:
         if peer.startswith("portcullis"):
             inst = "pc-a" if peer == "portcullis" else "pc-b"
             try:
-                os.truncate(f"{self.d}/{inst}/stderr.log", 0)
+                os.truncate(f"{self.d}/logs/{inst}.stderr.log", 0)
             except OSError:
                 pass
         cpu = f"{row['cpu_us_per_req']:.1f}" if row["cpu_us_per_req"] is not None else "-"

@@ -129,6 +129,12 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         crate::upstream::HealthChecker::new(gateway.clone()),
     ));
     server.add_service(background_service(
+        "access log",
+        crate::proxy::access_log::Flusher {
+            gateway: gateway.clone(),
+        },
+    ));
+    server.add_service(background_service(
         "session sync",
         session::sync::SessionSync {
             gateway: gateway.clone(),

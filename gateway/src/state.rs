@@ -39,6 +39,8 @@ pub struct Gateway {
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
     pub metrics: Metrics,
+    /// The buffered access-log writer (`proxy::access_log`).
+    pub access_log: crate::proxy::access_log::AccessLog,
     /// The sign-in services (IdP clients, mailer, MFA); `None` until
     /// `server::run` has built them, and when sign-in is not configured.
     pub portal: arc_swap::ArcSwapOption<crate::portal::Portal>,
@@ -72,6 +74,7 @@ impl Gateway {
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
             metrics,
+            access_log: Default::default(),
             portal: arc_swap::ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
         }

@@ -3,6 +3,7 @@
 //! before a byte reaches the app; anything that fails while deciding is a
 //! deny.
 
+pub mod access_log;
 pub mod context;
 pub mod headers;
 pub mod path;
@@ -571,26 +572,26 @@ impl ProxyHttp for Proxy {
             .map_or(NO_APP, |a| a.name.as_str());
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.start.elapsed();
-        let m = &self.gateway.metrics;
+        let g = &self.gateway;
+        let m = &g.metrics;
         m.requests.with_label_values(&[app, ctx.outcome]).inc();
         m.request_duration
             .with_label_values(&[app])
             .observe(elapsed.as_secs_f64());
         // Never tokens, cookies or query strings.
-        tracing::info!(
-            target: "access",
-            request_id = %ctx.request_id,
+        g.access_log.log(&access_log::Entry {
+            request_id: &ctx.request_id,
             app,
-            decision = ctx.outcome,
-            policies = %ctx.applied.join(","),
+            decision: ctx.outcome,
+            policies: &ctx.applied,
             status,
-            method = %session.req_header().method,
-            path = %ctx.forward_uri.split('?').next().unwrap_or_default(),
-            client_ip = %ctx.client_ip.map(|i| i.to_string()).unwrap_or_default(),
-            user = %ctx.claims.as_ref().map(|c| c.sub.as_str()).unwrap_or_default(),
-            latency_us = elapsed.as_micros() as u64,
-            error = %e.map(|e| e.etype().as_str()).unwrap_or_default(),
-        );
+            method: session.req_header().method.as_str(),
+            path: ctx.forward_uri.split('?').next().unwrap_or_default(),
+            client_ip: ctx.client_ip,
+            user: ctx.claims.as_ref().map_or("", |c| c.sub.as_str()),
+            latency_us: elapsed.as_micros() as u64,
+            error: e.map_or("", |e| e.etype().as_str()),
+        });
     }
 }
 
