@@ -27,12 +27,19 @@ policies:
     users: { include: [all] }
     apps: { include: [demo] }
     grant: { require: [mfa] }
+  - name: payroll-recent-sign-in
+    users: { include: [all] }
+    apps: { include: [payroll] }
+    session: { sign_in_frequency: 1h }
 ";
 
 struct Env {
     gw: Gateway,
     up: Upstream,
+    /// partner.example: not trusted for MFA (though it sends `amr: mfa`).
     op: Option<Op>,
+    /// mfa-partner.example: `mfa: trusted`.
+    op_mfa: Option<Op>,
 }
 
 impl Env {
@@ -97,21 +104,28 @@ async fn start(op_accounts: Option<&str>, extra_sign_in: &str) -> Env {
     .unwrap();
     std::fs::write(dir.path().join("op.secret"), format!("{CLIENT_SECRET}\n")).unwrap();
     let op_port = free_port();
+    let op_mfa_port = free_port();
     let idps = format!(
         "  - {{ name: local, type: local, users_file: users.yaml }}\n  \
          - {{ name: partner, type: oidc, issuer: \"http://127.0.0.1:{op_port}\", client_id: {CLIENT_ID}, \
-         client_secret_file: op.secret, domains: [partner.example, tailwindtraders.com] }}\n"
+         client_secret_file: op.secret, domains: [partner.example, tailwindtraders.com] }}\n  \
+         - {{ name: partner-mfa, type: oidc, issuer: \"http://127.0.0.1:{op_mfa_port}\", client_id: {CLIENT_ID}, \
+         client_secret_file: op.secret, domains: [mfa-partner.example], mfa: trusted }}\n"
     );
     let top = format!(
         "sign_in: {{ host: {AUTH}{extra_sign_in} }}\n\
          mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
     );
     let gw = Gateway::start_configured(dir, &apps(&up), RULES, &[], &idps, &top).await;
-    let op = op_accounts.map(|accounts| {
-        let callback = format!("http://{AUTH}:{}/.portcullis/callback", gw.http.port());
-        Op::start(gw.dir.path(), op_port, accounts, "pwd", &callback)
+    let callback = format!("http://{AUTH}:{}/.portcullis/callback", gw.http.port());
+    let op = op_accounts
+        .map(|accounts| Op::start(gw.dir.path(), op_port, accounts, "pwd,mfa", &callback));
+    let op_mfa = op_accounts.map(|_| {
+        let dir = gw.dir.path().join("op-mfa");
+        std::fs::create_dir_all(&dir).unwrap();
+        Op::start(&dir, op_mfa_port, MFA_ACCOUNTS, "pwd,mfa", &callback)
     });
-    Env { gw, up, op }
+    Env { gw, up, op, op_mfa }
 }
 
 /// A guest's first sign-in with a local password: consent once, then every
@@ -346,6 +360,10 @@ async fn mfa_step_up_enrolls_then_verifies_and_never_accepts_a_code_twice() {
     );
     assert!(metrics.contains("portcullis_mfa_total{method=\"recovery_code\",result=\"ok\"} 1"));
 }
+
+const MFA_ACCOUNTS: &str = r#"{
+  "grace@mfa-partner.example": { "password": "grace-pw", "name": "Grace", "email_verified": true }
+}"#;
 
 const OP_ACCOUNTS: &str = r#"{
   "carol@partner.example": { "password": "carol-pw", "name": "Carol", "groups": ["Partner-Admins"], "email_verified": true },
@@ -794,4 +812,165 @@ async fn sign_out_ends_the_session_on_every_app_host() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// MFA from the partner's IdP counts only when that IdP is `mfa: trusted`;
+/// an untrusted IdP's `amr: mfa` still gets Portcullis's own TOTP. A
+/// callback mixing one IdP's pending sign-in with another's code and issuer
+/// is refused (IdP mix-up). When an IdP is down, its sign-in page says so and
+/// people already signed in keep working.
+#[tokio::test]
+async fn trusted_idp_mfa_counts_mixed_up_callbacks_fail_and_a_dead_idp_is_named() {
+    let mut env = start(Some(OP_ACCOUNTS), "").await;
+    let until = OffsetDateTime::now_utc() + time::Duration::days(7);
+    let grace = env
+        .gw
+        .add_user("grace@mfa-partner.example", UserType::Guest)
+        .await;
+    env.gw.assign(&grace, "demo", Some(until)).await;
+    let carol = env
+        .gw
+        .add_user("carol@partner.example", UserType::Guest)
+        .await;
+    env.gw.assign(&carol, "demo", Some(until)).await;
+
+    // Trusted: straight to the app after consent.
+    let mut g = env.browser();
+    let at_idp = ask_idp(&env, &mut g, "demo.test", "grace@mfa-partner.example").await;
+    let cb = idp_login(&mut g, at_idp, "grace@mfa-partner.example", "grace-pw").await;
+    let consent = g.open(cb.as_str()).await;
+    let demo = g
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(
+        (demo.status, demo.url.host_str()),
+        (200, Some("demo.test")),
+        "{demo:?}"
+    );
+
+    // Untrusted, though its amr says mfa: Portcullis's own second factor.
+    let mut c = env.browser();
+    let at_idp = ask_idp(&env, &mut c, "demo.test", "carol@partner.example").await;
+    let cb = idp_login(&mut c, at_idp, "carol@partner.example", "carol-pw").await;
+    let consent = c.open(cb.as_str()).await;
+    let enroll = c
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(
+        enroll.heading(),
+        "Set up two-step verification",
+        "{}",
+        enroll.body
+    );
+
+    // Mix-up: the pending sign-in at `partner`, answered with the code and
+    // issuer from `partner-mfa`.
+    let mut m = env.browser();
+    let to_a = ask_idp(&env, &mut m, "demo.test", "carol@partner.example").await;
+    let state_a: String = to_a
+        .location
+        .as_ref()
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let to_b = ask_idp(&env, &mut m, "demo.test", "grace@mfa-partner.example").await;
+    let cb_b = idp_login(&mut m, to_b, "grace@mfa-partner.example", "grace-pw").await;
+    let mut mixed = cb_b.clone();
+    let pairs: Vec<(String, String)> = cb_b
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                state_a.clone()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    mixed.query_pairs_mut().clear().extend_pairs(pairs);
+    let refused = m.get(mixed.as_str()).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        m.cookies
+            .get(AUTH)
+            .is_none_or(|j| !j.contains_key("portcullis_session"))
+    );
+
+    // partner's IdP goes down: its sign-in page says so; Grace keeps working.
+    drop(env.op.take());
+    let mut late = env.browser();
+    let down = ask_idp(&env, &mut late, "demo.test", "carol@partner.example").await;
+    assert_eq!(down.status, 503, "{down:?}");
+    assert_eq!(down.heading(), "Sign-in service unavailable");
+    assert_eq!(g.open(&env.url("demo.test", "/again")).await.status, 200);
+    assert!(env.op_mfa.is_some());
+
+    let metrics = env.gw.metrics().await;
+    assert!(
+        metrics.contains("portcullis_mfa_total{method=\"idp\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_sign_ins_total{idp=\"partner\",result=\"idp_unreachable\"} 1")
+    );
+}
+
+/// A session older than an app's sign-in frequency goes back to the IdP
+/// for a fresh sign-in (`prompt=login`), even though the auth host and the
+/// IdP both still have a session; then the app lets the person in.
+#[tokio::test]
+async fn sign_in_frequency_asks_the_idp_for_a_fresh_sign_in() {
+    let env = start(Some(OP_ACCOUNTS), "").await;
+    let erin = env
+        .gw
+        .add_user("erin@tailwindtraders.com", UserType::Member)
+        .await;
+    let mut b = env.browser();
+    for host in [AUTH, "payroll.test"] {
+        let c = env
+            .gw
+            .mint_cookie(
+                host,
+                &erin,
+                "erin@tailwindtraders.com",
+                UserType::Member,
+                &[],
+                &["pwd"],
+                7200,
+            )
+            .await;
+        let (k, v) = c.split_once('=').unwrap();
+        b.cookies
+            .entry(host.to_string())
+            .or_default()
+            .insert(k.into(), v.into());
+    }
+    let form = b.open(&env.url("payroll.test", "/pay")).await;
+    assert_eq!(
+        (form.url.host_str(), form.heading().as_str()),
+        (Some(AUTH), "Sign in"),
+        "{form:?}"
+    );
+    assert!(form.body.contains("recent sign-in"), "{}", form.body);
+    let action = form.url.join("/.portcullis/sign-in").unwrap();
+    let fields = [
+        ("csrf", form.field("csrf").unwrap()),
+        ("rd", form.field("rd").unwrap()),
+        ("reauth", form.field("reauth").unwrap()),
+        ("email", "erin@tailwindtraders.com".to_string()),
+    ];
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let to_idp = b.post(&action, &refs).await;
+    let authorize = to_idp.location.clone().unwrap();
+    assert!(
+        authorize
+            .query_pairs()
+            .any(|(k, v)| k == "prompt" && v == "login"),
+        "{authorize}"
+    );
+    let cb = idp_login(&mut b, to_idp, "erin@tailwindtraders.com", "erin-pw").await;
+    let pay = b.open(cb.as_str()).await;
+    assert_eq!((pay.status, pay.url.path()), (200, "/pay"), "{pay:?}");
 }

@@ -70,6 +70,8 @@ pub mod paths {
 /// start are discovered again on their first use.
 pub struct Portal {
     pages: Pages,
+    /// The organisation's logo as a `data:` URI (pages allow only those).
+    logo: Option<String>,
     totp: Totp,
     mailer: Option<Mailer>,
     oidc_configs: HashMap<String, crate::oidc::OidcIdpConfig>,
@@ -106,8 +108,13 @@ impl Portal {
                 }
             }
         }
+        let logo = match &config.organisation.logo {
+            Some(path) => Some(logo_data_uri(path)?),
+            None => None,
+        };
         Ok(Portal {
             pages: Pages::new(),
+            logo,
             totp: Totp::default(),
             mailer,
             oidc_configs,
@@ -132,6 +139,41 @@ impl Portal {
             .insert(name.to_string(), client.clone());
         Ok(client)
     }
+}
+
+/// Reads the logo (SVG, PNG, JPEG, GIF or WebP, at most 256 KiB) into a
+/// `data:` URI.
+fn logo_data_uri(path: &std::path::Path) -> Result<String, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let mime = match ext.as_str() {
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        _ => {
+            return Err(format!(
+                "{}: organisation.logo: use an .svg, .png, .jpg, .gif or .webp file",
+                path.display()
+            ));
+        }
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("{}: organisation.logo: {e}", path.display()))?;
+    if bytes.len() > 256 * 1024 {
+        return Err(format!(
+            "{}: organisation.logo: larger than 256 KiB",
+            path.display()
+        ));
+    }
+    Ok(format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
 }
 
 /// A request for a reserved path, as plain values.
@@ -308,6 +350,7 @@ impl Handler<'_> {
     fn page(&self, status: u16, template: &str, ctx: minijinja::Value) -> Reply {
         let base = minijinja::context! {
             org => self.org(),
+            logo => self.portal.logo,
             request_id => self.req.request_id,
         };
         Reply::html(

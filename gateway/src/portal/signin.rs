@@ -231,7 +231,7 @@ impl Handler<'_> {
         if !reauth && let Some((claims, user)) = self.auth_session().await {
             return self.after_sign_in(&claims, &user, &rd).await;
         }
-        self.form_page(200, "sign_in.html", context! { rd, email => "" })
+        self.form_page(200, "sign_in.html", context! { rd, reauth, email => "" })
     }
 
     /// "Enter your e-mail" posted: pick the way in (home-realm discovery).
@@ -260,7 +260,8 @@ impl Handler<'_> {
         for idp in idps {
             match &idp.kind {
                 IdpKind::Oidc(c) if c.serves_email(&email) => {
-                    return self.start_oidc(&idp.name, &email, &rd).await;
+                    let reauth = form.get("reauth").is_some_and(|v| v == "1");
+                    return self.start_oidc(&idp.name, &email, &rd, reauth).await;
                 }
                 IdpKind::Local(l) if l.serves(&email) => {
                     return self.password_page(200, &idp.name, &email, &rd, None);
@@ -336,7 +337,7 @@ impl Handler<'_> {
             .find(|i| i.name == name)
             .map(|i| &i.kind)
         {
-            Some(IdpKind::Oidc(_)) => self.start_oidc(name, email, rd).await,
+            Some(IdpKind::Oidc(_)) => self.start_oidc(name, email, rd, false).await,
             Some(IdpKind::Local(_)) => self.password_page(200, name, email, rd, None),
             _ => self.start_again(400, "Bad request", "That way of signing in is not offered."),
         }
@@ -466,7 +467,9 @@ impl Handler<'_> {
 
     // ---- OIDC ----------------------------------------------------------------
 
-    async fn start_oidc(&self, idp: &str, email: &str, rd: &str) -> Reply {
+    /// To the IdP; `reauth` asks it for a fresh sign-in (`prompt=login`),
+    /// for apps whose sign-in frequency the session no longer meets.
+    async fn start_oidc(&self, idp: &str, email: &str, rd: &str, reauth: bool) -> Reply {
         let client = match self.portal.oidc_client(idp).await {
             Ok(c) => c,
             Err(e) => {
@@ -478,7 +481,14 @@ impl Handler<'_> {
         let Ok(redirect_uri) = Url::parse(&callback) else {
             return self.message(400, "Bad request", "The host name is not valid.");
         };
-        let reauth = self.query("reauth").as_deref() == Some("1");
+        if !reachable(client.metadata().authorization_endpoint().url()).await {
+            self.count_sign_in(idp, "idp_unreachable");
+            return self.start_again(
+                503,
+                "Sign-in service unavailable",
+                "Your organisation's sign-in service cannot be reached right now. Try again in a few minutes.",
+            );
+        }
         let (url, pending) =
             client.authorize_url(&redirect_uri, None, reauth, Some(email), self.now);
         let (flow, set) = self.flow();
@@ -797,8 +807,11 @@ impl Handler<'_> {
         if let Err(e) = store.insert_session(&record).await {
             return self.unavailable("session", &e);
         }
+        // `mfa` in the session only when we vouch for it: an IdP that is
+        // not `mfa: trusted` may say what it likes in `amr`.
         let mut amr = s.amr;
-        if s.mfa && !amr.iter().any(|m| m == "mfa") {
+        amr.retain(|m| m != "mfa");
+        if s.mfa {
             amr.push("mfa".into());
         }
         let keys = self.gateway.keys.load();
@@ -1062,13 +1075,25 @@ impl Handler<'_> {
         if let Err(r) = self.form() {
             return r;
         }
-        if let Some(claims) = self.session()
-            && let Err(e) = self.revoke(&claims).await
-        {
-            return self.unavailable("revoke session", &e);
+        let mut idp_sign_out = None;
+        if let Some(claims) = self.session() {
+            if let Err(e) = self.revoke(&claims).await {
+                return self.unavailable("revoke session", &e);
+            }
+            // RP-initiated logout at the IdP, when it offers one: a link,
+            // so leaving the partner's own session is the person's choice.
+            if self.portal.oidc_configs.contains_key(&claims.idp)
+                && let Ok(client) = self.portal.oidc_client(&claims.idp).await
+            {
+                idp_sign_out = client.end_session_url(None, None).map(|u| u.to_string());
+            }
         }
-        self.page(200, "sign_out.html", context! { signed_in => false })
-            .with_cookie(cookie::clear_cookie(self.req.https))
+        self.page(
+            200,
+            "sign_out.html",
+            context! { signed_in => false, idp_sign_out },
+        )
+        .with_cookie(cookie::clear_cookie(self.req.https))
     }
 
     /// The signed-in person's apps (the access panel grows from here).
@@ -1122,6 +1147,23 @@ const LINKED_ELSEWHERE: (&str, &str, &str) = (
     "Use the account you first signed in with",
     "This e-mail address is already linked to another sign-in account. Sign in with that one.",
 );
+
+/// Whether a TCP connection to the URL's host opens within 2 s: an IdP
+/// that is down is said so on our page, not as a browser error on theirs.
+async fn reachable(url: &Url) -> bool {
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(
+        tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
 
 /// The e-mail passcode is for people not linked to an IdP (or linked to the
 /// passcode itself): it must never become a way round a partner's own IdP.
