@@ -8,6 +8,8 @@ pub mod idp;
 #[allow(dead_code)]
 pub mod op;
 pub mod raw;
+#[allow(dead_code)]
+pub mod smtp;
 pub mod upstream;
 
 use std::future::Future;
