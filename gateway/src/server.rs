@@ -256,6 +256,28 @@ async fn start_portal(config: &Config, gateway: &Gateway) -> Result<(), Vec<Stri
                 .map_err(|e| vec![format!("idp {}: cannot store its users: {e}", idp.name)])?;
         }
     }
+    // Expired sign-in state (pending sign-ins, hand-off codes, passcodes,
+    // rate-limit windows, ended sessions) is deleted every 10 minutes; it
+    // is refused by its expiry long before, so this only bounds the tables.
+    let store = gateway.store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let now = time::OffsetDateTime::now_utc();
+            let pruned = (
+                store.prune_tickets(now).await,
+                store.prune_passcodes(now).await,
+                store.prune_rate_limits(now).await,
+                store.prune_sessions(now).await,
+            );
+            if let (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) =
+                pruned
+            {
+                tracing::warn!(error = %e, "pruning expired sign-in state failed; retried in 10 minutes");
+            }
+        }
+    });
     if config.sign_in.is_some() {
         let portal = crate::portal::Portal::build(config)
             .await
