@@ -428,3 +428,75 @@ pub struct SessionRecord {
     /// When the token lapses; also how long a revocation is kept.
     pub expires_at: OffsetDateTime,
 }
+
+/// A guest invitation as stored (the link's token only as a hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: String,
+    /// The invited address (case kept).
+    pub email: String,
+    /// The guest user made for it (no identity until the first sign-in).
+    pub user_id: String,
+    pub apps: Vec<String>,
+    /// Access ends at this time, or …
+    pub access_until: Option<OffsetDateTime>,
+    /// … this many days after redemption.
+    pub access_days: Option<u32>,
+    /// The inviter's personal message.
+    pub message: Option<String>,
+    /// Who invited (a name or e-mail, shown in the mail).
+    pub inviter: String,
+    pub created_at: OffsetDateTime,
+    /// The link works until then (exclusive).
+    pub expires_at: OffsetDateTime,
+    pub redeemed_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Invitation {
+    /// `pending`, `redeemed`, `revoked` or `expired` at `now`.
+    pub fn status(&self, now: OffsetDateTime) -> &'static str {
+        if self.redeemed_at.is_some() {
+            "redeemed"
+        } else if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at <= now {
+            "expired"
+        } else {
+            "pending"
+        }
+    }
+
+    /// When the access it grants ends, for a redemption at `at`.
+    pub fn access_end(&self, at: OffsetDateTime) -> OffsetDateTime {
+        match (self.access_until, self.access_days) {
+            (Some(t), _) => t,
+            (None, Some(d)) => at + time::Duration::days(i64::from(d)),
+            (None, None) => at,
+        }
+    }
+}
+
+/// What [`Store::create_invitation`](super::Store::create_invitation) writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInvitation {
+    pub email: String,
+    pub user_id: String,
+    pub apps: Vec<String>,
+    pub access_until: Option<OffsetDateTime>,
+    pub access_days: Option<u32>,
+    pub message: Option<String>,
+    pub inviter: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The outcome of [`Store::redeem_invitation`](super::Store::redeem_invitation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// This call used the link (the only one that ever will).
+    Redeemed(Invitation),
+    NotFound,
+    Expired,
+    Revoked,
+    AlreadyUsed,
+}

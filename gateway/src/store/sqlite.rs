@@ -29,6 +29,8 @@ const MAX_CONNECTIONS: u32 = 4;
 /// Longest wait for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+mod invitations;
+
 /// The SQLite store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {

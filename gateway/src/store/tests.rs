@@ -1,4 +1,9 @@
-//! Store and directory-cache tests against real SQLite files in a tempdir.
+//! Store and directory-cache tests, each run against both backends: a real
+//! SQLite file in a temporary directory and a fresh database on a real
+//! PostgreSQL server (`test_postgres`). A test is an `async fn(TestDb)`
+//! listed in [`on_both_backends!`], which makes `sqlite::NAME` and
+//! `postgres::NAME` of it; an unlisted one is dead code, which the lints
+//! refuse. Tests of one backend's own behaviour are plain `#[tokio::test]`s.
 
 use std::time::Duration;
 
@@ -6,19 +11,177 @@ use serde_json::json;
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
+use super::test_postgres;
 use super::*;
+
+/// Which backend a [`TestDb`] is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One test's own, empty database.
+struct TestDb {
+    place: Place,
+}
+
+enum Place {
+    /// The directory holds `portcullis.db`; it goes when the test ends.
+    Sqlite(TempDir),
+    /// The URL of a database made for this test alone.
+    Postgres(String),
+}
+
+impl TestDb {
+    async fn new(backend: Backend) -> Self {
+        let place = match backend {
+            Backend::Sqlite => Place::Sqlite(tempfile::tempdir().expect("tempdir")),
+            Backend::Postgres => Place::Postgres(test_postgres::cluster().create_database().await),
+        };
+        TestDb { place }
+    }
+
+    /// A new handle on the database, with its own pool: opening twice is
+    /// two replicas (or two processes) sharing one database.
+    async fn open(&self) -> Store {
+        match &self.place {
+            Place::Sqlite(dir) => Store::open_sqlite(&dir.path().join("portcullis.db")).await,
+            Place::Postgres(url) => Store::open(url).await,
+        }
+        .expect("open store")
+    }
+
+    /// Makes the database unreachable for good (the file removed, the
+    /// PostgreSQL database dropped), to show that what follows needs none.
+    async fn destroy(&self) {
+        match &self.place {
+            Place::Sqlite(dir) => std::fs::remove_dir_all(dir.path()).expect("remove db dir"),
+            Place::Postgres(url) => {
+                let name = url.rsplit('/').next().expect("database name").to_owned();
+                let admin = test_postgres::cluster().url("postgres");
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .expect("admin connection");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .expect("drop database");
+            }
+        }
+    }
+
+    /// The text column read by `sql` (a raw query, to see what is stored).
+    async fn strings(&self, sql: &'static str) -> Vec<String> {
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(dir.path().join("portcullis.db"));
+                let pool = sqlx::SqlitePool::connect_with(options)
+                    .await
+                    .expect("raw connection");
+                sqlx::query_scalar(sql).fetch_all(&pool).await
+            }
+            Place::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url).await.expect("raw connection");
+                sqlx::query_scalar(sql).fetch_all(&pool).await
+            }
+        }
+        .expect("raw query")
+    }
+
+    async fn count_rows(&self, table: &str) -> i64 {
+        let sql = match table {
+            "consents" => "SELECT COUNT(*) FROM consents",
+            "sessions" => "SELECT COUNT(*) FROM sessions",
+            other => panic!("no count query for {other}"),
+        };
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(dir.path().join("portcullis.db"));
+                let pool = sqlx::SqlitePool::connect_with(options)
+                    .await
+                    .expect("raw connection");
+                sqlx::query_scalar(sql).fetch_one(&pool).await
+            }
+            Place::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url).await.expect("raw connection");
+                sqlx::query_scalar(sql).fetch_one(&pool).await
+            }
+        }
+        .expect("count")
+    }
+}
+
+/// Runs each listed `async fn NAME(db: TestDb)` once per backend, as the
+/// tests `sqlite::NAME` and `postgres::NAME`. Every test gets a
+/// multi-threaded runtime, so the racing tests really race.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::TestDb::new(super::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::TestDb::new(super::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    upsert_user_inserts_then_updates_without_touching_state_or_created_at,
+    email_is_unique_ignoring_case,
+    identity_is_unique_and_empty_input_is_invalid,
+    set_state_of_unknown_user_is_not_found_and_list_filters_by_type,
+    delete_user_removes_memberships_and_assignments,
+    group_membership_add_list_remove,
+    guest_assignment_is_live_until_its_end_and_not_after,
+    guest_assignment_without_end_is_rejected_member_one_is_allowed,
+    assignment_errors_name_what_is_wrong,
+    directory_facts_for_unknown_user_is_ok_and_denies,
+    directory_facts_for_blocked_user_with_groups,
+    signing_keys_round_trip_newest_first,
+    revoked_sessions_are_remembered_until_they_expire,
+    audit_lists_newest_first_with_paging_and_filters,
+    two_handles_on_one_file_write_concurrently_without_busy_errors,
+    cache_answers_without_the_database_once_warm,
+    cache_assignment_expiring_while_cached_is_not_live,
+    cache_ttl_expiry_forces_a_reload,
+    cache_invalidate_user_drops_the_entry,
+    cache_remembers_unknown_users,
+    cache_database_error_is_an_err_and_not_cached,
+    cache_load_is_bounded_by_the_timeout,
+    tickets_are_taken_once_and_not_after_they_expire,
+    prune_tickets_deletes_only_expired_ones,
+    concurrent_takes_of_one_ticket_yield_it_exactly_once,
+    passcode_is_accepted_once_ignoring_the_case_of_the_address,
+    passcode_wrong_guesses_count_down_then_lock_even_the_right_code,
+    expired_passcode_is_refused_without_counting,
+    racing_passcode_checks_accept_once_and_count_every_wrong_guess,
+    rate_limit_counts_hits_per_fixed_window_bucket_and_key,
+    concurrent_rate_limit_hits_all_count,
+    secrets_are_stored_only_as_sha256_hex,
+    consent_keeps_the_latest_version_and_goes_with_the_user,
+    sessions_list_live_ones_and_revoking_all_reaches_is_revoked,
+    link_identity_links_only_an_unlinked_user,
+    racing_first_sign_ins_link_one_identity,
+);
 
 /// A fixed instant, so tests never depend on the wall clock for expiry.
 fn t(offset_secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000 + offset_secs).expect("valid timestamp")
-}
-
-async fn open_temp() -> (TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open_sqlite(&dir.path().join("portcullis.db"))
-        .await
-        .expect("open store");
-    (dir, store)
 }
 
 fn guest(id: &str, email: &str) -> NewUser {
@@ -65,8 +228,8 @@ async fn open_creates_file_and_parent_dirs_and_migrations_are_idempotent() {
 }
 
 #[tokio::test]
-async fn open_rejects_postgres_and_in_memory_for_now() {
-    for location in ["postgres://db/portcullis", "sqlite::memory:", ""] {
+async fn open_rejects_in_memory_sqlite() {
+    for location in ["sqlite::memory:", ""] {
         let err = Store::open(location).await.expect_err(location);
         assert!(
             matches!(err, StoreError::Unsupported { .. }),
@@ -75,11 +238,62 @@ async fn open_rejects_postgres_and_in_memory_for_now() {
     }
 }
 
-// ---- users ------------------------------------------------------------------
+#[tokio::test]
+async fn open_takes_both_postgres_url_schemes_and_migrations_are_idempotent() {
+    let url = test_postgres::cluster().create_database().await;
+    let first = Store::open(&url).await.expect("first open, postgres://");
+    assert!(matches!(first, Store::Postgres(_)), "{first:?}");
+    add(&first, guest("u1", "anna@contoso.com")).await;
+    first.close().await;
+
+    // Opening again runs the migrator against an up-to-date schema; two
+    // replicas opening together share it.
+    let other_scheme = url.replacen("postgres://", "postgresql://", 1);
+    let (second, third) = tokio::join!(Store::open(&url), Store::open(&other_scheme));
+    let second = second.expect("second open");
+    let third = third.expect("third open, postgresql://, at the same time");
+    assert!(second.get_user("u1").await.expect("get").is_some());
+    assert!(third.get_user("u1").await.expect("get").is_some());
+}
 
 #[tokio::test]
-async fn upsert_user_inserts_then_updates_without_touching_state_or_created_at() {
-    let (_dir, store) = open_temp().await;
+async fn open_postgres_failure_is_bounded_and_never_shows_the_password() {
+    // A closed loopback port: the connection is refused at once.
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let started = std::time::Instant::now();
+    let err = Store::open(&format!(
+        "postgres://portcullis:hunter2@127.0.0.1:{port}/portcullis"
+    ))
+    .await
+    .expect_err("nothing listens there");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains(&format!("127.0.0.1:{port}/portcullis")),
+        "{shown}"
+    );
+
+    let err = Store::open("postgres://portcullis:hunter2@[::1")
+        .await
+        .expect_err("not a URL");
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+// ---- users ------------------------------------------------------------------
+
+async fn upsert_user_inserts_then_updates_without_touching_state_or_created_at(db: TestDb) {
+    let store = db.open().await;
     let created = add(&store, guest("u1", "anna@contoso.com")).await;
     assert_eq!(created.state, UserState::Active);
     assert_eq!(created.created_at, t(0));
@@ -133,9 +347,8 @@ async fn upsert_user_inserts_then_updates_without_touching_state_or_created_at()
     assert_eq!(store.get_user("nobody").await.expect("get"), None);
 }
 
-#[tokio::test]
-async fn email_is_unique_ignoring_case() {
-    let (_dir, store) = open_temp().await;
+async fn email_is_unique_ignoring_case(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "Anna@Contoso.com")).await;
 
     let err = store
@@ -158,9 +371,8 @@ async fn email_is_unique_ignoring_case() {
     assert_eq!(found.email, "Anna@Contoso.com", "case as given is kept");
 }
 
-#[tokio::test]
-async fn identity_is_unique_and_empty_input_is_invalid() {
-    let (_dir, store) = open_temp().await;
+async fn identity_is_unique_and_empty_input_is_invalid(db: TestDb) {
+    let store = db.open().await;
     let id = Identity {
         idp: "contoso".into(),
         subject: "sub-1".into(),
@@ -200,9 +412,8 @@ async fn identity_is_unique_and_empty_input_is_invalid() {
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
 }
 
-#[tokio::test]
-async fn set_state_of_unknown_user_is_not_found_and_list_filters_by_type() {
-    let (_dir, store) = open_temp().await;
+async fn set_state_of_unknown_user_is_not_found_and_list_filters_by_type(db: TestDb) {
+    let store = db.open().await;
     let err = store
         .set_user_state("nobody", UserState::Blocked)
         .await
@@ -224,9 +435,8 @@ async fn set_state_of_unknown_user_is_not_found_and_list_filters_by_type() {
     assert_eq!(store.list_users(None).await.expect("list").len(), 2);
 }
 
-#[tokio::test]
-async fn delete_user_removes_memberships_and_assignments() {
-    let (_dir, store) = open_temp().await;
+async fn delete_user_removes_memberships_and_assignments(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "a@partner.com")).await;
     store
         .add_group_member("partners", "u1", t(0))
@@ -250,9 +460,8 @@ async fn delete_user_removes_memberships_and_assignments() {
 
 // ---- groups -------------------------------------------------------------------
 
-#[tokio::test]
-async fn group_membership_add_list_remove() {
-    let (_dir, store) = open_temp().await;
+async fn group_membership_add_list_remove(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "a@partner.com")).await;
     for group in ["partners", "break-glass", "partners"] {
         store
@@ -293,9 +502,8 @@ async fn group_membership_add_list_remove() {
 
 // ---- assignments ----------------------------------------------------------------
 
-#[tokio::test]
-async fn guest_assignment_is_live_until_its_end_and_not_after() {
-    let (_dir, store) = open_temp().await;
+async fn guest_assignment_is_live_until_its_end_and_not_after(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "a@partner.com")).await;
     let granted = store
         .grant_assignment("u1", "payroll", Some(t(100)), Some("owner-1"), t(0))
@@ -357,9 +565,8 @@ async fn guest_assignment_is_live_until_its_end_and_not_after() {
     );
 }
 
-#[tokio::test]
-async fn guest_assignment_without_end_is_rejected_member_one_is_allowed() {
-    let (_dir, store) = open_temp().await;
+async fn guest_assignment_without_end_is_rejected_member_one_is_allowed(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("g1", "a@partner.com")).await;
     add(&store, member("m1", "b@tailwindtraders.com")).await;
 
@@ -399,9 +606,8 @@ async fn guest_assignment_without_end_is_rejected_member_one_is_allowed() {
     assert_eq!(facts.assignment_expires_at, None);
 }
 
-#[tokio::test]
-async fn assignment_errors_name_what_is_wrong() {
-    let (_dir, store) = open_temp().await;
+async fn assignment_errors_name_what_is_wrong(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("g1", "a@partner.com")).await;
     let err = store
         .grant_assignment("nobody", "payroll", Some(t(100)), None, t(0))
@@ -434,9 +640,8 @@ async fn assignment_errors_name_what_is_wrong() {
 
 // ---- directory facts ---------------------------------------------------------------
 
-#[tokio::test]
-async fn directory_facts_for_unknown_user_is_ok_and_denies() {
-    let (_dir, store) = open_temp().await;
+async fn directory_facts_for_unknown_user_is_ok_and_denies(db: TestDb) {
+    let store = db.open().await;
     let facts = store
         .directory_facts("nobody", "payroll", t(0))
         .await
@@ -446,9 +651,8 @@ async fn directory_facts_for_unknown_user_is_ok_and_denies() {
     assert!(facts.groups.is_empty());
 }
 
-#[tokio::test]
-async fn directory_facts_for_blocked_user_with_groups() {
-    let (_dir, store) = open_temp().await;
+async fn directory_facts_for_blocked_user_with_groups(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "a@partner.com")).await;
     for group in ["zeta", "alpha"] {
         store
@@ -486,9 +690,8 @@ fn key(kid: &str, created: i64) -> SigningKey {
     }
 }
 
-#[tokio::test]
-async fn signing_keys_round_trip_newest_first() {
-    let (_dir, store) = open_temp().await;
+async fn signing_keys_round_trip_newest_first(db: TestDb) {
+    let store = db.open().await;
     let (old, new) = (key("k-old", 0), key("k-new", 10));
     store.insert_signing_key(&old).await.expect("insert old");
     store.insert_signing_key(&new).await.expect("insert new");
@@ -524,9 +727,8 @@ async fn signing_keys_round_trip_newest_first() {
     assert_eq!(store.list_signing_keys().await.expect("list"), [new]);
 }
 
-#[tokio::test]
-async fn revoked_sessions_are_remembered_until_they_expire() {
-    let (_dir, store) = open_temp().await;
+async fn revoked_sessions_are_remembered_until_they_expire(db: TestDb) {
+    let store = db.open().await;
     store
         .revoke_session("sid-1", t(100), t(0))
         .await
@@ -559,9 +761,8 @@ async fn revoked_sessions_are_remembered_until_they_expire() {
     assert!(store.is_revoked("sid-2").await.expect("check"));
 }
 
-#[tokio::test]
-async fn audit_lists_newest_first_with_paging_and_filters() {
-    let (_dir, store) = open_temp().await;
+async fn audit_lists_newest_first_with_paging_and_filters(db: TestDb) {
+    let store = db.open().await;
     let mut ids = Vec::new();
     for (i, subject) in ["u1", "u2", "u1"].into_iter().enumerate() {
         let id = store
@@ -615,12 +816,9 @@ async fn audit_lists_newest_first_with_paging_and_filters() {
 
 // ---- concurrency ------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_handles_on_one_file_write_concurrently_without_busy_errors() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("portcullis.db");
-    let a = Store::open_sqlite(&path).await.expect("open a");
-    let b = Store::open_sqlite(&path).await.expect("open b");
+async fn two_handles_on_one_file_write_concurrently_without_busy_errors(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
 
     // Enough writers that, without busy_timeout, some fail with "database is
     // locked" on most runs (checked by setting BUSY_TIMEOUT to zero).
@@ -688,9 +886,8 @@ async fn assigned_guest(store: &Store, until: i64) {
         .expect("grant");
 }
 
-#[tokio::test]
-async fn cache_answers_without_the_database_once_warm() {
-    let (dir, store) = open_temp().await;
+async fn cache_answers_without_the_database_once_warm(db: TestDb) {
+    let store = db.open().await;
     assigned_guest(&store, 100).await;
     let cache = cache_with(&store, Duration::from_secs(60));
     assert_eq!(cache.cached("u1", "payroll", t(1)), None, "cold");
@@ -701,9 +898,9 @@ async fn cache_answers_without_the_database_once_warm() {
         .expect("load");
     assert!(loaded.assigned_live);
 
-    // No database any more: the pool is closed and the file is gone.
+    // No database any more: the pool is closed and the database is gone.
     store.close().await;
-    std::fs::remove_dir_all(dir.path()).expect("remove db dir");
+    db.destroy().await;
 
     assert_eq!(cache.cached("u1", "payroll", t(1)), Some(loaded.clone()));
     assert_eq!(
@@ -715,9 +912,8 @@ async fn cache_answers_without_the_database_once_warm() {
     assert!(crm.user_exists && !crm.assigned);
 }
 
-#[tokio::test]
-async fn cache_assignment_expiring_while_cached_is_not_live() {
-    let (_dir, store) = open_temp().await;
+async fn cache_assignment_expiring_while_cached_is_not_live(db: TestDb) {
+    let store = db.open().await;
     assigned_guest(&store, 10).await;
     let cache = cache_with(&store, Duration::from_secs(60));
     assert!(
@@ -736,9 +932,8 @@ async fn cache_assignment_expiring_while_cached_is_not_live() {
     assert_eq!(after.assignment_expires_at, Some(t(10)));
 }
 
-#[tokio::test]
-async fn cache_ttl_expiry_forces_a_reload() {
-    let (_dir, store) = open_temp().await;
+async fn cache_ttl_expiry_forces_a_reload(db: TestDb) {
+    let store = db.open().await;
     assigned_guest(&store, 100).await;
     let cache = cache_with(&store, Duration::from_millis(200));
     assert!(
@@ -768,9 +963,8 @@ async fn cache_ttl_expiry_forces_a_reload() {
     );
 }
 
-#[tokio::test]
-async fn cache_invalidate_user_drops_the_entry() {
-    let (_dir, store) = open_temp().await;
+async fn cache_invalidate_user_drops_the_entry(db: TestDb) {
+    let store = db.open().await;
     assigned_guest(&store, 100).await;
     add(&store, guest("u2", "b@partner.com")).await;
     let cache = cache_with(&store, Duration::from_secs(60));
@@ -810,9 +1004,8 @@ async fn cache_invalidate_user_drops_the_entry() {
     );
 }
 
-#[tokio::test]
-async fn cache_remembers_unknown_users() {
-    let (_dir, store) = open_temp().await;
+async fn cache_remembers_unknown_users(db: TestDb) {
+    let store = db.open().await;
     let cache = cache_with(&store, Duration::from_secs(60));
     let facts = cache
         .get_or_load("ghost", "payroll", t(0))
@@ -823,9 +1016,8 @@ async fn cache_remembers_unknown_users() {
     assert_eq!(cache.cached("ghost", "payroll", t(0)), Some(facts));
 }
 
-#[tokio::test]
-async fn cache_database_error_is_an_err_and_not_cached() {
-    let (_dir, store) = open_temp().await;
+async fn cache_database_error_is_an_err_and_not_cached(db: TestDb) {
+    let store = db.open().await;
     assigned_guest(&store, 100).await;
     let cache = cache_with(&store, Duration::from_secs(60));
     store.close().await;
@@ -846,9 +1038,8 @@ async fn cache_database_error_is_an_err_and_not_cached() {
     assert_eq!(cache.cached("u1", "payroll", t(1)), None);
 }
 
-#[tokio::test]
-async fn cache_load_is_bounded_by_the_timeout() {
-    let (_dir, store) = open_temp().await;
+async fn cache_load_is_bounded_by_the_timeout(db: TestDb) {
+    let store = db.open().await;
     assigned_guest(&store, 100).await;
     let cache = DirectoryCache::new(
         store.clone(),
@@ -858,8 +1049,10 @@ async fn cache_load_is_bounded_by_the_timeout() {
         },
     );
     // Hold every pooled connection so the load cannot start.
-    let Store::Sqlite(sqlite) = &store;
-    let _held = sqlite.hold_all_connections().await;
+    let _held = match &store {
+        Store::Sqlite(b) => HeldConnections::Sqlite(b.hold_all_connections().await),
+        Store::Postgres(b) => HeldConnections::Postgres(b.hold_all_connections().await),
+    };
     let started = std::time::Instant::now();
     let err = cache
         .get_or_load("u1", "payroll", t(1))
@@ -871,22 +1064,11 @@ async fn cache_load_is_bounded_by_the_timeout() {
 
 // ---- sign-in state ------------------------------------------------------------------
 
-/// A second, raw connection to the store's file, to see what is stored.
-async fn raw_db(dir: &TempDir) -> sqlx::SqlitePool {
-    let options =
-        sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("portcullis.db"));
-    sqlx::SqlitePool::connect_with(options)
-        .await
-        .expect("raw connection")
-}
-
-async fn count_rows(db: &sqlx::SqlitePool, table: &str) -> i64 {
-    let sql = match table {
-        "consents" => "SELECT COUNT(*) FROM consents",
-        "sessions" => "SELECT COUNT(*) FROM sessions",
-        other => panic!("no count query for {other}"),
-    };
-    sqlx::query_scalar(sql).fetch_one(db).await.expect("count")
+/// Pooled connections checked out and kept, whichever the backend.
+#[allow(dead_code)] // held only for their Drop
+enum HeldConnections {
+    Sqlite(Vec<sqlx::pool::PoolConnection<sqlx::Sqlite>>),
+    Postgres(Vec<sqlx::pool::PoolConnection<sqlx::Postgres>>),
 }
 
 fn is_sha256_hex(s: &str) -> bool {
@@ -895,9 +1077,8 @@ fn is_sha256_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-#[tokio::test]
-async fn tickets_are_taken_once_and_not_after_they_expire() {
-    let (_dir, store) = open_temp().await;
+async fn tickets_are_taken_once_and_not_after_they_expire(db: TestDb) {
+    let store = db.open().await;
     store
         .put_ticket("oidc_state", "state-1", r#"{"n":1}"#, t(60), t(0))
         .await
@@ -989,9 +1170,8 @@ async fn tickets_are_taken_once_and_not_after_they_expire() {
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
 }
 
-#[tokio::test]
-async fn prune_tickets_deletes_only_expired_ones() {
-    let (_dir, store) = open_temp().await;
+async fn prune_tickets_deletes_only_expired_ones(db: TestDb) {
+    let store = db.open().await;
     for (key, end) in [("a", 10), ("b", 20), ("c", 30)] {
         store
             .put_ticket("k", key, key, t(end), t(0))
@@ -1005,12 +1185,9 @@ async fn prune_tickets_deletes_only_expired_ones() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_takes_of_one_ticket_yield_it_exactly_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("portcullis.db");
-    let a = Store::open_sqlite(&path).await.expect("open a");
-    let b = Store::open_sqlite(&path).await.expect("open b");
+async fn concurrent_takes_of_one_ticket_yield_it_exactly_once(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
     const TICKETS: usize = 10;
     const TAKERS: usize = 8;
     for i in 0..TICKETS {
@@ -1047,9 +1224,8 @@ async fn concurrent_takes_of_one_ticket_yield_it_exactly_once() {
     assert_eq!(winners, [1; TICKETS], "each ticket taken exactly once");
 }
 
-#[tokio::test]
-async fn passcode_is_accepted_once_ignoring_the_case_of_the_address() {
-    let (_dir, store) = open_temp().await;
+async fn passcode_is_accepted_once_ignoring_the_case_of_the_address(db: TestDb) {
+    let store = db.open().await;
     store
         .create_passcode("Anna@Contoso.com", "123456", t(300), t(0))
         .await
@@ -1078,9 +1254,8 @@ async fn passcode_is_accepted_once_ignoring_the_case_of_the_address() {
     );
 }
 
-#[tokio::test]
-async fn passcode_wrong_guesses_count_down_then_lock_even_the_right_code() {
-    let (_dir, store) = open_temp().await;
+async fn passcode_wrong_guesses_count_down_then_lock_even_the_right_code(db: TestDb) {
+    let store = db.open().await;
     store
         .create_passcode("anna@contoso.com", "111111", t(300), t(0))
         .await
@@ -1150,9 +1325,8 @@ async fn passcode_wrong_guesses_count_down_then_lock_even_the_right_code() {
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
 }
 
-#[tokio::test]
-async fn expired_passcode_is_refused_without_counting() {
-    let (_dir, store) = open_temp().await;
+async fn expired_passcode_is_refused_without_counting(db: TestDb) {
+    let store = db.open().await;
     store
         .create_passcode("anna@contoso.com", "123456", t(300), t(0))
         .await
@@ -1178,12 +1352,9 @@ async fn expired_passcode_is_refused_without_counting() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_passcode_checks_accept_once_and_count_every_wrong_guess() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("portcullis.db");
-    let a = Store::open_sqlite(&path).await.expect("open a");
-    let b = Store::open_sqlite(&path).await.expect("open b");
+async fn racing_passcode_checks_accept_once_and_count_every_wrong_guess(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
     const ADDRESSES: usize = 5;
     const CHECKERS: usize = 8;
 
@@ -1245,9 +1416,8 @@ async fn racing_passcode_checks_accept_once_and_count_every_wrong_guess() {
     assert_eq!(dead, CHECKERS - MAX as usize);
 }
 
-#[tokio::test]
-async fn rate_limit_counts_hits_per_fixed_window_bucket_and_key() {
-    let (_dir, store) = open_temp().await;
+async fn rate_limit_counts_hits_per_fixed_window_bucket_and_key(db: TestDb) {
+    let store = db.open().await;
     let minute = Duration::from_secs(60);
     // t(0) is a multiple of 60: t(-1) is the last second of the window before.
     assert_eq!(
@@ -1321,12 +1491,9 @@ async fn rate_limit_counts_hits_per_fixed_window_bucket_and_key() {
     assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_rate_limit_hits_all_count() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("portcullis.db");
-    let a = Store::open_sqlite(&path).await.expect("open a");
-    let b = Store::open_sqlite(&path).await.expect("open b");
+async fn concurrent_rate_limit_hits_all_count(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
     const HITS: u32 = 40;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..HITS {
@@ -1354,9 +1521,8 @@ async fn concurrent_rate_limit_hits_all_count() {
     );
 }
 
-#[tokio::test]
-async fn secrets_are_stored_only_as_sha256_hex() {
-    let (dir, store) = open_temp().await;
+async fn secrets_are_stored_only_as_sha256_hex(db: TestDb) {
+    let store = db.open().await;
     store
         .put_ticket("oidc_state", "raw-state-value", "{}", t(60), t(0))
         .await
@@ -1369,20 +1535,14 @@ async fn secrets_are_stored_only_as_sha256_hex() {
         .hit_rate_limit("signin", "raw-rate-key", Duration::from_secs(60), t(0))
         .await
         .expect("hit");
-    let db = raw_db(&dir).await;
-    let ticket: String = sqlx::query_scalar("SELECT key_hash FROM tickets")
-        .fetch_one(&db)
-        .await
-        .expect("ticket row");
-    let (email, code): (String, String) =
-        sqlx::query_as("SELECT email_lower, code_hash FROM passcodes")
-            .fetch_one(&db)
-            .await
-            .expect("passcode row");
-    let rate: String = sqlx::query_scalar("SELECT key_hash FROM rate_limits")
-        .fetch_one(&db)
-        .await
-        .expect("rate row");
+    let [ticket] = <[String; 1]>::try_from(db.strings("SELECT key_hash FROM tickets").await)
+        .expect("one ticket row");
+    let [email] = <[String; 1]>::try_from(db.strings("SELECT email_lower FROM passcodes").await)
+        .expect("one passcode row");
+    let [code] = <[String; 1]>::try_from(db.strings("SELECT code_hash FROM passcodes").await)
+        .expect("one passcode row");
+    let [rate] = <[String; 1]>::try_from(db.strings("SELECT key_hash FROM rate_limits").await)
+        .expect("one rate-limit row");
     assert!(is_sha256_hex(&ticket), "{ticket}");
     assert!(is_sha256_hex(&code), "{code}");
     assert!(is_sha256_hex(&rate), "{rate}");
@@ -1393,17 +1553,15 @@ async fn secrets_are_stored_only_as_sha256_hex() {
         .create_passcode("bob@contoso.com", "654321", t(60), t(0))
         .await
         .expect("create");
-    let other: String =
-        sqlx::query_scalar("SELECT code_hash FROM passcodes WHERE email_lower = 'bob@contoso.com'")
-            .fetch_one(&db)
-            .await
-            .expect("second passcode row");
-    assert_ne!(other, code);
+    let other = db
+        .strings("SELECT code_hash FROM passcodes WHERE email_lower = 'bob@contoso.com'")
+        .await;
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert_ne!(other[0], code);
 }
 
-#[tokio::test]
-async fn consent_keeps_the_latest_version_and_goes_with_the_user() {
-    let (dir, store) = open_temp().await;
+async fn consent_keeps_the_latest_version_and_goes_with_the_user(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "anna@contoso.com")).await;
     assert_eq!(store.consent_of("u1").await.expect("none yet"), None);
     store
@@ -1431,12 +1589,7 @@ async fn consent_keeps_the_latest_version_and_goes_with_the_user() {
     );
 
     assert!(store.delete_user("u1").await.expect("delete"));
-    let db = raw_db(&dir).await;
-    assert_eq!(
-        count_rows(&db, "consents").await,
-        0,
-        "deleted with the user"
-    );
+    assert_eq!(db.count_rows("consents").await, 0, "deleted with the user");
     assert_eq!(store.consent_of("u1").await.expect("after delete"), None);
 }
 
@@ -1450,9 +1603,8 @@ fn session(sid: &str, user: &str, created: i64, end: i64) -> SessionRecord {
     }
 }
 
-#[tokio::test]
-async fn sessions_list_live_ones_and_revoking_all_reaches_is_revoked() {
-    let (dir, store) = open_temp().await;
+async fn sessions_list_live_ones_and_revoking_all_reaches_is_revoked(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "anna@contoso.com")).await;
     add(&store, guest("u2", "bob@contoso.com")).await;
     let s1 = session("s1", "u1", 0, 1000);
@@ -1540,20 +1692,14 @@ async fn sessions_list_live_ones_and_revoking_all_reaches_is_revoked() {
     );
 
     assert_eq!(store.prune_sessions(t(1000)).await.expect("prune"), 3);
-    let db = raw_db(&dir).await;
-    assert_eq!(count_rows(&db, "sessions").await, 1);
+    assert_eq!(db.count_rows("sessions").await, 1);
     assert!(store.delete_user("u1").await.expect("delete u1"));
     assert!(store.delete_user("u2").await.expect("delete u2"));
-    assert_eq!(
-        count_rows(&db, "sessions").await,
-        0,
-        "deleted with the user"
-    );
+    assert_eq!(db.count_rows("sessions").await, 0, "deleted with the user");
 }
 
-#[tokio::test]
-async fn link_identity_links_only_an_unlinked_user() {
-    let (_dir, store) = open_temp().await;
+async fn link_identity_links_only_an_unlinked_user(db: TestDb) {
+    let store = db.open().await;
     add(&store, guest("u1", "anna@contoso.com")).await;
     add(&store, guest("u2", "bob@contoso.com")).await;
 
@@ -1625,12 +1771,9 @@ async fn link_identity_links_only_an_unlinked_user() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_first_sign_ins_link_one_identity() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("portcullis.db");
-    let a = Store::open_sqlite(&path).await.expect("open a");
-    let b = Store::open_sqlite(&path).await.expect("open b");
+async fn racing_first_sign_ins_link_one_identity(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
     add(&a, guest("u1", "anna@contoso.com")).await;
     const RACERS: usize = 8;
     let mut tasks = tokio::task::JoinSet::new();
