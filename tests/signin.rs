@@ -1020,3 +1020,280 @@ async fn sign_in_frequency_asks_the_idp_for_a_fresh_sign_in() {
     let pay = b.open(cb.as_str()).await;
     assert_eq!((pay.status, pay.url.path()), (200, "/pay"), "{pay:?}");
 }
+
+fn portcullis(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run portcullis")
+}
+
+/// The invitation link in the newest mail to `to`.
+fn mailed_link(env: &Env, to: &str) -> Vec<String> {
+    let dir = env.gw.path("outbox");
+    std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter(|m| m.contains(to))
+                .filter_map(|m| {
+                    let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
+                    let text = parsed
+                        .subparts
+                        .iter()
+                        .find(|p| p.ctype.mimetype == "text/plain")
+                        .and_then(|p| p.get_body().ok())?;
+                    text.split_whitespace()
+                        .find(|w| w.contains("/.portcullis/invite?token="))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An owner invites a partner from the CLI: the e-mail (with the personal
+/// message) is in the outbox; opening the link (as a mail scanner does)
+/// uses nothing; the partner signs in with an e-mailed code, consents, and
+/// lands on their apps with the date access ends; the link then works no
+/// more. A withdrawn link and one accepted by the wrong person say so.
+#[tokio::test]
+async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
+    let env = start(None, "").await;
+    let config = env.gw.path("portcullis.yaml");
+    let config = config.to_str().unwrap();
+    let out = portcullis(&[
+        "invite",
+        "--config",
+        config,
+        "--email",
+        "Frank@Contoso.Example",
+        "--app",
+        "wiki",
+        "--days",
+        "10",
+        "--message",
+        "Welcome <b>aboard</b>",
+        "--inviter",
+        "Alice Smith",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("invited frank@contoso.example to wiki"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("token"),
+        "the CLI never prints the link: {stdout}"
+    );
+    let links = mailed_link(&env, "frank@contoso.example");
+    assert_eq!(links.len(), 1, "one invitation mail");
+    // The link is built from the config (HTTPS preferred), never from a
+    // request's Host; the browser here talks to the HTTP listener.
+    let https_base = format!(
+        "https://{AUTH}:{}/.portcullis/invite?token=",
+        env.gw.https.port()
+    );
+    assert!(links[0].starts_with(&https_base), "{}", links[0]);
+    let to_http = |l: &str| l.replace(&https_base, &env.url(AUTH, "/.portcullis/invite?token="));
+    let link = to_http(&links[0]);
+
+    // A mail scanner opens the link twice: nothing is used.
+    for _ in 0..2 {
+        let mut scanner = env.browser();
+        let page = scanner.open(&link).await;
+        assert_eq!(page.heading(), "You are invited", "{}", page.body);
+        assert!(
+            page.body.contains("Alice Smith")
+                && page.body.contains("Welcome &lt;b&gt;aboard&lt;/b&gt;")
+        );
+    }
+    let inv = env.gw.store.list_invitations().await.unwrap().remove(0);
+    assert_eq!(inv.status(OffsetDateTime::now_utc()), "pending");
+
+    // Frank accepts: sign-in by e-mailed code, consent, then his apps.
+    let mut b = env.browser();
+    let page = b.open(&link).await;
+    let sign_in = b.submit(&page, "/.portcullis/invite", &[]).await;
+    assert_eq!(sign_in.heading(), "Sign in", "{}", sign_in.body);
+    let code_page = b
+        .submit(
+            &sign_in,
+            "/.portcullis/sign-in",
+            &[("email", "frank@contoso.example")],
+        )
+        .await;
+    let codes = mailed_codes(&env, "frank@contoso.example");
+    let consent = b
+        .submit(
+            &code_page,
+            "/.portcullis/sign-in/passcode",
+            &[("code", &codes[0])],
+        )
+        .await;
+    assert_eq!(consent.heading(), "Review permissions", "{}", consent.body);
+    let panel = b
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(panel.url.path(), "/.portcullis/apps", "{panel:?}");
+    assert!(
+        panel.body.contains("wiki app") && panel.body.contains("(until "),
+        "{}",
+        panel.body
+    );
+    let wiki = b.open(&env.url("wiki.test", "/")).await;
+    assert_eq!((wiki.status, wiki.url.host_str()), (200, Some("wiki.test")));
+    let user = env
+        .gw
+        .store
+        .get_user_by_email("frank@contoso.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let a = env.gw.store.assignments_of_user(&user.id).await.unwrap();
+    let end = a[0].expires_at.unwrap() - OffsetDateTime::now_utc();
+    assert!(
+        end > time::Duration::days(9) && end <= time::Duration::days(10),
+        "{end}"
+    );
+
+    // Used once: the link now says so.
+    let mut later = env.browser();
+    let used = later.open(&link).await;
+    assert_eq!(
+        (used.status, used.heading().as_str()),
+        (410, "Invitation already used")
+    );
+
+    // Withdrawn.
+    let out = portcullis(&[
+        "invite",
+        "--config",
+        config,
+        "--email",
+        "gina@contoso.example",
+        "--app",
+        "docs",
+    ]);
+    assert!(out.status.success());
+    let invitation_of = |email: &'static str| {
+        let store = env.gw.store.clone();
+        async move {
+            store
+                .list_invitations()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|i| i.email == email)
+                .unwrap()
+        }
+    };
+    let gina = invitation_of("gina@contoso.example").await;
+    let out = portcullis(&["invitations", "revoke", "--config", config, &gina.id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gina_link = to_http(&mailed_link(&env, "gina@contoso.example").remove(0));
+    let withdrawn = later.open(&gina_link).await;
+    assert_eq!(
+        (withdrawn.status, withdrawn.heading().as_str()),
+        (410, "Invitation withdrawn")
+    );
+
+    // Accepted by someone else (Bob, signed in): refused, the link stays usable.
+    let out = portcullis(&[
+        "invite",
+        "--config",
+        config,
+        "--email",
+        "hank@contoso.example",
+        "--app",
+        "docs",
+    ]);
+    assert!(out.status.success());
+    let hank_link = to_http(&mailed_link(&env, "hank@contoso.example").remove(0));
+    let mut bob = env.browser();
+    let consent = env
+        .password_sign_in(&mut bob, "wiki.test", BOB, BOB_PW)
+        .await;
+    bob.submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    let page = bob.open(&hank_link).await;
+    assert!(
+        page.body
+            .contains("You are signed in as bob@fabrikam.example"),
+        "{}",
+        page.body
+    );
+    let refused = bob.submit(&page, "/.portcullis/invite", &[]).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let hank = invitation_of("hank@contoso.example").await;
+    assert_eq!(hank.status(OffsetDateTime::now_utc()), "pending");
+
+    // Bad input names the field; unknown apps get a suggestion.
+    let out = portcullis(&[
+        "invite",
+        "--config",
+        config,
+        "--email",
+        "x@contoso.example",
+        "--app",
+        "wikki",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `wiki`"));
+    let out = portcullis(&[
+        "invite",
+        "--config",
+        config,
+        "--email",
+        "erin@tailwindtraders.com",
+        "--app",
+        "wiki",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("member"));
+
+    // Two redemptions racing: exactly one wins.
+    let user = env
+        .gw
+        .add_user("ivy@contoso.example", UserType::Guest)
+        .await;
+    let now = OffsetDateTime::now_utc();
+    env.gw
+        .store
+        .create_invitation(
+            &portcullis::store::NewInvitation {
+                email: "ivy@contoso.example".into(),
+                user_id: user,
+                apps: vec!["wiki".into()],
+                access_until: None,
+                access_days: Some(3),
+                message: None,
+                inviter: "test".into(),
+                expires_at: now + time::Duration::days(1),
+            },
+            "race-token",
+            now,
+        )
+        .await
+        .unwrap();
+    let (s1, s2) = (env.gw.store.clone(), env.gw.store.clone());
+    let (a, b2) = tokio::join!(
+        tokio::spawn(async move { s1.redeem_invitation("race-token", now).await.unwrap() }),
+        tokio::spawn(async move { s2.redeem_invitation("race-token", now).await.unwrap() }),
+    );
+    let wins = [a.unwrap(), b2.unwrap()]
+        .iter()
+        .filter(|r| matches!(r, portcullis::store::Redemption::Redeemed(_)))
+        .count();
+    assert_eq!(wins, 1);
+}

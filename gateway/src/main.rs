@@ -37,6 +37,56 @@ enum Command {
     /// Read one password line on stdin and print its argon2id PHC string
     /// (for `password_hash` in the users file of an idp of type local).
     HashPassword,
+    /// Invite a guest by e-mail to one or more apps (the link goes only to
+    /// the guest's mailbox).
+    Invite(InviteArgs),
+    /// Guest invitations: list, resend (a new link), revoke.
+    Invitations {
+        #[command(subcommand)]
+        command: InvitationsCommand,
+    },
+}
+
+#[derive(Args)]
+struct InviteArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The guest's e-mail address.
+    #[arg(long)]
+    email: String,
+    /// An app to share (repeat for several).
+    #[arg(long = "app", required = true)]
+    apps: Vec<String>,
+    /// Access lasts this many days after the guest accepts (default 30).
+    #[arg(long, conflicts_with = "until")]
+    days: Option<u32>,
+    /// Access ends on this date (YYYY-MM-DD, UTC midnight).
+    #[arg(long)]
+    until: Option<String>,
+    /// A personal message for the e-mail.
+    #[arg(long)]
+    message: Option<String>,
+    /// Who invites, as the e-mail shows it (default: $USER).
+    #[arg(long)]
+    inviter: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum InvitationsCommand {
+    /// Every invitation with its status.
+    List(ConfigArg),
+    /// Send a pending invitation again with a new link (the old one stops working).
+    Resend(InvitationId),
+    /// Withdraw a pending invitation.
+    Revoke(InvitationId),
+}
+
+#[derive(Args)]
+struct InvitationId {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The invitation id (`inv_…`).
+    id: String,
 }
 
 #[derive(Args)]
@@ -145,7 +195,183 @@ fn main() -> ExitCode {
         } => rules_test(&a),
         Command::Whatif(a) => whatif(&a),
         Command::HashPassword => hash_password(),
+        Command::Invite(a) => invite(&a),
+        Command::Invitations { command } => invitations(command),
     }
+}
+
+/// The config, the store and the mailer, for the lifecycle commands.
+async fn lifecycle_context(
+    a: &ConfigArg,
+) -> Result<
+    (
+        portcullis::config::Config,
+        portcullis::store::Store,
+        Option<portcullis::mail::Mailer>,
+    ),
+    ExitCode,
+> {
+    let snapshot = load(a)?;
+    let config = snapshot.config.as_ref().clone();
+    let store = portcullis::server::open_store(&config)
+        .await
+        .map_err(|errors| {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            ExitCode::from(1)
+        })?;
+    let mailer = match &config.mail {
+        Some(m) => Some(
+            portcullis::mail::Mailer::new(m, &config.organisation.name).map_err(|e| {
+                eprintln!("{}: mail: {e}", config.path.display());
+                ExitCode::from(1)
+            })?,
+        ),
+        None => None,
+    };
+    Ok((config, store, mailer))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start a runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+fn invite(a: &InviteArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    rt.block_on(async {
+        let (config, store, mailer) = match lifecycle_context(&a.config).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let Some(mailer) = mailer else {
+            eprintln!(
+                "{}: no `mail` section: invitations are sent by e-mail",
+                config.path.display()
+            );
+            return ExitCode::from(1);
+        };
+        let until = match a.until.as_deref().map(parse_date) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => {
+                eprintln!("--until: {e}");
+                return ExitCode::from(2);
+            }
+            None => None,
+        };
+        let req = portcullis::invite::InviteRequest {
+            email: a.email.clone(),
+            apps: a.apps.clone(),
+            access_until: until,
+            access_days: a.days,
+            message: a.message.clone(),
+            inviter: a
+                .inviter
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "an administrator".into()),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        match portcullis::invite::invite(&config, &store, &mailer, &req, now).await {
+            Ok((inv, _link)) => {
+                println!(
+                    "invited {} to {} ({}); the link expires {}",
+                    inv.email,
+                    inv.apps.join(", "),
+                    inv.id,
+                    portcullis::invite::human_date(inv.expires_at)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(portcullis::invite::InviteError::Invalid { field, message }) => {
+                eprintln!(
+                    "--{}: {message}",
+                    field.replace('_', "-").replace("access-", "")
+                );
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+/// `YYYY-MM-DD` as UTC midnight.
+fn parse_date(s: &str) -> Result<time::OffsetDateTime, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &format)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| format!("`{s}` is not a date like 2026-12-31"))
+}
+
+fn invitations(command: InvitationsCommand) -> ExitCode {
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    rt.block_on(async {
+        let config_arg = match &command {
+            InvitationsCommand::List(c) => c,
+            InvitationsCommand::Resend(i) | InvitationsCommand::Revoke(i) => &i.config,
+        };
+        let (config, store, mailer) = match lifecycle_context(config_arg).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+        let result = match &command {
+            InvitationsCommand::List(_) => match store.list_invitations().await {
+                Ok(list) => {
+                    for i in list {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            i.id,
+                            i.status(now),
+                            i.email,
+                            i.apps.join(","),
+                            i.inviter
+                        );
+                    }
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => Err(portcullis::invite::InviteError::Store(e)),
+            },
+            InvitationsCommand::Resend(i) => match &mailer {
+                Some(m) => portcullis::invite::resend(&config, &store, m, &i.id, &actor, now)
+                    .await
+                    .map(|(inv, _)| inv),
+                None => {
+                    eprintln!("{}: no `mail` section", config.path.display());
+                    return ExitCode::from(1);
+                }
+            },
+            InvitationsCommand::Revoke(i) => {
+                portcullis::invite::revoke(&store, &i.id, &actor, now).await
+            }
+        };
+        match result {
+            Ok(inv) => {
+                println!("{} {} ({})", inv.id, inv.status(now), inv.email);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        }
+    })
 }
 
 fn serve(a: ServeArgs) -> ExitCode {

@@ -174,7 +174,8 @@ fn state_dir(config: &Config) -> PathBuf {
     }
 }
 
-async fn open_store(config: &Config) -> Result<Store, Vec<String>> {
+/// Opens (and migrates) the store the config names; also used by the CLI.
+pub async fn open_store(config: &Config) -> Result<Store, Vec<String>> {
     match &config.store {
         StoreConfig::Sqlite(path) => Store::open_sqlite(path).await.map_err(|e| {
             vec![format!(
@@ -183,10 +184,9 @@ async fn open_store(config: &Config) -> Result<Store, Vec<String>> {
                 path.display()
             )]
         }),
-        StoreConfig::Postgres(_) => Err(vec![format!(
-            "{}: the PostgreSQL store is not available in this version; use `store: {{ sqlite: FILE }}`",
-            config.path.display()
-        )]),
+        StoreConfig::Postgres(url) => Store::open(url)
+            .await
+            .map_err(|e| vec![format!("{}: store: {e}", config.path.display())]),
     }
 }
 

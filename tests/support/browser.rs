@@ -190,7 +190,7 @@ impl Browser {
     /// its hidden fields plus `fields`, and follows redirects.
     pub async fn submit(&mut self, page: &Page, action: &str, fields: &[(&str, &str)]) -> Page {
         let mut all: Vec<(String, String)> = Vec::new();
-        for name in ["csrf", "rd", "email", "idp", "action"] {
+        for name in ["csrf", "rd", "email", "idp", "action", "token", "reauth"] {
             if fields.iter().any(|(k, _)| *k == name) {
                 continue;
             }

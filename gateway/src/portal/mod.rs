@@ -23,6 +23,7 @@
 //! values) and writes back the [`Reply`]. Nothing here is ever proxied.
 
 mod apphost;
+mod invitation;
 mod mfa_step;
 mod pages;
 mod signin;
@@ -62,6 +63,7 @@ pub mod paths {
     pub const MFA: &str = "/.portcullis/mfa";
     pub const SESSION: &str = "/.portcullis/session";
     pub const SIGN_OUT: &str = "/.portcullis/sign-out";
+    pub const INVITE: &str = "/.portcullis/invite";
     pub const JWKS: &str = "/.portcullis/jwks.json";
 }
 

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_out.html", include_str!("templates/sign_out.html")),
     ("signed_in.html", include_str!("templates/signed_in.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("invitation.html", include_str!("templates/invitation.html")),
 ];
 
 /// The compiled templates.

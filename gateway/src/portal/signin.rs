@@ -96,6 +96,7 @@ impl Handler<'_> {
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
             paths::SIGN_OUT => self.sign_out().await,
+            paths::INVITE => self.invitation().await,
             "/" | "/.portcullis" | "/.portcullis/" | "/.portcullis/apps" if !post => {
                 self.landing().await
             }
@@ -965,6 +966,10 @@ impl Handler<'_> {
     /// Back to the app host with a one-time code, or the landing page when
     /// there is no valid return URL.
     pub(super) async fn handoff(&self, claims: &SessionClaims, rd: &str) -> Reply {
+        if rd.starts_with("/.portcullis/invite?") && !rd.contains(['\\', '\r', '\n']) {
+            // Back to the invitation that sent the person to sign in.
+            return Reply::redirect(rd.to_string());
+        }
         let Some(target) = self.target(rd) else {
             return Reply::redirect("/.portcullis/apps".to_string());
         };
@@ -1101,30 +1106,35 @@ impl Handler<'_> {
         let Some((_, user)) = self.auth_session().await else {
             return Reply::redirect(paths::SIGN_IN.to_string());
         };
-        let assigned: Vec<String> = if user.user_type == UserType::Guest {
-            match self.gateway.store.assignments_of_user(&user.id).await {
-                Ok(a) => a
-                    .into_iter()
-                    .filter(|a| a.is_live(self.time()))
-                    .map(|a| a.app)
-                    .collect(),
-                Err(e) => return self.unavailable("assignments", &e),
-            }
-        } else {
-            Vec::new()
-        };
+        let assigned: Vec<(String, Option<time::OffsetDateTime>)> =
+            if user.user_type == UserType::Guest {
+                match self.gateway.store.assignments_of_user(&user.id).await {
+                    Ok(a) => a
+                        .into_iter()
+                        .filter(|a| a.is_live(self.time()))
+                        .map(|a| (a.app, a.expires_at))
+                        .collect(),
+                    Err(e) => return self.unavailable("assignments", &e),
+                }
+            } else {
+                Vec::new()
+            };
         let apps: Vec<minijinja::Value> = self
             .snapshot
             .config
             .apps
             .iter()
-            .filter(|a| user.user_type == UserType::Member || assigned.contains(&a.name))
             .filter_map(|a| {
+                let until = assigned.iter().find(|(n, _)| n == &a.name).map(|(_, e)| *e);
+                if user.user_type != UserType::Member && until.is_none() {
+                    return None;
+                }
                 let host = a.hosts.first()?;
                 let path = a.path_prefix.clone().unwrap_or_else(|| "/".into());
                 Some(context! {
                     title => a.title,
                     description => a.description,
+                    until => until.flatten().map(|t| crate::invite::human_date(t).trim_start_matches("on ").to_string()),
                     url => format!("{}://{host}{}{path}", self.scheme(), self.req.port_suffix),
                 })
             })

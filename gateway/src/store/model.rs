@@ -494,7 +494,7 @@ pub struct NewInvitation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Redemption {
     /// This call used the link (the only one that ever will).
-    Redeemed(Invitation),
+    Redeemed(Box<Invitation>),
     NotFound,
     Expired,
     Revoked,

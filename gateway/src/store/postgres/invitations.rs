@@ -219,7 +219,7 @@ impl PostgresStore {
         .await
         .map_err(|e| StoreError::db(OP, e))?;
         if let Some(row) = won {
-            return Ok(Redemption::Redeemed(row.into_invitation(OP)?));
+            return Ok(Redemption::Redeemed(Box::new(row.into_invitation(OP)?)));
         }
         Ok(match self.invitation_by_token(token).await? {
             None => Redemption::NotFound,

@@ -1,0 +1,381 @@
+//! Guest invitations: create (a guest user, the invitation, the e-mail),
+//! resend (a new link; the old one dies), revoke, and redeem. The admin API,
+//! the CLI and the portal's `/.portcullis/invite` all go through here.
+//!
+//! The link carries 256 random bits, stored only as a hash; it works once,
+//! until it expires (14 days), unless revoked. Opening it (a GET, as mail
+//! scanners do) never uses it: only a signed-in person whose e-mail matches
+//! completes the redemption, and only then does access start.
+
+use crate::config::Config;
+use crate::mail::{Mailer, Message};
+use crate::store::{
+    Invitation, NewAuditEntry, NewInvitation, NewUser, Redemption, Store, StoreError, User,
+    UserType, new_user_id,
+};
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+/// How long a link works.
+pub const LINK_LIFETIME: time::Duration = time::Duration::days(14);
+/// The longest access an invitation may grant.
+pub const MAX_ACCESS_DAYS: u32 = 366;
+const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// What an inviter asks for.
+#[derive(Clone, Debug)]
+pub struct InviteRequest {
+    pub email: String,
+    pub apps: Vec<String>,
+    /// Access ends at this time, or …
+    pub access_until: Option<OffsetDateTime>,
+    /// … this many days after redemption (default 30 when neither is set).
+    pub access_days: Option<u32>,
+    pub message: Option<String>,
+    /// Who invites (shown in the mail and the audit log).
+    pub inviter: String,
+}
+
+/// Why an invitation could not be made; `field` names the input at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("no invitation {0}")]
+    NotFound(String),
+    #[error("the invitation is no longer pending (redeemed, revoked or expired)")]
+    NotPending,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the invitation e-mail was not sent: {0}")]
+    Mail(String),
+    #[error("sign-in is not configured (no sign_in.host): invitation links need it")]
+    NoSignIn,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> InviteError {
+    InviteError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// The redemption link's base: the auth host as the public listener serves
+/// it (from the config, never from a request's `Host`).
+pub fn link_base(config: &Config) -> Result<String, InviteError> {
+    let host = &config.sign_in.as_ref().ok_or(InviteError::NoSignIn)?.host;
+    Ok(match (&config.listen.https, &config.listen.http) {
+        (Some(h), _) if h.address.port() == 443 => format!("https://{host}"),
+        (Some(h), _) => format!("https://{host}:{}", h.address.port()),
+        (None, Some(a)) if a.port() == 80 => format!("http://{host}"),
+        (None, Some(a)) => format!("http://{host}:{}", a.port()),
+        (None, None) => format!("https://{host}"),
+    })
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn normalise_email(raw: &str) -> Option<String> {
+    let e = raw.trim().to_ascii_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    (!local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && e.len() <= 254
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>'))
+    .then_some(e)
+}
+
+/// "on 8 December 2026".
+pub fn human_date(t: OffsetDateTime) -> String {
+    format!("on {} {} {}", t.day(), t.month(), t.year())
+}
+
+/// Invites a guest: checks the request, makes (or reuses) the guest user,
+/// stores the invitation and sends the e-mail. Returns the invitation and
+/// the link (the caller must never log the link).
+pub async fn invite(
+    config: &Config,
+    store: &Store,
+    mailer: &Mailer,
+    req: &InviteRequest,
+    now: OffsetDateTime,
+) -> Result<(Invitation, String), InviteError> {
+    let base = link_base(config)?;
+    let email = normalise_email(&req.email)
+        .ok_or_else(|| invalid("email", format!("`{}` is not an e-mail address", req.email)))?;
+    let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+    if config
+        .organisation
+        .member_domains
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(domain))
+    {
+        return Err(invalid(
+            "email",
+            format!("{domain} is a member domain of the organisation: members need no invitation"),
+        ));
+    }
+    if req.apps.is_empty() {
+        return Err(invalid("apps", "name at least one app"));
+    }
+    let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+    for app in &req.apps {
+        if !names.contains(&app.as_str()) {
+            let hint = rules::closest(app, names.iter().copied())
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            return Err(invalid("apps", format!("no app named `{app}`{hint}")));
+        }
+    }
+    let (access_until, access_days) = match (req.access_until, req.access_days) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "access_until",
+                "give an end date or a number of days, not both",
+            ));
+        }
+        (Some(t), None) if t <= now => {
+            return Err(invalid("access_until", "must be in the future"));
+        }
+        (Some(t), None) if t > now + time::Duration::days(i64::from(MAX_ACCESS_DAYS)) => {
+            return Err(invalid(
+                "access_until",
+                format!("at most {MAX_ACCESS_DAYS} days ahead"),
+            ));
+        }
+        (Some(t), None) => (Some(t), None),
+        (None, Some(d)) if d == 0 || d > MAX_ACCESS_DAYS => {
+            return Err(invalid(
+                "access_days",
+                format!("between 1 and {MAX_ACCESS_DAYS}"),
+            ));
+        }
+        (None, Some(d)) => (None, Some(d)),
+        (None, None) => (None, Some(30)),
+    };
+    let message = req
+        .message
+        .as_ref()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty());
+    if message
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)
+    {
+        return Err(invalid(
+            "message",
+            format!("at most {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    if req.inviter.trim().is_empty() {
+        return Err(invalid("inviter", "say who invites"));
+    }
+    let user = guest_for(store, &email, now).await?;
+    let token = new_token();
+    let invitation = store
+        .create_invitation(
+            &NewInvitation {
+                email: email.clone(),
+                user_id: user.id.clone(),
+                apps: req.apps.clone(),
+                access_until,
+                access_days,
+                message,
+                inviter: req.inviter.trim().to_string(),
+                expires_at: now + LINK_LIFETIME,
+            },
+            &token,
+            now,
+        )
+        .await?;
+    let link = format!("{base}/.portcullis/invite?token={token}");
+    send(config, mailer, &invitation, &link).await?;
+    audit(
+        store,
+        &invitation,
+        &invitation.inviter,
+        "guest_invited",
+        now,
+    )
+    .await;
+    Ok((invitation, link))
+}
+
+/// The guest user for `email`: the existing one, or a new one without an
+/// identity (linked at the first sign-in).
+async fn guest_for(store: &Store, email: &str, now: OffsetDateTime) -> Result<User, InviteError> {
+    match store.get_user_by_email(email).await? {
+        Some(u) if u.user_type == UserType::Member => Err(invalid(
+            "email",
+            format!("{email} is a member: members need no invitation"),
+        )),
+        Some(u) => Ok(u),
+        None => Ok(store
+            .upsert_user(
+                &NewUser {
+                    id: new_user_id(),
+                    email: email.to_string(),
+                    display_name: None,
+                    user_type: UserType::Guest,
+                    identity: None,
+                },
+                now,
+            )
+            .await?),
+    }
+}
+
+async fn send(
+    config: &Config,
+    mailer: &Mailer,
+    inv: &Invitation,
+    link: &str,
+) -> Result<(), InviteError> {
+    let titles = inv
+        .apps
+        .iter()
+        .map(|a| {
+            config
+                .apps
+                .iter()
+                .find(|c| &c.name == a)
+                .map_or_else(|| a.clone(), |c| c.title.clone())
+        })
+        .collect();
+    mailer
+        .send(
+            &inv.email,
+            &Message::Invitation {
+                inviter: inv.inviter.clone(),
+                apps: titles,
+                link: link.to_string(),
+                personal_message: inv.message.clone(),
+                expires: human_date(inv.expires_at),
+            },
+        )
+        .await
+        .map_err(|e| InviteError::Mail(e.to_string()))
+}
+
+async fn audit(store: &Store, inv: &Invitation, actor: &str, action: &str, now: OffsetDateTime) {
+    let r = store
+        .append_audit(&NewAuditEntry {
+            at: now,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject: Some(inv.user_id.clone()),
+            app: None,
+            detail: serde_json::json!({ "invitation": inv.id, "apps": inv.apps }),
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, action, "audit entry not written");
+    }
+}
+
+/// Sends a pending invitation again with a new link; the old link dies.
+pub async fn resend(
+    config: &Config,
+    store: &Store,
+    mailer: &Mailer,
+    id: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(Invitation, String), InviteError> {
+    let base = link_base(config)?;
+    let token = new_token();
+    if !store
+        .reissue_invitation(id, &token, now + LINK_LIFETIME, now)
+        .await?
+    {
+        return Err(match store.get_invitation(id).await? {
+            None => InviteError::NotFound(id.to_string()),
+            Some(_) => InviteError::NotPending,
+        });
+    }
+    let inv = store
+        .get_invitation(id)
+        .await?
+        .ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+    let link = format!("{base}/.portcullis/invite?token={token}");
+    send(config, mailer, &inv, &link).await?;
+    audit(store, &inv, actor, "invitation_resent", now).await;
+    Ok((inv, link))
+}
+
+/// Revokes a pending invitation.
+pub async fn revoke(
+    store: &Store,
+    id: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<Invitation, InviteError> {
+    if !store.revoke_invitation(id, now).await? {
+        return Err(match store.get_invitation(id).await? {
+            None => InviteError::NotFound(id.to_string()),
+            Some(_) => InviteError::NotPending,
+        });
+    }
+    let inv = store
+        .get_invitation(id)
+        .await?
+        .ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+    audit(store, &inv, actor, "invitation_revoked", now).await;
+    Ok(inv)
+}
+
+/// Why a redemption did not happen, as the page explains it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    Expired,
+    Revoked,
+    AlreadyUsed,
+    /// Signed in as someone else than the invited address.
+    OtherPerson,
+}
+
+/// Redeems `token` for the signed-in `user`: the e-mail must be the invited
+/// one (checked before the link is used, so signing in with the wrong
+/// account does not burn it), then the link is used atomically and the
+/// apps are granted until the invitation's end.
+pub async fn redeem(
+    store: &Store,
+    token: &str,
+    user: &User,
+    now: OffsetDateTime,
+) -> Result<Result<Invitation, Refusal>, StoreError> {
+    match store.invitation_by_token(token).await? {
+        None => return Ok(Err(Refusal::NotFound)),
+        Some(i) if i.user_id != user.id && !i.email.eq_ignore_ascii_case(&user.email) => {
+            return Ok(Err(Refusal::OtherPerson));
+        }
+        Some(_) => {}
+    }
+    let inv = match store.redeem_invitation(token, now).await? {
+        Redemption::Redeemed(i) => *i,
+        Redemption::NotFound => return Ok(Err(Refusal::NotFound)),
+        Redemption::Expired => return Ok(Err(Refusal::Expired)),
+        Redemption::Revoked => return Ok(Err(Refusal::Revoked)),
+        Redemption::AlreadyUsed => return Ok(Err(Refusal::AlreadyUsed)),
+    };
+    let end = inv.access_end(now);
+    for app in &inv.apps {
+        store
+            .grant_assignment(&user.id, app, Some(end), Some(&inv.inviter), now)
+            .await?;
+    }
+    audit(store, &inv, &user.id, "invitation_redeemed", now).await;
+    Ok(Ok(inv))
+}

@@ -1,0 +1,126 @@
+//! `/.portcullis/invite` on the auth host: the invitation link's page.
+//! Opening it never uses it (mail scanners open links); accepting needs a
+//! signed-in person whose e-mail is the invited one, then access starts and
+//! the person lands on their apps.
+
+use super::{Handler, Reply, paths};
+use crate::invite::{self, Refusal};
+use crate::proxy::respond::encode_component;
+use minijinja::context;
+
+impl Handler<'_> {
+    pub(super) async fn invitation(&self) -> Reply {
+        let (token, accept) = if self.req.method == "POST" {
+            match self.form() {
+                Ok(f) => (f.get("token").cloned(), true),
+                Err(r) => return r,
+            }
+        } else {
+            (
+                self.query("token"),
+                self.query("accept").as_deref() == Some("1"),
+            )
+        };
+        let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= 128) else {
+            return self.refused(Refusal::NotFound, None);
+        };
+        let store = &self.gateway.store;
+        let inv = match store.invitation_by_token(&token).await {
+            Ok(Some(i)) => i,
+            Ok(None) => return self.refused(Refusal::NotFound, None),
+            Err(e) => return self.unavailable("invitation", &e),
+        };
+        match inv.status(self.time()) {
+            "redeemed" => return self.refused(Refusal::AlreadyUsed, Some(&inv.inviter)),
+            "revoked" => return self.refused(Refusal::Revoked, Some(&inv.inviter)),
+            "expired" => return self.refused(Refusal::Expired, Some(&inv.inviter)),
+            _ => {}
+        }
+        let session = self.auth_session().await;
+        if accept {
+            let Some((claims, user)) = session else {
+                // Sign in first, then come back here to finish.
+                let back = format!("/.portcullis/invite?token={token}&accept=1");
+                return Reply::redirect(format!(
+                    "{}?rd={}",
+                    paths::SIGN_IN,
+                    encode_component(&back)
+                ));
+            };
+            return match invite::redeem(store, &token, &user, self.time()).await {
+                Ok(Ok(_)) => {
+                    self.gateway.directory.invalidate_user(&user.id);
+                    self.after_sign_in(&claims, &user, "").await
+                }
+                Ok(Err(refusal)) => self.refused(refusal, Some(&inv.inviter)),
+                Err(e) => self.unavailable("redeem invitation", &e),
+            };
+        }
+        let apps: Vec<String> = inv
+            .apps
+            .iter()
+            .map(|a| {
+                self.snapshot
+                    .config
+                    .apps
+                    .iter()
+                    .find(|c| &c.name == a)
+                    .map_or_else(|| a.clone(), |c| c.title.clone())
+            })
+            .collect();
+        let access = match (inv.access_until, inv.access_days) {
+            (Some(t), _) => format!("until {}", invite::human_date(t).trim_start_matches("on ")),
+            (None, Some(d)) => format!("{d} days from today"),
+            _ => String::new(),
+        };
+        let other = session
+            .map(|(_, u)| u.email)
+            .filter(|e| !e.eq_ignore_ascii_case(&inv.email));
+        self.form_page(
+            200,
+            "invitation.html",
+            context! {
+                token, apps, access, other,
+                inviter => inv.inviter,
+                message => inv.message,
+                email => inv.email,
+            },
+        )
+    }
+
+    fn refused(&self, refusal: Refusal, inviter: Option<&str>) -> Reply {
+        let who = inviter.unwrap_or("the person who invited you");
+        let (status, title, text) = match refusal {
+            Refusal::NotFound => (
+                404,
+                "Invitation not found",
+                "This invitation link is not valid. Check that you opened the whole link from the e-mail.".to_string(),
+            ),
+            Refusal::Expired => (
+                410,
+                "Invitation expired",
+                format!("This invitation has expired. Ask {who} to send you a new one."),
+            ),
+            Refusal::Revoked => (
+                410,
+                "Invitation withdrawn",
+                format!("This invitation was withdrawn. Ask {who} if you still need access."),
+            ),
+            Refusal::AlreadyUsed => (
+                410,
+                "Invitation already used",
+                "This invitation was already accepted. Sign in to see your apps.".to_string(),
+            ),
+            Refusal::OtherPerson => (
+                403,
+                "This invitation is for someone else",
+                format!("You are signed in with another e-mail address than the one {who} invited. Sign out, then open the link again and sign in with the invited address."),
+            ),
+        };
+        self.page(
+            status,
+            "message.html",
+            context! { title, text, link => "/.portcullis/apps", link_text => "Your apps" },
+        )
+    }
+}
