@@ -177,6 +177,12 @@ on_both_backends!(
     sessions_list_live_ones_and_revoking_all_reaches_is_revoked,
     link_identity_links_only_an_unlinked_user,
     racing_first_sign_ins_link_one_identity,
+    totp_enrollment_steps_lockout_and_recovery_codes,
+    racing_totp_codes_of_one_step_are_accepted_once,
+    invitation_link_works_once_and_then_says_why_not,
+    invitation_input_is_checked,
+    racing_redemptions_of_one_link_have_one_winner,
+    a_change_on_one_replica_reaches_the_other_within_the_cache_ttl,
 );
 
 /// A fixed instant, so tests never depend on the wall clock for expiry.
@@ -1808,4 +1814,479 @@ async fn racing_first_sign_ins_link_one_identity(db: TestDb) {
             subject: winners[0].clone(),
         })
     );
+}
+
+// ---- TOTP factors and recovery codes ------------------------------------------
+
+fn totp(user: &str, secret: u8) -> NewTotpFactor {
+    NewTotpFactor {
+        user_id: user.to_owned(),
+        secret: vec![secret; 20],
+        algorithm: "SHA1".to_owned(),
+        digits: 6,
+        period: 30,
+    }
+}
+
+async fn totp_enrollment_steps_lockout_and_recovery_codes(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    let err = store
+        .begin_totp_enrollment(&totp("nobody", 1), t(0))
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+
+    // Enrollment can restart (a fresh QR code) until it is confirmed.
+    store
+        .begin_totp_enrollment(&totp("u1", 1), t(0))
+        .await
+        .expect("begin");
+    store
+        .begin_totp_enrollment(&totp("u1", 2), t(1))
+        .await
+        .expect("begin again");
+    let factor = store
+        .get_totp_factor("u1")
+        .await
+        .expect("get")
+        .expect("factor");
+    assert_eq!(
+        (
+            factor.secret.clone(),
+            factor.created_at,
+            factor.confirmed_at
+        ),
+        (vec![2; 20], t(1), None)
+    );
+    assert!(
+        !store.record_totp_step("u1", 100, t(2)).await.expect("step"),
+        "an unconfirmed factor accepts no code"
+    );
+    let codes = ["hash-b".to_owned(), "hash-a".to_owned()];
+    assert!(
+        store
+            .confirm_totp_factor("u1", 100, &codes, t(3))
+            .await
+            .expect("confirm")
+    );
+    assert!(
+        !store
+            .confirm_totp_factor("u1", 101, &[], t(3))
+            .await
+            .expect("confirm again"),
+        "already confirmed"
+    );
+    let err = store
+        .begin_totp_enrollment(&totp("u1", 3), t(4))
+        .await
+        .expect_err("confirmed factor");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                what: "confirmed TOTP factor",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Each step is accepted once, and never an older one.
+    assert!(!store.record_totp_step("u1", 100, t(4)).await.expect("step"));
+    assert!(store.record_totp_step("u1", 101, t(4)).await.expect("step"));
+    assert!(
+        !store
+            .record_totp_step("u1", 101, t(5))
+            .await
+            .expect("replay")
+    );
+    assert!(!store.record_totp_step("u1", 99, t(5)).await.expect("older"));
+
+    // The third failure locks for a minute and restarts the count.
+    let lockout = Duration::from_secs(60);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let f = store
+            .record_mfa_failure("u1", 3, lockout, t(10))
+            .await
+            .expect("failure")
+            .expect("factor");
+        seen.push((f.failed_attempts, f.locked_until));
+    }
+    assert_eq!(seen, [(1, None), (2, None), (0, Some(t(70)))]);
+    assert!(
+        !store
+            .record_totp_step("u1", 102, t(69))
+            .await
+            .expect("step"),
+        "locked"
+    );
+    assert!(
+        !store
+            .consume_recovery_code("u1", "hash-a", t(69))
+            .await
+            .expect("recovery while locked"),
+        "locked"
+    );
+    assert_eq!(
+        store
+            .unused_recovery_code_hashes("u1")
+            .await
+            .expect("unused"),
+        ["hash-a", "hash-b"],
+        "a refused recovery code is not used up"
+    );
+    assert!(
+        store
+            .record_totp_step("u1", 102, t(70))
+            .await
+            .expect("step"),
+        "the lock ends"
+    );
+    let factor = store
+        .get_totp_factor("u1")
+        .await
+        .expect("get")
+        .expect("factor");
+    assert_eq!(
+        (
+            factor.last_used_step,
+            factor.failed_attempts,
+            factor.locked_until
+        ),
+        (Some(102), 0, None)
+    );
+
+    assert!(
+        store
+            .consume_recovery_code("u1", "hash-a", t(71))
+            .await
+            .expect("recovery")
+    );
+    assert!(
+        !store
+            .consume_recovery_code("u1", "hash-a", t(72))
+            .await
+            .expect("recovery again"),
+        "single use"
+    );
+    assert_eq!(
+        store
+            .unused_recovery_code_hashes("u1")
+            .await
+            .expect("unused"),
+        ["hash-b"]
+    );
+    assert_eq!(
+        store
+            .record_mfa_failure("nobody", 3, lockout, t(10))
+            .await
+            .expect("failure"),
+        None
+    );
+
+    assert!(store.delete_totp_factor("u1").await.expect("delete"));
+    assert!(!store.delete_totp_factor("u1").await.expect("delete again"));
+    assert_eq!(store.get_totp_factor("u1").await.expect("get"), None);
+    assert!(
+        store
+            .unused_recovery_code_hashes("u1")
+            .await
+            .expect("unused")
+            .is_empty()
+    );
+}
+
+async fn racing_totp_codes_of_one_step_are_accepted_once(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    add(&a, guest("u1", "anna@contoso.com")).await;
+    a.begin_totp_enrollment(&totp("u1", 1), t(0))
+        .await
+        .expect("begin");
+    assert!(
+        a.confirm_totp_factor("u1", 10, &[], t(0))
+            .await
+            .expect("confirm")
+    );
+    const RACERS: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for j in 0..RACERS {
+        let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move { store.record_totp_step("u1", 11, t(1)).await });
+    }
+    let mut accepted = 0;
+    while let Some(done) = tasks.join_next().await {
+        if done.expect("task").expect("step") {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1, "one code, one use, across replicas");
+}
+
+// ---- invitations ------------------------------------------------------------------
+
+fn invitation(user: &str, expires: i64) -> NewInvitation {
+    NewInvitation {
+        email: "Anna@Partner.com".to_owned(),
+        user_id: user.to_owned(),
+        apps: vec!["payroll".to_owned(), "crm".to_owned()],
+        access_until: None,
+        access_days: Some(30),
+        message: Some("Welcome aboard".to_owned()),
+        inviter: "owner@tailwindtraders.com".to_owned(),
+        expires_at: t(expires),
+    }
+}
+
+async fn invitation_link_works_once_and_then_says_why_not(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@partner.com")).await;
+    let first = store
+        .create_invitation(&invitation("u1", 1000), "token-1", t(0))
+        .await
+        .expect("create");
+    assert_eq!(first.apps, ["payroll", "crm"]);
+    assert_eq!(first.access_days, Some(30));
+    assert_eq!(first.status(t(0)), "pending");
+    assert_eq!(
+        store
+            .invitation_by_token("token-1")
+            .await
+            .expect("by token"),
+        Some(first.clone()),
+        "opening the link reads it"
+    );
+    assert_eq!(
+        store.get_invitation(&first.id).await.expect("get"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.redeem_invitation("nope", t(1)).await.expect("redeem"),
+        Redemption::NotFound
+    );
+    match store
+        .redeem_invitation("token-1", t(10))
+        .await
+        .expect("redeem")
+    {
+        Redemption::Redeemed(won) => {
+            assert_eq!(won.id, first.id);
+            assert_eq!(won.redeemed_at, Some(t(10)));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        store
+            .redeem_invitation("token-1", t(11))
+            .await
+            .expect("redeem again"),
+        Redemption::AlreadyUsed
+    );
+    assert!(
+        !store
+            .revoke_invitation(&first.id, t(12))
+            .await
+            .expect("revoke redeemed"),
+        "a used link is not pending"
+    );
+
+    let revoked = store
+        .create_invitation(&invitation("u1", 1000), "token-2", t(1))
+        .await
+        .expect("create");
+    assert!(
+        store
+            .revoke_invitation(&revoked.id, t(5))
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_invitation(&revoked.id, t(6))
+            .await
+            .expect("revoke again")
+    );
+    assert_eq!(
+        store
+            .redeem_invitation("token-2", t(7))
+            .await
+            .expect("redeem"),
+        Redemption::Revoked
+    );
+
+    // The end of the link is exclusive; resending gives a new link and the
+    // old one stops working.
+    let expired = store
+        .create_invitation(&invitation("u1", 100), "token-3", t(2))
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .redeem_invitation("token-3", t(100))
+            .await
+            .expect("redeem"),
+        Redemption::Expired
+    );
+    assert!(
+        store
+            .reissue_invitation(&expired.id, "token-4", t(300), t(150))
+            .await
+            .expect("reissue")
+    );
+    assert_eq!(
+        store
+            .redeem_invitation("token-3", t(160))
+            .await
+            .expect("old link"),
+        Redemption::NotFound
+    );
+    assert!(matches!(
+        store
+            .redeem_invitation("token-4", t(160))
+            .await
+            .expect("new link"),
+        Redemption::Redeemed(_)
+    ));
+
+    assert_eq!(
+        store
+            .list_invitations()
+            .await
+            .expect("list")
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect::<Vec<_>>(),
+        [expired.id.as_str(), revoked.id.as_str(), first.id.as_str()],
+        "newest first"
+    );
+    // Only the SHA-256 of a token is stored.
+    for hash in db.strings("SELECT token_hash FROM invitations").await {
+        assert!(is_sha256_hex(&hash), "{hash}");
+    }
+}
+
+async fn invitation_input_is_checked(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@partner.com")).await;
+    let no_apps = NewInvitation {
+        apps: Vec::new(),
+        ..invitation("u1", 100)
+    };
+    let both_ends = NewInvitation {
+        access_until: Some(t(500)),
+        ..invitation("u1", 100)
+    };
+    for (what, inv, now) in [
+        ("no apps", no_apps, 0),
+        ("two ends", both_ends, 0),
+        ("link already expired", invitation("u1", 100), 100),
+    ] {
+        let err = store
+            .create_invitation(&inv, "token", t(now))
+            .await
+            .expect_err(what);
+        assert!(matches!(err, StoreError::Invalid { .. }), "{what}: {err:?}");
+    }
+    let err = store
+        .create_invitation(&invitation("nobody", 100), "token", t(0))
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+}
+
+async fn racing_redemptions_of_one_link_have_one_winner(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    add(&a, guest("u1", "anna@partner.com")).await;
+    a.create_invitation(&invitation("u1", 1000), "token-1", t(0))
+        .await
+        .expect("create");
+    const RACERS: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for j in 0..RACERS {
+        let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move { store.redeem_invitation("token-1", t(1)).await });
+    }
+    let (mut won, mut used) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("task").expect("redeem") {
+            Redemption::Redeemed(_) => won += 1,
+            Redemption::AlreadyUsed => used += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((won, used), (1, RACERS - 1));
+}
+
+// ---- replicas ------------------------------------------------------------------------
+
+/// Two replicas on one database: a change made through one reaches the
+/// other's directory cache within its TTL (5 s in production, 300 ms
+/// here) and its revocation poll at once.
+async fn a_change_on_one_replica_reaches_the_other_within_the_cache_ttl(db: TestDb) {
+    let replica_a = db.open().await;
+    let replica_b = db.open().await;
+    assigned_guest(&replica_a, 1000).await;
+    replica_a
+        .insert_session(&session("s1", "u1", 0, 1000))
+        .await
+        .expect("session");
+    let ttl = Duration::from_millis(300);
+    let cache_a = cache_with(&replica_a, ttl);
+    assert!(
+        cache_a
+            .get_or_load("u1", "payroll", t(1))
+            .await
+            .expect("load")
+            .assigned_live
+    );
+
+    // Replica B removes the guest's access and ends their sessions.
+    let started = std::time::Instant::now();
+    assert!(
+        replica_b
+            .revoke_assignment("u1", "payroll")
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        replica_b
+            .revoke_sessions_of_user("u1", t(2))
+            .await
+            .expect("end sessions"),
+        ["s1"]
+    );
+
+    // Replica A's poll sees the revocation right away …
+    let since = replica_a.revocations_since(t(0)).await.expect("poll");
+    assert_eq!(
+        since.iter().map(|r| r.sid.as_str()).collect::<Vec<_>>(),
+        ["s1"]
+    );
+    // … and its cache answers from the old entry until the TTL, then
+    // reloads and denies (a second of slack for the reload on a busy host).
+    let deadline = started + ttl + Duration::from_secs(1);
+    loop {
+        let facts = cache_a
+            .get_or_load("u1", "payroll", t(3))
+            .await
+            .expect("load");
+        if !facts.assigned_live {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica A still allows after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
