@@ -1297,3 +1297,118 @@ async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
         .count();
     assert_eq!(wins, 1);
 }
+
+/// The admin API does what the CLI does, token-authenticated, with errors
+/// that name the field, and never returns the link.
+#[tokio::test]
+async fn admin_api_invites_lists_resends_and_revokes() {
+    let env = start(None, "").await;
+    let api = format!("http://{}/api/v1/invitations", env.gw.admin);
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let token = "Bearer test-admin-token-0123456789";
+    let until = (OffsetDateTime::now_utc() + time::Duration::days(100))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = serde_json::json!({
+        "email": "jo@contoso.example", "apps": ["wiki", "docs"],
+        "access_until": until, "inviter": "Alice", "message": "Hi Jo"
+    });
+    let unauthorised = http
+        .post(&api)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status(), 401);
+    let r = http
+        .post(&api)
+        .header("authorization", token)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("token="), "no link in the answer: {text}");
+    let created: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["apps"], serde_json::json!(["wiki", "docs"]));
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(mailed_link(&env, "jo@contoso.example").len(), 1);
+
+    let bad = http
+        .post(&api)
+        .header("authorization", token)
+        .header("content-type", "application/json")
+        .body(r#"{"email": "jo@contoso.example", "apps": ["wikki"], "inviter": "A"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad: serde_json::Value = serde_json::from_str(&bad.text().await.unwrap()).unwrap();
+    assert_eq!(bad["field"], "apps", "{bad}");
+
+    let list: serde_json::Value = http
+        .get(&api)
+        .header("authorization", token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap())
+        .unwrap();
+    assert_eq!(list["invitations"].as_array().unwrap().len(), 1);
+
+    // Resend: a new link; the first one stops working.
+    let resent = http
+        .post(format!("{api}/{id}/resend"))
+        .header("authorization", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resent.status(), 200);
+    let links = mailed_link(&env, "jo@contoso.example");
+    assert_eq!(links.len(), 2);
+    let old_token = links
+        .iter()
+        .map(|l| l.split("token=").nth(1).unwrap().to_string());
+    let mut live = 0;
+    for t in old_token {
+        if env
+            .gw
+            .store
+            .invitation_by_token(&t)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            live += 1;
+        }
+    }
+    assert_eq!(live, 1, "only the newest link is known");
+
+    let revoked = http
+        .delete(format!("{api}/{id}"))
+        .header("authorization", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let again = http
+        .delete(format!("{api}/{id}"))
+        .header("authorization", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let missing = http
+        .get(format!("{api}/inv_nope"))
+        .header("authorization", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}

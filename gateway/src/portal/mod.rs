@@ -124,6 +124,11 @@ impl Portal {
         })
     }
 
+    /// The mailer, when `mail` is configured (invitations use it too).
+    pub fn mailer(&self) -> Option<&Mailer> {
+        self.mailer.as_ref()
+    }
+
     /// The discovered client of the OIDC idp `name`, discovering it now if
     /// start-up could not.
     async fn oidc_client(&self, name: &str) -> Result<Arc<OidcClient>, OidcError> {
@@ -236,7 +241,10 @@ impl Reply {
 }
 
 /// Headers on every portal page: no framing (click-jacking), no referrer
-/// (codes and return URLs stay on this host), no scripts at all.
+/// to other sites (codes and return URLs stay on this host), no scripts at
+/// all. `same-origin`, not `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` on our own form posts, which the CSRF check refuses
+/// (found by the Chromium test).
 fn page_headers() -> Vec<(&'static str, String)> {
     vec![
         (
@@ -245,7 +253,7 @@ fn page_headers() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         ("x-frame-options", "DENY".into()),
-        ("referrer-policy", "no-referrer".into()),
+        ("referrer-policy", "same-origin".into()),
         ("x-content-type-options", "nosniff".into()),
     ]
 }

@@ -885,6 +885,21 @@ impl Handler<'_> {
             match store.get_user_by_email(&s.email).await? {
                 Some(u) if u.identity.is_none() => {
                     match store.link_identity(&u.id, &s.idp, &s.subject).await {
+                        // The IdP's display name for an invited user who had none.
+                        Ok(()) if u.display_name.is_none() && s.name.is_some() => {
+                            store
+                                .upsert_user(
+                                    &NewUser {
+                                        id: u.id.clone(),
+                                        email: u.email.clone(),
+                                        display_name: s.name.clone(),
+                                        user_type: u.user_type,
+                                        identity: None,
+                                    },
+                                    self.time(),
+                                )
+                                .await?
+                        }
                         Ok(()) => u,
                         Err(StoreError::Conflict { .. }) => return Ok(Err(LINKED_ELSEWHERE)),
                         Err(e) => return Err(e),
