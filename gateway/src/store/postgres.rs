@@ -788,8 +788,8 @@ impl PostgresStore {
         const OP: &str = "record_mfa_failure";
         let lock_secs = i64::try_from(lockout.as_secs()).unwrap_or(i64::MAX / 2);
         // One statement, so concurrent failures all count. Right-hand sides
-        // see the row before the update. The
-        // count restarts at each lock: `max_failures` tries per lockout.
+        // see the row before the update. The count restarts at each lock:
+        // `max_failures` tries per lockout.
         let row: Option<(i64, Option<i64>)> = sqlx::query_as(
             "UPDATE totp_factors SET
                  failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END,

@@ -191,6 +191,12 @@ fn find_bin_dir() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path));
     }
+    find_bin_dir_in(&candidates)
+}
+
+/// The first of `candidates` holding both `initdb` and `pg_ctl`, or `Err`
+/// saying what to install.
+fn find_bin_dir_in(candidates: &[PathBuf]) -> Result<PathBuf, String> {
     candidates
         .iter()
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
@@ -294,4 +300,20 @@ fn spawn_watchdog(root: &Path) -> Result<(), String> {
         .spawn()
         .map(drop)
         .map_err(|e| format!("starting the cleanup watchdog: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_server_binaries_are_an_error_that_says_what_to_install() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        let err = find_bin_dir_in(&[empty.path().to_path_buf()]).expect_err("no initdb");
+        assert!(
+            err.contains("initdb") && err.contains("apt-get install postgresql"),
+            "{err}"
+        );
+        assert!(err.contains(BIN_ENV), "{err}");
+    }
 }
