@@ -51,6 +51,8 @@ struct ConfigFile {
     mail: Option<S<crate::mail::MailFile>>,
     #[serde(default)]
     sign_in: Option<S<SignInFile>>,
+    #[serde(default)]
+    guests: Option<GuestsFile>,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +221,49 @@ struct AppFile {
     forward_session_cookie: bool,
     #[serde(default)]
     forward_authorization: bool,
+    /// Who manages the app's guests: e-mails or `group:NAME`.
+    #[serde(default)]
+    owners: Vec<S<String>>,
+    #[serde(default)]
+    sign_up: Option<S<SignUpFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUpFile {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    domains: Vec<S<String>>,
+    #[serde(default)]
+    idps: Vec<S<String>>,
+    #[serde(default)]
+    attributes: Vec<S<AttributeFile>>,
+    #[serde(default)]
+    approval: Option<S<String>>,
+    #[serde(default)]
+    access_days: Option<S<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttributeFile {
+    name: S<String>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    required: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuestsFile {
+    #[serde(default)]
+    reminder_before: Option<S<String>>,
+    #[serde(default)]
+    on_last_assignment_end: Option<S<String>>,
+    #[serde(default)]
+    delete_after: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +323,8 @@ pub struct Config {
     /// Where and how people sign in (`sign_in`). Present whenever an idp of
     /// type oidc or local or `mail` is configured (the check requires it).
     pub sign_in: Option<SignIn>,
+    /// Guest lifecycle settings (`guests`).
+    pub guests: Guests,
 }
 
 /// The `sign_in` section: the sign-in endpoints read it.
@@ -455,6 +502,89 @@ pub struct App {
     pub forward_session_cookie: bool,
     /// Forward an `Authorization: Bearer` the gateway consumed (default false).
     pub forward_authorization: bool,
+    /// Who manages this app's guests (invite, extend, remove, approve).
+    pub owners: Vec<Owner>,
+    /// Self-service sign-up, when enabled.
+    pub sign_up: Option<SignUp>,
+}
+
+/// An app owner: a person by e-mail (lower-case) or every member of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Email(String),
+    Group(String),
+}
+
+impl Owner {
+    /// Whether the user with this e-mail and these (lower-case) groups owns.
+    pub fn matches(&self, email: &str, groups: &[String]) -> bool {
+        match self {
+            Owner::Email(e) => e.eq_ignore_ascii_case(email),
+            Owner::Group(g) => groups.iter().any(|x| x == g),
+        }
+    }
+}
+
+/// `apps[].sign_up`: partners may ask for access themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignUp {
+    /// Allowed e-mail domains (lower-case); empty: any.
+    pub domains: Vec<String>,
+    /// IdPs offered on the sign-up page (names); empty: the usual discovery.
+    pub idps: Vec<String>,
+    /// Extra answers to collect (e.g. company, reason).
+    pub attributes: Vec<Attribute>,
+    pub approval: Approval,
+    /// How long approved access lasts (default 30 days).
+    pub access_days: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    /// `[a-z0-9_]+`, unique in the app.
+    pub name: String,
+    pub label: String,
+    pub required: bool,
+}
+
+/// Who approves a sign-up request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// An owner of the app (they are told by e-mail).
+    Owner,
+    /// Nobody: requests from the allowed `domains` are approved at once.
+    Automatic,
+}
+
+/// `guests`: what happens as guest access runs out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guests {
+    /// Reminder e-mails to the guest and the app's owners this long before
+    /// an assignment ends (default 7 days).
+    pub reminder_before: Duration,
+    /// What happens when a guest's last assignment ends (default none).
+    pub on_last_assignment_end: LifecycleAction,
+    /// With `delete`: blocked at once, deleted this long after (default 30 days).
+    pub delete_after: Duration,
+}
+
+impl Default for Guests {
+    fn default() -> Self {
+        Guests {
+            reminder_before: Duration::from_secs(7 * 86_400),
+            on_last_assignment_end: LifecycleAction::None,
+            delete_after: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+/// `guests.on_last_assignment_end` (as Entra's external-user lifecycle).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LifecycleAction {
+    None,
+    Block,
+    /// Block, then delete after `delete_after`.
+    Delete,
 }
 
 /// One upstream server of an app.
@@ -752,6 +882,14 @@ impl Checker<'_> {
             }
         }
         let sign_in = self.sign_in(&f, &apps);
+        let guests = self.guests(f.guests.as_ref());
+        // Owners and sign-up after the idps, which sign-up names.
+        let mut apps = apps;
+        let idp_files: Vec<&IdpFile> = f.idps.iter().map(|i| &i.value).collect();
+        for (app, file) in apps.iter_mut().zip(f.apps.value.iter()) {
+            app.owners = self.owners(&file.value);
+            app.sign_up = self.sign_up(&file.value, &idp_files);
+        }
         let grace_period = f
             .server
             .as_ref()
@@ -785,7 +923,172 @@ impl Checker<'_> {
                     }
                 }),
             sign_in,
+            guests,
         }
+    }
+
+    /// `guests`, with defaults.
+    fn guests(&mut self, f: Option<&GuestsFile>) -> Guests {
+        let mut g = Guests::default();
+        let Some(f) = f else { return g };
+        if let Some(d) = f.reminder_before.as_ref().and_then(|d| self.duration(d)) {
+            g.reminder_before = d;
+        }
+        if let Some(d) = f.delete_after.as_ref().and_then(|d| self.duration(d)) {
+            g.delete_after = d;
+        }
+        if let Some(a) = &f.on_last_assignment_end {
+            g.on_last_assignment_end = match a.value.as_str() {
+                "none" => LifecycleAction::None,
+                "block" => LifecycleAction::Block,
+                "delete" => LifecycleAction::Delete,
+                other => {
+                    self.err(
+                        a,
+                        format_args!(
+                            "`{other}` is not a choice for guests.on_last_assignment_end (one of: none, block, delete)"
+                        ),
+                    );
+                    LifecycleAction::None
+                }
+            };
+        }
+        g
+    }
+
+    /// `apps[].sign_up`, checked against the idps.
+    fn sign_up(&mut self, app: &AppFile, idps: &[&IdpFile]) -> Option<SignUp> {
+        let f = &app.sign_up.as_ref()?.value;
+        if f.enabled == Some(false) {
+            return None;
+        }
+        let domains: Vec<String> = f
+            .domains
+            .iter()
+            .map(|d| {
+                let v = d.value.trim().trim_start_matches('@').to_ascii_lowercase();
+                if !v.contains('.') || v.contains(['@', ' ', '/']) {
+                    self.err(d, format_args!("`{}` is not an e-mail domain", d.value));
+                }
+                v
+            })
+            .collect();
+        let names: Vec<&str> = idps
+            .iter()
+            .filter(|i| matches!(i.kind.value.as_str(), "oidc" | "local"))
+            .map(|i| i.name.value.as_str())
+            .collect();
+        for i in &f.idps {
+            if !names.contains(&i.value.as_str()) {
+                let hint = rules::closest(&i.value, names.iter().copied())
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                self.err(
+                    i,
+                    format_args!(
+                        "sign_up offers idp `{}`, which is not an idp of type oidc or local{hint}",
+                        i.value
+                    ),
+                );
+            }
+        }
+        let mut attributes: Vec<Attribute> = Vec::new();
+        for a in &f.attributes {
+            let name = a.value.name.value.clone();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                self.err(
+                    &a.value.name,
+                    format_args!(
+                        "attribute name `{name}` must be lower-case letters, digits and `_`"
+                    ),
+                );
+            }
+            if attributes.iter().any(|x| x.name == name) {
+                self.err(
+                    &a.value.name,
+                    format_args!("attribute `{name}` is listed twice"),
+                );
+            }
+            attributes.push(Attribute {
+                label: a
+                    .value
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| name.replace('_', " ")),
+                name,
+                required: a.value.required,
+            });
+        }
+        let approval = match f.approval.as_ref() {
+            None => Approval::Owner,
+            Some(a) => match a.value.as_str() {
+                "owner" => Approval::Owner,
+                "automatic" => {
+                    if domains.is_empty() {
+                        self.err(
+                            a,
+                            "`approval: automatic` needs `domains`: only requests from allowed domains are approved without an owner",
+                        );
+                    }
+                    Approval::Automatic
+                }
+                other => {
+                    self.err(
+                        a,
+                        format_args!("`{other}` is not a choice for sign_up.approval (one of: owner, automatic)"),
+                    );
+                    Approval::Owner
+                }
+            },
+        };
+        let access_days = match &f.access_days {
+            None => 30,
+            Some(d) if (1..=366).contains(&d.value) => d.value,
+            Some(d) => {
+                self.err(d, "sign_up.access_days must be between 1 and 366");
+                30
+            }
+        };
+        Some(SignUp {
+            domains,
+            idps: f.idps.iter().map(|i| i.value.clone()).collect(),
+            attributes,
+            approval,
+            access_days,
+        })
+    }
+
+    /// `apps[].owners`: e-mails or `group:NAME`.
+    fn owners(&mut self, app: &AppFile) -> Vec<Owner> {
+        app.owners
+            .iter()
+            .filter_map(|o| {
+                let v = o.value.trim();
+                if let Some(g) = v.strip_prefix("group:") {
+                    if g.trim().is_empty() {
+                        self.err(o, "`group:` needs a group name");
+                        return None;
+                    }
+                    return Some(Owner::Group(g.trim().to_ascii_lowercase()));
+                }
+                match v.split_once('@') {
+                    Some((l, d)) if !l.is_empty() && d.contains('.') && !v.contains(' ') => {
+                        Some(Owner::Email(v.to_ascii_lowercase()))
+                    }
+                    _ => {
+                        self.err(
+                            o,
+                            format_args!("owner `{v}` is not an e-mail address or `group:NAME`"),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect()
     }
 
     /// `sign_in`: required once anything signs people in (an idp of type
@@ -1462,6 +1765,8 @@ impl Checker<'_> {
                 allow_cors_preflight,
                 forward_session_cookie: f.forward_session_cookie,
                 forward_authorization: f.forward_authorization,
+                owners: Vec::new(),
+                sign_up: None,
             });
         }
         out
@@ -1491,6 +1796,74 @@ organisation: { name: Tailwind Traders, member_domains: [TailwindTraders.com] }
 apps:
   - { name: payroll, hosts: [Payroll.localhost], upstreams: [127.0.0.1:9001], public_paths: [/health] }
 "#;
+
+    #[test]
+    fn owners_sign_up_and_guest_lifecycle() {
+        let text = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: T, member_domains: [t.example] }
+guests: { reminder_before: 3d, on_last_assignment_end: delete, delete_after: 10d }
+apps:
+  - name: wiki
+    hosts: [wiki.localhost]
+    upstreams: [127.0.0.1:9001]
+    owners: [Alice@T.example, "group:Wiki-Owners"]
+    sign_up:
+      domains: ["@Fabrikam.example"]
+      attributes: [{ name: company, required: true }, { name: reason, label: Why you need access }]
+      approval: automatic
+      access_days: 14
+"#;
+        let c = load(text).expect("loads");
+        let wiki = &c.apps[0];
+        assert_eq!(
+            wiki.owners,
+            [
+                Owner::Email("alice@t.example".into()),
+                Owner::Group("wiki-owners".into())
+            ]
+        );
+        assert!(wiki.owners[1].matches("x@y.z", &["wiki-owners".to_string()]));
+        let su = wiki.sign_up.as_ref().expect("sign_up");
+        assert_eq!(su.domains, ["fabrikam.example"]);
+        assert_eq!(su.approval, Approval::Automatic);
+        assert_eq!(su.access_days, 14);
+        assert_eq!(su.attributes[0].label, "company");
+        assert!(su.attributes[0].required);
+        assert_eq!(su.attributes[1].label, "Why you need access");
+        assert_eq!(c.guests.on_last_assignment_end, LifecycleAction::Delete);
+        assert_eq!(c.guests.reminder_before, Duration::from_secs(3 * 86_400));
+        assert_eq!(c.guests.delete_after, Duration::from_secs(10 * 86_400));
+        let d = load(MINIMAL).expect("loads");
+        assert_eq!(d.guests, Guests::default());
+        assert!(d.apps[0].sign_up.is_none() && d.apps[0].owners.is_empty());
+
+        let bad = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: T }
+guests: { on_last_assignment_end: purge }
+apps:
+  - name: wiki
+    hosts: [wiki.localhost]
+    upstreams: [127.0.0.1:9001]
+    owners: [alice, "group:"]
+    sign_up: { idps: [partnr], approval: automatic, attributes: [{ name: Bad-Name }], access_days: 400 }
+"#;
+        assert_eq!(
+            load(bad).expect_err("refused"),
+            [
+                "DIR/portcullis.yaml:5:35: `purge` is not a choice for guests.on_last_assignment_end (one of: none, block, delete)",
+                "DIR/portcullis.yaml:10:14: owner `alice` is not an e-mail address or `group:NAME`",
+                "DIR/portcullis.yaml:10:21: `group:` needs a group name",
+                "DIR/portcullis.yaml:11:23: sign_up offers idp `partnr`, which is not an idp of type oidc or local",
+                "DIR/portcullis.yaml:11:42: `approval: automatic` needs `domains`: only requests from allowed domains are approved without an owner",
+                "DIR/portcullis.yaml:11:74: attribute name `Bad-Name` must be lower-case letters, digits and `_`",
+                "DIR/portcullis.yaml:11:100: sign_up.access_days must be between 1 and 366",
+            ]
+        );
+    }
 
     #[test]
     fn minimal_config_loads_with_defaults() {
