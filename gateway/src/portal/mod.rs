@@ -24,9 +24,11 @@
 
 mod apphost;
 mod invitation;
+mod manage;
 mod mfa_step;
 mod pages;
 mod signin;
+mod signup;
 
 use crate::config::Config;
 use crate::mail::Mailer;
@@ -64,6 +66,10 @@ pub mod paths {
     pub const SESSION: &str = "/.portcullis/session";
     pub const SIGN_OUT: &str = "/.portcullis/sign-out";
     pub const INVITE: &str = "/.portcullis/invite";
+    /// App owners' pages (`/.portcullis/manage/…`).
+    pub const MANAGE: &str = "/.portcullis/manage";
+    /// Self-service sign-up (`/.portcullis/sign-up?app=…`, `…/sign-up/…`).
+    pub const SIGN_UP: &str = "/.portcullis/sign-up";
     pub const JWKS: &str = "/.portcullis/jwks.json";
 }
 

@@ -97,6 +97,10 @@ impl Handler<'_> {
             paths::MFA => self.mfa().await,
             paths::SIGN_OUT => self.sign_out().await,
             paths::INVITE => self.invitation().await,
+            p if p == paths::MANAGE || p.starts_with("/.portcullis/manage/") => self.manage().await,
+            p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
+                self.sign_up().await
+            }
             "/" | "/.portcullis" | "/.portcullis/" | "/.portcullis/apps" if !post => {
                 self.landing().await
             }
