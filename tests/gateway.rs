@@ -1414,7 +1414,12 @@ async fn a_signing_key_added_by_another_replica_is_trusted_and_signs() {
     let gw = Gateway::start_with_env(
         &standard_apps(&up),
         &rules(""),
-        &[("PORTCULLIS_KEY_CHECK_INTERVAL_SECS", "1")],
+        // Also runs the proxy on single-threaded runtimes (the default with
+        // `threads: 1`), which the other tests (2 threads) do not.
+        &[
+            ("PORTCULLIS_KEY_CHECK_INTERVAL_SECS", "1"),
+            ("PORTCULLIS_WORK_STEALING", "0"),
+        ],
     )
     .await;
     let (id, old_cookie) = gw.member("open.test", "kai", &["pwd"]).await;

@@ -634,6 +634,32 @@ class Bench:
                 n += float(line.rsplit(" ", 1)[1])
         return n
 
+    def smoke_verdict(self, limit):
+        """0 when every workload's median Portcullis CPU/req is within `limit` x pingora-pass's
+        (or the runs were too noisy to judge), else 1."""
+        def med(xs):
+            xs = sorted(xs)
+            return xs[len(xs) // 2] if xs else None
+        status = 0
+        for wl in sorted({r["workload"] for r in self.rows}):
+            rows = [r for r in self.rows if r["workload"] == wl and r["mode"] == "keep-alive"]
+            pc = med([r["cpu_us_per_req"] for r in rows if r["peer"] == "portcullis" and r["cpu_us_per_req"]])
+            pp = med([r["cpu_us_per_req"] for r in rows if r["peer"] == "pingora-pass" and r["cpu_us_per_req"]])
+            noisy = med([r["foreign_cores"] for r in rows]) or 0
+            if pc is None or pp is None:
+                log(f"load smoke: {wl}: no measurement")
+                status = 1
+                continue
+            ratio = pc / pp
+            if ratio <= limit:
+                log(f"load smoke: {wl}: {pc:.1f} vs {pp:.1f} us/req = {ratio:.2f}x (limit {limit}x): ok")
+            elif noisy > 0.5:
+                log(f"load smoke: {wl}: {ratio:.2f}x over the limit, but {noisy:.2f} foreign cores were busy; not judged")
+            else:
+                log(f"load smoke: {wl}: {pc:.1f} vs {pp:.1f} us/req = {ratio:.2f}x exceeds {limit}x: FAILED")
+                status = 1
+        return status
+
     # -- the plan
     def plan(self):
         if hasattr(self, "_plan"):
@@ -975,7 +1001,25 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated workload ids (W0,W1,...)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--smoke", action="store_true",
+                    help="CI smoke: the quick plan, 3 s runs, exit 1 when Portcullis costs more than "
+                         "--max-ratio x pingora-pass CPU/req; skipped (exit 0) on a busy box")
+    ap.add_argument("--max-ratio", type=float, default=3.0, help="the smoke's limit (default 3.0)")
+    ap.add_argument("--max-loadavg", type=float, default=1.0,
+                    help="the smoke is skipped when the 1-minute load average is above this")
     a = ap.parse_args()
+    if a.smoke:
+        a.quick = True
+        if a.duration is None:
+            a.duration = 3
+        a.start_wait = 0
+        if a.wait_budget is None:
+            a.wait_budget = 20
+        with open("/proc/loadavg") as f:
+            load1 = float(f.read().split()[0])
+        if load1 > a.max_loadavg:
+            log(f"load smoke: skipped, the machine is busy (1-minute load average {load1:.2f} > {a.max_loadavg})")
+            return 0
     if a.duration is None:
         a.duration = 4 if a.quick else 5
     if a.budget is None:
@@ -1013,12 +1057,15 @@ def main():
         else:
             log(f"kept {b.d}")
     os.makedirs(a.out, exist_ok=True)
-    name = datetime.now().strftime("%Y-%m-%d-%H%M") + ("-quick" if a.quick else "-full") + ".txt"
+    kind = "-smoke" if a.smoke else ("-quick" if a.quick else "-full")
+    name = datetime.now().strftime("%Y-%m-%d-%H%M") + kind + ".txt"
     path = os.path.join(a.out, name)
     write(path, text)
     log("")
     log(text.split("## Runs")[0])
     log(f"results: {path}")
+    if a.smoke:
+        return b.smoke_verdict(a.max_ratio)
     return 0
 
 

@@ -18,6 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc instead of the system allocator: the data path allocates (and
+/// frees) a few dozen small blocks per request, mostly inside Pingora, and
+/// glibc's malloc spent about 12% of the proxy's CPU on them
+/// (benches/LOAD.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The issuer of the gateway's own tokens.
 pub const ISSUER: &str = "portcullis";
 
@@ -74,10 +81,12 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         .map_err(|e| vec![format!("session revocations: {e}")])?;
 
     let state_dir = state_dir(&config);
+    let threads = config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let conf = ServerConf {
-        threads: config
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads,
+        work_stealing: work_stealing(threads),
         grace_period_seconds: Some(config.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.grace_period.as_secs().max(1)),
         pid_file: state_dir
@@ -157,6 +166,28 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         "portcullis serving"
     );
     server.run_forever()
+}
+
+/// Environment variable choosing Pingora's runtime flavour: `1` a
+/// work-stealing runtime per service, `0` one single-threaded runtime per
+/// thread. See [`work_stealing`].
+pub const WORK_STEALING_ENV: &str = "PORTCULLIS_WORK_STEALING";
+
+/// Whether the proxy's threads share one work-stealing runtime. With one
+/// thread there is nothing to steal from, and the single-threaded runtime is
+/// cheaper per request (no cross-thread wake-up machinery; benches/LOAD.md),
+/// so that is the default then; with more threads Pingora's default
+/// (stealing) stays. [`WORK_STEALING_ENV`] overrides either way.
+fn work_stealing(threads: usize) -> bool {
+    match std::env::var(WORK_STEALING_ENV)
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        Some("1" | "true") => true,
+        Some("0" | "false") => false,
+        _ => threads > 1,
+    }
 }
 
 fn path_str(p: &Path) -> String {

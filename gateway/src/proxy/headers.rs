@@ -75,25 +75,37 @@ pub fn sanitize(req: &mut RequestHeader) {
 
 /// Removes one cookie by name from every `Cookie` header, keeping the others.
 pub fn strip_cookie(req: &mut RequestHeader, cookie: &str) {
-    let values: Vec<String> = req
-        .headers
-        .get_all("cookie")
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
-    if values.is_empty() {
+    let name = cookie.as_bytes();
+    let is_ours = |c: &[u8]| {
+        let n = c.split(|&b| b == b'=').next().unwrap_or_default();
+        n.trim_ascii() == name
+    };
+    // Most requests carry no such cookie: no allocation then.
+    let present = req.headers.get_all("cookie").iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b';')
+            .any(|c| is_ours(c.trim_ascii()))
+    });
+    if !present {
         return;
     }
-    let kept: Vec<&str> = values
-        .iter()
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .filter(|c| c.split_once('=').map_or(*c, |(n, _)| n.trim()) != cookie)
-        .collect();
+    let mut kept: Vec<u8> = Vec::new();
+    for v in req.headers.get_all("cookie") {
+        for c in v.as_bytes().split(|&b| b == b';').map(<[u8]>::trim_ascii) {
+            if c.is_empty() || is_ours(c) {
+                continue;
+            }
+            if !kept.is_empty() {
+                kept.extend_from_slice(b"; ");
+            }
+            kept.extend_from_slice(c);
+        }
+    }
     req.remove_header("cookie");
-    if !kept.is_empty() {
-        let _ = req.insert_header("cookie", kept.join("; "));
+    if !kept.is_empty()
+        && let Ok(v) = http::HeaderValue::from_bytes(&kept)
+    {
+        let _ = req.insert_header("cookie", v);
     }
 }
 

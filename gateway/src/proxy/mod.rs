@@ -35,7 +35,7 @@ pub struct Proxy {
 /// Per-request state, filled by `request_filter`.
 pub struct Ctx {
     start: Instant,
-    request_id: String,
+    request_id: RequestId,
     snapshot: Option<Arc<Snapshot>>,
     app: Option<usize>,
     /// The `decision` label of `portcullis_requests_total`.
@@ -54,8 +54,42 @@ pub struct Ctx {
     upstream_host: String,
 }
 
-fn request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+/// A request id: 128 random bits as 32 lower-case hex digits, kept as a
+/// header value so that the two headers carrying it share one buffer.
+pub struct RequestId(http::HeaderValue);
+
+impl RequestId {
+    fn new() -> RequestId {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let n = rand::random::<u128>();
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        // Hex digits are always a valid header value.
+        RequestId(
+            http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&out))
+                .unwrap_or_else(|_| http::HeaderValue::from_static("0")),
+        )
+    }
+
+    /// The value for `X-Request-Id` (a cheap clone of a shared buffer).
+    fn header(&self) -> http::HeaderValue {
+        self.0.clone()
+    }
+}
+
+impl std::ops::Deref for RequestId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 impl Ctx {
@@ -169,7 +203,7 @@ impl ProxyHttp for Proxy {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             start: Instant::now(),
-            request_id: request_id(),
+            request_id: RequestId::new(),
             snapshot: None,
             app: None,
             outcome: "error",
@@ -509,7 +543,7 @@ impl ProxyHttp for Proxy {
         if !host.is_empty() {
             up.insert_header("x-forwarded-host", host)?;
         }
-        up.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        up.insert_header(headers::REQUEST_ID, ctx.request_id.header())?;
         if let Some(c) = &ctx.claims {
             let keys = self.gateway.keys.load();
             let assertion = self
@@ -559,7 +593,7 @@ impl ProxyHttp for Proxy {
                 resp.append_header("set-cookie", v)?;
             }
         }
-        resp.insert_header(headers::REQUEST_ID, ctx.request_id.as_str())?;
+        resp.insert_header(headers::REQUEST_ID, ctx.request_id.header())?;
         Ok(())
     }
 
@@ -730,6 +764,19 @@ mod tests {
             "Chunked"
         )])));
         assert!(!ambiguous_framing(&req(&[])));
+    }
+
+    #[test]
+    fn request_ids_are_32_random_hex_digits() {
+        let (a, b) = (RequestId::new(), RequestId::new());
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(&*a, &*b);
+        assert_eq!(a.header().as_bytes(), a.as_bytes());
+        assert_eq!(a.to_string(), &*a);
     }
 
     #[test]
