@@ -179,6 +179,18 @@ async fn journey(input: &Path, limit: Duration) -> (bool, String, String) {
 /// again, signs out, and wiki asks them to sign in again.
 #[tokio::test]
 async fn partner_journey_in_chromium() {
+    run_journey("partner_journey_in_chromium", false).await;
+}
+
+/// The same partner, invited from the CLI: the link from the e-mail in the
+/// outbox → the invitation page → sign-in at their IdP → consent → the apps
+/// page → app 1 → MFA → … → sign-out (issue 6).
+#[tokio::test]
+async fn invited_partner_follows_the_emailed_link_in_chromium() {
+    run_journey("invited_partner_follows_the_emailed_link_in_chromium", true).await;
+}
+
+async fn run_journey(name: &str, invited: bool) {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: run scripts/setup (it installs Debian's chromium)"
@@ -188,7 +200,7 @@ async fn partner_journey_in_chromium() {
         idp_dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is missing: run scripts/test-deps"
     );
-    let shots = artifacts("partner_journey_in_chromium");
+    let shots = artifacts(name);
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
 
     let up = echo_upstream().await.to_string();
@@ -199,7 +211,10 @@ async fn partner_journey_in_chromium() {
         "  - {{ name: partner, type: oidc, issuer: \"http://127.0.0.1:{op_port}\", client_id: {CLIENT_ID}, \
          client_secret_file: op.secret, domains: [partner.example] }}\n"
     );
-    let top = format!("sign_in: {{ host: {AUTH} }}\n");
+    let top = format!(
+        "sign_in: {{ host: {AUTH} }}\n\
+         mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
+    );
     let apps: Vec<_> = ["wiki", "docs"]
         .iter()
         .map(|n| app(n, std::slice::from_ref(&up), &format!("title: {n} app")))
@@ -212,15 +227,66 @@ async fn partner_journey_in_chromium() {
     // Not trusted for MFA: Portcullis asks for its own TOTP.
     let _op = Op::start(gw.dir.path(), op_port, &accounts, "pwd", &callback);
 
-    let until = OffsetDateTime::now_utc() + time::Duration::days(7);
-    let pia = gw.add_user(PARTNER, UserType::Guest).await;
-    gw.assign(&pia, "wiki", Some(until)).await;
-    gw.assign(&pia, "docs", Some(until)).await;
+    let mut invitation = None;
+    let pia = if invited {
+        let config = gw.path("portcullis.yaml");
+        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["invite", "--config"])
+            .arg(&config)
+            .args([
+                "--email", PARTNER, "--app", "wiki", "--app", "docs", "--days", "7",
+            ])
+            .args(["--inviter", "Alice", "--message", "Welcome to the wiki"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run portcullis invite");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mail = std::fs::read_dir(gw.path("outbox"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| std::fs::read(e.path()).unwrap())
+            .next()
+            .expect("the invitation in the outbox");
+        let parsed = mailparse::parse_mail(&mail).unwrap();
+        let text = parsed
+            .subparts
+            .iter()
+            .find(|p| p.ctype.mimetype == "text/plain")
+            .and_then(|p| p.get_body().ok())
+            .unwrap();
+        let link = text
+            .split_whitespace()
+            .find(|w| w.contains("/.portcullis/invite?token="))
+            .expect("a link in the mail")
+            .to_string();
+        // Built from the config (HTTPS preferred); Chromium here talks to
+        // the HTTP listener.
+        let https = format!("https://{AUTH}:{}", gw.https.port());
+        assert!(link.starts_with(&https), "{link}");
+        invitation = Some(link.replace(&https, &gw.url(AUTH, "")));
+        gw.store
+            .get_user_by_email(PARTNER)
+            .await
+            .unwrap()
+            .expect("the invitation made the guest")
+            .id
+    } else {
+        let until = OffsetDateTime::now_utc() + time::Duration::days(7);
+        let pia = gw.add_user(PARTNER, UserType::Guest).await;
+        gw.assign(&pia, "wiki", Some(until)).await;
+        gw.assign(&pia, "docs", Some(until)).await;
+        pia
+    };
 
     let port = gw.http.port();
     let input = serde_json::json!({
         "port": port,
-        "app1": gw.url("wiki.test", "/reports?q=1"),
+        // From the apps page the partner lands on the app's start page.
+        "app1": gw.url("wiki.test", if invited { "/" } else { "/reports?q=1" }),
         "app2": gw.url("docs.test", "/"),
         "auth_host": AUTH,
         "idp_origin": format!("http://127.0.0.1:{op_port}"),
@@ -228,6 +294,7 @@ async fn partner_journey_in_chromium() {
         "password": PARTNER_PW,
         "screenshots": shots,
         "timeout_ms": 10_000,
+        "invitation": invitation,
     });
     let input_file = gw.path("journey.json");
     std::fs::write(&input_file, input.to_string()).unwrap();
@@ -249,7 +316,12 @@ async fn partner_journey_in_chromium() {
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["app1_identity"]["x-portcullis-email"], PARTNER);
     assert_eq!(summary["app1_identity"]["x-portcullis-user-type"], "guest");
-    for name in SCREENSHOTS {
+    let extra: &[&str] = if invited {
+        &["00-invitation.png", "03b-apps.png"]
+    } else {
+        &[]
+    };
+    for name in SCREENSHOTS.iter().chain(extra) {
         let len = std::fs::metadata(shots.join(name))
             .unwrap_or_else(|e| panic!("screenshot {name}: {e}"))
             .len();

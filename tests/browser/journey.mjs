@@ -10,7 +10,11 @@
 // INPUT: { "port": 8080, "app1": "http://wiki.test:8080/reports?q=1",
 //   "app2": "http://docs.test:8080/", "auth_host": "auth.test",
 //   "idp_origin": "http://127.0.0.1:9000", "email": "…", "password": "…",
-//   "screenshots": "/abs/dir", "timeout_ms": 10000 }
+//   "screenshots": "/abs/dir", "timeout_ms": 10000,
+//   "invitation": "http://auth.test:8080/.portcullis/invite?token=…" }
+// With `invitation`, the journey starts at the e-mailed link instead: the
+// invitation page → Accept → sign-in → IdP → consent → the apps page (the
+// invitation is redeemed) → app 1 from there → MFA → … as above.
 // Every host of INPUT's URLs but the IdP resolves to 127.0.0.1 (the
 // gateway routes by Host). Exits 1 with `journey: FAILED at STEP: …` on
 // stderr on any unexpected page; every wait is bounded by timeout_ms.
@@ -149,9 +153,19 @@ try {
     if (r.method() === 'POST' && r.isNavigationRequest()) lastPost = { url: r.url(), origin: r.headers().origin };
   });
 
-  step = 'open app 1';
-  await page.goto(app1.href);
-  await waitFor(auth, '/.portcullis/sign-in');
+  if (input.invitation) {
+    step = 'open the invitation';
+    await page.goto(input.invitation);
+    await waitFor(auth, '/.portcullis/invite');
+    expect((await heading()) === 'You are invited', `expected the invitation page, got:\n${await describe()}`);
+    await shot('00-invitation');
+    step = 'accept the invitation';
+    await clickThrough('button[type=submit]', (u) => u.host === auth && u.pathname === '/.portcullis/sign-in');
+  } else {
+    step = 'open app 1';
+    await page.goto(app1.href);
+    await waitFor(auth, '/.portcullis/sign-in');
+  }
   expect((await heading()) === 'Sign in', `expected the sign-in page, got:\n${await describe()}`);
   await shot('01-sign-in');
 
@@ -172,6 +186,15 @@ try {
 
   step = 'accept';
   await clickThrough('button[value=accept]');
+  if (input.invitation) {
+    // Redeemed: the apps shared with the partner, with their end dates.
+    expect((await heading()) === 'You are signed in', `expected the apps page, got:\n${await describe()}`);
+    const apps = await page.locator('main').innerText();
+    expect(apps.includes('(until '), `the apps page shows no end date:\n${apps}`);
+    await shot('03b-apps');
+    step = 'open app 1 from the apps page';
+    await clickThrough(`a[href^="${app1.origin}"]`, (u) => u.host === auth && u.pathname === '/.portcullis/mfa');
+  }
   expect((await heading()) === 'Set up two-step verification', `expected TOTP enrollment, got:\n${await describe()}`);
   expect(await page.locator('img[alt^="QR code"]').evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code image did not render');
   await shot('04-mfa-enroll');

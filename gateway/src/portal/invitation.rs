@@ -70,7 +70,7 @@ impl Handler<'_> {
             .collect();
         let access = match (inv.access_until, inv.access_days) {
             (Some(t), _) => format!("until {}", invite::human_date(t).trim_start_matches("on ")),
-            (None, Some(d)) => format!("{d} days from today"),
+            (None, Some(d)) => format!("{d} days from when you accept"),
             _ => String::new(),
         };
         let other = session
