@@ -76,6 +76,7 @@ pub use model::{
     NewAuditEntry, NewUser, RevokedSession, SigningKey, User, UserState, UserType, new_user_id,
 };
 pub use model::{Consent, PasscodeCheck, SessionRecord};
+pub use model::{AccessRequest, NewAccessRequest, RequestStatus};
 pub use model::{Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use postgres::PostgresStore;
@@ -694,5 +695,55 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Redemption, StoreError> {
         on_backend!(self, b => b.redeem_invitation(token, now).await)
+    }
+
+    // ---- self-service sign-up requests --------------------------------------
+
+    /// Stores a pending request of `req.user_id` for `req.app`, or, when
+    /// that user already has a pending one for the app, returns it: the
+    /// `bool` says whether this call created it (asking twice is
+    /// idempotent; a partial unique index holds this across replicas).
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn create_access_request(
+        &self,
+        req: &NewAccessRequest,
+        now: OffsetDateTime,
+    ) -> Result<(AccessRequest, bool), StoreError> {
+        on_backend!(self, b => b.create_access_request(req, now).await)
+    }
+
+    pub async fn get_access_request(&self, id: &str) -> Result<Option<AccessRequest>, StoreError> {
+        on_backend!(self, b => b.get_access_request(id).await)
+    }
+
+    /// The user's pending request for `app`, if any.
+    pub async fn pending_access_request(
+        &self,
+        app: &str,
+        user_id: &str,
+    ) -> Result<Option<AccessRequest>, StoreError> {
+        on_backend!(self, b => b.pending_access_request(app, user_id).await)
+    }
+
+    /// Requests (all statuses) for `app`, or for every app, newest first.
+    pub async fn list_access_requests(
+        &self,
+        app: Option<&str>,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        on_backend!(self, b => b.list_access_requests(app).await)
+    }
+
+    /// Approves or denies a pending request: one conditional statement, so
+    /// of racing decisions (two owners, two replicas) exactly one gets
+    /// `Some`; `None` when the request is unknown or already decided.
+    /// [`StoreError::Invalid`] for `Pending` or an empty `decided_by`.
+    pub async fn decide_access_request(
+        &self,
+        id: &str,
+        decision: RequestStatus,
+        decided_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<AccessRequest>, StoreError> {
+        on_backend!(self, b => b.decide_access_request(id, decision, decided_by, now).await)
     }
 }

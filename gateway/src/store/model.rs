@@ -500,3 +500,54 @@ pub enum Redemption {
     Revoked,
     AlreadyUsed,
 }
+
+/// Where a sign-up request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl RequestStatus {
+    /// The stored and displayed name: `pending`, `approved` or `denied`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Denied => "denied",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(RequestStatus::Pending),
+            "approved" => Some(RequestStatus::Approved),
+            "denied" => Some(RequestStatus::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// A partner's self-service request for access to one app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessRequest {
+    pub id: String,
+    pub app: String,
+    pub user_id: String,
+    /// The answers to the app's sign-up attributes (name → trimmed value).
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub status: RequestStatus,
+    pub created_at: OffsetDateTime,
+    pub decided_at: Option<OffsetDateTime>,
+    /// Who decided: an owner's e-mail, or `automatic`.
+    pub decided_by: Option<String>,
+}
+
+/// What [`Store::create_access_request`](super::Store::create_access_request) writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAccessRequest {
+    pub app: String,
+    pub user_id: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
+}

@@ -30,6 +30,7 @@ const MAX_CONNECTIONS: u32 = 4;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 mod invitations;
+mod requests;
 
 /// The SQLite store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]

@@ -183,6 +183,9 @@ on_both_backends!(
     invitation_input_is_checked,
     racing_redemptions_of_one_link_have_one_winner,
     a_change_on_one_replica_reaches_the_other_within_the_cache_ttl,
+    access_request_is_idempotent_while_pending_and_decided_once,
+    racing_decisions_on_one_request_have_one_winner,
+    racing_sign_up_requests_make_one_pending_request,
 );
 
 /// A fixed instant, so tests never depend on the wall clock for expiry.
@@ -2289,4 +2292,193 @@ async fn a_change_on_one_replica_reaches_the_other_within_the_cache_ttl(db: Test
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+// ---- self-service sign-up requests -----------------------------------------------
+
+fn request(app: &str, user: &str) -> NewAccessRequest {
+    NewAccessRequest {
+        app: app.to_owned(),
+        user_id: user.to_owned(),
+        attributes: [("company".to_owned(), "Fabrikam".to_owned())].into(),
+    }
+}
+
+async fn access_request_is_idempotent_while_pending_and_decided_once(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@partner.com")).await;
+    let (r, created) = store
+        .create_access_request(&request("wiki", "u1"), t(0))
+        .await
+        .expect("create");
+    assert!(created);
+    assert_eq!(r.status, RequestStatus::Pending);
+    assert_eq!(r.attributes["company"], "Fabrikam");
+    assert_eq!(
+        (r.created_at, r.decided_at, r.decided_by.as_deref()),
+        (t(0), None, None)
+    );
+    // Asking again while pending shows the pending one.
+    let (again, created) = store
+        .create_access_request(&request("wiki", "u1"), t(5))
+        .await
+        .expect("again");
+    assert!(!created);
+    assert_eq!(again, r);
+    assert_eq!(
+        store
+            .pending_access_request("wiki", "u1")
+            .await
+            .expect("pending"),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store
+            .pending_access_request("docs", "u1")
+            .await
+            .expect("docs"),
+        None
+    );
+    // Another app is another request.
+    let (docs, created) = store
+        .create_access_request(&request("docs", "u1"), t(1))
+        .await
+        .expect("docs");
+    assert!(created && docs.id != r.id);
+    let ids: Vec<String> = store
+        .list_access_requests(None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [docs.id.clone(), r.id.clone()], "newest first");
+    assert_eq!(
+        store
+            .list_access_requests(Some("wiki"))
+            .await
+            .expect("wiki")
+            .len(),
+        1
+    );
+
+    // Decided once; a second decision changes nothing.
+    let won = store
+        .decide_access_request(&r.id, RequestStatus::Approved, "alice@t.example", t(10))
+        .await
+        .expect("decide")
+        .expect("pending");
+    assert_eq!(won.status, RequestStatus::Approved);
+    assert_eq!(
+        (won.decided_at, won.decided_by.as_deref()),
+        (Some(t(10)), Some("alice@t.example"))
+    );
+    assert_eq!(
+        store
+            .decide_access_request(&r.id, RequestStatus::Denied, "bob@t.example", t(11))
+            .await
+            .expect("decide again"),
+        None
+    );
+    assert_eq!(
+        store.get_access_request(&r.id).await.expect("get"),
+        Some(won)
+    );
+    assert_eq!(
+        store
+            .decide_access_request("req_nope", RequestStatus::Denied, "x", t(11))
+            .await
+            .expect("unknown"),
+        None
+    );
+    let err = store
+        .decide_access_request(&docs.id, RequestStatus::Pending, "x", t(11))
+        .await
+        .expect_err("pending is no decision");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    // Once decided, a new request may be made.
+    let (next, created) = store
+        .create_access_request(&request("wiki", "u1"), t(20))
+        .await
+        .expect("after decision");
+    assert!(created && next.id != r.id);
+
+    let err = store
+        .create_access_request(&request("wiki", "nobody"), t(0))
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+    // Requests go with the user.
+    assert!(store.delete_user("u1").await.expect("delete"));
+    assert!(
+        store
+            .list_access_requests(None)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+async fn racing_decisions_on_one_request_have_one_winner(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    add(&a, guest("u1", "anna@partner.com")).await;
+    let (r, _) = a
+        .create_access_request(&request("wiki", "u1"), t(0))
+        .await
+        .expect("create");
+    const RACERS: usize = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for j in 0..RACERS {
+        let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+        let id = r.id.clone();
+        let decision = if j % 3 == 0 {
+            RequestStatus::Denied
+        } else {
+            RequestStatus::Approved
+        };
+        tasks.spawn(async move {
+            store
+                .decide_access_request(&id, decision, &format!("owner{j}@t.example"), t(1))
+                .await
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Some(w) = done.expect("task").expect("decide") {
+            winners.push(w);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let stored = a
+        .get_access_request(&r.id)
+        .await
+        .expect("get")
+        .expect("some");
+    assert_eq!(stored, winners[0]);
+}
+
+async fn racing_sign_up_requests_make_one_pending_request(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    add(&a, guest("u1", "anna@partner.com")).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for j in 0..8 {
+        let store = if j % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            store
+                .create_access_request(&request("wiki", "u1"), t(0))
+                .await
+        });
+    }
+    let (mut ids, mut created) = (std::collections::BTreeSet::new(), 0);
+    while let Some(done) = tasks.join_next().await {
+        let (r, new) = done.expect("task").expect("create");
+        ids.insert(r.id);
+        created += usize::from(new);
+    }
+    assert_eq!((ids.len(), created), (1, 1));
 }
