@@ -1,10 +1,504 @@
 //! `/.portcullis/manage/…` on the auth host: app owners manage the guests
 //! of their own apps.
+//!
+//! - `GET /.portcullis/manage`: the apps the signed-in person owns
+//!   (`apps[].owners`: their e-mail, or a `group:` they are in, from the
+//!   store or their session).
+//! - `GET /.portcullis/manage/app?name=APP`: that app's guests (live and
+//!   ended assignments), its pending invitations, and the forms.
+//! - `POST /.portcullis/manage/app` (CSRF-protected): `action` is one of
+//!   `invite`, `extend`, `end`, `resend`, `revoke`, `reset_mfa`.
+//!
+//! Every request is refused (403) unless the signed-in person owns THAT app,
+//! and every action acts only on guests (or invitations) of that app. Each
+//! action is audited with the owner's user id as actor.
 
-use super::{Handler, Reply};
+use super::{Handler, Reply, paths};
+use crate::config::App;
+use crate::invite::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
+use crate::proxy::respond::encode_component;
+use crate::session::SessionClaims;
+use crate::store::{NewAuditEntry, StoreError, User, UserType};
+use minijinja::context;
+use std::collections::HashMap;
+
+/// The app page's path.
+const APP_PAGE: &str = "/.portcullis/manage/app";
+
+/// An action's outcome, as the `done` query parameter of the redirect back
+/// to the app page (fixed words: nothing a request wrote is echoed).
+fn done_text(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "invited" => "Invitation sent.",
+        "extended" => "Access extended.",
+        "ended" => "Access ended.",
+        "resent" => "Invitation sent again with a new link.",
+        "revoked" => "Invitation withdrawn.",
+        "mfa_reset" => {
+            "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
+        }
+        _ => return None,
+    })
+}
+
+/// The signed-in owner of one request.
+struct Owner {
+    user: User,
+    /// Lower-case groups: the store's and the session's.
+    groups: Vec<String>,
+}
+
+impl Owner {
+    fn owns(&self, app: &App) -> bool {
+        app.owners
+            .iter()
+            .any(|o| o.matches(&self.user.email, &self.groups))
+    }
+}
+
+/// Why an action did not happen.
+enum Refused {
+    /// 400: the input at fault, said on the page.
+    Bad(String),
+    /// 403: not one of this app's guests or invitations.
+    NotThisApp,
+    /// 503: the store or the mailer failed.
+    Failed(&'static str, String),
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Failed("store", e.to_string())
+    }
+}
 
 impl Handler<'_> {
     pub(super) async fn manage(&self) -> Reply {
-        self.message(404, "Not found", "There is nothing at this address.")
+        let Some((claims, user)) = self.auth_session().await else {
+            return Reply::redirect(paths::SIGN_IN.to_string());
+        };
+        let owner = match self.owner(&claims, user).await {
+            Ok(o) => o,
+            Err(e) => return self.unavailable("groups", &e),
+        };
+        let post = self.req.method == "POST";
+        match self.req.path {
+            paths::MANAGE | "/.portcullis/manage/" if !post => self.owned_apps(&owner),
+            APP_PAGE if !post => {
+                let name = self.query("name").unwrap_or_default();
+                match self.owned_app(&owner, &name) {
+                    Some(app) => {
+                        let notice = self.query("done").as_deref().and_then(done_text);
+                        self.app_page(&owner, app, 200, None, notice).await
+                    }
+                    None => self.not_owner(),
+                }
+            }
+            APP_PAGE => self.manage_action(&owner).await,
+            _ => self.message(404, "Not found", "There is nothing at this address."),
+        }
     }
+
+    async fn owner(&self, claims: &SessionClaims, user: User) -> Result<Owner, StoreError> {
+        let mut groups: Vec<String> = self.gateway.store.groups_of(&user.id).await?;
+        groups.extend(claims.groups.iter().cloned());
+        let mut groups: Vec<String> = groups.iter().map(|g| g.to_lowercase()).collect();
+        groups.sort();
+        groups.dedup();
+        Ok(Owner { user, groups })
+    }
+
+    /// The app `name` if `owner` owns it; `None` for an unknown app too, so
+    /// the answer does not tell which apps exist.
+    fn owned_app(&self, owner: &Owner, name: &str) -> Option<&App> {
+        self.snapshot
+            .config
+            .apps
+            .iter()
+            .find(|a| a.name == name)
+            .filter(|a| owner.owns(a))
+    }
+
+    fn not_owner(&self) -> Reply {
+        self.page(
+            403,
+            "message.html",
+            context! {
+                title => "Not your app",
+                text => "You can manage the guests of the apps you own only.",
+                link => paths::MANAGE,
+                link_text => "Your apps",
+            },
+        )
+    }
+
+    fn owned_apps(&self, owner: &Owner) -> Reply {
+        let apps: Vec<minijinja::Value> = self
+            .snapshot
+            .config
+            .apps
+            .iter()
+            .filter(|a| owner.owns(a))
+            .map(|a| {
+                context! {
+                    name => a.name,
+                    title => a.title,
+                    description => a.description,
+                    url => format!("{APP_PAGE}?name={}", encode_component(&a.name)),
+                }
+            })
+            .collect();
+        self.page(
+            200,
+            "manage_apps.html",
+            context! { email => owner.user.email, apps },
+        )
+    }
+
+    /// The app page: guests, pending invitations and the forms.
+    async fn app_page(
+        &self,
+        owner: &Owner,
+        app: &App,
+        status: u16,
+        error: Option<String>,
+        notice: Option<&str>,
+    ) -> Reply {
+        let store = &self.gateway.store;
+        let now = self.time();
+        let assignments = match store.assignments_of_app(&app.name).await {
+            Ok(a) => a,
+            Err(e) => return self.unavailable("assignments", &e),
+        };
+        let mut guests = Vec::new();
+        for a in assignments {
+            let user = match store.get_user(&a.user_id).await {
+                Ok(Some(u)) if u.user_type == UserType::Guest => u,
+                Ok(_) => continue,
+                Err(e) => return self.unavailable("users", &e),
+            };
+            let live = a.is_live(now);
+            guests.push(context! {
+                id => user.id,
+                email => user.email,
+                name => user.display_name,
+                state => user.state.as_str(),
+                live,
+                until => a.expires_at.map(date),
+            });
+        }
+        let invitations: Vec<minijinja::Value> = match store.list_invitations().await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|i| i.apps.contains(&app.name) && i.status(now) == "pending")
+                .map(|i| {
+                    context! {
+                        id => i.id,
+                        email => i.email,
+                        inviter => i.inviter,
+                        expires => date(i.expires_at),
+                    }
+                })
+                .collect(),
+            Err(e) => return self.unavailable("invitations", &e),
+        };
+        self.form_page(
+            status,
+            "manage_app.html",
+            context! {
+                app => app.name,
+                app_title => app.title,
+                email => owner.user.email,
+                guests, invitations, error, notice,
+                max_days => MAX_ACCESS_DAYS,
+            },
+        )
+    }
+
+    /// A posted action: CSRF, then ownership of the named app, then the
+    /// action on a guest or invitation of that app only.
+    async fn manage_action(&self, owner: &Owner) -> Reply {
+        let form = match self.form() {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let name = form.get("app").cloned().unwrap_or_default();
+        let Some(app) = self.owned_app(owner, &name) else {
+            tracing::info!(
+                request_id = %self.req.request_id,
+                user = %owner.user.id,
+                app = %name,
+                "owner action refused: not an owner of the app"
+            );
+            return self.not_owner();
+        };
+        let action = form.get("action").map(String::as_str).unwrap_or_default();
+        let result = match action {
+            "invite" => self.owner_invite(owner, app, &form).await,
+            "extend" => self.owner_extend(owner, app, &form).await,
+            "end" => self.owner_end(owner, app, &form).await,
+            "resend" | "revoke" => self.owner_invitation(owner, app, action, &form).await,
+            "reset_mfa" => self.owner_reset_mfa(owner, app, &form).await,
+            _ => Err(Refused::Bad("Choose an action.".into())),
+        };
+        match result {
+            Ok(done) => Reply::redirect(format!(
+                "{APP_PAGE}?name={}&done={done}",
+                encode_component(&app.name)
+            )),
+            Err(Refused::Bad(msg)) => self.app_page(owner, app, 400, Some(msg), None).await,
+            Err(Refused::NotThisApp) => self.not_owner(),
+            Err(Refused::Failed(what, e)) => self.unavailable(what, &e),
+        }
+    }
+
+    async fn audit(
+        &self,
+        owner: &Owner,
+        action: &str,
+        subject: &str,
+        app: &App,
+        detail: serde_json::Value,
+    ) {
+        let r = self
+            .gateway
+            .store
+            .append_audit(&NewAuditEntry {
+                at: self.time(),
+                actor: owner.user.id.clone(),
+                action: action.to_string(),
+                subject: Some(subject.to_string()),
+                app: Some(app.name.clone()),
+                detail,
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, action, "audit entry not written");
+        }
+    }
+
+    /// The guest named by the form's `user`, if they hold (or held) an
+    /// assignment to `app`.
+    async fn guest_of(&self, app: &App, form: &HashMap<String, String>) -> Result<User, Refused> {
+        let id = form.get("user").map(String::as_str).unwrap_or_default();
+        let store = &self.gateway.store;
+        let user = match store.get_user(id).await? {
+            Some(u) if u.user_type == UserType::Guest => u,
+            _ => return Err(Refused::NotThisApp),
+        };
+        let assigned = store
+            .assignments_of_user(&user.id)
+            .await?
+            .iter()
+            .any(|a| a.app == app.name);
+        if assigned {
+            Ok(user)
+        } else {
+            Err(Refused::NotThisApp)
+        }
+    }
+
+    async fn owner_invite(
+        &self,
+        owner: &Owner,
+        app: &App,
+        form: &HashMap<String, String>,
+    ) -> Result<&'static str, Refused> {
+        let days = parse_days(form.get("days"))?;
+        let Some(mailer) = self.portal.mailer() else {
+            return Err(Refused::Failed("mail", "mail is not configured".into()));
+        };
+        let req = InviteRequest {
+            email: form.get("email").cloned().unwrap_or_default(),
+            apps: vec![app.name.clone()],
+            access_until: None,
+            access_days: Some(days),
+            message: form.get("message").cloned(),
+            inviter: owner.user.email.clone(),
+        };
+        match invite::invite(
+            &self.snapshot.config,
+            &self.gateway.store,
+            mailer,
+            &req,
+            self.time(),
+        )
+        .await
+        {
+            Ok((inv, _link)) => {
+                self.audit(
+                    owner,
+                    "owner_invited",
+                    &inv.user_id,
+                    app,
+                    serde_json::json!({ "invitation": inv.id, "days": days }),
+                )
+                .await;
+                Ok("invited")
+            }
+            Err(InviteError::Invalid { field, message }) => {
+                Err(Refused::Bad(format!("{}: {message}", field_label(field))))
+            }
+            Err(e) => Err(Refused::Failed("invite", e.to_string())),
+        }
+    }
+
+    async fn owner_extend(
+        &self,
+        owner: &Owner,
+        app: &App,
+        form: &HashMap<String, String>,
+    ) -> Result<&'static str, Refused> {
+        let guest = self.guest_of(app, form).await?;
+        let days = parse_days(form.get("days"))?;
+        let until = self.time() + time::Duration::days(i64::from(days));
+        self.gateway
+            .store
+            .grant_assignment(
+                &guest.id,
+                &app.name,
+                Some(until),
+                Some(&owner.user.id),
+                self.time(),
+            )
+            .await?;
+        self.gateway.directory.invalidate_user(&guest.id);
+        self.audit(
+            owner,
+            "assignment_extended",
+            &guest.id,
+            app,
+            serde_json::json!({ "until": rfc3339(until), "days": days }),
+        )
+        .await;
+        Ok("extended")
+    }
+
+    async fn owner_end(
+        &self,
+        owner: &Owner,
+        app: &App,
+        form: &HashMap<String, String>,
+    ) -> Result<&'static str, Refused> {
+        let guest = self.guest_of(app, form).await?;
+        self.gateway
+            .store
+            .revoke_assignment(&guest.id, &app.name)
+            .await?;
+        self.gateway.directory.invalidate_user(&guest.id);
+        self.audit(
+            owner,
+            "assignment_revoked",
+            &guest.id,
+            app,
+            serde_json::json!({}),
+        )
+        .await;
+        Ok("ended")
+    }
+
+    /// Resend or revoke a pending invitation for this app; one that also
+    /// shares apps the owner does not own is not theirs to touch.
+    async fn owner_invitation(
+        &self,
+        owner: &Owner,
+        app: &App,
+        action: &str,
+        form: &HashMap<String, String>,
+    ) -> Result<&'static str, Refused> {
+        let id = form
+            .get("invitation")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let inv = match self.gateway.store.get_invitation(id).await? {
+            Some(i) if i.apps.contains(&app.name) => i,
+            _ => return Err(Refused::NotThisApp),
+        };
+        let all_owned = inv.apps.iter().all(|a| self.owned_app(owner, a).is_some());
+        if !all_owned {
+            return Err(Refused::NotThisApp);
+        }
+        let now = self.time();
+        let actor = &owner.user.id;
+        let r = if action == "resend" {
+            let Some(mailer) = self.portal.mailer() else {
+                return Err(Refused::Failed("mail", "mail is not configured".into()));
+            };
+            invite::resend(
+                &self.snapshot.config,
+                &self.gateway.store,
+                mailer,
+                id,
+                actor,
+                now,
+            )
+            .await
+            .map(|_| "resent")
+        } else {
+            invite::revoke(&self.gateway.store, id, actor, now)
+                .await
+                .map(|_| "revoked")
+        };
+        match r {
+            Ok(done) => Ok(done),
+            Err(InviteError::NotPending | InviteError::NotFound(_)) => Err(Refused::Bad(
+                "This invitation is no longer pending (accepted, withdrawn or expired).".into(),
+            )),
+            Err(e) => Err(Refused::Failed("invitation", e.to_string())),
+        }
+    }
+
+    async fn owner_reset_mfa(
+        &self,
+        owner: &Owner,
+        app: &App,
+        form: &HashMap<String, String>,
+    ) -> Result<&'static str, Refused> {
+        let guest = self.guest_of(app, form).await?;
+        let had = self
+            .portal
+            .totp
+            .reset(&self.gateway.store, &guest.id, &owner.user.id, self.time())
+            .await
+            .map_err(|e| Refused::Failed("mfa reset", e.to_string()))?;
+        self.audit(
+            owner,
+            "owner_reset_mfa",
+            &guest.id,
+            app,
+            serde_json::json!({ "had_factor": had }),
+        )
+        .await;
+        Ok("mfa_reset")
+    }
+}
+
+/// `days` of a form: 1 to [`MAX_ACCESS_DAYS`].
+fn parse_days(raw: Option<&String>) -> Result<u32, Refused> {
+    let raw = raw.map(|s| s.trim()).unwrap_or_default();
+    match raw.parse::<u32>() {
+        Ok(d) if (1..=MAX_ACCESS_DAYS).contains(&d) => Ok(d),
+        _ => Err(Refused::Bad(format!(
+            "Days: enter a whole number from 1 to {MAX_ACCESS_DAYS}."
+        ))),
+    }
+}
+
+fn field_label(field: &str) -> &str {
+    match field {
+        "email" => "E-mail",
+        "message" => "Message",
+        "access_days" => "Days",
+        other => other,
+    }
+}
+
+/// "8 December 2026".
+fn date(t: time::OffsetDateTime) -> String {
+    invite::human_date(t).trim_start_matches("on ").to_string()
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -20,6 +20,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("signed_in.html", include_str!("templates/signed_in.html")),
     ("message.html", include_str!("templates/message.html")),
     ("invitation.html", include_str!("templates/invitation.html")),
+    (
+        "manage_apps.html",
+        include_str!("templates/manage_apps.html"),
+    ),
+    ("manage_app.html", include_str!("templates/manage_app.html")),
 ];
 
 /// The compiled templates.
