@@ -71,12 +71,13 @@ use time::OffsetDateTime;
 
 pub use cache::{DirectoryCache, DirectoryCacheConfig};
 pub use error::StoreError;
+pub use model::{AccessRequest, NewAccessRequest, RequestStatus};
 pub use model::{
     Assignment, AssignmentWindow, AuditEntry, AuditQuery, DirectoryFacts, DirectoryUser, Identity,
     NewAuditEntry, NewUser, RevokedSession, SigningKey, User, UserState, UserType, new_user_id,
 };
 pub use model::{Consent, PasscodeCheck, SessionRecord};
-pub use model::{AccessRequest, NewAccessRequest, RequestStatus};
+pub use model::{DueReminder, EndedGuest};
 pub use model::{Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use postgres::PostgresStore;
@@ -696,7 +697,6 @@ impl Store {
     ) -> Result<Redemption, StoreError> {
         on_backend!(self, b => b.redeem_invitation(token, now).await)
     }
-
     // ---- self-service sign-up requests --------------------------------------
 
     /// Stores a pending request of `req.user_id` for `req.app`, or, when
@@ -745,5 +745,84 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<AccessRequest>, StoreError> {
         on_backend!(self, b => b.decide_access_request(id, decision, decided_by, now).await)
+    }
+
+    // ---- guest lifecycle ----------------------------------------------------
+
+    /// Claims the reminders due: every live assignment of an active guest
+    /// that ends after `now` and by `ending_by` and has not been reminded of
+    /// this end. One conditional UPDATE sets `reminded_at` to `now`, so of
+    /// racing callers (replicas) each assignment goes to exactly one. The
+    /// caller sends, or gives a claim back with [`Store::release_reminder`].
+    /// Moving the end ([`Store::grant_assignment`],
+    /// [`Store::extend_assignment`]) clears the mark. Sorted by user, app.
+    pub async fn claim_reminders(
+        &self,
+        ending_by: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Vec<DueReminder>, StoreError> {
+        on_backend!(self, b => b.claim_reminders(ending_by, now).await)
+    }
+
+    /// Gives back a claimed reminder (the e-mail was not sent) so the next
+    /// run claims it again; `false` when the assignment changed meanwhile.
+    pub async fn release_reminder(&self, due: &DueReminder) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.release_reminder(due).await)
+    }
+
+    /// Claims every guest whose assignments have all ended by `now` and whose
+    /// last end has not been acted on: in one transaction, marks that end
+    /// (`access_ended_at`), blocks them when `block` (stamping `blocked_at`
+    /// unless already stamped) and appends the audit entries `access_expired`
+    /// and, if it blocked, `guest_blocked` (actor `system`). A guest without
+    /// any assignment row is not touched, nor is a member. Racing callers
+    /// claim each guest once; a later grant that ends later makes the guest
+    /// eligible again. Callers must then [`DirectoryCache::invalidate_user`]
+    /// and end the sessions of the blocked ones.
+    pub async fn end_guest_access(
+        &self,
+        block: bool,
+        now: OffsetDateTime,
+    ) -> Result<Vec<EndedGuest>, StoreError> {
+        on_backend!(self, b => b.end_guest_access(block, now).await)
+    }
+
+    /// Guests the lifecycle blocked (`blocked_at` set, still blocked) who
+    /// still have live, unrevoked sessions at `now`: what
+    /// [`Store::revoke_sessions_of_user`] has yet to end. Sorted ids.
+    pub async fn lifecycle_blocked_with_sessions(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, b => b.lifecycle_blocked_with_sessions(now).await)
+    }
+
+    /// Guests the lifecycle blocked at or before `blocked_by` who are still
+    /// blocked and have no live assignment at `now`, sorted by id.
+    pub async fn guests_due_for_deletion(
+        &self,
+        blocked_by: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Vec<User>, StoreError> {
+        on_backend!(self, b => b.guests_due_for_deletion(blocked_by, now).await)
+    }
+
+    /// Deletes the guest if, and only if, they are still due (the rules of
+    /// [`Store::guests_due_for_deletion`]), with the audit entry
+    /// `guest_deleted` (its detail keeps the e-mail), in one transaction;
+    /// `false` when not due (unblocked, re-granted, or deleted by a racing
+    /// replica). Revoke their sessions first.
+    pub async fn delete_ended_guest(
+        &self,
+        user_id: &str,
+        blocked_by: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.delete_ended_guest(user_id, blocked_by, now).await)
+    }
+
+    /// The members of `group`, ordered by e-mail (owners named `group:…`).
+    pub async fn members_of_group(&self, group: &str) -> Result<Vec<User>, StoreError> {
+        on_backend!(self, b => b.members_of_group(group).await)
     }
 }

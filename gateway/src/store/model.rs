@@ -551,3 +551,46 @@ pub struct NewAccessRequest {
     pub user_id: String,
     pub attributes: std::collections::BTreeMap<String, String>,
 }
+
+/// A guest assignment whose ending reminder this caller claimed
+/// ([`Store::claim_reminders`](super::Store::claim_reminders)); send it, or
+/// give it back with
+/// [`Store::release_reminder`](super::Store::release_reminder).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueReminder {
+    pub user_id: String,
+    pub app: String,
+    pub expires_at: OffsetDateTime,
+    /// The claim's time, as stored in `reminded_at`.
+    pub claimed_at: OffsetDateTime,
+}
+
+/// A guest whose last assignment ended, claimed once
+/// ([`Store::end_guest_access`](super::Store::end_guest_access)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndedGuest {
+    pub user_id: String,
+    pub email: String,
+    /// The end of their last assignment.
+    pub ended_at: OffsetDateTime,
+    /// Whether this claim blocked them (and audited `guest_blocked`).
+    pub blocked: bool,
+}
+
+impl EndedGuest {
+    /// The audit entries (action, JSON detail) the claim writes with it, in
+    /// its transaction: `access_expired`, then `guest_blocked` if it blocked.
+    pub(crate) fn audit_entries(&self) -> Vec<(&'static str, String)> {
+        let mut entries = vec![(
+            "access_expired",
+            serde_json::json!({ "ended_at": self.ended_at.unix_timestamp() }).to_string(),
+        )];
+        if self.blocked {
+            entries.push((
+                "guest_blocked",
+                serde_json::json!({ "reason": "last_assignment_ended" }).to_string(),
+            ));
+        }
+        entries
+    }
+}

@@ -30,6 +30,7 @@ const MAX_CONNECTIONS: u32 = 4;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 mod invitations;
+mod lifecycle;
 mod requests;
 
 /// The SQLite store. Cheap to clone (the pool is shared).
@@ -214,12 +215,16 @@ impl SqliteStore {
 
     pub async fn set_user_state(&self, id: &str, state: UserState) -> Result<(), StoreError> {
         const OP: &str = "set_user_state";
-        let done = sqlx::query("UPDATE users SET state = $2 WHERE id = $1")
-            .bind(id)
-            .bind(state.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?;
+        let done = sqlx::query(
+            "UPDATE users SET state = $2,
+                 blocked_at = CASE WHEN $2 = 'active' THEN NULL ELSE blocked_at END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
         expect_one(OP, "user", done.rows_affected())
     }
 
@@ -318,7 +323,9 @@ impl SqliteStore {
              WHERE id = $1 AND ($4 IS NOT NULL OR user_type = 'member')
              ON CONFLICT (user_id, app) DO UPDATE SET
                  expires_at = excluded.expires_at,
-                 granted_by = excluded.granted_by
+                 granted_by = excluded.granted_by,
+                 reminded_at = CASE WHEN app_assignments.expires_at IS NOT DISTINCT FROM excluded.expires_at
+                                    THEN app_assignments.reminded_at END
              RETURNING user_id, app, granted_at, expires_at, granted_by",
         )
         .bind(user_id)
@@ -345,7 +352,8 @@ impl SqliteStore {
         const OP: &str = "extend_assignment";
         check_assignment_end(OP, app, expires_at, now)?;
         let row: Option<AssignmentRow> = sqlx::query_as(
-            "UPDATE app_assignments SET expires_at = $3
+            "UPDATE app_assignments SET expires_at = $3,
+                 reminded_at = CASE WHEN expires_at IS NOT DISTINCT FROM $3 THEN reminded_at END
              WHERE user_id = $1 AND app = $2
                AND ($3 IS NOT NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = $1 AND u.user_type = 'member'))
              RETURNING user_id, app, granted_at, expires_at, granted_by",

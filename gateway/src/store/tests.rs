@@ -183,6 +183,12 @@ on_both_backends!(
     invitation_input_is_checked,
     racing_redemptions_of_one_link_have_one_winner,
     a_change_on_one_replica_reaches_the_other_within_the_cache_ttl,
+    lifecycle_reminders_are_claimed_once_and_a_new_end_clears_the_mark,
+    lifecycle_racing_reminder_claims_take_each_once,
+    lifecycle_guest_whose_last_assignment_ended_is_claimed_once,
+    lifecycle_racing_expiry_claims_act_once,
+    lifecycle_sessions_of_blocked_guests_and_deletion_after_the_block,
+    lifecycle_members_of_group_for_owners,
     access_request_is_idempotent_while_pending_and_decided_once,
     racing_decisions_on_one_request_have_one_winner,
     racing_sign_up_requests_make_one_pending_request,
@@ -2481,4 +2487,407 @@ async fn racing_sign_up_requests_make_one_pending_request(db: TestDb) {
         created += usize::from(new);
     }
     assert_eq!((ids.len(), created), (1, 1));
+}
+
+// ---- guest lifecycle ------------------------------------------------------------
+
+async fn actions_of(store: &Store, subject: &str) -> Vec<String> {
+    let q = AuditQuery {
+        subject: Some(subject.to_owned()),
+        ..AuditQuery::default()
+    };
+    let mut actions: Vec<String> = store
+        .list_audit(&q)
+        .await
+        .expect("list audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    actions.reverse();
+    actions
+}
+
+async fn lifecycle_reminders_are_claimed_once_and_a_new_end_clears_the_mark(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, guest("u3", "carl@contoso.com")).await;
+    add(&store, member("m1", "mia@tailwind.com")).await;
+    let grant = |u: &'static str, app: &'static str, end: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .grant_assignment(u, app, Some(t(end)), None, t(0))
+                .await
+                .expect("grant")
+        }
+    };
+    grant("u1", "crm", 100).await;
+    grant("u1", "wiki", 10_000).await; // not due yet
+    grant("m1", "crm", 100).await; // a member: never reminded
+    grant("u3", "crm", 100).await;
+    store
+        .set_user_state("u3", UserState::Blocked)
+        .await
+        .expect("block");
+
+    let due = store.claim_reminders(t(1000), t(1)).await.expect("claim");
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.user_id.as_str(), d.app.as_str()))
+            .collect::<Vec<_>>(),
+        [("u1", "crm")]
+    );
+    assert_eq!((due[0].expires_at, due[0].claimed_at), (t(100), t(1)));
+    assert!(
+        store
+            .claim_reminders(t(1000), t(2))
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    let other = db.open().await;
+    assert!(
+        other
+            .claim_reminders(t(1000), t(2))
+            .await
+            .expect("replica")
+            .is_empty()
+    );
+
+    // A failed send gives the claim back; the next run takes it again.
+    assert!(store.release_reminder(&due[0]).await.expect("release"));
+    assert!(
+        !store
+            .release_reminder(&due[0])
+            .await
+            .expect("release twice")
+    );
+    assert_eq!(
+        store
+            .claim_reminders(t(1000), t(3))
+            .await
+            .expect("retry")
+            .len(),
+        1
+    );
+
+    // Re-granting the same end keeps the mark; a new end clears it.
+    grant("u1", "crm", 100).await;
+    assert!(
+        store
+            .claim_reminders(t(1000), t(4))
+            .await
+            .expect("same end")
+            .is_empty()
+    );
+    store
+        .extend_assignment("u1", "crm", Some(t(200)), t(5))
+        .await
+        .expect("extend");
+    assert_eq!(
+        store
+            .claim_reminders(t(1000), t(6))
+            .await
+            .expect("extended")
+            .len(),
+        1
+    );
+    store
+        .grant_assignment("u1", "crm", Some(t(300)), None, t(7))
+        .await
+        .expect("re-grant");
+    assert_eq!(
+        store
+            .claim_reminders(t(1000), t(8))
+            .await
+            .expect("re-granted")
+            .len(),
+        1
+    );
+    // An end already past (crm, at 300) is not reminded; wiki now is.
+    let due = store
+        .claim_reminders(t(20_000), t(400))
+        .await
+        .expect("past");
+    assert_eq!(
+        due.iter().map(|d| d.app.as_str()).collect::<Vec<_>>(),
+        ["wiki"]
+    );
+}
+
+async fn lifecycle_racing_reminder_claims_take_each_once(db: TestDb) {
+    let store = db.open().await;
+    for i in 0..5 {
+        let id = format!("u{i}");
+        add(&store, guest(&id, &format!("g{i}@contoso.com"))).await;
+        store
+            .grant_assignment(&id, "crm", Some(t(100)), None, t(0))
+            .await
+            .expect("grant");
+    }
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let s = db.open().await;
+        handles.push(tokio::spawn(async move {
+            s.claim_reminders(t(1000), t(1)).await.expect("claim")
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.expect("join"));
+    }
+    all.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    assert_eq!(
+        all.iter().map(|d| d.user_id.as_str()).collect::<Vec<_>>(),
+        ["u0", "u1", "u2", "u3", "u4"]
+    );
+}
+
+async fn lifecycle_guest_whose_last_assignment_ended_is_claimed_once(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, guest("u2", "bob@contoso.com")).await; // never assigned
+    add(&store, guest("u4", "dora@contoso.com")).await;
+    add(&store, member("m1", "mia@tailwind.com")).await;
+    for (u, app, end) in [
+        ("u1", "crm", 100),
+        ("u1", "wiki", 200),
+        ("u4", "crm", 100),
+        ("m1", "crm", 100),
+    ] {
+        store
+            .grant_assignment(u, app, Some(t(end)), None, t(0))
+            .await
+            .expect("grant");
+    }
+    let ended = store.end_guest_access(true, t(150)).await.expect("t150");
+    assert_eq!(
+        ended.iter().map(|g| g.user_id.as_str()).collect::<Vec<_>>(),
+        ["u4"],
+        "u1 still has wiki"
+    );
+    let ended = store.end_guest_access(true, t(250)).await.expect("t250");
+    assert_eq!(
+        ended,
+        [EndedGuest {
+            user_id: "u1".into(),
+            email: "anna@contoso.com".into(),
+            ended_at: t(200),
+            blocked: true,
+        }]
+    );
+    assert!(
+        store
+            .end_guest_access(true, t(260))
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    let u1 = store.get_user("u1").await.expect("get").expect("u1");
+    assert_eq!(u1.state, UserState::Blocked);
+    assert_eq!(
+        actions_of(&store, "u1").await,
+        ["access_expired", "guest_blocked"]
+    );
+    for untouched in ["u2", "m1"] {
+        let u = store.get_user(untouched).await.expect("get").expect("user");
+        assert_eq!(u.state, UserState::Active, "{untouched}");
+        assert!(
+            actions_of(&store, untouched).await.is_empty(),
+            "{untouched}"
+        );
+    }
+
+    // Unblocked by an admin: the same end is not acted on again.
+    store
+        .set_user_state("u1", UserState::Active)
+        .await
+        .expect("unblock");
+    assert!(
+        store
+            .end_guest_access(true, t(300))
+            .await
+            .expect("unblocked")
+            .is_empty()
+    );
+    // A new grant that ends later makes the guest eligible again.
+    store
+        .grant_assignment("u1", "crm", Some(t(400)), None, t(300))
+        .await
+        .expect("re-grant");
+    assert!(
+        store
+            .end_guest_access(true, t(350))
+            .await
+            .expect("live")
+            .is_empty()
+    );
+    let ended = store.end_guest_access(false, t(450)).await.expect("t450");
+    assert_eq!(ended.len(), 1);
+    assert!(!ended[0].blocked, "block false only audits");
+    let u1 = store.get_user("u1").await.expect("get").expect("u1");
+    assert_eq!(u1.state, UserState::Active);
+    assert_eq!(
+        actions_of(&store, "u1").await,
+        ["access_expired", "guest_blocked", "access_expired"]
+    );
+}
+
+async fn lifecycle_racing_expiry_claims_act_once(db: TestDb) {
+    let store = db.open().await;
+    for i in 0..5 {
+        let id = format!("u{i}");
+        add(&store, guest(&id, &format!("g{i}@contoso.com"))).await;
+        store
+            .grant_assignment(&id, "crm", Some(t(100)), None, t(0))
+            .await
+            .expect("grant");
+    }
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let s = db.open().await;
+        handles.push(tokio::spawn(async move {
+            s.end_guest_access(true, t(200)).await.expect("claim")
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.expect("join"));
+    }
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert!(all.iter().all(|g| g.blocked));
+    for i in 0..5 {
+        assert_eq!(
+            actions_of(&store, &format!("u{i}")).await,
+            ["access_expired", "guest_blocked"]
+        );
+    }
+}
+
+async fn lifecycle_sessions_of_blocked_guests_and_deletion_after_the_block(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, guest("u2", "bob@contoso.com")).await;
+    for u in ["u1", "u2"] {
+        store
+            .grant_assignment(u, "crm", Some(t(100)), None, t(0))
+            .await
+            .expect("grant");
+        store
+            .insert_session(&session(&format!("s-{u}"), u, 10, 10_000))
+            .await
+            .expect("session");
+    }
+    assert!(
+        store
+            .lifecycle_blocked_with_sessions(t(50))
+            .await
+            .expect("none yet")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .end_guest_access(true, t(200))
+            .await
+            .expect("end")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .lifecycle_blocked_with_sessions(t(201))
+            .await
+            .expect("blocked"),
+        ["u1", "u2"]
+    );
+    for u in ["u1", "u2"] {
+        store
+            .revoke_sessions_of_user(u, t(201))
+            .await
+            .expect("revoke");
+    }
+    assert!(
+        store
+            .lifecycle_blocked_with_sessions(t(202))
+            .await
+            .expect("revoked")
+            .is_empty()
+    );
+
+    // u2 is unblocked by an admin: never due for deletion.
+    store
+        .set_user_state("u2", UserState::Active)
+        .await
+        .expect("unblock");
+    assert!(
+        store
+            .guests_due_for_deletion(t(199), t(300))
+            .await
+            .expect("early")
+            .is_empty()
+    );
+    let due = store
+        .guests_due_for_deletion(t(200), t(300))
+        .await
+        .expect("due");
+    assert_eq!(
+        due.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u1"]
+    );
+    assert!(
+        !store
+            .delete_ended_guest("u1", t(199), t(300))
+            .await
+            .expect("not yet")
+    );
+    assert!(
+        !store
+            .delete_ended_guest("u2", t(200), t(300))
+            .await
+            .expect("active")
+    );
+    let other = db.open().await;
+    let (a, b) = tokio::join!(
+        store.delete_ended_guest("u1", t(200), t(300)),
+        other.delete_ended_guest("u1", t(200), t(300)),
+    );
+    assert!(a.expect("a") ^ b.expect("b"), "exactly one deletes");
+    assert!(store.get_user("u1").await.expect("get").is_none());
+    assert!(store.get_user("u2").await.expect("get").is_some());
+    assert_eq!(
+        actions_of(&store, "u1").await,
+        ["access_expired", "guest_blocked", "guest_deleted"]
+    );
+}
+
+async fn lifecycle_members_of_group_for_owners(db: TestDb) {
+    let store = db.open().await;
+    add(&store, member("m2", "Zoe@tailwind.com")).await;
+    add(&store, member("m1", "adam@tailwind.com")).await;
+    add(&store, member("m3", "other@tailwind.com")).await;
+    for m in ["m1", "m2"] {
+        store
+            .add_group_member("crm-owners", m, t(0))
+            .await
+            .expect("add");
+    }
+    store
+        .add_group_member("else", "m3", t(0))
+        .await
+        .expect("add");
+    let emails: Vec<String> = store
+        .members_of_group("crm-owners")
+        .await
+        .expect("members")
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(emails, ["adam@tailwind.com", "Zoe@tailwind.com"]);
+    assert!(
+        store
+            .members_of_group("nobody")
+            .await
+            .expect("empty")
+            .is_empty()
+    );
 }
