@@ -29,6 +29,15 @@
 //!   `POST` takes `{email, apps, access_days | access_until, message,
 //!   inviter}`; answers never carry the link (it goes to the guest only).
 //!
+//! - `GET /api/v1/guests`, `GET|DELETE /api/v1/guests/{id}`,
+//!   `PUT|DELETE /api/v1/guests/{id}/assignments/{app}`: guests (by id or
+//!   e-mail) with their assignments; `PUT` grants or extends with
+//!   `{"days": N}` or `{"until": "YYYY-MM-DD" | RFC 3339}`; deleting a guest
+//!   ends their sessions first. As `portcullis guests`.
+//! - `GET /api/v1/audit?subject=&app=&before=&limit=`: the audit log, newest
+//!   first (`limit` 1 to 1000, default 100).
+//! - `GET /api/v1/openapi.json`: an OpenAPI 3.1 document of these routes.
+//!
 //! Errors are JSON `{"error": …}`, plus `"field"` when one input was wrong.
 //! Request bodies are bounded by [`MAX_BODY`] (413) and read only after the
 //! request was authorised. The token is never logged.
@@ -63,6 +72,13 @@ pub const WHATIF_PATH: &str = "/api/v1/whatif";
 
 /// Guest invitations (and `…/{id}`, `…/{id}/resend`).
 pub const INVITATIONS_PATH: &str = "/api/v1/invitations";
+
+/// Guests (and `…/{id}`, `…/{id}/assignments/{app}`).
+pub const GUESTS_PATH: &str = "/api/v1/guests";
+/// The audit log.
+pub const AUDIT_PATH: &str = "/api/v1/audit";
+/// The OpenAPI document of the API.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 /// The largest request body accepted (larger: 413).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -179,6 +195,7 @@ impl AdminApp {
             READYZ_PATH if self.gateway.is_ready() => text(StatusCode::OK, "ready\n"),
             READYZ_PATH => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
             WHATIF_PATH => self.whatif(method, query, body),
+            OPENAPI_PATH => json_response(StatusCode::OK, &openapi()),
             // `refusal` answered every other path.
             _ => not_found(),
         }
@@ -199,7 +216,14 @@ impl AdminApp {
             return Some(refused);
         }
         let allowed: &[Method] = match (path, invitation_route(path)) {
-            (METRICS_PATH | HEALTHZ_PATH | READYZ_PATH, _) => &[Method::GET],
+            (METRICS_PATH | HEALTHZ_PATH | READYZ_PATH | AUDIT_PATH | OPENAPI_PATH, _) => {
+                &[Method::GET]
+            }
+            _ if guest_route(path).is_some() => match guest_route(path) {
+                Some(GuestRoute::All) => &[Method::GET],
+                Some(GuestRoute::One(_)) => &[Method::GET, Method::DELETE],
+                _ => &[Method::PUT, Method::DELETE],
+            },
             (WHATIF_PATH, _) => &[Method::GET, Method::POST],
             (_, Some(InvitationRoute::All)) => &[Method::GET, Method::POST],
             (_, Some(InvitationRoute::One(_))) => &[Method::GET, Method::DELETE],
@@ -294,9 +318,13 @@ impl ServeHttp for AdminApp {
             session.set_read_timeout(Some(BODY_READ_TIMEOUT));
             match read_body(session).await {
                 Ok(body) if body.len() > MAX_BODY => too_large(),
-                Ok(body) => match invitation_route(&path) {
-                    Some(route) => self.invitations(&method, route, &body).await,
-                    None => self.handle(&method, &target, &headers, &body),
+                Ok(body) => match (invitation_route(&path), guest_route(&path)) {
+                    (Some(route), _) => self.invitations(&method, route, &body).await,
+                    (_, Some(route)) => self.guests(&method, route, &body).await,
+                    _ if path == AUDIT_PATH => {
+                        self.audit(target.split_once('?').map(|(_, q)| q)).await
+                    }
+                    _ => self.handle(&method, &target, &headers, &body),
                 },
                 Err(e) => {
                     debug!(error = %e, "admin request body could not be read");
@@ -380,7 +408,7 @@ struct InviteBody {
     inviter: String,
 }
 
-fn parse_until(s: &str) -> Option<time::OffsetDateTime> {
+pub fn parse_until(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .or_else(|| {
@@ -495,6 +523,431 @@ impl AdminApp {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- guests
+
+/// Which guest endpoint a path is, if any (segments still percent-encoded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GuestRoute<'a> {
+    All,
+    One(&'a str),
+    Assignment(&'a str, &'a str),
+}
+
+fn guest_route(path: &str) -> Option<GuestRoute<'_>> {
+    let rest = path.strip_prefix(GUESTS_PATH)?;
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 320
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.@+%".contains(&b))
+    };
+    if rest.is_empty() {
+        return Some(GuestRoute::All);
+    }
+    let mut parts = rest.strip_prefix('/')?.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(id), None, None, None) if valid(id) => Some(GuestRoute::One(id)),
+        (Some(id), Some("assignments"), Some(app), None) if valid(id) && valid(app) => {
+            Some(GuestRoute::Assignment(id, app))
+        }
+        _ => None,
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A guest with their assignments, as the API (and `guests show --json`)
+/// shows it.
+pub fn guest_json(
+    u: &crate::store::User,
+    assignments: &[crate::store::Assignment],
+    now: time::OffsetDateTime,
+) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "display_name": u.display_name,
+        "state": u.state.as_str(),
+        "created_at": rfc3339(u.created_at),
+        "idp": u.identity.as_ref().map(|i| i.idp.clone()),
+        "assignments": assignments.iter().map(|a| json!({
+            "app": a.app,
+            "granted_at": rfc3339(a.granted_at),
+            "expires_at": a.expires_at.map(rfc3339),
+            "granted_by": a.granted_by,
+            "live": a.is_live(now),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// An audit record as the API shows it.
+pub fn audit_json(e: &crate::store::AuditEntry) -> Value {
+    json!({
+        "id": e.id,
+        "at": rfc3339(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "subject": e.subject,
+        "app": e.app,
+        "detail": e.detail,
+    })
+}
+
+/// The end of a grant or extension: `days` from `now` (1 to 366) or
+/// `until` (RFC 3339 or `YYYY-MM-DD`, UTC midnight; in the future, at most
+/// 366 days ahead). Exactly one. `Err((field, message))` names the input.
+pub fn access_end(
+    days: Option<i64>,
+    until: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<time::OffsetDateTime, (&'static str, String)> {
+    let max = i64::from(crate::invite::MAX_ACCESS_DAYS);
+    match (days, until) {
+        (Some(_), Some(_)) => Err(("until", "give days or until, not both".into())),
+        (None, None) => Err(("days", format!("give days (1 to {max}) or until (a date)"))),
+        (Some(d), None) if !(1..=max).contains(&d) => {
+            Err(("days", format!("`{d}` is out of range; use 1 to {max}")))
+        }
+        (Some(d), None) => Ok(now + time::Duration::days(d)),
+        (None, Some(s)) => match parse_until(s) {
+            None => Err((
+                "until",
+                format!("`{s}` is not an RFC 3339 time or a date like 2026-12-31"),
+            )),
+            Some(t) if t <= now => Err(("until", format!("`{s}` is not in the future"))),
+            Some(t) if t > now + time::Duration::days(max) => {
+                Err(("until", format!("`{s}` is more than {max} days ahead")))
+            }
+            Some(t) => Ok(t),
+        },
+    }
+}
+
+/// The guest with this id or e-mail (`None`: no such user, or a member).
+pub async fn find_guest(
+    store: &crate::store::Store,
+    id_or_email: &str,
+) -> Result<Option<crate::store::User>, crate::store::StoreError> {
+    let user = if id_or_email.contains('@') {
+        store.get_user_by_email(id_or_email).await?
+    } else {
+        store.get_user(id_or_email).await?
+    };
+    Ok(user.filter(|u| u.user_type == UserType::Guest))
+}
+
+/// The JSON body of `PUT /api/v1/guests/{id}/assignments/{app}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignmentBody {
+    #[serde(default)]
+    days: Option<i64>,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+fn no_guest(id: &str) -> Response<Vec<u8>> {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"error": format!("no guest {id}"), "field": "id"}),
+    )
+}
+
+fn store_failed(e: &crate::store::StoreError) -> Response<Vec<u8>> {
+    warn!(error = %e, "admin API store operation failed");
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({"error": e.to_string()}),
+    )
+}
+
+impl AdminApp {
+    async fn audit_entry(&self, action: &str, subject: &str, app: Option<&str>, detail: Value) {
+        let r = self
+            .gateway
+            .store
+            .append_audit(&crate::store::NewAuditEntry {
+                at: time::OffsetDateTime::now_utc(),
+                actor: "admin".into(),
+                action: action.into(),
+                subject: Some(subject.into()),
+                app: app.map(str::to_string),
+                detail,
+            })
+            .await;
+        if let Err(e) = r {
+            warn!(error = %e, action, "audit entry not written");
+        }
+    }
+
+    /// The guest endpoints (store: async).
+    async fn guests(
+        &self,
+        method: &Method,
+        route: GuestRoute<'_>,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        let g = &self.gateway;
+        let store = &g.store;
+        let now = time::OffsetDateTime::now_utc();
+        let id = match route {
+            GuestRoute::All => {
+                let users = match store.list_users(Some(UserType::Guest)).await {
+                    Ok(u) => u,
+                    Err(e) => return store_failed(&e),
+                };
+                let mut guests = Vec::with_capacity(users.len());
+                for u in &users {
+                    match store.assignments_of_user(&u.id).await {
+                        Ok(a) => guests.push(guest_json(u, &a, now)),
+                        Err(e) => return store_failed(&e),
+                    }
+                }
+                return json_response(StatusCode::OK, &json!({ "guests": guests }));
+            }
+            GuestRoute::One(id) | GuestRoute::Assignment(id, _) => id,
+        };
+        let Some(id) = percent_decode(id) else {
+            return BadInput::field("id", "not valid percent-encoding").response();
+        };
+        let guest = match find_guest(store, &id).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return no_guest(&id),
+            Err(e) => return store_failed(&e),
+        };
+        let guest_ref = &guest;
+        let show = |status: StatusCode| async move {
+            let guest = guest_ref;
+            match store.assignments_of_user(&guest.id).await {
+                Ok(a) => json_response(status, &guest_json(guest, &a, now)),
+                Err(e) => store_failed(&e),
+            }
+        };
+        match (route, method) {
+            (GuestRoute::One(_), &Method::GET) => show(StatusCode::OK).await,
+            (GuestRoute::One(_), _) => {
+                let sids = match g.revoke_sessions_of_user(&guest.id).await {
+                    Ok(s) => s,
+                    Err(e) => return store_failed(&e),
+                };
+                match store.delete_user(&guest.id).await {
+                    Ok(_) => {}
+                    Err(e) => return store_failed(&e),
+                }
+                g.directory.invalidate_user(&guest.id);
+                self.audit_entry(
+                    "guest_removed",
+                    &guest.id,
+                    None,
+                    json!({ "email": guest.email, "sessions_revoked": sids.len() }),
+                )
+                .await;
+                json_response(
+                    StatusCode::OK,
+                    &json!({ "deleted": guest.id, "sessions_revoked": sids.len() }),
+                )
+            }
+            (GuestRoute::Assignment(_, app), _) => {
+                let Some(app) = percent_decode(app) else {
+                    return BadInput::field("app", "not valid percent-encoding").response();
+                };
+                let snapshot = g.snapshot.load_full();
+                let names: Vec<&str> = snapshot
+                    .config
+                    .apps
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
+                if !names.contains(&app.as_str()) {
+                    let hint = rules::closest(&app, names.iter().copied())
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
+                    return BadInput::field("app", format!("no app named `{app}`{hint}"))
+                        .response();
+                }
+                let had = match store.assignments_of_user(&guest.id).await {
+                    Ok(a) => a.iter().any(|a| a.app == app),
+                    Err(e) => return store_failed(&e),
+                };
+                if *method == Method::DELETE {
+                    if !had {
+                        return json_response(
+                            StatusCode::NOT_FOUND,
+                            &json!({"error": format!("{} has no assignment to {app}", guest.email), "field": "app"}),
+                        );
+                    }
+                    if let Err(e) = store.revoke_assignment(&guest.id, &app).await {
+                        return store_failed(&e);
+                    }
+                    g.directory.invalidate_user(&guest.id);
+                    self.audit_entry("assignment_revoked", &guest.id, Some(&app), json!({}))
+                        .await;
+                    return show(StatusCode::OK).await;
+                }
+                let body: AssignmentBody = match serde_json::from_slice(body) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return BadInput::general(format!("invalid JSON body: {e}")).response();
+                    }
+                };
+                let end = match access_end(body.days, body.until.as_deref(), now) {
+                    Ok(t) => t,
+                    Err((field, message)) => return BadInput::field(field, message).response(),
+                };
+                if let Err(e) = store
+                    .grant_assignment(&guest.id, &app, Some(end), Some("admin"), now)
+                    .await
+                {
+                    return store_failed(&e);
+                }
+                g.directory.invalidate_user(&guest.id);
+                self.audit_entry(
+                    if had {
+                        "assignment_extended"
+                    } else {
+                        "assignment_granted"
+                    },
+                    &guest.id,
+                    Some(&app),
+                    json!({ "until": rfc3339(end) }),
+                )
+                .await;
+                show(StatusCode::OK).await
+            }
+            (GuestRoute::All, _) => not_found(),
+        }
+    }
+
+    /// `GET /api/v1/audit?subject=&app=&before=&limit=`.
+    async fn audit(&self, query: Option<&str>) -> Response<Vec<u8>> {
+        let mut q = crate::store::AuditQuery::default();
+        for (k, v) in openidconnect::url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*k {
+                "subject" if !v.is_empty() => q.subject = Some(v.into_owned()),
+                "app" if !v.is_empty() => q.app = Some(v.into_owned()),
+                "subject" | "app" => {}
+                "before" => match v.parse::<i64>() {
+                    Ok(n) => q.before_id = Some(n),
+                    Err(_) => {
+                        return BadInput::field("before", format!("`{v}` is not an entry id"))
+                            .response();
+                    }
+                },
+                "limit" => match v.parse::<u32>() {
+                    Ok(n) if (1..=1000).contains(&n) => q.limit = n,
+                    _ => {
+                        return BadInput::field(
+                            "limit",
+                            format!("`{v}` is not a number from 1 to 1000"),
+                        )
+                        .response();
+                    }
+                },
+                other => {
+                    return BadInput::field(
+                        "query",
+                        format!("unknown parameter `{other}`; use subject, app, before or limit"),
+                    )
+                    .response();
+                }
+            }
+        }
+        // A subject given as an e-mail means that user.
+        if let Some(s) = q.subject.clone().filter(|s| s.contains('@')) {
+            match self.gateway.store.get_user_by_email(&s).await {
+                Ok(Some(u)) => q.subject = Some(u.id),
+                Ok(None) => {}
+                Err(e) => return store_failed(&e),
+            }
+        }
+        match self.gateway.store.list_audit(&q).await {
+            Ok(list) => json_response(
+                StatusCode::OK,
+                &json!({ "entries": list.iter().map(audit_json).collect::<Vec<_>>() }),
+            ),
+            Err(e) => store_failed(&e),
+        }
+    }
+}
+
+/// The OpenAPI 3.1 document of the lifecycle API (written by hand).
+fn openapi() -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let err =
+        |d: &str| json!({"description": d, "content": {"application/json": {"schema": error}}});
+    let ok = |d: &str, schema: Value| json!({"description": d, "content": {"application/json": {"schema": schema}}});
+    let guest = json!({"$ref": "#/components/schemas/Guest"});
+    let invitation = json!({"$ref": "#/components/schemas/Invitation"});
+    let id_param = json!({"name": "id", "in": "path", "required": true,
+        "description": "The guest's user id (u_…) or e-mail address", "schema": {"type": "string"}});
+    let app_param = json!({"name": "app", "in": "path", "required": true,
+        "description": "The app's name in the config", "schema": {"type": "string"}});
+    let inv_param =
+        json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Portcullis admin API", "version": "1"},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/invitations": {
+                "get": {"summary": "List invitations", "responses": {"200": ok("Invitations", json!({"type": "object", "properties": {"invitations": {"type": "array", "items": invitation}}}))}},
+                "post": {"summary": "Invite a guest (the link goes only to the guest)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InviteRequest"}}}},
+                    "responses": {"201": ok("Created", invitation.clone()), "400": err("Bad input; `field` names it")}}
+            },
+            "/api/v1/invitations/{id}": {
+                "parameters": [inv_param],
+                "get": {"summary": "One invitation", "responses": {"200": ok("The invitation", invitation.clone()), "404": err("No such invitation")}},
+                "delete": {"summary": "Revoke a pending invitation", "responses": {"200": ok("Revoked", invitation.clone()), "409": err("Not pending")}}
+            },
+            "/api/v1/invitations/{id}/resend": {
+                "parameters": [inv_param],
+                "post": {"summary": "Send again with a new link", "responses": {"200": ok("Sent", invitation), "409": err("Not pending")}}
+            },
+            "/api/v1/guests": {
+                "get": {"summary": "Guests with their assignments", "responses": {"200": ok("Guests", json!({"type": "object", "properties": {"guests": {"type": "array", "items": guest}}}))}}
+            },
+            "/api/v1/guests/{id}": {
+                "parameters": [id_param],
+                "get": {"summary": "One guest", "responses": {"200": ok("The guest", guest.clone()), "404": err("No such guest")}},
+                "delete": {"summary": "End the guest's sessions, then delete the guest", "responses": {"200": ok("Deleted", json!({"type": "object", "properties": {"deleted": {"type": "string"}, "sessions_revoked": {"type": "integer"}}})), "404": err("No such guest")}}
+            },
+            "/api/v1/guests/{id}/assignments/{app}": {
+                "parameters": [id_param, app_param],
+                "put": {"summary": "Grant or extend access to an app",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+                        "days": {"type": "integer", "minimum": 1, "maximum": crate::invite::MAX_ACCESS_DAYS, "description": "Access ends this many days from now"},
+                        "until": {"type": "string", "description": "Access ends then: RFC 3339 or YYYY-MM-DD (UTC midnight), at most 366 days ahead"}}}}}},
+                    "responses": {"200": ok("The guest", guest.clone()), "400": err("Bad input; `field` names it"), "404": err("No such guest")}},
+                "delete": {"summary": "End access to an app now", "responses": {"200": ok("The guest", guest), "404": err("No such guest or assignment")}}
+            },
+            "/api/v1/audit": {
+                "get": {"summary": "Audit log, newest first",
+                    "parameters": [
+                        {"name": "subject", "in": "query", "schema": {"type": "string"}, "description": "A user id or e-mail"},
+                        {"name": "app", "in": "query", "schema": {"type": "string"}},
+                        {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "Entries with a smaller id (paging)"},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+                    "responses": {"200": ok("Entries", json!({"type": "object", "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}})), "400": err("Bad input; `field` names it")}}
+            }
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "The content of admin.token_file"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
+                "Assignment": {"type": "object", "properties": {"app": {"type": "string"}, "granted_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "granted_by": {"type": ["string", "null"]}, "live": {"type": "boolean"}}},
+                "Guest": {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string"}, "display_name": {"type": ["string", "null"]}, "state": {"enum": ["active", "blocked"]}, "created_at": {"type": "string", "format": "date-time"}, "idp": {"type": ["string", "null"]}, "assignments": {"type": "array", "items": {"$ref": "#/components/schemas/Assignment"}}}},
+                "Invitation": {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string"}, "user_id": {"type": "string"}, "apps": {"type": "array", "items": {"type": "string"}}, "status": {"enum": ["pending", "redeemed", "revoked", "expired"]}, "inviter": {"type": "string"}, "message": {"type": ["string", "null"]}, "access_until": {"type": ["string", "null"]}, "access_days": {"type": ["integer", "null"]}, "created_at": {"type": "string"}, "expires_at": {"type": "string"}, "redeemed_at": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]}}},
+                "InviteRequest": {"type": "object", "required": ["email", "apps", "inviter"], "additionalProperties": false, "properties": {"email": {"type": "string"}, "apps": {"type": "array", "items": {"type": "string"}}, "access_days": {"type": "integer"}, "access_until": {"type": "string"}, "message": {"type": "string"}, "inviter": {"type": "string"}}},
+                "AuditEntry": {"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "action": {"type": "string"}, "subject": {"type": ["string", "null"]}, "app": {"type": ["string", "null"]}, "detail": {"type": "object"}}}
+            }
+        }
+    })
 }
 
 /// Reads the request body, stopping once it exceeds [`MAX_BODY`] (the
@@ -915,7 +1368,7 @@ fn not_found() -> Response<Vec<u8>> {
     json_response(
         StatusCode::NOT_FOUND,
         &json!({"error": format!(
-            "no such admin route; routes are {METRICS_PATH}, {HEALTHZ_PATH}, {READYZ_PATH} and {WHATIF_PATH}"
+            "no such admin route; routes are {METRICS_PATH}, {HEALTHZ_PATH}, {READYZ_PATH}, {WHATIF_PATH}, {INVITATIONS_PATH}, {GUESTS_PATH}, {AUDIT_PATH} and {OPENAPI_PATH}"
         )}),
     )
 }
@@ -1426,6 +1879,48 @@ policies:
         fits.resize(MAX_BODY, b' ');
         let r = app.handle(&Method::POST, WHATIF_PATH, &auth, &fits);
         assert_eq!(r.status(), StatusCode::OK, "{}", body_text(&r));
+    }
+
+    #[test]
+    fn guest_routes_and_access_ends() {
+        assert_eq!(guest_route("/api/v1/guests"), Some(GuestRoute::All));
+        assert_eq!(
+            guest_route("/api/v1/guests/u_1"),
+            Some(GuestRoute::One("u_1"))
+        );
+        assert_eq!(
+            guest_route("/api/v1/guests/a%40b.example/assignments/wiki"),
+            Some(GuestRoute::Assignment("a%40b.example", "wiki"))
+        );
+        for bad in [
+            "/api/v1/guestsx",
+            "/api/v1/guests/",
+            "/api/v1/guests/u_1/assignments",
+            "/api/v1/guests/u_1/assignments/wiki/x",
+            "/api/v1/guests/u 1",
+        ] {
+            assert_eq!(guest_route(bad), None, "{bad}");
+        }
+        let now = time::macros::datetime!(2026-11-24 12:00 UTC);
+        assert_eq!(
+            access_end(Some(10), None, now),
+            Ok(time::macros::datetime!(2026-12-04 12:00 UTC))
+        );
+        assert_eq!(
+            access_end(None, Some("2026-12-31"), now),
+            Ok(time::macros::datetime!(2026-12-31 00:00 UTC))
+        );
+        for (days, until, field) in [
+            (None, None, "days"),
+            (Some(0), None, "days"),
+            (Some(367), None, "days"),
+            (Some(1), Some("2026-12-31"), "until"),
+            (None, Some("31/12/2026"), "until"),
+            (None, Some("2026-01-01"), "until"),
+            (None, Some("2028-01-01"), "until"),
+        ] {
+            assert_eq!(access_end(days, until, now).map_err(|e| e.0), Err(field));
+        }
     }
 
     #[test]
