@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod session;
+pub mod signup;
 pub mod snapshot;
 pub mod state;
 pub mod store;

@@ -20,6 +20,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("signed_in.html", include_str!("templates/signed_in.html")),
     ("message.html", include_str!("templates/message.html")),
     ("invitation.html", include_str!("templates/invitation.html")),
+    ("sign_up.html", include_str!("templates/sign_up.html")),
+    (
+        "sign_up_form.html",
+        include_str!("templates/sign_up_form.html"),
+    ),
+    (
+        "sign_up_review.html",
+        include_str!("templates/sign_up_review.html"),
+    ),
     (
         "manage_apps.html",
         include_str!("templates/manage_apps.html"),

@@ -64,7 +64,7 @@ pub(super) struct Target {
 
 /// Lower-cases and checks an e-mail address: one `@`, a dotted domain, no
 /// blanks or control characters, at most 254 bytes.
-fn normalise_email(raw: &str) -> Option<String> {
+pub(super) fn normalise_email(raw: &str) -> Option<String> {
     let e = raw.trim().to_ascii_lowercase();
     let (local, domain) = e.split_once('@')?;
     let ok = !local.is_empty()
@@ -985,8 +985,11 @@ impl Handler<'_> {
     /// Back to the app host with a one-time code, or the landing page when
     /// there is no valid return URL.
     pub(super) async fn handoff(&self, claims: &SessionClaims, rd: &str) -> Reply {
-        if rd.starts_with("/.portcullis/invite?") && !rd.contains(['\\', '\r', '\n']) {
-            // Back to the invitation that sent the person to sign in.
+        if (rd.starts_with("/.portcullis/invite?") || rd.starts_with("/.portcullis/sign-up/"))
+            && !rd.contains(['\\', '\r', '\n'])
+        {
+            // Back to the invitation (or the sign-up step) that sent the
+            // person to sign in; a local path, never another host.
             return Reply::redirect(rd.to_string());
         }
         let Some(target) = self.target(rd) else {

@@ -1,10 +1,437 @@
 //! `/.portcullis/sign-up…` on the auth host: partners ask for access to an
-//! app that allows it.
+//! app that allows it (`apps[].sign_up`), and its owners decide.
+//!
+//! 1. `/.portcullis/sign-up?app=NAME`: "enter your e-mail". The domain must
+//!    be allowed and not the organisation's; the guest user is made (no
+//!    identity yet) so that the normal sign-in accepts them.
+//! 2. Sign-in, as everywhere (home-realm discovery, the IdP or the e-mailed
+//!    code, consent), returning to step 3. `sign_up.idps` is not enforced
+//!    here: the partner gets the usual choice for their domain.
+//! 3. `/.portcullis/sign-up/form?app=NAME`: the app's attributes; posting it
+//!    stores the request (asking twice shows the pending one). Automatic
+//!    approval starts access at once and hands the partner to the app;
+//!    otherwise the owners get an e-mail.
+//! 4. `/.portcullis/sign-up/review?id=ID`: an owner of that app (and no one
+//!    else) approves or denies; the first decision wins.
 
-use super::{Handler, Reply};
+use super::{Handler, Reply, paths};
+use crate::config::{App, Approval, SignUp};
+use crate::proxy::respond::encode_component;
+use crate::session::SessionClaims;
+use crate::signup::{self, Outcome, SignUpError};
+use crate::store::{RequestStatus, User, UserType};
+use minijinja::context;
+use std::collections::HashMap;
+
+const FORM: &str = "/.portcullis/sign-up/form";
+const REVIEW: &str = "/.portcullis/sign-up/review";
+/// E-mail submissions per client IP in [`EMAIL_WINDOW`]: each may make a
+/// guest user, so a script must not fill the directory.
+const EMAIL_PER_IP: u32 = 20;
+const EMAIL_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Handler<'_> {
     pub(super) async fn sign_up(&self) -> Reply {
-        self.message(404, "Not found", "There is nothing at this address.")
+        let post = self.req.method == "POST";
+        match self.req.path {
+            paths::SIGN_UP if post => self.sign_up_email().await,
+            paths::SIGN_UP => self.sign_up_start().await,
+            FORM => self.sign_up_form(post).await,
+            REVIEW => self.sign_up_review(post).await,
+            _ => self.message(404, "Not found", "There is nothing at this address."),
+        }
+    }
+
+    /// The posted form (CSRF-checked) on a POST, else `None`.
+    fn sign_up_post(&self, post: bool) -> Result<Option<HashMap<String, String>>, Reply> {
+        if post {
+            self.form().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `name` from the form, else the query.
+    fn sign_up_param(&self, form: Option<&HashMap<String, String>>, name: &str) -> String {
+        form.and_then(|f| f.get(name).cloned())
+            .or_else(|| self.query(name))
+            .unwrap_or_default()
+    }
+
+    /// The app `name`, if it takes sign-up requests; else a 404 page.
+    fn sign_up_app(&self, name: &str) -> Result<(&App, &SignUp), Reply> {
+        signup::offered(&self.snapshot.config, name).map_err(|_| {
+            self.message(
+                404,
+                "No sign-up here",
+                "This app does not take requests for access. Ask your contact to invite you.",
+            )
+        })
+    }
+
+    fn sign_up_refused(&self, e: &SignUpError) -> Reply {
+        match e {
+            SignUpError::Member(_) => self.message(
+                403,
+                "No request needed",
+                "Addresses of the organisation need no sign-up: sign in with your work account.",
+            ),
+            SignUpError::DomainNotAllowed(d) => self.message(
+                403,
+                "Not available for your address",
+                &format!(
+                    "This app does not take requests from {d} addresses. Ask your contact to invite you."
+                ),
+            ),
+            other => self.unavailable("sign-up", other),
+        }
+    }
+
+    /// Where links in mail point: the auth host as configured.
+    fn sign_up_base(&self) -> String {
+        crate::invite::link_base(&self.snapshot.config).unwrap_or_else(|_| self.auth_origin())
+    }
+
+    fn to_sign_in(&self, back: &str) -> Reply {
+        Reply::redirect(format!("{}?rd={}", paths::SIGN_IN, encode_component(back)))
+    }
+
+    /// Step 1, the page.
+    async fn sign_up_start(&self) -> Reply {
+        let name = self.sign_up_param(None, "app");
+        let (app, _) = match self.sign_up_app(&name) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        if let Some((_, user)) = self.auth_session().await
+            && user.user_type == UserType::Guest
+        {
+            return Reply::redirect(format!("{FORM}?app={}", encode_component(&app.name)));
+        }
+        self.sign_up_email_page(200, app, "", None)
+    }
+
+    fn sign_up_email_page(
+        &self,
+        status: u16,
+        app: &App,
+        email: &str,
+        error: Option<&str>,
+    ) -> Reply {
+        self.form_page(
+            status,
+            "sign_up.html",
+            context! {
+                app => app.name, title => app.title, description => app.description,
+                email, error,
+            },
+        )
+    }
+
+    /// Step 1, posted: check the address, make the guest, then sign in.
+    async fn sign_up_email(&self) -> Reply {
+        let form = match self.form() {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let name = self.sign_up_param(Some(&form), "app");
+        let (app, sign_up) = match self.sign_up_app(&name) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let raw = form.get("email").map(String::as_str).unwrap_or("");
+        let Some(email) = super::signin::normalise_email(raw) else {
+            return self.sign_up_email_page(400, app, raw, Some("Enter a valid e-mail address."));
+        };
+        if let Err(e) = signup::check_domain(&self.snapshot.config, sign_up, &email) {
+            return self.sign_up_refused(&e);
+        }
+        let ip = self
+            .req
+            .client_ip
+            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        match self
+            .gateway
+            .store
+            .hit_rate_limit("sign-up-ip", &ip, EMAIL_WINDOW, self.time())
+            .await
+        {
+            Ok(n) if n > EMAIL_PER_IP => {
+                return self.sign_up_email_page(
+                    429,
+                    app,
+                    &email,
+                    Some(
+                        "Too many requests from your network. Wait a few minutes, then try again.",
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => return self.unavailable("rate limit", &e),
+        }
+        if let Err(e) = signup::guest_for(&self.gateway.store, &email, self.time()).await {
+            return self.sign_up_refused(&e);
+        }
+        let rd = format!("{FORM}?app={}", encode_component(&app.name));
+        if let Some((_, user)) = self.auth_session().await
+            && user.email.eq_ignore_ascii_case(&email)
+        {
+            return Reply::redirect(rd);
+        }
+        // The sign-in page, the address filled in: one click on.
+        self.form_page(200, "sign_in.html", context! { rd, email, reauth => false })
+    }
+
+    /// Step 3: the attribute form, and the request.
+    async fn sign_up_form(&self, post: bool) -> Reply {
+        let form = match self.sign_up_post(post) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let name = self.sign_up_param(form.as_ref(), "app");
+        let (app, sign_up) = match self.sign_up_app(&name) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let here = format!("{FORM}?app={}", encode_component(&app.name));
+        let Some((claims, user)) = self.auth_session().await else {
+            return self.to_sign_in(&here);
+        };
+        if user.user_type == UserType::Member {
+            return self.sign_up_refused(&SignUpError::Member(user.email.clone()));
+        }
+        // Checked again for whoever signed in: the address given in step 1
+        // proves nothing about the account used to sign in.
+        if let Err(e) = signup::check_domain(
+            &self.snapshot.config,
+            sign_up,
+            &user.email.to_ascii_lowercase(),
+        ) {
+            return self.sign_up_refused(&e);
+        }
+        let store = &self.gateway.store;
+        match store.assignments_of_user(&user.id).await {
+            Ok(a)
+                if a.iter()
+                    .any(|a| a.app == app.name && a.is_live(self.time())) =>
+            {
+                return self.page(
+                    200,
+                    "message.html",
+                    context! {
+                        title => "You already have access",
+                        text => format!("You can already use {}.", app.title),
+                        link => "/.portcullis/apps", link_text => "Your apps",
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(e) => return self.unavailable("assignments", &e),
+        }
+        let Some(form) = form else {
+            return match store.pending_access_request(&app.name, &user.id).await {
+                Ok(Some(_)) => self.sign_up_pending(app),
+                Ok(None) => self.sign_up_form_page(200, app, sign_up, &user, &HashMap::new(), None),
+                Err(e) => self.unavailable("sign-up request", &e),
+            };
+        };
+        let answers = match signup::answers(sign_up, &form) {
+            Ok(a) => a,
+            Err(SignUpError::Invalid { message, .. }) => {
+                return self.sign_up_form_page(400, app, sign_up, &user, &form, Some(&message));
+            }
+            Err(e) => return self.unavailable("sign-up", &e),
+        };
+        let outcome = signup::request(
+            &self.snapshot.config,
+            store,
+            self.portal.mailer(),
+            &self.sign_up_base(),
+            app,
+            &user,
+            answers,
+            self.time(),
+        )
+        .await;
+        match outcome {
+            Ok(Outcome::Pending(_)) => self.page(
+                200,
+                "message.html",
+                context! {
+                    title => "Request sent",
+                    text => format!("Your request for {} was sent to its owners. You get an e-mail when they decide.", app.title),
+                    link => "/.portcullis/apps", link_text => "Your apps",
+                },
+            ),
+            Ok(Outcome::AlreadyPending(_)) => self.sign_up_pending(app),
+            Ok(Outcome::Approved(_)) => {
+                self.gateway.directory.invalidate_user(&user.id);
+                self.sign_up_to_app(&claims, app).await
+            }
+            Err(e) => self.sign_up_refused(&e),
+        }
+    }
+
+    fn sign_up_pending(&self, app: &App) -> Reply {
+        self.page(
+            200,
+            "message.html",
+            context! {
+                title => "Request pending",
+                text => format!("You already asked for access to {}; its owners have not decided yet. You get an e-mail when they do.", app.title),
+                link => "/.portcullis/apps", link_text => "Your apps",
+            },
+        )
+    }
+
+    fn sign_up_form_page(
+        &self,
+        status: u16,
+        app: &App,
+        sign_up: &SignUp,
+        user: &User,
+        values: &HashMap<String, String>,
+        error: Option<&str>,
+    ) -> Reply {
+        let attributes: Vec<minijinja::Value> = sign_up
+            .attributes
+            .iter()
+            .map(|a| {
+                context! {
+                    name => a.name, label => a.label, required => a.required,
+                    value => values.get(&format!("attr_{}", a.name)),
+                }
+            })
+            .collect();
+        self.form_page(
+            status,
+            "sign_up_form.html",
+            context! {
+                app => app.name, title => app.title, email => user.email, attributes, error,
+                automatic => sign_up.approval == Approval::Automatic,
+            },
+        )
+    }
+
+    /// Approved at once: on to the app (a hand-off, as after sign-in).
+    async fn sign_up_to_app(&self, claims: &SessionClaims, app: &App) -> Reply {
+        let Some(host) = app.hosts.first() else {
+            return Reply::redirect("/.portcullis/apps".to_string());
+        };
+        let path = app.path_prefix.clone().unwrap_or_else(|| "/".into());
+        let url = format!("{}://{host}{}{path}", self.scheme(), self.req.port_suffix);
+        self.handoff(claims, &url).await
+    }
+
+    /// Step 4: an owner of the request's app reviews it.
+    async fn sign_up_review(&self, post: bool) -> Reply {
+        let form = match self.sign_up_post(post) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let id = self.sign_up_param(form.as_ref(), "id");
+        let not_found = || {
+            self.message(404, "Request not found", "There is no such access request. Check that you opened the whole link from the e-mail.")
+        };
+        if id.is_empty() || id.len() > 128 {
+            return not_found();
+        }
+        let Some((claims, user)) = self.auth_session().await else {
+            return self.to_sign_in(&format!("{REVIEW}?id={}", encode_component(&id)));
+        };
+        let store = &self.gateway.store;
+        let req = match store.get_access_request(&id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return not_found(),
+            Err(e) => return self.unavailable("sign-up request", &e),
+        };
+        let Some(app) = self.snapshot.config.apps.iter().find(|a| a.name == req.app) else {
+            return not_found();
+        };
+        // Owners of this app only: owning another app grants nothing here.
+        if !signup::is_owner(app, &user.email, &claims.groups) {
+            return self.message(
+                403,
+                "Not an owner of this app",
+                "Only the owners of this app can review its access requests.",
+            );
+        }
+        if let Some(form) = form {
+            let approve = match form.get("decision").map(String::as_str) {
+                Some("approve") => true,
+                Some("deny") => false,
+                _ => return self.message(400, "Bad request", "Choose approve or deny."),
+            };
+            let decided = signup::decide(
+                &self.snapshot.config,
+                store,
+                self.portal.mailer(),
+                &self.sign_up_base(),
+                &req.id,
+                approve,
+                &user.email,
+                self.time(),
+            )
+            .await;
+            return match decided {
+                Ok(r) => {
+                    self.gateway.directory.invalidate_user(&r.user_id);
+                    let (title, text) = if approve {
+                        (
+                            "Request approved",
+                            format!(
+                                "Access to {} has started; the partner was told by e-mail.",
+                                app.title
+                            ),
+                        )
+                    } else {
+                        (
+                            "Request denied",
+                            "The partner was told by e-mail.".to_string(),
+                        )
+                    };
+                    self.message(200, title, &text)
+                }
+                Err(SignUpError::AlreadyDecided(r)) => self.message(
+                    409,
+                    "Already decided",
+                    &format!(
+                        "This request was already {}{}.",
+                        r.status.as_str(),
+                        r.decided_by.map(|b| format!(" by {b}")).unwrap_or_default()
+                    ),
+                ),
+                Err(SignUpError::NotFound(_)) => not_found(),
+                Err(e) => self.unavailable("sign-up decision", &e),
+            };
+        }
+        let requester = match store.get_user(&req.user_id).await {
+            Ok(u) => u.map_or_else(|| req.user_id.clone(), |u| u.email),
+            Err(e) => return self.unavailable("sign-up request", &e),
+        };
+        let sign_up = app.sign_up.as_ref();
+        let answers: Vec<minijinja::Value> = req
+            .attributes
+            .iter()
+            .map(|(name, value)| {
+                let label = sign_up
+                    .and_then(|s| s.attributes.iter().find(|a| &a.name == name))
+                    .map_or(name.as_str(), |a| a.label.as_str());
+                context! { label, value }
+            })
+            .collect();
+        self.form_page(
+            200,
+            "sign_up_review.html",
+            context! {
+                id => req.id, requester, answers,
+                title => app.title,
+                asked => crate::invite::human_date(req.created_at),
+                pending => req.status == RequestStatus::Pending,
+                status => req.status.as_str(),
+                decided_by => req.decided_by,
+                days => sign_up.map_or(30, |s| s.access_days),
+            },
+        )
     }
 }
