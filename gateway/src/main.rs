@@ -45,6 +45,59 @@ enum Command {
         #[command(subcommand)]
         command: InvitationsCommand,
     },
+    /// Guests: list, show, extend or end access, remove.
+    Guests {
+        #[command(subcommand)]
+        command: GuestsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GuestsCommand {
+    /// Every guest with their assignments (live or ended) and end dates.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only guests assigned (now or before) to this app.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// One guest: assignments and recent audit entries.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The guest's user id (`u_…`) or e-mail address.
+        guest: String,
+        /// Print one JSON object (as the admin API's `GET /api/v1/guests/{id}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grant or extend a guest's access to an app.
+    #[command(group(clap::ArgGroup::new("end").required(true).args(["days", "until"])))]
+    Extend {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The guest's user id (`u_…`) or e-mail address.
+        guest: String,
+        #[arg(long)]
+        app: String,
+        /// Access ends this many days from now (1 to 366).
+        #[arg(long, allow_negative_numbers = true)]
+        days: Option<i64>,
+        /// Access ends on this date (YYYY-MM-DD, UTC midnight) or at this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// End a guest's access to one app (--app), or end their sessions and
+    /// delete the guest.
+    Remove {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The guest's user id (`u_…`) or e-mail address.
+        guest: String,
+        #[arg(long)]
+        app: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -197,6 +250,7 @@ fn main() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::Invite(a) => invite(&a),
         Command::Invitations { command } => invitations(command),
+        Command::Guests { command } => guests(command),
     }
 }
 
@@ -372,6 +426,249 @@ fn invitations(command: InvitationsCommand) -> ExitCode {
             }
         }
     })
+}
+
+fn guests(command: GuestsCommand) -> ExitCode {
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    rt.block_on(async {
+        let config_arg = match &command {
+            GuestsCommand::List { config, .. }
+            | GuestsCommand::Show { config, .. }
+            | GuestsCommand::Extend { config, .. }
+            | GuestsCommand::Remove { config, .. } => config,
+        };
+        let (config, store, _mailer) = match lifecycle_context(config_arg).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        match guests_run(&command, &config, &store).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err((code, message)) => {
+                eprintln!("{message}");
+                ExitCode::from(code)
+            }
+        }
+    })
+}
+
+/// `--app`: a configured app, or exit 2 naming the flag.
+fn known_app(config: &portcullis::config::Config, app: &str) -> Result<(), (u8, String)> {
+    let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+    if names.contains(&app) {
+        return Ok(());
+    }
+    let hint = rules::closest(app, names.iter().copied())
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default();
+    Err((2, format!("--app: no app named `{app}`{hint}")))
+}
+
+fn day(t: Option<time::OffsetDateTime>) -> String {
+    t.map_or_else(|| "no end".into(), |t| t.date().to_string())
+}
+
+async fn guests_run(
+    command: &GuestsCommand,
+    config: &portcullis::config::Config,
+    store: &portcullis::store::Store,
+) -> Result<(), (u8, String)> {
+    use portcullis::admin::{access_end, audit_json, find_guest, guest_json};
+    use portcullis::store::{AuditQuery, NewAuditEntry, UserType};
+    let failed = |e: portcullis::store::StoreError| (1u8, e.to_string());
+    let now = time::OffsetDateTime::now_utc();
+    let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let guest = |id: String| async move {
+        find_guest(store, &id)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| {
+                (
+                    1u8,
+                    format!("no guest `{id}` (give a guest's user id or e-mail)"),
+                )
+            })
+    };
+    let audit = |action: &'static str, subject: String, app: Option<String>, detail| {
+        let actor = actor.clone();
+        async move {
+            store
+                .append_audit(&NewAuditEntry {
+                    at: now,
+                    actor,
+                    action: action.into(),
+                    subject: Some(subject),
+                    app,
+                    detail,
+                })
+                .await
+                .map(|_| ())
+                .map_err(failed)
+        }
+    };
+    match command {
+        GuestsCommand::List { app, .. } => {
+            if let Some(app) = app {
+                known_app(config, app)?;
+            }
+            for u in store
+                .list_users(Some(UserType::Guest))
+                .await
+                .map_err(failed)?
+            {
+                let assignments = store.assignments_of_user(&u.id).await.map_err(failed)?;
+                if app
+                    .as_ref()
+                    .is_some_and(|app| !assignments.iter().any(|a| &a.app == app))
+                {
+                    continue;
+                }
+                let shown: Vec<String> = assignments
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{}:{}{}",
+                            a.app,
+                            day(a.expires_at),
+                            if a.is_live(now) { "" } else { "(ended)" }
+                        )
+                    })
+                    .collect();
+                println!("{}\t{}\t{}\t{}", u.id, u.email, u.state, shown.join(","));
+            }
+            Ok(())
+        }
+        GuestsCommand::Show { guest: g, json, .. } => {
+            let u = guest(g.clone()).await?;
+            let assignments = store.assignments_of_user(&u.id).await.map_err(failed)?;
+            let entries = store
+                .list_audit(&AuditQuery {
+                    subject: Some(u.id.clone()),
+                    limit: 20,
+                    ..AuditQuery::default()
+                })
+                .await
+                .map_err(failed)?;
+            if *json {
+                let mut v = guest_json(&u, &assignments, now);
+                v["audit"] = entries.iter().map(audit_json).collect();
+                println!("{v}");
+                return Ok(());
+            }
+            println!("{} <{}>", u.id, u.email);
+            if let Some(name) = &u.display_name {
+                println!("name: {name}");
+            }
+            println!("state: {}", u.state);
+            println!("created: {}", u.created_at.date());
+            for a in &assignments {
+                println!(
+                    "app {}: until {}{}{}",
+                    a.app,
+                    day(a.expires_at),
+                    if a.is_live(now) { "" } else { " (ended)" },
+                    a.granted_by
+                        .as_ref()
+                        .map(|b| format!(", granted by {b}"))
+                        .unwrap_or_default()
+                );
+            }
+            for e in &entries {
+                println!(
+                    "audit {} {} {} by {}{}",
+                    e.id,
+                    e.at.date(),
+                    e.action,
+                    e.actor,
+                    e.app
+                        .as_ref()
+                        .map(|a| format!(" ({a})"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        GuestsCommand::Extend {
+            guest: g,
+            app,
+            days,
+            until,
+            ..
+        } => {
+            known_app(config, app)?;
+            let end = access_end(*days, until.as_deref(), now)
+                .map_err(|(field, message)| (2, format!("--{field}: {message}")))?;
+            let u = guest(g.clone()).await?;
+            let had = store
+                .assignments_of_user(&u.id)
+                .await
+                .map_err(failed)?
+                .iter()
+                .any(|a| &a.app == app);
+            store
+                .grant_assignment(&u.id, app, Some(end), Some(&actor), now)
+                .await
+                .map_err(failed)?;
+            audit(
+                if had { "assignment_extended" } else { "assignment_granted" },
+                u.id.clone(),
+                Some(app.clone()),
+                serde_json::json!({ "until": end.format(&time::format_description::well_known::Rfc3339).unwrap_or_default() }),
+            )
+            .await?;
+            println!(
+                "{} ({}) has access to {app} until {}",
+                u.email,
+                u.id,
+                end.date()
+            );
+            Ok(())
+        }
+        GuestsCommand::Remove { guest: g, app, .. } => {
+            if let Some(app) = app {
+                known_app(config, app)?;
+            }
+            let u = guest(g.clone()).await?;
+            match app {
+                Some(app) => {
+                    if !store.revoke_assignment(&u.id, app).await.map_err(failed)? {
+                        return Err((1, format!("{} has no assignment to {app}", u.email)));
+                    }
+                    audit(
+                        "assignment_revoked",
+                        u.id.clone(),
+                        Some(app.clone()),
+                        serde_json::json!({}),
+                    )
+                    .await?;
+                    println!("{} ({}) no longer has access to {app}", u.email, u.id);
+                }
+                None => {
+                    let sids = store
+                        .revoke_sessions_of_user(&u.id, now)
+                        .await
+                        .map_err(failed)?;
+                    store.delete_user(&u.id).await.map_err(failed)?;
+                    audit(
+                        "guest_removed",
+                        u.id.clone(),
+                        None,
+                        serde_json::json!({ "email": u.email, "sessions_revoked": sids.len() }),
+                    )
+                    .await?;
+                    println!(
+                        "removed {} ({}); {} session(s) ended",
+                        u.email,
+                        u.id,
+                        sids.len()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 fn serve(a: ServeArgs) -> ExitCode {
