@@ -7,6 +7,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod invite;
+pub mod lifecycle;
 pub mod local_idp;
 pub mod mail;
 pub mod metrics;

@@ -277,7 +277,7 @@ fn bearer_verifier(
 
 /// Sign-in: the local IdPs' accounts into the store (renewed at each start),
 /// then the portal (mailer, IdP discovery) when `sign_in` is configured.
-async fn start_portal(config: &Config, gateway: &Gateway) -> Result<(), Vec<String>> {
+async fn start_portal(config: &Config, gateway: &Arc<Gateway>) -> Result<(), Vec<String>> {
     let today = time::OffsetDateTime::now_utc();
     for idp in &config.idps {
         if let IdpKind::Local(local) = &idp.kind {
@@ -315,5 +315,8 @@ async fn start_portal(config: &Config, gateway: &Gateway) -> Result<(), Vec<Stri
             .map_err(|e| vec![e])?;
         gateway.portal.store(Some(Arc::new(portal)));
     }
+    // Guest lifecycle: reminders, expiry, block, sign-out and deletion
+    // (every 5 minutes; `lifecycle::INTERVAL_ENV` overrides it).
+    crate::lifecycle::spawn(gateway.clone());
     Ok(())
 }
