@@ -18,6 +18,8 @@ use time::OffsetDateTime;
 const AUTH: &str = "auth.test";
 const ALICE: &str = "alice@tailwindtraders.com";
 const CAROL: &str = "carol@tailwindtraders.com";
+/// A partner with an account at the local IdP (the only one `kb` offers).
+const JO: &str = "jo@litware.example";
 const PW: &str = "member-password-1";
 
 struct Env {
@@ -35,7 +37,8 @@ async fn start() -> Env {
         dir.path().join("users.yaml"),
         format!(
             "users:\n  - {{ email: {ALICE}, name: Alice, password_hash: \"{hash}\" }}\n  \
-             - {{ email: {CAROL}, name: Carol, password_hash: \"{hash}\" }}\n"
+             - {{ email: {CAROL}, name: Carol, password_hash: \"{hash}\" }}\n  \
+             - {{ email: {JO}, name: Jo, password_hash: \"{hash}\" }}\n"
         ),
     )
     .unwrap();
@@ -56,6 +59,11 @@ async fn start() -> Env {
             ),
         ),
         app("payroll", &ups, "title: Payroll"),
+        app(
+            "kb",
+            &ups,
+            &format!("title: KB, owners: [{ALICE}], sign_up: {{ idps: [local] }}"),
+        ),
     ];
     let idps = "  - { name: local, type: local, users_file: users.yaml }\n";
     let top = format!(
@@ -70,7 +78,7 @@ impl Env {
     fn browser(&self) -> Browser {
         Browser::new(
             self.gw.http,
-            &[AUTH, "wiki.test", "docs.test", "payroll.test"],
+            &[AUTH, "wiki.test", "docs.test", "payroll.test", "kb.test"],
         )
     }
 
@@ -496,4 +504,47 @@ async fn disallowed_and_member_domains_are_refused() {
         .open(&env.url(AUTH, "/.portcullis/sign-up/form?app=wiki"))
         .await;
     assert_eq!(wiki.status, 403, "{}", wiki.body);
+}
+
+/// `sign_up.idps`: the partner is offered only those IdPs (not the e-mailed
+/// code they would get otherwise), and a forged choice is refused.
+#[tokio::test]
+async fn sign_up_offers_only_the_apps_idps() {
+    let env = start().await;
+    let mut b = env.browser();
+    let start = b.open(&env.url(AUTH, "/.portcullis/sign-up?app=kb")).await;
+    let choose = b
+        .submit(&start, "/.portcullis/sign-up?app=kb", &[("email", JO)])
+        .await;
+    assert_eq!(choose.heading(), "Choose how to sign in", "{}", choose.body);
+    assert_eq!(choose.body.matches("name=\"method\"").count(), 1);
+    assert!(choose.body.contains("value=\"local\""), "{}", choose.body);
+    let forged = b
+        .submit(
+            &choose,
+            "/.portcullis/sign-up/idp?app=kb",
+            &[("method", "passcode")],
+        )
+        .await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+    assert!(env.mails(JO).is_empty(), "no code was sent");
+    let pw = b
+        .submit(
+            &choose,
+            "/.portcullis/sign-up/idp?app=kb",
+            &[("method", "local")],
+        )
+        .await;
+    assert_eq!(pw.heading(), "Enter your password", "{}", pw.body);
+    let consent = b
+        .submit(&pw, "/.portcullis/sign-in/password", &[("password", PW)])
+        .await;
+    let form = b
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(form.heading(), "Your request", "{}", form.body);
+    let sent = b
+        .submit(&form, "/.portcullis/sign-up/form?app=kb", &[])
+        .await;
+    assert_eq!(sent.heading(), "Request sent", "{}", sent.body);
 }

@@ -26,6 +26,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/sign_up_form.html"),
     ),
     (
+        "sign_up_idp.html",
+        include_str!("templates/sign_up_idp.html"),
+    ),
+    (
         "sign_up_review.html",
         include_str!("templates/sign_up_review.html"),
     ),

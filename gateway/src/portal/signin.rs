@@ -330,7 +330,7 @@ impl Handler<'_> {
     }
 
     /// Continues with the IdP (or passcode) `name`.
-    async fn go(&self, name: &str, email: &str, rd: &str) -> Reply {
+    pub(super) async fn go(&self, name: &str, email: &str, rd: &str) -> Reply {
         if name == PASSCODE_IDP {
             return self.send_passcode(email, rd).await;
         }

@@ -4,9 +4,9 @@
 //! 1. `/.portcullis/sign-up?app=NAME`: "enter your e-mail". The domain must
 //!    be allowed and not the organisation's; the guest user is made (no
 //!    identity yet) so that the normal sign-in accepts them.
-//! 2. Sign-in, as everywhere (home-realm discovery, the IdP or the e-mailed
-//!    code, consent), returning to step 3. `sign_up.idps` is not enforced
-//!    here: the partner gets the usual choice for their domain.
+//! 2. Sign-in, returning to step 3: with `sign_up.idps`, a choice of only
+//!    those IdPs (`/.portcullis/sign-up/idp`); else as everywhere
+//!    (home-realm discovery, the IdP or the e-mailed code). Then consent.
 //! 3. `/.portcullis/sign-up/form?app=NAME`: the app's attributes; posting it
 //!    stores the request (asking twice shows the pending one). Automatic
 //!    approval starts access at once and hands the partner to the app;
@@ -25,6 +25,7 @@ use std::collections::HashMap;
 
 const FORM: &str = "/.portcullis/sign-up/form";
 const REVIEW: &str = "/.portcullis/sign-up/review";
+const IDP: &str = "/.portcullis/sign-up/idp";
 /// E-mail submissions per client IP in [`EMAIL_WINDOW`]: each may make a
 /// guest user, so a script must not fill the directory.
 const EMAIL_PER_IP: u32 = 20;
@@ -37,6 +38,7 @@ impl Handler<'_> {
             paths::SIGN_UP if post => self.sign_up_email().await,
             paths::SIGN_UP => self.sign_up_start().await,
             FORM => self.sign_up_form(post).await,
+            IDP if post => self.sign_up_idp().await,
             REVIEW => self.sign_up_review(post).await,
             _ => self.message(404, "Not found", "There is nothing at this address."),
         }
@@ -178,8 +180,45 @@ impl Handler<'_> {
         {
             return Reply::redirect(rd);
         }
+        if !sign_up.idps.is_empty() {
+            // Only the IdPs the app names, whatever claims the domain.
+            return self.form_page(
+                200,
+                "sign_up_idp.html",
+                context! { app => app.name, title => app.title, email, options => sign_up.idps },
+            );
+        }
         // The sign-in page, the address filled in: one click on.
         self.form_page(200, "sign_in.html", context! { rd, email, reauth => false })
+    }
+
+    /// Step 2 with `sign_up.idps`: the IdP chosen, on to it.
+    async fn sign_up_idp(&self) -> Reply {
+        let form = match self.form() {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let name = self.sign_up_param(Some(&form), "app");
+        let (app, sign_up) = match self.sign_up_app(&name) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        let (Some(email), Some(method)) = (
+            form.get("email")
+                .and_then(|e| super::signin::normalise_email(e)),
+            form.get("method"),
+        ) else {
+            return self.message(400, "Bad request", "The form is incomplete.");
+        };
+        // A forged `method` must not reach an IdP the app does not offer.
+        if !sign_up.idps.iter().any(|i| i == method) {
+            return self.message(400, "Bad request", "That way of signing in is not offered.");
+        }
+        if let Err(e) = signup::check_domain(&self.snapshot.config, sign_up, &email) {
+            return self.sign_up_refused(&e);
+        }
+        let rd = format!("{FORM}?app={}", encode_component(&app.name));
+        self.go(method, &email, &rd).await
     }
 
     /// Step 3: the attribute form, and the request.
