@@ -386,11 +386,13 @@ async fn owner_approves_from_the_mailed_link_and_only_the_owner_may() {
         "{docs:?}"
     );
     let told = env.mails("erin@contoso.example");
-    assert!(
-        told.iter()
-            .any(|(s, _)| s.contains("Your request for Docs was approved")),
-        "{told:?}"
-    );
+    let (_, text) = told
+        .iter()
+        .find(|(s, _)| s.contains("Your request for Docs was approved"))
+        .unwrap_or_else(|| panic!("{told:?}"));
+    // The link opens the app, on the configured (HTTPS) listener.
+    let app_link = format!("https://docs.test:{}/", env.gw.https.port());
+    assert!(text.contains(&app_link), "{text}");
     let req = env.gw.store.get_access_request(&id).await.unwrap().unwrap();
     assert_eq!(
         (req.status, req.decided_by.as_deref()),
@@ -547,4 +549,49 @@ async fn sign_up_offers_only_the_apps_idps() {
         .submit(&form, "/.portcullis/sign-up/form?app=kb", &[])
         .await;
     assert_eq!(sent.heading(), "Request sent", "{}", sent.body);
+}
+
+/// Each e-mail posted may make a guest user: 20 per client IP in 15
+/// minutes, then 429 and no user.
+#[tokio::test]
+async fn sign_up_emails_are_rate_limited_per_client_ip() {
+    let env = start().await;
+    let mut b = env.browser();
+    let start = b
+        .open(&env.url(AUTH, "/.portcullis/sign-up?app=docs"))
+        .await;
+    for i in 0..20 {
+        let email = format!("p{i}@contoso.example");
+        let page = b
+            .submit(
+                &start,
+                "/.portcullis/sign-up?app=docs",
+                &[("email", &email)],
+            )
+            .await;
+        assert_eq!(page.heading(), "Sign in", "{i}: {}", page.body);
+    }
+    let limited = b
+        .submit(
+            &start,
+            "/.portcullis/sign-up?app=docs",
+            &[("email", "p20@contoso.example")],
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    let store = &env.gw.store;
+    assert!(
+        store
+            .get_user_by_email("p19@contoso.example")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get_user_by_email("p20@contoso.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

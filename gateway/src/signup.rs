@@ -292,6 +292,20 @@ pub async fn decide(
         now,
     )
     .await;
+    // Approved: the app itself (its first host, on the auth host's scheme
+    // and port); declined: the access panel.
+    let link = match (
+        approve,
+        app.and_then(|a| a.hosts.first().map(|h| (a, h))),
+        &config.sign_in,
+    ) {
+        (true, Some((a, host)), Some(s)) => format!(
+            "{}{}",
+            base.replacen(&s.host, host, 1),
+            a.path_prefix.as_deref().unwrap_or("/")
+        ),
+        _ => format!("{base}/.portcullis/apps"),
+    };
     if let (Some(mailer), Some(user)) = (mailer, store.get_user(&req.user_id).await?) {
         let sent = mailer
             .send(
@@ -299,7 +313,7 @@ pub async fn decide(
                 &Message::SignUpDecision {
                     app: title,
                     approved: approve,
-                    link: format!("{base}/.portcullis/apps"),
+                    link,
                 },
             )
             .await;
