@@ -259,7 +259,9 @@ impl Store {
         on_backend!(self, b => b.extend_assignment(user_id, app, expires_at, now).await)
     }
 
-    /// Removes the assignment; `false` when there was none.
+    /// Removes the assignment; `false` when there was none. For a guest,
+    /// removing one that had not yet ended (and been acted on) counts as an
+    /// end for [`Store::end_guest_access`].
     pub async fn revoke_assignment(&self, user_id: &str, app: &str) -> Result<bool, StoreError> {
         on_backend!(self, b => b.revoke_assignment(user_id, app).await)
     }
@@ -774,8 +776,10 @@ impl Store {
     /// last end has not been acted on: in one transaction, marks that end
     /// (`access_ended_at`), blocks them when `block` (stamping `blocked_at`
     /// unless already stamped) and appends the audit entries `access_expired`
-    /// and, if it blocked, `guest_blocked` (actor `system`). A guest without
-    /// any assignment row is not touched, nor is a member. Racing callers
+    /// and, if it blocked, `guest_blocked` (actor `system`). Removing a live
+    /// assignment ([`Store::revoke_assignment`]) counts as an end at `now`; a
+    /// guest who never had an assignment (a pending invitation) is not
+    /// touched, nor is a member. Racing callers
     /// claim each guest once; a later grant that ends later makes the guest
     /// eligible again. Callers must then [`DirectoryCache::invalidate_user`]
     /// and end the sessions of the blocked ones.

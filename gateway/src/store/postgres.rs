@@ -404,6 +404,20 @@ impl PostgresStore {
 
     pub async fn revoke_assignment(&self, user_id: &str, app: &str) -> Result<bool, StoreError> {
         const OP: &str = "revoke_assignment";
+        // For the lifecycle task: removing a guest's assignment whose end has
+        // not been acted on counts as an end. Marked before the DELETE, so a
+        // crash between the two leaves the assignment, not a lost end.
+        sqlx::query(
+            "UPDATE users SET access_removed = 1
+             WHERE id = $1 AND user_type = 'guest'
+               AND EXISTS (SELECT 1 FROM app_assignments a WHERE a.user_id = $1 AND a.app = $2
+                           AND a.expires_at > COALESCE(users.access_ended_at, -1))",
+        )
+        .bind(user_id)
+        .bind(app)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
         let done = sqlx::query("DELETE FROM app_assignments WHERE user_id = $1 AND app = $2")
             .bind(user_id)
             .bind(app)

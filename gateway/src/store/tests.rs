@@ -189,6 +189,7 @@ on_both_backends!(
     lifecycle_racing_expiry_claims_act_once,
     lifecycle_sessions_of_blocked_guests_and_deletion_after_the_block,
     lifecycle_members_of_group_for_owners,
+    lifecycle_removing_the_last_live_assignment_counts_as_its_end,
     access_request_is_idempotent_while_pending_and_decided_once,
     racing_decisions_on_one_request_have_one_winner,
     racing_sign_up_requests_make_one_pending_request,
@@ -2888,6 +2889,95 @@ async fn lifecycle_members_of_group_for_owners(db: TestDb) {
             .members_of_group("nobody")
             .await
             .expect("empty")
+            .is_empty()
+    );
+}
+
+async fn lifecycle_removing_the_last_live_assignment_counts_as_its_end(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, member("m1", "mia@tailwind.com")).await;
+    for (u, app, end) in [
+        ("u1", "crm", 1000),
+        ("u1", "wiki", 2000),
+        ("m1", "crm", 1000),
+    ] {
+        store
+            .grant_assignment(u, app, Some(t(end)), None, t(0))
+            .await
+            .expect("grant");
+    }
+    // One of two removed: the other is live, nothing ends yet.
+    assert!(store.revoke_assignment("u1", "crm").await.expect("revoke"));
+    assert!(
+        store
+            .end_guest_access(true, t(100))
+            .await
+            .expect("t100")
+            .is_empty()
+    );
+    // The last one removed (an owner ends it): ended now, once.
+    assert!(store.revoke_assignment("u1", "wiki").await.expect("revoke"));
+    assert!(store.revoke_assignment("m1", "crm").await.expect("member"));
+    let ended = store.end_guest_access(true, t(200)).await.expect("t200");
+    assert_eq!(
+        ended
+            .iter()
+            .map(|g| (g.user_id.as_str(), g.ended_at, g.blocked))
+            .collect::<Vec<_>>(),
+        [("u1", t(200), true)]
+    );
+    assert!(
+        store
+            .end_guest_access(true, t(300))
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    assert_eq!(
+        actions_of(&store, "u1").await,
+        ["access_expired", "guest_blocked"]
+    );
+    let m1 = store.get_user("m1").await.expect("get").expect("m1");
+    assert_eq!(m1.state, UserState::Active, "members are never touched");
+
+    // Removing an assignment whose end was already acted on is no new end.
+    store
+        .set_user_state("u1", UserState::Active)
+        .await
+        .expect("unblock");
+    store
+        .grant_assignment("u1", "crm", Some(t(400)), None, t(300))
+        .await
+        .expect("grant");
+    assert_eq!(
+        store
+            .end_guest_access(false, t(500))
+            .await
+            .expect("t500")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .revoke_assignment("u1", "crm")
+            .await
+            .expect("revoke ended")
+    );
+    assert!(
+        store
+            .end_guest_access(false, t(600))
+            .await
+            .expect("t600")
+            .is_empty()
+    );
+    // Removing one that does not exist marks nothing.
+    assert!(!store.revoke_assignment("u1", "nope").await.expect("none"));
+    assert!(
+        store
+            .end_guest_access(false, t(700))
+            .await
+            .expect("t700")
             .is_empty()
     );
 }

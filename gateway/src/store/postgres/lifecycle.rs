@@ -106,16 +106,16 @@ impl PostgresStore {
         // re-checks the WHERE after our commit and finds nothing left to do.
         let rows: Vec<EndedRow> = sqlx::query_as(concat!(
             "UPDATE users SET
-                 access_ended_at = (SELECT MAX(a.expires_at) FROM app_assignments a WHERE a.user_id = users.id),
+                 access_ended_at = CASE WHEN access_removed = 1 THEN $1 ELSE
+                     (SELECT MAX(a.expires_at) FROM app_assignments a WHERE a.user_id = users.id) END,
+                 access_removed = 0,
                  state = CASE WHEN $2 THEN 'blocked' ELSE state END,
                  blocked_at = CASE WHEN $2 AND blocked_at IS NULL THEN $1 ELSE blocked_at END
-             WHERE user_type = 'guest'
-               AND EXISTS (SELECT 1 FROM app_assignments a WHERE a.user_id = users.id)
-               AND ",
+             WHERE user_type = 'guest' AND ",
             no_live_assignment!(),
             "
-               AND (access_ended_at IS NULL OR access_ended_at <
-                    (SELECT MAX(a.expires_at) FROM app_assignments a WHERE a.user_id = users.id))
+               AND (access_removed = 1 OR COALESCE(access_ended_at, -1) < COALESCE(
+                    (SELECT MAX(a.expires_at) FROM app_assignments a WHERE a.user_id = users.id), -1))
              RETURNING id, email, access_ended_at, state, blocked_at"
         ))
         .bind(now.unix_timestamp())
