@@ -2,9 +2,10 @@
 //! [`interval`] (5 minutes; `PORTCULLIS_LIFECYCLE_INTERVAL_SECS` overrides
 //! it, for tests) it
 //!
-//! 1. ends the access of guests whose last assignment has ended: audits
-//!    `access_expired` once per end and, as `guests.on_last_assignment_end`
-//!    says, also blocks them (`guest_blocked`) — `block` and `delete`;
+//! 1. ends the access of guests whose last assignment has ended (or was
+//!    removed, as an owner ending it does): audits `access_expired` once per
+//!    end and, as `guests.on_last_assignment_end` says, also blocks them
+//!    (`guest_blocked`) — `block` and `delete`;
 //! 2. ends every session of a guest it blocked
 //!    ([`Store::revoke_sessions_of_user`]);
 //! 3. with `delete`, deletes guests blocked `guests.delete_after` ago and
