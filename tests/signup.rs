@@ -20,6 +20,8 @@ const ALICE: &str = "alice@tailwindtraders.com";
 const CAROL: &str = "carol@tailwindtraders.com";
 /// A partner with an account at the local IdP (the only one `kb` offers).
 const JO: &str = "jo@litware.example";
+/// A member who owns `kb` through the group `kb-owners`.
+const GWEN: &str = "gwen@tailwindtraders.com";
 const PW: &str = "member-password-1";
 
 struct Env {
@@ -38,7 +40,8 @@ async fn start() -> Env {
         format!(
             "users:\n  - {{ email: {ALICE}, name: Alice, password_hash: \"{hash}\" }}\n  \
              - {{ email: {CAROL}, name: Carol, password_hash: \"{hash}\" }}\n  \
-             - {{ email: {JO}, name: Jo, password_hash: \"{hash}\" }}\n"
+             - {{ email: {JO}, name: Jo, password_hash: \"{hash}\" }}\n  \
+             - {{ email: {GWEN}, name: Gwen, password_hash: \"{hash}\", groups: [kb-owners] }}\n"
         ),
     )
     .unwrap();
@@ -62,7 +65,9 @@ async fn start() -> Env {
         app(
             "kb",
             &ups,
-            &format!("title: KB, owners: [{ALICE}], sign_up: {{ idps: [local] }}"),
+            &format!(
+                "title: KB, owners: [{ALICE}, \"group:kb-owners\"], sign_up: {{ idps: [local] }}"
+            ),
         ),
     ];
     let idps = "  - { name: local, type: local, users_file: users.yaml }\n";
@@ -549,6 +554,25 @@ async fn sign_up_offers_only_the_apps_idps() {
         .submit(&form, "/.portcullis/sign-up/form?app=kb", &[])
         .await;
     assert_eq!(sent.heading(), "Request sent", "{}", sent.body);
+
+    // Owners by name and by group are told; the group owner may review.
+    assert_eq!(env.mails(ALICE).len(), 1);
+    let mails = env.mails(GWEN);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(env.mails(CAROL).is_empty());
+    let req = env
+        .gw
+        .store
+        .list_access_requests(Some("kb"))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut gwen = env.browser();
+    let page = gwen
+        .open(&env.url(AUTH, &format!("/.portcullis/sign-up/review?id={}", req.id)))
+        .await;
+    let review = env.member_sign_in(&mut gwen, &page, GWEN).await;
+    assert_eq!(review.heading(), "Access request", "{}", review.body);
 }
 
 /// Each e-mail posted may make a guest user: 20 per client IP in 15

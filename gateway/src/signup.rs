@@ -12,7 +12,7 @@ use crate::config::{App, Approval, Config, Owner, SignUp};
 use crate::mail::{Mailer, Message};
 use crate::store::{
     AccessRequest, NewAccessRequest, NewAuditEntry, NewUser, RequestStatus, Store, StoreError,
-    User, UserType, new_user_id,
+    User, UserState, UserType, new_user_id,
 };
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
@@ -174,8 +174,8 @@ pub fn is_owner(app: &App, email: &str, groups: &[String]) -> bool {
 /// a request is pending returns that one and sends nothing. With
 /// `approval: automatic` (the domain checked again here) it is approved at
 /// once: access for `access_days` and the decision mail. Otherwise each
-/// owner named by e-mail is told, with a link to the review page (owners
-/// named `group:…` see requests only by that link or the owners' pages).
+/// owner is told (by e-mail, and each active member of an owner group),
+/// with a link to the review page.
 /// `base` is the auth host's origin for links (see `invite::link_base`).
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
@@ -215,30 +215,56 @@ pub async fn request(
             Err(e) => Err(e),
         };
     }
-    if let Some(mailer) = mailer {
-        let link = format!("{base}/.portcullis/sign-up/review?id={}", req.id);
-        for owner in &app.owners {
-            let Owner::Email(to) = owner else { continue };
-            let sent = mailer
-                .send(
-                    to,
-                    &Message::SignUpRequest {
-                        requester: user.email.clone(),
-                        app: app.title.clone(),
-                        link: link.clone(),
-                    },
-                )
-                .await;
-            // One owner's mailbox failing must not lose the request; the
-            // others (and the owners' pages) still see it.
-            if let Err(e) = sent {
-                tracing::warn!(error = %e, request = %req.id, "sign-up request mail to an owner not sent");
-            }
-        }
-    } else {
+    let Some(mailer) = mailer else {
         tracing::warn!(request = %req.id, "no mail configured: owners are not told of sign-up requests");
+        return Ok(Outcome::Pending(req));
+    };
+    let link = format!("{base}/.portcullis/sign-up/review?id={}", req.id);
+    for to in owner_emails(store, app, &user.email).await {
+        let sent = mailer
+            .send(
+                &to,
+                &Message::SignUpRequest {
+                    requester: user.email.clone(),
+                    app: app.title.clone(),
+                    link: link.clone(),
+                },
+            )
+            .await;
+        // One owner's mailbox failing must not lose the request; the
+        // others (and the owners' pages) still see it.
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, request = %req.id, "sign-up request mail to an owner not sent");
+        }
     }
     Ok(Outcome::Pending(req))
+}
+
+/// The app's owners' e-mails, lower-case, without duplicates: those named,
+/// and the active members of owner groups in the directory (a group that
+/// cannot be read is logged and skipped); never the requester.
+async fn owner_emails(store: &Store, app: &App, requester: &str) -> Vec<String> {
+    let mut emails = std::collections::BTreeSet::new();
+    for owner in &app.owners {
+        match owner {
+            Owner::Email(e) => {
+                emails.insert(e.to_ascii_lowercase());
+            }
+            Owner::Group(g) => match store.members_of_group(g).await {
+                Ok(members) => emails.extend(
+                    members
+                        .into_iter()
+                        .filter(|m| m.state == UserState::Active)
+                        .map(|m| m.email.to_ascii_lowercase()),
+                ),
+                Err(e) => {
+                    tracing::warn!(app = %app.name, group = %g, error = %e, "owner group not read; its members are not told");
+                }
+            },
+        }
+    }
+    emails.remove(&requester.to_ascii_lowercase());
+    emails.into_iter().collect()
 }
 
 /// Approves or denies the pending request `id` as `actor` (an owner's
