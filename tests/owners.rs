@@ -218,6 +218,15 @@ async fn owner_invites_extends_resets_mfa_and_ends_access_of_their_apps_guests()
     let anon = b.get(&env.url(AUTH, "/.portcullis/manage")).await;
     assert_eq!(anon.status, 302);
     env.sign_in(&mut b, OLIVIA).await;
+    // Her apps page leads owners to their guests.
+    let apps = b.open(&env.url(AUTH, "/.portcullis/apps")).await;
+    assert!(
+        apps.links()
+            .iter()
+            .any(|l| l.path() == "/.portcullis/manage"),
+        "{}",
+        apps.body
+    );
 
     let list = b.open(&env.url(AUTH, "/.portcullis/manage")).await;
     assert_eq!(
@@ -528,6 +537,13 @@ async fn owner_cannot_act_on_another_app_and_non_owners_see_nothing() {
     // Nate owns nothing.
     let mut nb = env.browser();
     env.sign_in(&mut nb, NATE).await;
+    let apps = nb.open(&env.url(AUTH, "/.portcullis/apps")).await;
+    assert!(
+        !apps
+            .links()
+            .iter()
+            .any(|l| l.path() == "/.portcullis/manage")
+    );
     let none = nb.open(&env.url(AUTH, "/.portcullis/manage")).await;
     assert_eq!(none.status, 200);
     assert!(none.by_id("no-apps").is_some(), "{}", none.body);

@@ -281,13 +281,36 @@ pub async fn serve(gateway: &Gateway, snapshot: &Snapshot, req: &PortalRequest<'
     }
     let portal = gateway.portal.load_full();
     let (Some(portal), Some(sign_in)) = (portal, snapshot.config.sign_in.as_ref()) else {
-        return plain_message(
-            snapshot,
-            req,
-            503,
-            "Sign-in unavailable",
-            "Sign-in is not set up on this gateway: no sign-in host is configured.",
-        );
+        let sign_in_path = [
+            paths::SIGN_IN,
+            paths::MFA,
+            paths::CALLBACK,
+            paths::SESSION,
+            paths::SIGN_OUT,
+            paths::CONSENT,
+            paths::INVITE,
+            paths::MANAGE,
+            paths::SIGN_UP,
+        ]
+        .iter()
+        .any(|p| req.path == *p || req.path.starts_with(&format!("{p}/")));
+        return if sign_in_path {
+            plain_message(
+                snapshot,
+                req,
+                503,
+                "Sign-in unavailable",
+                "Sign-in is not set up on this gateway: no sign-in host is configured.",
+            )
+        } else {
+            plain_message(
+                snapshot,
+                req,
+                404,
+                "Not found",
+                "There is nothing at this address.",
+            )
+        };
     };
     let h = Handler {
         gateway,

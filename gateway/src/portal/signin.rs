@@ -1125,9 +1125,27 @@ impl Handler<'_> {
 
     /// The signed-in person's apps (the access panel grows from here).
     async fn landing(&self) -> Reply {
-        let Some((_, user)) = self.auth_session().await else {
+        let Some((claims, user)) = self.auth_session().await else {
             return Reply::redirect(paths::SIGN_IN.to_string());
         };
+        // Owners get a way to their apps' guests.
+        let mut groups: Vec<String> = self
+            .gateway
+            .store
+            .groups_of(&user.id)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .chain(&claims.groups)
+            .map(|g| g.to_ascii_lowercase())
+            .collect();
+        groups.dedup();
+        let owns_apps = self
+            .snapshot
+            .config
+            .apps
+            .iter()
+            .any(|a| a.owners.iter().any(|o| o.matches(&user.email, &groups)));
         let assigned: Vec<(String, Option<time::OffsetDateTime>)> =
             if user.user_type == UserType::Guest {
                 match self.gateway.store.assignments_of_user(&user.id).await {
@@ -1164,7 +1182,7 @@ impl Handler<'_> {
         self.page(
             200,
             "signed_in.html",
-            context! { email => user.email, apps },
+            context! { email => user.email, apps, owns_apps },
         )
     }
 }
