@@ -18,10 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// mimalloc instead of the system allocator: the data path allocates (and
-/// frees) a few dozen small blocks per request, mostly inside Pingora, and
-/// glibc's malloc spent about 12% of the proxy's CPU on them
-/// (benches/LOAD.md).
+/// mimalloc instead of the system allocator (cargo feature `mimalloc`): the
+/// data path allocates (and frees) a few dozen small blocks per request,
+/// mostly inside Pingora, and glibc's malloc spent about 12% of the proxy's
+/// CPU on them; mimalloc costs memory in exchange (benches/LOAD.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
