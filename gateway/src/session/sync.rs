@@ -372,6 +372,101 @@ mod tests {
         assert_eq!(later.records().len(), 1);
     }
 
+    /// A real `Gateway` over an empty config and a SQLite store in `dir`.
+    async fn gateway(dir: &std::path::Path) -> Gateway {
+        std::fs::write(dir.join("rules.yaml"), "policies: []\n").expect("rules");
+        let config = "listen: { http: 127.0.0.1:8080 }\nrules: [rules.yaml]\n\
+             organisation: { name: Test, member_domains: [tailwindtraders.com] }\n\
+             apps:\n  - { name: wiki, hosts: [wiki.localhost], upstreams: [127.0.0.1:9002] }\n";
+        let path = dir.join("portcullis.yaml");
+        std::fs::write(&path, config).expect("config");
+        let snapshot = crate::snapshot::Snapshot::load(&path).expect("snapshot");
+        let store = Store::open_sqlite(&dir.join("db.sqlite"))
+            .await
+            .expect("store");
+        let keys = load_keys(&store, now()).await.expect("keys");
+        let directory = crate::store::DirectoryCache::new(store.clone(), Default::default());
+        Gateway::new(
+            path,
+            snapshot,
+            crate::upstream::Upstreams::default(),
+            keys,
+            Vec::new(),
+            store,
+            directory,
+            crate::metrics::Metrics::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_revocation_is_local_at_once_and_in_the_store_for_other_replicas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let g = gateway(dir.path()).await;
+        let exp = now() + 3600;
+        g.revoke_session("sid-a", exp).await.expect("revoke");
+        assert!(
+            g.revoked.contains("sid-a"),
+            "denied here without waiting for the poll"
+        );
+        assert!(g.store.is_revoked("sid-a").await.expect("store"));
+
+        // Another replica's revocation arrives through the poll.
+        let other = dir.path();
+        let replica = gateway(other).await;
+        assert!(!replica.revoked.contains("sid-b"));
+        let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).expect("time");
+        g.store
+            .revoke_session("sid-b", t(exp), t(now()))
+            .await
+            .expect("revoke b");
+        let latest = load_revocations(&replica, 0).await.expect("poll");
+        assert!(replica.revoked.contains("sid-a") && replica.revoked.contains("sid-b"));
+        assert!(latest >= now() - 5, "the poll's high-water mark: {latest}");
+        assert_eq!(replica.metrics.revoked_sessions.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_key_check_trusts_a_stored_key_and_rotates_a_due_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let g = gateway(dir.path()).await;
+        let first = g.keys.load().active_kid().to_string();
+        check_keys(&g).await.expect("check");
+        assert_eq!(g.keys.load().active_kid(), first, "nothing to do");
+
+        // Another replica stored a newer key: trusted and signing after the check.
+        let now = now();
+        let newer = SigningKeyRecord::generate(now + 1, now + KEY_LIFETIME).expect("key");
+        let stored = crate::store::SigningKey::try_from(&newer).expect("record");
+        g.store.insert_signing_key(&stored).await.expect("insert");
+        check_keys(&g).await.expect("check");
+        let ring = g.keys.load();
+        assert_eq!(ring.active_kid(), newer.kid);
+        assert_eq!(ring.records().len(), 2, "the old key still verifies");
+
+        // A due key: the check generates and stores a new one.
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_sqlite(&dir2.path().join("db.sqlite"))
+            .await
+            .expect("store");
+        let old = SigningKeyRecord::generate(
+            now - KEY_ROTATE_AFTER,
+            now - KEY_ROTATE_AFTER + KEY_LIFETIME,
+        )
+        .expect("key");
+        store
+            .insert_signing_key(&crate::store::SigningKey::try_from(&old).expect("record"))
+            .await
+            .expect("insert");
+        let ring = load_keys(&store, now).await.expect("keys");
+        assert_ne!(ring.active_kid(), old.kid, "rotated");
+        assert_eq!(ring.records().len(), 2);
+        assert_eq!(
+            store.list_signing_keys().await.expect("list").len(),
+            2,
+            "stored for the replicas"
+        );
+    }
+
     #[test]
     fn the_interval_override_is_whole_seconds_at_least_one() {
         assert_eq!(parse_interval(None), DEFAULT_KEY_CHECK_INTERVAL);
