@@ -1163,6 +1163,12 @@ async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
         "{end}"
     );
 
+    assert!(
+        env.gw
+            .metrics()
+            .await
+            .contains("portcullis_invitations_total{event=\"redeemed\"} 1")
+    );
     // Used once: the link now says so.
     let mut later = env.browser();
     let used = later.open(&link).await;
@@ -1411,4 +1417,13 @@ async fn admin_api_invites_lists_resends_and_revokes() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    let metrics = env.gw.metrics().await;
+    for event in ["created", "resent", "revoked"] {
+        assert!(
+            metrics.contains(&format!(
+                "portcullis_invitations_total{{event=\"{event}\"}} 1"
+            )),
+            "{event}: {metrics}"
+        );
+    }
 }

@@ -495,7 +495,11 @@ impl AdminApp {
                     message: body.message,
                     inviter: body.inviter,
                 };
-                match invite::invite(&snapshot.config, &g.store, mailer, &req, now).await {
+                let created = invite::invite(&snapshot.config, &g.store, mailer, &req, now).await;
+                if created.is_ok() {
+                    g.metrics.invitations.with_label_values(&["created"]).inc();
+                }
+                match created {
                     Ok((inv, _link)) => {
                         json_response(StatusCode::CREATED, &invitation_json(&inv, now))
                     }
@@ -509,7 +513,10 @@ impl AdminApp {
             },
             (InvitationRoute::One(id), _) => match invite::revoke(&g.store, id, "admin", now).await
             {
-                Ok(i) => json_response(StatusCode::OK, &invitation_json(&i, now)),
+                Ok(i) => {
+                    g.metrics.invitations.with_label_values(&["revoked"]).inc();
+                    json_response(StatusCode::OK, &invitation_json(&i, now))
+                }
                 Err(e) => error(e),
             },
             (InvitationRoute::Resend(id), _) => {
@@ -517,7 +524,10 @@ impl AdminApp {
                     return no_mail();
                 };
                 match invite::resend(&snapshot.config, &g.store, mailer, id, "admin", now).await {
-                    Ok((i, _link)) => json_response(StatusCode::OK, &invitation_json(&i, now)),
+                    Ok((i, _link)) => {
+                        g.metrics.invitations.with_label_values(&["resent"]).inc();
+                        json_response(StatusCode::OK, &invitation_json(&i, now))
+                    }
                     Err(e) => error(e),
                 }
             }

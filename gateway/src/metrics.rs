@@ -36,6 +36,9 @@ pub struct Metrics {
     /// MFA checks by `method` (`idp`, `totp`, `recovery_code`, `enroll`) and
     /// `result`.
     pub mfa: IntCounterVec,
+    /// Invitation events on this replica: `created`, `resent`, `revoked`,
+    /// `redeemed`.
+    pub invitations: IntCounterVec,
     /// Revoked sessions held in memory (denied on every request).
     pub revoked_sessions: IntGauge,
     /// Unix time of the last successful read of revocations from the store;
@@ -128,6 +131,14 @@ impl Metrics {
             "Unix time of the last successful read of session revocations from the store.",
         )
         .expect("valid metric");
+        let invitations = IntCounterVec::new(
+            Opts::new(
+                "portcullis_invitations_total",
+                "Guest invitation events by kind (created, resent, revoked, redeemed).",
+            ),
+            &["event"],
+        )
+        .expect("valid metric");
         let build_info = GaugeVec::new(
             Opts::new(
                 "portcullis_build_info",
@@ -149,6 +160,7 @@ impl Metrics {
             Box::new(token_verifications.clone()),
             Box::new(sign_ins.clone()),
             Box::new(mfa.clone()),
+            Box::new(invitations.clone()),
             Box::new(revoked_sessions.clone()),
             Box::new(revocations_last_sync.clone()),
             Box::new(build_info.clone()),
@@ -166,6 +178,7 @@ impl Metrics {
             token_verifications,
             sign_ins,
             mfa,
+            invitations,
             revoked_sessions,
             revocations_last_sync,
             build_info,
@@ -210,6 +223,7 @@ mod tests {
             .inc();
         m.sign_ins.with_label_values(&["demo", "ok"]).inc();
         m.mfa.with_label_values(&["totp", "ok"]).inc();
+        m.invitations.with_label_values(&["created"]).inc();
         let text = String::from_utf8(m.render()).expect("utf-8");
         for name in [
             "portcullis_requests_total{app=\"payroll\",decision=\"allow\"} 1",
@@ -221,6 +235,7 @@ mod tests {
             "portcullis_token_verifications_total",
             "portcullis_sign_ins_total{idp=\"demo\",result=\"ok\"} 1",
             "portcullis_mfa_total{method=\"totp\",result=\"ok\"} 1",
+            "portcullis_invitations_total{event=\"created\"} 1",
             "portcullis_build_info{version=",
             "portcullis_revoked_sessions 0",
             "portcullis_session_revocations_last_sync_timestamp_seconds",

@@ -50,6 +50,11 @@ impl Handler<'_> {
             return match invite::redeem(store, &token, &user, self.time()).await {
                 Ok(Ok(_)) => {
                     self.gateway.directory.invalidate_user(&user.id);
+                    self.gateway
+                        .metrics
+                        .invitations
+                        .with_label_values(&["redeemed"])
+                        .inc();
                     self.after_sign_in(&claims, &user, "").await
                 }
                 Ok(Err(refusal)) => self.refused(refusal, Some(&inv.inviter)),

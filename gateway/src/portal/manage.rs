@@ -324,7 +324,13 @@ impl Handler<'_> {
             self.time(),
         )
         .await
-        {
+        .inspect(|_| {
+            self.gateway
+                .metrics
+                .invitations
+                .with_label_values(&["created"])
+                .inc()
+        }) {
             Ok((inv, _link)) => {
                 self.audit(
                     owner,
@@ -434,10 +440,24 @@ impl Handler<'_> {
             )
             .await
             .map(|_| "resent")
+            .inspect(|e| {
+                self.gateway
+                    .metrics
+                    .invitations
+                    .with_label_values(&[e])
+                    .inc()
+            })
         } else {
             invite::revoke(&self.gateway.store, id, actor, now)
                 .await
                 .map(|_| "revoked")
+                .inspect(|e| {
+                    self.gateway
+                        .metrics
+                        .invitations
+                        .with_label_values(&[e])
+                        .inc()
+                })
         };
         match r {
             Ok(done) => Ok(done),
