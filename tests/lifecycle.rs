@@ -189,5 +189,17 @@ async fn a_guest_is_reminded_denied_at_the_end_then_blocked_and_signed_out() {
     );
     let log = gw.log();
     assert!(!log.contains("Your access to"), "a mail body in the log");
+    // The guests gauge follows (each run counts them).
+    let counted = support::poll(Duration::from_secs(5), || async {
+        gw.metrics()
+            .await
+            .contains("portcullis_guests{state=\"blocked\"} 1")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        counted.is_some(),
+        "portcullis_guests does not show the blocked guest"
+    );
     println!("total {:?}", started.elapsed());
 }

@@ -335,6 +335,16 @@ pub fn spawn(gateway: Arc<Gateway>) {
                 for user in out.changed_users() {
                     g.directory.invalidate_user(user);
                 }
+                match g.store.count_guests(OffsetDateTime::now_utc()).await {
+                    Ok(c) => {
+                        let m = &g.metrics.guests;
+                        m.with_label_values(&["active"]).set(gauge(c.active));
+                        m.with_label_values(&["blocked"]).set(gauge(c.blocked));
+                        m.with_label_values(&["without_access"])
+                            .set(gauge(c.without_access));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "counting guests failed"),
+                }
                 out
             });
             match run.await {
@@ -351,6 +361,10 @@ pub fn spawn(gateway: Arc<Gateway>) {
             }
         }
     });
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A mailer of our own when the portal has none, rebuilt when the config

@@ -39,6 +39,9 @@ pub struct Metrics {
     /// Invitation events on this replica: `created`, `resent`, `revoked`,
     /// `redeemed`.
     pub invitations: IntCounterVec,
+    /// Guests by `state` (`active`, `blocked`, `without_access`), from the
+    /// store, refreshed by each guest-lifecycle run.
+    pub guests: IntGaugeVec,
     /// Revoked sessions held in memory (denied on every request).
     pub revoked_sessions: IntGauge,
     /// Unix time of the last successful read of revocations from the store;
@@ -139,6 +142,14 @@ impl Metrics {
             &["event"],
         )
         .expect("valid metric");
+        let guests = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_guests",
+                "Guest users by state (active: a live assignment; without_access: active, none live).",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
         let build_info = GaugeVec::new(
             Opts::new(
                 "portcullis_build_info",
@@ -161,6 +172,7 @@ impl Metrics {
             Box::new(sign_ins.clone()),
             Box::new(mfa.clone()),
             Box::new(invitations.clone()),
+            Box::new(guests.clone()),
             Box::new(revoked_sessions.clone()),
             Box::new(revocations_last_sync.clone()),
             Box::new(build_info.clone()),
@@ -179,6 +191,7 @@ impl Metrics {
             sign_ins,
             mfa,
             invitations,
+            guests,
             revoked_sessions,
             revocations_last_sync,
             build_info,
@@ -224,6 +237,7 @@ mod tests {
         m.sign_ins.with_label_values(&["demo", "ok"]).inc();
         m.mfa.with_label_values(&["totp", "ok"]).inc();
         m.invitations.with_label_values(&["created"]).inc();
+        m.guests.with_label_values(&["active"]).set(3);
         let text = String::from_utf8(m.render()).expect("utf-8");
         for name in [
             "portcullis_requests_total{app=\"payroll\",decision=\"allow\"} 1",
@@ -236,6 +250,7 @@ mod tests {
             "portcullis_sign_ins_total{idp=\"demo\",result=\"ok\"} 1",
             "portcullis_mfa_total{method=\"totp\",result=\"ok\"} 1",
             "portcullis_invitations_total{event=\"created\"} 1",
+            "portcullis_guests{state=\"active\"} 3",
             "portcullis_build_info{version=",
             "portcullis_revoked_sessions 0",
             "portcullis_session_revocations_last_sync_timestamp_seconds",

@@ -78,7 +78,7 @@ pub use model::{
 };
 pub use model::{Consent, PasscodeCheck, SessionRecord};
 pub use model::{DueReminder, EndedGuest};
-pub use model::{Invitation, NewInvitation, Redemption};
+pub use model::{GuestCounts, Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -828,5 +828,11 @@ impl Store {
     /// The members of `group`, ordered by e-mail (owners named `group:…`).
     pub async fn members_of_group(&self, group: &str) -> Result<Vec<User>, StoreError> {
         on_backend!(self, b => b.members_of_group(group).await)
+    }
+
+    /// Guests by state at `now` (one aggregate query; the lifecycle task
+    /// exports it as `portcullis_guests{state}`).
+    pub async fn count_guests(&self, now: OffsetDateTime) -> Result<GuestCounts, StoreError> {
+        on_backend!(self, b => b.count_guests(now).await)
     }
 }

@@ -594,3 +594,14 @@ impl EndedGuest {
         entries
     }
 }
+
+/// Guests by state, for the `portcullis_guests` gauge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuestCounts {
+    /// Active with at least one live assignment.
+    pub active: u64,
+    pub blocked: u64,
+    /// Active, no live assignment (invited and not yet redeemed, or ended
+    /// and `on_last_assignment_end: none`).
+    pub without_access: u64,
+}

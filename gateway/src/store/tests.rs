@@ -189,6 +189,7 @@ on_both_backends!(
     lifecycle_racing_expiry_claims_act_once,
     lifecycle_sessions_of_blocked_guests_and_deletion_after_the_block,
     lifecycle_members_of_group_for_owners,
+    guests_are_counted_by_state,
     lifecycle_removing_the_last_live_assignment_counts_as_its_end,
     access_request_is_idempotent_while_pending_and_decided_once,
     racing_decisions_on_one_request_have_one_winner,
@@ -2859,6 +2860,35 @@ async fn lifecycle_sessions_of_blocked_guests_and_deletion_after_the_block(db: T
         actions_of(&store, "u1").await,
         ["access_expired", "guest_blocked", "guest_deleted"]
     );
+}
+
+async fn guests_are_counted_by_state(db: TestDb) {
+    let store = db.open().await;
+    assert_eq!(
+        store.count_guests(t(0)).await.expect("count"),
+        crate::store::GuestCounts::default()
+    );
+    add(&store, guest("g1", "a@partner.example")).await;
+    add(&store, guest("g2", "b@partner.example")).await;
+    add(&store, guest("g3", "c@partner.example")).await;
+    add(&store, member("m1", "m@tailwind.com")).await;
+    store
+        .grant_assignment("g1", "wiki", Some(t(100)), None, t(0))
+        .await
+        .expect("grant");
+    store
+        .grant_assignment("g2", "wiki", Some(t(10)), None, t(0))
+        .await
+        .expect("grant");
+    store
+        .set_user_state("g3", UserState::Blocked)
+        .await
+        .expect("block");
+    let c = store.count_guests(t(5)).await.expect("count");
+    assert_eq!((c.active, c.blocked, c.without_access), (2, 1, 0));
+    // g2's assignment has ended by t(50).
+    let c = store.count_guests(t(50)).await.expect("count");
+    assert_eq!((c.active, c.blocked, c.without_access), (1, 1, 1));
 }
 
 async fn lifecycle_members_of_group_for_owners(db: TestDb) {

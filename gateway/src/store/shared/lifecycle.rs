@@ -4,7 +4,7 @@
 // scope. The SQL is the same on both but for those macros.
 
 use crate::store::StoreError;
-use crate::store::model::{DueReminder, EndedGuest, User};
+use crate::store::model::{DueReminder, EndedGuest, GuestCounts, User};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
@@ -245,5 +245,30 @@ impl Backend {
         .await
         .map_err(|e| StoreError::db(OP, e))?;
         rows.into_iter().map(|r| r.into_user(OP)).collect()
+    }
+
+    pub async fn count_guests(&self, now: OffsetDateTime) -> Result<GuestCounts, StoreError> {
+        const OP: &str = "count_guests";
+        let (active, blocked, without_access): (i64, i64, i64) = sqlx::query_as(
+            "SELECT
+                 COALESCE(SUM(CASE WHEN u.state = 'active' AND EXISTS (
+                     SELECT 1 FROM app_assignments a WHERE a.user_id = u.id
+                       AND (a.expires_at IS NULL OR a.expires_at > $1)) THEN 1 ELSE 0 END), 0),
+                 COALESCE(SUM(CASE WHEN u.state = 'blocked' THEN 1 ELSE 0 END), 0),
+                 COALESCE(SUM(CASE WHEN u.state = 'active' AND NOT EXISTS (
+                     SELECT 1 FROM app_assignments a WHERE a.user_id = u.id
+                       AND (a.expires_at IS NULL OR a.expires_at > $1)) THEN 1 ELSE 0 END), 0)
+             FROM users u WHERE u.user_type = 'guest'",
+        )
+        .bind(now.unix_timestamp())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(GuestCounts {
+            active: n(active),
+            blocked: n(blocked),
+            without_access: n(without_access),
+        })
     }
 }
