@@ -96,10 +96,17 @@ fn apps(up: &Upstream) -> Vec<AppSpec> {
 /// `op_accounts` is given, after the gateway: its discovery at start fails
 /// and is retried on first use), and the file outbox.
 async fn start(op_accounts: Option<&str>, extra_sign_in: &str) -> Env {
-    start_mail(op_accounts, extra_sign_in, None).await
+    start_mail(op_accounts, extra_sign_in, None, "").await
 }
 
-async fn start_mail(op_accounts: Option<&str>, extra_sign_in: &str, smtp: Option<SmtpSink>) -> Env {
+/// Like [`start`], with mail through `smtp` (else the outbox) and more
+/// top-level config lines (`extra_top`).
+async fn start_mail(
+    op_accounts: Option<&str>,
+    extra_sign_in: &str,
+    smtp: Option<SmtpSink>,
+    extra_top: &str,
+) -> Env {
     let up = Upstream::start("app").await;
     let dir = tempfile::tempdir().unwrap();
     let hash = portcullis::local_idp::hash_password(BOB_PW).unwrap();
@@ -122,7 +129,7 @@ async fn start_mail(op_accounts: Option<&str>, extra_sign_in: &str, smtp: Option
     );
     let top = format!(
         "sign_in: {{ host: {AUTH}{extra_sign_in} }}\n\
-         mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", {} }}\n",
+         mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", {} }}\n{extra_top}",
         match &smtp {
             Some(s) => format!("smtp: {{ host: 127.0.0.1, port: {}, tls: none }}", s.port),
             None => "outbox: outbox".to_string(),
@@ -557,6 +564,7 @@ async fn guest_without_an_idp_signs_in_with_an_emailed_passcode() {
         None,
         ", passcode: { per_address: 2, max_attempts: 3 }",
         Some(SmtpSink::start()),
+        "",
     )
     .await;
     let frank = env
@@ -1031,36 +1039,47 @@ fn portcullis(args: &[&str]) -> std::process::Output {
 
 /// The invitation link in the newest mail to `to`.
 fn mailed_link(env: &Env, to: &str) -> Vec<String> {
-    let dir = env.gw.path("outbox");
-    std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .filter(|m| m.contains(to))
-                .filter_map(|m| {
-                    let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
-                    let text = parsed
-                        .subparts
-                        .iter()
-                        .find(|p| p.ctype.mimetype == "text/plain")
-                        .and_then(|p| p.get_body().ok())?;
-                    text.split_whitespace()
-                        .find(|w| w.contains("/.portcullis/invite?token="))
-                        .map(str::to_string)
-                })
-                .collect()
+    let mails: Vec<String> = match &env.smtp {
+        Some(smtp) => smtp.messages(),
+        None => std::fs::read_dir(env.gw.path("outbox"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    mails
+        .iter()
+        .filter(|m| m.contains(to))
+        .filter_map(|m| {
+            let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
+            let text = parsed
+                .subparts
+                .iter()
+                .find(|p| p.ctype.mimetype == "text/plain")
+                .and_then(|p| p.get_body().ok())?;
+            text.split_whitespace()
+                .find(|w| w.contains("/.portcullis/invite?token="))
+                .map(str::to_string)
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// An owner invites a partner from the CLI: the e-mail (with the personal
-/// message) is in the outbox; opening the link (as a mail scanner does)
-/// uses nothing; the partner signs in with an e-mailed code, consents, and
-/// lands on their apps with the date access ends; the link then works no
-/// more. A withdrawn link and one accepted by the wrong person say so.
+/// message) reaches a real SMTP server; opening the link (as a mail scanner
+/// does) uses nothing; the partner signs in with an e-mailed code, consents,
+/// and lands on their apps with the date access ends; the link then works
+/// no more. A withdrawn link and one accepted by the wrong person say so.
 #[tokio::test]
 async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
-    let env = start(None, "").await;
+    let env = start_mail(
+        None,
+        "",
+        Some(SmtpSink::start()),
+        "guests: { invitation_lifetime: 3d }\n",
+    )
+    .await;
     let config = env.gw.path("portcullis.yaml");
     let config = config.to_str().unwrap();
     let out = portcullis(&[
@@ -1116,6 +1135,12 @@ async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
     }
     let inv = env.gw.store.list_invitations().await.unwrap().remove(0);
     assert_eq!(inv.status(OffsetDateTime::now_utc()), "pending");
+    let lifetime = inv.expires_at - inv.created_at;
+    assert_eq!(
+        lifetime,
+        time::Duration::days(3),
+        "guests.invitation_lifetime"
+    );
 
     // Frank accepts: sign-in by e-mailed code, consent, then his apps.
     let mut b = env.browser();

@@ -259,6 +259,8 @@ struct AttributeFile {
 #[serde(deny_unknown_fields)]
 struct GuestsFile {
     #[serde(default)]
+    invitation_lifetime: Option<S<String>>,
+    #[serde(default)]
     reminder_before: Option<S<String>>,
     #[serde(default)]
     on_last_assignment_end: Option<S<String>>,
@@ -559,6 +561,8 @@ pub enum Approval {
 /// `guests`: what happens as guest access runs out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Guests {
+    /// How long an invitation link works (default 14 days, at most 90).
+    pub invitation_lifetime: Duration,
     /// Reminder e-mails to the guest and the app's owners this long before
     /// an assignment ends (default 7 days).
     pub reminder_before: Duration,
@@ -571,6 +575,7 @@ pub struct Guests {
 impl Default for Guests {
     fn default() -> Self {
         Guests {
+            invitation_lifetime: Duration::from_secs(14 * 86_400),
             reminder_before: Duration::from_secs(7 * 86_400),
             on_last_assignment_end: LifecycleAction::None,
             delete_after: Duration::from_secs(30 * 86_400),
@@ -931,6 +936,15 @@ impl Checker<'_> {
     fn guests(&mut self, f: Option<&GuestsFile>) -> Guests {
         let mut g = Guests::default();
         let Some(f) = f else { return g };
+        if let Some(l) = &f.invitation_lifetime
+            && let Some(d) = self.duration(l)
+        {
+            if d > Duration::from_secs(90 * 86_400) {
+                self.err(l, "guests.invitation_lifetime is at most 90d");
+            } else {
+                g.invitation_lifetime = d;
+            }
+        }
         if let Some(d) = f.reminder_before.as_ref().and_then(|d| self.duration(d)) {
             g.reminder_before = d;
         }
@@ -1803,7 +1817,7 @@ apps:
 listen: { http: 127.0.0.1:8080 }
 rules: ["rules/*.yaml"]
 organisation: { name: T, member_domains: [t.example] }
-guests: { reminder_before: 3d, on_last_assignment_end: delete, delete_after: 10d }
+guests: { invitation_lifetime: 2d, reminder_before: 3d, on_last_assignment_end: delete, delete_after: 10d }
 apps:
   - name: wiki
     hosts: [wiki.localhost]
@@ -1835,6 +1849,10 @@ apps:
         assert_eq!(c.guests.on_last_assignment_end, LifecycleAction::Delete);
         assert_eq!(c.guests.reminder_before, Duration::from_secs(3 * 86_400));
         assert_eq!(c.guests.delete_after, Duration::from_secs(10 * 86_400));
+        assert_eq!(
+            c.guests.invitation_lifetime,
+            Duration::from_secs(2 * 86_400)
+        );
         let d = load(MINIMAL).expect("loads");
         assert_eq!(d.guests, Guests::default());
         assert!(d.apps[0].sign_up.is_none() && d.apps[0].owners.is_empty());

@@ -3,7 +3,8 @@
 //! the CLI and the portal's `/.portcullis/invite` all go through here.
 //!
 //! The link carries 256 random bits, stored only as a hash; it works once,
-//! until it expires (14 days), unless revoked. Opening it (a GET, as mail
+//! until it expires (`guests.invitation_lifetime`, 14 days by default),
+//! unless revoked. Opening it (a GET, as mail
 //! scanners do) never uses it: only a signed-in person whose e-mail matches
 //! completes the redemption, and only then does access start.
 
@@ -16,8 +17,10 @@ use crate::store::{
 use base64::Engine as _;
 use time::OffsetDateTime;
 
-/// How long a link works.
-pub const LINK_LIFETIME: time::Duration = time::Duration::days(14);
+/// How long a link works, from the config.
+fn link_lifetime(config: &Config) -> time::Duration {
+    time::Duration::try_from(config.guests.invitation_lifetime).unwrap_or(time::Duration::days(14))
+}
 /// The longest access an invitation may grant.
 pub const MAX_ACCESS_DAYS: u32 = 366;
 const MAX_MESSAGE_CHARS: usize = 2000;
@@ -193,7 +196,7 @@ pub async fn invite(
                 access_days,
                 message,
                 inviter: req.inviter.trim().to_string(),
-                expires_at: now + LINK_LIFETIME,
+                expires_at: now + link_lifetime(config),
             },
             &token,
             now,
@@ -296,7 +299,7 @@ pub async fn resend(
     let base = link_base(config)?;
     let token = new_token();
     if !store
-        .reissue_invitation(id, &token, now + LINK_LIFETIME, now)
+        .reissue_invitation(id, &token, now + link_lifetime(config), now)
         .await?
     {
         return Err(match store.get_invitation(id).await? {
