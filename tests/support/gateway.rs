@@ -1,5 +1,5 @@
 //! The real `portcullis serve` in a temporary folder: config, rule file,
-//! SQLite store and the partner IdP's JWKS written there; stderr captured to
+//! SQLite store (or a shared PostgreSQL database) and the partner IdP's JWKS written there; stderr captured to
 //! a file; SIGINT on `Drop`, then a kill after 5 s.
 
 use super::idp::PartnerIdp;
@@ -97,6 +97,22 @@ impl Gateway {
         idps: &str,
         top: &str,
     ) -> Gateway {
+        Gateway::start_with_store(dir, apps, rules, env, idps, top, None).await
+    }
+
+    /// Like [`Gateway::start_configured`], on the PostgreSQL database at
+    /// `postgres` (a `postgres://` URL, e.g. shared with another gateway)
+    /// instead of a SQLite file of its own when given.
+    #[allow(dead_code, reason = "only the replica tests share a store")]
+    pub async fn start_with_store(
+        dir: tempfile::TempDir,
+        apps: &[AppSpec],
+        rules: &str,
+        env: &[(&str, &str)],
+        idps: &str,
+        top: &str,
+        postgres: Option<&str>,
+    ) -> Gateway {
         let root = dir.path();
         std::fs::create_dir(root.join("rules")).expect("mkdir rules");
         std::fs::write(root.join("rules").join(RULE_FILE), rules).expect("write rules");
@@ -122,11 +138,15 @@ impl Gateway {
         let tls_ca = root.join("tls.crt");
         std::fs::write(&tls_ca, ck.cert.pem()).expect("write certificate");
         std::fs::write(root.join("tls.key"), ck.signing_key.serialize_pem()).expect("write key");
+        let store = match postgres {
+            Some(url) => format!("{{ postgres: \"{url}\" }}"),
+            None => "{ sqlite: db.sqlite }".to_string(),
+        };
         let mut text = format!(
             "listen: {{ http: \"{http}\", https: {{ address: \"{https}\", cert: tls.crt, key: tls.key }} }}\n\
              admin: {{ address: \"{admin}\", token_file: admin.token }}\n\
              rules: [\"rules/*.yaml\"]\n\
-             store: {{ sqlite: db.sqlite }}\n\
+             store: {store}\n\
              server: {{ grace_period: 1s, threads: 2 }}\n\
              organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n\
              idps:\n  - {{ name: partner-api, type: jwt, issuer: \"{}\", audience: {}, jwks_file: jwks.json }}\n\
@@ -178,9 +198,11 @@ impl Gateway {
         wait_ready(&mut child, http, root).await;
         // Opened only once the gateway listens: it has migrated the schema
         // and stored its signing key by then.
-        let store = Store::open_sqlite(&root.join("db.sqlite"))
-            .await
-            .expect("open the store");
+        let store = match postgres {
+            Some(url) => Store::open(url).await,
+            None => Store::open_sqlite(&root.join("db.sqlite")).await,
+        }
+        .expect("open the store");
         Gateway {
             store,
             dir,

@@ -7,6 +7,8 @@ pub mod gateway;
 pub mod idp;
 #[allow(dead_code)]
 pub mod op;
+#[allow(dead_code)]
+pub mod postgres;
 pub mod raw;
 #[allow(dead_code)]
 pub mod smtp;
