@@ -1,6 +1,7 @@
 //! The real `portcullis serve` in a temporary folder: config, rule file,
-//! SQLite store (or a shared PostgreSQL database) and the partner IdP's JWKS written there; stderr captured to
-//! a file; SIGINT on `Drop`, then a kill after 5 s.
+//! SQLite store (or a shared PostgreSQL database) and the partner IdP's
+//! JWKS written there; stderr captured to a file; SIGINT on `Drop`, then a
+//! kill after 5 s.
 
 use super::idp::PartnerIdp;
 use super::{WAIT, unix_now};
