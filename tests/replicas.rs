@@ -21,9 +21,9 @@ use time::OffsetDateTime;
 /// The promise for revocations and removed assignments alike.
 const PROPAGATION: Duration = Duration::from_secs(5);
 /// How long a poll for a removed assignment may take: the entry B cached at
-/// its last allowed request (just before the removal) lives out the 5 s
-/// TTL; the margin covers the poll's 100 ms steps and the request itself.
-const ASSIGNMENT_POLL: Duration = Duration::from_secs(6);
+/// its last allowed request (just before the removal) lives out the 4 s
+/// directory TTL; the promise is 5 s.
+const ASSIGNMENT_POLL: Duration = PROPAGATION;
 
 /// The status of a GET of `open.test/` as an API client (`Accept:
 /// application/json`: 401 without a valid session, never a redirect).

@@ -39,7 +39,7 @@
 //! rather than by notification:
 //! - Directory facts (user state, groups, assignment windows) are read
 //!   through [`DirectoryCache`], whose entries live for its TTL (default
-//!   5 s). The replica that made the change invalidates its own entry at
+//!   4 s, leaving room for the request itself within the 5 s). The replica that made the change invalidates its own entry at
 //!   once; every other replica reloads the user when its entry expires, so
 //!   it acts on the change at most one TTL later. An assignment's end needs
 //!   no message at all: the cache keeps the end time and judges liveness at
