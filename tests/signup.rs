@@ -352,6 +352,19 @@ async fn owner_approves_from_the_mailed_link_and_only_the_owner_may() {
         "{}",
         review.body
     );
+    // The owner's page for the app lists the request with its review link.
+    let manage = alice
+        .open(&env.url(AUTH, "/.portcullis/manage/app?name=docs"))
+        .await;
+    assert!(
+        manage
+            .links()
+            .iter()
+            .any(|l| l.path() == "/.portcullis/sign-up/review"
+                && path.ends_with(l.query().unwrap_or("-"))),
+        "{}",
+        manage.body
+    );
     // Carol's POST, with a valid CSRF token of her own, is refused too.
     let id = path.rsplit('=').next().unwrap().to_string();
     let with_token = carol

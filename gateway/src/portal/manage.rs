@@ -202,6 +202,28 @@ impl Handler<'_> {
                 .collect(),
             Err(e) => return self.unavailable("invitations", &e),
         };
+        // Pending sign-up requests, each decided on its review page.
+        let mut requests: Vec<minijinja::Value> = Vec::new();
+        match store.list_access_requests(Some(&app.name)).await {
+            Ok(list) => {
+                for r in list
+                    .into_iter()
+                    .filter(|r| r.status == crate::store::RequestStatus::Pending)
+                {
+                    let email = match store.get_user(&r.user_id).await {
+                        Ok(Some(u)) => u.email,
+                        Ok(None) => continue,
+                        Err(e) => return self.unavailable("sign-up requests", &e),
+                    };
+                    requests.push(context! {
+                        email,
+                        asked => date(r.created_at),
+                        review => format!("/.portcullis/sign-up/review?id={}", r.id),
+                    });
+                }
+            }
+            Err(e) => return self.unavailable("sign-up requests", &e),
+        }
         self.form_page(
             status,
             "manage_app.html",
@@ -209,7 +231,7 @@ impl Handler<'_> {
                 app => app.name,
                 app_title => app.title,
                 email => owner.user.email,
-                guests, invitations, error, notice,
+                guests, invitations, requests, error, notice,
                 max_days => MAX_ACCESS_DAYS,
             },
         )
