@@ -264,14 +264,7 @@ impl ProxyHttp for Proxy {
             Some(q) => format!("{path}?{q}"),
             None => path.clone(),
         };
-        let host = req
-            .uri
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| req.headers.get("host").and_then(|v| v.to_str().ok()))
-            .unwrap_or("");
-        let port_suffix = route::port_suffix(host).to_string();
-        let host = route::host_without_port(host).to_ascii_lowercase();
+        let host = route::host_without_port(route::authority(req)).to_ascii_lowercase();
         // The sign-in host serves only the portal; app hosts serve their app
         // and the portal's reserved paths.
         let on_auth_host = portal::auth_host(&snapshot) == Some(host.as_str());
@@ -333,15 +326,7 @@ impl ProxyHttp for Proxy {
         if on_auth_host || path::is_reserved(&path) {
             ctx.outcome = "reserved";
             return self
-                .reserved(
-                    session,
-                    ctx,
-                    &snapshot,
-                    &host,
-                    &port_suffix,
-                    &path,
-                    client_app,
-                )
+                .reserved(session, ctx, &snapshot, &host, &path, client_app)
                 .await;
         }
         let Some(app_index) = ctx.app else {
@@ -507,17 +492,7 @@ impl ProxyHttp for Proxy {
             ));
         };
         let app = &snapshot.config.apps[app_index];
-        let host = up
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .or_else(|| {
-                up.headers
-                    .get("host")
-                    .and_then(|v| v.to_str().ok())
-                    .map(String::from)
-            })
-            .unwrap_or_default();
+        let host = route::authority(up).to_string();
         // The path that was decided is the path that is forwarded.
         let uri: http::Uri = ctx.forward_uri.parse().map_err(|_| {
             Error::explain(ErrorType::InternalError, "normalised path does not parse")
@@ -639,7 +614,6 @@ impl Proxy {
         ctx: &mut Ctx,
         snapshot: &Snapshot,
         host: &str,
-        port_suffix: &str,
         path: &str,
         client_app: ClientApp,
     ) -> Result<bool> {
@@ -668,7 +642,9 @@ impl Proxy {
             request_id: &ctx.request_id,
             method: req.method.as_str(),
             host,
-            port_suffix,
+            // Only the portal builds URLs for other hosts: worked out here,
+            // not for every request.
+            port_suffix: route::port_suffix(route::authority(req)),
             https: ctx.https,
             path,
             query: req.uri.query(),

@@ -57,6 +57,16 @@ pub fn host_without_port(host: &str) -> &str {
     h.strip_suffix('.').unwrap_or(h)
 }
 
+/// The request's authority: the absolute-form URI's, else the `Host`
+/// header's (empty when neither is usable).
+pub fn authority(req: &pingora::http::RequestHeader) -> &str {
+    req.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers.get("host").and_then(|v| v.to_str().ok()))
+        .unwrap_or("")
+}
+
 /// The `:port` part of a `Host` value (empty when there is none or it is
 /// not all digits), to build URLs on other hosts of the same listener.
 pub fn port_suffix(host: &str) -> &str {
