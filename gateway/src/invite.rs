@@ -9,7 +9,7 @@
 //! completes the redemption, and only then does access start.
 
 use crate::config::Config;
-use crate::mail::{Mailer, Message};
+use crate::mail::{Mailer, Message, normalise_email};
 use crate::store::{
     Invitation, NewAuditEntry, NewInvitation, NewUser, Redemption, Store, StoreError, User,
     UserType, new_user_id,
@@ -82,21 +82,6 @@ pub fn link_base(config: &Config) -> Result<String, InviteError> {
 fn new_token() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn normalise_email(raw: &str) -> Option<String> {
-    let e = raw.trim().to_ascii_lowercase();
-    let (local, domain) = e.split_once('@')?;
-    (!local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && e.len() <= 254
-        && !e
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>'))
-    .then_some(e)
 }
 
 /// "on 8 December 2026".

@@ -494,5 +494,22 @@ async fn write_outbox(dir: &Path, bytes: Vec<u8>) -> Result<PathBuf, MailError> 
     })?
 }
 
+/// Lower-cases and checks an e-mail address: one `@`, a dotted domain, no
+/// blanks or control characters, at most 254 bytes.
+pub fn normalise_email(raw: &str) -> Option<String> {
+    let e = raw.trim().to_ascii_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && e.len() <= 254
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    ok.then_some(e)
+}
+
 #[cfg(test)]
 mod tests;

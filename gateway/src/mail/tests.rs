@@ -790,3 +790,23 @@ fn mailer_is_shareable_across_tasks() {
     fn shareable<T: Clone + Send + Sync + 'static>() {}
     shareable::<Mailer>();
 }
+
+#[test]
+fn emails_are_lower_cased_and_checked() {
+    assert_eq!(
+        normalise_email(" Bob@Fabrikam.Example ").as_deref(),
+        Some("bob@fabrikam.example")
+    );
+    for bad in [
+        "bob",
+        "@x.com",
+        "bob@x",
+        "bob@.x.com",
+        "bob@x.com.",
+        "a b@x.com",
+        "a@b@x.com",
+        "<a>@x.com",
+    ] {
+        assert_eq!(normalise_email(bad), None, "{bad}");
+    }
+}

@@ -397,7 +397,7 @@ fn discovery_error<RE: std::error::Error + 'static>(e: DiscoveryError<RE>) -> Oi
 
 /// Constant-time equality, so a forged `state` cannot be guessed byte by
 /// byte from response timing. The length is not secret.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

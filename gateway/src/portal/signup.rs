@@ -142,7 +142,7 @@ impl Handler<'_> {
             Err(r) => return r,
         };
         let raw = form.get("email").map(String::as_str).unwrap_or("");
-        let Some(email) = super::signin::normalise_email(raw) else {
+        let Some(email) = crate::mail::normalise_email(raw) else {
             return self.sign_up_email_page(400, app, raw, Some("Enter a valid e-mail address."));
         };
         if let Err(e) = signup::check_domain(&self.snapshot.config, sign_up, &email) {
@@ -205,7 +205,7 @@ impl Handler<'_> {
         };
         let (Some(email), Some(method)) = (
             form.get("email")
-                .and_then(|e| super::signin::normalise_email(e)),
+                .and_then(|e| crate::mail::normalise_email(e)),
             form.get("method"),
         ) else {
             return self.message(400, "Bad request", "The form is incomplete.");
