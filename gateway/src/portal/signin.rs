@@ -1207,4 +1207,3 @@ fn may_use_passcode(u: &User, email: &str) -> bool {
             Some(i) => i.idp == PASSCODE_IDP && i.subject.eq_ignore_ascii_case(email),
         }
 }
-
