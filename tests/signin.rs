@@ -525,8 +525,9 @@ async fn partner_signs_in_with_their_own_oidc_idp() {
     );
 }
 
-/// The codes in every mail to `to` (the SMTP server's, else the outbox's).
-fn mailed_codes(env: &Env, to: &str) -> Vec<String> {
+/// The text parts of every mail to `to` (the SMTP server's, else the
+/// outbox's), in no particular order.
+fn mail_texts(env: &Env, to: &str) -> Vec<String> {
     let mails: Vec<String> = match &env.smtp {
         Some(smtp) => smtp.messages(),
         None => std::fs::read_dir(env.gw.path("outbox"))
@@ -540,14 +541,23 @@ fn mailed_codes(env: &Env, to: &str) -> Vec<String> {
     mails
         .iter()
         .filter(|m| m.contains(to))
-        .filter_map(|text| {
-            let parsed = mailparse::parse_mail(text.as_bytes()).ok()?;
-            let body = parsed
+        .filter_map(|m| {
+            let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
+            parsed
                 .subparts
                 .iter()
                 .find(|p| p.ctype.mimetype == "text/plain")
                 .and_then(|p| p.get_body().ok())
-                .unwrap_or_else(|| parsed.get_body().unwrap_or_default());
+                .or_else(|| parsed.get_body().ok())
+        })
+        .collect()
+}
+
+/// The codes in every mail to `to`.
+fn mailed_codes(env: &Env, to: &str) -> Vec<String> {
+    mail_texts(env, to)
+        .iter()
+        .filter_map(|body| {
             body.split(|c: char| !c.is_ascii_digit())
                 .find(|w| w.len() == 8)
                 .map(str::to_string)
@@ -1037,28 +1047,11 @@ fn portcullis(args: &[&str]) -> std::process::Output {
         .expect("run portcullis")
 }
 
-/// The invitation link in the newest mail to `to`.
+/// The invitation links in every mail to `to`.
 fn mailed_link(env: &Env, to: &str) -> Vec<String> {
-    let mails: Vec<String> = match &env.smtp {
-        Some(smtp) => smtp.messages(),
-        None => std::fs::read_dir(env.gw.path("outbox"))
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
-    mails
+    mail_texts(env, to)
         .iter()
-        .filter(|m| m.contains(to))
-        .filter_map(|m| {
-            let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
-            let text = parsed
-                .subparts
-                .iter()
-                .find(|p| p.ctype.mimetype == "text/plain")
-                .and_then(|p| p.get_body().ok())?;
+        .filter_map(|text| {
             text.split_whitespace()
                 .find(|w| w.contains("/.portcullis/invite?token="))
                 .map(str::to_string)
