@@ -84,9 +84,14 @@ fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// "8 December 2026".
+pub fn date(t: OffsetDateTime) -> String {
+    format!("{} {} {}", t.day(), t.month(), t.year())
+}
+
 /// "on 8 December 2026".
 pub fn human_date(t: OffsetDateTime) -> String {
-    format!("on {} {} {}", t.day(), t.month(), t.year())
+    format!("on {}", date(t))
 }
 
 /// Invites a guest: checks the request, makes (or reuses) the guest user,

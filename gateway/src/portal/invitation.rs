@@ -74,7 +74,7 @@ impl Handler<'_> {
             })
             .collect();
         let access = match (inv.access_until, inv.access_days) {
-            (Some(t), _) => format!("until {}", invite::human_date(t).trim_start_matches("on ")),
+            (Some(t), _) => format!("until {}", invite::date(t)),
             (None, Some(d)) => format!("{d} days from when you accept"),
             _ => String::new(),
         };

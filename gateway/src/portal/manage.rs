@@ -184,7 +184,7 @@ impl Handler<'_> {
                 name => user.display_name,
                 state => user.state.as_str(),
                 live,
-                until => a.expires_at.map(date),
+                until => a.expires_at.map(invite::date),
             });
         }
         let invitations: Vec<minijinja::Value> = match store.list_invitations().await {
@@ -196,7 +196,7 @@ impl Handler<'_> {
                         id => i.id,
                         email => i.email,
                         inviter => i.inviter,
-                        expires => date(i.expires_at),
+                        expires => invite::date(i.expires_at),
                     }
                 })
                 .collect(),
@@ -217,7 +217,7 @@ impl Handler<'_> {
                     };
                     requests.push(context! {
                         email,
-                        asked => date(r.created_at),
+                        asked => invite::date(r.created_at),
                         review => format!("/.portcullis/sign-up/review?id={}", r.id),
                     });
                 }
@@ -533,11 +533,6 @@ fn field_label(field: &str) -> &str {
         "access_days" => "Days",
         other => other,
     }
-}
-
-/// "8 December 2026".
-fn date(t: time::OffsetDateTime) -> String {
-    invite::human_date(t).trim_start_matches("on ").to_string()
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {

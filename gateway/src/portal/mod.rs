@@ -335,9 +335,11 @@ fn plain_message(
     title: &str,
     text: &str,
 ) -> Reply {
+    // Compiled once, not per answer.
+    static PAGES: std::sync::LazyLock<Pages> = std::sync::LazyLock::new(Pages::new);
     Reply::html(
         status,
-        Pages::new().render(
+        PAGES.render(
             "message.html",
             minijinja::context! {
                 org => snapshot.config.organisation.name,

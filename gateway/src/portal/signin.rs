@@ -1112,7 +1112,7 @@ impl Handler<'_> {
             return Reply::redirect(paths::SIGN_IN.to_string());
         };
         // Owners get a way to their apps' guests.
-        let mut groups: Vec<String> = self
+        let groups: Vec<String> = self
             .gateway
             .store
             .groups_of(&user.id)
@@ -1122,7 +1122,6 @@ impl Handler<'_> {
             .chain(&claims.groups)
             .map(|g| g.to_ascii_lowercase())
             .collect();
-        groups.dedup();
         let owns_apps = self
             .snapshot
             .config
@@ -1157,7 +1156,7 @@ impl Handler<'_> {
                 Some(context! {
                     title => a.title,
                     description => a.description,
-                    until => until.flatten().map(|t| crate::invite::human_date(t).trim_start_matches("on ").to_string()),
+                    until => until.flatten().map(crate::invite::date),
                     url => format!("{}://{host}{}{path}", self.scheme(), self.req.port_suffix),
                 })
             })
