@@ -90,3 +90,38 @@ pub fn get(target: &str, host: &str, headers: &[&str]) -> Vec<u8> {
     r.push_str("Connection: close\r\n\r\n");
     r.into_bytes()
 }
+
+/// Writes `request` (possibly several pipelined requests, or a request with
+/// bytes smuggled after it) and reads everything the server sends until it
+/// closes the connection or stays quiet for `idle` (the whole exchange
+/// bounded by `WAIT`). Returns the bytes read, lossily as text.
+#[allow(dead_code, reason = "only the attack corpora read whole exchanges")]
+pub async fn exchange(addr: SocketAddr, request: &[u8], idle: std::time::Duration) -> String {
+    let mut s = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect timed out")
+        .expect("connect to the gateway");
+    // A server may answer and close before reading everything: a failed
+    // write is part of what is observed, not an error here.
+    let _ = s.write_all(request).await;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let wait = (tokio::time::Instant::now() + idle).min(deadline);
+        match tokio::time::timeout_at(wait, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The status codes of every response in an `exchange`'s text, in order.
+#[allow(dead_code, reason = "only the attack corpora read whole exchanges")]
+pub fn statuses(text: &str) -> Vec<u16> {
+    text.match_indices("HTTP/1.")
+        .filter(|(i, _)| *i == 0 || text[..*i].ends_with('\n'))
+        .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
+        .collect()
+}

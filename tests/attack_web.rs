@@ -1,0 +1,1 @@
+//! Attack corpus (issue 8, item 2): being written.
