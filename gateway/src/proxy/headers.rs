@@ -2,6 +2,7 @@
 //! client could use to pose as someone, our own credentials), what we add
 //! (identity, assertion, forwarding facts).
 
+use crate::session::cookie;
 use pingora::http::RequestHeader;
 
 /// The identity headers an upstream may trust because only we set them.
@@ -71,6 +72,18 @@ pub fn sanitize(req: &mut RequestHeader) {
     if upgrade {
         let _ = req.insert_header("connection", "upgrade");
     }
+}
+
+/// Removes the gateway's session cookie, under both its names, from every
+/// `Cookie` header before the request goes upstream: no app sees our tokens.
+///
+/// Both names whichever listener the request came in on: a browser sends a
+/// cookie that the plain-HTTP listener set (`portcullis_session`, no
+/// `Secure`) to the HTTPS listener of the same host too, and that token is
+/// just as valid there. (Found by the `cookie` fuzz target's property.)
+pub fn strip_session_cookies(req: &mut RequestHeader) {
+    strip_cookie(req, cookie::COOKIE_NAME);
+    strip_cookie(req, cookie::SECURE_COOKIE_NAME);
 }
 
 /// Removes one cookie by name from every `Cookie` header, keeping the others.
@@ -183,6 +196,16 @@ mod tests {
             .map(|v| v.as_bytes())
             .collect();
         assert_eq!(cookies, [&b"a=1; b=2"[..]]);
+        let mut both = req(&[(
+            "Cookie",
+            "portcullis_session=a; x=1; __Host-portcullis_session=b",
+        )]);
+        strip_session_cookies(&mut both);
+        assert_eq!(
+            both.headers.get("cookie").map(|v| v.as_bytes()),
+            Some(&b"x=1"[..]),
+            "a plain-HTTP session cookie sent to the HTTPS listener is ours too"
+        );
         let mut only = req(&[("Cookie", "portcullis_session=secret")]);
         strip_cookie(&mut only, "portcullis_session");
         assert!(only.headers.get("cookie").is_none());

@@ -260,10 +260,7 @@ impl ProxyHttp for Proxy {
                     .await;
             }
         };
-        ctx.forward_uri = match req.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
-        };
+        ctx.forward_uri = path::forward_target(&path, req.uri.query());
         let host = route::host_without_port(route::authority(req)).to_ascii_lowercase();
         // The sign-in host serves only the portal; app hosts serve their app
         // and the portal's reserved paths.
@@ -500,7 +497,7 @@ impl ProxyHttp for Proxy {
         up.set_uri(uri);
         headers::sanitize(up);
         if !app.forward_session_cookie {
-            headers::strip_cookie(up, cookie::cookie_name(ctx.https));
+            headers::strip_session_cookies(up);
         }
         if ctx.bearer && !app.forward_authorization {
             up.remove_header("authorization");
@@ -684,7 +681,8 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Option<bytes::
 }
 
 /// Public paths: an exact match, or everything under one ending in `/`.
-fn is_public(public: &[String], path: &str) -> bool {
+/// Takes the normalised path (`pub` for the fuzz target `path`).
+pub fn is_public(public: &[String], path: &str) -> bool {
     public.iter().any(|p| {
         if p.ends_with('/') {
             path.starts_with(p.as_str())

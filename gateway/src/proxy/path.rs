@@ -150,6 +150,18 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
     Ok(out)
 }
 
+/// The request target forwarded upstream: the decided (normalised) path and
+/// the query exactly as the client sent it. `request_filter` builds it once;
+/// `upstream_request_filter` sets it on the upstream request unchanged, so
+/// the path an app serves is the path the policy decided on (the fuzz target
+/// `path` checks that it parses back to exactly that path and query).
+pub fn forward_target(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    }
+}
+
 /// Whether a normalised path is under the reserved `/.portcullis/` prefix.
 /// Case-insensitive: an app that ignores case must never be reachable there.
 pub fn is_reserved(path: &str) -> bool {
