@@ -2,6 +2,7 @@
 //! configuration (app, policy, idp, decision, result) and never carry a user,
 //! an address or a path.
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
@@ -48,7 +49,27 @@ pub struct Metrics {
     /// alert when it falls behind (revocations from other replicas are then
     /// not applied here).
     pub revocations_last_sync: Gauge,
+    /// 1 when the last round-trip to the store (the 1 s session-revocation
+    /// poll) succeeded, 0 when it failed or timed out. Starts at 1: the
+    /// gateway does not start without its store.
+    pub store_up: IntGauge,
+    /// The `notAfter` (Unix time) of the HTTPS listener's certificate, read
+    /// at start (the certificate in service; a renewed file is served after a
+    /// restart or a graceful upgrade). Absent without `listen.https`.
+    pub tls_certificate_expiry: Gauge,
     pub build_info: GaugeVec,
+}
+
+/// One metric family as the registry exports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// The name without a suffix (`portcullis_request_duration_seconds`).
+    pub name: String,
+    /// Its label names (histograms' `le` not included).
+    pub labels: Vec<String>,
+    /// True for histograms: exported as `_bucket` (with `le`), `_sum` and
+    /// `_count`.
+    pub histogram: bool,
 }
 
 impl Metrics {
@@ -150,6 +171,17 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let store_up = IntGauge::new(
+            "portcullis_store_up",
+            "1 when the last store round-trip (the session-revocation poll) succeeded, else 0.",
+        )
+        .expect("valid metric");
+        store_up.set(1);
+        let tls_certificate_expiry = Gauge::new(
+            "portcullis_tls_certificate_expiry_timestamp_seconds",
+            "Unix time at which the HTTPS listener's certificate expires (its notAfter).",
+        )
+        .expect("valid metric");
         let build_info = GaugeVec::new(
             Opts::new(
                 "portcullis_build_info",
@@ -162,7 +194,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()) as Box<dyn Collector>,
             Box::new(request_duration.clone()),
             Box::new(policy_results.clone()),
             Box::new(upstream_health.clone()),
@@ -175,6 +207,7 @@ impl Metrics {
             Box::new(guests.clone()),
             Box::new(revoked_sessions.clone()),
             Box::new(revocations_last_sync.clone()),
+            Box::new(store_up.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -194,8 +227,77 @@ impl Metrics {
             guests,
             revoked_sessions,
             revocations_last_sync,
+            store_up,
+            tls_certificate_expiry,
             build_info,
         }
+    }
+
+    /// Registers the certificate-expiry gauge and sets it to `not_after`
+    /// (Unix seconds). Called once at start when an HTTPS listener is
+    /// configured, so a plain-HTTP gateway does not export a meaningless 0.
+    pub fn set_tls_certificate_expiry(&self, not_after: i64) {
+        self.tls_certificate_expiry.set(not_after as f64);
+        // Already registered (a second call): the value above is the update.
+        let _ = self
+            .registry
+            .register(Box::new(self.tls_certificate_expiry.clone()));
+    }
+
+    /// Every metric family the gateway can export, with its labels: the
+    /// source of truth for the dashboards and alerts under `deploy/`
+    /// (tests/deploy.rs). Includes the certificate-expiry gauge, which is
+    /// exported only with an HTTPS listener.
+    pub fn families(&self) -> Vec<Family> {
+        let histograms = [self.request_duration.desc()[0].fq_name.clone()];
+        let collectors: [&dyn Collector; 16] = [
+            &self.requests,
+            &self.request_duration,
+            &self.policy_results,
+            &self.upstream_health,
+            &self.config_reloads,
+            &self.config_last_reload_success,
+            &self.token_verifications,
+            &self.sign_ins,
+            &self.mfa,
+            &self.invitations,
+            &self.guests,
+            &self.revoked_sessions,
+            &self.revocations_last_sync,
+            &self.store_up,
+            &self.tls_certificate_expiry,
+            &self.build_info,
+        ];
+        let mut families: Vec<Family> = collectors
+            .iter()
+            .flat_map(|c| c.desc())
+            .map(|d| Family {
+                name: d.fq_name.clone(),
+                labels: d.variable_labels.clone(),
+                histogram: histograms.contains(&d.fq_name),
+            })
+            .collect();
+        families.sort_by(|a, b| a.name.cmp(&b.name));
+        families.dedup();
+        families
+    }
+
+    /// The names of every series [`Metrics::families`] exports: histograms
+    /// expand to `_bucket`, `_sum` and `_count`.
+    pub fn names(&self) -> Vec<String> {
+        self.families()
+            .into_iter()
+            .flat_map(|f| {
+                if f.histogram {
+                    ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .map(|s| format!("{}{s}", f.name))
+                        .collect()
+                } else {
+                    vec![f.name]
+                }
+            })
+            .collect()
     }
 
     /// The Prometheus text exposition of every metric.
@@ -205,6 +307,21 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
     }
+}
+
+/// The `notAfter` (Unix seconds) of the first certificate in a PEM file
+/// (the leaf, as TLS servers expect it first).
+pub fn certificate_not_after(path: &std::path::Path) -> Result<i64, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let der = CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .ok_or_else(|| format!("{}: no `BEGIN CERTIFICATE` block", path.display()))?
+        .map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| format!("{}: the certificate does not parse: {e}", path.display()))?;
+    Ok(cert.validity().not_after.timestamp())
 }
 
 impl Default for Metrics {
@@ -254,8 +371,72 @@ mod tests {
             "portcullis_build_info{version=",
             "portcullis_revoked_sessions 0",
             "portcullis_session_revocations_last_sync_timestamp_seconds",
+            "portcullis_store_up 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
+        assert!(
+            !text.contains("portcullis_tls_certificate_expiry_timestamp_seconds"),
+            "exported only with an HTTPS listener"
+        );
+        m.set_tls_certificate_expiry(1_900_000_000);
+        m.set_tls_certificate_expiry(1_900_000_001);
+        let text = String::from_utf8(m.render()).expect("utf-8");
+        assert!(
+            text.contains("portcullis_tls_certificate_expiry_timestamp_seconds 1900000001"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn families_and_names_cover_every_registered_metric() {
+        let m = Metrics::new();
+        m.set_tls_certificate_expiry(1);
+        let families = m.families();
+        // Every registered family is listed, with its labels.
+        for f in m.registry.gather() {
+            let listed = families
+                .iter()
+                .find(|x| x.name == f.name())
+                .unwrap_or_else(|| panic!("{} not in families()", f.name()));
+            for metric in f.get_metric() {
+                for label in metric.get_label() {
+                    assert!(listed.labels.iter().any(|l| l == label.name()));
+                }
+            }
+        }
+        let requests = families
+            .iter()
+            .find(|f| f.name == "portcullis_requests_total")
+            .expect("requests");
+        assert_eq!(requests.labels, ["app", "decision"]);
+        let names = m.names();
+        for n in [
+            "portcullis_request_duration_seconds_bucket",
+            "portcullis_request_duration_seconds_sum",
+            "portcullis_request_duration_seconds_count",
+            "portcullis_store_up",
+            "portcullis_tls_certificate_expiry_timestamp_seconds",
+        ] {
+            assert!(names.iter().any(|x| x == n), "{n} missing in {names:?}");
+        }
+        assert!(!names.contains(&"portcullis_request_duration_seconds".to_string()));
+    }
+
+    #[test]
+    fn certificate_not_after_reads_the_leaf_of_a_pem_file() {
+        let mut params = rcgen::CertificateParams::new(vec!["gw.example".into()]).expect("params");
+        params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cert.pem");
+        std::fs::write(&path, cert.pem()).expect("write");
+        // 2031-05-17T00:00:00Z
+        assert_eq!(certificate_not_after(&path), Ok(1_936_742_400));
+        std::fs::write(&path, "not a certificate").expect("write");
+        let err = certificate_not_after(&path).expect_err("no PEM");
+        assert!(err.contains("BEGIN CERTIFICATE"), "{err}");
+        assert!(certificate_not_after(&dir.path().join("missing.pem")).is_err());
     }
 }

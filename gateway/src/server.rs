@@ -126,6 +126,12 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
             })?;
         tls.enable_h2();
         proxy.add_tls_with_settings(&https.address.to_string(), None, tls);
+        // For the certificate-expiry alert (deploy/prometheus/alerts.yaml).
+        // Read once: the listener serves this certificate until a restart.
+        match crate::metrics::certificate_not_after(&https.cert) {
+            Ok(not_after) => gateway.metrics.set_tls_certificate_expiry(not_after),
+            Err(error) => tracing::warn!(%error, "cannot read the certificate's expiry"),
+        }
     }
     server.add_service(proxy);
     if let Some(admin) = &config.admin {

@@ -178,6 +178,32 @@ pub async fn load_revocations(gateway: &Gateway, since: i64) -> Result<i64, Stor
     Ok(latest)
 }
 
+/// One revocation poll (every [`REVOCATION_POLL`]): reads the revocations
+/// since `since` (less the overlap), waiting at most `timeout`. Sets
+/// `portcullis_store_up` to 1 when the store answered and 0 when it failed
+/// or timed out, so an alert sees a store outage within seconds. Returns
+/// the new high-water mark, or why the store did not answer.
+pub async fn poll_revocations(
+    gateway: &Gateway,
+    since: i64,
+    timeout: Duration,
+) -> Result<i64, String> {
+    let from = since.saturating_sub(REVOCATION_OVERLAP_SECS);
+    let result = match tokio::time::timeout(timeout, load_revocations(gateway, from)).await {
+        Ok(Ok(latest)) => Ok(latest),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_string()),
+    };
+    match result {
+        Ok(_) => {
+            gateway.metrics.store_up.set(1);
+            gateway.metrics.revocations_last_sync.set(now() as f64);
+        }
+        Err(_) => gateway.metrics.store_up.set(0),
+    }
+    result
+}
+
 /// The background service: revocation poll and key check.
 pub struct SessionSync {
     pub gateway: Arc<Gateway>,
@@ -216,23 +242,17 @@ impl BackgroundService for SessionSync {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = poll.tick() => {
-                    let from = since.saturating_sub(REVOCATION_OVERLAP_SECS);
-                    match tokio::time::timeout(STORE_TIMEOUT, load_revocations(g, from)).await {
-                        Ok(Ok(latest)) => {
+                    match poll_revocations(g, since, STORE_TIMEOUT).await {
+                        Ok(latest) => {
                             since = since.max(latest);
-                            g.metrics.revocations_last_sync.set(now() as f64);
                             if failing {
                                 failing = false;
                                 tracing::info!("session revocations are in sync with the store again");
                             }
                         }
-                        result => {
+                        Err(error) => {
                             failing = true;
                             if revocation_warn.due() {
-                                let error = match result {
-                                    Ok(Err(e)) => e.to_string(),
-                                    _ => "timed out".to_string(),
-                                };
                                 tracing::warn!(
                                     %error,
                                     revoked = g.revoked.len(),
@@ -423,6 +443,26 @@ mod tests {
         assert!(replica.revoked.contains("sid-a") && replica.revoked.contains("sid-b"));
         assert!(latest >= now() - 5, "the poll's high-water mark: {latest}");
         assert_eq!(replica.metrics.revoked_sessions.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_poll_sets_store_up_to_whether_the_store_answered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let g = gateway(dir.path()).await;
+        g.metrics.store_up.set(0);
+        poll_revocations(&g, 0, STORE_TIMEOUT)
+            .await
+            .expect("the store answers");
+        assert_eq!(g.metrics.store_up.get(), 1);
+        assert!(g.metrics.revocations_last_sync.get() > 0.0);
+
+        // A closed store fails every call: the gauge drops to 0.
+        g.store.close().await;
+        let error = poll_revocations(&g, 0, STORE_TIMEOUT)
+            .await
+            .expect_err("the store is closed");
+        assert!(!error.is_empty());
+        assert_eq!(g.metrics.store_up.get(), 0);
     }
 
     #[tokio::test]
