@@ -14,6 +14,15 @@
 //!   (block, group change, assignment revoked) call
 //!   [`DirectoryCache::invalidate_user`] so this replica sees the change at
 //!   once. Other replicas see it within the TTL.
+//! - **Store outages.** When a reload fails, an entry loaded within
+//!   `stale_if_error` (default 5 min) still answers: signed-in users keep
+//!   working through a database restart or fail-over, from the last facts
+//!   the store gave. A user with no such entry is still an `Err` (deny). For
+//!   a second after a failure, stale entries answer without asking the store
+//!   again, so an unreachable database costs requests no load timeout each.
+//!   This is not a pass on error: the facts are the store's own, at most
+//!   `stale_if_error` old, and a change made on this replica during the
+//!   outage (`invalidate_user`) drops the user's entry, which then denies.
 //! - Assignment liveness is never cached: an entry holds the assignment's end,
 //!   and `assigned_live` is worked out against the `now` of each read, so a
 //!   time-limited assignment that ends while cached is denied from that second.
@@ -25,7 +34,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 use time::OffsetDateTime;
@@ -44,6 +53,9 @@ pub struct DirectoryCacheConfig {
     pub max_users: u64,
     /// Bound on one store load on the request path. Default 500 ms.
     pub load_timeout: Duration,
+    /// How long past its TTL an entry may still answer while the store
+    /// fails (see the module's contract). Default 5 min; zero turns it off.
+    pub stale_if_error: Duration,
 }
 
 impl Default for DirectoryCacheConfig {
@@ -52,6 +64,7 @@ impl Default for DirectoryCacheConfig {
             ttl: Duration::from_secs(4),
             max_users: 100_000,
             load_timeout: Duration::from_millis(500),
+            stale_if_error: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -61,14 +74,31 @@ impl Default for DirectoryCacheConfig {
 #[derive(Clone)]
 pub struct DirectoryCache {
     store: Store,
-    /// `None` values remember that a user id is unknown.
-    entries: Cache<String, Option<Arc<DirectoryUser>>>,
+    entries: Cache<String, Entry>,
+    /// How long an entry answers without asking the store.
+    ttl: Duration,
+    /// How long past `ttl` an entry answers while the store fails.
+    stale_if_error: Duration,
+    /// Until when (ms after `clock_base`) stale entries answer without a
+    /// load: set for a second by every failed load.
+    store_failing_until_ms: Arc<AtomicU64>,
+    clock_base: Instant,
     /// Bumped by every invalidation. A load that overlaps one must not store
     /// what it read: the data may predate the change (a guest blocked while
     /// their entry was being loaded would otherwise be cached as active).
     epoch: Arc<AtomicU64>,
     load_timeout: Duration,
 }
+
+/// One cached user. `user: None` remembers that the id is unknown.
+#[derive(Clone)]
+struct Entry {
+    loaded: Instant,
+    user: Option<Arc<DirectoryUser>>,
+}
+
+/// How long stale entries answer without a load after a failed one.
+const STORE_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for DirectoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,19 +117,41 @@ impl DirectoryCache {
             entries: Cache::builder()
                 .name("portcullis-directory")
                 .max_capacity(config.max_users)
-                .time_to_live(config.ttl)
+                .time_to_live(config.ttl + config.stale_if_error)
                 .build(),
+            ttl: config.ttl,
+            stale_if_error: config.stale_if_error,
+            store_failing_until_ms: Arc::new(AtomicU64::new(0)),
+            clock_base: Instant::now(),
             epoch: Arc::new(AtomicU64::new(0)),
             load_timeout: config.load_timeout,
         }
+    }
+
+    fn ms_since_base(&self) -> u64 {
+        self.clock_base.elapsed().as_millis() as u64
+    }
+
+    /// Whether a load failed within the last [`STORE_FAILURE_BACKOFF`].
+    fn store_failing(&self) -> bool {
+        self.ms_since_base() < self.store_failing_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether `entry` may still answer for a store that fails.
+    fn within_stale_bound(&self, entry: &Entry) -> bool {
+        entry.loaded.elapsed() < self.ttl + self.stale_if_error
     }
 
     /// The facts for `user_id` and `app` at `now` if the user's entry is
     /// cached and fresh; `None` on a miss. Never touches the store, never
     /// waits; safe on the hot path.
     pub fn cached(&self, user_id: &str, app: &str, now: OffsetDateTime) -> Option<DirectoryFacts> {
-        let user = self.entries.get(user_id)?;
-        Some(DirectoryFacts::evaluate(user.as_deref(), app, now))
+        let entry = self.entries.get(user_id)?;
+        let fresh = entry.loaded.elapsed() < self.ttl;
+        if !fresh && !(self.store_failing() && self.within_stale_bound(&entry)) {
+            return None;
+        }
+        Some(DirectoryFacts::evaluate(entry.user.as_deref(), app, now))
     }
 
     /// The cached facts, or else loads the user from the store (bounded by
@@ -117,8 +169,23 @@ impl DirectoryCache {
         if let Some(facts) = self.cached(user_id, app, now) {
             return Ok(facts);
         }
-        let user = self.load(user_id).await?;
-        Ok(DirectoryFacts::evaluate(user.as_deref(), app, now))
+        match self.load(user_id).await {
+            Ok(user) => Ok(DirectoryFacts::evaluate(user.as_deref(), app, now)),
+            Err(e) => {
+                self.store_failing_until_ms.store(
+                    self.ms_since_base() + STORE_FAILURE_BACKOFF.as_millis() as u64,
+                    Ordering::Relaxed,
+                );
+                match self
+                    .entries
+                    .get(user_id)
+                    .filter(|entry| self.within_stale_bound(entry))
+                {
+                    Some(entry) => Ok(DirectoryFacts::evaluate(entry.user.as_deref(), app, now)),
+                    None => Err(e),
+                }
+            }
+        }
     }
 
     /// Loads the user's entry from the store now and caches it, replacing any
@@ -152,7 +219,13 @@ impl DirectoryCache {
             })??
             .map(Arc::new);
         if self.epoch.load(Ordering::SeqCst) == epoch {
-            self.entries.insert(user_id.to_owned(), user.clone());
+            self.entries.insert(
+                user_id.to_owned(),
+                Entry {
+                    loaded: Instant::now(),
+                    user: user.clone(),
+                },
+            );
             // An invalidation between the check and the insert bumped the
             // epoch before removing; seeing it now, undo our insert.
             if self.epoch.load(Ordering::SeqCst) != epoch {

@@ -162,6 +162,7 @@ on_both_backends!(
     cache_invalidate_user_drops_the_entry,
     cache_remembers_unknown_users,
     cache_database_error_is_an_err_and_not_cached,
+    cache_serves_the_last_facts_while_the_store_fails,
     cache_load_is_bounded_by_the_timeout,
     tickets_are_taken_once_and_not_after_they_expire,
     prune_tickets_deletes_only_expired_ones,
@@ -1053,6 +1054,68 @@ async fn cache_database_error_is_an_err_and_not_cached(db: TestDb) {
         "{err:?}"
     );
     assert_eq!(cache.cached("u1", "payroll", t(1)), None);
+}
+
+/// A database restart or fail-over: signed-in users keep the facts the store
+/// last gave, up to `stale_if_error`; users without an entry, and users
+/// changed on this replica during the outage, are still denied.
+async fn cache_serves_the_last_facts_while_the_store_fails(db: TestDb) {
+    let store = db.open().await;
+    assigned_guest(&store, 100).await;
+    add(&store, guest("u2", "b@partner.com")).await;
+    add(&store, guest("u3", "c@partner.com")).await;
+    let config = |stale_if_error| DirectoryCacheConfig {
+        ttl: Duration::from_millis(100),
+        stale_if_error,
+        ..DirectoryCacheConfig::default()
+    };
+    let cache = DirectoryCache::new(store.clone(), config(Duration::from_secs(60)));
+    let strict = DirectoryCache::new(store.clone(), config(Duration::ZERO));
+    let loaded = cache
+        .get_or_load("u1", "payroll", t(1))
+        .await
+        .expect("load");
+    cache
+        .get_or_load("u2", "payroll", t(1))
+        .await
+        .expect("load");
+    strict
+        .get_or_load("u1", "payroll", t(1))
+        .await
+        .expect("load");
+    store.close().await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    assert_eq!(
+        cache.cached("u1", "payroll", t(1)),
+        None,
+        "past the TTL: ask"
+    );
+    assert_eq!(
+        cache
+            .get_or_load("u1", "payroll", t(1))
+            .await
+            .expect("stale"),
+        loaded
+    );
+    assert_eq!(
+        cache.cached("u1", "payroll", t(1)),
+        Some(loaded),
+        "while the store fails, stale entries answer without a load"
+    );
+    cache
+        .get_or_load("u3", "payroll", t(1))
+        .await
+        .expect_err("never loaded: no facts to serve");
+    cache.invalidate_user("u2");
+    cache
+        .get_or_load("u2", "payroll", t(1))
+        .await
+        .expect_err("changed here during the outage: deny");
+    strict
+        .get_or_load("u1", "payroll", t(1))
+        .await
+        .expect_err("stale_if_error: 0 serves nothing stale");
 }
 
 async fn cache_load_is_bounded_by_the_timeout(db: TestDb) {
