@@ -10,3 +10,14 @@ mod cluster;
 pub async fn database() -> String {
     cluster::cluster().create_database().await
 }
+
+/// Stops this binary's PostgreSQL server (fast shutdown): every database on
+/// it is unreachable until [`restart`].
+pub fn stop() {
+    cluster::cluster().stop();
+}
+
+/// Starts the server stopped by [`stop`] again, same port and data.
+pub fn restart() {
+    cluster::cluster().restart();
+}

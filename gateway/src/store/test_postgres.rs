@@ -48,6 +48,36 @@ const CREATE_DB_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct Cluster {
     port: u16,
+    /// How to run `pg_ctl` again: for outage tests that stop and restart
+    /// the server (see [`Cluster::stop`]).
+    pg_ctl: PgCtl,
+}
+
+#[derive(Debug)]
+struct PgCtl {
+    program: PathBuf,
+    as_postgres: bool,
+    root: PathBuf,
+    options: String,
+}
+
+impl PgCtl {
+    fn command(&self, action: &str) -> Command {
+        let mut cmd = pg_command(&self.program, self.as_postgres);
+        cmd.arg("-D").arg(self.root.join("data")).arg("-w");
+        if action == "start" {
+            cmd.arg("-l").arg(self.root.join("postgres.log")).args([
+                "-t",
+                &START_TIMEOUT_SECS.to_string(),
+                "-o",
+                &self.options,
+            ]);
+        } else {
+            cmd.args(["-m", "fast"]);
+        }
+        cmd.arg(action);
+        cmd
+    }
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -85,6 +115,32 @@ impl Cluster {
             .unwrap_or_else(|_| panic!("creating database {name} took over {CREATE_DB_TIMEOUT:?}"))
             .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
         self.url(&name)
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected), for a
+    /// test of a database outage; [`Cluster::restart`] brings it back on the
+    /// same port with the same data. Panics when `pg_ctl` fails.
+    #[allow(dead_code, reason = "only the outage tests stop the server")]
+    pub(crate) fn stop(&self) {
+        let log = self.pg_ctl.root.join("pg_ctl.log");
+        run(
+            &mut self.pg_ctl.command("stop"),
+            Duration::from_secs(30),
+            &log,
+        )
+        .unwrap_or_else(|e| panic!("stopping the test PostgreSQL server: {e}"));
+    }
+
+    /// Starts the server stopped by [`Cluster::stop`] again.
+    #[allow(dead_code, reason = "only the outage tests stop the server")]
+    pub(crate) fn restart(&self) {
+        let log = self.pg_ctl.root.join("pg_ctl.log");
+        run(
+            &mut self.pg_ctl.command("start"),
+            Duration::from_secs(START_TIMEOUT_SECS + 10),
+            &log,
+        )
+        .unwrap_or_else(|e| panic!("restarting the test PostgreSQL server: {e}"));
     }
 }
 
@@ -160,7 +216,17 @@ fn start() -> Result<Cluster, String> {
             &root.join("pg_ctl.log"),
         );
         match started {
-            Ok(()) => return Ok(Cluster { port }),
+            Ok(()) => {
+                return Ok(Cluster {
+                    port,
+                    pg_ctl: PgCtl {
+                        program: bin.join("pg_ctl"),
+                        as_postgres,
+                        root,
+                        options,
+                    },
+                });
+            }
             Err(e) => {
                 let log = std::fs::read_to_string(root.join("postgres.log")).unwrap_or_default();
                 last_error = format!("{e}\npostgres.log:\n{log}");
