@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod portal;
 pub mod proxy;
 pub mod reload;
+pub mod schema;
 pub mod server;
 pub mod session;
 pub mod signup;

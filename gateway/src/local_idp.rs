@@ -383,25 +383,52 @@ fn email_domain(email: &str) -> Option<String> {
 
 // ---------------------------------------------------------------- file types
 
-#[derive(Deserialize)]
+/// The users file of an idp of type `local`: accounts with passwords
+/// (break-glass accounts, demo identities). Paths in the config are relative
+/// to the config file; the file is re-read on reload.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Portcullis users file (idp type local)")]
 struct UsersFile {
+    /// The accounts; e-mails are unique (case-insensitive).
+    #[schemars(with = "Vec<UserFile>")]
     users: S<Vec<S<UserFile>>>,
 }
 
-#[derive(Deserialize)]
+/// One account.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UserFile {
+    /// The sign-in e-mail address.
+    #[schemars(with = "String", example = "alice@tailwindtraders.com")]
     email: S<String>,
+    /// Display name. Default: none.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     name: Option<S<String>>,
+    /// An argon2id PHC string, as `portcullis hash-password` prints it.
+    /// Never the password itself.
+    #[schemars(with = "String", regex(pattern = "^\\$argon2(id|i|d)\\$"))]
     password_hash: S<String>,
+    /// `member` or `guest`. Default: from the e-mail's domain and the
+    /// config's `organisation.member_domains`.
     #[serde(default)]
+    #[schemars(with = "Option<rules::schema::UserTypeWord>")]
     user_type: Option<S<String>>,
+    /// Group names (for `group:NAME` in rules and app owners).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     groups: Vec<S<String>>,
+    /// (guests) Apps the guest is assigned to, renewed for 30 days at every
+    /// start.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     apps: Vec<S<String>>,
+}
+
+/// The JSON Schema of a users file (`portcullis schema users`).
+pub fn users_file_schema(generator: schemars::SchemaGenerator) -> schemars::Schema {
+    generator.into_root_schema_for::<UsersFile>()
 }
 
 #[cfg(test)]

@@ -50,6 +50,15 @@ enum Command {
         #[command(subcommand)]
         command: GuestsCommand,
     },
+    /// Print the JSON Schema of portcullis.yaml (`config`), rule files
+    /// (`rules`) or users files (`users`), or with --markdown the
+    /// configuration reference made from them (docs/config-reference.md).
+    Schema {
+        #[arg(value_enum, required_unless_present = "markdown")]
+        file: Option<portcullis::schema::FileKind>,
+        #[arg(long, conflicts_with = "file")]
+        markdown: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,6 +260,13 @@ fn main() -> ExitCode {
         Command::Invite(a) => invite(&a),
         Command::Invitations { command } => invitations(command),
         Command::Guests { command } => guests(command),
+        Command::Schema { file, markdown } => {
+            match file {
+                Some(kind) if !markdown => print!("{}", portcullis::schema::json_text(kind)),
+                _ => print!("{}", portcullis::schema::markdown()),
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -18,6 +18,7 @@ mod file;
 mod model;
 mod paths;
 pub mod platform;
+pub mod schema;
 
 pub use cases::{RequestFacts, ResolvedFacts, RuleTest, TestOutcome, run_tests};
 pub use compile::CompileContext;

@@ -20,36 +20,71 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------- file types
 
 /// `mail:` as written: `{ from, outbox: DIR }` or `{ from, smtp: {…} }`.
-#[derive(Deserialize)]
+/// (`JsonSchema`: the doc comments are the config reference's text.)
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["outbox"] }, { "required": ["smtp"] }]))]
 pub struct MailFile {
+    /// The `From:` of every message: an address, or `Name <address>`.
+    #[schemars(
+        with = "String",
+        example = "Tailwind Traders <noreply@tailwindtraders.example>"
+    )]
     from: S<String>,
+    /// A folder (relative to the config file) that gets one `.eml` file per
+    /// message instead of sending it: nothing leaves the machine. One of
+    /// `outbox` and `smtp`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     outbox: Option<S<String>>,
+    /// An SMTP relay.
     #[serde(default)]
+    #[schemars(with = "Option<SmtpFile>")]
     smtp: Option<S<SmtpFile>>,
 }
 
-#[derive(Deserialize)]
+/// `mail.smtp`: the relay that sends the gateway's e-mail.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SmtpFile {
+    /// Host name or IP address (no scheme, no port).
+    #[schemars(with = "String", example = "smtp.example.com")]
     host: S<String>,
+    /// Default 587, or 465 with `tls: tls`.
     #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1))]
     port: Option<S<u16>>,
+    /// `starttls` (a plain connection upgraded, the upgrade required), `tls`
+    /// (TLS from the first byte, usually port 465) or `none` (loopback hosts
+    /// only).
     #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        extend("enum" = ["starttls", "tls", "none"], "default" = "starttls")
+    )]
     tls: Option<S<String>>,
+    /// User name for `AUTH`. Default: no `AUTH`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     username: Option<S<String>>,
+    /// A file holding the password (one trailing newline ignored). One of
+    /// `password_file` and `password_env` with `username`.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     password_file: Option<S<String>>,
+    /// An environment variable holding the password.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     password_env: Option<S<String>>,
     /// Accepted only to be refused with a better message than "unknown
     /// field": a secret in the config file ends up in backups and reviews.
     /// Its value is never kept.
     #[serde(default)]
+    #[schemars(with = "Option<String>", extend("deprecated" = true, "not" = {}))]
     password: Option<S<IgnoredAny>>,
+    /// Bound on one send, connection included.
     #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(DEFAULT_TIMEOUT)))]
     timeout: Option<S<String>>,
 }
 

@@ -1,0 +1,243 @@
+//! JSON Schema for rule files (`portcullis schema rules`). The file types in
+//! `file.rs` derive `JsonSchema` and their doc comments become the schema's
+//! descriptions. Values the file types keep as strings and `compile` checks
+//! later get their shape here, built from the same word lists `compile` and
+//! `cases` check against, so the schema cannot drift from the parser.
+//!
+//! The schema is for editors and reviews: it catches unknown fields, typos in
+//! closed vocabularies and malformed durations as you type. It cannot know the
+//! app names of a config or whether a named location exists; `portcullis
+//! check` does that.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use crate::eval::Decision;
+use crate::file::{IncludeExclude, RuleFile};
+use crate::model::{Control, State};
+use crate::paths::METHODS;
+use crate::platform::Platform;
+
+/// The schema of one rule file, with `generator`'s settings (draft, null
+/// handling); the gateway adds `$id` and a title.
+pub fn rule_file(generator: SchemaGenerator) -> Schema {
+    generator.into_root_schema_for::<RuleFile>()
+}
+
+/// A string schema made inline (no `$defs` entry): a short shape is easier
+/// to read beside its field than behind a link.
+macro_rules! string_shape {
+    ($(#[$doc:meta])* $name:ident => $schema:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                $schema
+            }
+        }
+    };
+}
+
+string_shape! {
+    /// A duration: one whole number and one unit, `s`, `m`, `h` or `d`
+    /// (`90s`, `30m`, `12h`, `7d`); never zero (`rules::parse_duration`).
+    Duration => json_schema!({
+        "type": "string",
+        "pattern": "^\\s*0*[1-9][0-9]*[smhd]\\s*$",
+        "examples": ["30m", "12h", "7d"],
+    })
+}
+
+string_shape! {
+    /// An IPv4 or IPv6 range in CIDR notation, or one address (a single-host
+    /// range). Host bits must be zero: `10.0.0.0/8`, not `10.0.0.1/8`.
+    IpRange => json_schema!({
+        "type": "string",
+        "pattern": "^\\s*[0-9A-Fa-f:.]+(/[0-9]{1,3})?\\s*$",
+        "examples": ["203.0.113.0/24", "2001:db8:10::/48", "192.0.2.7"],
+    })
+}
+
+string_shape! {
+    /// One IP address, v4 or v6.
+    IpAddress => json_schema!({
+        "type": "string",
+        "pattern": "^\\s*[0-9A-Fa-f:.]+\\s*$",
+        "examples": ["198.51.100.7", "2001:db8::1"],
+    })
+}
+
+string_shape! {
+    /// An ISO 3166-1 alpha-2 country code (any case), or `unknown`: the
+    /// country of an address the GeoIP database cannot place.
+    Country => json_schema!({
+        "type": "string",
+        "pattern": "^([A-Za-z]{2}|[Uu][Nn][Kk][Nn][Oo][Ww][Nn])$",
+        "examples": ["DE", "KP", "unknown"],
+    })
+}
+
+string_shape! {
+    /// A policy state.
+    StateWord => json_schema!({ "type": "string", "enum": State::NAMES })
+}
+
+string_shape! {
+    /// A decision a rule test expects.
+    DecisionWord => json_schema!({ "type": "string", "enum": Decision::NAMES })
+}
+
+string_shape! {
+    /// A user type.
+    UserTypeWord => json_schema!({ "type": "string", "enum": ["guest", "member"] })
+}
+
+string_shape! {
+    /// A device platform, as the User-Agent and client hints reveal it.
+    PlatformWord => json_schema!({ "type": "string", "enum": platform_names() })
+}
+
+string_shape! {
+    /// `browser` (a page navigation) or `api` (a bearer token, or a request
+    /// that is not a navigation).
+    ClientAppWord => json_schema!({ "type": "string", "enum": ["browser", "api"] })
+}
+
+string_shape! {
+    /// An HTTP method, upper case.
+    MethodWord => json_schema!({ "type": "string", "enum": METHODS })
+}
+
+string_shape! {
+    /// `all`, `guests`, `members`, `group:NAME`, `domain:DOMAIN` or an e-mail
+    /// address.
+    UserEntry => json_schema!({
+        "type": "string",
+        "anyOf": [
+            { "enum": ["all", "guests", "members"] },
+            { "pattern": "^group:\\S" },
+            { "pattern": "^domain:\\S" },
+            { "pattern": "^[^@\\s]+@[^@\\s]+$" },
+        ],
+        "examples": ["all", "guests", "group:finance", "domain:contoso.com", "anna@contoso.com"],
+    })
+}
+
+string_shape! {
+    /// `all` or the name of an app in `portcullis.yaml`.
+    AppEntry => json_schema!({
+        "type": "string",
+        "examples": ["all", "payroll"],
+    })
+}
+
+string_shape! {
+    /// `all`, `trusted` (every named location with `trusted: true`) or the
+    /// name of a named location.
+    LocationEntry => json_schema!({
+        "type": "string",
+        "examples": ["all", "trusted", "tailwind-offices"],
+    })
+}
+
+string_shape! {
+    /// `all` or a platform.
+    PlatformEntry => json_schema!({
+        "type": "string",
+        "enum": std::iter::once("all").chain(platform_names()).collect::<Vec<_>>(),
+    })
+}
+
+string_shape! {
+    /// `all`, `browser` or `api`.
+    ClientAppEntry => json_schema!({ "type": "string", "enum": ["all", "browser", "api"] })
+}
+
+string_shape! {
+    /// `all` or a glob on the normalised path, starting with `/`: `*` within
+    /// one segment, `**` across segments; `/admin/*` also covers `/admin`.
+    PathEntry => json_schema!({
+        "type": "string",
+        "pattern": "^(all|/.*)$",
+        "examples": ["/admin/*", "/api/**"],
+    })
+}
+
+fn platform_names() -> Vec<&'static str> {
+    Platform::ALL.iter().map(|p| p.as_str()).collect()
+}
+
+/// `{ include: [...], exclude: [...] }` whose entries are `E`: the derived
+/// schema of [`IncludeExclude`] with its list items replaced, so every
+/// condition (users, apps, platforms, ...) completes its own words.
+pub struct Condition<E>(PhantomData<E>);
+
+impl<E: JsonSchema> JsonSchema for Condition<E> {
+    fn schema_name() -> Cow<'static, str> {
+        let entry = E::schema_name();
+        let name = entry.strip_suffix("Entry").unwrap_or(&entry);
+        format!("{name}Condition").into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = IncludeExclude::json_schema(generator);
+        let entry = generator.subschema_for::<E>().to_value();
+        if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+            for list in props.values_mut() {
+                if let Some(items) = list.get_mut("items") {
+                    *items = entry.clone();
+                }
+            }
+        }
+        schema
+    }
+}
+
+/// `grant`: the word `block`, or the controls to require.
+pub struct Grant;
+
+impl JsonSchema for Grant {
+    fn schema_name() -> Cow<'static, str> {
+        "Grant".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`block`, or `{ require: [mfa], operator: all | any }`: the controls \
+                a request must meet when the policy applies.",
+            "oneOf": [
+                {
+                    "description": "Deny every request the policy applies to.",
+                    "type": "string",
+                    "const": "block",
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "require": {
+                            "description": "Controls the request must meet.",
+                            "type": "array",
+                            "items": { "type": "string", "enum": Control::NAMES },
+                        },
+                        "operator": {
+                            "description": "Whether all the controls are needed or any one of them.",
+                            "type": "string",
+                            "enum": ["all", "any"],
+                            "default": "all",
+                        },
+                    },
+                    "required": ["require"],
+                    "additionalProperties": false,
+                },
+            ],
+        })
+    }
+}
