@@ -71,6 +71,15 @@ pub mod paths {
     /// Self-service sign-up (`/.portcullis/sign-up?app=…`, `…/sign-up/…`).
     pub const SIGN_UP: &str = "/.portcullis/sign-up";
     pub const JWKS: &str = "/.portcullis/jwks.json";
+    /// The forward-auth decision for Traefik `forwardAuth` and Caddy
+    /// `forward_auth` (answered by the proxy module on any host, see
+    /// `proxy::forward_auth`).
+    pub const AUTH: &str = "/.portcullis/auth";
+    /// The same for nginx `auth_request`: 401 plus `Location`, never 302.
+    pub const AUTH_NGINX: &str = "/.portcullis/auth/nginx";
+    /// The same for Envoy's HTTP `ext_authz` (`path_prefix`): the original
+    /// path follows it.
+    pub const AUTH_ENVOY: &str = "/.portcullis/auth/envoy";
 }
 
 /// The sign-in services built from the config at start: IdP clients, the

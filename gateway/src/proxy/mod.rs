@@ -5,6 +5,8 @@
 
 pub mod access_log;
 pub mod context;
+pub mod decide;
+pub mod forward_auth;
 pub mod headers;
 pub mod path;
 pub mod respond;
@@ -16,13 +18,12 @@ use crate::session::{SessionClaims, cookie};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
 use async_trait::async_trait;
-use context::Identity;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 use respond::Answer;
-use rules::{ClientApp, Decision, State, User};
+use rules::{ClientApp, Decision};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -223,7 +224,8 @@ impl ProxyHttp for Proxy {
         let g = &self.gateway;
         let snapshot = g.snapshot.load_full();
         ctx.snapshot = Some(snapshot.clone());
-        ctx.https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        ctx.https = session.digest().is_some_and(|d| d.ssl_digest.is_some())
+            || forward_auth::trusted_https(&snapshot, session);
         let req = session.req_header();
         let client_app = context::client_app(req);
 
@@ -242,6 +244,11 @@ impl ProxyHttp for Proxy {
                     "The request's framing is ambiguous.",
                 )
                 .await;
+        }
+        // Before normalising: Envoy appends the original path to the
+        // endpoint's, and that one is normalised on its own.
+        if let Some(caller) = forward_auth::endpoint(req.uri.path()) {
+            return forward_auth::serve(g, session, ctx, &snapshot, caller).await;
         }
         let path = match path::normalize(req.uri.path()) {
             Ok(p) => p,
@@ -329,137 +336,41 @@ impl ProxyHttp for Proxy {
         let Some(app_index) = ctx.app else {
             return Err(Error::explain(ErrorType::InternalError, "no app routed"));
         };
-        let app = &snapshot.config.apps[app_index];
         let req = session.req_header();
-        let method = req.method.as_str();
-        let preflight = method == "OPTIONS"
-            && req.headers.contains_key("origin")
-            && req.headers.contains_key("access-control-request-method");
-        if is_public(&app.public_paths, &path) || (preflight && app.allow_cors_preflight) {
-            ctx.outcome = "public";
-            return Ok(false);
-        }
-
-        let now = now();
-        let facts = context::build(
-            g, &snapshot, req, client_ip, client_app, &host, ctx.https, now,
-        );
-        let method = req.method.as_str().to_string();
-
-        let (claims, bearer) = match facts.identity {
-            Identity::Signed { claims, bearer } => (Some(claims), bearer),
-            Identity::Anonymous => (None, false),
-            Identity::BadToken(problem) => {
-                ctx.outcome = Decision::SignIn.as_str();
-                let a = ctx.answer(&snapshot, ClientApp::Api, Some(problem));
-                respond::deny(session, Decision::SignIn, &a).await?;
-                return Ok(true);
-            }
-        };
-
-        // Directory facts: cached; a miss waits for the store with a
-        // timeout. An unanswerable question is a deny.
-        let mut groups: Vec<String> = Vec::new();
-        let mut user_type = None;
-        let mut assigned = false;
-        if let Some(c) = &claims {
-            let dir = match g.directory.cached(&c.sub, &app.name, time_of(now)) {
-                Some(f) => Ok(f),
-                None => {
-                    g.directory
-                        .get_or_load(&c.sub, &app.name, time_of(now))
-                        .await
-                }
-            };
-            let dir = match dir {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(request_id = %ctx.request_id, error = %e, "directory unavailable; denying");
-                    return ctx
-                        .refuse(
-                            session,
-                            &snapshot,
-                            "error",
-                            503,
-                            facts.client_app,
-                            "Unavailable",
-                            "Access could not be checked right now; try again shortly.",
-                        )
-                        .await;
-                }
-            };
-            if dir.blocked || (!dir.user_exists && !bearer) {
-                // Blocked, or a cookie for a user the directory no longer has.
-                let decision = if dir.blocked {
-                    Decision::Block
-                } else {
-                    Decision::SignIn
-                };
-                ctx.outcome = decision.as_str();
-                let a = ctx.answer(
-                    &snapshot,
-                    if bearer { ClientApp::Api } else { client_app },
-                    None,
-                );
-                respond::deny(session, decision, &a).await?;
-                return Ok(true);
-            }
-            // The directory is authoritative; the token's claim otherwise.
-            user_type = Some(dir.user_type.unwrap_or(c.user_type));
-            groups = c
-                .groups
-                .iter()
-                .chain(dir.groups.iter())
-                .map(|g| g.to_ascii_lowercase())
-                .collect();
-            groups.sort_unstable();
-            groups.dedup();
-            assigned = dir.assigned_live;
-        }
-
-        let email = claims.as_ref().map(|c| c.email.to_ascii_lowercase());
-        let request = rules::Request {
-            user: match (&email, user_type) {
-                (Some(email), Some(user_type)) => Some(User {
-                    email,
-                    user_type,
-                    groups: &groups,
-                    assigned,
-                }),
-                _ => None,
-            },
-            app: app_index as rules::AppId,
+        let question = decide::Question {
+            app: app_index,
+            host: &host,
             path: &path,
-            method: &method,
-            ip: Some(client_ip),
-            country: facts.country,
-            platform: facts.platform,
-            client_app: facts.client_app,
-            mfa: claims.as_ref().is_some_and(|c| c.mfa()),
-            signed_in_ago: claims
-                .as_ref()
-                .map(|c| std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64)),
+            method: req.method.as_str(),
+            client_ip,
+            client_app,
+            https: ctx.https,
         };
-        let eval = rules::evaluate(&snapshot.rules, &request);
-        for t in eval.policies.iter().filter(|t| t.applies) {
-            g.metrics
-                .policy_results
-                .with_label_values(&[&t.policy.name, t.policy.state.as_str(), t.result.as_str()])
-                .inc();
-            if t.policy.state == State::Enabled {
-                ctx.applied.push(t.policy.name.clone());
-            }
-        }
-        ctx.outcome = eval.decision.as_str();
-        ctx.claims = claims;
-        ctx.bearer = bearer;
-        ctx.groups = groups;
-        ctx.user_type = user_type;
-        if eval.decision == Decision::Allow {
+        let Ok(verdict) = decide::decide(g, &snapshot, req, &question, &ctx.request_id).await
+        else {
+            return ctx
+                .refuse(
+                    session,
+                    &snapshot,
+                    "error",
+                    503,
+                    client_app,
+                    "Unavailable",
+                    "Access could not be checked right now; try again shortly.",
+                )
+                .await;
+        };
+        ctx.outcome = verdict.outcome;
+        ctx.claims = verdict.claims;
+        ctx.bearer = verdict.bearer;
+        ctx.groups = verdict.groups;
+        ctx.user_type = verdict.user_type;
+        ctx.applied = verdict.applied;
+        if verdict.decision == Decision::Allow {
             return Ok(false);
         }
-        let a = ctx.answer(&snapshot, facts.client_app, None);
-        respond::deny(session, eval.decision, &a).await?;
+        let a = ctx.answer(&snapshot, verdict.client_app, verdict.token_problem);
+        respond::deny(session, verdict.decision, &a).await?;
         Ok(true)
     }
 
@@ -690,10 +601,6 @@ pub fn is_public(public: &[String], path: &str) -> bool {
             path == p
         }
     })
-}
-
-fn time_of(now: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub struct Answer<'a> {
 impl Answer<'_> {
     /// Whether this client gets redirects (a person in a browser) rather
     /// than status codes.
-    fn redirects(&self) -> bool {
+    pub fn redirects(&self) -> bool {
         match self
             .app
             .map_or(OnUnauthenticated::Auto, |a| a.on_unauthenticated)
@@ -41,7 +41,7 @@ impl Answer<'_> {
 pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> Result<u16> {
     match decision {
         Decision::Allow => Ok(0),
-        Decision::SignIn if a.redirects() => redirect(session, paths::SIGN_IN, a).await,
+        Decision::SignIn if a.redirects() => redirect(session, Decision::SignIn, a).await,
         Decision::SignIn => {
             let challenge = match a.token_problem {
                 Some(p) => format!(
@@ -63,7 +63,7 @@ pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
             )
             .await
         }
-        Decision::Mfa if a.redirects() => redirect(session, paths::MFA, a).await,
+        Decision::Mfa if a.redirects() => redirect(session, Decision::Mfa, a).await,
         Decision::Mfa => {
             // RFC 9470: the token is valid, the authentication behind it is too weak.
             let challenge = "Bearer realm=\"portcullis\", error=\"insufficient_user_authentication\", \
@@ -141,9 +141,24 @@ pub async fn error(
     }
 }
 
-async fn redirect(session: &mut Session, endpoint: &str, a: &Answer<'_>) -> Result<u16> {
+/// Where a person is sent for `decision` (`SignIn` or `Mfa`; `None` for
+/// the others): a path on the same host, with the request to come back to.
+/// The forward-auth endpoint prefixes the original scheme and host.
+pub fn location(decision: Decision, a: &Answer<'_>) -> Option<String> {
+    let endpoint = match decision {
+        Decision::SignIn => paths::SIGN_IN,
+        Decision::Mfa => paths::MFA,
+        Decision::Allow | Decision::Block => return None,
+    };
     // The return URL is always a path on this same host: never a full URL.
-    let location = format!("{endpoint}?rd={}", encode_component(a.path_and_query));
+    Some(format!(
+        "{endpoint}?rd={}",
+        encode_component(a.path_and_query)
+    ))
+}
+
+async fn redirect(session: &mut Session, decision: Decision, a: &Answer<'_>) -> Result<u16> {
+    let location = location(decision, a).unwrap_or_else(|| paths::SIGN_IN.to_string());
     send(
         session,
         302,

@@ -1,0 +1,206 @@
+//! The access decision for one request to one app, shared by the two ways
+//! a request reaches us: proxied (`request_filter`) and asked about by
+//! another proxy (`forward_auth`). Both build a [`Question`] from their own
+//! inputs and get the same [`Verdict`]; neither re-implements a step.
+//!
+//! Order: public paths and CORS pre-flights first (no identity needed),
+//! then the session (cookie or bearer), the directory (blocked, removed,
+//! assigned), and last the rules.
+
+use super::context::{self, Identity};
+use crate::session::SessionClaims;
+use crate::snapshot::Snapshot;
+use crate::state::{Gateway, now};
+use pingora::http::RequestHeader;
+use rules::{ClientApp, Decision, State, User, UserType};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What is being asked: the original request, as the proxy or the
+/// forwarding headers of a trusted proxy describe it.
+pub struct Question<'a> {
+    /// The routed app (an index into `config.apps`).
+    pub app: usize,
+    /// Lower-case host without the port: the session cookie's audience.
+    pub host: &'a str,
+    /// The normalised path (the one that is forwarded).
+    pub path: &'a str,
+    pub method: &'a str,
+    pub client_ip: IpAddr,
+    pub client_app: ClientApp,
+    /// Whether the client's connection was HTTPS (picks the cookie name).
+    pub https: bool,
+}
+
+/// The decision and everything the answer and the upstream headers need.
+pub struct Verdict {
+    pub decision: Decision,
+    /// The `decision` label of `portcullis_requests_total`: the decision's
+    /// name, or `public` for a public path or pre-flight.
+    pub outcome: &'static str,
+    /// Who the answer is for: API for a bearer token, else the request's.
+    pub client_app: ClientApp,
+    /// Why a bearer token was refused (`invalid_token` detail), if it was.
+    pub token_problem: Option<&'static str>,
+    /// The verified session; `None` for anonymous and public requests.
+    pub claims: Option<Arc<SessionClaims>>,
+    /// The session came as `Authorization: Bearer`.
+    pub bearer: bool,
+    /// The user's groups (token and directory), lower-case, sorted.
+    pub groups: Vec<String>,
+    pub user_type: Option<UserType>,
+    /// The enabled policies that applied, for the access log.
+    pub applied: Vec<Arc<str>>,
+}
+
+impl Verdict {
+    fn early(decision: Decision, outcome: &'static str, client_app: ClientApp) -> Verdict {
+        Verdict {
+            decision,
+            outcome,
+            client_app,
+            token_problem: None,
+            claims: None,
+            bearer: false,
+            groups: Vec::new(),
+            user_type: None,
+            applied: Vec::new(),
+        }
+    }
+}
+
+/// The directory could not be asked in time: the caller denies with 503.
+#[derive(Debug)]
+pub struct Unavailable;
+
+/// Decides `q`. `req` gives the headers the session and platform are read
+/// from (`Cookie`, `Authorization`, `User-Agent`, client hints, `Origin`).
+/// Never waits on an IdP; waits on the store only on a directory-cache
+/// miss, bounded by the directory's timeout. Counts `policy_results`.
+pub async fn decide(
+    g: &Gateway,
+    snapshot: &Snapshot,
+    req: &RequestHeader,
+    q: &Question<'_>,
+    request_id: &str,
+) -> Result<Verdict, Unavailable> {
+    let app = &snapshot.config.apps[q.app];
+    let preflight = q.method == "OPTIONS"
+        && req.headers.contains_key("origin")
+        && req.headers.contains_key("access-control-request-method");
+    if super::is_public(&app.public_paths, q.path) || (preflight && app.allow_cors_preflight) {
+        return Ok(Verdict::early(Decision::Allow, "public", q.client_app));
+    }
+
+    let now = now();
+    let facts = context::build(
+        g,
+        snapshot,
+        req,
+        q.client_ip,
+        q.client_app,
+        q.host,
+        q.https,
+        now,
+    );
+    let (claims, bearer) = match facts.identity {
+        Identity::Signed { claims, bearer } => (Some(claims), bearer),
+        Identity::Anonymous => (None, false),
+        Identity::BadToken(problem) => {
+            let mut v = Verdict::early(Decision::SignIn, "sign_in", ClientApp::Api);
+            v.token_problem = Some(problem);
+            return Ok(v);
+        }
+    };
+
+    // Directory facts: cached; a miss waits for the store with a timeout.
+    // An unanswerable question is a deny.
+    let mut groups: Vec<String> = Vec::new();
+    let mut user_type = None;
+    let mut assigned = false;
+    if let Some(c) = &claims {
+        let at = time_of(now);
+        let dir = match g.directory.cached(&c.sub, &app.name, at) {
+            Some(f) => Ok(f),
+            None => g.directory.get_or_load(&c.sub, &app.name, at).await,
+        };
+        let dir = match dir {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(request_id, error = %e, "directory unavailable; denying");
+                return Err(Unavailable);
+            }
+        };
+        if dir.blocked || (!dir.user_exists && !bearer) {
+            // Blocked, or a cookie for a user the directory no longer has.
+            let decision = if dir.blocked {
+                Decision::Block
+            } else {
+                Decision::SignIn
+            };
+            let client_app = if bearer { ClientApp::Api } else { q.client_app };
+            return Ok(Verdict::early(decision, decision.as_str(), client_app));
+        }
+        // The directory is authoritative; the token's claim otherwise.
+        user_type = Some(dir.user_type.unwrap_or(c.user_type));
+        groups = c
+            .groups
+            .iter()
+            .chain(dir.groups.iter())
+            .map(|g| g.to_ascii_lowercase())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        assigned = dir.assigned_live;
+    }
+
+    let email = claims.as_ref().map(|c| c.email.to_ascii_lowercase());
+    let request = rules::Request {
+        user: match (&email, user_type) {
+            (Some(email), Some(user_type)) => Some(User {
+                email,
+                user_type,
+                groups: &groups,
+                assigned,
+            }),
+            _ => None,
+        },
+        app: q.app as rules::AppId,
+        path: q.path,
+        method: q.method,
+        ip: Some(q.client_ip),
+        country: facts.country,
+        platform: facts.platform,
+        client_app: facts.client_app,
+        mfa: claims.as_ref().is_some_and(|c| c.mfa()),
+        signed_in_ago: claims
+            .as_ref()
+            .map(|c| std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64)),
+    };
+    let eval = rules::evaluate(&snapshot.rules, &request);
+    let mut applied = Vec::new();
+    for t in eval.policies.iter().filter(|t| t.applies) {
+        g.metrics
+            .policy_results
+            .with_label_values(&[&t.policy.name, t.policy.state.as_str(), t.result.as_str()])
+            .inc();
+        if t.policy.state == State::Enabled {
+            applied.push(t.policy.name.clone());
+        }
+    }
+    Ok(Verdict {
+        decision: eval.decision,
+        outcome: eval.decision.as_str(),
+        client_app: facts.client_app,
+        token_problem: None,
+        claims,
+        bearer,
+        groups,
+        user_type,
+        applied,
+    })
+}
+
+fn time_of(now: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
