@@ -27,18 +27,81 @@ pub fn looks_like_ours(name: &str) -> bool {
             .all(|(&c, &p)| c.to_ascii_lowercase() == p || (p == b'-' && c == b'_'))
 }
 
-/// Headers about the client that only we may set for the upstream.
+/// Headers about the client, or overriding what was decided, that only we
+/// may set for the upstream. A client sending them could otherwise tell an
+/// app that trusts them (many do, once behind a proxy) another address,
+/// host, scheme, path or method than the one we decided on, or another
+/// auth proxy's idea of who it is:
+/// - client address: `X-Forwarded-For`, `Forwarded`, `X-Real-IP` and the
+///   CDN and load-balancer variants (`True-Client-IP`, `CF-Connecting-IP`, …);
+/// - host, scheme and prefix overrides (`X-Host`, `X-Forwarded-Server`, …),
+///   the levers of Host-header poisoning;
+/// - the URL overrides Symfony and IIS honoured (`X-Original-URL`,
+///   `X-Rewrite-URL`, CVE-2018-14773): a path rule on `/admin` would not
+///   see the path the app serves;
+/// - method overrides (`X-HTTP-Method-Override`, …): a `methods:` rule
+///   would not see the method the app runs;
+/// - identity headers of other auth proxies (oauth2-proxy's
+///   `X-Forwarded-User`, `X-Auth-Request-*`, `Remote-User`, Grafana's
+///   `X-WEBAUTH-USER`), which an app moved behind Portcullis may still trust.
+const ONLY_OURS: &[&str] = &[
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-proxyuser-ip",
+    "x-host",
+    "x-forwarded-server",
+    "x-http-host-override",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-forwarded-prefix",
+    "x-scheme",
+    "x-url-scheme",
+    "front-end-https",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "remote-user",
+    "x-remote-user",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-preferred-username",
+    "x-forwarded-groups",
+    "x-forwarded-access-token",
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-preferred-username",
+    "x-auth-request-groups",
+    "x-auth-request-access-token",
+    "x-webauth-user",
+];
+
+/// Whether `name` reads as `canonical` (lower-case, `-`) to some server:
+/// any case, `_` for `-` (CGI-style mapping).
+fn same_name(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len()
+        && name
+            .bytes()
+            .zip(canonical.bytes())
+            .all(|(c, k)| c.to_ascii_lowercase() == k || (k == b'-' && c == b'_'))
+}
+
 fn is_forwarding(name: &str) -> bool {
-    let n = name.to_ascii_lowercase().replace('_', "-");
-    matches!(
-        n.as_str(),
-        "x-forwarded-for"
-            | "x-forwarded-proto"
-            | "x-forwarded-host"
-            | "x-forwarded-port"
-            | "forwarded"
-            | "x-real-ip"
-    )
+    ONLY_OURS.iter().any(|k| same_name(name, k))
 }
 
 /// Removes every inbound header that looks like ours or claims forwarding
@@ -170,6 +233,27 @@ mod tests {
         sanitize(&mut r);
         let names: Vec<&str> = r.headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["accept"]);
+    }
+
+    #[test]
+    fn overrides_of_address_host_path_method_and_identity_are_removed() {
+        let mut r = req(&[
+            ("True-Client-IP", "1.2.3.4"),
+            ("X_Client_IP", "1.2.3.4"),
+            ("X-Host", "evil.example"),
+            ("X-Original-URL", "/admin"),
+            ("x-rewrite-url", "/admin"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("Remote-User", "admin"),
+            ("X-Forwarded-User", "admin"),
+            ("X-Auth-Request-Email", "admin@example.com"),
+            ("Accept", "text/html"),
+        ]);
+        sanitize(&mut r);
+        let names: Vec<&str> = r.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["accept"]);
+        assert!(!is_forwarding("x-forwarded-fo"));
+        assert!(!is_forwarding("x-original-urls"));
     }
 
     #[test]
