@@ -138,8 +138,8 @@ fn tidy(v: &mut Value) {
 /// A string shape used by the config's file types; inline, like the ones in
 /// `rules::schema`.
 macro_rules! string_shape {
-    ($(#[$doc:meta])* $name:ident => $schema:expr) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident ($title:literal) => $schema:expr) => {
+        $(#[doc = $doc])*
         pub struct $name;
 
         impl JsonSchema for $name {
@@ -150,7 +150,13 @@ macro_rules! string_shape {
                 stringify!($name).into()
             }
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                $schema
+                let mut schema = $schema;
+                let doc = [$($doc),*].map(str::trim).join(" ");
+                schema.insert("description".into(), doc.into());
+                if !$title.is_empty() {
+                    schema.insert("title".into(), $title.into());
+                }
+                schema
             }
         }
     };
@@ -158,7 +164,7 @@ macro_rules! string_shape {
 
 string_shape! {
     /// `IP:PORT`, IPv6 in brackets (`Checker::addr`: a `SocketAddr`).
-    SocketAddress => json_schema!({
+    SocketAddress ("IP:PORT") => json_schema!({
         "type": "string",
         "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$",
         "examples": ["127.0.0.1:8080", "[::]:443"],
@@ -167,7 +173,7 @@ string_shape! {
 
 string_shape! {
     /// A DNS host name: no scheme, port or path.
-    HostName => json_schema!({
+    HostName ("host name") => json_schema!({
         "type": "string",
         "pattern": "^\\s*[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\s*$",
     })
@@ -175,7 +181,7 @@ string_shape! {
 
 string_shape! {
     /// An `http://` or `https://` URL.
-    HttpUrl => json_schema!({
+    HttpUrl ("URL") => json_schema!({
         "type": "string",
         "pattern": "^\\s*https?://[^/\\s]",
     })
@@ -183,7 +189,7 @@ string_shape! {
 
 string_shape! {
     /// An app name: letters, digits, `-` and `_`; `all` is reserved.
-    AppName => json_schema!({
+    AppName ("app name") => json_schema!({
         "type": "string",
         "pattern": "^\\s*[A-Za-z0-9_-]+\\s*$",
         "not": { "const": "all" },
@@ -193,7 +199,7 @@ string_shape! {
 
 string_shape! {
     /// A URL path, starting with `/`.
-    UrlPath => json_schema!({
+    UrlPath ("path") => json_schema!({
         "type": "string",
         "pattern": "^/",
     })
@@ -201,7 +207,7 @@ string_shape! {
 
 string_shape! {
     /// `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT` (TLS).
-    Upstream => json_schema!({
+    Upstream ("upstream") => json_schema!({
         "type": "string",
         "pattern": "^\\s*(https?://)?[^/\\s]+:[0-9]{1,5}/?\\s*$",
         "examples": ["127.0.0.1:9001", "https://payroll.internal:8443"],
@@ -210,7 +216,7 @@ string_shape! {
 
 string_shape! {
     /// An e-mail address or `group:NAME`.
-    Owner => json_schema!({
+    Owner ("e-mail or group:NAME") => json_schema!({
         "type": "string",
         "anyOf": [
             { "pattern": "^\\s*group:\\s*\\S" },
@@ -428,6 +434,11 @@ impl<'a> Reference<'a> {
         {
             let alts: Vec<String> = branches.iter().map(|b| self.type_of(path, b)).collect();
             return alts.join(" or ");
+        }
+        if ty == Some("string")
+            && let Some(title) = s.get("title").and_then(Value::as_str)
+        {
+            return title.into();
         }
         match ty {
             Some("array") => match s.get("items") {

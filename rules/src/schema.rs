@@ -28,8 +28,8 @@ pub fn rule_file(generator: SchemaGenerator) -> Schema {
 /// A string schema made inline (no `$defs` entry): a short shape is easier
 /// to read beside its field than behind a link.
 macro_rules! string_shape {
-    ($(#[$doc:meta])* $name:ident => $schema:expr) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident ($title:literal) => $schema:expr) => {
+        $(#[doc = $doc])*
         pub struct $name;
 
         impl JsonSchema for $name {
@@ -40,7 +40,13 @@ macro_rules! string_shape {
                 stringify!($name).into()
             }
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                $schema
+                let mut schema = $schema;
+                let doc = [$($doc),*].map(str::trim).join(" ");
+                schema.insert("description".into(), doc.into());
+                if !$title.is_empty() {
+                    schema.insert("title".into(), $title.into());
+                }
+                schema
             }
         }
     };
@@ -49,17 +55,16 @@ macro_rules! string_shape {
 string_shape! {
     /// A duration: one whole number and one unit, `s`, `m`, `h` or `d`
     /// (`90s`, `30m`, `12h`, `7d`); never zero (`rules::parse_duration`).
-    Duration => json_schema!({
+    Duration ("duration") => json_schema!({
         "type": "string",
         "pattern": "^\\s*0*[1-9][0-9]*[smhd]\\s*$",
-        "examples": ["30m", "12h", "7d"],
     })
 }
 
 string_shape! {
     /// An IPv4 or IPv6 range in CIDR notation, or one address (a single-host
     /// range). Host bits must be zero: `10.0.0.0/8`, not `10.0.0.1/8`.
-    IpRange => json_schema!({
+    IpRange ("IP range") => json_schema!({
         "type": "string",
         "pattern": "^\\s*[0-9A-Fa-f:.]+(/[0-9]{1,3})?\\s*$",
         "examples": ["203.0.113.0/24", "2001:db8:10::/48", "192.0.2.7"],
@@ -68,7 +73,7 @@ string_shape! {
 
 string_shape! {
     /// One IP address, v4 or v6.
-    IpAddress => json_schema!({
+    IpAddress ("IP address") => json_schema!({
         "type": "string",
         "pattern": "^\\s*[0-9A-Fa-f:.]+\\s*$",
         "examples": ["198.51.100.7", "2001:db8::1"],
@@ -78,7 +83,7 @@ string_shape! {
 string_shape! {
     /// An ISO 3166-1 alpha-2 country code (any case), or `unknown`: the
     /// country of an address the GeoIP database cannot place.
-    Country => json_schema!({
+    Country ("country code") => json_schema!({
         "type": "string",
         "pattern": "^([A-Za-z]{2}|[Uu][Nn][Kk][Nn][Oo][Ww][Nn])$",
         "examples": ["DE", "KP", "unknown"],
@@ -87,39 +92,39 @@ string_shape! {
 
 string_shape! {
     /// A policy state.
-    StateWord => json_schema!({ "type": "string", "enum": State::NAMES })
+    StateWord ("") => json_schema!({ "type": "string", "enum": State::NAMES })
 }
 
 string_shape! {
     /// A decision a rule test expects.
-    DecisionWord => json_schema!({ "type": "string", "enum": Decision::NAMES })
+    DecisionWord ("") => json_schema!({ "type": "string", "enum": Decision::NAMES })
 }
 
 string_shape! {
     /// A user type.
-    UserTypeWord => json_schema!({ "type": "string", "enum": ["guest", "member"] })
+    UserTypeWord ("") => json_schema!({ "type": "string", "enum": ["guest", "member"] })
 }
 
 string_shape! {
     /// A device platform, as the User-Agent and client hints reveal it.
-    PlatformWord => json_schema!({ "type": "string", "enum": platform_names() })
+    PlatformWord ("") => json_schema!({ "type": "string", "enum": platform_names() })
 }
 
 string_shape! {
     /// `browser` (a page navigation) or `api` (a bearer token, or a request
     /// that is not a navigation).
-    ClientAppWord => json_schema!({ "type": "string", "enum": ["browser", "api"] })
+    ClientAppWord ("") => json_schema!({ "type": "string", "enum": ["browser", "api"] })
 }
 
 string_shape! {
     /// An HTTP method, upper case.
-    MethodWord => json_schema!({ "type": "string", "enum": METHODS })
+    MethodWord ("") => json_schema!({ "type": "string", "enum": METHODS })
 }
 
 string_shape! {
     /// `all`, `guests`, `members`, `group:NAME`, `domain:DOMAIN` or an e-mail
     /// address.
-    UserEntry => json_schema!({
+    UserEntry ("user") => json_schema!({
         "type": "string",
         "anyOf": [
             { "enum": ["all", "guests", "members"] },
@@ -133,7 +138,7 @@ string_shape! {
 
 string_shape! {
     /// `all` or the name of an app in `portcullis.yaml`.
-    AppEntry => json_schema!({
+    AppEntry ("app name") => json_schema!({
         "type": "string",
         "examples": ["all", "payroll"],
     })
@@ -142,7 +147,7 @@ string_shape! {
 string_shape! {
     /// `all`, `trusted` (every named location with `trusted: true`) or the
     /// name of a named location.
-    LocationEntry => json_schema!({
+    LocationEntry ("location") => json_schema!({
         "type": "string",
         "examples": ["all", "trusted", "tailwind-offices"],
     })
@@ -150,7 +155,7 @@ string_shape! {
 
 string_shape! {
     /// `all` or a platform.
-    PlatformEntry => json_schema!({
+    PlatformEntry ("") => json_schema!({
         "type": "string",
         "enum": std::iter::once("all").chain(platform_names()).collect::<Vec<_>>(),
     })
@@ -158,13 +163,13 @@ string_shape! {
 
 string_shape! {
     /// `all`, `browser` or `api`.
-    ClientAppEntry => json_schema!({ "type": "string", "enum": ["all", "browser", "api"] })
+    ClientAppEntry ("") => json_schema!({ "type": "string", "enum": ["all", "browser", "api"] })
 }
 
 string_shape! {
     /// `all` or a glob on the normalised path, starting with `/`: `*` within
     /// one segment, `**` across segments; `/admin/*` also covers `/admin`.
-    PathEntry => json_schema!({
+    PathEntry ("path glob") => json_schema!({
         "type": "string",
         "pattern": "^(all|/.*)$",
         "examples": ["/admin/*", "/api/**"],
@@ -190,6 +195,13 @@ impl<E: JsonSchema> JsonSchema for Condition<E> {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut schema = IncludeExclude::json_schema(generator);
         let entry = generator.subschema_for::<E>().to_value();
+        if let (Some(own), Some(of_entry)) = (
+            schema.get("description").and_then(|d| d.as_str()),
+            entry.get("description").and_then(|d| d.as_str()),
+        ) {
+            let text = format!("{own}\n\nEntries: {of_entry}");
+            schema.insert("description".into(), text.into());
+        }
         if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
             for list in props.values_mut() {
                 if let Some(items) = list.get_mut("items") {
