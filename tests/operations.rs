@@ -1,0 +1,412 @@
+//! Operations end to end: what an SRE checks before putting the gateway in
+//! front of payroll.
+//!
+//! - Two `portcullis serve` replicas on one real PostgreSQL database behind
+//!   a real HAProxy from Debian (round robin, no sticky sessions, health
+//!   checks on `/readyz`), in front of a recording upstream: a partner signs
+//!   in through the balancer (the steps of one sign-in land on both
+//!   replicas), uses both, is removed through one replica's admin API and
+//!   is denied by the other within 5 s; then one replica is killed under a
+//!   bounded load and the other keeps serving.
+//! - A graceful upgrade under load (`serve --upgrade`, then `SIGQUIT` to the
+//!   old process: the listening sockets are handed over): zero failed
+//!   requests.
+//!
+//! Loopback only; every wait bounded; HAProxy and the upgraded process are
+//! killed on drop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+#[allow(dead_code, reason = "each test binary uses part of the support code")]
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use support::browser::Browser;
+use support::gateway::{Gateway, app, free_port};
+use support::upstream::Upstream;
+use support::{WAIT, poll};
+
+const AUTH: &str = "auth.test";
+const BOB: &str = "bob@fabrikam.example";
+const BOB_PW: &str = "bob-password-1";
+
+/// A child process killed (and reaped) on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real HAProxy balancing over `servers` (`(http, admin)` pairs): round
+/// robin, health checks on the admin listener's `/readyz` every 300 ms,
+/// `X-Forwarded-For` added, connection failures retried on the other server.
+/// Returns once the frontend accepts connections.
+async fn haproxy(dir: &Path, servers: &[(SocketAddr, SocketAddr)]) -> (Killed, SocketAddr) {
+    let front = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut cfg = format!(
+        "global\n  maxconn 512\n\
+         defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n  \
+         retries 3\n  option redispatch\n  option http-server-close\n\
+         frontend fe\n  bind {front}\n  option forwardfor\n  default_backend be\n\
+         backend be\n  balance roundrobin\n  option httpchk GET /readyz\n  \
+         default-server inter 300ms fall 2 rise 1\n"
+    );
+    for (i, (http, admin)) in servers.iter().enumerate() {
+        cfg.push_str(&format!(
+            "  server r{i} {http} check port {}\n",
+            admin.port()
+        ));
+    }
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, cfg).expect("write haproxy.cfg");
+    let log = std::fs::File::create(dir.join("haproxy.log")).expect("haproxy log");
+    let child = Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start haproxy (Debian package haproxy; scripts/setup installs it)");
+    let child = Killed(child);
+    let up = poll(WAIT, || async {
+        tokio::net::TcpStream::connect(front).await.ok().map(drop)
+    })
+    .await;
+    assert!(
+        up.is_some(),
+        "haproxy did not listen:\n{}",
+        std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default()
+    );
+    (child, front)
+}
+
+/// What a bounded load saw.
+#[derive(Debug, Default)]
+struct LoadResult {
+    sent: usize,
+    /// `(when, status or error)` of each request that did not get a 200.
+    failed: Vec<(Duration, String)>,
+}
+
+/// `workers` clients each sending GET `url` with `cookie` back to back (a
+/// keep-alive connection each) until `stop` is set.
+async fn load(
+    addr: SocketAddr,
+    host: &'static str,
+    path: &'static str,
+    cookie: String,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+) -> LoadResult {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let client = reqwest::Client::builder()
+            .resolve(host, addr)
+            .no_proxy()
+            .timeout(WAIT)
+            .build()
+            .expect("client");
+        let url = format!("http://{host}:{}{path}", addr.port());
+        let cookie = cookie.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut r = LoadResult::default();
+            while !stop.load(Ordering::Relaxed) {
+                r.sent += 1;
+                let res = client
+                    .get(&url)
+                    .header("accept", "application/json")
+                    .header("cookie", &cookie)
+                    .send()
+                    .await;
+                match res {
+                    Ok(resp) if resp.status() == 200 => {}
+                    Ok(resp) => r
+                        .failed
+                        .push((started.elapsed(), resp.status().to_string())),
+                    Err(e) => r.failed.push((started.elapsed(), format!("{e:?}"))),
+                }
+            }
+            r
+        }));
+    }
+    let mut total = LoadResult::default();
+    for t in tasks {
+        let r = t.await.expect("load worker");
+        total.sent += r.sent;
+        total.failed.extend(r.failed);
+    }
+    total
+}
+
+fn requests_counted(metrics: &str, decision: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("portcullis_requests_total{")
+                && l.contains(&format!("decision=\"{decision}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_behind_haproxy_act_as_one_gateway() {
+    let db = support::postgres::database().await;
+    let up = Upstream::start("app").await;
+    let apps = [app("wiki", &[up.address()], "")];
+    let rules = "policies: []\n";
+    let hash = portcullis::local_idp::hash_password(BOB_PW).expect("hash");
+    let users = format!(
+        "users:\n  - {{ email: {BOB}, name: Bob, password_hash: \"{hash}\", apps: [wiki] }}\n"
+    );
+    let idps = "  - { name: local, type: local, users_file: users.yaml }\n";
+    let top = format!(
+        "sign_in: {{ host: {AUTH} }}\nmail: {{ from: \"noreply@tailwindtraders.example\", outbox: outbox }}\n\
+         trusted_proxies: [127.0.0.1/32]\n"
+    );
+    let start = || {
+        let (db, apps, users, top) = (db.clone(), &apps, users.clone(), top.clone());
+        async move {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("users.yaml"), users).expect("users.yaml");
+            Gateway::start_with_store(dir, apps, rules, &[], idps, &top, Some(&db)).await
+        }
+    };
+    let a = start().await;
+    let b = start().await;
+    let lb_dir = tempfile::tempdir().expect("tempdir");
+    let (_haproxy, lb) = haproxy(lb_dir.path(), &[(a.http, a.admin), (b.http, b.admin)]).await;
+
+    // 1. Sign in through the balancer: round robin sends the steps of one
+    // sign-in to both replicas; no sticky sessions needed.
+    let mut browser = Browser::new(lb, &[AUTH, "wiki.test"]);
+    let url = |host: &str, path: &str| format!("http://{host}:{}{path}", lb.port());
+    let form = browser.open(&url("wiki.test", "/reports")).await;
+    let pw_page = browser
+        .submit(&form, "/.portcullis/sign-in", &[("email", BOB)])
+        .await;
+    assert_eq!(pw_page.heading(), "Enter your password", "{}", pw_page.body);
+    let consent = browser
+        .submit(
+            &pw_page,
+            "/.portcullis/sign-in/password",
+            &[("password", BOB_PW)],
+        )
+        .await;
+    let landed = browser
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!(landed.status, 200, "{landed:?}");
+    assert_eq!(landed.url.as_str(), url("wiki.test", "/reports"));
+    assert_eq!(up.last().header("x-portcullis-email"), Some(BOB));
+    let reserved = (
+        requests_counted(&a.metrics().await, "reserved"),
+        requests_counted(&b.metrics().await, "reserved"),
+    );
+    eprintln!(
+        "sign-in steps served by replica A: {}, B: {}",
+        reserved.0, reserved.1
+    );
+    assert!(
+        reserved.0 > 0 && reserved.1 > 0,
+        "both replicas served sign-in steps: {reserved:?}"
+    );
+
+    // 2. Use: the session works on both replicas, through the balancer.
+    let cookie = format!(
+        "portcullis_session={}",
+        browser.cookies["wiki.test"]["portcullis_session"]
+    );
+    let client = reqwest::Client::builder()
+        .resolve("wiki.test", lb)
+        .no_proxy()
+        .timeout(WAIT)
+        .build()
+        .expect("client");
+    for _ in 0..10 {
+        let s = client
+            .get(url("wiki.test", "/"))
+            .header("cookie", &cookie)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("GET through haproxy")
+            .status();
+        assert_eq!(s, 200);
+    }
+    let allowed = (
+        requests_counted(&a.metrics().await, "allow"),
+        requests_counted(&b.metrics().await, "allow"),
+    );
+    assert!(
+        allowed.0 > 0 && allowed.1 > 0,
+        "both replicas allowed: {allowed:?}"
+    );
+    let seen = up.last();
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("127.0.0.1"),
+        "the client address through the trusted balancer"
+    );
+
+    // 3. Removed through A's admin API: B denies within 5 s.
+    let removed = reqwest::Client::new()
+        .delete(format!(
+            "http://{}/api/v1/guests/{}",
+            a.admin,
+            BOB.replace('@', "%40")
+        ))
+        .bearer_auth("test-admin-token-0123456789")
+        .timeout(WAIT)
+        .send()
+        .await
+        .expect("DELETE guest");
+    assert!(removed.status().is_success(), "{:?}", removed.text().await);
+    let on_b = |cookie: String| {
+        let b = &b;
+        async move {
+            b.get("wiki.test", "/")
+                .header("cookie", cookie)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .expect("GET on B")
+                .status()
+                .as_u16()
+        }
+    };
+    let removal = Instant::now();
+    let denied = poll(Duration::from_secs(5), || async {
+        (on_b(cookie.clone()).await != 200).then_some(())
+    })
+    .await;
+    assert!(
+        denied.is_some(),
+        "B still let the removed guest in after 5 s"
+    );
+    eprintln!(
+        "guest removed on A: denied by B after {:?}",
+        removal.elapsed()
+    );
+    let count = up.count();
+    assert_ne!(on_b(cookie.clone()).await, 200);
+    assert_eq!(up.count(), count, "a removed guest reached the app");
+
+    // 4. Kill A under a bounded load through the balancer: B keeps serving.
+    let (member_id, member_cookie) = b.member("wiki.test", "sre", &[]).await;
+    b.assign(&member_id, "wiki", None).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = tokio::spawn(load(
+        lb,
+        "wiki.test",
+        "/",
+        member_cookie.clone(),
+        4,
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    a.signal("KILL");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    let result = run.await.expect("load");
+    eprintln!(
+        "replica A killed under load: {} requests sent, {} failed: {:?}",
+        result.sent,
+        result.failed.len(),
+        result.failed
+    );
+    assert!(result.sent > 50, "the load ran: {}", result.sent);
+    // Only requests in flight on A when it died may fail: at most one per
+    // client, all within a moment of the kill.
+    assert!(result.failed.len() <= 4, "{:?}", result.failed);
+    let s = client
+        .get(url("wiki.test", "/"))
+        .header("cookie", &member_cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("GET after the kill")
+        .status();
+    assert_eq!(s, 200, "B serves alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_graceful_upgrade_under_load_fails_no_request() {
+    let up = Upstream::start("app").await;
+    let gw = Gateway::start(&[app("wiki", &[up.address()], "")], "policies: []\n").await;
+    let (id, cookie) = gw.member("wiki.test", "sre", &[]).await;
+    gw.assign(&id, "wiki", None).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = tokio::spawn(load(
+        gw.http,
+        "wiki.test",
+        "/",
+        cookie.clone(),
+        4,
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The documented upgrade: the new binary with --upgrade, then SIGQUIT to
+    // the old one, which hands over its listening sockets and drains.
+    let log = std::fs::File::create(gw.path("stderr-new.log")).expect("log");
+    let new = Killed(
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("serve")
+            .arg("--config")
+            .arg(gw.path("portcullis.yaml"))
+            .arg("--upgrade")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn the new process"),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let handed_over = Instant::now();
+    gw.signal("QUIT");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Relaxed);
+    let result = run.await.expect("load");
+    let new_log = std::fs::read_to_string(gw.path("stderr-new.log")).unwrap_or_default();
+    eprintln!(
+        "graceful upgrade under load: {} requests sent, {} failed {:?}; handed over {:?} ago",
+        result.sent,
+        result.failed.len(),
+        result.failed,
+        handed_over.elapsed()
+    );
+    assert!(result.sent > 50, "the load ran: {}", result.sent);
+    assert!(
+        result.failed.is_empty(),
+        "{:?}\nold:\n{}\nnew:\n{new_log}",
+        result.failed,
+        gw.log()
+    );
+    // The new process serves (the old one is gone).
+    let s = gw
+        .get("wiki.test", "/")
+        .header("cookie", &cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("GET after the upgrade")
+        .status();
+    assert_eq!(s, 200);
+    assert!(new_log.contains("portcullis serving"), "{new_log}");
+    drop(new);
+}
