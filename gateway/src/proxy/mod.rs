@@ -250,7 +250,7 @@ impl ProxyHttp for Proxy {
         if let Some(caller) = forward_auth::endpoint(req.uri.path()) {
             return forward_auth::serve(g, session, ctx, &snapshot, caller).await;
         }
-        let path = match path::normalize(req.uri.path()) {
+        let path = match path::target_path(req).and_then(path::normalize) {
             Ok(p) => p,
             Err(e) => {
                 tracing::info!(request_id = %ctx.request_id, reason = e.as_str(), "refused path");

@@ -162,6 +162,25 @@ pub fn forward_target(path: &str, query: Option<&str>) -> String {
     }
 }
 
+/// The path of a request's target, for [`normalize`]. Pingora keeps a target
+/// that is neither origin-form nor absolute-form (`admin/x`, `?q`, an opaque
+/// `foo:bar`, a `CONNECT` authority) with `/` as its URI path: deciding on
+/// that `/` would decide on a path the client never sent (and forward `/`),
+/// so such targets are refused (RFC 9112 §3.2). Absolute-form is allowed:
+/// Pingora has checked its authority against `Host` and its URI path is the
+/// target's own path.
+pub fn target_path(req: &pingora::http::RequestHeader) -> Result<&str, PathError> {
+    let raw = req.raw_path();
+    let absolute = |scheme: &[u8]| {
+        raw.len() > scheme.len() && raw[..scheme.len()].eq_ignore_ascii_case(scheme)
+    };
+    if raw.first() == Some(&b'/') || absolute(b"http://") || absolute(b"https://") {
+        Ok(req.uri.path())
+    } else {
+        Err(PathError::NotOriginForm)
+    }
+}
+
 /// Whether a normalised path is under the reserved `/.portcullis/` prefix.
 /// Case-insensitive: an app that ignores case must never be reachable there.
 pub fn is_reserved(path: &str) -> bool {
@@ -246,6 +265,20 @@ mod tests {
         for raw in ["/a/../b/./c//d/", "/%2e/x", "/a%20b/%7e", "/x/..", "/"] {
             let once = ok(raw);
             assert_eq!(ok(&once), once, "{raw}");
+        }
+    }
+
+    #[test]
+    fn targets_that_are_not_origin_or_absolute_form_are_refused() {
+        let target = |t: &[u8]| {
+            let r = pingora::http::RequestHeader::build("GET", t, None).expect("request");
+            target_path(&r).map(str::to_string)
+        };
+        assert_eq!(target(b"/a/b?q"), Ok("/a/b".to_string()));
+        assert_eq!(target(b"http://x.test/a"), Ok("/a".to_string()));
+        assert_eq!(target(b"HTTPS://x.test/a?q"), Ok("/a".to_string()));
+        for bad in [&b"admin/secret"[..], b"?q", b"foo:bar", b"x.test:443", b"*"] {
+            assert_eq!(target(bad), Err(PathError::NotOriginForm), "{bad:?}");
         }
     }
 
