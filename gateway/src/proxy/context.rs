@@ -164,8 +164,21 @@ fn verify_cookie(
 }
 
 fn verify_bearer(gateway: &Gateway, token: &str, now: i64) -> Identity {
-    let mut last = SessionError::Malformed("no bearer token issuer is configured");
-    for v in &gateway.bearer {
+    // Only the idps whose `issuer` is the token's `iss` judge it. Trying
+    // every idp in order let the first one with a key of the same `kid`
+    // refuse another issuer's valid token (`bad_signature`), so with several
+    // `jwt` idps only the first one's tokens worked. The choice is made on
+    // the unverified claim; the chosen verifier checks `iss` and the
+    // signature again, so a forged `iss` gains nothing.
+    let Some(iss) = crate::session::unverified_issuer(token) else {
+        let r = Err(SessionError::Malformed("no issuer"));
+        count(gateway, "bearer", &r);
+        return Identity::BadToken(SessionError::Malformed("no issuer").as_str());
+    };
+    let mut last = SessionError::WrongIssuer;
+    let mut tried = false;
+    for v in gateway.bearer.iter().filter(|v| v.issuer() == iss) {
+        tried = true;
         let r = gateway.sessions.get_or_verify(v.name(), token, now, || {
             let r = v.verify(token, now);
             count(gateway, "bearer", &r);
@@ -178,10 +191,14 @@ fn verify_bearer(gateway: &Gateway, token: &str, now: i64) -> Identity {
                     bearer: true,
                 };
             }
-            // Another issuer's token: try the next verifier.
-            Err(SessionError::WrongIssuer) => last = SessionError::WrongIssuer,
+            // Two idps may share an issuer (e.g. one audience each): an
+            // audience the first does not accept may be the next one's.
+            Err(e @ SessionError::WrongAudience) => last = e,
             Err(e) => return Identity::BadToken(e.as_str()),
         }
+    }
+    if !tried {
+        count(gateway, "bearer", &Err(SessionError::WrongIssuer));
     }
     Identity::BadToken(last.as_str())
 }

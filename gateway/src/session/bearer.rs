@@ -333,6 +333,11 @@ impl BearerVerifier {
         &self.cfg.name
     }
 
+    /// The `iss` this idp's tokens carry.
+    pub fn issuer(&self) -> &str {
+        &self.cfg.issuer
+    }
+
     /// Number of usable keys in the current set.
     pub fn key_count(&self) -> usize {
         self.keys.load().by_kid.len()
@@ -507,6 +512,21 @@ impl BearerVerifier {
             poke.notify_one();
         }
     }
+}
+
+/// The `iss` claim of a token, read **without verifying anything**: only to
+/// pick the one verifier (of several `jwt` idps) whose keys may judge the
+/// token. That verifier then checks the signature and `iss` itself, so a
+/// forged `iss` only chooses which keys must have signed it. `None` for a
+/// token that is not a JWS with a JSON payload holding a string `iss`.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    let parts = jwt::split(token).ok()?;
+    let payload = b64d(parts.payload).ok()?;
+    serde_json::from_slice::<Iss>(&payload).ok().map(|c| c.iss)
 }
 
 async fn refresh_loop(
