@@ -1,3 +1,987 @@
 //! Fault injection against the real `portcullis serve` on loopback (issue 8,
-//! item 4). Filled in by the following commits.
+//! item 4). Each test breaks one dependency the way it breaks in production
+//! — an IdP that is slow or serves a broken JWKS, a locked SQLite file, a
+//! rule or GeoIP file caught half-written, clocks that disagree, upstreams
+//! that reset or hang, an SMTP server that is down or hangs, the signing key
+//! gone, a flood of distinct bad tokens — and checks what keeps working,
+//! what fails closed, and that nothing waits longer than a stated bound.
+//! Figures (times, counts) go to stderr with `eprintln!` (`--nocapture`).
+//!
+//! PostgreSQL faults live in `tests/operations.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+#[allow(dead_code)]
+mod support;
+
+use portcullis::session::{SessionClaims, UserType};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::gateway::{Gateway, MEMBER_DOMAIN, app};
+use support::idp::PartnerIdp;
+use support::relay::{Fault, Relay};
+use support::upstream::Upstream;
+use support::{WAIT, poll, unix_now};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const JSON: &str = "application/json";
+const NO_POLICIES: &str = "policies: []\n";
+
+/// A request's status and body (an error reading the body is the body
+/// `<body error: …>`: a response cut short by the gateway).
+async fn send(rb: reqwest::RequestBuilder) -> (u16, String) {
+    let r = rb.send().await.expect("request through the gateway");
+    let status = r.status().as_u16();
+    let body = match r.text().await {
+        Ok(b) => b,
+        Err(e) => format!("<body error: {e}>"),
+    };
+    (status, body)
+}
+
+/// The value of the series `name` (e.g. `x_total{result="ok"}`), if listed.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(series)?;
+        rest.strip_prefix(' ')?.trim().parse().ok()
+    })
+}
+
+/// Number of series (sample lines) in a Prometheus text page.
+fn series_count(text: &str) -> usize {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+/// A GET as an API client with `Authorization: Bearer`.
+fn bearer(gw: &Gateway, host: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
+    gw.get(host, path)
+        .header("accept", JSON)
+        .header("authorization", format!("Bearer {token}"))
+}
+
+/// A GET as an API client with a cookie.
+fn with_cookie(gw: &Gateway, host: &str, path: &str, cookie: &str) -> reqwest::RequestBuilder {
+    gw.get(host, path)
+        .header("accept", JSON)
+        .header("cookie", cookie)
+}
+
+// ------------------------------------------------------------ clock skew
+
+/// Session claims for the member `id` of `host` with these times, as a
+/// replica whose clock is off would mint them.
+fn skewed_session(host: &str, id: &str, local: &str, iat: i64, exp: i64) -> SessionClaims {
+    SessionClaims {
+        iss: portcullis::server::ISSUER.to_string(),
+        sub: id.to_string(),
+        aud: host.to_string(),
+        email: format!("{local}@{MEMBER_DOMAIN}"),
+        user_type: UserType::Member,
+        groups: Vec::new(),
+        idp: "partner-api".to_string(),
+        amr: vec!["pwd".to_string()],
+        auth_time: iat,
+        iat,
+        exp,
+        sid: portcullis::session::new_sid(),
+    }
+}
+
+/// Clocks that disagree: tokens from an issuer whose clock is ahead (a
+/// fresh token's `iat`/`nbf` in our future) or behind (a token it thinks
+/// has 10 s left has expired by ours). Within the 60 s leeway they are
+/// accepted; beyond it refused (401, nothing proxied). The same for session
+/// cookies minted with skewed `iat`/`exp` (as a replica with a wrong clock
+/// would mint them). We cannot move the system clock: the issuer side is
+/// skewed instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew_within_the_leeway_is_accepted_and_beyond_it_refused() {
+    let up = Upstream::start("app").await;
+    let gw = Gateway::start(&[app("open", &[up.address()], "")], NO_POLICIES).await;
+    let idp = &gw.idp;
+    let email = format!("bot@{MEMBER_DOMAIN}");
+    // (skew in seconds, issuer ahead?, accepted?)
+    let cases = [
+        (30, true, true),
+        (50, true, true),
+        (70, true, false),
+        (300, true, false),
+        (30, false, true),
+        (50, false, true),
+        (70, false, false),
+        (300, false, false),
+    ];
+    let ring = gw.keys().await;
+    let mut report = Vec::new();
+    for (i, &(skew, ahead, accepted)) in cases.iter().enumerate() {
+        let now = unix_now();
+        // Ahead: a token minted just now by the issuer, valid an hour.
+        // Behind: minted 50 s ago by the issuer, 10 s left by its clock.
+        let (iat, exp) = if ahead {
+            (now + skew, now + skew + 3600)
+        } else {
+            (now - skew - 50, now - skew + 10)
+        };
+        let mut claims = idp.claims(&format!("bot-{i}"), &email);
+        claims["iat"] = iat.into();
+        claims["nbf"] = iat.into();
+        claims["exp"] = exp.into();
+        let before = up.count();
+        let (status, body) = send(bearer(&gw, "open.test", "/", &idp.sign(&claims))).await;
+        let want = if accepted { 200 } else { 401 };
+        let sign = if ahead { "+" } else { "-" };
+        assert_eq!(status, want, "bearer, issuer clock {sign}{skew}s: {body}");
+        assert_eq!(up.count(), before + usize::from(accepted));
+
+        let member = format!("m-{i}");
+        let id = gw
+            .add_user(&format!("{member}@{MEMBER_DOMAIN}"), UserType::Member)
+            .await;
+        let cookie_claims = skewed_session("open.test", &id, &member, iat, exp);
+        let cookie = format!(
+            "portcullis_session={}",
+            ring.issue(&cookie_claims).expect("issue")
+        );
+        let (status, body) = send(with_cookie(&gw, "open.test", "/", &cookie)).await;
+        assert_eq!(status, want, "cookie, minting clock {sign}{skew}s: {body}");
+        report.push(format!(
+            "{sign}{skew}s {}",
+            if accepted { "accepted" } else { "refused" }
+        ));
+    }
+    let metrics = gw.metrics().await;
+    let refused = metric(
+        &metrics,
+        "portcullis_token_verifications_total{kind=\"bearer\",result=\"not_yet_valid\"}",
+    )
+    .unwrap_or(0.0)
+        + metric(
+            &metrics,
+            "portcullis_token_verifications_total{kind=\"bearer\",result=\"expired\"}",
+        )
+        .unwrap_or(0.0);
+    assert_eq!(refused, 4.0, "{metrics}");
+    eprintln!(
+        "FIGURE clock skew (leeway 60 s), bearer and cookie alike: {}",
+        report.join(", ")
+    );
+}
+
+// ------------------------------------------------------------ broken JWKS
+
+/// A JWKS server: `GET /PATH` answers the document stored for PATH (or
+/// 404) and counts the fetches per path.
+struct JwksServer {
+    addr: SocketAddr,
+    docs: Arc<Mutex<Vec<(String, String)>>>,
+    fetches: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl JwksServer {
+    async fn start(docs: &[(&str, String)]) -> JwksServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let docs = Arc::new(Mutex::new(
+            docs.iter()
+                .map(|(p, d)| (p.to_string(), d.clone()))
+                .collect::<Vec<_>>(),
+        ));
+        let fetches: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (d, f) = (docs.clone(), fetches.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let (d, f) = (d.clone(), f.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 2048];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tokio::time::timeout(WAIT, tcp.read(&mut chunk)).await {
+                            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                    f.lock().unwrap().push(path.clone());
+                    let doc = d
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .find(|(p, _)| *p == path)
+                        .map(|(_, doc)| doc.clone());
+                    let resp = match doc {
+                        Some(doc) => format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{doc}",
+                            doc.len()
+                        ),
+                        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                    };
+                    let _ = tcp.write_all(resp.as_bytes()).await;
+                    let _ = tcp.shutdown().await;
+                });
+            }
+        });
+        JwksServer {
+            addr,
+            docs,
+            fetches,
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn fetches(&self, path: &str) -> usize {
+        self.fetches
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+
+    fn set(&self, path: &str, doc: String) {
+        let mut d = self.docs.lock().unwrap();
+        d.retain(|(p, _)| p != path);
+        d.push((path.to_string(), doc));
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A token from `idp` as issuer `iss` (member e-mail: allowed when valid).
+fn token_as(idp: &PartnerIdp, iss: &str, sub: &str) -> String {
+    let mut c = idp.claims(sub, &format!("{sub}@{MEMBER_DOMAIN}"));
+    c["iss"] = iss.into();
+    idp.sign(&c)
+}
+
+/// Bearer IdPs whose JWKS URL serves a corrupt document, a set without the
+/// token's `kid`, or never answers (black hole), next to a healthy one:
+/// their tokens fail closed (401, nothing proxied) at once — the request
+/// path never waits on a JWKS fetch — the healthy IdPs' tokens and cookie
+/// sessions keep working, unknown `kid`s do not turn the gateway into a
+/// request generator against the IdP, and a JWKS that breaks after a good
+/// fetch keeps the last good keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_jwks_fails_bearer_tokens_closed_and_nothing_else() {
+    let healthy = PartnerIdp::new();
+    let rotated = PartnerIdp::new();
+    let no_kid = rotated.jwks().replace("partner-1", "rotated-away");
+    let server = JwksServer::start(&[
+        (
+            "/corrupt",
+            r#"{"keys": [{"kty": "OKP", "crv": "Ed2"#.to_string(),
+        ),
+        ("/nokid", no_kid),
+        ("/healthy", healthy.jwks()),
+    ])
+    .await;
+    // Accepts and never answers: the JWKS fetch hangs.
+    let hole = Relay::start(server.addr);
+    hole.set(Fault::BlackHole);
+    let idps = format!(
+        "  - {{ name: corrupt, type: jwt, issuer: \"https://corrupt.example\", audience: portcullis, jwks_url: \"{}\" }}\n  \
+         - {{ name: nokid, type: jwt, issuer: \"https://nokid.example\", audience: portcullis, jwks_url: \"{}\" }}\n  \
+         - {{ name: hole, type: jwt, issuer: \"https://hole.example\", audience: portcullis, jwks_url: \"http://{}/healthy\" }}\n  \
+         - {{ name: healthy, type: jwt, issuer: \"https://healthy.example\", audience: portcullis, jwks_url: \"{}\" }}\n",
+        server.url("/corrupt"),
+        server.url("/nokid"),
+        hole.address(),
+        server.url("/healthy"),
+    );
+    let up = Upstream::start("app").await;
+    let started = Instant::now();
+    let gw = Gateway::start_configured(
+        tempfile::tempdir().unwrap(),
+        &[app("open", &[up.address()], "")],
+        NO_POLICIES,
+        &[],
+        &idps,
+        "",
+    )
+    .await;
+    let start_time = started.elapsed();
+    let (_, cookie) = gw.member("open.test", "cookie-user", &["pwd"]).await;
+
+    // The healthy URL IdP's keys arrive by the background fetch.
+    let good = token_as(&healthy, "https://healthy.example", "healthy-0");
+    let (ok, waited) = poll(Duration::from_secs(10), || async {
+        (send(bearer(&gw, "open.test", "/", &good)).await.0 == 200).then_some(())
+    })
+    .await
+    .expect("the healthy JWKS URL IdP's token is accepted");
+    let _ = ok;
+
+    let broken = [
+        (
+            "corrupt JWKS",
+            token_as(&rotated, "https://corrupt.example", "c"),
+        ),
+        (
+            "no matching kid",
+            token_as(&rotated, "https://nokid.example", "n"),
+        ),
+        (
+            "black-holed JWKS",
+            token_as(&rotated, "https://hole.example", "h"),
+        ),
+    ];
+    let before = up.count();
+    let mut slowest = Duration::ZERO;
+    for round in 0..20 {
+        for (what, token) in &broken {
+            let t = Instant::now();
+            let (status, body) = send(bearer(&gw, "open.test", "/", token)).await;
+            slowest = slowest.max(t.elapsed());
+            assert_eq!(status, 401, "{what} (round {round}): {body}");
+        }
+    }
+    assert_eq!(
+        up.count(),
+        before,
+        "a token of a broken IdP reached the app"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a bearer check waited on the IdP: {slowest:?}"
+    );
+    // Everyone else keeps working.
+    let partner = gw
+        .idp
+        .sign(&gw.idp.claims("p-1", &format!("p-1@{MEMBER_DOMAIN}")));
+    assert_eq!(send(bearer(&gw, "open.test", "/", &partner)).await.0, 200);
+    let good2 = token_as(&healthy, "https://healthy.example", "healthy-1");
+    assert_eq!(send(bearer(&gw, "open.test", "/", &good2)).await.0, 200);
+    assert_eq!(
+        send(with_cookie(&gw, "open.test", "/", &cookie)).await.0,
+        200
+    );
+
+    // 20 tokens with an unknown kid cost the IdP at most the start-up fetch
+    // and one rate-limited refetch (one per 30 s).
+    let nokid_fetches = server.fetches("/nokid");
+    assert!(
+        (1..=2).contains(&nokid_fetches),
+        "JWKS fetches for unknown kids: {nokid_fetches}"
+    );
+
+    // The healthy IdP's JWKS breaks after a good fetch: its last good keys
+    // stay in use.
+    server.set("/healthy", "{ not json".to_string());
+    let good3 = token_as(&healthy, "https://healthy.example", "healthy-2");
+    assert_eq!(send(bearer(&gw, "open.test", "/", &good3)).await.0, 200);
+
+    let log = gw.log();
+    assert!(log.contains("JWKS refresh failed"), "{log}");
+    assert!(
+        !log.contains(&good) && !log.contains(&broken[0].1),
+        "a token reached the log"
+    );
+    eprintln!(
+        "FIGURE broken JWKS: start {} ms with one black-holed JWKS URL; healthy URL IdP usable after {} ms; \
+         60 bad-JWKS bearer requests all 401, slowest {} ms; unknown-kid JWKS fetches {nokid_fetches}; \
+         relay accepted {} connection(s) from the black-holed fetch",
+        ms(start_time),
+        ms(waited),
+        ms(slowest),
+        hole.accepted()
+    );
+}
+
+// ------------------------------------------------------------ upstream faults
+
+/// How a fake upstream misbehaves once it has read a request.
+#[derive(Clone, Copy, Debug)]
+enum Misbehave {
+    /// Accepts, reads the request, resets the connection (RST).
+    Reset,
+    /// Sends a status line, headers promising 1000 bytes, 7 bytes, closes.
+    CloseMidResponse,
+    /// Accepts, reads, never answers.
+    Hang,
+}
+
+/// A TCP server that misbehaves the same way on every connection (health
+/// probes included); counts connections. Stops on `Drop`.
+struct BadUpstream {
+    addr: SocketAddr,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BadUpstream {
+    async fn start(how: Misbehave) -> BadUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let count = connections.clone();
+        let task = tokio::spawn(async move {
+            let held: Arc<Mutex<Vec<tokio::net::TcpStream>>> = Arc::default();
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let held = held.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tokio::time::timeout(WAIT, tcp.read(&mut chunk)).await {
+                            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                            _ => return,
+                        }
+                    }
+                    match how {
+                        Misbehave::Reset => {
+                            let _ = tcp.set_zero_linger();
+                        }
+                        Misbehave::CloseMidResponse => {
+                            let _ = tcp
+                                .write_all(
+                                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\npartial",
+                                )
+                                .await;
+                            let _ = tcp.shutdown().await;
+                        }
+                        Misbehave::Hang => held.lock().unwrap().push(tcp),
+                    }
+                });
+            }
+        });
+        BadUpstream {
+            addr,
+            connections,
+            task,
+        }
+    }
+}
+
+impl Drop for BadUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Upstreams that reset the connection, close it mid-response, or accept
+/// and never answer: the client gets a 502 (or, once the status line has
+/// gone out, a cut-short body — never a complete response) within the app's
+/// `read_timeout`, `portcullis_upstream_health` drops to 0 for each, and a
+/// healthy app on the same gateway answers as fast as before, also while
+/// requests to the hung app are waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_resets_and_hangs_answer_502_in_time_and_spare_other_apps() {
+    let good = Upstream::start("good").await;
+    let reset = BadUpstream::start(Misbehave::Reset).await;
+    let cut = BadUpstream::start(Misbehave::CloseMidResponse).await;
+    let hang = BadUpstream::start(Misbehave::Hang).await;
+    let opts =
+        "connect_timeout: 1s, read_timeout: 2s, health_check: { path: /health, interval: 1s }";
+    let apps = vec![
+        app("good", &[good.address()], opts),
+        app("reset", &[reset.addr.to_string()], opts),
+        app("cut", &[cut.addr.to_string()], opts),
+        app("hang", &[hang.addr.to_string()], opts),
+    ];
+    let gw = Gateway::start(&apps, NO_POLICIES).await;
+    let mut cookies = std::collections::HashMap::new();
+    for name in ["good", "reset", "cut", "hang"] {
+        let host = format!("{name}.test");
+        let (_, c) = gw.member(&host, &format!("m-{name}"), &["pwd"]).await;
+        cookies.insert(name, c);
+    }
+    let t = Instant::now();
+    let (status, _) = send(with_cookie(&gw, "good.test", "/", &cookies["good"])).await;
+    assert_eq!(status, 200);
+    let good_before = t.elapsed();
+
+    // The hung app: requests wait for the read timeout (2 s), then 502 or
+    // 504; meanwhile the good app answers at once.
+    let hung = {
+        let rb = with_cookie(&gw, "hang.test", "/slow", &cookies["hang"]);
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let r = send(rb).await;
+            (r, t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut good_during = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (status, _) = send(with_cookie(&gw, "good.test", "/", &cookies["good"])).await;
+        assert_eq!(status, 200);
+        good_during = good_during.max(t.elapsed());
+    }
+    let ((hang_status, body), hang_time) = hung.await.unwrap();
+    assert!(
+        matches!(hang_status, 502 | 504),
+        "a hung upstream answered {hang_status}: {body}"
+    );
+    assert!(
+        hang_time >= Duration::from_millis(1500) && hang_time < Duration::from_secs(5),
+        "hung upstream answered after {hang_time:?} (read_timeout 2 s)"
+    );
+    assert!(
+        good_during < Duration::from_secs(1),
+        "the good app slowed to {good_during:?} while another app hung"
+    );
+
+    // Reset: 502 at once. Cut short: 502, or a body shorter than promised.
+    let t = Instant::now();
+    let (status, body) = send(with_cookie(&gw, "reset.test", "/", &cookies["reset"])).await;
+    let reset_time = t.elapsed();
+    assert_eq!(status, 502, "reset upstream: {body}");
+    assert!(reset_time < Duration::from_secs(2), "{reset_time:?}");
+    let t = Instant::now();
+    let (status, body) = send(with_cookie(&gw, "cut.test", "/", &cookies["cut"])).await;
+    let cut_time = t.elapsed();
+    assert!(
+        status == 502 || body.starts_with("<body error"),
+        "a response cut short reached the client as complete: {status} {body:?}"
+    );
+    assert!(cut_time < Duration::from_secs(3), "{cut_time:?}");
+
+    // Health: the three bad apps go to 0 within a few probe intervals; the
+    // good one stays 1.
+    let series = |app: &str, addr: &str| {
+        format!("portcullis_upstream_health{{app=\"{app}\",upstream=\"{addr}\"}}")
+    };
+    let (_, health_time) = poll(Duration::from_secs(10), || async {
+        let m = gw.metrics().await;
+        let down = [
+            ("reset", reset.addr),
+            ("cut", cut.addr),
+            ("hang", hang.addr),
+        ]
+        .iter()
+        .all(|(a, addr)| metric(&m, &series(a, &addr.to_string())) == Some(0.0));
+        down.then_some(())
+    })
+    .await
+    .expect("health drops to 0 for the three bad upstreams");
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric(&m, &series("good", &good.address())),
+        Some(1.0),
+        "{m}"
+    );
+    // Out of rotation: the hung app now answers 502 without waiting.
+    let t = Instant::now();
+    let (status, _) = send(with_cookie(&gw, "hang.test", "/", &cookies["hang"])).await;
+    let hang_down_time = t.elapsed();
+    assert!(matches!(status, 502 | 503), "{status}");
+    assert!(
+        hang_down_time < Duration::from_secs(1),
+        "{hang_down_time:?}"
+    );
+    let t = Instant::now();
+    assert_eq!(
+        send(with_cookie(&gw, "good.test", "/", &cookies["good"]))
+            .await
+            .0,
+        200
+    );
+    let good_after = t.elapsed();
+    eprintln!(
+        "FIGURE upstream faults: hang -> {hang_status} after {} ms (read_timeout 2 s); reset -> 502 in {} ms; \
+         cut mid-response -> cut-short/502 in {} ms; health 0 for all three within {} ms; \
+         hung app out of rotation -> {} ms; good app {} ms before, max {} ms during, {} ms after; \
+         connections to bad upstreams: reset {}, cut {}, hang {}",
+        ms(hang_time),
+        ms(reset_time),
+        ms(cut_time),
+        ms(health_time),
+        ms(hang_down_time),
+        ms(good_before),
+        ms(good_during),
+        ms(good_after),
+        reset.connections.load(std::sync::atomic::Ordering::SeqCst),
+        cut.connections.load(std::sync::atomic::Ordering::SeqCst),
+        hang.connections.load(std::sync::atomic::Ordering::SeqCst),
+    );
+}
+
+// ------------------------------------------------------------ sign-in set-up
+
+const AUTH: &str = "auth.test";
+const LOCAL_USER: &str = "erin@fabrikam.example";
+const LOCAL_PW: &str = "erin-password-1";
+const ADMIN_TOKEN: &str = "Bearer test-admin-token-0123456789";
+
+/// A folder with a local IdP (one user, `LOCAL_USER`, guest of `wiki`) and
+/// the `idps` and top-level lines for sign-in on `AUTH` with mail through
+/// `mail` (an SMTP flow mapping body, or the outbox when `None`).
+fn sign_in_setup(mail: Option<&str>) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = portcullis::local_idp::hash_password(LOCAL_PW).unwrap();
+    std::fs::write(
+        dir.path().join("users.yaml"),
+        format!(
+            "users:\n  - {{ email: {LOCAL_USER}, name: Erin, password_hash: \"{hash}\", apps: [wiki] }}\n"
+        ),
+    )
+    .unwrap();
+    let idps = "  - { name: local, type: local, users_file: users.yaml }\n".to_string();
+    let top = format!(
+        "sign_in: {{ host: {AUTH} }}\n\
+         mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", {} }}\n",
+        mail.map_or_else(
+            || "outbox: outbox".to_string(),
+            |m| format!("smtp: {{ {m} }}")
+        )
+    );
+    (dir, idps, top)
+}
+
+fn browser(gw: &Gateway) -> support::browser::Browser {
+    support::browser::Browser::new(gw.http, &[AUTH, "wiki.test"])
+}
+
+/// Walks the local password sign-in from `wiki.test` as far as it goes;
+/// returns the last page and how long its step took.
+async fn local_sign_in(
+    gw: &Gateway,
+    b: &mut support::browser::Browser,
+) -> (support::browser::Page, Duration) {
+    let t = Instant::now();
+    let form = b.open(&gw.url("wiki.test", "/")).await;
+    if form.heading() != "Sign in" {
+        return (form, t.elapsed());
+    }
+    let t = Instant::now();
+    let pw = b
+        .submit(&form, "/.portcullis/sign-in", &[("email", LOCAL_USER)])
+        .await;
+    if pw.heading() != "Enter your password" {
+        return (pw, t.elapsed());
+    }
+    let t = Instant::now();
+    let next = b
+        .submit(
+            &pw,
+            "/.portcullis/sign-in/password",
+            &[("password", LOCAL_PW)],
+        )
+        .await;
+    if next.heading() != "Review permissions" {
+        return (next, t.elapsed());
+    }
+    let t = Instant::now();
+    let done = b
+        .submit(&next, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    (done, t.elapsed())
+}
+
+fn has_session(b: &support::browser::Browser, host: &str) -> bool {
+    b.cookies
+        .get(host)
+        .is_some_and(|j| j.contains_key("portcullis_session"))
+}
+
+/// `POST /api/v1/invitations` for `email` to `wiki`; status, body, time.
+async fn invite(gw: &Gateway, email: &str) -> (u16, Value, Duration) {
+    let t = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/invitations", gw.admin))
+        .header("authorization", ADMIN_TOKEN)
+        .header("content-type", JSON)
+        .timeout(Duration::from_secs(30))
+        .body(
+            json!({"email": email, "apps": ["wiki"], "access_days": 7, "inviter": "Alice"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("admin API answers");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+    (status, body, t.elapsed())
+}
+
+async fn invitations(gw: &Gateway) -> Vec<Value> {
+    let text = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/invitations", gw.admin))
+        .header("authorization", ADMIN_TOKEN)
+        .timeout(WAIT)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    r["invitations"].as_array().cloned().unwrap_or_default()
+}
+
+// ------------------------------------------------------------ SQLite locked
+
+/// Another process holding the SQLite file: a write lock (`BEGIN
+/// EXCLUSIVE`, readers still read in WAL mode), then an exclusive lock that
+/// stops readers too (`locking_mode = EXCLUSIVE`). Signed-in users with
+/// cached directory facts keep working; a user the gateway has no facts
+/// for is denied (never let in unchecked); a guest without an assignment
+/// stays denied; new sign-ins and invitations fail with a clear page or
+/// error within the busy timeout; all recovers once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_keeps_cached_users_and_fails_new_sign_ins_clearly() {
+    use sqlx::{Connection as _, Executor as _};
+    let up = Upstream::start("wiki").await;
+    let (dir, idps, top) = sign_in_setup(None);
+    let gw = Gateway::start_configured(
+        dir,
+        &[app("wiki", &[up.address()], "")],
+        NO_POLICIES,
+        &[],
+        &idps,
+        &top,
+    )
+    .await;
+    let until = time::OffsetDateTime::now_utc() + time::Duration::days(7);
+    let (alice, alice_cookie) = gw.guest("wiki.test", "alice").await;
+    gw.assign(&alice, "wiki", Some(until)).await;
+    let (_, dave_cookie) = gw.guest("wiki.test", "dave").await; // no assignment
+    let (frank, frank_cookie) = gw.guest("wiki.test", "frank").await;
+    gw.assign(&frank, "wiki", Some(until)).await;
+    let status = |cookie: &str| {
+        let rb = with_cookie(&gw, "wiki.test", "/", cookie);
+        async move { send(rb).await.0 }
+    };
+    assert_eq!(status(&alice_cookie).await, 200);
+    assert_eq!(status(&dave_cookie).await, 403);
+    let db = format!("sqlite://{}", gw.path("db.sqlite").display());
+
+    // 1. A writer holds the lock: reads go on, writes wait out the busy
+    //    timeout and fail.
+    let mut writer = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    writer.execute("BEGIN EXCLUSIVE").await.unwrap();
+    let before = up.count();
+    assert_eq!(status(&alice_cookie).await, 200);
+    assert_eq!(status(&dave_cookie).await, 403);
+    let mut b = browser(&gw);
+    let (page, sign_in_time) = local_sign_in(&gw, &mut b).await;
+    assert_eq!(
+        (page.status, page.heading().as_str()),
+        (503, "Sign-in unavailable"),
+        "a sign-in while the store is write-locked: {}",
+        page.body
+    );
+    assert!(!has_session(&b, "wiki.test") && !has_session(&b, AUTH));
+    assert!(sign_in_time < Duration::from_secs(12), "{sign_in_time:?}");
+    let (inv_status, inv_body, invite_time) = invite(&gw, "gus@contoso.example").await;
+    assert_eq!(inv_status, 503, "{inv_body}");
+    assert!(inv_body["error"].as_str().is_some(), "{inv_body}");
+    assert!(invite_time < Duration::from_secs(12), "{invite_time:?}");
+    writer.close().await.unwrap();
+
+    // 2. An exclusive lock: reads fail too. Facts cached before the lock
+    //    still answer (stale-if-error) once their TTL (4 s) is over; frank,
+    //    never seen by this gateway, is not let in.
+    let mut owner = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    owner
+        .execute("PRAGMA locking_mode = EXCLUSIVE")
+        .await
+        .unwrap();
+    owner.execute("BEGIN EXCLUSIVE").await.unwrap();
+    owner
+        .execute("CREATE TABLE fault_lock_probe (x INTEGER)")
+        .await
+        .unwrap();
+    let locked_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let t = Instant::now();
+    let alice_locked = status(&alice_cookie).await;
+    let alice_time = t.elapsed();
+    let t = Instant::now();
+    let frank_locked = status(&frank_cookie).await;
+    let frank_time = t.elapsed();
+    let dave_locked = status(&dave_cookie).await;
+    assert_eq!(alice_locked, 200, "cached user during the lock");
+    assert_ne!(frank_locked, 200, "an unchecked user was let in");
+    assert!(frank_locked >= 400, "{frank_locked}");
+    assert_eq!(dave_locked, 403, "unassigned guest during the lock");
+    assert!(frank_time < Duration::from_secs(2), "{frank_time:?}");
+    assert!(alice_time < Duration::from_secs(2), "{alice_time:?}");
+    let mut b2 = browser(&gw);
+    let (page2, locked_sign_in_time) = local_sign_in(&gw, &mut b2).await;
+    assert_eq!(page2.status, 503, "{}", page2.body);
+    assert!(!has_session(&b2, "wiki.test"));
+    let through = up.count() - before;
+    owner.close().await.unwrap();
+    let held = locked_at.elapsed();
+
+    // 3. Released: frank gets in, the sign-in completes.
+    let (_, recovered) = poll(Duration::from_secs(10), || async {
+        (status(&frank_cookie).await == 200).then_some(())
+    })
+    .await
+    .expect("frank is let in once the lock is gone");
+    let mut b3 = browser(&gw);
+    let (page3, _) = local_sign_in(&gw, &mut b3).await;
+    assert_eq!(
+        (page3.status, page3.url.host_str()),
+        (200, Some("wiki.test")),
+        "{}",
+        page3.body
+    );
+    assert_eq!(status(&dave_cookie).await, 403);
+    // Only alice's requests reached the app while locked.
+    assert_eq!(through, 2, "requests proxied while locked");
+    eprintln!(
+        "FIGURE SQLite locked: write lock -> sign-in 503 after {} ms, invitation 503 after {} ms, \
+         cached user 200; exclusive lock held {} ms -> cached user {alice_locked} in {} ms, \
+         uncached user {frank_locked} in {} ms, unassigned guest {dave_locked}, sign-in 503 in {} ms; \
+         recovered {} ms after release",
+        ms(sign_in_time),
+        ms(invite_time),
+        ms(held),
+        ms(alice_time),
+        ms(frank_time),
+        ms(locked_sign_in_time),
+        ms(recovered),
+    );
+}
+
+// ------------------------------------------------------------ SMTP faults
+
+/// Asks for an e-mailed passcode as `email` from `wiki.test`; the page and
+/// how long the step took.
+async fn ask_passcode(gw: &Gateway, email: &str) -> (support::browser::Page, Duration) {
+    let mut b = browser(gw);
+    let form = b.open(&gw.url("wiki.test", "/")).await;
+    assert_eq!(form.heading(), "Sign in", "{}", form.body);
+    let t = Instant::now();
+    let page = b
+        .submit(&form, "/.portcullis/sign-in", &[("email", email)])
+        .await;
+    (page, t.elapsed())
+}
+
+/// The SMTP server behind a relay: first its port closed, then accepting
+/// and never answering. An invitation through the admin API answers 503
+/// saying the e-mail was not sent (within the 2 s mail timeout), and stays
+/// pending in the list, so it is not lost: once mail works a resend
+/// delivers it. A passcode sign-in shows "Sign-in unavailable" (503) within
+/// the same bound. Signed-in users never notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_or_hanging_fails_invitations_and_passcodes_clearly_and_loses_nothing() {
+    let sink = support::smtp::SmtpSink::start();
+    let relay = Relay::start(SocketAddr::from(([127, 0, 0, 1], sink.port)));
+    let smtp = format!(
+        "host: 127.0.0.1, port: {}, tls: none, timeout: 2s",
+        relay.addr.port()
+    );
+    let up = Upstream::start("wiki").await;
+    let (dir, idps, top) = sign_in_setup(Some(&smtp));
+    let gw = Gateway::start_configured(
+        dir,
+        &[app("wiki", &[up.address()], "")],
+        NO_POLICIES,
+        &[],
+        &idps,
+        &top,
+    )
+    .await;
+    let until = time::OffsetDateTime::now_utc() + time::Duration::days(7);
+    let frank = gw.add_user("frank@contoso.example", UserType::Guest).await;
+    gw.assign(&frank, "wiki", Some(until)).await;
+    let (alice, alice_cookie) = gw.guest("wiki.test", "alice").await;
+    gw.assign(&alice, "wiki", Some(until)).await;
+
+    // Working mail first: the baseline.
+    let (s, body, ok_time) = invite(&gw, "ok@contoso.example").await;
+    assert_eq!(s, 201, "{body}");
+    let mut figures = vec![format!("mail up: invitation 201 in {} ms", ms(ok_time))];
+    let mut lost = Vec::new();
+    for (what, fault) in [
+        ("port closed", Fault::Closed),
+        ("hanging", Fault::BlackHole),
+    ] {
+        relay.set(fault);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let email = format!("{}@contoso.example", what.replace(' ', "-"));
+        let (s, body, t) = invite(&gw, &email).await;
+        assert_eq!(s, 503, "{what}: {body}");
+        let error = body["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains("e-mail was not sent"), "{what}: {body}");
+        assert!(t < Duration::from_secs(4), "{what}: invitation took {t:?}");
+        let pending = invitations(&gw)
+            .await
+            .into_iter()
+            .find(|i| i["email"] == email.as_str())
+            .unwrap_or_else(|| panic!("{what}: the invitation was lost"));
+        assert_eq!(pending["status"], "pending", "{pending}");
+        lost.push(pending["id"].as_str().unwrap().to_string());
+
+        let (page, pt) = ask_passcode(&gw, "frank@contoso.example").await;
+        assert_eq!(
+            (page.status, page.heading().as_str()),
+            (503, "Sign-in unavailable"),
+            "{what}: {}",
+            page.body
+        );
+        assert!(pt < Duration::from_secs(4), "{what}: passcode took {pt:?}");
+        let t2 = Instant::now();
+        assert_eq!(
+            send(with_cookie(&gw, "wiki.test", "/", &alice_cookie))
+                .await
+                .0,
+            200
+        );
+        figures.push(format!(
+            "{what}: invitation 503 in {} ms (\"{error}\"), passcode 503 in {} ms, signed-in user 200 in {} ms",
+            ms(t),
+            ms(pt),
+            ms(t2.elapsed())
+        ));
+    }
+
+    // Mail is back: the pending invitations go out on resend, passcodes work.
+    relay.set(Fault::Pass);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for id in &lost {
+        let r = reqwest::Client::new()
+            .post(format!(
+                "http://{}/api/v1/invitations/{id}/resend",
+                gw.admin
+            ))
+            .header("authorization", ADMIN_TOKEN)
+            .timeout(WAIT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+    let (page, _) = ask_passcode(&gw, "frank@contoso.example").await;
+    assert_eq!(page.heading(), "Enter your code", "{}", page.body);
+    let (_, waited) = poll(Duration::from_secs(5), || async {
+        let m = sink.messages();
+        let to = |a: &str| m.iter().any(|t| t.contains(a));
+        (to("port-closed@contoso.example")
+            && to("hanging@contoso.example")
+            && to("frank@contoso.example"))
+        .then_some(())
+    })
+    .await
+    .expect("the resent invitations and the passcode are delivered");
+    eprintln!(
+        "FIGURE SMTP faults: {}; after recovery both pending invitations resent and delivered within {} ms",
+        figures.join("; "),
+        ms(waited)
+    );
+}

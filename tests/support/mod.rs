@@ -11,6 +11,8 @@ pub mod op;
 pub mod postgres;
 pub mod raw;
 #[allow(dead_code)]
+pub mod relay;
+#[allow(dead_code)]
 pub mod smtp;
 pub mod upstream;
 
