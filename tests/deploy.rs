@@ -271,9 +271,11 @@ fn dashboard_queries(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The Prometheus rule file: (recording rule name, expr) and (alert name,
-/// expr).
-fn prometheus_rules() -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// A rule's name (`record` or `alert`) and its expression.
+type Rule = (String, String);
+
+/// The Prometheus rule file: its recording rules and its alerts.
+fn prometheus_rules() -> (Vec<Rule>, Vec<Rule>) {
     let doc = yaml("prometheus/alerts.yaml");
     let (mut records, mut alerts) = (Vec::new(), Vec::new());
     for group in doc["groups"].as_array().expect("groups") {
@@ -291,7 +293,7 @@ fn prometheus_rules() -> (Vec<(String, String)>, Vec<(String, String)>) {
 
 /// The labels a recording rule keeps: its `by (…)` labels (every rule here
 /// aggregates with `by`).
-fn recorded_labels(records: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>> {
+fn recorded_labels(records: &[Rule]) -> BTreeMap<String, BTreeSet<String>> {
     records
         .iter()
         .map(|(name, expr)| {
