@@ -174,6 +174,46 @@ fn every_committed_yaml_file_naming_a_schema_validates() {
     }
 }
 
+/// Files shipped inside Kubernetes ConfigMaps (deploy/kubernetes) cannot
+/// carry a modeline an editor would follow from the manifest, so they are
+/// checked here: `portcullis.yaml` against the config schema, `users.yaml`
+/// against the users schema, any other `*.yaml` key against the rule-file
+/// schema.
+#[test]
+fn every_configmap_file_validates() {
+    let mut files = Vec::new();
+    yaml_files(&root().join("deploy"), &mut files);
+    let mut failures = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        // Multi-document manifests and other shapes are not ConfigMaps here.
+        let Ok(manifest) = serde_saphyr::from_str::<Value>(&text) else {
+            continue;
+        };
+        if manifest.get("kind").and_then(Value::as_str) != Some("ConfigMap") {
+            continue;
+        }
+        let data = manifest
+            .get("data")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten();
+        for (key, text) in data {
+            let kind = match key.as_str() {
+                "portcullis.yaml" => FileKind::Config,
+                "users.yaml" => FileKind::Users,
+                k if k.ends_with(".yaml") || k.ends_with(".yml") => FileKind::Rules,
+                _ => continue,
+            };
+            let text = text.as_str().expect("a ConfigMap value is a string");
+            for e in errors(kind, &yaml(text)) {
+                failures.push(format!("{}: data.{key}: {e}", file.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn the_quickstart_still_checks_with_the_modelines() {
     let config = root().join("deploy/quickstart/portcullis.yaml");

@@ -73,9 +73,10 @@ impl FileKind {
 /// root.
 pub const REFERENCE_PATH: &str = "docs/config-reference.md";
 
-/// The JSON Schema (draft 2020-12) of one kind of file.
+/// The JSON Schema of one kind of file. Draft 7: the draft yaml-language-server
+/// (VS Code's YAML extension and other editors) fully supports.
 pub fn json_schema(kind: FileKind) -> Value {
-    let generator = SchemaSettings::draft2020_12().into_generator();
+    let generator = SchemaSettings::draft07().into_generator();
     let schema = match kind {
         FileKind::Config => crate::config::config_file_schema(generator),
         FileKind::Rules => rules::schema::rule_file(generator),
@@ -275,7 +276,7 @@ struct Reference<'a> {
     defs: Option<&'a Map<String, Value>>,
     /// Sections still to write: (path, schema).
     queue: VecDeque<(String, &'a Value)>,
-    /// `$defs` name to the anchor of its section, so a type used in two
+    /// `definitions` name to the anchor of its section, so a type used in two
     /// places is described once.
     anchors: HashMap<&'a str, String>,
 }
@@ -286,7 +287,10 @@ impl<'a> Reference<'a> {
         queue.push_back((String::new(), root));
         Reference {
             prefix,
-            defs: root.get("$defs").and_then(Value::as_object),
+            defs: root
+                .get("definitions")
+                .or_else(|| root.get("$defs"))
+                .and_then(Value::as_object),
             queue,
             anchors: HashMap::new(),
         }
@@ -394,7 +398,7 @@ impl<'a> Reference<'a> {
     /// lists, a link to its section for an object.
     fn type_of(&mut self, path: &str, s: &'a Value) -> String {
         if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-            let name = r.trim_start_matches("#/$defs/");
+            let name = r.rsplit('/').next().unwrap_or(r);
             let Some(def) = self.defs.and_then(|d| d.get(name)) else {
                 return "object".into();
             };
@@ -411,6 +415,13 @@ impl<'a> Reference<'a> {
                 }
             };
             return format!("[object](#{anchor})");
+        }
+        // Draft 7 ignores keywords beside `$ref`, so a described reference
+        // is `allOf: [{ $ref }]`.
+        if let Some(Value::Array(all)) = s.get("allOf")
+            && let [only] = all.as_slice()
+        {
+            return self.type_of(path, only);
         }
         if s.get("properties").is_some() {
             let anchor = self.anchor(path);
