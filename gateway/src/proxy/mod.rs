@@ -380,10 +380,14 @@ impl ProxyHttp for Proxy {
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no app routed"))?;
         self.gateway.upstreams.load().peer(app).ok_or_else(|| {
             ctx.outcome = "error";
-            Error::explain(
+            let mut e = Error::explain(
                 ErrorType::ConnectNoRoute,
                 "every upstream of the app is down",
-            )
+            );
+            // The upstreams' fault: 502 Bad Gateway. Pingora answers 500 for
+            // an error of no source, which blames the gateway.
+            e.esource = pingora::ErrorSource::Upstream;
+            e
         })
     }
 
