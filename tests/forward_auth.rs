@@ -674,3 +674,32 @@ async fn traefik_caddy_and_envoy_endpoints_answer_like_the_proxy() {
     assert_eq!(r.header("x-portcullis-user"), Some(id.as_str()));
     assert_eq!(env.up.count(), 0);
 }
+
+#[tokio::test]
+async fn a_trusted_proxys_https_is_believed_for_the_portal_and_nobody_elses() {
+    let env = start().await;
+    let sign_in = |client: reqwest::Client| {
+        client
+            .get(env.gateway_url("/.portcullis/sign-in?rd=/docs"))
+            .header("host", HOST)
+            .header("x-forwarded-proto", "https")
+            .header("accept", HTML)
+            .send()
+    };
+    // TLS ended at the trusted proxy: the auth host and the way back are https.
+    let r = sign_in(env.trusted()).await.expect("GET");
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://auth.test/.portcullis/sign-in?rd=https%3A//wiki.test/docs"),
+        "{location}"
+    );
+    // A client's own claim is ignored.
+    let r = sign_in(env.untrusted()).await.expect("GET");
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("http://auth.test/.portcullis/sign-in?rd=http%3A//wiki.test/docs"),
+        "{location}"
+    );
+}
