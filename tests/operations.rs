@@ -410,3 +410,229 @@ async fn a_graceful_upgrade_under_load_fails_no_request() {
     assert!(new_log.contains("portcullis serving"), "{new_log}");
     drop(new);
 }
+
+/// Opens a WebSocket to `ws.test` through `gw` as `cookie`'s user and checks
+/// one echo.
+async fn open_ws(
+    gw: &Gateway,
+    cookie: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://ws.test:{}/chat", gw.http.port())
+        .into_client_request()
+        .expect("ws request");
+    req.headers_mut()
+        .insert("cookie", cookie.parse().expect("cookie header"));
+    let tcp = tokio::net::TcpStream::connect(gw.http)
+        .await
+        .expect("connect");
+    let (mut ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(req, tcp))
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+    assert_eq!(resp.status().as_u16(), 101);
+    ws.send(Message::text("hello")).await.expect("send");
+    let echo = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("echo in time")
+        .expect("open")
+        .expect("echo");
+    assert_eq!(echo, Message::text("hello"));
+    ws
+}
+
+/// Waits (at most `limit`) for the peer to end `ws` without sending
+/// anything; returns how long that took, `None` if it stayed open.
+async fn ended_within(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    limit: Duration,
+) -> Option<Duration> {
+    use futures_util::StreamExt;
+    let t = Instant::now();
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(t.elapsed()), ws.next()).await {
+            Err(_) => return None,
+            Ok(None | Some(Err(_))) => return Some(t.elapsed()),
+            Ok(Some(Ok(m))) if m.is_close() => return Some(t.elapsed()),
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+/// An upstream serving one endless `text/event-stream` per connection: an
+/// event every 100 ms.
+async fn event_stream_upstream() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                            Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if tcp.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                loop {
+                    let event = "data: tick\n\n";
+                    let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                    if tcp.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Open WebSocket and event-stream connections are decided again while
+/// open: a guest whose assignment is removed in the store (as another
+/// replica's API would), or whose session is revoked, loses them within
+/// 5 s; a user who keeps access keeps theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_websockets_and_event_streams_end_when_access_ends() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let ws_up = support::upstream::WsUpstream::start().await;
+    let sse = event_stream_upstream().await;
+    let gw = Gateway::start(
+        &[
+            app("ws", &[ws_up.address()], ""),
+            app("events", &[sse.to_string()], ""),
+        ],
+        "policies: []\n",
+    )
+    .await;
+    let week = time::OffsetDateTime::now_utc() + time::Duration::days(7);
+    let (gus, gus_cookie) = gw.guest("ws.test", "gus").await;
+    gw.assign(&gus, "ws", Some(week)).await;
+    let (rita, rita_cookie) = gw.guest("ws.test", "rita").await;
+    gw.assign(&rita, "ws", Some(week)).await;
+    let (stay, stay_cookie) = gw.guest("ws.test", "stay").await;
+    gw.assign(&stay, "ws", Some(week)).await;
+    let (eve, _) = gw.guest("events.test", "eve").await;
+    gw.assign(&eve, "events", Some(week)).await;
+    let eve_cookie = gw
+        .mint_cookie(
+            "events.test",
+            &eve,
+            "eve@contoso.com",
+            portcullis::session::UserType::Guest,
+            &[],
+            &["pwd"],
+            60,
+        )
+        .await;
+
+    let mut gus_ws = open_ws(&gw, &gus_cookie).await;
+    let mut rita_ws = open_ws(&gw, &rita_cookie).await;
+    let mut stay_ws = open_ws(&gw, &stay_cookie).await;
+    let events = gw
+        .get("events.test", "/stream")
+        .header("cookie", &eve_cookie)
+        .header("accept", "text/event-stream")
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("open the event stream");
+    assert_eq!(events.status(), 200);
+    let mut events = events;
+    let first = tokio::time::timeout(WAIT, events.chunk())
+        .await
+        .expect("an event in time")
+        .expect("event")
+        .expect("stream open");
+    assert!(String::from_utf8_lossy(&first).contains("data: tick"));
+    let m = gw.metrics().await;
+    assert!(
+        m.contains("portcullis_live_connections 4"),
+        "{}",
+        m.lines()
+            .filter(|l| l.contains("live"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // Removed in the store, not through this gateway: seen after the
+    // directory cache's TTL at the latest.
+    assert!(
+        gw.store
+            .revoke_assignment(&gus, "ws")
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        gw.store
+            .revoke_assignment(&eve, "events")
+            .await
+            .expect("revoke")
+    );
+    let removed = Instant::now();
+    let gus_after = ended_within(&mut gus_ws, Duration::from_secs(5)).await;
+    let events_after = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = events.chunk().await {}
+        removed.elapsed()
+    })
+    .await
+    .ok();
+    eprintln!(
+        "assignment removed in the store: WebSocket ended after {gus_after:?}, \
+         event stream after {events_after:?}"
+    );
+    assert!(
+        gus_after.is_some(),
+        "the removed guest's WebSocket stayed open 5 s"
+    );
+    assert!(
+        events_after.is_some(),
+        "the removed guest's event stream went on 5 s"
+    );
+
+    // A revoked session (sign-out elsewhere): within the 1 s sync plus a check.
+    let token = rita_cookie
+        .strip_prefix("portcullis_session=")
+        .expect("cookie");
+    let sid = gw
+        .keys()
+        .await
+        .verify(token, "ws.test", support::unix_now())
+        .expect("verify")
+        .sid;
+    let now = time::OffsetDateTime::now_utc();
+    gw.store
+        .revoke_session(&sid, now + time::Duration::hours(1), now)
+        .await
+        .expect("revoke the session");
+    let rita_after = ended_within(&mut rita_ws, Duration::from_secs(5)).await;
+    eprintln!("session revoked in the store: WebSocket ended after {rita_after:?}");
+    assert!(
+        rita_after.is_some(),
+        "the revoked session's WebSocket stayed open 5 s"
+    );
+
+    // The user who kept access still talks.
+    stay_ws
+        .send(Message::text("still here"))
+        .await
+        .expect("send");
+    let echo = tokio::time::timeout(WAIT, stay_ws.next())
+        .await
+        .expect("echo in time")
+        .expect("open")
+        .expect("echo");
+    assert_eq!(echo, Message::text("still here"));
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics.contains("portcullis_live_connections_ended_total{decision=\"block\"} 1")
+            || metrics.contains("portcullis_live_connections_ended_total{decision=\"sign_in\"}"),
+        "{metrics}"
+    );
+}

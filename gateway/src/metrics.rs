@@ -57,6 +57,13 @@ pub struct Metrics {
     /// at start (the certificate in service; a renewed file is served after a
     /// restart or a graceful upgrade). Absent without `listen.https`.
     pub tls_certificate_expiry: Gauge,
+    /// Open long-lived connections (WebSocket, event stream, gRPC) that are
+    /// re-decided every 500 ms (`proxy::live`).
+    pub live_connections: IntGauge,
+    /// Long-lived connections ended because access was no longer allowed,
+    /// by the decision that ended them (`sign_in`, `block`, `mfa`, `error`,
+    /// `app_removed`).
+    pub live_connections_ended: IntCounterVec,
     pub build_info: GaugeVec,
 }
 
@@ -182,6 +189,19 @@ impl Metrics {
             "Unix time at which the HTTPS listener's certificate expires (its notAfter).",
         )
         .expect("valid metric");
+        let live_connections = IntGauge::new(
+            "portcullis_live_connections",
+            "Open long-lived connections (WebSocket, event stream, gRPC) re-decided while open.",
+        )
+        .expect("valid metric");
+        let live_connections_ended = IntCounterVec::new(
+            Opts::new(
+                "portcullis_live_connections_ended_total",
+                "Long-lived connections ended because access was no longer allowed, by decision.",
+            ),
+            &["decision"],
+        )
+        .expect("valid metric");
         let build_info = GaugeVec::new(
             Opts::new(
                 "portcullis_build_info",
@@ -208,6 +228,8 @@ impl Metrics {
             Box::new(revoked_sessions.clone()),
             Box::new(revocations_last_sync.clone()),
             Box::new(store_up.clone()),
+            Box::new(live_connections.clone()),
+            Box::new(live_connections_ended.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -229,6 +251,8 @@ impl Metrics {
             revocations_last_sync,
             store_up,
             tls_certificate_expiry,
+            live_connections,
+            live_connections_ended,
             build_info,
         }
     }
@@ -250,7 +274,7 @@ impl Metrics {
     /// exported only with an HTTPS listener.
     pub fn families(&self) -> Vec<Family> {
         let histograms = [self.request_duration.desc()[0].fq_name.clone()];
-        let collectors: [&dyn Collector; 16] = [
+        let collectors: [&dyn Collector; 18] = [
             &self.requests,
             &self.request_duration,
             &self.policy_results,
@@ -266,6 +290,8 @@ impl Metrics {
             &self.revocations_last_sync,
             &self.store_up,
             &self.tls_certificate_expiry,
+            &self.live_connections,
+            &self.live_connections_ended,
             &self.build_info,
         ];
         let mut families: Vec<Family> = collectors
@@ -355,6 +381,9 @@ mod tests {
         m.mfa.with_label_values(&["totp", "ok"]).inc();
         m.invitations.with_label_values(&["created"]).inc();
         m.guests.with_label_values(&["active"]).set(3);
+        m.live_connections_ended
+            .with_label_values(&["sign_in"])
+            .inc();
         let text = String::from_utf8(m.render()).expect("utf-8");
         for name in [
             "portcullis_requests_total{app=\"payroll\",decision=\"allow\"} 1",
@@ -372,6 +401,8 @@ mod tests {
             "portcullis_revoked_sessions 0",
             "portcullis_session_revocations_last_sync_timestamp_seconds",
             "portcullis_store_up 1",
+            "portcullis_live_connections 0",
+            "portcullis_live_connections_ended_total{decision=\"sign_in\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

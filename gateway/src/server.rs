@@ -158,6 +158,12 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         },
     ));
     server.add_service(background_service(
+        "live connection checks",
+        crate::proxy::live::Rechecker {
+            gateway: gateway.clone(),
+        },
+    ));
+    server.add_service(background_service(
         "reload",
         Reloader {
             gateway: gateway.clone(),

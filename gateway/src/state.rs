@@ -35,6 +35,8 @@ pub struct Gateway {
     /// verification, cache hits included; fed by [`Gateway::revoke_session`]
     /// and by the store poll of `session::sync` (other replicas).
     pub revoked: RevokedSessions,
+    /// Open long-lived connections, re-decided while open (`proxy::live`).
+    pub live: crate::proxy::live::LiveConnections,
     pub assertions: AssertionCache,
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
@@ -71,6 +73,7 @@ impl Gateway {
             directory,
             sessions: VerifiedCache::new(100_000),
             revoked: RevokedSessions::default(),
+            live: Default::default(),
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
             metrics,

@@ -30,6 +30,9 @@ pub struct Question<'a> {
     pub client_app: ClientApp,
     /// Whether the client's connection was HTTPS (picks the cookie name).
     pub https: bool,
+    /// A re-check of an open connection (`live`): its policy results were
+    /// counted when it opened and are not counted again.
+    pub recheck: bool,
 }
 
 /// The decision and everything the answer and the upstream headers need.
@@ -180,10 +183,12 @@ pub async fn decide(
     let eval = rules::evaluate(&snapshot.rules, &request);
     let mut applied = Vec::new();
     for t in eval.policies.iter().filter(|t| t.applies) {
-        g.metrics
-            .policy_results
-            .with_label_values(&[&t.policy.name, t.policy.state.as_str(), t.result.as_str()])
-            .inc();
+        if !q.recheck {
+            g.metrics
+                .policy_results
+                .with_label_values(&[&t.policy.name, t.policy.state.as_str(), t.result.as_str()])
+                .inc();
+        }
         if t.policy.state == State::Enabled {
             applied.push(t.policy.name.clone());
         }

@@ -317,6 +317,7 @@ pub(super) async fn serve(
         client_ip,
         client_app: context::client_app(req),
         https: original.https,
+        recheck: false,
     };
     let Ok(verdict) = decide::decide(g, snapshot, req, &question, &ctx.request_id).await else {
         return ctx

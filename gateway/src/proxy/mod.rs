@@ -8,6 +8,7 @@ pub mod context;
 pub mod decide;
 pub mod forward_auth;
 pub mod headers;
+pub mod live;
 pub mod path;
 pub mod respond;
 pub mod route;
@@ -53,6 +54,9 @@ pub struct Ctx {
     applied: Vec<Arc<str>>,
     /// The chosen upstream as configured (`host:port`), for `preserve_host: false`.
     upstream_host: String,
+    /// A long-lived request (WebSocket, event stream) being re-decided
+    /// while it is open; see `live`.
+    live: Option<live::Registration>,
 }
 
 /// A request id: 128 random bits as 32 lower-case hex digits, kept as a
@@ -217,6 +221,7 @@ impl ProxyHttp for Proxy {
             user_type: None,
             applied: Vec::new(),
             upstream_host: String::new(),
+            live: None,
         }
     }
 
@@ -345,6 +350,7 @@ impl ProxyHttp for Proxy {
             client_ip,
             client_app,
             https: ctx.https,
+            recheck: false,
         };
         let Ok(verdict) = decide::decide(g, &snapshot, req, &question, &ctx.request_id).await
         else {
@@ -367,6 +373,21 @@ impl ProxyHttp for Proxy {
         ctx.user_type = verdict.user_type;
         ctx.applied = verdict.applied;
         if verdict.decision == Decision::Allow {
+            if let Some(c) = ctx.claims.as_ref().filter(|_| live::is_long_lived(req)) {
+                ctx.live = Some(live::watch(
+                    g,
+                    live::Opened {
+                        req,
+                        app: &snapshot.config.apps[app_index].name,
+                        host: &host,
+                        path: &path,
+                        client_ip,
+                        client_app,
+                        https: ctx.https,
+                        user: &c.sub,
+                    },
+                ));
+            }
             return Ok(false);
         }
         let a = ctx.answer(&snapshot, verdict.client_app, verdict.token_problem);
@@ -378,7 +399,7 @@ impl ProxyHttp for Proxy {
         let app = ctx
             .app
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no app routed"))?;
-        self.gateway.upstreams.load().peer(app).ok_or_else(|| {
+        let mut peer = self.gateway.upstreams.load().peer(app).ok_or_else(|| {
             ctx.outcome = "error";
             let mut e = Error::explain(
                 ErrorType::ConnectNoRoute,
@@ -388,7 +409,11 @@ impl ProxyHttp for Proxy {
             // an error of no source, which blames the gateway.
             e.esource = pingora::ErrorSource::Upstream;
             e
-        })
+        })?;
+        if let Some(live) = &ctx.live {
+            live.arm(&mut peer);
+        }
+        Ok(peer)
     }
 
     async fn upstream_request_filter(

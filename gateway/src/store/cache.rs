@@ -148,7 +148,7 @@ impl DirectoryCache {
     pub fn cached(&self, user_id: &str, app: &str, now: OffsetDateTime) -> Option<DirectoryFacts> {
         let entry = self.entries.get(user_id)?;
         let fresh = entry.loaded.elapsed() < self.ttl;
-        if !fresh && !(self.store_failing() && self.within_stale_bound(&entry)) {
+        if !(fresh || (self.store_failing() && self.within_stale_bound(&entry))) {
             return None;
         }
         Some(DirectoryFacts::evaluate(entry.user.as_deref(), app, now))
