@@ -389,21 +389,17 @@ impl Handler<'_> {
         else {
             return self.start_again(400, "Bad request", "That way of signing in is not offered.");
         };
-        let limited = match (
+        // Both counters at once: with the store slow or locked, one wait
+        // for the pair instead of one each (a locked SQLite file: 5 s, not 10).
+        let client_ip = self.client_ip();
+        let limited = match tokio::join!(
             self.over_limit(
                 "password-address",
                 &email,
                 PASSWORD_PER_ADDRESS,
                 PASSWORD_WINDOW,
-            )
-            .await,
-            self.over_limit(
-                "password-ip",
-                &self.client_ip(),
-                PASSWORD_PER_IP,
-                PASSWORD_WINDOW,
-            )
-            .await,
+            ),
+            self.over_limit("password-ip", &client_ip, PASSWORD_PER_IP, PASSWORD_WINDOW),
         ) {
             (Ok(a), Ok(b)) => a || b,
             (Err(e), _) | (_, Err(e)) => return self.unavailable("rate limit", &e),
@@ -623,21 +619,16 @@ impl Handler<'_> {
             return self.unavailable("passcode", &"no mail transport is configured");
         };
         let settings = &self.sign_in.passcode;
-        let limited = match (
+        // Both counters at once (see `password`).
+        let client_ip = self.client_ip();
+        let limited = match tokio::join!(
             self.over_limit(
                 "passcode-address",
                 email,
                 settings.per_address,
                 settings.window,
-            )
-            .await,
-            self.over_limit(
-                "passcode-ip",
-                &self.client_ip(),
-                settings.per_ip,
-                settings.window,
-            )
-            .await,
+            ),
+            self.over_limit("passcode-ip", &client_ip, settings.per_ip, settings.window),
         ) {
             (Ok(a), Ok(b)) => a || b,
             (Err(e), _) | (_, Err(e)) => return self.unavailable("rate limit", &e),
