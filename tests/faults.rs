@@ -731,15 +731,18 @@ async fn invitations(gw: &Gateway) -> Vec<Value> {
 
 // ------------------------------------------------------------ SQLite locked
 
-/// Another process holding the SQLite file: a write lock (`BEGIN
-/// EXCLUSIVE`, readers still read in WAL mode), then an exclusive lock that
-/// stops readers too (`locking_mode = EXCLUSIVE`). Signed-in users with
-/// cached directory facts keep working; a user the gateway has no facts
-/// for is denied (never let in unchecked); a guest without an assignment
-/// stays denied; new sign-ins and invitations fail with a clear page or
-/// error within the busy timeout; all recovers once the lock is released.
+/// Another process holds the SQLite file's write lock (`BEGIN EXCLUSIVE`
+/// on its own connection). In WAL mode readers never wait for the writer,
+/// so the request path (directory reads) goes on: signed-in users keep
+/// working, a user not seen before is still checked (and let in only with
+/// an assignment), a guest without one stays denied. Writes wait out the
+/// 5 s busy timeout and fail: a new sign-in ends on "Sign-in unavailable"
+/// (503, no session), an invitation on a 503 saying why. Released, the
+/// sign-in completes. (An exclusive lock that would stop readers too,
+/// `locking_mode = EXCLUSIVE`, cannot be taken while the gateway has the
+/// file open in WAL mode; store read failures are the PostgreSQL tests'.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_locked_keeps_cached_users_and_fails_new_sign_ins_clearly() {
+async fn sqlite_locked_keeps_signed_in_users_and_fails_new_sign_ins_clearly() {
     use sqlx::{Connection as _, Executor as _};
     let up = Upstream::start("wiki").await;
     let (dir, idps, top) = sign_in_setup(None);
@@ -766,13 +769,17 @@ async fn sqlite_locked_keeps_cached_users_and_fails_new_sign_ins_clearly() {
     assert_eq!(status(&dave_cookie).await, 403);
     let db = format!("sqlite://{}", gw.path("db.sqlite").display());
 
-    // 1. A writer holds the lock: reads go on, writes wait out the busy
-    //    timeout and fail.
     let mut writer = sqlx::SqliteConnection::connect(&db).await.unwrap();
     writer.execute("BEGIN EXCLUSIVE").await.unwrap();
+    let locked_at = Instant::now();
     let before = up.count();
-    assert_eq!(status(&alice_cookie).await, 200);
-    assert_eq!(status(&dave_cookie).await, 403);
+    let t = Instant::now();
+    assert_eq!(status(&alice_cookie).await, 200, "signed-in user");
+    let alice_time = t.elapsed();
+    let t = Instant::now();
+    assert_eq!(status(&frank_cookie).await, 200, "first request of a user");
+    let frank_time = t.elapsed();
+    assert_eq!(status(&dave_cookie).await, 403, "guest without assignment");
     let mut b = browser(&gw);
     let (page, sign_in_time) = local_sign_in(&gw, &mut b).await;
     assert_eq!(
@@ -782,55 +789,21 @@ async fn sqlite_locked_keeps_cached_users_and_fails_new_sign_ins_clearly() {
         page.body
     );
     assert!(!has_session(&b, "wiki.test") && !has_session(&b, AUTH));
-    assert!(sign_in_time < Duration::from_secs(12), "{sign_in_time:?}");
+    assert!(sign_in_time < Duration::from_secs(8), "{sign_in_time:?}");
     let (inv_status, inv_body, invite_time) = invite(&gw, "gus@contoso.example").await;
     assert_eq!(inv_status, 503, "{inv_body}");
     assert!(inv_body["error"].as_str().is_some(), "{inv_body}");
     assert!(invite_time < Duration::from_secs(12), "{invite_time:?}");
-    writer.close().await.unwrap();
-
-    // 2. An exclusive lock: reads fail too. Facts cached before the lock
-    //    still answer (stale-if-error) once their TTL (4 s) is over; frank,
-    //    never seen by this gateway, is not let in.
-    let mut owner = sqlx::SqliteConnection::connect(&db).await.unwrap();
-    owner
-        .execute("PRAGMA locking_mode = EXCLUSIVE")
-        .await
-        .unwrap();
-    owner.execute("BEGIN EXCLUSIVE").await.unwrap();
-    owner
-        .execute("CREATE TABLE fault_lock_probe (x INTEGER)")
-        .await
-        .unwrap();
-    let locked_at = Instant::now();
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    // 10 s in, past the directory cache's 4 s TTL: read again, still there.
     let t = Instant::now();
-    let alice_locked = status(&alice_cookie).await;
-    let alice_time = t.elapsed();
-    let t = Instant::now();
-    let frank_locked = status(&frank_cookie).await;
-    let frank_time = t.elapsed();
-    let dave_locked = status(&dave_cookie).await;
-    assert_eq!(alice_locked, 200, "cached user during the lock");
-    assert_ne!(frank_locked, 200, "an unchecked user was let in");
-    assert!(frank_locked >= 400, "{frank_locked}");
-    assert_eq!(dave_locked, 403, "unassigned guest during the lock");
-    assert!(frank_time < Duration::from_secs(2), "{frank_time:?}");
-    assert!(alice_time < Duration::from_secs(2), "{alice_time:?}");
-    let mut b2 = browser(&gw);
-    let (page2, locked_sign_in_time) = local_sign_in(&gw, &mut b2).await;
-    assert_eq!(page2.status, 503, "{}", page2.body);
-    assert!(!has_session(&b2, "wiki.test"));
+    assert_eq!(status(&alice_cookie).await, 200, "signed-in user, later");
+    let alice_late = t.elapsed();
     let through = up.count() - before;
-    owner.close().await.unwrap();
+    writer.close().await.unwrap();
     let held = locked_at.elapsed();
 
-    // 3. Released: frank gets in, the sign-in completes.
-    let (_, recovered) = poll(Duration::from_secs(10), || async {
-        (status(&frank_cookie).await == 200).then_some(())
-    })
-    .await
-    .expect("frank is let in once the lock is gone");
+    // Released: the sign-in completes.
+    let t = Instant::now();
     let mut b3 = browser(&gw);
     let (page3, _) = local_sign_in(&gw, &mut b3).await;
     assert_eq!(
@@ -839,20 +812,25 @@ async fn sqlite_locked_keeps_cached_users_and_fails_new_sign_ins_clearly() {
         "{}",
         page3.body
     );
+    let recovered = t.elapsed();
     assert_eq!(status(&dave_cookie).await, 403);
-    // Only alice's requests reached the app while locked.
-    assert_eq!(through, 2, "requests proxied while locked");
+    assert_eq!(
+        through, 3,
+        "requests proxied while locked (alice twice, frank)"
+    );
     eprintln!(
-        "FIGURE SQLite locked: write lock -> sign-in 503 after {} ms, invitation 503 after {} ms, \
-         cached user 200; exclusive lock held {} ms -> cached user {alice_locked} in {} ms, \
-         uncached user {frank_locked} in {} ms, unassigned guest {dave_locked}, sign-in 503 in {} ms; \
-         recovered {} ms after release",
-        ms(sign_in_time),
-        ms(invite_time),
+        "FIGURE SQLite write-locked for {} ms: signed-in user 200 in {} ms (and {} ms after {} ms locked), \
+         first request of another user 200 in {} ms, unassigned guest 403; \
+         sign-in step 503 \"Sign-in unavailable\" after {} ms (busy timeout 5 s); invitation 503 after {} ms \
+         ({}); after release a whole sign-in took {} ms",
         ms(held),
         ms(alice_time),
+        ms(alice_late),
+        ms(sign_in_time + invite_time),
         ms(frank_time),
-        ms(locked_sign_in_time),
+        ms(sign_in_time),
+        ms(invite_time),
+        inv_body["error"].as_str().unwrap_or_default(),
         ms(recovered),
     );
 }
