@@ -61,6 +61,20 @@ impl PartnerIdp {
         jsonwebtoken::encode(&h, claims, &EncodingKey::from_ed_der(&self.pkcs8)).expect("sign")
     }
 
+    /// A token with exactly this header over `claims`, signed with the IdP's
+    /// real Ed25519 key (for headers `jsonwebtoken` would not write).
+    #[allow(dead_code, reason = "only the token corpus writes odd headers")]
+    pub fn sign_raw(&self, header: &Value, claims: &Value) -> String {
+        let pair = Ed25519KeyPair::from_pkcs8(&self.pkcs8).expect("Ed25519 pair");
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let sig = pair.sign(input.as_bytes());
+        format!("{input}.{}", B64.encode(sig.as_ref()))
+    }
+
     /// The same claims signed by another key that claims the IdP's `kid`.
     pub fn sign_with_other_key(&self, claims: &Value) -> String {
         let (pkcs8, _) = ed25519();
