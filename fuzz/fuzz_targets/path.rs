@@ -292,6 +292,10 @@ fn check(raw_target: &str, u: &mut Unstructured<'_>) -> Result<()> {
     let decided = decide(snapshot, &normal);
     assert_eq!(decided, decide(snapshot, &normal), "deterministic");
     let again = respell(u, &normal)?;
+    if again.len() > path::MAX_PATH {
+        // Refused as too long (400), rightly: the limit is on what is sent.
+        return Ok(());
+    }
     assert_eq!(
         path::normalize(&again).as_deref(),
         Ok(normal.as_str()),
