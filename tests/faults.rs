@@ -963,3 +963,176 @@ async fn smtp_down_or_hanging_fails_invitations_and_passcodes_clearly_and_loses_
         ms(waited)
     );
 }
+
+// ------------------------------------------------------------ half-written files
+
+const GEOIP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/geoip");
+
+/// Blocks GB and CN; `extra` adds policies.
+fn geo_rules(extra: &str) -> String {
+    format!(
+        "named_locations:\n  - name: blocked-countries\n    countries: [GB, CN]\n\
+         policies:\n  - name: block-countries\n    users: {{ include: [all] }}\n    apps: {{ include: [all] }}\n    \
+         locations: {{ include: [blocked-countries] }}\n    grant: block\n{extra}"
+    )
+}
+
+/// Replaces `path` in place the way a slow writer does: truncate, write
+/// `first` bytes, wait `pause`, write the rest.
+async fn write_slowly(path: &std::path::Path, bytes: &[u8], first: usize, pause: Duration) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    f.write_all(&bytes[..first]).unwrap();
+    f.sync_all().unwrap();
+    tokio::time::sleep(pause).await;
+    f.write_all(&bytes[first..]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// A rule file and the GeoIP database, each caught half-written by the
+/// watcher (truncated in place, half written, completed 2 s later): the
+/// half file is rejected with `file:line:column` (rules) or the database
+/// error in the log, `portcullis_config_reloads_total{result="failure"}`
+/// counts it, the current rules and database keep deciding meanwhile, and
+/// the completed file is picked up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_written_rule_and_geoip_files_keep_the_current_snapshot_until_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("geoip")).unwrap();
+    let db = dir.path().join("geoip").join("country.mmdb");
+    std::fs::copy(format!("{GEOIP_DIR}/GeoIP2-Country-Test.mmdb"), &db).unwrap();
+    let up = Upstream::start("app").await;
+    let gw = Gateway::start_configured(
+        dir,
+        &[app("open", &[up.address()], "")],
+        &geo_rules(""),
+        &[],
+        "",
+        "geoip: { country_db: geoip/country.mmdb }\ntrusted_proxies: [127.0.0.1/32]\n",
+    )
+    .await;
+    let (_, cookie) = gw.member("open.test", "m", &["pwd"]).await;
+    let from = |ip: &str, path: &str| {
+        let rb = with_cookie(&gw, "open.test", path, &cookie).header("x-forwarded-for", ip);
+        async move { send(rb).await.0 }
+    };
+    const GB: &str = "81.2.69.142";
+    const SE: &str = "89.160.20.112";
+    // CN in GeoIP2-Country-Test, unknown in GeoLite2-Country-Test.
+    const CN_THEN_UNKNOWN: &str = "175.16.199.1";
+    assert_eq!(from(GB, "/").await, 403);
+    assert_eq!(from(SE, "/").await, 200);
+    assert_eq!(from(CN_THEN_UNKNOWN, "/").await, 403);
+    let reloads = |m: &str, r: &str| {
+        metric(
+            m,
+            &format!("portcullis_config_reloads_total{{result=\"{r}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    let m0 = gw.metrics().await;
+    let (fail0, ok0) = (reloads(&m0, "failure"), reloads(&m0, "success"));
+
+    // Rules: the new file also blocks /admin for everyone. Cut inside the
+    // new policy's flow mapping: not valid YAML until completed.
+    let new_rules = geo_rules(
+        "  - name: no-admin\n    users: { include: [all] }\n    apps: { include: [all] }\n    \
+         paths: { include: [\"/admin/*\"] }\n    grant: block\n",
+    );
+    let cut = new_rules.find("paths: { include: [").unwrap() + 12;
+    let rule_file = gw.rule_file();
+    let writer = {
+        let (f, text) = (rule_file.clone(), new_rules.clone());
+        tokio::spawn(
+            async move { write_slowly(&f, text.as_bytes(), cut, Duration::from_secs(2)).await },
+        )
+    };
+    let (_, failed_after) = poll(Duration::from_secs(5), || async {
+        (reloads(&gw.metrics().await, "failure") > fail0).then_some(())
+    })
+    .await
+    .expect("the half rule file is rejected");
+    // Meanwhile: the current rules decide.
+    assert_eq!(from(SE, "/admin/x").await, 200, "half file in service");
+    assert_eq!(from(GB, "/").await, 403);
+    writer.await.unwrap();
+    let (_, picked_up) = poll(Duration::from_secs(5), || async {
+        (from(SE, "/admin/x").await == 403).then_some(())
+    })
+    .await
+    .expect("the completed rule file is in service");
+    let log = gw.log();
+    let located = log
+        .lines()
+        .find(|l| l.contains("reload rejected") && l.contains("access.yaml:"))
+        .unwrap_or_else(|| panic!("no file:line:column in the log:\n{log}"));
+    let after_name = located.split("access.yaml:").nth(1).unwrap();
+    let mut nums = after_name.split(':');
+    let line: u32 = nums.next().unwrap().parse().expect("a line number");
+    let column: u32 = nums
+        .next()
+        .and_then(|c| c.split(|ch: char| !ch.is_ascii_digit()).next())
+        .and_then(|c| c.parse().ok())
+        .expect("a column number");
+    assert!(line > 0 && column > 0);
+
+    // GeoIP: GeoLite2 (where 175.16.199.1 has no country) replaces the
+    // database in place, half first.
+    let m1 = gw.metrics().await;
+    let fail1 = reloads(&m1, "failure");
+    let new_db = std::fs::read(format!("{GEOIP_DIR}/GeoLite2-Country-Test.mmdb")).unwrap();
+    let writer = {
+        let (f, bytes) = (db.clone(), new_db.clone());
+        tokio::spawn(async move {
+            write_slowly(&f, &bytes, bytes.len() / 2, Duration::from_secs(2)).await
+        })
+    };
+    let (_, geo_failed_after) = poll(Duration::from_secs(5), || async {
+        (reloads(&gw.metrics().await, "failure") > fail1).then_some(())
+    })
+    .await
+    .expect("the half GeoIP database is rejected");
+    assert_eq!(
+        from(CN_THEN_UNKNOWN, "/").await,
+        403,
+        "old database in service"
+    );
+    assert_eq!(from(GB, "/").await, 403);
+    assert_eq!(from(SE, "/").await, 200);
+    writer.await.unwrap();
+    let (_, geo_picked_up) = poll(Duration::from_secs(5), || async {
+        (from(CN_THEN_UNKNOWN, "/").await == 200).then_some(())
+    })
+    .await
+    .expect("the completed GeoIP database is in service");
+    assert_eq!(from(GB, "/").await, 403);
+    let m2 = gw.metrics().await;
+    let (fail2, ok2) = (reloads(&m2, "failure"), reloads(&m2, "success"));
+    assert!(fail2 >= fail0 + 2.0 && ok2 >= ok0 + 2.0, "{m2}");
+    let geo_error = gw
+        .log()
+        .lines()
+        .find(|l| l.contains("reload rejected") && l.contains("country.mmdb"))
+        .map(str::to_string)
+        .expect("the GeoIP error names the file");
+    eprintln!(
+        "FIGURE half-written files: rules rejected {} ms after the half write ({}:{}), completed file in service {} ms after; \
+         GeoIP half database rejected after {} ms, complete one in service {} ms after; reloads failure {} -> {}, success {} -> {}; \
+         GeoIP error: {}",
+        ms(failed_after),
+        line,
+        column,
+        ms(picked_up),
+        ms(geo_failed_after),
+        ms(geo_picked_up),
+        fail0,
+        fail2,
+        ok0,
+        ok2,
+        geo_error.chars().take(300).collect::<String>(),
+    );
+}
