@@ -292,7 +292,19 @@ pub async fn check_keys(gateway: &Gateway) -> Result<(), String> {
             keys = next.records().len(),
             "signing keys updated"
         );
+        let kept: BTreeSet<&str> = next.records().iter().map(|k| k.kid.as_str()).collect();
+        let removed = current
+            .records()
+            .iter()
+            .any(|k| !kept.contains(k.kid.as_str()));
         gateway.keys.store(Arc::new(next));
+        // A key deleted from the store (e.g. compromised) must stop
+        // verifying at once: without this, a cookie it signed stayed
+        // accepted from the verified-token cache for up to 5 minutes.
+        // (Cached assertions are keyed by the signing kid: none is reused.)
+        if removed {
+            gateway.sessions.invalidate_all();
+        }
     }
     let expired = time::OffsetDateTime::from_unix_timestamp(now)
         .map_err(|_| "the clock is out of range".to_string())?;
