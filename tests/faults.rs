@@ -1136,3 +1136,163 @@ async fn half_written_rule_and_geoip_files_keep_the_current_snapshot_until_compl
         geo_error.chars().take(300).collect::<String>(),
     );
 }
+
+// ------------------------------------------------------------ signing key
+
+/// The `kid`s in the gateway's published JWKS.
+async fn jwks_kids(gw: &Gateway) -> Vec<String> {
+    let text = gw
+        .get("open.test", "/.portcullis/jwks.json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The `kid` in a JWS header.
+fn header_kid(token: &str) -> String {
+    use base64::Engine as _;
+    let head = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["kid"].as_str().unwrap().to_string()
+}
+
+/// The signing key deleted from the store while the gateway runs: within
+/// a key check (1 s here) a new key signs, the old one is no longer
+/// published, and cookies signed with the deleted key are refused — also
+/// one that was just verified and sits in the verified-token cache. A key
+/// record that no longer parses (unreadable private key) is refused: the
+/// running gateway keeps the keys it has and says so; a gateway starting on
+/// it exits with an error instead of serving (never unsigned assertions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_unreadable_signing_key_fails_closed() {
+    use sqlx::{Connection as _, Executor as _};
+    let up = Upstream::start("app").await;
+    let mut gw = Gateway::start_with_env(
+        &[app("open", &[up.address()], "")],
+        NO_POLICIES,
+        &[("PORTCULLIS_KEY_CHECK_INTERVAL_SECS", "1")],
+    )
+    .await;
+    let (_, old_cookie) = gw.member("open.test", "old", &["pwd"]).await;
+    assert_eq!(
+        send(with_cookie(&gw, "open.test", "/", &old_cookie))
+            .await
+            .0,
+        200
+    );
+    let old_kids = jwks_kids(&gw).await;
+    assert_eq!(old_kids.len(), 1, "{old_kids:?}");
+    let db = format!("sqlite://{}", gw.path("db.sqlite").display());
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+
+    conn.execute("DELETE FROM signing_keys").await.unwrap();
+    let deleted = Instant::now();
+    let (new_kid, rotated_after) = poll(Duration::from_secs(10), || async {
+        let kids = jwks_kids(&gw).await;
+        (kids.len() == 1 && kids[0] != old_kids[0]).then(|| kids[0].clone())
+    })
+    .await
+    .expect("a new signing key replaces the deleted one");
+    // The old cookie was verified a moment ago (cached): it must still go.
+    let refused = poll(Duration::from_secs(10), || async {
+        (send(with_cookie(&gw, "open.test", "/", &old_cookie))
+            .await
+            .0
+            == 401)
+            .then_some(())
+    })
+    .await;
+    let old_cookie_refused = deleted.elapsed();
+    assert!(
+        refused.is_some(),
+        "a cookie signed with the deleted key is still accepted {old_cookie_refused:?} later"
+    );
+    let (_, new_cookie) = gw.member("open.test", "new", &["pwd"]).await;
+    assert_eq!(
+        send(with_cookie(&gw, "open.test", "/", &new_cookie))
+            .await
+            .0,
+        200
+    );
+    let assertion = up
+        .last()
+        .header("x-portcullis-assertion")
+        .expect("an assertion")
+        .to_string();
+    assert_eq!(
+        header_kid(&assertion),
+        new_kid,
+        "assertion signed by the new key"
+    );
+
+    // Unreadable: the private key no longer parses.
+    conn.execute("UPDATE signing_keys SET private_key = X'00'")
+        .await
+        .unwrap();
+    let (_, noticed) = poll(Duration::from_secs(10), || async {
+        gw.log().contains("signing-key check failed").then_some(())
+    })
+    .await
+    .expect("the running gateway reports the unreadable key");
+    assert_eq!(
+        send(with_cookie(&gw, "open.test", "/", &new_cookie))
+            .await
+            .0,
+        200,
+        "the running gateway keeps its keys"
+    );
+    assert_eq!(jwks_kids(&gw).await, vec![new_kid.clone()]);
+    conn.close().await.unwrap();
+
+    gw.stop();
+    let config = gw.path("portcullis.yaml");
+    let t = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the gateway started on an unreadable signing key");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("signing key"), "{stderr}");
+    eprintln!(
+        "FIGURE signing key: deleted from the store -> new key published after {} ms, cached old cookie refused after {} ms; \
+         unreadable key -> running gateway reports it after {} ms and keeps serving with its keys; \
+         a start on it exits {} after {} ms: {}",
+        ms(rotated_after),
+        ms(old_cookie_refused),
+        ms(noticed),
+        status,
+        ms(t.elapsed()),
+        stderr.lines().last().unwrap_or_default(),
+    );
+}
