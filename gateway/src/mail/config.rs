@@ -20,7 +20,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------- file types
 
 /// `mail:` as written: `{ from, outbox: DIR }` or `{ from, smtp: {…} }`.
-/// (`JsonSchema`: the doc comments are the config reference's text.)
+/// How the gateway sends e-mail.
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [{ "required": ["outbox"] }, { "required": ["smtp"] }]))]
