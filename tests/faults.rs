@@ -1296,3 +1296,150 @@ async fn a_missing_or_unreadable_signing_key_fails_closed() {
         stderr.lines().last().unwrap_or_default(),
     );
 }
+
+// ------------------------------------------------------------ a flood of bad tokens
+
+/// Distinct bad bearer tokens sent in CI; set `PORTCULLIS_FAULT_BAD_TOKENS`
+/// for more (the 1 M run: `PORTCULLIS_FAULT_BAD_TOKENS=1000000 cargo test
+/// --release -p gateway --test faults -- --nocapture flood`).
+const BAD_TOKENS_CI: usize = 20_000;
+const FLOOD_CLIENTS: usize = 4;
+
+/// The resident set size of the process whose command line holds `needle`.
+fn rss_kib(needle: &str) -> u64 {
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&cmd).contains(needle) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        if let Some(kib) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            return kib;
+        }
+    }
+    panic!("no process with {needle} in its command line");
+}
+
+/// The `i`-th distinct bad token: a bad signature (a full Ed25519 check),
+/// an unknown `kid`, `alg: none`, or garbage.
+fn bad_token(i: usize, now: i64) -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let claims = json!({
+        "iss": support::idp::ISSUER, "aud": support::idp::AUDIENCE, "sub": format!("flood-{i}"),
+        "email": format!("flood-{i}@{MEMBER_DOMAIN}"), "iat": now, "exp": now + 3600,
+    })
+    .to_string();
+    let sig = b64(&format!("{i:0>64}"));
+    match i % 4 {
+        0 => format!(
+            "{}.{}.{sig}",
+            b64(r#"{"alg":"EdDSA","typ":"JWT","kid":"partner-1"}"#),
+            b64(&claims)
+        ),
+        1 => format!(
+            "{}.{}.{sig}",
+            b64(&format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"k-{i}"}}"#)),
+            b64(&claims)
+        ),
+        2 => format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&claims)),
+        _ => format!("garbage-{i}.{i}"),
+    }
+}
+
+/// Sends tokens `from..to` as `FLOOD_CLIENTS` keep-alive clients; returns
+/// how many were not answered 401.
+async fn flood(gw: &Gateway, from: usize, to: usize) -> usize {
+    let now = unix_now();
+    let mut tasks = Vec::new();
+    for c in 0..FLOOD_CLIENTS {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(WAIT)
+            .resolve("open.test", gw.http)
+            .build()
+            .unwrap();
+        let url = gw.url("open.test", "/api");
+        tasks.push(tokio::spawn(async move {
+            let mut wrong = 0;
+            for i in (from + c..to).step_by(FLOOD_CLIENTS) {
+                let r = client
+                    .get(&url)
+                    .header("accept", JSON)
+                    .header("authorization", format!("Bearer {}", bad_token(i, now)))
+                    .send()
+                    .await
+                    .expect("the gateway answers");
+                if r.status() != 401 {
+                    wrong += 1;
+                }
+                let _ = r.bytes().await;
+            }
+            wrong
+        }));
+    }
+    let mut wrong = 0;
+    for t in tasks {
+        wrong += t.await.unwrap();
+    }
+    wrong
+}
+
+/// A flood of distinct bad bearer tokens over keep-alive connections:
+/// every one is refused (401, nothing proxied), the gateway's memory stays
+/// bounded (failures are never cached) and the metric series do not grow
+/// (labels are the bounded failure names, never the token or the user).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_distinct_bad_tokens_keeps_memory_and_metric_series_bounded() {
+    let total: usize = std::env::var("PORTCULLIS_FAULT_BAD_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BAD_TOKENS_CI);
+    let up = Upstream::start("app").await;
+    let gw = Gateway::start(&[app("open", &[up.address()], "")], NO_POLICIES).await;
+    let needle = gw.path("portcullis.yaml").display().to_string();
+    let warm = 2_000.min(total);
+    assert_eq!(flood(&gw, 0, warm).await, 0);
+    let rss_before = rss_kib(&needle);
+    let series_before = series_count(&gw.metrics().await);
+    let t = Instant::now();
+    let wrong = flood(&gw, warm, total).await;
+    let took = t.elapsed();
+    let rss_after = rss_kib(&needle);
+    let metrics = gw.metrics().await;
+    let series_after = series_count(&metrics);
+    assert_eq!(wrong, 0, "bad tokens not answered 401");
+    assert_eq!(up.count(), 0, "a bad token reached the app");
+    let verified: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("portcullis_token_verifications_total{kind=\"bearer\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(verified as usize, total, "every token was checked");
+    assert_eq!(
+        series_after, series_before,
+        "metric series grew with distinct tokens"
+    );
+    let growth_mib = rss_after.saturating_sub(rss_before) as f64 / 1024.0;
+    assert!(
+        growth_mib < 64.0,
+        "RSS grew {growth_mib:.1} MiB over {} tokens",
+        total - warm
+    );
+    let sent = total - warm;
+    eprintln!(
+        "FIGURE bad-token flood: {sent} distinct bad tokens (bad signature, unknown kid, alg none, garbage) over \
+         {FLOOD_CLIENTS} keep-alive clients in {} ms ({:.0}/s), all 401; gateway RSS {} -> {} KiB (+{growth_mib:.1} MiB); \
+         metric series {series_before} -> {series_after}",
+        ms(took),
+        sent as f64 / took.as_secs_f64(),
+        rss_before,
+        rss_after,
+    );
+}
