@@ -33,6 +33,11 @@ fn apps(up: &Upstream) -> Vec<AppSpec> {
 /// The gateway with a local idp (Bob, a guest of wiki and docs) and the
 /// file outbox; sign-in on `auth.test`.
 async fn start() -> (Gateway, Upstream) {
+    start_with(", passcode: { per_address: 5, max_attempts: 3 }").await
+}
+
+/// Like [`start`], with more `sign_in:` fields.
+async fn start_with(sign_in: &str) -> (Gateway, Upstream) {
     let up = Upstream::start("app").await;
     let dir = tempfile::tempdir().unwrap();
     let hash = portcullis::local_idp::hash_password(BOB_PW).unwrap();
@@ -45,7 +50,7 @@ async fn start() -> (Gateway, Upstream) {
     .unwrap();
     let idps = "  - { name: local, type: local, users_file: users.yaml }\n";
     let top = format!(
-        "sign_in: {{ host: {AUTH} }}\nmail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
+        "sign_in: {{ host: {AUTH}{sign_in} }}\nmail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
     );
     let gw = Gateway::start_configured(dir, &apps(&up), "policies: []\n", &[], idps, &top).await;
     (gw, up)
@@ -729,4 +734,165 @@ async fn generated_links_ignore_a_poisoned_host() {
     }
     assert_eq!(up.count(), 0, "nothing was proxied");
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Every 8-digit code mailed to `to` so far (the outbox).
+fn mailed_codes(gw: &Gateway, to: &str) -> Vec<String> {
+    let mails: Vec<String> = std::fs::read_dir(gw.path("outbox"))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    mails
+        .iter()
+        .filter(|m| m.contains(to))
+        .filter_map(|m| {
+            let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
+            let body = parsed
+                .subparts
+                .iter()
+                .find(|p| p.ctype.mimetype == "text/plain")
+                .and_then(|p| p.get_body().ok())
+                .or_else(|| parsed.get_body().ok())?;
+            body.split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 8)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// A fresh sign-in as `email` up to the passcode page: the client, the
+/// flow cookie jar and the page's hidden fields.
+async fn passcode_page(
+    gw: &Gateway,
+    email: &str,
+) -> (reqwest::Client, String, Vec<(String, String)>) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(WAIT)
+        .resolve(AUTH, gw.http)
+        .build()
+        .unwrap();
+    let origin = format!("http://{AUTH}:{}", gw.http.port());
+    let page = send(client.get(format!("{origin}/.portcullis/sign-in"))).await;
+    let mut jar = BTreeMap::new();
+    keep(&mut jar, &page);
+    let csrf = field(&page.body, "csrf").unwrap();
+    let r = send(
+        client
+            .post(format!("{origin}/.portcullis/sign-in"))
+            .header("origin", &origin)
+            .header("cookie", jar_header(&jar))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&[("csrf", csrf.as_str()), ("email", email)])),
+    )
+    .await;
+    keep(&mut jar, &r);
+    assert!(r.body.contains("Enter your code"), "{}", r.body);
+    let hidden = ["csrf", "rd", "email", "idp"]
+        .into_iter()
+        .filter_map(|n| Some((n.to_string(), field(&r.body, n)?)))
+        .collect();
+    (client, jar_header(&jar), hidden)
+}
+
+/// Posts `code` on the passcode form `n` times at once; returns how many
+/// posts signed in (set a session cookie or went on to consent).
+async fn race_codes(
+    gw: &Gateway,
+    client: &reqwest::Client,
+    cookie: &str,
+    hidden: &[(String, String)],
+    codes: &[String],
+) -> (usize, Vec<u16>) {
+    let url = format!(
+        "http://{AUTH}:{}/.portcullis/sign-in/passcode",
+        gw.http.port()
+    );
+    let origin = format!("http://{AUTH}:{}", gw.http.port());
+    let posts = codes.iter().map(|code| {
+        let mut form: Vec<(&str, &str)> = hidden
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form.push(("code", code.as_str()));
+        send(
+            client
+                .post(&url)
+                .header("origin", &origin)
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_body(&form)),
+        )
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    let wins = answers
+        .iter()
+        .filter(|r| {
+            r.set_cookies
+                .iter()
+                .any(|c| c.contains("portcullis_session=") && !c.contains("Max-Age=0"))
+                || r.body.contains("Review permissions")
+        })
+        .count();
+    (wins, answers.iter().map(|r| r.status).collect())
+}
+
+/// Passcode replay, races and brute force (OWASP Authentication Cheat
+/// Sheet; CWE-367 time-of-check/time-of-use on a one-time secret): ten
+/// concurrent posts of the right code sign in exactly once; ten concurrent
+/// wrong guesses all count against `max_attempts: 3`, so the right code
+/// after them is refused; a used code is refused in another browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passcodes_are_single_use_under_races_and_brute_force() {
+    let (gw, up) = start().await;
+    let email = "frank@contoso.example";
+    let frank = gw
+        .add_user(email, portcullis::session::UserType::Guest)
+        .await;
+    gw.assign(
+        &frank,
+        "wiki",
+        Some(time::OffsetDateTime::now_utc() + time::Duration::days(1)),
+    )
+    .await;
+
+    let (client, cookie, hidden) = passcode_page(&gw, email).await;
+    let codes = mailed_codes(&gw, email);
+    assert_eq!(codes.len(), 1, "one code mailed");
+    let code = codes[0].clone();
+    let (wins, statuses) =
+        race_codes(&gw, &client, &cookie, &hidden, &vec![code.clone(); 10]).await;
+    assert_eq!(wins, 1, "10 concurrent posts of one code: {statuses:?}");
+
+    // Replayed from another browser.
+    let (client2, cookie2, hidden2) = passcode_page(&gw, email).await;
+    let (wins, statuses) = race_codes(&gw, &client2, &cookie2, &hidden2, &[code.clone()]).await;
+    assert_eq!(wins, 0, "a used code in another browser: {statuses:?}");
+
+    // Brute force at once: more wrong guesses than allowed, concurrently,
+    // then the right code.
+    let (client3, cookie3, hidden3) = passcode_page(&gw, email).await;
+    let fresh = mailed_codes(&gw, email)
+        .into_iter()
+        .find(|c| *c != code && !c.is_empty())
+        .expect("a new code");
+    let guesses: Vec<String> = (0..10).map(|i| format!("{:08}", 10_000_000 + i)).collect();
+    let (wins, statuses) = race_codes(&gw, &client3, &cookie3, &hidden3, &guesses).await;
+    assert_eq!(wins, 0, "wrong guesses: {statuses:?}");
+    let latest: Vec<String> = mailed_codes(&gw, email);
+    let mut after = Vec::new();
+    for c in latest.iter().filter(|c| **c != code) {
+        let (wins, _) =
+            race_codes(&gw, &client3, &cookie3, &hidden3, std::slice::from_ref(c)).await;
+        after.push(wins);
+    }
+    assert!(
+        after.iter().all(|w| *w == 0),
+        "a right code ({fresh}) worked after 10 concurrent wrong guesses with max_attempts 3"
+    );
+    assert_eq!(up.count(), 0);
 }
