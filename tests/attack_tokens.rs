@@ -30,6 +30,15 @@ use support::idp::{AUDIENCE, ISSUER, KID};
 use support::unix_now;
 use support::upstream::Upstream;
 
+/// `(name, source, host, bearer, cookie)`.
+type Substitution = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<String>,
+    Option<String>,
+);
+
 const EC_ISSUER: &str = "https://ec.partner.example";
 const EC_KID: &str = "ec-1";
 const RSA_ISSUER: &str = "https://rsa.partner.example";
@@ -639,7 +648,7 @@ async fn session_tokens_of_the_wrong_kind_or_host_are_refused() {
     let before = up.count();
 
     // (name, source, host, bearer, cookie)
-    let cases: Vec<(&str, &str, &str, Option<String>, Option<String>)> = vec![
+    let cases: Vec<Substitution> = vec![
         (
             "session cookie as a bearer token",
             "RFC 8725 §2.8 (cross-JWT confusion)",

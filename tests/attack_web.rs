@@ -870,7 +870,14 @@ async fn passcodes_are_single_use_under_races_and_brute_force() {
 
     // Replayed from another browser.
     let (client2, cookie2, hidden2) = passcode_page(&gw, email).await;
-    let (wins, statuses) = race_codes(&gw, &client2, &cookie2, &hidden2, &[code.clone()]).await;
+    let (wins, statuses) = race_codes(
+        &gw,
+        &client2,
+        &cookie2,
+        &hidden2,
+        std::slice::from_ref(&code),
+    )
+    .await;
     assert_eq!(wins, 0, "a used code in another browser: {statuses:?}");
 
     // Brute force at once: more wrong guesses than allowed, concurrently,
