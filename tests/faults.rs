@@ -1443,3 +1443,201 @@ async fn a_flood_of_distinct_bad_tokens_keeps_memory_and_metric_series_bounded()
         rss_after,
     );
 }
+
+// ------------------------------------------------------------ IdP slow or down
+
+const OP_ACCOUNTS: &str = r#"{
+  "carol@partner.example": { "password": "carol-pw", "name": "Carol", "email_verified": true },
+  "dave@partner.example": { "password": "dave-pw", "name": "Dave", "email_verified": true }
+}"#;
+
+/// Opens `demo.test` and posts `email` on the sign-in form, without
+/// following the answer (a redirect towards the IdP).
+async fn ask_idp(
+    gw: &Gateway,
+    b: &mut support::browser::Browser,
+    email: &str,
+) -> support::browser::Page {
+    let form = b.open(&gw.url("demo.test", "/")).await;
+    let action = form.url.join("/.portcullis/sign-in").unwrap();
+    let csrf = form.field("csrf").unwrap();
+    let rd = form.field("rd").unwrap();
+    b.post(&action, &[("csrf", &csrf), ("rd", &rd), ("email", email)])
+        .await
+}
+
+/// Walks through the IdP's login; returns the gateway's callback URL
+/// without following it.
+async fn idp_login(
+    b: &mut support::browser::Browser,
+    mut p: support::browser::Page,
+    login: &str,
+    pw: &str,
+) -> reqwest::Url {
+    for _ in 0..15 {
+        if p.status == 200 && p.url.path().starts_with("/interaction/") {
+            p = b.post(&p.url, &[("login", login), ("password", pw)]).await;
+            continue;
+        }
+        let next = p
+            .location
+            .clone()
+            .unwrap_or_else(|| panic!("no redirect: {p:?}"));
+        if next.path() == "/.portcullis/callback" {
+            return next;
+        }
+        p = b.get(next.as_str()).await;
+    }
+    panic!("no callback");
+}
+
+/// The partner's OIDC IdP behind a relay. Slow (every chunk 700 ms late):
+/// the code exchange still completes. Black-holed: the callback answers an
+/// error page within the 10 s IdP bound, with no session, while people
+/// already signed in keep working. A second IdP black-holed from the start
+/// delays the gateway's start by its discovery bound and its sign-in page
+/// says the service is unavailable after the same bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_black_holed_idp_fails_sign_in_in_time_and_spares_sessions() {
+    let op_port = support::gateway::free_port();
+    let relay = Relay::start(SocketAddr::from(([127, 0, 0, 1], op_port)));
+    let dead = Relay::start(SocketAddr::from(([127, 0, 0, 1], 9)));
+    dead.set(Fault::BlackHole);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("op.secret"),
+        format!("{}\n", support::op::CLIENT_SECRET),
+    )
+    .unwrap();
+    let idps = format!(
+        "  - {{ name: partner, type: oidc, issuer: \"http://{}\", client_id: {}, client_secret_file: op.secret, domains: [partner.example] }}\n  \
+         - {{ name: dead, type: oidc, issuer: \"http://{}\", client_id: {}, client_secret_file: op.secret, domains: [dead.example] }}\n",
+        relay.address(),
+        support::op::CLIENT_ID,
+        dead.address(),
+        support::op::CLIENT_ID,
+    );
+    let top = format!("sign_in: {{ host: {AUTH} }}\n");
+    let up = Upstream::start("demo").await;
+    let t = Instant::now();
+    let gw = Gateway::start_configured(
+        dir,
+        &[app("demo", &[up.address()], "")],
+        NO_POLICIES,
+        &[],
+        &idps,
+        &top,
+    )
+    .await;
+    let start_time = t.elapsed();
+    let callback = format!("http://{AUTH}:{}/.portcullis/callback", gw.http.port());
+    let _op = support::op::Op::start_as(
+        gw.dir.path(),
+        op_port,
+        &format!("http://{}", relay.address()),
+        OP_ACCOUNTS,
+        "pwd",
+        &callback,
+    );
+    let until = time::OffsetDateTime::now_utc() + time::Duration::days(7);
+    for who in ["carol", "dave"] {
+        let id = gw
+            .add_user(&format!("{who}@partner.example"), UserType::Guest)
+            .await;
+        gw.assign(&id, "demo", Some(until)).await;
+    }
+    // 20 s per answer: the IdP bound (10 s) must show, not the client's.
+    let new_browser = || {
+        support::browser::Browser::patient(gw.http, &[AUTH, "demo.test"], Duration::from_secs(20))
+    };
+
+    // Carol signs in while all is well.
+    let mut carol = new_browser();
+    let at_idp = ask_idp(&gw, &mut carol, "carol@partner.example").await;
+    let cb = idp_login(&mut carol, at_idp, "carol@partner.example", "carol-pw").await;
+    let consent = carol.open(cb.as_str()).await;
+    let demo = carol
+        .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    assert_eq!((demo.status, demo.url.host_str()), (200, Some("demo.test")));
+
+    // Slow: the code exchange goes through a relay adding 700 ms a chunk.
+    let mut dave = new_browser();
+    let at_idp = ask_idp(&gw, &mut dave, "dave@partner.example").await;
+    let cb = idp_login(&mut dave, at_idp, "dave@partner.example", "dave-pw").await;
+    relay.set(Fault::Delay(Duration::from_millis(700)));
+    let t = Instant::now();
+    let consent = dave.open(cb.as_str()).await;
+    let slow_callback = t.elapsed();
+    assert_eq!(consent.heading(), "Review permissions", "{}", consent.body);
+    relay.set(Fault::Pass);
+
+    // Black hole: the exchange never gets an answer.
+    let mut dave2 = new_browser();
+    let at_idp = ask_idp(&gw, &mut dave2, "dave@partner.example").await;
+    let cb = idp_login(&mut dave2, at_idp, "dave@partner.example", "dave-pw").await;
+    relay.set(Fault::BlackHole);
+    let hung = tokio::spawn(async move {
+        let t = Instant::now();
+        let page = dave2.open(cb.as_str()).await;
+        let signed_in = has_session(&dave2, AUTH) || has_session(&dave2, "demo.test");
+        (page, t.elapsed(), signed_in)
+    });
+    let dead_attempt = {
+        let mut b = new_browser();
+        let gw_url = gw.url("demo.test", "/");
+        tokio::spawn(async move {
+            let form = b.open(&gw_url).await;
+            let action = form.url.join("/.portcullis/sign-in").unwrap();
+            let csrf = form.field("csrf").unwrap();
+            let rd = form.field("rd").unwrap();
+            let t = Instant::now();
+            let page = b
+                .post(
+                    &action,
+                    &[("csrf", &csrf), ("rd", &rd), ("email", "eve@dead.example")],
+                )
+                .await;
+            (page, t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut carol_during = Duration::ZERO;
+    for i in 0..5 {
+        let t = Instant::now();
+        let p = carol
+            .open(&gw.url("demo.test", &format!("/during-{i}")))
+            .await;
+        assert_eq!(p.status, 200, "a signed-in user while the IdP hangs");
+        carol_during = carol_during.max(t.elapsed());
+    }
+    let (page, hang_time, signed_in) = hung.await.unwrap();
+    assert!(page.status >= 500, "{page:?}");
+    assert!(!signed_in, "a session came out of a failed exchange");
+    assert!(
+        hang_time < Duration::from_secs(12),
+        "the callback waited {hang_time:?}"
+    );
+    let (dead_page, dead_time) = dead_attempt.await.unwrap();
+    assert_eq!(dead_page.status, 503, "{}", dead_page.body);
+    assert!(
+        dead_page.heading().contains("unavailable"),
+        "{}",
+        dead_page.body
+    );
+    assert!(dead_time < Duration::from_secs(12), "{dead_time:?}");
+    assert!(carol_during < Duration::from_secs(1), "{carol_during:?}");
+    eprintln!(
+        "FIGURE IdP faults: start with one black-holed IdP {} ms; slow IdP (+700 ms a chunk) code exchange done in {} ms; \
+         black-holed IdP: callback {} \"{}\" after {} ms, no session; black-holed IdP's sign-in 503 \"{}\" after {} ms; \
+         signed-in user max {} ms meanwhile",
+        ms(start_time),
+        ms(slow_callback),
+        page.status,
+        page.heading(),
+        ms(hang_time),
+        dead_page.heading(),
+        ms(dead_time),
+        ms(carol_during),
+    );
+}

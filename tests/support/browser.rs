@@ -78,10 +78,16 @@ fn unescape(s: &str) -> String {
 impl Browser {
     /// A browser that reaches `hosts` at the gateway's `addr`.
     pub fn new(addr: SocketAddr, hosts: &[&str]) -> Browser {
+        Browser::patient(addr, hosts, WAIT)
+    }
+
+    /// Like [`Browser::new`], waiting up to `timeout` for each answer (for
+    /// pages that are slow on purpose, e.g. behind a hung IdP).
+    pub fn patient(addr: SocketAddr, hosts: &[&str], timeout: std::time::Duration) -> Browser {
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .timeout(WAIT)
+            .timeout(timeout)
             .connect_timeout(WAIT);
         for h in hosts {
             b = b.resolve(h, addr);

@@ -20,6 +20,21 @@ impl Op {
     /// "password", "name", "groups", "email_verified" } }`) and `amr` (e.g.
     /// `pwd,mfa`), accepting `redirect_uri`.
     pub fn start(dir: &Path, port: u16, accounts: &str, amr: &str, redirect_uri: &str) -> Op {
+        let issuer = format!("http://127.0.0.1:{port}");
+        Op::start_as(dir, port, &issuer, accounts, amr, redirect_uri)
+    }
+
+    /// Like [`Op::start`], listening on `port` but named `issuer` (e.g. the
+    /// address of a relay in front of it, which every URL it publishes
+    /// then goes through).
+    pub fn start_as(
+        dir: &Path,
+        port: u16,
+        issuer: &str,
+        accounts: &str,
+        amr: &str,
+        redirect_uri: &str,
+    ) -> Op {
         let idp_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/idp");
         assert!(
             idp_dir.join("node_modules/oidc-provider").is_dir(),
@@ -31,7 +46,7 @@ impl Op {
             .current_dir(&idp_dir)
             .arg("op.mjs")
             .args(["--port", &port.to_string()])
-            .args(["--issuer", &format!("http://127.0.0.1:{port}")])
+            .args(["--issuer", issuer])
             .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
             .args(["--redirect-uri", redirect_uri, "--amr", amr])
             .arg("--accounts")

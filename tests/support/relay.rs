@@ -170,6 +170,13 @@ async fn pump(
         let n = tokio::select! {
             r = from.read(&mut buf) => match r {
                 Ok(0) | Err(_) => {
+                    // A black hole swallows the close too: the other side
+                    // keeps waiting.
+                    while *mode.borrow() == Fault::BlackHole {
+                        if mode.changed().await.is_err() {
+                            return;
+                        }
+                    }
                     let _ = to.shutdown().await;
                     return;
                 }
