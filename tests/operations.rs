@@ -345,7 +345,7 @@ async fn two_replicas_behind_haproxy_act_as_one_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_graceful_upgrade_under_load_fails_no_request() {
     let up = Upstream::start("app").await;
-    let gw = Gateway::start(&[app("wiki", &[up.address()], "")], "policies: []\n").await;
+    let mut gw = Gateway::start(&[app("wiki", &[up.address()], "")], "policies: []\n").await;
     let (id, cookie) = gw.member("wiki.test", "sre", &[]).await;
     gw.assign(&id, "wiki", None).await;
 
@@ -379,7 +379,19 @@ async fn a_graceful_upgrade_under_load_fails_no_request() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let handed_over = Instant::now();
     gw.signal("QUIT");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The load goes on until the old process has drained and exited, and a
+    // moment after: the exit itself must not cut a request.
+    let exited = poll(Duration::from_secs(10), || {
+        let done = gw.exited();
+        async move { done.then_some(()) }
+    })
+    .await;
+    assert!(
+        exited.is_some(),
+        "the old process did not drain and exit:\n{}",
+        gw.log()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     let result = run.await.expect("load");
     let new_log = std::fs::read_to_string(gw.path("stderr-new.log")).unwrap_or_default();
@@ -635,4 +647,121 @@ async fn open_websockets_and_event_streams_end_when_access_ends() {
             || metrics.contains("portcullis_live_connections_ended_total{decision=\"sign_in\"}"),
         "{metrics}"
     );
+}
+
+/// The one-signal upgrade (`SIGUSR2`, what `deploy/systemd/` sends) under
+/// load: zero failed requests, and the systemd notifications that keep the
+/// unit running across it (`READY=1` with `MAINPID=` from the old process
+/// at start and from the new one once it accepts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigusr2_upgrades_in_place_under_load_and_tells_systemd() {
+    let notify_dir = tempfile::tempdir().expect("tempdir");
+    let notify_path = notify_dir.path().join("notify.sock");
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    let up = Upstream::start("app").await;
+    let notify_env = notify_path.to_string_lossy().into_owned();
+    let mut gw = Gateway::start_with_env(
+        &[app("wiki", &[up.address()], "")],
+        "policies: []\n",
+        &[("NOTIFY_SOCKET", &notify_env)],
+    )
+    .await;
+    let next_notification = || async {
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(30), notify.recv(&mut buf))
+            .await
+            .ok()?
+            .expect("receive");
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let not_access = |log: String| -> String {
+        log.lines()
+            .filter(|l| !l.contains("\"target\":\"access\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let main_pid = |msg: &str| -> u32 {
+        assert!(msg.lines().any(|l| l == "READY=1"), "{msg}");
+        msg.lines()
+            .find_map(|l| l.strip_prefix("MAINPID="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no MAINPID in {msg:?}"))
+    };
+    let first = next_notification().await;
+    let first = first.unwrap_or_else(|| panic!("no READY at start:\n{}", not_access(gw.log())));
+    assert_eq!(main_pid(&first), gw.pid());
+
+    let (id, cookie) = gw.member("wiki.test", "sre", &[]).await;
+    gw.assign(&id, "wiki", None).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = tokio::spawn(load(
+        gw.http,
+        "wiki.test",
+        "/",
+        cookie.clone(),
+        4,
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    gw.signal("USR2");
+    let second = next_notification().await;
+    let second = second
+        .unwrap_or_else(|| panic!("no READY from the new process:\n{}", not_access(gw.log())));
+    let new_pid = main_pid(&second);
+    // The new process outlives the old one (it is not our child): kill it
+    // at the end however the test ends.
+    struct KillPid(u32);
+    impl Drop for KillPid {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(self.0.to_string())
+                .status();
+        }
+    }
+    let _new = KillPid(new_pid);
+    assert_ne!(
+        new_pid,
+        gw.pid(),
+        "the new process is the unit's main process now"
+    );
+    let exited = poll(Duration::from_secs(10), || {
+        let done = gw.exited();
+        async move { done.then_some(()) }
+    })
+    .await;
+    assert!(
+        exited.is_some(),
+        "the old process did not drain and exit:\n{}",
+        gw.log()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let result = run.await.expect("load");
+    eprintln!(
+        "SIGUSR2 upgrade under load: {} requests sent, {} failed {:?}",
+        result.sent,
+        result.failed.len(),
+        result.failed
+    );
+    assert!(result.sent > 50, "the load ran: {}", result.sent);
+    assert!(
+        result.failed.is_empty(),
+        "{:?}\n{}",
+        result.failed,
+        gw.log()
+    );
+    assert!(
+        gw.log()
+            .contains("upgrade: handing the listening sockets over")
+    );
+    let s = gw
+        .get("wiki.test", "/")
+        .header("cookie", &cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("GET after the upgrade")
+        .status();
+    assert_eq!(s, 200, "the new process serves");
 }

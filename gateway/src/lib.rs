@@ -23,5 +23,6 @@ pub mod signup;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod upgrade;
 pub mod upstream;
 pub mod whatif;

@@ -94,8 +94,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
             .join("portcullis.pid")
             .to_string_lossy()
             .into_owned(),
-        upgrade_sock: state_dir
-            .join("portcullis-upgrade.sock")
+        upgrade_sock: crate::upgrade::upgrade_sock(&state_dir)
             .to_string_lossy()
             .into_owned(),
         ..ServerConf::default()
@@ -155,6 +154,29 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         session::sync::SessionSync {
             gateway: gateway.clone(),
             revocations_since,
+        },
+    ));
+    server.add_service(background_service(
+        "upgrade on SIGUSR2",
+        crate::upgrade::UpgradeOnSignal {
+            gateway: gateway.clone(),
+            config_path: opts.config.clone(),
+            upgrade_sock: crate::upgrade::upgrade_sock(&state_dir),
+        },
+    ));
+    server.add_service(background_service(
+        "drain on SIGQUIT and SIGTERM",
+        crate::upgrade::DrainOnSignal {
+            gateway: gateway.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "systemd readiness",
+        crate::upgrade::NotifyReady {
+            probe: config
+                .listen
+                .http
+                .or(config.listen.https.as_ref().map(|h| h.address)),
         },
     ));
     server.add_service(background_service(

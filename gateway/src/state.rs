@@ -37,6 +37,11 @@ pub struct Gateway {
     pub revoked: RevokedSessions,
     /// Open long-lived connections, re-decided while open (`proxy::live`).
     pub live: crate::proxy::live::LiveConnections,
+    /// Set once a graceful shutdown or upgrade has begun: every response
+    /// then closes its connection, so keep-alive clients reconnect (to the
+    /// new process of an upgrade) instead of being cut off when this one
+    /// exits. See `upgrade`.
+    pub draining: AtomicBool,
     pub assertions: AssertionCache,
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
@@ -74,6 +79,7 @@ impl Gateway {
             sessions: VerifiedCache::new(100_000),
             revoked: RevokedSessions::default(),
             live: Default::default(),
+            draining: AtomicBool::new(false),
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
             metrics,

@@ -244,6 +244,18 @@ impl Gateway {
         read_log(self.dir.path())
     }
 
+    /// The gateway process's id.
+    #[allow(dead_code, reason = "only the operations tests need it")]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the gateway process has exited.
+    #[allow(dead_code, reason = "only the operations tests need it")]
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Sends a signal to the gateway process (`HUP`, `INT`, …).
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")

@@ -227,6 +227,9 @@ impl ProxyHttp for Proxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let g = &self.gateway;
+        if g.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            session.set_keepalive(None);
+        }
         let snapshot = g.snapshot.load_full();
         ctx.snapshot = Some(snapshot.clone());
         ctx.https = session.digest().is_some_and(|d| d.ssl_digest.is_some())
