@@ -736,8 +736,8 @@ async fn generated_links_ignore_a_poisoned_host() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// Every 8-digit code mailed to `to` so far (the outbox).
-fn mailed_codes(gw: &Gateway, to: &str) -> Vec<String> {
+/// The text of every mail to `to` so far (the outbox).
+fn mail_texts(gw: &Gateway, to: &str) -> Vec<String> {
     let mails: Vec<String> = std::fs::read_dir(gw.path("outbox"))
         .map(|rd| {
             rd.filter_map(Result::ok)
@@ -750,12 +750,21 @@ fn mailed_codes(gw: &Gateway, to: &str) -> Vec<String> {
         .filter(|m| m.contains(to))
         .filter_map(|m| {
             let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
-            let body = parsed
+            parsed
                 .subparts
                 .iter()
                 .find(|p| p.ctype.mimetype == "text/plain")
                 .and_then(|p| p.get_body().ok())
-                .or_else(|| parsed.get_body().ok())?;
+                .or_else(|| parsed.get_body().ok())
+        })
+        .collect()
+}
+
+/// Every 8-digit code mailed to `to` so far.
+fn mailed_codes(gw: &Gateway, to: &str) -> Vec<String> {
+    mail_texts(gw, to)
+        .iter()
+        .filter_map(|body| {
             body.split(|c: char| !c.is_ascii_digit())
                 .find(|w| w.len() == 8)
                 .map(str::to_string)
@@ -902,4 +911,65 @@ async fn passcodes_are_single_use_under_races_and_brute_force() {
         "a right code ({fresh}) worked after 10 concurrent wrong guesses with max_attempts 3"
     );
     assert_eq!(up.count(), 0);
+}
+
+/// Invitation replay and races (CWE-367; OWASP "Testing for Race
+/// Conditions"): the invited person accepting the link in ten requests at
+/// once redeems it exactly once; afterwards the link says it was used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_is_redeemed_once_under_concurrent_accepts() {
+    let (gw, _up) = start().await;
+    let b = bob(&gw).await;
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let r = http
+        .post(format!("http://{}/api/v1/invitations", gw.admin))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "email": BOB, "apps": ["docs"], "inviter": "Alice" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let link = mail_texts(&gw, BOB)
+        .iter()
+        .find_map(|t| {
+            t.split_whitespace()
+                .find(|w| w.contains("/.portcullis/invite?token="))
+                .map(str::to_string)
+        })
+        .expect("an invitation link in the mail");
+    // The mail links to the HTTPS listener; the browser's cookies here are
+    // the plain-HTTP listener's.
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let link = gw.url(AUTH, &format!("/.portcullis/invite?token={token}"));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(WAIT)
+        .resolve(AUTH, gw.http)
+        .build()
+        .unwrap();
+    let cookie = jar_header(&b.cookies[AUTH]);
+    let accepts = (0..10).map(|_| {
+        send(
+            client
+                .get(format!("{link}&accept=1"))
+                .header("cookie", &cookie)
+                .header("accept", "text/html"),
+        )
+    });
+    let answers = futures_util::future::join_all(accepts).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    let wins = answers
+        .iter()
+        .filter(|r| r.status == 302 && !r.location.as_deref().unwrap_or("").contains("sign-in"))
+        .count();
+    assert_eq!(wins, 1, "10 concurrent accepts: {statuses:?}");
+    let again = send(client.get(&link).header("cookie", &cookie)).await;
+    assert!(
+        again.status >= 400,
+        "a used link: {} {}",
+        again.status,
+        again.body
+    );
 }
