@@ -321,12 +321,11 @@ async fn broken_jwks_fails_bearer_tokens_closed_and_nothing_else() {
 
     // The healthy URL IdP's keys arrive by the background fetch.
     let good = token_as(&healthy, "https://healthy.example", "healthy-0");
-    let (ok, waited) = poll(Duration::from_secs(10), || async {
+    let ((), waited) = poll(Duration::from_secs(10), || async {
         (send(bearer(&gw, "open.test", "/", &good)).await.0 == 200).then_some(())
     })
     .await
     .expect("the healthy JWKS URL IdP's token is accepted");
-    let _ = ok;
 
     let broken = [
         (
