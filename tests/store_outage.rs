@@ -129,3 +129,97 @@ async fn signed_in_users_keep_working_through_a_30_s_database_outage() {
         restarted.elapsed()
     );
 }
+
+/// Sends `cookie`'s GET and returns the status and how long it took.
+async fn timed(gw: &Gateway, cookie: &str) -> (u16, Duration) {
+    let t = Instant::now();
+    (status(gw, cookie).await, t.elapsed())
+}
+
+/// The database slowed (every chunk 2 s late) and then hung (a black hole)
+/// by a relay between the gateway and PostgreSQL: a request never waits
+/// much longer than the directory's 500 ms load bound, signed-in users are
+/// served from their last facts, unknown users are denied, and when the
+/// network heals the gateway recovers by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_hung_database_costs_a_request_at_most_the_load_bound() {
+    use support::relay::{Fault, Relay};
+    let db = support::postgres::database().await;
+    let (prefix, rest) = db.rsplit_once(':').expect("host:port in the URL");
+    let (port, path) = rest.split_once('/').expect("port/database");
+    let target: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let relay = Relay::start(target);
+    let through_relay = format!("{}:{}/{path}", prefix, relay.addr.port());
+    let up = Upstream::start("main").await;
+    let apps = [app("open", &[up.address()], "")];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start_with_store(
+        dir,
+        &apps,
+        "policies: []\n",
+        &[],
+        "",
+        "",
+        Some(&through_relay),
+    )
+    .await;
+    let week = OffsetDateTime::now_utc() + time::Duration::days(7);
+    let (gus, gus_cookie) = gw.guest("open.test", "gus").await;
+    gw.assign(&gus, "open", Some(week)).await;
+    let (newcomer, newcomer_cookie) = gw.guest("open.test", "nora").await;
+    gw.assign(&newcomer, "open", Some(week)).await;
+    assert_eq!(status(&gw, &gus_cookie).await, 200);
+
+    for (fault, name) in [
+        (
+            Fault::Delay(Duration::from_secs(2)),
+            "slowed (2 s per chunk)",
+        ),
+        (Fault::BlackHole, "hung (black hole)"),
+    ] {
+        relay.set(fault);
+        let started = Instant::now();
+        let (mut sent, mut refused, mut slowest) = (0, 0, Duration::ZERO);
+        while started.elapsed() < Duration::from_secs(8) {
+            let (s, took) = timed(&gw, &gus_cookie).await;
+            sent += 1;
+            refused += usize::from(s != 200);
+            slowest = slowest.max(took);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (newcomer_status, newcomer_took) = timed(&gw, &newcomer_cookie).await;
+        eprintln!(
+            "database {name}: {sent} requests from a signed-in guest, {refused} refused, \
+             slowest {slowest:?}; an unknown user got {newcomer_status} in {newcomer_took:?}"
+        );
+        assert_eq!(
+            refused, 0,
+            "database {name}: the signed-in guest was refused"
+        );
+        assert!(
+            slowest < Duration::from_millis(1500),
+            "database {name}: a request waited {slowest:?}"
+        );
+        assert_eq!(newcomer_status, 503, "database {name}: no facts, no entry");
+        assert!(
+            newcomer_took < Duration::from_millis(1500),
+            "{newcomer_took:?}"
+        );
+    }
+
+    relay.set(Fault::Pass);
+    let healed = Instant::now();
+    let recovered = poll(Duration::from_secs(30), || async {
+        (status(&gw, &newcomer_cookie).await == 200).then_some(())
+    })
+    .await;
+    assert!(
+        recovered.is_some(),
+        "the gateway did not recover within 30 s of the network healing:\n{}",
+        gw.log()
+    );
+    eprintln!(
+        "database reachable again: the unknown user was let in after {:?}",
+        healed.elapsed()
+    );
+}
