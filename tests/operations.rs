@@ -705,8 +705,15 @@ async fn sigusr2_upgrades_in_place_under_load_and_tells_systemd() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     gw.signal("USR2");
     let second = next_notification().await;
-    let second = second
-        .unwrap_or_else(|| panic!("no READY from the new process:\n{}", not_access(gw.log())));
+    let second = second.unwrap_or_else(|| {
+        // Do not leave the new process behind (it is not our child).
+        let config = gw.path("portcullis.yaml");
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!("{} --upgrade", config.display()))
+            .status();
+        panic!("no READY from the new process:\n{}", not_access(gw.log()))
+    });
     let new_pid = main_pid(&second);
     // The new process outlives the old one (it is not our child): kill it
     // at the end however the test ends.
