@@ -668,7 +668,12 @@ impl Handler<'_> {
                     )
                     .await
                 {
-                    return self.unavailable("passcode e-mail", &e);
+                    // The page must read the same as for an address we send
+                    // nothing to, or a mail outage tells who has an account
+                    // here. The person asks again; operators see the log
+                    // line and `sign_ins_total{result="mail_failed"}`.
+                    tracing::error!(request_id = %self.req.request_id, error = %e, "passcode e-mail not sent");
+                    self.count_sign_in(PASSCODE_IDP, "mail_failed");
                 }
             }
             Ok(_) => {
