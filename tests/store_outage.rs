@@ -24,6 +24,10 @@ use time::OffsetDateTime;
 /// How long the database stays down.
 const OUTAGE: Duration = Duration::from_secs(30);
 
+/// The tests of this binary share one PostgreSQL server and one of them
+/// stops it: they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn status(gw: &Gateway, cookie: &str) -> u16 {
     gw.get("open.test", "/")
         .header("accept", "application/json")
@@ -38,6 +42,7 @@ async fn status(gw: &Gateway, cookie: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_in_users_keep_working_through_a_30_s_database_outage() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let db = support::postgres::database().await;
     let up = Upstream::start("main").await;
     let apps = [app("open", &[up.address()], "")];
@@ -143,6 +148,7 @@ async fn timed(gw: &Gateway, cookie: &str) -> (u16, Duration) {
 /// network heals the gateway recovers by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_or_hung_database_costs_a_request_at_most_the_load_bound() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     use support::relay::{Fault, Relay};
     let db = support::postgres::database().await;
     let (prefix, rest) = db.rsplit_once(':').expect("host:port in the URL");
