@@ -48,15 +48,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whether a request opens a connection that may outlive its decision:
 /// an `Upgrade` (WebSocket), an event stream, or gRPC.
 pub fn is_long_lived(req: &RequestHeader) -> bool {
-    let has = |name: &str, needle: &str| {
-        req.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains(needle))
+    // Runs for every allowed request: compare bytes without allocating.
+    let has = |name: &str, needle: &[u8]| {
+        req.headers.get(name).is_some_and(|v| {
+            v.as_bytes()
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+        })
     };
     req.headers.contains_key("upgrade")
-        || has("accept", "text/event-stream")
-        || has("content-type", "application/grpc")
+        || has("accept", b"text/event-stream")
+        || has("content-type", b"application/grpc")
 }
 
 /// One watched connection: the request it opened with, and our clone of its
@@ -273,5 +275,30 @@ impl BackgroundService for Rechecker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/", None).expect("request");
+        for (n, v) in headers {
+            r.insert_header(n.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    #[test]
+    fn long_lived_requests_are_upgrades_event_streams_and_grpc_in_any_case() {
+        assert!(is_long_lived(&req(&[("upgrade", "websocket")])));
+        assert!(is_long_lived(&req(&[("accept", "Text/Event-Stream")])));
+        assert!(is_long_lived(&req(&[(
+            "content-type",
+            "application/grpc+proto"
+        )])));
+        assert!(!is_long_lived(&req(&[("accept", "text/html")])));
+        assert!(!is_long_lived(&req(&[])));
     }
 }
