@@ -745,19 +745,7 @@ fn mail_texts(gw: &Gateway, to: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    mails
-        .iter()
-        .filter(|m| m.contains(to))
-        .filter_map(|m| {
-            let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
-            parsed
-                .subparts
-                .iter()
-                .find(|p| p.ctype.mimetype == "text/plain")
-                .and_then(|p| p.get_body().ok())
-                .or_else(|| parsed.get_body().ok())
-        })
-        .collect()
+    support::smtp::texts_to(&mails, to)
 }
 
 /// Every 8-digit code mailed to `to` so far.

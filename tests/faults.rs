@@ -1475,31 +1475,6 @@ async fn ask_idp(
         .await
 }
 
-/// Walks through the IdP's login; returns the gateway's callback URL
-/// without following it.
-async fn idp_login(
-    b: &mut support::browser::Browser,
-    mut p: support::browser::Page,
-    login: &str,
-    pw: &str,
-) -> reqwest::Url {
-    for _ in 0..15 {
-        if p.status == 200 && p.url.path().starts_with("/interaction/") {
-            p = b.post(&p.url, &[("login", login), ("password", pw)]).await;
-            continue;
-        }
-        let next = p
-            .location
-            .clone()
-            .unwrap_or_else(|| panic!("no redirect: {p:?}"));
-        if next.path() == "/.portcullis/callback" {
-            return next;
-        }
-        p = b.get(next.as_str()).await;
-    }
-    panic!("no callback");
-}
-
 /// The partner's OIDC IdP behind a relay. Slow (every chunk 700 ms late):
 /// the code exchange still completes. Black-holed: the callback answers an
 /// error page within the 10 s IdP bound, with no session, while people
@@ -1563,7 +1538,8 @@ async fn a_slow_or_black_holed_idp_fails_sign_in_in_time_and_spares_sessions() {
     // Carol signs in while all is well.
     let mut carol = new_browser();
     let at_idp = ask_idp(&gw, &mut carol, "carol@partner.example").await;
-    let cb = idp_login(&mut carol, at_idp, "carol@partner.example", "carol-pw").await;
+    let cb =
+        support::browser::idp_login(&mut carol, at_idp, "carol@partner.example", "carol-pw").await;
     let consent = carol.open(cb.as_str()).await;
     let demo = carol
         .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
@@ -1573,7 +1549,8 @@ async fn a_slow_or_black_holed_idp_fails_sign_in_in_time_and_spares_sessions() {
     // Slow: the code exchange goes through a relay adding 700 ms a chunk.
     let mut dave = new_browser();
     let at_idp = ask_idp(&gw, &mut dave, "dave@partner.example").await;
-    let cb = idp_login(&mut dave, at_idp, "dave@partner.example", "dave-pw").await;
+    let cb =
+        support::browser::idp_login(&mut dave, at_idp, "dave@partner.example", "dave-pw").await;
     relay.set(Fault::Delay(Duration::from_millis(700)));
     let t = Instant::now();
     let consent = dave.open(cb.as_str()).await;
@@ -1584,7 +1561,8 @@ async fn a_slow_or_black_holed_idp_fails_sign_in_in_time_and_spares_sessions() {
     // Black hole: the exchange never gets an answer.
     let mut dave2 = new_browser();
     let at_idp = ask_idp(&gw, &mut dave2, "dave@partner.example").await;
-    let cb = idp_login(&mut dave2, at_idp, "dave@partner.example", "dave-pw").await;
+    let cb =
+        support::browser::idp_login(&mut dave2, at_idp, "dave@partner.example", "dave-pw").await;
     relay.set(Fault::BlackHole);
     let hung = tokio::spawn(async move {
         let t = Instant::now();

@@ -10,7 +10,7 @@ mod support;
 
 use portcullis::session::UserType;
 use std::time::Duration;
-use support::browser::{Browser, Page};
+use support::browser::{Browser, Page, idp_login};
 use support::gateway::{AppSpec, Gateway, app, free_port};
 use support::op::{CLIENT_ID, CLIENT_SECRET, Op};
 use support::smtp::SmtpSink;
@@ -407,26 +407,6 @@ async fn ask_idp(env: &Env, b: &mut Browser, app_host: &str, email: &str) -> Pag
         .await
 }
 
-/// Walks redirects towards and through the IdP (filling its login form when
-/// it shows one); returns the gateway's callback URL without following it.
-async fn idp_login(b: &mut Browser, mut p: Page, login: &str, pw: &str) -> reqwest::Url {
-    for _ in 0..15 {
-        if p.status == 200 && p.url.path().starts_with("/interaction/") {
-            p = b.post(&p.url, &[("login", login), ("password", pw)]).await;
-            continue;
-        }
-        let next = p
-            .location
-            .clone()
-            .unwrap_or_else(|| panic!("no redirect: {p:?}"));
-        if next.path() == "/.portcullis/callback" {
-            return next;
-        }
-        p = b.get(next.as_str()).await;
-    }
-    panic!("no callback");
-}
-
 /// A partner signs in with their own OIDC IdP (PKCE, state and nonce bound
 /// to the browser): an invited guest is linked by iss+sub on first sign-in;
 /// an uninvited one is refused; a member domain the IdP claims creates a
@@ -538,19 +518,7 @@ fn mail_texts(env: &Env, to: &str) -> Vec<String> {
             })
             .unwrap_or_default(),
     };
-    mails
-        .iter()
-        .filter(|m| m.contains(to))
-        .filter_map(|m| {
-            let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
-            parsed
-                .subparts
-                .iter()
-                .find(|p| p.ctype.mimetype == "text/plain")
-                .and_then(|p| p.get_body().ok())
-                .or_else(|| parsed.get_body().ok())
-        })
-        .collect()
+    support::smtp::texts_to(&mails, to)
 }
 
 /// The codes in every mail to `to`.

@@ -84,3 +84,20 @@ impl Drop for SmtpSink {
         let _ = self.child.wait();
     }
 }
+
+/// The text part (else the body) of every mail in `mails` addressed to `to`.
+pub fn texts_to(mails: &[String], to: &str) -> Vec<String> {
+    mails
+        .iter()
+        .filter(|m| m.contains(to))
+        .filter_map(|m| {
+            let parsed = mailparse::parse_mail(m.as_bytes()).ok()?;
+            parsed
+                .subparts
+                .iter()
+                .find(|p| p.ctype.mimetype == "text/plain")
+                .and_then(|p| p.get_body().ok())
+                .or_else(|| parsed.get_body().ok())
+        })
+        .collect()
+}
