@@ -1422,7 +1422,6 @@ mod tests {
     use crate::session::KeyRing;
     use crate::snapshot::Snapshot;
     use crate::store::{DirectoryCache, Store};
-    use crate::upstream::Upstreams;
     use std::path::PathBuf;
 
     const TOKEN: &str = "s3cret-admin-token";
@@ -1480,7 +1479,6 @@ policies:
         let gateway = Gateway::new(
             config_path,
             snapshot,
-            Upstreams::default(),
             keys,
             Vec::new(),
             store,

@@ -3,13 +3,13 @@
 
 use crate::config::{Config, IdpKind, JwksSource, Store as StoreConfig};
 use crate::metrics::Metrics;
+use crate::pools::Pools;
 use crate::proxy::Proxy;
 use crate::reload::Reloader;
 use crate::session::{self, BearerConfig, BearerVerifier};
 use crate::snapshot::{LoadErrors, Snapshot};
 use crate::state::{Gateway, now};
 use crate::store::{DirectoryCache, DirectoryCacheConfig, Store};
-use crate::upstream::Upstreams;
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
@@ -38,7 +38,8 @@ pub struct ServeOptions {
 
 /// Starts the gateway; returns only on a start-up error (every line of it).
 pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> {
-    let snapshot = Snapshot::load(&opts.config).map_err(|LoadErrors(e)| e)?;
+    let snapshot =
+        Snapshot::load_to_serve(&opts.config, &Pools::default()).map_err(|LoadErrors(e)| e)?;
     let config = snapshot.config.clone();
 
     // One small runtime for the store and token refresh tasks; it lives as
@@ -61,20 +62,18 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         v.spawn_refresh();
     }
     let directory = DirectoryCache::new(store.clone(), DirectoryCacheConfig::default());
-    let upstreams = Upstreams::build(&config.apps).map_err(|e| vec![e])?;
     let metrics = Metrics::new();
     metrics.config_last_reload_success.set(now() as f64);
     let gateway = Arc::new(Gateway::new(
         opts.config.clone(),
         snapshot,
-        upstreams,
         keys,
         bearer,
         store,
         directory,
         metrics,
     ));
-    runtime.block_on(start_portal(&config, &gateway))?;
+    let portal = runtime.block_on(start_portal(&config, &gateway))?;
 
     // Revocations already recorded (a restart must not forget a sign-out).
     let revocations_since = runtime
@@ -106,10 +105,18 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
+    let live = Arc::new(crate::proxy::live::LiveConnections::default());
+    let access_log = Arc::new(crate::proxy::access_log::AccessLog::default());
     let mut proxy = pingora::proxy::http_proxy_service(
         &server.configuration,
         Proxy {
             gateway: gateway.clone(),
+            reserved: Arc::new(crate::portal::PortalService {
+                gateway: gateway.clone(),
+                portal,
+            }),
+            live: live.clone(),
+            access_log: access_log.clone(),
         },
     );
     if let Some(addr) = config.listen.http {
@@ -141,13 +148,17 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
     }
     server.add_service(background_service(
         "health checks",
-        crate::upstream::HealthChecker::new(gateway.clone()),
+        crate::pools::HealthChecker::new(
+            {
+                let gateway = gateway.clone();
+                Arc::new(move || gateway.snapshot.load().pools.clone())
+            },
+            gateway.metrics.clone(),
+        ),
     ));
     server.add_service(background_service(
         "access log",
-        crate::proxy::access_log::Flusher {
-            gateway: gateway.clone(),
-        },
+        crate::proxy::access_log::Flusher { log: access_log },
     ));
     server.add_service(background_service(
         "session sync",
@@ -183,6 +194,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         "live connection checks",
         crate::proxy::live::Rechecker {
             gateway: gateway.clone(),
+            connections: live,
         },
     ));
     server.add_service(background_service(
@@ -312,7 +324,10 @@ fn bearer_verifier(
 
 /// Sign-in: the local IdPs' accounts into the store (renewed at each start),
 /// then the portal (mailer, IdP discovery) when `sign_in` is configured.
-async fn start_portal(config: &Config, gateway: &Arc<Gateway>) -> Result<(), Vec<String>> {
+async fn start_portal(
+    config: &Config,
+    gateway: &Arc<Gateway>,
+) -> Result<Option<Arc<crate::portal::Portal>>, Vec<String>> {
     let today = time::OffsetDateTime::now_utc();
     for idp in &config.idps {
         if let IdpKind::Local(local) = &idp.kind {
@@ -344,14 +359,17 @@ async fn start_portal(config: &Config, gateway: &Arc<Gateway>) -> Result<(), Vec
             }
         }
     });
-    if config.sign_in.is_some() {
-        let portal = crate::portal::Portal::build(config)
-            .await
-            .map_err(|e| vec![e])?;
-        gateway.portal.store(Some(Arc::new(portal)));
-    }
+    let portal = match config.sign_in {
+        Some(_) => Some(Arc::new(
+            crate::portal::Portal::build(config)
+                .await
+                .map_err(|e| vec![e])?,
+        )),
+        None => None,
+    };
+    gateway.portal.store(portal.clone());
     // Guest lifecycle: reminders, expiry, block, sign-out and deletion
     // (every 5 minutes; `lifecycle::INTERVAL_ENV` overrides it).
     crate::lifecycle::spawn(gateway.clone());
-    Ok(())
+    Ok(portal)
 }

@@ -1,6 +1,8 @@
 //! Everything the running gateway shares between its services: the current
-//! snapshot (swapped whole on reload), upstream pools, signing keys, caches,
-//! the store and metrics. Built once by `server::run`.
+//! snapshot (swapped whole on reload), signing keys, caches, the store and
+//! metrics. Built once by `server::run`. The data path's and the portal's
+//! own state live with them (`proxy::Proxy`, `portal::Portal`), so this
+//! module names neither.
 
 use crate::metrics::Metrics;
 use crate::session::{
@@ -8,7 +10,6 @@ use crate::session::{
 };
 use crate::snapshot::Snapshot;
 use crate::store::{DirectoryCache, Store, StoreError};
-use crate::upstream::Upstreams;
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,12 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Gateway {
     /// The config file, re-read on reload.
     pub config_path: PathBuf,
-    /// Config, rules, GeoIP, trusted proxies and routes. A request loads it
-    /// once (`load_full`) so every phase sees one version.
+    /// Config, rules, GeoIP, trusted proxies, routes and upstream pools: one
+    /// value, swapped whole on reload. A request loads it once
+    /// (`load_full`, in `Proxy::new_ctx`) so every phase sees one version.
     pub snapshot: ArcSwap<Snapshot>,
-    /// Upstream pools by app index of the current snapshot.
-    pub upstreams: ArcSwap<Upstreams>,
-    /// The gateway's own signing keys (session cookies, upstream assertions).
+    /// The gateway's own signing keys (session cookies, upstream
+    /// assertions), rotated by `session::sync` apart from reloads. A request
+    /// loads the set once and signs its assertion with the set that
+    /// verified its session.
     pub keys: ArcSwap<KeyRing>,
     /// Verifiers for `idps` of type `jwt` (bearer tokens), built at start.
     pub bearer: Vec<Arc<BearerVerifier>>,
@@ -35,8 +38,6 @@ pub struct Gateway {
     /// verification, cache hits included; fed by [`Gateway::revoke_session`]
     /// and by the store poll of `session::sync` (other replicas).
     pub revoked: RevokedSessions,
-    /// Open long-lived connections, re-decided while open (`proxy::live`).
-    pub live: crate::proxy::live::LiveConnections,
     /// Set once a graceful shutdown or upgrade has begun: every response
     /// then closes its connection, so keep-alive clients reconnect (to the
     /// new process of an upgrade) instead of being cut off when this one
@@ -45,9 +46,7 @@ pub struct Gateway {
     pub assertions: AssertionCache,
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
-    pub metrics: Metrics,
-    /// The buffered access-log writer (`proxy::access_log`).
-    pub access_log: crate::proxy::access_log::AccessLog,
+    pub metrics: Arc<Metrics>,
     /// The sign-in services (IdP clients, mailer, MFA); `None` until
     /// `server::run` has built them, and when sign-in is not configured.
     pub portal: arc_swap::ArcSwapOption<crate::portal::Portal>,
@@ -61,7 +60,6 @@ impl Gateway {
     pub fn new(
         config_path: PathBuf,
         snapshot: Snapshot,
-        upstreams: Upstreams,
         keys: KeyRing,
         bearer: Vec<Arc<BearerVerifier>>,
         store: Store,
@@ -71,19 +69,16 @@ impl Gateway {
         Gateway {
             config_path,
             snapshot: ArcSwap::from_pointee(snapshot),
-            upstreams: ArcSwap::from_pointee(upstreams),
             keys: ArcSwap::from_pointee(keys),
             bearer,
             store,
             directory,
             sessions: VerifiedCache::new(100_000),
             revoked: RevokedSessions::default(),
-            live: Default::default(),
             draining: AtomicBool::new(false),
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
-            metrics,
-            access_log: Default::default(),
+            metrics: Arc::new(metrics),
             portal: arc_swap::ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
         }

@@ -38,49 +38,19 @@ use crate::session::SessionClaims;
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
 use base64::Engine as _;
-use bytes::Bytes;
 use openidconnect::url::form_urlencoded;
 use pages::Pages;
 use sha2::Digest as _;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Form bodies larger than this are refused (413).
-pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 /// How long a hand-off code or a pending sign-in lives.
 const HANDOFF_TTL_SECS: i64 = 60;
 const PENDING_TTL_SECS: i64 = 10 * 60;
 
-/// Reserved endpoints.
-pub mod paths {
-    pub const SIGN_IN: &str = "/.portcullis/sign-in";
-    pub const SIGN_IN_PASSWORD: &str = "/.portcullis/sign-in/password";
-    pub const SIGN_IN_CHOOSE: &str = "/.portcullis/sign-in/choose";
-    pub const SIGN_IN_PASSCODE: &str = "/.portcullis/sign-in/passcode";
-    pub const CALLBACK: &str = "/.portcullis/callback";
-    pub const CONSENT: &str = "/.portcullis/consent";
-    pub const MFA: &str = "/.portcullis/mfa";
-    pub const SESSION: &str = "/.portcullis/session";
-    pub const SIGN_OUT: &str = "/.portcullis/sign-out";
-    pub const INVITE: &str = "/.portcullis/invite";
-    /// App owners' pages (`/.portcullis/manage/…`).
-    pub const MANAGE: &str = "/.portcullis/manage";
-    /// Self-service sign-up (`/.portcullis/sign-up?app=…`, `…/sign-up/…`).
-    pub const SIGN_UP: &str = "/.portcullis/sign-up";
-    pub const JWKS: &str = "/.portcullis/jwks.json";
-    /// The forward-auth decision for Traefik `forwardAuth` and Caddy
-    /// `forward_auth` (answered by the proxy module on any host, see
-    /// `proxy::forward_auth`).
-    pub const AUTH: &str = "/.portcullis/auth";
-    /// The same for nginx `auth_request`: 401 plus `Location`, never 302.
-    pub const AUTH_NGINX: &str = "/.portcullis/auth/nginx";
-    /// The same for Envoy's HTTP `ext_authz` (`path_prefix`): the original
-    /// path follows it.
-    pub const AUTH_ENVOY: &str = "/.portcullis/auth/envoy";
-}
+use crate::reserved::ReservedPaths;
+pub use crate::reserved::{MAX_FORM_BYTES, PortalRequest, Reply, paths};
 
 /// The sign-in services built from the config at start: IdP clients, the
 /// mailer, TOTP and the page templates. IdPs that could not be reached at
@@ -198,35 +168,6 @@ fn logo_data_uri(path: &std::path::Path) -> Result<String, String> {
     ))
 }
 
-/// A request for a reserved path, as plain values.
-pub struct PortalRequest<'a> {
-    pub request_id: &'a str,
-    pub method: &'a str,
-    /// Lower-case host without the port.
-    pub host: &'a str,
-    /// `:port` as the client wrote it in `Host` (or empty), to build URLs on
-    /// other hosts of the same listener.
-    pub port_suffix: &'a str,
-    pub https: bool,
-    /// The normalised path.
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub headers: &'a http::HeaderMap,
-    /// The form body of a POST (at most [`MAX_FORM_BYTES`]).
-    pub body: Bytes,
-    pub client_ip: Option<IpAddr>,
-    /// The app of this host; `None` on the auth host.
-    pub app: Option<usize>,
-}
-
-/// What to answer.
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
-}
-
 impl Reply {
     fn html(status: u16, body: Vec<u8>) -> Reply {
         Reply {
@@ -273,13 +214,28 @@ fn page_headers() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The sign-in host of this configuration, if sign-in is set up.
-pub fn auth_host(snapshot: &Snapshot) -> Option<&str> {
-    snapshot.config.sign_in.as_ref().map(|s| s.host.as_str())
+/// The portal as the proxy sees it: what answers reserved paths
+/// ([`ReservedPaths`]), built by `server` once the portal is.
+pub struct PortalService {
+    pub gateway: Arc<Gateway>,
+    /// `None` when sign-in is not configured (only `jwks.json` then).
+    pub portal: Option<Arc<Portal>>,
+}
+
+#[async_trait::async_trait]
+impl ReservedPaths for PortalService {
+    async fn serve(&self, snapshot: &Snapshot, req: &PortalRequest<'_>) -> Reply {
+        serve(&self.gateway, self.portal.as_deref(), snapshot, req).await
+    }
 }
 
 /// Answers a reserved request.
-pub async fn serve(gateway: &Gateway, snapshot: &Snapshot, req: &PortalRequest<'_>) -> Reply {
+async fn serve(
+    gateway: &Gateway,
+    portal: Option<&Portal>,
+    snapshot: &Snapshot,
+    req: &PortalRequest<'_>,
+) -> Reply {
     if req.path.eq_ignore_ascii_case(paths::JWKS) {
         return Reply {
             status: 200,
@@ -288,7 +244,6 @@ pub async fn serve(gateway: &Gateway, snapshot: &Snapshot, req: &PortalRequest<'
             body: gateway.keys.load().jwks().as_bytes().to_vec(),
         };
     }
-    let portal = gateway.portal.load_full();
     let (Some(portal), Some(sign_in)) = (portal, snapshot.config.sign_in.as_ref()) else {
         let sign_in_path = [
             paths::SIGN_IN,
@@ -324,7 +279,7 @@ pub async fn serve(gateway: &Gateway, snapshot: &Snapshot, req: &PortalRequest<'
     let h = Handler {
         gateway,
         snapshot,
-        portal: &portal,
+        portal,
         sign_in,
         req,
         now: crate::state::now(),

@@ -111,7 +111,7 @@ impl AccessLog {
 /// [`FLUSH_EVERY`]. It keeps flushing through a graceful shutdown (requests
 /// still finishing are logged) until the process exits.
 pub struct Flusher {
-    pub gateway: std::sync::Arc<crate::state::Gateway>,
+    pub log: std::sync::Arc<AccessLog>,
 }
 
 #[async_trait::async_trait]
@@ -121,7 +121,7 @@ impl pingora::services::background::BackgroundService for Flusher {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            self.gateway.access_log.flush();
+            self.log.flush();
         }
     }
 }

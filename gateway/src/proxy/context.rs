@@ -2,7 +2,7 @@
 //! through trusted proxies, country, device platform, client app type and
 //! the session. Nothing re-derives these later.
 
-use crate::session::{SessionClaims, SessionError, cookie};
+use crate::session::{KeyRing, SessionClaims, SessionError, cookie};
 use crate::snapshot::Snapshot;
 use crate::state::Gateway;
 use geoip::{ClientIpError, Country};
@@ -88,6 +88,7 @@ pub fn client_app(req: &RequestHeader) -> ClientApp {
 #[allow(clippy::too_many_arguments)]
 pub fn build(
     gateway: &Gateway,
+    keys: &KeyRing,
     snapshot: &Snapshot,
     req: &RequestHeader,
     client_ip: IpAddr,
@@ -104,7 +105,7 @@ pub fn build(
     );
     let identity = match bearer {
         Some(token) => verify_bearer(gateway, token, now),
-        None => verify_cookie(gateway, req, host, https, now),
+        None => verify_cookie(gateway, keys, req, host, https, now),
     };
     Facts {
         client_ip,
@@ -135,6 +136,7 @@ fn platform(gateway: &Gateway, ua: Option<&str>, hint: Option<&str>) -> Platform
 
 fn verify_cookie(
     gateway: &Gateway,
+    keys: &KeyRing,
     req: &RequestHeader,
     host: &str,
     https: bool,
@@ -143,7 +145,6 @@ fn verify_cookie(
     let Some(token) = cookie::find_session_cookie(all(req, "cookie"), https) else {
         return Identity::Anonymous;
     };
-    let keys = gateway.keys.load();
     let result = gateway.sessions.get_or_verify(host, token, now, || {
         let r = keys.verify(token, host, now);
         count(gateway, "cookie", &r);

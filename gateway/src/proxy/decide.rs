@@ -8,7 +8,7 @@
 //! assigned), and last the rules.
 
 use super::context::{self, Identity};
-use crate::session::SessionClaims;
+use crate::session::{KeyRing, SessionClaims, Subject};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
 use pingora::http::RequestHeader;
@@ -54,6 +54,23 @@ pub struct Verdict {
     pub user_type: Option<UserType>,
     /// The enabled policies that applied, for the access log.
     pub applied: Vec<Arc<str>>,
+    /// The key set the session was verified with; the request signs its
+    /// assertion with the same set. `None` without a session.
+    pub keys: Option<Arc<KeyRing>>,
+}
+
+impl Verdict {
+    /// Who the request was decided for (the facts the decision used), when
+    /// it has a session: what the identity headers and the assertion say.
+    pub fn subject(&self) -> Option<Subject<'_>> {
+        let c = self.claims.as_ref()?;
+        Some(Subject {
+            sub: &c.sub,
+            email: &c.email,
+            user_type: self.user_type.unwrap_or(c.user_type),
+            groups: &self.groups,
+        })
+    }
 }
 
 impl Verdict {
@@ -68,6 +85,7 @@ impl Verdict {
             groups: Vec::new(),
             user_type: None,
             applied: Vec::new(),
+            keys: None,
         }
     }
 }
@@ -91,13 +109,16 @@ pub async fn decide(
     let preflight = q.method == "OPTIONS"
         && req.headers.contains_key("origin")
         && req.headers.contains_key("access-control-request-method");
-    if super::is_public(&app.public_paths, q.path) || (preflight && app.allow_cors_preflight) {
+    if super::path::is_public(&app.public_paths, q.path) || (preflight && app.allow_cors_preflight)
+    {
         return Ok(Verdict::early(Decision::Allow, "public", q.client_app));
     }
 
     let now = now();
+    let keys = g.keys.load_full();
     let facts = context::build(
         g,
+        &keys,
         snapshot,
         req,
         q.client_ip,
@@ -203,6 +224,7 @@ pub async fn decide(
         groups,
         user_type,
         applied,
+        keys: Some(keys),
     })
 }
 

@@ -37,11 +37,12 @@
 //! that its `error_page` turns into the redirect; API clients get 401 with
 //! `WWW-Authenticate`. Blocked: 403. Deciding failed: 503.
 
+use super::admission::{self, Refusal, Target};
 use super::decide::{self, Question};
-use super::{Ctx, context, headers, path, respond, route};
-use crate::portal::{self, paths};
+use super::{Ctx, authority as request_authority, context, headers, respond};
+use crate::reserved::paths;
 use crate::snapshot::Snapshot;
-use crate::state::{Gateway, now};
+use crate::state::Gateway;
 use pingora::Result;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
@@ -223,7 +224,7 @@ fn describe(req: &RequestHeader, caller: Caller) -> Result<Original, Problem> {
             let (path, _) = target(rest, ":path")?;
             Ok(Original {
                 https: proto(required(req, PROTO)?, PROTO)?,
-                authority: authority(route::authority(req), "host")?,
+                authority: authority(request_authority::raw(req), "host")?,
                 method: req.method.clone(),
                 path,
                 query: req.uri.query().map(str::to_string),
@@ -239,110 +240,75 @@ pub(super) async fn serve(
     g: &Gateway,
     session: &mut Session,
     ctx: &mut Ctx,
-    snapshot: &Snapshot,
     caller: Caller,
 ) -> Result<bool> {
-    let peer = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip());
-    let Some(peer) = peer.filter(|p| snapshot.trusted_proxies.contains(*p)) else {
+    let peer = admission::peer_ip(session);
+    if !peer.is_some_and(|p| ctx.snapshot.trusted_proxies.contains(p)) {
         // Forged forwarding headers from a client: never read them.
         tracing::info!(request_id = %ctx.request_id, peer = ?peer, "forward-auth call from an untrusted peer refused");
-        return refuse(session, ctx, snapshot, "bad_request", "untrusted_caller").await;
-    };
+        return refuse(session, ctx, "bad_request", "untrusted_caller").await;
+    }
     let req = session.req_header();
     let original = match describe(req, caller) {
         Ok(o) => o,
         Err(problem) => {
             tracing::info!(request_id = %ctx.request_id, %problem, "forward-auth request refused");
-            return refuse(
-                session,
-                ctx,
-                snapshot,
-                "bad_request",
-                "bad_forwarding_headers",
-            )
-            .await;
+            return refuse(session, ctx, "bad_request", "bad_forwarding_headers").await;
         }
     };
-    let path = match path::normalize(&original.path) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::info!(request_id = %ctx.request_id, reason = e.as_str(), "refused forwarded path");
-            return refuse(session, ctx, snapshot, "bad_request", "path_refused").await;
+    let raw = admission::Raw {
+        authority: &original.authority,
+        path: &original.path,
+        query: original.query.as_deref(),
+        https: original.https,
+        peer,
+        headers: req,
+    };
+    let admitted = match admission::admit(&ctx.snapshot, &raw) {
+        Ok(a) => a,
+        Err(refusal) => {
+            tracing::info!(request_id = %ctx.request_id, reason = refusal.as_str(), "forward-auth request refused");
+            let (outcome, code) = match refusal {
+                Refusal::Path(_) => ("bad_request", "path_refused"),
+                Refusal::UnknownHost => ("not_found", "unknown_app"),
+                Refusal::Authority(_) | Refusal::ForwardingHeaders(_) | Refusal::NoPeer => {
+                    ("bad_request", "bad_forwarding_headers")
+                }
+            };
+            return refuse(session, ctx, outcome, code).await;
         }
     };
-    ctx.forward_uri = match &original.query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.clone(),
-    };
-    let client_ip = match context::client_ip(snapshot, peer, req) {
-        Ok(ip) => ip,
-        Err(e) => {
-            tracing::info!(request_id = %ctx.request_id, error = %e, "refused forwarding headers");
-            return refuse(
-                session,
-                ctx,
-                snapshot,
-                "bad_request",
-                "bad_forwarding_headers",
-            )
-            .await;
-        }
-    };
-    ctx.client_ip = Some(client_ip);
-    ctx.https = original.https;
     // The portal's own pages (sign-in, hand-off) are served by the gateway
     // itself; a proxy asking about them is misconfigured: deny.
-    if path::is_reserved(&path) {
-        return refuse(session, ctx, snapshot, "bad_request", "reserved_path").await;
+    if admitted.is_reserved() {
+        return refuse(session, ctx, "bad_request", "reserved_path").await;
     }
-    let host = route::host_without_port(&original.authority).to_ascii_lowercase();
-    ctx.app = if portal::auth_host(snapshot) == Some(host.as_str()) {
-        None
-    } else {
-        snapshot.routes.find(&host, &path)
+    let Target::App(app) = admitted.target else {
+        return refuse(session, ctx, "not_found", "unknown_app").await;
     };
-    let Some(app_index) = ctx.app else {
-        return refuse(session, ctx, snapshot, "not_found", "unknown_app").await;
-    };
-
-    let req = session.req_header();
     let question = Question {
-        app: app_index,
-        host: &host,
-        path: &path,
+        app,
+        host: admitted.host(),
+        path: &admitted.path,
         method: original.method.as_str(),
-        client_ip,
+        client_ip: admitted.client_ip,
         client_app: context::client_app(req),
         https: original.https,
         recheck: false,
     };
-    let Ok(verdict) = decide::decide(g, snapshot, req, &question, &ctx.request_id).await else {
-        return ctx
-            .refuse(
-                session,
-                snapshot,
-                "error",
-                503,
-                question.client_app,
-                "Unavailable",
-                "Access could not be checked right now; try again shortly.",
-            )
-            .await;
+    let verdict = decide::decide(g, &ctx.snapshot, req, &question, &ctx.request_id).await;
+    let client_app = question.client_app;
+    ctx.admitted = Some(admitted);
+    let Ok(verdict) = verdict else {
+        return ctx.unavailable(session, client_app).await;
     };
-    ctx.outcome = verdict.outcome;
-    ctx.claims = verdict.claims;
-    ctx.bearer = verdict.bearer;
-    ctx.groups = verdict.groups;
-    ctx.user_type = verdict.user_type;
-    ctx.applied = verdict.applied;
-
-    if verdict.decision == Decision::Allow {
-        return allow(g, session, ctx, snapshot, caller, app_index).await;
+    if ctx.accept(g, &verdict, app).is_err() {
+        return ctx.unavailable(session, ClientApp::Api).await;
     }
-    let a = ctx.answer(snapshot, verdict.client_app, verdict.token_problem);
+    if verdict.decision == Decision::Allow {
+        return allow(session, ctx, caller).await;
+    }
+    let a = ctx.answer(verdict.client_app, verdict.token_problem);
     if caller == Caller::Nginx
         && a.redirects()
         && let Some(location) = respond::location(verdict.decision, &a)
@@ -367,57 +333,18 @@ pub(super) async fn serve(
 
 /// 200 with the identity headers the proxy would send upstream (none for a
 /// public path). Envoy is also told to remove any of them the client sent.
-async fn allow(
-    g: &Gateway,
-    session: &mut Session,
-    ctx: &mut Ctx,
-    snapshot: &Snapshot,
-    caller: Caller,
-    app_index: usize,
-) -> Result<bool> {
-    let app = &snapshot.config.apps[app_index];
-    let mut out: Vec<(&str, String)> = Vec::with_capacity(6);
-    if let Some(c) = &ctx.claims {
-        let keys = g.keys.load();
-        let Ok(assertion) = g.assertions.get_or_sign(&keys, c, &app.name, now()) else {
-            return ctx
-                .refuse(
-                    session,
-                    snapshot,
-                    "error",
-                    503,
-                    ClientApp::Api,
-                    "Unavailable",
-                    "Access could not be checked right now; try again shortly.",
-                )
-                .await;
-        };
-        out.push((headers::USER, c.sub.clone()));
-        out.push((headers::EMAIL, c.email.clone()));
-        out.push((
-            headers::USER_TYPE,
-            ctx.user_type.map_or("guest", |t| t.as_str()).to_string(),
-        ));
-        out.push((headers::GROUPS, ctx.groups.join(",")));
-        out.push((headers::ASSERTION, assertion.to_string()));
+async fn allow(session: &mut Session, ctx: &mut Ctx, caller: Caller) -> Result<bool> {
+    let remove = headers::IDENTITY.join(",");
+    let mut out: Vec<(&str, &str)> = Vec::with_capacity(6);
+    if let Some(identity) = &ctx.identity {
+        out.extend(identity.headers());
     } else if caller == Caller::Envoy {
         // Envoy copies only the headers we send; a client's own
         // `X-Portcullis-User` would otherwise reach the app of a public path.
-        out.push((
-            "x-envoy-auth-headers-to-remove",
-            [
-                headers::USER,
-                headers::EMAIL,
-                headers::USER_TYPE,
-                headers::GROUPS,
-                headers::ASSERTION,
-            ]
-            .join(","),
-        ));
+        out.push(("x-envoy-auth-headers-to-remove", &remove));
     }
-    out.push((headers::REQUEST_ID, ctx.request_id.to_string()));
-    let refs: Vec<(&str, &str)> = out.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    respond::send(session, 200, "text/plain; charset=utf-8", Vec::new(), &refs).await?;
+    out.push((headers::REQUEST_ID, &ctx.request_id));
+    respond::send(session, 200, "text/plain; charset=utf-8", Vec::new(), &out).await?;
     Ok(true)
 }
 
@@ -426,13 +353,11 @@ async fn allow(
 async fn refuse(
     session: &mut Session,
     ctx: &mut Ctx,
-    snapshot: &Snapshot,
     outcome: &'static str,
     code: &'static str,
 ) -> Result<bool> {
     ctx.refuse(
         session,
-        snapshot,
         outcome,
         403,
         ClientApp::Api,

@@ -2,8 +2,9 @@
 //! client could use to pose as someone, our own credentials), what we add
 //! (identity, assertion, forwarding facts).
 
-use crate::session::cookie;
+use crate::session::{AssertionCache, KeyRing, SessionError, Subject, cookie};
 use pingora::http::RequestHeader;
+use std::sync::Arc;
 
 /// The identity headers an upstream may trust because only we set them.
 pub const USER: &str = "x-portcullis-user";
@@ -12,6 +13,52 @@ pub const USER_TYPE: &str = "x-portcullis-user-type";
 pub const GROUPS: &str = "x-portcullis-groups";
 pub const ASSERTION: &str = "x-portcullis-assertion";
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The identity headers of an allowed, signed-in request, all written from
+/// one [`Subject`] (the facts the decision used), the assertion signed from
+/// the same value with the request's own key set. The proxy sends them to
+/// the app; forward-auth hands them to the calling proxy. The only writer of
+/// these headers.
+pub struct Identity {
+    pub user: String,
+    pub email: String,
+    pub user_type: &'static str,
+    pub groups: String,
+    pub assertion: Arc<str>,
+}
+
+impl Identity {
+    /// Signs (or takes from `cache`) the assertion for `subject` and `app`.
+    pub fn new(
+        subject: Subject<'_>,
+        keys: &KeyRing,
+        cache: &AssertionCache,
+        app: &str,
+        now: i64,
+    ) -> Result<Identity, SessionError> {
+        Ok(Identity {
+            assertion: cache.get_or_sign(keys, subject, app, now)?,
+            user: subject.sub.to_owned(),
+            email: subject.email.to_owned(),
+            user_type: subject.user_type.as_str(),
+            groups: subject.groups.join(","),
+        })
+    }
+
+    /// (name, value) pairs, in a fixed order.
+    pub fn headers(&self) -> [(&'static str, &str); 5] {
+        [
+            (USER, &self.user),
+            (EMAIL, &self.email),
+            (USER_TYPE, self.user_type),
+            (GROUPS, &self.groups),
+            (ASSERTION, &self.assertion),
+        ]
+    }
+}
+
+/// The names [`Identity::headers`] writes.
+pub const IDENTITY: [&str; 5] = [USER, EMAIL, USER_TYPE, GROUPS, ASSERTION];
 
 /// Whether a header name is, or could be read by some framework as, one of
 /// ours: any case, `_` for `-` (CGI-style servers, e.g. Apache/PHP and

@@ -20,6 +20,7 @@
 //! connections too).
 
 use super::decide::{self, Question};
+use crate::metrics::Metrics;
 use crate::state::Gateway;
 use async_trait::async_trait;
 use pingora::connectors::L4Connect;
@@ -119,14 +120,15 @@ impl LiveConnections {
 pub struct Registration {
     id: u64,
     live: Arc<Live>,
-    gateway: Arc<Gateway>,
+    connections: Arc<LiveConnections>,
+    metrics: Arc<Metrics>,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Ok(mut open) = self.gateway.live.open.lock() {
+        if let Ok(mut open) = self.connections.open.lock() {
             open.remove(&self.id);
-            self.gateway.metrics.live_connections.set(open.len() as i64);
+            self.metrics.live_connections.set(open.len() as i64);
         }
     }
 }
@@ -146,7 +148,11 @@ pub struct Opened<'a> {
 /// Registers an allowed long-lived request; the caller keeps the
 /// registration in the request's context and gives its upstream peer to
 /// [`Registration::arm`].
-pub fn watch(gateway: &Arc<Gateway>, opened: Opened<'_>) -> Registration {
+pub fn watch(
+    connections: &Arc<LiveConnections>,
+    metrics: &Arc<Metrics>,
+    opened: Opened<'_>,
+) -> Registration {
     let live = Arc::new(Live {
         req: opened.req.clone(),
         app: opened.app.to_string(),
@@ -158,15 +164,16 @@ pub fn watch(gateway: &Arc<Gateway>, opened: Opened<'_>) -> Registration {
         user: opened.user.to_string(),
         socket: Mutex::new(None),
     });
-    let id = gateway.live.next_id.fetch_add(1, Ordering::Relaxed);
-    if let Ok(mut open) = gateway.live.open.lock() {
+    let id = connections.next_id.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut open) = connections.open.lock() {
         open.insert(id, live.clone());
-        gateway.metrics.live_connections.set(open.len() as i64);
+        metrics.live_connections.set(open.len() as i64);
     }
     Registration {
         id,
         live,
-        gateway: gateway.clone(),
+        connections: Arc::clone(connections),
+        metrics: Arc::clone(metrics),
     }
 }
 
@@ -246,6 +253,7 @@ async fn recheck(g: &Gateway, live: &Live) -> Option<&'static str> {
 /// The background service deciding live connections again.
 pub struct Rechecker {
     pub gateway: Arc<Gateway>,
+    pub connections: Arc<LiveConnections>,
 }
 
 #[async_trait]
@@ -259,7 +267,7 @@ impl BackgroundService for Rechecker {
                 _ = tick.tick() => {}
             }
             let g = &self.gateway;
-            for live in g.live.all() {
+            for live in self.connections.all() {
                 if let Some(why) = recheck(g, &live).await {
                     tracing::info!(
                         user = %live.user,

@@ -2,8 +2,20 @@
 //! after its job (STYLE.md §1). A request is decided in `request_filter`
 //! before a byte reaches the app; anything that fails while deciding is a
 //! deny.
+//!
+//! ```text
+//! new_ctx               the snapshot, loaded once for the whole request
+//! request_filter        admission::admit → reserved paths (the portal)
+//!                       or decide::decide → respond (deny) / proceed (allow)
+//! upstream_peer         the pool of the admitted app, in that same snapshot
+//! upstream_request_filter  headers::sanitize, forwarding facts, identity
+//! response_filter       cookie::planted_by_upstream, X-Request-Id
+//! logging               metrics and the access log
+//! ```
 
 pub mod access_log;
+pub mod admission;
+pub mod authority;
 pub mod context;
 pub mod decide;
 pub mod forward_auth;
@@ -11,49 +23,62 @@ pub mod headers;
 pub mod live;
 pub mod path;
 pub mod respond;
-pub mod route;
 
 use crate::metrics::NO_APP;
-use crate::portal;
-use crate::session::{SessionClaims, cookie};
+use crate::reserved::{MAX_FORM_BYTES, PortalRequest, ReservedPaths};
+use crate::session::{KeyRing, SessionError, Subject, cookie};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
+use admission::{Admitted, Refusal, Target};
 use async_trait::async_trait;
+use headers::Identity;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 use respond::Answer;
 use rules::{ClientApp, Decision};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The proxy service.
+pub use path::is_public;
+
+/// The proxy service: the shared services, what answers reserved paths,
+/// and the data path's own state (open long-lived connections, the access
+/// log).
 pub struct Proxy {
     pub gateway: Arc<Gateway>,
+    /// The portal: sign-in and every page under `/.portcullis/`.
+    pub reserved: Arc<dyn ReservedPaths>,
+    /// Open long-lived connections, re-decided while open (`live`).
+    pub live: Arc<live::LiveConnections>,
+    /// The buffered access-log writer (`access_log`).
+    pub access_log: Arc<access_log::AccessLog>,
 }
 
-/// Per-request state, filled by `request_filter`.
+/// Per-request state. The snapshot is loaded once, when the request starts
+/// (`new_ctx`), and every phase reads that one value: the route, the rules
+/// and the upstream pool of one request always belong to one version
+/// (docs/design-notes.md, "One snapshot per request").
 pub struct Ctx {
     start: Instant,
     request_id: RequestId,
-    snapshot: Option<Arc<Snapshot>>,
-    app: Option<usize>,
+    snapshot: Arc<Snapshot>,
+    /// Set once the request passed admission.
+    admitted: Option<Admitted>,
     /// The `decision` label of `portcullis_requests_total`.
     outcome: &'static str,
-    /// The normalised path plus the raw query: what is forwarded.
-    forward_uri: String,
-    https: bool,
-    client_ip: Option<IpAddr>,
-    claims: Option<Arc<SessionClaims>>,
+    /// What an allowed, signed-in request tells the app.
+    identity: Option<Identity>,
+    /// The user id, for the access log.
+    user: Option<String>,
+    /// The session came as `Authorization: Bearer` (consumed: not forwarded
+    /// unless the app opts in).
     bearer: bool,
-    /// Groups of the user (token and directory), lower-case.
-    groups: Vec<String>,
-    user_type: Option<rules::UserType>,
     applied: Vec<Arc<str>>,
-    /// The chosen upstream as configured (`host:port`), for `preserve_host: false`.
-    upstream_host: String,
+    /// For `preserve_host: false`: the chosen upstream as configured
+    /// (`host:port`), the `Host` the app gets.
+    upstream_host: Option<String>,
     /// A long-lived request (WebSocket, event stream) being re-decided
     /// while it is open; see `live`.
     live: Option<live::Registration>,
@@ -98,13 +123,24 @@ impl std::fmt::Display for RequestId {
 }
 
 impl Ctx {
+    /// The routed app of an admitted request.
+    fn app(&self) -> Option<usize> {
+        self.admitted.as_ref().and_then(Admitted::app)
+    }
+
+    /// What is forwarded (normalised path and raw query); empty before
+    /// admission.
+    fn forward_uri(&self) -> &str {
+        self.admitted
+            .as_ref()
+            .map_or("", |a| a.forward_uri.as_str())
+    }
+
     /// Answers an error page or JSON (400, 404, 503…) instead of proxying:
     /// the request stops here, counted under `outcome`.
-    #[allow(clippy::too_many_arguments)]
     async fn refuse(
         &mut self,
         session: &mut Session,
-        snapshot: &Snapshot,
         outcome: &'static str,
         status: u16,
         client_app: ClientApp,
@@ -115,7 +151,7 @@ impl Ctx {
         respond::error(
             session,
             status,
-            &self.answer(snapshot, client_app, None),
+            &self.answer(client_app, None),
             title,
             detail,
         )
@@ -123,82 +159,109 @@ impl Ctx {
         Ok(true)
     }
 
-    fn answer<'a>(
-        &'a self,
-        snapshot: &'a Snapshot,
+    /// The proxy's answer to a request that admission refused.
+    async fn refuse_admission(
+        &mut self,
+        session: &mut Session,
+        refusal: Refusal,
         client_app: ClientApp,
-        token_problem: Option<&'a str>,
-    ) -> Answer<'a> {
+    ) -> Result<bool> {
+        tracing::info!(request_id = %self.request_id, reason = refusal.as_str(), "refused before deciding");
+        let (outcome, status, title, detail) = match refusal {
+            Refusal::Path(_) => (
+                "bad_request",
+                400,
+                "Bad request",
+                "The request path is not allowed.",
+            ),
+            Refusal::Authority(_) => (
+                "bad_request",
+                400,
+                "Bad request",
+                "The request's host is not valid.",
+            ),
+            Refusal::UnknownHost => (
+                "not_found",
+                404,
+                "Not found",
+                "There is no app at this address.",
+            ),
+            Refusal::ForwardingHeaders(_) => (
+                "bad_request",
+                400,
+                "Bad request",
+                "The forwarding headers are malformed.",
+            ),
+            Refusal::NoPeer => (
+                "error",
+                503,
+                "Unavailable",
+                "The request could not be checked.",
+            ),
+        };
+        self.refuse(session, outcome, status, client_app, title, detail)
+            .await
+    }
+
+    /// Deciding failed (the directory did not answer in time, or the
+    /// assertion could not be signed): a deny, never a pass.
+    async fn unavailable(&mut self, session: &mut Session, client_app: ClientApp) -> Result<bool> {
+        self.refuse(
+            session,
+            "error",
+            503,
+            client_app,
+            "Unavailable",
+            "Access could not be checked right now; try again shortly.",
+        )
+        .await
+    }
+
+    fn answer(&self, client_app: ClientApp, token_problem: Option<&'static str>) -> Answer<'_> {
         Answer {
             request_id: &self.request_id,
-            org: &snapshot.config.organisation.name,
-            app: self.app.and_then(|i| snapshot.config.apps.get(i)),
+            org: &self.snapshot.config.organisation.name,
+            app: self.app().and_then(|i| self.snapshot.config.apps.get(i)),
             client_app,
-            path_and_query: &self.forward_uri,
+            path_and_query: self.forward_uri(),
             token_problem,
         }
     }
-}
 
-/// Refuses requests whose framing two HTTP parsers could read differently
-/// (request smuggling, RFC 9112 §6.3): both `Content-Length` and
-/// `Transfer-Encoding`, several differing lengths, or a transfer coding
-/// other than a final `chunked`.
-fn ambiguous_framing(req: &RequestHeader) -> bool {
-    let te: Vec<&[u8]> = req
-        .headers
-        .get_all("transfer-encoding")
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    let cl: Vec<&[u8]> = req
-        .headers
-        .get_all("content-length")
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    if !te.is_empty() && !cl.is_empty() {
-        return true;
-    }
-    if te.len() > 1
-        || te
-            .first()
-            .is_some_and(|v| !v.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-    {
-        return true;
-    }
-    let mut lengths = cl
-        .iter()
-        .flat_map(|v| v.split(|&b| b == b','))
-        .map(|v| v.trim_ascii());
-    match lengths.next() {
-        None => false,
-        Some(first) => {
-            !first.iter().all(u8::is_ascii_digit) || first.is_empty() || lengths.any(|v| v != first)
+    /// Keeps what the verdict says for the later phases and the log; for an
+    /// allowed, signed-in request also the identity to send (headers and
+    /// assertion from the decision's own facts). `Err` when the assertion
+    /// could not be signed: the caller denies.
+    fn accept(
+        &mut self,
+        g: &Gateway,
+        verdict: &decide::Verdict,
+        app: usize,
+    ) -> Result<(), SessionError> {
+        self.outcome = verdict.outcome;
+        self.bearer = verdict.bearer;
+        self.applied.clone_from(&verdict.applied);
+        self.user = verdict.claims.as_ref().map(|c| c.sub.clone());
+        if verdict.decision == Decision::Allow
+            && let (Some(subject), Some(keys)) = (verdict.subject(), verdict.keys.as_deref())
+        {
+            let app = &self.snapshot.config.apps[app].name;
+            self.identity = Some(sign_identity(g, subject, keys, app)?);
         }
+        Ok(())
     }
 }
 
-/// Pingora drops `Content-Length` when `Transfer-Encoding` is also present
-/// (RFC 9112 §6.3 lets a proxy do that), so the parsed header cannot show
-/// the conflict; the raw header bytes still can. We refuse such requests
-/// rather than guess which length an upstream or a later hop would use.
-fn raw_length_with_chunked(session: &Session) -> bool {
-    use pingora::protocols::http::server::Session as Downstream;
-    if !session
-        .req_header()
-        .headers
-        .contains_key("transfer-encoding")
-    {
-        return false;
-    }
-    match session.as_downstream() {
-        Downstream::H1(h1) => h1
-            .get_headers_raw_bytes()
-            .split(|&b| b == b'\n')
-            .any(|line| line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")),
-        _ => false,
-    }
+/// The identity for `app`, signed with the request's key set.
+fn sign_identity(
+    g: &Gateway,
+    subject: Subject<'_>,
+    keys: &KeyRing,
+    app: &str,
+) -> Result<Identity, SessionError> {
+    Identity::new(subject, keys, &g.assertions, app, now()).inspect_err(|e| {
+        tracing::warn!(error = %e, "cannot sign the upstream assertion; denying");
+    })
 }
 
 #[async_trait]
@@ -209,18 +272,14 @@ impl ProxyHttp for Proxy {
         Ctx {
             start: Instant::now(),
             request_id: RequestId::new(),
-            snapshot: None,
-            app: None,
+            snapshot: self.gateway.snapshot.load_full(),
+            admitted: None,
             outcome: "error",
-            forward_uri: String::new(),
-            https: false,
-            client_ip: None,
-            claims: None,
+            identity: None,
+            user: None,
             bearer: false,
-            groups: Vec::new(),
-            user_type: None,
             applied: Vec::new(),
-            upstream_host: String::new(),
+            upstream_host: None,
             live: None,
         }
     }
@@ -230,21 +289,11 @@ impl ProxyHttp for Proxy {
         if g.draining.load(std::sync::atomic::Ordering::Relaxed) {
             session.set_keepalive(None);
         }
-        let snapshot = g.snapshot.load_full();
-        ctx.snapshot = Some(snapshot.clone());
-        ctx.https = session.digest().is_some_and(|d| d.ssl_digest.is_some())
-            || forward_auth::trusted_https(&snapshot, session);
-        let req = session.req_header();
-        let client_app = context::client_app(req);
-
-        if ambiguous_framing(req)
-            || raw_length_with_chunked(session)
-            || req.headers.get_all("host").iter().count() > 1
-        {
+        let client_app = context::client_app(session.req_header());
+        if admission::framing_is_ambiguous(session) {
             return ctx
                 .refuse(
                     session,
-                    &snapshot,
                     "bad_request",
                     400,
                     client_app,
@@ -255,154 +304,81 @@ impl ProxyHttp for Proxy {
         }
         // Before normalising: Envoy appends the original path to the
         // endpoint's, and that one is normalised on its own.
-        if let Some(caller) = forward_auth::endpoint(req.uri.path()) {
-            return forward_auth::serve(g, session, ctx, &snapshot, caller).await;
+        if let Some(caller) = forward_auth::endpoint(session.req_header().uri.path()) {
+            return forward_auth::serve(g, session, ctx, caller).await;
         }
-        let path = match path::target_path(req).and_then(path::normalize) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::info!(request_id = %ctx.request_id, reason = e.as_str(), "refused path");
-                return ctx
-                    .refuse(
-                        session,
-                        &snapshot,
-                        "bad_request",
-                        400,
-                        client_app,
-                        "Bad request",
-                        "The request path is not allowed.",
-                    )
-                    .await;
+        let https = session.digest().is_some_and(|d| d.ssl_digest.is_some())
+            || forward_auth::trusted_https(&ctx.snapshot, session);
+        let admitted = match admission::raw_of(session, https)
+            .and_then(|raw| admission::admit(&ctx.snapshot, &raw))
+        {
+            Ok(a) => a,
+            Err(refusal) => return ctx.refuse_admission(session, refusal, client_app).await,
+        };
+        let target = admitted.target;
+        let reserved = admitted.is_reserved();
+        ctx.admitted = Some(admitted);
+        let app = match target {
+            Target::App(app) if !reserved => app,
+            // The sign-in host serves only the portal; app hosts serve
+            // their app and the portal's reserved paths.
+            _ => {
+                ctx.outcome = "reserved";
+                return self.reserved(session, ctx, client_app).await;
             }
         };
-        ctx.forward_uri = path::forward_target(&path, req.uri.query());
-        let host = route::host_without_port(route::authority(req)).to_ascii_lowercase();
-        // The sign-in host serves only the portal; app hosts serve their app
-        // and the portal's reserved paths.
-        let on_auth_host = portal::auth_host(&snapshot) == Some(host.as_str());
-        ctx.app = if on_auth_host {
-            None
-        } else {
-            snapshot.routes.find(&host, &path)
-        };
-        if ctx.app.is_none() && !on_auth_host {
-            return ctx
-                .refuse(
-                    session,
-                    &snapshot,
-                    "not_found",
-                    404,
-                    client_app,
-                    "Not found",
-                    "There is no app at this address.",
-                )
-                .await;
-        }
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let req = session.req_header();
-        let client_ip = match peer.map(|p| context::client_ip(&snapshot, p, req)) {
-            Some(Ok(ip)) => ip,
-            Some(Err(e)) => {
-                tracing::info!(request_id = %ctx.request_id, error = %e, "refused forwarding headers");
-                return ctx
-                    .refuse(
-                        session,
-                        &snapshot,
-                        "bad_request",
-                        400,
-                        client_app,
-                        "Bad request",
-                        "The forwarding headers are malformed.",
-                    )
-                    .await;
-            }
-            None => {
-                // No TCP peer address (e.g. a Unix socket): deny, never guess.
-                return ctx
-                    .refuse(
-                        session,
-                        &snapshot,
-                        "error",
-                        503,
-                        client_app,
-                        "Unavailable",
-                        "The request could not be checked.",
-                    )
-                    .await;
-            }
-        };
-        ctx.client_ip = Some(client_ip);
-        if on_auth_host || path::is_reserved(&path) {
-            ctx.outcome = "reserved";
-            return self
-                .reserved(session, ctx, &snapshot, &host, &path, client_app)
-                .await;
-        }
-        let Some(app_index) = ctx.app else {
-            return Err(Error::explain(ErrorType::InternalError, "no app routed"));
+        let Some(a) = ctx.admitted.as_ref() else {
+            return Err(Error::explain(ErrorType::InternalError, "not admitted"));
         };
         let req = session.req_header();
         let question = decide::Question {
-            app: app_index,
-            host: &host,
-            path: &path,
+            app,
+            host: a.host(),
+            path: &a.path,
             method: req.method.as_str(),
-            client_ip,
+            client_ip: a.client_ip,
             client_app,
-            https: ctx.https,
+            https: a.https,
             recheck: false,
         };
-        let Ok(verdict) = decide::decide(g, &snapshot, req, &question, &ctx.request_id).await
+        let Ok(verdict) = decide::decide(g, &ctx.snapshot, req, &question, &ctx.request_id).await
         else {
-            return ctx
-                .refuse(
-                    session,
-                    &snapshot,
-                    "error",
-                    503,
-                    client_app,
-                    "Unavailable",
-                    "Access could not be checked right now; try again shortly.",
-                )
-                .await;
+            return ctx.unavailable(session, client_app).await;
         };
-        ctx.outcome = verdict.outcome;
-        ctx.claims = verdict.claims;
-        ctx.bearer = verdict.bearer;
-        ctx.groups = verdict.groups;
-        ctx.user_type = verdict.user_type;
-        ctx.applied = verdict.applied;
+        let live = (verdict.decision == Decision::Allow && live::is_long_lived(req))
+            .then(|| {
+                verdict.claims.as_ref().map(|c| live::Opened {
+                    req,
+                    app: &ctx.snapshot.config.apps[app].name,
+                    host: question.host,
+                    path: question.path,
+                    client_ip: question.client_ip,
+                    client_app,
+                    https: question.https,
+                    user: &c.sub,
+                })
+            })
+            .flatten()
+            .map(|opened| live::watch(&self.live, &g.metrics, opened));
+        if ctx.accept(g, &verdict, app).is_err() {
+            return ctx.unavailable(session, client_app).await;
+        }
         if verdict.decision == Decision::Allow {
-            if let Some(c) = ctx.claims.as_ref().filter(|_| live::is_long_lived(req)) {
-                ctx.live = Some(live::watch(
-                    g,
-                    live::Opened {
-                        req,
-                        app: &snapshot.config.apps[app_index].name,
-                        host: &host,
-                        path: &path,
-                        client_ip,
-                        client_app,
-                        https: ctx.https,
-                        user: &c.sub,
-                    },
-                ));
-            }
+            ctx.live = live;
             return Ok(false);
         }
-        let a = ctx.answer(&snapshot, verdict.client_app, verdict.token_problem);
+        let a = ctx.answer(verdict.client_app, verdict.token_problem);
         respond::deny(session, verdict.decision, &a).await?;
         Ok(true)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let app = ctx
-            .app
+            .app()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no app routed"))?;
-        let mut peer = self.gateway.upstreams.load().peer(app).ok_or_else(|| {
+        // The pool of the app this request was admitted to, from the same
+        // snapshot: a reload meanwhile cannot send it to another app.
+        let Some(selected) = ctx.snapshot.pools.select(app) else {
             ctx.outcome = "error";
             let mut e = Error::explain(
                 ErrorType::ConnectNoRoute,
@@ -411,8 +387,12 @@ impl ProxyHttp for Proxy {
             // The upstreams' fault: 502 Bad Gateway. Pingora answers 500 for
             // an error of no source, which blames the gateway.
             e.esource = pingora::ErrorSource::Upstream;
-            e
-        })?;
+            return Err(e);
+        };
+        if !ctx.snapshot.config.apps[app].preserve_host {
+            ctx.upstream_host = Some(selected.upstream.address.clone());
+        }
+        let mut peer = selected.peer;
         if let Some(live) = &ctx.live {
             live.arm(&mut peer);
         }
@@ -425,16 +405,15 @@ impl ProxyHttp for Proxy {
         up: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let (Some(snapshot), Some(app_index)) = (&ctx.snapshot, ctx.app) else {
+        let (Some(a), Some(app)) = (&ctx.admitted, ctx.app()) else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "request was not decided",
             ));
         };
-        let app = &snapshot.config.apps[app_index];
-        let host = route::authority(up).to_string();
+        let app = &ctx.snapshot.config.apps[app];
         // The path that was decided is the path that is forwarded.
-        let uri: http::Uri = ctx.forward_uri.parse().map_err(|_| {
+        let uri: http::Uri = a.forward_uri.parse().map_err(|_| {
             Error::explain(ErrorType::InternalError, "normalised path does not parse")
         })?;
         up.set_uri(uri);
@@ -445,35 +424,21 @@ impl ProxyHttp for Proxy {
         if ctx.bearer && !app.forward_authorization {
             up.remove_header("authorization");
         }
-        if !app.preserve_host && !ctx.upstream_host.is_empty() {
-            up.insert_header("host", ctx.upstream_host.as_str())?;
+        // The client's authority, checked and normalised by admission
+        // (never the raw `Host`), or the upstream's own.
+        let client_authority = a.authority.to_string();
+        match &ctx.upstream_host {
+            Some(own) => up.insert_header("host", own.as_str())?,
+            None => up.insert_header("host", client_authority.as_str())?,
         }
-        if let Some(ip) = ctx.client_ip {
-            up.insert_header("x-forwarded-for", ip.to_string())?;
-        }
-        up.insert_header(
-            "x-forwarded-proto",
-            if ctx.https { "https" } else { "http" },
-        )?;
-        if !host.is_empty() {
-            up.insert_header("x-forwarded-host", host)?;
-        }
+        up.insert_header("x-forwarded-for", a.client_ip.to_string())?;
+        up.insert_header("x-forwarded-proto", if a.https { "https" } else { "http" })?;
+        up.insert_header("x-forwarded-host", client_authority)?;
         up.insert_header(headers::REQUEST_ID, ctx.request_id.header())?;
-        if let Some(c) = &ctx.claims {
-            let keys = self.gateway.keys.load();
-            let assertion = self
-                .gateway
-                .assertions
-                .get_or_sign(&keys, c, &app.name, now())
-                .map_err(|e| Error::explain(ErrorType::InternalError, format!("assertion: {e}")))?;
-            up.insert_header(headers::USER, c.sub.as_str())?;
-            up.insert_header(headers::EMAIL, c.email.as_str())?;
-            up.insert_header(
-                headers::USER_TYPE,
-                ctx.user_type.map_or("guest", |t| t.as_str()),
-            )?;
-            up.insert_header(headers::GROUPS, ctx.groups.join(","))?;
-            up.insert_header(headers::ASSERTION, &*assertion)?;
+        if let Some(identity) = &ctx.identity {
+            for (name, value) in identity.headers() {
+                up.insert_header(name, value)?;
+            }
         }
         Ok(())
     }
@@ -491,16 +456,7 @@ impl ProxyHttp for Proxy {
                 .headers
                 .get_all("set-cookie")
                 .iter()
-                .filter(|v| {
-                    let name = v
-                        .as_bytes()
-                        .split(|&b| b == b'=')
-                        .next()
-                        .unwrap_or_default()
-                        .trim_ascii();
-                    name != cookie::COOKIE_NAME.as_bytes()
-                        && name != cookie::SECURE_COOKIE_NAME.as_bytes()
-                })
+                .filter(|v| !cookie::planted_by_upstream(v.as_bytes()))
                 .cloned()
                 .collect();
             resp.remove_header("set-cookie");
@@ -514,30 +470,27 @@ impl ProxyHttp for Proxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let app = ctx
-            .snapshot
-            .as_ref()
-            .zip(ctx.app)
-            .and_then(|(s, i)| s.config.apps.get(i))
+            .app()
+            .and_then(|i| ctx.snapshot.config.apps.get(i))
             .map_or(NO_APP, |a| a.name.as_str());
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.start.elapsed();
-        let g = &self.gateway;
-        let m = &g.metrics;
+        let m = &self.gateway.metrics;
         m.requests.with_label_values(&[app, ctx.outcome]).inc();
         m.request_duration
             .with_label_values(&[app])
             .observe(elapsed.as_secs_f64());
         // Never tokens, cookies or query strings.
-        g.access_log.log(&access_log::Entry {
+        self.access_log.log(&access_log::Entry {
             request_id: &ctx.request_id,
             app,
             decision: ctx.outcome,
             policies: &ctx.applied,
             status,
             method: session.req_header().method.as_str(),
-            path: ctx.forward_uri.split('?').next().unwrap_or_default(),
-            client_ip: ctx.client_ip,
-            user: ctx.claims.as_ref().map_or("", |c| c.sub.as_str()),
+            path: ctx.forward_uri().split('?').next().unwrap_or_default(),
+            client_ip: ctx.admitted.as_ref().map(|a| a.client_ip),
+            user: ctx.user.as_deref().unwrap_or_default(),
             latency_us: elapsed.as_micros() as u64,
             error: e.map_or("", |e| e.etype().as_str()),
         });
@@ -547,24 +500,19 @@ impl ProxyHttp for Proxy {
 impl Proxy {
     /// `/.portcullis/…` on an app host, and everything on the sign-in
     /// host: answered by the portal, never proxied.
-    #[allow(clippy::too_many_arguments)]
     async fn reserved(
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
-        snapshot: &Snapshot,
-        host: &str,
-        path: &str,
         client_app: ClientApp,
     ) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
-            match read_body(session, portal::MAX_FORM_BYTES).await? {
+            match read_body(session, MAX_FORM_BYTES).await? {
                 Some(b) => b,
                 None => {
                     return ctx
                         .refuse(
                             session,
-                            snapshot,
                             "bad_request",
                             413,
                             client_app,
@@ -577,23 +525,27 @@ impl Proxy {
         } else {
             bytes::Bytes::new()
         };
+        let Some(a) = &ctx.admitted else {
+            return Err(Error::explain(ErrorType::InternalError, "not admitted"));
+        };
         let req = session.req_header();
-        let request = portal::PortalRequest {
+        // Only the portal builds URLs for other hosts: worked out here,
+        // not for every request.
+        let port_suffix = a.authority.port_suffix();
+        let request = PortalRequest {
             request_id: &ctx.request_id,
             method: req.method.as_str(),
-            host,
-            // Only the portal builds URLs for other hosts: worked out here,
-            // not for every request.
-            port_suffix: route::port_suffix(route::authority(req)),
-            https: ctx.https,
-            path,
+            host: a.host(),
+            port_suffix: &port_suffix,
+            https: a.https,
+            path: &a.path,
             query: req.uri.query(),
             headers: &req.headers,
             body,
-            client_ip: ctx.client_ip,
-            app: ctx.app,
+            client_ip: Some(a.client_ip),
+            app: a.app(),
         };
-        let reply = portal::serve(&self.gateway, snapshot, &request).await;
+        let reply = self.reserved.serve(&ctx.snapshot, &request).await;
         let headers: Vec<(&str, &str)> = reply
             .headers
             .iter()
@@ -623,61 +575,9 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Option<bytes::
     Ok(Some(body.freeze()))
 }
 
-/// Public paths: an exact match, or everything under one ending in `/`.
-/// Takes the normalised path (`pub` for the fuzz target `path`).
-pub fn is_public(public: &[String], path: &str) -> bool {
-    public.iter().any(|p| {
-        if p.ends_with('/') {
-            path.starts_with(p.as_str())
-        } else {
-            path == p
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(headers: &[(&str, &str)]) -> RequestHeader {
-        let mut r = RequestHeader::build("POST", b"/", None).expect("request");
-        for (n, v) in headers {
-            r.append_header(n.to_string(), *v).expect("header");
-        }
-        r
-    }
-
-    #[test]
-    fn framing_that_two_parsers_could_read_differently_is_refused() {
-        assert!(ambiguous_framing(&req(&[
-            ("content-length", "5"),
-            ("transfer-encoding", "chunked")
-        ])));
-        assert!(ambiguous_framing(&req(&[
-            ("content-length", "5"),
-            ("content-length", "6")
-        ])));
-        assert!(ambiguous_framing(&req(&[("content-length", "5, 6")])));
-        assert!(ambiguous_framing(&req(&[("content-length", "+5")])));
-        assert!(ambiguous_framing(&req(&[(
-            "transfer-encoding",
-            "gzip, chunked"
-        )])));
-        assert!(ambiguous_framing(&req(&[
-            ("transfer-encoding", "chunked"),
-            ("transfer-encoding", "chunked")
-        ])));
-        assert!(!ambiguous_framing(&req(&[("content-length", "5")])));
-        assert!(!ambiguous_framing(&req(&[
-            ("content-length", "5"),
-            ("content-length", "5")
-        ])));
-        assert!(!ambiguous_framing(&req(&[(
-            "transfer-encoding",
-            "Chunked"
-        )])));
-        assert!(!ambiguous_framing(&req(&[])));
-    }
 
     #[test]
     fn request_ids_are_32_random_hex_digits() {
@@ -690,15 +590,5 @@ mod tests {
         assert_ne!(&*a, &*b);
         assert_eq!(a.header().as_bytes(), a.as_bytes());
         assert_eq!(a.to_string(), &*a);
-    }
-
-    #[test]
-    fn public_paths_exact_or_folder() {
-        let p = vec!["/health".to_string(), "/static/".to_string()];
-        assert!(is_public(&p, "/health"));
-        assert!(!is_public(&p, "/health/x"));
-        assert!(!is_public(&p, "/healthz"));
-        assert!(is_public(&p, "/static/app.js"));
-        assert!(!is_public(&p, "/static"));
     }
 }

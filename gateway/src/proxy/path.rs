@@ -190,6 +190,18 @@ pub fn is_reserved(path: &str) -> bool {
         && matches!(path.as_bytes().get(PREFIX.len()), None | Some(b'/'))
 }
 
+/// Public paths: an exact match, or everything under one ending in `/`.
+/// Takes the normalised path (`pub` for the fuzz target `path`).
+pub fn is_public(public: &[String], path: &str) -> bool {
+    public.iter().any(|p| {
+        if p.ends_with('/') {
+            path.starts_with(p.as_str())
+        } else {
+            path == p
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +301,15 @@ mod tests {
         assert!(is_reserved("/.PortCullis/sign-in"));
         assert!(!is_reserved("/.portcullisx"));
         assert!(!is_reserved("/x/.portcullis/"));
+    }
+
+    #[test]
+    fn public_paths_exact_or_folder() {
+        let p = vec!["/health".to_string(), "/static/".to_string()];
+        assert!(is_public(&p, "/health"));
+        assert!(!is_public(&p, "/health/x"));
+        assert!(!is_public(&p, "/healthz"));
+        assert!(is_public(&p, "/static/app.js"));
+        assert!(!is_public(&p, "/static"));
     }
 }

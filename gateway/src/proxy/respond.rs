@@ -8,7 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use rules::{ClientApp, Decision};
 
-pub use crate::portal::paths;
+pub use crate::reserved::paths;
 
 /// What the response is about, for people and for API clients.
 pub struct Answer<'a> {

@@ -8,7 +8,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
 
-use super::{ASSERTION_TTL_SECS, KeyRing, SessionClaims, SessionError};
+use super::{ASSERTION_TTL_SECS, KeyRing, SessionClaims, SessionError, Subject};
 
 /// Default number of verified tokens kept (about 100k sessions in a few
 /// tens of MB).
@@ -192,14 +192,15 @@ impl AssertionCache {
     /// The assertion for `user` and `app_name` at `now`: a cached one issued
     /// less than `ASSERTION_TTL_SECS / 2` ago by the ring's active key, or a
     /// freshly signed one (see [`KeyRing::assertion`]).
-    pub fn get_or_sign(
+    pub fn get_or_sign<'a>(
         &self,
         ring: &KeyRing,
-        user: &SessionClaims,
+        user: impl Into<Subject<'a>>,
         app_name: &str,
         now: i64,
     ) -> Result<Arc<str>, SessionError> {
-        let key = assertion_key(ring, user, app_name);
+        let user: Subject<'a> = user.into();
+        let key = assertion_key(ring, &user, app_name);
         if let Some((tok, iat)) = self.inner.get(&key)
             && (iat..iat.saturating_add(ASSERTION_TTL_SECS / 2)).contains(&now)
         {
@@ -213,7 +214,7 @@ impl AssertionCache {
 
 /// Everything the assertion says, plus the signing key: a different user,
 /// app, group list or key never shares an entry.
-fn assertion_key(ring: &KeyRing, user: &SessionClaims, app_name: &str) -> Key {
+fn assertion_key(ring: &KeyRing, user: &Subject<'_>, app_name: &str) -> Key {
     let mut h = Sha256::new();
     let mut field = |s: &str| {
         h.update((s.len() as u64).to_le_bytes());
@@ -222,10 +223,10 @@ fn assertion_key(ring: &KeyRing, user: &SessionClaims, app_name: &str) -> Key {
     field(ring.active_kid());
     field(ring.issuer());
     field(app_name);
-    field(&user.sub);
-    field(&user.email);
+    field(user.sub);
+    field(user.email);
     field(user.user_type.as_str());
-    for g in &user.groups {
+    for g in user.groups {
         field(g);
     }
     h.finalize().into()

@@ -50,6 +50,36 @@ pub fn clear_cookie(https: bool) -> String {
     set_cookie("", https, 0)
 }
 
+/// Whether a `Set-Cookie` value from an upstream would store a cookie that
+/// browsers send back under one of our session cookie names, so the
+/// response filter drops it (session fixation through an app).
+///
+/// Parsed as browsers do (RFC 6265bis §5.6): the name-value pair ends at
+/// the first `;`; without `=` the name is empty and the whole pair is the
+/// value; name and value are trimmed of spaces and tabs. A nameless cookie
+/// is sent back as its bare value, so `=portcullis_session=<jwt>` comes
+/// back as `portcullis_session=<jwt>` (issue 14, finding 5: comparing only
+/// the text before the first `=` let that through). So the cookie is judged
+/// by what the browser will send: `name=value`, or the bare value. Names
+/// are compared ignoring ASCII case, which is stricter than browsers.
+pub fn planted_by_upstream(set_cookie: &[u8]) -> bool {
+    let pair = set_cookie.split(|&b| b == b';').next().unwrap_or_default();
+    let sent_back = match pair.iter().position(|&b| b == b'=') {
+        Some(eq) if !trim(&pair[..eq]).is_empty() => pair,
+        // Nameless: the browser sends the value alone.
+        Some(eq) => &pair[eq + 1..],
+        None => pair,
+    };
+    let name = match sent_back.iter().position(|&b| b == b'=') {
+        Some(eq) => &sent_back[..eq],
+        None => sent_back,
+    };
+    let name = trim(name);
+    [COOKIE_NAME, SECURE_COOKIE_NAME]
+        .iter()
+        .any(|ours| name.eq_ignore_ascii_case(ours.as_bytes()))
+}
+
 /// Finds our session cookie in one or more `Cookie` header values.
 ///
 /// Runs on every request. Returns the first cookie named
@@ -215,6 +245,36 @@ mod tests {
                 buf.push(alphabet[x as usize % alphabet.len()]);
             }
             let _ = find_session_cookie([buf.as_slice()], false);
+        }
+    }
+
+    /// Issue 14, finding 5: an upstream planted the session cookie with a
+    /// nameless `Set-Cookie`, which browsers send back as its bare value.
+    #[test]
+    fn an_upstream_cannot_plant_our_cookie_under_any_spelling() {
+        for planted in [
+            "portcullis_session=eyJ.x.y; Path=/",
+            "=portcullis_session=eyJ.x.y",
+            " = portcullis_session=eyJ.x.y; HttpOnly",
+            "=\tportcullis_session =eyJ.x.y",
+            "Portcullis_Session=x",
+            "__Host-portcullis_session=x; Secure; Path=/",
+            "=__Host-portcullis_session=x",
+            "portcullis_session",
+            "=portcullis_session",
+        ] {
+            assert!(planted_by_upstream(planted.as_bytes()), "{planted:?} kept");
+        }
+        for fine in [
+            "app_session=1; Path=/",
+            "=app=1",
+            "x=portcullis_session=1",
+            "portcullis_sessionx=1",
+            "=",
+            "",
+            "; portcullis_session=1",
+        ] {
+            assert!(!planted_by_upstream(fine.as_bytes()), "{fine:?} dropped");
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::jwt::{self, DEFAULT_LEEWAY_SECS, b64d, b64e};
-use super::{SessionClaims, SessionError, UserType};
+use super::{SessionClaims, SessionError, Subject, UserType};
 
 /// Lifetime of an upstream assertion (`X-Portcullis-Assertion`), in seconds.
 /// Short because the app may log or forward it; it only has to outlive one
@@ -423,19 +423,20 @@ impl KeyRing {
 
     /// Signs the upstream assertion for `app_name`: who the user is, valid for
     /// [`ASSERTION_TTL_SECS`] from `now`. Sent as `X-Portcullis-Assertion`.
-    pub fn assertion(
+    pub fn assertion<'a>(
         &self,
-        user: &SessionClaims,
+        user: impl Into<Subject<'a>>,
         app_name: &str,
         now: i64,
     ) -> Result<String, SessionError> {
+        let user: Subject<'a> = user.into();
         let claims = AssertionClaims {
             iss: self.issuer.clone(),
-            sub: user.sub.clone(),
+            sub: user.sub.to_owned(),
             aud: app_name.to_owned(),
-            email: user.email.clone(),
+            email: user.email.to_owned(),
             user_type: user.user_type,
-            groups: user.groups.clone(),
+            groups: user.groups.to_vec(),
             iat: now,
             exp: now.saturating_add(ASSERTION_TTL_SECS),
         };

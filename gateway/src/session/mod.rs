@@ -77,6 +77,34 @@ pub struct SessionClaims {
     pub sid: String,
 }
 
+/// Who a request was decided for: the session's user with the facts the
+/// decision used (the directory's user type and groups win over the
+/// token's). The identity headers and the upstream assertion are both
+/// written from this one value, so they can never disagree (issue 14,
+/// finding 2: the assertion said guest with no groups while the headers
+/// said member of finance).
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    pub email: &'a str,
+    pub user_type: UserType,
+    /// Lower-case, sorted, without duplicates when they come from a
+    /// decision; as the token says when built from its claims alone.
+    pub groups: &'a [String],
+}
+
+impl<'a> From<&'a SessionClaims> for Subject<'a> {
+    /// The token's own word, for callers with no decision (tests, tools).
+    fn from(c: &'a SessionClaims) -> Subject<'a> {
+        Subject {
+            sub: &c.sub,
+            email: &c.email,
+            user_type: c.user_type,
+            groups: &c.groups,
+        }
+    }
+}
+
 impl SessionClaims {
     /// True when the sign-in carried multi-factor authentication, i.e. `amr`
     /// contains `"mfa"`.

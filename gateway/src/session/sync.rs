@@ -421,7 +421,6 @@ mod tests {
         Gateway::new(
             path,
             snapshot,
-            crate::upstream::Upstreams::default(),
             keys,
             Vec::new(),
             store,

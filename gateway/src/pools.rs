@@ -2,7 +2,7 @@
 //! skipping those that fail their active health check.
 //!
 //! Built off the hot path (at start and on reload); the proxy only calls
-//! [`Upstreams::peer`], which clones a peer prepared at build time. Every peer
+//! [`Pools::peer`], which clones a peer prepared at build time. Every peer
 //! of one backend is identical, so Pingora's connection pool (keyed by
 //! `HttpPeer::reuse_hash`) reuses connections across requests.
 //!
@@ -11,7 +11,6 @@
 
 use crate::config::App;
 use crate::metrics::Metrics;
-use crate::state::Gateway;
 use async_trait::async_trait;
 use pingora::ErrorType;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -55,7 +54,7 @@ pub struct Pool {
     /// reconciled for.
     pub app: App,
     /// Round robin over every resolved address of the app's upstreams; its
-    /// health state is what [`Upstreams::run_health_checks`] updates.
+    /// health state is what [`Pools::run_health_checks`] updates.
     pub lb: Arc<LoadBalancer<RoundRobin>>,
     /// The part a reload keeps when the upstream settings did not change.
     core: Arc<Core>,
@@ -107,26 +106,26 @@ pub struct UpstreamHealth {
 /// Pools by app index (the index into `config.apps` of the snapshot they
 /// were built for).
 #[derive(Default)]
-pub struct Upstreams {
+pub struct Pools {
     pub pools: Vec<Arc<Pool>>,
 }
 
-impl Upstreams {
+impl Pools {
     /// Builds a pool per app. Fails, naming the app, when an upstream address
     /// does not resolve, when one app mixes `http` and `https` upstreams, or
     /// when its CA file holds no usable PEM certificate. Resolving may block
     /// on DNS: call it off the request path (from async code, inside
     /// `spawn_blocking`).
-    pub fn build(apps: &[App]) -> Result<Upstreams, String> {
-        Upstreams::default().reconcile(apps)
+    pub fn build(apps: &[App]) -> Result<Pools, String> {
+        Pools::default().reconcile(apps)
     }
 
     /// Builds the pools for a new config (on reload). An app with the same
     /// name whose upstream settings, resolved addresses and CA certificates
     /// are unchanged keeps its load balancer, so its health state survives
     /// the reload; when nothing at all changed in the app, its `Arc<Pool>` is
-    /// reused as is. Fails like [`Upstreams::build`]; `self` is untouched.
-    pub fn reconcile(&self, apps: &[App]) -> Result<Upstreams, String> {
+    /// reused as is. Fails like [`Pools::build`]; `self` is untouched.
+    pub fn reconcile(&self, apps: &[App]) -> Result<Pools, String> {
         let pools = apps
             .iter()
             .map(|app| {
@@ -148,7 +147,7 @@ impl Upstreams {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Upstreams { pools })
+        Ok(Pools { pools })
     }
 
     /// A peer for the app (round robin over its healthy upstreams), or `None`
@@ -158,25 +157,7 @@ impl Upstreams {
         self.select(app).map(|s| s.peer)
     }
 
-    /// Like [`Upstreams::peer`] for the app named `name` at index `app` of
-    /// the caller's snapshot. Pools and snapshot are swapped separately on
-    /// reload, so a request holding the previous snapshot may see the next
-    /// pools, where the index can name another app; this looks the app up by
-    /// name then, and answers `None` if it is gone.
-    pub fn peer_for(&self, app: usize, name: &str) -> Option<Box<HttpPeer>> {
-        let index = self.index_of(app, name)?;
-        self.peer(index)
-    }
-
-    /// The index of the pool of app `name`, trying `hint` first.
-    pub fn index_of(&self, hint: usize, name: &str) -> Option<usize> {
-        match self.pools.get(hint) {
-            Some(p) if p.app.name == name => Some(hint),
-            _ => self.pools.iter().position(|p| p.app.name == name),
-        }
-    }
-
-    /// Like [`Upstreams::peer`], with the configured upstream the peer
+    /// Like [`Pools::peer`], with the configured upstream the peer
     /// belongs to.
     pub fn select(&self, app: usize) -> Option<Selected<'_>> {
         let pool = self.pools.get(app)?;
@@ -203,7 +184,7 @@ impl Upstreams {
         self.run_rounds(metrics, false).await;
     }
 
-    /// Like [`Upstreams::run_health_checks`], for the pools whose interval has
+    /// Like [`Pools::run_health_checks`], for the pools whose interval has
     /// passed since their last round (what [`HealthChecker`] runs).
     pub async fn run_due_health_checks(&self, metrics: &Metrics) {
         self.run_rounds(metrics, true).await;
@@ -252,7 +233,7 @@ impl Upstreams {
     /// Removes the health metrics of upstreams that `next` (the pools that
     /// replace these on reload) no longer has, so a removed upstream does
     /// not keep reporting its last state.
-    pub fn retire_metrics(&self, next: &Upstreams, metrics: &Metrics) {
+    pub fn retire_metrics(&self, next: &Pools, metrics: &Metrics) {
         let keep: BTreeSet<(String, String)> = next
             .health()
             .into_iter()
@@ -650,40 +631,45 @@ fn futures_now<F: std::future::Future>(f: F) -> Option<F::Output> {
     }
 }
 
+/// Where [`HealthChecker`] finds the pools in service: the current
+/// snapshot's, read again every round so reloaded pools are picked up.
+pub type CurrentPools = Arc<dyn Fn() -> Arc<Pools> + Send + Sync>;
+
 /// The background service that keeps upstream health current: every round
-/// it takes the current pools (`gateway.upstreams`, so reloaded pools are
-/// picked up), checks those whose interval has passed, exports the metric,
-/// then sleeps the shortest configured interval (default 5 s). Stops on
-/// shutdown, abandoning a round in flight.
+/// it takes the current pools (from the snapshot in service), checks those
+/// whose interval has passed, exports the metric, then sleeps the shortest
+/// configured interval (default 5 s). Stops on shutdown, abandoning a round
+/// in flight.
 pub struct HealthChecker {
-    gateway: Arc<Gateway>,
+    current: CurrentPools,
+    metrics: Arc<Metrics>,
 }
 
 impl HealthChecker {
-    pub fn new(gateway: Arc<Gateway>) -> HealthChecker {
-        HealthChecker { gateway }
+    pub fn new(current: CurrentPools, metrics: Arc<Metrics>) -> HealthChecker {
+        HealthChecker { current, metrics }
     }
 }
 
 #[async_trait]
 impl BackgroundService for HealthChecker {
     async fn start(&self, shutdown: ShutdownWatch) {
-        health_loop(&self.gateway.upstreams, &self.gateway.metrics, shutdown).await;
+        health_loop(&*self.current, &self.metrics, shutdown).await;
     }
 }
 
-/// [`HealthChecker`]'s loop over any swappable set of pools.
+/// [`HealthChecker`]'s loop over any source of current pools.
 async fn health_loop(
-    upstreams: &arc_swap::ArcSwap<Upstreams>,
+    current_pools: &(dyn Fn() -> Arc<Pools> + Send + Sync),
     metrics: &Metrics,
     mut shutdown: ShutdownWatch,
 ) {
-    let mut previous: Option<Arc<Upstreams>> = None;
+    let mut previous: Option<Arc<Pools>> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let current = upstreams.load_full();
+        let current = current_pools();
         if let Some(prev) = &previous
             && !Arc::ptr_eq(prev, &current)
         {
@@ -821,11 +807,11 @@ mod tests {
     }
 
     /// `n` selections for app 0, as addresses (`None`: no peer).
-    fn picks(u: &Upstreams, n: usize) -> Vec<Option<SocketAddr>> {
+    fn picks(u: &Pools, n: usize) -> Vec<Option<SocketAddr>> {
         (0..n).map(|_| u.peer(0).map(|p| addr_of(&p))).collect()
     }
 
-    async fn round(u: &Upstreams, metrics: &Metrics) {
+    async fn round(u: &Pools, metrics: &Metrics) {
         tokio::time::timeout(WAIT, u.run_health_checks(metrics))
             .await
             .expect("a health round is bounded");
@@ -846,7 +832,7 @@ mod tests {
                 b.address()
             ),
         );
-        let ups = Upstreams::build(&apps).expect("build");
+        let ups = Pools::build(&apps).expect("build");
         let got = picks(&ups, 4);
         assert_ne!(got[0], got[1], "{got:?}");
         assert_eq!(got[0], got[2], "{got:?}");
@@ -887,7 +873,7 @@ mod tests {
                 live.address()
             ),
         );
-        let ups = Upstreams::build(&apps).expect("build");
+        let ups = Pools::build(&apps).expect("build");
         // Never checked counts as healthy: both are in rotation at start.
         let before: BTreeSet<_> = picks(&ups, 4).into_iter().flatten().collect();
         assert_eq!(before.len(), 2);
@@ -911,7 +897,7 @@ mod tests {
                 "  - {{ name: payroll, hosts: [payroll.localhost], upstreams: [{d1}, {d2}] }}\n"
             ),
         );
-        let ups = Upstreams::build(&apps).expect("build");
+        let ups = Pools::build(&apps).expect("build");
         assert!(
             ups.peer(0).is_some(),
             "unchecked upstreams count as healthy"
@@ -937,7 +923,7 @@ mod tests {
                 redirecting.address()
             ),
         );
-        let ups = Upstreams::build(&apps).expect("build");
+        let ups = Pools::build(&apps).expect("build");
         assert_eq!(ups.check_interval(), Duration::from_secs(2));
         let metrics = Metrics::new();
         round(&ups, &metrics).await;
@@ -986,7 +972,7 @@ mod tests {
                  \x20 - {{ name: sys, hosts: [sys.localhost], upstreams: [\"https://127.0.0.1:{port}\"] }}\n"
             ),
         );
-        let ups = Upstreams::build(&apps).expect("build");
+        let ups = Pools::build(&apps).expect("build");
 
         // SNI is the host as configured, not the resolved address.
         let hr = ups.peer(0).expect("peer");
@@ -1047,7 +1033,7 @@ mod tests {
                 up.address()
             ),
         );
-        let ups = Upstreams::build(&apps).expect("build");
+        let ups = Pools::build(&apps).expect("build");
         let p = ups.peer(0).expect("peer");
         assert!(!p.options.verify_cert);
         assert!(!p.options.verify_hostname);
@@ -1072,7 +1058,7 @@ mod tests {
              \x20 - {{ name: c, hosts: [c.localhost], upstreams: [{l}] }}\n",
             l = live.address()
         );
-        let ups = Upstreams::build(&load_apps(dir.path(), &before)).expect("build");
+        let ups = Pools::build(&load_apps(dir.path(), &before)).expect("build");
         let metrics = Metrics::new();
         round(&ups, &metrics).await;
         assert!(ups.peer(0).is_none());
@@ -1109,7 +1095,7 @@ mod tests {
         // Removed upstreams stop reporting.
         round(&next, &metrics).await;
         assert_eq!(health(&metrics, "b", &dead), 0);
-        let gone = Upstreams::build(&load_apps(
+        let gone = Pools::build(&load_apps(
             dir.path(),
             &format!(
                 "  - {{ name: b, hosts: [b.localhost], upstreams: [{}] }}\n",
@@ -1130,7 +1116,7 @@ mod tests {
             dir.path(),
             "  - { name: mixed, hosts: [m.localhost], upstreams: [127.0.0.1:1, \"https://127.0.0.1:2\"] }\n",
         );
-        let e = Upstreams::build(&apps).err().expect("mixed");
+        let e = Pools::build(&apps).err().expect("mixed");
         assert!(
             e.starts_with("app `mixed`: upstreams mix http and https"),
             "{e}"
@@ -1141,7 +1127,7 @@ mod tests {
             dir.path(),
             "  - { name: hr, hosts: [hr.localhost], upstreams: [\"https://127.0.0.1:2\"], upstream_tls: { ca_file: bad.pem } }\n",
         );
-        let e = Upstreams::build(&apps).err().expect("bad CA");
+        let e = Pools::build(&apps).err().expect("bad CA");
         assert!(e.starts_with("app `hr`: CA file `"), "{e}");
         assert!(e.ends_with("holds no `BEGIN CERTIFICATE` block"), "{e}");
 
@@ -1154,14 +1140,14 @@ mod tests {
             dir.path(),
             "  - { name: hr, hosts: [hr.localhost], upstreams: [\"https://127.0.0.1:2\"], upstream_tls: { ca_file: garbage.pem } }\n",
         );
-        let e = Upstreams::build(&apps).err().expect("garbage CA");
+        let e = Pools::build(&apps).err().expect("garbage CA");
         assert!(e.contains("does not parse"), "{e}");
 
         let apps = load_apps(
             dir.path(),
             "  - { name: hr, hosts: [hr.localhost], upstreams: [\"https://127.0.0.1:2\"], upstream_tls: { sni: \"\" } }\n",
         );
-        let e = Upstreams::build(&apps).err().expect("empty SNI");
+        let e = Pools::build(&apps).err().expect("empty SNI");
         assert!(
             e.starts_with("app `hr`: `upstream_tls.sni` must not be empty"),
             "{e}"
@@ -1169,7 +1155,7 @@ mod tests {
     }
 
     #[test]
-    fn builds_outside_a_runtime_and_finds_apps_by_name() {
+    fn builds_outside_a_runtime_and_finds_apps_by_index() {
         // `server::run` builds the pools before Pingora starts its runtimes.
         let dir = tempdir();
         let apps = load_apps(
@@ -1177,14 +1163,11 @@ mod tests {
             "  - { name: a, hosts: [a.localhost], upstreams: [\"https://localhost:1\"], health_check: { path: /health } }\n\
              \x20 - { name: b, hosts: [b.localhost], upstreams: [127.0.0.1:2] }\n",
         );
-        let ups = Upstreams::build(&apps).expect("build");
+        let ups = Pools::build(&apps).expect("build");
         assert_eq!(ups.check_interval(), DEFAULT_CHECK_INTERVAL);
-        assert_eq!(ups.index_of(0, "b"), Some(1));
-        assert_eq!(ups.index_of(1, "b"), Some(1));
-        assert_eq!(ups.index_of(1, "gone"), None);
-        let b = ups.peer_for(0, "b").expect("found by name");
+        let b = ups.peer(1).expect("app b by its index");
         assert_eq!(addr_of(&b), SocketAddr::from(([127, 0, 0, 1], 2)));
-        assert!(ups.peer_for(0, "gone").is_none());
+        assert!(ups.peer(2).is_none(), "no app at that index");
     }
 
     #[test]
@@ -1202,7 +1185,13 @@ mod tests {
             dir.path(),
             &format!("  - {{ name: a, hosts: [a.localhost], upstreams: [{dead}] }}\n"),
         );
-        let swap = arc_swap::ArcSwap::from_pointee(Upstreams::build(&apps).expect("build"));
+        let swap = Arc::new(arc_swap::ArcSwap::from_pointee(
+            Pools::build(&apps).expect("build"),
+        ));
+        let current = {
+            let swap = Arc::clone(&swap);
+            move || swap.load_full()
+        };
         let metrics = Metrics::new();
         let (tx, rx) = tokio::sync::watch::channel(false);
         let probe = async {
@@ -1214,7 +1203,7 @@ mod tests {
             let _ = tx.send(true);
         };
         tokio::time::timeout(WAIT, async {
-            tokio::join!(health_loop(&swap, &metrics, rx), probe);
+            tokio::join!(health_loop(&current, &metrics, rx), probe);
         })
         .await
         .expect("the loop stops on shutdown");

@@ -1,9 +1,20 @@
-//! The immutable policy snapshot: config, compiled rules, GeoIP database and
-//! trusted proxies, built together and swapped whole (see STYLE.md §7).
+//! The snapshot: everything a request reads that a reload can change —
+//! config values, compiled rules, GeoIP, trusted proxies, routes and the
+//! upstream pools (with their health view) — as one immutable value, built
+//! together and swapped whole (STYLE.md §7, docs/design-notes.md "One
+//! snapshot per request").
+//!
+//! A request loads the current snapshot once, when it starts, and every
+//! phase of that request reads that value: the app it was routed to, the
+//! rules it was decided by and the pool it is sent to always belong to one
+//! version, whatever reloads happen meanwhile.
+
+pub mod routes;
 
 use crate::config::{Config, ConfigError};
-use crate::proxy::route::Routes;
+use crate::pools::Pools;
 use geoip::{Country, CountryDb, TrustedProxies};
+pub use routes::Routes;
 use rules::{CompileContext, RuleError, RuleSet};
 use std::net::IpAddr;
 use std::path::Path;
@@ -20,6 +31,10 @@ pub struct Snapshot {
     /// Host (and path prefix) → index into `config.apps` (the same index is
     /// the app's `rules::AppId`).
     pub routes: Routes,
+    /// One upstream pool per app, by the same index as `config.apps`. Empty
+    /// in a snapshot built for the CLI ([`Snapshot::load`]), which never
+    /// proxies.
+    pub pools: Arc<Pools>,
 }
 
 /// Why a snapshot could not be built: every error found, each printable as
@@ -40,11 +55,27 @@ impl From<Vec<RuleError>> for LoadErrors {
 }
 
 impl Snapshot {
-    /// Loads the config file and everything it references. Nothing is
+    /// Loads the config file and everything it references, without upstream
+    /// pools (for the CLI: `check`, `whatif`, `rules test`). Nothing is
     /// returned unless all of it is valid.
     pub fn load(config_path: &Path) -> Result<Snapshot, LoadErrors> {
         let config = Config::load(config_path)?;
         Snapshot::build(Arc::new(config))
+    }
+
+    /// Loads a snapshot to serve: like [`Snapshot::load`], with the upstream
+    /// pools reconciled against `previous` (the pools in service; apps whose
+    /// upstream settings did not change keep their health state). Resolves
+    /// upstream addresses, which may block on DNS: call it off the request
+    /// path.
+    pub fn load_to_serve(config_path: &Path, previous: &Pools) -> Result<Snapshot, LoadErrors> {
+        let mut next = Snapshot::load(config_path)?;
+        next.pools = Arc::new(
+            previous
+                .reconcile(&next.config.apps)
+                .map_err(|e| LoadErrors(vec![e]))?,
+        );
+        Ok(next)
     }
 
     /// Builds a snapshot from an already checked config (rules and GeoIP are
@@ -91,12 +122,18 @@ impl Snapshot {
             Some(rules) if errors.is_empty() => Ok(Snapshot {
                 trusted_proxies: TrustedProxies::new(&config.trusted_proxies),
                 routes: Routes::new(&config.apps),
+                pools: Arc::default(),
                 config,
                 rules: Arc::new(rules),
                 geoip,
             }),
             _ => Err(LoadErrors(errors)),
         }
+    }
+
+    /// The sign-in host of this configuration, if sign-in is set up.
+    pub fn auth_host(&self) -> Option<&str> {
+        self.config.sign_in.as_ref().map(|s| s.host.as_str())
     }
 
     /// The GeoIP country of an address (unknown without a database).
