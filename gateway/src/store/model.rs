@@ -80,11 +80,19 @@ pub struct NewUser {
 
 /// A fresh stable user id: `u_` and 128 random bits, URL-safe.
 pub fn new_user_id() -> String {
+    new_id("u_")
+}
+
+/// A fresh id: `prefix` followed by 128 random bits in unpadded URL-safe
+/// base64 (22 characters), the format of session ids. Used for the rows the
+/// store creates itself (invitations `inv_…`, access requests `req_…`);
+/// 128 bits make a collision or a guess out of reach.
+pub fn new_id(prefix: &str) -> String {
     let bytes: [u8; 16] = rand::random();
-    format!(
-        "u_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    let mut id = String::with_capacity(prefix.len() + 22);
+    id.push_str(prefix);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes, &mut id);
+    id
 }
 
 /// The form e-mail addresses are compared in: trimmed and lower-cased, so
