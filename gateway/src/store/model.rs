@@ -613,3 +613,20 @@ pub struct GuestCounts {
     /// and `on_last_assignment_end: none`).
     pub without_access: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_id_is_the_prefix_then_128_random_bits_in_url_safe_base64() {
+        let (a, b) = (new_id("inv_"), new_id("inv_"));
+        assert_ne!(a, b);
+        let rest = a.strip_prefix("inv_").expect("the prefix comes first");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(rest)
+            .expect("unpadded URL-safe base64");
+        assert_eq!(bytes.len(), 16);
+        assert!(new_user_id().starts_with("u_"));
+    }
+}

@@ -123,6 +123,7 @@ macro_rules! begin_snapshot {
     };
 }
 
+/// The store type `sql/` writes its operations for.
 type Backend = PostgresStore;
 
 #[expect(

@@ -131,6 +131,7 @@ macro_rules! begin_snapshot {
     };
 }
 
+/// The store type `sql/` writes its operations for.
 type Backend = SqliteStore;
 
 #[expect(
