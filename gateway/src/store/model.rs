@@ -80,11 +80,19 @@ pub struct NewUser {
 
 /// A fresh stable user id: `u_` and 128 random bits, URL-safe.
 pub fn new_user_id() -> String {
+    new_id("u_")
+}
+
+/// A fresh id: `prefix` followed by 128 random bits in unpadded URL-safe
+/// base64 (22 characters), the format of session ids. Used for the rows the
+/// store creates itself (invitations `inv_…`, access requests `req_…`);
+/// 128 bits make a collision or a guess out of reach.
+pub fn new_id(prefix: &str) -> String {
     let bytes: [u8; 16] = rand::random();
-    format!(
-        "u_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    let mut id = String::with_capacity(prefix.len() + 22);
+    id.push_str(prefix);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes, &mut id);
+    id
 }
 
 /// The form e-mail addresses are compared in: trimmed and lower-cased, so
@@ -604,4 +612,21 @@ pub struct GuestCounts {
     /// Active, no live assignment (invited and not yet redeemed, or ended
     /// and `on_last_assignment_end: none`).
     pub without_access: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_id_is_the_prefix_then_128_random_bits_in_url_safe_base64() {
+        let (a, b) = (new_id("inv_"), new_id("inv_"));
+        assert_ne!(a, b);
+        let rest = a.strip_prefix("inv_").expect("the prefix comes first");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(rest)
+            .expect("unpadded URL-safe base64");
+        assert_eq!(bytes.len(), 16);
+        assert!(new_user_id().starts_with("u_"));
+    }
 }

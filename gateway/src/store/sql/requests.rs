@@ -1,10 +1,8 @@
-// Shared by the SQLite and PostgreSQL backends: included by
-// `store/sqlite/requests.rs` and `store/postgres/requests.rs`, which bring
-// `Backend` (their store type), `from_unix` and the dialect macros into
-// scope. The SQL is the same on both but for those macros.
+//! Self-service sign-up requests (see `Store`'s access-request operations).
 
+use super::{Backend, from_unix};
 use crate::store::StoreError;
-use crate::store::model::{AccessRequest, NewAccessRequest, RequestStatus};
+use crate::store::model::{AccessRequest, NewAccessRequest, RequestStatus, new_id};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
@@ -75,7 +73,7 @@ impl Backend {
         // Twice at most: a pending request that blocks the insert may be
         // decided before we read it, and then the insert goes through.
         for _ in 0..2 {
-            let id = format!("req_{}", crate::session::new_sid());
+            let id = new_id("req_");
             let inserted: Result<RequestRow, StoreError> = sqlx::query_as(concat!(
                 "INSERT INTO access_requests (id, app, user_id, attributes, status, created_at)
                  VALUES ($1, $2, $3, $4, 'pending', $5)

@@ -1,8 +1,9 @@
-// Shared by the SQLite and PostgreSQL backends: included by
-// `store/sqlite/lifecycle.rs` and `store/postgres/lifecycle.rs`, which bring
-// `Backend` (their store type), `from_unix` and the dialect macros into
-// scope. The SQL is the same on both but for those macros.
+//! The guest lifecycle (see `Store`'s lifecycle operations): the conditional
+//! UPDATEs that claim a reminder or an expiry exactly once, and the deletion
+//! of guests blocked long enough.
 
+use super::users::UserRow;
+use super::{Backend, from_unix};
 use crate::store::StoreError;
 use crate::store::model::{DueReminder, EndedGuest, GuestCounts, User};
 use sqlx::FromRow;

@@ -1,10 +1,9 @@
-// Shared by the SQLite and PostgreSQL backends: included by
-// `store/sqlite/invitations.rs` and `store/postgres/invitations.rs`, which bring
-// `Backend` (their store type), `from_unix` and the dialect macros into
-// scope. The SQL is the same on both but for those macros.
+//! Invitations (see `Store`'s invitation operations): the link's token is
+//! kept only as a hash, and a redemption is one conditional statement.
 
+use super::{Backend, from_unix};
 use crate::store::StoreError;
-use crate::store::model::{Invitation, NewInvitation, Redemption, secret_hash};
+use crate::store::model::{Invitation, NewInvitation, Redemption, new_id, secret_hash};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
@@ -83,7 +82,7 @@ impl Backend {
                 reason: "the invitation must expire after now",
             });
         }
-        let id = format!("inv_{}", crate::session::new_sid());
+        let id = new_id("inv_");
         let apps = serde_json::to_string(&inv.apps).map_err(|_| StoreError::Invalid {
             op: OP,
             reason: "apps do not serialise",

@@ -1,0 +1,323 @@
+//! The sign-in state: single-use tickets, e-mail passcodes, rate-limit
+//! counters and consent to the terms. Each decision is one statement, so
+//! racing replicas cannot both take a ticket or accept a code.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{Backend, from_unix};
+use crate::store::StoreError;
+use crate::store::model::{Consent, PasscodeCheck, email_key, secret_hash};
+
+impl Backend {
+    // ---- single-use tickets (sign-in) -------------------------------------
+
+    pub async fn put_ticket(
+        &self,
+        kind: &str,
+        key: &str,
+        payload: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "put_ticket";
+        if kind.is_empty() || key.is_empty() {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "the ticket kind or key is empty",
+            });
+        }
+        if expires_at <= now {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "expires_at is not in the future",
+            });
+        }
+        // An expired ticket under the same key is replaced; a live one is a
+        // conflict (the conflict branch's WHERE makes that 0 rows).
+        let done = sqlx::query(
+            "INSERT INTO tickets (kind, key_hash, payload, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (kind, key_hash) DO UPDATE SET
+                 payload = excluded.payload,
+                 created_at = excluded.created_at,
+                 expires_at = excluded.expires_at
+             WHERE tickets.expires_at <= excluded.created_at",
+        )
+        .bind(kind)
+        .bind(secret_hash(&[key]))
+        .bind(payload)
+        .bind(now.unix_timestamp())
+        .bind(expires_at.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                op: OP,
+                what: "ticket",
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn take_ticket(
+        &self,
+        kind: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        const OP: &str = "take_ticket";
+        // One DELETE … RETURNING: of concurrent takers only the one whose
+        // statement deletes the row gets it back, on any replica.
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "DELETE FROM tickets WHERE kind = $1 AND key_hash = $2
+             RETURNING payload, expires_at",
+        )
+        .bind(kind)
+        .bind(secret_hash(&[key]))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        Ok(row
+            .filter(|(_, expires_at)| now.unix_timestamp() < *expires_at)
+            .map(|(payload, _)| payload))
+    }
+
+    pub async fn prune_tickets(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        const OP: &str = "prune_tickets";
+        let done = sqlx::query("DELETE FROM tickets WHERE expires_at <= $1")
+            .bind(now.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- e-mail passcodes ---------------------------------------------------
+
+    pub async fn create_passcode(
+        &self,
+        email: &str,
+        code: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "create_passcode";
+        let email = email_key(email);
+        if email.is_empty() || code.is_empty() {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "the e-mail address or the code is empty",
+            });
+        }
+        if expires_at <= now {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "expires_at is not in the future",
+            });
+        }
+        sqlx::query(
+            "INSERT INTO passcodes (email_lower, code_hash, attempts, created_at, expires_at)
+             VALUES ($1, $2, 0, $3, $4)
+             ON CONFLICT (email_lower) DO UPDATE SET
+                 code_hash = excluded.code_hash,
+                 attempts = 0,
+                 created_at = excluded.created_at,
+                 expires_at = excluded.expires_at",
+        )
+        .bind(&email)
+        .bind(secret_hash(&[&email, code]))
+        .bind(now.unix_timestamp())
+        .bind(expires_at.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        Ok(())
+    }
+
+    pub async fn check_passcode(
+        &self,
+        email: &str,
+        code: &str,
+        max_attempts: u32,
+        now: OffsetDateTime,
+    ) -> Result<PasscodeCheck, StoreError> {
+        const OP: &str = "check_passcode";
+        if max_attempts == 0 {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "max_attempts is 0, which refuses every code; allow at least 1",
+            });
+        }
+        let email = email_key(email);
+        let hash = secret_hash(&[&email, code]);
+        let max = i64::from(max_attempts);
+        let at = now.unix_timestamp();
+        // Each step is one statement that decides on the row as it is then,
+        // so racing checks cannot both accept a code or lose a wrong guess.
+        // 1. The right code, live and not locked: used up by deleting it.
+        let accepted = sqlx::query(
+            "DELETE FROM passcodes
+             WHERE email_lower = $1 AND code_hash = $2 AND expires_at > $3 AND attempts < $4",
+        )
+        .bind(&email)
+        .bind(&hash)
+        .bind(at)
+        .bind(max)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        if accepted.rows_affected() == 1 {
+            return Ok(PasscodeCheck::Accepted);
+        }
+        // 2. A wrong code against a live, unlocked one: counted.
+        let counted: Option<i64> = sqlx::query_scalar(
+            "UPDATE passcodes SET attempts = attempts + 1
+             WHERE email_lower = $1 AND code_hash <> $2 AND expires_at > $3 AND attempts < $4
+             RETURNING attempts",
+        )
+        .bind(&email)
+        .bind(&hash)
+        .bind(at)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        if let Some(attempts) = counted {
+            let attempts = u32::try_from(attempts).map_err(|_| StoreError::Corrupt {
+                op: OP,
+                column: "passcodes.attempts",
+            })?;
+            return Ok(PasscodeCheck::Wrong {
+                attempts_left: max_attempts.saturating_sub(attempts),
+            });
+        }
+        // 3. Neither: only says why. Nothing is decided from this read.
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT attempts, expires_at FROM passcodes WHERE email_lower = $1")
+                .bind(&email)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?;
+        Ok(match row {
+            None => PasscodeCheck::NotFound,
+            Some((_, expires_at)) if expires_at <= at => PasscodeCheck::Expired,
+            Some((attempts, _)) if attempts >= max => PasscodeCheck::TooManyAttempts,
+            // A new code replaced the one checked between the statements.
+            Some(_) => PasscodeCheck::NotFound,
+        })
+    }
+
+    pub async fn prune_passcodes(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        const OP: &str = "prune_passcodes";
+        let done = sqlx::query("DELETE FROM passcodes WHERE expires_at <= $1")
+            .bind(now.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- rate limits --------------------------------------------------------
+
+    pub async fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        const OP: &str = "hit_rate_limit";
+        let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 4);
+        if secs < 1 {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "the rate-limit window is shorter than a second",
+            });
+        }
+        if bucket.is_empty() {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "the rate-limit bucket is empty",
+            });
+        }
+        let start = now.unix_timestamp().div_euclid(secs) * secs;
+        let hits: i64 = sqlx::query_scalar(
+            "INSERT INTO rate_limits (bucket, key_hash, window_start, expires_at, hits)
+             VALUES ($1, $2, $3, $4, 1)
+             ON CONFLICT (bucket, key_hash, window_start) DO UPDATE SET
+                 hits = rate_limits.hits + 1
+             RETURNING hits",
+        )
+        .bind(bucket)
+        .bind(secret_hash(&[key]))
+        .bind(start)
+        .bind(start.saturating_add(secs))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        u32::try_from(hits).map_err(|_| StoreError::Corrupt {
+            op: OP,
+            column: "rate_limits.hits",
+        })
+    }
+
+    pub async fn prune_rate_limits(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        const OP: &str = "prune_rate_limits";
+        let done = sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
+            .bind(now.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- consent --------------------------------------------------------------
+
+    pub async fn record_consent(
+        &self,
+        user_id: &str,
+        terms_version: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "record_consent";
+        if terms_version.is_empty() {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "the terms version is empty",
+            });
+        }
+        sqlx::query(
+            "INSERT INTO consents (user_id, terms_version, accepted_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET
+                 terms_version = excluded.terms_version,
+                 accepted_at = excluded.accepted_at",
+        )
+        .bind(user_id)
+        .bind(terms_version)
+        .bind(now.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        Ok(())
+    }
+
+    pub async fn consent_of(&self, user_id: &str) -> Result<Option<Consent>, StoreError> {
+        const OP: &str = "consent_of";
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT terms_version, accepted_at FROM consents WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?;
+        row.map(|(terms_version, accepted_at)| {
+            Ok(Consent {
+                terms_version,
+                accepted_at: from_unix(OP, "consents.accepted_at", accepted_at)?,
+            })
+        })
+        .transpose()
+    }
+}
