@@ -431,8 +431,8 @@ impl AdminApp {
         let g = &self.gateway;
         let now = time::OffsetDateTime::now_utc();
         let snapshot = g.snapshot.load_full();
-        let portal = g.portal.load_full();
-        let mailer = portal.as_ref().and_then(|p| p.mailer());
+        let mailer = g.mailer.load_full();
+        let mailer = mailer.as_deref();
         let error = |e: InviteError| -> Response<Vec<u8>> {
             match e {
                 InviteError::Invalid { field, message } => {

@@ -12,11 +12,14 @@ pub mod local_idp;
 pub mod mail;
 pub mod metrics;
 pub mod mfa;
+#[cfg(test)]
+mod module_graph;
 pub mod oidc;
 pub mod pools;
 pub mod portal;
 pub mod proxy;
 pub mod reload;
+pub mod replica_sync;
 pub mod reserved;
 pub mod schema;
 pub mod server;

@@ -319,9 +319,9 @@ pub fn spawn(gateway: Arc<Gateway>) {
         loop {
             tick.tick().await;
             let config = gateway.snapshot.load_full().config.clone();
-            let mailer = match gateway.portal.load_full() {
-                Some(p) if p.mailer().is_some() => p.mailer().cloned(),
-                _ => mailer_for(&config, &mut own_mailer),
+            let mailer = match gateway.mailer.load_full() {
+                Some(m) => Some((*m).clone()),
+                None => mailer_for(&config, &mut own_mailer),
             };
             let g = gateway.clone();
             let run = tokio::spawn(async move {

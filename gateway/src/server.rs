@@ -26,8 +26,7 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The issuer of the gateway's own tokens.
-pub const ISSUER: &str = "portcullis";
+pub use crate::session::ISSUER;
 
 /// Options of `portcullis serve`.
 pub struct ServeOptions {
@@ -55,7 +54,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
     let _guard = runtime.enter();
     let store = runtime.block_on(open_store(&config))?;
     let keys = runtime
-        .block_on(session::sync::load_keys(&store, now()))
+        .block_on(crate::replica_sync::load_keys(&store, now()))
         .map_err(|e| vec![e])?;
     let bearer = bearer_verifiers(&config).map_err(|e| vec![e])?;
     for v in &bearer {
@@ -77,7 +76,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
 
     // Revocations already recorded (a restart must not forget a sign-out).
     let revocations_since = runtime
-        .block_on(session::sync::load_revocations(&gateway, 0))
+        .block_on(crate::replica_sync::load_revocations(&gateway, 0))
         .map_err(|e| vec![format!("session revocations: {e}")])?;
 
     let state_dir = state_dir(&config);
@@ -162,7 +161,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
     ));
     server.add_service(background_service(
         "session sync",
-        session::sync::SessionSync {
+        crate::replica_sync::SessionSync {
             gateway: gateway.clone(),
             revocations_since,
         },
@@ -367,9 +366,14 @@ async fn start_portal(
         )),
         None => None,
     };
-    gateway.portal.store(portal.clone());
     // Guest lifecycle: reminders, expiry, block, sign-out and deletion
     // (every 5 minutes; `lifecycle::INTERVAL_ENV` overrides it).
+    gateway.mailer.store(
+        portal
+            .as_ref()
+            .and_then(|p| p.mailer().cloned())
+            .map(Arc::new),
+    );
     crate::lifecycle::spawn(gateway.clone());
     Ok(portal)
 }

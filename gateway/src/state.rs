@@ -24,7 +24,7 @@ pub struct Gateway {
     /// (`load_full`, in `Proxy::new_ctx`) so every phase sees one version.
     pub snapshot: ArcSwap<Snapshot>,
     /// The gateway's own signing keys (session cookies, upstream
-    /// assertions), rotated by `session::sync` apart from reloads. A request
+    /// assertions), rotated by `replica_sync` apart from reloads. A request
     /// loads the set once and signs its assertion with the set that
     /// verified its session.
     pub keys: ArcSwap<KeyRing>,
@@ -36,7 +36,7 @@ pub struct Gateway {
     pub sessions: VerifiedCache,
     /// Revoked session ids (sign-out), checked after every cookie
     /// verification, cache hits included; fed by [`Gateway::revoke_session`]
-    /// and by the store poll of `session::sync` (other replicas).
+    /// and by the store poll of `replica_sync` (other replicas).
     pub revoked: RevokedSessions,
     /// Set once a graceful shutdown or upgrade has begun: every response
     /// then closes its connection, so keep-alive clients reconnect (to the
@@ -47,9 +47,9 @@ pub struct Gateway {
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
     pub metrics: Arc<Metrics>,
-    /// The sign-in services (IdP clients, mailer, MFA); `None` until
-    /// `server::run` has built them, and when sign-in is not configured.
-    pub portal: arc_swap::ArcSwapOption<crate::portal::Portal>,
+    /// The portal's mailer (invitations, reminders); `None` until
+    /// `server::run` has built the portal, and when mail is not configured.
+    pub mailer: arc_swap::ArcSwapOption<crate::mail::Mailer>,
     /// True once the first snapshot is in service and the store answered;
     /// `/readyz` reports it.
     ready: AtomicBool,
@@ -79,7 +79,7 @@ impl Gateway {
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
             metrics: Arc::new(metrics),
-            portal: arc_swap::ArcSwapOption::empty(),
+            mailer: arc_swap::ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
         }
     }
@@ -94,7 +94,7 @@ impl Gateway {
 
     /// Revokes session `sid`, whose token expires at `expires_at` (Unix
     /// seconds): recorded in the store for every replica (they deny it within
-    /// about a second, see `session::sync`), and in this replica's set at
+    /// about a second, see `replica_sync`), and in this replica's set at
     /// once. The local set is updated even when the store write fails, so
     /// this replica denies the session either way; the error tells the
     /// caller (sign-out) that other replicas may not know yet.
@@ -119,7 +119,7 @@ impl Gateway {
             .revoke_sessions_of_user(user_id, time_of(now)?)
             .await?;
         let until = now
-            .saturating_add(crate::session::sync::MAX_SESSION)
+            .saturating_add(crate::session::MAX_SESSION)
             .saturating_add(DEFAULT_LEEWAY_SECS);
         self.revoked
             .insert_all(sids.iter().map(|s| (s.as_str(), until)), now);

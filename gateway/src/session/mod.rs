@@ -21,7 +21,6 @@ pub mod cookie;
 mod jwt;
 mod keys;
 mod revoked;
-pub mod sync;
 
 #[cfg(test)]
 mod test_support;
@@ -34,11 +33,19 @@ pub use bearer::{
 };
 pub use cache::{AssertionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL, VerifiedCache};
 pub use jwt::{DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN};
+pub(crate) use keys::rotation_due;
 pub use keys::{ASSERTION_TTL_SECS, AssertionClaims, KeyRing, SigningKeyRecord};
 pub use revoked::{DEFAULT_REVOKED_CAPACITY, RevokedSessions};
 
 /// Whether the user belongs to the organisation or is an external partner.
 pub use rules::UserType;
+
+/// The issuer of the gateway's own tokens (session cookies, assertions).
+pub const ISSUER: &str = "portcullis";
+
+/// The longest session the gateway issues (seconds); a signing key must
+/// outlive every session it signed.
+pub const MAX_SESSION: i64 = 7 * 86_400;
 
 /// The verified identity of a request: the claims of the gateway session
 /// cookie, or the claims of an external bearer token mapped to the same

@@ -3,7 +3,7 @@
 //!
 //! Revocations are written to the store (sign-out, "revoke all sessions of a
 //! user", admin action) and reach every replica through a background poll of
-//! [`crate::store::Store::revocations_since`] (`session::sync`). The request
+//! [`crate::store::Store::revocations_since`] (`replica_sync`). The request
 //! path only reads this set: it never waits on the store.
 
 use std::collections::HashMap;

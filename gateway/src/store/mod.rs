@@ -63,7 +63,7 @@
 //!   it acts on the change at most one TTL later. An assignment's end needs
 //!   no message at all: the cache keeps the end time and judges liveness at
 //!   each request.
-//! - Session revocations are polled every second (`session::sync`,
+//! - Session revocations are polled every second (`replica_sync`,
 //!   `REVOCATION_POLL`) with [`Store::revocations_since`], so a revoked sid
 //!   is denied on every replica within about a second plus the poll's query.
 //! - Everything else the request path reads (tickets, passcodes, rate-limit

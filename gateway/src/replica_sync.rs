@@ -14,8 +14,7 @@
 //! answers again (a revocation made through this replica takes effect here
 //! at once, see [`Gateway::revoke_session`]).
 
-use super::{DEFAULT_LEEWAY_SECS, KeyRing, SigningKeyRecord};
-use crate::server::ISSUER;
+use crate::session::{DEFAULT_LEEWAY_SECS, ISSUER, KeyRing, SigningKeyRecord};
 use crate::state::{Gateway, now};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
@@ -27,8 +26,7 @@ use std::time::{Duration, Instant};
 
 /// A signing key signs for this long, then a new one takes over.
 pub const KEY_ROTATE_AFTER: i64 = 30 * 86_400;
-/// Longest session a key must outlive.
-pub const MAX_SESSION: i64 = 7 * 86_400;
+pub use crate::session::MAX_SESSION;
 /// A key's whole life: signing, then verifying until the last session it
 /// signed has expired, plus a day of margin.
 pub const KEY_LIFETIME: i64 = KEY_ROTATE_AFTER + MAX_SESSION + 86_400;
@@ -94,7 +92,7 @@ pub fn plan(records: Vec<SigningKeyRecord>, now: i64) -> KeyPlan {
         .max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
     let rotate = match newest {
         None => true,
-        Some(k) => super::keys::rotation_due(
+        Some(k) => crate::session::rotation_due(
             k.created_at,
             k.not_after,
             now,
