@@ -192,7 +192,7 @@ fn platform_names() -> Vec<&'static str> {
 }
 
 /// `{ include: [...], exclude: [...] }` whose entries are `E`: the derived
-/// schema of [`IncludeExclude`] with its list items replaced, so every
+/// schema of `IncludeExclude` (`file.rs`) with its list items replaced, so every
 /// condition (users, apps, platforms, ...) completes its own words.
 pub struct Condition<E>(PhantomData<E>);
 

@@ -65,7 +65,10 @@ struct Checker<'p> {
     errors: Vec<ConfigError>,
 }
 
+// The shared value checks: each records an error at the value's position
+// and returns what the sections use (or `None`).
 impl Checker<'_> {
+    /// Records an error at `at`'s position in the config file.
     fn err<T>(&mut self, at: &S<T>, message: impl fmt::Display) {
         self.errors.push(ConfigError {
             file: self.path.to_path_buf(),
@@ -75,6 +78,7 @@ impl Checker<'_> {
         });
     }
 
+    /// Records an error at a position another module found (`mail`, `oidc`).
     fn err_at(&mut self, line: u64, column: u64, message: String) {
         self.errors.push(ConfigError {
             file: self.path.to_path_buf(),
@@ -84,6 +88,7 @@ impl Checker<'_> {
         });
     }
 
+    /// An `IP:PORT` socket address.
     fn addr(&mut self, s: &S<String>) -> Option<SocketAddr> {
         match s.value.parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -115,6 +120,7 @@ impl Checker<'_> {
         p
     }
 
+    /// A duration such as `30s` (`rules::parse_duration`; never zero).
     fn duration(&mut self, s: &S<String>) -> Option<Duration> {
         let d = rules::parse_duration(&s.value);
         if d.is_none() {
