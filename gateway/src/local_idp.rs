@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -28,7 +28,6 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use time::OffsetDateTime;
 
-use crate::config::ConfigError;
 use crate::store::{Identity, NewUser, Store, StoreError, UserType, new_user_id};
 
 type S<T> = Spanned<T>;
@@ -43,6 +42,18 @@ pub const GUEST_ASSIGNMENT: time::Duration = time::Duration::days(30);
 /// enumeration by timing). argon2's default cost, the one `portcullis
 /// hash-password` uses.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$K6eB2Dqn2k7zyrUBaNmNsw$ZFkIjMmdDYQDpiumJkI0vdvdlLu4BYWxz1juicVgv9k";
+
+/// One problem in a users file, rendered `file:line:column: message` like
+/// the config's own errors (the config check reports it with them; the
+/// positions are the users file's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", .file.display())]
+pub struct UsersFileError {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
 
 /// An account listed in a users file (without its password hash).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,9 +123,9 @@ impl LocalIdp {
         mfa_trusted: bool,
         path: &Path,
         cx: LoadContext<'_>,
-    ) -> Result<LocalIdp, Vec<ConfigError>> {
+    ) -> Result<LocalIdp, Vec<UsersFileError>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![ConfigError {
+            vec![UsersFileError {
                 file: path.to_path_buf(),
                 line: 0,
                 column: 0,
@@ -132,12 +143,20 @@ impl LocalIdp {
         path: &Path,
         text: &str,
         cx: LoadContext<'_>,
-    ) -> Result<LocalIdp, Vec<ConfigError>> {
-        let file: UsersFile =
-            serde_saphyr::from_str(text).map_err(|e| vec![crate::config::yaml_error(path, &e)])?;
+    ) -> Result<LocalIdp, Vec<UsersFileError>> {
+        let file: UsersFile = serde_saphyr::from_str(text).map_err(|e| {
+            // Worded as the config's and the rule files' YAML errors are.
+            let r = rules::RuleError::from_yaml(path, &e);
+            vec![UsersFileError {
+                file: r.file,
+                line: r.line,
+                column: r.column,
+                message: r.kind.to_string(),
+            }]
+        })?;
         let mut errors = Vec::new();
         let mut err = |at: (u64, u64), message: String| {
-            errors.push(ConfigError {
+            errors.push(UsersFileError {
                 file: path.to_path_buf(),
                 line: at.0,
                 column: at.1,

@@ -12,11 +12,14 @@
 //! The schemas describe shape, not meaning: unknown fields, wrong types,
 //! closed word lists, durations and addresses. Whether a file exists, an app
 //! name is known or a host is used twice is for `portcullis check`.
+//!
+//! This module only generates: it reads the file types of `crate::config`
+//! and `crate::local_idp` (and `rules::schema`), which never read it back.
+//! The shapes of the config's string fields live with those file types
+//! (`crate::config::shapes`).
 
 use schemars::generate::SchemaSettings;
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
@@ -136,96 +139,10 @@ fn tidy(v: &mut Value) {
 
 // -------------------------------------------------------------- shapes
 
-/// A string shape used by the config's file types; inline, like the ones in
-/// `rules::schema`.
-macro_rules! string_shape {
-    ($(#[doc = $doc:literal])* $name:ident ($title:literal) => $schema:expr) => {
-        $(#[doc = $doc])*
-        pub struct $name;
-
-        impl JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                let mut schema = $schema;
-                let doc = [$($doc),*].map(str::trim).join(" ");
-                schema.insert("description".into(), doc.into());
-                if !$title.is_empty() {
-                    schema.insert("title".into(), $title.into());
-                }
-                schema
-            }
-        }
-    };
-}
-
-string_shape! {
-    /// `IP:PORT`, IPv6 in brackets (`Checker::addr`: a `SocketAddr`).
-    SocketAddress ("IP:PORT") => json_schema!({
-        "type": "string",
-        "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$",
-        "examples": ["127.0.0.1:8080", "[::]:443"],
-    })
-}
-
-string_shape! {
-    /// A DNS host name: no scheme, port or path.
-    HostName ("host name") => json_schema!({
-        "type": "string",
-        "pattern": "^\\s*[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\s*$",
-    })
-}
-
-string_shape! {
-    /// An `http://` or `https://` URL.
-    HttpUrl ("URL") => json_schema!({
-        "type": "string",
-        "pattern": "^\\s*https?://[^/\\s]",
-    })
-}
-
-string_shape! {
-    /// An app name: letters, digits, `-` and `_`; `all` is reserved.
-    AppName ("app name") => json_schema!({
-        "type": "string",
-        "pattern": "^\\s*[A-Za-z0-9_-]+\\s*$",
-        "not": { "const": "all" },
-        "examples": ["payroll"],
-    })
-}
-
-string_shape! {
-    /// A URL path, starting with `/`.
-    UrlPath ("path") => json_schema!({
-        "type": "string",
-        "pattern": "^/",
-    })
-}
-
-string_shape! {
-    /// `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT` (TLS).
-    Upstream ("upstream") => json_schema!({
-        "type": "string",
-        "pattern": "^\\s*(https?://)?[^/\\s]+:[0-9]{1,5}/?\\s*$",
-        "examples": ["127.0.0.1:9001", "https://payroll.internal:8443"],
-    })
-}
-
-string_shape! {
-    /// An e-mail address or `group:NAME`.
-    Owner ("e-mail or group:NAME") => json_schema!({
-        "type": "string",
-        "anyOf": [
-            { "pattern": "^\\s*group:\\s*\\S" },
-            { "pattern": "^\\s*[^@\\s]+@[^@\\s]+\\.[^@\\s]+\\s*$" },
-        ],
-        "examples": ["alice@tailwindtraders.com", "group:payroll-admins"],
-    })
-}
+/// The config's string shapes, at their old path.
+pub use crate::config::shapes::{
+    AppName, HostName, HttpUrl, Owner, SocketAddress, Upstream, UrlPath,
+};
 
 // ----------------------------------------------------------- reference
 

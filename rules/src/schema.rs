@@ -25,22 +25,28 @@ pub fn rule_file(generator: SchemaGenerator) -> Schema {
     generator.into_root_schema_for::<RuleFile>()
 }
 
-/// A string schema made inline (no `$defs` entry): a short shape is easier
-/// to read beside its field than behind a link.
+/// Defines a unit struct whose JSON Schema is a string shape, made inline
+/// (no `$defs` entry): a short shape is easier to read beside its field than
+/// behind a link. The doc comment becomes the schema's `description`, a
+/// non-empty title its `title`. The gateway's config shapes use it too
+/// (`rules::string_shape!`), so both crates' shapes read alike.
+#[macro_export]
 macro_rules! string_shape {
     ($(#[doc = $doc:literal])* $name:ident ($title:literal) => $schema:expr) => {
         $(#[doc = $doc])*
         pub struct $name;
 
-        impl JsonSchema for $name {
+        impl $crate::schema::__schemars::JsonSchema for $name {
             fn inline_schema() -> bool {
                 true
             }
-            fn schema_name() -> Cow<'static, str> {
+            fn schema_name() -> ::std::borrow::Cow<'static, str> {
                 stringify!($name).into()
             }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                let mut schema = $schema;
+            fn json_schema(
+                _: &mut $crate::schema::__schemars::SchemaGenerator,
+            ) -> $crate::schema::__schemars::Schema {
+                let mut schema: $crate::schema::__schemars::Schema = $schema;
                 let doc = [$($doc),*].map(str::trim).join(" ");
                 schema.insert("description".into(), doc.into());
                 if !$title.is_empty() {
@@ -51,6 +57,11 @@ macro_rules! string_shape {
         }
     };
 }
+
+/// `schemars` for [`string_shape!`]'s expansion, so a crate using the macro
+/// names the same `schemars` as this one.
+#[doc(hidden)]
+pub use schemars as __schemars;
 
 string_shape! {
     /// A duration: one whole number and one unit, `s`, `m`, `h` or `d`
@@ -181,7 +192,7 @@ fn platform_names() -> Vec<&'static str> {
 }
 
 /// `{ include: [...], exclude: [...] }` whose entries are `E`: the derived
-/// schema of [`IncludeExclude`] with its list items replaced, so every
+/// schema of `IncludeExclude` (`file.rs`) with its list items replaced, so every
 /// condition (users, apps, platforms, ...) completes its own words.
 pub struct Condition<E>(PhantomData<E>);
 

@@ -1,0 +1,272 @@
+//! `idps`: identity providers. The fields of an entry depend on its
+//! `type`; jwt is checked here, oidc by the `oidc` module, and local loads
+//! its users file (`crate::local_idp`), whose errors name that file.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Checker;
+use crate::config::error::ConfigError;
+use crate::config::file::{IDP_TYPES, IdpFile, JWT_ALGORITHMS, S};
+use crate::config::runtime::{DEFAULT_JWT_ALGORITHMS, Idp, IdpKind, JwksSource};
+
+impl Checker<'_> {
+    /// `idps`: each entry checked by its type; names unique.
+    pub(super) fn idps(
+        &mut self,
+        idps: &[S<IdpFile>],
+        member_domains: &[String],
+        apps: &[String],
+    ) -> Vec<Idp> {
+        let checked = idps
+            .iter()
+            .filter_map(|i| self.idp(i, member_domains, apps))
+            .collect();
+        let mut seen = HashMap::new();
+        for i in idps {
+            if let Some(first) = seen.insert(i.value.name.value.clone(), i.referenced.line()) {
+                self.err(
+                    &i.value.name,
+                    format_args!(
+                        "idp `{}` is defined twice (first on line {first})",
+                        i.value.name.value
+                    ),
+                );
+            }
+        }
+        checked
+    }
+
+    /// One entry: only the fields of its type, then the type's own checks.
+    fn idp(&mut self, i: &S<IdpFile>, member_domains: &[String], apps: &[String]) -> Option<Idp> {
+        let f = &i.value;
+        let name = f.name.value.clone();
+        const JWT: &[&str] = &["jwt"];
+        const OIDC: &[&str] = &["oidc"];
+        const LOCAL: &[&str] = &["local"];
+        for (field, set, types) in [
+            ("issuer", f.issuer.is_some(), &["jwt", "oidc"][..]),
+            ("audience", f.audience.is_some(), JWT),
+            ("jwks_file", f.jwks_file.is_some(), JWT),
+            ("jwks_url", f.jwks_url.is_some(), JWT),
+            ("algorithms", f.algorithms.is_some(), JWT),
+            (
+                "groups_claim",
+                f.groups_claim.is_some(),
+                &["jwt", "oidc"][..],
+            ),
+            ("preset", f.preset.is_some(), OIDC),
+            ("client_id", f.client_id.is_some(), OIDC),
+            ("client_secret_file", f.client_secret_file.is_some(), OIDC),
+            ("client_secret_env", f.client_secret_env.is_some(), OIDC),
+            ("client_secret", f.client_secret.is_some(), OIDC),
+            ("scopes", f.scopes.is_some(), OIDC),
+            ("domains", !f.domains.is_empty(), &["oidc", "local"][..]),
+            ("mfa", f.mfa.is_some(), &["oidc", "local"][..]),
+            ("users_file", f.users_file.is_some(), LOCAL),
+        ] {
+            let kind = f.kind.value.as_str();
+            if set && IDP_TYPES.contains(&kind) && !types.contains(&kind) {
+                self.err(
+                    i,
+                    format_args!(
+                        "`{field}` is for idps of type {}, not {kind}",
+                        types.join(" or ")
+                    ),
+                );
+            }
+        }
+        match f.kind.value.as_str() {
+            "jwt" => {
+                let mut required = |field: &Option<S<String>>, what: &str| match field {
+                    Some(v) => v.value.clone(),
+                    None => {
+                        self.err(i, format_args!("idp `{name}` of type jwt needs `{what}`"));
+                        String::new()
+                    }
+                };
+                let issuer = required(&f.issuer, "issuer");
+                let audience = required(&f.audience, "audience");
+                let jwks = match (&f.jwks_file, &f.jwks_url) {
+                    (Some(p), None) => JwksSource::File(self.existing_file(p, "JWKS file")),
+                    (None, Some(u))
+                        if u.value.starts_with("https://") || u.value.starts_with("http://") =>
+                    {
+                        JwksSource::Url(u.value.clone())
+                    }
+                    (None, Some(u)) => {
+                        self.err(u, "`jwks_url` must be an http(s) URL");
+                        return None;
+                    }
+                    _ => {
+                        self.err(
+                            i,
+                            format_args!(
+                                "idp `{name}` needs exactly one of `jwks_file` or `jwks_url`"
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                let algorithms = match &f.algorithms {
+                    None => DEFAULT_JWT_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
+                    Some(list) => list
+                        .iter()
+                        .filter_map(|a| {
+                            if JWT_ALGORITHMS.contains(&a.value.as_str()) {
+                                Some(a.value.clone())
+                            } else {
+                                self.err(a, format_args!(
+                                    "`{}` is not an allowed signature algorithm (one of: {}; `none` and HMAC are never accepted)",
+                                    a.value,
+                                    JWT_ALGORITHMS.join(", ")
+                                ));
+                                None
+                            }
+                        })
+                        .collect(),
+                };
+                Some(Idp {
+                    name,
+                    kind: IdpKind::Jwt {
+                        issuer,
+                        audience,
+                        jwks,
+                        algorithms,
+                        groups_claim: f.groups_claim.as_ref().map(|g| g.value.clone()),
+                    },
+                })
+            }
+            "oidc" => self.oidc_idp(i, name),
+            "local" => self.local_idp(i, name, member_domains, apps),
+            other => {
+                let hint = rules::closest(other, IDP_TYPES.iter().copied())
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                self.err(
+                    &f.kind,
+                    format_args!(
+                        "`{other}` is not an idp type (one of: {}){hint}",
+                        IDP_TYPES.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `type: local`: checks the entry, then loads and checks its users file
+    /// (errors there carry the users file's name and positions).
+    fn local_idp(
+        &mut self,
+        i: &S<IdpFile>,
+        name: String,
+        member_domains: &[String],
+        apps: &[String],
+    ) -> Option<Idp> {
+        let f = &i.value;
+        let mut domains = Vec::new();
+        for d in &f.domains {
+            let v = d.value.trim().to_ascii_lowercase();
+            let ok = v.contains('.')
+                && !v.starts_with('.')
+                && !v.ends_with('.')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if ok {
+                domains.push(v);
+            } else {
+                self.err(
+                    d,
+                    format_args!(
+                        "`{}` is not a domain; write it like contoso.com (no @, no wildcard)",
+                        d.value
+                    ),
+                );
+            }
+        }
+        let mfa_trusted = match f.mfa.as_ref() {
+            None => false,
+            Some(m) => match m.value.trim() {
+                "trusted" => true,
+                "untrusted" => false,
+                other => {
+                    let hint = rules::closest(other, ["trusted", "untrusted"])
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
+                    self.err(
+                        m,
+                        format_args!(
+                            "`{other}` is not an mfa setting (one of: trusted, untrusted){hint}"
+                        ),
+                    );
+                    false
+                }
+            },
+        };
+        let Some(users_file) = &f.users_file else {
+            self.err(
+                i,
+                format_args!("idp `{name}` of type local needs `users_file`"),
+            );
+            return None;
+        };
+        let path = self.existing_file(users_file, "users file");
+        if !path.is_file() {
+            return None;
+        }
+        let cx = crate::local_idp::LoadContext {
+            member_domains,
+            apps,
+        };
+        match crate::local_idp::LocalIdp::load(&name, domains, mfa_trusted, &path, cx) {
+            Ok(idp) => Some(Idp {
+                name,
+                kind: IdpKind::Local(Arc::new(idp)),
+            }),
+            Err(errors) => {
+                self.errors
+                    .extend(errors.into_iter().map(ConfigError::from));
+                None
+            }
+        }
+    }
+
+    /// `type: oidc`: the `oidc` module checks its own fields.
+    fn oidc_idp(&mut self, i: &S<IdpFile>, name: String) -> Option<Idp> {
+        let f = &i.value;
+        let Some(client_id) = f.client_id.clone() else {
+            self.err(
+                i,
+                format_args!("idp `{name}` of type oidc needs `client_id`"),
+            );
+            return None;
+        };
+        let file = crate::oidc::OidcIdpFile {
+            name: f.name.clone(),
+            kind: f.kind.clone(),
+            preset: f.preset.clone(),
+            issuer: f.issuer.clone(),
+            client_id,
+            client_secret_file: f.client_secret_file.clone(),
+            client_secret_env: f.client_secret_env.clone(),
+            client_secret: f.client_secret.clone(),
+            scopes: f.scopes.clone(),
+            domains: f.domains.clone(),
+            groups_claim: f.groups_claim.clone(),
+            mfa: f.mfa.clone(),
+        };
+        match file.check(&self.dir) {
+            Ok(c) => Some(Idp {
+                name,
+                kind: IdpKind::Oidc(Box::new(c)),
+            }),
+            Err(errors) => {
+                for (line, column, message) in errors {
+                    self.err_at(line, column, message);
+                }
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! The file types of `portcullis.yaml`: what the operator wrote, field for
+//! field, with spans. `serde_saphyr` fills them (unknown fields and wrong
+//! types stop there, with one error); `check/` turns them into the runtime
+//! types of `runtime.rs`.
+//!
+//! The file types derive `JsonSchema` (`portcullis schema config`): their doc
+//! comments are the reference's descriptions (docs/config-reference.md), and
+//! `#[schemars(...)]` gives string fields the shape the checks accept
+//! (`shapes.rs`). Say the default and the unit in the doc; keep
+//! `extend("default" = …)` in step with the checks. The type names are the
+//! schema's definition names: renaming one changes the committed schema.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::runtime::{DEFAULT_JWT_ALGORITHMS, Guests, PasscodeSettings, SignIn};
+use super::shapes;
+
+pub(super) type S<T> = Spanned<T>;
+
+/// The `type` values of `idps` entries.
+pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "local"];
+/// The signature algorithms an idp of type jwt may list.
+pub(super) const JWT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+/// `portcullis.yaml`, the gateway's configuration. Paths are relative to
+/// this file. Unknown fields are errors. Check with `portcullis check
+/// --config FILE`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Portcullis configuration (portcullis.yaml)")]
+pub(super) struct ConfigFile {
+    /// Where the gateway accepts client traffic: `http`, `https` or both.
+    #[schemars(with = "ListenFile")]
+    pub(super) listen: S<ListenFile>,
+    /// The admin listener: `/metrics`, `/healthz`, `/readyz` and the admin
+    /// API under `/api/`. Never expose it publicly. Default: none.
+    #[serde(default)]
+    #[schemars(with = "Option<AdminFile>")]
+    pub(super) admin: Option<S<AdminFile>>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed
+    /// when working out the client IP (CIDR ranges or single addresses).
+    /// Default: none, the peer address is the client.
+    #[serde(default)]
+    #[schemars(with = "Vec<rules::schema::IpRange>", example = ["10.0.0.0/8"])]
+    pub(super) trusted_proxies: Vec<S<String>>,
+    /// The GeoIP country database for `countries` in named locations.
+    /// Default: none (every address has country `unknown`).
+    #[serde(default)]
+    pub(super) geoip: Option<GeoIpFile>,
+    /// Rule files: paths or globs, relative to this file; each must match at
+    /// least one file. Reloaded on `SIGHUP` and on change.
+    #[schemars(with = "Vec<String>", length(min = 1), example = ["rules/*.yaml"])]
+    pub(super) rules: S<Vec<S<String>>>,
+    /// The state store (sessions' revocations, guests, invitations, keys).
+    /// Default: SQLite at `var/portcullis.db` beside this file.
+    #[serde(default)]
+    #[schemars(with = "Option<StoreFile>")]
+    pub(super) store: Option<S<StoreFile>>,
+    /// Who runs the gateway, and whose users are members.
+    pub(super) organisation: OrganisationFile,
+    /// Identity providers: `jwt` (bearer tokens of API clients), `oidc`
+    /// (browser sign-in with a partner's OpenID Provider) and `local`
+    /// (accounts with passwords in a users file). Default: none.
+    #[serde(default)]
+    #[schemars(with = "Vec<IdpFile>")]
+    pub(super) idps: Vec<S<IdpFile>>,
+    /// The apps behind the gateway; at least one.
+    #[schemars(with = "Vec<AppFile>", length(min = 1))]
+    pub(super) apps: S<Vec<S<AppFile>>>,
+    /// Process settings: shutdown grace period, worker threads.
+    #[serde(default)]
+    pub(super) server: Option<ServerFile>,
+    /// The built-in demo app that shows what the gateway tells an app
+    /// (quickstart). Default: off.
+    #[serde(default)]
+    pub(super) demo_app: Option<DemoAppFile>,
+    /// How e-mail is sent (sign-in passcodes, invitations, reminders):
+    /// `outbox` (a folder of `.eml` files) or `smtp`. Default: no e-mail.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::mail::MailFile>")]
+    pub(super) mail: Option<S<crate::mail::MailFile>>,
+    /// Where and how people sign in. Required once an idp of type `oidc` or
+    /// `local`, or `mail`, is configured.
+    #[serde(default)]
+    #[schemars(with = "Option<SignInFile>")]
+    pub(super) sign_in: Option<S<SignInFile>>,
+    /// The guest lifecycle: invitation lifetime, reminders, what happens
+    /// when access ends.
+    #[serde(default)]
+    pub(super) guests: Option<GuestsFile>,
+}
+
+/// The sign-in endpoints, served on their own host.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SignInFile {
+    /// The host where people sign in (lower case, no scheme, port or path);
+    /// never an app's host, so no app can script the sign-in pages.
+    #[schemars(with = "shapes::HostName", example = "auth.example.com")]
+    pub(super) host: S<String>,
+    /// How long a browser session lasts after sign-in, at most `30d`.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(SignIn::DEFAULT_SESSION_LIFETIME)))]
+    pub(super) session_lifetime: Option<S<String>>,
+    /// IdPs (of type `oidc` or `local`) offered, in this order, for e-mail
+    /// domains no IdP claims. Default: none.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(super) idp_order: Option<S<Vec<S<String>>>>,
+    /// What an e-mail no IdP serves gets: `passcode` (a one-time code by
+    /// e-mail; needs `mail`) or `none`. Default: `passcode` with `mail`,
+    /// else `none`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", extend("enum" = ["passcode", "none"]))]
+    pub(super) fallback: Option<S<String>>,
+    /// Terms of use linked from the consent page. Default: none.
+    #[serde(default)]
+    pub(super) terms: Option<TermsFile>,
+    /// One-time e-mail passcodes and their rate limits.
+    #[serde(default)]
+    pub(super) passcode: Option<PasscodeFile>,
+}
+
+/// Terms of use that guests accept once per version.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TermsFile {
+    /// Recorded with each consent; a new version asks everyone again.
+    #[schemars(with = "String", length(min = 1), example = "2026-01")]
+    pub(super) version: S<String>,
+    /// An http(s) URL the consent page links.
+    #[schemars(with = "shapes::HttpUrl")]
+    pub(super) url: S<String>,
+}
+
+/// `sign_in.passcode`: one-time codes sent by e-mail.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PasscodeFile {
+    /// How long a code is valid, at most `1h`.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(PasscodeSettings::default().ttl)))]
+    pub(super) ttl: Option<S<String>>,
+    /// Wrong guesses before a code is void (1 to 10).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 10), extend("default" = PasscodeSettings::default().max_attempts))]
+    pub(super) max_attempts: Option<S<u32>>,
+    /// Codes sent to one address per `window`.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1), extend("default" = PasscodeSettings::default().per_address))]
+    pub(super) per_address: Option<S<u32>>,
+    /// Codes requested from one client IP per `window`.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1), extend("default" = PasscodeSettings::default().per_ip))]
+    pub(super) per_ip: Option<S<u32>>,
+    /// The rate-limit window.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(PasscodeSettings::default().window)))]
+    pub(super) window: Option<S<String>>,
+}
+
+/// The built-in demo app.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DemoAppFile {
+    /// Where it listens; point an app's `upstreams` at it.
+    #[schemars(with = "shapes::SocketAddress", example = "127.0.0.1:9001")]
+    pub(super) address: S<String>,
+}
+
+/// The public listeners; at least one of `http` and `https`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [{ "required": ["http"] }, { "required": ["https"] }]))]
+pub(super) struct ListenFile {
+    /// Plain HTTP listener address.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::SocketAddress>", example = "127.0.0.1:8080")]
+    pub(super) http: Option<S<String>>,
+    /// TLS listener.
+    #[serde(default)]
+    pub(super) https: Option<HttpsFile>,
+}
+
+/// The TLS listener.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HttpsFile {
+    /// Listener address.
+    #[schemars(with = "shapes::SocketAddress", example = "[::]:443")]
+    pub(super) address: S<String>,
+    /// PEM certificate chain file (relative to this file).
+    #[schemars(with = "String")]
+    pub(super) cert: S<String>,
+    /// PEM private key file (relative to this file).
+    #[schemars(with = "String")]
+    pub(super) key: S<String>,
+}
+
+/// The admin listener.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AdminFile {
+    /// Listener address; must differ from the public listeners.
+    #[schemars(with = "shapes::SocketAddress", example = "127.0.0.1:9090")]
+    pub(super) address: S<String>,
+    /// A file holding the bearer token of the admin API (`/api/`). Default:
+    /// none, the API is off (`/metrics` and the probes stay on).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) token_file: Option<S<String>>,
+}
+
+/// The GeoIP database.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GeoIpFile {
+    /// A MaxMind-format country database (`.mmdb`), reloaded when it
+    /// changes.
+    #[schemars(with = "String", example = "geoip/GeoLite2-Country.mmdb")]
+    pub(super) country_db: S<String>,
+}
+
+/// The state store: exactly one of `sqlite` and `postgres`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{ "required": ["sqlite"] }, { "required": ["postgres"] }]))]
+pub(super) struct StoreFile {
+    /// An SQLite database file (one node), created if missing.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "var/portcullis.db")]
+    pub(super) sqlite: Option<S<String>>,
+    /// A PostgreSQL URL (several replicas share it). Prefer a secret-free
+    /// URL and the standard `PG*` environment variables for the password.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = "^postgres(ql)?://"),
+        example = "postgres://portcullis@db.internal/portcullis"
+    )]
+    pub(super) postgres: Option<S<String>>,
+}
+
+/// The organisation that runs the gateway.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OrganisationFile {
+    /// Shown on the sign-in, consent and access pages and in e-mails.
+    #[schemars(with = "String", length(min = 1), example = "Tailwind Traders")]
+    pub(super) name: S<String>,
+    /// E-mail domains whose users are members; everyone else is a guest.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = ["tailwindtraders.com"])]
+    pub(super) member_domains: Vec<S<String>>,
+    /// An image file shown on the pages. Default: none.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) logo: Option<S<String>>,
+}
+
+/// An identity provider. Which fields apply depends on `type`; a field of
+/// another type is an error.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IdpFile {
+    /// Unique name, used in logs, metrics, sessions and `idp_order`.
+    #[schemars(with = "String")]
+    pub(super) name: S<String>,
+    /// `jwt`: bearer tokens of API clients, verified against the issuer's
+    /// keys. `oidc`: browser sign-in with a partner's OpenID Provider.
+    /// `local`: accounts with passwords in `users_file`.
+    #[serde(rename = "type")]
+    #[schemars(with = "String", extend("enum" = IDP_TYPES))]
+    pub(super) kind: S<String>,
+    /// (jwt, oidc) The issuer, exactly as the tokens' `iss` and the
+    /// discovery document say. Required for jwt; optional for oidc with a
+    /// `microsoft` or `google` preset.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) issuer: Option<S<String>>,
+    /// (jwt, required) The `aud` the tokens must carry.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) audience: Option<S<String>>,
+    /// (jwt) A JWKS file with the issuer's keys. Exactly one of `jwks_file`
+    /// and `jwks_url`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) jwks_file: Option<S<String>>,
+    /// (jwt) An http(s) URL of the issuer's JWKS.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) jwks_url: Option<S<String>>,
+    /// (jwt) Signature algorithms accepted; never `none` or HMAC. Default
+    /// `RS256`, `PS256`, `ES256`, `EdDSA`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<Vec<String>>",
+        extend("items" = { "type": "string", "enum": JWT_ALGORITHMS }, "default" = DEFAULT_JWT_ALGORITHMS)
+    )]
+    pub(super) algorithms: Option<Vec<S<String>>>,
+    /// (jwt, oidc) The claim holding the user's groups.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", extend("default" = crate::oidc::DEFAULT_GROUPS_CLAIM))]
+    pub(super) groups_claim: Option<S<String>>,
+    // `type: oidc` (see `crate::oidc::OidcIdpFile`):
+    /// (oidc) Provider quirks: `microsoft` (Entra ID; a multi-tenant
+    /// authority is checked per tenant), `google` (Workspace `hd` checked
+    /// against `domains`) or `generic`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        extend("enum" = ["generic", "microsoft", "google"], "default" = "generic")
+    )]
+    pub(super) preset: Option<S<String>>,
+    /// (oidc, required) The client id registered at the IdP.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) client_id: Option<S<String>>,
+    /// (oidc) A file holding the client secret, re-read on reload. One of
+    /// `client_secret_file` and `client_secret_env`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) client_secret_file: Option<S<String>>,
+    /// (oidc) An environment variable holding the client secret.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) client_secret_env: Option<S<String>>,
+    /// Never accepted: a secret in a reviewed config file leaks through
+    /// backups and reviews. Use `client_secret_file` or `client_secret_env`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", extend("deprecated" = true, "not" = {}))]
+    pub(super) client_secret: Option<S<String>>,
+    /// (oidc) Scopes to request; must include `openid`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<Vec<String>>",
+        extend("default" = crate::oidc::DEFAULT_SCOPES)
+    )]
+    pub(super) scopes: Option<S<Vec<S<String>>>>,
+    /// (oidc, local) E-mail domains this IdP answers for (home-realm
+    /// discovery); a sign-in with an e-mail in another domain is refused.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = ["contoso.com"])]
+    pub(super) domains: Vec<S<String>>,
+    /// (oidc, local) `trusted`: the IdP's `amr` with a second factor counts
+    /// as MFA. `untrusted`: Portcullis asks for its own second factor.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        extend("enum" = ["trusted", "untrusted"], "default" = "untrusted")
+    )]
+    pub(super) mfa: Option<S<String>>,
+    // `type: local` (see `crate::local_idp`):
+    /// (local, required) The users file: accounts with argon2id password
+    /// hashes (`portcullis schema users` gives its schema).
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "users.yaml")]
+    pub(super) users_file: Option<S<String>>,
+}
+
+/// An app behind the gateway.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AppFile {
+    /// Unique name, used by rule files (`apps`), metrics and the assertion's
+    /// `aud`: letters, digits, `-` and `_`; not `all`.
+    #[schemars(with = "shapes::AppName")]
+    pub(super) name: S<String>,
+    /// Shown on the access panel. Default: the name.
+    #[serde(default)]
+    pub(super) title: Option<String>,
+    /// Shown on the access panel. Default: none.
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    /// Host names the app is served on (no scheme, port or path); at least
+    /// one.
+    #[schemars(with = "Vec<shapes::HostName>", length(min = 1), example = ["payroll.example.com"])]
+    pub(super) hosts: S<Vec<S<String>>>,
+    /// Route only paths under this prefix. With several apps on one host,
+    /// the longest matching prefix wins. Default: the whole host.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::UrlPath>")]
+    pub(super) path_prefix: Option<S<String>>,
+    /// Upstream servers, `HOST:PORT` or `https://HOST:PORT`; at least one.
+    /// Several are balanced round-robin, skipping unhealthy ones.
+    #[schemars(with = "Vec<shapes::Upstream>", length(min = 1), example = ["127.0.0.1:9001"])]
+    pub(super) upstreams: S<Vec<S<String>>>,
+    /// Paths that skip the policy check: exact, or a prefix when ending in
+    /// `/`. Default: none.
+    #[serde(default)]
+    #[schemars(with = "Vec<shapes::UrlPath>", example = ["/health"])]
+    pub(super) public_paths: Vec<S<String>>,
+    /// Send the client's `Host` to the upstream; `false` sends the
+    /// upstream's own address.
+    #[serde(default)]
+    #[schemars(extend("default" = true))]
+    pub(super) preserve_host: Option<bool>,
+    /// TLS to `https://` upstreams.
+    #[serde(default)]
+    pub(super) upstream_tls: Option<UpstreamTlsFile>,
+    /// Bound on connecting to an upstream.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = "5s"))]
+    pub(super) connect_timeout: Option<S<String>>,
+    /// Bound on waiting for the upstream's response (between reads).
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = "60s"))]
+    pub(super) read_timeout: Option<S<String>>,
+    /// Active health checks of the upstreams.
+    #[serde(default)]
+    pub(super) health_check: Option<HealthCheckFile>,
+    /// What requests without a (good enough) session get: `auto` (browsers
+    /// are redirected to sign in, API clients get 401), `redirect` or `deny`
+    /// (always 401, for single-page apps).
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        extend("enum" = ["auto", "redirect", "deny"], "default" = "auto")
+    )]
+    pub(super) on_unauthenticated: Option<S<String>>,
+    /// `allow` lets CORS pre-flight `OPTIONS` requests through without a
+    /// session.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        extend("enum" = ["allow", "deny"], "default" = "deny")
+    )]
+    pub(super) cors_preflight: Option<S<String>>,
+    /// Forward the gateway's session cookie to the upstream.
+    #[serde(default)]
+    pub(super) forward_session_cookie: bool,
+    /// Forward an `Authorization: Bearer` header the gateway consumed.
+    #[serde(default)]
+    pub(super) forward_authorization: bool,
+    /// Who manages the app's guests (invite, extend, remove, approve):
+    /// e-mails or `group:NAME`.
+    #[serde(default)]
+    #[schemars(with = "Vec<shapes::Owner>")]
+    pub(super) owners: Vec<S<String>>,
+    /// Self-service sign-up: partners ask for access themselves. Default: off.
+    #[serde(default)]
+    #[schemars(with = "Option<SignUpFile>")]
+    pub(super) sign_up: Option<S<SignUpFile>>,
+}
+
+/// `apps[].sign_up`: partners may ask for access.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SignUpFile {
+    /// `false` turns sign-up off while keeping the settings.
+    #[serde(default)]
+    #[schemars(extend("default" = true))]
+    pub(super) enabled: Option<bool>,
+    /// Allowed e-mail domains. Default: any.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = ["fabrikam.com"])]
+    pub(super) domains: Vec<S<String>>,
+    /// IdPs (of type `oidc` or `local`) offered on the sign-up page.
+    /// Default: the usual discovery by e-mail domain.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub(super) idps: Vec<S<String>>,
+    /// Extra answers to collect (company, reason, ...).
+    #[serde(default)]
+    #[schemars(with = "Vec<AttributeFile>")]
+    pub(super) attributes: Vec<S<AttributeFile>>,
+    /// Who approves a request: `owner` (an owner of the app, told by
+    /// e-mail) or `automatic` (requests from `domains` are approved at
+    /// once; needs `domains`).
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        extend("enum" = ["owner", "automatic"], "default" = "owner")
+    )]
+    pub(super) approval: Option<S<String>>,
+    /// How many days approved access lasts (1 to 366).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 366), extend("default" = 30))]
+    pub(super) access_days: Option<S<u32>>,
+}
+
+/// One extra sign-up question.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AttributeFile {
+    /// Key of the answer: lower-case letters, digits and `_`; unique in the
+    /// app.
+    #[schemars(with = "String", regex(pattern = "^[a-z0-9_]+$"), example = &"company")]
+    pub(super) name: S<String>,
+    /// The question shown. Default: the name with spaces for `_`.
+    #[serde(default)]
+    pub(super) label: Option<String>,
+    /// Whether an answer is required.
+    #[serde(default)]
+    pub(super) required: bool,
+}
+
+/// `guests`: what happens as guest access runs out (as Entra's external
+/// user lifecycle).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct GuestsFile {
+    /// How long an invitation link works, at most `90d`.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(Guests::default().invitation_lifetime)))]
+    pub(super) invitation_lifetime: Option<S<String>>,
+    /// Reminder e-mails to the guest and the app's owners this long before
+    /// an assignment ends.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(Guests::default().reminder_before)))]
+    pub(super) reminder_before: Option<S<String>>,
+    /// When a guest's last assignment ends: `none` (keep the account),
+    /// `block` (no sign-in) or `delete` (block, then delete after
+    /// `delete_after`).
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        extend("enum" = ["none", "block", "delete"], "default" = "none")
+    )]
+    pub(super) on_last_assignment_end: Option<S<String>>,
+    /// With `delete`: how long after blocking the guest is deleted.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(Guests::default().delete_after)))]
+    pub(super) delete_after: Option<S<String>>,
+}
+
+/// TLS to the app's `https://` upstreams.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpstreamTlsFile {
+    /// A PEM file of CA certificates to trust instead of the system's.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) ca_file: Option<S<String>>,
+    /// Accept any certificate (self-signed on-premises apps). Explicit
+    /// only; the connection is then not authenticated.
+    #[serde(default)]
+    pub(super) insecure_skip_verify: bool,
+    /// Server name to send and verify. Default: the upstream's host.
+    #[serde(default)]
+    pub(super) sni: Option<String>,
+}
+
+/// Active health checks; an unhealthy upstream gets no traffic.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HealthCheckFile {
+    /// An HTTP `GET` path that must answer 2xx or 3xx. Default: a TCP
+    /// connect.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::UrlPath>", example = "/health")]
+    pub(super) path: Option<S<String>>,
+    /// Time between checks.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = "5s"))]
+    pub(super) interval: Option<S<String>>,
+}
+
+/// Process settings.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServerFile {
+    /// How long a graceful shutdown (`SIGTERM`) waits for in-flight
+    /// requests.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = "30s"))]
+    pub(super) grace_period: Option<S<String>>,
+    /// Worker threads of the proxy service. Default: the number of cores.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub(super) threads: Option<usize>,
+}
+
+/// The JSON Schema of `portcullis.yaml` (`portcullis schema config`).
+pub fn config_file_schema(generator: schemars::SchemaGenerator) -> schemars::Schema {
+    generator.into_root_schema_for::<ConfigFile>()
+}
