@@ -214,7 +214,7 @@ fn claims_for(iss: &str) -> Value {
     })
 }
 
-const IDPS: &str = "  - { name: ec-partner, type: jwt, issuer: \"https://ec.partner.example\", audience: portcullis, jwks_file: ec.jwks.json }\n  - { name: rsa-partner, type: jwt, issuer: \"https://rsa.partner.example\", audience: portcullis, jwks_file: rsa.jwks.json }\n";
+const IDPS: &str = "  - { name: ec-partner, type: jwt, issuer: \"https://ec.partner.example\", audience: portcullis, jwks_file: ec.jwks.json, domains: [tailwindtraders.com] }\n  - { name: rsa-partner, type: jwt, issuer: \"https://rsa.partner.example\", audience: portcullis, jwks_file: rsa.jwks.json, domains: [tailwindtraders.com] }\n";
 
 async fn start() -> (Gateway, Upstream, Keys) {
     let up = Upstream::start("main").await;

@@ -296,10 +296,10 @@ async fn broken_jwks_fails_bearer_tokens_closed_and_nothing_else() {
     let hole = Relay::start(server.addr);
     hole.set(Fault::BlackHole);
     let idps = format!(
-        "  - {{ name: corrupt, type: jwt, issuer: \"https://corrupt.example\", audience: portcullis, jwks_url: \"{}\" }}\n  \
-         - {{ name: nokid, type: jwt, issuer: \"https://nokid.example\", audience: portcullis, jwks_url: \"{}\" }}\n  \
-         - {{ name: hole, type: jwt, issuer: \"https://hole.example\", audience: portcullis, jwks_url: \"http://{}/healthy\" }}\n  \
-         - {{ name: healthy, type: jwt, issuer: \"https://healthy.example\", audience: portcullis, jwks_url: \"{}\" }}\n",
+        "  - {{ name: corrupt, type: jwt, issuer: \"https://corrupt.example\", audience: portcullis, domains: [{MEMBER_DOMAIN}], jwks_url: \"{}\" }}\n  \
+         - {{ name: nokid, type: jwt, issuer: \"https://nokid.example\", audience: portcullis, domains: [{MEMBER_DOMAIN}], jwks_url: \"{}\" }}\n  \
+         - {{ name: hole, type: jwt, issuer: \"https://hole.example\", audience: portcullis, domains: [{MEMBER_DOMAIN}], jwks_url: \"http://{}/healthy\" }}\n  \
+         - {{ name: healthy, type: jwt, issuer: \"https://healthy.example\", audience: portcullis, domains: [{MEMBER_DOMAIN}], jwks_url: \"{}\" }}\n",
         server.url("/corrupt"),
         server.url("/nokid"),
         hole.address(),

@@ -478,7 +478,8 @@ async fn spoofed_identity_and_forwarding_headers_never_reach_the_upstream() {
     let r = bearer(&gw, "open.test", "/api/v1/items", &token).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let seen = up.last();
-    assert_eq!(seen.header("x-portcullis-user"), Some("svc-7"));
+    // The issuer's subject, qualified by the idp (issue 14, finding 1).
+    assert_eq!(seen.header("x-portcullis-user"), Some("partner-api:svc-7"));
     assert!(seen.all("authorization").is_empty(), "{:?}", seen.headers);
 
     // `forward_session_cookie: true` opts in.
@@ -770,7 +771,7 @@ async fn bearer_tokens_are_verified_and_bad_ones_get_invalid_token() {
     let r = bearer(&gw, "open.test", "/api/builds", &good).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let seen = up.last();
-    assert_eq!(seen.header("x-portcullis-user"), Some("bot-1"));
+    assert_eq!(seen.header("x-portcullis-user"), Some("partner-api:bot-1"));
     assert_eq!(seen.header("x-portcullis-email"), Some(email.as_str()));
     assert_eq!(seen.header("x-portcullis-user-type"), Some("member"));
     assert_eq!(seen.header("x-portcullis-groups"), Some("partners"));
@@ -860,6 +861,88 @@ async fn an_expired_assignment_is_denied_within_the_cache_ttl() {
         "denied {late} after the assignment ended"
     );
     assert!(OffsetDateTime::now_utc() >= ends, "denied before the end");
+}
+
+/// The claims of an upstream assertion (read, not verified here).
+fn assertion_claims(seen: &Seen) -> Value {
+    use base64::Engine as _;
+    let token = seen.header("x-portcullis-assertion").unwrap_or_default();
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+/// Issue 14, findings 1 and 2: a `type: jwt` idp's token acted as any
+/// directory user (its `sub` was looked up as a user id, and a member-domain
+/// e-mail made a member), and the assertion was signed from the token's
+/// claims while the headers used the directory's facts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_never_acts_as_a_directory_user_and_the_assertion_matches_the_headers() {
+    let up = Upstream::start("main").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A second issuer with no `domains` (the same keys, another `iss`).
+    let idps = "  - { name: open-api, type: jwt, issuer: \"https://open-api.example\", audience: portcullis, jwks_file: jwks.json }\n";
+    let gw = Gateway::start_configured(
+        dir,
+        &[app("open", &[up.address()], "")],
+        "policies: []\n",
+        &[],
+        idps,
+        "",
+    )
+    .await;
+    let guest = gw.add_user("gail@contoso.com", UserType::Guest).await;
+    gw.assign(&guest, "open", None).await;
+    let member = gw
+        .add_user(&format!("finn@{MEMBER_DOMAIN}"), UserType::Member)
+        .await;
+    gw.add_to_group(&member, "finance").await;
+    let open_api = |sub: &str, email: &str| {
+        let mut c = gw.idp.claims(sub, email);
+        c["iss"] = "https://open-api.example".into();
+        gw.idp.sign(&c)
+    };
+
+    // The guest's and the member's directory ids as `sub`: neither's rights.
+    let r = bearer(&gw, "open.test", "/", &open_api(&guest, "x@contoso.com")).await;
+    assert_eq!(r.status, 403, "a token named the guest: {}", r.body);
+    let r = bearer(
+        &gw,
+        "open.test",
+        "/",
+        &open_api(&member, "x@fabrikam.example"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "a token named the member: {}", r.body);
+    // A member-domain e-mail from an idp that does not serve it: refused.
+    let r = bearer(
+        &gw,
+        "open.test",
+        "/",
+        &open_api("x", &format!("ceo@{MEMBER_DOMAIN}")),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(up.count(), 0, "nothing reached the app");
+
+    // An idp that serves the member domain (the support's `partner-api`):
+    // the headers and the assertion say the same, from the decided facts.
+    let token = gw
+        .idp
+        .sign(&gw.idp.claims("svc", &format!("svc@{MEMBER_DOMAIN}")));
+    let r = bearer(&gw, "open.test", "/", &token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = up.last();
+    let claims = assertion_claims(&seen);
+    assert_eq!(seen.header("x-portcullis-user"), Some("partner-api:svc"));
+    assert_eq!(claims["sub"], "partner-api:svc");
+    assert_eq!(seen.header("x-portcullis-user-type"), Some("member"));
+    assert_eq!(claims["user_type"], "member");
+    assert_eq!(seen.header("x-portcullis-groups"), Some("partners"));
+    assert_eq!(claims["groups"], serde_json::json!(["partners"]));
+    assert_eq!(claims["aud"], "open");
 }
 
 // ------------------------------------------------------- 8. reload under load

@@ -58,13 +58,13 @@ fn named_paths(code: &str) -> Vec<Vec<String>> {
     let bytes = code.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let rest = &code[i..];
+        let rest = &bytes[i..];
         let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
         let prefix = if !boundary {
             None
-        } else if rest.starts_with("crate::") {
+        } else if rest.starts_with(b"crate::") {
             Some(vec!["crate".to_string()])
-        } else if rest.starts_with("super::") {
+        } else if rest.starts_with(b"super::") {
             Some(Vec::new())
         } else {
             None
@@ -106,7 +106,7 @@ fn parse_tree(code: &str, mut at: usize, prefix: Vec<String>) -> (usize, Vec<Vec
                 if next <= at {
                     return (at + 1, all);
                 }
-                at = next;
+                at = skip_rename(bytes, next);
             }
         }
         let start = at;
@@ -124,6 +124,25 @@ fn parse_tree(code: &str, mut at: usize, prefix: Vec<String>) -> (usize, Vec<Vec
             return (at, vec![path]);
         }
     }
+}
+
+/// Skips ` as name` after a path in a use group.
+fn skip_rename(bytes: &[u8], mut at: usize) -> usize {
+    let start = at;
+    while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+        at += 1;
+    }
+    if !(bytes[at..].starts_with(b"as") && bytes.get(at + 2).is_some_and(u8::is_ascii_whitespace)) {
+        return start;
+    }
+    at += 2;
+    while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+        at += 1;
+    }
+    while at < bytes.len() && (bytes[at].is_ascii_alphanumeric() || bytes[at] == b'_') {
+        at += 1;
+    }
+    at
 }
 
 /// Builds the graph of `files` (path relative to `src/`, source).

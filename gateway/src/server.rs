@@ -278,6 +278,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
                 jwks,
                 algorithms,
                 groups_claim,
+                domains,
             } => Some(bearer_verifier(
                 config,
                 &idp.name,
@@ -286,6 +287,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
                 jwks,
                 algorithms,
                 groups_claim.as_deref(),
+                domains,
             )),
             // Browser sign-in IdPs are not bearer-token issuers.
             IdpKind::Oidc(_) | IdpKind::Local(_) => None,
@@ -293,6 +295,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bearer_verifier(
     config: &Config,
     name: &str,
@@ -301,6 +304,7 @@ fn bearer_verifier(
     jwks: &JwksSource,
     algorithms: &[String],
     groups_claim: Option<&str>,
+    domains: &[String],
 ) -> Result<Arc<BearerVerifier>, String> {
     let source = match jwks {
         JwksSource::File(p) => session::JwksSource::File(p.clone()),
@@ -316,6 +320,7 @@ fn bearer_verifier(
         cfg.groups_claim = c.to_string();
     }
     cfg.member_domains = config.organisation.member_domains.clone();
+    cfg.domains = domains.to_vec();
     BearerVerifier::new(cfg)
         .map(Arc::new)
         .map_err(|e| format!("idp `{name}`: {e}"))

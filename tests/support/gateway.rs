@@ -150,7 +150,7 @@ impl Gateway {
              store: {store}\n\
              server: {{ grace_period: 1s, threads: 2 }}\n\
              organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n\
-             idps:\n  - {{ name: partner-api, type: jwt, issuer: \"{}\", audience: {}, jwks_file: jwks.json }}\n\
+             idps:\n  - {{ name: partner-api, type: jwt, issuer: \"{}\", audience: {}, jwks_file: jwks.json, domains: [{MEMBER_DOMAIN}, contoso.com] }}\n\
              {idps}{top}apps:\n",
             super::idp::ISSUER,
             super::idp::AUDIENCE,

@@ -342,8 +342,11 @@ pub(super) struct IdpFile {
         extend("default" = crate::oidc::DEFAULT_SCOPES)
     )]
     pub(super) scopes: Option<S<Vec<S<String>>>>,
-    /// (oidc, local) E-mail domains this IdP answers for (home-realm
-    /// discovery); a sign-in with an e-mail in another domain is refused.
+    /// (jwt, oidc, local) E-mail domains this IdP answers for (home-realm
+    /// discovery); a sign-in or bearer token with an e-mail in another
+    /// domain is refused. A jwt IdP without `domains` may assert any domain
+    /// except the organisation's member domains; its users are members only
+    /// when a member domain is listed here.
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["contoso.com"])]
     pub(super) domains: Vec<S<String>>,

@@ -163,6 +163,10 @@ pub enum IdpKind {
         jwks: JwksSource,
         algorithms: Vec<String>,
         groups_claim: Option<String>,
+        /// Lower-case e-mail domains its tokens may assert; empty: any
+        /// domain but the organisation's member domains. Its users are
+        /// members only for a member domain listed here.
+        domains: Vec<String>,
     },
     /// A partner's OpenID Provider for browser sign-in.
     Oidc(Box<crate::oidc::OidcIdpConfig>),

@@ -85,9 +85,14 @@ pub struct BearerConfig {
     pub email_claim: String,
     /// Claim holding the groups (a list, or one string); default `groups`.
     pub groups_claim: String,
-    /// E-mail domains whose users are members; anyone else is a guest.
-    /// Default empty: every bearer user is a guest.
+    /// The organisation's member domains. A token with an e-mail in one of
+    /// them is refused unless that domain is also in `domains` (then its
+    /// user is a member); default empty.
     pub member_domains: Vec<String>,
+    /// The e-mail domains this issuer speaks for (the idp's `domains`): a
+    /// token with an e-mail in another domain is refused. Default empty:
+    /// any domain but the member domains.
+    pub domains: Vec<String>,
     /// How often a URL source is fetched again; default 15 minutes.
     pub refresh_interval: Duration,
     /// Bound on one fetch (connect, request and body); default 5 s.
@@ -115,6 +120,7 @@ impl BearerConfig {
             email_claim: "email".into(),
             groups_claim: "groups".into(),
             member_domains: Vec::new(),
+            domains: Vec::new(),
             refresh_interval: Duration::from_secs(15 * 60),
             fetch_timeout: Duration::from_secs(5),
             min_refresh_gap: Duration::from_secs(30),
@@ -352,10 +358,18 @@ impl BearerVerifier {
     /// finds the new key), `alg` against the key, the signature, then `iss`,
     /// `aud`, `exp`, `nbf`, `iat` (with leeway) and `sub`.
     ///
-    /// Mapping: `sub`; e-mail from `email_claim` (or empty); groups from
-    /// `groups_claim`; `amr`; `auth_time` (else `iat`, else `now`); `sid`
-    /// from `jti` (or empty); `idp` is the idp's name; `user_type` is member
-    /// when the e-mail's domain is in `member_domains`, else guest.
+    /// Mapping: `sub` qualified by the idp's name (`partner-api:bot-1`); e-mail
+    /// from `email_claim` (or empty); groups from `groups_claim`; `amr`;
+    /// `auth_time` (else `iat`, else `now`); `sid` from `jti` (or empty);
+    /// `idp` is the idp's name; `user_type` is member only when the e-mail's
+    /// domain is both a member domain and one of the idp's `domains`.
+    ///
+    /// The trust boundary (issue 14, finding 1): a token's `sub` was looked
+    /// up as a directory user id, so a token whose `sub` was a guest's or a
+    /// member's id acted as that user, and a token with a member-domain
+    /// e-mail was a member. Now the subject never names a directory user
+    /// (directory ids have no `:`), the e-mail must be in a domain the idp
+    /// speaks for, and a member is made only by an idp given a member domain.
     pub fn verify(&self, token: &str, now: i64) -> Result<SessionClaims, SessionError> {
         let parts = jwt::split(token)?;
         // `none`, HMAC and anything outside the allow-list stop here, before
@@ -439,20 +453,10 @@ impl BearerVerifier {
             _ => Vec::new(),
         };
         let auth_time = numeric_date(c, "auth_time")?.or(iat).unwrap_or(now);
-        let user_type = match email.rsplit_once('@') {
-            Some((_, domain))
-                if cfg
-                    .member_domains
-                    .iter()
-                    .any(|d| d.eq_ignore_ascii_case(domain)) =>
-            {
-                UserType::Member
-            }
-            _ => UserType::Guest,
-        };
+        let user_type = user_type_of(cfg, email)?;
         Ok(SessionClaims {
             iss: cfg.issuer.clone(),
-            sub: sub.to_owned(),
+            sub: format!("{}:{sub}", cfg.name),
             aud: cfg.audience.clone(),
             email: email.to_owned(),
             user_type,
@@ -613,6 +617,24 @@ fn check_jwks_url(idp: &str, url: &str) -> Result<reqwest::Url, SessionError> {
 
 /// A NumericDate claim (RFC 7519 §2): integer or fractional seconds.
 /// `Ok(None)` when absent, `Malformed` when present but not a number.
+/// Member or guest for a token's e-mail, or refused when the issuer does
+/// not speak for its domain (see [`BearerVerifier::verify`]).
+fn user_type_of(cfg: &BearerConfig, email: &str) -> Result<UserType, SessionError> {
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return Ok(UserType::Guest);
+    };
+    let listed = cfg.domains.iter().any(|d| d.eq_ignore_ascii_case(domain));
+    let member = cfg
+        .member_domains
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(domain));
+    match (cfg.domains.is_empty(), listed, member) {
+        (false, false, _) | (true, _, true) => Err(SessionError::DomainNotAllowed),
+        (_, true, true) => Ok(UserType::Member),
+        _ => Ok(UserType::Guest),
+    }
+}
+
 fn numeric_date(c: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, SessionError> {
     match c.get(name) {
         None => Ok(None),

@@ -184,6 +184,10 @@ pub enum SessionError {
     /// A configuration value is unusable; the text says which and what to do.
     #[error("{0}")]
     Config(String),
+    /// A bearer token's e-mail is in a domain its issuer does not speak for
+    /// (not in the idp's `domains`, or a member domain of ours).
+    #[error("the token's e-mail domain is not one its issuer may assert")]
+    DomainNotAllowed,
 }
 
 impl SessionError {
@@ -204,6 +208,7 @@ impl SessionError {
             SessionError::NoSigningKey => "no_signing_key",
             SessionError::Jwks(_) => "jwks_unavailable",
             SessionError::Config(_) => "config",
+            SessionError::DomainNotAllowed => "domain_not_allowed",
         }
     }
 }

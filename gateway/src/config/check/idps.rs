@@ -61,7 +61,11 @@ impl Checker<'_> {
             ("client_secret_env", f.client_secret_env.is_some(), OIDC),
             ("client_secret", f.client_secret.is_some(), OIDC),
             ("scopes", f.scopes.is_some(), OIDC),
-            ("domains", !f.domains.is_empty(), &["oidc", "local"][..]),
+            (
+                "domains",
+                !f.domains.is_empty(),
+                &["jwt", "oidc", "local"][..],
+            ),
             ("mfa", f.mfa.is_some(), &["oidc", "local"][..]),
             ("users_file", f.users_file.is_some(), LOCAL),
         ] {
@@ -134,6 +138,11 @@ impl Checker<'_> {
                         jwks,
                         algorithms,
                         groups_claim: f.groups_claim.as_ref().map(|g| g.value.clone()),
+                        domains: f
+                            .domains
+                            .iter()
+                            .map(|d| d.value.trim().to_ascii_lowercase())
+                            .collect(),
                     },
                 })
             }

@@ -39,6 +39,8 @@ fn jwks_from_a_file_verifies_ed_ec_and_rsa_tokens() {
     let (ed, ec, rsa) = (EdKey::new(), EcKey::new(), RsaKey::new());
     let v = file_verifier(&jwks(&[ed.jwk("ed"), ec.jwk("ec"), rsa.jwk("rsa")]), |c| {
         c.member_domains = vec!["Partner.Example".into()];
+        // A member is made only by an idp that serves the member domain.
+        c.domains = vec!["partner.example".into()];
     });
     assert_eq!(v.key_count(), 3);
     for tok in [
@@ -47,7 +49,8 @@ fn jwks_from_a_file_verifies_ed_ec_and_rsa_tokens() {
         rsa.sign("rsa", &claims()),
     ] {
         let c = v.verify(&tok, NOW + 5).unwrap();
-        assert_eq!(c.sub, "p-1");
+        // Qualified by the idp: never a directory user's id.
+        assert_eq!(c.sub, "partner-api:p-1");
         assert_eq!(c.email, "bob@partner.example");
         assert_eq!(c.groups, vec!["api-users"]);
         assert_eq!(c.idp, "partner-api");
@@ -56,6 +59,63 @@ fn jwks_from_a_file_verifies_ed_ec_and_rsa_tokens() {
         assert_eq!(c.auth_time, NOW);
         assert!(c.mfa());
     }
+}
+
+/// Issue 14, finding 1: a jwt idp's token acted as any directory user (its
+/// `sub` was looked up as a user id) and made a member from a member-domain
+/// e-mail although the idp had no say over that domain.
+#[test]
+fn a_bearer_token_speaks_only_for_its_idps_domains_and_never_names_a_directory_user() {
+    let ed = EdKey::new();
+    let token = |sub: &str, email: &str| {
+        ed.sign(
+            "k",
+            &json!({"iss": ISS, "aud": AUD, "sub": sub, "email": email, "exp": NOW + 60}),
+        )
+    };
+    // No `domains`: any partner domain, never a member domain.
+    let open = file_verifier(&jwks(&[ed.jwk("k")]), |c| {
+        c.member_domains = vec!["tailwindtraders.com".into()];
+    });
+    let guest = open
+        .verify(&token("u_guest", "x@contoso.com"), NOW)
+        .unwrap();
+    assert_eq!(guest.user_type, UserType::Guest);
+    assert_eq!(guest.sub, "partner-api:u_guest");
+    assert_eq!(
+        open.verify(&token("u_member", "ceo@TailwindTraders.com"), NOW),
+        Err(SessionError::DomainNotAllowed)
+    );
+    // With `domains`: only those; a member only for a listed member domain.
+    let scoped = file_verifier(&jwks(&[ed.jwk("k")]), |c| {
+        c.member_domains = vec!["tailwindtraders.com".into()];
+        c.domains = vec!["contoso.com".into()];
+    });
+    assert_eq!(
+        scoped.verify(&token("s", "x@fabrikam.example"), NOW),
+        Err(SessionError::DomainNotAllowed)
+    );
+    assert_eq!(
+        scoped.verify(&token("s", "ceo@tailwindtraders.com"), NOW),
+        Err(SessionError::DomainNotAllowed)
+    );
+    assert_eq!(
+        scoped
+            .verify(&token("s", "x@contoso.com"), NOW)
+            .unwrap()
+            .user_type,
+        UserType::Guest
+    );
+    let own = file_verifier(&jwks(&[ed.jwk("k")]), |c| {
+        c.member_domains = vec!["tailwindtraders.com".into()];
+        c.domains = vec!["tailwindtraders.com".into()];
+    });
+    assert_eq!(
+        own.verify(&token("s", "bot@tailwindtraders.com"), NOW)
+            .unwrap()
+            .user_type,
+        UserType::Member
+    );
 }
 
 #[test]
