@@ -350,10 +350,11 @@ fn templates() -> Environment<'static> {
         }
     });
     // Escape like Jinja2's MarkupSafe (`& < > " '`), not `/` as well:
-    // links stay readable (and greppable) in the HTML source.
+    // links stay readable (and greppable) in the HTML source. The same
+    // escaper as the portal's pages (`crate::html`).
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            out.write_str(&html_escape(s))?;
+            out.write_str(&crate::html::escape(s))?;
             Ok(())
         }
         _ => minijinja::escape_formatter(out, state, value),
@@ -366,21 +367,6 @@ fn templates() -> Environment<'static> {
         }
     }
     env
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Checks a recipient: exactly one bare address (`anna@contoso.com`).
