@@ -2,14 +2,19 @@
 //! self-service sign-up. Each [`Message`] renders an HTML and a text part
 //! from the templates beside this file (HTML autoescaped) and goes to an
 //! SMTP relay or, in the quickstart, to an outbox folder of `.eml` files.
+//! [`Mailer::send`] sends inside the caller's request; [`MailQueue`] sends
+//! after it (sign-in passcodes: the answer must not take longer for an
+//! address that gets a mail).
 //!
 //! Bodies carry passcodes and sign-in links, so nothing here logs them.
 
 mod config;
+mod queue;
 
 pub use config::{
     DEFAULT_TIMEOUT, MailConfig, MailFile, MailFileError, PasswordSource, Smtp, SmtpTls, Transport,
 };
+pub use queue::MailQueue;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -205,6 +210,10 @@ pub enum MailError {
     Smtp(String),
     #[error("sending took longer than {}s", .0.as_secs_f32())]
     Timeout(Duration),
+    /// [`MailQueue::push`] could not queue the message (the queue is full
+    /// or has stopped). Nothing was sent.
+    #[error("not sent: {0}")]
+    NotQueued(&'static str),
 }
 
 /// Sends [`Message`]s. Cheap to clone; share one per process.

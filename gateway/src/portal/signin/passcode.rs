@@ -1,7 +1,13 @@
-//! The e-mailed one-time passcode, for people whose domain has no IdP here:
-//! a code by mail (only to addresses the directory knows; the page reads
-//! the same for every address), then the code, with a limited number of
-//! tries.
+//! The e-mailed one-time passcode, for people whose domain has no IdP here.
+//!
+//! Asking for a code must not tell who has an account (issue 14 finding
+//! 3): the page, the status and the time are the same for every address.
+//! So the request does the same store work for all of them (look the
+//! address up, store a fresh code's hash) and only queues the mail, for
+//! addresses that may use a code; the queue sends it after the answer
+//! (`mail::MailQueue`). A code stored for an address that gets no mail is
+//! never seen by anyone and signs nobody in (`complete` refuses the
+//! address).
 
 use super::{PASSCODE_IDP, SignedIn};
 use crate::mail::{Message, normalise_email};
@@ -11,7 +17,7 @@ use minijinja::context;
 
 impl Handler<'_> {
     pub(super) async fn send_passcode(&self, email: &str, rd: &str) -> Reply {
-        let Some(mailer) = &self.portal.mailer else {
+        let Some(queue) = &self.portal.passcodes else {
             return self.unavailable("passcode", &"no mail transport is configured");
         };
         let settings = &self.sign_in.passcode;
@@ -40,42 +46,45 @@ impl Handler<'_> {
                 context! { email, rd, valid_minutes, error => "Too many codes were asked for. Wait a while, then try again." },
             );
         }
-        // Only people the directory knows get a code (invited guests,
-        // members); the page reads the same either way.
-        match self.gateway.store.get_user_by_email(email).await {
-            Ok(Some(u)) if may_use_passcode(&u, email) => {
-                let code = format!("{:08}", rand::random_range(0..100_000_000u32));
-                let expires = self.time() + settings.ttl;
-                if let Err(e) = self
-                    .gateway
-                    .store
-                    .create_passcode(email, &code, expires, self.time())
-                    .await
-                {
-                    return self.unavailable("passcode", &e);
-                }
-                if let Err(e) = mailer
-                    .send(
-                        email,
-                        &Message::Passcode {
-                            code,
-                            valid_minutes,
-                        },
-                    )
-                    .await
-                {
-                    // The page must read the same as for an address we send
-                    // nothing to, or a mail outage tells who has an account
-                    // here. The person asks again; operators see the log
-                    // line and `sign_ins_total{result="mail_failed"}`.
-                    tracing::error!(request_id = %self.req.request_id, error = %e, "passcode e-mail not sent");
-                    self.count_sign_in(PASSCODE_IDP, "mail_failed");
-                }
-            }
-            Ok(_) => {
-                tracing::info!(request_id = %self.req.request_id, "passcode asked for an address that may not use one");
-            }
-            Err(e) => return self.unavailable("passcode", &e),
+        // The same work for every address (issue 14 finding 3): look it up
+        // and store a fresh code, at once (one wait for the pair with the
+        // store slow, as for the counters). Only people the directory knows
+        // get the code by mail (invited guests, members); the others' code
+        // is never shown to anyone.
+        let code = format!("{:08}", rand::random_range(0..100_000_000u32));
+        let expires = self.time() + settings.ttl;
+        let store = &self.gateway.store;
+        let user = match tokio::join!(
+            store.get_user_by_email(email),
+            store.create_passcode(email, &code, expires, self.time()),
+        ) {
+            (Ok(user), Ok(())) => user,
+            (Err(e), _) | (_, Err(e)) => return self.unavailable("passcode", &e),
+        };
+        if user.is_some_and(|u| may_use_passcode(&u, email)) {
+            // Sent after the answer. A failure must read like an address we
+            // send nothing to, or a mail outage tells who has an account
+            // here: the person asks again; operators see the log line and
+            // `sign_ins_total{result="mail_failed"}`.
+            let request_id = self.req.request_id.to_string();
+            let failed = self
+                .gateway
+                .metrics
+                .sign_ins
+                .with_label_values(&[PASSCODE_IDP, "mail_failed"]);
+            queue.push(
+                email,
+                Message::Passcode {
+                    code,
+                    valid_minutes,
+                },
+                move |e| {
+                    tracing::error!(request_id, error = %e, "passcode e-mail not sent");
+                    failed.inc();
+                },
+            );
+        } else {
+            tracing::info!(request_id = %self.req.request_id, "passcode asked for an address that may not use one");
         }
         self.form_page(200, "passcode.html", context! { email, rd, valid_minutes })
     }
