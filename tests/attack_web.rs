@@ -12,10 +12,10 @@ mod support;
 
 use reqwest::Url;
 use std::collections::BTreeMap;
-use support::WAIT;
 use support::browser::Browser;
 use support::gateway::{AppSpec, Gateway, app};
 use support::upstream::Upstream;
+use support::{WAIT, poll};
 
 const AUTH: &str = "auth.test";
 const BOB: &str = "bob@fabrikam.example";
@@ -719,13 +719,20 @@ async fn generated_links_ignore_a_poisoned_host() {
     )
     .await;
     assert!(r.status < 500, "{}", r.body);
-    let mails: Vec<String> = std::fs::read_dir(gw.path("outbox"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    // Sent after the answer: wait (bounded) for it.
+    let mails: Vec<String> = poll(WAIT, || async {
+        let mails: Vec<String> = std::fs::read_dir(gw.path("outbox"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (!mails.is_empty()).then_some(mails)
+    })
+    .await
+    .map(|(mails, _)| mails)
+    .unwrap_or_default();
     assert!(!mails.is_empty(), "no passcode mail was written");
     for m in &mails {
         if m.contains("evil.example") {
@@ -746,6 +753,18 @@ fn mail_texts(gw: &Gateway, to: &str) -> Vec<String> {
         })
         .unwrap_or_default();
     support::smtp::texts_to(&mails, to)
+}
+
+/// Every 8-digit code mailed to `to`, once there are at least `n`
+/// (passcodes are sent after the answer; the wait is bounded).
+async fn wait_for_codes(gw: &Gateway, to: &str, n: usize) -> Vec<String> {
+    poll(WAIT, || async {
+        let codes = mailed_codes(gw, to);
+        (codes.len() >= n).then_some(codes)
+    })
+    .await
+    .map(|(codes, _)| codes)
+    .unwrap_or_else(|| panic!("{n} mailed codes for {to}: {:?}", mailed_codes(gw, to)))
 }
 
 /// Every 8-digit code mailed to `to` so far.
@@ -858,7 +877,7 @@ async fn passcodes_are_single_use_under_races_and_brute_force() {
     .await;
 
     let (client, cookie, hidden) = passcode_page(&gw, email).await;
-    let codes = mailed_codes(&gw, email);
+    let codes = wait_for_codes(&gw, email, 1).await;
     assert_eq!(codes.len(), 1, "one code mailed");
     let code = codes[0].clone();
     let (wins, statuses) =
@@ -880,7 +899,9 @@ async fn passcodes_are_single_use_under_races_and_brute_force() {
     // Brute force at once: more wrong guesses than allowed, concurrently,
     // then the right code.
     let (client3, cookie3, hidden3) = passcode_page(&gw, email).await;
-    let fresh = mailed_codes(&gw, email)
+    // The three codes so far (one per passcode page) have all arrived.
+    let fresh = wait_for_codes(&gw, email, 3)
+        .await
         .into_iter()
         .find(|c| *c != code && !c.is_empty())
         .expect("a new code");

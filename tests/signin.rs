@@ -9,10 +9,12 @@
 mod support;
 
 use portcullis::session::UserType;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use support::browser::{Browser, Page, idp_login};
 use support::gateway::{AppSpec, Gateway, app, free_port};
 use support::op::{CLIENT_ID, CLIENT_SECRET, Op};
+use support::relay::{Fault, Relay};
 use support::smtp::SmtpSink;
 use support::upstream::Upstream;
 use support::{WAIT, poll};
@@ -521,7 +523,28 @@ fn mail_texts(env: &Env, to: &str) -> Vec<String> {
     support::smtp::texts_to(&mails, to)
 }
 
-/// The codes in every mail to `to`.
+/// How long a check that no mail came waits first: passcodes are sent
+/// after the answer (a loopback SMTP server takes milliseconds).
+const MAIL_SETTLES: Duration = Duration::from_secs(1);
+
+/// The codes in every mail to `to`, once there are at least `n` (passcodes
+/// are sent after the answer; the wait is bounded).
+async fn wait_for_codes(env: &Env, to: &str, n: usize) -> Vec<String> {
+    wait_for_codes_within(env, to, n, WAIT).await
+}
+
+/// [`wait_for_codes`], waiting at most `limit`.
+async fn wait_for_codes_within(env: &Env, to: &str, n: usize, limit: Duration) -> Vec<String> {
+    poll(limit, || async {
+        let codes = mailed_codes(env, to);
+        (codes.len() >= n).then_some(codes)
+    })
+    .await
+    .map(|(codes, _)| codes)
+    .unwrap_or_else(|| panic!("{n} mailed codes for {to}: {:?}", mailed_codes(env, to)))
+}
+
+/// The codes in every mail to `to` so far.
 fn mailed_codes(env: &Env, to: &str) -> Vec<String> {
     mail_texts(env, to)
         .iter()
@@ -562,7 +585,7 @@ async fn guest_without_an_idp_signs_in_with_an_emailed_passcode() {
         )
         .await;
     assert_eq!(code_page.heading(), "Enter your code", "{}", code_page.body);
-    let codes = mailed_codes(&env, "frank@contoso.example");
+    let codes = wait_for_codes(&env, "frank@contoso.example", 1).await;
     assert_eq!(codes.len(), 1, "one mail with a code");
     let code = codes[0].clone();
     let wrong = b
@@ -593,7 +616,7 @@ async fn guest_without_an_idp_signs_in_with_an_emailed_passcode() {
             &[("email", "frank@contoso.example")],
         )
         .await;
-    let codes = mailed_codes(&env, "frank@contoso.example");
+    let codes = wait_for_codes(&env, "frank@contoso.example", 2).await;
     assert_eq!(codes.len(), 2);
     assert!(codes.iter().any(|c| *c != code), "a new code: {codes:?}");
     let reused = b2
@@ -636,6 +659,7 @@ async fn guest_without_an_idp_signs_in_with_an_emailed_passcode() {
         )
         .await;
     assert_eq!(limited.status, 429, "{limited:?}");
+    tokio::time::sleep(MAIL_SETTLES).await;
     assert_eq!(mailed_codes(&env, "frank@contoso.example").len(), 2);
 
     // Nobody invited this address: same page, no mail.
@@ -649,10 +673,123 @@ async fn guest_without_an_idp_signs_in_with_an_emailed_passcode() {
         )
         .await;
     assert_eq!(page.heading(), "Enter your code");
+    tokio::time::sleep(MAIL_SETTLES).await;
     assert_eq!(mailed_codes(&env, "stranger@contoso.example").len(), 0);
 
     // The mail never reaches the logs.
     assert!(!env.gw.log().contains(&code));
+}
+
+/// Opens `wiki.test` (which sends the browser to sign in) and asks for a
+/// code as `email`: the page, and how long the POST took.
+async fn ask_for_code(env: &Env, b: &mut Browser, email: &str) -> (Page, Duration) {
+    let form = b.open(&env.url("wiki.test", "/")).await;
+    assert_eq!(form.heading(), "Sign in", "{}", form.body);
+    let started = Instant::now();
+    let page = b
+        .submit(&form, "/.portcullis/sign-in", &[("email", email)])
+        .await;
+    (page, started.elapsed())
+}
+
+/// Issue 14 finding 3, account enumeration by timing on the passcode step:
+/// the code was mailed inside the request, and only to addresses the
+/// directory knows, so with a slow SMTP server a known address answered in
+/// seconds and an unknown one in milliseconds. Both now do the same work on
+/// the request path and the mail leaves from a queue after the answer.
+/// Here the SMTP server sits behind a relay that holds every chunk 250 ms
+/// (half a second per reply, seconds per mail): asking for a code answers
+/// within a second, and about as fast, for a known and an unknown address
+/// (medians of five tries each, taken in turns). The known address still
+/// gets its code and signs in with it; the unknown one gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passcode_step_takes_as_long_for_a_known_address_as_for_an_unknown_one() {
+    const KNOWN: &str = "frank@contoso.example";
+    const UNKNOWN: &str = "nobody@contoso.example";
+    const TRIES: usize = 5;
+    let sink = SmtpSink::start();
+    let relay = Relay::start(SocketAddr::from(([127, 0, 0, 1], sink.port)));
+    relay.set(Fault::Delay(Duration::from_millis(250)));
+    let up = Upstream::start("app").await;
+    let top = format!(
+        "sign_in: {{ host: {AUTH}, passcode: {{ per_address: 10 }} }}\n\
+         mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", \
+         smtp: {{ host: 127.0.0.1, port: {}, tls: none, timeout: 30s }} }}\n",
+        relay.addr.port()
+    );
+    let gw = Gateway::start_configured(
+        tempfile::tempdir().unwrap(),
+        &apps(&up),
+        RULES,
+        &[],
+        "",
+        &top,
+    )
+    .await;
+    let env = Env {
+        gw,
+        up,
+        op: None,
+        op_mfa: None,
+        smtp: Some(sink),
+    };
+    let frank = env.gw.add_user(KNOWN, UserType::Guest).await;
+    let until = OffsetDateTime::now_utc() + time::Duration::days(7);
+    env.gw.assign(&frank, "wiki", Some(until)).await;
+
+    let mut b = env.browser();
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..TRIES {
+        for (email, took) in [(KNOWN, &mut known), (UNKNOWN, &mut unknown)] {
+            let (page, t) = ask_for_code(&env, &mut b, email).await;
+            assert_eq!(
+                (page.status, page.heading().as_str()),
+                (200, "Enter your code"),
+                "{email}: {}",
+                page.body
+            );
+            took.push(t);
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    eprintln!(
+        "FIGURE passcode step, SMTP at ~0.5 s per reply: known address median {} ms, unknown {} ms (known {known:?}, unknown {unknown:?})",
+        k.as_millis(),
+        u.as_millis()
+    );
+    let second = Duration::from_secs(1);
+    assert!(
+        k < second && u < second,
+        "known {k:?}, unknown {u:?}: the mail is sent inside the request"
+    );
+    // A ratio, with a floor: a few milliseconds either way is noise.
+    let floor = Duration::from_millis(20);
+    assert!(
+        k <= 3 * u.max(floor) && u <= 3 * k.max(floor),
+        "known {known:?} and unknown {unknown:?} take different times"
+    );
+
+    // Every code reached the known address; a new one, the live one, signs
+    // in (each request replaced the code before it).
+    let earlier = wait_for_codes_within(&env, KNOWN, TRIES, Duration::from_secs(40)).await;
+    let (page, t) = ask_for_code(&env, &mut b, KNOWN).await;
+    assert!(t < second, "{t:?}");
+    let codes = wait_for_codes_within(&env, KNOWN, TRIES + 1, Duration::from_secs(40)).await;
+    let live = codes
+        .iter()
+        .find(|c| !earlier.contains(c))
+        .expect("a new code")
+        .clone();
+    let consent = b
+        .submit(&page, "/.portcullis/sign-in/passcode", &[("code", &live)])
+        .await;
+    assert_eq!(consent.heading(), "Review permissions", "{}", consent.body);
+    assert_eq!(mailed_codes(&env, UNKNOWN).len(), 0, "no mail to {UNKNOWN}");
+    assert!(!env.gw.log().contains(&live), "the code is not logged");
 }
 
 /// Return URLs only ever lead to an app host of this gateway (published
@@ -1115,7 +1252,7 @@ async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
             &[("email", "frank@contoso.example")],
         )
         .await;
-    let codes = mailed_codes(&env, "frank@contoso.example");
+    let codes = wait_for_codes(&env, "frank@contoso.example", 1).await;
     let consent = b
         .submit(
             &code_page,

@@ -13,6 +13,7 @@ use portcullis::store::RequestStatus;
 use support::browser::{Browser, Page};
 use support::gateway::{Gateway, app};
 use support::upstream::Upstream;
+use support::{WAIT, poll};
 use time::OffsetDateTime;
 
 const AUTH: &str = "auth.test";
@@ -154,9 +155,17 @@ impl Env {
             )
             .await;
         assert_eq!(sign_in.heading(), "Sign in", "{}", sign_in.body);
+        let to = email.to_ascii_lowercase();
+        let before = self.mails(&to).len();
         let code_page = b.submit(&sign_in, "/.portcullis/sign-in", &[]).await;
         assert_eq!(code_page.status, 200, "{}", code_page.body);
-        let code = self.code(&email.to_ascii_lowercase());
+        // The code is mailed after the answer: wait (bounded) for it.
+        poll(WAIT, || async {
+            (self.mails(&to).len() > before).then_some(())
+        })
+        .await
+        .expect("a passcode mail");
+        let code = self.code(&to);
         let consent = b
             .submit(
                 &code_page,

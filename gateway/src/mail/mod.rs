@@ -2,14 +2,19 @@
 //! self-service sign-up. Each [`Message`] renders an HTML and a text part
 //! from the templates beside this file (HTML autoescaped) and goes to an
 //! SMTP relay or, in the quickstart, to an outbox folder of `.eml` files.
+//! [`Mailer::send`] sends inside the caller's request; [`MailQueue`] sends
+//! after it (sign-in passcodes: the answer must not take longer for an
+//! address that gets a mail).
 //!
 //! Bodies carry passcodes and sign-in links, so nothing here logs them.
 
 mod config;
+mod queue;
 
 pub use config::{
     DEFAULT_TIMEOUT, MailConfig, MailFile, MailFileError, PasswordSource, Smtp, SmtpTls, Transport,
 };
+pub use queue::MailQueue;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -205,6 +210,10 @@ pub enum MailError {
     Smtp(String),
     #[error("sending took longer than {}s", .0.as_secs_f32())]
     Timeout(Duration),
+    /// [`MailQueue::push`] could not queue the message (the queue is full
+    /// or has stopped). Nothing was sent.
+    #[error("not sent: {0}")]
+    NotQueued(&'static str),
 }
 
 /// Sends [`Message`]s. Cheap to clone; share one per process.
@@ -350,10 +359,11 @@ fn templates() -> Environment<'static> {
         }
     });
     // Escape like Jinja2's MarkupSafe (`& < > " '`), not `/` as well:
-    // links stay readable (and greppable) in the HTML source.
+    // links stay readable (and greppable) in the HTML source. The same
+    // escaper as the portal's pages (`crate::html`).
     env.set_formatter(|out, state, value| match value.as_str() {
         Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            out.write_str(&html_escape(s))?;
+            out.write_str(&crate::html::escape(s))?;
             Ok(())
         }
         _ => minijinja::escape_formatter(out, state, value),
@@ -366,21 +376,6 @@ fn templates() -> Environment<'static> {
         }
     }
     env
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Checks a recipient: exactly one bare address (`anna@contoso.com`).

@@ -323,7 +323,7 @@ fn html_escapes_what_users_wrote() {
     );
     assert!(
         r.html
-            .contains("href=\"https://x.example/&#34;&gt;&lt;script&gt;"),
+            .contains("href=\"https://x.example/&quot;&gt;&lt;script&gt;"),
         "{}",
         r.html
     );

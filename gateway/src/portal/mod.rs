@@ -31,7 +31,7 @@ mod signin;
 mod signup;
 
 use crate::config::Config;
-use crate::mail::Mailer;
+use crate::mail::{MailQueue, Mailer};
 use crate::mfa::Totp;
 use crate::oidc::{OidcClient, OidcError};
 use crate::session::SessionClaims;
@@ -61,6 +61,10 @@ pub struct Portal {
     logo: Option<String>,
     totp: Totp,
     mailer: Option<Mailer>,
+    /// The mailer's queue for sign-in passcodes: sent after the answer, so
+    /// asking for a code takes as long for an address that gets one as for
+    /// one that does not (`signin::passcode`).
+    passcodes: Option<MailQueue>,
     oidc_configs: HashMap<String, crate::oidc::OidcIdpConfig>,
     oidc: tokio::sync::RwLock<HashMap<String, Arc<OidcClient>>>,
 }
@@ -99,11 +103,16 @@ impl Portal {
             Some(path) => Some(logo_data_uri(path)?),
             None => None,
         };
+        // The queue's sending task runs on the runtime building the portal
+        // (the server's background runtime, which lives as long as the
+        // process).
+        let passcodes = mailer.clone().map(MailQueue::start);
         Ok(Portal {
             pages: Pages::new(),
             logo,
             totp: Totp::default(),
             mailer,
+            passcodes,
             oidc_configs,
             oidc: tokio::sync::RwLock::new(clients),
         })

@@ -1,0 +1,131 @@
+//! "Enter your e-mail": the sign-in page and home-realm discovery. A local
+//! account listed by address comes first, then the IdP whose `domains`
+//! claim the address; anyone else gets the ways in for everyone
+//! (`sign_in.idp_order`, then the e-mailed passcode when it is the
+//! fallback), and chooses when there is more than one.
+
+use super::PASSCODE_IDP;
+use crate::config::{Fallback, IdpKind};
+use crate::mail::normalise_email;
+use crate::portal::{Handler, Reply};
+use minijinja::context;
+
+impl Handler<'_> {
+    pub(super) async fn sign_in_page(&self) -> Reply {
+        let rd = self.rd(None);
+        let reauth = self.query("reauth").as_deref() == Some("1");
+        if !reauth && let Some((claims, user)) = self.auth_session().await {
+            return self.after_sign_in(&claims, &user, &rd).await;
+        }
+        self.form_page(200, "sign_in.html", context! { rd, reauth, email => "" })
+    }
+
+    /// "Enter your e-mail" posted: pick the way in (home-realm discovery).
+    pub(super) async fn discover(&self) -> Reply {
+        let form = match self.form() {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let rd = self.rd(Some(&form));
+        let Some(email) = form.get("email").and_then(|e| normalise_email(e)) else {
+            return self.form_page(
+                400,
+                "sign_in.html",
+                context! { rd, email => form.get("email"), error => "Enter a valid e-mail address." },
+            );
+        };
+        let idps = &self.snapshot.config.idps;
+        // A listed local account first, then the IdP that claims the domain.
+        for idp in idps {
+            if let IdpKind::Local(l) = &idp.kind
+                && l.knows(&email)
+            {
+                return self.password_page(200, &idp.name, &email, &rd, None);
+            }
+        }
+        for idp in idps {
+            match &idp.kind {
+                IdpKind::Oidc(c) if c.serves_email(&email) => {
+                    let reauth = form.get("reauth").is_some_and(|v| v == "1");
+                    return self.start_oidc(&idp.name, &email, &rd, reauth).await;
+                }
+                IdpKind::Local(l) if l.serves(&email) => {
+                    return self.password_page(200, &idp.name, &email, &rd, None);
+                }
+                _ => {}
+            }
+        }
+        let options = self.options();
+        match options.as_slice() {
+            [] => self.start_again(
+                403,
+                "No way to sign in",
+                "There is no sign-in for this e-mail address here. Ask the person who invited you.",
+            ),
+            [(name, _)] => self.go(name, &email, &rd).await,
+            _ => self.form_page(
+                200,
+                "choose.html",
+                context! {
+                    rd, email,
+                    options => options.iter().map(|(name, label)| context! { name, label }).collect::<Vec<_>>(),
+                },
+            ),
+        }
+    }
+
+    /// The ways in for e-mails no IdP claims: `sign_in.idp_order`, then the
+    /// passcode when it is the fallback.
+    fn options(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .sign_in
+            .idp_order
+            .iter()
+            .map(|n| (n.clone(), format!("Sign in with {n}")))
+            .collect();
+        if self.sign_in.fallback == Fallback::Passcode {
+            out.push((
+                PASSCODE_IDP.to_string(),
+                "E-mail me a one-time code".to_string(),
+            ));
+        }
+        out
+    }
+
+    pub(super) async fn choose(&self) -> Reply {
+        let form = match self.form() {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let rd = self.rd(Some(&form));
+        let (Some(email), Some(method)) = (
+            form.get("email").and_then(|e| normalise_email(e)),
+            form.get("method"),
+        ) else {
+            return self.start_again(400, "Bad request", "The form is incomplete.");
+        };
+        if !self.options().iter().any(|(n, _)| n == method) {
+            return self.start_again(400, "Bad request", "That way of signing in is not offered.");
+        }
+        self.go(method, &email, &rd).await
+    }
+
+    /// Continues with the IdP (or passcode) `name`.
+    pub(in crate::portal) async fn go(&self, name: &str, email: &str, rd: &str) -> Reply {
+        if name == PASSCODE_IDP {
+            return self.send_passcode(email, rd).await;
+        }
+        match self
+            .snapshot
+            .config
+            .idps
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| &i.kind)
+        {
+            Some(IdpKind::Oidc(_)) => self.start_oidc(name, email, rd, false).await,
+            Some(IdpKind::Local(_)) => self.password_page(200, name, email, rd, None),
+            _ => self.start_again(400, "Bad request", "That way of signing in is not offered."),
+        }
+    }
+}

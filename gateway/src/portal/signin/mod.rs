@@ -1,0 +1,119 @@
+//! The auth host: how a person signs in, one file per step.
+//!
+//! ```text
+//! discovery ─► a method ─────────────► session ─► consent ─► hand-off
+//!  "enter      password | oidc |        the user,  guests,    a one-time
+//!   your        passcode                the cookie current    code back to
+//!   e-mail"     (each ends in SignedIn)            terms      the app host
+//! ```
+//!
+//! - [`discovery`]: the sign-in page; picks the way in for the address
+//!   (home-realm discovery), or lets the person choose.
+//! - The methods, each ending in a [`SignedIn`] handed to `complete`:
+//!   [`password`] (a local IdP), [`oidc`] (the round trip to the person's
+//!   IdP) and [`passcode`] (a one-time code by e-mail).
+//! - [`session`]: `complete` finds the directory user the sign-in is for and
+//!   issues the auth host's session; `handoff` sends the person back to the
+//!   app host that asked.
+//! - [`consent`]: between the two for a guest who has not accepted the
+//!   current terms.
+//! - [`forms`]: what every step's form shares (the flow cookie binding a
+//!   sign-in to one browser, CSRF, return URLs); [`sign_out`] and
+//!   [`landing`] (the signed-in person's apps) close the loop.
+//!
+//! Every outcome a method can have is counted in
+//! `sign_ins_total{idp,result}` (`count_sign_in`).
+
+mod consent;
+mod discovery;
+mod forms;
+mod landing;
+mod oidc;
+mod passcode;
+mod password;
+mod session;
+mod sign_out;
+
+use super::{Handler, Reply, paths};
+use crate::store::StoreError;
+
+/// The idp name recorded for e-mail passcode sign-ins.
+const PASSCODE_IDP: &str = "passcode";
+
+/// Someone the IdP (or the password, or the passcode) vouched for.
+struct SignedIn {
+    pub idp: String,
+    pub subject: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    pub amr: Vec<String>,
+    pub mfa: bool,
+    /// When the person authenticated (the IdP's `auth_time`, else now).
+    pub auth_time: i64,
+    /// Whether this IdP is the organisation's own for the e-mail's domain
+    /// (its `domains` list it): only then may a new member be created.
+    pub authoritative: bool,
+}
+
+impl Handler<'_> {
+    /// Answers a request on the auth host: the step its path names.
+    pub(super) async fn auth_host(&self) -> Reply {
+        let post = self.req.method == "POST";
+        match self.req.path {
+            paths::SIGN_IN if !post => self.sign_in_page().await,
+            paths::SIGN_IN => self.discover().await,
+            paths::SIGN_IN_PASSWORD if post => self.password().await,
+            paths::SIGN_IN_CHOOSE if post => self.choose().await,
+            paths::SIGN_IN_PASSCODE if post => self.passcode().await,
+            paths::CALLBACK if !post => self.callback().await,
+            paths::CONSENT => self.consent().await,
+            paths::MFA => self.mfa().await,
+            paths::SIGN_OUT => self.sign_out().await,
+            paths::INVITE => self.invitation().await,
+            p if p == paths::MANAGE || p.starts_with("/.portcullis/manage/") => self.manage().await,
+            p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
+                self.sign_up().await
+            }
+            "/" | "/.portcullis" | "/.portcullis/" | "/.portcullis/apps" if !post => {
+                self.landing().await
+            }
+            _ => self.message(404, "Not found", "There is nothing at this address."),
+        }
+    }
+
+    /// Counts one sign-in outcome in `sign_ins_total{idp,result}`.
+    fn count_sign_in(&self, idp: &str, result: &str) {
+        // Only configured idp names (and `passcode`) become labels.
+        let known = idp == PASSCODE_IDP || self.snapshot.config.idps.iter().any(|i| i.name == idp);
+        self.gateway
+            .metrics
+            .sign_ins
+            .with_label_values(&[if known { idp } else { "unknown" }, result])
+            .inc();
+    }
+
+    /// Counts one try in `bucket` for `key`; true when over `limit`
+    /// (passwords and passcodes).
+    async fn over_limit(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .gateway
+            .store
+            .hit_rate_limit(bucket, key, window, self.time())
+            .await?;
+        Ok(n > limit)
+    }
+
+    /// The client IP as a rate-limit key.
+    fn client_ip(&self) -> String {
+        self.req
+            .client_ip
+            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+    }
+}

@@ -1,0 +1,204 @@
+//! The round trip to the person's IdP (`crate::oidc`: the authorization
+//! code flow with PKCE). The pending sign-in waits as a single-use ticket
+//! under its `state`, bound to this browser's flow cookie; the callback
+//! takes it, has the answer checked and hands a [`SignedIn`] on.
+
+use super::SignedIn;
+use crate::mail::normalise_email;
+use crate::oidc::{OidcError, PendingAuth, ct_eq};
+use crate::portal::{Handler, PENDING_TTL_SECS, Reply, digest, paths};
+use openidconnect::url::Url;
+use serde::{Deserialize, Serialize};
+
+/// The ticket kind of pending OIDC sign-ins.
+const OIDC_KIND: &str = "oidc";
+
+/// A pending OIDC sign-in, kept as a single-use ticket under its `state`.
+#[derive(Serialize, Deserialize)]
+struct PendingOidc {
+    pending: PendingAuth,
+    rd: String,
+    /// Digest of the browser's flow cookie: the callback must come back to
+    /// the browser that started it.
+    flow: String,
+}
+
+impl Handler<'_> {
+    /// To the IdP; `reauth` asks it for a fresh sign-in (`prompt=login`),
+    /// for apps whose sign-in frequency the session no longer meets.
+    pub(super) async fn start_oidc(&self, idp: &str, email: &str, rd: &str, reauth: bool) -> Reply {
+        let client = match self.portal.oidc_client(idp).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.count_sign_in(idp, e.as_str());
+                return self.unavailable("identity provider discovery", &e);
+            }
+        };
+        let callback = format!("{}{}", self.auth_origin(), paths::CALLBACK);
+        let Ok(redirect_uri) = Url::parse(&callback) else {
+            return self.message(400, "Bad request", "The host name is not valid.");
+        };
+        if !reachable(client.metadata().authorization_endpoint().url()).await {
+            self.count_sign_in(idp, "idp_unreachable");
+            return self.start_again(
+                503,
+                "Sign-in service unavailable",
+                "Your organisation's sign-in service cannot be reached right now. Try again in a few minutes.",
+            );
+        }
+        let (url, pending) =
+            client.authorize_url(&redirect_uri, None, reauth, Some(email), self.now);
+        let (flow, set) = self.flow();
+        let state = pending.state.clone();
+        let ticket = PendingOidc {
+            pending,
+            rd: rd.to_string(),
+            flow: digest(&["flow", &flow]),
+        };
+        let payload = match serde_json::to_string(&ticket) {
+            Ok(p) => p,
+            Err(e) => return self.unavailable("pending sign-in", &e),
+        };
+        let expires = self.time() + time::Duration::seconds(PENDING_TTL_SECS);
+        if let Err(e) = self
+            .gateway
+            .store
+            .put_ticket(OIDC_KIND, &state, &payload, expires, self.time())
+            .await
+        {
+            return self.unavailable("pending sign-in", &e);
+        }
+        let reply = Reply::redirect(url.to_string());
+        match set {
+            Some(c) => reply.with_cookie(c),
+            None => reply,
+        }
+    }
+
+    pub(super) async fn callback(&self) -> Reply {
+        let Some(state) = self.query("state") else {
+            return self.start_again(
+                400,
+                "Sign-in failed",
+                "The answer from the sign-in service is incomplete.",
+            );
+        };
+        let ticket = match self
+            .gateway
+            .store
+            .take_ticket(OIDC_KIND, &state, self.time())
+            .await
+        {
+            Ok(t) => t.and_then(|p| serde_json::from_str::<PendingOidc>(&p).ok()),
+            Err(e) => return self.unavailable("pending sign-in", &e),
+        };
+        let Some(ticket) = ticket else {
+            return self.start_again(
+                400,
+                "Sign-in expired",
+                "This sign-in was already finished or took too long.",
+            );
+        };
+        let idp = ticket.pending.idp_name.clone();
+        let same_browser = self
+            .cookie(self.flow_cookie_name())
+            .is_some_and(|f| ct_eq(digest(&["flow", f]).as_bytes(), ticket.flow.as_bytes()));
+        if !same_browser {
+            self.count_sign_in(&idp, "other_browser");
+            return self.start_again(
+                400,
+                "Sign-in failed",
+                "This sign-in was started in another browser. Start again here.",
+            );
+        }
+        if let Some(error) = self.query("error") {
+            let e = OidcError::from_callback(&error);
+            self.count_sign_in(&idp, e.as_str());
+            return self.start_again(
+                400,
+                "Sign-in failed",
+                "The sign-in service did not sign you in.",
+            );
+        }
+        let Some(code) = self.query("code") else {
+            return self.start_again(
+                400,
+                "Sign-in failed",
+                "The answer from the sign-in service is incomplete.",
+            );
+        };
+        let client = match self.portal.oidc_client(&idp).await {
+            Ok(c) => c,
+            Err(e) => return self.unavailable("identity provider", &e),
+        };
+        let iss = self.query("iss");
+        let id = match client
+            .finish(&ticket.pending, &code, &state, iss.as_deref(), self.now)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                self.count_sign_in(&idp, e.as_str());
+                tracing::info!(request_id = %self.req.request_id, idp = %idp, error = %e, "sign-in refused");
+                if matches!(e, OidcError::IdpUnreachable(_)) {
+                    return self.unavailable("identity provider", &e);
+                }
+                return self.start_again(
+                    400,
+                    "Sign-in failed",
+                    "The answer from your sign-in service could not be verified.",
+                );
+            }
+        };
+        let email = match (&id.email, id.email_verified) {
+            (Some(e), true) => normalise_email(e),
+            _ => None,
+        };
+        let Some(email) = email else {
+            self.count_sign_in(&idp, "email_unverified");
+            return self.start_again(
+                403,
+                "E-mail not confirmed",
+                "Your sign-in service did not confirm your e-mail address, so it cannot be matched to an invitation.",
+            );
+        };
+        let config = client.config();
+        let subject = if config.issuer_is_template() {
+            format!("{}|{}", id.issuer, id.subject)
+        } else {
+            id.subject.clone()
+        };
+        self.complete(
+            SignedIn {
+                idp,
+                subject,
+                authoritative: config.serves_email(&email),
+                email,
+                name: id.name,
+                groups: id.groups,
+                amr: id.amr,
+                mfa: id.mfa,
+                auth_time: id.auth_time.unwrap_or(self.now).min(self.now),
+            },
+            &ticket.rd,
+        )
+        .await
+    }
+}
+
+/// Whether a TCP connection to the URL's host opens within 2 s: an IdP
+/// that is down is said so on our page, not as a browser error on theirs.
+async fn reachable(url: &Url) -> bool {
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(
+        tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}

@@ -1,0 +1,248 @@
+//! After a method vouched for someone ([`SignedIn`]): the directory user the
+//! sign-in is for, the auth host's session and its audit entry; and, once
+//! consent is settled, the hand-off to the app host (a one-time code the
+//! app host turns into its own cookie).
+
+use super::passcode::may_use_passcode;
+use super::{PASSCODE_IDP, SignedIn};
+use crate::portal::apphost::{HANDOFF_KIND, Handoff};
+use crate::portal::{HANDOFF_TTL_SECS, Handler, Reply, paths, random_token, seconds};
+use crate::session::{SessionClaims, cookie, new_sid};
+use crate::store::{
+    Identity, NewAuditEntry, NewUser, SessionRecord, StoreError, User, UserState, UserType,
+    new_user_id,
+};
+
+impl Handler<'_> {
+    /// The auth host's session, if valid, not revoked, and its user active.
+    pub(in crate::portal) async fn auth_session(&self) -> Option<(SessionClaims, User)> {
+        let claims = self.session()?;
+        let store = &self.gateway.store;
+        if store.is_revoked(&claims.sid).await.unwrap_or(true) {
+            return None;
+        }
+        match store.get_user(&claims.sub).await {
+            Ok(Some(u)) if u.state == UserState::Active => Some((claims, u)),
+            _ => None,
+        }
+    }
+
+    /// Finds the user the sign-in is for, starts the session, and goes on
+    /// to consent or back to the app.
+    pub(super) async fn complete(&self, s: SignedIn, rd: &str) -> Reply {
+        let store = &self.gateway.store;
+        let user = match self.resolve_user(&s).await {
+            Ok(Ok(u)) => u,
+            Ok(Err((result, title, text))) => {
+                self.count_sign_in(&s.idp, result);
+                return self.start_again(403, title, text);
+            }
+            Err(e) => return self.unavailable("directory", &e),
+        };
+        let sid = new_sid();
+        let lifetime = seconds(self.sign_in.session_lifetime);
+        let record = SessionRecord {
+            sid: sid.clone(),
+            user_id: user.id.clone(),
+            idp: s.idp.clone(),
+            created_at: self.time(),
+            expires_at: self.time() + self.sign_in.session_lifetime,
+        };
+        if let Err(e) = store.insert_session(&record).await {
+            return self.unavailable("session", &e);
+        }
+        // `mfa` in the session only when we vouch for it: an IdP that is
+        // not `mfa: trusted` may say what it likes in `amr`.
+        let mut amr = s.amr;
+        amr.retain(|m| m != "mfa");
+        if s.mfa {
+            amr.push("mfa".into());
+        }
+        let keys = self.gateway.keys.load();
+        let claims = SessionClaims {
+            iss: keys.issuer().to_string(),
+            sub: user.id.clone(),
+            aud: self.sign_in.host.clone(),
+            email: user.email.clone(),
+            user_type: user.user_type,
+            groups: s.groups.iter().map(|g| g.to_ascii_lowercase()).collect(),
+            idp: s.idp.clone(),
+            amr,
+            auth_time: s.auth_time,
+            iat: self.now,
+            exp: self.now + lifetime,
+            sid,
+        };
+        let token = match keys.issue(&claims) {
+            Ok(t) => t,
+            Err(e) => return self.unavailable("issue session", &e),
+        };
+        let _ = store
+            .append_audit(&NewAuditEntry {
+                at: self.time(),
+                actor: user.id.clone(),
+                action: "signed_in".into(),
+                subject: Some(user.id.clone()),
+                app: None,
+                detail: serde_json::json!({ "idp": s.idp, "mfa": claims.mfa() }),
+            })
+            .await;
+        self.count_sign_in(&s.idp, "ok");
+        if s.mfa {
+            self.gateway
+                .metrics
+                .mfa
+                .with_label_values(&["idp", "ok"])
+                .inc();
+        }
+        self.after_sign_in(&claims, &user, rd)
+            .await
+            .with_cookie(cookie::set_cookie(&token, self.req.https, lifetime))
+    }
+
+    /// The directory's user for this sign-in: by identity; else an invited
+    /// user not yet linked to any identity, by e-mail; else a new member when
+    /// the organisation's own IdP vouches for a member domain. Anyone else
+    /// gets `Err((result, title, text))`.
+    #[allow(clippy::type_complexity)]
+    async fn resolve_user(
+        &self,
+        s: &SignedIn,
+    ) -> Result<Result<User, (&'static str, &'static str, &'static str)>, StoreError> {
+        let store = &self.gateway.store;
+        let user = if s.idp == PASSCODE_IDP {
+            // The code proved the mailbox; the address is the identity, for
+            // users not linked to an IdP.
+            match store.get_user_by_email(&s.email).await? {
+                Some(u) if may_use_passcode(&u, &s.email) => {
+                    if u.identity.is_none() {
+                        store.link_identity(&u.id, PASSCODE_IDP, &s.email).await?;
+                    }
+                    u
+                }
+                _ => return Ok(Err(NOT_INVITED)),
+            }
+        } else if let Some(u) = store.get_user_by_identity(&s.idp, &s.subject).await? {
+            u
+        } else {
+            match store.get_user_by_email(&s.email).await? {
+                Some(u) if u.identity.is_none() => {
+                    match store.link_identity(&u.id, &s.idp, &s.subject).await {
+                        // The IdP's display name for an invited user who had none.
+                        Ok(()) if u.display_name.is_none() && s.name.is_some() => {
+                            store
+                                .upsert_user(
+                                    &NewUser {
+                                        id: u.id.clone(),
+                                        email: u.email.clone(),
+                                        display_name: s.name.clone(),
+                                        user_type: u.user_type,
+                                        identity: None,
+                                    },
+                                    self.time(),
+                                )
+                                .await?
+                        }
+                        Ok(()) => u,
+                        Err(StoreError::Conflict { .. }) => return Ok(Err(LINKED_ELSEWHERE)),
+                        Err(e) => return Err(e),
+                    }
+                }
+                // Matched by e-mail but linked to another account: never
+                // take it over (users are iss+sub, not e-mail).
+                Some(_) => return Ok(Err(LINKED_ELSEWHERE)),
+                None => {
+                    let member = self
+                        .snapshot
+                        .config
+                        .organisation
+                        .member_domains
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(domain_of(&s.email)));
+                    if !(member && s.authoritative) {
+                        return Ok(Err(NOT_INVITED));
+                    }
+                    store
+                        .upsert_user(
+                            &NewUser {
+                                id: new_user_id(),
+                                email: s.email.clone(),
+                                display_name: s.name.clone(),
+                                user_type: UserType::Member,
+                                identity: Some(Identity {
+                                    idp: s.idp.clone(),
+                                    subject: s.subject.clone(),
+                                }),
+                            },
+                            self.time(),
+                        )
+                        .await?
+                }
+            }
+        };
+        if user.state != UserState::Active {
+            return Ok(Err((
+                "blocked",
+                "Access blocked",
+                "Your access has been blocked. Contact the person who invited you.",
+            )));
+        }
+        Ok(Ok(user))
+    }
+
+    /// Back to the app host with a one-time code, or the landing page when
+    /// there is no valid return URL.
+    pub(in crate::portal) async fn handoff(&self, claims: &SessionClaims, rd: &str) -> Reply {
+        if (rd.starts_with("/.portcullis/invite?") || rd.starts_with("/.portcullis/sign-up/"))
+            && !rd.contains(['\\', '\r', '\n'])
+        {
+            // Back to the invitation (or the sign-up step) that sent the
+            // person to sign in; a local path, never another host.
+            return Reply::redirect(rd.to_string());
+        }
+        let Some(target) = self.target(rd) else {
+            return Reply::redirect("/.portcullis/apps".to_string());
+        };
+        let code = random_token(16);
+        let payload = Handoff {
+            host: target.host.clone(),
+            path: target.path,
+            claims: claims.clone(),
+        };
+        let payload = match serde_json::to_string(&payload) {
+            Ok(p) => p,
+            Err(e) => return self.unavailable("hand-off", &e),
+        };
+        let expires = self.time() + time::Duration::seconds(HANDOFF_TTL_SECS);
+        if let Err(e) = self
+            .gateway
+            .store
+            .put_ticket(HANDOFF_KIND, &code, &payload, expires, self.time())
+            .await
+        {
+            return self.unavailable("hand-off", &e);
+        }
+        Reply::redirect(format!(
+            "{}://{}{}{}?code={code}",
+            self.scheme(),
+            target.host,
+            self.req.port_suffix,
+            paths::SESSION
+        ))
+    }
+}
+
+const NOT_INVITED: (&str, &str, &str) = (
+    "not_invited",
+    "No access yet",
+    "You have not been invited to any app here. Ask your contact to invite you.",
+);
+const LINKED_ELSEWHERE: (&str, &str, &str) = (
+    "identity_conflict",
+    "Use the account you first signed in with",
+    "This e-mail address is already linked to another sign-in account. Sign in with that one.",
+);
+
+fn domain_of(email: &str) -> &str {
+    email.rsplit_once('@').map_or("", |(_, d)| d)
+}
