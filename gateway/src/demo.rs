@@ -2,8 +2,8 @@
 //! shows a signed-in partner what the gateway tells an app about them. The
 //! quickstart routes its `demo` app here, so a newcomer needs nothing else.
 
+use crate::html::escape;
 use crate::proxy::headers;
-use crate::proxy::respond::escape;
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::{HttpServer, ServeHttp};

@@ -22,9 +22,33 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Everything but RFC 3986's unreserved characters and `/` (kept so that
+/// return paths stay readable) is percent-encoded in a query component.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Percent-encodes a URL query component (a return path, an app name) for a
+/// link or a redirect the gateway builds.
+pub fn encode_component(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{encode_component, escape};
+
+    #[test]
+    fn query_components_keep_only_unreserved_characters_and_slashes() {
+        assert_eq!(
+            encode_component("/a b?x=1&y=//evil"),
+            "/a%20b%3Fx%3D1%26y%3D//evil"
+        );
+        assert_eq!(encode_component("ünï"), "%C3%BCn%C3%AF");
+    }
 
     #[test]
     fn escapes_the_five_markup_characters() {

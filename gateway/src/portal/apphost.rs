@@ -3,7 +3,7 @@
 //! own cookie, and sign out.
 
 use super::{Handler, Reply, paths};
-use crate::proxy::respond::encode_component;
+use crate::html::encode_component;
 use crate::session::{SessionClaims, cookie};
 use serde::{Deserialize, Serialize};
 

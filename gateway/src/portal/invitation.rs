@@ -4,8 +4,8 @@
 //! the person lands on their apps.
 
 use super::{Handler, Reply, paths};
+use crate::html::encode_component;
 use crate::invite::{self, Refusal};
-use crate::proxy::respond::encode_component;
 use minijinja::context;
 
 impl Handler<'_> {

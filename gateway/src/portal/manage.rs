@@ -15,8 +15,8 @@
 
 use super::{Handler, Reply, paths};
 use crate::config::App;
+use crate::html::encode_component;
 use crate::invite::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
-use crate::proxy::respond::encode_component;
 use crate::session::SessionClaims;
 use crate::store::{NewAuditEntry, StoreError, User, UserType};
 use minijinja::context;

@@ -4,8 +4,8 @@
 //! session carries MFA and the browser goes back to the app that asked.
 
 use super::{Handler, Reply, paths};
+use crate::html::encode_component;
 use crate::mfa::MfaError;
-use crate::proxy::respond::encode_component;
 use crate::session::{SessionClaims, cookie};
 use crate::store::User;
 use minijinja::context;

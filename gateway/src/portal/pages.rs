@@ -53,7 +53,7 @@ impl Pages {
         // QR code's data URI stay intact.
         env.set_formatter(|out, state, value| match value.as_str() {
             Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-                out.write_str(&crate::proxy::respond::escape(s))?;
+                out.write_str(&crate::html::escape(s))?;
                 Ok(())
             }
             _ => minijinja::escape_formatter(out, state, value),

@@ -16,7 +16,7 @@
 
 use super::{Handler, Reply, paths};
 use crate::config::{App, Approval, SignUp};
-use crate::proxy::respond::encode_component;
+use crate::html::encode_component;
 use crate::session::SessionClaims;
 use crate::signup::{self, Outcome, SignUpError};
 use crate::store::{RequestStatus, User, UserType};

@@ -1,8 +1,8 @@
 //! Consent: a guest accepts the current terms (`sign_in.terms`) once per
 //! version before the first app; declining signs them out again.
 
+use crate::html::encode_component;
 use crate::portal::{Handler, Reply, paths};
-use crate::proxy::respond::encode_component;
 use crate::session::{SessionClaims, cookie};
 use crate::store::{NewAuditEntry, User, UserType};
 use minijinja::context;
