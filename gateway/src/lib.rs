@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod guests;
 pub mod invite;
 pub mod lifecycle;
 pub mod local_idp;

@@ -491,13 +491,19 @@ async fn guests_run(
     config: &portcullis::config::Config,
     store: &portcullis::store::Store,
 ) -> Result<(), (u8, String)> {
-    use portcullis::admin::{access_end, audit_json, find_guest, guest_json};
-    use portcullis::store::{AuditQuery, NewAuditEntry, UserType};
+    use portcullis::admin::{audit_json, guest_json};
+    use portcullis::guests::{self, Caller, Place, access_end};
+    use portcullis::store::{AuditQuery, UserType};
     let failed = |e: portcullis::store::StoreError| (1u8, e.to_string());
     let now = time::OffsetDateTime::now_utc();
     let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+    let caller = Caller {
+        place: Place::Store(store),
+        actor: &actor,
+        now,
+    };
     let guest = |id: String| async move {
-        find_guest(store, &id)
+        guests::find(store, &id)
             .await
             .map_err(failed)?
             .ok_or_else(|| {
@@ -506,23 +512,6 @@ async fn guests_run(
                     format!("no guest `{id}` (give a guest's user id or e-mail)"),
                 )
             })
-    };
-    let audit = |action: &'static str, subject: String, app: Option<String>, detail| {
-        let actor = actor.clone();
-        async move {
-            store
-                .append_audit(&NewAuditEntry {
-                    at: now,
-                    actor,
-                    action: action.into(),
-                    subject: Some(subject),
-                    app,
-                    detail,
-                })
-                .await
-                .map(|_| ())
-                .map_err(failed)
-        }
     };
     match command {
         GuestsCommand::List { app, .. } => {
@@ -617,23 +606,9 @@ async fn guests_run(
             let end = access_end(*days, until.as_deref(), now)
                 .map_err(|(field, message)| (2, format!("--{field}: {message}")))?;
             let u = guest(g.clone()).await?;
-            let had = store
-                .assignments_of_user(&u.id)
-                .await
-                .map_err(failed)?
-                .iter()
-                .any(|a| &a.app == app);
-            store
-                .grant_assignment(&u.id, app, Some(end), Some(&actor), now)
+            guests::extend(caller, &u, app, end, None)
                 .await
                 .map_err(failed)?;
-            audit(
-                if had { "assignment_extended" } else { "assignment_granted" },
-                u.id.clone(),
-                Some(app.clone()),
-                serde_json::json!({ "until": end.format(&time::format_description::well_known::Rfc3339).unwrap_or_default() }),
-            )
-            .await?;
             println!(
                 "{} ({}) has access to {app} until {}",
                 u.email,
@@ -649,37 +624,14 @@ async fn guests_run(
             let u = guest(g.clone()).await?;
             match app {
                 Some(app) => {
-                    if !store.revoke_assignment(&u.id, app).await.map_err(failed)? {
+                    if !guests::end(caller, &u, app).await.map_err(failed)? {
                         return Err((1, format!("{} has no assignment to {app}", u.email)));
                     }
-                    audit(
-                        "assignment_revoked",
-                        u.id.clone(),
-                        Some(app.clone()),
-                        serde_json::json!({}),
-                    )
-                    .await?;
                     println!("{} ({}) no longer has access to {app}", u.email, u.id);
                 }
                 None => {
-                    let sids = store
-                        .revoke_sessions_of_user(&u.id, now)
-                        .await
-                        .map_err(failed)?;
-                    store.delete_user(&u.id).await.map_err(failed)?;
-                    audit(
-                        "guest_removed",
-                        u.id.clone(),
-                        None,
-                        serde_json::json!({ "email": u.email, "sessions_revoked": sids.len() }),
-                    )
-                    .await?;
-                    println!(
-                        "removed {} ({}); {} session(s) ended",
-                        u.email,
-                        u.id,
-                        sids.len()
-                    );
+                    let ended = guests::remove(caller, &u).await.map_err(failed)?;
+                    println!("removed {} ({}); {} session(s) ended", u.email, u.id, ended);
                 }
             }
             Ok(())

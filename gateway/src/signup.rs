@@ -8,11 +8,11 @@
 //! guest user without an identity (as an invitation makes one), linked at
 //! their first sign-in, and no assignment.
 
-use crate::config::{App, Approval, Config, Owner, SignUp};
+use crate::config::{App, Approval, Config, SignUp};
 use crate::mail::{Mailer, Message};
 use crate::store::{
     AccessRequest, NewAccessRequest, NewAuditEntry, NewUser, RequestStatus, Store, StoreError,
-    User, UserState, UserType, new_user_id,
+    User, UserType, new_user_id,
 };
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
@@ -220,7 +220,9 @@ pub async fn request(
         return Ok(Outcome::Pending(req));
     };
     let link = format!("{base}/.portcullis/sign-up/review?id={}", req.id);
-    for to in owner_emails(store, app, &user.email).await {
+    // A group that cannot be read is logged there; its members are not told.
+    let (owners, _unread_groups) = crate::guests::owner_emails(store, app, &user.email).await;
+    for to in owners {
         let sent = mailer
             .send(
                 &to,
@@ -238,33 +240,6 @@ pub async fn request(
         }
     }
     Ok(Outcome::Pending(req))
-}
-
-/// The app's owners' e-mails, lower-case, without duplicates: those named,
-/// and the active members of owner groups in the directory (a group that
-/// cannot be read is logged and skipped); never the requester.
-async fn owner_emails(store: &Store, app: &App, requester: &str) -> Vec<String> {
-    let mut emails = std::collections::BTreeSet::new();
-    for owner in &app.owners {
-        match owner {
-            Owner::Email(e) => {
-                emails.insert(e.to_ascii_lowercase());
-            }
-            Owner::Group(g) => match store.members_of_group(g).await {
-                Ok(members) => emails.extend(
-                    members
-                        .into_iter()
-                        .filter(|m| m.state == UserState::Active)
-                        .map(|m| m.email.to_ascii_lowercase()),
-                ),
-                Err(e) => {
-                    tracing::warn!(app = %app.name, group = %g, error = %e, "owner group not read; its members are not told");
-                }
-            },
-        }
-    }
-    emails.remove(&requester.to_ascii_lowercase());
-    emails.into_iter().collect()
 }
 
 /// Approves or denies the pending request `id` as `actor` (an owner's

@@ -2,16 +2,16 @@
 //! `PUT|DELETE /api/v1/guests/{id}/assignments/{app}`: guests (by id or
 //! e-mail) with their assignments, as `portcullis guests`. `PUT` grants or
 //! extends with `{"days": N}` or `{"until": "YYYY-MM-DD" | RFC 3339}`;
-//! deleting a guest ends their sessions first.
+//! deleting a guest ends their sessions first. Each change is an operation
+//! of `crate::guests`, done as actor `admin`.
 
 use super::AdminApp;
-use super::invitations::parse_until;
 use super::response::{BadInput, json_response, not_found, rfc3339, store_failed};
 use super::routes::{GuestRoute, percent_decode};
+use crate::guests::{self, Caller, Place, access_end};
 use http::{Method, Response, StatusCode};
 use rules::UserType;
 use serde_json::{Value, json};
-use tracing::warn;
 
 /// A guest with their assignments, as the API (and `guests show --json`)
 /// shows it.
@@ -37,49 +37,6 @@ pub fn guest_json(
     })
 }
 
-/// The end of a grant or extension: `days` from `now` (1 to 366) or
-/// `until` (RFC 3339 or `YYYY-MM-DD`, UTC midnight; in the future, at most
-/// 366 days ahead). Exactly one. `Err((field, message))` names the input.
-pub fn access_end(
-    days: Option<i64>,
-    until: Option<&str>,
-    now: time::OffsetDateTime,
-) -> Result<time::OffsetDateTime, (&'static str, String)> {
-    let max = i64::from(crate::invite::MAX_ACCESS_DAYS);
-    match (days, until) {
-        (Some(_), Some(_)) => Err(("until", "give days or until, not both".into())),
-        (None, None) => Err(("days", format!("give days (1 to {max}) or until (a date)"))),
-        (Some(d), None) if !(1..=max).contains(&d) => {
-            Err(("days", format!("`{d}` is out of range; use 1 to {max}")))
-        }
-        (Some(d), None) => Ok(now + time::Duration::days(d)),
-        (None, Some(s)) => match parse_until(s) {
-            None => Err((
-                "until",
-                format!("`{s}` is not an RFC 3339 time or a date like 2026-12-31"),
-            )),
-            Some(t) if t <= now => Err(("until", format!("`{s}` is not in the future"))),
-            Some(t) if t > now + time::Duration::days(max) => {
-                Err(("until", format!("`{s}` is more than {max} days ahead")))
-            }
-            Some(t) => Ok(t),
-        },
-    }
-}
-
-/// The guest with this id or e-mail (`None`: no such user, or a member).
-pub async fn find_guest(
-    store: &crate::store::Store,
-    id_or_email: &str,
-) -> Result<Option<crate::store::User>, crate::store::StoreError> {
-    let user = if id_or_email.contains('@') {
-        store.get_user_by_email(id_or_email).await?
-    } else {
-        store.get_user(id_or_email).await?
-    };
-    Ok(user.filter(|u| u.user_type == UserType::Guest))
-}
-
 /// The JSON body of `PUT /api/v1/guests/{id}/assignments/{app}`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,24 +55,6 @@ fn no_guest(id: &str) -> Response<Vec<u8>> {
 }
 
 impl AdminApp {
-    async fn audit_entry(&self, action: &str, subject: &str, app: Option<&str>, detail: Value) {
-        let r = self
-            .gateway
-            .store
-            .append_audit(&crate::store::NewAuditEntry {
-                at: time::OffsetDateTime::now_utc(),
-                actor: "admin".into(),
-                action: action.into(),
-                subject: Some(subject.into()),
-                app: app.map(str::to_string),
-                detail,
-            })
-            .await;
-        if let Err(e) = r {
-            warn!(error = %e, action, "audit entry not written");
-        }
-    }
-
     /// The guest endpoints (store: async).
     pub(super) async fn guests(
         &self,
@@ -126,6 +65,11 @@ impl AdminApp {
         let g = &self.gateway;
         let store = &g.store;
         let now = time::OffsetDateTime::now_utc();
+        let caller = Caller {
+            place: Place::Gateway(g),
+            actor: "admin",
+            now,
+        };
         let id = match route {
             GuestRoute::All => {
                 let users = match store.list_users(Some(UserType::Guest)).await {
@@ -146,14 +90,13 @@ impl AdminApp {
         let Some(id) = percent_decode(id) else {
             return BadInput::field("id", "not valid percent-encoding").response();
         };
-        let guest = match find_guest(store, &id).await {
+        let guest = match guests::find(store, &id).await {
             Ok(Some(u)) => u,
             Ok(None) => return no_guest(&id),
             Err(e) => return store_failed(&e),
         };
-        let guest_ref = &guest;
+        let guest = &guest;
         let show = |status: StatusCode| async move {
-            let guest = guest_ref;
             match store.assignments_of_user(&guest.id).await {
                 Ok(a) => json_response(status, &guest_json(guest, &a, now)),
                 Err(e) => store_failed(&e),
@@ -161,28 +104,13 @@ impl AdminApp {
         };
         match (route, method) {
             (GuestRoute::One(_), &Method::GET) => show(StatusCode::OK).await,
-            (GuestRoute::One(_), _) => {
-                let sids = match g.revoke_sessions_of_user(&guest.id).await {
-                    Ok(s) => s,
-                    Err(e) => return store_failed(&e),
-                };
-                match store.delete_user(&guest.id).await {
-                    Ok(_) => {}
-                    Err(e) => return store_failed(&e),
-                }
-                g.directory.invalidate_user(&guest.id);
-                self.audit_entry(
-                    "guest_removed",
-                    &guest.id,
-                    None,
-                    json!({ "email": guest.email, "sessions_revoked": sids.len() }),
-                )
-                .await;
-                json_response(
+            (GuestRoute::One(_), _) => match guests::remove(caller, guest).await {
+                Ok(ended) => json_response(
                     StatusCode::OK,
-                    &json!({ "deleted": guest.id, "sessions_revoked": sids.len() }),
-                )
-            }
+                    &json!({ "deleted": guest.id, "sessions_revoked": ended }),
+                ),
+                Err(e) => store_failed(&e),
+            },
             (GuestRoute::Assignment(_, app), _) => {
                 let Some(app) = percent_decode(app) else {
                     return BadInput::field("app", "not valid percent-encoding").response();
@@ -201,24 +129,15 @@ impl AdminApp {
                     return BadInput::field("app", format!("no app named `{app}`{hint}"))
                         .response();
                 }
-                let had = match store.assignments_of_user(&guest.id).await {
-                    Ok(a) => a.iter().any(|a| a.app == app),
-                    Err(e) => return store_failed(&e),
-                };
                 if *method == Method::DELETE {
-                    if !had {
-                        return json_response(
+                    return match guests::end(caller, guest, &app).await {
+                        Ok(true) => show(StatusCode::OK).await,
+                        Ok(false) => json_response(
                             StatusCode::NOT_FOUND,
                             &json!({"error": format!("{} has no assignment to {app}", guest.email), "field": "app"}),
-                        );
-                    }
-                    if let Err(e) = store.revoke_assignment(&guest.id, &app).await {
-                        return store_failed(&e);
-                    }
-                    g.directory.invalidate_user(&guest.id);
-                    self.audit_entry("assignment_revoked", &guest.id, Some(&app), json!({}))
-                        .await;
-                    return show(StatusCode::OK).await;
+                        ),
+                        Err(e) => store_failed(&e),
+                    };
                 }
                 let body: AssignmentBody = match serde_json::from_slice(body) {
                     Ok(b) => b,
@@ -230,25 +149,10 @@ impl AdminApp {
                     Ok(t) => t,
                     Err((field, message)) => return BadInput::field(field, message).response(),
                 };
-                if let Err(e) = store
-                    .grant_assignment(&guest.id, &app, Some(end), Some("admin"), now)
-                    .await
-                {
-                    return store_failed(&e);
+                match guests::extend(caller, guest, &app, end, None).await {
+                    Ok(_) => show(StatusCode::OK).await,
+                    Err(e) => store_failed(&e),
                 }
-                g.directory.invalidate_user(&guest.id);
-                self.audit_entry(
-                    if had {
-                        "assignment_extended"
-                    } else {
-                        "assignment_granted"
-                    },
-                    &guest.id,
-                    Some(&app),
-                    json!({ "until": rfc3339(end) }),
-                )
-                .await;
-                show(StatusCode::OK).await
             }
             (GuestRoute::All, _) => not_found(),
         }

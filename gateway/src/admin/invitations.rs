@@ -8,6 +8,7 @@
 use super::AdminApp;
 use super::response::{BadInput, json_response, not_found};
 use super::routes::InvitationRoute;
+use crate::guests::parse_until;
 use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tracing::warn;
@@ -49,19 +50,6 @@ struct InviteBody {
     #[serde(default)]
     message: Option<String>,
     inviter: String,
-}
-
-/// An end given as an RFC 3339 time or a date `YYYY-MM-DD` (UTC midnight);
-/// `None` when it is neither.
-pub fn parse_until(s: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .or_else(|| {
-            let f = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(s, &f)
-                .ok()
-                .map(|d| d.midnight().assume_utc())
-        })
 }
 
 impl AdminApp {

@@ -16,8 +16,8 @@
 //! How the parts fit: this file is the listener (the Pingora service and
 //! the body reading); `routes.rs` parses the path and judges a request head
 //! in order, with `auth.rs` first; each resource's file parses its input,
-//! calls the operation it names (`crate::invite`, the store) and renders
-//! the answer with `response.rs`.
+//! calls the operation it names (`crate::invite`, `crate::guests`, the
+//! store) and renders the answer with `response.rs`.
 //!
 //! Authentication: every path under `/api/` needs `Authorization: Bearer
 //! <token>`, the token being the trimmed content of `admin.token_file`. It is
@@ -44,8 +44,9 @@ mod whatif;
 
 pub use audit::audit_json;
 pub use auth::read_token;
-pub use guests::{access_end, find_guest, guest_json};
-pub use invitations::parse_until;
+pub use guests::guest_json;
+// Where they were before the guest operations had a module of their own.
+pub use crate::guests::{access_end, find as find_guest, parse_until};
 
 use crate::config::Admin;
 use crate::state::Gateway;

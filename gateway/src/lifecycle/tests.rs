@@ -4,7 +4,7 @@
 //! outage that only counts errors.
 
 use super::*;
-use crate::store::{AuditQuery, NewUser, SessionRecord, UserType};
+use crate::store::{AuditQuery, NewUser, SessionRecord, UserState, UserType};
 
 const DAY: i64 = 86_400;
 
