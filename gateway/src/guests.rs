@@ -3,7 +3,7 @@
 //! entry; the doors — the admin API (`admin::guests`), the CLI (`portcullis
 //! guests`), the owners' pages (`portal::manage`) and the lifecycle task —
 //! only parse their input, call it, and render the answer (as
-//! `crate::invite` is for invitations).
+//! `crate::invitations` is for invitations).
 //!
 //! A door says who acts, when and where it runs ([`Caller`]). Where it runs
 //! decides who else learns of the change at once: inside the gateway, this
@@ -12,7 +12,7 @@
 //! second, `session::sync`; directory changes within the cache's TTL).
 //!
 //! An audit entry that cannot be written is logged and the operation stands
-//! (it has happened in the store already), as in `crate::invite`.
+//! (it has happened in the store already), as in `crate::invitations`.
 
 use crate::config::{App, Owner};
 use crate::mfa::{MfaError, Totp};
@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 /// The longest access a grant or extension may give, in days from now.
-pub use crate::invite::MAX_ACCESS_DAYS;
+pub use crate::invitations::MAX_ACCESS_DAYS;
 
 /// Where an operation runs.
 #[derive(Clone, Copy)]

@@ -240,7 +240,7 @@ async fn remind_one(
     let title = app.map_or_else(|| d.app.clone(), |a| a.title.clone());
     let message = |is_owner| Message::AccessEnding {
         app: title.clone(),
-        ends: crate::invite::human_date(d.expires_at),
+        ends: crate::invitations::human_date(d.expires_at),
         is_owner,
         guest: guest.email.clone(),
     };

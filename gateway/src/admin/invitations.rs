@@ -1,9 +1,9 @@
 //! `GET|POST /api/v1/invitations`, `GET|DELETE /api/v1/invitations/{id}`,
 //! `POST /api/v1/invitations/{id}/resend`: guest invitations, as
 //! `portcullis invite` and `portcullis invitations`; both go through
-//! `crate::invite`. `POST` takes `{email, apps, access_days | access_until,
-//! message, inviter}`; answers never carry the link (it goes to the guest
-//! only).
+//! `crate::invitations`. `POST` takes `{email, apps, access_days |
+//! access_until, message, inviter}`; answers never carry the link (it goes
+//! to the guest only).
 
 use super::AdminApp;
 use super::response::{BadInput, json_response, not_found};
@@ -60,7 +60,7 @@ impl AdminApp {
         route: InvitationRoute<'_>,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        use crate::invite::{self, InviteError};
+        use crate::invitations::{self, InviteError};
         let g = &self.gateway;
         let now = time::OffsetDateTime::now_utc();
         let snapshot = g.snapshot.load_full();
@@ -120,7 +120,7 @@ impl AdminApp {
                 let Some(mailer) = mailer else {
                     return no_mail();
                 };
-                let req = invite::InviteRequest {
+                let req = invitations::InviteRequest {
                     email: body.email,
                     apps: body.apps,
                     access_until,
@@ -128,7 +128,8 @@ impl AdminApp {
                     message: body.message,
                     inviter: body.inviter,
                 };
-                let created = invite::invite(&snapshot.config, &g.store, mailer, &req, now).await;
+                let created =
+                    invitations::invite(&snapshot.config, &g.store, mailer, &req, now).await;
                 if created.is_ok() {
                     g.metrics.invitations.with_label_values(&["created"]).inc();
                 }
@@ -144,19 +145,22 @@ impl AdminApp {
                 Ok(None) => not_found(),
                 Err(e) => error(InviteError::Store(e)),
             },
-            (InvitationRoute::One(id), _) => match invite::revoke(&g.store, id, "admin", now).await
-            {
-                Ok(i) => {
-                    g.metrics.invitations.with_label_values(&["revoked"]).inc();
-                    json_response(StatusCode::OK, &invitation_json(&i, now))
+            (InvitationRoute::One(id), _) => {
+                match invitations::revoke(&g.store, id, "admin", now).await {
+                    Ok(i) => {
+                        g.metrics.invitations.with_label_values(&["revoked"]).inc();
+                        json_response(StatusCode::OK, &invitation_json(&i, now))
+                    }
+                    Err(e) => error(e),
                 }
-                Err(e) => error(e),
-            },
+            }
             (InvitationRoute::Resend(id), _) => {
                 let Some(mailer) = mailer else {
                     return no_mail();
                 };
-                match invite::resend(&snapshot.config, &g.store, mailer, id, "admin", now).await {
+                match invitations::resend(&snapshot.config, &g.store, mailer, id, "admin", now)
+                    .await
+                {
                     Ok((i, _link)) => {
                         g.metrics.invitations.with_label_values(&["resent"]).inc();
                         json_response(StatusCode::OK, &invitation_json(&i, now))

@@ -16,7 +16,7 @@
 //! How the parts fit: this file is the listener (the Pingora service and
 //! the body reading); `routes.rs` parses the path and judges a request head
 //! in order, with `auth.rs` first; each resource's file parses its input,
-//! calls the operation it names (`crate::invite`, `crate::guests`, the
+//! calls the operation it names (`crate::invitations`, `crate::guests`, the
 //! store) and renders the answer with `response.rs`.
 //!
 //! Authentication: every path under `/api/` needs `Authorization: Bearer

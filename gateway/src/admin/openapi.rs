@@ -50,7 +50,7 @@ pub(super) fn document() -> Value {
                 "parameters": [id_param, app_param],
                 "put": {"summary": "Grant or extend access to an app",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
-                        "days": {"type": "integer", "minimum": 1, "maximum": crate::invite::MAX_ACCESS_DAYS, "description": "Access ends this many days from now"},
+                        "days": {"type": "integer", "minimum": 1, "maximum": crate::invitations::MAX_ACCESS_DAYS, "description": "Access ends this many days from now"},
                         "until": {"type": "string", "description": "Access ends then: RFC 3339 or YYYY-MM-DD (UTC midnight), at most 366 days ahead"}}}}}},
                     "responses": {"200": ok("The guest", guest.clone()), "400": err("Bad input; `field` names it"), "404": err("No such guest")}},
                 "delete": {"summary": "End access to an app now", "responses": {"200": ok("The guest", guest), "404": err("No such guest or assignment")}}

@@ -1,5 +1,5 @@
 //! `portcullis invite` and `portcullis invitations list|resend|revoke`:
-//! guest invitations through `portcullis::invite`, as the admin API and the
+//! guest invitations through `portcullis::invitations`, as the admin API and the
 //! owners' pages make them. The link goes only to the guest's mailbox.
 
 use super::{ConfigArg, runtime, store_context};
@@ -73,7 +73,7 @@ pub fn invite(a: &InviteArgs) -> ExitCode {
             }
             None => None,
         };
-        let req = portcullis::invite::InviteRequest {
+        let req = portcullis::invitations::InviteRequest {
             email: a.email.clone(),
             apps: a.apps.clone(),
             access_until: until,
@@ -86,18 +86,18 @@ pub fn invite(a: &InviteArgs) -> ExitCode {
                 .unwrap_or_else(|| "an administrator".into()),
         };
         let now = time::OffsetDateTime::now_utc();
-        match portcullis::invite::invite(&config, &store, &mailer, &req, now).await {
+        match portcullis::invitations::invite(&config, &store, &mailer, &req, now).await {
             Ok((inv, _link)) => {
                 println!(
                     "invited {} to {} ({}); the link expires {}",
                     inv.email,
                     inv.apps.join(", "),
                     inv.id,
-                    portcullis::invite::human_date(inv.expires_at)
+                    portcullis::invitations::human_date(inv.expires_at)
                 );
                 ExitCode::SUCCESS
             }
-            Err(portcullis::invite::InviteError::Invalid { field, message }) => {
+            Err(portcullis::invitations::InviteError::Invalid { field, message }) => {
                 eprintln!(
                     "--{}: {message}",
                     field.replace('_', "-").replace("access-", "")
@@ -151,10 +151,10 @@ pub fn invitations(command: InvitationsCommand) -> ExitCode {
                     }
                     return ExitCode::SUCCESS;
                 }
-                Err(e) => Err(portcullis::invite::InviteError::Store(e)),
+                Err(e) => Err(portcullis::invitations::InviteError::Store(e)),
             },
             InvitationsCommand::Resend(i) => match &mailer {
-                Some(m) => portcullis::invite::resend(&config, &store, m, &i.id, &actor, now)
+                Some(m) => portcullis::invitations::resend(&config, &store, m, &i.id, &actor, now)
                     .await
                     .map(|(inv, _)| inv),
                 None => {
@@ -163,7 +163,7 @@ pub fn invitations(command: InvitationsCommand) -> ExitCode {
                 }
             },
             InvitationsCommand::Revoke(i) => {
-                portcullis::invite::revoke(&store, &i.id, &actor, now).await
+                portcullis::invitations::revoke(&store, &i.id, &actor, now).await
             }
         };
         match result {

@@ -3,7 +3,7 @@
 //! answer (stdout) or its errors (stderr) and returns the exit code: 0
 //! success, 1 a failed check, test or operation, 2 usage. The commands that
 //! change guests call the same operations as the admin API and the owners'
-//! pages (`portcullis::invite`, `portcullis::guests`).
+//! pages (`portcullis::invitations`, `portcullis::guests`).
 
 pub mod check;
 pub mod guests;

@@ -16,7 +16,7 @@
 use super::{Handler, Reply, paths};
 use crate::config::App;
 use crate::guests::{self, Caller, Place};
-use crate::invite::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
+use crate::invitations::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
 use crate::proxy::respond::encode_component;
 use crate::session::SessionClaims;
 use crate::store::{NewAuditEntry, StoreError, User, UserType};
@@ -185,7 +185,7 @@ impl Handler<'_> {
                 name => user.display_name,
                 state => user.state.as_str(),
                 live,
-                until => a.expires_at.map(invite::date),
+                until => a.expires_at.map(invitations::date),
             });
         }
         let invitations: Vec<minijinja::Value> = match store.list_invitations().await {
@@ -197,7 +197,7 @@ impl Handler<'_> {
                         id => i.id,
                         email => i.email,
                         inviter => i.inviter,
-                        expires => invite::date(i.expires_at),
+                        expires => invitations::date(i.expires_at),
                     }
                 })
                 .collect(),
@@ -218,7 +218,7 @@ impl Handler<'_> {
                     };
                     requests.push(context! {
                         email,
-                        asked => invite::date(r.created_at),
+                        asked => invitations::date(r.created_at),
                         review => format!("/.portcullis/sign-up/review?id={}", r.id),
                     });
                 }
@@ -350,7 +350,7 @@ impl Handler<'_> {
             message: form.get("message").cloned(),
             inviter: owner.user.email.clone(),
         };
-        match invite::invite(
+        match invitations::invite(
             &self.snapshot.config,
             &self.gateway.store,
             mailer,
@@ -435,7 +435,7 @@ impl Handler<'_> {
             let Some(mailer) = self.portal.mailer() else {
                 return Err(Refused::Failed("mail", "mail is not configured".into()));
             };
-            invite::resend(
+            invitations::resend(
                 &self.snapshot.config,
                 &self.gateway.store,
                 mailer,
@@ -453,7 +453,7 @@ impl Handler<'_> {
                     .inc()
             })
         } else {
-            invite::revoke(&self.gateway.store, id, actor, now)
+            invitations::revoke(&self.gateway.store, id, actor, now)
                 .await
                 .map(|_| "revoked")
                 .inspect(|e| {

@@ -1,8 +1,9 @@
-//! Self-service sign-up: a partner asks for access to an app whose
-//! `sign_up` allows it; an owner approves (or the request is approved at
-//! once when `approval: automatic` and the domain is allowed); approval
-//! grants the app for `access_days`. The portal's `/.portcullis/sign-up…`
-//! pages go through here.
+//! The operations on sign-up requests (self-service access requests): a
+//! partner asks for access to an app whose `sign_up` allows it; an owner
+//! approves (or the request is approved at once when `approval: automatic`
+//! and the domain is allowed); approval grants the app for `access_days`.
+//! The portal's `/.portcullis/sign-up…` pages (`portal::signup`) go through
+//! here.
 //!
 //! Only requests are stored until someone decides: a partner who asks gets a
 //! guest user without an identity (as an invitation makes one), linked at
@@ -176,7 +177,7 @@ pub fn is_owner(app: &App, email: &str, groups: &[String]) -> bool {
 /// once: access for `access_days` and the decision mail. Otherwise each
 /// owner is told (by e-mail, and each active member of an owner group),
 /// with a link to the review page.
-/// `base` is the auth host's origin for links (see `invite::link_base`).
+/// `base` is the auth host's origin for links (see `invitations::link_base`).
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
     config: &Config,
@@ -208,7 +209,9 @@ pub async fn request(
     }
     audit(store, &req, &user.id, "access_requested", now).await;
     if sign_up.approval == Approval::Automatic {
-        return match decide(config, store, mailer, base, &req.id, true, AUTOMATIC, now).await {
+        return match decide_request(config, store, mailer, base, &req.id, true, AUTOMATIC, now)
+            .await
+        {
             Ok(r) => Ok(Outcome::Approved(r)),
             // An owner decided in between: that decision stands.
             Err(SignUpError::AlreadyDecided(r)) => Ok(Outcome::Approved(*r)),
@@ -249,7 +252,7 @@ pub async fn request(
 /// `access_days` from now (the access panel is the mail's link); either
 /// way the partner gets the decision mail.
 #[allow(clippy::too_many_arguments)]
-pub async fn decide(
+pub async fn decide_request(
     config: &Config,
     store: &Store,
     mailer: Option<&Mailer>,
