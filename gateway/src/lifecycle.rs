@@ -19,9 +19,10 @@
 //! ([`Store::end_guest_access`], [`Store::claim_reminders`],
 //! [`Store::delete_ended_guest`] through [`guests::remove_expired`]), so
 //! any number of replicas may run the task at once and each event happens
-//! once. Members are never touched. An error (a store outage, a relay
-//! down) is logged and the step is retried on the next run; nothing here stops the gateway. Logs name users by id and apps
-//! by name, never an e-mail body or link (the mailer logs the recipient).
+//! once. Members are never touched. An error (a store outage, a relay down)
+//! is logged and the step is retried on the next run; nothing here stops
+//! the gateway. Logs name users by id and apps by name, never an e-mail
+//! body or link (the mailer logs the recipient).
 //!
 //! The request path does not wait for this task: an assignment's end is
 //! judged at each request from the cached window, so access is denied at the

@@ -122,7 +122,7 @@ impl AdminApp {
     /// Answers one request whose body was read already, without the store:
     /// the probes, the scrape endpoint, "what if" and the OpenAPI document
     /// (the store's routes answer 404 here; the listener sends them to
-    /// [`AdminApp::answer`]). `target` is the path and query (`/a?b=c`);
+    /// `AdminApp::answer`). `target` is the path and query (`/a?b=c`);
     /// `body` is what was read of the request body (longer than
     /// [`MAX_BODY`]: 413). Authorisation comes first, then the route and
     /// method, then the body limit.
