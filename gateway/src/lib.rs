@@ -3,11 +3,13 @@
 //! listener. See `DESIGN.md` in the docs.
 #![forbid(unsafe_code)]
 
+pub mod access_requests;
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod guests;
 pub mod html;
-pub mod invite;
+pub mod invitations;
 pub mod lifecycle;
 pub mod local_idp;
 pub mod mail;
@@ -25,7 +27,6 @@ pub mod reserved;
 pub mod schema;
 pub mod server;
 pub mod session;
-pub mod signup;
 pub mod snapshot;
 pub mod state;
 pub mod store;

@@ -7,35 +7,37 @@
 //!    end and, as `guests.on_last_assignment_end` says, also blocks them
 //!    (`guest_blocked`) — `block` and `delete`;
 //! 2. ends every session of a guest it blocked
-//!    ([`Store::revoke_sessions_of_user`]);
+//!    ([`guests::end_sessions`]);
 //! 3. with `delete`, deletes guests blocked `guests.delete_after` ago and
-//!    still without access (`guest_deleted`), their sessions revoked first;
+//!    still without access (`guest_deleted`), their sessions revoked first
+//!    ([`guests::remove_expired`]);
 //! 4. sends the access-ending reminder to the guest and to each owner of the
 //!    app (e-mails, and the members of `group:NAME` owners) once per
 //!    assignment end, `guests.reminder_before` ahead.
 //!
 //! Every step is claimed in the store by one conditional statement
 //! ([`Store::end_guest_access`], [`Store::claim_reminders`],
-//! [`Store::delete_ended_guest`]), so any number of replicas may run the task
-//! at once and each event happens once. Members are never touched. An error
-//! (a store outage, a relay down) is logged and the step is retried on the
-//! next run; nothing here stops the gateway. Logs name users by id and apps
-//! by name, never an e-mail body or link (the mailer logs the recipient).
+//! [`Store::delete_ended_guest`] through [`guests::remove_expired`]), so
+//! any number of replicas may run the task at once and each event happens
+//! once. Members are never touched. An error (a store outage, a relay down)
+//! is logged and the step is retried on the next run; nothing here stops
+//! the gateway. Logs name users by id and apps by name, never an e-mail
+//! body or link (the mailer logs the recipient).
 //!
 //! The request path does not wait for this task: an assignment's end is
 //! judged at each request from the cached window, so access is denied at the
 //! end itself; the task adds the block, the audit and the sign-out.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::config::{App, Config, LifecycleAction, Owner};
+use crate::config::{Config, LifecycleAction};
+use crate::guests::{self, Place};
 use crate::mail::{Mailer, Message};
 use crate::state::Gateway;
-use crate::store::{DueReminder, Store, UserState};
+use crate::store::{DueReminder, Store};
 
 /// How often the task runs unless [`INTERVAL_ENV`] says otherwise.
 pub const INTERVAL: Duration = Duration::from_secs(300);
@@ -154,7 +156,7 @@ async fn sign_out_blocked(store: &Store, now: OffsetDateTime, out: &mut Outcome)
         }
     };
     for user in users {
-        match store.revoke_sessions_of_user(&user, now).await {
+        match guests::end_sessions(Place::Store(store), &user, now).await {
             Ok(sids) => {
                 tracing::info!(user = %user, sessions = sids.len(), "blocked guest signed out");
                 out.signed_out.push(user);
@@ -178,14 +180,7 @@ async fn delete_due(store: &Store, delete_after: Duration, now: OffsetDateTime, 
         }
     };
     for user in due {
-        // Revoke first: deleting the user deletes their session rows, and
-        // with them what would have told us to revoke.
-        if let Err(e) = store.revoke_sessions_of_user(&user.id, now).await {
-            out.errors += 1;
-            tracing::warn!(user = %user.id, error = %e, "guest not deleted (sessions not ended); retried next run");
-            continue;
-        }
-        match store.delete_ended_guest(&user.id, blocked_by, now).await {
+        match guests::remove_expired(Place::Store(store), &user.id, blocked_by, now).await {
             Ok(true) => {
                 tracing::info!(user = %user.id, "blocked guest deleted");
                 out.deleted.push(user.id);
@@ -246,7 +241,7 @@ async fn remind_one(
     let title = app.map_or_else(|| d.app.clone(), |a| a.title.clone());
     let message = |is_owner| Message::AccessEnding {
         app: title.clone(),
-        ends: crate::invite::human_date(d.expires_at),
+        ends: crate::invitations::human_date(d.expires_at),
         is_owner,
         guest: guest.email.clone(),
     };
@@ -258,7 +253,11 @@ async fn remind_one(
     }
     out.reminded.push((d.user_id.clone(), d.app.clone()));
     let owners = match app {
-        Some(app) => owner_emails(store, app, &guest.email, out).await,
+        Some(app) => {
+            let (owners, unread_groups) = guests::owner_emails(store, app, &guest.email).await;
+            out.errors += unread_groups;
+            owners
+        }
         None => Vec::new(), // the app left the config: nobody owns it
     };
     for owner in owners {
@@ -277,33 +276,6 @@ async fn release(store: &Store, d: &DueReminder) {
         tracing::warn!(user = %d.user_id, app = %d.app, error = %e,
             "reminder claim not given back; this end gets no reminder");
     }
-}
-
-/// The app's owners' e-mails, lower-case, sorted, without duplicates, the
-/// guest and blocked group members left out.
-async fn owner_emails(store: &Store, app: &App, guest: &str, out: &mut Outcome) -> Vec<String> {
-    let mut emails = BTreeSet::new();
-    for owner in &app.owners {
-        match owner {
-            Owner::Email(e) => {
-                emails.insert(e.to_ascii_lowercase());
-            }
-            Owner::Group(g) => match store.members_of_group(g).await {
-                Ok(members) => emails.extend(
-                    members
-                        .into_iter()
-                        .filter(|m| m.state == UserState::Active)
-                        .map(|m| m.email.to_ascii_lowercase()),
-                ),
-                Err(e) => {
-                    out.errors += 1;
-                    tracing::warn!(app = %app.name, group = %g, error = %e, "owner group not read; its members get no reminder");
-                }
-            },
-        }
-    }
-    emails.remove(&guest.to_ascii_lowercase());
-    emails.into_iter().collect()
 }
 
 /// Runs the task every [`interval`] on the background runtime, reading the

@@ -4,7 +4,7 @@
 //! outage that only counts errors.
 
 use super::*;
-use crate::store::{AuditQuery, NewUser, SessionRecord, UserType};
+use crate::store::{AuditQuery, NewUser, SessionRecord, UserState, UserType};
 
 const DAY: i64 = 86_400;
 
@@ -151,7 +151,7 @@ async fn reminders_go_once_to_the_guest_and_the_owners_then_block_sign_out_and_d
     let out = e.run(1).await;
     assert_eq!(out.reminded, [("anna".to_string(), "crm".to_string())]);
     assert_eq!(out.errors, 0, "{out:?}");
-    let ends = crate::invite::human_date(t(3 * DAY));
+    let ends = crate::invitations::human_date(t(3 * DAY));
     assert_eq!(
         e.take_outbox(),
         [

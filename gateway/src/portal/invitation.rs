@@ -5,7 +5,7 @@
 
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
-use crate::invite::{self, Refusal};
+use crate::invitations::{self, Refusal};
 use minijinja::context;
 
 impl Handler<'_> {
@@ -47,7 +47,7 @@ impl Handler<'_> {
                     encode_component(&back)
                 ));
             };
-            return match invite::redeem(store, &token, &user, self.time()).await {
+            return match invitations::redeem(store, &token, &user, self.time()).await {
                 Ok(Ok(_)) => {
                     self.gateway.directory.invalidate_user(&user.id);
                     self.gateway
@@ -74,7 +74,7 @@ impl Handler<'_> {
             })
             .collect();
         let access = match (inv.access_until, inv.access_days) {
-            (Some(t), _) => format!("until {}", invite::date(t)),
+            (Some(t), _) => format!("until {}", invitations::date(t)),
             (None, Some(d)) => format!("{d} days from when you accept"),
             _ => String::new(),
         };

@@ -15,8 +15,9 @@
 
 use super::{Handler, Reply, paths};
 use crate::config::App;
+use crate::guests::{self, Caller, Place};
 use crate::html::encode_component;
-use crate::invite::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
+use crate::invitations::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
 use crate::session::SessionClaims;
 use crate::store::{NewAuditEntry, StoreError, User, UserType};
 use minijinja::context;
@@ -184,7 +185,7 @@ impl Handler<'_> {
                 name => user.display_name,
                 state => user.state.as_str(),
                 live,
-                until => a.expires_at.map(invite::date),
+                until => a.expires_at.map(invitations::date),
             });
         }
         let invitations: Vec<minijinja::Value> = match store.list_invitations().await {
@@ -196,7 +197,7 @@ impl Handler<'_> {
                         id => i.id,
                         email => i.email,
                         inviter => i.inviter,
-                        expires => invite::date(i.expires_at),
+                        expires => invitations::date(i.expires_at),
                     }
                 })
                 .collect(),
@@ -217,7 +218,7 @@ impl Handler<'_> {
                     };
                     requests.push(context! {
                         email,
-                        asked => invite::date(r.created_at),
+                        asked => invitations::date(r.created_at),
                         review => format!("/.portcullis/sign-up/review?id={}", r.id),
                     });
                 }
@@ -274,6 +275,17 @@ impl Handler<'_> {
         }
     }
 
+    /// The owner as the caller of a guest operation.
+    fn caller<'a>(&'a self, owner: &'a Owner) -> Caller<'a> {
+        Caller {
+            place: Place::Gateway(self.gateway),
+            actor: &owner.user.id,
+            now: self.time(),
+        }
+    }
+
+    /// An entry only this door writes (what an owner did through which
+    /// app), beside the operation's own.
     async fn audit(
         &self,
         owner: &Owner,
@@ -338,7 +350,7 @@ impl Handler<'_> {
             message: form.get("message").cloned(),
             inviter: owner.user.email.clone(),
         };
-        match invite::invite(
+        match invitations::invite(
             &self.snapshot.config,
             &self.gateway.store,
             mailer,
@@ -380,25 +392,7 @@ impl Handler<'_> {
         let guest = self.guest_of(app, form).await?;
         let days = parse_days(form.get("days"))?;
         let until = self.time() + time::Duration::days(i64::from(days));
-        self.gateway
-            .store
-            .grant_assignment(
-                &guest.id,
-                &app.name,
-                Some(until),
-                Some(&owner.user.id),
-                self.time(),
-            )
-            .await?;
-        self.gateway.directory.invalidate_user(&guest.id);
-        self.audit(
-            owner,
-            "assignment_extended",
-            &guest.id,
-            app,
-            serde_json::json!({ "until": rfc3339(until), "days": days }),
-        )
-        .await;
+        guests::extend(self.caller(owner), &guest, &app.name, until, Some(days)).await?;
         Ok("extended")
     }
 
@@ -409,19 +403,8 @@ impl Handler<'_> {
         form: &HashMap<String, String>,
     ) -> Result<&'static str, Refused> {
         let guest = self.guest_of(app, form).await?;
-        self.gateway
-            .store
-            .revoke_assignment(&guest.id, &app.name)
-            .await?;
-        self.gateway.directory.invalidate_user(&guest.id);
-        self.audit(
-            owner,
-            "assignment_revoked",
-            &guest.id,
-            app,
-            serde_json::json!({}),
-        )
-        .await;
+        // `false`: ended meanwhile (by another owner, say); ended either way.
+        guests::end(self.caller(owner), &guest, &app.name).await?;
         Ok("ended")
     }
 
@@ -452,7 +435,7 @@ impl Handler<'_> {
             let Some(mailer) = self.portal.mailer() else {
                 return Err(Refused::Failed("mail", "mail is not configured".into()));
             };
-            invite::resend(
+            invitations::resend(
                 &self.snapshot.config,
                 &self.gateway.store,
                 mailer,
@@ -470,7 +453,7 @@ impl Handler<'_> {
                     .inc()
             })
         } else {
-            invite::revoke(&self.gateway.store, id, actor, now)
+            invitations::revoke(&self.gateway.store, id, actor, now)
                 .await
                 .map(|_| "revoked")
                 .inspect(|e| {
@@ -497,10 +480,7 @@ impl Handler<'_> {
         form: &HashMap<String, String>,
     ) -> Result<&'static str, Refused> {
         let guest = self.guest_of(app, form).await?;
-        let had = self
-            .portal
-            .totp
-            .reset(&self.gateway.store, &guest.id, &owner.user.id, self.time())
+        let had = guests::reset_mfa(self.caller(owner), &self.portal.totp, &guest)
             .await
             .map_err(|e| Refused::Failed("mfa reset", e.to_string()))?;
         self.audit(
@@ -533,9 +513,4 @@ fn field_label(field: &str) -> &str {
         "access_days" => "Days",
         other => other,
     }
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -15,10 +15,10 @@
 //!    else) approves or denies; the first decision wins.
 
 use super::{Handler, Reply, paths};
+use crate::access_requests::{self, Outcome, SignUpError};
 use crate::config::{App, Approval, SignUp};
 use crate::html::encode_component;
 use crate::session::SessionClaims;
-use crate::signup::{self, Outcome, SignUpError};
 use crate::store::{RequestStatus, User, UserType};
 use minijinja::context;
 use std::collections::HashMap;
@@ -62,7 +62,7 @@ impl Handler<'_> {
 
     /// The app `name`, if it takes sign-up requests; else a 404 page.
     fn sign_up_app(&self, name: &str) -> Result<(&App, &SignUp), Reply> {
-        signup::offered(&self.snapshot.config, name).map_err(|_| {
+        access_requests::offered(&self.snapshot.config, name).map_err(|_| {
             self.message(
                 404,
                 "No sign-up here",
@@ -91,7 +91,7 @@ impl Handler<'_> {
 
     /// Where links in mail point: the auth host as configured.
     fn sign_up_base(&self) -> String {
-        crate::invite::link_base(&self.snapshot.config).unwrap_or_else(|_| self.auth_origin())
+        crate::invitations::link_base(&self.snapshot.config).unwrap_or_else(|_| self.auth_origin())
     }
 
     fn to_sign_in(&self, back: &str) -> Reply {
@@ -145,7 +145,7 @@ impl Handler<'_> {
         let Some(email) = crate::mail::normalise_email(raw) else {
             return self.sign_up_email_page(400, app, raw, Some("Enter a valid e-mail address."));
         };
-        if let Err(e) = signup::check_domain(&self.snapshot.config, sign_up, &email) {
+        if let Err(e) = access_requests::check_domain(&self.snapshot.config, sign_up, &email) {
             return self.sign_up_refused(&e);
         }
         let ip = self
@@ -171,7 +171,7 @@ impl Handler<'_> {
             Ok(_) => {}
             Err(e) => return self.unavailable("rate limit", &e),
         }
-        if let Err(e) = signup::guest_for(&self.gateway.store, &email, self.time()).await {
+        if let Err(e) = access_requests::guest_for(&self.gateway.store, &email, self.time()).await {
             return self.sign_up_refused(&e);
         }
         let rd = format!("{FORM}?app={}", encode_component(&app.name));
@@ -214,7 +214,7 @@ impl Handler<'_> {
         if !sign_up.idps.iter().any(|i| i == method) {
             return self.message(400, "Bad request", "That way of signing in is not offered.");
         }
-        if let Err(e) = signup::check_domain(&self.snapshot.config, sign_up, &email) {
+        if let Err(e) = access_requests::check_domain(&self.snapshot.config, sign_up, &email) {
             return self.sign_up_refused(&e);
         }
         let rd = format!("{FORM}?app={}", encode_component(&app.name));
@@ -241,7 +241,7 @@ impl Handler<'_> {
         }
         // Checked again for whoever signed in: the address given in step 1
         // proves nothing about the account used to sign in.
-        if let Err(e) = signup::check_domain(
+        if let Err(e) = access_requests::check_domain(
             &self.snapshot.config,
             sign_up,
             &user.email.to_ascii_lowercase(),
@@ -274,14 +274,14 @@ impl Handler<'_> {
                 Err(e) => self.unavailable("sign-up request", &e),
             };
         };
-        let answers = match signup::answers(sign_up, &form) {
+        let answers = match access_requests::answers(sign_up, &form) {
             Ok(a) => a,
             Err(SignUpError::Invalid { message, .. }) => {
                 return self.sign_up_form_page(400, app, sign_up, &user, &form, Some(&message));
             }
             Err(e) => return self.unavailable("sign-up", &e),
         };
-        let outcome = signup::request(
+        let outcome = access_requests::request(
             &self.snapshot.config,
             store,
             self.portal.mailer(),
@@ -388,7 +388,7 @@ impl Handler<'_> {
             return not_found();
         };
         // Owners of this app only: owning another app grants nothing here.
-        if !signup::is_owner(app, &user.email, &claims.groups) {
+        if !access_requests::is_owner(app, &user.email, &claims.groups) {
             return self.message(
                 403,
                 "Not an owner of this app",
@@ -401,7 +401,7 @@ impl Handler<'_> {
                 Some("deny") => false,
                 _ => return self.message(400, "Bad request", "Choose approve or deny."),
             };
-            let decided = signup::decide(
+            let decided = access_requests::decide_request(
                 &self.snapshot.config,
                 store,
                 self.portal.mailer(),
@@ -465,7 +465,7 @@ impl Handler<'_> {
             context! {
                 id => req.id, requester, answers,
                 title => app.title,
-                asked => crate::invite::human_date(req.created_at),
+                asked => crate::invitations::human_date(req.created_at),
                 pending => req.status == RequestStatus::Pending,
                 status => req.status.as_str(),
                 decided_by => req.decided_by,

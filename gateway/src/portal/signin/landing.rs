@@ -55,7 +55,7 @@ impl Handler<'_> {
                 Some(context! {
                     title => a.title,
                     description => a.description,
-                    until => until.flatten().map(crate::invite::date),
+                    until => until.flatten().map(crate::invitations::date),
                     url => format!("{}://{host}{}{path}", self.scheme(), self.req.port_suffix),
                 })
             })

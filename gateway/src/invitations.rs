@@ -1,6 +1,7 @@
-//! Guest invitations: create (a guest user, the invitation, the e-mail),
-//! resend (a new link; the old one dies), revoke, and redeem. The admin API,
-//! the CLI and the portal's `/.portcullis/invite` all go through here.
+//! The invitation operations every door shares: create (a guest user, the
+//! invitation, the e-mail), resend (a new link; the old one dies), revoke,
+//! and redeem. The admin API, the CLI, the owners' pages and the portal's
+//! `/.portcullis/invite` page (`portal::invitation`) all go through here.
 //!
 //! The link carries 256 random bits, stored only as a hash; it works once,
 //! until it expires (`guests.invitation_lifetime`, 14 days by default),

@@ -1,18 +1,19 @@
-//! Self-service sign-up: a partner asks for access to an app whose
-//! `sign_up` allows it; an owner approves (or the request is approved at
-//! once when `approval: automatic` and the domain is allowed); approval
-//! grants the app for `access_days`. The portal's `/.portcullis/sign-up…`
-//! pages go through here.
+//! The operations on sign-up requests (self-service access requests): a
+//! partner asks for access to an app whose `sign_up` allows it; an owner
+//! approves (or the request is approved at once when `approval: automatic`
+//! and the domain is allowed); approval grants the app for `access_days`.
+//! The portal's `/.portcullis/sign-up…` pages (`portal::signup`) go through
+//! here.
 //!
 //! Only requests are stored until someone decides: a partner who asks gets a
 //! guest user without an identity (as an invitation makes one), linked at
 //! their first sign-in, and no assignment.
 
-use crate::config::{App, Approval, Config, Owner, SignUp};
+use crate::config::{App, Approval, Config, SignUp};
 use crate::mail::{Mailer, Message};
 use crate::store::{
     AccessRequest, NewAccessRequest, NewAuditEntry, NewUser, RequestStatus, Store, StoreError,
-    User, UserState, UserType, new_user_id,
+    User, UserType, new_user_id,
 };
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
@@ -176,7 +177,7 @@ pub fn is_owner(app: &App, email: &str, groups: &[String]) -> bool {
 /// once: access for `access_days` and the decision mail. Otherwise each
 /// owner is told (by e-mail, and each active member of an owner group),
 /// with a link to the review page.
-/// `base` is the auth host's origin for links (see `invite::link_base`).
+/// `base` is the auth host's origin for links (see `invitations::link_base`).
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
     config: &Config,
@@ -208,7 +209,9 @@ pub async fn request(
     }
     audit(store, &req, &user.id, "access_requested", now).await;
     if sign_up.approval == Approval::Automatic {
-        return match decide(config, store, mailer, base, &req.id, true, AUTOMATIC, now).await {
+        return match decide_request(config, store, mailer, base, &req.id, true, AUTOMATIC, now)
+            .await
+        {
             Ok(r) => Ok(Outcome::Approved(r)),
             // An owner decided in between: that decision stands.
             Err(SignUpError::AlreadyDecided(r)) => Ok(Outcome::Approved(*r)),
@@ -220,7 +223,9 @@ pub async fn request(
         return Ok(Outcome::Pending(req));
     };
     let link = format!("{base}/.portcullis/sign-up/review?id={}", req.id);
-    for to in owner_emails(store, app, &user.email).await {
+    // A group that cannot be read is logged there; its members are not told.
+    let (owners, _unread_groups) = crate::guests::owner_emails(store, app, &user.email).await;
+    for to in owners {
         let sent = mailer
             .send(
                 &to,
@@ -240,33 +245,6 @@ pub async fn request(
     Ok(Outcome::Pending(req))
 }
 
-/// The app's owners' e-mails, lower-case, without duplicates: those named,
-/// and the active members of owner groups in the directory (a group that
-/// cannot be read is logged and skipped); never the requester.
-async fn owner_emails(store: &Store, app: &App, requester: &str) -> Vec<String> {
-    let mut emails = std::collections::BTreeSet::new();
-    for owner in &app.owners {
-        match owner {
-            Owner::Email(e) => {
-                emails.insert(e.to_ascii_lowercase());
-            }
-            Owner::Group(g) => match store.members_of_group(g).await {
-                Ok(members) => emails.extend(
-                    members
-                        .into_iter()
-                        .filter(|m| m.state == UserState::Active)
-                        .map(|m| m.email.to_ascii_lowercase()),
-                ),
-                Err(e) => {
-                    tracing::warn!(app = %app.name, group = %g, error = %e, "owner group not read; its members are not told");
-                }
-            },
-        }
-    }
-    emails.remove(&requester.to_ascii_lowercase());
-    emails.into_iter().collect()
-}
-
 /// Approves or denies the pending request `id` as `actor` (an owner's
 /// e-mail, or [`AUTOMATIC`]). The decision is one conditional statement:
 /// of racing decisions exactly one wins, the others get
@@ -274,7 +252,7 @@ async fn owner_emails(store: &Store, app: &App, requester: &str) -> Vec<String> 
 /// `access_days` from now (the access panel is the mail's link); either
 /// way the partner gets the decision mail.
 #[allow(clippy::too_many_arguments)]
-pub async fn decide(
+pub async fn decide_request(
     config: &Config,
     store: &Store,
     mailer: Option<&Mailer>,

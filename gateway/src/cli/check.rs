@@ -1,0 +1,33 @@
+//! `portcullis check`: load the config, the rule files and every file they
+//! reference; print a one-line summary, or every error (exit 1).
+
+use super::{ConfigArg, load, plural};
+use std::process::ExitCode;
+
+pub fn run(a: &ConfigArg) -> ExitCode {
+    let snapshot = match load(a) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let r = &snapshot.rules;
+    println!(
+        "{}: OK — {} app{}, {} polic{}, {} named location{}, {} rule test{} in {} rule file{}{}",
+        a.config.display(),
+        r.apps().len(),
+        plural(r.apps().len()),
+        r.policies().len(),
+        if r.policies().len() == 1 { "y" } else { "ies" },
+        r.named_locations().len(),
+        plural(r.named_locations().len()),
+        r.tests().len(),
+        plural(r.tests().len()),
+        r.files().len(),
+        plural(r.files().len()),
+        snapshot
+            .geoip
+            .as_ref()
+            .map(|db| format!(", GeoIP {} ({})", db.database_type(), db.path().display()))
+            .unwrap_or_default(),
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,38 @@
+//! `portcullis rules test`: run the `tests:` of every rule file; print the
+//! failures and `N passed, M failed` (exit 1 when one failed).
+
+use super::{ConfigArg, load};
+use clap::Subcommand;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Run the `tests:` of every rule file; print failures and `N passed, M failed`.
+    Test(ConfigArg),
+}
+
+pub fn test(a: &ConfigArg) -> ExitCode {
+    let snapshot = match load(a) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let outcomes = rules::run_tests(
+        &snapshot.rules,
+        &snapshot.config.organisation.member_domains,
+        &|ip| snapshot.country(ip),
+    );
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
+    for o in &failed {
+        println!("FAIL {}: {}: {}", o.test.source, o.test.name, o.failure);
+    }
+    println!(
+        "{} passed, {} failed",
+        outcomes.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
