@@ -40,6 +40,10 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
     let snapshot =
         Snapshot::load_to_serve(&opts.config, &Pools::default()).map_err(|LoadErrors(e)| e)?;
     let config = snapshot.config.clone();
+    // Before anything is opened: a second `serve` of a running instance
+    // would share its upgrade socket.
+    let instance = crate::upgrade::Instance::new(&state_dir(&config), &opts.config);
+    instance.check(opts.upgrade).map_err(|e| vec![e])?;
 
     // One small runtime for the store and token refresh tasks; it lives as
     // long as the process.
@@ -79,7 +83,6 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         .block_on(crate::replica_sync::load_revocations(&gateway, 0))
         .map_err(|e| vec![format!("session revocations: {e}")])?;
 
-    let state_dir = state_dir(&config);
     let threads = config
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -88,13 +91,8 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         work_stealing: work_stealing(threads),
         grace_period_seconds: Some(config.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.grace_period.as_secs().max(1)),
-        pid_file: state_dir
-            .join("portcullis.pid")
-            .to_string_lossy()
-            .into_owned(),
-        upgrade_sock: crate::upgrade::upgrade_sock(&state_dir)
-            .to_string_lossy()
-            .into_owned(),
+        pid_file: path_str(&instance.pid_file),
+        upgrade_sock: path_str(&instance.upgrade_sock),
         ..ServerConf::default()
     };
     let opt = Opt {
@@ -102,11 +100,13 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
+    // With --upgrade: receives the listening sockets (or exits).
     server.bootstrap();
+    instance.claim();
 
     let live = Arc::new(crate::proxy::live::LiveConnections::default());
     let access_log = Arc::new(crate::proxy::access_log::AccessLog::default());
-    let mut proxy = pingora::proxy::http_proxy_service(
+    let mut proxy = crate::upgrade::proxy_service(
         &server.configuration,
         Proxy {
             gateway: gateway.clone(),
@@ -117,6 +117,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
             live: live.clone(),
             access_log: access_log.clone(),
         },
+        config.grace_period,
     );
     if let Some(addr) = config.listen.http {
         proxy.add_tcp(&addr.to_string());
@@ -171,7 +172,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         crate::upgrade::UpgradeOnSignal {
             gateway: gateway.clone(),
             config_path: opts.config.clone(),
-            upgrade_sock: crate::upgrade::upgrade_sock(&state_dir),
+            upgrade_sock: instance.upgrade_sock.clone(),
         },
     ));
     server.add_service(background_service(
@@ -240,8 +241,9 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Where the pid file and the upgrade socket live: beside the SQLite store,
-/// else the system's temporary folder.
+/// The folder of the pid file and the upgrade socket: beside the SQLite
+/// store, else the system's temporary folder. Shared by every instance
+/// whose state is there; [`crate::upgrade::Instance`] names the files.
 fn state_dir(config: &Config) -> PathBuf {
     match &config.store {
         StoreConfig::Sqlite(p) => p
