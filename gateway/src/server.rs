@@ -241,10 +241,13 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// The folder of the pid file and the upgrade socket: beside the SQLite
-/// store, else the system's temporary folder. Shared by every instance
+/// The folder of the pid file and the upgrade socket: `server.state_dir`,
+/// else beside the SQLite store, else the system's temporary folder. Shared by every instance
 /// whose state is there; [`crate::upgrade::Instance`] names the files.
 fn state_dir(config: &Config) -> PathBuf {
+    if let Some(dir) = &config.state_dir {
+        return dir.clone();
+    }
     match &config.store {
         StoreConfig::Sqlite(p) => p
             .parent()

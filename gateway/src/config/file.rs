@@ -577,6 +577,13 @@ pub(super) struct ServerFile {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub(super) threads: Option<usize>,
+    /// The folder of this instance's pid file and upgrade socket
+    /// (`portcullis-<id>.pid`, `portcullis-<id>.upgrade.sock`, `<id>` from
+    /// the config file's path). Default: beside the SQLite store, else the
+    /// system's temporary folder.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) state_dir: Option<S<String>>,
 }
 
 /// The JSON Schema of `portcullis.yaml` (`portcullis schema config`).

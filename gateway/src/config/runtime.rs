@@ -27,6 +27,8 @@ pub struct Config {
     pub grace_period: Duration,
     /// Worker threads of the proxy service (default: the number of cores).
     pub threads: Option<usize>,
+    /// `server.state_dir`, resolved against the config's folder.
+    pub state_dir: Option<PathBuf>,
     /// Where the built-in demo app listens, if enabled (quickstart).
     pub demo_app: Option<SocketAddr>,
     /// How e-mail is sent (passcodes, invitations), if configured.

@@ -173,6 +173,11 @@ impl Checker<'_> {
             apps,
             grace_period,
             threads: f.server.as_ref().and_then(|s| s.threads),
+            state_dir: f
+                .server
+                .as_ref()
+                .and_then(|s| s.state_dir.as_ref())
+                .map(|d| self.dir.join(&d.value)),
             demo_app: f.demo_app.as_ref().and_then(|d| self.addr(&d.address)),
             mail: f.mail.as_ref().and_then(|m| self.mail(m)),
             sign_in,
