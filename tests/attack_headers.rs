@@ -476,3 +476,100 @@ async fn spoofed_identity_and_forwarding_headers_corpus() {
         wrong.join("\n")
     );
 }
+
+/// Reads from `s` until the peer closes the connection (EOF or reset),
+/// bounded by `limit`; `Some(how long)` when it closed.
+async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = limit.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Issue 14, finding 4 (slowloris): a client dripping one header line at a
+/// time kept a connection open for hours on the public and the admin
+/// listener, and one client could hold every file descriptor. Now a request
+/// head has a total deadline and one client address a connection cap, on
+/// both listeners, counted in `portcullis_connections_closed_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_heads_and_connection_floods_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let up = Upstream::start("main").await;
+    let apps = [
+        app("open", &[up.address()], "public_paths: [/health]"),
+        app("blocked", &[up.address()], ""),
+    ];
+    let top = "server: { grace_period: 1s, threads: 2, request_head_timeout: 1s, max_connections_per_client: 4 }\n";
+    let gw =
+        Gateway::start_configured(tempfile::tempdir().unwrap(), &apps, RULES, &[], "", top).await;
+
+    // A head dripped one line every 300 ms: closed after about 1 s, on
+    // both listeners, while a client that sends its head at once is served.
+    for addr in [gw.http, gw.admin] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: open.test\r\n")
+            .await
+            .unwrap();
+        let drip = async {
+            for i in 0..30 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if s.write_all(format!("X-Drip-{i}: x\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(4), drip).await;
+        let closed = closed_within(&mut s, Duration::from_secs(2)).await;
+        assert!(closed.is_some(), "{addr}: a dripping head was not cut off");
+    }
+    let ok = raw::send(gw.http, &raw::get("/health", "open.test", &[])).await;
+    assert_eq!(ok.status, Some(200), "{}", ok.head);
+
+    // Four connections from one address are held; the fifth is closed at
+    // once; closing one frees a place.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(gw.http).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = TcpStream::connect(gw.http).await.unwrap();
+    let closed = closed_within(&mut fifth, Duration::from_secs(3)).await;
+    assert!(
+        closed.is_some(),
+        "a fifth connection from one client was kept"
+    );
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ok = raw::send(gw.http, &raw::get("/health", "open.test", &[])).await;
+    assert_eq!(ok.status, Some(200), "a freed place is usable: {}", ok.head);
+    drop(held);
+
+    let metrics = gw.metrics().await;
+    for reason in ["request_head_timeout", "client_connection_limit"] {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "portcullis_connections_closed_total{{reason=\"{reason}\"}}"
+                ))
+            })
+            .unwrap_or_default();
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert!(n >= 1.0, "{reason} not counted: {line:?}");
+    }
+}

@@ -4,8 +4,8 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The label used for requests that matched no app (unknown host).
@@ -60,6 +60,12 @@ pub struct Metrics {
     /// Open long-lived connections (WebSocket, event stream, gRPC) that are
     /// re-decided every 500 ms (`proxy::live`).
     pub live_connections: IntGauge,
+    /// Requests whose client closed the connection before the answer was
+    /// complete (the client's doing: logged at debug, not as an error).
+    pub client_disconnects: IntCounter,
+    /// Connections closed by the limits of `connections`, by `reason`:
+    /// `request_head_timeout`, `client_connection_limit`.
+    pub connections_closed: IntCounterVec,
     /// Long-lived connections ended because access was no longer allowed,
     /// by the decision that ended them (`sign_in`, `block`, `mfa`, `error`,
     /// `app_removed`).
@@ -189,6 +195,22 @@ impl Metrics {
             "Unix time at which the HTTPS listener's certificate expires (its notAfter).",
         )
         .expect("valid metric");
+        let client_disconnects = IntCounter::new(
+            "portcullis_client_disconnects_total",
+            "Requests whose client closed the connection before the answer was complete.",
+        )
+        .expect("valid metric");
+        let connections_closed = IntCounterVec::new(
+            Opts::new(
+                "portcullis_connections_closed_total",
+                "Client connections closed by the connection limits, by reason (request_head_timeout, client_connection_limit).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        for reason in ["request_head_timeout", "client_connection_limit"] {
+            connections_closed.with_label_values(&[reason]);
+        }
         let live_connections = IntGauge::new(
             "portcullis_live_connections",
             "Open long-lived connections (WebSocket, event stream, gRPC) re-decided while open.",
@@ -230,6 +252,8 @@ impl Metrics {
             Box::new(store_up.clone()),
             Box::new(live_connections.clone()),
             Box::new(live_connections_ended.clone()),
+            Box::new(client_disconnects.clone()),
+            Box::new(connections_closed.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -253,6 +277,8 @@ impl Metrics {
             tls_certificate_expiry,
             live_connections,
             live_connections_ended,
+            client_disconnects,
+            connections_closed,
             build_info,
         }
     }
@@ -274,7 +300,7 @@ impl Metrics {
     /// exported only with an HTTPS listener.
     pub fn families(&self) -> Vec<Family> {
         let histograms = [self.request_duration.desc()[0].fq_name.clone()];
-        let collectors: [&dyn Collector; 18] = [
+        let collectors: [&dyn Collector; 20] = [
             &self.requests,
             &self.request_duration,
             &self.policy_results,
@@ -292,6 +318,8 @@ impl Metrics {
             &self.tls_certificate_expiry,
             &self.live_connections,
             &self.live_connections_ended,
+            &self.client_disconnects,
+            &self.connections_closed,
             &self.build_info,
         ];
         let mut families: Vec<Family> = collectors
@@ -403,6 +431,10 @@ mod tests {
             "portcullis_store_up 1",
             "portcullis_live_connections 0",
             "portcullis_live_connections_ended_total{decision=\"sign_in\"} 1",
+            // Exported from the start at 0, so a rate works at once.
+            "portcullis_client_disconnects_total 0",
+            "portcullis_connections_closed_total{reason=\"request_head_timeout\"} 0",
+            "portcullis_connections_closed_total{reason=\"client_connection_limit\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -118,6 +118,7 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
             access_log: access_log.clone(),
         },
         config.grace_period,
+        gateway.clone(),
     );
     if let Some(addr) = config.listen.http {
         proxy.add_tcp(&addr.to_string());

@@ -48,6 +48,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::connections::Limited;
 use crate::state::Gateway;
 
 /// Longest the old process waits for the new one to be ready for the
@@ -213,25 +214,28 @@ impl BackgroundService for NotifyReady {
 
 /// The proxy service: Pingora's HTTP proxy around `proxy`, answering the
 /// requests of connections accepted just before it stops accepting
-/// ([`LateRequests`], for half of `grace_period`).
+/// ([`LateRequests`], for half of `grace_period`), behind the connection
+/// limits ([`crate::connections`]).
 pub fn proxy_service<SV>(
     conf: &Arc<ServerConf>,
     proxy: SV,
     grace_period: Duration,
-) -> Service<LateRequests<HttpProxy<SV>>>
+    gateway: Arc<Gateway>,
+) -> Service<Limited<LateRequests<HttpProxy<SV>>>>
 where
     SV: ProxyHttp + Send + Sync + 'static,
     SV::CTX: Send + Sync,
 {
+    let late = LateRequests {
+        inner: Arc::new(pingora::proxy::http_proxy(conf, proxy)),
+        // Requests read until then still have the other half of the
+        // grace period to finish before Pingora stops the runtime.
+        wait: grace_period / 2,
+        open: AtomicUsize::new(0),
+    };
     Service::new(
         "Pingora HTTP Proxy Service".to_string(),
-        LateRequests {
-            inner: Arc::new(pingora::proxy::http_proxy(conf, proxy)),
-            // Requests read until then still have the other half of the
-            // grace period to finish before Pingora stops the runtime.
-            wait: grace_period / 2,
-            open: AtomicUsize::new(0),
-        },
+        Limited::new(Arc::new(late), gateway),
     )
 }
 
@@ -502,6 +506,15 @@ mod tests {
             .args(["-c", "sleep 30; exit 0", "serve"])
             .spawn()
             .expect("spawn");
+        // Until the child has exec'd, its command line is still ours: wait
+        // (bounded) for `sh … serve` to show, as it does for a real serve.
+        let cmdline = format!("/proc/{}/cmdline", serve.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read(&cmdline).is_ok_and(|c| c.windows(5).any(|w| w == b"serve"))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         std::fs::write(&instance.pid_file, format!("{}\n", serve.id())).expect("write");
         let held = instance.holder();
         let refused = instance.check(false);

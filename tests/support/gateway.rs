@@ -143,12 +143,18 @@ impl Gateway {
             Some(url) => format!("{{ postgres: \"{url}\" }}"),
             None => "{ sqlite: db.sqlite }".to_string(),
         };
+        // A test may give its own `server:` section in `top`.
+        let server = if top.lines().any(|l| l.starts_with("server:")) {
+            ""
+        } else {
+            "server: { grace_period: 1s, threads: 2 }\n"
+        };
         let mut text = format!(
             "listen: {{ http: \"{http}\", https: {{ address: \"{https}\", cert: tls.crt, key: tls.key }} }}\n\
              admin: {{ address: \"{admin}\", token_file: admin.token }}\n\
              rules: [\"rules/*.yaml\"]\n\
              store: {store}\n\
-             server: {{ grace_period: 1s, threads: 2 }}\n\
+             {server}\
              organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n\
              idps:\n  - {{ name: partner-api, type: jwt, issuer: \"{}\", audience: {}, jwks_file: jwks.json, domains: [{MEMBER_DOMAIN}, contoso.com] }}\n\
              {idps}{top}apps:\n",

@@ -90,7 +90,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The admin listener's Pingora service.
-pub type AdminService = Service<HttpServer<AdminApp>>;
+use crate::connections::Limited;
+
+pub type AdminService = Service<Limited<HttpServer<AdminApp>>>;
 
 /// Builds the admin service listening on `admin.address` (TCP, plain HTTP),
 /// with one worker thread: the admin API must not compete with the proxy
@@ -107,9 +109,14 @@ pub fn service(gateway: Arc<Gateway>, admin: &Admin) -> Result<AdminService, Str
             None
         }
     };
+    // The connection limits apply here too: a slowloris client held this
+    // listener's connections as long as the public one's.
     let mut service = Service::new(
         "portcullis admin".to_string(),
-        HttpServer::new_app(AdminApp::new(gateway, token)),
+        Limited::new(
+            Arc::new(HttpServer::new_app(AdminApp::new(gateway.clone(), token))),
+            gateway,
+        ),
     );
     service.add_tcp(&admin.address.to_string());
     service.threads = Some(1);

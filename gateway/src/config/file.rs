@@ -584,6 +584,18 @@ pub(super) struct ServerFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) state_dir: Option<S<String>>,
+    /// The longest a client may take to send one HTTP/1 request head, from
+    /// its first byte to its blank line (slowloris); the connection is then
+    /// closed. Applies to the public and the admin listener.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = "20s"))]
+    pub(super) request_head_timeout: Option<S<String>>,
+    /// Most connections one client address holds at a time (IPv6 counted by
+    /// /64; peers in `trusted_proxies` are not capped); more are closed at
+    /// once.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1), extend("default" = 256))]
+    pub(super) max_connections_per_client: Option<S<u32>>,
 }
 
 /// The JSON Schema of `portcullis.yaml` (`portcullis schema config`).

@@ -29,6 +29,10 @@ pub struct Config {
     pub threads: Option<usize>,
     /// `server.state_dir`, resolved against the config's folder.
     pub state_dir: Option<PathBuf>,
+    /// `server.request_head_timeout` (default 20 s).
+    pub request_head_timeout: Duration,
+    /// `server.max_connections_per_client` (default 256).
+    pub max_connections_per_client: u32,
     /// Where the built-in demo app listens, if enabled (quickstart).
     pub demo_app: Option<SocketAddr>,
     /// How e-mail is sent (passcodes, invitations), if configured.

@@ -133,15 +133,12 @@ impl Drop for Registration {
     }
 }
 
-/// What [`watch`] needs to know about an allowed request.
+/// What [`watch`] needs to know about an allowed request: the question
+/// it was decided on, and for whom.
 pub struct Opened<'a> {
     pub req: &'a RequestHeader,
     pub app: &'a str,
-    pub host: &'a str,
-    pub path: &'a str,
-    pub client_ip: IpAddr,
-    pub client_app: ClientApp,
-    pub https: bool,
+    pub question: &'a Question<'a>,
     pub user: &'a str,
 }
 
@@ -156,11 +153,11 @@ pub fn watch(
     let live = Arc::new(Live {
         req: opened.req.clone(),
         app: opened.app.to_string(),
-        host: opened.host.to_string(),
-        path: opened.path.to_string(),
-        client_ip: opened.client_ip,
-        client_app: opened.client_app,
-        https: opened.https,
+        host: opened.question.host.to_string(),
+        path: opened.question.path.to_string(),
+        client_ip: opened.question.client_ip,
+        client_app: opened.question.client_app,
+        https: opened.question.https,
         user: opened.user.to_string(),
         socket: Mutex::new(None),
     });

@@ -160,6 +160,24 @@ impl Checker<'_> {
             .and_then(|s| s.grace_period.as_ref())
             .and_then(|g| self.duration(g))
             .unwrap_or(Duration::from_secs(30));
+        let request_head_timeout = f
+            .server
+            .as_ref()
+            .and_then(|s| s.request_head_timeout.as_ref())
+            .and_then(|t| self.duration(t))
+            .unwrap_or(Duration::from_secs(20));
+        let max_connections_per_client = match f
+            .server
+            .as_ref()
+            .and_then(|s| s.max_connections_per_client.as_ref())
+        {
+            Some(n) if n.value == 0 => {
+                self.err(n, "`max_connections_per_client` must be at least 1");
+                1
+            }
+            Some(n) => n.value,
+            None => 256,
+        };
         Config {
             path: self.path.to_path_buf(),
             listen,
@@ -173,6 +191,8 @@ impl Checker<'_> {
             apps,
             grace_period,
             threads: f.server.as_ref().and_then(|s| s.threads),
+            request_head_timeout,
+            max_connections_per_client,
             state_dir: f
                 .server
                 .as_ref()

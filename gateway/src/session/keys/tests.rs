@@ -455,5 +455,6 @@ fn assertion_verifies_against_jwks() {
     let cfg = BearerConfig::new("self", ISS, "payroll", JwksSource::File(path));
     let bv = BearerVerifier::new(cfg).unwrap();
     let c = bv.verify(&a, NOW).unwrap();
-    assert_eq!(c.sub, user.sub);
+    // A bearer token's subject is qualified by the idp that issued it.
+    assert_eq!(c.sub, format!("self:{}", user.sub));
 }
