@@ -12,13 +12,9 @@ use minijinja::context;
 
 impl Handler<'_> {
     pub(super) async fn mfa(&self) -> Reply {
-        let form = if self.req.method == "POST" {
-            match self.form() {
-                Ok(f) => Some(f),
-                Err(r) => return r,
-            }
-        } else {
-            None
+        let form = match self.posted_form() {
+            Ok(f) => f,
+            Err(r) => return r,
         };
         let rd = form
             .as_ref()

@@ -43,13 +43,9 @@ impl Handler<'_> {
     }
 
     pub(super) async fn consent(&self) -> Reply {
-        let form = if self.req.method == "POST" {
-            match self.form() {
-                Ok(f) => Some(f),
-                Err(r) => return r,
-            }
-        } else {
-            None
+        let form = match self.posted_form() {
+            Ok(f) => f,
+            Err(r) => return r,
         };
         let rd = self.rd(form.as_ref());
         let Some((claims, user)) = self.auth_session().await else {

@@ -67,6 +67,16 @@ impl Handler<'_> {
 
     /// The posted form, if it carries this browser's CSRF token and comes
     /// from this origin.
+    /// The checked form of a POST; `None` for a GET (a page that is also
+    /// a form's target).
+    pub(in crate::portal) fn posted_form(&self) -> Result<Option<HashMap<String, String>>, Reply> {
+        if self.req.method == "POST" {
+            self.form().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub(in crate::portal) fn form(&self) -> Result<HashMap<String, String>, Reply> {
         let form: HashMap<String, String> =
             openidconnect::url::form_urlencoded::parse(&self.req.body)
