@@ -291,11 +291,13 @@ pub async fn invite(
         serde_json::json!({ "mail": if sent.is_ok() { "sent" } else { "not sent" } }),
     )
     .await;
-    sent.map_err(|reason| InviteError::NotSent {
-        invitation: Box::new(invitation.clone()),
-        reason,
-    })?;
-    Ok((invitation, link))
+    match sent {
+        Ok(()) => Ok((invitation, link)),
+        Err(reason) => Err(InviteError::NotSent {
+            invitation: Box::new(invitation),
+            reason,
+        }),
+    }
 }
 
 /// The pending invitations to `email` for exactly the apps `apps` (in any
