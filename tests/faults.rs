@@ -853,7 +853,9 @@ async fn ask_passcode(gw: &Gateway, email: &str) -> (support::browser::Page, Dur
 /// and never answering. An invitation through the admin API answers 503
 /// saying the e-mail was not sent (within the 2 s mail timeout), and stays
 /// pending in the list, so it is not lost: once mail works a resend
-/// delivers it. A passcode sign-in shows the same "Enter your code" page as
+/// delivers it. The 503 carries the kept invitation, and the admin's retry
+/// while mail is still down replaces it rather than adding a second one
+/// (issue 14, finding 9). A passcode sign-in shows the same "Enter your code" page as
 /// for an address that gets no code (a 503 there would tell an attacker the
 /// address has an account), within the same bound, and counts
 /// `mail_failed`. Signed-in users never notice.
@@ -905,7 +907,18 @@ async fn smtp_down_or_hanging_fails_invitations_and_passcodes_clearly_and_loses_
             .find(|i| i["email"] == email.as_str())
             .unwrap_or_else(|| panic!("{what}: the invitation was lost"));
         assert_eq!(pending["status"], "pending", "{pending}");
-        lost.push(pending["id"].as_str().unwrap().to_string());
+        assert_eq!(body["invitation"]["id"], pending["id"], "{what}: {body}");
+        // The admin retries: again a 503, and still one pending invitation.
+        let (s, retry, _) = invite(&gw, &email).await;
+        assert_eq!(s, 503, "{what}, retry: {retry}");
+        let pending: Vec<Value> = invitations(&gw)
+            .await
+            .into_iter()
+            .filter(|i| i["email"] == email.as_str() && i["status"] == "pending")
+            .collect();
+        assert_eq!(pending.len(), 1, "{what}: a retry duplicated: {pending:?}");
+        assert_eq!(pending[0]["id"], retry["invitation"]["id"], "{retry}");
+        lost.push(pending[0]["id"].as_str().unwrap().to_string());
 
         let (page, pt) = ask_passcode(&gw, "frank@contoso.example").await;
         let (stranger, _) = ask_passcode(&gw, "nobody@contoso.example").await;

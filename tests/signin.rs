@@ -1427,6 +1427,52 @@ async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
     assert_eq!(wins, 1);
 }
 
+/// Issue 14, finding 9, through the admin API: a look-alike domain
+/// (`fabrıkam` with a dotless ı) and an inviter with a line break are
+/// refused with a 400 that names the field and says why; nothing is stored
+/// or mailed. A real internationalised domain is invited.
+#[tokio::test]
+async fn regression_admin_api_refuses_lookalike_domains_and_multiline_inviters() {
+    let env = start(None, "").await;
+    let api = format!("http://{}/api/v1/invitations", env.gw.admin);
+    let http = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let post = |body: serde_json::Value| {
+        http.post(&api)
+            .header("authorization", "Bearer test-admin-token-0123456789")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    for (body, field, says) in [
+        (
+            serde_json::json!({"email": "bob@fabrıkam.example", "apps": ["wiki"], "inviter": "Alice"}),
+            "email",
+            "looks like `fabrikam`",
+        ),
+        (
+            serde_json::json!({"email": "bob@fabrikam.example", "apps": ["wiki"], "inviter": "Alice\r\nClick http://evil"}),
+            "inviter",
+            "line break",
+        ),
+    ] {
+        let r = post(body).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let answer: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert_eq!(answer["field"], field, "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap_or_default().contains(says),
+            "{answer}"
+        );
+    }
+    assert!(env.gw.store.list_invitations().await.unwrap().is_empty());
+    assert!(mail_texts(&env, "bob@fabrikam.example").is_empty());
+    let r =
+        post(serde_json::json!({"email": "ivan@пример.рф", "apps": ["wiki"], "inviter": "Alice"}))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+}
+
 /// The admin API does what the CLI does, token-authenticated, with errors
 /// that name the field, and never returns the link.
 #[tokio::test]

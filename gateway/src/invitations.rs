@@ -8,9 +8,14 @@
 //! unless revoked. Opening it (a GET, as mail
 //! scanners do) never uses it: only a signed-in person whose e-mail matches
 //! completes the redemption, and only then does access start.
+//!
+//! When the e-mail cannot be sent, the invitation stays pending (see
+//! [`invite`] for why) and the answer says so with its id; inviting the
+//! same address to the same apps again replaces it, so a retry never
+//! leaves two.
 
 use crate::config::Config;
-use crate::mail::{Mailer, Message, normalise_email};
+use crate::mail::{Mailer, Message, check_domain, is_layout_control, normalise_email, paragraphs};
 use crate::store::{
     Invitation, NewAuditEntry, NewInvitation, NewUser, Redemption, Store, StoreError, User,
     UserType, new_user_id,
@@ -54,8 +59,20 @@ pub enum InviteError {
     NotPending,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the invitation e-mail was not sent: {0}")]
-    Mail(String),
+    /// The invitation is stored and pending, but its e-mail did not go
+    /// out (relay down or refusing, timeout). Resending it, or inviting the
+    /// same address to the same apps again, delivers it; nothing else is
+    /// needed and nothing was duplicated.
+    #[error(
+        "the invitation e-mail was not sent ({reason}); invitation {} for {} stays pending, \
+         so nothing is lost: resend it once mail works (inviting {} to the same apps again \
+         replaces it rather than adding a second one)",
+        .invitation.id, .invitation.email, .invitation.email
+    )]
+    NotSent {
+        invitation: Box<Invitation>,
+        reason: String,
+    },
     #[error("sign-in is not configured (no sign_in.host): invitation links need it")]
     NoSignIn,
 }
@@ -95,9 +112,39 @@ pub fn human_date(t: OffsetDateTime) -> String {
     format!("on {}", date(t))
 }
 
+/// The first layout control in `text` (see [`is_layout_control`]), said for
+/// an error message; `allowed` are the ones the field may hold.
+fn layout_control(text: &str, allowed: &[char]) -> Option<String> {
+    text.chars()
+        .find(|c| is_layout_control(*c) && !allowed.contains(c))
+        .map(|c| format!("U+{:04X}", u32::from(c)))
+}
+
 /// Invites a guest: checks the request, makes (or reuses) the guest user,
 /// stores the invitation and sends the e-mail. Returns the invitation and
 /// the link (the caller must never log the link).
+///
+/// What it refuses ([`InviteError::Invalid`], naming the field): an
+/// address whose domain could be a look-alike ([`check_domain`]: mixed
+/// scripts, `fabrıkam` for `fabrikam`), an inviter with a line break or
+/// another control character (it is shown in the plain-text mail, where
+/// `Alice\r\nClick http://evil` would add a line that reads as ours), and
+/// a message with control characters other than line breaks and tabs
+/// (its line breaks are kept, as `\n`: a message has paragraphs).
+///
+/// A pending invitation to the same address for the same apps is replaced
+/// (revoked, audit `invitation_revoked` with `replaced_by`): an admin who
+/// retries after a failed send, or invites twice, ends with one pending
+/// invitation and one live link, carrying the latest terms.
+///
+/// When the mail cannot be sent, the invitation is kept, pending, and
+/// [`InviteError::NotSent`] carries it. This is deliberate (the SMTP-fault
+/// test in `tests/faults.rs` relies on it): the admin's request is
+/// recorded, not lost, and a resend delivers it once mail works. Deleting
+/// it instead would need the guest user removed too, which is not safe
+/// when the user existed before (an earlier invitation, a revoked
+/// assignment). The user is made once per address and reused by a retry,
+/// so nothing is duplicated either way.
 pub async fn invite(
     config: &Config,
     store: &Store,
@@ -109,6 +156,9 @@ pub async fn invite(
     let email = normalise_email(&req.email)
         .ok_or_else(|| invalid("email", format!("`{}` is not an e-mail address", req.email)))?;
     let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+    // Before anything else about the domain: a look-alike of a member
+    // domain must not be answered as "a member domain".
+    check_domain(domain).map_err(|e| invalid("email", format!("`{email}`: {e}")))?;
     if config
         .organisation
         .member_domains
@@ -158,10 +208,20 @@ pub async fn invite(
         (None, Some(d)) => (None, Some(d)),
         (None, None) => (None, Some(30)),
     };
+    if let Some(c) = req
+        .message
+        .as_deref()
+        .and_then(|m| layout_control(m, &['\r', '\n', '\t', '\u{85}', '\u{2028}', '\u{2029}']))
+    {
+        return Err(invalid(
+            "message",
+            format!("contains the control character {c}; only line breaks and tabs may be used"),
+        ));
+    }
     let message = req
         .message
-        .as_ref()
-        .map(|m| m.trim().to_string())
+        .as_deref()
+        .map(|m| paragraphs(m).trim().to_string())
         .filter(|m| !m.is_empty());
     if message
         .as_ref()
@@ -175,6 +235,19 @@ pub async fn invite(
     if req.inviter.trim().is_empty() {
         return Err(invalid("inviter", "say who invites"));
     }
+    if let Some(c) = layout_control(&req.inviter, &[]) {
+        return Err(invalid(
+            "inviter",
+            format!(
+                "contains a line break or another control character ({c}); \
+                 give one line, such as a name or an e-mail address"
+            ),
+        ));
+    }
+    // Read before ours exists: two racing invitations may then both stay
+    // (a duplicate an admin can revoke), but neither can revoke the other's
+    // and leave none.
+    let replaced = pending_alike(store, &email, &req.apps, now).await?;
     let user = guest_for(store, &email, now).await?;
     let token = new_token();
     let invitation = store
@@ -193,17 +266,65 @@ pub async fn invite(
             now,
         )
         .await?;
+    for old in &replaced {
+        // `false`: redeemed or revoked meanwhile; not pending either way.
+        if store.revoke_invitation(&old.id, now).await? {
+            audit(
+                store,
+                old,
+                &invitation.inviter,
+                "invitation_revoked",
+                now,
+                serde_json::json!({ "replaced_by": invitation.id }),
+            )
+            .await;
+        }
+    }
     let link = format!("{base}/.portcullis/invite?token={token}");
-    send(config, mailer, &invitation, &link).await?;
+    let sent = send(config, mailer, &invitation, &link).await;
     audit(
         store,
         &invitation,
         &invitation.inviter,
         "guest_invited",
         now,
+        serde_json::json!({ "mail": if sent.is_ok() { "sent" } else { "not sent" } }),
     )
     .await;
-    Ok((invitation, link))
+    match sent {
+        Ok(()) => Ok((invitation, link)),
+        Err(reason) => Err(InviteError::NotSent {
+            invitation: Box::new(invitation),
+            reason,
+        }),
+    }
+}
+
+/// The pending invitations to `email` for exactly the apps `apps` (in any
+/// order): the ones a new invitation with these apps replaces.
+async fn pending_alike(
+    store: &Store,
+    email: &str,
+    apps: &[String],
+    now: OffsetDateTime,
+) -> Result<Vec<Invitation>, InviteError> {
+    let set = |a: &[String]| {
+        let mut v: Vec<String> = a.to_vec();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let wanted = set(apps);
+    Ok(store
+        .list_invitations()
+        .await?
+        .into_iter()
+        .filter(|i| {
+            i.status(now) == "pending"
+                && i.email.eq_ignore_ascii_case(email)
+                && set(&i.apps) == wanted
+        })
+        .collect())
 }
 
 /// The guest user for `email`: the existing one, or a new one without an
@@ -230,12 +351,13 @@ async fn guest_for(store: &Store, email: &str, now: OffsetDateTime) -> Result<Us
     }
 }
 
+/// Sends the invitation mail; `Err` says why it did not go out.
 async fn send(
     config: &Config,
     mailer: &Mailer,
     inv: &Invitation,
     link: &str,
-) -> Result<(), InviteError> {
+) -> Result<(), String> {
     let titles = inv
         .apps
         .iter()
@@ -259,10 +381,23 @@ async fn send(
             },
         )
         .await
-        .map_err(|e| InviteError::Mail(e.to_string()))
+        .map_err(|e| e.to_string())
 }
 
-async fn audit(store: &Store, inv: &Invitation, actor: &str, action: &str, now: OffsetDateTime) {
+/// Appends `action` about `inv`; `extra` (an object, or null) adds to the
+/// detail `{invitation, apps}`.
+async fn audit(
+    store: &Store,
+    inv: &Invitation,
+    actor: &str,
+    action: &str,
+    now: OffsetDateTime,
+    extra: serde_json::Value,
+) {
+    let mut detail = serde_json::json!({ "invitation": inv.id, "apps": inv.apps });
+    if let (Some(d), serde_json::Value::Object(more)) = (detail.as_object_mut(), extra) {
+        d.extend(more);
+    }
     let r = store
         .append_audit(&NewAuditEntry {
             at: now,
@@ -270,7 +405,7 @@ async fn audit(store: &Store, inv: &Invitation, actor: &str, action: &str, now: 
             action: action.to_string(),
             subject: Some(inv.user_id.clone()),
             app: None,
-            detail: serde_json::json!({ "invitation": inv.id, "apps": inv.apps }),
+            detail,
         })
         .await;
     if let Err(e) = r {
@@ -303,8 +438,23 @@ pub async fn resend(
         .await?
         .ok_or_else(|| InviteError::NotFound(id.to_string()))?;
     let link = format!("{base}/.portcullis/invite?token={token}");
-    send(config, mailer, &inv, &link).await?;
-    audit(store, &inv, actor, "invitation_resent", now).await;
+    // The old link died with the reissue; when this mail fails the
+    // invitation stays pending for the next resend, as after `invite`.
+    if let Err(reason) = send(config, mailer, &inv, &link).await {
+        return Err(InviteError::NotSent {
+            invitation: Box::new(inv),
+            reason,
+        });
+    }
+    audit(
+        store,
+        &inv,
+        actor,
+        "invitation_resent",
+        now,
+        serde_json::Value::Null,
+    )
+    .await;
     Ok((inv, link))
 }
 
@@ -325,7 +475,15 @@ pub async fn revoke(
         .get_invitation(id)
         .await?
         .ok_or_else(|| InviteError::NotFound(id.to_string()))?;
-    audit(store, &inv, actor, "invitation_revoked", now).await;
+    audit(
+        store,
+        &inv,
+        actor,
+        "invitation_revoked",
+        now,
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(inv)
 }
 
@@ -370,6 +528,17 @@ pub async fn redeem(
             .grant_assignment(&user.id, app, Some(end), Some(&inv.inviter), now)
             .await?;
     }
-    audit(store, &inv, &user.id, "invitation_redeemed", now).await;
+    audit(
+        store,
+        &inv,
+        &user.id,
+        "invitation_redeemed",
+        now,
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(Ok(inv))
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,10 @@
 //! `portcullis invite` and `portcullis invitations`; both go through
 //! `crate::invitations`. `POST` takes `{email, apps, access_days |
 //! access_until, message, inviter}`; answers never carry the link (it goes
-//! to the guest only).
+//! to the guest only). When the e-mail could not be sent, `POST` and
+//! `resend` answer 503 with `{error, invitation}`: the invitation is kept
+//! pending (see `crate::invitations::invite`), and the error says how to
+//! deliver it.
 
 use super::AdminApp;
 use super::response::{BadInput, json_response, not_found};
@@ -76,6 +79,15 @@ impl AdminApp {
                     StatusCode::CONFLICT,
                     &json!({"error": "the invitation is no longer pending (redeemed, revoked or expired)"}),
                 ),
+                // Stored but not mailed: the answer carries the invitation
+                // (its id to resend) next to what happened.
+                InviteError::NotSent { ref invitation, .. } => {
+                    warn!(error = %e, "invitation e-mail not sent");
+                    json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &json!({"error": e.to_string(), "invitation": invitation_json(invitation, now)}),
+                    )
+                }
                 other => {
                     warn!(error = %other, "invitation operation failed");
                     json_response(

@@ -12,6 +12,8 @@ pub(super) fn document() -> Value {
     let ok = |d: &str, schema: Value| json!({"description": d, "content": {"application/json": {"schema": schema}}});
     let guest = json!({"$ref": "#/components/schemas/Guest"});
     let invitation = json!({"$ref": "#/components/schemas/Invitation"});
+    let not_sent = json!({"description": "Stored and pending, but the e-mail was not sent; `error` says how to deliver it",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NotSent"}}}});
     let id_param = json!({"name": "id", "in": "path", "required": true,
         "description": "The guest's user id (u_…) or e-mail address", "schema": {"type": "string"}});
     let app_param = json!({"name": "app", "in": "path", "required": true,
@@ -27,7 +29,7 @@ pub(super) fn document() -> Value {
                 "get": {"summary": "List invitations", "responses": {"200": ok("Invitations", json!({"type": "object", "properties": {"invitations": {"type": "array", "items": invitation}}}))}},
                 "post": {"summary": "Invite a guest (the link goes only to the guest)",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InviteRequest"}}}},
-                    "responses": {"201": ok("Created", invitation.clone()), "400": err("Bad input; `field` names it")}}
+                    "responses": {"201": ok("Created", invitation.clone()), "400": err("Bad input; `field` names it"), "503": not_sent.clone()}}
             },
             "/api/v1/invitations/{id}": {
                 "parameters": [inv_param],
@@ -36,7 +38,7 @@ pub(super) fn document() -> Value {
             },
             "/api/v1/invitations/{id}/resend": {
                 "parameters": [inv_param],
-                "post": {"summary": "Send again with a new link", "responses": {"200": ok("Sent", invitation), "409": err("Not pending")}}
+                "post": {"summary": "Send again with a new link", "responses": {"200": ok("Sent", invitation), "409": err("Not pending"), "503": not_sent}}
             },
             "/api/v1/guests": {
                 "get": {"summary": "Guests with their assignments", "responses": {"200": ok("Guests", json!({"type": "object", "properties": {"guests": {"type": "array", "items": guest}}}))}}
@@ -71,6 +73,7 @@ pub(super) fn document() -> Value {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
                 "Assignment": {"type": "object", "properties": {"app": {"type": "string"}, "granted_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "granted_by": {"type": ["string", "null"]}, "live": {"type": "boolean"}}},
                 "Guest": {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string"}, "display_name": {"type": ["string", "null"]}, "state": {"enum": ["active", "blocked"]}, "created_at": {"type": "string", "format": "date-time"}, "idp": {"type": ["string", "null"]}, "assignments": {"type": "array", "items": {"$ref": "#/components/schemas/Assignment"}}}},
+                "NotSent": {"type": "object", "required": ["error", "invitation"], "properties": {"error": {"type": "string"}, "invitation": {"$ref": "#/components/schemas/Invitation"}}},
                 "Invitation": {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string"}, "user_id": {"type": "string"}, "apps": {"type": "array", "items": {"type": "string"}}, "status": {"enum": ["pending", "redeemed", "revoked", "expired"]}, "inviter": {"type": "string"}, "message": {"type": ["string", "null"]}, "access_until": {"type": ["string", "null"]}, "access_days": {"type": ["integer", "null"]}, "created_at": {"type": "string"}, "expires_at": {"type": "string"}, "redeemed_at": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]}}},
                 "InviteRequest": {"type": "object", "required": ["email", "apps", "inviter"], "additionalProperties": false, "properties": {"email": {"type": "string"}, "apps": {"type": "array", "items": {"type": "string"}}, "access_days": {"type": "integer"}, "access_until": {"type": "string"}, "message": {"type": "string"}, "inviter": {"type": "string"}}},
                 "AuditEntry": {"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "action": {"type": "string"}, "subject": {"type": ["string", "null"]}, "app": {"type": ["string", "null"]}, "detail": {"type": "object"}}}

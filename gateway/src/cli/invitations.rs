@@ -106,6 +106,14 @@ pub fn invite(a: &InviteArgs) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e}");
+                // Kept pending: say the command that delivers it.
+                if let portcullis::invitations::InviteError::NotSent { invitation, .. } = &e {
+                    eprintln!(
+                        "to resend it: portcullis invitations resend --config {} {}",
+                        a.config.config.display(),
+                        invitation.id
+                    );
+                }
                 ExitCode::from(1)
             }
         }

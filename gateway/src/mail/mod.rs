@@ -9,11 +9,13 @@
 //! Bodies carry passcodes and sign-in links, so nothing here logs them.
 
 mod config;
+mod lookalike;
 mod queue;
 
 pub use config::{
     DEFAULT_TIMEOUT, MailConfig, MailFile, MailFileError, PasswordSource, Smtp, SmtpTls, Transport,
 };
+pub use lookalike::{Lookalike, check_domain};
 pub use queue::MailQueue;
 
 use lettre::message::{Mailbox, MultiPart};
@@ -155,37 +157,105 @@ impl Message {
             .collect()
     }
 
+    /// The templates' values. Every one-line value is folded to one line
+    /// and the personal message keeps only plain line breaks: the text part
+    /// is `text/plain`, where an inviter `Alice\r\nClick http://evil` would
+    /// otherwise start a line of its own that reads as ours (issue 14,
+    /// finding 9). The operations refuse such input first
+    /// (`invitations::invite`); this holds for every message and caller.
     fn context(&self, org: &str) -> minijinja::Value {
+        let org = one_line(org);
         match self {
             Message::Passcode {
                 code,
                 valid_minutes,
-            } => context! { org, code, valid_minutes },
+            } => context! { org, code => one_line(code), valid_minutes },
             Message::Invitation {
                 inviter,
                 apps,
                 link,
                 personal_message,
                 expires,
-            } => context! { org, inviter, apps, link, personal_message, expires },
+            } => context! {
+                org,
+                inviter => one_line(inviter),
+                apps => apps.iter().map(|a| one_line(a)).collect::<Vec<_>>(),
+                link => one_line(link),
+                personal_message => personal_message.as_deref().map(paragraphs),
+                expires => one_line(expires),
+            },
             Message::AccessEnding {
                 app,
                 ends,
                 is_owner,
                 guest,
-            } => context! { org, app, ends, is_owner, guest },
+            } => context! {
+                org,
+                app => one_line(app),
+                ends => one_line(ends),
+                is_owner,
+                guest => one_line(guest),
+            },
             Message::SignUpRequest {
                 requester,
                 app,
                 link,
-            } => context! { org, requester, app, link },
+            } => context! {
+                org,
+                requester => one_line(requester),
+                app => one_line(app),
+                link => one_line(link),
+            },
             Message::SignUpDecision {
                 app,
                 approved,
                 link,
-            } => context! { org, app, approved, link },
+            } => context! { org, app => one_line(app), approved, link => one_line(link) },
         }
     }
+}
+
+/// A character that changes how text is laid out rather than what it says:
+/// C0 and C1 controls (CR, LF, NEL, ESC, NUL, …), the Unicode line and
+/// paragraph separators, and the bidirectional embedding, override and
+/// isolate controls (the "Trojan Source" reordering, CVE-2021-42574).
+/// Names and other one-line values that reach a mail must not hold them.
+pub fn is_layout_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `s` on one line: each layout control becomes a space (as in the subject).
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if is_layout_control(c) { ' ' } else { c })
+        .collect()
+}
+
+/// A multi-line text with `\n` as its only line break (CR LF, CR, NEL and
+/// the Unicode separators become one) and tabs kept; any other layout
+/// control becomes a space. The text template indents every line it then
+/// has, so none starts at the margin.
+pub fn paragraphs(s: &str) -> String {
+    let unified = s.replace("\r\n", "\n");
+    unified
+        .chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => '\n',
+            c if is_layout_control(c) => ' ',
+            c => c,
+        })
+        .collect()
 }
 
 /// Why a message was not sent.

@@ -349,6 +349,74 @@ fn a_name_with_a_line_break_stays_in_the_subject() {
     );
 }
 
+/// Issue 14, finding 9: CR/LF in the inviter became line breaks in the
+/// plain-text body, where "Click http://evil" then stood on a line of its
+/// own, as if we wrote it. Every one-line value is folded (a space per
+/// control character, as in the subject); the personal message keeps its
+/// line breaks, each line indented.
+#[test]
+fn regression_line_breaks_in_names_do_not_start_lines_of_the_text_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mailer = outbox_mailer(dir.path());
+    let evil = "Alice\r\nClick http://evil";
+    let m = Message::Invitation {
+        inviter: evil.into(),
+        apps: vec!["wiki\nClick http://evil".into()],
+        link: "https://x.example/".into(),
+        personal_message: Some("Hi\r\nClick http://evil\rand\u{2028}Click\u{1b}[2J".into()),
+        expires: "tomorrow".into(),
+    };
+    let r = mailer.render(&m).expect("renders");
+    assert!(
+        !r.text.lines().any(|l| l.starts_with("Click")),
+        "a line starts with Click:\n{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("Alice  Click http://evil invited you"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text
+            .contains("    Click http://evil\n    and\n    Click [2J"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains('\r') && !r.text.contains('\u{1b}'));
+    for m in [
+        Message::AccessEnding {
+            app: "wiki".into(),
+            ends: "soon".into(),
+            is_owner: true,
+            guest: evil.into(),
+        },
+        Message::SignUpRequest {
+            requester: evil.into(),
+            app: "wiki".into(),
+            link: "https://x.example/".into(),
+        },
+    ] {
+        let r = mailer.render(&m).expect("renders");
+        assert!(
+            !r.text.lines().any(|l| l.starts_with("Click")),
+            "{}: {}",
+            m.kind(),
+            r.text
+        );
+    }
+}
+
+#[test]
+fn paragraphs_keep_plain_line_breaks_only() {
+    assert_eq!(
+        paragraphs("a\r\nb\rc\u{85}d\u{2029}e\tf"),
+        "a\nb\nc\nd\ne\tf"
+    );
+    assert_eq!(paragraphs("a\u{0}b\u{202E}c"), "a b c");
+    assert!(is_layout_control('\u{2066}') && !is_layout_control('é'));
+}
+
 // ----------------------------------------------------------------- outbox
 
 fn eml_files(dir: &Path) -> Vec<PathBuf> {
