@@ -141,16 +141,16 @@ pub(super) struct SignInFile {
 /// Each limit (the passcodes per client, per address, …) keeps at most
 /// `max_counters` counters per window. A client or address not yet counted
 /// when the window is full is refused, like one over its limit, until the
-/// window ends: the store's counters stay bounded however many addresses a
-/// client has (issue 14, finding 6).
+/// window ends: the store's counters stay bounded however many clients and
+/// addresses there are (issue 14, finding 6).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RateLimitsFile {
-    /// The IPv6 prefix length that is one client (32 to 128).
+    /// The IPv6 prefix length that is one client.
     #[serde(default)]
     #[schemars(with = "Option<u8>", range(min = 32, max = 128), extend("default" = RateLimits::default().ipv6_prefix))]
     pub(super) ipv6_prefix: Option<S<u8>>,
-    /// Counters each limit keeps per window; at least 100.
+    /// Counters each limit keeps per window.
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 100), extend("default" = RateLimits::default().max_counters))]
     pub(super) max_counters: Option<S<u32>>,
@@ -184,7 +184,8 @@ pub(super) struct PasscodeFile {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1), extend("default" = PasscodeSettings::default().per_address))]
     pub(super) per_address: Option<S<u32>>,
-    /// Codes requested from one client IP per `window`.
+    /// Codes requested from one client (an IPv4 address, an IPv6 /64: see
+    /// `sign_in.rate_limits`) per `window`.
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1), extend("default" = PasscodeSettings::default().per_ip))]
     pub(super) per_ip: Option<S<u32>>,

@@ -96,7 +96,8 @@ pub struct PasscodeSettings {
     pub max_attempts: u32,
     /// Codes sent to one address per `window` (default 5).
     pub per_address: u32,
-    /// Codes requested from one client IP per `window` (default 20).
+    /// Codes requested from one client (see [`RateLimits`]) per `window`
+    /// (default 20).
     pub per_ip: u32,
     /// The rate-limit window (default 1h).
     pub window: Duration,
