@@ -26,8 +26,8 @@ use std::collections::HashMap;
 const FORM: &str = "/.portcullis/sign-up/form";
 const REVIEW: &str = "/.portcullis/sign-up/review";
 const IDP: &str = "/.portcullis/sign-up/idp";
-/// E-mail submissions per client (`signin::rate_limit`) in [`EMAIL_WINDOW`]: each may make a
-/// guest user, so a script must not fill the directory.
+/// E-mail submissions per client (`signin::rate_limit`) in [`EMAIL_WINDOW`]:
+/// each may make a guest user, so a script must not fill the directory.
 const EMAIL_PER_IP: u32 = 20;
 const EMAIL_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
