@@ -38,6 +38,11 @@ async fn start() -> (Gateway, Upstream) {
 
 /// Like [`start`], with more `sign_in:` fields.
 async fn start_with(sign_in: &str) -> (Gateway, Upstream) {
+    start_with_top(sign_in, "").await
+}
+
+/// Like [`start_with`], with more top-level config lines (`trusted_proxies`).
+async fn start_with_top(sign_in: &str, more_top: &str) -> (Gateway, Upstream) {
     let up = Upstream::start("app").await;
     let dir = tempfile::tempdir().unwrap();
     let hash = portcullis::local_idp::hash_password(BOB_PW).unwrap();
@@ -50,7 +55,7 @@ async fn start_with(sign_in: &str) -> (Gateway, Upstream) {
     .unwrap();
     let idps = "  - { name: local, type: local, users_file: users.yaml }\n";
     let top = format!(
-        "sign_in: {{ host: {AUTH}{sign_in} }}\nmail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
+        "sign_in: {{ host: {AUTH}{sign_in} }}\nmail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n{more_top}"
     );
     let gw = Gateway::start_configured(dir, &apps(&up), "policies: []\n", &[], idps, &top).await;
     (gw, up)
@@ -920,6 +925,134 @@ async fn passcodes_are_single_use_under_races_and_brute_force() {
         "a right code ({fresh}) worked after 10 concurrent wrong guesses with max_attempts 3"
     );
     assert_eq!(up.count(), 0);
+}
+
+/// A client on the sign-in page, ready to ask for codes: the client, the
+/// flow cookie and the form's CSRF token.
+async fn passcode_client(gw: &Gateway) -> (reqwest::Client, String, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(WAIT)
+        .resolve(AUTH, gw.http)
+        .build()
+        .unwrap();
+    let origin = format!("http://{AUTH}:{}", gw.http.port());
+    let page = send(client.get(format!("{origin}/.portcullis/sign-in"))).await;
+    let mut jar = BTreeMap::new();
+    keep(&mut jar, &page);
+    let csrf = field(&page.body, "csrf").unwrap();
+    (client, jar_header(&jar), csrf)
+}
+
+/// Asks for a passcode for each of `emails` at once, as a client at `ip`
+/// behind the trusted proxy (`None`: the peer itself); the statuses.
+async fn ask_for_codes(
+    gw: &Gateway,
+    (client, cookie, csrf): &(reqwest::Client, String, String),
+    ip: Option<&str>,
+    emails: &[String],
+) -> Vec<u16> {
+    let origin = format!("http://{AUTH}:{}", gw.http.port());
+    let posts = emails.iter().map(|email| {
+        let mut rb = client
+            .post(format!("{origin}/.portcullis/sign-in/passcode"))
+            .header("origin", &origin)
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&[("csrf", csrf.as_str()), ("email", email)]));
+        if let Some(ip) = ip {
+            rb = rb.header("x-forwarded-for", ip);
+        }
+        send(rb)
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    answers.iter().map(|r| r.status).collect()
+}
+
+/// Issue 14, finding 6 ("the passcode rate limiter writes a store row per
+/// address even after the client is over its limit"): passcode requests from one IP, each for another address, wrote one
+/// rate-limit counter per request even after the client was refused (500
+/// requests: 495 × 429 and 500 new rows). Now the client's limit is checked
+/// first and a refused request writes no counter: 100 requests make the
+/// client's counter and one per address let through, and nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_its_passcode_limit_adds_no_counters() {
+    let (gw, _up) = start_with(", passcode: { per_ip: 5 }").await;
+    let form = passcode_client(&gw).await;
+    let before = gw.store.rate_limit_counters().await.unwrap();
+    let mut statuses = Vec::new();
+    for batch in 0..10 {
+        let emails: Vec<String> = (0..10)
+            .map(|i| format!("probe{batch}-{i}@contoso.example"))
+            .collect();
+        statuses.extend(ask_for_codes(&gw, &form, None, &emails).await);
+    }
+    let sent = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((sent, refused), (5, 95), "{statuses:?}");
+    let after = gw.store.rate_limit_counters().await.unwrap();
+    assert_eq!(
+        after - before,
+        1 + 5,
+        "counters: the client's and the 5 addresses let through, not one per request"
+    );
+    // Another 100 refused requests change nothing.
+    let emails: Vec<String> = (0..100)
+        .map(|i| format!("again{i}@contoso.example"))
+        .collect();
+    let statuses = ask_for_codes(&gw, &form, None, &emails).await;
+    assert!(statuses.iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(gw.store.rate_limit_counters().await.unwrap(), after);
+}
+
+/// Issue 14, finding 7 ("per-IP limits are keyed on the full IPv6
+/// address"): per-IP limits were keyed on the full IPv6 address, so 30 addresses of
+/// one /64 each got the whole allowance. Now a /64 is one client (by
+/// default); another /64 has its own allowance, and IPv4 stays per address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_addresses_of_one_64_share_one_passcode_allowance() {
+    let (gw, _up) = start_with_top(
+        ", passcode: { per_ip: 5 }",
+        "trusted_proxies: [127.0.0.1/32]\n",
+    )
+    .await;
+    let form = passcode_client(&gw).await;
+    let mut statuses = Vec::new();
+    for n in 1..=30 {
+        let ip = format!("2001:db8:1:2::{n:x}");
+        let email = vec![format!("six{n}@contoso.example")];
+        statuses.extend(ask_for_codes(&gw, &form, Some(&ip), &email).await);
+    }
+    let sent = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(sent, 5, "30 addresses of 2001:db8:1:2::/64: {statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    // The next /64 is another client, with its own five.
+    let emails: Vec<String> = (0..6).map(|n| format!("next{n}@contoso.example")).collect();
+    let statuses = ask_for_codes(&gw, &form, Some("2001:db8:1:3::1"), &emails[..5]).await;
+    assert_eq!(statuses, [200; 5], "2001:db8:1:3::/64");
+    let statuses = ask_for_codes(&gw, &form, Some("2001:db8:1:3::2"), &emails[5..]).await;
+    assert_eq!(statuses, [429], "2001:db8:1:3::/64, sixth code");
+
+    // IPv4 clients are still one address each: 198.51.100.7 used up its
+    // five, 198.51.100.8 has its own.
+    let emails: Vec<String> = (0..6).map(|n| format!("v4{n}@contoso.example")).collect();
+    let mut statuses = Vec::new();
+    for email in &emails {
+        statuses.extend(
+            ask_for_codes(
+                &gw,
+                &form,
+                Some("198.51.100.7"),
+                std::slice::from_ref(email),
+            )
+            .await,
+        );
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429], "198.51.100.7");
+    let other = ask_for_codes(&gw, &form, Some("198.51.100.8"), &emails[..1]).await;
+    assert_eq!(other, [200], "198.51.100.8");
 }
 
 /// Invitation replay and races (CWE-367; OWASP "Testing for Race

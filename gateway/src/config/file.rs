@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::runtime::{DEFAULT_JWT_ALGORITHMS, Guests, PasscodeSettings, SignIn};
+use super::runtime::{DEFAULT_JWT_ALGORITHMS, Guests, PasscodeSettings, RateLimits, SignIn};
 use super::shapes;
 
 pub(super) type S<T> = Spanned<T>;
@@ -123,6 +123,37 @@ pub(super) struct SignInFile {
     /// One-time e-mail passcodes and their rate limits.
     #[serde(default)]
     pub(super) passcode: Option<PasscodeFile>,
+    /// How every per-client limit of the sign-in host (passwords,
+    /// passcodes, sign-up e-mails) tells clients apart, and how many
+    /// counters it may keep.
+    #[serde(default)]
+    pub(super) rate_limits: Option<RateLimitsFile>,
+}
+
+/// `sign_in.rate_limits`: what a "client" is to the per-client limits of the
+/// sign-in host, and the bound on their counters.
+///
+/// An IPv4 client is its address. An IPv6 client is the network of its
+/// address's first `ipv6_prefix` bits (default /64, what one home or office
+/// line gets), so 30 addresses in one /64 share one allowance instead of
+/// getting 30 (issue 14, finding 7); 128 counts each address alone.
+///
+/// Each limit (the passcodes per client, per address, …) keeps at most
+/// `max_counters` counters per window. A client or address not yet counted
+/// when the window is full is refused, like one over its limit, until the
+/// window ends: the store's counters stay bounded however many clients and
+/// addresses there are (issue 14, finding 6).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RateLimitsFile {
+    /// The IPv6 prefix length that is one client.
+    #[serde(default)]
+    #[schemars(with = "Option<u8>", range(min = 32, max = 128), extend("default" = RateLimits::default().ipv6_prefix))]
+    pub(super) ipv6_prefix: Option<S<u8>>,
+    /// Counters each limit keeps per window.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 100), extend("default" = RateLimits::default().max_counters))]
+    pub(super) max_counters: Option<S<u32>>,
 }
 
 /// Terms of use that guests accept once per version.
@@ -153,7 +184,8 @@ pub(super) struct PasscodeFile {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1), extend("default" = PasscodeSettings::default().per_address))]
     pub(super) per_address: Option<S<u32>>,
-    /// Codes requested from one client IP per `window`.
+    /// Codes requested from one client (an IPv4 address, an IPv6 /64: see
+    /// `sign_in.rate_limits`) per `window`.
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1), extend("default" = PasscodeSettings::default().per_ip))]
     pub(super) per_ip: Option<S<u32>>,

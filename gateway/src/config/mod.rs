@@ -36,7 +36,8 @@ pub use file::config_file_schema;
 pub use runtime::{
     Admin, App, Approval, Attribute, Config, DEFAULT_JWT_ALGORITHMS, Fallback, GeoIp, Guests,
     HealthCheck, Https, Idp, IdpKind, JwksSource, LifecycleAction, Listen, OnUnauthenticated,
-    Organisation, Owner, PasscodeSettings, SignIn, SignUp, Store, Terms, Upstream, UpstreamTls,
+    Organisation, Owner, PasscodeSettings, RateLimits, SignIn, SignUp, Store, Terms, Upstream,
+    UpstreamTls,
 };
 
 impl Config {

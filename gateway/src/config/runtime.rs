@@ -63,6 +63,8 @@ pub struct SignIn {
     pub terms: Option<Terms>,
     /// One-time e-mail passcodes (used when `fallback` is passcode).
     pub passcode: PasscodeSettings,
+    /// What a client is to the per-client limits, and their bound.
+    pub rate_limits: RateLimits,
 }
 
 impl SignIn {
@@ -98,7 +100,8 @@ pub struct PasscodeSettings {
     pub max_attempts: u32,
     /// Codes sent to one address per `window` (default 5).
     pub per_address: u32,
-    /// Codes requested from one client IP per `window` (default 20).
+    /// Codes requested from one client (see [`RateLimits`]) per `window`
+    /// (default 20).
     pub per_ip: u32,
     /// The rate-limit window (default 1h).
     pub window: Duration,
@@ -112,6 +115,29 @@ impl Default for PasscodeSettings {
             per_address: 5,
             per_ip: 20,
             window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// `sign_in.rate_limits`: how the per-client limits of the sign-in host
+/// (passwords, passcodes, sign-up e-mails) key their clients, and how many
+/// counters each keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// An IPv6 client is the network of this many leading bits of its
+    /// address (default 64, from 32 to 128); an IPv4 client is its address.
+    pub ipv6_prefix: u8,
+    /// Counters each limit keeps per window (default 100 000, at least
+    /// 100); a key not yet counted when they are all taken is refused until
+    /// the window ends (`Store::hit_rate_limits`).
+    pub max_counters: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            ipv6_prefix: 64,
+            max_counters: 100_000,
         }
     }
 }

@@ -285,6 +285,10 @@ fn sign_in_defaults() {
                 per_ip: 20,
                 window: Duration::from_secs(3600),
             },
+            rate_limits: RateLimits {
+                ipv6_prefix: 64,
+                max_counters: 100_000,
+            },
         }
     );
     assert!(load(MINIMAL).expect("loads").sign_in.is_none());
@@ -370,6 +374,42 @@ sign_in:
         "DIR/portcullis.yaml:17:76: `0s` is not a duration; use 30s, 5m or 1h",
     ];
     assert_eq!(errors, expected);
+}
+
+/// Issue 14, findings 6 and 7: IPv6 clients are keyed by a prefix, and the
+/// counters are bounded; both configurable, within sane ranges.
+#[test]
+fn sign_in_rate_limits_are_read_and_checked() {
+    let text = format!(
+        "{MINIMAL}sign_in:\n  host: auth.localhost\n  rate_limits: {{ ipv6_prefix: 56, max_counters: 5000 }}\n"
+    );
+    let s = load(&text).expect("loads").sign_in.expect("sign_in");
+    assert_eq!(
+        s.rate_limits,
+        RateLimits {
+            ipv6_prefix: 56,
+            max_counters: 5000
+        }
+    );
+    let text = format!(
+        "{MINIMAL}sign_in:\n  host: auth.localhost\n  rate_limits: {{ ipv6_prefix: 16, max_counters: 99 }}\n"
+    );
+    let errors = load(&text).expect_err("out of range");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].ends_with(
+            "`rate_limits.ipv6_prefix` must be between 32 and 128 (64: one home or office line)"
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].ends_with("`rate_limits.max_counters` must be at least 100"),
+        "{errors:?}"
+    );
+    let text = format!(
+        "{MINIMAL}sign_in:\n  host: auth.localhost\n  rate_limits: {{ ipv6_prefix: 129 }}\n"
+    );
+    assert_eq!(load(&text).expect_err("too long").len(), 1);
 }
 
 #[test]

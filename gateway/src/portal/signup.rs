@@ -19,15 +19,15 @@ use crate::access_requests::{self, Outcome, SignUpError};
 use crate::config::{App, Approval, SignUp};
 use crate::html::encode_component;
 use crate::session::SessionClaims;
-use crate::store::{RequestStatus, User, UserType};
+use crate::store::{RateLimit, RequestStatus, User, UserType};
 use minijinja::context;
 use std::collections::HashMap;
 
 const FORM: &str = "/.portcullis/sign-up/form";
 const REVIEW: &str = "/.portcullis/sign-up/review";
 const IDP: &str = "/.portcullis/sign-up/idp";
-/// E-mail submissions per client IP in [`EMAIL_WINDOW`]: each may make a
-/// guest user, so a script must not fill the directory.
+/// E-mail submissions per client (`signin::rate_limit`) in [`EMAIL_WINDOW`]:
+/// each may make a guest user, so a script must not fill the directory.
 const EMAIL_PER_IP: u32 = 20;
 const EMAIL_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
@@ -148,17 +148,14 @@ impl Handler<'_> {
         if let Err(e) = access_requests::check_domain(&self.snapshot.config, sign_up, &email) {
             return self.sign_up_refused(&e);
         }
-        let ip = self
-            .req
-            .client_ip
-            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-        match self
-            .gateway
-            .store
-            .hit_rate_limit("sign-up-ip", &ip, EMAIL_WINDOW, self.time())
-            .await
-        {
-            Ok(n) if n > EMAIL_PER_IP => {
+        let client = self.client_key();
+        let limit = RateLimit {
+            bucket: "sign-up-ip",
+            key: &client,
+            max: EMAIL_PER_IP,
+        };
+        match self.rate_limited(&[limit], EMAIL_WINDOW).await {
+            Ok(true) => {
                 return self.sign_up_email_page(
                     429,
                     app,
@@ -168,7 +165,7 @@ impl Handler<'_> {
                     ),
                 );
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(e) => return self.unavailable("rate limit", &e),
         }
         if let Err(e) = access_requests::guest_for(&self.gateway.store, &email, self.time()).await {

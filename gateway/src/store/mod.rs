@@ -66,9 +66,10 @@
 //! - Session revocations are polled every second (`replica_sync`,
 //!   `REVOCATION_POLL`) with [`Store::revocations_since`], so a revoked sid
 //!   is denied on every replica within about a second plus the poll's query.
-//! - Everything else the request path reads (tickets, passcodes, rate-limit
-//!   counters, TOTP steps) is decided by one statement in the database, so
-//!   there is no replica-local copy to go stale.
+//! - Everything else the request path reads (tickets, passcodes, TOTP
+//!   steps) is decided by one statement in the database, and rate-limit
+//!   counters by one transaction, so there is no replica-local copy to go
+//!   stale.
 //!
 //! `LISTEN/NOTIFY` could cut the directory delay below the TTL, but the 5 s
 //! bound already holds without it, and a lost notification (a dropped
@@ -96,7 +97,7 @@ pub use model::{
     NewAuditEntry, NewUser, RevokedSession, SigningKey, User, UserState, UserType, new_id,
     new_user_id,
 };
-pub use model::{Consent, PasscodeCheck, SessionRecord};
+pub use model::{Consent, PasscodeCheck, RateLimit, RateVerdict, SessionRecord};
 pub use model::{DueReminder, EndedGuest};
 pub use model::{GuestCounts, Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
@@ -520,7 +521,7 @@ impl Store {
     /// replacing any earlier code for the address (compared ignoring case and
     /// surrounding blanks) and clearing its attempt count. Only the SHA-256
     /// of the lower-cased address and the code is stored. Pair it with
-    /// [`Store::hit_rate_limit`]: sending a new code restarts the attempts.
+    /// [`Store::hit_rate_limits`]: sending a new code restarts the attempts.
     ///
     /// [`StoreError::Invalid`] for an empty address or code or an end not
     /// after `now`.
@@ -568,6 +569,10 @@ impl Store {
     /// (whole seconds, at least one) and start at unix time multiples of it,
     /// so every replica counts in the same window. One UPSERT … RETURNING,
     /// so concurrent hits all count and each sees its own number.
+    ///
+    /// It counts without bound and makes a counter for any key: the doors
+    /// people reach from outside use [`Store::hit_rate_limits`], which does
+    /// neither.
     pub async fn hit_rate_limit(
         &self,
         bucket: &str,
@@ -578,9 +583,48 @@ impl Store {
         on_backend!(self, b => b.hit_rate_limit(bucket, key, window, now).await)
     }
 
-    /// Deletes counters of windows that ended by `now`; returns how many.
+    /// Checks one request against `limits` in their order, in the same
+    /// fixed windows as [`Store::hit_rate_limit`], and stops at the first
+    /// that refuses it: the counters after that one are not touched. Put the
+    /// client's limit first, so a client over its limit adds no counter for
+    /// the addresses it tries (issue 14, finding 6: 500 requests from one IP
+    /// made 500 rows).
+    ///
+    /// A counter over its `max` is not written again (its hits stay at
+    /// `max + 1`), so a refused request changes nothing in the store but the
+    /// tally of a full window. A key with no counter in this window gets one
+    /// only while its bucket has counted fewer than `max_counters` keys in
+    /// the window; past that it is [`RateVerdict::Full`]. So each bucket
+    /// holds at most `max_counters` counters per window, however many
+    /// addresses the clients have, and [`Store::prune_rate_limits`] deletes
+    /// ended windows: the table holds at most `max_counters` × buckets ×
+    /// the windows not yet pruned.
+    ///
+    /// One transaction, so with the store slow or locked a request waits
+    /// once, not once per counter. Concurrent hits all count (a key's
+    /// counter is made once), and on PostgreSQL they take their locks in
+    /// `limits`' order, so they cannot deadlock. [`StoreError::Invalid`] for
+    /// a window under a second, an empty bucket or `max_counters` of 0.
+    pub async fn hit_rate_limits(
+        &self,
+        limits: &[RateLimit<'_>],
+        window: std::time::Duration,
+        max_counters: u32,
+        now: OffsetDateTime,
+    ) -> Result<RateVerdict, StoreError> {
+        on_backend!(self, b => b.hit_rate_limits(limits, window, max_counters, now).await)
+    }
+
+    /// Deletes counters of windows that ended by `now`, and those windows'
+    /// tallies of keys; returns how many counters.
     pub async fn prune_rate_limits(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         on_backend!(self, b => b.prune_rate_limits(now).await)
+    }
+
+    /// How many rate-limit counters the store holds, of every bucket and
+    /// window (what [`Store::hit_rate_limits`] bounds).
+    pub async fn rate_limit_counters(&self) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.rate_limit_counters().await)
     }
 
     // ---- consent --------------------------------------------------------------

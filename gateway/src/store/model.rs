@@ -414,6 +414,34 @@ pub enum PasscodeCheck {
     NotFound,
 }
 
+/// One counter a request is checked against in
+/// [`Store::hit_rate_limits`](super::Store::hit_rate_limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit<'a> {
+    /// The limit's name (`passcode-ip`, `password-address`, …); counters of
+    /// two buckets never meet.
+    pub bucket: &'a str,
+    /// What is counted: a client key, an e-mail address. Only its SHA-256
+    /// is stored.
+    pub key: &'a str,
+    /// Hits allowed per window; the one after them is over the limit.
+    pub max: u32,
+}
+
+/// What [`Store::hit_rate_limits`](super::Store::hit_rate_limits) found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RateVerdict {
+    /// Every counter was counted and is within its limit.
+    Within,
+    /// `bucket`'s counter is over its limit; the counters after it were not
+    /// touched.
+    Over { bucket: String },
+    /// `bucket` already counts `max_counters` keys in this window and this
+    /// key is not one of them: refused without a counter, like
+    /// [`RateVerdict::Over`], until the window ends.
+    Full { bucket: String },
+}
+
 /// The terms a user last accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consent {

@@ -173,6 +173,8 @@ on_both_backends!(
     racing_passcode_checks_accept_once_and_count_every_wrong_guess,
     rate_limit_counts_hits_per_fixed_window_bucket_and_key,
     concurrent_rate_limit_hits_all_count,
+    rate_limits_stop_at_the_client_and_bound_the_counters,
+    racing_rate_limit_checks_let_exactly_the_limit_through,
     secrets_are_stored_only_as_sha256_hex,
     consent_keeps_the_latest_version_and_goes_with_the_user,
     sessions_list_live_ones_and_revoking_all_reaches_is_revoked,
@@ -1599,6 +1601,200 @@ async fn concurrent_rate_limit_hits_all_count(db: TestDb) {
         (1..=HITS).collect::<Vec<_>>(),
         "each hit its own number"
     );
+}
+
+/// The limits of one passcode request: the client's, then the address's.
+fn passcode_limits<'a>(client: &'a str, email: &'a str) -> [RateLimit<'a>; 2] {
+    [
+        RateLimit {
+            bucket: "passcode-ip",
+            key: client,
+            max: 5,
+        },
+        RateLimit {
+            bucket: "passcode-address",
+            key: email,
+            max: 3,
+        },
+    ]
+}
+
+/// Issue 14, finding 6: 500 passcode requests from one IP made 500
+/// counters (one per address tried). A client over its limit now writes
+/// nothing, and each limit keeps at most `max_counters` per window, however
+/// many clients there are.
+async fn rate_limits_stop_at_the_client_and_bound_the_counters(db: TestDb) {
+    let store = db.open().await;
+    let hour = Duration::from_secs(3600);
+    let over_ip = RateVerdict::Over {
+        bucket: "passcode-ip".into(),
+    };
+
+    // One client, 200 addresses: 5 requests get through (5 address
+    // counters), the other 195 are refused by the client's counter alone.
+    let mut verdicts = Vec::new();
+    for i in 0..200 {
+        let email = format!("victim{i}@contoso.com");
+        let limits = passcode_limits("198.51.100.7", &email);
+        verdicts.push(
+            store
+                .hit_rate_limits(&limits, hour, 1000, t(i))
+                .await
+                .expect("hit"),
+        );
+    }
+    assert!(verdicts[..5].iter().all(|v| *v == RateVerdict::Within));
+    assert!(verdicts[5..].iter().all(|v| *v == over_ip), "{verdicts:?}");
+    assert_eq!(
+        store.rate_limit_counters().await.expect("count"),
+        6,
+        "one client counter and 5 address counters, not 1 + 200"
+    );
+    // An address over its limit, asked for by other clients.
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let limits = passcode_limits(client, "anna@contoso.com");
+        assert_eq!(
+            store
+                .hit_rate_limits(&limits, hour, 1000, t(300))
+                .await
+                .expect("hit"),
+            RateVerdict::Within
+        );
+    }
+    let limits = passcode_limits("203.0.113.4", "anna@contoso.com");
+    assert_eq!(
+        store
+            .hit_rate_limits(&limits, hour, 1000, t(301))
+            .await
+            .expect("hit"),
+        RateVerdict::Over {
+            bucket: "passcode-address".into()
+        }
+    );
+    assert_eq!(store.rate_limit_counters().await.expect("count"), 6 + 5);
+
+    // Many clients (a botnet, a provider's worth of /64s): with
+    // max_counters 10, the 11th new client of the window is refused without
+    // a counter; clients already counted go on as before.
+    let max = 10;
+    let mut full = 0;
+    for i in 0..50 {
+        let client = format!("2001:db8:{i:x}::/64");
+        let email = format!("x{i}@fabrikam.com");
+        let limits = passcode_limits(&client, &email);
+        match store
+            .hit_rate_limits(&limits, hour, max, t(3600 + i))
+            .await
+            .expect("hit")
+        {
+            RateVerdict::Within => {}
+            RateVerdict::Full { bucket } => {
+                assert_eq!(bucket, "passcode-ip");
+                full += 1;
+            }
+            other => panic!("client {i}: {other:?}"),
+        }
+    }
+    assert_eq!(full, 40);
+    let limits = passcode_limits("2001:db8:0::/64", "x0@fabrikam.com");
+    assert_eq!(
+        store
+            .hit_rate_limits(&limits, hour, max, t(3700))
+            .await
+            .expect("hit"),
+        RateVerdict::Within,
+        "a client counted before the window filled"
+    );
+    // The address limit fills too: a counted client, new addresses past
+    // the address bucket's 10 counters.
+    for i in 0..4 {
+        let email = format!("y{i}@fabrikam.com");
+        let limits = passcode_limits("2001:db8:1::/64", &email);
+        assert_eq!(
+            store
+                .hit_rate_limits(&limits, hour, max, t(3701))
+                .await
+                .expect("hit"),
+            RateVerdict::Full {
+                bucket: "passcode-address".into()
+            },
+            "no address counter is left"
+        );
+    }
+    // This window's counters: 10 per bucket (the old window's 11 are
+    // still there until pruned).
+    assert_eq!(store.rate_limit_counters().await.expect("count"), 11 + 20);
+    assert_eq!(store.prune_rate_limits(t(3600)).await.expect("prune"), 11);
+    assert_eq!(store.rate_limit_counters().await.expect("count"), 20);
+
+    // The next window starts empty, tallies included.
+    assert_eq!(store.prune_rate_limits(t(7200)).await.expect("prune"), 20);
+    let limits = passcode_limits("2001:db8:ff::/64", "z@fabrikam.com");
+    assert_eq!(
+        store
+            .hit_rate_limits(&limits, hour, max, t(7200))
+            .await
+            .expect("hit"),
+        RateVerdict::Within
+    );
+
+    for (limits, max_counters, window) in [
+        (passcode_limits("a", "b"), 0, hour),
+        (passcode_limits("a", "b"), 10, Duration::from_millis(500)),
+        (
+            [RateLimit {
+                bucket: "",
+                key: "a",
+                max: 1,
+            }; 2],
+            10,
+            hour,
+        ),
+    ] {
+        let err = store
+            .hit_rate_limits(&limits, window, max_counters, t(0))
+            .await
+            .expect_err("invalid");
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    }
+}
+
+/// Racing checks from one client on two handles (two replicas): each hit
+/// counts once, exactly the client's limit gets through, and the
+/// transaction neither deadlocks nor fails busy.
+async fn racing_rate_limit_checks_let_exactly_the_limit_through(db: TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    const HITS: i64 = 40;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..HITS {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move {
+            // Half the requests share an address, half bring a new one.
+            let email = if i % 2 == 0 {
+                "anna@contoso.com".to_string()
+            } else {
+                format!("n{i}@contoso.com")
+            };
+            let limits = passcode_limits("198.51.100.7", &email);
+            store
+                .hit_rate_limits(&limits, Duration::from_secs(3600), 1000, t(i))
+                .await
+        });
+    }
+    let mut verdicts = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        verdicts.push(done.expect("task").expect("hit"));
+    }
+    // Exactly the client's 5 got past its counter (a few of them may then
+    // have met anna's limit of 3); every other was refused by it.
+    let over_ip = RateVerdict::Over {
+        bucket: "passcode-ip".into(),
+    };
+    let refused_by_client = verdicts.iter().filter(|v| **v == over_ip).count();
+    assert_eq!(refused_by_client, 40 - 5, "{verdicts:?}");
+    let counters = a.rate_limit_counters().await.expect("count");
+    assert!(counters <= 6, "{counters} counters");
 }
 
 async fn secrets_are_stored_only_as_sha256_hex(db: TestDb) {

@@ -1,12 +1,12 @@
 //! `sign_in`: the auth host where people sign in, how long their session
-//! lasts, which idps they are offered, the passcode fallback and the terms
-//! of use.
+//! lasts, which idps they are offered, the passcode fallback, the terms
+//! of use and how the rate limits tell clients apart.
 
 use std::time::Duration;
 
 use super::Checker;
 use crate::config::file::{ConfigFile, S};
-use crate::config::runtime::{App, Fallback, PasscodeSettings, SignIn, Terms};
+use crate::config::runtime::{App, Fallback, PasscodeSettings, RateLimits, SignIn, Terms};
 
 impl Checker<'_> {
     /// `sign_in`: required once anything signs people in (an idp of type
@@ -203,6 +203,31 @@ impl Checker<'_> {
             }
         }
 
+        let mut rate_limits = RateLimits::default();
+        if let Some(r) = &s.rate_limits {
+            if let Some(n) = &r.ipv6_prefix {
+                if (32..=128).contains(&n.value) {
+                    rate_limits.ipv6_prefix = n.value;
+                } else {
+                    // Shorter than a /32 is a whole provider's customers
+                    // sharing one allowance.
+                    self.err(
+                        n,
+                        "`rate_limits.ipv6_prefix` must be between 32 and 128 (64: one home or office line)",
+                    );
+                }
+            }
+            if let Some(n) = &r.max_counters {
+                if n.value < 100 {
+                    // So few that a handful of clients could fill a window
+                    // and lock everyone else out.
+                    self.err(n, "`rate_limits.max_counters` must be at least 100");
+                } else {
+                    rate_limits.max_counters = n.value;
+                }
+            }
+        }
+
         Some(SignIn {
             host: host.to_ascii_lowercase(),
             session_lifetime,
@@ -210,6 +235,7 @@ impl Checker<'_> {
             fallback,
             terms,
             passcode,
+            rate_limits,
         })
     }
 }

@@ -18,7 +18,9 @@
 //! - [`consent`]: between the two for a guest who has not accepted the
 //!   current terms.
 //! - [`forms`]: what every step's form shares (the flow cookie binding a
-//!   sign-in to one browser, CSRF, return URLs); [`sign_out`] and
+//!   sign-in to one browser, CSRF, return URLs); [`rate_limit`]: what a
+//!   client is to the rate limits and the one check a request makes
+//!   (passwords, passcodes, sign-up e-mails); [`sign_out`] and
 //!   [`landing`] (the signed-in person's apps) close the loop.
 //!
 //! Every outcome a method can have is counted in
@@ -31,11 +33,11 @@ mod landing;
 mod oidc;
 mod passcode;
 mod password;
+mod rate_limit;
 mod session;
 mod sign_out;
 
 use super::{Handler, Reply, paths};
-use crate::store::StoreError;
 
 /// The idp name recorded for e-mail passcode sign-ins.
 const PASSCODE_IDP: &str = "passcode";
@@ -91,29 +93,5 @@ impl Handler<'_> {
             .sign_ins
             .with_label_values(&[if known { idp } else { "unknown" }, result])
             .inc();
-    }
-
-    /// Counts one try in `bucket` for `key`; true when over `limit`
-    /// (passwords and passcodes).
-    async fn over_limit(
-        &self,
-        bucket: &str,
-        key: &str,
-        limit: u32,
-        window: std::time::Duration,
-    ) -> Result<bool, StoreError> {
-        let n = self
-            .gateway
-            .store
-            .hit_rate_limit(bucket, key, window, self.time())
-            .await?;
-        Ok(n > limit)
-    }
-
-    /// The client IP as a rate-limit key.
-    fn client_ip(&self) -> String {
-        self.req
-            .client_ip
-            .map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
     }
 }

@@ -1,14 +1,15 @@
-//! A local IdP's password (`idps[].type: local`): rate-limited per address
-//! and per client IP, checked off the async threads (argon2 is slow on
+//! A local IdP's password (`idps[].type: local`): rate-limited per client
+//! and per address, checked off the async threads (argon2 is slow on
 //! purpose).
 
 use super::SignedIn;
 use crate::config::IdpKind;
 use crate::mail::normalise_email;
 use crate::portal::{Handler, Reply};
+use crate::store::RateLimit;
 use minijinja::context;
 
-/// Password tries per address and per client IP in [`PASSWORD_WINDOW`].
+/// Password tries per address and per client in [`PASSWORD_WINDOW`].
 const PASSWORD_PER_ADDRESS: u32 = 10;
 const PASSWORD_PER_IP: u32 = 50;
 const PASSWORD_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -50,20 +51,24 @@ impl Handler<'_> {
         else {
             return self.start_again(400, "Bad request", "That way of signing in is not offered.");
         };
-        // Both counters at once: with the store slow or locked, one wait
-        // for the pair instead of one each (a locked SQLite file: 5 s, not 10).
-        let client_ip = self.client_ip();
-        let limited = match tokio::join!(
-            self.over_limit(
-                "password-address",
-                &email,
-                PASSWORD_PER_ADDRESS,
-                PASSWORD_WINDOW,
-            ),
-            self.over_limit("password-ip", &client_ip, PASSWORD_PER_IP, PASSWORD_WINDOW),
-        ) {
-            (Ok(a), Ok(b)) => a || b,
-            (Err(e), _) | (_, Err(e)) => return self.unavailable("rate limit", &e),
+        // The client's counter first: once it is over its limit, the
+        // address is not counted (issue 14, finding 6; `rate_limit`).
+        let client = self.client_key();
+        let limits = [
+            RateLimit {
+                bucket: "password-ip",
+                key: &client,
+                max: PASSWORD_PER_IP,
+            },
+            RateLimit {
+                bucket: "password-address",
+                key: &email,
+                max: PASSWORD_PER_ADDRESS,
+            },
+        ];
+        let limited = match self.rate_limited(&limits, PASSWORD_WINDOW).await {
+            Ok(limited) => limited,
+            Err(e) => return self.unavailable("rate limit", &e),
         };
         if limited {
             self.count_sign_in(&idp_name, "rate_limited");

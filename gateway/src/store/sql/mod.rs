@@ -27,7 +27,8 @@
 //! [`StoreError::db`](crate::store::StoreError), which reads both drivers'
 //! error kinds.
 //!
-//! Atomicity is the same on both: each decision is one statement. On SQLite
+//! Atomicity is the same on both: each decision is one statement (the rate
+//! limits' is one transaction of such statements, `signin.rs`). On SQLite
 //! writers are serialised; on PostgreSQL at `READ COMMITTED` a conditional
 //! `UPDATE`/`DELETE` that waited on a concurrent writer re-evaluates its
 //! `WHERE` against the row that writer left (so a ticket is taken once,

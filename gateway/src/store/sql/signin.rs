@@ -1,6 +1,8 @@
 //! The sign-in state: single-use tickets, e-mail passcodes, rate-limit
 //! counters and consent to the terms. Each decision is one statement, so
-//! racing replicas cannot both take a ticket or accept a code.
+//! racing replicas cannot both take a ticket or accept a code; the one
+//! exception, `hit_rate_limits`, is one transaction whose statements each
+//! count atomically (see its comments).
 
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Backend, from_unix};
 use crate::store::StoreError;
-use crate::store::model::{Consent, PasscodeCheck, email_key, secret_hash};
+use crate::store::model::{Consent, PasscodeCheck, RateLimit, RateVerdict, email_key, secret_hash};
 
 impl Backend {
     // ---- single-use tickets (sign-in) -------------------------------------
@@ -230,20 +232,13 @@ impl Backend {
         now: OffsetDateTime,
     ) -> Result<u32, StoreError> {
         const OP: &str = "hit_rate_limit";
-        let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 4);
-        if secs < 1 {
-            return Err(StoreError::Invalid {
-                op: OP,
-                reason: "the rate-limit window is shorter than a second",
-            });
-        }
+        let (start, end) = rate_window(OP, window, now)?;
         if bucket.is_empty() {
             return Err(StoreError::Invalid {
                 op: OP,
                 reason: "the rate-limit bucket is empty",
             });
         }
-        let start = now.unix_timestamp().div_euclid(secs) * secs;
         let hits: i64 = sqlx::query_scalar(
             "INSERT INTO rate_limits (bucket, key_hash, window_start, expires_at, hits)
              VALUES ($1, $2, $3, $4, 1)
@@ -254,7 +249,7 @@ impl Backend {
         .bind(bucket)
         .bind(secret_hash(&[key]))
         .bind(start)
-        .bind(start.saturating_add(secs))
+        .bind(end)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::db(OP, e))?;
@@ -264,6 +259,121 @@ impl Backend {
         })
     }
 
+    pub async fn hit_rate_limits(
+        &self,
+        limits: &[RateLimit<'_>],
+        window: Duration,
+        max_counters: u32,
+        now: OffsetDateTime,
+    ) -> Result<RateVerdict, StoreError> {
+        const OP: &str = "hit_rate_limits";
+        let (start, end) = rate_window(OP, window, now)?;
+        if limits.iter().any(|l| l.bucket.is_empty()) {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "a rate-limit bucket is empty",
+            });
+        }
+        if max_counters == 0 {
+            return Err(StoreError::Invalid {
+                op: OP,
+                reason: "max_counters is 0",
+            });
+        }
+        // One transaction for every counter: with the store slow or locked,
+        // a request waits once, not once per counter (c63817f). It starts
+        // with a write, so on SQLite it takes the write lock first (waiting
+        // on busy_timeout) instead of upgrading a read snapshot.
+        let mut tx = self.pool.begin().await.map_err(|e| StoreError::db(OP, e))?;
+        let mut verdict = RateVerdict::Within;
+        for limit in limits {
+            let key_hash = secret_hash(&[limit.key]);
+            let max = i64::from(limit.max);
+            // A counter already over its limit is not written again: a
+            // client hammering away changes nothing (issue 14, finding 6).
+            let mut hits: Option<i64> = sqlx::query_scalar(
+                "UPDATE rate_limits SET hits = hits + 1
+                 WHERE bucket = $1 AND key_hash = $2 AND window_start = $3 AND hits <= $4
+                 RETURNING hits",
+            )
+            .bind(limit.bucket)
+            .bind(&key_hash)
+            .bind(start)
+            .bind(max)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+            if hits.is_none() {
+                hits = sqlx::query_scalar(
+                    "SELECT hits FROM rate_limits
+                     WHERE bucket = $1 AND key_hash = $2 AND window_start = $3 AND hits > $4",
+                )
+                .bind(limit.bucket)
+                .bind(&key_hash)
+                .bind(start)
+                .bind(max)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?;
+            }
+            let hits = match hits {
+                Some(h) => h,
+                None => {
+                    // A key without a counter in this window (or whose
+                    // counter a racing request just made): the window's
+                    // tally of keys decides whether it may have one.
+                    let keys: i64 = sqlx::query_scalar(
+                        "INSERT INTO rate_limit_windows (bucket, window_start, expires_at, keys)
+                         VALUES ($1, $2, $3, 1)
+                         ON CONFLICT (bucket, window_start) DO UPDATE SET
+                             keys = rate_limit_windows.keys + 1
+                         RETURNING keys",
+                    )
+                    .bind(limit.bucket)
+                    .bind(start)
+                    .bind(end)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::db(OP, e))?;
+                    if keys > i64::from(max_counters) {
+                        verdict = RateVerdict::Full {
+                            bucket: limit.bucket.to_string(),
+                        };
+                        break;
+                    }
+                    // The conflict branch: a racing request made the counter
+                    // between our statements; it counts once more, unless
+                    // that made it over the limit already.
+                    sqlx::query_scalar(
+                        "INSERT INTO rate_limits (bucket, key_hash, window_start, expires_at, hits)
+                         VALUES ($1, $2, $3, $4, 1)
+                         ON CONFLICT (bucket, key_hash, window_start) DO UPDATE SET
+                             hits = rate_limits.hits + 1
+                         WHERE rate_limits.hits <= $5
+                         RETURNING hits",
+                    )
+                    .bind(limit.bucket)
+                    .bind(&key_hash)
+                    .bind(start)
+                    .bind(end)
+                    .bind(max)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::db(OP, e))?
+                    .unwrap_or(max.saturating_add(1))
+                }
+            };
+            if hits > max {
+                verdict = RateVerdict::Over {
+                    bucket: limit.bucket.to_string(),
+                };
+                break;
+            }
+        }
+        tx.commit().await.map_err(|e| StoreError::db(OP, e))?;
+        Ok(verdict)
+    }
+
     pub async fn prune_rate_limits(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         const OP: &str = "prune_rate_limits";
         let done = sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
@@ -271,7 +381,24 @@ impl Backend {
             .execute(&self.pool)
             .await
             .map_err(|e| StoreError::db(OP, e))?;
+        sqlx::query("DELETE FROM rate_limit_windows WHERE expires_at <= $1")
+            .bind(now.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
         Ok(done.rows_affected())
+    }
+
+    pub async fn rate_limit_counters(&self) -> Result<u64, StoreError> {
+        const OP: &str = "rate_limit_counters";
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rate_limits")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt {
+            op: OP,
+            column: "COUNT(*) FROM rate_limits",
+        })
     }
 
     // ---- consent --------------------------------------------------------------
@@ -320,4 +447,23 @@ impl Backend {
         })
         .transpose()
     }
+}
+
+/// The fixed window `now` falls in, as unix seconds (its start, its end):
+/// windows are `window` long (whole seconds, at least one) and start at
+/// multiples of it, so every replica counts in the same window.
+fn rate_window(
+    op: &'static str,
+    window: Duration,
+    now: OffsetDateTime,
+) -> Result<(i64, i64), StoreError> {
+    let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 4);
+    if secs < 1 {
+        return Err(StoreError::Invalid {
+            op,
+            reason: "the rate-limit window is shorter than a second",
+        });
+    }
+    let start = now.unix_timestamp().div_euclid(secs) * secs;
+    Ok((start, start.saturating_add(secs)))
 }
