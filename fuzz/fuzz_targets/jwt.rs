@@ -406,7 +406,10 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(!got.sub.is_empty());
         // The subject, qualified by the idp's name (never a directory id).
-        let sub = c.get("sub").and_then(Value::as_str).map(|s| format!("partner:{s}"));
+        let sub = c
+            .get("sub")
+            .and_then(Value::as_str)
+            .map(|s| format!("partner:{s}"));
         assert_eq!(sub.as_deref(), Some(got.sub.as_str()));
     }
 });

@@ -17,8 +17,8 @@
 //! - safe: when `find_session_cookie` reads what the browser sends back,
 //!   alone or between other cookies, as our session cookie on either
 //!   listener, `planted_by_upstream` is true;
-//! - the response filter (its loop over `Set-Cookie`, repeated here because
-//!   it is inline in `response_filter`) keeps every other `Set-Cookie` in
+//! - the response filter's step (`proxy::headers::drop_planted_cookies`, the
+//!   gateway's own function) keeps every other `Set-Cookie` in
 //!   order, and a browser that stores every kept cookie (a later one
 //!   replacing an earlier one of the same name) sends a `Cookie` header in
 //!   which `find_session_cookie` finds nothing on either listener;
@@ -174,21 +174,9 @@ fn check_one(value: &[u8]) {
     }
 }
 
-/// The response filter's `Set-Cookie` loop (`proxy` `response_filter`).
+/// The response filter's `Set-Cookie` step, the gateway's own function.
 fn response_filter(resp: &mut ResponseHeader) {
-    if resp.headers.contains_key("set-cookie") {
-        let kept: Vec<http::HeaderValue> = resp
-            .headers
-            .get_all("set-cookie")
-            .iter()
-            .filter(|v| !planted_by_upstream(v.as_bytes()))
-            .cloned()
-            .collect();
-        resp.remove_header("set-cookie");
-        for v in kept {
-            resp.append_header("set-cookie", v).expect("set-cookie");
-        }
-    }
+    portcullis::proxy::headers::drop_planted_cookies(resp).expect("set-cookie");
 }
 
 /// A response with these `Set-Cookie` values through the filter, and what

@@ -107,6 +107,7 @@ pub fn parse(value: &str) -> Result<Authority, BadAuthority> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
             && !host.starts_with('.')
+            && !host.ends_with('.')
             && !host.contains("..");
         if !ok {
             return Err(BadAuthority::Host);
@@ -171,6 +172,10 @@ mod tests {
             "[::1]:99999",
             ".demo.localhost",
             "demo..localhost",
+            // Found by the `host` fuzz target: one trailing dot was taken
+            // off and `demo.` kept.
+            "demo..",
+            "1..:80",
             ":80",
             "",
         ] {

@@ -57,6 +57,28 @@ impl Identity {
     }
 }
 
+/// Removes every `Set-Cookie` of an upstream's response that would plant or
+/// overwrite the gateway's session cookie (session fixation through a
+/// compromised or careless app; see `cookie::planted_by_upstream`), keeping
+/// the others in order. Runs in `response_filter` for every proxied answer.
+pub fn drop_planted_cookies(resp: &mut pingora::http::ResponseHeader) -> pingora::Result<()> {
+    if !resp.headers.contains_key("set-cookie") {
+        return Ok(());
+    }
+    let kept: Vec<http::HeaderValue> = resp
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter(|v| !cookie::planted_by_upstream(v.as_bytes()))
+        .cloned()
+        .collect();
+    resp.remove_header("set-cookie");
+    for v in kept {
+        resp.append_header("set-cookie", v)?;
+    }
+    Ok(())
+}
+
 /// The names [`Identity::headers`] writes.
 pub const IDENTITY: [&str; 5] = [USER, EMAIL, USER_TYPE, GROUPS, ASSERTION];
 

@@ -26,7 +26,7 @@ pub mod respond;
 
 use crate::metrics::NO_APP;
 use crate::reserved::{MAX_FORM_BYTES, PortalRequest, ReservedPaths};
-use crate::session::{KeyRing, SessionError, Subject, cookie};
+use crate::session::{KeyRing, SessionError, Subject};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
 use admission::{Admitted, Refusal, Target};
@@ -445,21 +445,8 @@ impl ProxyHttp for Proxy {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // An app must not plant or overwrite the gateway's session cookie
-        // (session fixation through a compromised or careless upstream).
-        if resp.headers.contains_key("set-cookie") {
-            let kept: Vec<http::HeaderValue> = resp
-                .headers
-                .get_all("set-cookie")
-                .iter()
-                .filter(|v| !cookie::planted_by_upstream(v.as_bytes()))
-                .cloned()
-                .collect();
-            resp.remove_header("set-cookie");
-            for v in kept {
-                resp.append_header("set-cookie", v)?;
-            }
-        }
+        // An app must not plant or overwrite the gateway's session cookie.
+        headers::drop_planted_cookies(resp)?;
         resp.insert_header(headers::REQUEST_ID, ctx.request_id.header())?;
         Ok(())
     }
