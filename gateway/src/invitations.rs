@@ -428,15 +428,9 @@ pub async fn resend(
         .reissue_invitation(id, &token, now + link_lifetime(config), now)
         .await?
     {
-        return Err(match store.get_invitation(id).await? {
-            None => InviteError::NotFound(id.to_string()),
-            Some(_) => InviteError::NotPending,
-        });
+        return Err(not_changed(store, id).await?);
     }
-    let inv = store
-        .get_invitation(id)
-        .await?
-        .ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+    let inv = changed(store, id).await?;
     let link = format!("{base}/.portcullis/invite?token={token}");
     // The old link died with the reissue; when this mail fails the
     // invitation stays pending for the next resend, as after `invite`.
@@ -458,6 +452,23 @@ pub async fn resend(
     Ok((inv, link))
 }
 
+/// Why a change to invitation `id` did not apply: it is gone, or no
+/// longer pending.
+async fn not_changed(store: &Store, id: &str) -> Result<InviteError, InviteError> {
+    Ok(match store.get_invitation(id).await? {
+        None => InviteError::NotFound(id.to_string()),
+        Some(_) => InviteError::NotPending,
+    })
+}
+
+/// Invitation `id` as a change just left it.
+async fn changed(store: &Store, id: &str) -> Result<Invitation, InviteError> {
+    store
+        .get_invitation(id)
+        .await?
+        .ok_or_else(|| InviteError::NotFound(id.to_string()))
+}
+
 /// Revokes a pending invitation.
 pub async fn revoke(
     store: &Store,
@@ -466,15 +477,9 @@ pub async fn revoke(
     now: OffsetDateTime,
 ) -> Result<Invitation, InviteError> {
     if !store.revoke_invitation(id, now).await? {
-        return Err(match store.get_invitation(id).await? {
-            None => InviteError::NotFound(id.to_string()),
-            Some(_) => InviteError::NotPending,
-        });
+        return Err(not_changed(store, id).await?);
     }
-    let inv = store
-        .get_invitation(id)
-        .await?
-        .ok_or_else(|| InviteError::NotFound(id.to_string()))?;
+    let inv = changed(store, id).await?;
     audit(
         store,
         &inv,

@@ -30,3 +30,21 @@ pub use model::{
     UserEntry, UserType,
 };
 pub use platform::{ClientApp, Platform};
+
+/// An e-mail domain as an IdP's `domains` entry gives it: trimmed and
+/// lower-cased; `None` unless it has a dot, does not start or end with one,
+/// and has only letters, digits, `-` and `.` (no `@`, no wildcard).
+pub fn mail_domain(raw: &str) -> Option<String> {
+    let v = raw.trim().to_ascii_lowercase();
+    let ok = v.contains('.')
+        && !v.starts_with('.')
+        && !v.ends_with('.')
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    ok.then_some(v)
+}
+
+/// What to tell someone whose `domains` entry [`mail_domain`] refused.
+pub fn mail_domain_error(raw: &str) -> String {
+    format!("`{raw}` is not a domain; write it like contoso.com (no @, no wildcard)")
+}

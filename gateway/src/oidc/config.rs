@@ -381,22 +381,9 @@ impl OidcIdpFile {
 
         let mut domains = Vec::new();
         for d in &self.domains {
-            let v = d.value.trim().to_ascii_lowercase();
-            let ok = v.contains('.')
-                && !v.starts_with('.')
-                && !v.ends_with('.')
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-            if ok {
-                domains.push(v);
-            } else {
-                errors.push(at(
-                    d,
-                    format!(
-                        "`{}` is not a domain; write it like contoso.com (no @, no wildcard)",
-                        d.value
-                    ),
-                ));
+            match rules::mail_domain(&d.value) {
+                Some(v) => domains.push(v),
+                None => errors.push(at(d, rules::mail_domain_error(&d.value))),
             }
         }
 

@@ -37,6 +37,18 @@ impl Checker<'_> {
         checked
     }
 
+    /// An idp's `domains`, each checked (`rules::mail_domain`).
+    fn domains(&mut self, list: &[S<String>]) -> Vec<String> {
+        let mut domains = Vec::new();
+        for d in list {
+            match rules::mail_domain(&d.value) {
+                Some(v) => domains.push(v),
+                None => self.err(d, rules::mail_domain_error(&d.value)),
+            }
+        }
+        domains
+    }
+
     /// One entry: only the fields of its type, then the type's own checks.
     fn idp(&mut self, i: &S<IdpFile>, member_domains: &[String], apps: &[String]) -> Option<Idp> {
         let f = &i.value;
@@ -138,11 +150,7 @@ impl Checker<'_> {
                         jwks,
                         algorithms,
                         groups_claim: f.groups_claim.as_ref().map(|g| g.value.clone()),
-                        domains: f
-                            .domains
-                            .iter()
-                            .map(|d| d.value.trim().to_ascii_lowercase())
-                            .collect(),
+                        domains: self.domains(&f.domains),
                     },
                 })
             }
@@ -174,26 +182,7 @@ impl Checker<'_> {
         apps: &[String],
     ) -> Option<Idp> {
         let f = &i.value;
-        let mut domains = Vec::new();
-        for d in &f.domains {
-            let v = d.value.trim().to_ascii_lowercase();
-            let ok = v.contains('.')
-                && !v.starts_with('.')
-                && !v.ends_with('.')
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-            if ok {
-                domains.push(v);
-            } else {
-                self.err(
-                    d,
-                    format_args!(
-                        "`{}` is not a domain; write it like contoso.com (no @, no wildcard)",
-                        d.value
-                    ),
-                );
-            }
-        }
+        let domains = self.domains(&f.domains);
         let mfa_trusted = match f.mfa.as_ref() {
             None => false,
             Some(m) => match m.value.trim() {
