@@ -894,7 +894,8 @@ async fn a_bearer_token_never_acts_as_a_directory_user_and_the_assertion_matches
     )
     .await;
     let guest = gw.add_user("gail@contoso.com", UserType::Guest).await;
-    gw.assign(&guest, "open", None).await;
+    let ends = OffsetDateTime::now_utc() + time::Duration::days(7);
+    gw.assign(&guest, "open", Some(ends)).await;
     let member = gw
         .add_user(&format!("finn@{MEMBER_DOMAIN}"), UserType::Member)
         .await;
