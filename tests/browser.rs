@@ -3,8 +3,11 @@
 //! against the real `portcullis serve`, a real OpenID Provider for
 //! partner.example and an upstream that echoes the identity headers it gets.
 //! The browser signs in at the partner's IdP, consents, enrolls TOTP, reaches
-//! app 1 and then app 2 without signing in again, and signs out. A
-//! screenshot of every page is kept in `target/browser-artifacts/<test>/`.
+//! app 1 and then app 2 without signing in again, and signs out; then an
+//! address no IdP serves meets the e-mailed code page, and an unknown host
+//! its error page. A laptop and a phone screenshot of every page is kept in
+//! `target/browser-artifacts/<test>/`, and axe-core checks every page of the
+//! gateway's own (no serious or critical WCAG 2 A/AA violation).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 #[allow(dead_code)]
@@ -18,17 +21,15 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use portcullis::session::UserType;
 use std::convert::Infallible;
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::chromium;
 use support::gateway::{Gateway, app, free_port};
 use support::op::{CLIENT_ID, CLIENT_SECRET, Op};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const AUTH: &str = "auth.test";
 const PARTNER: &str = "pia@partner.example";
 const PARTNER_PW: &str = "pia-password-1";
@@ -43,17 +44,25 @@ policies:
     grant: { require: [mfa] }
 ";
 
-const SCREENSHOTS: [&str; 9] = [
-    "01-sign-in.png",
-    "02-idp-login.png",
-    "03-consent.png",
-    "04-mfa-enroll.png",
-    "05-recovery-codes.png",
-    "06-app1.png",
-    "07-app2.png",
-    "08-signed-out.png",
-    "09-sign-in-again.png",
+/// Every page of the journey (a laptop and a `-phone` screenshot each).
+const SCREENSHOTS: [&str; 12] = [
+    "01-sign-in",
+    "02-idp-login",
+    "03-consent",
+    "04-mfa-enroll",
+    "05-recovery-codes",
+    "06-app1",
+    "07-app2",
+    "08-signed-out",
+    "09-sign-in-again",
+    "10-passcode",
+    "11-passcode-wrong",
+    "12-not-found",
 ];
+
+/// The pages that are not the gateway's own (the IdP's, the app's): not
+/// checked with axe-core.
+const NOT_OURS: [&str; 3] = ["02-idp-login", "06-app1", "07-app2"];
 
 /// An upstream that answers every request with an HTML page showing the
 /// `x-portcullis-*` headers it received as JSON in `<pre id="identity">`.
@@ -110,69 +119,6 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// `target/browser-artifacts/<test>/`, emptied first; kept after the test.
-fn artifacts(test: &str) -> PathBuf {
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = root.join("browser-artifacts").join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `node tests/browser/journey.mjs INPUT`; kills it after `limit`.
-/// Returns its exit success, stdout and stderr.
-async fn journey(input: &Path, limit: Duration) -> (bool, String, String) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/journey.mjs");
-    let mut child = Command::new("node")
-        .arg(&script)
-        .arg(input)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node is installed");
-    let read = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            // SIGTERM first: playwright closes the browser it launched (in
-            // its own process group) on SIGTERM; then SIGKILL after 3 s.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let grace = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < grace && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the browser journey took more than {limit:?} and was killed:\n{}",
-                stderr.join().unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    (
-        status.success(),
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    )
-}
-
 /// A guest from partner.example, invited to wiki and docs: opens wiki,
 /// signs in at their own IdP, consents, enrolls TOTP (wiki asks for MFA),
 /// sees wiki with their identity headers, opens docs without signing in
@@ -191,16 +137,8 @@ async fn invited_partner_follows_the_emailed_link_in_chromium() {
 }
 
 async fn run_journey(name: &str, invited: bool) {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: run scripts/setup (it installs Debian's chromium)"
-    );
-    let idp_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/idp");
-    assert!(
-        idp_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run scripts/test-deps"
-    );
-    let shots = artifacts(name);
+    chromium::assert_installed();
+    let shots = chromium::artifacts(name);
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
 
     let up = echo_upstream().await.to_string();
@@ -300,7 +238,7 @@ async fn run_journey(name: &str, invited: bool) {
     std::fs::write(&input_file, input.to_string()).unwrap();
 
     let t = Instant::now();
-    let (ok, stdout, stderr) = journey(&input_file, JOURNEY_LIMIT).await;
+    let (ok, stdout, stderr) = chromium::run("journey.mjs", &input_file, JOURNEY_LIMIT).await;
     eprintln!(
         "browser journey: {:.1} s; screenshots in {}\n{stdout}",
         t.elapsed().as_secs_f64(),
@@ -317,15 +255,23 @@ async fn run_journey(name: &str, invited: bool) {
     assert_eq!(summary["app1_identity"]["x-portcullis-email"], PARTNER);
     assert_eq!(summary["app1_identity"]["x-portcullis-user-type"], "guest");
     let extra: &[&str] = if invited {
-        &["00-invitation.png", "03b-apps.png"]
+        &["00-invitation", "03b-apps"]
     } else {
         &[]
     };
-    for name in SCREENSHOTS.iter().chain(extra) {
-        let len = std::fs::metadata(shots.join(name))
-            .unwrap_or_else(|e| panic!("screenshot {name}: {e}"))
-            .len();
-        assert!(len > 1000, "screenshot {name} is only {len} bytes");
+    for page in SCREENSHOTS.iter().chain(extra) {
+        for name in [format!("{page}.png"), format!("{page}-phone.png")] {
+            let len = std::fs::metadata(shots.join(&name))
+                .unwrap_or_else(|e| panic!("screenshot {name}: {e}"))
+                .len();
+            assert!(len > 1000, "screenshot {name} is only {len} bytes");
+        }
+        // axe-core ran on each of our pages (the journey fails on a serious
+        // or critical violation; lesser ones are reported here).
+        if !NOT_OURS.contains(page) {
+            let found = &summary["axe"][page];
+            assert!(found.is_array(), "axe-core did not check {page}: {summary}");
+        }
     }
 
     // What the server kept: the consent, a confirmed TOTP factor, no live

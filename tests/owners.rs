@@ -299,6 +299,34 @@ async fn owner_invites_extends_resets_mfa_and_ends_access_of_their_apps_guests()
         bad.body
     );
     assert!(env.mails_to("x@y.example").is_empty());
+    // A look-alike domain (dotless ı, issue 14 finding 9) is refused, said
+    // on the page.
+    let lookalike = env
+        .act(
+            &mut b,
+            &invited,
+            &[
+                ("app", "wiki"),
+                ("action", "invite"),
+                ("email", "bob@fabr\u{131}kam.example"),
+                ("days", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(lookalike.status, 400, "{}", lookalike.body);
+    assert!(env.mails_to("bob@fabr\u{131}kam.example").is_empty());
+    // The owners' pages as a person sees them (laptop and phone, axe-core).
+    support::chromium::render_pages(
+        "owner_pages",
+        &[
+            ("20-owner-apps", list.body.as_str()),
+            ("21-owner-guests", page.body.as_str()),
+            ("22-owner-invited", invited.body.as_str()),
+            ("23-owner-bad-days", bad.body.as_str()),
+            ("24-owner-lookalike", lookalike.body.as_str()),
+        ],
+    )
+    .await;
 
     // Resend (a second mail), then withdraw.
     let resent = env

@@ -346,6 +346,15 @@ async fn a_host_that_is_not_an_authority_is_refused_and_a_valid_one_normalised()
         assert_eq!(answer.status, Some(400), "{bad}: {}", answer.head);
     }
     assert_eq!(up.count(), 0, "a bad Host reached the app");
+    // The refusal as a browser would show it (laptop and phone, axe-core).
+    let page = raw::send(
+        gw.http,
+        b"GET / HTTP/1.1\r\nHost: demo.test:x.evil.example\r\nAccept: text/html\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(page.status, Some(400), "{}", page.head);
+    assert!(page.body.contains("host is not valid"), "{}", page.body);
+    support::chromium::render_pages("bad_host_page", &[("30-bad-host", page.body.as_str())]).await;
 
     let answer = raw::send(
         gw.http,

@@ -2,8 +2,12 @@
 // (Debian's /usr/bin/chromium, driven by playwright-core): app 1 → the auth
 // host's sign-in → the partner's IdP → consent → TOTP enrollment → recovery
 // codes → app 1 with their identity headers → app 2 without signing in again
-// (SSO) → sign-out → app 1 asks to sign in again. A screenshot of every page
-// goes to the screenshots folder; a JSON summary goes to stdout.
+// (SSO) → sign-out → app 1 asks to sign in again → an address no IdP
+// serves gets the e-mailed code page and a wrong code → an unknown host's
+// error page. Every page is screenshot at laptop (1000×800) and phone
+// (390×844) size into the screenshots folder, and every page of the
+// gateway's own is checked with axe-core (WCAG 2 A/AA): a serious or
+// critical violation fails the journey. A JSON summary goes to stdout.
 //
 //   node tests/browser/journey.mjs INPUT.json     (or the JSON itself)
 //
@@ -21,13 +25,11 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
+import { CHROMIUM, LAPTOP, axeViolations, requireIdp, screenshots, serious } from './check.mjs';
 
 // playwright-core is installed with the test IdP's packages (tests/idp, by
 // scripts/test-deps); resolve it from there, as `import` would from that folder.
-const { chromium } = createRequire(new URL('../idp/package.json', import.meta.url))('playwright-core');
-
-const CHROMIUM = '/usr/bin/chromium';
+const { chromium } = requireIdp('playwright-core');
 
 function readInput() {
   const arg = process.argv[2];
@@ -80,21 +82,28 @@ if (!existsSync(CHROMIUM)) {
 }
 
 const t0 = Date.now();
-const summary = { ok: false, steps: [], screenshots: [] };
+const summary = { ok: false, steps: [], screenshots: [], axe: {} };
 let step = 'launch';
 let browser;
 let page;
+let axePage;
 let lastPost;
 
 // Records the step, asserts with a clear message, screenshots the page.
 function expect(cond, what) {
   if (!cond) throw new Failure(what);
 }
-async function shot(name) {
-  const file = `${name}.png`;
-  await page.screenshot({ path: join(input.screenshots, file), fullPage: true, timeout });
-  summary.screenshots.push(file);
+// Screenshots the page at laptop and phone size; for a page of the
+// gateway's own (`ours`, the default) also runs axe-core on it and fails on
+// a serious or critical violation (check.mjs).
+async function shot(name, { ours = true } = {}) {
+  summary.screenshots.push(...(await screenshots(page, input.screenshots, name, timeout)));
   summary.steps.push({ step, url: page.url(), ms: Date.now() - t0 });
+  if (!ours) return;
+  const violations = await axeViolations(axePage, await page.content(), timeout);
+  summary.axe[name] = violations;
+  const bad = serious(violations);
+  expect(bad.length === 0, `axe-core on ${name}: ${JSON.stringify(bad)}`);
 }
 async function heading() {
   return (await page.locator('h1').first().textContent({ timeout }))?.trim() ?? '';
@@ -145,7 +154,8 @@ try {
       '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable',
     ],
   });
-  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const context = await browser.newContext({ viewport: LAPTOP });
+  axePage = await (await browser.newContext({ bypassCSP: true })).newPage();
   context.setDefaultTimeout(timeout);
   context.setDefaultNavigationTimeout(timeout);
   page = await context.newPage();
@@ -174,7 +184,7 @@ try {
   await clickThrough('button[type=submit]', (u) => u.host === idp.host);
   expect(new URL(page.url()).pathname.startsWith('/interaction/'), `expected the IdP's login form, got:\n${await describe()}`);
   expect(await page.locator('input[name=password]').count() === 1, `no password field at the IdP:\n${await describe()}`);
-  await shot('02-idp-login');
+  await shot('02-idp-login', { ours: false });
 
   step = 'sign in at the IdP';
   await page.fill('input[name=login]', input.email);
@@ -219,7 +229,7 @@ try {
   const id1 = await identity().catch(async (e) => { throw new Failure(`expected app 1's page, got (${e.message}):\n${await describe()}`); });
   expect(id1['x-portcullis-email'] === input.email, `app 1 saw X-Portcullis-Email ${id1['x-portcullis-email']}, not ${input.email}`);
   summary.app1_identity = id1;
-  await shot('06-app1');
+  await shot('06-app1', { ours: false });
 
   step = 'open app 2 (single sign-on)';
   const shown = [];
@@ -233,7 +243,7 @@ try {
   const id2 = await identity().catch(async (e) => { throw new Failure(`expected app 2's page, got (${e.message}):\n${await describe()}`); });
   expect(id2['x-portcullis-email'] === input.email, `app 2 saw X-Portcullis-Email ${id2['x-portcullis-email']}`);
   summary.app2_identity = id2;
-  await shot('07-app2');
+  await shot('07-app2', { ours: false });
 
   step = 'sign out';
   await page.goto(new URL('/.portcullis/sign-out', app2).href);
@@ -255,6 +265,23 @@ try {
   }
   expect((await heading()) === 'Sign in', `expected the sign-in page, got:\n${await describe()}`);
   await shot('09-sign-in-again');
+
+  step = 'an address no IdP serves';
+  await page.fill('#email', 'nobody@elsewhere.example');
+  await clickThrough('button[type=submit]');
+  expect((await heading()) === 'Enter your code', `expected the code page, got:\n${await describe()}`);
+  await shot('10-passcode');
+
+  step = 'a wrong code';
+  await page.fill('#code', '000000');
+  await clickThrough('button[type=submit]');
+  expect((await page.locator('main').innerText()).includes('That code is not right'), `expected the wrong-code message, got:\n${await describe()}`);
+  await shot('11-passcode-wrong');
+
+  step = 'an unknown host';
+  const missing = await page.goto(`http://nowhere.test:${appPort}/`);
+  expect(missing.status() === 404, `expected 404 for an unknown host, got ${missing.status()}:\n${await describe()}`);
+  await shot('12-not-found');
 
   summary.ok = true;
   summary.ms = Date.now() - t0;

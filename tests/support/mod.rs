@@ -3,6 +3,8 @@
 
 #[allow(dead_code)]
 pub mod browser;
+#[allow(dead_code)]
+pub mod chromium;
 pub mod gateway;
 pub mod idp;
 #[allow(dead_code)]
