@@ -100,7 +100,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Limited<A> {
             deadline,
             head_pending: AtomicBool::new(true),
             end: HeadEnd::default(),
-            timer: None,
+            timer: Box::pin(tokio::time::sleep(deadline)),
+            armed: false,
             metrics: self.gateway.metrics.clone(),
             _slot: slot,
         };
@@ -121,13 +122,7 @@ fn count(metrics: &Metrics, reason: &str) {
 
 /// The address a client is counted under: IPv4 as is, IPv6 by its /64.
 pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(bits.into())
-        }
-        v4 => v4,
-    }
+    geoip::client_network(ip, 64)
 }
 
 /// One connection's place in its client's count; leaving it (the
@@ -175,8 +170,10 @@ pub struct LimitedStream {
     head_pending: AtomicBool,
     /// How much of the head's end has been seen.
     end: HeadEnd,
-    /// Running from the head's first byte until its end.
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The head's deadline: one timer per connection, reset at the first
+    /// byte of each head (`armed` until the head's end).
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
     metrics: Arc<Metrics>,
     _slot: Option<Slot>,
 }
@@ -235,10 +232,8 @@ impl AsyncRead for LimitedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if let Some(timer) = this.timer.as_mut()
-            && timer.as_mut().poll(cx).is_ready()
-        {
-            this.timer = None;
+        if this.armed && this.timer.as_mut().poll(cx).is_ready() {
+            this.armed = false;
             this.head_pending.store(false, Ordering::Relaxed);
             count(&this.metrics, HEAD_TIMEOUT);
             return Poll::Ready(Err(std::io::Error::new(
@@ -251,18 +246,20 @@ impl AsyncRead for LimitedStream {
         if let Poll::Ready(Ok(())) = polled
             && this.head_pending.load(Ordering::Relaxed)
         {
-            let new = buf.filled()[before..].to_vec();
+            let new = &buf.filled()[before..];
             if !new.is_empty() {
-                if this.timer.is_none() {
+                if !this.armed {
                     this.end = HeadEnd::default();
-                    this.timer = Some(Box::pin(tokio::time::sleep(this.deadline)));
+                    let at = tokio::time::Instant::now() + this.deadline;
+                    this.timer.as_mut().reset(at);
+                    this.armed = true;
                 }
-                if this.end.feed(&new) {
-                    this.timer = None;
+                if this.end.feed(new) {
+                    this.armed = false;
                     this.head_pending.store(false, Ordering::Relaxed);
-                } else if let Some(timer) = this.timer.as_mut() {
+                } else {
                     // Registers the wake-up for the deadline.
-                    let _ = timer.as_mut().poll(cx);
+                    let _ = this.timer.as_mut().poll(cx);
                 }
             }
         }

@@ -326,6 +326,23 @@ fn unquote(value: &[u8]) -> Option<String> {
     None
 }
 
+/// The address a client is counted under by per-client limits: an IPv4
+/// address (also one written as IPv4-mapped IPv6) is itself; an IPv6
+/// address is its network of `ipv6_prefix` leading bits, since one host
+/// has a whole /64 (or more) to pick addresses from. A prefix above 128
+/// counts the whole address.
+pub fn client_network(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) if ipv6_prefix < 128 => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(ipv6_prefix))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests;

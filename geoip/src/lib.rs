@@ -20,7 +20,7 @@ mod country;
 mod db;
 mod locations;
 
-pub use client_ip::{ClientIpError, MAX_HOPS, TrustedProxies, client_ip};
+pub use client_ip::{ClientIpError, MAX_HOPS, TrustedProxies, client_ip, client_network};
 pub use country::{Country, CountryCode, UnknownCountry};
 pub use db::{CountryDb, GeoIpError};
 pub use locations::{LocationSet, LocationTable, LocationTableBuilder};

@@ -299,10 +299,10 @@ pub(super) async fn serve(
     let verdict = decide::decide(g, &ctx.snapshot, req, &question, &ctx.request_id).await;
     let client_app = question.client_app;
     ctx.admitted = Some(admitted);
-    let Ok(verdict) = verdict else {
+    let Ok(mut verdict) = verdict else {
         return ctx.unavailable(session, client_app).await;
     };
-    if ctx.accept(g, &verdict, app).is_err() {
+    if ctx.accept(g, &mut verdict, app).is_err() {
         return ctx.unavailable(session, ClientApp::Api).await;
     }
     if verdict.decision == Decision::Allow {
@@ -337,7 +337,12 @@ async fn allow(session: &mut Session, ctx: &mut Ctx, caller: Caller) -> Result<b
     let remove = headers::IDENTITY.join(",");
     let mut out: Vec<(&str, &str)> = Vec::with_capacity(6);
     if let Some(identity) = &ctx.identity {
-        out.extend(identity.headers());
+        // Visible ASCII by construction (`Identity::new`).
+        out.extend(
+            identity
+                .headers()
+                .filter_map(|(name, value)| Some((name, value.to_str().ok()?))),
+        );
     } else if caller == Caller::Envoy {
         // Envoy copies only the headers we send; a client's own
         // `X-Portcullis-User` would otherwise reach the app of a public path.

@@ -4,7 +4,6 @@
 
 use crate::session::{AssertionCache, KeyRing, SessionError, Subject, cookie};
 use pingora::http::RequestHeader;
-use std::sync::Arc;
 
 /// The identity headers an upstream may trust because only we set them.
 pub const USER: &str = "x-portcullis-user";
@@ -18,17 +17,16 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// one [`Subject`] (the facts the decision used), the assertion signed from
 /// the same value with the request's own key set. The proxy sends them to
 /// the app; forward-auth hands them to the calling proxy. The only writer of
-/// these headers.
+/// these headers. Built as header values once, so sending them only clones
+/// shared buffers.
 pub struct Identity {
-    pub user: String,
-    pub email: String,
-    pub user_type: &'static str,
-    pub groups: String,
-    pub assertion: Arc<str>,
+    values: [http::HeaderValue; 5],
 }
 
 impl Identity {
     /// Signs (or takes from `cache`) the assertion for `subject` and `app`.
+    /// Fails when the assertion cannot be signed or a value is not a valid
+    /// header value (an e-mail with a control character).
     pub fn new(
         subject: Subject<'_>,
         keys: &KeyRing,
@@ -36,24 +34,25 @@ impl Identity {
         app: &str,
         now: i64,
     ) -> Result<Identity, SessionError> {
+        let value = |v: &str| {
+            http::HeaderValue::from_str(v)
+                .map_err(|_| SessionError::Malformed("an identity value is not a header value"))
+        };
+        let assertion = cache.get_or_sign(keys, subject, app, now)?;
         Ok(Identity {
-            assertion: cache.get_or_sign(keys, subject, app, now)?,
-            user: subject.sub.to_owned(),
-            email: subject.email.to_owned(),
-            user_type: subject.user_type.as_str(),
-            groups: subject.groups.join(","),
+            values: [
+                value(subject.sub)?,
+                value(subject.email)?,
+                http::HeaderValue::from_static(subject.user_type.as_str()),
+                value(&subject.groups.join(","))?,
+                value(&assertion)?,
+            ],
         })
     }
 
-    /// (name, value) pairs, in a fixed order.
-    pub fn headers(&self) -> [(&'static str, &str); 5] {
-        [
-            (USER, &self.user),
-            (EMAIL, &self.email),
-            (USER_TYPE, self.user_type),
-            (GROUPS, &self.groups),
-            (ASSERTION, &self.assertion),
-        ]
+    /// (name, value) pairs, in a fixed order: [`IDENTITY`]'s.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &http::HeaderValue)> {
+        IDENTITY.into_iter().zip(self.values.iter())
     }
 }
 

@@ -26,7 +26,7 @@ pub mod respond;
 
 use crate::metrics::NO_APP;
 use crate::reserved::{MAX_FORM_BYTES, PortalRequest, ReservedPaths};
-use crate::session::{KeyRing, SessionError, Subject};
+use crate::session::{SessionClaims, SessionError};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
 use admission::{Admitted, Refusal, Target};
@@ -70,8 +70,8 @@ pub struct Ctx {
     outcome: &'static str,
     /// What an allowed, signed-in request tells the app.
     identity: Option<Identity>,
-    /// The user id, for the access log.
-    user: Option<String>,
+    /// The verified session, for the access log's user id.
+    claims: Option<Arc<SessionClaims>>,
     /// The session came as `Authorization: Bearer` (consumed: not forwarded
     /// unless the app opts in).
     bearer: bool,
@@ -235,33 +235,24 @@ impl Ctx {
     fn accept(
         &mut self,
         g: &Gateway,
-        verdict: &decide::Verdict,
+        verdict: &mut decide::Verdict,
         app: usize,
     ) -> Result<(), SessionError> {
         self.outcome = verdict.outcome;
         self.bearer = verdict.bearer;
-        self.applied.clone_from(&verdict.applied);
-        self.user = verdict.claims.as_ref().map(|c| c.sub.clone());
+        self.applied = std::mem::take(&mut verdict.applied);
+        self.claims.clone_from(&verdict.claims);
         if verdict.decision == Decision::Allow
             && let (Some(subject), Some(keys)) = (verdict.subject(), verdict.keys.as_deref())
         {
             let app = &self.snapshot.config.apps[app].name;
-            self.identity = Some(sign_identity(g, subject, keys, app)?);
+            let identity = Identity::new(subject, keys, &g.assertions, app, now()).inspect_err(
+                |e| tracing::warn!(error = %e, "cannot sign the upstream assertion; denying"),
+            )?;
+            self.identity = Some(identity);
         }
         Ok(())
     }
-}
-
-/// The identity for `app`, signed with the request's key set.
-fn sign_identity(
-    g: &Gateway,
-    subject: Subject<'_>,
-    keys: &KeyRing,
-    app: &str,
-) -> Result<Identity, SessionError> {
-    Identity::new(subject, keys, &g.assertions, app, now()).inspect_err(|e| {
-        tracing::warn!(error = %e, "cannot sign the upstream assertion; denying");
-    })
 }
 
 #[async_trait]
@@ -276,7 +267,7 @@ impl ProxyHttp for Proxy {
             admitted: None,
             outcome: "error",
             identity: None,
-            user: None,
+            claims: None,
             bearer: false,
             applied: Vec::new(),
             upstream_host: None,
@@ -341,22 +332,24 @@ impl ProxyHttp for Proxy {
             https: a.https,
             recheck: false,
         };
-        let Ok(verdict) = decide::decide(g, &ctx.snapshot, req, &question, &ctx.request_id).await
+        let Ok(mut verdict) =
+            decide::decide(g, &ctx.snapshot, req, &question, &ctx.request_id).await
         else {
             return ctx.unavailable(session, client_app).await;
         };
-        let live = (verdict.decision == Decision::Allow && live::is_long_lived(req))
-            .then(|| {
-                verdict.claims.as_ref().map(|c| live::Opened {
+        let live = match &verdict.claims {
+            Some(c) if verdict.decision == Decision::Allow && live::is_long_lived(req) => {
+                let opened = live::Opened {
                     req,
                     app: &ctx.snapshot.config.apps[app].name,
                     question: &question,
                     user: &c.sub,
-                })
-            })
-            .flatten()
-            .map(|opened| live::watch(&self.live, &g.metrics, opened));
-        if ctx.accept(g, &verdict, app).is_err() {
+                };
+                Some(live::watch(&self.live, &g.metrics, opened))
+            }
+            _ => None,
+        };
+        if ctx.accept(g, &mut verdict, app).is_err() {
             return ctx.unavailable(session, client_app).await;
         }
         if verdict.decision == Decision::Allow {
@@ -422,10 +415,13 @@ impl ProxyHttp for Proxy {
         }
         // The client's authority, checked and normalised by admission
         // (never the raw `Host`), or the upstream's own.
-        let client_authority = a.authority.to_string();
+        let client_authority =
+            http::HeaderValue::try_from(a.authority.to_string()).map_err(|_| {
+                Error::explain(ErrorType::InternalError, "authority is not a header value")
+            })?;
         match &ctx.upstream_host {
             Some(own) => up.insert_header("host", own.as_str())?,
-            None => up.insert_header("host", client_authority.as_str())?,
+            None => up.insert_header("host", client_authority.clone())?,
         }
         up.insert_header("x-forwarded-for", a.client_ip.to_string())?;
         up.insert_header("x-forwarded-proto", if a.https { "https" } else { "http" })?;
@@ -433,7 +429,7 @@ impl ProxyHttp for Proxy {
         up.insert_header(headers::REQUEST_ID, ctx.request_id.header())?;
         if let Some(identity) = &ctx.identity {
             for (name, value) in identity.headers() {
-                up.insert_header(name, value)?;
+                up.insert_header(name, value.clone())?;
             }
         }
         Ok(())
@@ -491,7 +487,7 @@ impl ProxyHttp for Proxy {
             method: session.req_header().method.as_str(),
             path: ctx.forward_uri().split('?').next().unwrap_or_default(),
             client_ip: ctx.admitted.as_ref().map(|a| a.client_ip),
-            user: ctx.user.as_deref().unwrap_or_default(),
+            user: ctx.claims.as_ref().map_or("", |c| c.sub.as_str()),
             latency_us: elapsed.as_micros() as u64,
             error: e.map_or("", |e| e.etype().as_str()),
         });

@@ -447,3 +447,20 @@ fn trusted_proxies_are_send_sync_clone() {
     fn check<T: Send + Sync + Clone>() {}
     check::<TrustedProxies>();
 }
+
+#[test]
+fn clients_are_counted_by_address_or_ipv6_network() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        client_network(ip("2001:db8:1:2:aaaa::1"), 64),
+        ip("2001:db8:1:2::")
+    );
+    assert_eq!(
+        client_network(ip("2001:db8:1:2:aaaa::1"), 48),
+        ip("2001:db8:1::")
+    );
+    assert_eq!(client_network(ip("2001:db8::1"), 128), ip("2001:db8::1"));
+    assert_eq!(client_network(ip("2001:db8::1"), 0), ip("::"));
+    assert_eq!(client_network(ip("192.0.2.7"), 64), ip("192.0.2.7"));
+    assert_eq!(client_network(ip("::ffff:192.0.2.7"), 64), ip("192.0.2.7"));
+}

@@ -15,8 +15,6 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ipnet::Ipv6Net;
-
 use crate::portal::Handler;
 use crate::store::{RateLimit, RateVerdict, StoreError};
 
@@ -65,14 +63,10 @@ impl Handler<'_> {
 /// `ipv6_prefix` leading bits (`2001:db8:1:2::/64`). `unknown` without an
 /// address.
 pub(in crate::portal) fn client_key(ip: Option<IpAddr>, ipv6_prefix: u8) -> String {
-    match ip.map(|ip| ip.to_canonical()) {
+    match ip.map(|ip| geoip::client_network(ip, ipv6_prefix)) {
         None => "unknown".to_string(),
         Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => match Ipv6Net::new(v6, ipv6_prefix) {
-            Ok(net) => net.trunc().to_string(),
-            // The config allows 32 to 128; anything else counts the address.
-            Err(_) => v6.to_string(),
-        },
+        Some(IpAddr::V6(net)) => format!("{net}/{ipv6_prefix}"),
     }
 }
 
