@@ -25,6 +25,8 @@ pub mod paths {
     pub const SESSION: &str = "/.portcullis/session";
     pub const SIGN_OUT: &str = "/.portcullis/sign-out";
     pub const INVITE: &str = "/.portcullis/invite";
+    /// The access panel: the apps shared with the signed-in person.
+    pub const APPS: &str = "/.portcullis/apps";
     /// App owners' pages (`/.portcullis/manage/…`).
     pub const MANAGE: &str = "/.portcullis/manage";
     /// Self-service sign-up (`/.portcullis/sign-up?app=…`, `…/sign-up/…`).

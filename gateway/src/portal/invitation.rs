@@ -122,10 +122,6 @@ impl Handler<'_> {
                 format!("You are signed in with another e-mail address than the one {who} invited. Sign out, then open the link again and sign in with the invited address."),
             ),
         };
-        self.page(
-            status,
-            "message.html",
-            context! { title, text, link => "/.portcullis/apps", link_text => "Your apps" },
-        )
+        self.to_apps(status, title, &text)
     }
 }

@@ -379,17 +379,24 @@ impl Handler<'_> {
         self.page(status, "message.html", minijinja::context! { title, text })
     }
 
-    /// A message with a link to start signing in again.
-    fn start_again(&self, status: u16, title: &str, text: &str) -> Reply {
+    /// A message with one way on: `(link, link_text)`.
+    fn message_linked(&self, status: u16, title: &str, text: &str, link: (&str, &str)) -> Reply {
+        let (link, link_text) = link;
         self.page(
             status,
             "message.html",
-            minijinja::context! {
-                title, text,
-                link => paths::SIGN_IN,
-                link_text => "Sign in again",
-            },
+            minijinja::context! { title, text, link, link_text },
         )
+    }
+
+    /// A message with a link to start signing in again.
+    fn start_again(&self, status: u16, title: &str, text: &str) -> Reply {
+        self.message_linked(status, title, text, (paths::SIGN_IN, "Sign in again"))
+    }
+
+    /// A message with a link to the access panel.
+    fn to_apps(&self, status: u16, title: &str, text: &str) -> Reply {
+        self.message_linked(status, title, text, (paths::APPS, "Your apps"))
     }
 
     /// Something this side failed (store, mailer, IdP): deny, say so, log.

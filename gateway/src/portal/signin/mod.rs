@@ -77,9 +77,7 @@ impl Handler<'_> {
             p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
                 self.sign_up().await
             }
-            "/" | "/.portcullis" | "/.portcullis/" | "/.portcullis/apps" if !post => {
-                self.landing().await
-            }
+            "/" | "/.portcullis" | "/.portcullis/" | paths::APPS if !post => self.landing().await,
             _ => self.message(404, "Not found", "There is nothing at this address."),
         }
     }

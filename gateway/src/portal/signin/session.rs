@@ -201,7 +201,7 @@ impl Handler<'_> {
             return Reply::redirect(rd.to_string());
         }
         let Some(target) = self.target(rd) else {
-            return Reply::redirect("/.portcullis/apps".to_string());
+            return Reply::redirect(paths::APPS.to_string());
         };
         let code = random_token(16);
         let payload = Handoff {
