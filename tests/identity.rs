@@ -703,7 +703,7 @@ fn check_refuses_trust_groups_on_partners_and_warns_about_unprovided_groups() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     let rules = dir.path().join("rules/r.yaml");
     let warning = format!(
-        "{}:3:49: warning: `group:engineers` names a group no source provides",
+        "{}:3:51: warning: `group:engineers` names a group no source provides",
         rules.display()
     );
     assert!(err.contains(&warning), "{warning}\n{err}");

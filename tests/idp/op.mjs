@@ -130,7 +130,7 @@ const config = {
       async claims() {
         const out = {
           sub,
-          email: a.email ?? sub,
+          email: a.email === undefined ? sub : a.email,
           email_verified: a.email_verified === undefined ? true : a.email_verified,
           name: a.name ?? sub,
           groups: a.groups === undefined ? [] : a.groups,
