@@ -362,7 +362,9 @@ pub struct Identity {
     /// When the user authenticated at the IdP (Unix seconds).
     pub auth_time: Option<i64>,
     /// True only when the idp is `mfa: trusted` and `amr` names a second
-    /// factor ([`MFA_AMR`]).
+    /// factor ([`MFA_AMR`]). The sign-in does not use it: what counts as
+    /// MFA for a session is decided by `crate::trust` (`mfa_values`,
+    /// default `mfa`, against `amr` and `acr`) when the sign-in completes.
     pub mfa: bool,
     /// The ID token, for `id_token_hint` at sign-out.
     pub id_token: IdTokenHint,
