@@ -390,8 +390,9 @@ pub(super) struct IdpFile {
     #[schemars(with = "Vec<String>", example = ["contoso.com"])]
     pub(super) domains: Vec<S<String>>,
     /// (oidc, jwt, local) `trusted`: the IdP's `amr`/`acr` counts as MFA
-    /// when it names one of `mfa_values`. `untrusted`: Portcullis asks for
-    /// its own second factor (a bearer token's `amr` never counts).
+    /// when it names one of `mfa_values`. `untrusted`: it never counts;
+    /// Portcullis asks for its own second factor (a bearer token can get
+    /// none, so an MFA policy blocks it).
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
