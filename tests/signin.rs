@@ -455,7 +455,12 @@ async fn partner_signs_in_with_their_own_oidc_idp() {
         seen.header("x-portcullis-email"),
         Some("carol@partner.example")
     );
-    assert_eq!(seen.header("x-portcullis-groups"), Some("partner-admins"));
+    // Issue 15: a partner IdP's group arrives qualified by the IdP's name
+    // (a bare `group:partner-admins` would be the directory's own).
+    assert_eq!(
+        seen.header("x-portcullis-groups"),
+        Some("partner:partner-admins")
+    );
     let user = env.gw.store.get_user(&carol).await.unwrap().unwrap();
     let identity = user.identity.expect("linked on first sign-in");
     assert_eq!(identity.idp, "partner");

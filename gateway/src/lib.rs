@@ -31,5 +31,6 @@ pub mod session;
 pub mod snapshot;
 pub mod state;
 pub mod store;
+pub mod trust;
 pub mod upgrade;
 pub mod whatif;

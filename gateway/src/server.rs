@@ -287,7 +287,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
                 domains,
             } => Some(bearer_verifier(
                 config,
-                &idp.name,
+                idp,
                 issuer,
                 audience,
                 jwks,
@@ -304,7 +304,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
 #[allow(clippy::too_many_arguments)]
 fn bearer_verifier(
     config: &Config,
-    name: &str,
+    idp: &crate::config::Idp,
     issuer: &str,
     audience: &str,
     jwks: &JwksSource,
@@ -316,7 +316,9 @@ fn bearer_verifier(
         JwksSource::File(p) => session::JwksSource::File(p.clone()),
         JwksSource::Url(u) => session::JwksSource::Url(u.clone()),
     };
+    let name = idp.name.as_str();
     let mut cfg = BearerConfig::new(name, issuer, audience, source);
+    cfg.trust = idp.trust.clone();
     cfg.algorithms = algorithms
         .iter()
         .map(|a| session::parse_algorithm(a))

@@ -125,6 +125,9 @@ struct Compiler<'c> {
     locations: Vec<NamedLocation>,
     policies: Vec<Policy>,
     app_ids: FxHashMap<Box<str>, AppId>,
+    /// Every `group:NAME` a policy names, with where (for `check`'s
+    /// warning about groups no source provides).
+    group_refs: Vec<(Box<str>, SourcePos)>,
 }
 
 impl<'c> Compiler<'c> {
@@ -142,6 +145,7 @@ impl<'c> Compiler<'c> {
             locations: Vec::new(),
             policies: Vec::new(),
             app_ids,
+            group_refs: Vec::new(),
         }
     }
 
@@ -399,8 +403,13 @@ impl<'c> Compiler<'c> {
         let entry = match v {
             "guests" => Some(UserEntry::Guests),
             "members" => Some(UserEntry::Members),
-            _ if let Some(g) = v.strip_prefix("group:") => (!g.trim().is_empty())
-                .then(|| UserEntry::Group(g.trim().to_ascii_lowercase().into())),
+            _ if let Some(g) = v.strip_prefix("group:") => {
+                let g: Box<str> = g.trim().to_ascii_lowercase().into();
+                if !g.is_empty() {
+                    self.group_refs.push((g.clone(), pos(file, e)));
+                }
+                (!g.is_empty()).then_some(UserEntry::Group(g))
+            }
             _ if let Some(d) = v.strip_prefix("domain:") => {
                 valid_domain(d).then(|| UserEntry::Domain(d.to_ascii_lowercase().into()))
             }
@@ -649,6 +658,7 @@ impl<'c> Compiler<'c> {
                 crate::eval::merge_sorted(&[&ix.everyone, &ix.members]).into_owned();
         }
         RuleSet {
+            group_refs: self.group_refs,
             hot: self.policies.iter().map(Hot::of).collect(),
             policies: self.policies,
             apps: self

@@ -321,6 +321,8 @@ pub struct RuleSet {
     pub(crate) per_app: Vec<UserIndex>,
     pub(crate) tests: Vec<crate::cases::RuleTest>,
     pub(crate) files: Vec<PathBuf>,
+    /// Every `group:NAME` the policies name (lower-case), where written.
+    pub(crate) group_refs: Vec<(Box<str>, crate::SourcePos)>,
 }
 
 impl RuleSet {
@@ -359,6 +361,13 @@ impl RuleSet {
 
     pub fn tests(&self) -> &[crate::cases::RuleTest] {
         &self.tests
+    }
+
+    /// Every `group:NAME` the policies' `users` name (lower-case, as
+    /// matched) and where it is written, in file order; `portcullis check`
+    /// warns about names no source of groups can provide.
+    pub fn group_references(&self) -> impl Iterator<Item = (&str, &crate::SourcePos)> {
+        self.group_refs.iter().map(|(g, p)| (&**g, p))
     }
 
     /// The rule files this set was built from.

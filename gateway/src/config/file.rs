@@ -310,7 +310,7 @@ pub(super) struct IdpFile {
     pub(super) kind: S<String>,
     /// (jwt, oidc) The issuer, exactly as the tokens' `iss` and the
     /// discovery document say. Required for jwt; optional for oidc with a
-    /// `microsoft` or `google` preset.
+    /// `microsoft` (then the authority) or `google` preset.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) issuer: Option<S<String>>,
@@ -340,9 +340,16 @@ pub(super) struct IdpFile {
     #[schemars(with = "Option<String>", extend("default" = crate::oidc::DEFAULT_GROUPS_CLAIM))]
     pub(super) groups_claim: Option<S<String>>,
     // `type: oidc` (see `crate::oidc::OidcIdpFile`):
-    /// (oidc) Provider quirks: `microsoft` (Entra ID; a multi-tenant
-    /// authority is checked per tenant), `google` (Workspace `hd` checked
-    /// against `domains`) or `generic`.
+    /// (oidc) Provider quirks. `microsoft`: Entra ID and personal Microsoft
+    /// accounts; `issuer` is the authority
+    /// (`https://login.microsoftonline.com/TENANT/v2.0`, TENANT a tenant id,
+    /// `organizations` (the default), `common` or `consumers`); tokens are
+    /// checked against their own tenant's issuer (`tid`); an address counts
+    /// as verified with `email_verified`, `xms_edov` or
+    /// `verified_primary_email`, or from a personal account; users are keyed
+    /// by `tid` + `oid`. `google`: `https://accounts.google.com`; consumer
+    /// accounts sign in unless `hosted_domains` is set. `generic`: any
+    /// OpenID Provider, `issuer` exact.
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
@@ -382,14 +389,50 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["contoso.com"])]
     pub(super) domains: Vec<S<String>>,
-    /// (oidc, local) `trusted`: the IdP's `amr` with a second factor counts
-    /// as MFA. `untrusted`: Portcullis asks for its own second factor.
+    /// (oidc, jwt, local) `trusted`: the IdP's `amr`/`acr` counts as MFA
+    /// when it names one of `mfa_values`. `untrusted`: it never counts;
+    /// Portcullis asks for its own second factor (a bearer token can get
+    /// none, so an MFA policy blocks it).
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
         extend("enum" = ["trusted", "untrusted"], "default" = "untrusted")
     )]
     pub(super) mfa: Option<S<String>>,
+    /// (oidc, jwt) `amr`/`acr` values that count as MFA for this IdP;
+    /// only with `mfa: trusted`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<Vec<String>>",
+        extend("default" = crate::trust::DEFAULT_MFA_VALUES)
+    )]
+    pub(super) mfa_values: Option<S<Vec<S<String>>>>,
+    /// (oidc, jwt) `true`: the IdP's groups also count under their bare
+    /// names, like the directory's own. Only for an IdP whose `domains` are
+    /// all member domains. Otherwise its groups are named `IDP:GROUP`
+    /// (`group:fabrikam-entra:engineers` in rules and `owners`).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub(super) trust_groups: Option<S<bool>>,
+    /// (oidc) Where the discovery document is read (the whole URL, ending
+    /// in `/.well-known/openid-configuration`), for sovereign clouds,
+    /// egress proxies and tests. The tokens' issuer rules stay the
+    /// preset's. Default: the issuer's own document.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) discovery_url: Option<S<String>>,
+    /// (oidc, microsoft preset) Tenant ids (GUIDs) whose users may sign in;
+    /// a token of another tenant is refused. Default: any tenant the
+    /// authority admits.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub(super) tenants: Vec<S<String>>,
+    /// (oidc, google preset) Only Google Workspace accounts whose `hd`
+    /// (hosted domain) is listed sign in. Default: any Google account,
+    /// consumer accounts (no `hd`) included.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = ["fabrikam.com"])]
+    pub(super) hosted_domains: Vec<S<String>>,
     // `type: local` (see `crate::local_idp`):
     /// (local, required) The users file: accounts with argon2id password
     /// hashes (`portcullis schema users` gives its schema).

@@ -20,6 +20,7 @@
 //! - `runtime.rs`: what the rest of the gateway reads ([`Config`], [`App`],
 //!   [`IdpKind`], ...), re-exported here.
 //! - `error.rs`: [`ConfigError`].
+//! - `warnings.rs`: what `portcullis check` warns about (exit 0).
 
 mod check;
 mod error;
@@ -28,6 +29,7 @@ mod runtime;
 pub mod shapes;
 #[cfg(test)]
 mod tests;
+mod warnings;
 
 use std::path::Path;
 
@@ -39,6 +41,7 @@ pub use runtime::{
     Organisation, Owner, PasscodeSettings, RateLimits, SignIn, SignUp, Store, Terms, Upstream,
     UpstreamTls,
 };
+pub use warnings::warnings;
 
 impl Config {
     /// Reads and checks a config file, reporting every error it can find.

@@ -42,6 +42,19 @@ pub struct Config {
     pub sign_in: Option<SignIn>,
     /// Guest lifecycle settings (`guests`).
     pub guests: Guests,
+    /// Every `owners: group:NAME` entry and where it is written (for
+    /// `check`'s warnings, `warnings.rs`).
+    pub owner_groups: Vec<GroupRef>,
+}
+
+/// A group named in the config, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRef {
+    /// Lower-case, as matched.
+    pub name: String,
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
 }
 
 /// The `sign_in` section: the sign-in endpoints read it.
@@ -184,6 +197,21 @@ pub struct Organisation {
 pub struct Idp {
     pub name: String,
     pub kind: IdpKind,
+    /// What its claims count for (`crate::trust`), whatever its type; set
+    /// by the check from the entry's `domains`, `trust_groups`, `mfa` and
+    /// `mfa_values`.
+    pub trust: crate::trust::IdpTrust,
+}
+
+impl IdpKind {
+    /// Whether IdPs of this kind assert groups of their own (qualified by
+    /// the IdP's name). A local IdP's groups are the directory's.
+    pub fn asserts_groups(&self) -> bool {
+        match self {
+            IdpKind::Jwt { .. } | IdpKind::Oidc(_) => true,
+            IdpKind::Local(_) => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

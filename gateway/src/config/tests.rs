@@ -568,3 +568,47 @@ fn local_idp_needs_an_existing_users_file_and_only_its_fields() {
     ];
     assert_eq!(errors, expected);
 }
+
+/// Issue 15: what an idp's claims count for is read from its common
+/// fields, and every misuse is an error at its position.
+#[test]
+fn idp_trust_settings_are_read_and_misuse_is_refused_with_positions() {
+    let base = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: T, member_domains: [tailwindtraders.com] }
+apps:
+  - { name: payroll, hosts: [payroll.localhost], upstreams: [127.0.0.1:9001] }
+idps:
+"#;
+    let c = load(&format!(
+        "{base}  - {{ name: corp, type: jwt, issuer: https://corp.example, audience: a, jwks_url: https://corp.example/jwks, domains: [TailwindTraders.com], trust_groups: true, mfa: trusted, mfa_values: [urn:corp:mfa, hwk] }}\n  \
+         - {{ name: partner-api, type: jwt, issuer: https://p.example, audience: a, jwks_url: https://p.example/jwks }}\n"
+    ))
+    .expect("loads");
+    let corp = &c.idps[0].trust;
+    assert!(corp.trust_groups && corp.mfa_trusted);
+    assert_eq!(corp.domains, ["tailwindtraders.com"]);
+    assert_eq!(corp.mfa_values, ["urn:corp:mfa", "hwk"]);
+    let partner = &c.idps[1].trust;
+    assert!(!partner.trust_groups && !partner.mfa_trusted);
+    assert_eq!(partner.mfa_values, ["mfa"]);
+
+    let errors = load(&format!(
+        "{base}  - {{ name: p, type: jwt, issuer: https://p.example, audience: a, jwks_url: https://p.example/jwks, domains: [partner.example], trust_groups: true }}\n  \
+         - {{ name: q, type: jwt, issuer: https://q.example, audience: a, jwks_url: https://q.example/jwks, mfa_values: [mfa] }}\n  \
+         - {{ name: \"a:b\", type: jwt, issuer: https://r.example, audience: a, jwks_url: https://r.example/jwks, mfa: maybe }}\n"
+    ))
+    .expect_err("refused");
+    let all = errors.join("\n");
+    assert!(
+        all.contains("portcullis.yaml:8:143: `trust_groups` is only for an idp that serves the organisation's own member domains; `partner.example` is not in `organisation.member_domains`"),
+        "{all}"
+    );
+    assert!(
+        all.contains(":9:") && all.contains("`mfa_values` counts only with `mfa: trusted`"),
+        "{all}"
+    );
+    assert!(all.contains("`a:b` is not an idp name"), "{all}");
+    assert!(all.contains("`maybe` is not an mfa setting"), "{all}");
+}

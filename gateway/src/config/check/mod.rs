@@ -202,6 +202,7 @@ impl Checker<'_> {
             mail: f.mail.as_ref().and_then(|m| self.mail(m)),
             sign_in,
             guests,
+            owner_groups: owner_groups(self.path, &f),
         }
     }
 
@@ -217,4 +218,22 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Every `owners: group:NAME` entry with its position (`warnings.rs`).
+fn owner_groups(path: &Path, f: &ConfigFile) -> Vec<super::runtime::GroupRef> {
+    f.apps
+        .value
+        .iter()
+        .flat_map(|a| a.value.owners.iter())
+        .filter_map(|o| {
+            let g = o.value.trim().strip_prefix("group:")?.trim();
+            (!g.is_empty()).then(|| super::runtime::GroupRef {
+                name: g.to_ascii_lowercase(),
+                file: path.to_path_buf(),
+                line: o.referenced.line(),
+                column: o.referenced.column(),
+            })
+        })
+        .collect()
 }

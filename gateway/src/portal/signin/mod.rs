@@ -48,8 +48,17 @@ struct SignedIn {
     pub subject: String,
     pub email: String,
     pub name: Option<String>,
+    /// The groups as the IdP asserted them (unqualified); `complete`
+    /// qualifies them by the IdP's name (`crate::trust`).
     pub groups: Vec<String>,
+    /// The IdP's `amr` values (for SAML: none).
     pub amr: Vec<String>,
+    /// The IdP's `acr` (for SAML: the `AuthnContextClassRef`); with `amr`,
+    /// what `mfa_values` are compared with.
+    pub acr: Option<String>,
+    /// A second factor Portcullis itself checked. For an external IdP it
+    /// is ignored: `complete` decides from `amr`/`acr` and the idp's
+    /// `mfa: trusted` and `mfa_values`.
     pub mfa: bool,
     /// When the person authenticated (the IdP's `auth_time`, else now).
     pub auth_time: i64,

@@ -5,7 +5,7 @@
 
 use super::SignedIn;
 use crate::mail::normalise_email;
-use crate::oidc::{OidcError, PendingAuth, ct_eq};
+use crate::oidc::{OidcError, PendingAuth, Preset, ct_eq};
 use crate::portal::{Handler, PENDING_TTL_SECS, Reply, digest, paths};
 use openidconnect::url::Url;
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,13 @@ impl Handler<'_> {
                 if matches!(e, OidcError::IdpUnreachable(_)) {
                     return self.unavailable("identity provider", &e);
                 }
+                if e == OidcError::TenantNotAllowed {
+                    return self.start_again(
+                        403,
+                        "Your organisation cannot sign in here",
+                        "Accounts of your organisation are not allowed to sign in to this service. Sign in with another account, or ask your contact to allow your organisation.",
+                    );
+                }
                 return self.start_again(
                     400,
                     "Sign-in failed",
@@ -154,19 +161,45 @@ impl Handler<'_> {
             (Some(e), true) => normalise_email(e),
             _ => None,
         };
+        let config = client.config();
         let Some(email) = email else {
             self.count_sign_in(&idp, "email_unverified");
+            // The admin's next step, by provider (never the address itself).
+            let hint = match config.preset {
+                Preset::Microsoft => {
+                    "turn on the optional ID token claims `email` and `xms_edov` (or `verified_primary_email`) in the app registration"
+                }
+                _ => "the identity provider must send `email` with `email_verified: true`",
+            };
+            tracing::info!(
+                request_id = %self.req.request_id,
+                idp = %idp,
+                has_email = id.email.is_some(),
+                hint,
+                "sign-in refused: the identity provider did not confirm the e-mail address"
+            );
             return self.start_again(
                 403,
                 "E-mail not confirmed",
-                "Your sign-in service did not confirm your e-mail address, so it cannot be matched to an invitation.",
+                "Your organisation's sign-in service did not confirm your e-mail address, so it cannot be matched to an invitation. Ask your organisation's IT team, or your contact here.",
             );
         };
-        let config = client.config();
-        let subject = if config.issuer_is_template() {
-            format!("{}|{}", id.issuer, id.subject)
-        } else {
-            id.subject.clone()
+        if id.groups_overage {
+            // No partial list: the token's groups are elsewhere (Entra's
+            // overage claim), and the gateway does not call Graph.
+            tracing::info!(
+                request_id = %self.req.request_id,
+                idp = %idp,
+                "the identity provider sent the groups by reference (groups overage); signed in without them"
+            );
+        }
+        // Users are keyed per IdP: Entra by tenant + object id (`sub` is
+        // per app and `oid` alone repeats across tenants), multi-tenant
+        // issuers by issuer + subject, others by subject.
+        let subject = match (&id.tenant, &id.object_id) {
+            (Some(t), Some(o)) if config.preset == Preset::Microsoft => format!("{t}|{o}"),
+            _ if config.issuer_is_template() => format!("{}|{}", id.issuer, id.subject),
+            _ => id.subject.clone(),
         };
         self.complete(
             SignedIn {
@@ -177,7 +210,9 @@ impl Handler<'_> {
                 name: id.name,
                 groups: id.groups,
                 amr: id.amr,
-                mfa: id.mfa,
+                acr: id.acr,
+                // Decided in `complete` from amr/acr and the idp's trust.
+                mfa: false,
                 auth_time: id.auth_time.unwrap_or(self.now).min(self.now),
             },
             &ticket.rd,
