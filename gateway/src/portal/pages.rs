@@ -8,6 +8,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("password.html", include_str!("templates/password.html")),
     ("choose.html", include_str!("templates/choose.html")),
+    ("idp_icon.html", include_str!("templates/idp_icon.html")),
     ("passcode.html", include_str!("templates/passcode.html")),
     ("consent.html", include_str!("templates/consent.html")),
     ("mfa_enroll.html", include_str!("templates/mfa_enroll.html")),
