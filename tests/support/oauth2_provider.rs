@@ -343,7 +343,7 @@ fn token(shape: Shape, s: &mut State, req: &Seen) -> Response<Full<Bytes>> {
     };
     if p.get("redirect_uri")
         .is_some_and(|r| *r != grant.redirect_uri)
-        || (shape == Shape::Facebook && p.get("redirect_uri").is_none())
+        || (shape == Shape::Facebook && !p.contains_key("redirect_uri"))
     {
         return refuse("redirect_uri does not match");
     }
