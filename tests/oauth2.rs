@@ -227,6 +227,8 @@ async fn github_user_with_a_primary_verified_email_redeems_an_invitation() {
         "{}",
         choose.body
     );
+    // As a person sees it: laptop and phone screenshots, and axe-core.
+    support::chromium::render_pages("oauth2_choose", &[("choose", choose.body.as_str())]).await;
     let back = env.to_provider(&mut b, &choose, "github").await;
     let consent = b.follow(back).await;
     assert_eq!(consent.heading(), "Review permissions", "{}", consent.body);
@@ -336,6 +338,11 @@ async fn unverified_email_is_refused_with_a_clear_page() {
         "{}",
         refused.body
     );
+    support::chromium::render_pages(
+        "oauth2_email_not_confirmed",
+        &[("email-not-confirmed", refused.body.as_str())],
+    )
+    .await;
     let user = env.gw.store.get_user(&carol).await.unwrap().unwrap();
     assert!(
         user.identity.is_none(),
