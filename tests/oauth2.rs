@@ -235,7 +235,13 @@ async fn github_user_with_a_primary_verified_email_redeems_an_invitation() {
     let landed = b
         .submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
         .await;
-    assert_eq!(landed.status, 200, "{landed:?}");
+    // The access panel, as after any other sign-in from an invitation.
+    assert_eq!(
+        (landed.status, landed.url.path()),
+        (200, "/.portcullis/apps"),
+        "{landed:?}"
+    );
+    assert!(landed.body.contains("wiki app"), "{}", landed.body);
     let wiki = b.open(&env.url("wiki.test", "/")).await;
     assert_eq!(
         (wiki.status, wiki.url.host_str()),
@@ -633,4 +639,77 @@ async fn facebook_user_signs_in_with_a_confirmed_email() {
         .unwrap();
     assert_eq!(me.query["fields"], "id,name,email");
     assert_eq!(me.query["appsecret_proof"].len(), 64);
+}
+
+/// A partner's provider speaks only for what the config gives it: a
+/// verified address in the organisation's member domain from GitHub (which
+/// serves no member domain) makes no member; the generic provider, given
+/// only fabrikam.example, cannot sign anyone in with another domain.
+#[tokio::test]
+async fn partner_providers_make_no_members_and_keep_to_their_domains() {
+    let env = start().await;
+    env.github.add_user(User::new(
+        5150,
+        "mallory",
+        "Mallory",
+        "ceo@tailwindtraders.com",
+        true,
+    ));
+    env.github.sign_in_as(5150);
+    let mut b = env.browser();
+    let refused = env
+        .sign_in(&mut b, "ceo@tailwindtraders.com", "github")
+        .await;
+    assert_eq!(
+        (refused.status, refused.heading().as_str()),
+        (403, "No access yet"),
+        "{refused:?}"
+    );
+    assert!(
+        env.gw
+            .store
+            .get_user_by_email("ceo@tailwindtraders.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "no member made by a partner's provider"
+    );
+
+    let ivan = env
+        .gw
+        .add_user("ivan@contoso.example", UserType::Guest)
+        .await;
+    env.gw.assign(&ivan, "docs", Some(in_a_week())).await;
+    env.sso.add_user(User::new(
+        31339,
+        "ivan",
+        "Ivan",
+        "ivan@contoso.example",
+        true,
+    ));
+    env.sso.sign_in_as(31339);
+    let mut i = env.browser();
+    let form = i.open(&env.url("docs.test", "/")).await;
+    // Chosen by the domain it claims, it answers for another one.
+    let refused = i
+        .submit(
+            &form,
+            "/.portcullis/sign-in",
+            &[("email", "x@fabrikam.example")],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    let user = env.gw.store.get_user(&ivan).await.unwrap().unwrap();
+    assert!(user.identity.is_none());
+    let metrics = env.gw.metrics().await;
+    assert!(
+        metrics.contains(
+            "portcullis_sign_ins_total{idp=\"fabrikam-sso\",result=\"domain_not_allowed\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_sign_ins_total{idp=\"github\",result=\"not_invited\"} 1"),
+        "{metrics}"
+    );
 }
