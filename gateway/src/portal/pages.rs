@@ -8,7 +8,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("password.html", include_str!("templates/password.html")),
     ("choose.html", include_str!("templates/choose.html")),
-    ("idp_icon.html", include_str!("templates/idp_icon.html")),
     ("passcode.html", include_str!("templates/passcode.html")),
     ("consent.html", include_str!("templates/consent.html")),
     ("mfa_enroll.html", include_str!("templates/mfa_enroll.html")),
@@ -41,6 +40,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("manage_app.html", include_str!("templates/manage_app.html")),
 ];
 
+/// Pieces the pages include (not pages themselves: each is rendered
+/// through the pages that include it).
+const PARTIALS: &[(&str, &str)] = &[("idp_icon.html", include_str!("templates/idp_icon.html"))];
+
 /// The compiled templates.
 pub struct Pages {
     env: Environment<'static>,
@@ -60,7 +63,7 @@ impl Pages {
             _ => minijinja::escape_formatter(out, state, value),
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        for (name, source) in TEMPLATES {
+        for (name, source) in TEMPLATES.iter().chain(PARTIALS) {
             // Part of the binary; `every_page_renders` renders each.
             if let Err(e) = env.add_template(name, source) {
                 panic!("portal template {name} does not parse: {e}");
