@@ -22,6 +22,8 @@ pub(super) struct Profile {
 }
 
 /// One GET with the access token; the JSON answer, bounded in size.
+/// Transport errors drop the URL: Facebook's carries `appsecret_proof`,
+/// which is bound to the access token and must not reach the logs.
 async fn get_json(
     http: &reqwest::Client,
     url: &str,
@@ -38,7 +40,7 @@ async fn get_json(
     let resp = req
         .send()
         .await
-        .map_err(|e| Oauth2Error::IdpUnreachable(transport(&e)))?;
+        .map_err(|e| Oauth2Error::IdpUnreachable(transport(&e.without_url())))?;
     if !resp.status().is_success() {
         return Err(Oauth2Error::UserinfoFailed(format!(
             "HTTP {}",
@@ -54,7 +56,7 @@ async fn get_json(
     let body = resp
         .bytes()
         .await
-        .map_err(|e| Oauth2Error::IdpUnreachable(transport(&e)))?;
+        .map_err(|e| Oauth2Error::IdpUnreachable(transport(&e.without_url())))?;
     if body.len() > MAX_PROFILE_BYTES {
         return Err(Oauth2Error::UserinfoFailed("response too large".into()));
     }
