@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mfa;
 #[cfg(test)]
 mod module_graph;
+pub mod oauth2;
 pub mod oidc;
 pub mod pools;
 pub mod portal;

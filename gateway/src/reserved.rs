@@ -20,6 +20,8 @@ pub mod paths {
     pub const SIGN_IN_CHOOSE: &str = "/.portcullis/sign-in/choose";
     pub const SIGN_IN_PASSCODE: &str = "/.portcullis/sign-in/passcode";
     pub const CALLBACK: &str = "/.portcullis/callback";
+    /// Where `type: oauth2` providers send the browser back.
+    pub const OAUTH2_CALLBACK: &str = "/.portcullis/oauth2/callback";
     pub const CONSENT: &str = "/.portcullis/consent";
     pub const MFA: &str = "/.portcullis/mfa";
     pub const SESSION: &str = "/.portcullis/session";

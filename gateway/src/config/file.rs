@@ -20,7 +20,7 @@ use super::shapes;
 pub(super) type S<T> = Spanned<T>;
 
 /// The `type` values of `idps` entries.
-pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "local"];
+pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "oauth2", "local"];
 /// The signature algorithms an idp of type jwt may list.
 pub(super) const JWT_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
@@ -63,8 +63,10 @@ pub(super) struct ConfigFile {
     /// Who runs the gateway, and whose users are members.
     pub(super) organisation: OrganisationFile,
     /// Identity providers: `jwt` (bearer tokens of API clients), `oidc`
-    /// (browser sign-in with a partner's OpenID Provider) and `local`
-    /// (accounts with passwords in a users file). Default: none.
+    /// (browser sign-in with a partner's OpenID Provider), `oauth2`
+    /// (GitHub, Facebook and other OAuth 2.0 providers without OpenID
+    /// Connect) and `local` (accounts with passwords in a users file).
+    /// Default: none.
     #[serde(default)]
     #[schemars(with = "Vec<IdpFile>")]
     pub(super) idps: Vec<S<IdpFile>>,
@@ -83,8 +85,8 @@ pub(super) struct ConfigFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::mail::MailFile>")]
     pub(super) mail: Option<S<crate::mail::MailFile>>,
-    /// Where and how people sign in. Required once an idp of type `oidc` or
-    /// `local`, or `mail`, is configured.
+    /// Where and how people sign in. Required once an idp of type `oidc`,
+    /// `oauth2` or `local`, or `mail`, is configured.
     #[serde(default)]
     #[schemars(with = "Option<SignInFile>")]
     pub(super) sign_in: Option<S<SignInFile>>,
@@ -106,7 +108,7 @@ pub(super) struct SignInFile {
     #[serde(default)]
     #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(SignIn::DEFAULT_SESSION_LIFETIME)))]
     pub(super) session_lifetime: Option<S<String>>,
-    /// IdPs (of type `oidc` or `local`) offered, in this order, for e-mail
+    /// IdPs (of type `oidc`, `oauth2` or `local`) offered, in this order, for e-mail
     /// domains no IdP claims. Default: none.
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
@@ -304,7 +306,9 @@ pub(super) struct IdpFile {
     pub(super) name: S<String>,
     /// `jwt`: bearer tokens of API clients, verified against the issuer's
     /// keys. `oidc`: browser sign-in with a partner's OpenID Provider.
-    /// `local`: accounts with passwords in `users_file`.
+    /// `oauth2`: browser sign-in with an OAuth 2.0 provider without OpenID
+    /// Connect (GitHub, Facebook, or one described by its URLs and
+    /// `claims`). `local`: accounts with passwords in `users_file`.
     #[serde(rename = "type")]
     #[schemars(with = "String", extend("enum" = IDP_TYPES))]
     pub(super) kind: S<String>,
@@ -340,8 +344,8 @@ pub(super) struct IdpFile {
     #[schemars(with = "Option<String>", extend("default" = crate::oidc::DEFAULT_GROUPS_CLAIM))]
     pub(super) groups_claim: Option<S<String>>,
     // `type: oidc` (see `crate::oidc::OidcIdpFile`):
-    /// (oidc) Provider quirks. `microsoft`: Entra ID and personal Microsoft
-    /// accounts; `issuer` is the authority
+    /// (oidc, oauth2) Provider quirks. oidc: `microsoft`: Entra ID and
+    /// personal Microsoft accounts; `issuer` is the authority
     /// (`https://login.microsoftonline.com/TENANT/v2.0`, TENANT a tenant id,
     /// `organizations` (the default), `common` or `consumers`); tokens are
     /// checked against their own tenant's issuer (`tid`); an address counts
@@ -349,23 +353,25 @@ pub(super) struct IdpFile {
     /// `verified_primary_email`, or from a personal account; users are keyed
     /// by `tid` + `oid`. `google`: `https://accounts.google.com`; consumer
     /// accounts sign in unless `hosted_domains` is set. `generic`: any
-    /// OpenID Provider, `issuer` exact.
+    /// OpenID Provider, `issuer` exact. oauth2: `github` (github.com, or
+    /// GitHub Enterprise Server with `github_url`), `facebook` or `generic`
+    /// (`authorization_url`, `token_url`, `userinfo_url` and `claims`).
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
-        extend("enum" = ["generic", "microsoft", "google"], "default" = "generic")
+        extend("enum" = ["generic", "microsoft", "google", "github", "facebook"], "default" = "generic")
     )]
     pub(super) preset: Option<S<String>>,
-    /// (oidc, required) The client id registered at the IdP.
+    /// (oidc, oauth2; required) The client id registered at the IdP.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) client_id: Option<S<String>>,
-    /// (oidc) A file holding the client secret, re-read on reload. One of
+    /// (oidc, oauth2) A file holding the client secret, re-read on reload. One of
     /// `client_secret_file` and `client_secret_env`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) client_secret_file: Option<S<String>>,
-    /// (oidc) An environment variable holding the client secret.
+    /// (oidc, oauth2) An environment variable holding the client secret.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) client_secret_env: Option<S<String>>,
@@ -374,14 +380,16 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Option<String>", extend("deprecated" = true, "not" = {}))]
     pub(super) client_secret: Option<S<String>>,
-    /// (oidc) Scopes to request; must include `openid`.
+    /// (oidc, oauth2) Scopes to request. oidc: must include `openid`.
+    /// oauth2: default `[user:email]` for github (which needs it),
+    /// `[email]` for facebook, none for generic.
     #[serde(default)]
     #[schemars(
         with = "Option<Vec<String>>",
         extend("default" = crate::oidc::DEFAULT_SCOPES)
     )]
     pub(super) scopes: Option<S<Vec<S<String>>>>,
-    /// (jwt, oidc, local) E-mail domains this IdP answers for (home-realm
+    /// (jwt, oidc, oauth2, local) E-mail domains this IdP answers for (home-realm
     /// discovery); a sign-in or bearer token with an e-mail in another
     /// domain is refused. A jwt IdP without `domains` may assert any domain
     /// except the organisation's member domains; its users are members only
@@ -433,6 +441,37 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["fabrikam.com"])]
     pub(super) hosted_domains: Vec<S<String>>,
+    // `type: oauth2` (see `crate::oauth2::Oauth2IdpFile`):
+    /// (oauth2, github preset) GitHub Enterprise Server's address,
+    /// `https://HOST` (its API is `HOST/api/v3`); http:// only to a
+    /// loopback address. Default: github.com.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<shapes::HttpUrl>",
+        example = "https://github.fabrikam.example"
+    )]
+    pub(super) github_url: Option<S<String>>,
+    /// (oauth2; required for generic) Where the browser is sent to sign in.
+    /// With the facebook preset: overrides Facebook's (tests, egress
+    /// proxies). https:// (http:// only to a loopback address).
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) authorization_url: Option<S<String>>,
+    /// (oauth2; required for generic) Where the code is exchanged for an
+    /// access token (client secret with HTTP Basic for generic).
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) token_url: Option<S<String>>,
+    /// (oauth2; required for generic) Where the profile is read with the
+    /// access token (`GET`, `Authorization: Bearer`).
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) userinfo_url: Option<S<String>>,
+    /// (oauth2, generic; required) Where the user's id, e-mail, whether it
+    /// is verified, and name are in the userinfo answer (JSON pointers).
+    #[serde(default)]
+    #[schemars(with = "Option<crate::oauth2::Oauth2ClaimsFile>")]
+    pub(super) claims: Option<S<crate::oauth2::Oauth2ClaimsFile>>,
     // `type: local` (see `crate::local_idp`):
     /// (local, required) The users file: accounts with argon2id password
     /// hashes (`portcullis schema users` gives its schema).
@@ -538,7 +577,7 @@ pub(super) struct SignUpFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["fabrikam.com"])]
     pub(super) domains: Vec<S<String>>,
-    /// IdPs (of type `oidc` or `local`) offered on the sign-up page.
+    /// IdPs (of type `oidc`, `oauth2` or `local`) offered on the sign-up page.
     /// Default: the usual discovery by e-mail domain.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]

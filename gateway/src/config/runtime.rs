@@ -38,7 +38,7 @@ pub struct Config {
     /// How e-mail is sent (passcodes, invitations), if configured.
     pub mail: Option<crate::mail::MailConfig>,
     /// Where and how people sign in (`sign_in`). Present whenever an idp of
-    /// type oidc or local or `mail` is configured (the check requires it).
+    /// type oidc, oauth2 or local or `mail` is configured (the check requires it).
     pub sign_in: Option<SignIn>,
     /// Guest lifecycle settings (`guests`).
     pub guests: Guests,
@@ -67,7 +67,7 @@ pub struct SignIn {
     /// [`SignIn::MAX_SESSION_LIFETIME`]).
     pub session_lifetime: Duration,
     /// IdPs offered, in this order, for e-mail domains no IdP claims; each
-    /// names an idp of type oidc or local. Default empty.
+    /// names an idp of type oidc, oauth2 or local. Default empty.
     pub idp_order: Vec<String>,
     /// What an e-mail no IdP serves gets.
     pub fallback: Fallback,
@@ -209,7 +209,7 @@ impl IdpKind {
     pub fn asserts_groups(&self) -> bool {
         match self {
             IdpKind::Jwt { .. } | IdpKind::Oidc(_) => true,
-            IdpKind::Local(_) => false,
+            IdpKind::Oauth2(_) | IdpKind::Local(_) => false,
         }
     }
 }
@@ -230,6 +230,9 @@ pub enum IdpKind {
     },
     /// A partner's OpenID Provider for browser sign-in.
     Oidc(Box<crate::oidc::OidcIdpConfig>),
+    /// An OAuth 2.0 provider without OpenID Connect (GitHub, Facebook,
+    /// generic) for browser sign-in.
+    Oauth2(Box<crate::oauth2::Oauth2IdpConfig>),
     /// Accounts with passwords in a users file (break-glass accounts, demo
     /// identities), loaded and checked with the config.
     Local(Arc<crate::local_idp::LocalIdp>),

@@ -85,7 +85,7 @@ apps:
             "DIR/portcullis.yaml:5:35: `purge` is not a choice for guests.on_last_assignment_end (one of: none, block, delete)",
             "DIR/portcullis.yaml:10:14: owner `alice` is not an e-mail address or `group:NAME`",
             "DIR/portcullis.yaml:10:21: `group:` needs a group name",
-            "DIR/portcullis.yaml:11:23: sign_up offers idp `partnr`, which is not an idp of type oidc or local",
+            "DIR/portcullis.yaml:11:23: sign_up offers idp `partnr`, which is not an idp of type oidc, oauth2 or local",
             "DIR/portcullis.yaml:11:42: `approval: automatic` needs `domains`: only requests from allowed domains are approved without an owner",
             "DIR/portcullis.yaml:11:74: attribute name `Bad-Name` must be lower-case letters, digits and `_`",
             "DIR/portcullis.yaml:11:100: sign_up.access_days must be between 1 and 366",
@@ -129,7 +129,7 @@ apps:
         "DIR/portcullis.yaml:6:23: `organisation.name` must not be empty",
         "DIR/portcullis.yaml:8:76: JWKS file `DIR/missing.json` does not exist (paths are relative to the config file)",
         "DIR/portcullis.yaml:8:103: `HS256` is not an allowed signature algorithm (one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; `none` and HMAC are never accepted)",
-        "DIR/portcullis.yaml:9:25: `saml` is not an idp type (one of: jwt, oidc, local)",
+        "DIR/portcullis.yaml:9:25: `saml` is not an idp type (one of: jwt, oidc, oauth2, local)",
         "DIR/portcullis.yaml:11:13: `pay roll` is not an app name; use letters, digits, `-` and `_`",
         "DIR/portcullis.yaml:11:33: `https://x` is not a host name (no scheme, port or path)",
         "DIR/portcullis.yaml:11:59: `nowhere` is not an upstream; use HOST:PORT or https://HOST:PORT",
@@ -219,7 +219,7 @@ apps:
     assert!(
         errors
             .iter()
-            .any(|e| e.contains("`client_id` is for idps of type oidc, not jwt")),
+            .any(|e| e.contains("`client_id` is for idps of type oidc or oauth2, not jwt")),
         "{errors:?}"
     );
 }
@@ -362,7 +362,7 @@ sign_in:
         "DIR/portcullis.yaml:12:9: `Auth.localhost` must be lower-case; did you mean `auth.localhost`?",
         "DIR/portcullis.yaml:13:21: `session_lifetime` 45d is too long; at most 30d",
         "DIR/portcullis.yaml:14:15: there is no idp `partnr` in `idps`; did you mean `partner`?",
-        "DIR/portcullis.yaml:14:23: idp `api` is of type jwt; `idp_order` lists idps of type oidc or local",
+        "DIR/portcullis.yaml:14:23: idp `api` is of type jwt; `idp_order` lists idps of type oidc, oauth2 or local",
         "DIR/portcullis.yaml:14:37: idp `partner` is listed twice in `idp_order`",
         "DIR/portcullis.yaml:15:13: `pascode` is not a fallback (one of: passcode, none); did you mean `passcode`?",
         "DIR/portcullis.yaml:16:21: `terms.version` must not be empty",
@@ -564,7 +564,7 @@ fn local_idp_needs_an_existing_users_file_and_only_its_fields() {
         "DIR/portcullis.yaml:10:5: idp `demo` of type local needs `users_file`",
         "DIR/portcullis.yaml:11:41: users file `DIR/nope.yaml` does not exist (paths are relative to the config file)",
         "DIR/portcullis.yaml:12:5: `users_file` is for idps of type local, not jwt",
-        "DIR/portcullis.yaml:13:22: `locl` is not an idp type (one of: jwt, oidc, local); did you mean `local`?",
+        "DIR/portcullis.yaml:13:22: `locl` is not an idp type (one of: jwt, oidc, oauth2, local); did you mean `local`?",
     ];
     assert_eq!(errors, expected);
 }
@@ -611,4 +611,44 @@ idps:
     );
     assert!(all.contains("`a:b` is not an idp name"), "{all}");
     assert!(all.contains("`maybe` is not an mfa setting"), "{all}");
+}
+
+#[test]
+fn oauth2_idps_are_checked_with_positions() {
+    let good = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: T }
+sign_in: { host: auth.localhost, idp_order: [github, facebook] }
+idps:
+  - { name: github, type: oauth2, preset: github, client_id: Iv1.abc, client_secret_env: GH_SECRET }
+  - { name: facebook, type: oauth2, preset: facebook, client_id: "1234", client_secret_env: FB_SECRET }
+apps:
+  - { name: a, hosts: [a.localhost], upstreams: [127.0.0.1:1], sign_up: { idps: [github] } }
+"#;
+    let c = load(good).expect("loads");
+    let IdpKind::Oauth2(gh) = &c.idps[0].kind else {
+        panic!("an oauth2 idp: {:?}", c.idps[0].kind);
+    };
+    assert_eq!(gh.userinfo_url, "https://api.github.com/user");
+    assert_eq!(
+        c.sign_in.as_ref().map(|s| s.idp_order.clone()),
+        Some(vec!["github".to_string(), "facebook".to_string()])
+    );
+
+    let bad = good
+        .replace(
+            "preset: github, client_id",
+            "preset: github, mfa: trusted, groups_claim: teams, github_url: ftp://git.example, client_id",
+        )
+        .replace("preset: facebook,", "preset: facebook, claims: { id: /id },");
+    assert_eq!(
+        load(&bad).expect_err("refused"),
+        [
+            "DIR/portcullis.yaml:7:5: `groups_claim` is for idps of type jwt or oidc, not oauth2",
+            "DIR/portcullis.yaml:7:5: `mfa` is for idps of type oidc or jwt or local or saml, not oauth2",
+            "DIR/portcullis.yaml:7:98: `ftp://git.example` is not a usable github_url: use an https:// URL (http:// only for a loopback address)",
+            "DIR/portcullis.yaml:8:63: `claims` is for the generic form; a preset reads its provider's own answer",
+        ]
+    );
 }

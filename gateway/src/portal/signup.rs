@@ -188,7 +188,14 @@ impl Handler<'_> {
             return self.form_page(
                 200,
                 "sign_up_idp.html",
-                context! { app => app.name, title => app.title, email, options => sign_up.idps },
+                context! {
+                    app => app.name, title => app.title, email,
+                    options => sign_up.idps.iter().map(|name| {
+                        let (icon, letter) = self.icon(name);
+                        let label = format!("Sign in with {}", self.idp_title(name));
+                        context! { name, label, icon, letter }
+                    }).collect::<Vec<_>>(),
+                },
             );
         }
         // The sign-in page, the address filled in: one click on.

@@ -176,6 +176,8 @@ impl Checker<'_> {
         let name = f.name.value.clone();
         const JWT: &[&str] = &["jwt"];
         const OIDC: &[&str] = &["oidc"];
+        const OAUTH2: &[&str] = &["oauth2"];
+        const CLIENT: &[&str] = &["oidc", "oauth2"];
         const LOCAL: &[&str] = &["local"];
         for (field, set, types) in [
             ("issuer", f.issuer.is_some(), &["jwt", "oidc"][..]),
@@ -188,26 +190,31 @@ impl Checker<'_> {
                 f.groups_claim.is_some(),
                 &["jwt", "oidc"][..],
             ),
-            ("preset", f.preset.is_some(), OIDC),
-            ("client_id", f.client_id.is_some(), OIDC),
-            ("client_secret_file", f.client_secret_file.is_some(), OIDC),
-            ("client_secret_env", f.client_secret_env.is_some(), OIDC),
-            ("client_secret", f.client_secret.is_some(), OIDC),
-            ("scopes", f.scopes.is_some(), OIDC),
+            ("preset", f.preset.is_some(), CLIENT),
+            ("client_id", f.client_id.is_some(), CLIENT),
+            ("client_secret_file", f.client_secret_file.is_some(), CLIENT),
+            ("client_secret_env", f.client_secret_env.is_some(), CLIENT),
+            ("client_secret", f.client_secret.is_some(), CLIENT),
+            ("scopes", f.scopes.is_some(), CLIENT),
+            ("github_url", f.github_url.is_some(), OAUTH2),
+            ("authorization_url", f.authorization_url.is_some(), OAUTH2),
+            ("token_url", f.token_url.is_some(), OAUTH2),
+            ("userinfo_url", f.userinfo_url.is_some(), OAUTH2),
+            ("claims", f.claims.is_some(), OAUTH2),
             (
                 "domains",
                 !f.domains.is_empty(),
-                &["jwt", "oidc", "local"][..],
+                &["jwt", "oidc", "oauth2", "local"][..],
             ),
             (
                 "mfa",
                 f.mfa.is_some(),
-                &["oidc", "jwt", "local", "oauth2", "saml"][..],
+                &["oidc", "jwt", "local", "saml"][..],
             ),
             (
                 "mfa_values",
                 f.mfa_values.is_some(),
-                &["oidc", "jwt", "oauth2", "saml"][..],
+                &["oidc", "jwt", "saml"][..],
             ),
             (
                 "trust_groups",
@@ -294,6 +301,7 @@ impl Checker<'_> {
                 })
             }
             "oidc" => self.oidc_idp(i, name),
+            "oauth2" => self.oauth2_idp(i, name),
             "local" => self.local_idp(i, name, member_domains, apps),
             other => {
                 let hint = rules::closest(other, IDP_TYPES.iter().copied())

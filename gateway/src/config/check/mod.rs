@@ -17,6 +17,7 @@ mod data;
 mod guests;
 mod idps;
 mod listen;
+mod oauth2_idp;
 mod organisation;
 mod sign_in;
 mod sign_up;

@@ -52,6 +52,9 @@ impl Handler<'_> {
                 IdpKind::Local(l) if l.serves(&email) => {
                     return self.password_page(200, &idp.name, &email, &rd, None);
                 }
+                IdpKind::Oauth2(c) if c.serves_email(&email) => {
+                    return self.start_oauth2(&idp.name, &rd).await;
+                }
                 _ => {}
             }
         }
@@ -68,7 +71,10 @@ impl Handler<'_> {
                 "choose.html",
                 context! {
                     rd, email,
-                    options => options.iter().map(|(name, label)| context! { name, label }).collect::<Vec<_>>(),
+                    options => options.iter().map(|(name, label)| {
+                        let (icon, letter) = self.icon(name);
+                        context! { name, label, icon, letter }
+                    }).collect::<Vec<_>>(),
                 },
             ),
         }
@@ -81,7 +87,7 @@ impl Handler<'_> {
             .sign_in
             .idp_order
             .iter()
-            .map(|n| (n.clone(), format!("Sign in with {n}")))
+            .map(|n| (n.clone(), format!("Sign in with {}", self.idp_title(n))))
             .collect();
         if self.sign_in.fallback == Fallback::Passcode {
             out.push((
@@ -125,7 +131,47 @@ impl Handler<'_> {
         {
             Some(IdpKind::Oidc(_)) => self.start_oidc(name, email, rd, false).await,
             Some(IdpKind::Local(_)) => self.password_page(200, name, email, rd, None),
+            Some(IdpKind::Oauth2(_)) => self.start_oauth2(name, rd).await,
             _ => self.start_again(400, "Bad request", "That way of signing in is not offered."),
         }
+    }
+}
+
+impl Handler<'_> {
+    /// What the choice names an IdP by: an oauth2 provider's own name
+    /// (GitHub, Facebook), else the configured name.
+    pub(in crate::portal) fn idp_title(&self, name: &str) -> String {
+        match self.idp_kind(name) {
+            Some(IdpKind::Oauth2(c)) => c.brand(),
+            _ => name.to_string(),
+        }
+    }
+
+    /// The icon beside an option (`choose.html` draws it; nothing is
+    /// fetched): `github`, `facebook`, else `letter` with the letter.
+    pub(in crate::portal) fn icon(&self, name: &str) -> (&'static str, String) {
+        let icon = match self.idp_kind(name) {
+            Some(IdpKind::Oauth2(c)) => c.icon(),
+            _ => "letter",
+        };
+        let letter = if name == PASSCODE_IDP {
+            "@".to_string()
+        } else {
+            self.idp_title(name)
+                .chars()
+                .find(|c| c.is_alphanumeric())
+                .map(|c| c.to_uppercase().to_string())
+                .unwrap_or_else(|| "?".into())
+        };
+        (icon, letter)
+    }
+
+    fn idp_kind(&self, name: &str) -> Option<&IdpKind> {
+        self.snapshot
+            .config
+            .idps
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| &i.kind)
     }
 }

@@ -11,7 +11,8 @@
 //!   (home-realm discovery), or lets the person choose.
 //! - The methods, each ending in a [`SignedIn`] handed to `complete`:
 //!   [`password`] (a local IdP), [`oidc`] (the round trip to the person's
-//!   IdP) and [`passcode`] (a one-time code by e-mail).
+//!   IdP), [`oauth2`] (the same with GitHub, Facebook and other OAuth 2.0
+//!   providers) and [`passcode`] (a one-time code by e-mail).
 //! - [`session`]: `complete` finds the directory user the sign-in is for and
 //!   issues the auth host's session; `handoff` sends the person back to the
 //!   app host that asked.
@@ -30,6 +31,7 @@ mod consent;
 mod discovery;
 mod forms;
 mod landing;
+mod oauth2;
 mod oidc;
 mod passcode;
 mod password;
@@ -78,6 +80,7 @@ impl Handler<'_> {
             paths::SIGN_IN_CHOOSE if post => self.choose().await,
             paths::SIGN_IN_PASSCODE if post => self.passcode().await,
             paths::CALLBACK if !post => self.callback().await,
+            paths::OAUTH2_CALLBACK if !post => self.oauth2_callback().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
             paths::SIGN_OUT => self.sign_out().await,

@@ -223,7 +223,7 @@ impl Handler<'_> {
 
 /// Whether a TCP connection to the URL's host opens within 2 s: an IdP
 /// that is down is said so on our page, not as a browser error on theirs.
-async fn reachable(url: &Url) -> bool {
+pub(super) async fn reachable(url: &Url) -> bool {
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return false;
     };
