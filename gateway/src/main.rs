@@ -8,6 +8,7 @@ mod cli;
 
 use clap::{Parser, Subcommand};
 use cli::ConfigArg;
+use cli::explain::ExplainArgs;
 use cli::guests::GuestsCommand;
 use cli::invitations::{InvitationsCommand, InviteArgs};
 use cli::rules::RulesCommand;
@@ -39,6 +40,9 @@ enum Command {
     },
     /// Show the decision for a request and why, policy by policy.
     Whatif(WhatIfArgs),
+    /// Show the recorded decision of one request (its X-Request-Id) and why,
+    /// policy by policy, from the decision log.
+    Explain(ExplainArgs),
     /// Read one password line on stdin and print its argon2id PHC string
     /// (for `password_hash` in the users file of an idp of type local).
     HashPassword,
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
             command: RulesCommand::Test(a),
         } => cli::rules::test(&a),
         Command::Whatif(a) => cli::whatif::run(&a),
+        Command::Explain(a) => cli::explain::run(&a),
         Command::HashPassword => cli::hash_password::run(),
         Command::Invite(a) => cli::invitations::invite(&a),
         Command::Invitations { command } => cli::invitations::invitations(command),

@@ -6,6 +6,7 @@
 //! pages (`portcullis::invitations`, `portcullis::guests`).
 
 pub mod check;
+pub mod explain;
 pub mod guests;
 pub mod hash_password;
 pub mod invitations;
