@@ -91,3 +91,6 @@ impl DecisionLog {
         self.dropped.inc_by(n as u64);
     }
 }
+
+#[cfg(test)]
+mod tests;
