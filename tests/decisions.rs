@@ -249,6 +249,25 @@ async fn fills_the_log(gw: &Gateway) {
         Some(0.0),
         "exported at 0 and nothing dropped"
     );
+    // Item 6: the per-policy counters through the live gateway. The
+    // report-only policy would have asked MFA of all three guest requests
+    // (gus twice, olga once); the block applied once.
+    assert_eq!(
+        series(
+            &metrics,
+            "portcullis_policy_results_total{policy=\"guests-from-lab-need-mfa\",result=\"mfa\",state=\"report_only\"}"
+        ),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        series(
+            &metrics,
+            "portcullis_policy_results_total{policy=\"block-admin-for-guests\",result=\"block\",state=\"enabled\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
