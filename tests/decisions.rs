@@ -367,3 +367,50 @@ async fn a_store_outage_drops_log_entries_and_no_request_waits() {
     let (status, _) = api(&gw, &format!("/api/v1/decisions/{}", during[0])).await;
     assert_eq!(status, 404, "an entry dropped in the outage");
 }
+
+/// Forward-auth questions are decisions too: the entry has the original
+/// request's host, path (no query) and client as the trusted proxy told
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_auth_decisions_are_recorded_with_the_original_request() {
+    let up = Upstream::start("main").await;
+    let apps = [app("wiki", &[up.address()], "")];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let top = "trusted_proxies: [127.0.0.1/32]\n";
+    let gw = Gateway::start_with_store(dir, &apps, RULES_FOR_WIKI, &[], "", top, None).await;
+    let (olga, cookie) = gw.guest("wiki.test", "olga").await;
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/.portcullis/auth", gw.http))
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-proto", "http")
+        .header("x-forwarded-host", "wiki.test")
+        .header("x-forwarded-uri", "/docs/page?draft=1")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("accept", "application/json")
+        .header("cookie", &cookie)
+        .timeout(WAIT)
+        .send()
+        .await
+        .expect("forward-auth question");
+    assert_eq!(
+        r.status().as_u16(),
+        403,
+        "a guest the app is not shared with"
+    );
+    let found = poll(WAIT, || async {
+        let (_, list) = api(&gw, &format!("/api/v1/decisions?user={olga}")).await;
+        let first = list["decisions"].as_array()?.first()?.clone();
+        Some(first)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no forward-auth entry; log:\n{}", gw.log()))
+    .0;
+    assert_eq!(found["app"], "wiki");
+    assert_eq!(found["host"], "wiki.test");
+    assert_eq!(found["path"], "/docs/page");
+    assert_eq!(found["client_ip"], "203.0.113.9");
+    assert_eq!(found["decision"], "block");
+    assert_eq!(found["reason"], "not_shared");
+}
+
+const RULES_FOR_WIKI: &str = "policies: []\n";
