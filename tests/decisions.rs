@@ -414,3 +414,124 @@ async fn forward_auth_decisions_are_recorded_with_the_original_request() {
 }
 
 const RULES_FOR_WIKI: &str = "policies: []\n";
+
+/// The new rules of the diff test: one new block (guests and `/reports/*`),
+/// and a report-only and a disabled block of everyone, which change no
+/// outcome.
+const NEW_RULES: &str = r#"
+  - name: guests-no-reports
+    users: { include: [guests] }
+    apps: { include: [open] }
+    paths: { include: ["/reports/*"] }
+    grant: block
+  - name: trial-report-only
+    state: report_only
+    users: { include: [all] }
+    apps: { include: [all] }
+    grant: block
+  - name: trial-disabled
+    state: disabled
+    users: { include: [all] }
+    apps: { include: [all] }
+    grant: block
+"#;
+
+fn rules_diff(gw: &Gateway, glob: &str, extra: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["rules", "diff", "--config"])
+        .arg(gw.path("portcullis.yaml"))
+        .args(["--rules", glob])
+        .args(extra)
+        .output()
+        .expect("run portcullis rules diff");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `rules diff` lists exactly the requests whose outcome the new rules
+/// change (traffic built so the answer is known), and nothing for the
+/// rules in service or for policies that are report-only or disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_diff_lists_exactly_the_requests_a_change_would_change() {
+    let up = Upstream::start("main").await;
+    let apps = [
+        app("open", &[up.address()], ""),
+        app("other", &[up.address()], ""),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start_with_store(dir, &apps, RULES, &[], "", "", None).await;
+    let week = OffsetDateTime::now_utc() + time::Duration::days(7);
+    let (gus, gus_cookie) = gw.guest("open.test", "gus").await;
+    gw.assign(&gus, "open", Some(week)).await;
+    let (_, mia_cookie) = gw.member("open.test", "mia", &[]).await;
+    let mut ids = Vec::new();
+    for (path, cookie, status) in [
+        ("/hello", Some(&gus_cookie), 200),
+        ("/reports/q3?format=pdf", Some(&gus_cookie), 200),
+        ("/reports/q3", Some(&mia_cookie), 200),
+        ("/admin/users", Some(&gus_cookie), 403),
+        ("/", None, 401),
+    ] {
+        let (s, id) = get(&gw, "open.test", path, cookie.map(String::as_str)).await;
+        assert_eq!(s, status, "{path}");
+        ids.push(id);
+    }
+    for id in &ids {
+        recorded(&gw, id).await;
+    }
+    let new_dir = gw.path("new-rules");
+    std::fs::create_dir(&new_dir).expect("mkdir");
+    std::fs::write(new_dir.join("access.yaml"), format!("{RULES}{NEW_RULES}")).expect("write");
+    let new_glob = format!("{}/*.yaml", new_dir.display());
+
+    let (code, out, err) = rules_diff(&gw, &new_glob, &["--json", "--since", "1h"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("diff --json");
+    assert_eq!(v["replayed"], 5, "{v}");
+    let changes = v["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "exactly gus's report: {v}");
+    let c = &changes[0];
+    assert_eq!(c["request_id"], ids[1]);
+    assert_eq!(c["user"], "gus@contoso.com");
+    assert_eq!(c["user_type"], "guest");
+    assert_eq!(
+        (c["app"].as_str(), c["path"].as_str()),
+        (Some("open"), Some("/reports/q3"))
+    );
+    assert_eq!(
+        (c["old"].as_str(), c["new"].as_str()),
+        (Some("allow"), Some("block"))
+    );
+    assert_eq!(c["new_reason"], "policy_block");
+    assert_eq!(c["policies"], serde_json::json!(["guests-no-reports"]));
+    assert_eq!(
+        v["counts"],
+        serde_json::json!({"policy": {"guests-no-reports": 1}, "user_type": {"guest": 1}, "app": {"open": 1}})
+    );
+    let (code, out, _) = rules_diff(&gw, &new_glob, &["--fail-on-change"]);
+    assert_eq!(code, 1, "a change with --fail-on-change: {out}");
+    assert!(out.contains(&format!("{} ", ids[1])), "{out}");
+    assert!(
+        out.ends_with("1 of 5 recorded decisions would change\n"),
+        "{out}"
+    );
+
+    // The rules in service against themselves: nothing changes.
+    let same = format!("{}/*.yaml", gw.path("rules").display());
+    let (code, out, err) = rules_diff(&gw, &same, &["--json", "--fail-on-change"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).expect("diff --json");
+    assert_eq!(v["changes"], serde_json::json!([]));
+    // Broken new rules: the error names the file, exit 1.
+    std::fs::write(
+        new_dir.join("access.yaml"),
+        "policies: [{ name: x, grant: maybe }]\n",
+    )
+    .expect("write");
+    let (code, _, err) = rules_diff(&gw, &new_glob, &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("access.yaml:"), "{err}");
+}

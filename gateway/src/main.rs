@@ -33,7 +33,8 @@ enum Command {
     Serve(ServeArgs),
     /// Validate the config, the rule files and every file they reference.
     Check(ConfigArg),
-    /// Rule files: run their test cases.
+    /// Rule files: run their test cases, or replay recorded decisions
+    /// against new ones.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
@@ -78,6 +79,9 @@ fn main() -> ExitCode {
         Command::Rules {
             command: RulesCommand::Test(a),
         } => cli::rules::test(&a),
+        Command::Rules {
+            command: RulesCommand::Diff(a),
+        } => cli::rules_diff::run(&a),
         Command::Whatif(a) => cli::whatif::run(&a),
         Command::Explain(a) => cli::explain::run(&a),
         Command::HashPassword => cli::hash_password::run(),

@@ -11,6 +11,7 @@ pub mod guests;
 pub mod hash_password;
 pub mod invitations;
 pub mod rules;
+pub mod rules_diff;
 pub mod schema;
 pub mod serve;
 pub mod whatif;

@@ -27,10 +27,12 @@
 //! are not decisions about anyone and are not recorded.
 
 mod entry;
+mod replay;
 mod trace;
 mod writer;
 
 pub use entry::{Early, Seen};
+pub use replay::{Change, NotReplayable, replay};
 pub use trace::{Trace, TracePolicy, TraceUser};
 pub use writer::{Settings, WRITE_TIMEOUT, Writer};
 

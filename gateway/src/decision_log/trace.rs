@@ -87,20 +87,38 @@ pub struct TracePolicy {
 }
 
 /// The refusal's reason from DESIGN.md's closed set, never a policy name.
-fn reason(p: &Pending, blocked_by: Option<&rules::Policy>) -> Option<&'static str> {
-    Some(match (p.decision, p.early) {
+/// `access_ended`: the user's assignment to the app has ended (rather than
+/// never been made).
+pub(crate) fn reason_of(
+    decision: Decision,
+    early: Early,
+    why: Option<Why>,
+    access_ended: bool,
+    blocked_by: Option<&rules::Policy>,
+) -> Option<&'static str> {
+    Some(match (decision, early) {
         (Decision::Allow, _) => return None,
         (_, Early::AccountBlocked) => "account_blocked",
         (Decision::SignIn, _) => "sign_in_required",
         (Decision::Mfa, _) => "mfa_required",
-        (Decision::Block, _) => match (p.why, blocked_by) {
-            (Some(Why::NotAssigned), _) if p.access_ended.is_some() => "access_ended",
+        (Decision::Block, _) => match (why, blocked_by) {
+            (Some(Why::NotAssigned), _) if access_ended => "access_ended",
             (Some(Why::NotAssigned), _) => "not_shared",
             (_, Some(policy)) if policy.has_location_condition() => "location",
             (_, Some(policy)) if policy.has_platform_condition() => "device_platform",
             _ => "policy_block",
         },
     })
+}
+
+fn reason(p: &Pending, blocked_by: Option<&rules::Policy>) -> Option<&'static str> {
+    reason_of(
+        p.decision,
+        p.early,
+        p.why,
+        p.access_ended.is_some(),
+        blocked_by,
+    )
 }
 
 fn rfc3339(unix: i64) -> String {
