@@ -262,3 +262,123 @@ fn a_full_queue_drops_and_counts_without_waiting() {
     );
     assert!(log.take_receiver().is_none(), "one writer");
 }
+
+/// A recorded decision of these facts under `s`'s rules, as `explain` and
+/// `rules diff` read it back.
+#[allow(clippy::too_many_arguments)]
+fn recorded(
+    s: &Snapshot,
+    user_type: Option<UserType>,
+    groups: &[String],
+    assigned: bool,
+    ip: IpAddr,
+    platform: Platform,
+    client_app: ClientApp,
+    path: &str,
+    method: &str,
+    mfa: bool,
+) -> Trace {
+    let mut c = (*claims(user_type.unwrap_or(UserType::Guest))).clone();
+    if mfa {
+        c.amr = vec!["mfa".into()];
+    }
+    let c = Arc::new(c);
+    let request = Request {
+        user: user_type.map(|user_type| User {
+            email: "anna@contoso.com",
+            user_type,
+            groups,
+            assigned,
+        }),
+        app: 0,
+        path,
+        method,
+        ip: Some(ip),
+        country: geoip::Country::Unknown,
+        platform,
+        client_app,
+        mfa,
+        signed_in_ago: user_type.map(|_| std::time::Duration::from_secs(600)),
+    };
+    let eval = rules::evaluate(&s.rules, &request);
+    let log = DecisionLog::new(prometheus::IntCounter::new("t", "t").expect("counter"));
+    log.record(&Seen {
+        config: &s.config,
+        rules: &s.rules,
+        request_id: "0123456789abcdef0123456789abcdef",
+        at: 1_800_000_000,
+        app: 0,
+        host: "payroll.localhost",
+        path,
+        method,
+        client_ip: ip,
+        country: geoip::Country::Unknown,
+        platform,
+        client_app,
+        claims: user_type.map(|_| &c),
+        user_type,
+        groups,
+        assigned,
+        access_ended: None,
+        decision: eval.decision,
+        early: Early::Rules,
+        eval: Some(&eval),
+        recheck: false,
+    });
+    let mut rx = log.take_receiver().expect("receiver");
+    let p = rx.try_recv().expect("recorded");
+    serde_json::from_str(&trace::build(&p).entry).expect("trace JSON")
+}
+
+/// The policies `rules diff` must not see as changes.
+const INERT: &str = r#"
+  - name: trial-report-only
+    state: report_only
+    users: { include: [all] }
+    apps: { include: [all] }
+    grant: block
+  - name: trial-disabled
+    state: disabled
+    users: { include: [all] }
+    apps: { include: [all] }
+    grant: block
+"#;
+
+fn snapshot_with(rules: &str) -> (tempfile::TempDir, Snapshot) {
+    let (dir, _) = snapshot("");
+    std::fs::write(dir.path().join("rules/access.yaml"), rules).expect("write rules");
+    let s = Snapshot::load(&dir.path().join("portcullis.yaml")).expect("snapshot loads");
+    (dir, s)
+}
+
+proptest::proptest! {
+    /// `rules diff` of a rule set against itself reports nothing, and
+    /// adding a report-only or a disabled policy changes no outcome.
+    #[test]
+    fn replay_against_the_same_or_inert_rules_changes_nothing(
+        user_type in proptest::option::of(proptest::sample::select(vec![UserType::Guest, UserType::Member])),
+        in_group in proptest::bool::ANY,
+        assigned in proptest::bool::ANY,
+        ip in proptest::sample::select(vec!["192.0.2.7", "198.51.100.1", "2001:db8::1"]),
+        platform in proptest::sample::select(vec![Platform::Android, Platform::Ios, Platform::Windows, Platform::Linux]),
+        client_app in proptest::sample::select(vec![ClientApp::Browser, ClientApp::Api]),
+        path in proptest::sample::select(vec!["/", "/admin/x", "/admin", "/reports/q3"]),
+        method in proptest::sample::select(vec!["GET", "POST", "DELETE"]),
+        mfa in proptest::bool::ANY,
+    ) {
+        thread_local! {
+            static RULESETS: (tempfile::TempDir, Snapshot, tempfile::TempDir, Snapshot) = {
+                let (a, base) = snapshot("");
+                let (b, inert) = snapshot_with(&format!("{RULES}{INERT}"));
+                (a, base, b, inert)
+            };
+        }
+        let groups: Vec<String> = if in_group { vec!["partners".into()] } else { vec![] };
+        let ip: IpAddr = ip.parse().expect("ip");
+        RULESETS.with(|(_, base, _, inert)| {
+            let t = recorded(base, user_type, &groups, assigned, ip, platform, client_app, path, method, mfa);
+            assert_eq!(replay(&t, &base.rules), Ok(None), "against itself: {t:?}");
+            assert_eq!(replay(&t, &inert.rules), Ok(None), "report-only and disabled additions: {t:?}");
+        });
+    }
+}
