@@ -7,6 +7,7 @@ pub mod access_requests;
 pub mod admin;
 pub mod config;
 pub mod connections;
+pub mod decision_log;
 pub mod demo;
 pub mod guests;
 pub mod html;

@@ -162,6 +162,17 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         crate::proxy::access_log::Flusher { log: access_log },
     ));
     server.add_service(background_service(
+        "decision log",
+        crate::decision_log::Writer {
+            log: gateway.decision_log.clone(),
+            store: gateway.store.clone(),
+            settings: {
+                let gateway = gateway.clone();
+                Box::new(move || gateway.snapshot.load().config.decision_log.clone())
+            },
+        },
+    ));
+    server.add_service(background_service(
         "session sync",
         crate::replica_sync::SessionSync {
             gateway: gateway.clone(),

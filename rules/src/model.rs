@@ -212,6 +212,18 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether the policy has a `locations` condition: a block by it is
+    /// told to the person as a location refusal (reason `location`).
+    pub fn has_location_condition(&self) -> bool {
+        self.locations.is_some()
+    }
+
+    /// Whether the policy has a `platforms` condition (reason
+    /// `device_platform` for its blocks).
+    pub fn has_platform_condition(&self) -> bool {
+        self.platforms.is_some()
+    }
+
     /// Everything that decides what the policy does, without where it was
     /// written: equal fingerprints mean the same rule (used to report what a
     /// reload changed).

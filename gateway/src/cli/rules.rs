@@ -9,6 +9,9 @@ use std::process::ExitCode;
 pub enum RulesCommand {
     /// Run the `tests:` of every rule file; print failures and `N passed, M failed`.
     Test(ConfigArg),
+    /// Replay the recorded decisions (the decision log) against new rule
+    /// files; list every request whose outcome would change.
+    Diff(super::rules_diff::DiffArgs),
 }
 
 pub fn test(a: &ConfigArg) -> ExitCode {

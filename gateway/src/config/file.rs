@@ -14,7 +14,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::runtime::{DEFAULT_JWT_ALGORITHMS, Guests, PasscodeSettings, RateLimits, SignIn};
+use super::runtime::{
+    DEFAULT_JWT_ALGORITHMS, DecisionLog, Guests, PasscodeSettings, RateLimits, SignIn,
+};
 use super::shapes;
 
 pub(super) type S<T> = Spanned<T>;
@@ -94,6 +96,11 @@ pub(super) struct ConfigFile {
     /// when access ends.
     #[serde(default)]
     pub(super) guests: Option<GuestsFile>,
+    /// The decision log (`portcullis explain`, `rules diff`): how long
+    /// entries are kept, how many at most, and what share of allows is
+    /// recorded. On by default.
+    #[serde(default)]
+    pub(super) decision_log: Option<DecisionLogFile>,
 }
 
 /// The sign-in endpoints, served on their own host.
@@ -644,6 +651,28 @@ pub(super) struct GuestsFile {
     #[serde(default)]
     #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(Guests::default().delete_after)))]
     pub(super) delete_after: Option<S<String>>,
+}
+
+/// `decision_log`: every decision recorded in the store, for `explain` and
+/// `rules diff`. Every refusal is kept; allows are sampled.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DecisionLogFile {
+    /// How long an entry is kept; older ones are pruned every few minutes.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(DecisionLog::DEFAULT_RETENTION)))]
+    pub(super) retention: Option<S<String>>,
+    /// The most entries kept; the oldest beyond it are pruned. `0` turns
+    /// the log off.
+    #[serde(default)]
+    #[schemars(extend("default" = DecisionLog::DEFAULT_MAX_ENTRIES))]
+    pub(super) max_entries: Option<u64>,
+    /// The share of allowed requests recorded, from `0.0` to `1.0` (every
+    /// other decision is always recorded). Default: `1.0` on SQLite, `0.1`
+    /// on PostgreSQL (several busy replicas share one database).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
+    pub(super) sample_allows: Option<S<f64>>,
 }
 
 /// TLS to the app's `https://` upstreams.

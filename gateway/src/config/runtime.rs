@@ -45,6 +45,8 @@ pub struct Config {
     /// Every `owners: group:NAME` entry and where it is written (for
     /// `check`'s warnings, `warnings.rs`).
     pub owner_groups: Vec<GroupRef>,
+    /// The decision log (`decision_log`).
+    pub decision_log: DecisionLog,
 }
 
 /// A group named in the config, and where.
@@ -55,6 +57,25 @@ pub struct GroupRef {
     pub file: PathBuf,
     pub line: u64,
     pub column: u64,
+}
+
+/// `decision_log`: what the decision log keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionLog {
+    /// How long an entry is kept (default 30 days).
+    pub retention: Duration,
+    /// The most entries kept (default 1,000,000); 0: the log is off.
+    pub max_entries: u64,
+    /// The share of allows recorded, 0.0 to 1.0 (default 1.0 on SQLite,
+    /// 0.1 on PostgreSQL).
+    pub sample_allows: f64,
+}
+
+impl DecisionLog {
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+    pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
+    pub const DEFAULT_SAMPLE_SQLITE: f64 = 1.0;
+    pub const DEFAULT_SAMPLE_POSTGRES: f64 = 0.1;
 }
 
 /// The `sign_in` section: the sign-in endpoints read it.

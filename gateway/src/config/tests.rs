@@ -652,3 +652,33 @@ apps:
         ]
     );
 }
+
+#[test]
+fn decision_log_defaults_depend_on_the_store_and_the_share_is_checked() {
+    let d = load(MINIMAL).expect("loads");
+    assert_eq!(d.decision_log.retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(d.decision_log.max_entries, 1_000_000);
+    assert_eq!(d.decision_log.sample_allows, 1.0, "every allow on SQLite");
+    let pg = format!("{MINIMAL}store: {{ postgres: \"postgres://u@localhost/p\" }}\n");
+    assert_eq!(load(&pg).expect("loads").decision_log.sample_allows, 0.1);
+    let set = format!(
+        "{MINIMAL}decision_log: {{ retention: 7d, max_entries: 500, sample_allows: 0.25 }}\n"
+    );
+    let c = load(&set).expect("loads");
+    assert_eq!(
+        c.decision_log,
+        DecisionLog {
+            retention: Duration::from_secs(7 * 86_400),
+            max_entries: 500,
+            sample_allows: 0.25,
+        }
+    );
+    let bad = format!("{MINIMAL}decision_log: {{ retention: 7x, sample_allows: 1.5 }}\n");
+    assert_eq!(
+        load(&bad).expect_err("refused"),
+        [
+            "DIR/portcullis.yaml:7:28: `7x` is not a duration; use 30s, 5m or 1h",
+            "DIR/portcullis.yaml:7:47: decision_log.sample_allows is a share from 0.0 to 1.0, not 1.5",
+        ]
+    );
+}

@@ -14,6 +14,7 @@
 
 mod apps;
 mod data;
+mod decision_log;
 mod guests;
 mod idps;
 mod listen;
@@ -149,6 +150,7 @@ impl Checker<'_> {
         let idps = self.idps(&f.idps, &organisation.member_domains, &app_names);
         let sign_in = self.sign_in(&f, &apps);
         let guests = self.guests(f.guests.as_ref());
+        let decision_log = self.decision_log(f.decision_log.as_ref(), &store);
         // Owners and sign-up after the idps, which sign-up names.
         let idp_files: Vec<&IdpFile> = f.idps.iter().map(|i| &i.value).collect();
         for (app, file) in apps.iter_mut().zip(f.apps.value.iter()) {
@@ -204,6 +206,7 @@ impl Checker<'_> {
             sign_in,
             guests,
             owner_groups: owner_groups(self.path, &f),
+            decision_log,
         }
     }
 

@@ -42,6 +42,7 @@ use crate::store::StoreError;
 
 mod assignments;
 mod audit;
+mod decisions;
 mod invitations;
 mod keys;
 mod lifecycle;
