@@ -76,7 +76,12 @@ impl From<StoreError> for Refused {
 impl Handler<'_> {
     pub(super) async fn manage(&self) -> Reply {
         let Some((claims, user)) = self.auth_session().await else {
-            return Reply::redirect(paths::SIGN_IN.to_string());
+            // Back to this page after signing in, not to the apps page.
+            let back = match self.req.query {
+                Some(q) if self.req.method == "GET" => format!("{}?{q}", self.req.path),
+                _ => self.req.path.to_string(),
+            };
+            return Reply::redirect(format!("{}?rd={}", paths::SIGN_IN, encode_component(&back)));
         };
         let owner = match self.owner(&claims, user).await {
             Ok(o) => o,

@@ -17,7 +17,12 @@ impl Handler<'_> {
         if !reauth && let Some((claims, user)) = self.auth_session().await {
             return self.after_sign_in(&claims, &user, &rd).await;
         }
-        self.form_page(200, "sign_in.html", context! { rd, reauth, email => "" })
+        // An invitation (or an app) that knows the address pre-fills it.
+        let email = self
+            .query("login_hint")
+            .and_then(|e| normalise_email(&e))
+            .unwrap_or_default();
+        self.form_page(200, "sign_in.html", context! { rd, reauth, email })
     }
 
     /// "Enter your e-mail" posted: pick the way in (home-realm discovery).
@@ -34,6 +39,19 @@ impl Handler<'_> {
                 context! { rd, email => form.get("email"), error => "Enter a valid e-mail address." },
             );
         };
+        let reauth = form.get("reauth").is_some_and(|v| v == "1");
+        self.discover_email(&email, &rd, reauth).await
+    }
+
+    /// Home-realm discovery for a known address (typed, or the invited
+    /// one an accepted invitation carries), then on to that way in.
+    pub(in crate::portal) async fn discover_email(
+        &self,
+        email: &str,
+        rd: &str,
+        reauth: bool,
+    ) -> Reply {
+        let (email, rd) = (email.to_string(), rd.to_string());
         let idps = &self.snapshot.config.idps;
         // A listed local account first, then the IdP that claims the domain.
         for idp in idps {
@@ -46,7 +64,6 @@ impl Handler<'_> {
         for idp in idps {
             match &idp.kind {
                 IdpKind::Oidc(c) if c.serves_email(&email) => {
-                    let reauth = form.get("reauth").is_some_and(|v| v == "1");
                     return self.start_oidc(&idp.name, &email, &rd, reauth).await;
                 }
                 IdpKind::Local(l) if l.serves(&email) => {

@@ -239,11 +239,15 @@ impl Handler<'_> {
     /// Back to the app host with a one-time code, or the landing page when
     /// there is no valid return URL.
     pub(in crate::portal) async fn handoff(&self, claims: &SessionClaims, rd: &str) -> Reply {
-        if (rd.starts_with("/.portcullis/invite?") || rd.starts_with("/.portcullis/sign-up/"))
+        if (rd.starts_with("/.portcullis/invite?")
+            || rd.starts_with("/.portcullis/sign-up/")
+            || rd == paths::MANAGE
+            || rd.starts_with("/.portcullis/manage/"))
             && !rd.contains(['\\', '\r', '\n'])
         {
-            // Back to the invitation (or the sign-up step) that sent the
-            // person to sign in; a local path, never another host.
+            // Back to the invitation (or the sign-up step, or the owner's
+            // page) that sent the person to sign in; a local path, never
+            // another host.
             return Reply::redirect(rd.to_string());
         }
         let Some(target) = self.target(rd) else {
