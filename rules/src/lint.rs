@@ -291,7 +291,11 @@ fn pair(rules: &RuleSet, earlier: &Policy, later: &Policy, out: &mut Vec<Finding
         }
         _ => false,
     };
+    // Of two blocks the first in file order is the one a refusal names
+    // (and its reason), so an earlier block covered by a later one still
+    // matters.
     let reverse_covers = match (&later.grant, &earlier.grant) {
+        (Some(Grant::Block), Some(Grant::Block)) => false,
         (Some(Grant::Block), _) => true,
         (Some(a @ Grant::Require { .. }), Some(b)) => {
             a == b

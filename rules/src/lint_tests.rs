@@ -59,6 +59,9 @@ fn a_later_block_covering_an_earlier_policy_is_reported_at_the_covered_one() {
     grant: block
 ";
     assert_eq!(found(y, &opts()), ["shadowed 2:11"]);
+    // An earlier block still names the refusal: not shadowed by a later one.
+    let y = y.replace("grant: { require: [mfa] }", "grant: block");
+    assert!(found(&y, &opts()).is_empty());
 }
 
 #[test]
