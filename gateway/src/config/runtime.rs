@@ -52,7 +52,7 @@ pub struct Config {
 }
 
 /// `lint`: the settings of `portcullis rules lint`.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Lint {
     /// Accounts a block on all users of all apps must exclude (only
     /// `UserEntry::Group` and `UserEntry::Email`). Empty: any exclusion.
