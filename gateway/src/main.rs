@@ -82,6 +82,9 @@ fn main() -> ExitCode {
         Command::Rules {
             command: RulesCommand::Diff(a),
         } => cli::rules_diff::run(&a),
+        Command::Rules {
+            command: RulesCommand::Lint(a),
+        } => cli::lint::run(&a),
         Command::Whatif(a) => cli::whatif::run(&a),
         Command::Explain(a) => cli::explain::run(&a),
         Command::HashPassword => cli::hash_password::run(),

@@ -286,6 +286,15 @@ impl<'c> Compiler<'c> {
                     None
                 }
             });
+        let since = f.since.as_ref().and_then(|d| match parse_date(&d.value) {
+            Some(date) => Some((date, pos(file, d))),
+            None => {
+                self.errors.push(pos(file, d).error(RuleErrorKind::BadDate {
+                    value: d.value.clone(),
+                }));
+                None
+            }
+        });
         if f.grant.is_none() && sign_in_frequency.is_none() && self.errors.len() == before {
             self.errors.push(at.error(RuleErrorKind::NothingToDo));
         }
@@ -306,6 +315,7 @@ impl<'c> Compiler<'c> {
             locations,
             paths,
             methods,
+            since,
         });
     }
 
@@ -718,6 +728,12 @@ pub(crate) fn parse_cidr(text: &str) -> Result<IpNet, RuleErrorKind> {
         });
     }
     Ok(net)
+}
+
+/// A calendar date written `YYYY-MM-DD`.
+pub(crate) fn parse_date(text: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text.trim(), format).ok()
 }
 
 fn valid_domain(d: &str) -> bool {

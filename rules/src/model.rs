@@ -209,6 +209,9 @@ pub struct Policy {
     pub(crate) locations: Option<LocationCondition>,
     pub(crate) paths: Option<PathCondition>,
     pub(crate) methods: Option<u16>,
+    /// `since:`, the date the policy got its state (for `rules lint`), and
+    /// where it is written.
+    pub since: Option<(time::Date, SourcePos)>,
 }
 
 impl Policy {

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod guests;
 pub mod hash_password;
 pub mod invitations;
+pub mod lint;
 pub mod rules;
 pub mod rules_diff;
 pub mod schema;

@@ -12,6 +12,10 @@ pub enum RulesCommand {
     /// Replay the recorded decisions (the decision log) against new rule
     /// files; list every request whose outcome would change.
     Diff(super::rules_diff::DiffArgs),
+    /// Report rules that are valid but probably wrong (shadowed,
+    /// conflicting, overbroad, unreachable, unused, stale report-only);
+    /// exit 1 with findings, 2 when the files cannot be read.
+    Lint(super::lint::LintArgs),
 }
 
 pub fn test(a: &ConfigArg) -> ExitCode {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::runtime::{
-    DEFAULT_JWT_ALGORITHMS, DecisionLog, Guests, PasscodeSettings, RateLimits, SignIn,
+    DEFAULT_JWT_ALGORITHMS, DecisionLog, Guests, Lint, PasscodeSettings, RateLimits, SignIn,
 };
 use super::shapes;
 
@@ -101,6 +101,9 @@ pub(super) struct ConfigFile {
     /// recorded. On by default.
     #[serde(default)]
     pub(super) decision_log: Option<DecisionLogFile>,
+    /// What `portcullis rules lint` checks the rules against.
+    #[serde(default)]
+    pub(super) lint: Option<LintFile>,
 }
 
 /// The sign-in endpoints, served on their own host.
@@ -673,6 +676,24 @@ pub(super) struct DecisionLogFile {
     #[serde(default)]
     #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
     pub(super) sample_allows: Option<S<f64>>,
+}
+
+/// `lint`: the settings of `portcullis rules lint`; never read by the
+/// gateway while it serves.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LintFile {
+    /// Emergency accounts (`group:NAME` or an e-mail address) every block on
+    /// all users of all apps must exclude (finding `overbroad`). Empty: any
+    /// user exclusion will do.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = ["group:break-glass"])]
+    pub(super) break_glass: Vec<S<String>>,
+    /// How long a policy may stay `report_only` after its `since:` date
+    /// (finding `stale-report-only`).
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(Lint::DEFAULT_REPORT_ONLY_MAX_AGE)))]
+    pub(super) report_only_max_age: Option<S<String>>,
 }
 
 /// TLS to the app's `https://` upstreams.

@@ -47,6 +47,22 @@ pub struct Config {
     pub owner_groups: Vec<GroupRef>,
     /// The decision log (`decision_log`).
     pub decision_log: DecisionLog,
+    /// `lint`: what `portcullis rules lint` checks against.
+    pub lint: Lint,
+}
+
+/// `lint`: the settings of `portcullis rules lint`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lint {
+    /// Accounts a block on all users of all apps must exclude (only
+    /// `UserEntry::Group` and `UserEntry::Email`). Empty: any exclusion.
+    pub break_glass: Vec<rules::UserEntry>,
+    /// How long a policy may stay report-only (default 30 days).
+    pub report_only_max_age: Duration,
+}
+
+impl Lint {
+    pub const DEFAULT_REPORT_ONLY_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
 }
 
 /// A group named in the config, and where.

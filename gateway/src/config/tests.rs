@@ -682,3 +682,27 @@ fn decision_log_defaults_depend_on_the_store_and_the_share_is_checked() {
         ]
     );
 }
+
+#[test]
+fn lint_reads_break_glass_entries_and_the_report_only_age() {
+    let d = load(MINIMAL).expect("loads");
+    assert_eq!(
+        d.lint,
+        Lint {
+            break_glass: Vec::new(),
+            report_only_max_age: Duration::from_secs(30 * 86_400),
+        }
+    );
+    let set = format!(
+        "{MINIMAL}lint: {{ break_glass: [\"group:Break-Glass\", Root@Example.com], report_only_max_age: 14d }}\n"
+    );
+    let c = load(&set).expect("loads");
+    assert_eq!(
+        c.lint.break_glass,
+        [
+            rules::UserEntry::Group("break-glass".into()),
+            rules::UserEntry::Email("root@example.com".into()),
+        ]
+    );
+    assert_eq!(c.lint.report_only_max_age, Duration::from_secs(14 * 86_400));
+}

@@ -17,6 +17,7 @@ mod data;
 mod decision_log;
 mod guests;
 mod idps;
+mod lint;
 mod listen;
 mod oauth2_idp;
 mod organisation;
@@ -151,6 +152,7 @@ impl Checker<'_> {
         let sign_in = self.sign_in(&f, &apps);
         let guests = self.guests(f.guests.as_ref());
         let decision_log = self.decision_log(f.decision_log.as_ref(), &store);
+        let lint = self.lint(f.lint.as_ref());
         // Owners and sign-up after the idps, which sign-up names.
         let idp_files: Vec<&IdpFile> = f.idps.iter().map(|i| &i.value).collect();
         for (app, file) in apps.iter_mut().zip(f.apps.value.iter()) {
@@ -207,6 +209,7 @@ impl Checker<'_> {
             guests,
             owner_groups: owner_groups(self.path, &f),
             decision_log,
+            lint,
         }
     }
 
