@@ -35,7 +35,7 @@ impl AdminApp {
                             .response();
                     }
                 },
-                "limit" => match BadInput::limit(v) {
+                "limit" => match BadInput::limit(&v) {
                     Ok(n) => q.limit = n,
                     Err(e) => return e.response(),
                 },

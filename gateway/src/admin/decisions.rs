@@ -89,7 +89,7 @@ impl AdminApp {
                         q.until = Some(t);
                     }
                 }
-                "limit" => match BadInput::limit(v) {
+                "limit" => match BadInput::limit(&v) {
                     Ok(n) => q.limit = n,
                     Err(e) => return e.response(),
                 },
