@@ -715,3 +715,41 @@ fn check_refuses_trust_groups_on_partners_and_warns_about_unprovided_groups() {
     );
     assert!(!err.contains("owner `group:partner:leads`"), "{err}");
 }
+
+/// Issue 15 item 5: the choice page names each provider as people know it
+/// and draws its mark inline (nothing fetched), and passes axe-core.
+#[tokio::test]
+async fn the_choice_page_names_microsoft_and_google_with_their_marks() {
+    let idps = format!(
+        "  - {{ name: fabrikam-entra, type: oidc, preset: microsoft, issuer: \"https://login.microsoftonline.com/organizations/v2.0\", discovery_url: \"{m}\", client_id: {CLIENT_ID}, client_secret_file: op.secret }}\n  \
+         - {{ name: google, type: oidc, preset: google, discovery_url: \"{g}\", client_id: {CLIENT_ID}, client_secret_file: op.secret }}\n",
+        m = discovery(free_port()),
+        g = discovery(free_port()),
+    );
+    let env = start(
+        OPEN_RULES,
+        &idps,
+        ", idp_order: [fabrikam-entra, google]",
+        &[],
+    )
+    .await;
+    let mut b = env.browser();
+    let form = b.open(&env.gw.url("wiki.test", "/")).await;
+    let choose = b
+        .submit(
+            &form,
+            "/.portcullis/sign-in",
+            &[("email", "someone@elsewhere.example")],
+        )
+        .await;
+    assert_eq!(choose.heading(), "Choose how to sign in", "{}", choose.body);
+    assert!(
+        choose.body.contains("Sign in with Microsoft")
+            && choose.body.contains("fill=\"#f25022\"")
+            && choose.body.contains("Sign in with Google")
+            && choose.body.contains("mark letter google"),
+        "{}",
+        choose.body
+    );
+    support::chromium::render_pages("identity_choose", &[("choose", choose.body.as_str())]).await;
+}

@@ -343,21 +343,7 @@ impl Trace {
                 ]
             })
             .collect();
-        let header = ["POLICY", "STATE", "APPLIES", "RESULT", "WHY"];
-        let mut widths = [0usize; 4];
-        for row in std::iter::once(&header).chain(rows.iter()) {
-            for (w, cell) in widths.iter_mut().zip(row.iter()) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        out.push('\n');
-        for row in std::iter::once(&header).chain(rows.iter()) {
-            for (w, cell) in widths.iter().zip(row.iter()) {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-            out.push_str(row[4]);
-            out.push('\n');
-        }
+        crate::whatif::write_policy_table(&mut out, &rows);
         out
     }
 }

@@ -2,7 +2,7 @@
 //! [`Oauth2IdpConfig`], the checked form [`super::Oauth2Client`] is built
 //! from. Presets fill in the endpoints and say how the profile is read.
 
-use crate::oidc::ClientSecretSource;
+use crate::oidc::{ClientSecretSource, SecretFields};
 use openidconnect::url::Url;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -387,7 +387,13 @@ impl Oauth2IdpFile {
         if client_id.is_empty() {
             errors.push(at(&self.client_id, "`client_id` must not be empty"));
         }
-        let client_secret = self.secret(&name, dir, &mut errors);
+        let client_secret = SecretFields {
+            name: &self.name,
+            inline: self.client_secret.as_ref(),
+            file: self.client_secret_file.as_ref(),
+            env: self.client_secret_env.as_ref(),
+        }
+        .check(dir, &mut errors);
 
         let mut scopes: Vec<String> = Vec::new();
         match &self.scopes {
@@ -445,62 +451,5 @@ impl Oauth2IdpFile {
             scopes,
             domains,
         })
-    }
-
-    /// Exactly one of `client_secret_file` (must exist) and
-    /// `client_secret_env`; never an inline secret.
-    fn secret(
-        &self,
-        name: &str,
-        dir: &Path,
-        errors: &mut Vec<Oauth2ConfigError>,
-    ) -> ClientSecretSource {
-        if let Some(s) = &self.client_secret {
-            errors.push(at(
-                s,
-                "do not put the client secret in the config file; use `client_secret_file` or `client_secret_env`",
-            ));
-        }
-        match (&self.client_secret_file, &self.client_secret_env) {
-            (Some(f), None) => {
-                let p = dir.join(&f.value);
-                if !p.is_file() {
-                    errors.push(at(
-                        f,
-                        format!(
-                            "client secret file `{}` does not exist (paths are relative to the config file)",
-                            p.display()
-                        ),
-                    ));
-                }
-                ClientSecretSource::File(p)
-            }
-            (None, Some(e)) => {
-                let v = e.value.trim();
-                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    errors.push(at(
-                        e,
-                        format!("`{v}` is not an environment variable name (letters, digits, _)"),
-                    ));
-                }
-                ClientSecretSource::Env(v.to_string())
-            }
-            (Some(f), Some(_)) => {
-                errors.push(at(
-                    f,
-                    format!("idp `{name}`: give one of `client_secret_file` or `client_secret_env`, not both"),
-                ));
-                ClientSecretSource::Env(String::new())
-            }
-            (None, None) => {
-                if self.client_secret.is_none() {
-                    errors.push(at(
-                        &self.name,
-                        format!("idp `{name}` needs `client_secret_file` or `client_secret_env`"),
-                    ));
-                }
-                ClientSecretSource::Env(String::new())
-            }
-        }
     }
 }

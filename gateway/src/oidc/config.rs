@@ -244,6 +244,74 @@ impl OidcIdpConfig {
     }
 }
 
+/// The client-secret fields of an IdP entry, as written (`type: oidc` and
+/// `type: oauth2` alike).
+pub struct SecretFields<'a> {
+    pub name: &'a S<String>,
+    pub inline: Option<&'a S<String>>,
+    pub file: Option<&'a S<String>>,
+    pub env: Option<&'a S<String>>,
+}
+
+impl SecretFields<'_> {
+    /// Exactly one of `client_secret_file` (must exist) and
+    /// `client_secret_env`; never an inline secret.
+    pub(crate) fn check(
+        &self,
+        dir: &Path,
+        errors: &mut Vec<OidcConfigError>,
+    ) -> ClientSecretSource {
+        let name = &self.name.value;
+        if let Some(s) = self.inline {
+            errors.push(at(
+            s,
+            "do not put the client secret in the config file; use `client_secret_file` or `client_secret_env`",
+        ));
+        }
+        match (self.file, self.env) {
+            (Some(f), None) => {
+                let p = dir.join(&f.value);
+                if !p.is_file() {
+                    errors.push(at(
+                    f,
+                    format!(
+                        "client secret file `{}` does not exist (paths are relative to the config file)",
+                        p.display()
+                    ),
+                ));
+                }
+                ClientSecretSource::File(p)
+            }
+            (None, Some(e)) => {
+                let v = e.value.trim();
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    errors.push(at(
+                        e,
+                        format!("`{v}` is not an environment variable name (letters, digits, _)"),
+                    ));
+                }
+                ClientSecretSource::Env(v.to_string())
+            }
+            (Some(f), Some(_)) => {
+                errors.push(at(
+                f,
+                format!("idp `{name}`: give one of `client_secret_file` or `client_secret_env`, not both"),
+            ));
+                ClientSecretSource::Env(String::new())
+            }
+            (None, None) => {
+                if self.inline.is_none() {
+                    errors.push(at(
+                        self.name,
+                        format!("idp `{name}` needs `client_secret_file` or `client_secret_env`"),
+                    ));
+                }
+                ClientSecretSource::Env(String::new())
+            }
+        }
+    }
+}
+
 fn at<T>(s: &S<T>, message: impl Into<String>) -> OidcConfigError {
     (s.referenced.line(), s.referenced.column(), message.into())
 }
@@ -407,53 +475,13 @@ impl OidcIdpFile {
         if client_id.is_empty() {
             errors.push(at(&self.client_id, "`client_id` must not be empty"));
         }
-        if let Some(s) = &self.client_secret {
-            errors.push(at(
-                s,
-                "do not put the client secret in the config file; use `client_secret_file` or `client_secret_env`",
-            ));
+        let client_secret = SecretFields {
+            name: &self.name,
+            inline: self.client_secret.as_ref(),
+            file: self.client_secret_file.as_ref(),
+            env: self.client_secret_env.as_ref(),
         }
-        let client_secret = match (&self.client_secret_file, &self.client_secret_env) {
-            (Some(f), None) => {
-                let p = dir.join(&f.value);
-                if !p.is_file() {
-                    errors.push(at(
-                        f,
-                        format!(
-                            "client secret file `{}` does not exist (paths are relative to the config file)",
-                            p.display()
-                        ),
-                    ));
-                }
-                ClientSecretSource::File(p)
-            }
-            (None, Some(e)) => {
-                let v = e.value.trim();
-                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    errors.push(at(
-                        e,
-                        format!("`{v}` is not an environment variable name (letters, digits, _)"),
-                    ));
-                }
-                ClientSecretSource::Env(v.to_string())
-            }
-            (Some(f), Some(_)) => {
-                errors.push(at(
-                    f,
-                    format!("idp `{name}`: give one of `client_secret_file` or `client_secret_env`, not both"),
-                ));
-                ClientSecretSource::Env(String::new())
-            }
-            (None, None) => {
-                if self.client_secret.is_none() {
-                    errors.push(at(
-                        &self.name,
-                        format!("idp `{name}` needs `client_secret_file` or `client_secret_env`"),
-                    ));
-                }
-                ClientSecretSource::Env(String::new())
-            }
-        };
+        .check(dir, &mut errors);
 
         let scopes: Vec<String> = match &self.scopes {
             None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),

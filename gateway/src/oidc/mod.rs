@@ -38,7 +38,7 @@ mod tests;
 pub use config::{
     ClientSecretSource, DEFAULT_GROUPS_CLAIM, DEFAULT_SCOPES, MICROSOFT_CONSUMERS_ISSUER,
     MICROSOFT_CONSUMERS_TENANT, MICROSOFT_ISSUER_TEMPLATE, MfaTrust, OidcConfigError,
-    OidcIdpConfig, OidcIdpFile, Preset,
+    OidcIdpConfig, OidcIdpFile, Preset, SecretFields,
 };
 
 use base64::Engine as _;

@@ -7,6 +7,7 @@
 use super::PASSCODE_IDP;
 use crate::config::{Fallback, IdpKind};
 use crate::mail::normalise_email;
+use crate::oidc::Preset;
 use crate::portal::{Handler, Reply};
 use minijinja::context;
 
@@ -160,15 +161,26 @@ impl Handler<'_> {
     pub(in crate::portal) fn idp_title(&self, name: &str) -> String {
         match self.idp_kind(name) {
             Some(IdpKind::Oauth2(c)) => c.brand(),
+            Some(IdpKind::Oidc(c)) => match c.preset {
+                Preset::Microsoft => "Microsoft".to_string(),
+                Preset::Google => "Google".to_string(),
+                Preset::Generic => name.to_string(),
+            },
             _ => name.to_string(),
         }
     }
 
-    /// The icon beside an option (`choose.html` draws it; nothing is
-    /// fetched): `github`, `facebook`, else `letter` with the letter.
+    /// The icon beside an option (`idp_icon.html` draws it; nothing is
+    /// fetched): `github`, `facebook`, `microsoft`, `google`, else `letter`
+    /// with the letter.
     pub(in crate::portal) fn icon(&self, name: &str) -> (&'static str, String) {
         let icon = match self.idp_kind(name) {
             Some(IdpKind::Oauth2(c)) => c.icon(),
+            Some(IdpKind::Oidc(c)) => match c.preset {
+                Preset::Microsoft => "microsoft",
+                Preset::Google => "google",
+                Preset::Generic => "letter",
+            },
             _ => "letter",
         };
         let letter = if name == PASSCODE_IDP {

@@ -36,6 +36,7 @@ mod oidc;
 mod passcode;
 mod password;
 mod rate_limit;
+mod round_trip;
 mod session;
 mod sign_out;
 

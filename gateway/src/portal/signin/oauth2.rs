@@ -8,24 +8,22 @@
 
 use super::SignedIn;
 use super::oidc::reachable;
+use super::round_trip::PendingSignIn;
 use crate::mail::normalise_email;
 use crate::oauth2::{Oauth2Error, PendingOauth2};
-use crate::oidc::ct_eq;
-use crate::portal::{Handler, PENDING_TTL_SECS, Reply, digest, paths};
+use crate::portal::{Handler, Reply, paths};
 use openidconnect::url::Url;
-use serde::{Deserialize, Serialize};
 
 /// The ticket kind of pending OAuth 2.0 sign-ins.
 const OAUTH2_KIND: &str = "oauth2";
 
-/// A pending sign-in, kept as a single-use ticket under its `state`.
-#[derive(Serialize, Deserialize)]
-struct Ticket {
-    pending: PendingOauth2,
-    rd: String,
-    /// Digest of the browser's flow cookie: the callback must come back to
-    /// the browser that started it.
-    flow: String,
+impl PendingSignIn for PendingOauth2 {
+    fn idp_name(&self) -> &str {
+        &self.idp_name
+    }
+    fn callback_error(error: &str) -> &'static str {
+        Oauth2Error::from_callback(error).as_str()
+    }
 }
 
 impl Handler<'_> {
@@ -56,89 +54,20 @@ impl Handler<'_> {
                 ),
             );
         }
-        let (flow, set) = self.flow();
         let state = pending.state.clone();
-        let ticket = Ticket {
-            pending,
-            rd: rd.to_string(),
-            flow: digest(&["flow", &flow]),
-        };
-        let payload = match serde_json::to_string(&ticket) {
-            Ok(p) => p,
-            Err(e) => return self.unavailable("pending sign-in", &e),
-        };
-        let expires = self.time() + time::Duration::seconds(PENDING_TTL_SECS);
-        if let Err(e) = self
-            .gateway
-            .store
-            .put_ticket(OAUTH2_KIND, &state, &payload, expires, self.time())
+        self.to_provider(OAUTH2_KIND, &state, pending, rd, &url)
             .await
-        {
-            return self.unavailable("pending sign-in", &e);
-        }
-        let reply = Reply::redirect(url.to_string());
-        match set {
-            Some(c) => reply.with_cookie(c),
-            None => reply,
-        }
     }
 
     /// The provider sent the browser back: the ticket its `state` names
     /// (taken, so it is used once), the same browser, then the code.
     pub(super) async fn oauth2_callback(&self) -> Reply {
-        let Some(state) = self.query("state") else {
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The answer from the sign-in service is incomplete.",
-            );
-        };
-        // A wrong `state` names no ticket: forged, replayed or from another
-        // sign-in (login CSRF). Nothing is taken.
-        let ticket = match self
-            .gateway
-            .store
-            .take_ticket(OAUTH2_KIND, &state, self.time())
-            .await
-        {
-            Ok(t) => t.and_then(|p| serde_json::from_str::<Ticket>(&p).ok()),
-            Err(e) => return self.unavailable("pending sign-in", &e),
-        };
-        let Some(ticket) = ticket else {
-            return self.start_again(
-                400,
-                "Sign-in expired",
-                "This sign-in was already finished or took too long.",
-            );
-        };
+        let (ticket, state, code) =
+            match self.back_from_provider::<PendingOauth2>(OAUTH2_KIND).await {
+                Ok(back) => back,
+                Err(page) => return page,
+            };
         let idp = ticket.pending.idp_name.clone();
-        let same_browser = self
-            .cookie(self.flow_cookie_name())
-            .is_some_and(|f| ct_eq(digest(&["flow", f]).as_bytes(), ticket.flow.as_bytes()));
-        if !same_browser {
-            self.count_sign_in(&idp, "other_browser");
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "This sign-in was started in another browser. Start again here.",
-            );
-        }
-        if let Some(error) = self.query("error") {
-            let e = Oauth2Error::from_callback(&error);
-            self.count_sign_in(&idp, e.as_str());
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The sign-in service did not sign you in.",
-            );
-        }
-        let Some(code) = self.query("code") else {
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The answer from the sign-in service is incomplete.",
-            );
-        };
         let Some(client) = self.portal.oauth2.get(&idp).cloned() else {
             // The idp left the config since the sign-in started.
             return self.start_again(400, "Sign-in failed", "That way of signing in is gone.");

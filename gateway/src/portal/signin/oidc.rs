@@ -4,23 +4,22 @@
 //! takes it, has the answer checked and hands a [`SignedIn`] on.
 
 use super::SignedIn;
+use super::round_trip::PendingSignIn;
 use crate::mail::normalise_email;
-use crate::oidc::{OidcError, PendingAuth, Preset, ct_eq};
-use crate::portal::{Handler, PENDING_TTL_SECS, Reply, digest, paths};
+use crate::oidc::{OidcError, PendingAuth, Preset};
+use crate::portal::{Handler, Reply, paths};
 use openidconnect::url::Url;
-use serde::{Deserialize, Serialize};
 
 /// The ticket kind of pending OIDC sign-ins.
 const OIDC_KIND: &str = "oidc";
 
-/// A pending OIDC sign-in, kept as a single-use ticket under its `state`.
-#[derive(Serialize, Deserialize)]
-struct PendingOidc {
-    pending: PendingAuth,
-    rd: String,
-    /// Digest of the browser's flow cookie: the callback must come back to
-    /// the browser that started it.
-    flow: String,
+impl PendingSignIn for PendingAuth {
+    fn idp_name(&self) -> &str {
+        &self.idp_name
+    }
+    fn callback_error(error: &str) -> &'static str {
+        OidcError::from_callback(error).as_str()
+    }
 }
 
 impl Handler<'_> {
@@ -48,85 +47,16 @@ impl Handler<'_> {
         }
         let (url, pending) =
             client.authorize_url(&redirect_uri, None, reauth, Some(email), self.now);
-        let (flow, set) = self.flow();
         let state = pending.state.clone();
-        let ticket = PendingOidc {
-            pending,
-            rd: rd.to_string(),
-            flow: digest(&["flow", &flow]),
-        };
-        let payload = match serde_json::to_string(&ticket) {
-            Ok(p) => p,
-            Err(e) => return self.unavailable("pending sign-in", &e),
-        };
-        let expires = self.time() + time::Duration::seconds(PENDING_TTL_SECS);
-        if let Err(e) = self
-            .gateway
-            .store
-            .put_ticket(OIDC_KIND, &state, &payload, expires, self.time())
-            .await
-        {
-            return self.unavailable("pending sign-in", &e);
-        }
-        let reply = Reply::redirect(url.to_string());
-        match set {
-            Some(c) => reply.with_cookie(c),
-            None => reply,
-        }
+        self.to_provider(OIDC_KIND, &state, pending, rd, &url).await
     }
 
     pub(super) async fn callback(&self) -> Reply {
-        let Some(state) = self.query("state") else {
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The answer from the sign-in service is incomplete.",
-            );
-        };
-        let ticket = match self
-            .gateway
-            .store
-            .take_ticket(OIDC_KIND, &state, self.time())
-            .await
-        {
-            Ok(t) => t.and_then(|p| serde_json::from_str::<PendingOidc>(&p).ok()),
-            Err(e) => return self.unavailable("pending sign-in", &e),
-        };
-        let Some(ticket) = ticket else {
-            return self.start_again(
-                400,
-                "Sign-in expired",
-                "This sign-in was already finished or took too long.",
-            );
+        let (ticket, state, code) = match self.back_from_provider::<PendingAuth>(OIDC_KIND).await {
+            Ok(back) => back,
+            Err(page) => return page,
         };
         let idp = ticket.pending.idp_name.clone();
-        let same_browser = self
-            .cookie(self.flow_cookie_name())
-            .is_some_and(|f| ct_eq(digest(&["flow", f]).as_bytes(), ticket.flow.as_bytes()));
-        if !same_browser {
-            self.count_sign_in(&idp, "other_browser");
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "This sign-in was started in another browser. Start again here.",
-            );
-        }
-        if let Some(error) = self.query("error") {
-            let e = OidcError::from_callback(&error);
-            self.count_sign_in(&idp, e.as_str());
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The sign-in service did not sign you in.",
-            );
-        }
-        let Some(code) = self.query("code") else {
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The answer from the sign-in service is incomplete.",
-            );
-        };
         let client = match self.portal.oidc_client(&idp).await {
             Ok(c) => c,
             Err(e) => return self.unavailable("identity provider", &e),
