@@ -171,7 +171,8 @@ pub struct LimitedStream {
     /// How much of the head's end has been seen.
     end: HeadEnd,
     /// The head's deadline: one timer per connection, reset at the first
-    /// byte of each head (`armed` until the head's end).
+    /// byte of a head that does not end in its first read (`armed` until
+    /// the head's end).
     timer: Pin<Box<tokio::time::Sleep>>,
     armed: bool,
     metrics: Arc<Metrics>,
@@ -248,16 +249,23 @@ impl AsyncRead for LimitedStream {
         {
             let new = &buf.filled()[before..];
             if !new.is_empty() {
-                if !this.armed {
+                // A new head starts with this read. Most heads end in the
+                // read they start in: the timer is armed only for one that
+                // does not, counting from now (its first byte), so the
+                // common request never touches the timer wheel.
+                let starts = !this.armed;
+                if starts {
                     this.end = HeadEnd::default();
-                    let at = tokio::time::Instant::now() + this.deadline;
-                    this.timer.as_mut().reset(at);
-                    this.armed = true;
                 }
                 if this.end.feed(new) {
                     this.armed = false;
                     this.head_pending.store(false, Ordering::Relaxed);
                 } else {
+                    if starts {
+                        let at = tokio::time::Instant::now() + this.deadline;
+                        this.timer.as_mut().reset(at);
+                        this.armed = true;
+                    }
                     // Registers the wake-up for the deadline.
                     let _ = this.timer.as_mut().poll(cx);
                 }
