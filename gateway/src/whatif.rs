@@ -10,7 +10,7 @@
 //! the question says `unassigned`. The answer says which facts came from
 //! where (`facts_from`).
 
-use crate::decision_log::{Early, reason_of};
+use crate::decision_log::{Early, reason_of, write_policy_table};
 use crate::proxy::decide::{Asked, Claimed, Judgement, Policies, UnknownUser, judge};
 use crate::snapshot::Snapshot;
 use crate::store::{DirectoryFacts, Store};
@@ -443,29 +443,4 @@ fn rfc3339_unix(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .map(rfc3339)
         .unwrap_or_default()
-}
-
-/// Appends the per-policy table of a decision (`whatif`, `explain`):
-/// name, state, whether it applied, its result, and why; the columns padded
-/// to their widest cell, the last one not.
-pub fn write_policy_table<S: AsRef<str>>(out: &mut String, rows: &[[S; 5]]) {
-    const HEADER: [&str; 5] = ["POLICY", "STATE", "APPLIES", "RESULT", "WHY"];
-    let cells = |row: &[S; 5]| row.each_ref().map(|c| c.as_ref().to_string());
-    let all: Vec<[String; 5]> = std::iter::once(HEADER.map(String::from))
-        .chain(rows.iter().map(cells))
-        .collect();
-    let mut widths = [0usize; 4];
-    for row in &all {
-        for (w, cell) in widths.iter_mut().zip(row.iter()) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    out.push('\n');
-    for row in &all {
-        for (w, cell) in widths.iter().zip(row.iter()) {
-            out.push_str(&format!("{cell:<w$}  "));
-        }
-        out.push_str(&row[4]);
-        out.push('\n');
-    }
 }

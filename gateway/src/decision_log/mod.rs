@@ -33,7 +33,7 @@ mod writer;
 
 pub use entry::{Early, Seen};
 pub use replay::{Change, NotReplayable, replay};
-pub use trace::{Trace, TracePolicy, TraceUser};
+pub use trace::{Trace, TracePolicy, TraceUser, write_policy_table};
 pub use writer::{Settings, WRITE_TIMEOUT, Writer};
 
 pub(crate) use entry::Pending;
