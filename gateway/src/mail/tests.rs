@@ -669,7 +669,7 @@ impl SmtpSink {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("python3 runs (scripts/setup installs aiosmtpd)");
+            .expect("python3 runs (scripts/test-deps installs aiosmtpd)");
         let mut sink = SmtpSink {
             child,
             port,
@@ -689,7 +689,7 @@ impl SmtpSink {
                 if let Some(mut e) = self.child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                panic!("aiosmtpd exited ({status}); is it installed (scripts/setup)? {err}");
+                panic!("aiosmtpd exited ({status}); is it installed (scripts/test-deps)? {err}");
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 s.set_read_timeout(Some(Duration::from_secs(2)))
