@@ -320,10 +320,12 @@ impl WhatIf {
             (None, _) => "not signed in".into(),
         };
         let mut out = String::new();
+        // The reason when it says more than `why` (`mfa_required` twice
+        // says nothing new).
         let reason = match (a.reason, a.access_ended) {
             (Some(r), Some(end)) => format!(", {r} on {}", rfc3339_unix(end)),
-            (Some(r), None) => format!(", {r}"),
-            (None, _) => String::new(),
+            (Some(r), None) if r != a.why => format!(", {r}"),
+            _ => String::new(),
         };
         out.push_str(&format!(
             "Decision: {} ({}{reason})\n",
