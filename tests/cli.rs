@@ -166,6 +166,7 @@ tests:
 fn whatif_json_answers_per_the_contract() {
     let out = portcullis(&[
         "whatif",
+        "--offline",
         "--config",
         &quickstart(),
         "--user",
@@ -211,6 +212,7 @@ fn whatif_json_answers_per_the_contract() {
 fn whatif_table_is_readable_and_explains_exclusions() {
     let out = portcullis(&[
         "whatif",
+        "--offline",
         "--config",
         &quickstart(),
         "--user",

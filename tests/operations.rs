@@ -76,7 +76,7 @@ async fn haproxy(dir: &Path, servers: &[(SocketAddr, SocketAddr)]) -> (Killed, S
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
-        .expect("start haproxy (Debian package haproxy; scripts/setup installs it)");
+        .expect("start haproxy (Debian package haproxy; scripts/test-deps installs it)");
     let child = Killed(child);
     let up = poll(WAIT, || async {
         tokio::net::TcpStream::connect(front).await.ok().map(drop)

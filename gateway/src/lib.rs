@@ -14,6 +14,7 @@ pub mod html;
 pub mod invitations;
 pub mod lifecycle;
 pub mod local_idp;
+pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod mfa;

@@ -155,7 +155,8 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
                 Arc::new(move || gateway.snapshot.load().pools.clone())
             },
             gateway.metrics.clone(),
-        ),
+        )
+        .after_listening(config.demo_app),
     ));
     server.add_service(background_service(
         "access log",
@@ -222,9 +223,33 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         https = ?config.listen.https.as_ref().map(|h| h.address),
         apps = config.apps.len(),
         policies = gateway.snapshot.load().rules.policies().len(),
+        open = %open_urls(&config).join(" "),
         "portcullis serving"
     );
     server.run_forever()
+}
+
+/// The addresses a person opens: each app's first host, then the sign-in
+/// host, on the HTTPS listener if there is one (else the HTTP one), with
+/// its port unless it is the scheme's default.
+pub fn open_urls(config: &Config) -> Vec<String> {
+    let (scheme, port, default) = match (&config.listen.https, config.listen.http) {
+        (Some(h), _) => ("https", h.address.port(), 443),
+        (None, Some(a)) => ("http", a.port(), 80),
+        (None, None) => return Vec::new(),
+    };
+    let port = if port == default {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    config
+        .apps
+        .iter()
+        .filter_map(|a| a.hosts.first())
+        .chain(config.sign_in.as_ref().map(|s| &s.host))
+        .map(|host| format!("{scheme}://{host}{port}/"))
+        .collect()
 }
 
 /// Environment variable choosing Pingora's runtime flavour: `1` a

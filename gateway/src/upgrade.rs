@@ -110,6 +110,8 @@ impl UpgradeOnSignal {
             .arg("--config")
             .arg(&self.config_path)
             .arg("--upgrade")
+            // Logs as this process does, whatever chose its format.
+            .env(crate::logging::FORMAT_ENV, crate::logging::chosen_name())
             .stdin(std::process::Stdio::null())
             .spawn()
             .map_err(|e| format!("starting {}: {e}", exe.display()))?;

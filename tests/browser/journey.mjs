@@ -77,7 +77,7 @@ const input = readInput();
 const timeout = input.timeout_ms ?? 10_000;
 mkdirSync(input.screenshots, { recursive: true });
 if (!existsSync(CHROMIUM)) {
-  console.error(`journey: ${CHROMIUM} is missing: run scripts/setup`);
+  console.error(`journey: ${CHROMIUM} is missing: run scripts/test-deps`);
   process.exit(1);
 }
 

@@ -26,7 +26,7 @@ pub fn artifacts(test: &str) -> PathBuf {
 pub fn assert_installed() {
     assert!(
         Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: run scripts/setup (it installs Debian's chromium)"
+        "{CHROMIUM} is missing: run scripts/test-deps (it installs Debian's chromium)"
     );
     let idp = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/idp/node_modules");
     for package in ["playwright-core", "axe-core"] {

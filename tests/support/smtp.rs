@@ -1,5 +1,5 @@
 //! A real SMTP server on loopback: `python3 -m aiosmtpd` (installed by
-//! scripts/setup) delivering into a maildir. Killed on `Drop`; start-up and
+//! scripts/test-deps) delivering into a maildir. Killed on `Drop`; start-up and
 //! every wait bounded.
 
 use super::gateway::free_port;
@@ -30,7 +30,7 @@ impl SmtpSink {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("python3 runs (scripts/setup installs aiosmtpd)");
+            .expect("python3 runs (scripts/test-deps installs aiosmtpd)");
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -38,7 +38,7 @@ impl SmtpSink {
                 if let Some(mut e) = child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                panic!("aiosmtpd exited ({status}); run scripts/setup: {err}");
+                panic!("aiosmtpd exited ({status}); run scripts/test-deps: {err}");
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 s.set_read_timeout(Some(Duration::from_secs(2)))

@@ -136,14 +136,12 @@ pub(super) fn guest_route(path: &str) -> Option<GuestRoute<'_>> {
 }
 
 impl AdminApp {
-    /// Answers one request whose body was read already, without the store:
-    /// the probes, the scrape endpoint, "what if" and the OpenAPI document
-    /// (the store's routes answer 404 here; the listener sends them to
-    /// `AdminApp::answer`). `target` is the path and query (`/a?b=c`);
+    /// Answers one request whose body was read already, as the listener
+    /// does. `target` is the path and query (`/a?b=c`);
     /// `body` is what was read of the request body (longer than
     /// [`MAX_BODY`]: 413). Authorisation comes first, then the route and
     /// method, then the body limit.
-    pub fn handle(
+    pub async fn handle(
         &self,
         method: &Method,
         target: &str,
@@ -158,7 +156,7 @@ impl AdminApp {
         if body.len() > MAX_BODY {
             return too_large();
         }
-        self.answer_now(method, route, query, body)
+        self.answer(method, route, query, body).await
     }
 
     /// Authorisation, route and method, decided on the request head. `Ok`:
@@ -198,18 +196,13 @@ impl AdminApp {
             Route::Audit => self.audit(query).await,
             Route::Decisions(None) => self.decisions(query).await,
             Route::Decisions(Some(id)) => self.decision(id).await,
-            _ => self.answer_now(method, route, query, body),
+            Route::Whatif => self.whatif(method, query, body).await,
+            _ => self.answer_now(route),
         }
     }
 
     /// The routes answered without waiting on the store.
-    fn answer_now(
-        &self,
-        method: &Method,
-        route: Route<'_>,
-        query: Option<&str>,
-        body: &[u8],
-    ) -> Response<Vec<u8>> {
+    fn answer_now(&self, route: Route<'_>) -> Response<Vec<u8>> {
         match route {
             Route::Metrics => respond(
                 StatusCode::OK,
@@ -219,12 +212,13 @@ impl AdminApp {
             Route::Healthz => text(StatusCode::OK, "ok\n"),
             Route::Readyz if self.gateway.is_ready() => text(StatusCode::OK, "ready\n"),
             Route::Readyz => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-            Route::Whatif => self.whatif(method, query, body),
             Route::OpenApi => json_response(StatusCode::OK, &super::openapi::document()),
             // The store's routes; only `answer` reaches them.
-            Route::Audit | Route::Decisions(_) | Route::Invitations(_) | Route::Guests(_) => {
-                not_found()
-            }
+            Route::Audit
+            | Route::Decisions(_)
+            | Route::Invitations(_)
+            | Route::Guests(_)
+            | Route::Whatif => not_found(),
         }
     }
 }

@@ -64,6 +64,31 @@ async fn fixture() -> Fixture {
     let store = Store::open_sqlite(&dir.path().join("portcullis.db"))
         .await
         .expect("store opens");
+    // bob@example.com: a guest the directory has, assigned to wiki.
+    let at = time::OffsetDateTime::now_utc();
+    let bob = store
+        .upsert_user(
+            &crate::store::NewUser {
+                id: crate::store::new_user_id(),
+                email: "bob@example.com".into(),
+                display_name: None,
+                user_type: rules::UserType::Guest,
+                identity: None,
+            },
+            at,
+        )
+        .await
+        .expect("add bob");
+    store
+        .grant_assignment(
+            &bob.id,
+            "wiki",
+            Some(at + time::Duration::days(1)),
+            None,
+            at,
+        )
+        .await
+        .expect("assign bob");
     let directory = DirectoryCache::new(store.clone(), Default::default());
     let now = crate::state::now();
     let keys = KeyRing::generate("https://portcullis.test", now, 3600).expect("keys");
@@ -91,8 +116,8 @@ fn bearer(token: &str) -> HeaderMap {
     h
 }
 
-fn get(app: &AdminApp, target: &str, headers: &HeaderMap) -> Response<Vec<u8>> {
-    app.handle(&Method::GET, target, headers, b"")
+async fn get(app: &AdminApp, target: &str, headers: &HeaderMap) -> Response<Vec<u8>> {
+    app.handle(&Method::GET, target, headers, b"").await
 }
 
 fn body_json(r: &Response<Vec<u8>>) -> Value {
@@ -110,10 +135,13 @@ fn header_of(r: &Response<Vec<u8>>, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
-/// What `portcullis whatif --json` prints for these facts.
-fn cli_json(f: &Fixture, facts: &RequestFacts) -> Value {
+/// What `portcullis whatif --json` prints for these facts (the CLI reads
+/// the same directory).
+async fn cli_json(f: &Fixture, facts: &RequestFacts) -> Value {
     let snapshot = f.gateway.snapshot.load_full();
-    WhatIf::new(&snapshot, facts)
+    let now = time::OffsetDateTime::now_utc();
+    WhatIf::with_directory(&snapshot, facts, &f.gateway.store, now)
+        .await
         .expect("facts resolve")
         .json(&snapshot)
 }
@@ -143,7 +171,7 @@ fn alice_facts() -> RequestFacts {
 #[tokio::test]
 async fn metrics_are_prometheus_text_without_a_token() {
     let f = fixture().await;
-    let r = get(&f.app(Some(TOKEN)), METRICS_PATH, &HeaderMap::new());
+    let r = get(&f.app(Some(TOKEN)), METRICS_PATH, &HeaderMap::new()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(header_of(&r, header::CONTENT_TYPE).starts_with("text/plain; version=0.0.4"));
     assert!(
@@ -161,16 +189,16 @@ async fn metrics_are_prometheus_text_without_a_token() {
 async fn healthz_is_ok_and_readyz_follows_readiness() {
     let f = fixture().await;
     let app = f.app(None);
-    let r = get(&app, HEALTHZ_PATH, &HeaderMap::new());
+    let r = get(&app, HEALTHZ_PATH, &HeaderMap::new()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(body_text(&r).trim(), "ok");
-    let r = get(&app, READYZ_PATH, &HeaderMap::new());
+    let r = get(&app, READYZ_PATH, &HeaderMap::new()).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     f.gateway.set_ready(true);
-    let r = get(&app, READYZ_PATH, &HeaderMap::new());
+    let r = get(&app, READYZ_PATH, &HeaderMap::new()).await;
     assert_eq!(r.status(), StatusCode::OK);
     f.gateway.set_ready(false);
-    let r = get(&app, READYZ_PATH, &HeaderMap::new());
+    let r = get(&app, READYZ_PATH, &HeaderMap::new()).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -183,11 +211,11 @@ async fn whatif_get_answers_what_the_cli_prints() {
          &user_agent=Mozilla%2F5.0+(iPhone%3B+CPU+iPhone+OS+17_0+like+Mac+OS+X)\
          &client_app=api&mfa&signed_in_ago=13h&unassigned=false"
     );
-    let r = get(&f.app(Some(TOKEN)), &target, &bearer(TOKEN));
+    let r = get(&f.app(Some(TOKEN)), &target, &bearer(TOKEN)).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", body_text(&r));
     assert_eq!(header_of(&r, header::CONTENT_TYPE), "application/json");
     let answer = body_json(&r);
-    assert_eq!(answer, cli_json(&f, &alice_facts()));
+    assert_eq!(answer, cli_json(&f, &alice_facts()).await);
     assert_eq!(answer["user"], "alice@tailwindtraders.com");
     assert_eq!(answer["platform"], "ios");
 }
@@ -209,21 +237,24 @@ async fn whatif_post_answers_what_the_cli_prints() {
         "unassigned": false,
         "country": null,
     });
-    let r = f.app(Some(TOKEN)).handle(
-        &Method::POST,
-        WHATIF_PATH,
-        &bearer(TOKEN),
-        body.to_string().as_bytes(),
-    );
+    let r = f
+        .app(Some(TOKEN))
+        .handle(
+            &Method::POST,
+            WHATIF_PATH,
+            &bearer(TOKEN),
+            body.to_string().as_bytes(),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", body_text(&r));
-    assert_eq!(body_json(&r), cli_json(&f, &alice_facts()));
+    assert_eq!(body_json(&r), cli_json(&f, &alice_facts()).await);
 }
 
 #[tokio::test]
 async fn whatif_without_user_is_a_request_that_is_not_signed_in() {
     let f = fixture().await;
     let app = f.app(Some(TOKEN));
-    let r = get(&app, &format!("{WHATIF_PATH}?app=wiki"), &bearer(TOKEN));
+    let r = get(&app, &format!("{WHATIF_PATH}?app=wiki"), &bearer(TOKEN)).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", body_text(&r));
     let expected = cli_json(
         &f,
@@ -235,7 +266,8 @@ async fn whatif_without_user_is_a_request_that_is_not_signed_in() {
             assigned: Some(true),
             ..Default::default()
         },
-    );
+    )
+    .await;
     assert_eq!(body_json(&r), expected);
     assert_eq!(body_json(&r)["decision"], "sign_in");
     // A guest without MFA, then with it, and a platform override.
@@ -245,7 +277,8 @@ async fn whatif_without_user_is_a_request_that_is_not_signed_in() {
             "{WHATIF_PATH}?app=wiki&user=bob%40example.com&user_type=guest&platform=linux&country=de"
         ),
         &bearer(TOKEN),
-    );
+    )
+    .await;
     let answer = body_json(&r);
     assert_eq!(answer["decision"], "mfa", "{answer}");
     assert_eq!(answer["country"], "DE");
@@ -258,7 +291,7 @@ async fn whatif_reads_the_live_snapshot() {
     let app = f.app(Some(TOKEN));
     let target = format!("{WHATIF_PATH}?app=wiki&user=bob%40example.com");
     assert_eq!(
-        body_json(&get(&app, &target, &bearer(TOKEN)))["decision"],
+        body_json(&get(&app, &target, &bearer(TOKEN)).await)["decision"],
         "mfa"
     );
     // A reload that blocks guests is visible to the next request.
@@ -269,7 +302,7 @@ async fn whatif_reads_the_live_snapshot() {
     .expect("write rules");
     let next = Snapshot::load(&f.config_path()).expect("reload");
     f.gateway.snapshot.store(Arc::new(next));
-    let answer = body_json(&get(&app, &target, &bearer(TOKEN)));
+    let answer = body_json(&get(&app, &target, &bearer(TOKEN)).await);
     assert_eq!(answer["decision"], "block", "{answer}");
     assert_eq!(answer["policies"][0]["name"], "no-guests");
 }
@@ -279,54 +312,60 @@ async fn api_needs_the_bearer_token() {
     let f = fixture().await;
     let app = f.app(Some(TOKEN));
     let target = format!("{WHATIF_PATH}?app=wiki");
-    let refused = |headers: &HeaderMap| {
-        let r = get(&app, &target, headers);
+    let refused = async |headers: &HeaderMap| {
+        let r = get(&app, &target, headers).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{}", body_text(&r));
         assert!(header_of(&r, header::WWW_AUTHENTICATE).starts_with("Bearer"));
         assert!(body_json(&r)["error"].is_string());
         assert!(!body_text(&r).contains(TOKEN));
     };
-    refused(&HeaderMap::new());
-    refused(&bearer("s3cret-admin-tokem"));
-    refused(&bearer("s3cret"));
-    refused(&bearer(&format!("{TOKEN}x")));
+    refused(&HeaderMap::new()).await;
+    refused(&bearer("s3cret-admin-tokem")).await;
+    refused(&bearer("s3cret")).await;
+    refused(&bearer(&format!("{TOKEN}x"))).await;
     let mut basic = HeaderMap::new();
     basic.insert(
         header::AUTHORIZATION,
         HeaderValue::from_static("Basic czNjcmV0LWFkbWluLXRva2Vu"),
     );
-    refused(&basic);
+    refused(&basic).await;
     let mut twice = bearer(TOKEN);
     twice.append(
         header::AUTHORIZATION,
         HeaderValue::from_static("Bearer other"),
     );
-    refused(&twice);
+    refused(&twice).await;
     // Unknown API routes are not revealed to unauthenticated clients.
-    let r = get(&app, "/api/v1/nothing", &HeaderMap::new());
+    let r = get(&app, "/api/v1/nothing", &HeaderMap::new()).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = get(&app, "/api/v1/nothing", &bearer(TOKEN));
+    let r = get(&app, "/api/v1/nothing", &bearer(TOKEN)).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    assert_eq!(get(&app, &target, &bearer(TOKEN)).status(), StatusCode::OK);
+    assert_eq!(
+        get(&app, &target, &bearer(TOKEN)).await.status(),
+        StatusCode::OK
+    );
     let mut lower = HeaderMap::new();
     lower.insert(
         header::AUTHORIZATION,
         HeaderValue::from_str(&format!("bearer  {TOKEN} ")).expect("header value"),
     );
-    assert_eq!(get(&app, &target, &lower).status(), StatusCode::OK);
+    assert_eq!(get(&app, &target, &lower).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn without_a_token_file_the_api_is_off_and_probes_stay_open() {
     let f = fixture().await;
     let app = f.app(None);
-    let r = get(&app, &format!("{WHATIF_PATH}?app=wiki"), &bearer(TOKEN));
+    let r = get(&app, &format!("{WHATIF_PATH}?app=wiki"), &bearer(TOKEN)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let error = body_json(&r)["error"].as_str().unwrap_or("").to_string();
     assert!(error.contains("admin.token_file"), "{error}");
     for path in [METRICS_PATH, HEALTHZ_PATH] {
-        assert_eq!(get(&app, path, &HeaderMap::new()).status(), StatusCode::OK);
+        assert_eq!(
+            get(&app, path, &HeaderMap::new()).await.status(),
+            StatusCode::OK
+        );
     }
 }
 
@@ -361,44 +400,49 @@ async fn bad_input_is_a_400_naming_the_field() {
     let f = fixture().await;
     let app = f.app(Some(TOKEN));
     let auth = bearer(TOKEN);
-    let bad_get = |query: &str, field: &str, needle: &str| {
-        let r = get(&app, &format!("{WHATIF_PATH}?{query}"), &auth);
+    let bad_get = async |query: &str, field: &str, needle: &str| {
+        let r = get(&app, &format!("{WHATIF_PATH}?{query}"), &auth).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
         let v = body_json(&r);
         assert_eq!(v["field"], field, "{query}: {v}");
         let error = v["error"].as_str().unwrap_or("");
         assert!(error.contains(needle), "{query}: {error}");
     };
-    bad_get("app=payrol", "app", "did you mean `payroll`?");
-    bad_get("user=a%40b.c", "app", "required");
+    bad_get("app=payrol", "app", "did you mean `payroll`?").await;
+    bad_get("user=a%40b.c", "app", "required").await;
     bad_get(
         "app=wiki&ip=300.1.1.1",
         "ip",
         "`300.1.1.1` is not an IPv4 or IPv6",
-    );
-    bad_get("app=wiki&platform=amiga", "platform", "use one of");
-    bad_get("app=wiki&client_app=curl", "client_app", "browser or api");
-    bad_get("app=wiki&country=XX", "country", "`XX`");
+    )
+    .await;
+    bad_get("app=wiki&platform=amiga", "platform", "use one of").await;
+    bad_get("app=wiki&client_app=curl", "client_app", "browser or api").await;
+    bad_get("app=wiki&country=XX", "country", "`XX`").await;
     bad_get(
         "app=wiki&user=a%40b.c&user_type=admin",
         "user_type",
         "guest or member",
-    );
+    )
+    .await;
     bad_get(
         "app=wiki&user=a%40b.c&signed_in_ago=12x",
         "signed_in_ago",
         "use 30m",
-    );
-    bad_get("app=wiki&user=a%40b.c&mfa=maybe", "mfa", "true or false");
-    bad_get("app=wiki&mfa", "mfa", "give `user` too");
-    bad_get("app=wiki&group=ops", "group", "give `user` too");
-    bad_get("app=wiki&ap=x", "ap", "did you mean `app`?");
-    bad_get("app=wiki&app=payroll", "app", "more than once");
-    bad_get("app=wiki&user=%FF", "user", "UTF-8");
-    bad_get("app=wiki&user=%4", "user", "UTF-8");
+    )
+    .await;
+    bad_get("app=wiki&user=a%40b.c&mfa=maybe", "mfa", "true or false").await;
+    bad_get("app=wiki&mfa", "mfa", "give `user` too").await;
+    bad_get("app=wiki&group=ops", "group", "give `user` too").await;
+    bad_get("app=wiki&ap=x", "ap", "did you mean `app`?").await;
+    bad_get("app=wiki&app=payroll", "app", "more than once").await;
+    bad_get("app=wiki&user=%FF", "user", "UTF-8").await;
+    bad_get("app=wiki&user=%4", "user", "UTF-8").await;
 
-    let bad_post = |body: &str, field: Option<&str>, needle: &str| {
-        let r = app.handle(&Method::POST, WHATIF_PATH, &auth, body.as_bytes());
+    let bad_post = async |body: &str, field: Option<&str>, needle: &str| {
+        let r = app
+            .handle(&Method::POST, WHATIF_PATH, &auth, body.as_bytes())
+            .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         let v = body_json(&r);
         match field {
@@ -412,42 +456,50 @@ async fn bad_input_is_a_400_naming_the_field() {
         r#"{"app": "wiki", "groups": ["x"]}"#,
         Some("groups"),
         "did you mean `group`?",
-    );
+    )
+    .await;
     bad_post(
         r#"{"app": "wiki", "colour": "red"}"#,
         Some("colour"),
         "unknown field",
-    );
+    )
+    .await;
     bad_post(
         r#"{"app": "wiki", "ip": "nope"}"#,
         Some("ip"),
         "not an IPv4",
-    );
+    )
+    .await;
     bad_post(
         r#"{"app": "wiki", "platform": "amiga"}"#,
         Some("platform"),
         "not a platform",
-    );
-    bad_post(r#"{"app": "nope"}"#, Some("app"), "there is no app `nope`");
-    bad_post(r#"{"app": 7}"#, Some("app"), "must be a string");
+    )
+    .await;
+    bad_post(r#"{"app": "nope"}"#, Some("app"), "there is no app `nope`").await;
+    bad_post(r#"{"app": 7}"#, Some("app"), "must be a string").await;
     bad_post(
         r#"{"app": "wiki", "user": "a@b.c", "mfa": "yes"}"#,
         Some("mfa"),
         "true or false",
-    );
+    )
+    .await;
     bad_post(
         r#"{"app": "wiki", "user": "a@b.c", "group": [1]}"#,
         Some("group"),
         "string",
-    );
-    bad_post(r#"{"app": "wiki""#, None, "not JSON");
-    bad_post(r#"["app", "wiki"]"#, None, "JSON object");
-    let r = app.handle(
-        &Method::POST,
-        &format!("{WHATIF_PATH}?app=wiki"),
-        &auth,
-        br#"{"app": "wiki"}"#,
-    );
+    )
+    .await;
+    bad_post(r#"{"app": "wiki""#, None, "not JSON").await;
+    bad_post(r#"["app", "wiki"]"#, None, "JSON object").await;
+    let r = app
+        .handle(
+            &Method::POST,
+            &format!("{WHATIF_PATH}?app=wiki"),
+            &auth,
+            br#"{"app": "wiki"}"#,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -457,26 +509,30 @@ async fn unknown_routes_wrong_methods_and_large_bodies() {
     let app = f.app(Some(TOKEN));
     let auth = bearer(TOKEN);
     for path in ["/", "/metrics/", "/healthz/x", "/api", "/admin"] {
-        let r = get(&app, path, &auth);
+        let r = get(&app, path, &auth).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(body_json(&r)["error"].is_string());
     }
-    let r = app.handle(&Method::POST, METRICS_PATH, &HeaderMap::new(), b"");
+    let r = app
+        .handle(&Method::POST, METRICS_PATH, &HeaderMap::new(), b"")
+        .await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(header_of(&r, header::ALLOW), "GET");
-    let r = app.handle(&Method::DELETE, WHATIF_PATH, &auth, b"");
+    let r = app.handle(&Method::DELETE, WHATIF_PATH, &auth, b"").await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(header_of(&r, header::ALLOW), "GET, POST");
     // Authorisation comes before the method check.
-    let r = app.handle(&Method::DELETE, WHATIF_PATH, &HeaderMap::new(), b"");
+    let r = app
+        .handle(&Method::DELETE, WHATIF_PATH, &HeaderMap::new(), b"")
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let big = vec![b' '; MAX_BODY + 1];
-    let r = app.handle(&Method::POST, WHATIF_PATH, &auth, &big);
+    let r = app.handle(&Method::POST, WHATIF_PATH, &auth, &big).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let mut fits = br#"{"app": "wiki"}"#.to_vec();
     fits.resize(MAX_BODY, b' ');
-    let r = app.handle(&Method::POST, WHATIF_PATH, &auth, &fits);
+    let r = app.handle(&Method::POST, WHATIF_PATH, &auth, &fits).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", body_text(&r));
 }
 
@@ -653,7 +709,8 @@ async fn the_service_answers_on_a_real_socket() {
             assigned: Some(true),
             ..Default::default()
         },
-    );
+    )
+    .await;
     assert_eq!(answer, expected);
 
     // A declared oversized body is refused without being read.

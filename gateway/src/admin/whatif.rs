@@ -5,11 +5,16 @@
 //! names (`group` a string or an array). Without `user` the request is not
 //! signed in, and `user_type`, `group`, `mfa` and `signed_in_ago` are
 //! refused, as the CLI's `--anonymous` refuses them.
+//!
+//! The directory is read from the gateway's store (as the CLI reads it)
+//! unless `offline` is given; `unassigned` needs `offline`, as the CLI's
+//! `--unassigned` needs `--offline`. A directory that cannot be read is a
+//! 503.
 
 use super::AdminApp;
 use super::response::{BadInput, json_response};
 use super::routes::percent_decode;
-use crate::whatif::WhatIf;
+use crate::whatif::{WhatIf, WhatIfError};
 use http::{Method, Response, StatusCode};
 use rules::{ClientApp, Platform, RequestFacts, UserType};
 use serde_json::Value;
@@ -18,7 +23,7 @@ use std::net::IpAddr;
 impl AdminApp {
     /// `GET|POST /api/v1/whatif`: the facts from the query or the JSON
     /// body, decided against the live snapshot.
-    pub(super) fn whatif(
+    pub(super) async fn whatif(
         &self,
         method: &Method,
         query: Option<&str>,
@@ -35,16 +40,28 @@ impl AdminApp {
         } else {
             facts_from_query(query.unwrap_or(""))
         };
-        let facts = match facts {
+        let (facts, offline) = match facts {
             Ok(f) => f,
             Err(bad) => return bad.response(),
         };
         // The live snapshot, taken once: the answer is about one version.
         let snapshot = self.gateway.snapshot.load_full();
-        match WhatIf::new(&snapshot, &facts) {
+        let w = if offline {
+            WhatIf::new(&snapshot, &facts).map_err(WhatIfError::Input)
+        } else {
+            let now = time::OffsetDateTime::now_utc();
+            WhatIf::with_directory(&snapshot, &facts, &self.gateway.store, now).await
+        };
+        match w {
             Ok(w) => json_response(StatusCode::OK, &w.json(&snapshot)),
             // Resolving fails only on an app the snapshot does not know.
-            Err(e) => BadInput::field(Field::App.name(), e).response(),
+            Err(WhatIfError::Input(e)) => BadInput::field(Field::App.name(), e).response(),
+            Err(WhatIfError::Directory(e)) => json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({
+                    "error": format!("{e}; `offline` answers from the config and rule files alone")
+                }),
+            ),
         }
     }
 }
@@ -66,10 +83,11 @@ enum Field {
     Mfa,
     SignedInAgo,
     Unassigned,
+    Offline,
 }
 
 impl Field {
-    const ALL: [Field; 14] = [
+    const ALL: [Field; 15] = [
         Field::User,
         Field::App,
         Field::UserType,
@@ -84,6 +102,7 @@ impl Field {
         Field::Mfa,
         Field::SignedInAgo,
         Field::Unassigned,
+        Field::Offline,
     ];
 
     fn name(self) -> &'static str {
@@ -102,6 +121,7 @@ impl Field {
             Field::Mfa => "mfa",
             Field::SignedInAgo => "signed_in_ago",
             Field::Unassigned => "unassigned",
+            Field::Offline => "offline",
         }
     }
 
@@ -141,6 +161,8 @@ enum Raw<'a> {
 #[derive(Default)]
 struct FactsInput {
     facts: RequestFacts,
+    /// Answer from the files alone (`offline`).
+    offline: bool,
     /// Every field named, to refuse repeats (but `group` repeats).
     seen: Vec<Field>,
     /// Fields given a value (JSON `null` counts as not given).
@@ -224,12 +246,14 @@ impl FactsInput {
                 })?);
             }
             Field::Unassigned => f.assigned = Some(!flag(field, raw)?),
+            Field::Offline => self.offline = flag(field, raw)?,
         }
         Ok(())
     }
 
-    /// The facts, with the defaults the CLI's flags have.
-    fn finish(self) -> Result<RequestFacts, BadInput> {
+    /// The facts, with the defaults the CLI's flags have, and whether to
+    /// answer offline.
+    fn finish(self) -> Result<(RequestFacts, bool), BadInput> {
         let mut facts = self.facts;
         if facts.app.is_empty() {
             return Err(BadInput::field(
@@ -251,8 +275,14 @@ impl FactsInput {
         facts.path.get_or_insert_with(|| "/".to_string());
         facts.method.get_or_insert_with(|| "GET".to_string());
         facts.client_app.get_or_insert(ClientApp::Browser);
+        if facts.assigned == Some(false) && !self.offline {
+            return Err(BadInput::field(
+                Field::Unassigned.name(),
+                "`unassigned` is for `offline` questions; without it the directory says whether the user is assigned",
+            ));
+        }
         facts.assigned.get_or_insert(true);
-        Ok(facts)
+        Ok((facts, self.offline))
     }
 }
 
@@ -298,7 +328,7 @@ fn flag(field: Field, raw: Raw<'_>) -> Result<bool, BadInput> {
 
 /// Facts from a query string (`application/x-www-form-urlencoded`: `+` is a
 /// space, `%2B` a plus).
-fn facts_from_query(query: &str) -> Result<RequestFacts, BadInput> {
+fn facts_from_query(query: &str) -> Result<(RequestFacts, bool), BadInput> {
     let mut input = FactsInput::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -317,7 +347,7 @@ fn facts_from_query(query: &str) -> Result<RequestFacts, BadInput> {
 }
 
 /// Facts from a JSON object body.
-fn facts_from_json(body: &[u8]) -> Result<RequestFacts, BadInput> {
+fn facts_from_json(body: &[u8]) -> Result<(RequestFacts, bool), BadInput> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| BadInput::general(format!("the body is not JSON: {e}")))?;
     let Value::Object(map) = value else {

@@ -1,10 +1,13 @@
 //! `portcullis whatif`: the decision for a described request and why,
 //! policy by policy, as a table or (`--json`) the object the admin API's
-//! `/api/v1/whatif` also answers. An unknown app is a usage error (exit 2).
+//! `/api/v1/whatif` also answers. The user's type, groups, blocked state and
+//! assignment come from the directory (the config's store), as the gateway
+//! reads them; `--offline` answers from the files alone. An unknown app is a
+//! usage error (exit 2); a directory that cannot be read is exit 1.
 
 use super::{ConfigArg, load};
 use clap::Args;
-use portcullis::whatif::WhatIf;
+use portcullis::whatif::{WhatIf, WhatIfError};
 use rules::{ClientApp, Platform, RequestFacts, UserType};
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -51,9 +54,16 @@ pub struct WhatIfArgs {
     /// Time since sign-in, e.g. 13h.
     #[arg(long, value_parser = parse_duration)]
     signed_in_ago: Option<std::time::Duration>,
-    /// The guest holds no live assignment to the app.
-    #[arg(long)]
+    /// With --offline: the guest holds no live assignment to the app (else
+    /// one is assumed). Without it the directory says.
+    #[arg(long, requires = "offline")]
     unassigned: bool,
+    /// Answer from the config and rule files alone, without reading the
+    /// directory (the store): the user type, groups and assignment are the
+    /// flags' (a live assignment unless --unassigned), blocked accounts are
+    /// not checked.
+    #[arg(long)]
+    offline: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -103,11 +113,22 @@ pub fn run(a: &WhatIfArgs) -> ExitCode {
         signed_in_ago: a.signed_in_ago,
         assigned: Some(!a.unassigned),
     };
-    let w = match WhatIf::new(&snapshot, &facts) {
+    let w = if a.offline || facts.user.is_none() {
+        WhatIf::new(&snapshot, &facts).map_err(WhatIfError::Input)
+    } else {
+        with_directory(&snapshot, &facts)
+    };
+    let w = match w {
         Ok(w) => w,
-        Err(e) => {
+        Err(WhatIfError::Input(e)) => {
             eprintln!("portcullis whatif: {e}");
             return ExitCode::from(2);
+        }
+        Err(WhatIfError::Directory(e)) => {
+            eprintln!(
+                "portcullis whatif: {e}\n(--offline answers from the config and rule files alone)"
+            );
+            return ExitCode::from(1);
         }
     };
     if a.json {
@@ -116,4 +137,35 @@ pub fn run(a: &WhatIfArgs) -> ExitCode {
         print!("{}", w.table(&snapshot));
     }
     ExitCode::SUCCESS
+}
+
+/// Reads the directory from the config's store. A SQLite file that does
+/// not exist yet is not created: the gateway has never run on it.
+fn with_directory(
+    snapshot: &portcullis::snapshot::Snapshot,
+    facts: &RequestFacts,
+) -> Result<WhatIf, WhatIfError> {
+    // A wrong question is a usage error whatever the store's state.
+    WhatIf::new(snapshot, facts).map_err(WhatIfError::Input)?;
+    let config = &snapshot.config;
+    if let portcullis::config::Store::Sqlite(path) = &config.store
+        && !path.exists()
+    {
+        return Err(WhatIfError::Directory(format!(
+            "{}: the store {} does not exist yet (has the gateway run?)",
+            config.path.display(),
+            path.display()
+        )));
+    }
+    let rt =
+        super::runtime().map_err(|_| WhatIfError::Directory("cannot start a runtime".into()))?;
+    rt.block_on(async {
+        let store = portcullis::server::open_store(config)
+            .await
+            .map_err(|e| WhatIfError::Directory(e.join("; ")))?;
+        let now = time::OffsetDateTime::now_utc();
+        let w = WhatIf::with_directory(snapshot, facts, &store, now).await;
+        store.close().await;
+        w
+    })
 }

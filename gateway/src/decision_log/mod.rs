@@ -33,13 +33,14 @@ mod writer;
 
 pub use entry::{Early, Seen};
 pub use replay::{Change, NotReplayable, replay};
-pub use trace::{Trace, TracePolicy, TraceUser};
+pub use trace::{Trace, TracePolicy, TraceUser, write_policy_table};
 pub use writer::{Settings, WRITE_TIMEOUT, Writer};
 
 pub(crate) use entry::Pending;
 use prometheus::IntCounter;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
+pub(crate) use trace::reason_of;
 
 /// How many entries wait for the writer at most; beyond, new ones are
 /// dropped. About 3 s of a busy replica's refusals and sampled allows.

@@ -18,7 +18,8 @@ pub use config::{
 pub use lookalike::{Lookalike, check_domain};
 pub use queue::MailQueue;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -358,7 +359,8 @@ impl Mailer {
     /// kind and the recipient, never the body.
     pub async fn send(&self, to: &str, message: &Message) -> Result<(), MailError> {
         let to = recipient(to)?;
-        let email = self.build(to.clone(), message)?;
+        let outbox = matches!(self.inner.transport, Sender::Outbox(_));
+        let email = self.build(to.clone(), message, outbox)?;
         let kind = message.kind();
         let timeout = self.inner.timeout;
         let sent = tokio::time::timeout(timeout, async {
@@ -380,15 +382,37 @@ impl Mailer {
         sent
     }
 
-    fn build(&self, to: Address, message: &Message) -> Result<lettre::Message, MailError> {
+    /// `readable_text`: the plain-text part as 8-bit UTF-8 (the outbox: a
+    /// link in it copied from `cat` works, where quoted-printable breaks
+    /// it), unless a line is too long for 8-bit (then the usual encoding).
+    /// Relays get lettre's encodings, which need no `8BITMIME`.
+    fn build(
+        &self,
+        to: Address,
+        message: &Message,
+        readable_text: bool,
+    ) -> Result<lettre::Message, MailError> {
         let r = self.render(message)?;
+        let parts = if readable_text {
+            let text = match eight_bit(&r.text) {
+                Some(body) => SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(body),
+                None => SinglePart::plain(r.text),
+            };
+            MultiPart::alternative()
+                .singlepart(text)
+                .singlepart(SinglePart::html(r.html))
+        } else {
+            MultiPart::alternative_plain_html(r.text, r.html)
+        };
         lettre::Message::builder()
             .from(self.inner.from.clone())
             .to(Mailbox::new(None, to))
             .subject(r.subject)
             // A fresh `<random@this host>`: relays and spam filters expect one.
             .message_id(None)
-            .multipart(MultiPart::alternative_plain_html(r.text, r.html))
+            .multipart(parts)
             .map_err(|e| MailError::Render {
                 kind: message.kind(),
                 message: e.to_string(),
@@ -509,6 +533,22 @@ fn read_password(source: &PasswordSource) -> Result<String, MailError> {
         return Err(MailError::Setup("the SMTP password is empty".to_string()));
     }
     Ok(password.to_string())
+}
+
+/// `text` as an 8-bit body (CRLF line ends), or `None` when 8-bit cannot
+/// carry it: a NUL or a lone CR, or a line over RFC 5322's 998 bytes.
+/// lettre's own check also refuses lines over 76 characters, which every
+/// invitation link is.
+fn eight_bit(text: &str) -> Option<Body> {
+    let text = text.replace("\r\n", "\n");
+    if text.contains(['\0', '\r']) || text.lines().any(|l| l.len() > 998) {
+        return None;
+    }
+    let crlf = text.replace('\n', "\r\n");
+    Some(Body::dangerous_pre_encoded(
+        crlf.into_bytes(),
+        ContentTransferEncoding::EightBit,
+    ))
 }
 
 /// Writes one message as `<outbox>/<UTC time>-<random>.eml`. The file is

@@ -480,6 +480,41 @@ async fn outbox_gets_one_parseable_eml_per_message() {
     }
 }
 
+/// `cat` of an outbox file shows the text part as written: a long link
+/// (which quoted-printable would break with `=` line ends and `=3D`) and
+/// non-ASCII text are there verbatim, in an 8-bit UTF-8 part.
+#[tokio::test]
+async fn outbox_text_is_readable_with_cat() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mailer = outbox_mailer(dir.path());
+    let link = "https://auth.localhost:8080/.portcullis/invite/Zk3b9Qx-_7yT2mA8vLc0pRs4uWd6eNh1jGf5?lang=de&next=%2Fwiki%2Fstart";
+    let m = Message::Invitation {
+        inviter: "Zoë Müller".into(),
+        apps: vec!["wiki".into()],
+        link: link.into(),
+        personal_message: Some("Grüße aus Köln".into()),
+        expires: "on 30 April 2026".into(),
+    };
+    mailer.send("anna@contoso.com", &m).await.expect("sent");
+    let files = eml_files(dir.path());
+    let raw = std::fs::read_to_string(&files[0]).expect("UTF-8 text");
+    let text_part = raw
+        .split("Content-Type: text/plain")
+        .nth(1)
+        .and_then(|rest| rest.split("Content-Type: text/html").next())
+        .expect("a text/plain part before the HTML one");
+    assert!(
+        text_part.contains("Content-Transfer-Encoding: 8bit"),
+        "{text_part}"
+    );
+    assert!(text_part.contains(link), "{text_part}");
+    assert!(text_part.contains("Grüße aus Köln"), "{text_part}");
+    // Still a well-formed message whose parts decode to the same text.
+    let mail = mailparse::parse_mail(raw.as_bytes()).expect("parses");
+    assert!(part(&mail, "text/plain").contains(link));
+    assert!(part(&mail, "text/html").contains("Grüße aus Köln"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sends_each_get_their_own_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -634,7 +669,7 @@ impl SmtpSink {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("python3 runs (scripts/setup installs aiosmtpd)");
+            .expect("python3 runs (scripts/test-deps installs aiosmtpd)");
         let mut sink = SmtpSink {
             child,
             port,
@@ -654,7 +689,7 @@ impl SmtpSink {
                 if let Some(mut e) = self.child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                panic!("aiosmtpd exited ({status}); is it installed (scripts/setup)? {err}");
+                panic!("aiosmtpd exited ({status}); is it installed (scripts/test-deps)? {err}");
             }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 s.set_read_timeout(Some(Duration::from_secs(2)))

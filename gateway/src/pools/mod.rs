@@ -68,6 +68,9 @@ struct Core {
     peers: HashMap<SocketAddr, HttpPeer>,
     /// When the last health round of this pool started (`None`: never).
     checked_at: Mutex<Option<Instant>>,
+    /// Each upstream's health as last exported (`None`: not yet), so that
+    /// a change is logged once, in our words rather than Pingora's.
+    last_health: Mutex<Vec<Option<bool>>>,
 }
 
 /// What an app's upstream settings resolve to. Two plans that compare equal
@@ -316,6 +319,7 @@ impl Pool {
                 plan,
                 peers,
                 checked_at: Mutex::new(None),
+                last_health: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -358,7 +362,25 @@ impl Pool {
     }
 
     fn export(&self, metrics: &Metrics) {
-        for h in self.health() {
+        let health = self.health();
+        if let Ok(mut last) = self.core.last_health.lock() {
+            last.resize(health.len(), None);
+            for (h, was) in health.iter().zip(last.iter_mut()) {
+                match (*was, h.healthy) {
+                    (Some(true) | None, false) => tracing::warn!(
+                        app = %h.app,
+                        upstream = %h.upstream,
+                        "upstream is not answering its health check; requests go to the app's other upstreams"
+                    ),
+                    (Some(false), true) => {
+                        tracing::info!(app = %h.app, upstream = %h.upstream, "upstream is healthy again")
+                    }
+                    _ => {}
+                }
+                *was = Some(h.healthy);
+            }
+        }
+        for h in health {
             metrics
                 .upstream_health
                 .with_label_values(&[&h.app, &h.upstream])
@@ -643,17 +665,46 @@ pub type CurrentPools = Arc<dyn Fn() -> Arc<Pools> + Send + Sync>;
 pub struct HealthChecker {
     current: CurrentPools,
     metrics: Arc<Metrics>,
+    /// A listener of this process to wait for before the first round.
+    wait_for: Option<SocketAddr>,
 }
+
+/// How long the first round waits for [`HealthChecker::after_listening`].
+const FIRST_ROUND_WAIT: Duration = Duration::from_secs(5);
 
 impl HealthChecker {
     pub fn new(current: CurrentPools, metrics: Arc<Metrics>) -> HealthChecker {
-        HealthChecker { current, metrics }
+        HealthChecker {
+            current,
+            metrics,
+            wait_for: None,
+        }
+    }
+
+    /// Starts the first round once `addr` accepts connections (at most
+    /// [`FIRST_ROUND_WAIT`]): an upstream served by this same process (the
+    /// built-in demo app) starts alongside the checker, and checking it
+    /// first would report it unhealthy for a round.
+    pub fn after_listening(mut self, addr: Option<SocketAddr>) -> HealthChecker {
+        self.wait_for = addr;
+        self
     }
 }
 
 #[async_trait]
 impl BackgroundService for HealthChecker {
-    async fn start(&self, shutdown: ShutdownWatch) {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        if let Some(addr) = self.wait_for {
+            let listening = async {
+                while tokio::net::TcpStream::connect(addr).await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::timeout(FIRST_ROUND_WAIT, listening) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         health_loop(&*self.current, &self.metrics, shutdown).await;
     }
 }

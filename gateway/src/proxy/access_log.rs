@@ -1,6 +1,7 @@
 //! The access log: one JSON line per request on stderr, in the shape of the
 //! other log lines (`tracing-subscriber`'s JSON format: `timestamp`, `level`,
-//! `fields`, `target: "access"`), filtered by `RUST_LOG` like them.
+//! `fields`, `target: "access"`), filtered by `RUST_LOG` like them; or,
+//! when the logs are text (`crate::logging`), one compact line a person reads.
 //!
 //! Why not `tracing::info!`: through the subscriber's JSON layer and the
 //! non-blocking writer every request cost a `write(2)` and a wake-up of the
@@ -83,7 +84,12 @@ impl AccessLog {
                 Ok(b) => b,
                 Err(p) => p.into_inner(),
             };
-            format_line(&mut buf, e, std::time::SystemTime::now());
+            let now = std::time::SystemTime::now();
+            if crate::logging::is_text() {
+                format_text(&mut buf, e, now);
+            } else {
+                format_line(&mut buf, e, now);
+            }
             (buf.len() >= FLUSH_BYTES).then(|| std::mem::take(&mut *buf))
         };
         if let Some(lines) = full {
@@ -164,6 +170,66 @@ fn format_line(out: &mut Vec<u8>, e: &Entry<'_>, at: std::time::SystemTime) {
     let _ = write!(out, ",\"latency_us\":{},\"error\":", e.latency_us);
     string(out, e.error);
     out.extend_from_slice(b"},\"target\":\"access\"}\n");
+}
+
+/// Appends one line for a person (`serve --log-format text`), in the
+/// shape of the other text lines: `TIME  INFO access: GET wiki /path ->
+/// 403 block (policies) user=… ip=… 1.2ms id=…`. Control characters are
+/// escaped, so a line is always one line.
+fn format_text(out: &mut Vec<u8>, e: &Entry<'_>, at: std::time::SystemTime) {
+    timestamp(out, at);
+    out.extend_from_slice(b"  INFO access: ");
+    plain(out, e.method);
+    out.push(b' ');
+    plain(out, e.app);
+    out.push(b' ');
+    plain(out, if e.path.is_empty() { "-" } else { e.path });
+    let _ = write!(out, " -> {} ", e.status);
+    plain(out, e.decision);
+    if !e.policies.is_empty() {
+        out.extend_from_slice(b" (");
+        for (i, p) in e.policies.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
+            }
+            plain(out, p);
+        }
+        out.push(b')');
+    }
+    if !e.user.is_empty() {
+        out.extend_from_slice(b" user=");
+        plain(out, e.user);
+    }
+    if let Some(ip) = e.client_ip {
+        let _ = write!(out, " ip={ip}");
+    }
+    let _ = write!(
+        out,
+        " {}.{}ms",
+        e.latency_us / 1000,
+        (e.latency_us % 1000) / 100
+    );
+    if !e.error.is_empty() {
+        out.extend_from_slice(b" error=");
+        plain(out, e.error);
+    }
+    if !e.request_id.is_empty() {
+        out.extend_from_slice(b" id=");
+        plain(out, e.request_id);
+    }
+    out.push(b'\n');
+}
+
+/// `s` with control characters written as `\u{..}` escapes.
+fn plain(out: &mut Vec<u8>, s: &str) {
+    for c in s.chars() {
+        if c.is_control() {
+            let _ = write!(out, "{}", c.escape_unicode());
+        } else {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        }
+    }
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {
@@ -261,6 +327,32 @@ mod tests {
         assert_eq!(f["user"], "u-1");
         assert_eq!(f["latency_us"], 42);
         assert_eq!(f["error"], "");
+    }
+
+    #[test]
+    fn a_text_line_is_one_readable_line() {
+        let policies: Vec<Arc<str>> = vec!["guests-need-mfa".into()];
+        let e = Entry {
+            request_id: "0123",
+            app: "wiki",
+            decision: "mfa",
+            policies: &policies,
+            status: 302,
+            method: "GET",
+            path: "/x\n\u{1}é",
+            client_ip: Some("127.0.0.1".parse().expect("ip")),
+            user: "u-1",
+            latency_us: 1_234,
+            error: "",
+        };
+        let mut out = Vec::new();
+        let at = std::time::UNIX_EPOCH + Duration::from_micros(1_764_013_926_000_123);
+        format_text(&mut out, &e, at);
+        let line = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(
+            line,
+            "2025-11-24T19:52:06.000123Z  INFO access: GET wiki /x\\u{a}\\u{1}é -> 302 mfa (guests-need-mfa) user=u-1 ip=127.0.0.1 1.2ms id=0123\n"
+        );
     }
 
     #[test]

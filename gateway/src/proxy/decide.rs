@@ -146,83 +146,74 @@ pub async fn decide(
 
     // Directory facts: cached; a miss waits for the store with a timeout.
     // An unanswerable question is a deny.
-    let mut groups: Vec<String> = Vec::new();
-    let mut user_type = None;
-    let mut assigned = false;
-    let mut access_ended = None;
-    if let Some(c) = &claims {
-        let at = time_of(now);
-        let dir = match g.directory.cached(&c.sub, &app.name, at) {
-            Some(f) => Ok(f),
-            None => g.directory.get_or_load(&c.sub, &app.name, at).await,
-        };
-        let dir = match dir {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(request_id, error = %e, "directory unavailable; denying");
-                return Err(Unavailable);
-            }
-        };
-        if dir.blocked || (!dir.user_exists && !bearer) {
-            // Blocked, or a cookie for a user the directory no longer has.
-            let decision = if dir.blocked {
-                Decision::Block
-            } else {
-                Decision::SignIn
+    let dir = match &claims {
+        Some(c) => {
+            let at = time_of(now);
+            let dir = match g.directory.cached(&c.sub, &app.name, at) {
+                Some(f) => Ok(f),
+                None => g.directory.get_or_load(&c.sub, &app.name, at).await,
             };
-            let client_app = if bearer { ClientApp::Api } else { q.client_app };
-            g.decision_log.record(&Seen {
-                claims: Some(c),
-                user_type: dir.user_type,
-                early: if dir.blocked {
-                    Early::AccountBlocked
-                } else {
-                    Early::UnknownUser
-                },
-                ..seen(snapshot, q, request_id, now, &facts_of, decision)
-            });
-            return Ok(Verdict::early(decision, decision.as_str(), client_app));
+            match dir {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!(request_id, error = %e, "directory unavailable; denying");
+                    return Err(Unavailable);
+                }
+            }
         }
-        // The directory is authoritative; the token's claim otherwise.
-        user_type = Some(dir.user_type.unwrap_or(c.user_type));
-        groups = c
-            .groups
-            .iter()
-            .chain(dir.groups.iter())
-            .map(|g| g.to_ascii_lowercase())
-            .collect();
-        groups.sort_unstable();
-        groups.dedup();
-        assigned = dir.assigned_live;
-        if dir.assigned && !dir.assigned_live {
-            access_ended = dir.assignment_expires_at.map(|t| t.unix_timestamp());
-        }
-    }
-
-    let email = claims.as_ref().map(|c| c.email.to_ascii_lowercase());
-    let request = rules::Request {
-        user: match (&email, user_type) {
-            (Some(email), Some(user_type)) => Some(User {
-                email,
-                user_type,
-                groups: &groups,
-                assigned,
-            }),
-            _ => None,
-        },
-        app: q.app as rules::AppId,
+        None => None,
+    };
+    let asked = Asked {
+        app: q.app,
         path: q.path,
         method: q.method,
         ip: Some(q.client_ip),
         country: facts.country,
         platform: facts.platform,
         client_app: facts.client_app,
-        mfa: claims.as_ref().is_some_and(|c| c.mfa()),
-        signed_in_ago: claims
-            .as_ref()
-            .map(|c| std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64)),
     };
-    let eval = rules::evaluate(&snapshot.rules, &request);
+    let user = claims.as_ref().zip(dir.as_ref()).map(|(c, dir)| {
+        (
+            Claimed {
+                email: &c.email,
+                user_type: c.user_type,
+                groups: &c.groups,
+                mfa: c.mfa(),
+                signed_in_ago: std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64),
+            },
+            dir,
+        )
+    });
+    let unknown = if bearer {
+        UnknownUser::NoFacts
+    } else {
+        UnknownUser::SignInAgain
+    };
+    let (eval, user_type, groups, assigned, access_ended) =
+        match judge(&snapshot.rules, Policies::Candidates, &asked, user, unknown) {
+            Judgement::Directory {
+                decision,
+                early,
+                user_type,
+            } => {
+                // Blocked, or a cookie for a user the directory no longer has.
+                let client_app = if bearer { ClientApp::Api } else { q.client_app };
+                g.decision_log.record(&Seen {
+                    claims: claims.as_ref(),
+                    user_type,
+                    early,
+                    ..seen(snapshot, q, request_id, now, &facts_of, decision)
+                });
+                return Ok(Verdict::early(decision, decision.as_str(), client_app));
+            }
+            Judgement::Rules {
+                eval,
+                user_type,
+                groups,
+                assigned,
+                access_ended,
+            } => (eval, user_type, groups, assigned, access_ended),
+        };
     g.decision_log.record(&Seen {
         claims: claims.as_ref(),
         user_type,
@@ -257,6 +248,156 @@ pub async fn decide(
         applied,
         keys: Some(keys),
     })
+}
+
+/// What the rules are asked about besides the user: the request's own facts.
+pub struct Asked<'a> {
+    /// The routed app (an index into `config.apps`, the rules' app id).
+    pub app: usize,
+    /// The normalised path.
+    pub path: &'a str,
+    pub method: &'a str,
+    pub ip: Option<IpAddr>,
+    pub country: geoip::Country,
+    pub platform: rules::Platform,
+    pub client_app: ClientApp,
+}
+
+/// The signed-in user as the session (or the "what if" question) states
+/// them, before the directory is heard.
+pub struct Claimed<'a> {
+    pub email: &'a str,
+    /// The session's claim; the directory's type wins when it has one.
+    pub user_type: UserType,
+    /// The token's groups (the directory's are added).
+    pub groups: &'a [String],
+    pub mfa: bool,
+    pub signed_in_ago: std::time::Duration,
+}
+
+/// What a user the directory does not know means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownUser {
+    /// A cookie for a user since deleted: sign in again.
+    SignInAgain,
+    /// A bearer token from an IdP, or a "what if" about someone never
+    /// invited: decided on the request's facts with no groups or
+    /// assignment from the directory (a guest is then not shared).
+    NoFacts,
+}
+
+/// Which policies the evaluation traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policies {
+    /// Those the user index names as candidates (the request path).
+    Candidates,
+    /// Every policy, each with the condition that decided it ("what if").
+    All,
+}
+
+/// The decision once the session is known.
+pub enum Judgement<'r> {
+    /// The directory decided before the rules: a blocked account, or an
+    /// unknown user's cookie.
+    Directory {
+        decision: Decision,
+        early: Early,
+        user_type: Option<UserType>,
+    },
+    /// The rules decided, on these facts.
+    Rules {
+        eval: rules::Evaluation<'r>,
+        /// The directory's (or else the claimed) user type.
+        user_type: Option<UserType>,
+        /// Token and directory groups, lower-case, sorted, deduplicated.
+        groups: Vec<String>,
+        /// A live assignment to the app.
+        assigned: bool,
+        /// When the user's assignment to the app ended, if it has.
+        access_ended: Option<i64>,
+    },
+}
+
+/// The decision for a request whose session (if any) is known, given the
+/// directory's facts about its user: blocked and unknown users first, then
+/// the rules on the directory's user type, groups and assignment. The one
+/// place this is decided: the proxy, forward-auth, the live re-check and
+/// "what if" (CLI and admin API) all come here.
+pub fn judge<'r>(
+    rules: &'r rules::RuleSet,
+    policies: Policies,
+    asked: &Asked<'_>,
+    user: Option<(Claimed<'_>, &crate::store::DirectoryFacts)>,
+    unknown: UnknownUser,
+) -> Judgement<'r> {
+    let mut groups: Vec<String> = Vec::new();
+    let mut user_type = None;
+    let mut assigned = false;
+    let mut access_ended = None;
+    let mut email = None;
+    let (mut mfa, mut signed_in_ago) = (false, None);
+    if let Some((c, dir)) = &user {
+        if dir.blocked || (!dir.user_exists && unknown == UnknownUser::SignInAgain) {
+            let (decision, early) = if dir.blocked {
+                (Decision::Block, Early::AccountBlocked)
+            } else {
+                (Decision::SignIn, Early::UnknownUser)
+            };
+            return Judgement::Directory {
+                decision,
+                early,
+                user_type: dir.user_type,
+            };
+        }
+        // The directory is authoritative; the token's claim otherwise.
+        user_type = Some(dir.user_type.unwrap_or(c.user_type));
+        groups = c
+            .groups
+            .iter()
+            .chain(dir.groups.iter())
+            .map(|g| g.to_ascii_lowercase())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        assigned = dir.assigned_live;
+        if dir.assigned && !dir.assigned_live {
+            access_ended = dir.assignment_expires_at.map(|t| t.unix_timestamp());
+        }
+        email = Some(c.email.to_ascii_lowercase());
+        mfa = c.mfa;
+        signed_in_ago = Some(c.signed_in_ago);
+    }
+    let request = rules::Request {
+        user: match (&email, user_type) {
+            (Some(email), Some(user_type)) => Some(User {
+                email,
+                user_type,
+                groups: &groups,
+                assigned,
+            }),
+            _ => None,
+        },
+        app: asked.app as rules::AppId,
+        path: asked.path,
+        method: asked.method,
+        ip: asked.ip,
+        country: asked.country,
+        platform: asked.platform,
+        client_app: asked.client_app,
+        mfa,
+        signed_in_ago,
+    };
+    let eval = match policies {
+        Policies::Candidates => rules::evaluate(rules, &request),
+        Policies::All => rules::explain(rules, &request),
+    };
+    Judgement::Rules {
+        eval,
+        user_type,
+        groups,
+        assigned,
+        access_ended,
+    }
 }
 
 /// The decision-log record of `q` with the request's own facts and no
