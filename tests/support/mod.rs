@@ -15,6 +15,8 @@ pub mod raw;
 #[allow(dead_code)]
 pub mod relay;
 #[allow(dead_code)]
+pub mod saml_idp;
+#[allow(dead_code)]
 pub mod smtp;
 pub mod upstream;
 

@@ -20,7 +20,7 @@ use super::shapes;
 pub(super) type S<T> = Spanned<T>;
 
 /// The `type` values of `idps` entries.
-pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "local"];
+pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "local", "saml"];
 /// The signature algorithms an idp of type jwt may list.
 pub(super) const JWT_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
@@ -63,8 +63,9 @@ pub(super) struct ConfigFile {
     /// Who runs the gateway, and whose users are members.
     pub(super) organisation: OrganisationFile,
     /// Identity providers: `jwt` (bearer tokens of API clients), `oidc`
-    /// (browser sign-in with a partner's OpenID Provider) and `local`
-    /// (accounts with passwords in a users file). Default: none.
+    /// (browser sign-in with a partner's OpenID Provider), `saml` (a
+    /// partner's SAML 2.0 IdP) and `local` (accounts with passwords in a
+    /// users file). Default: none.
     #[serde(default)]
     #[schemars(with = "Vec<IdpFile>")]
     pub(super) idps: Vec<S<IdpFile>>,
@@ -304,7 +305,8 @@ pub(super) struct IdpFile {
     pub(super) name: S<String>,
     /// `jwt`: bearer tokens of API clients, verified against the issuer's
     /// keys. `oidc`: browser sign-in with a partner's OpenID Provider.
-    /// `local`: accounts with passwords in `users_file`.
+    /// `local`: accounts with passwords in `users_file`. `saml`: browser
+    /// sign-in with a partner's SAML 2.0 IdP (AD FS, Entra ID, Okta, …).
     #[serde(rename = "type")]
     #[schemars(with = "String", extend("enum" = IDP_TYPES))]
     pub(super) kind: S<String>,
@@ -374,7 +376,7 @@ pub(super) struct IdpFile {
         extend("default" = crate::oidc::DEFAULT_SCOPES)
     )]
     pub(super) scopes: Option<S<Vec<S<String>>>>,
-    /// (jwt, oidc, local) E-mail domains this IdP answers for (home-realm
+    /// (jwt, oidc, local, saml; required for saml) E-mail domains this IdP answers for (home-realm
     /// discovery); a sign-in or bearer token with an e-mail in another
     /// domain is refused. A jwt IdP without `domains` may assert any domain
     /// except the organisation's member domains; its users are members only
@@ -382,8 +384,9 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["contoso.com"])]
     pub(super) domains: Vec<S<String>>,
-    /// (oidc, local) `trusted`: the IdP's `amr` with a second factor counts
-    /// as MFA. `untrusted`: Portcullis asks for its own second factor.
+    /// (oidc, local, saml) `trusted`: the IdP's `amr` with a second factor
+    /// (saml: an `AuthnContextClassRef` in `mfa_authn_contexts`) counts as
+    /// MFA. `untrusted`: Portcullis asks for its own second factor.
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
@@ -396,6 +399,42 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Option<String>", example = "users.yaml")]
     pub(super) users_file: Option<S<String>>,
+    // `type: saml` (see `crate::saml::config`):
+    /// (saml) An http(s) URL of the IdP's SAML metadata, fetched at start
+    /// and refreshed hourly; a failed refresh keeps the last good copy.
+    /// Exactly one of `metadata_url` and `metadata_file`.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) metadata_url: Option<S<String>>,
+    /// (saml) A file with the IdP's SAML metadata.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) metadata_file: Option<S<String>>,
+    /// (saml) Attribute names read for e-mail, display name and groups;
+    /// each list is tried in order. Defaults: the claim URIs AD FS and Entra
+    /// ID send.
+    #[serde(default)]
+    pub(super) attributes: Option<crate::saml::config::AttributesFile>,
+    /// (saml) `AuthnContextClassRef` values that count as MFA, with
+    /// `mfa: trusted`. Default: `http://schemas.microsoft.com/claims/multipleauthn`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(super) mfa_authn_contexts: Option<Vec<S<String>>>,
+    /// (saml) Accept responses the IdP sends unasked (IdP-initiated); they
+    /// land on the apps page. Default: false (refused).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub(super) allow_idp_initiated: Option<S<bool>>,
+    /// (saml) A PEM private key for signing AuthnRequests and decrypting
+    /// encrypted assertions; with `sp_cert_file`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) sp_key_file: Option<S<String>>,
+    /// (saml) The PEM certificate of `sp_key_file`, published in our SP
+    /// metadata.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) sp_cert_file: Option<S<String>>,
 }
 
 /// An app behind the gateway.

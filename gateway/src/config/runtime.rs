@@ -205,6 +205,8 @@ pub enum IdpKind {
     /// Accounts with passwords in a users file (break-glass accounts, demo
     /// identities), loaded and checked with the config.
     Local(Arc<crate::local_idp::LocalIdp>),
+    /// A partner's SAML 2.0 IdP for browser sign-in.
+    Saml(Arc<crate::saml::SamlIdp>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -56,6 +56,7 @@ impl Checker<'_> {
         const JWT: &[&str] = &["jwt"];
         const OIDC: &[&str] = &["oidc"];
         const LOCAL: &[&str] = &["local"];
+        const SAML: &[&str] = &["saml"];
         for (field, set, types) in [
             ("issuer", f.issuer.is_some(), &["jwt", "oidc"][..]),
             ("audience", f.audience.is_some(), JWT),
@@ -76,10 +77,17 @@ impl Checker<'_> {
             (
                 "domains",
                 !f.domains.is_empty(),
-                &["jwt", "oidc", "local"][..],
+                &["jwt", "oidc", "local", "saml"][..],
             ),
-            ("mfa", f.mfa.is_some(), &["oidc", "local"][..]),
+            ("mfa", f.mfa.is_some(), &["oidc", "local", "saml"][..]),
             ("users_file", f.users_file.is_some(), LOCAL),
+            ("metadata_url", f.metadata_url.is_some(), SAML),
+            ("metadata_file", f.metadata_file.is_some(), SAML),
+            ("attributes", f.attributes.is_some(), SAML),
+            ("mfa_authn_contexts", f.mfa_authn_contexts.is_some(), SAML),
+            ("allow_idp_initiated", f.allow_idp_initiated.is_some(), SAML),
+            ("sp_key_file", f.sp_key_file.is_some(), SAML),
+            ("sp_cert_file", f.sp_cert_file.is_some(), SAML),
         ] {
             let kind = f.kind.value.as_str();
             if set && IDP_TYPES.contains(&kind) && !types.contains(&kind) {
@@ -156,6 +164,7 @@ impl Checker<'_> {
             }
             "oidc" => self.oidc_idp(i, name),
             "local" => self.local_idp(i, name, member_domains, apps),
+            "saml" => self.saml_idp(i, name),
             other => {
                 let hint = rules::closest(other, IDP_TYPES.iter().copied())
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -265,6 +274,62 @@ impl Checker<'_> {
                 }
                 None
             }
+        }
+    }
+
+    /// `type: saml`: the `saml` module checks its own fields and the
+    /// metadata file.
+    fn saml_idp(&mut self, i: &S<IdpFile>, name: String) -> Option<Idp> {
+        let f = &i.value;
+        let mfa_trusted = self.mfa_setting(f.mfa.as_ref());
+        let domains = self.domains(&f.domains);
+        let file = crate::saml::config::SamlIdpFile {
+            name: &f.name,
+            metadata_url: f.metadata_url.as_ref(),
+            metadata_file: f.metadata_file.as_ref(),
+            domains,
+            domains_at: &f.name,
+            attributes: f.attributes.as_ref(),
+            mfa_trusted,
+            mfa_authn_contexts: f.mfa_authn_contexts.as_ref(),
+            allow_idp_initiated: f.allow_idp_initiated.as_ref().is_some_and(|b| b.value),
+            sp_key_file: f.sp_key_file.as_ref(),
+            sp_cert_file: f.sp_cert_file.as_ref(),
+        };
+        match file.check(&self.dir) {
+            Ok(c) => Some(Idp {
+                name,
+                kind: IdpKind::Saml(Arc::new(c)),
+            }),
+            Err(errors) => {
+                for (line, column, message) in errors {
+                    self.err_at(line, column, message);
+                }
+                None
+            }
+        }
+    }
+
+    /// `mfa: trusted | untrusted` (default untrusted).
+    fn mfa_setting(&mut self, m: Option<&S<String>>) -> bool {
+        match m {
+            None => false,
+            Some(m) => match m.value.trim() {
+                "trusted" => true,
+                "untrusted" => false,
+                other => {
+                    let hint = rules::closest(other, ["trusted", "untrusted"])
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
+                    self.err(
+                        m,
+                        format_args!(
+                            "`{other}` is not an mfa setting (one of: trusted, untrusted){hint}"
+                        ),
+                    );
+                    false
+                }
+            },
         }
     }
 }

@@ -52,6 +52,10 @@ impl Handler<'_> {
                 IdpKind::Local(l) if l.serves(&email) => {
                     return self.password_page(200, &idp.name, &email, &rd, None);
                 }
+                IdpKind::Saml(s) if s.serves_email(&email) => {
+                    let reauth = form.get("reauth").is_some_and(|v| v == "1");
+                    return self.start_saml(&idp.name, &rd, reauth).await;
+                }
                 _ => {}
             }
         }
@@ -125,6 +129,7 @@ impl Handler<'_> {
         {
             Some(IdpKind::Oidc(_)) => self.start_oidc(name, email, rd, false).await,
             Some(IdpKind::Local(_)) => self.password_page(200, name, email, rd, None),
+            Some(IdpKind::Saml(_)) => self.start_saml(name, rd, false).await,
             _ => self.start_again(400, "Bad request", "That way of signing in is not offered."),
         }
     }

@@ -11,7 +11,8 @@
 //!   (home-realm discovery), or lets the person choose.
 //! - The methods, each ending in a [`SignedIn`] handed to `complete`:
 //!   [`password`] (a local IdP), [`oidc`] (the round trip to the person's
-//!   IdP) and [`passcode`] (a one-time code by e-mail).
+//!   IdP), [`saml`] (a partner's SAML 2.0 IdP) and [`passcode`] (a one-time
+//!   code by e-mail).
 //! - [`session`]: `complete` finds the directory user the sign-in is for and
 //!   issues the auth host's session; `handoff` sends the person back to the
 //!   app host that asked.
@@ -34,6 +35,7 @@ mod oidc;
 mod passcode;
 mod password;
 mod rate_limit;
+mod saml;
 mod session;
 mod sign_out;
 
@@ -69,6 +71,7 @@ impl Handler<'_> {
             paths::SIGN_IN_CHOOSE if post => self.choose().await,
             paths::SIGN_IN_PASSCODE if post => self.passcode().await,
             paths::CALLBACK if !post => self.callback().await,
+            p if p.starts_with(crate::saml::PREFIX) => self.saml().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
             paths::SIGN_OUT => self.sign_out().await,
