@@ -111,7 +111,14 @@ impl Spec {
             destination: Some(acs.to_string()),
             recipient: acs.to_string(),
             audience: entity_id.to_string(),
-            name_id: format!("pid-{}", hex(8)),
+            // Stable per person, as a persistent NameID is.
+            name_id: format!(
+                "pid-{}",
+                email
+                    .bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ),
             name_id_format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
             email: email.to_string(),
             groups: vec!["Engineers".into(), "Finance".into()],

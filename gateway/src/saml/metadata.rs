@@ -5,7 +5,6 @@
 use super::SamlError;
 use samael::metadata::EntityDescriptor;
 use samael::service_provider::ServiceProvider;
-use samael::traits::ToXml;
 
 const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 
@@ -100,24 +99,38 @@ impl IdpMetadata {
 }
 
 /// Our SP metadata for one idp: entity id (the metadata's own URL), the
-/// ACS with the HTTP-POST binding, our certificate when we have one.
-pub fn sp_metadata(
-    entity_id: &str,
-    acs_url: &str,
-    cert_der: Option<&[u8]>,
-) -> Result<String, SamlError> {
-    let sp = ServiceProvider {
-        entity_id: Some(entity_id.to_string()),
-        metadata_url: Some(entity_id.to_string()),
-        acs_url: Some(acs_url.to_string()),
-        slo_url: None,
-        certificate: cert_der.map(|c| c.to_vec().into()),
-        ..ServiceProvider::default()
-    };
-    let descriptor = sp
-        .metadata()
-        .map_err(|e| SamlError::Request(e.to_string()))?;
-    descriptor
-        .to_string()
-        .map_err(|e| SamlError::Request(format!("{e:?}")))
+/// ACS with the HTTP-POST binding, our certificate when we have one (for
+/// signed requests and encrypted assertions). Written here rather than by
+/// samael, whose SP metadata insists on a logout endpoint we do not serve.
+pub fn sp_metadata(entity_id: &str, acs_url: &str, cert_der: Option<&[u8]>) -> String {
+    use base64::Engine as _;
+    let keys = cert_der
+        .map(|der| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+            ["signing", "encryption"]
+                .iter()
+                .map(|usage| {
+                    format!(
+                        r#"<md:KeyDescriptor use="{usage}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#
+                    )
+                })
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{eid}"><md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat><md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/></md:SPSSODescriptor></md:EntityDescriptor>
+"#,
+        eid = xml_attr(entity_id),
+        acs = xml_attr(acs_url),
+        signed = cert_der.is_some(),
+    )
+}
+
+/// Escapes a value for an XML attribute in double quotes.
+fn xml_attr(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -49,8 +49,10 @@ pub enum SamlError {
     Unreachable(String),
     #[error("response refused: {0}")]
     Refused(&'static str),
-    #[error("signature not valid: {0}")]
-    Signature(String),
+    /// Refused by samael: the signature, or a check it makes on what the
+    /// signature covers (Issuer, Audience, Recipient, InResponseTo, times).
+    #[error("not verified: {0}")]
+    Verification(String),
     #[error("replayed assertion")]
     Replayed,
     #[error("request could not be built: {0}")]
@@ -64,7 +66,7 @@ impl SamlError {
             SamlError::Metadata(_) => "idp_metadata",
             SamlError::Unreachable(_) => "idp_unreachable",
             SamlError::Refused(_) => "response_refused",
-            SamlError::Signature(_) => "bad_signature",
+            SamlError::Verification(_) => "not_verified",
             SamlError::Replayed => "replayed",
             SamlError::Request(_) => "request_failed",
         }

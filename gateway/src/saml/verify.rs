@@ -108,7 +108,7 @@ pub fn response(
     let ids: Vec<&str> = expected.request_id.into_iter().collect();
     let assertion = sp
         .parse_xml_response_with_mode(&xml, Some(&ids), ReduceMode::ValidateAndMarkNoAncestors)
-        .map_err(|e| SamlError::Signature(e.to_string()))?;
+        .map_err(|e| SamlError::Verification(e.to_string()))?;
     read(&assertion, idp, md, expected)
 }
 
