@@ -84,8 +84,8 @@ pub(super) struct ConfigFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::mail::MailFile>")]
     pub(super) mail: Option<S<crate::mail::MailFile>>,
-    /// Where and how people sign in. Required once an idp of type `oidc` or
-    /// `local`, or `mail`, is configured.
+    /// Where and how people sign in. Required once an idp of type `oidc`,
+    /// `saml` or `local`, or `mail`, is configured.
     #[serde(default)]
     #[schemars(with = "Option<SignInFile>")]
     pub(super) sign_in: Option<S<SignInFile>>,
@@ -306,7 +306,12 @@ pub(super) struct IdpFile {
     /// `jwt`: bearer tokens of API clients, verified against the issuer's
     /// keys. `oidc`: browser sign-in with a partner's OpenID Provider.
     /// `local`: accounts with passwords in `users_file`. `saml`: browser
-    /// sign-in with a partner's SAML 2.0 IdP (AD FS, Entra ID, Okta, …).
+    /// sign-in with a partner's SAML 2.0 IdP (AD FS, Entra ID, Okta, …);
+    /// register Portcullis there with the entity id
+    /// `https://AUTH_HOST/.portcullis/saml/NAME/metadata` (that URL serves our
+    /// SP metadata, which AD FS and Entra ID import) and the reply/ACS URL
+    /// `https://AUTH_HOST/.portcullis/saml/NAME/acs` (HTTP-POST); send the
+    /// e-mail claim, a persistent NameID, and groups if policies use them.
     #[serde(rename = "type")]
     #[schemars(with = "String", extend("enum" = IDP_TYPES))]
     pub(super) kind: S<String>,

@@ -53,13 +53,21 @@ pub const METADATA_REFRESH: Duration = Duration::from_secs(3600);
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributesFile {
-    /// Attribute names holding the e-mail address, tried in order.
+    /// Attribute names holding the e-mail address, tried in order. Default:
+    /// `http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress`,
+    /// `…/claims/upn`, `email`, `mail`; then an `emailAddress` NameID.
     #[serde(default)]
     pub email: Option<Vec<String>>,
-    /// Attribute names holding the display name, tried in order.
+    /// Attribute names holding the display name, tried in order. Default:
+    /// `http://schemas.microsoft.com/identity/claims/displayname`,
+    /// `http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name`,
+    /// `displayName`; then `…/claims/givenname` and `…/claims/surname`.
     #[serde(default)]
     pub name: Option<Vec<String>>,
-    /// Attribute names holding group values; every value of each is read.
+    /// Attribute names holding group values; every value of each is read
+    /// (qualified by the idp's name, as for OIDC). Default:
+    /// `http://schemas.microsoft.com/ws/2008/06/identity/claims/groups`,
+    /// `http://schemas.xmlsoap.org/claims/Group`.
     #[serde(default)]
     pub groups: Option<Vec<String>>,
 }
