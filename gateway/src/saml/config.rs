@@ -122,6 +122,8 @@ pub struct SamlIdp {
     pub mfa_authn_contexts: Vec<String>,
     pub allow_idp_initiated: bool,
     pub sp_key: Option<SpKey>,
+    /// How old a fetched `metadata_url` copy may get ([`METADATA_REFRESH`]).
+    refresh: Duration,
     cached: RwLock<Option<(Arc<IdpMetadata>, Instant)>>,
 }
 
@@ -159,8 +161,16 @@ impl SamlIdp {
             mfa_authn_contexts,
             allow_idp_initiated,
             sp_key,
+            refresh: METADATA_REFRESH,
             cached: RwLock::new(file_metadata.map(|m| (Arc::new(m), Instant::now()))),
         }
+    }
+
+    /// The same idp with another refresh interval for `metadata_url` (tests
+    /// use zero: every use fetches again).
+    pub fn with_refresh(mut self, refresh: Duration) -> SamlIdp {
+        self.refresh = refresh;
+        self
     }
 
     /// Whether `email` is in this IdP's domains (home-realm discovery, and
@@ -185,7 +195,7 @@ impl SamlIdp {
             MetadataSource::Url(u) => u,
         };
         if let Some((m, at)) = &current
-            && at.elapsed() < METADATA_REFRESH
+            && at.elapsed() < self.refresh
         {
             return Ok(m.clone());
         }
@@ -367,4 +377,81 @@ fn load_sp_key(key: &std::path::Path, cert: &std::path::Path) -> Result<SpKey, S
         .to_der()
         .map_err(|_| format!("`{}` cannot be encoded", cert.display()))?;
     Ok(SpKey { key, cert_der })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn metadata_xml() -> String {
+        use base64::Engine as _;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["idp.test".into()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.der());
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.test/"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+        )
+    }
+
+    /// A metadata server on loopback that answers 500 once `fail` is set.
+    async fn serve(fail: Arc<AtomicBool>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let body = metadata_xml();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let reply = if fail.load(Ordering::SeqCst) {
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/samlmetadata+xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = sock.write_all(reply.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/FederationMetadata.xml")
+    }
+
+    fn idp(url: &str) -> SamlIdp {
+        SamlIdp::new(
+            "partner".into(),
+            MetadataSource::Url(url.into()),
+            None,
+            vec!["partner.example".into()],
+            Attributes::from_file(None),
+            false,
+            Vec::new(),
+            false,
+            None,
+        )
+        .with_refresh(Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn metadata_url_keeps_the_last_good_copy_when_a_refresh_fails() {
+        let fail = Arc::new(AtomicBool::new(false));
+        let url = serve(fail.clone()).await;
+        let fetched = idp(&url);
+        let first = fetched.metadata().await.expect("first fetch");
+        assert_eq!(first.entity_id, "https://idp.test/");
+        fail.store(true, Ordering::SeqCst);
+        let kept = fetched.metadata().await.expect("last good copy");
+        assert!(Arc::ptr_eq(&first, &kept));
+        // Without a good copy, a failed fetch is an error (sign-in refused).
+        assert!(matches!(
+            idp(&url).metadata().await,
+            Err(SamlError::Unreachable(_))
+        ));
+    }
 }
