@@ -463,8 +463,22 @@ async fn start() -> Env {
         contoso.metadata(&[&contoso.key]),
     )
     .unwrap();
+    // northwind wants signed AuthnRequests: our SP key and certificate.
+    let northwind = Idp::new(dir.path(), "northwind");
+    std::fs::write(
+        dir.path().join("northwind.xml"),
+        northwind.metadata(&[&northwind.key]).replace(
+            "<md:IDPSSODescriptor ",
+            "<md:IDPSSODescriptor WantAuthnRequestsSigned=\"true\" ",
+        ),
+    )
+    .unwrap();
+    let sp = Key::new(dir.path(), "sp");
+    std::fs::copy(&sp.key_pem, dir.path().join("sp.key")).unwrap();
+    std::fs::copy(&sp.cert_pem, dir.path().join("sp.crt")).unwrap();
     let idps = "  - { name: fabrikam, type: saml, metadata_file: fabrikam.xml, domains: [fabrikam.example], mfa: trusted }\n  \
-                - { name: contoso, type: saml, metadata_file: contoso.xml, domains: [contoso.example], allow_idp_initiated: true }\n";
+                - { name: contoso, type: saml, metadata_file: contoso.xml, domains: [contoso.example], allow_idp_initiated: true }\n  \
+                - { name: northwind, type: saml, metadata_file: northwind.xml, domains: [northwind.example], sp_key_file: sp.key, sp_cert_file: sp.crt }\n";
     let top = format!("sign_in: {{ host: {AUTH} }}\n");
     let ups = vec![up.address()];
     let apps: Vec<AppSpec> = ["wiki", "demo"]
@@ -701,4 +715,80 @@ async fn unsolicited_responses_and_replays_are_refused() {
         )
         .await;
     assert_eq!(p.status, 403, "{p:?}");
+}
+
+/// An IdP whose metadata says `WantAuthnRequestsSigned`: the redirect
+/// carries `SigAlg` and a `Signature` over the query (SAML bindings
+/// §3.4.4.1) that our certificate verifies (checked with the `openssl`
+/// command line), and our SP metadata publishes that certificate.
+#[tokio::test]
+async fn authn_requests_are_signed_when_the_idp_asks() {
+    let env = start().await;
+    let mut b = env.browser();
+    let form = b.open(&env.url("wiki.test", "/")).await;
+    let mut fields = vec![("email", "nina@northwind.example".to_string())];
+    for f in ["csrf", "rd"] {
+        if let Some(v) = form.field(f) {
+            fields.push((f, v));
+        }
+    }
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b
+        .post(&form.url.join("/.portcullis/sign-in").unwrap(), &refs)
+        .await;
+    assert_eq!(p.status, 302, "{p:?}");
+    let to = p.location.clone().unwrap();
+    let query = to.query().unwrap().to_string();
+    let (signed, signature) = query.split_once("&Signature=").expect("signed redirect");
+    assert!(
+        signed.contains("&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256"),
+        "{signed}"
+    );
+    let signature: String = reqwest::Url::parse(&format!("http://x/?s={signature}"))
+        .unwrap()
+        .query_pairs()
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let dir = env.gw.dir.path();
+    use base64::Engine as _;
+    std::fs::write(
+        dir.join("sig.bin"),
+        base64::engine::general_purpose::STANDARD
+            .decode(signature)
+            .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("signed.txt"), signed).unwrap();
+    let pubkey = std::process::Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(dir.join("sp.crt"))
+        .output()
+        .unwrap();
+    std::fs::write(dir.join("sp.pub"), &pubkey.stdout).unwrap();
+    let verify = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(dir.join("sp.pub"))
+        .arg("-signature")
+        .arg(dir.join("sig.bin"))
+        .arg(dir.join("signed.txt"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // The IdP's admin imports our metadata, certificate included.
+    let req = saml_idp::read_request(&to);
+    let md = b.get(&req.issuer).await;
+    let cert = std::fs::read_to_string(dir.join("sp.crt")).unwrap();
+    let cert_b64: String = cert.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(md.body.contains(&cert_b64), "{}", md.body);
+    assert!(
+        md.body.contains("AuthnRequestsSigned=\"true\""),
+        "{}",
+        md.body
+    );
 }
