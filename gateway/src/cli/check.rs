@@ -9,6 +9,24 @@ pub fn run(a: &ConfigArg) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // An ended IdP signing certificate: a warning (exit 0). Signatures are
+    // checked against the key the metadata lists; the IdP's admin should
+    // still roll it over, and its metadata may change soon.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for idp in &snapshot.config.idps {
+        if let portcullis::config::IdpKind::Saml(s) = &idp.kind
+            && let Some(md) = s.loaded()
+            && md.expired_certs(now) > 0
+        {
+            eprintln!(
+                "{}: warning: idp `{}`: {} of its {} signing certificate(s) in the metadata have expired",
+                a.config.display(),
+                idp.name,
+                md.expired_certs(now),
+                md.signing_certs
+            );
+        }
+    }
     let r = &snapshot.rules;
     println!(
         "{}: OK — {} app{}, {} polic{}, {} named location{}, {} rule test{} in {} rule file{}{}",

@@ -181,6 +181,15 @@ impl SamlIdp {
             .is_some_and(|(_, d)| self.domains.iter().any(|x| x.eq_ignore_ascii_case(d)))
     }
 
+    /// The metadata held now (a file's, or the last fetched), without
+    /// fetching; `portcullis check` reads it.
+    pub fn loaded(&self) -> Option<Arc<IdpMetadata>> {
+        self.cached
+            .read()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(m, _)| m.clone()))
+    }
+
     /// The IdP's metadata: the file's, or the URL's (fetched when missing or
     /// older than [`METADATA_REFRESH`]; a failed refresh keeps the last good
     /// copy and is logged).

@@ -23,6 +23,9 @@ pub struct IdpMetadata {
     pub want_signed_requests: bool,
     /// How many signing certificates it lists (at least one).
     pub signing_certs: usize,
+    /// Each signing certificate's end of validity (unix seconds), where it
+    /// could be read; `portcullis check` warns about ended ones.
+    pub cert_not_after: Vec<i64>,
 }
 
 impl IdpMetadata {
@@ -78,8 +81,8 @@ impl IdpMetadata {
             idp_metadata: descriptor.clone(),
             ..ServiceProvider::default()
         };
-        let signing_certs = match sp.idp_signing_certs() {
-            Ok(Some(c)) if !c.is_empty() => c.len(),
+        let certs = match sp.idp_signing_certs() {
+            Ok(Some(c)) if !c.is_empty() => c,
             Ok(_) => {
                 return Err(bad(
                     "no signing certificate (KeyDescriptor use=\"signing\" with an X509Certificate): responses could not be verified".into(),
@@ -87,14 +90,27 @@ impl IdpMetadata {
             }
             Err(e) => return Err(bad(format!("a signing certificate cannot be read: {e}"))),
         };
+        let cert_not_after = certs
+            .iter()
+            .filter_map(|c| x509_parser::parse_x509_certificate(c.der_data()).ok())
+            .map(|(_, c)| c.validity().not_after.timestamp())
+            .collect();
         Ok(IdpMetadata {
+            signing_certs: certs.len(),
+            cert_not_after,
             descriptor,
             entity_id,
             sso_redirect,
             slo_redirect,
             want_signed_requests,
-            signing_certs,
         })
+    }
+}
+
+impl IdpMetadata {
+    /// How many signing certificates had ended by `now` (unix seconds).
+    pub fn expired_certs(&self, now: i64) -> usize {
+        self.cert_not_after.iter().filter(|t| **t < now).count()
     }
 }
 
@@ -133,4 +149,31 @@ fn xml_attr(v: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(not_after: time::OffsetDateTime) -> String {
+        use base64::Engine as _;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec!["idp.test".into()]).expect("params");
+        params.not_before = not_after - time::Duration::days(365);
+        params.not_after = not_after;
+        let cert = params.self_signed(&key).expect("cert");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.der());
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.test/"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+        )
+    }
+
+    #[test]
+    fn an_expired_signing_certificate_is_counted_for_check_to_warn() {
+        let now = time::OffsetDateTime::now_utc();
+        let old = IdpMetadata::parse(&metadata(now - time::Duration::days(1))).expect("parses");
+        assert_eq!(old.expired_certs(now.unix_timestamp()), 1);
+        let fresh = IdpMetadata::parse(&metadata(now + time::Duration::days(30))).expect("parses");
+        assert_eq!(fresh.expired_certs(now.unix_timestamp()), 0);
+    }
 }
