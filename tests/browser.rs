@@ -125,7 +125,7 @@ fn escape(s: &str) -> String {
 /// again, signs out, and wiki asks them to sign in again.
 #[tokio::test]
 async fn partner_journey_in_chromium() {
-    run_journey("partner_journey_in_chromium", false).await;
+    run_journey("partner_journey_in_chromium", false, false).await;
 }
 
 /// The same partner, invited from the CLI: the link from the e-mail in the
@@ -133,10 +133,33 @@ async fn partner_journey_in_chromium() {
 /// page → app 1 → MFA → … → sign-out (issue 6).
 #[tokio::test]
 async fn invited_partner_follows_the_emailed_link_in_chromium() {
-    run_journey("invited_partner_follows_the_emailed_link_in_chromium", true).await;
+    run_journey(
+        "invited_partner_follows_the_emailed_link_in_chromium",
+        true,
+        false,
+    )
+    .await;
 }
 
-async fn run_journey(name: &str, invited: bool) {
+/// The invited partner's organisation is an Entra ID tenant (issue 15):
+/// `preset: microsoft` through the multi-tenant `organizations` authority
+/// (discovery read from the loopback OP), an ID token shaped as Entra's (the
+/// tenant's own issuer, `tid`, `oid`, `xms_edov` and no `email_verified`,
+/// no RFC 9207 `iss`), the same journey end to end.
+#[tokio::test]
+async fn invited_entra_guest_follows_the_emailed_link_in_chromium() {
+    run_journey(
+        "invited_entra_guest_follows_the_emailed_link_in_chromium",
+        true,
+        true,
+    )
+    .await;
+}
+
+/// An Entra tenant of the partner (`entra` journeys).
+const PARTNER_TENANT: &str = "3c4d5e6f-0000-4a1b-8c2d-0123456789ab";
+
+async fn run_journey(name: &str, invited: bool, entra: bool) {
     chromium::assert_installed();
     let shots = chromium::artifacts(name);
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
@@ -145,10 +168,18 @@ async fn run_journey(name: &str, invited: bool) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("op.secret"), format!("{CLIENT_SECRET}\n")).unwrap();
     let op_port = free_port();
-    let idps = format!(
-        "  - {{ name: partner, type: oidc, issuer: \"http://127.0.0.1:{op_port}\", client_id: {CLIENT_ID}, \
-         client_secret_file: op.secret, domains: [partner.example] }}\n"
-    );
+    let idps = if entra {
+        format!(
+            "  - {{ name: partner, type: oidc, preset: microsoft, \
+             discovery_url: \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\", \
+             client_id: {CLIENT_ID}, client_secret_file: op.secret, domains: [partner.example] }}\n"
+        )
+    } else {
+        format!(
+            "  - {{ name: partner, type: oidc, issuer: \"http://127.0.0.1:{op_port}\", client_id: {CLIENT_ID}, \
+             client_secret_file: op.secret, domains: [partner.example] }}\n"
+        )
+    };
     let top = format!(
         "sign_in: {{ host: {AUTH} }}\n\
          mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
@@ -163,7 +194,28 @@ async fn run_journey(name: &str, invited: bool) {
         r#"{{ "{PARTNER}": {{ "password": "{PARTNER_PW}", "name": "Pia", "email_verified": true }} }}"#
     );
     // Not trusted for MFA: Portcullis asks for its own TOTP.
-    let _op = Op::start(gw.dir.path(), op_port, &accounts, "pwd", &callback);
+    let _op = if entra {
+        let accounts = format!(
+            r#"{{ "{PARTNER}": {{ "password": "{PARTNER_PW}", "name": "Pia", "email_verified": null,
+                 "claims": {{ "tid": "{PARTNER_TENANT}", "oid": "0000aaaa-0000-0000-0000-0000000000b1", "ver": "2.0", "xms_edov": true }} }} }}"#
+        );
+        Op::start_shaped(
+            gw.dir.path(),
+            op_port,
+            "https://login.microsoftonline.com/{tenantid}/v2.0",
+            &accounts,
+            "pwd",
+            &callback,
+            &[
+                "--conform-id-token-claims",
+                "false",
+                "--iss-response",
+                "false",
+            ],
+        )
+    } else {
+        Op::start(gw.dir.path(), op_port, &accounts, "pwd", &callback)
+    };
 
     let mut invitation = None;
     let pia = if invited {
@@ -254,12 +306,14 @@ async fn run_journey(name: &str, invited: bool) {
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["app1_identity"]["x-portcullis-email"], PARTNER);
     assert_eq!(summary["app1_identity"]["x-portcullis-user-type"], "guest");
-    let extra: &[&str] = if invited {
-        &["00-invitation", "03b-apps"]
-    } else {
-        &[]
-    };
-    for page in SCREENSHOTS.iter().chain(extra) {
+    let extra: &[&str] = if invited { &["00-invitation"] } else { &[] };
+    // An accepted invitation goes to the IdP without the sign-in page.
+    let skipped: &[&str] = if invited { &["01-sign-in"] } else { &[] };
+    for page in SCREENSHOTS
+        .iter()
+        .filter(|p| !skipped.contains(p))
+        .chain(extra)
+    {
         for name in [format!("{page}.png"), format!("{page}-phone.png")] {
             let len = std::fs::metadata(shots.join(&name))
                 .unwrap_or_else(|e| panic!("screenshot {name}: {e}"))
@@ -278,6 +332,15 @@ async fn run_journey(name: &str, invited: bool) {
     // session after sign-out (each one revoked).
     let user = gw.store.get_user_by_email(PARTNER).await.unwrap().unwrap();
     assert_eq!(user.id, pia, "the invited guest was linked, not duplicated");
+    if entra {
+        // Keyed by the tenant and the object id, not the per-app `sub`.
+        assert_eq!(
+            user.identity.map(|i| i.subject),
+            Some(format!(
+                "{PARTNER_TENANT}|0000aaaa-0000-0000-0000-0000000000b1"
+            ))
+        );
+    }
     let consent = gw.store.consent_of(&pia).await.unwrap();
     assert!(consent.is_some(), "no consent recorded");
     let factor = gw.store.get_totp_factor(&pia).await.unwrap();

@@ -1334,7 +1334,7 @@ async fn a_missing_or_unreadable_signing_key_fails_closed() {
 
 /// Distinct bad bearer tokens sent in CI; set `PORTCULLIS_FAULT_BAD_TOKENS`
 /// for more (the 1 M run: `PORTCULLIS_FAULT_BAD_TOKENS=1000000 cargo test
-/// --release -p gateway --test faults -- --nocapture flood`).
+/// --release -p portcullis --test faults -- --nocapture flood`).
 const BAD_TOKENS_CI: usize = 20_000;
 const FLOOD_CLIENTS: usize = 4;
 

@@ -774,7 +774,11 @@ async fn bearer_tokens_are_verified_and_bad_ones_get_invalid_token() {
     assert_eq!(seen.header("x-portcullis-user"), Some("partner-api:bot-1"));
     assert_eq!(seen.header("x-portcullis-email"), Some(email.as_str()));
     assert_eq!(seen.header("x-portcullis-user-type"), Some("member"));
-    assert_eq!(seen.header("x-portcullis-groups"), Some("partners"));
+    // Issue 15: an issuer's groups are its own, qualified by its name.
+    assert_eq!(
+        seen.header("x-portcullis-groups"),
+        Some("partner-api:partners")
+    );
     assert!(seen.header("x-portcullis-assertion").is_some());
     assert!(seen.all("authorization").is_empty());
     let count = up.count();
@@ -941,8 +945,14 @@ async fn a_bearer_token_never_acts_as_a_directory_user_and_the_assertion_matches
     assert_eq!(claims["sub"], "partner-api:svc");
     assert_eq!(seen.header("x-portcullis-user-type"), Some("member"));
     assert_eq!(claims["user_type"], "member");
-    assert_eq!(seen.header("x-portcullis-groups"), Some("partners"));
-    assert_eq!(claims["groups"], serde_json::json!(["partners"]));
+    assert_eq!(
+        seen.header("x-portcullis-groups"),
+        Some("partner-api:partners")
+    );
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["partner-api:partners"])
+    );
     assert_eq!(claims["aud"], "open");
 }
 

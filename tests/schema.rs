@@ -6,7 +6,7 @@
 //! Regenerate the committed files after changing a file type or its docs:
 //!
 //! ```sh
-//! PORTCULLIS_BLESS=1 cargo test -p gateway --test schema
+//! PORTCULLIS_BLESS=1 cargo test -p portcullis --test schema
 //! ```
 
 use portcullis::schema::{self, FileKind};
@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BLESS: &str = "PORTCULLIS_BLESS=1 cargo test -p gateway --test schema";
+const BLESS: &str = "PORTCULLIS_BLESS=1 cargo test -p portcullis --test schema";
 const MODELINE: &str = "# yaml-language-server: $schema=";
 
 fn root() -> PathBuf {

@@ -171,7 +171,8 @@ pub struct LimitedStream {
     /// How much of the head's end has been seen.
     end: HeadEnd,
     /// The head's deadline: one timer per connection, reset at the first
-    /// byte of each head (`armed` until the head's end).
+    /// byte of a head that does not end in its first read (`armed` until
+    /// the head's end).
     timer: Pin<Box<tokio::time::Sleep>>,
     armed: bool,
     metrics: Arc<Metrics>,
@@ -210,17 +211,48 @@ struct HeadEnd {
 }
 
 impl HeadEnd {
-    /// Feeds bytes of a head: true once its end is seen.
+    /// Feeds bytes of a head: true once its end is seen. Inside a line
+    /// (`progress` 0 or 1) nothing but the next `\n` can change what
+    /// follows, so the scan jumps to it (`memchr`); only the bytes at a
+    /// line's start go through [`HeadEnd::step`]. The same answers as
+    /// stepping every byte (a property test below), at a fraction of the
+    /// cost on every request.
     fn feed(&mut self, bytes: &[u8]) -> bool {
-        for &b in bytes {
-            self.progress = match (self.progress, b) {
-                (2 | 3, b'\n') => return true,
-                (_, b'\n') => 2,
-                (2, b'\r') => 3,
-                (_, b'\r') => 1,
-                _ => 0,
-            };
+        let mut rest = bytes;
+        loop {
+            while self.progress >= 2 {
+                let Some((&b, tail)) = rest.split_first() else {
+                    return false;
+                };
+                rest = tail;
+                if self.step(b) {
+                    return true;
+                }
+            }
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    self.progress = 2;
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    if let Some(&last) = rest.last() {
+                        self.progress = if last == b'\r' { 1 } else { 0 };
+                    }
+                    return false;
+                }
+            }
         }
+    }
+
+    /// One byte: true when it ends the head.
+    fn step(&mut self, b: u8) -> bool {
+        self.progress = match (self.progress, b) {
+            (2 | 3, b'\n') => return true,
+            (_, b'\n') => 2,
+            (2, b'\r') => 3,
+            (_, b'\r') => 1,
+            _ => 0,
+        };
         false
     }
 }
@@ -248,16 +280,23 @@ impl AsyncRead for LimitedStream {
         {
             let new = &buf.filled()[before..];
             if !new.is_empty() {
-                if !this.armed {
+                // A new head starts with this read. Most heads end in the
+                // read they start in: the timer is armed only for one that
+                // does not, counting from now (its first byte), so the
+                // common request never touches the timer wheel.
+                let starts = !this.armed;
+                if starts {
                     this.end = HeadEnd::default();
-                    let at = tokio::time::Instant::now() + this.deadline;
-                    this.timer.as_mut().reset(at);
-                    this.armed = true;
                 }
                 if this.end.feed(new) {
                     this.armed = false;
                     this.head_pending.store(false, Ordering::Relaxed);
                 } else {
+                    if starts {
+                        let at = tokio::time::Instant::now() + this.deadline;
+                        this.timer.as_mut().reset(at);
+                        this.armed = true;
+                    }
                     // Registers the wake-up for the deadline.
                     let _ = this.timer.as_mut().poll(cx);
                 }
@@ -386,6 +425,41 @@ mod tests {
             b"X-a: b\r\n",
             b"X-b: c\r\n"
         ]));
+    }
+
+    proptest::proptest! {
+        /// The jumping scan answers as stepping every byte does, however
+        /// the bytes are split into reads.
+        #[test]
+        fn the_jumping_scan_agrees_with_the_byte_by_byte_one(
+            bytes in proptest::collection::vec(proptest::sample::select(vec![b'a', b'\r', b'\n', b':']), 0..64),
+            cuts in proptest::collection::vec(0usize..64, 0..6),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[from..c]);
+                from = c;
+            }
+            let mut stepped = HeadEnd::default();
+            let mut by_step = None;
+            'outer: for (n, chunk) in chunks.iter().enumerate() {
+                for &b in *chunk {
+                    if stepped.step(b) {
+                        by_step = Some(n);
+                        break 'outer;
+                    }
+                }
+            }
+            let mut jumping = HeadEnd::default();
+            let by_jump = chunks.iter().position(|c| jumping.feed(c));
+            proptest::prop_assert_eq!(by_jump, by_step);
+            if by_step.is_none() {
+                proptest::prop_assert_eq!(jumping.progress, stepped.progress);
+            }
+        }
     }
 
     #[test]

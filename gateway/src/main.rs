@@ -8,6 +8,7 @@ mod cli;
 
 use clap::{Parser, Subcommand};
 use cli::ConfigArg;
+use cli::explain::ExplainArgs;
 use cli::guests::GuestsCommand;
 use cli::invitations::{InvitationsCommand, InviteArgs};
 use cli::rules::RulesCommand;
@@ -32,13 +33,17 @@ enum Command {
     Serve(ServeArgs),
     /// Validate the config, the rule files and every file they reference.
     Check(ConfigArg),
-    /// Rule files: run their test cases.
+    /// Rule files: run their test cases, or replay recorded decisions
+    /// against new ones.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
     },
     /// Show the decision for a request and why, policy by policy.
     Whatif(WhatIfArgs),
+    /// Show the recorded decision of one request (its X-Request-Id) and why,
+    /// policy by policy, from the decision log.
+    Explain(ExplainArgs),
     /// Read one password line on stdin and print its argon2id PHC string
     /// (for `password_hash` in the users file of an idp of type local).
     HashPassword,
@@ -74,7 +79,14 @@ fn main() -> ExitCode {
         Command::Rules {
             command: RulesCommand::Test(a),
         } => cli::rules::test(&a),
+        Command::Rules {
+            command: RulesCommand::Diff(a),
+        } => cli::rules_diff::run(&a),
+        Command::Rules {
+            command: RulesCommand::Lint(a),
+        } => cli::lint::run(&a),
         Command::Whatif(a) => cli::whatif::run(&a),
+        Command::Explain(a) => cli::explain::run(&a),
         Command::HashPassword => cli::hash_password::run(),
         Command::Invite(a) => cli::invitations::invite(&a),
         Command::Invitations { command } => cli::invitations::invitations(command),

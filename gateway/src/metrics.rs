@@ -70,6 +70,9 @@ pub struct Metrics {
     /// by the decision that ended them (`sign_in`, `block`, `mfa`, `error`,
     /// `app_removed`).
     pub live_connections_ended: IntCounterVec,
+    /// Decision-log entries dropped because the store was slow or down (a
+    /// full queue, or a batch not written in time); requests never wait.
+    pub decision_log_dropped: IntCounter,
     pub build_info: GaugeVec,
 }
 
@@ -195,6 +198,11 @@ impl Metrics {
             "Unix time at which the HTTPS listener's certificate expires (its notAfter).",
         )
         .expect("valid metric");
+        let decision_log_dropped = IntCounter::new(
+            "portcullis_decision_log_dropped_total",
+            "Decision-log entries dropped because the store was slow or down.",
+        )
+        .expect("valid metric");
         let client_disconnects = IntCounter::new(
             "portcullis_client_disconnects_total",
             "Requests whose client closed the connection before the answer was complete.",
@@ -254,6 +262,7 @@ impl Metrics {
             Box::new(live_connections_ended.clone()),
             Box::new(client_disconnects.clone()),
             Box::new(connections_closed.clone()),
+            Box::new(decision_log_dropped.clone()),
             Box::new(build_info.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -279,6 +288,7 @@ impl Metrics {
             live_connections_ended,
             client_disconnects,
             connections_closed,
+            decision_log_dropped,
             build_info,
         }
     }
@@ -300,7 +310,7 @@ impl Metrics {
     /// exported only with an HTTPS listener.
     pub fn families(&self) -> Vec<Family> {
         let histograms = [self.request_duration.desc()[0].fq_name.clone()];
-        let collectors: [&dyn Collector; 20] = [
+        let collectors: [&dyn Collector; 21] = [
             &self.requests,
             &self.request_duration,
             &self.policy_results,
@@ -320,6 +330,7 @@ impl Metrics {
             &self.live_connections_ended,
             &self.client_disconnects,
             &self.connections_closed,
+            &self.decision_log_dropped,
             &self.build_info,
         ];
         let mut families: Vec<Family> = collectors
@@ -433,6 +444,7 @@ mod tests {
             "portcullis_live_connections_ended_total{decision=\"sign_in\"} 1",
             // Exported from the start at 0, so a rate works at once.
             "portcullis_client_disconnects_total 0",
+            "portcullis_decision_log_dropped_total 0",
             "portcullis_connections_closed_total{reason=\"request_head_timeout\"} 0",
             "portcullis_connections_closed_total{reason=\"client_connection_limit\"} 0",
         ] {

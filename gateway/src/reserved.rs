@@ -20,11 +20,15 @@ pub mod paths {
     pub const SIGN_IN_CHOOSE: &str = "/.portcullis/sign-in/choose";
     pub const SIGN_IN_PASSCODE: &str = "/.portcullis/sign-in/passcode";
     pub const CALLBACK: &str = "/.portcullis/callback";
+    /// Where `type: oauth2` providers send the browser back.
+    pub const OAUTH2_CALLBACK: &str = "/.portcullis/oauth2/callback";
     pub const CONSENT: &str = "/.portcullis/consent";
     pub const MFA: &str = "/.portcullis/mfa";
     pub const SESSION: &str = "/.portcullis/session";
     pub const SIGN_OUT: &str = "/.portcullis/sign-out";
     pub const INVITE: &str = "/.portcullis/invite";
+    /// The access panel: the apps shared with the signed-in person.
+    pub const APPS: &str = "/.portcullis/apps";
     /// App owners' pages (`/.portcullis/manage/…`).
     pub const MANAGE: &str = "/.portcullis/manage";
     /// Self-service sign-up (`/.portcullis/sign-up?app=…`, `…/sign-up/…`).

@@ -162,6 +162,17 @@ pub fn run(opts: ServeOptions) -> Result<std::convert::Infallible, Vec<String>> 
         crate::proxy::access_log::Flusher { log: access_log },
     ));
     server.add_service(background_service(
+        "decision log",
+        crate::decision_log::Writer {
+            log: gateway.decision_log.clone(),
+            store: gateway.store.clone(),
+            settings: {
+                let gateway = gateway.clone();
+                Box::new(move || gateway.snapshot.load().config.decision_log.clone())
+            },
+        },
+    ));
+    server.add_service(background_service(
         "session sync",
         crate::replica_sync::SessionSync {
             gateway: gateway.clone(),
@@ -287,7 +298,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
                 domains,
             } => Some(bearer_verifier(
                 config,
-                &idp.name,
+                idp,
                 issuer,
                 audience,
                 jwks,
@@ -296,7 +307,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
                 domains,
             )),
             // Browser sign-in IdPs are not bearer-token issuers.
-            IdpKind::Oidc(_) | IdpKind::Local(_) | IdpKind::Saml(_) => None,
+            IdpKind::Oidc(_) | IdpKind::Oauth2(_) | IdpKind::Local(_) | IdpKind::Saml(_) => None,
         })
         .collect()
 }
@@ -304,7 +315,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
 #[allow(clippy::too_many_arguments)]
 fn bearer_verifier(
     config: &Config,
-    name: &str,
+    idp: &crate::config::Idp,
     issuer: &str,
     audience: &str,
     jwks: &JwksSource,
@@ -316,7 +327,9 @@ fn bearer_verifier(
         JwksSource::File(p) => session::JwksSource::File(p.clone()),
         JwksSource::Url(u) => session::JwksSource::Url(u.clone()),
     };
+    let name = idp.name.as_str();
     let mut cfg = BearerConfig::new(name, issuer, audience, source);
+    cfg.trust = idp.trust.clone();
     cfg.algorithms = algorithms
         .iter()
         .map(|a| session::parse_algorithm(a))

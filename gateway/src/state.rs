@@ -47,6 +47,9 @@ pub struct Gateway {
     /// Platform by User-Agent string (see `proxy::context`), bounded.
     pub platforms: moka::sync::Cache<String, rules::Platform>,
     pub metrics: Arc<Metrics>,
+    /// The decision log's queue (`decision_log`): the request path records
+    /// into it without waiting; `server::run` starts its writer.
+    pub decision_log: Arc<crate::decision_log::DecisionLog>,
     /// The portal's mailer (invitations, reminders); `None` until
     /// `server::run` has built the portal, and when mail is not configured.
     pub mailer: arc_swap::ArcSwapOption<crate::mail::Mailer>,
@@ -78,6 +81,9 @@ impl Gateway {
             draining: AtomicBool::new(false),
             assertions: AssertionCache::new(100_000),
             platforms: moka::sync::Cache::new(10_000),
+            decision_log: Arc::new(crate::decision_log::DecisionLog::new(
+                metrics.decision_log_dropped.clone(),
+            )),
             metrics: Arc::new(metrics),
             mailer: arc_swap::ArcSwapOption::empty(),
             ready: AtomicBool::new(false),

@@ -114,21 +114,32 @@ impl WhatIf {
                 ]
             })
             .collect();
-        let header = ["POLICY", "STATE", "APPLIES", "RESULT", "WHY"].map(String::from);
-        let mut widths = [0usize; 4];
-        for row in std::iter::once(&header).chain(rows.iter()) {
-            for (w, cell) in widths.iter_mut().zip(row.iter()) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        out.push('\n');
-        for row in std::iter::once(&header).chain(rows.iter()) {
-            for (w, cell) in widths.iter().zip(row.iter()) {
-                out.push_str(&format!("{cell:<w$}  "));
-            }
-            out.push_str(&row[4]);
-            out.push('\n');
-        }
+        write_policy_table(&mut out, &rows);
         out
+    }
+}
+
+/// Appends the per-policy table of a decision (`whatif`, `explain`):
+/// name, state, whether it applied, its result, and why; the columns padded
+/// to their widest cell, the last one not.
+pub fn write_policy_table<S: AsRef<str>>(out: &mut String, rows: &[[S; 5]]) {
+    const HEADER: [&str; 5] = ["POLICY", "STATE", "APPLIES", "RESULT", "WHY"];
+    let cells = |row: &[S; 5]| row.each_ref().map(|c| c.as_ref().to_string());
+    let all: Vec<[String; 5]> = std::iter::once(HEADER.map(String::from))
+        .chain(rows.iter().map(cells))
+        .collect();
+    let mut widths = [0usize; 4];
+    for row in &all {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    out.push('\n');
+    for row in &all {
+        for (w, cell) in widths.iter().zip(row.iter()) {
+            out.push_str(&format!("{cell:<w$}  "));
+        }
+        out.push_str(&row[4]);
+        out.push('\n');
     }
 }

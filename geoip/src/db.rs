@@ -141,6 +141,26 @@ impl CountryDb {
         &self.path
     }
 
+    /// Every country some network of the database is placed in (for
+    /// `rules lint`: a named location's country the database never gives
+    /// can never match). Walks the whole database: a CLI-time call, never on
+    /// the request path. A record that does not decode is skipped.
+    pub fn countries(&self) -> std::collections::BTreeSet<CountryCode> {
+        let mut found = std::collections::BTreeSet::new();
+        let Ok(networks) = self.reader.networks(maxminddb::WithinOptions::default()) else {
+            return found;
+        };
+        for item in networks.flatten() {
+            if let Ok(Some(code)) =
+                item.decode_path::<&str>(&maxminddb::path!["country", "iso_code"])
+                && let Ok(code) = CountryCode::parse(code)
+            {
+                found.insert(code);
+            }
+        }
+        found
+    }
+
     /// `database_type` from the metadata, e.g. `GeoIP2-Country`.
     pub fn database_type(&self) -> &str {
         &self.reader.metadata().database_type

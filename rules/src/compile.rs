@@ -125,6 +125,9 @@ struct Compiler<'c> {
     locations: Vec<NamedLocation>,
     policies: Vec<Policy>,
     app_ids: FxHashMap<Box<str>, AppId>,
+    /// Every `group:NAME` a policy names, with where (for `check`'s
+    /// warning about groups no source provides).
+    group_refs: Vec<(Box<str>, SourcePos)>,
 }
 
 impl<'c> Compiler<'c> {
@@ -142,6 +145,7 @@ impl<'c> Compiler<'c> {
             locations: Vec::new(),
             policies: Vec::new(),
             app_ids,
+            group_refs: Vec::new(),
         }
     }
 
@@ -282,6 +286,15 @@ impl<'c> Compiler<'c> {
                     None
                 }
             });
+        let since = f.since.as_ref().and_then(|d| match parse_date(&d.value) {
+            Some(date) => Some((date, pos(file, d))),
+            None => {
+                self.errors.push(pos(file, d).error(RuleErrorKind::BadDate {
+                    value: d.value.clone(),
+                }));
+                None
+            }
+        });
         if f.grant.is_none() && sign_in_frequency.is_none() && self.errors.len() == before {
             self.errors.push(at.error(RuleErrorKind::NothingToDo));
         }
@@ -302,6 +315,7 @@ impl<'c> Compiler<'c> {
             locations,
             paths,
             methods,
+            since,
         });
     }
 
@@ -399,8 +413,13 @@ impl<'c> Compiler<'c> {
         let entry = match v {
             "guests" => Some(UserEntry::Guests),
             "members" => Some(UserEntry::Members),
-            _ if let Some(g) = v.strip_prefix("group:") => (!g.trim().is_empty())
-                .then(|| UserEntry::Group(g.trim().to_ascii_lowercase().into())),
+            _ if let Some(g) = v.strip_prefix("group:") => {
+                let g: Box<str> = g.trim().to_ascii_lowercase().into();
+                if !g.is_empty() {
+                    self.group_refs.push((g.clone(), pos(file, e)));
+                }
+                (!g.is_empty()).then_some(UserEntry::Group(g))
+            }
             _ if let Some(d) = v.strip_prefix("domain:") => {
                 valid_domain(d).then(|| UserEntry::Domain(d.to_ascii_lowercase().into()))
             }
@@ -649,6 +668,7 @@ impl<'c> Compiler<'c> {
                 crate::eval::merge_sorted(&[&ix.everyone, &ix.members]).into_owned();
         }
         RuleSet {
+            group_refs: self.group_refs,
             hot: self.policies.iter().map(Hot::of).collect(),
             policies: self.policies,
             apps: self
@@ -708,6 +728,12 @@ pub(crate) fn parse_cidr(text: &str) -> Result<IpNet, RuleErrorKind> {
         });
     }
     Ok(net)
+}
+
+/// A calendar date written `YYYY-MM-DD`.
+pub(crate) fn parse_date(text: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text.trim(), format).ok()
 }
 
 fn valid_domain(d: &str) -> bool {

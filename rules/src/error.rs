@@ -89,6 +89,8 @@ pub enum RuleErrorKind {
     MissingInclude { field: String },
     #[error("`{field}` cannot mix `all` with other entries")]
     AllWithOthers { field: String },
+    #[error("`{value}` is not a date; write it as YYYY-MM-DD, e.g. 2026-11-02")]
+    BadDate { value: String },
     #[error("a policy needs a `grant` or a `session` control (or both)")]
     NothingToDo,
     #[error("`grant.require` is empty; list at least one control, e.g. [mfa]")]

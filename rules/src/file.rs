@@ -120,6 +120,12 @@ pub(crate) struct PolicyFile {
     #[serde(default)]
     #[schemars(with = "Option<SessionFile>")]
     pub session: Option<S<SessionFile>>,
+    /// The date (`YYYY-MM-DD`) the policy got its current `state`; `rules
+    /// lint` reports a `report_only` policy older than the config's
+    /// `lint.report_only_max_age`. Not used in decisions.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "2026-11-02")]
+    pub since: Option<S<String>>,
 }
 
 /// `{ include: [...], exclude: [...] }`. An entry in `exclude` beats one in

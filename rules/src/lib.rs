@@ -15,6 +15,7 @@ mod duration;
 mod error;
 mod eval;
 mod file;
+mod lint;
 mod model;
 mod paths;
 pub mod platform;
@@ -25,6 +26,7 @@ pub use compile::CompileContext;
 pub use duration::{format_duration, parse_duration};
 pub use error::{RuleError, RuleErrorKind, SourcePos, closest};
 pub use eval::{Decision, Evaluation, PolicyTrace, Reason, Requirement, Why, evaluate, explain};
+pub use lint::{Finding, LintKind, LintOptions, lint};
 pub use model::{
     AppId, Control, Grant, NamedLocation, Operator, Policy, Request, RuleSet, State, User,
     UserEntry, UserType,

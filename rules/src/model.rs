@@ -209,9 +209,24 @@ pub struct Policy {
     pub(crate) locations: Option<LocationCondition>,
     pub(crate) paths: Option<PathCondition>,
     pub(crate) methods: Option<u16>,
+    /// `since:`, the date the policy got its state (for `rules lint`), and
+    /// where it is written.
+    pub since: Option<(time::Date, SourcePos)>,
 }
 
 impl Policy {
+    /// Whether the policy has a `locations` condition: a block by it is
+    /// told to the person as a location refusal (reason `location`).
+    pub fn has_location_condition(&self) -> bool {
+        self.locations.is_some()
+    }
+
+    /// Whether the policy has a `platforms` condition (reason
+    /// `device_platform` for its blocks).
+    pub fn has_platform_condition(&self) -> bool {
+        self.platforms.is_some()
+    }
+
     /// Everything that decides what the policy does, without where it was
     /// written: equal fingerprints mean the same rule (used to report what a
     /// reload changed).
@@ -321,6 +336,8 @@ pub struct RuleSet {
     pub(crate) per_app: Vec<UserIndex>,
     pub(crate) tests: Vec<crate::cases::RuleTest>,
     pub(crate) files: Vec<PathBuf>,
+    /// Every `group:NAME` the policies name (lower-case), where written.
+    pub(crate) group_refs: Vec<(Box<str>, crate::SourcePos)>,
 }
 
 impl RuleSet {
@@ -359,6 +376,13 @@ impl RuleSet {
 
     pub fn tests(&self) -> &[crate::cases::RuleTest] {
         &self.tests
+    }
+
+    /// Every `group:NAME` the policies' `users` name (lower-case, as
+    /// matched) and where it is written, in file order; `portcullis check`
+    /// warns about names no source of groups can provide.
+    pub fn group_references(&self) -> impl Iterator<Item = (&str, &crate::SourcePos)> {
+        self.group_refs.iter().map(|(g, p)| (&**g, p))
     }
 
     /// The rule files this set was built from.

@@ -170,18 +170,20 @@ try {
     expect((await heading()) === 'You are invited', `expected the invitation page, got:\n${await describe()}`);
     await shot('00-invitation');
     step = 'accept the invitation';
-    await clickThrough('button[type=submit]', (u) => u.host === auth && u.pathname === '/.portcullis/sign-in');
+    // The invited address goes with it: straight to the partner's IdP,
+    // no sign-in page and no retyping (issue 17).
+    await clickThrough('button[type=submit]', (u) => u.host === idp.host);
   } else {
     step = 'open app 1';
     await page.goto(app1.href);
     await waitFor(auth, '/.portcullis/sign-in');
-  }
-  expect((await heading()) === 'Sign in', `expected the sign-in page, got:\n${await describe()}`);
-  await shot('01-sign-in');
+    expect((await heading()) === 'Sign in', `expected the sign-in page, got:\n${await describe()}`);
+    await shot('01-sign-in');
 
-  step = 'enter e-mail';
-  await page.fill('#email', input.email);
-  await clickThrough('button[type=submit]', (u) => u.host === idp.host);
+    step = 'enter e-mail';
+    await page.fill('#email', input.email);
+    await clickThrough('button[type=submit]', (u) => u.host === idp.host);
+  }
   expect(new URL(page.url()).pathname.startsWith('/interaction/'), `expected the IdP's login form, got:\n${await describe()}`);
   expect(await page.locator('input[name=password]').count() === 1, `no password field at the IdP:\n${await describe()}`);
   await shot('02-idp-login', { ours: false });
@@ -196,15 +198,8 @@ try {
 
   step = 'accept';
   await clickThrough('button[value=accept]');
-  if (input.invitation) {
-    // Redeemed: the apps shared with the partner, with their end dates.
-    expect((await heading()) === 'You are signed in', `expected the apps page, got:\n${await describe()}`);
-    const apps = await page.locator('main').innerText();
-    expect(apps.includes('(until '), `the apps page shows no end date:\n${apps}`);
-    await shot('03b-apps');
-    step = 'open app 1 from the apps page';
-    await clickThrough(`a[href^="${app1.origin}"]`, (u) => u.host === auth && u.pathname === '/.portcullis/mfa');
-  }
+  // Redeemed or not, the partner lands on app 1 (the invitation's first
+  // app, or the one asked for), which asks for MFA first.
   expect((await heading()) === 'Set up two-step verification', `expected TOTP enrollment, got:\n${await describe()}`);
   expect(await page.locator('img[alt^="QR code"]').evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code image did not render');
   await shot('04-mfa-enroll');

@@ -6,7 +6,7 @@
 //     --client-secret Y --redirect-uri U [--redirect-uri U2 ...]
 //     [--amr pwd,mfa] [--acr urn:...] [--accounts accounts.json]
 //     [--conform-id-token-claims true|false] [--jwks-file keys.json]
-//     [--post-logout-redirect-uri U] [--key-id KID]
+//     [--post-logout-redirect-uri U] [--key-id KID] [--iss-response false]
 //
 // Prints `READY <issuer>` on stdout once listening; exits on SIGTERM/SIGINT.
 // `--port 0` picks a free port; the issuer may then contain `{port}`, which
@@ -15,6 +15,18 @@
 //   "name": "Alice", "groups": ["partner-admins"], "email_verified": true } }
 // The login form takes `login` + `password`; a wrong password or unknown
 // login ends the interaction with `error=access_denied`.
+//
+// Provider shapes (issue 15): an account may carry `claims` (extra ID token
+// claims as the provider documents them: `tid`, `oid`, `xms_edov`,
+// `verified_primary_email`, `hd`, `preferred_username`, `_claim_names` +
+// `_claim_sources` for Entra's groups overage, ...); `email_verified: null`
+// and `groups: null` leave those claims out. An issuer containing
+// `{tenantid}` (Entra's multi-tenant template) is what discovery says; each
+// ID token's `iss` is the template with the account's `iss_tenant` (default
+// its `tid`). An account's `aud` makes its ID token name another client (an
+// attack case). `--iss-response false` leaves RFC 9207's `iss` out of
+// authorization responses and discovery (Entra does not send it).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -42,6 +54,7 @@ function parseArgs(argv) {
       case '--conform-id-token-claims': out.conform = value !== 'false'; break;
       case '--jwks-file': out.jwksFile = value; break;
       case '--key-id': out.keyId = value; break;
+      case '--iss-response': out.issResponse = value !== 'false'; break;
       default: throw new Error(`unknown argument ${key}`);
     }
   }
@@ -74,6 +87,11 @@ async function freePort() {
 }
 const port = args.port === 0 ? await freePort() : args.port;
 const issuer = args.issuer.replace('{port}', String(port));
+const TENANT_TEMPLATE = '{tenantid}';
+// The extra claims an account may carry; the scope mask lets only listed
+// claims through.
+const extraClaims = ['tid', 'oid', 'ver', 'xms_edov', 'verified_primary_email', 'hd',
+  'preferred_username', 'upn', 'hasgroups', 'idp'];
 
 function escapeHtml(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -91,7 +109,7 @@ const config = {
   }],
   pkce: { required: () => true },
   claims: {
-    openid: ['sub', 'acr', 'amr', 'auth_time'],
+    openid: ['sub', 'acr', 'amr', 'auth_time', ...extraClaims],
     email: ['email', 'email_verified'],
     profile: ['name', 'groups'],
   },
@@ -110,13 +128,18 @@ const config = {
     return {
       accountId: sub,
       async claims() {
-        return {
+        const out = {
           sub,
-          email: a.email ?? sub,
-          email_verified: a.email_verified ?? true,
+          email: a.email === undefined ? sub : a.email,
+          email_verified: a.email_verified === undefined ? true : a.email_verified,
           name: a.name ?? sub,
-          groups: a.groups ?? [],
+          groups: a.groups === undefined ? [] : a.groups,
+          ...(a.claims ?? {}),
         };
+        for (const k of ['email', 'email_verified', 'groups']) {
+          if (out[k] === null) delete out[k];
+        }
+        return out;
       },
     };
   },
@@ -139,7 +162,45 @@ if (args.keyId && !args.jwksFile) {
   config.jwks = { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: args.keyId, alg: 'RS256', use: 'sig' }] };
 }
 
-const provider = new Provider(issuer, config);
+// A `{tenantid}` issuer is not a URL oidc-provider accepts; it is built
+// with a stand-in and `issuer` answers the template (discovery) or, while an
+// ID token is signed, the account's tenant issuer.
+const tokenIssuer = new AsyncLocalStorage();
+const provider = new Provider(issuer.replace(TENANT_TEMPLATE, 'common'), config);
+Object.defineProperty(provider, 'issuer', {
+  configurable: true,
+  get: () => tokenIssuer.getStore() ?? issuer,
+});
+const { IdToken } = provider;
+const issueIdToken = IdToken.prototype.issue;
+IdToken.prototype.issue = function issue(opts) {
+  const a = accounts[this.available?.sub];
+  if (opts?.use === 'idtoken' && a?.aud) {
+    // The attack case: an ID token for another client.
+    this.client = Object.create(this.client, { clientId: { value: a.aud } });
+  }
+  if (!issuer.includes(TENANT_TEMPLATE)) return issueIdToken.call(this, opts);
+  const tenant = a?.iss_tenant ?? this.available?.tid ?? 'common';
+  return tokenIssuer.run(issuer.replace(TENANT_TEMPLATE, tenant), () => issueIdToken.call(this, opts));
+};
+if (args.issResponse === false) {
+  // First in the chain (before the provider's own router, which answers
+  // without calling on), so it sees every answer.
+  provider.middleware.unshift(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/.well-known/openid-configuration' && ctx.body) {
+      delete ctx.body.authorization_response_iss_parameter_supported;
+    }
+    const to = ctx.response.get('location');
+    if (to && to.includes('iss=')) {
+      const u = new URL(to);
+      if (u.searchParams.has('code') || u.searchParams.has('error')) {
+        u.searchParams.delete('iss');
+        ctx.response.set('location', u.href);
+      }
+    }
+  });
+}
 
 async function readForm(req) {
   const chunks = [];

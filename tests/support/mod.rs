@@ -8,6 +8,8 @@ pub mod chromium;
 pub mod gateway;
 pub mod idp;
 #[allow(dead_code)]
+pub mod oauth2_provider;
+#[allow(dead_code)]
 pub mod op;
 #[allow(dead_code)]
 pub mod postgres;

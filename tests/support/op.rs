@@ -35,6 +35,23 @@ impl Op {
         amr: &str,
         redirect_uri: &str,
     ) -> Op {
+        Op::start_shaped(dir, port, issuer, accounts, amr, redirect_uri, &[])
+    }
+
+    /// Like [`Op::start_as`], with more `op.mjs` arguments: a provider's
+    /// shape (`--conform-id-token-claims false` puts the claims in the ID
+    /// token as Microsoft and Google do, `--iss-response false` leaves out
+    /// RFC 9207's `iss` as Entra does; an issuer with `{tenantid}` is
+    /// Entra's multi-tenant template). Accounts may carry extra `claims`.
+    pub fn start_shaped(
+        dir: &Path,
+        port: u16,
+        issuer: &str,
+        accounts: &str,
+        amr: &str,
+        redirect_uri: &str,
+        extra: &[&str],
+    ) -> Op {
         let idp_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/idp");
         assert!(
             idp_dir.join("node_modules/oidc-provider").is_dir(),
@@ -51,6 +68,7 @@ impl Op {
             .args(["--redirect-uri", redirect_uri, "--amr", amr])
             .arg("--accounts")
             .arg(&file)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -35,15 +35,9 @@ impl AdminApp {
                             .response();
                     }
                 },
-                "limit" => match v.parse::<u32>() {
-                    Ok(n) if (1..=1000).contains(&n) => q.limit = n,
-                    _ => {
-                        return BadInput::field(
-                            "limit",
-                            format!("`{v}` is not a number from 1 to 1000"),
-                        )
-                        .response();
-                    }
+                "limit" => match BadInput::limit(&v) {
+                    Ok(n) => q.limit = n,
+                    Err(e) => return e.response(),
                 },
                 other => {
                     return BadInput::field(

@@ -35,6 +35,7 @@
 
 mod audit;
 mod auth;
+mod decisions;
 mod guests;
 mod invitations;
 mod openapi;
@@ -79,6 +80,8 @@ pub const INVITATIONS_PATH: &str = "/api/v1/invitations";
 pub const GUESTS_PATH: &str = "/api/v1/guests";
 /// The audit log.
 pub const AUDIT_PATH: &str = "/api/v1/audit";
+/// The decision log: `GET` lists, `GET …/{request_id}` one trace.
+pub const DECISIONS_PATH: &str = "/api/v1/decisions";
 /// The OpenAPI document of the API.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 

@@ -20,7 +20,8 @@ pub(super) fn document() -> Value {
         "description": "The app's name in the config", "schema": {"type": "string"}});
     let inv_param =
         json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
-    json!({
+    let (decision_paths, decision_schema) = decisions(&ok, &err);
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "Portcullis admin API", "version": "1"},
         "security": [{"bearer": []}],
@@ -79,5 +80,48 @@ pub(super) fn document() -> Value {
                 "AuditEntry": {"type": "object", "properties": {"id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "action": {"type": "string"}, "subject": {"type": ["string", "null"]}, "app": {"type": ["string", "null"]}, "detail": {"type": "object"}}}
             }
         }
-    })
+    });
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), decision_paths) {
+        paths.extend(more);
+    }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.insert("Decision".into(), decision_schema);
+    }
+    doc
+}
+
+/// The decision log's routes and schema (issue 18), apart so that each
+/// `json!` stays within the macro's recursion limit.
+fn decisions(ok: &dyn Fn(&str, Value) -> Value, err: &dyn Fn(&str) -> Value) -> (Value, Value) {
+    let paths = json!({
+            "/api/v1/decisions": {
+                "get": {"summary": "Recorded access decisions, newest first (every refusal; allows as sampled)",
+                    "parameters": [
+                        {"name": "user", "in": "query", "schema": {"type": "string"}, "description": "A user id or e-mail"},
+                        {"name": "app", "in": "query", "schema": {"type": "string"}},
+                        {"name": "decision", "in": "query", "schema": {"enum": rules::Decision::NAMES}},
+                        {"name": "reason", "in": "query", "schema": {"enum": super::decisions::REASONS}},
+                        {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339, or a duration ago (7d)"},
+                        {"name": "until", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339, or a duration ago (exclusive)"},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+                    "responses": {"200": ok("Decisions", json!({"type": "object", "properties": {"decisions": {"type": "array", "items": {"$ref": "#/components/schemas/Decision"}}}})), "400": err("Bad input; `field` names it")}}
+            },
+            "/api/v1/decisions/{request_id}": {
+                "parameters": [{"name": "request_id", "in": "path", "required": true, "description": "The X-Request-Id of the answer (32 hex digits)", "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}],
+                "get": {"summary": "One decision's whole trace (as `portcullis explain --json`)",
+                    "responses": {"200": ok("The trace", json!({"$ref": "#/components/schemas/Decision"})), "404": err("Not recorded (an allow not sampled, pruned, or dropped)")}}
+            }
+    });
+    let schema = json!({"type": "object", "required": ["request_id", "time", "decision", "reason", "policies"], "properties": {
+                    "request_id": {"type": "string"}, "time": {"type": "string", "format": "date-time"},
+                    "decision": {"enum": rules::Decision::NAMES}, "reason": {"type": ["string", "null"], "description": "The refusal's reason (closed set); null for an allow"},
+                    "why": {"type": "string"}, "deciding_policy": {"type": ["string", "null"]}, "recheck": {"type": "boolean"},
+                    "app": {"type": "string"}, "host": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string", "description": "Normalised, without the query"},
+                    "user": {"type": ["object", "null"], "properties": {"id": {"type": "string"}, "email": {"type": "string"}, "type": {"enum": ["guest", "member"]}, "groups": {"type": "array", "items": {"type": "string"}}, "assigned": {"type": "boolean"}}},
+                    "client_ip": {"type": "string"}, "country": {"type": "string"}, "locations": {"type": "array", "items": {"type": "string"}},
+                    "platform": {"type": "string"}, "client_app": {"enum": ["browser", "api"]}, "mfa": {"type": "boolean"},
+                    "signed_in_ago": {"type": ["integer", "null"], "description": "Seconds"}, "access_ended": {"type": ["string", "null"]},
+                    "policies_complete": {"type": "boolean", "description": "false: only the policies that applied are listed (an allow)"},
+                    "policies": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "state": {"enum": ["enabled", "report_only", "disabled"]}, "applies": {"type": "boolean"}, "result": {"type": "string"}, "satisfied": {"type": ["boolean", "null"]}, "condition": {"type": "string"}, "why": {"type": "string"}}}}}});
+    (paths, schema)
 }

@@ -33,6 +33,17 @@ impl BadInput {
         }
     }
 
+    /// A list's `limit` query parameter: 1 to 1000 entries.
+    pub(super) fn limit(v: &str) -> Result<u32, BadInput> {
+        match v.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(BadInput::field(
+                "limit",
+                format!("`{v}` is not a number from 1 to 1000"),
+            )),
+        }
+    }
+
     pub(super) fn response(&self) -> Response<Vec<u8>> {
         let body = match &self.field {
             Some(f) => json!({"error": self.message, "field": f}),

@@ -6,8 +6,8 @@
 
 use super::response::{json_response, method_not_allowed, not_found, respond, text, too_large};
 use super::{
-    API_PREFIX, AUDIT_PATH, AdminApp, GUESTS_PATH, HEALTHZ_PATH, INVITATIONS_PATH, MAX_BODY,
-    METRICS_PATH, OPENAPI_PATH, READYZ_PATH, WHATIF_PATH,
+    API_PREFIX, AUDIT_PATH, AdminApp, DECISIONS_PATH, GUESTS_PATH, HEALTHZ_PATH, INVITATIONS_PATH,
+    MAX_BODY, METRICS_PATH, OPENAPI_PATH, READYZ_PATH, WHATIF_PATH,
 };
 use http::header::HeaderMap;
 use http::{Method, Response, StatusCode};
@@ -22,6 +22,8 @@ pub(super) enum Route<'a> {
     Whatif,
     OpenApi,
     Audit,
+    /// `None`: the list; `Some(id)`: one decision.
+    Decisions(Option<&'a str>),
     Invitations(InvitationRoute<'a>),
     Guests(GuestRoute<'a>),
 }
@@ -52,6 +54,8 @@ impl<'a> Route<'a> {
             WHATIF_PATH => Route::Whatif,
             OPENAPI_PATH => Route::OpenApi,
             AUDIT_PATH => Route::Audit,
+            DECISIONS_PATH => Route::Decisions(None),
+            _ if decision_route(path).is_some() => Route::Decisions(decision_route(path)),
             _ => match (invitation_route(path), guest_route(path)) {
                 (Some(r), _) => Route::Invitations(r),
                 (_, Some(r)) => Route::Guests(r),
@@ -63,9 +67,12 @@ impl<'a> Route<'a> {
     /// The methods the route answers; any other is 405 with `Allow`.
     fn methods(self) -> &'static [Method] {
         match self {
-            Route::Metrics | Route::Healthz | Route::Readyz | Route::Audit | Route::OpenApi => {
-                &[Method::GET]
-            }
+            Route::Metrics
+            | Route::Healthz
+            | Route::Readyz
+            | Route::Audit
+            | Route::OpenApi
+            | Route::Decisions(_) => &[Method::GET],
             Route::Whatif => &[Method::GET, Method::POST],
             Route::Invitations(InvitationRoute::All) => &[Method::GET, Method::POST],
             Route::Invitations(InvitationRoute::One(_)) => &[Method::GET, Method::DELETE],
@@ -95,6 +102,16 @@ pub(super) fn invitation_route(path: &str) -> Option<InvitationRoute<'_>> {
         },
         None => None,
     }
+}
+
+/// `/api/v1/decisions/{request_id}`: the id is 32 lower-case hex digits.
+pub(super) fn decision_route(path: &str) -> Option<&str> {
+    let id = path.strip_prefix(DECISIONS_PATH)?.strip_prefix('/')?;
+    (id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(id)
 }
 
 pub(super) fn guest_route(path: &str) -> Option<GuestRoute<'_>> {
@@ -179,6 +196,8 @@ impl AdminApp {
             Route::Invitations(r) => self.invitations(method, r, body).await,
             Route::Guests(r) => self.guests(method, r, body).await,
             Route::Audit => self.audit(query).await,
+            Route::Decisions(None) => self.decisions(query).await,
+            Route::Decisions(Some(id)) => self.decision(id).await,
             _ => self.answer_now(method, route, query, body),
         }
     }
@@ -203,7 +222,9 @@ impl AdminApp {
             Route::Whatif => self.whatif(method, query, body),
             Route::OpenApi => json_response(StatusCode::OK, &super::openapi::document()),
             // The store's routes; only `answer` reaches them.
-            Route::Audit | Route::Invitations(_) | Route::Guests(_) => not_found(),
+            Route::Audit | Route::Decisions(_) | Route::Invitations(_) | Route::Guests(_) => {
+                not_found()
+            }
         }
     }
 }

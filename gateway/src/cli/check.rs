@@ -28,6 +28,10 @@ pub fn run(a: &ConfigArg) -> ExitCode {
         }
     }
     let r = &snapshot.rules;
+    // Warnings print with their position and do not fail the check.
+    for w in portcullis::config::warnings(&snapshot.config, r) {
+        eprintln!("{w}");
+    }
     println!(
         "{}: OK — {} app{}, {} polic{}, {} named location{}, {} rule test{} in {} rule file{}{}",
         a.config.display(),

@@ -6,10 +6,13 @@
 //! pages (`portcullis::invitations`, `portcullis::guests`).
 
 pub mod check;
+pub mod explain;
 pub mod guests;
 pub mod hash_password;
 pub mod invitations;
+pub mod lint;
 pub mod rules;
+pub mod rules_diff;
 pub mod schema;
 pub mod serve;
 pub mod whatif;

@@ -9,6 +9,13 @@ use std::process::ExitCode;
 pub enum RulesCommand {
     /// Run the `tests:` of every rule file; print failures and `N passed, M failed`.
     Test(ConfigArg),
+    /// Replay the recorded decisions (the decision log) against new rule
+    /// files; list every request whose outcome would change.
+    Diff(super::rules_diff::DiffArgs),
+    /// Report rules that are valid but probably wrong (shadowed,
+    /// conflicting, overbroad, unreachable, unused, stale report-only);
+    /// exit 1 with findings, 2 when the files cannot be read.
+    Lint(super::lint::LintArgs),
 }
 
 pub fn test(a: &ConfigArg) -> ExitCode {

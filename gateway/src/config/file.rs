@@ -14,13 +14,15 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::runtime::{DEFAULT_JWT_ALGORITHMS, Guests, PasscodeSettings, RateLimits, SignIn};
+use super::runtime::{
+    DEFAULT_JWT_ALGORITHMS, DecisionLog, Guests, Lint, PasscodeSettings, RateLimits, SignIn,
+};
 use super::shapes;
 
 pub(super) type S<T> = Spanned<T>;
 
 /// The `type` values of `idps` entries.
-pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "local", "saml"];
+pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "oauth2", "local", "saml"];
 /// The signature algorithms an idp of type jwt may list.
 pub(super) const JWT_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
@@ -63,9 +65,10 @@ pub(super) struct ConfigFile {
     /// Who runs the gateway, and whose users are members.
     pub(super) organisation: OrganisationFile,
     /// Identity providers: `jwt` (bearer tokens of API clients), `oidc`
-    /// (browser sign-in with a partner's OpenID Provider), `saml` (a
-    /// partner's SAML 2.0 IdP) and `local` (accounts with passwords in a
-    /// users file). Default: none.
+    /// (browser sign-in with a partner's OpenID Provider), `oauth2`
+    /// (GitHub, Facebook and other OAuth 2.0 providers without OpenID
+    /// Connect), `saml` (a partner's SAML 2.0 IdP) and `local` (accounts
+    /// with passwords in a users file). Default: none.
     #[serde(default)]
     #[schemars(with = "Vec<IdpFile>")]
     pub(super) idps: Vec<S<IdpFile>>,
@@ -85,7 +88,7 @@ pub(super) struct ConfigFile {
     #[schemars(with = "Option<crate::mail::MailFile>")]
     pub(super) mail: Option<S<crate::mail::MailFile>>,
     /// Where and how people sign in. Required once an idp of type `oidc`,
-    /// `saml` or `local`, or `mail`, is configured.
+    /// `oauth2`, `saml` or `local`, or `mail`, is configured.
     #[serde(default)]
     #[schemars(with = "Option<SignInFile>")]
     pub(super) sign_in: Option<S<SignInFile>>,
@@ -93,6 +96,14 @@ pub(super) struct ConfigFile {
     /// when access ends.
     #[serde(default)]
     pub(super) guests: Option<GuestsFile>,
+    /// The decision log (`portcullis explain`, `rules diff`): how long
+    /// entries are kept, how many at most, and what share of allows is
+    /// recorded. On by default.
+    #[serde(default)]
+    pub(super) decision_log: Option<DecisionLogFile>,
+    /// What `portcullis rules lint` checks the rules against.
+    #[serde(default)]
+    pub(super) lint: Option<LintFile>,
 }
 
 /// The sign-in endpoints, served on their own host.
@@ -107,7 +118,7 @@ pub(super) struct SignInFile {
     #[serde(default)]
     #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(SignIn::DEFAULT_SESSION_LIFETIME)))]
     pub(super) session_lifetime: Option<S<String>>,
-    /// IdPs (of type `oidc` or `local`) offered, in this order, for e-mail
+    /// IdPs (of type `oidc`, `oauth2` or `local`) offered, in this order, for e-mail
     /// domains no IdP claims. Default: none.
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
@@ -305,9 +316,11 @@ pub(super) struct IdpFile {
     pub(super) name: S<String>,
     /// `jwt`: bearer tokens of API clients, verified against the issuer's
     /// keys. `oidc`: browser sign-in with a partner's OpenID Provider.
-    /// `local`: accounts with passwords in `users_file`. `saml`: browser
-    /// sign-in with a partner's SAML 2.0 IdP (AD FS, Entra ID, Okta, …);
-    /// register Portcullis there with the entity id
+    /// `oauth2`: browser sign-in with an OAuth 2.0 provider without OpenID
+    /// Connect (GitHub, Facebook, or one described by its URLs and
+    /// `claims`). `local`: accounts with passwords in `users_file`. `saml`:
+    /// browser sign-in with a partner's SAML 2.0 IdP (AD FS, Entra ID, Okta,
+    /// …); register Portcullis there with the entity id
     /// `https://AUTH_HOST/.portcullis/saml/NAME/metadata` (that URL serves our
     /// SP metadata, which AD FS and Entra ID import) and the reply/ACS URL
     /// `https://AUTH_HOST/.portcullis/saml/NAME/acs` (HTTP-POST); send the
@@ -317,7 +330,7 @@ pub(super) struct IdpFile {
     pub(super) kind: S<String>,
     /// (jwt, oidc) The issuer, exactly as the tokens' `iss` and the
     /// discovery document say. Required for jwt; optional for oidc with a
-    /// `microsoft` or `google` preset.
+    /// `microsoft` (then the authority) or `google` preset.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) issuer: Option<S<String>>,
@@ -347,25 +360,34 @@ pub(super) struct IdpFile {
     #[schemars(with = "Option<String>", extend("default" = crate::oidc::DEFAULT_GROUPS_CLAIM))]
     pub(super) groups_claim: Option<S<String>>,
     // `type: oidc` (see `crate::oidc::OidcIdpFile`):
-    /// (oidc) Provider quirks: `microsoft` (Entra ID; a multi-tenant
-    /// authority is checked per tenant), `google` (Workspace `hd` checked
-    /// against `domains`) or `generic`.
+    /// (oidc, oauth2) Provider quirks. oidc: `microsoft`: Entra ID and
+    /// personal Microsoft accounts; `issuer` is the authority
+    /// (`https://login.microsoftonline.com/TENANT/v2.0`, TENANT a tenant id,
+    /// `organizations` (the default), `common` or `consumers`); tokens are
+    /// checked against their own tenant's issuer (`tid`); an address counts
+    /// as verified with `email_verified`, `xms_edov` or
+    /// `verified_primary_email`, or from a personal account; users are keyed
+    /// by `tid` + `oid`. `google`: `https://accounts.google.com`; consumer
+    /// accounts sign in unless `hosted_domains` is set. `generic`: any
+    /// OpenID Provider, `issuer` exact. oauth2: `github` (github.com, or
+    /// GitHub Enterprise Server with `github_url`), `facebook` or `generic`
+    /// (`authorization_url`, `token_url`, `userinfo_url` and `claims`).
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
-        extend("enum" = ["generic", "microsoft", "google"], "default" = "generic")
+        extend("enum" = ["generic", "microsoft", "google", "github", "facebook"], "default" = "generic")
     )]
     pub(super) preset: Option<S<String>>,
-    /// (oidc, required) The client id registered at the IdP.
+    /// (oidc, oauth2; required) The client id registered at the IdP.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) client_id: Option<S<String>>,
-    /// (oidc) A file holding the client secret, re-read on reload. One of
+    /// (oidc, oauth2) A file holding the client secret, re-read on reload. One of
     /// `client_secret_file` and `client_secret_env`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) client_secret_file: Option<S<String>>,
-    /// (oidc) An environment variable holding the client secret.
+    /// (oidc, oauth2) An environment variable holding the client secret.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) client_secret_env: Option<S<String>>,
@@ -374,14 +396,16 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Option<String>", extend("deprecated" = true, "not" = {}))]
     pub(super) client_secret: Option<S<String>>,
-    /// (oidc) Scopes to request; must include `openid`.
+    /// (oidc, oauth2) Scopes to request. oidc: must include `openid`.
+    /// oauth2: default `[user:email]` for github (which needs it),
+    /// `[email]` for facebook, none for generic.
     #[serde(default)]
     #[schemars(
         with = "Option<Vec<String>>",
         extend("default" = crate::oidc::DEFAULT_SCOPES)
     )]
     pub(super) scopes: Option<S<Vec<S<String>>>>,
-    /// (jwt, oidc, local, saml; required for saml) E-mail domains this IdP answers for (home-realm
+    /// (jwt, oidc, oauth2, local, saml; required for saml) E-mail domains this IdP answers for (home-realm
     /// discovery); a sign-in or bearer token with an e-mail in another
     /// domain is refused. A jwt IdP without `domains` may assert any domain
     /// except the organisation's member domains; its users are members only
@@ -389,15 +413,82 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["contoso.com"])]
     pub(super) domains: Vec<S<String>>,
-    /// (oidc, local, saml) `trusted`: the IdP's `amr` with a second factor
-    /// (saml: an `AuthnContextClassRef` in `mfa_authn_contexts`) counts as
-    /// MFA. `untrusted`: Portcullis asks for its own second factor.
+    /// (oidc, jwt, local, saml) `trusted`: the IdP's `amr`/`acr` counts as
+    /// MFA when it names one of `mfa_values` (saml: an
+    /// `AuthnContextClassRef` in `mfa_authn_contexts`). `untrusted`: it
+    /// never counts; Portcullis asks for its own second factor (a bearer
+    /// token can get none, so an MFA policy blocks it).
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
         extend("enum" = ["trusted", "untrusted"], "default" = "untrusted")
     )]
     pub(super) mfa: Option<S<String>>,
+    /// (oidc, jwt) `amr`/`acr` values that count as MFA for this IdP;
+    /// only with `mfa: trusted`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<Vec<String>>",
+        extend("default" = crate::trust::DEFAULT_MFA_VALUES)
+    )]
+    pub(super) mfa_values: Option<S<Vec<S<String>>>>,
+    /// (oidc, jwt) `true`: the IdP's groups also count under their bare
+    /// names, like the directory's own. Only for an IdP whose `domains` are
+    /// all member domains. Otherwise its groups are named `IDP:GROUP`
+    /// (`group:fabrikam-entra:engineers` in rules and `owners`).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub(super) trust_groups: Option<S<bool>>,
+    /// (oidc) Where the discovery document is read (the whole URL, ending
+    /// in `/.well-known/openid-configuration`), for sovereign clouds,
+    /// egress proxies and tests. The tokens' issuer rules stay the
+    /// preset's. Default: the issuer's own document.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) discovery_url: Option<S<String>>,
+    /// (oidc, microsoft preset) Tenant ids (GUIDs) whose users may sign in;
+    /// a token of another tenant is refused. Default: any tenant the
+    /// authority admits.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub(super) tenants: Vec<S<String>>,
+    /// (oidc, google preset) Only Google Workspace accounts whose `hd`
+    /// (hosted domain) is listed sign in. Default: any Google account,
+    /// consumer accounts (no `hd`) included.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = ["fabrikam.com"])]
+    pub(super) hosted_domains: Vec<S<String>>,
+    // `type: oauth2` (see `crate::oauth2::Oauth2IdpFile`):
+    /// (oauth2, github preset) GitHub Enterprise Server's address,
+    /// `https://HOST` (its API is `HOST/api/v3`); http:// only to a
+    /// loopback address. Default: github.com.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<shapes::HttpUrl>",
+        example = "https://github.fabrikam.example"
+    )]
+    pub(super) github_url: Option<S<String>>,
+    /// (oauth2; required for generic) Where the browser is sent to sign in.
+    /// With the facebook preset: overrides Facebook's (tests, egress
+    /// proxies). https:// (http:// only to a loopback address).
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) authorization_url: Option<S<String>>,
+    /// (oauth2; required for generic) Where the code is exchanged for an
+    /// access token (client secret with HTTP Basic for generic).
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) token_url: Option<S<String>>,
+    /// (oauth2; required for generic) Where the profile is read with the
+    /// access token (`GET`, `Authorization: Bearer`).
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) userinfo_url: Option<S<String>>,
+    /// (oauth2, generic; required) Where the user's id, e-mail, whether it
+    /// is verified, and name are in the userinfo answer (JSON pointers).
+    #[serde(default)]
+    #[schemars(with = "Option<crate::oauth2::Oauth2ClaimsFile>")]
+    pub(super) claims: Option<S<crate::oauth2::Oauth2ClaimsFile>>,
     // `type: local` (see `crate::local_idp`):
     /// (local, required) The users file: accounts with argon2id password
     /// hashes (`portcullis schema users` gives its schema).
@@ -539,7 +630,7 @@ pub(super) struct SignUpFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["fabrikam.com"])]
     pub(super) domains: Vec<S<String>>,
-    /// IdPs (of type `oidc` or `local`) offered on the sign-up page.
+    /// IdPs (of type `oidc`, `oauth2` or `local`) offered on the sign-up page.
     /// Default: the usual discovery by e-mail domain.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -606,6 +697,46 @@ pub(super) struct GuestsFile {
     #[serde(default)]
     #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(Guests::default().delete_after)))]
     pub(super) delete_after: Option<S<String>>,
+}
+
+/// `decision_log`: every decision recorded in the store, for `explain` and
+/// `rules diff`. Every refusal is kept; allows are sampled.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DecisionLogFile {
+    /// How long an entry is kept; older ones are pruned every few minutes.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(DecisionLog::DEFAULT_RETENTION)))]
+    pub(super) retention: Option<S<String>>,
+    /// The most entries kept; the oldest beyond it are pruned. `0` turns
+    /// the log off.
+    #[serde(default)]
+    #[schemars(extend("default" = DecisionLog::DEFAULT_MAX_ENTRIES))]
+    pub(super) max_entries: Option<u64>,
+    /// The share of allowed requests recorded, from `0.0` to `1.0` (every
+    /// other decision is always recorded). Default: `1.0` on SQLite, `0.1`
+    /// on PostgreSQL (several busy replicas share one database).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0.0, max = 1.0))]
+    pub(super) sample_allows: Option<S<f64>>,
+}
+
+/// `lint`: the settings of `portcullis rules lint`; never read by the
+/// gateway while it serves.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LintFile {
+    /// Emergency accounts (`group:NAME` or an e-mail address) every block on
+    /// all users of all apps must exclude (finding `overbroad`). Empty: any
+    /// user exclusion will do.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = ["group:break-glass"])]
+    pub(super) break_glass: Vec<S<String>>,
+    /// How long a policy may stay `report_only` after its `since:` date
+    /// (finding `stale-report-only`).
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(Lint::DEFAULT_REPORT_ONLY_MAX_AGE)))]
+    pub(super) report_only_max_age: Option<S<String>>,
 }
 
 /// TLS to the app's `https://` upstreams.

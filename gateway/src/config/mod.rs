@@ -20,6 +20,7 @@
 //! - `runtime.rs`: what the rest of the gateway reads ([`Config`], [`App`],
 //!   [`IdpKind`], ...), re-exported here.
 //! - `error.rs`: [`ConfigError`].
+//! - `warnings.rs`: what `portcullis check` warns about (exit 0).
 
 mod check;
 mod error;
@@ -28,17 +29,19 @@ mod runtime;
 pub mod shapes;
 #[cfg(test)]
 mod tests;
+mod warnings;
 
 use std::path::Path;
 
 pub use error::ConfigError;
 pub use file::config_file_schema;
 pub use runtime::{
-    Admin, App, Approval, Attribute, Config, DEFAULT_JWT_ALGORITHMS, Fallback, GeoIp, Guests,
-    HealthCheck, Https, Idp, IdpKind, JwksSource, LifecycleAction, Listen, OnUnauthenticated,
-    Organisation, Owner, PasscodeSettings, RateLimits, SignIn, SignUp, Store, Terms, Upstream,
-    UpstreamTls,
+    Admin, App, Approval, Attribute, Config, DEFAULT_JWT_ALGORITHMS, DecisionLog, Fallback, GeoIp,
+    Guests, HealthCheck, Https, Idp, IdpKind, JwksSource, LifecycleAction, Lint, Listen,
+    OnUnauthenticated, Organisation, Owner, PasscodeSettings, RateLimits, SignIn, SignUp, Store,
+    Terms, Upstream, UpstreamTls,
 };
+pub use warnings::warnings;
 
 impl Config {
     /// Reads and checks a config file, reporting every error it can find.

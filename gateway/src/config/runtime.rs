@@ -38,10 +38,60 @@ pub struct Config {
     /// How e-mail is sent (passcodes, invitations), if configured.
     pub mail: Option<crate::mail::MailConfig>,
     /// Where and how people sign in (`sign_in`). Present whenever an idp of
-    /// type oidc or local or `mail` is configured (the check requires it).
+    /// type oidc, oauth2 or local or `mail` is configured (the check requires it).
     pub sign_in: Option<SignIn>,
     /// Guest lifecycle settings (`guests`).
     pub guests: Guests,
+    /// Every `owners: group:NAME` entry and where it is written (for
+    /// `check`'s warnings, `warnings.rs`).
+    pub owner_groups: Vec<GroupRef>,
+    /// The decision log (`decision_log`).
+    pub decision_log: DecisionLog,
+    /// `lint`: what `portcullis rules lint` checks against.
+    pub lint: Lint,
+}
+
+/// `lint`: the settings of `portcullis rules lint`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lint {
+    /// Accounts a block on all users of all apps must exclude (only
+    /// `UserEntry::Group` and `UserEntry::Email`). Empty: any exclusion.
+    pub break_glass: Vec<rules::UserEntry>,
+    /// How long a policy may stay report-only (default 30 days).
+    pub report_only_max_age: Duration,
+}
+
+impl Lint {
+    pub const DEFAULT_REPORT_ONLY_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+}
+
+/// A group named in the config, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRef {
+    /// Lower-case, as matched.
+    pub name: String,
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+}
+
+/// `decision_log`: what the decision log keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionLog {
+    /// How long an entry is kept (default 30 days).
+    pub retention: Duration,
+    /// The most entries kept (default 1,000,000); 0: the log is off.
+    pub max_entries: u64,
+    /// The share of allows recorded, 0.0 to 1.0 (default 1.0 on SQLite,
+    /// 0.1 on PostgreSQL).
+    pub sample_allows: f64,
+}
+
+impl DecisionLog {
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+    pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
+    pub const DEFAULT_SAMPLE_SQLITE: f64 = 1.0;
+    pub const DEFAULT_SAMPLE_POSTGRES: f64 = 0.1;
 }
 
 /// The `sign_in` section: the sign-in endpoints read it.
@@ -54,7 +104,7 @@ pub struct SignIn {
     /// [`SignIn::MAX_SESSION_LIFETIME`]).
     pub session_lifetime: Duration,
     /// IdPs offered, in this order, for e-mail domains no IdP claims; each
-    /// names an idp of type oidc or local. Default empty.
+    /// names an idp of type oidc, oauth2 or local. Default empty.
     pub idp_order: Vec<String>,
     /// What an e-mail no IdP serves gets.
     pub fallback: Fallback,
@@ -184,6 +234,21 @@ pub struct Organisation {
 pub struct Idp {
     pub name: String,
     pub kind: IdpKind,
+    /// What its claims count for (`crate::trust`), whatever its type; set
+    /// by the check from the entry's `domains`, `trust_groups`, `mfa` and
+    /// `mfa_values`.
+    pub trust: crate::trust::IdpTrust,
+}
+
+impl IdpKind {
+    /// Whether IdPs of this kind assert groups of their own (qualified by
+    /// the IdP's name). A local IdP's groups are the directory's.
+    pub fn asserts_groups(&self) -> bool {
+        match self {
+            IdpKind::Jwt { .. } | IdpKind::Oidc(_) => true,
+            IdpKind::Oauth2(_) | IdpKind::Local(_) => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -202,6 +267,9 @@ pub enum IdpKind {
     },
     /// A partner's OpenID Provider for browser sign-in.
     Oidc(Box<crate::oidc::OidcIdpConfig>),
+    /// An OAuth 2.0 provider without OpenID Connect (GitHub, Facebook,
+    /// generic) for browser sign-in.
+    Oauth2(Box<crate::oauth2::Oauth2IdpConfig>),
     /// Accounts with passwords in a users file (break-glass accounts, demo
     /// identities), loaded and checked with the config.
     Local(Arc<crate::local_idp::LocalIdp>),

@@ -85,7 +85,7 @@ apps:
             "DIR/portcullis.yaml:5:35: `purge` is not a choice for guests.on_last_assignment_end (one of: none, block, delete)",
             "DIR/portcullis.yaml:10:14: owner `alice` is not an e-mail address or `group:NAME`",
             "DIR/portcullis.yaml:10:21: `group:` needs a group name",
-            "DIR/portcullis.yaml:11:23: sign_up offers idp `partnr`, which is not an idp of type oidc or local",
+            "DIR/portcullis.yaml:11:23: sign_up offers idp `partnr`, which is not an idp of type oidc, oauth2 or local",
             "DIR/portcullis.yaml:11:42: `approval: automatic` needs `domains`: only requests from allowed domains are approved without an owner",
             "DIR/portcullis.yaml:11:74: attribute name `Bad-Name` must be lower-case letters, digits and `_`",
             "DIR/portcullis.yaml:11:100: sign_up.access_days must be between 1 and 366",
@@ -129,7 +129,7 @@ apps:
         "DIR/portcullis.yaml:6:23: `organisation.name` must not be empty",
         "DIR/portcullis.yaml:8:76: JWKS file `DIR/missing.json` does not exist (paths are relative to the config file)",
         "DIR/portcullis.yaml:8:103: `HS256` is not an allowed signature algorithm (one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; `none` and HMAC are never accepted)",
-        "DIR/portcullis.yaml:9:25: `ldap` is not an idp type (one of: jwt, oidc, local, saml)",
+        "DIR/portcullis.yaml:9:25: `ldap` is not an idp type (one of: jwt, oidc, oauth2, local, saml)",
         "DIR/portcullis.yaml:11:13: `pay roll` is not an app name; use letters, digits, `-` and `_`",
         "DIR/portcullis.yaml:11:33: `https://x` is not a host name (no scheme, port or path)",
         "DIR/portcullis.yaml:11:59: `nowhere` is not an upstream; use HOST:PORT or https://HOST:PORT",
@@ -219,7 +219,7 @@ apps:
     assert!(
         errors
             .iter()
-            .any(|e| e.contains("`client_id` is for idps of type oidc, not jwt")),
+            .any(|e| e.contains("`client_id` is for idps of type oidc or oauth2, not jwt")),
         "{errors:?}"
     );
 }
@@ -362,7 +362,7 @@ sign_in:
         "DIR/portcullis.yaml:12:9: `Auth.localhost` must be lower-case; did you mean `auth.localhost`?",
         "DIR/portcullis.yaml:13:21: `session_lifetime` 45d is too long; at most 30d",
         "DIR/portcullis.yaml:14:15: there is no idp `partnr` in `idps`; did you mean `partner`?",
-        "DIR/portcullis.yaml:14:23: idp `api` is of type jwt; `idp_order` lists idps of type oidc, saml or local",
+        "DIR/portcullis.yaml:14:23: idp `api` is of type jwt; `idp_order` lists idps of type oidc, oauth2, saml or local",
         "DIR/portcullis.yaml:14:37: idp `partner` is listed twice in `idp_order`",
         "DIR/portcullis.yaml:15:13: `pascode` is not a fallback (one of: passcode, none); did you mean `passcode`?",
         "DIR/portcullis.yaml:16:21: `terms.version` must not be empty",
@@ -564,7 +564,7 @@ fn local_idp_needs_an_existing_users_file_and_only_its_fields() {
         "DIR/portcullis.yaml:10:5: idp `demo` of type local needs `users_file`",
         "DIR/portcullis.yaml:11:41: users file `DIR/nope.yaml` does not exist (paths are relative to the config file)",
         "DIR/portcullis.yaml:12:5: `users_file` is for idps of type local, not jwt",
-        "DIR/portcullis.yaml:13:22: `locl` is not an idp type (one of: jwt, oidc, local, saml); did you mean `local`?",
+        "DIR/portcullis.yaml:13:22: `locl` is not an idp type (one of: jwt, oidc, oauth2, local, saml); did you mean `local`?",
     ];
     assert_eq!(errors, expected);
 }
@@ -606,4 +606,142 @@ fn saml_idps_check_their_metadata_and_fields() {
         "DIR/portcullis.yaml:14:13: idp `e` needs `client_secret_file` or `client_secret_env`",
     ];
     assert_eq!(errors, expected);
+}
+
+/// Issue 15: what an idp's claims count for is read from its common
+/// fields, and every misuse is an error at its position.
+#[test]
+fn idp_trust_settings_are_read_and_misuse_is_refused_with_positions() {
+    let base = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: T, member_domains: [tailwindtraders.com] }
+apps:
+  - { name: payroll, hosts: [payroll.localhost], upstreams: [127.0.0.1:9001] }
+idps:
+"#;
+    let c = load(&format!(
+        "{base}  - {{ name: corp, type: jwt, issuer: https://corp.example, audience: a, jwks_url: https://corp.example/jwks, domains: [TailwindTraders.com], trust_groups: true, mfa: trusted, mfa_values: [urn:corp:mfa, hwk] }}\n  \
+         - {{ name: partner-api, type: jwt, issuer: https://p.example, audience: a, jwks_url: https://p.example/jwks }}\n"
+    ))
+    .expect("loads");
+    let corp = &c.idps[0].trust;
+    assert!(corp.trust_groups && corp.mfa_trusted);
+    assert_eq!(corp.domains, ["tailwindtraders.com"]);
+    assert_eq!(corp.mfa_values, ["urn:corp:mfa", "hwk"]);
+    let partner = &c.idps[1].trust;
+    assert!(!partner.trust_groups && !partner.mfa_trusted);
+    assert_eq!(partner.mfa_values, ["mfa"]);
+
+    let errors = load(&format!(
+        "{base}  - {{ name: p, type: jwt, issuer: https://p.example, audience: a, jwks_url: https://p.example/jwks, domains: [partner.example], trust_groups: true }}\n  \
+         - {{ name: q, type: jwt, issuer: https://q.example, audience: a, jwks_url: https://q.example/jwks, mfa_values: [mfa] }}\n  \
+         - {{ name: \"a:b\", type: jwt, issuer: https://r.example, audience: a, jwks_url: https://r.example/jwks, mfa: maybe }}\n"
+    ))
+    .expect_err("refused");
+    let all = errors.join("\n");
+    assert!(
+        all.contains("portcullis.yaml:8:143: `trust_groups` is only for an idp that serves the organisation's own member domains; `partner.example` is not in `organisation.member_domains`"),
+        "{all}"
+    );
+    assert!(
+        all.contains(":9:") && all.contains("`mfa_values` counts only with `mfa: trusted`"),
+        "{all}"
+    );
+    assert!(all.contains("`a:b` is not an idp name"), "{all}");
+    assert!(all.contains("`maybe` is not an mfa setting"), "{all}");
+}
+
+#[test]
+fn oauth2_idps_are_checked_with_positions() {
+    let good = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: T }
+sign_in: { host: auth.localhost, idp_order: [github, facebook] }
+idps:
+  - { name: github, type: oauth2, preset: github, client_id: Iv1.abc, client_secret_env: GH_SECRET }
+  - { name: facebook, type: oauth2, preset: facebook, client_id: "1234", client_secret_env: FB_SECRET }
+apps:
+  - { name: a, hosts: [a.localhost], upstreams: [127.0.0.1:1], sign_up: { idps: [github] } }
+"#;
+    let c = load(good).expect("loads");
+    let IdpKind::Oauth2(gh) = &c.idps[0].kind else {
+        panic!("an oauth2 idp: {:?}", c.idps[0].kind);
+    };
+    assert_eq!(gh.userinfo_url, "https://api.github.com/user");
+    assert_eq!(
+        c.sign_in.as_ref().map(|s| s.idp_order.clone()),
+        Some(vec!["github".to_string(), "facebook".to_string()])
+    );
+
+    let bad = good
+        .replace(
+            "preset: github, client_id",
+            "preset: github, mfa: trusted, groups_claim: teams, github_url: ftp://git.example, client_id",
+        )
+        .replace("preset: facebook,", "preset: facebook, claims: { id: /id },");
+    assert_eq!(
+        load(&bad).expect_err("refused"),
+        [
+            "DIR/portcullis.yaml:7:5: `groups_claim` is for idps of type jwt or oidc, not oauth2",
+            "DIR/portcullis.yaml:7:5: `mfa` is for idps of type oidc or jwt or local or saml, not oauth2",
+            "DIR/portcullis.yaml:7:98: `ftp://git.example` is not a usable github_url: use an https:// URL (http:// only for a loopback address)",
+            "DIR/portcullis.yaml:8:63: `claims` is for the generic form; a preset reads its provider's own answer",
+        ]
+    );
+}
+
+#[test]
+fn decision_log_defaults_depend_on_the_store_and_the_share_is_checked() {
+    let d = load(MINIMAL).expect("loads");
+    assert_eq!(d.decision_log.retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(d.decision_log.max_entries, 1_000_000);
+    assert_eq!(d.decision_log.sample_allows, 1.0, "every allow on SQLite");
+    let pg = format!("{MINIMAL}store: {{ postgres: \"postgres://u@localhost/p\" }}\n");
+    assert_eq!(load(&pg).expect("loads").decision_log.sample_allows, 0.1);
+    let set = format!(
+        "{MINIMAL}decision_log: {{ retention: 7d, max_entries: 500, sample_allows: 0.25 }}\n"
+    );
+    let c = load(&set).expect("loads");
+    assert_eq!(
+        c.decision_log,
+        DecisionLog {
+            retention: Duration::from_secs(7 * 86_400),
+            max_entries: 500,
+            sample_allows: 0.25,
+        }
+    );
+    let bad = format!("{MINIMAL}decision_log: {{ retention: 7x, sample_allows: 1.5 }}\n");
+    assert_eq!(
+        load(&bad).expect_err("refused"),
+        [
+            "DIR/portcullis.yaml:7:28: `7x` is not a duration; use 30s, 5m or 1h",
+            "DIR/portcullis.yaml:7:47: decision_log.sample_allows is a share from 0.0 to 1.0, not 1.5",
+        ]
+    );
+}
+
+#[test]
+fn lint_reads_break_glass_entries_and_the_report_only_age() {
+    let d = load(MINIMAL).expect("loads");
+    assert_eq!(
+        d.lint,
+        Lint {
+            break_glass: Vec::new(),
+            report_only_max_age: Duration::from_secs(30 * 86_400),
+        }
+    );
+    let set = format!(
+        "{MINIMAL}lint: {{ break_glass: [\"group:Break-Glass\", Root@Example.com], report_only_max_age: 14d }}\n"
+    );
+    let c = load(&set).expect("loads");
+    assert_eq!(
+        c.lint.break_glass,
+        [
+            rules::UserEntry::Group("break-glass".into()),
+            rules::UserEntry::Email("root@example.com".into()),
+        ]
+    );
+    assert_eq!(c.lint.report_only_max_age, Duration::from_secs(14 * 86_400));
 }

@@ -23,6 +23,8 @@
 //!   included; a success clears the count. The count restarts at each lock,
 //!   so a guesser gets at most 5 tries per 15 minutes (about 3·10⁻⁶ each).
 //!   An app owner's [`Totp::reset`] is the way out for a locked-out user.
+//!   Blanks and dashes in a code ("581 980") are ignored; input that is not
+//!   a TOTP code at all is [`MfaError::Malformed`] and costs no try.
 //! - Recovery codes: 10 codes of 10 characters (50 random bits each), shown
 //!   once at confirmation, stored as argon2id PHC strings, each usable once
 //!   (atomic in the store).
@@ -89,10 +91,15 @@ pub fn result_label<T>(result: &Result<T, MfaError>) -> &'static str {
 /// Why a second-factor operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MfaError {
-    /// The code does not match (wrong, malformed, or outside the ±1 step
+    /// The code does not match (wrong, or outside the ±1 step
     /// window; for recovery codes also one already used).
     #[error("mfa: the code is not valid")]
     InvalidCode,
+    /// What was typed cannot be a code at all (wrong length, letters in a
+    /// TOTP code). Not counted as a failed attempt: a typo of shape gives a
+    /// guesser nothing, and refusing it should not cost the user a try.
+    #[error("mfa: that is not a code of the expected shape")]
+    Malformed,
     /// The code matched, but its step (or that recovery code) was already
     /// used: a replay, or a double submit.
     #[error("mfa: that code was already used; wait for the next one")]
@@ -125,6 +132,7 @@ impl MfaError {
     pub fn as_str(&self) -> &'static str {
         match self {
             MfaError::InvalidCode => "invalid_code",
+            MfaError::Malformed => "malformed",
             MfaError::Replayed => "replayed",
             MfaError::Locked { .. } => "locked",
             MfaError::NotEnrolled => "not_enrolled",
@@ -147,6 +155,49 @@ pub struct Enrollment {
     pub otpauth_uri: String,
     /// The URI as a QR code: `data:image/svg+xml;base64,…`, for an `<img src>`.
     pub qr_svg_data_uri: String,
+}
+
+impl Enrollment {
+    /// The key in blocks of four (`ABCD EFGH …`), for typing it by hand;
+    /// authenticator apps ignore the blanks.
+    pub fn secret_grouped(&self) -> String {
+        group_by_four(&self.secret_base32)
+    }
+}
+
+fn group_by_four(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What the user typed as a TOTP code, without the blanks and dashes people
+/// type to group digits ("581 980", "581-980"), or `None` when the rest is
+/// not exactly `digits` ASCII digits.
+pub fn normalize_totp_code(input: &str, digits: usize) -> Option<String> {
+    let code: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    (code.len() == digits && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+}
+
+/// Whether `input` has the shape of an authenticator code (6 digits once
+/// blanks and dashes are gone) rather than of a recovery code.
+pub fn looks_like_totp_code(input: &str) -> bool {
+    normalize_totp_code(input, DIGITS as usize).is_some()
+}
+
+/// Whether `input` has the shape of a recovery code (`ABCDE-FGHJK`, case,
+/// blanks and dashes aside). The sign-in page sends what has neither shape
+/// back as [`MfaError::Malformed`] without trying it.
+pub fn looks_like_recovery_code(input: &str) -> bool {
+    recovery::normalize(input).is_some()
 }
 
 impl fmt::Debug for Enrollment {
@@ -235,33 +286,10 @@ impl Totp {
         issuer: &str,
         now: OffsetDateTime,
     ) -> Result<Enrollment, MfaError> {
-        if account_label.trim().is_empty() || account_label.contains(':') {
-            return Err(MfaError::Invalid {
-                reason: "the account label is empty or contains ':'",
-            });
-        }
-        if issuer.trim().is_empty() || issuer.contains(':') {
-            return Err(MfaError::Invalid {
-                reason: "the issuer is empty or contains ':'",
-            });
-        }
+        check_labels(account_label, issuer)?;
         let secret: [u8; SECRET_BYTES] = rand::random();
-        let generator = Builder::new()
-            .with_algorithm(ALGORITHM)
-            .with_digits(DIGITS as u8)
-            .with_step_duration(u64::from(PERIOD))
-            .with_skew(0)
-            .with_secret(secret)
-            .with_account_name(account_label)
-            .with_issuer(Some(issuer))
-            .build()
-            .map_err(|_| MfaError::Invalid {
-                reason: "the account label or issuer is not usable in an otpauth URI",
-            })?;
-        let otpauth_uri = generator.to_url().map_err(|_| MfaError::Invalid {
-            reason: "the account label or issuer is not usable in an otpauth URI",
-        })?;
-        let qr_svg_data_uri = qr_svg_data_uri(&otpauth_uri)?;
+        // Built before storing: an unusable label must not leave a factor.
+        let enrollment = enrollment_for(&secret, account_label, issuer)?;
         let factor = NewTotpFactor {
             user_id: user_id.to_owned(),
             secret: secret.to_vec(),
@@ -274,11 +302,37 @@ impl Totp {
             Err(StoreError::Conflict { .. }) => return Err(MfaError::AlreadyEnrolled),
             Err(e) => return Err(e.into()),
         }
-        Ok(Enrollment {
-            secret_base32: generator.secret().to_base32(),
-            otpauth_uri,
-            qr_svg_data_uri,
-        })
+        Ok(enrollment)
+    }
+
+    /// The enrollment page's key: the pending (unconfirmed) factor's when
+    /// there is one, else a new one as [`Totp::enroll`]. A wrong first code
+    /// or a reload then shows the same key, so the entry the user already
+    /// added to the authenticator app stays the right one (a new key would
+    /// leave a dead entry there). Errors as [`Totp::enroll`].
+    pub async fn pending_enrollment(
+        &self,
+        store: &Store,
+        user_id: &str,
+        account_label: &str,
+        issuer: &str,
+        now: OffsetDateTime,
+    ) -> Result<Enrollment, MfaError> {
+        match store.get_totp_factor(user_id).await? {
+            Some(f) if f.confirmed_at.is_some() => Err(MfaError::AlreadyEnrolled),
+            Some(f)
+                if f.algorithm == ALGORITHM.as_str()
+                    && f.digits == DIGITS
+                    && f.period == PERIOD =>
+            {
+                check_labels(account_label, issuer)?;
+                enrollment_for(&f.secret, account_label, issuer)
+            }
+            _ => {
+                self.enroll(store, user_id, account_label, issuer, now)
+                    .await
+            }
+        }
     }
 
     /// Finishes enrollment with the first code from the app: on success the
@@ -436,10 +490,15 @@ impl Totp {
         if factor.is_locked(now) {
             return Err(locked(factor));
         }
+        let digits = usize::try_from(factor.digits).map_err(|_| MfaError::Internal {
+            reason: "stored TOTP digits out of range",
+        })?;
+        let Some(code) = normalize_totp_code(code, digits) else {
+            return Err(MfaError::Malformed);
+        };
         let generator = generator_for(factor)?;
         let unix = unix_seconds(now)?;
-        let Some(step) = matching_step(&generator, code.trim(), unix, self.settings.skew_steps)
-        else {
+        let Some(step) = matching_step(&generator, &code, unix, self.settings.skew_steps) else {
             return Err(self
                 .fail(store, &factor.user_id, MfaError::InvalidCode, now)
                 .await);
@@ -482,6 +541,49 @@ impl Totp {
             Err(e) => e.into(),
         }
     }
+}
+
+fn check_labels(account_label: &str, issuer: &str) -> Result<(), MfaError> {
+    if account_label.trim().is_empty() || account_label.contains(':') {
+        return Err(MfaError::Invalid {
+            reason: "the account label is empty or contains ':'",
+        });
+    }
+    if issuer.trim().is_empty() || issuer.contains(':') {
+        return Err(MfaError::Invalid {
+            reason: "the issuer is empty or contains ':'",
+        });
+    }
+    Ok(())
+}
+
+/// Key, otpauth URI and QR code for `secret`, as the enrollment page shows
+/// them.
+fn enrollment_for(
+    secret: &[u8],
+    account_label: &str,
+    issuer: &str,
+) -> Result<Enrollment, MfaError> {
+    let unusable = || MfaError::Invalid {
+        reason: "the account label or issuer is not usable in an otpauth URI",
+    };
+    let generator = Builder::new()
+        .with_algorithm(ALGORITHM)
+        .with_digits(DIGITS as u8)
+        .with_step_duration(u64::from(PERIOD))
+        .with_skew(0)
+        .with_secret(secret)
+        .with_account_name(account_label)
+        .with_issuer(Some(issuer))
+        .build()
+        .map_err(|_| unusable())?;
+    let otpauth_uri = generator.to_url().map_err(|_| unusable())?;
+    let qr_svg_data_uri = qr_svg_data_uri(&otpauth_uri)?;
+    Ok(Enrollment {
+        secret_base32: generator.secret().to_base32(),
+        otpauth_uri,
+        qr_svg_data_uri,
+    })
 }
 
 fn locked(factor: &TotpFactor) -> MfaError {

@@ -745,6 +745,7 @@ async fn reset_removes_the_factor_and_codes_and_is_audited() {
 fn error_and_method_names_are_stable() {
     let names: Vec<&str> = [
         MfaError::InvalidCode,
+        MfaError::Malformed,
         MfaError::Replayed,
         MfaError::Locked { until: t(0) },
         MfaError::NotEnrolled,
@@ -763,6 +764,7 @@ fn error_and_method_names_are_stable() {
         names,
         [
             "invalid_code",
+            "malformed",
             "replayed",
             "locked",
             "not_enrolled",
@@ -814,4 +816,170 @@ async fn secrets_never_appear_in_debug_output() {
         );
     }
     assert!(debug.contains("<redacted>"), "{debug}");
+}
+
+// ---- The partner's enrollment (issue 17) ----------------------------------
+
+#[tokio::test]
+async fn a_wrong_code_during_enrollment_keeps_the_key() {
+    let (_dir, store) = store_with_user().await;
+    let first = totp()
+        .pending_enrollment(&store, USER, "anna@contoso.com", "Tailwind Traders", t(0))
+        .await
+        .expect("enroll");
+    let err = totp()
+        .confirm(&store, USER, &wrong_code(&first, t(0)), t(0))
+        .await
+        .expect_err("wrong code");
+    assert_eq!(err.as_str(), "invalid_code");
+    // The page shown after the wrong code: the same key, URI and QR code.
+    let again = totp()
+        .pending_enrollment(&store, USER, "anna@contoso.com", "Tailwind Traders", t(5))
+        .await
+        .expect("pending enrollment");
+    assert_eq!(again, first, "a wrong code must not replace the key");
+    // So the entry the app already has confirms.
+    totp()
+        .confirm(&store, USER, &app_code(&first, t(30)), t(30))
+        .await
+        .expect("the app's entry still works");
+    let err = totp()
+        .pending_enrollment(&store, USER, "anna@contoso.com", "Tailwind Traders", t(40))
+        .await
+        .expect_err("confirmed");
+    assert_eq!(err.as_str(), "already_enrolled");
+}
+
+#[tokio::test]
+async fn pending_enrollment_without_a_factor_makes_one() {
+    let (_dir, store) = store_with_user().await;
+    let e = totp()
+        .pending_enrollment(&store, USER, "anna@contoso.com", "Tailwind Traders", t(0))
+        .await
+        .expect("enroll");
+    let f = store
+        .get_totp_factor(USER)
+        .await
+        .expect("get")
+        .expect("pending factor");
+    assert!(f.confirmed_at.is_none());
+    totp()
+        .confirm(&store, USER, &app_code(&e, t(0)), t(0))
+        .await
+        .expect("confirm");
+}
+
+#[tokio::test]
+async fn codes_with_spaces_and_dashes_are_accepted() {
+    let (_dir, store) = store_with_user().await;
+    let e = totp()
+        .enroll(&store, USER, "anna@contoso.com", "Tailwind Traders", t(0))
+        .await
+        .expect("enroll");
+    let c = app_code(&e, t(0));
+    totp()
+        .confirm(&store, USER, &format!(" {} {} ", &c[..3], &c[3..]), t(0))
+        .await
+        .expect("confirm with a blank");
+    for (k, typed) in [
+        |c: &str| format!("{}-{}", &c[..3], &c[3..]),
+        |c: &str| format!("{} {}", &c[..3], &c[3..]),
+        |c: &str| format!("{} {} {}", &c[..2], &c[2..4], &c[4..]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let at = t(60 * (i64::try_from(k).expect("small") + 1));
+        let code = typed(&app_code(&e, at));
+        totp()
+            .verify(&store, USER, &code, at)
+            .await
+            .unwrap_or_else(|err| panic!("{code:?}: {err}"));
+    }
+    assert!(looks_like_totp_code("581 980"));
+    assert!(looks_like_totp_code("581-980"));
+    assert!(!looks_like_totp_code("ABCDE-FGHJK"));
+    assert!(!looks_like_totp_code("58198"));
+}
+
+#[tokio::test]
+async fn a_malformed_code_costs_no_try() {
+    let (_dir, store) = store_with_user().await;
+    let (e, codes) = enrolled(&store).await;
+    let now = t(600);
+    let max = totp().settings().max_failures;
+    // More malformed attempts than the lockout allows, of every kind.
+    let malformed = ["", "12345", "1234567", "12a456", "one two", "12345678901"];
+    for _ in 0..=max {
+        for m in malformed {
+            let err = totp()
+                .verify(&store, USER, m, now)
+                .await
+                .expect_err("malformed");
+            assert_eq!(err.as_str(), "malformed", "{m:?}");
+            assert!(
+                !looks_like_totp_code(m) && !looks_like_recovery_code(m),
+                "{m:?}"
+            );
+        }
+    }
+    let f = store
+        .get_totp_factor(USER)
+        .await
+        .expect("get")
+        .expect("factor");
+    assert_eq!((f.failed_attempts, f.locked_until), (0, None));
+    // A wrong code of the right shape still counts.
+    let err = totp()
+        .verify(&store, USER, &wrong_code(&e, now), now)
+        .await
+        .expect_err("wrong");
+    assert_eq!(err.as_str(), "invalid_code");
+    let f = store
+        .get_totp_factor(USER)
+        .await
+        .expect("get")
+        .expect("factor");
+    assert_eq!(f.failed_attempts, 1);
+    totp()
+        .verify(&store, USER, &app_code(&e, now), now)
+        .await
+        .expect("not locked");
+    assert!(looks_like_recovery_code(&codes.0[0]));
+}
+
+#[tokio::test]
+async fn the_otpauth_link_carries_the_issuer_and_the_account() {
+    let (_dir, store) = store_with_user().await;
+    let e = totp()
+        .pending_enrollment(&store, USER, "anna@contoso.com", "Tailwind Traders", t(0))
+        .await
+        .expect("enroll");
+    let uri = url::Url::parse(&e.otpauth_uri).expect("an otpauth URI parses");
+    assert_eq!(uri.scheme(), "otpauth");
+    assert_eq!(uri.host_str(), Some("totp"));
+    let label = percent_decode(uri.path().trim_start_matches('/'));
+    assert_eq!(label, "Tailwind Traders:anna@contoso.com");
+    let query: std::collections::HashMap<String, String> = uri.query_pairs().into_owned().collect();
+    assert_eq!(
+        query.get("issuer").map(String::as_str),
+        Some("Tailwind Traders")
+    );
+    assert_eq!(query.get("secret"), Some(&e.secret_base32));
+    // The key shown for typing: blocks of four of the same key.
+    let grouped = e.secret_grouped();
+    assert_eq!(grouped.replace(' ', ""), e.secret_base32);
+    assert!(
+        grouped.split(' ').all(|b| b.len() == 4),
+        "blocks of four: {grouped}"
+    );
+    assert_eq!(group_by_four("ABCDEFGHIJ"), "ABCD EFGH IJ");
+}
+
+/// The label of an otpauth URI is percent-encoded in its path.
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("l={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }

@@ -21,8 +21,17 @@ pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 /// claim of the ID token.
 pub const MICROSOFT_ISSUER_TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
 const MICROSOFT_DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/organizations/v2.0";
-const MICROSOFT_MULTI_TENANT: &[&str] = &["common", "organizations", "consumers"];
+/// Authorities whose tokens come from many tenants (`{tenantid}` issuer).
+const MICROSOFT_MULTI_TENANT: &[&str] = &["common", "organizations"];
+/// The tenant of personal Microsoft accounts (Outlook.com, Xbox, …): its
+/// users' addresses are the account's own, verified by Microsoft.
+pub const MICROSOFT_CONSUMERS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+/// The issuer the `consumers` authority's discovery document names (a
+/// fixed tenant, not the `{tenantid}` template).
+pub const MICROSOFT_CONSUMERS_ISSUER: &str =
+    "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0";
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
 /// An `idps` entry of `type: oidc`, exactly as written (sign-in with a
 /// partner's OpenID Provider, authorization code flow with PKCE).
@@ -39,6 +48,9 @@ const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 ///     groups_claim: groups                      # the default
 ///     mfa: untrusted                            # trusted: believe the IdP's amr for MFA
 ///     preset: generic                           # microsoft | google | generic (default)
+///     discovery_url: https://…/.well-known/openid-configuration  # default: the issuer's
+///     tenants: [<tenant id>]                    # microsoft: tenants allowed (default any)
+///     hosted_domains: [fabrikam.com]            # google: Workspace domains only
 /// ```
 ///
 /// Fields are public so that `config.rs` can build one from its own idp file
@@ -87,6 +99,16 @@ pub struct OidcIdpFile {
     /// (default): Portcullis asks for its own second factor.
     #[serde(default)]
     pub mfa: Option<S<String>>,
+    /// Where the discovery document is read (its whole URL); default the
+    /// issuer's (`{issuer}/.well-known/openid-configuration`).
+    #[serde(default)]
+    pub discovery_url: Option<S<String>>,
+    /// `microsoft` preset: the tenant ids whose users may sign in.
+    #[serde(default)]
+    pub tenants: Vec<S<String>>,
+    /// `google` preset: only Workspace accounts with one of these `hd`.
+    #[serde(default)]
+    pub hosted_domains: Vec<S<String>>,
 }
 
 /// Which provider quirks apply.
@@ -98,8 +120,9 @@ pub enum Preset {
     /// `consumers`) is checked against [`MICROSOFT_ISSUER_TEMPLATE`] with the
     /// token's `tid`.
     Microsoft,
-    /// Google. With `domains`, the ID token's `hd` (Workspace domain) must be
-    /// one of them.
+    /// Google. With `hosted_domains`, the ID token's `hd` (Workspace
+    /// domain) must be one of them; without, consumer accounts (no `hd`)
+    /// sign in too.
     Google,
 }
 
@@ -148,7 +171,9 @@ pub struct OidcIdpConfig {
     pub name: String,
     /// Provider quirks.
     pub preset: Preset,
-    /// Where discovery starts (`{issuer}/.well-known/openid-configuration`).
+    /// The discovery document's whole URL (default
+    /// `{issuer}/.well-known/openid-configuration`; for Microsoft the
+    /// authority's).
     pub discovery_url: String,
     /// The issuer as it must appear in ID tokens and the `iss` response
     /// parameter. For Entra multi-tenant it is [`MICROSOFT_ISSUER_TEMPLATE`]
@@ -166,6 +191,10 @@ pub struct OidcIdpConfig {
     pub groups_claim: String,
     /// Whether `amr` counts as MFA.
     pub mfa: MfaTrust,
+    /// `microsoft`: the lower-case tenant ids allowed; empty = any.
+    pub tenants: Vec<String>,
+    /// `google`: the Workspace domains (`hd`) allowed; empty = any account.
+    pub hosted_domains: Vec<String>,
 }
 
 impl OidcIdpConfig {
@@ -189,11 +218,17 @@ impl OidcIdpConfig {
             else {
                 return false;
             };
-            let well_formed =
-                !tenant.is_empty() && tenant.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-            return well_formed && tid.is_none_or(|t| t == tenant);
+            return is_guid(tenant) && tid.is_none_or(|t| t == tenant);
         }
         if iss == expected {
+            // A fixed Microsoft issuer (one tenant, or the consumers
+            // tenant) names its tenant too: `tid` must be that one.
+            if self.preset == Preset::Microsoft
+                && let Some(t) = tid
+                && let Some(tenant) = microsoft_tenant_of(iss)
+            {
+                return tenant.eq_ignore_ascii_case(t);
+            }
             return true;
         }
         // Google documents both forms for its ID tokens.
@@ -209,8 +244,95 @@ impl OidcIdpConfig {
     }
 }
 
+/// The client-secret fields of an IdP entry, as written (`type: oidc` and
+/// `type: oauth2` alike).
+pub struct SecretFields<'a> {
+    pub name: &'a S<String>,
+    pub inline: Option<&'a S<String>>,
+    pub file: Option<&'a S<String>>,
+    pub env: Option<&'a S<String>>,
+}
+
+impl SecretFields<'_> {
+    /// Exactly one of `client_secret_file` (must exist) and
+    /// `client_secret_env`; never an inline secret.
+    pub(crate) fn check(
+        &self,
+        dir: &Path,
+        errors: &mut Vec<OidcConfigError>,
+    ) -> ClientSecretSource {
+        let name = &self.name.value;
+        if let Some(s) = self.inline {
+            errors.push(at(
+            s,
+            "do not put the client secret in the config file; use `client_secret_file` or `client_secret_env`",
+        ));
+        }
+        match (self.file, self.env) {
+            (Some(f), None) => {
+                let p = dir.join(&f.value);
+                if !p.is_file() {
+                    errors.push(at(
+                    f,
+                    format!(
+                        "client secret file `{}` does not exist (paths are relative to the config file)",
+                        p.display()
+                    ),
+                ));
+                }
+                ClientSecretSource::File(p)
+            }
+            (None, Some(e)) => {
+                let v = e.value.trim();
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    errors.push(at(
+                        e,
+                        format!("`{v}` is not an environment variable name (letters, digits, _)"),
+                    ));
+                }
+                ClientSecretSource::Env(v.to_string())
+            }
+            (Some(f), Some(_)) => {
+                errors.push(at(
+                f,
+                format!("idp `{name}`: give one of `client_secret_file` or `client_secret_env`, not both"),
+            ));
+                ClientSecretSource::Env(String::new())
+            }
+            (None, None) => {
+                if self.inline.is_none() {
+                    errors.push(at(
+                        self.name,
+                        format!("idp `{name}` needs `client_secret_file` or `client_secret_env`"),
+                    ));
+                }
+                ClientSecretSource::Env(String::new())
+            }
+        }
+    }
+}
+
 fn at<T>(s: &S<T>, message: impl Into<String>) -> OidcConfigError {
     (s.referenced.line(), s.referenced.column(), message.into())
+}
+
+/// The tenant id in a Microsoft v2.0 issuer
+/// (`https://login.microsoftonline.com/{tenant}/v2.0`), when it is a GUID.
+pub(crate) fn microsoft_tenant_of(iss: &str) -> Option<&str> {
+    let (prefix, suffix) = MICROSOFT_ISSUER_TEMPLATE.split_once("{tenantid}")?;
+    iss.strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(suffix))
+        .filter(|t| is_guid(t))
+}
+
+/// A GUID as Entra writes tenant ids: 8-4-4-4-12 hex digits.
+pub(crate) fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_http_url(s: &str) -> bool {
@@ -263,7 +385,7 @@ impl OidcIdpFile {
                 format!("`{i}` is not an issuer URL; use the IdP's issuer such as https://login.example.com"),
             ));
         }
-        let (discovery_url, issuer) = match (preset, given) {
+        let (authority, issuer) = match (preset, given) {
             (Preset::Generic, Some(i)) => (i.clone(), i),
             (Preset::Generic, None) => {
                 errors.push(at(
@@ -292,6 +414,9 @@ impl OidcIdpFile {
                     Some(t) if MICROSOFT_MULTI_TENANT.contains(&t) => {
                         (authority, MICROSOFT_ISSUER_TEMPLATE.to_string())
                     }
+                    // Personal accounts: the document names the fixed
+                    // consumers tenant, not the template.
+                    Some("consumers") => (authority, MICROSOFT_CONSUMERS_ISSUER.to_string()),
                     Some(t) if !t.is_empty() && !t.contains('/') => (authority.clone(), authority),
                     _ => {
                         let s = self.issuer.as_ref().expect("the default authority parses");
@@ -305,57 +430,58 @@ impl OidcIdpFile {
             }
         };
 
+        let discovery_url = match &self.discovery_url {
+            Some(d) => {
+                let v = d.value.trim().to_string();
+                if !is_http_url(&v) {
+                    errors.push(at(
+                        d,
+                        format!("`{v}` is not a URL; give the discovery document's whole URL, such as https://login.example.com/.well-known/openid-configuration"),
+                    ));
+                }
+                v
+            }
+            None if authority.is_empty() => String::new(),
+            None => format!("{}{WELL_KNOWN}", authority.trim_end_matches('/')),
+        };
+
+        let mut tenants = Vec::new();
+        for t in &self.tenants {
+            let v = t.value.trim().to_ascii_lowercase();
+            if preset != Preset::Microsoft {
+                errors.push(at(t, "`tenants` is for the microsoft preset"));
+            } else if !is_guid(&v) {
+                errors.push(at(
+                    t,
+                    format!("`{v}` is not a tenant id; use the directory (tenant) id, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                ));
+            } else if !tenants.contains(&v) {
+                tenants.push(v);
+            }
+        }
+        let mut hosted_domains = Vec::new();
+        for d in &self.hosted_domains {
+            if preset != Preset::Google {
+                errors.push(at(d, "`hosted_domains` is for the google preset"));
+                continue;
+            }
+            match rules::mail_domain(&d.value) {
+                Some(v) => hosted_domains.push(v),
+                None => errors.push(at(d, rules::mail_domain_error(&d.value))),
+            }
+        }
+
         let client_id = self.client_id.value.trim().to_string();
         if client_id.is_empty() {
             errors.push(at(&self.client_id, "`client_id` must not be empty"));
         }
-        if let Some(s) = &self.client_secret {
-            errors.push(at(
-                s,
-                "do not put the client secret in the config file; use `client_secret_file` or `client_secret_env`",
-            ));
+        let client_secret = SecretFields {
+            name: &self.name,
+            inline: self.client_secret.as_ref(),
+            file: self.client_secret_file.as_ref(),
+            env: self.client_secret_env.as_ref(),
         }
-        let client_secret = match (&self.client_secret_file, &self.client_secret_env) {
-            (Some(f), None) => {
-                let p = dir.join(&f.value);
-                if !p.is_file() {
-                    errors.push(at(
-                        f,
-                        format!(
-                            "client secret file `{}` does not exist (paths are relative to the config file)",
-                            p.display()
-                        ),
-                    ));
-                }
-                ClientSecretSource::File(p)
-            }
-            (None, Some(e)) => {
-                let v = e.value.trim();
-                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    errors.push(at(
-                        e,
-                        format!("`{v}` is not an environment variable name (letters, digits, _)"),
-                    ));
-                }
-                ClientSecretSource::Env(v.to_string())
-            }
-            (Some(f), Some(_)) => {
-                errors.push(at(
-                    f,
-                    format!("idp `{name}`: give one of `client_secret_file` or `client_secret_env`, not both"),
-                ));
-                ClientSecretSource::Env(String::new())
-            }
-            (None, None) => {
-                if self.client_secret.is_none() {
-                    errors.push(at(
-                        &self.name,
-                        format!("idp `{name}` needs `client_secret_file` or `client_secret_env`"),
-                    ));
-                }
-                ClientSecretSource::Env(String::new())
-            }
-        };
+        .check(dir, &mut errors);
 
         let scopes: Vec<String> = match &self.scopes {
             None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
@@ -425,6 +551,8 @@ impl OidcIdpFile {
             domains,
             groups_claim,
             mfa,
+            tenants,
+            hosted_domains,
         })
     }
 }
@@ -464,7 +592,22 @@ mod tests {
         .unwrap();
         assert_eq!(ms.issuer, MICROSOFT_ISSUER_TEMPLATE);
         assert!(ms.issuer_is_template());
-        assert_eq!(ms.discovery_url, MICROSOFT_DEFAULT_AUTHORITY);
+        assert_eq!(
+            ms.discovery_url,
+            format!("{MICROSOFT_DEFAULT_AUTHORITY}{WELL_KNOWN}")
+        );
+        let consumers = check(
+            "name: msa\ntype: oidc\npreset: microsoft\nissuer: https://login.microsoftonline.com/consumers/v2.0\nclient_id: c\nclient_secret_env: MS\ndiscovery_url: http://127.0.0.1:9/.well-known/openid-configuration\ntenants: [9188040D-6C67-4C5B-B112-36A304B66DAD]\n",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(consumers.issuer, MICROSOFT_CONSUMERS_ISSUER);
+        assert!(!consumers.issuer_is_template());
+        assert_eq!(
+            consumers.discovery_url,
+            "http://127.0.0.1:9/.well-known/openid-configuration"
+        );
+        assert_eq!(consumers.tenants, [MICROSOFT_CONSUMERS_TENANT]);
         let single = check(
             "name: ms\ntype: oidc\npreset: microsoft\nissuer: https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0\nclient_id: c\nclient_secret_env: MS\n",
             dir.path(),

@@ -36,8 +36,9 @@ mod test_idp;
 mod tests;
 
 pub use config::{
-    ClientSecretSource, DEFAULT_GROUPS_CLAIM, DEFAULT_SCOPES, MICROSOFT_ISSUER_TEMPLATE, MfaTrust,
-    OidcConfigError, OidcIdpConfig, OidcIdpFile, Preset,
+    ClientSecretSource, DEFAULT_GROUPS_CLAIM, DEFAULT_SCOPES, MICROSOFT_CONSUMERS_ISSUER,
+    MICROSOFT_CONSUMERS_TENANT, MICROSOFT_ISSUER_TEMPLATE, MfaTrust, OidcConfigError,
+    OidcIdpConfig, OidcIdpFile, Preset, SecretFields,
 };
 
 use base64::Engine as _;
@@ -196,9 +197,13 @@ pub enum OidcError {
     /// substitution, OpenID Connect Core 5.3.2).
     #[error("userinfo is about another user than the ID token")]
     UserinfoSubjectMismatch,
-    /// The user's e-mail (or Google `hd`) is outside the idp's `domains`.
+    /// The user's e-mail is outside the idp's `domains`, or (Google) the
+    /// account's `hd` is not in `hosted_domains`.
     #[error("the user's domain is not served by this identity provider")]
     DomainNotAllowed,
+    /// (Microsoft) The token's tenant (`tid`) is not in the idp's `tenants`.
+    #[error("the user's organisation (tenant) is not allowed to sign in here")]
+    TenantNotAllowed,
     /// The IdP answered the authorization request with `error=access_denied`
     /// (wrong password, user cancelled).
     #[error("the identity provider denied the sign-in")]
@@ -235,6 +240,7 @@ impl OidcError {
             OidcError::UserinfoFailed(_) => "userinfo_failed",
             OidcError::UserinfoSubjectMismatch => "userinfo_subject_mismatch",
             OidcError::DomainNotAllowed => "domain_not_allowed",
+            OidcError::TenantNotAllowed => "tenant_not_allowed",
             OidcError::AccessDenied => "access_denied",
             OidcError::IdpError(_) => "idp_error",
             OidcError::Config(_) => "config",
@@ -327,9 +333,24 @@ pub struct Identity {
     pub subject: String,
     /// The e-mail address (ID token, else userinfo); lower-cased.
     pub email: Option<String>,
-    /// Whether the IdP says it verified the e-mail; false when absent.
-    /// Never match an invitation against an unverified address.
+    /// Whether the IdP vouches for the e-mail: `email_verified: true`, or
+    /// for Microsoft `xms_edov: true`, the address in
+    /// `verified_primary_email`, or a personal account (the consumers
+    /// tenant). False when absent. Never match an invitation against an
+    /// unverified address. `preferred_username` and `upn` are never used.
     pub email_verified: bool,
+    /// (Microsoft) The tenant id (`tid`), lower-case.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// (Microsoft) The user's object id in that tenant (`oid`): with
+    /// `tenant`, the stable key of the user (`sub` is per app).
+    #[serde(default)]
+    pub object_id: Option<String>,
+    /// The token said the groups are elsewhere (`_claim_names` names the
+    /// groups claim, Entra's "groups overage", or `hasgroups`): the
+    /// sign-in carries none of them rather than a partial list.
+    #[serde(default)]
+    pub groups_overage: bool,
     /// Display name.
     pub name: Option<String>,
     /// Group names from `groups_claim` (ID token, else userinfo).
@@ -341,7 +362,9 @@ pub struct Identity {
     /// When the user authenticated at the IdP (Unix seconds).
     pub auth_time: Option<i64>,
     /// True only when the idp is `mfa: trusted` and `amr` names a second
-    /// factor ([`MFA_AMR`]).
+    /// factor ([`MFA_AMR`]). The sign-in does not use it: what counts as
+    /// MFA for a session is decided by `crate::trust` (`mfa_values`,
+    /// default `mfa`, against `amr` and `acr`) when the sign-in completes.
     pub mfa: bool,
     /// The ID token, for `id_token_hint` at sign-out.
     pub id_token: IdTokenHint,
@@ -419,6 +442,27 @@ fn payload(raw: &str) -> Result<Map<String, Value>, OidcError> {
         .map_err(|_| OidcError::InvalidIdToken("payload is not a JSON object".into()))
 }
 
+/// Entra ID sends no `email_verified`; its address counts as verified only
+/// when the token says so another way: the optional claim `xms_edov: true`
+/// (the domain's owner verified it), the address listed in the optional
+/// claim `verified_primary_email`, or a personal Microsoft account (the
+/// consumers tenant, whose address is the account itself). Otherwise a
+/// tenant admin can give any user any `mail`, someone else's included.
+fn microsoft_email_verified(
+    claims: &Map<String, Value>,
+    email: Option<&str>,
+    tenant: Option<&str>,
+) -> bool {
+    let Some(email) = email else {
+        return false;
+    };
+    bool_claim(claims, "xms_edov") == Some(true)
+        || list_claim(claims, "verified_primary_email")
+            .is_some_and(|l| l.iter().any(|v| v.eq_ignore_ascii_case(email)))
+        || (tenant == Some(MICROSOFT_CONSUMERS_TENANT)
+            && str_claim(claims, "iss").as_deref() == Some(MICROSOFT_CONSUMERS_ISSUER))
+}
+
 fn str_claim(m: &Map<String, Value>, k: &str) -> Option<String> {
     m.get(k).and_then(Value::as_str).map(str::to_string)
 }
@@ -426,7 +470,9 @@ fn str_claim(m: &Map<String, Value>, k: &str) -> Option<String> {
 fn bool_claim(m: &Map<String, Value>, k: &str) -> Option<bool> {
     match m.get(k) {
         Some(Value::Bool(b)) => Some(*b),
-        Some(Value::String(s)) => Some(s == "true"),
+        // Entra sends some booleans as strings, `xms_edov` as "1" too.
+        Some(Value::String(s)) => Some(s == "true" || s == "1"),
+        Some(Value::Number(n)) => Some(n.as_i64() == Some(1)),
         _ => None,
     }
 }
@@ -463,17 +509,7 @@ impl OidcClient {
             .timeout(timeout)
             .build()
             .map_err(|e| OidcError::Config(format!("HTTP client: {e}")))?;
-        let fetch = async {
-            if config.issuer_is_template() {
-                Self::discover_template(&config, &http).await
-            } else {
-                let issuer = IssuerUrl::new(config.discovery_url.clone())
-                    .map_err(|e| OidcError::Config(format!("issuer: {e}")))?;
-                Metadata::discover_async(issuer, &http)
-                    .await
-                    .map_err(discovery_error)
-            }
-        };
+        let fetch = Self::discover_at(&config, &http);
         let metadata = tokio::time::timeout(timeout, fetch)
             .await
             .map_err(|_| OidcError::IdpUnreachable(format!("no answer within {timeout:?}")))??;
@@ -498,19 +534,19 @@ impl OidcClient {
         })
     }
 
-    /// Entra multi-tenant: the document at `.../organizations/v2.0` names
-    /// the issuer `https://login.microsoftonline.com/{tenantid}/v2.0`, which
-    /// `discover_async` would refuse as a mismatch.
-    async fn discover_template(
+    /// Reads the document at `discovery_url` (the issuer's own, or where
+    /// the config says: sovereign clouds, egress proxies, tests) and its
+    /// JWKS. The document's `issuer` must be the configured one byte for
+    /// byte; for Entra multi-tenant that is the template
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`, which the
+    /// crate's `discover_async` would refuse as a mismatch.
+    async fn discover_at(
         config: &OidcIdpConfig,
         http: &reqwest::Client,
     ) -> Result<Metadata, OidcError> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            config.discovery_url.trim_end_matches('/')
-        );
+        let url = &config.discovery_url;
         let resp = http
-            .get(&url)
+            .get(url)
             .header("accept", "application/json")
             .send()
             .await
@@ -814,6 +850,18 @@ impl OidcClient {
         if !self.config.issuer_matches(&iss, tid.as_deref()) {
             return Err(OidcError::IssuerMismatch);
         }
+        // The self-hosted form of cross-tenant access settings: only the
+        // listed organisations' users. A token without `tid` names none.
+        if !self.config.tenants.is_empty()
+            && !tid.as_deref().is_some_and(|t| {
+                self.config
+                    .tenants
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(t))
+            })
+        {
+            return Err(OidcError::TenantNotAllowed);
+        }
         // `now` is the caller's clock (the crate checked `exp` on the system
         // clock already).
         let exp = claims
@@ -915,6 +963,8 @@ impl OidcClient {
         subject: String,
         id_token: String,
     ) -> Result<Identity, OidcError> {
+        // Only `email`: `preferred_username` and `upn` look like addresses
+        // but are usernames any tenant admin can set (never matched).
         let email = str_claim(&claims, "email").map(|e| e.to_ascii_lowercase());
         if !self.config.domains.is_empty() {
             // A partner IdP speaks only for its own domains: without this it
@@ -922,17 +972,38 @@ impl OidcClient {
             let domain_ok = email
                 .as_deref()
                 .is_some_and(|e| self.config.serves_email(e));
-            let hd_ok = self.config.preset != Preset::Google
-                || str_claim(&claims, "hd").is_some_and(|hd| {
-                    self.config
-                        .domains
-                        .iter()
-                        .any(|d| d.eq_ignore_ascii_case(&hd))
-                });
-            if !domain_ok || !hd_ok {
+            if !domain_ok {
                 return Err(OidcError::DomainNotAllowed);
             }
         }
+        // Google: `hd` is present only for Workspace accounts. With
+        // `hosted_domains`, only those Workspace domains; without, consumer
+        // accounts (no `hd`) sign in too.
+        if self.config.preset == Preset::Google
+            && !self.config.hosted_domains.is_empty()
+            && !str_claim(&claims, "hd").is_some_and(|hd| {
+                self.config
+                    .hosted_domains
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(&hd))
+            })
+        {
+            return Err(OidcError::DomainNotAllowed);
+        }
+        let tenant = str_claim(&claims, "tid").map(|t| t.to_ascii_lowercase());
+        let email_verified = bool_claim(&claims, "email_verified").unwrap_or(false)
+            || (self.config.preset == Preset::Microsoft
+                && microsoft_email_verified(&claims, email.as_deref(), tenant.as_deref()));
+        let groups_overage = claims
+            .get("_claim_names")
+            .and_then(Value::as_object)
+            .is_some_and(|n| n.contains_key(&self.config.groups_claim))
+            || bool_claim(&claims, "hasgroups") == Some(true);
+        let groups = if groups_overage {
+            Vec::new()
+        } else {
+            list_claim(&claims, &self.config.groups_claim).unwrap_or_default()
+        };
         let amr = list_claim(&claims, "amr").unwrap_or_default();
         let mfa = self.config.mfa == MfaTrust::Trusted
             && amr.iter().any(|m| MFA_AMR.contains(&m.as_str()));
@@ -940,10 +1011,16 @@ impl OidcClient {
             idp: self.config.name.clone(),
             issuer: str_claim(&claims, "iss").unwrap_or_default(),
             subject,
-            email_verified: bool_claim(&claims, "email_verified").unwrap_or(false),
+            email_verified,
             email,
+            object_id: (self.config.preset == Preset::Microsoft)
+                .then(|| str_claim(&claims, "oid"))
+                .flatten()
+                .map(|o| o.to_ascii_lowercase()),
+            tenant,
+            groups_overage,
             name: str_claim(&claims, "name"),
-            groups: list_claim(&claims, &self.config.groups_claim).unwrap_or_default(),
+            groups,
             amr,
             acr: str_claim(&claims, "acr"),
             auth_time: claims.get("auth_time").and_then(Value::as_i64),

@@ -97,14 +97,10 @@ impl Handler<'_> {
         };
         let handoff = taken.and_then(|p| serde_json::from_str::<Handoff>(&p).ok());
         let Some(handoff) = handoff.filter(|h| h.host == self.req.host) else {
-            return self.page(
+            return self.start_again(
                 400,
-                "message.html",
-                minijinja::context! {
-                    title => "Sign-in link expired",
-                    text => "This sign-in link was already used or has expired.",
-                    link => paths::SIGN_IN, link_text => "Sign in again",
-                },
+                "Sign-in link expired",
+                "This sign-in link was already used or has expired.",
             );
         };
         let claims = SessionClaims {

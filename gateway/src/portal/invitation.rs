@@ -1,7 +1,7 @@
 //! `/.portcullis/invite` on the auth host: the invitation link's page.
 //! Opening it never uses it (mail scanners open links); accepting needs a
 //! signed-in person whose e-mail is the invited one, then access starts and
-//! the person lands on their apps.
+//! the person lands on the (first) app of the invitation.
 
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
@@ -39,12 +39,19 @@ impl Handler<'_> {
         let session = self.auth_session().await;
         if accept {
             let Some((claims, user)) = session else {
-                // Sign in first, then come back here to finish.
+                // Sign in first, then come back here to finish. The invited
+                // address goes with it: nobody retypes it.
                 let back = format!("/.portcullis/invite?token={token}&accept=1");
+                if self.req.method == "POST" {
+                    // "Accept and sign in" (a form with CSRF): discovery
+                    // with the invited address, straight to its way in.
+                    return self.discover_email(&inv.email, &back, false).await;
+                }
                 return Reply::redirect(format!(
-                    "{}?rd={}",
+                    "{}?rd={}&login_hint={}",
                     paths::SIGN_IN,
-                    encode_component(&back)
+                    encode_component(&back),
+                    encode_component(&inv.email)
                 ));
             };
             return match invitations::redeem(store, &token, &user, self.time()).await {
@@ -55,7 +62,14 @@ impl Handler<'_> {
                         .invitations
                         .with_label_values(&["redeemed"])
                         .inc();
-                    self.after_sign_in(&claims, &user, "").await
+                    // Straight to the (first) app of the invitation.
+                    let first = inv
+                        .apps
+                        .iter()
+                        .find_map(|name| self.snapshot.config.apps.iter().find(|a| &a.name == name))
+                        .and_then(|app| self.app_url(app))
+                        .unwrap_or_default();
+                    self.after_sign_in(&claims, &user, &first).await
                 }
                 Ok(Err(refusal)) => self.refused(refusal, Some(&inv.inviter)),
                 Err(e) => self.unavailable("redeem invitation", &e),
@@ -122,10 +136,6 @@ impl Handler<'_> {
                 format!("You are signed in with another e-mail address than the one {who} invited. Sign out, then open the link again and sign in with the invited address."),
             ),
         };
-        self.page(
-            status,
-            "message.html",
-            context! { title, text, link => "/.portcullis/apps", link_text => "Your apps" },
-        )
+        self.to_apps(status, title, &text)
     }
 }

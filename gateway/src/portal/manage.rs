@@ -76,7 +76,12 @@ impl From<StoreError> for Refused {
 impl Handler<'_> {
     pub(super) async fn manage(&self) -> Reply {
         let Some((claims, user)) = self.auth_session().await else {
-            return Reply::redirect(paths::SIGN_IN.to_string());
+            // Back to this page after signing in, not to the apps page.
+            let back = match self.req.query {
+                Some(q) if self.req.method == "GET" => format!("{}?{q}", self.req.path),
+                _ => self.req.path.to_string(),
+            };
+            return Reply::redirect(format!("{}?rd={}", paths::SIGN_IN, encode_component(&back)));
         };
         let owner = match self.owner(&claims, user).await {
             Ok(o) => o,
@@ -121,15 +126,11 @@ impl Handler<'_> {
     }
 
     fn not_owner(&self) -> Reply {
-        self.page(
+        self.message_linked(
             403,
-            "message.html",
-            context! {
-                title => "Not your app",
-                text => "You can manage the guests of the apps you own only.",
-                link => paths::MANAGE,
-                link_text => "Your apps",
-            },
+            "Not your app",
+            "You can manage the guests of the apps you own only.",
+            (paths::MANAGE, "Your apps"),
         )
     }
 
@@ -313,6 +314,21 @@ impl Handler<'_> {
 
     /// The guest named by the form's `user`, if they hold (or held) an
     /// assignment to `app`.
+    fn mailer(&self) -> Result<&crate::mail::Mailer, Refused> {
+        self.portal
+            .mailer()
+            .ok_or_else(|| Refused::Failed("mail", "mail is not configured".into()))
+    }
+
+    /// Counts an invitation `created`, `resent` or `revoked` by an owner.
+    fn count_invitation(&self, outcome: &str) {
+        self.gateway
+            .metrics
+            .invitations
+            .with_label_values(&[outcome])
+            .inc();
+    }
+
     async fn guest_of(&self, app: &App, form: &HashMap<String, String>) -> Result<User, Refused> {
         let id = form.get("user").map(String::as_str).unwrap_or_default();
         let store = &self.gateway.store;
@@ -339,9 +355,7 @@ impl Handler<'_> {
         form: &HashMap<String, String>,
     ) -> Result<&'static str, Refused> {
         let days = parse_days(form.get("days"))?;
-        let Some(mailer) = self.portal.mailer() else {
-            return Err(Refused::Failed("mail", "mail is not configured".into()));
-        };
+        let mailer = self.mailer()?;
         let req = InviteRequest {
             email: form.get("email").cloned().unwrap_or_default(),
             apps: vec![app.name.clone()],
@@ -358,14 +372,9 @@ impl Handler<'_> {
             self.time(),
         )
         .await
-        .inspect(|_| {
-            self.gateway
-                .metrics
-                .invitations
-                .with_label_values(&["created"])
-                .inc()
-        }) {
+        {
             Ok((inv, _link)) => {
+                self.count_invitation("created");
                 self.audit(
                     owner,
                     "owner_invited",
@@ -432,9 +441,7 @@ impl Handler<'_> {
         let now = self.time();
         let actor = &owner.user.id;
         let r = if action == "resend" {
-            let Some(mailer) = self.portal.mailer() else {
-                return Err(Refused::Failed("mail", "mail is not configured".into()));
-            };
+            let mailer = self.mailer()?;
             invitations::resend(
                 &self.snapshot.config,
                 &self.gateway.store,
@@ -445,27 +452,16 @@ impl Handler<'_> {
             )
             .await
             .map(|_| "resent")
-            .inspect(|e| {
-                self.gateway
-                    .metrics
-                    .invitations
-                    .with_label_values(&[e])
-                    .inc()
-            })
         } else {
             invitations::revoke(&self.gateway.store, id, actor, now)
                 .await
                 .map(|_| "revoked")
-                .inspect(|e| {
-                    self.gateway
-                        .metrics
-                        .invitations
-                        .with_label_values(&[e])
-                        .inc()
-                })
         };
         match r {
-            Ok(done) => Ok(done),
+            Ok(done) => {
+                self.count_invitation(done);
+                Ok(done)
+            }
             Err(InviteError::NotPending | InviteError::NotFound(_)) => Err(Refused::Bad(
                 "This invitation is no longer pending (accepted, withdrawn or expired).".into(),
             )),

@@ -10,6 +10,9 @@ use crate::session::{SessionClaims, cookie};
 use crate::store::User;
 use minijinja::context;
 
+/// For input that is no code at all; it costs no try.
+const MALFORMED: &str = "That is not a code: type the 6 digits the app shows (or a recovery code). This did not count as a try.";
+
 impl Handler<'_> {
     pub(super) async fn mfa(&self) -> Reply {
         let form = match self.posted_form() {
@@ -62,13 +65,17 @@ impl Handler<'_> {
                     )
                     .with_cookie(set)
                 }
+                // The key stays: the entry already in the app is still right.
                 Err(MfaError::InvalidCode | MfaError::Replayed) => {
                     self.enroll_page(
                         &user,
                         &rd,
-                        Some("That code is not right. Scan the new QR code and try again."),
+                        Some("That code is not right. Wait for the app to show the next code and type that one."),
                     )
                     .await
+                }
+                Err(MfaError::Malformed) => {
+                    self.enroll_page(&user, &rd, Some(MALFORMED)).await
                 }
                 Err(MfaError::Locked { .. }) => self.locked(),
                 Err(e) => self.unavailable("mfa enrollment", &e),
@@ -77,19 +84,22 @@ impl Handler<'_> {
         if action != Some("verify") || !enrolled {
             return self.message(400, "Bad request", "The form does not match this step.");
         }
-        // Recovery codes are `ABCDE-FGHJK`; authenticator codes are digits.
-        let recovery = code.contains('-') || code.bytes().any(|b| b.is_ascii_alphabetic());
-        let (method, result) = if recovery {
+        // Authenticator codes are 6 digits (maybe typed "581 980" or
+        // "581-980"), recovery codes `ABCDE-FGHJK`; what is neither is sent
+        // back without trying it, so a typo costs no try.
+        let (method, result) = if crate::mfa::looks_like_totp_code(&code) {
+            (
+                "totp",
+                totp.verify(store, &user.id, &code, self.time()).await,
+            )
+        } else if crate::mfa::looks_like_recovery_code(&code) {
             let r = totp
                 .use_recovery_code(store, &user.id, &code, self.time())
                 .await
                 .map(|_| ());
             ("recovery_code", r)
         } else {
-            (
-                "totp",
-                totp.verify(store, &user.id, &code, self.time()).await,
-            )
+            ("totp", Err(MfaError::Malformed))
         };
         self.count_mfa(method, &result);
         match result {
@@ -105,6 +115,9 @@ impl Handler<'_> {
                 "mfa_verify.html",
                 context! { rd, error => "That code is not right." },
             ),
+            Err(MfaError::Malformed) => {
+                self.form_page(400, "mfa_verify.html", context! { rd, error => MALFORMED })
+            }
             Err(MfaError::Replayed) => self.form_page(
                 401,
                 "mfa_verify.html",
@@ -120,7 +133,7 @@ impl Handler<'_> {
         match self
             .portal
             .totp
-            .enroll(
+            .pending_enrollment(
                 &self.gateway.store,
                 &user.id,
                 &user.email,
@@ -132,7 +145,13 @@ impl Handler<'_> {
             Ok(e) => self.form_page(
                 200,
                 "mfa_enroll.html",
-                context! { rd, qr => e.qr_svg_data_uri, secret => e.secret_base32, error },
+                context! {
+                    rd,
+                    qr => e.qr_svg_data_uri,
+                    secret => e.secret_grouped(),
+                    otpauth => e.otpauth_uri,
+                    error,
+                },
             ),
             Err(e) => self.unavailable("mfa enrollment", &e),
         }

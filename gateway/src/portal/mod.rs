@@ -67,6 +67,8 @@ pub struct Portal {
     passcodes: Option<MailQueue>,
     oidc_configs: HashMap<String, crate::oidc::OidcIdpConfig>,
     oidc: tokio::sync::RwLock<HashMap<String, Arc<OidcClient>>>,
+    /// The `type: oauth2` idps' clients (no discovery: built at start).
+    oauth2: HashMap<String, Arc<crate::oauth2::Oauth2Client>>,
 }
 
 impl Portal {
@@ -99,6 +101,19 @@ impl Portal {
                 }
             }
         }
+        // An unreadable client secret stops the start, as a broken mail
+        // setting does: it must not show up only when someone signs in.
+        let mut oauth2 = HashMap::new();
+        for idp in &config.idps {
+            if let crate::config::IdpKind::Oauth2(c) = &idp.kind {
+                let client = crate::oauth2::Oauth2Client::new(
+                    (**c).clone(),
+                    crate::oidc::DEFAULT_TIMEOUT,
+                )
+                .map_err(|e| format!("{}: idp `{}`: {e}", config.path.display(), idp.name))?;
+                oauth2.insert(idp.name.clone(), Arc::new(client));
+            }
+        }
         let logo = match &config.organisation.logo {
             Some(path) => Some(logo_data_uri(path)?),
             None => None,
@@ -115,6 +130,7 @@ impl Portal {
             passcodes,
             oidc_configs,
             oidc: tokio::sync::RwLock::new(clients),
+            oauth2,
         })
     }
 
@@ -379,17 +395,24 @@ impl Handler<'_> {
         self.page(status, "message.html", minijinja::context! { title, text })
     }
 
-    /// A message with a link to start signing in again.
-    fn start_again(&self, status: u16, title: &str, text: &str) -> Reply {
+    /// A message with one way on: `(link, link_text)`.
+    fn message_linked(&self, status: u16, title: &str, text: &str, link: (&str, &str)) -> Reply {
+        let (link, link_text) = link;
         self.page(
             status,
             "message.html",
-            minijinja::context! {
-                title, text,
-                link => paths::SIGN_IN,
-                link_text => "Sign in again",
-            },
+            minijinja::context! { title, text, link, link_text },
         )
+    }
+
+    /// A message with a link to start signing in again.
+    fn start_again(&self, status: u16, title: &str, text: &str) -> Reply {
+        self.message_linked(status, title, text, (paths::SIGN_IN, "Sign in again"))
+    }
+
+    /// A message with a link to the access panel.
+    fn to_apps(&self, status: u16, title: &str, text: &str) -> Reply {
+        self.message_linked(status, title, text, (paths::APPS, "Your apps"))
     }
 
     /// Something this side failed (store, mailer, IdP): deny, say so, log.

@@ -40,6 +40,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("manage_app.html", include_str!("templates/manage_app.html")),
 ];
 
+/// Pieces the pages include (not pages themselves: each is rendered
+/// through the pages that include it).
+const PARTIALS: &[(&str, &str)] = &[("idp_icon.html", include_str!("templates/idp_icon.html"))];
+
 /// The compiled templates.
 pub struct Pages {
     env: Environment<'static>,
@@ -59,7 +63,7 @@ impl Pages {
             _ => minijinja::escape_formatter(out, state, value),
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        for (name, source) in TEMPLATES {
+        for (name, source) in TEMPLATES.iter().chain(PARTIALS) {
             // Part of the binary; `every_page_renders` renders each.
             if let Err(e) = env.add_template(name, source) {
                 panic!("portal template {name} does not parse: {e}");

@@ -60,9 +60,21 @@ impl Handler<'_> {
             .unwrap_or_default()
     }
 
-    /// The app `name`, if it takes sign-up requests; else a 404 page.
-    fn sign_up_app(&self, name: &str) -> Result<(&App, &SignUp), Reply> {
-        access_requests::offered(&self.snapshot.config, name).map_err(|_| {
+    /// A posted step: its form and the app it is for.
+    fn sign_up_posted(&self) -> Result<(HashMap<String, String>, &App, &SignUp), Reply> {
+        let form = self.form()?;
+        let (app, sign_up) = self.sign_up_app(Some(&form))?;
+        Ok((form, app, sign_up))
+    }
+
+    /// The app named by `app` in the form (else the query), if it takes
+    /// sign-up requests; else a 404 page.
+    fn sign_up_app(
+        &self,
+        form: Option<&HashMap<String, String>>,
+    ) -> Result<(&App, &SignUp), Reply> {
+        let name = self.sign_up_param(form, "app");
+        access_requests::offered(&self.snapshot.config, &name).map_err(|_| {
             self.message(
                 404,
                 "No sign-up here",
@@ -100,8 +112,7 @@ impl Handler<'_> {
 
     /// Step 1, the page.
     async fn sign_up_start(&self) -> Reply {
-        let name = self.sign_up_param(None, "app");
-        let (app, _) = match self.sign_up_app(&name) {
+        let (app, _) = match self.sign_up_app(None) {
             Ok(a) => a,
             Err(r) => return r,
         };
@@ -132,13 +143,8 @@ impl Handler<'_> {
 
     /// Step 1, posted: check the address, make the guest, then sign in.
     async fn sign_up_email(&self) -> Reply {
-        let form = match self.form() {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
-        let name = self.sign_up_param(Some(&form), "app");
-        let (app, sign_up) = match self.sign_up_app(&name) {
-            Ok(a) => a,
+        let (form, app, sign_up) = match self.sign_up_posted() {
+            Ok(posted) => posted,
             Err(r) => return r,
         };
         let raw = form.get("email").map(String::as_str).unwrap_or("");
@@ -182,7 +188,14 @@ impl Handler<'_> {
             return self.form_page(
                 200,
                 "sign_up_idp.html",
-                context! { app => app.name, title => app.title, email, options => sign_up.idps },
+                context! {
+                    app => app.name, title => app.title, email,
+                    options => sign_up.idps.iter().map(|name| {
+                        let (icon, letter) = self.icon(name);
+                        let label = format!("Sign in with {}", self.idp_title(name));
+                        context! { name, label, icon, letter }
+                    }).collect::<Vec<_>>(),
+                },
             );
         }
         // The sign-in page, the address filled in: one click on.
@@ -191,13 +204,8 @@ impl Handler<'_> {
 
     /// Step 2 with `sign_up.idps`: the IdP chosen, on to it.
     async fn sign_up_idp(&self) -> Reply {
-        let form = match self.form() {
-            Ok(f) => f,
-            Err(r) => return r,
-        };
-        let name = self.sign_up_param(Some(&form), "app");
-        let (app, sign_up) = match self.sign_up_app(&name) {
-            Ok(a) => a,
+        let (form, app, sign_up) = match self.sign_up_posted() {
+            Ok(posted) => posted,
             Err(r) => return r,
         };
         let (Some(email), Some(method)) = (
@@ -224,8 +232,7 @@ impl Handler<'_> {
             Ok(f) => f,
             Err(r) => return r,
         };
-        let name = self.sign_up_param(form.as_ref(), "app");
-        let (app, sign_up) = match self.sign_up_app(&name) {
+        let (app, sign_up) = match self.sign_up_app(form.as_ref()) {
             Ok(a) => a,
             Err(r) => return r,
         };
@@ -251,14 +258,10 @@ impl Handler<'_> {
                 if a.iter()
                     .any(|a| a.app == app.name && a.is_live(self.time())) =>
             {
-                return self.page(
+                return self.to_apps(
                     200,
-                    "message.html",
-                    context! {
-                        title => "You already have access",
-                        text => format!("You can already use {}.", app.title),
-                        link => "/.portcullis/apps", link_text => "Your apps",
-                    },
+                    "You already have access",
+                    &format!("You can already use {}.", app.title),
                 );
             }
             Ok(_) => {}
@@ -290,14 +293,10 @@ impl Handler<'_> {
         )
         .await;
         match outcome {
-            Ok(Outcome::Pending(_)) => self.page(
+            Ok(Outcome::Pending(_)) => self.to_apps(
                 200,
-                "message.html",
-                context! {
-                    title => "Request sent",
-                    text => format!("Your request for {} was sent to its owners. You get an e-mail when they decide.", app.title),
-                    link => "/.portcullis/apps", link_text => "Your apps",
-                },
+                "Request sent",
+                &format!("Your request for {} was sent to its owners. You get an e-mail when they decide.", app.title),
             ),
             Ok(Outcome::AlreadyPending(_)) => self.sign_up_pending(app),
             Ok(Outcome::Approved(_)) => {
@@ -309,14 +308,10 @@ impl Handler<'_> {
     }
 
     fn sign_up_pending(&self, app: &App) -> Reply {
-        self.page(
+        self.to_apps(
             200,
-            "message.html",
-            context! {
-                title => "Request pending",
-                text => format!("You already asked for access to {}; its owners have not decided yet. You get an e-mail when they do.", app.title),
-                link => "/.portcullis/apps", link_text => "Your apps",
-            },
+            "Request pending",
+            &format!("You already asked for access to {}; its owners have not decided yet. You get an e-mail when they do.", app.title),
         )
     }
 
@@ -352,7 +347,7 @@ impl Handler<'_> {
     /// Approved at once: on to the app (a hand-off, as after sign-in).
     async fn sign_up_to_app(&self, claims: &SessionClaims, app: &App) -> Reply {
         let Some(host) = app.hosts.first() else {
-            return Reply::redirect("/.portcullis/apps".to_string());
+            return Reply::redirect(paths::APPS.to_string());
         };
         let path = app.path_prefix.clone().unwrap_or_else(|| "/".into());
         let url = format!("{}://{host}{}{path}", self.scheme(), self.req.port_suffix);

@@ -8,6 +8,7 @@
 //! assigned), and last the rules.
 
 use super::context::{self, Identity};
+use crate::decision_log::{Early, Seen};
 use crate::session::{KeyRing, SessionClaims, Subject};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
@@ -127,10 +128,16 @@ pub async fn decide(
         q.https,
         now,
     );
+    let facts_of = (facts.country, facts.platform, facts.client_app);
     let (claims, bearer) = match facts.identity {
         Identity::Signed { claims, bearer } => (Some(claims), bearer),
         Identity::Anonymous => (None, false),
         Identity::BadToken(problem) => {
+            g.decision_log.record(&Seen {
+                client_app: ClientApp::Api,
+                early: Early::BadToken(problem),
+                ..seen(snapshot, q, request_id, now, &facts_of, Decision::SignIn)
+            });
             let mut v = Verdict::early(Decision::SignIn, "sign_in", ClientApp::Api);
             v.token_problem = Some(problem);
             return Ok(v);
@@ -142,6 +149,7 @@ pub async fn decide(
     let mut groups: Vec<String> = Vec::new();
     let mut user_type = None;
     let mut assigned = false;
+    let mut access_ended = None;
     if let Some(c) = &claims {
         let at = time_of(now);
         let dir = match g.directory.cached(&c.sub, &app.name, at) {
@@ -163,6 +171,16 @@ pub async fn decide(
                 Decision::SignIn
             };
             let client_app = if bearer { ClientApp::Api } else { q.client_app };
+            g.decision_log.record(&Seen {
+                claims: Some(c),
+                user_type: dir.user_type,
+                early: if dir.blocked {
+                    Early::AccountBlocked
+                } else {
+                    Early::UnknownUser
+                },
+                ..seen(snapshot, q, request_id, now, &facts_of, decision)
+            });
             return Ok(Verdict::early(decision, decision.as_str(), client_app));
         }
         // The directory is authoritative; the token's claim otherwise.
@@ -176,6 +194,9 @@ pub async fn decide(
         groups.sort_unstable();
         groups.dedup();
         assigned = dir.assigned_live;
+        if dir.assigned && !dir.assigned_live {
+            access_ended = dir.assignment_expires_at.map(|t| t.unix_timestamp());
+        }
     }
 
     let email = claims.as_ref().map(|c| c.email.to_ascii_lowercase());
@@ -202,6 +223,16 @@ pub async fn decide(
             .map(|c| std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64)),
     };
     let eval = rules::evaluate(&snapshot.rules, &request);
+    g.decision_log.record(&Seen {
+        claims: claims.as_ref(),
+        user_type,
+        groups: &groups,
+        assigned,
+        access_ended,
+        early: Early::Rules,
+        eval: Some(&eval),
+        ..seen(snapshot, q, request_id, now, &facts_of, eval.decision)
+    });
     let mut applied = Vec::new();
     for t in eval.policies.iter().filter(|t| t.applies) {
         if !q.recheck {
@@ -226,6 +257,41 @@ pub async fn decide(
         applied,
         keys: Some(keys),
     })
+}
+
+/// The decision-log record of `q` with the request's own facts and no
+/// user; the callers add what they know.
+fn seen<'a>(
+    snapshot: &'a Snapshot,
+    q: &'a Question<'_>,
+    request_id: &'a str,
+    now: i64,
+    &(country, platform, client_app): &(geoip::Country, rules::Platform, ClientApp),
+    decision: Decision,
+) -> Seen<'a> {
+    Seen {
+        config: &snapshot.config,
+        rules: &snapshot.rules,
+        request_id,
+        at: now,
+        app: q.app,
+        host: q.host,
+        path: q.path,
+        method: q.method,
+        client_ip: q.client_ip,
+        country,
+        platform,
+        client_app,
+        claims: None,
+        user_type: None,
+        groups: &[],
+        assigned: false,
+        access_ended: None,
+        decision,
+        early: Early::Rules,
+        eval: None,
+        recheck: q.recheck,
+    }
 }
 
 fn time_of(now: i64) -> time::OffsetDateTime {

@@ -45,7 +45,7 @@ impl Identity {
                 value(subject.email)?,
                 http::HeaderValue::from_static(subject.user_type.as_str()),
                 value(&subject.groups.join(","))?,
-                value(&assertion)?,
+                assertion,
             ],
         })
     }

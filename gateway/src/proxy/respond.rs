@@ -50,17 +50,14 @@ pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
                 ),
                 None => "Bearer realm=\"portcullis\"".to_string(),
             };
-            let body = json_error(
-                "sign_in_required",
-                "sign in or present a valid bearer token",
-                a.request_id,
-            );
-            send(
+            unauthorized(
                 session,
-                401,
-                "application/json",
-                body,
-                &[("www-authenticate", &challenge)],
+                (
+                    "sign_in_required",
+                    "sign in or present a valid bearer token",
+                ),
+                &challenge,
+                a.request_id,
             )
             .await
         }
@@ -69,17 +66,11 @@ pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
             // RFC 9470: the token is valid, the authentication behind it is too weak.
             let challenge = "Bearer realm=\"portcullis\", error=\"insufficient_user_authentication\", \
                              error_description=\"multi-factor authentication required\", acr_values=\"mfa\"";
-            let body = json_error(
-                "mfa_required",
-                "multi-factor authentication required",
-                a.request_id,
-            );
-            send(
+            unauthorized(
                 session,
-                401,
-                "application/json",
-                body,
-                &[("www-authenticate", challenge)],
+                ("mfa_required", "multi-factor authentication required"),
+                challenge,
+                a.request_id,
             )
             .await
         }
@@ -191,6 +182,25 @@ pub async fn send(
         session.write_response_body(Some(body.into()), true).await?;
     }
     Ok(status)
+}
+
+/// A 401 for an API client: the `(reason, message)` as JSON, and the
+/// `WWW-Authenticate` challenge that says what to present.
+async fn unauthorized(
+    session: &mut Session,
+    (reason, message): (&str, &str),
+    challenge: &str,
+    request_id: &str,
+) -> Result<u16> {
+    let body = json_error(reason, message, request_id);
+    send(
+        session,
+        401,
+        "application/json",
+        body,
+        &[("www-authenticate", challenge)],
+    )
+    .await
 }
 
 fn json_error(code: &str, message: &str, request_id: &str) -> Vec<u8> {

@@ -26,8 +26,6 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 4] = [
 
 /// Largest JWKS document we accept (1 MiB); real ones are a few KiB.
 const MAX_JWKS_BYTES: usize = 1 << 20;
-/// Most groups taken from one token; the rest are ignored.
-const MAX_GROUPS: usize = 1_000;
 
 /// Parses one entry of an idp's `algorithms` list (config load time).
 ///
@@ -100,6 +98,10 @@ pub struct BearerConfig {
     /// Least time between two fetches triggered by unknown `kid`s, and the
     /// retry delay after a failed fetch; default 30 s.
     pub min_refresh_gap: Duration,
+    /// What the idp's claims count for (`crate::trust`): its groups are
+    /// qualified by its name (bare too with `trust_groups`), its `amr`/`acr`
+    /// is MFA only with `mfa: trusted`. Default: trusted for nothing.
+    pub trust: crate::trust::IdpTrust,
 }
 
 impl BearerConfig {
@@ -124,6 +126,7 @@ impl BearerConfig {
             refresh_interval: Duration::from_secs(15 * 60),
             fetch_timeout: Duration::from_secs(5),
             min_refresh_gap: Duration::from_secs(30),
+            trust: crate::trust::IdpTrust::default(),
         }
     }
 }
@@ -359,7 +362,9 @@ impl BearerVerifier {
     /// `aud`, `exp`, `nbf`, `iat` (with leeway) and `sub`.
     ///
     /// Mapping: `sub` qualified by the idp's name (`partner-api:bot-1`); e-mail
-    /// from `email_claim` (or empty); groups from `groups_claim`; `amr`;
+    /// from `email_claim` (or empty); groups from `groups_claim`, qualified
+    /// by the idp's name (`partner-api:ops`; bare too with `trust_groups`);
+    /// `amr`, with `mfa` only when the idp is trusted for it;
     /// `auth_time` (else `iat`, else `now`); `sid` from `jti` (or empty);
     /// `idp` is the idp's name; `user_type` is member only when the e-mail's
     /// domain is both a member domain and one of the idp's `domains`.
@@ -434,24 +439,31 @@ impl BearerVerifier {
             .get(&cfg.email_claim)
             .and_then(Value::as_str)
             .unwrap_or_default();
+        // The trust boundary (issue 15): the issuer's groups are its own,
+        // `partner-api:ops`, never the directory's `ops`.
         let groups = match c.get(&cfg.groups_claim) {
+            Some(Value::Array(a)) => {
+                let names: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+                cfg.trust.groups(&cfg.name, &names)
+            }
+            Some(Value::String(g)) => cfg.trust.groups(&cfg.name, &[g.as_str()]),
+            _ => Vec::new(),
+        };
+        let mut amr: Vec<String> = match c.get("amr") {
             Some(Value::Array(a)) => a
                 .iter()
                 .filter_map(Value::as_str)
-                .take(MAX_GROUPS)
-                .map(str::to_owned)
-                .collect(),
-            Some(Value::String(g)) => vec![g.clone()],
-            _ => Vec::new(),
-        };
-        let amr = match c.get("amr") {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect(),
             _ => Vec::new(),
         };
+        // `mfa` only when the idp is trusted for it (`mfa: trusted` and a
+        // value of its `mfa_values`), whatever the token's `amr` says.
+        let mfa = cfg.trust.mfa(&amr, c.get("acr").and_then(Value::as_str));
+        amr.retain(|m| m != "mfa");
+        if mfa {
+            amr.push("mfa".into());
+        }
         let auth_time = numeric_date(c, "auth_time")?.or(iat).unwrap_or(now);
         let user_type = user_type_of(cfg, email)?;
         Ok(SessionClaims {

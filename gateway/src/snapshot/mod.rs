@@ -70,6 +70,11 @@ impl Snapshot {
     /// path.
     pub fn load_to_serve(config_path: &Path, previous: &Pools) -> Result<Snapshot, LoadErrors> {
         let mut next = Snapshot::load(config_path)?;
+        // What `portcullis check` warns about, said again in the log of the
+        // process that serves it (start and every reload).
+        for w in crate::config::warnings(&next.config, &next.rules) {
+            tracing::warn!(warning = %w, "configuration warning");
+        }
         next.pools = Arc::new(
             previous
                 .reconcile(&next.config.apps)

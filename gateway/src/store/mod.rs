@@ -76,6 +76,7 @@
 //! listener connection) would still leave the TTL as the real bound.
 
 mod cache;
+pub mod decisions;
 mod error;
 mod model;
 mod postgres;

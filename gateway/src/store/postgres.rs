@@ -66,22 +66,6 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(PostgresStore { pool })
     }
-
-    /// Checks out every pooled connection (tests of pool exhaustion).
-    #[cfg(test)]
-    pub(crate) async fn hold_all_connections(
-        &self,
-    ) -> Vec<sqlx::pool::PoolConnection<sqlx::Postgres>> {
-        let mut held = Vec::new();
-        for _ in 0..MAX_CONNECTIONS {
-            held.push(self.pool.acquire().await.expect("acquire"));
-        }
-        held
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 // ---- the dialect (see `sql/mod.rs`) ----------------------------------------
@@ -125,6 +109,9 @@ macro_rules! begin_snapshot {
 
 /// The store type `sql/` writes its operations for.
 type Backend = PostgresStore;
+/// Its sqlx database, for the test helpers in `sql/`.
+#[cfg(test)]
+type Database = sqlx::Postgres;
 
 #[expect(
     clippy::duplicate_mod,

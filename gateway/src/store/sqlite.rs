@@ -75,22 +75,6 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(SqliteStore { pool })
     }
-
-    /// Checks out every pooled connection (tests of pool exhaustion).
-    #[cfg(test)]
-    pub(crate) async fn hold_all_connections(
-        &self,
-    ) -> Vec<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
-        let mut held = Vec::new();
-        for _ in 0..MAX_CONNECTIONS {
-            held.push(self.pool.acquire().await.expect("acquire"));
-        }
-        held
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 // ---- the dialect (see `sql/mod.rs`) ----------------------------------------
@@ -133,6 +117,9 @@ macro_rules! begin_snapshot {
 
 /// The store type `sql/` writes its operations for.
 type Backend = SqliteStore;
+/// Its sqlx database, for the test helpers in `sql/`.
+#[cfg(test)]
+type Database = sqlx::Sqlite;
 
 #[expect(
     clippy::duplicate_mod,

@@ -197,6 +197,7 @@ on_both_backends!(
     access_request_is_idempotent_while_pending_and_decided_once,
     racing_decisions_on_one_request_have_one_winner,
     racing_sign_up_requests_make_one_pending_request,
+    decisions_round_trip_filter_and_prune,
 );
 
 /// A fixed instant, so tests never depend on the wall clock for expiry.
@@ -3269,4 +3270,86 @@ async fn lifecycle_removing_the_last_live_assignment_counts_as_its_end(db: TestD
             .expect("t700")
             .is_empty()
     );
+}
+
+fn decision(
+    id: &str,
+    at: i64,
+    user: Option<&str>,
+    decision: &'static str,
+) -> decisions::NewDecision {
+    decisions::NewDecision {
+        request_id: id.to_owned(),
+        at: OffsetDateTime::from_unix_timestamp(at).expect("time"),
+        app: if at % 2 == 0 { "payroll" } else { "wiki" }.to_owned(),
+        user_id: user.map(str::to_owned),
+        decision,
+        reason: (decision == "block").then_some("policy_block"),
+        entry: json!({"request_id": id, "at": at}).to_string(),
+    }
+}
+
+async fn decisions_round_trip_filter_and_prune(db: TestDb) {
+    let store = db.open().await;
+    let t0 = 1_800_000_000;
+    let batch: Vec<_> = (0..10)
+        .map(|i| {
+            let user = (i % 3 == 0).then_some("u_anna");
+            let d = if i % 2 == 0 { "block" } else { "allow" };
+            decision(&format!("{i:032x}"), t0 + i, user, d)
+        })
+        .collect();
+    assert_eq!(store.append_decisions(&batch).await.expect("append"), 10);
+    // An id seen before is skipped, not an error (a batch retried).
+    assert_eq!(store.append_decisions(&batch[..2]).await.expect("again"), 0);
+
+    let one = store
+        .get_decision(&format!("{:032x}", 4))
+        .await
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(one.decision, "block");
+    assert_eq!(one.reason.as_deref(), Some("policy_block"));
+    assert_eq!(one.app, "payroll");
+    assert_eq!(one.entry["at"], t0 + 4);
+    assert!(store.get_decision("missing").await.expect("get").is_none());
+
+    let ids = |list: Vec<decisions::StoredDecision>| -> Vec<i64> {
+        list.iter().map(|d| d.at.unix_timestamp() - t0).collect()
+    };
+    let q = decisions::DecisionQuery::default;
+    assert_eq!(
+        ids(store.list_decisions(&q()).await.expect("all")),
+        (0..10).rev().collect::<Vec<_>>()
+    );
+    let anna = decisions::DecisionQuery {
+        user: Some("u_anna".into()),
+        ..q()
+    };
+    assert_eq!(
+        ids(store.list_decisions(&anna).await.expect("user")),
+        [9, 6, 3, 0]
+    );
+    let blocks = decisions::DecisionQuery {
+        decision: Some("block".into()),
+        reason: Some("policy_block".into()),
+        app: Some("payroll".into()),
+        since: OffsetDateTime::from_unix_timestamp(t0 + 2).ok(),
+        until: OffsetDateTime::from_unix_timestamp(t0 + 8).ok(),
+        limit: 2,
+        ..q()
+    };
+    assert_eq!(
+        ids(store.list_decisions(&blocks).await.expect("filtered")),
+        [6, 4]
+    );
+
+    // Age first (before t0 + 2 goes), then the count (the newest 5 stay).
+    let before = OffsetDateTime::from_unix_timestamp(t0 + 2).expect("time");
+    assert_eq!(store.prune_decisions(before, 5).await.expect("prune"), 5);
+    assert_eq!(
+        ids(store.list_decisions(&q()).await.expect("left")),
+        [9, 8, 7, 6, 5]
+    );
+    assert_eq!(store.prune_decisions(before, 5).await.expect("again"), 0);
 }

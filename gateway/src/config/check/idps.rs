@@ -9,6 +9,7 @@ use super::Checker;
 use crate::config::error::ConfigError;
 use crate::config::file::{IDP_TYPES, IdpFile, JWT_ALGORITHMS, S};
 use crate::config::runtime::{DEFAULT_JWT_ALGORITHMS, Idp, IdpKind, JwksSource};
+use crate::trust::IdpTrust;
 
 impl Checker<'_> {
     /// `idps`: each entry checked by its type; names unique.
@@ -20,10 +21,26 @@ impl Checker<'_> {
     ) -> Vec<Idp> {
         let checked = idps
             .iter()
-            .filter_map(|i| self.idp(i, member_domains, apps))
+            .filter_map(|i| {
+                let mut idp = self.idp(i, member_domains, apps)?;
+                idp.trust = self.trust(i, &idp, member_domains);
+                Some(idp)
+            })
             .collect();
         let mut seen = HashMap::new();
         for i in idps {
+            let n = &i.value.name.value;
+            // `:` separates an IdP's name from its groups' names
+            // (`fabrikam-entra:engineers`); `,` separates groups in the
+            // identity header.
+            if n.trim().is_empty() || n.contains([':', ',']) || n.contains(char::is_whitespace) {
+                self.err(
+                    &i.value.name,
+                    format_args!(
+                        "`{n}` is not an idp name; use letters, digits, `-`, `_` or `.` (no `:`, `,` or spaces)"
+                    ),
+                );
+            }
             if let Some(first) = seen.insert(i.value.name.value.clone(), i.referenced.line()) {
                 self.err(
                     &i.value.name,
@@ -35,6 +52,113 @@ impl Checker<'_> {
             }
         }
         checked
+    }
+
+    /// What the idp's claims count for (`crate::trust`), from the entry's
+    /// common fields. `trust_groups` is refused unless every one of its
+    /// `domains` is a member domain: a partner's IdP must never be able to
+    /// name the directory's groups (`break-glass`, an owners' group).
+    fn trust(&mut self, i: &S<IdpFile>, idp: &Idp, member_domains: &[String]) -> IdpTrust {
+        let f = &i.value;
+        let domains: Vec<String> = f
+            .domains
+            .iter()
+            .filter_map(|d| rules::mail_domain(&d.value))
+            .collect();
+        let trust_groups = match &f.trust_groups {
+            Some(t) if t.value => {
+                let foreign: Vec<&str> = domains
+                    .iter()
+                    .filter(|d| !member_domains.iter().any(|m| m == *d))
+                    .map(String::as_str)
+                    .collect();
+                if domains.is_empty() {
+                    self.err(
+                        t,
+                        format_args!(
+                            "`trust_groups` is only for an idp that serves the organisation's own member domains; idp `{}` has no `domains`",
+                            idp.name
+                        ),
+                    );
+                    false
+                } else if !foreign.is_empty() {
+                    self.err(
+                        t,
+                        format_args!(
+                            "`trust_groups` is only for an idp that serves the organisation's own member domains; {} not in `organisation.member_domains`",
+                            foreign
+                                .iter()
+                                .map(|d| format!("`{d}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                                + if foreign.len() == 1 { " is" } else { " are" }
+                        ),
+                    );
+                    false
+                } else if !idp.kind.asserts_groups() {
+                    self.err(
+                        t,
+                        format_args!(
+                            "idp `{}` asserts no groups of its own; remove `trust_groups`",
+                            idp.name
+                        ),
+                    );
+                    false
+                } else {
+                    true
+                }
+            }
+            _ => false,
+        };
+        let mfa_trusted = f.mfa.as_ref().is_some_and(|m| m.value.trim() == "trusted");
+        if let Some(m) = &f.mfa
+            && matches!(idp.kind, IdpKind::Jwt { .. })
+            && !matches!(m.value.trim(), "trusted" | "untrusted")
+        {
+            self.err(
+                m,
+                format_args!(
+                    "`{}` is not an mfa setting (one of: trusted, untrusted)",
+                    m.value
+                ),
+            );
+        }
+        let mfa_values = match (&f.mfa_values, &idp.kind) {
+            // A SAML IdP names its MFA in `mfa_authn_contexts` (its
+            // `AuthnContextClassRef`s, checked with the rest of the entry).
+            (None, IdpKind::Saml(s)) => s.mfa_authn_contexts.clone(),
+            (None, _) => IdpTrust::default().mfa_values,
+            (Some(list), _) => {
+                let mut v: Vec<String> = Vec::new();
+                for m in &list.value {
+                    let t = m.value.trim();
+                    if t.is_empty() || t.contains(char::is_whitespace) {
+                        self.err(m, format_args!("`{t}` is not an amr or acr value"));
+                    } else if !v.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+                        v.push(t.to_string());
+                    }
+                }
+                if list.value.is_empty() {
+                    self.err(
+                        list,
+                        "`mfa_values` is empty; leave it out for the default (mfa)",
+                    );
+                }
+                if !mfa_trusted {
+                    self.err(
+                        list,
+                        "`mfa_values` counts only with `mfa: trusted`; add that or remove `mfa_values`",
+                    );
+                }
+                v
+            }
+        };
+        IdpTrust {
+            domains,
+            trust_groups,
+            mfa_trusted,
+            mfa_values,
+        }
     }
 
     /// An idp's `domains`, each checked (`rules::mail_domain`).
@@ -55,6 +179,8 @@ impl Checker<'_> {
         let name = f.name.value.clone();
         const JWT: &[&str] = &["jwt"];
         const OIDC: &[&str] = &["oidc"];
+        const OAUTH2: &[&str] = &["oauth2"];
+        const CLIENT: &[&str] = &["oidc", "oauth2"];
         const LOCAL: &[&str] = &["local"];
         const SAML: &[&str] = &["saml"];
         for (field, set, types) in [
@@ -68,18 +194,40 @@ impl Checker<'_> {
                 f.groups_claim.is_some(),
                 &["jwt", "oidc"][..],
             ),
-            ("preset", f.preset.is_some(), OIDC),
-            ("client_id", f.client_id.is_some(), OIDC),
-            ("client_secret_file", f.client_secret_file.is_some(), OIDC),
-            ("client_secret_env", f.client_secret_env.is_some(), OIDC),
-            ("client_secret", f.client_secret.is_some(), OIDC),
-            ("scopes", f.scopes.is_some(), OIDC),
+            ("preset", f.preset.is_some(), CLIENT),
+            ("client_id", f.client_id.is_some(), CLIENT),
+            ("client_secret_file", f.client_secret_file.is_some(), CLIENT),
+            ("client_secret_env", f.client_secret_env.is_some(), CLIENT),
+            ("client_secret", f.client_secret.is_some(), CLIENT),
+            ("scopes", f.scopes.is_some(), CLIENT),
+            ("github_url", f.github_url.is_some(), OAUTH2),
+            ("authorization_url", f.authorization_url.is_some(), OAUTH2),
+            ("token_url", f.token_url.is_some(), OAUTH2),
+            ("userinfo_url", f.userinfo_url.is_some(), OAUTH2),
+            ("claims", f.claims.is_some(), OAUTH2),
             (
                 "domains",
                 !f.domains.is_empty(),
-                &["jwt", "oidc", "local", "saml"][..],
+                &["jwt", "oidc", "oauth2", "local", "saml"][..],
             ),
-            ("mfa", f.mfa.is_some(), &["oidc", "local", "saml"][..]),
+            (
+                "mfa",
+                f.mfa.is_some(),
+                &["oidc", "jwt", "local", "saml"][..],
+            ),
+            (
+                "mfa_values",
+                f.mfa_values.is_some(),
+                &["oidc", "jwt"][..],
+            ),
+            (
+                "trust_groups",
+                f.trust_groups.is_some(),
+                &["oidc", "jwt", "saml"][..],
+            ),
+            ("discovery_url", f.discovery_url.is_some(), OIDC),
+            ("tenants", !f.tenants.is_empty(), OIDC),
+            ("hosted_domains", !f.hosted_domains.is_empty(), OIDC),
             ("users_file", f.users_file.is_some(), LOCAL),
             ("metadata_url", f.metadata_url.is_some(), SAML),
             ("metadata_file", f.metadata_file.is_some(), SAML),
@@ -152,6 +300,7 @@ impl Checker<'_> {
                 };
                 Some(Idp {
                     name,
+                    trust: IdpTrust::default(),
                     kind: IdpKind::Jwt {
                         issuer,
                         audience,
@@ -163,6 +312,7 @@ impl Checker<'_> {
                 })
             }
             "oidc" => self.oidc_idp(i, name),
+            "oauth2" => self.oauth2_idp(i, name),
             "local" => self.local_idp(i, name, member_domains, apps),
             "saml" => self.saml_idp(i, name),
             other => {
@@ -229,6 +379,7 @@ impl Checker<'_> {
         match crate::local_idp::LocalIdp::load(&name, domains, mfa_trusted, &path, cx) {
             Ok(idp) => Some(Idp {
                 name,
+                trust: IdpTrust::default(),
                 kind: IdpKind::Local(Arc::new(idp)),
             }),
             Err(errors) => {
@@ -262,10 +413,14 @@ impl Checker<'_> {
             domains: f.domains.clone(),
             groups_claim: f.groups_claim.clone(),
             mfa: f.mfa.clone(),
+            discovery_url: f.discovery_url.clone(),
+            tenants: f.tenants.clone(),
+            hosted_domains: f.hosted_domains.clone(),
         };
         match file.check(&self.dir) {
             Ok(c) => Some(Idp {
                 name,
+                trust: IdpTrust::default(),
                 kind: IdpKind::Oidc(Box::new(c)),
             }),
             Err(errors) => {
@@ -299,6 +454,7 @@ impl Checker<'_> {
         match file.check(&self.dir) {
             Ok(c) => Some(Idp {
                 name,
+                trust: IdpTrust::default(),
                 kind: IdpKind::Saml(Arc::new(c)),
             }),
             Err(errors) => {

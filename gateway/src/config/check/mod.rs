@@ -14,9 +14,12 @@
 
 mod apps;
 mod data;
+mod decision_log;
 mod guests;
 mod idps;
+mod lint;
 mod listen;
+mod oauth2_idp;
 mod organisation;
 mod sign_in;
 mod sign_up;
@@ -148,6 +151,8 @@ impl Checker<'_> {
         let idps = self.idps(&f.idps, &organisation.member_domains, &app_names);
         let sign_in = self.sign_in(&f, &apps);
         let guests = self.guests(f.guests.as_ref());
+        let decision_log = self.decision_log(f.decision_log.as_ref(), &store);
+        let lint = self.lint(f.lint.as_ref());
         // Owners and sign-up after the idps, which sign-up names.
         let idp_files: Vec<&IdpFile> = f.idps.iter().map(|i| &i.value).collect();
         for (app, file) in apps.iter_mut().zip(f.apps.value.iter()) {
@@ -202,6 +207,9 @@ impl Checker<'_> {
             mail: f.mail.as_ref().and_then(|m| self.mail(m)),
             sign_in,
             guests,
+            owner_groups: owner_groups(self.path, &f),
+            decision_log,
+            lint,
         }
     }
 
@@ -217,4 +225,22 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Every `owners: group:NAME` entry with its position (`warnings.rs`).
+fn owner_groups(path: &Path, f: &ConfigFile) -> Vec<super::runtime::GroupRef> {
+    f.apps
+        .value
+        .iter()
+        .flat_map(|a| a.value.owners.iter())
+        .filter_map(|o| {
+            let g = o.value.trim().strip_prefix("group:")?.trim();
+            (!g.is_empty()).then(|| super::runtime::GroupRef {
+                name: g.to_ascii_lowercase(),
+                file: path.to_path_buf(),
+                line: o.referenced.line(),
+                column: o.referenced.column(),
+            })
+        })
+        .collect()
 }

@@ -10,12 +10,12 @@ use crate::config::runtime::{App, Fallback, PasscodeSettings, RateLimits, SignIn
 
 impl Checker<'_> {
     /// `sign_in`: required once anything signs people in (an idp of type
-    /// oidc or local, or `mail` for passcodes).
+    /// oidc, oauth2 or local, or `mail` for passcodes).
     pub(super) fn sign_in(&mut self, f: &ConfigFile, apps: &[App]) -> Option<SignIn> {
         let browser_idps: Vec<(&str, &S<String>)> = f
             .idps
             .iter()
-            .filter(|i| matches!(i.value.kind.value.as_str(), "oidc" | "local" | "saml"))
+            .filter(|i| matches!(i.value.kind.value.as_str(), "oidc" | "oauth2" | "local" | "saml"))
             .map(|i| (i.value.name.value.as_str(), &i.value.kind))
             .collect();
         let Some(s) = &f.sign_in else {
@@ -99,11 +99,11 @@ impl Checker<'_> {
                         format_args!("there is no idp `{name}` in `idps`{hint}"),
                     );
                 }
-                Some(i) if !matches!(i.value.kind.value.as_str(), "oidc" | "local" | "saml") => {
+                Some(i) if !matches!(i.value.kind.value.as_str(), "oidc" | "oauth2" | "local" | "saml") => {
                     self.err(
                         entry,
                         format_args!(
-                            "idp `{name}` is of type {}; `idp_order` lists idps of type oidc, saml or local",
+                            "idp `{name}` is of type {}; `idp_order` lists idps of type oidc, oauth2, saml or local",
                             i.value.kind.value
                         ),
                     );

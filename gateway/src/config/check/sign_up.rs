@@ -25,7 +25,7 @@ impl Checker<'_> {
             .collect();
         let names: Vec<&str> = idps
             .iter()
-            .filter(|i| matches!(i.kind.value.as_str(), "oidc" | "local"))
+            .filter(|i| matches!(i.kind.value.as_str(), "oidc" | "oauth2" | "local"))
             .map(|i| i.name.value.as_str())
             .collect();
         for i in &f.idps {
@@ -36,7 +36,7 @@ impl Checker<'_> {
                 self.err(
                     i,
                     format_args!(
-                        "sign_up offers idp `{}`, which is not an idp of type oidc or local{hint}",
+                        "sign_up offers idp `{}`, which is not an idp of type oidc, oauth2 or local{hint}",
                         i.value
                     ),
                 );

@@ -7,6 +7,7 @@
 use super::PASSCODE_IDP;
 use crate::config::{Fallback, IdpKind};
 use crate::mail::normalise_email;
+use crate::oidc::Preset;
 use crate::portal::{Handler, Reply};
 use minijinja::context;
 
@@ -17,7 +18,12 @@ impl Handler<'_> {
         if !reauth && let Some((claims, user)) = self.auth_session().await {
             return self.after_sign_in(&claims, &user, &rd).await;
         }
-        self.form_page(200, "sign_in.html", context! { rd, reauth, email => "" })
+        // An invitation (or an app) that knows the address pre-fills it.
+        let email = self
+            .query("login_hint")
+            .and_then(|e| normalise_email(&e))
+            .unwrap_or_default();
+        self.form_page(200, "sign_in.html", context! { rd, reauth, email })
     }
 
     /// "Enter your e-mail" posted: pick the way in (home-realm discovery).
@@ -34,6 +40,19 @@ impl Handler<'_> {
                 context! { rd, email => form.get("email"), error => "Enter a valid e-mail address." },
             );
         };
+        let reauth = form.get("reauth").is_some_and(|v| v == "1");
+        self.discover_email(&email, &rd, reauth).await
+    }
+
+    /// Home-realm discovery for a known address (typed, or the invited
+    /// one an accepted invitation carries), then on to that way in.
+    pub(in crate::portal) async fn discover_email(
+        &self,
+        email: &str,
+        rd: &str,
+        reauth: bool,
+    ) -> Reply {
+        let (email, rd) = (email.to_string(), rd.to_string());
         let idps = &self.snapshot.config.idps;
         // A listed local account first, then the IdP that claims the domain.
         for idp in idps {
@@ -46,11 +65,13 @@ impl Handler<'_> {
         for idp in idps {
             match &idp.kind {
                 IdpKind::Oidc(c) if c.serves_email(&email) => {
-                    let reauth = form.get("reauth").is_some_and(|v| v == "1");
                     return self.start_oidc(&idp.name, &email, &rd, reauth).await;
                 }
                 IdpKind::Local(l) if l.serves(&email) => {
                     return self.password_page(200, &idp.name, &email, &rd, None);
+                }
+                IdpKind::Oauth2(c) if c.serves_email(&email) => {
+                    return self.start_oauth2(&idp.name, &rd).await;
                 }
                 IdpKind::Saml(s) if s.serves_email(&email) => {
                     let reauth = form.get("reauth").is_some_and(|v| v == "1");
@@ -72,7 +93,10 @@ impl Handler<'_> {
                 "choose.html",
                 context! {
                     rd, email,
-                    options => options.iter().map(|(name, label)| context! { name, label }).collect::<Vec<_>>(),
+                    options => options.iter().map(|(name, label)| {
+                        let (icon, letter) = self.icon(name);
+                        context! { name, label, icon, letter }
+                    }).collect::<Vec<_>>(),
                 },
             ),
         }
@@ -85,7 +109,7 @@ impl Handler<'_> {
             .sign_in
             .idp_order
             .iter()
-            .map(|n| (n.clone(), format!("Sign in with {n}")))
+            .map(|n| (n.clone(), format!("Sign in with {}", self.idp_title(n))))
             .collect();
         if self.sign_in.fallback == Fallback::Passcode {
             out.push((
@@ -130,7 +154,58 @@ impl Handler<'_> {
             Some(IdpKind::Oidc(_)) => self.start_oidc(name, email, rd, false).await,
             Some(IdpKind::Local(_)) => self.password_page(200, name, email, rd, None),
             Some(IdpKind::Saml(_)) => self.start_saml(name, rd, false).await,
+            Some(IdpKind::Oauth2(_)) => self.start_oauth2(name, rd).await,
             _ => self.start_again(400, "Bad request", "That way of signing in is not offered."),
         }
+    }
+}
+
+impl Handler<'_> {
+    /// What the choice names an IdP by: an oauth2 provider's own name
+    /// (GitHub, Facebook), else the configured name.
+    pub(in crate::portal) fn idp_title(&self, name: &str) -> String {
+        match self.idp_kind(name) {
+            Some(IdpKind::Oauth2(c)) => c.brand(),
+            Some(IdpKind::Oidc(c)) => match c.preset {
+                Preset::Microsoft => "Microsoft".to_string(),
+                Preset::Google => "Google".to_string(),
+                Preset::Generic => name.to_string(),
+            },
+            _ => name.to_string(),
+        }
+    }
+
+    /// The icon beside an option (`idp_icon.html` draws it; nothing is
+    /// fetched): `github`, `facebook`, `microsoft`, `google`, else `letter`
+    /// with the letter.
+    pub(in crate::portal) fn icon(&self, name: &str) -> (&'static str, String) {
+        let icon = match self.idp_kind(name) {
+            Some(IdpKind::Oauth2(c)) => c.icon(),
+            Some(IdpKind::Oidc(c)) => match c.preset {
+                Preset::Microsoft => "microsoft",
+                Preset::Google => "google",
+                Preset::Generic => "letter",
+            },
+            _ => "letter",
+        };
+        let letter = if name == PASSCODE_IDP {
+            "@".to_string()
+        } else {
+            self.idp_title(name)
+                .chars()
+                .find(|c| c.is_alphanumeric())
+                .map(|c| c.to_uppercase().to_string())
+                .unwrap_or_else(|| "?".into())
+        };
+        (icon, letter)
+    }
+
+    fn idp_kind(&self, name: &str) -> Option<&IdpKind> {
+        self.snapshot
+            .config
+            .idps
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| &i.kind)
     }
 }

@@ -1,10 +1,23 @@
 //! The landing page of the auth host: the signed-in person's apps.
 
+use crate::config::App;
 use crate::portal::{Handler, Reply, paths};
 use crate::store::UserType;
 use minijinja::context;
 
 impl Handler<'_> {
+    /// Where an app starts: its first host and path prefix, on the scheme
+    /// and port this request came in on.
+    pub(in crate::portal) fn app_url(&self, a: &App) -> Option<String> {
+        let host = a.hosts.first()?;
+        let path = a.path_prefix.as_deref().unwrap_or("/");
+        Some(format!(
+            "{}://{host}{}{path}",
+            self.scheme(),
+            self.req.port_suffix
+        ))
+    }
+
     /// The signed-in person's apps (the access panel grows from here).
     pub(super) async fn landing(&self) -> Reply {
         let Some((claims, user)) = self.auth_session().await else {
@@ -50,13 +63,11 @@ impl Handler<'_> {
                 if user.user_type != UserType::Member && until.is_none() {
                     return None;
                 }
-                let host = a.hosts.first()?;
-                let path = a.path_prefix.clone().unwrap_or_else(|| "/".into());
                 Some(context! {
                     title => a.title,
                     description => a.description,
                     until => until.flatten().map(crate::invitations::date),
-                    url => format!("{}://{host}{}{path}", self.scheme(), self.req.port_suffix),
+                    url => self.app_url(a)?,
                 })
             })
             .collect();

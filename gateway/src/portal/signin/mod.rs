@@ -11,8 +11,9 @@
 //!   (home-realm discovery), or lets the person choose.
 //! - The methods, each ending in a [`SignedIn`] handed to `complete`:
 //!   [`password`] (a local IdP), [`oidc`] (the round trip to the person's
-//!   IdP), [`saml`] (a partner's SAML 2.0 IdP) and [`passcode`] (a one-time
-//!   code by e-mail).
+//!   IdP), [`oauth2`] (the same with GitHub, Facebook and other OAuth 2.0
+//!   providers), [`saml`] (a partner's SAML 2.0 IdP) and [`passcode`] (a
+//!   one-time code by e-mail).
 //! - [`session`]: `complete` finds the directory user the sign-in is for and
 //!   issues the auth host's session; `handoff` sends the person back to the
 //!   app host that asked.
@@ -31,10 +32,12 @@ mod consent;
 mod discovery;
 mod forms;
 mod landing;
+mod oauth2;
 mod oidc;
 mod passcode;
 mod password;
 mod rate_limit;
+mod round_trip;
 mod saml;
 mod session;
 mod sign_out;
@@ -50,8 +53,17 @@ struct SignedIn {
     pub subject: String,
     pub email: String,
     pub name: Option<String>,
+    /// The groups as the IdP asserted them (unqualified); `complete`
+    /// qualifies them by the IdP's name (`crate::trust`).
     pub groups: Vec<String>,
+    /// The IdP's `amr` values (for SAML: none).
     pub amr: Vec<String>,
+    /// The IdP's `acr` (for SAML: the `AuthnContextClassRef`); with `amr`,
+    /// what `mfa_values` are compared with.
+    pub acr: Option<String>,
+    /// A second factor Portcullis itself checked. For an external IdP it
+    /// is ignored: `complete` decides from `amr`/`acr` and the idp's
+    /// `mfa: trusted` and `mfa_values`.
     pub mfa: bool,
     /// When the person authenticated (the IdP's `auth_time`, else now).
     pub auth_time: i64,
@@ -71,6 +83,7 @@ impl Handler<'_> {
             paths::SIGN_IN_CHOOSE if post => self.choose().await,
             paths::SIGN_IN_PASSCODE if post => self.passcode().await,
             paths::CALLBACK if !post => self.callback().await,
+            paths::OAUTH2_CALLBACK if !post => self.oauth2_callback().await,
             p if p.starts_with(crate::saml::PREFIX) => self.saml().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
@@ -80,9 +93,7 @@ impl Handler<'_> {
             p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
                 self.sign_up().await
             }
-            "/" | "/.portcullis" | "/.portcullis/" | "/.portcullis/apps" if !post => {
-                self.landing().await
-            }
+            "/" | "/.portcullis" | "/.portcullis/" | paths::APPS if !post => self.landing().await,
             _ => self.message(404, "Not found", "There is nothing at this address."),
         }
     }

@@ -4,23 +4,22 @@
 //! takes it, has the answer checked and hands a [`SignedIn`] on.
 
 use super::SignedIn;
+use super::round_trip::PendingSignIn;
 use crate::mail::normalise_email;
-use crate::oidc::{OidcError, PendingAuth, ct_eq};
-use crate::portal::{Handler, PENDING_TTL_SECS, Reply, digest, paths};
+use crate::oidc::{OidcError, PendingAuth, Preset};
+use crate::portal::{Handler, Reply, paths};
 use openidconnect::url::Url;
-use serde::{Deserialize, Serialize};
 
 /// The ticket kind of pending OIDC sign-ins.
 const OIDC_KIND: &str = "oidc";
 
-/// A pending OIDC sign-in, kept as a single-use ticket under its `state`.
-#[derive(Serialize, Deserialize)]
-struct PendingOidc {
-    pending: PendingAuth,
-    rd: String,
-    /// Digest of the browser's flow cookie: the callback must come back to
-    /// the browser that started it.
-    flow: String,
+impl PendingSignIn for PendingAuth {
+    fn idp_name(&self) -> &str {
+        &self.idp_name
+    }
+    fn callback_error(error: &str) -> &'static str {
+        OidcError::from_callback(error).as_str()
+    }
 }
 
 impl Handler<'_> {
@@ -48,85 +47,16 @@ impl Handler<'_> {
         }
         let (url, pending) =
             client.authorize_url(&redirect_uri, None, reauth, Some(email), self.now);
-        let (flow, set) = self.flow();
         let state = pending.state.clone();
-        let ticket = PendingOidc {
-            pending,
-            rd: rd.to_string(),
-            flow: digest(&["flow", &flow]),
-        };
-        let payload = match serde_json::to_string(&ticket) {
-            Ok(p) => p,
-            Err(e) => return self.unavailable("pending sign-in", &e),
-        };
-        let expires = self.time() + time::Duration::seconds(PENDING_TTL_SECS);
-        if let Err(e) = self
-            .gateway
-            .store
-            .put_ticket(OIDC_KIND, &state, &payload, expires, self.time())
-            .await
-        {
-            return self.unavailable("pending sign-in", &e);
-        }
-        let reply = Reply::redirect(url.to_string());
-        match set {
-            Some(c) => reply.with_cookie(c),
-            None => reply,
-        }
+        self.to_provider(OIDC_KIND, &state, pending, rd, &url).await
     }
 
     pub(super) async fn callback(&self) -> Reply {
-        let Some(state) = self.query("state") else {
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The answer from the sign-in service is incomplete.",
-            );
-        };
-        let ticket = match self
-            .gateway
-            .store
-            .take_ticket(OIDC_KIND, &state, self.time())
-            .await
-        {
-            Ok(t) => t.and_then(|p| serde_json::from_str::<PendingOidc>(&p).ok()),
-            Err(e) => return self.unavailable("pending sign-in", &e),
-        };
-        let Some(ticket) = ticket else {
-            return self.start_again(
-                400,
-                "Sign-in expired",
-                "This sign-in was already finished or took too long.",
-            );
+        let (ticket, state, code) = match self.back_from_provider::<PendingAuth>(OIDC_KIND).await {
+            Ok(back) => back,
+            Err(page) => return page,
         };
         let idp = ticket.pending.idp_name.clone();
-        let same_browser = self
-            .cookie(self.flow_cookie_name())
-            .is_some_and(|f| ct_eq(digest(&["flow", f]).as_bytes(), ticket.flow.as_bytes()));
-        if !same_browser {
-            self.count_sign_in(&idp, "other_browser");
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "This sign-in was started in another browser. Start again here.",
-            );
-        }
-        if let Some(error) = self.query("error") {
-            let e = OidcError::from_callback(&error);
-            self.count_sign_in(&idp, e.as_str());
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The sign-in service did not sign you in.",
-            );
-        }
-        let Some(code) = self.query("code") else {
-            return self.start_again(
-                400,
-                "Sign-in failed",
-                "The answer from the sign-in service is incomplete.",
-            );
-        };
         let client = match self.portal.oidc_client(&idp).await {
             Ok(c) => c,
             Err(e) => return self.unavailable("identity provider", &e),
@@ -143,6 +73,13 @@ impl Handler<'_> {
                 if matches!(e, OidcError::IdpUnreachable(_)) {
                     return self.unavailable("identity provider", &e);
                 }
+                if e == OidcError::TenantNotAllowed {
+                    return self.start_again(
+                        403,
+                        "Your organisation cannot sign in here",
+                        "Accounts of your organisation are not allowed to sign in to this service. Sign in with another account, or ask your contact to allow your organisation.",
+                    );
+                }
                 return self.start_again(
                     400,
                     "Sign-in failed",
@@ -154,19 +91,45 @@ impl Handler<'_> {
             (Some(e), true) => normalise_email(e),
             _ => None,
         };
+        let config = client.config();
         let Some(email) = email else {
             self.count_sign_in(&idp, "email_unverified");
+            // The admin's next step, by provider (never the address itself).
+            let hint = match config.preset {
+                Preset::Microsoft => {
+                    "turn on the optional ID token claims `email` and `xms_edov` (or `verified_primary_email`) in the app registration"
+                }
+                _ => "the identity provider must send `email` with `email_verified: true`",
+            };
+            tracing::info!(
+                request_id = %self.req.request_id,
+                idp = %idp,
+                has_email = id.email.is_some(),
+                hint,
+                "sign-in refused: the identity provider did not confirm the e-mail address"
+            );
             return self.start_again(
                 403,
                 "E-mail not confirmed",
-                "Your sign-in service did not confirm your e-mail address, so it cannot be matched to an invitation.",
+                "Your organisation's sign-in service did not confirm your e-mail address, so it cannot be matched to an invitation. Ask your organisation's IT team, or your contact here.",
             );
         };
-        let config = client.config();
-        let subject = if config.issuer_is_template() {
-            format!("{}|{}", id.issuer, id.subject)
-        } else {
-            id.subject.clone()
+        if id.groups_overage {
+            // No partial list: the token's groups are elsewhere (Entra's
+            // overage claim), and the gateway does not call Graph.
+            tracing::info!(
+                request_id = %self.req.request_id,
+                idp = %idp,
+                "the identity provider sent the groups by reference (groups overage); signed in without them"
+            );
+        }
+        // Users are keyed per IdP: Entra by tenant + object id (`sub` is
+        // per app and `oid` alone repeats across tenants), multi-tenant
+        // issuers by issuer + subject, others by subject.
+        let subject = match (&id.tenant, &id.object_id) {
+            (Some(t), Some(o)) if config.preset == Preset::Microsoft => format!("{t}|{o}"),
+            _ if config.issuer_is_template() => format!("{}|{}", id.issuer, id.subject),
+            _ => id.subject.clone(),
         };
         self.complete(
             SignedIn {
@@ -177,7 +140,9 @@ impl Handler<'_> {
                 name: id.name,
                 groups: id.groups,
                 amr: id.amr,
-                mfa: id.mfa,
+                acr: id.acr,
+                // Decided in `complete` from amr/acr and the idp's trust.
+                mfa: false,
                 auth_time: id.auth_time.unwrap_or(self.now).min(self.now),
             },
             &ticket.rd,
@@ -188,7 +153,7 @@ impl Handler<'_> {
 
 /// Whether a TCP connection to the URL's host opens within 2 s: an IdP
 /// that is down is said so on our page, not as a browser error on theirs.
-async fn reachable(url: &Url) -> bool {
+pub(super) async fn reachable(url: &Url) -> bool {
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return false;
     };

@@ -129,6 +129,7 @@ impl Handler<'_> {
                         name: None,
                         groups: Vec::new(),
                         amr: vec!["otp".into()],
+                        acr: None,
                         mfa: false,
                         auth_time: self.now,
                         authoritative: false,

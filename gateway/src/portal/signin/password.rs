@@ -93,6 +93,7 @@ impl Handler<'_> {
                         name: user.name,
                         groups: user.groups,
                         amr: vec!["pwd".into()],
+                        acr: None,
                         mfa: false,
                         auth_time: self.now,
                         authoritative: true,

@@ -44,7 +44,8 @@ struct DoneSaml {
     email: String,
     name: Option<String>,
     groups: Vec<String>,
-    mfa: bool,
+    /// The assertion's `AuthnContextClassRef`s.
+    authn_contexts: Vec<String>,
     auth_time: i64,
     rd: String,
     /// `None` for an IdP-initiated sign-in (no browser to bind it to).
@@ -268,10 +269,6 @@ impl Handler<'_> {
             (Some(n), true) if !n.is_empty() => n.clone(),
             _ => email.clone(),
         };
-        let mfa = idp.mfa_trusted
-            && v.authn_contexts
-                .iter()
-                .any(|c| idp.mfa_authn_contexts.iter().any(|m| m == c));
         let (rd, flow) = match pending {
             Some(p) => (p.rd, Some(p.flow)),
             // IdP-initiated: the apps page, never a URL from the response.
@@ -283,7 +280,7 @@ impl Handler<'_> {
             email,
             name: v.name,
             groups: v.groups,
-            mfa,
+            authn_contexts: v.authn_contexts,
             auth_time: v.authn_instant.unwrap_or(self.now).min(self.now),
             rd,
             flow,
@@ -358,8 +355,11 @@ impl Handler<'_> {
                 email: done.email,
                 name: done.name,
                 groups: done.groups,
-                amr: Vec::new(),
-                mfa: done.mfa,
+                // `complete` decides MFA (crate::trust): `mfa: trusted` and
+                // an `AuthnContextClassRef` listed in `mfa_authn_contexts`.
+                amr: done.authn_contexts,
+                acr: None,
+                mfa: false,
                 auth_time: done.auth_time,
             },
             &rd,

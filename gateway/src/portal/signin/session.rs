@@ -5,6 +5,7 @@
 
 use super::passcode::may_use_passcode;
 use super::{PASSCODE_IDP, SignedIn};
+use crate::config::IdpKind;
 use crate::portal::apphost::{HANDOFF_KIND, Handoff};
 use crate::portal::{HANDOFF_TTL_SECS, Handler, Reply, paths, random_token, seconds};
 use crate::session::{SessionClaims, cookie, new_sid};
@@ -12,6 +13,7 @@ use crate::store::{
     Identity, NewAuditEntry, NewUser, SessionRecord, StoreError, User, UserState, UserType,
     new_user_id,
 };
+use crate::trust;
 
 impl Handler<'_> {
     /// The auth host's session, if valid, not revoked, and its user active.
@@ -31,7 +33,15 @@ impl Handler<'_> {
     /// to consent or back to the app.
     pub(super) async fn complete(&self, s: SignedIn, rd: &str) -> Reply {
         let store = &self.gateway.store;
-        let user = match self.resolve_user(&s).await {
+        let vouched = match self.vouch(&s) {
+            Ok(v) => v,
+            Err((result, title, text)) => {
+                self.count_sign_in(&s.idp, result);
+                tracing::info!(request_id = %self.req.request_id, idp = %s.idp, result, "sign-in refused");
+                return self.start_again(403, title, text);
+            }
+        };
+        let user = match self.resolve_user(&s, vouched.member).await {
             Ok(Ok(u)) => u,
             Ok(Err((result, title, text))) => {
                 self.count_sign_in(&s.idp, result);
@@ -55,7 +65,7 @@ impl Handler<'_> {
         // not `mfa: trusted` may say what it likes in `amr`.
         let mut amr = s.amr;
         amr.retain(|m| m != "mfa");
-        if s.mfa {
+        if vouched.mfa {
             amr.push("mfa".into());
         }
         let keys = self.gateway.keys.load();
@@ -65,7 +75,7 @@ impl Handler<'_> {
             aud: self.sign_in.host.clone(),
             email: user.email.clone(),
             user_type: user.user_type,
-            groups: s.groups.iter().map(|g| g.to_ascii_lowercase()).collect(),
+            groups: vouched.groups,
             idp: s.idp.clone(),
             amr,
             auth_time: s.auth_time,
@@ -88,7 +98,7 @@ impl Handler<'_> {
             })
             .await;
         self.count_sign_in(&s.idp, "ok");
-        if s.mfa {
+        if vouched.mfa {
             self.gateway
                 .metrics
                 .mfa
@@ -100,15 +110,58 @@ impl Handler<'_> {
             .with_cookie(cookie::set_cookie(&token, self.req.https, lifetime))
     }
 
+    /// The trust boundary (`crate::trust`, DESIGN.md): what this sign-in's
+    /// claims count for, decided here for every kind of IdP so that none
+    /// can bypass it. Groups of an external IdP are qualified by its name
+    /// (bare too only with `trust_groups`); its `amr`/`acr` is MFA only
+    /// with `mfa: trusted` and a value of `mfa_values`; an e-mail in a
+    /// member domain is refused from an IdP that does not serve that
+    /// domain (a partner's IdP can assert any address), and only an IdP
+    /// that serves it may make a member. A local IdP's groups are the
+    /// directory's own; a passcode carries none.
+    fn vouch(&self, s: &SignedIn) -> Result<Vouched, Refusal> {
+        let config = &self.snapshot.config;
+        let member_domain = trust::in_member_domain(&s.email, &config.organisation.member_domains);
+        if s.idp == PASSCODE_IDP {
+            return Ok(Vouched {
+                groups: Vec::new(),
+                mfa: false,
+                member: false,
+            });
+        }
+        // An idp no longer in the config (a reload between start and
+        // callback) vouches for nothing.
+        let Some(idp) = config.idps.iter().find(|i| i.name == s.idp) else {
+            return Err(NOT_INVITED);
+        };
+        if let IdpKind::Local(_) = idp.kind {
+            return Ok(Vouched {
+                groups: s.groups.iter().map(|g| g.to_lowercase()).collect(),
+                mfa: s.mfa,
+                member: member_domain && s.authoritative,
+            });
+        }
+        let serves = idp.trust.serves(&s.email);
+        if member_domain && !serves {
+            return Err(MEMBER_DOMAIN);
+        }
+        Ok(Vouched {
+            groups: idp.trust.groups(&s.idp, &s.groups),
+            mfa: idp.trust.mfa(&s.amr, s.acr.as_deref()),
+            member: member_domain && serves && s.authoritative,
+        })
+    }
+
     /// The directory's user for this sign-in: by identity; else an invited
     /// user not yet linked to any identity, by e-mail; else a new member when
-    /// the organisation's own IdP vouches for a member domain. Anyone else
-    /// gets `Err((result, title, text))`.
-    #[allow(clippy::type_complexity)]
+    /// `may_create_member` (the organisation's own IdP vouches for a member
+    /// domain, see [`Self::vouch`]). Anyone else gets
+    /// `Err((result, title, text))`.
     async fn resolve_user(
         &self,
         s: &SignedIn,
-    ) -> Result<Result<User, (&'static str, &'static str, &'static str)>, StoreError> {
+        may_create_member: bool,
+    ) -> Result<Result<User, Refusal>, StoreError> {
         let store = &self.gateway.store;
         let user = if s.idp == PASSCODE_IDP {
             // The code proved the mailbox; the address is the identity, for
@@ -152,14 +205,7 @@ impl Handler<'_> {
                 // take it over (users are iss+sub, not e-mail).
                 Some(_) => return Ok(Err(LINKED_ELSEWHERE)),
                 None => {
-                    let member = self
-                        .snapshot
-                        .config
-                        .organisation
-                        .member_domains
-                        .iter()
-                        .any(|d| d.eq_ignore_ascii_case(domain_of(&s.email)));
-                    if !(member && s.authoritative) {
+                    if !may_create_member {
                         return Ok(Err(NOT_INVITED));
                     }
                     store
@@ -193,15 +239,19 @@ impl Handler<'_> {
     /// Back to the app host with a one-time code, or the landing page when
     /// there is no valid return URL.
     pub(in crate::portal) async fn handoff(&self, claims: &SessionClaims, rd: &str) -> Reply {
-        if (rd.starts_with("/.portcullis/invite?") || rd.starts_with("/.portcullis/sign-up/"))
+        if (rd.starts_with("/.portcullis/invite?")
+            || rd.starts_with("/.portcullis/sign-up/")
+            || rd == paths::MANAGE
+            || rd.starts_with("/.portcullis/manage/"))
             && !rd.contains(['\\', '\r', '\n'])
         {
-            // Back to the invitation (or the sign-up step) that sent the
-            // person to sign in; a local path, never another host.
+            // Back to the invitation (or the sign-up step, or the owner's
+            // page) that sent the person to sign in; a local path, never
+            // another host.
             return Reply::redirect(rd.to_string());
         }
         let Some(target) = self.target(rd) else {
-            return Reply::redirect("/.portcullis/apps".to_string());
+            return Reply::redirect(paths::APPS.to_string());
         };
         let code = random_token(16);
         let payload = Handoff {
@@ -232,6 +282,24 @@ impl Handler<'_> {
     }
 }
 
+/// What a sign-in's claims count for, once [`Handler::vouch`]ed.
+struct Vouched {
+    /// The session's groups: qualified by the IdP (`crate::trust`).
+    groups: Vec<String>,
+    /// The sign-in counts as MFA.
+    mfa: bool,
+    /// A new member may be made for this e-mail.
+    member: bool,
+}
+
+/// A refused sign-in: the `result` label, the page's title and text.
+type Refusal = (&'static str, &'static str, &'static str);
+
+const MEMBER_DOMAIN: Refusal = (
+    "member_domain",
+    "Use your organisation's sign-in",
+    "This address belongs to the organisation's own domain. Sign in with the organisation's sign-in service, not a partner's.",
+);
 const NOT_INVITED: (&str, &str, &str) = (
     "not_invited",
     "No access yet",
@@ -242,7 +310,3 @@ const LINKED_ELSEWHERE: (&str, &str, &str) = (
     "Use the account you first signed in with",
     "This e-mail address is already linked to another sign-in account. Sign in with that one.",
 );
-
-fn domain_of(email: &str) -> &str {
-    email.rsplit_once('@').map_or("", |(_, d)| d)
-}

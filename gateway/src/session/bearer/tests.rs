@@ -41,6 +41,8 @@ fn jwks_from_a_file_verifies_ed_ec_and_rsa_tokens() {
         c.member_domains = vec!["Partner.Example".into()];
         // A member is made only by an idp that serves the member domain.
         c.domains = vec!["partner.example".into()];
+        // Its `amr: mfa` counts only because it is trusted for MFA.
+        c.trust.mfa_trusted = true;
     });
     assert_eq!(v.key_count(), 3);
     for tok in [
@@ -52,7 +54,8 @@ fn jwks_from_a_file_verifies_ed_ec_and_rsa_tokens() {
         // Qualified by the idp: never a directory user's id.
         assert_eq!(c.sub, "partner-api:p-1");
         assert_eq!(c.email, "bob@partner.example");
-        assert_eq!(c.groups, vec!["api-users"]);
+        // Issue 15: the issuer's groups are its own, qualified by its name.
+        assert_eq!(c.groups, vec!["partner-api:api-users"]);
         assert_eq!(c.idp, "partner-api");
         assert_eq!(c.user_type, UserType::Member);
         assert_eq!(c.sid, "j-1");
@@ -129,7 +132,7 @@ fn claim_mapping_uses_configured_claims_and_defaults_to_guest() {
                    "roles": "admin", "exp": NOW as f64 + 60.5, "auth_time": NOW - 100});
     let got = v.verify(&ed.sign("k", &c), NOW).unwrap();
     assert_eq!(got.email, "x@contoso.com");
-    assert_eq!(got.groups, vec!["admin"]);
+    assert_eq!(got.groups, vec!["partner-api:admin"]);
     assert_eq!(got.user_type, UserType::Guest);
     assert_eq!(got.exp, NOW + 60);
     assert_eq!(got.auth_time, NOW - 100);
@@ -471,4 +474,48 @@ async fn refresh_task_ends_when_the_verifier_is_dropped() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// Issue 15: a bearer token's groups never name the directory's groups
+/// (`break-glass`), and its `amr: mfa` counts only for an issuer trusted
+/// for MFA, and then only the values of its `mfa_values`.
+#[test]
+fn a_bearer_tokens_groups_and_mfa_count_only_as_far_as_the_issuer_is_trusted() {
+    let ed = EdKey::new();
+    let tok = ed.sign(
+        "k",
+        &with(
+            with(claims(), "groups", json!(["Break-Glass", "ops"])),
+            "acr",
+            json!("urn:partner:strong"),
+        ),
+    );
+    let untrusted = file_verifier(&jwks(&[ed.jwk("k")]), |_| {});
+    let c = untrusted.verify(&tok, NOW + 5).unwrap();
+    assert_eq!(c.groups, ["partner-api:break-glass", "partner-api:ops"]);
+    assert!(
+        !c.mfa(),
+        "an untrusted issuer's amr is not MFA: {:?}",
+        c.amr
+    );
+
+    let by_acr = file_verifier(&jwks(&[ed.jwk("k")]), |c| {
+        c.trust.mfa_trusted = true;
+        c.trust.mfa_values = vec!["urn:partner:strong".into()];
+        c.trust.trust_groups = true;
+    });
+    let c = by_acr.verify(&tok, NOW + 5).unwrap();
+    assert!(c.mfa());
+    assert_eq!(
+        c.groups,
+        [
+            "break-glass",
+            "ops",
+            "partner-api:break-glass",
+            "partner-api:ops"
+        ]
+    );
+    let pwd_only = ed.sign("k", &with(claims(), "amr", json!(["pwd"])));
+    let only_mfa = file_verifier(&jwks(&[ed.jwk("k")]), |c| c.trust.mfa_trusted = true);
+    assert!(!only_mfa.verify(&pwd_only, NOW + 5).unwrap().mfa());
 }

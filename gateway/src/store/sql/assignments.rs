@@ -129,31 +129,44 @@ impl Backend {
     }
 
     pub async fn assignments_of_user(&self, user_id: &str) -> Result<Vec<Assignment>, StoreError> {
-        const OP: &str = "assignments_of_user";
-        let rows: Vec<AssignmentRow> = sqlx::query_as(concat!(
-            "SELECT user_id, app, granted_at, expires_at, granted_by
-             FROM app_assignments WHERE user_id = $1 ORDER BY app",
-            byte_order!()
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
+        self.assignments_where(
+            "assignments_of_user",
+            concat!(
+                "SELECT user_id, app, granted_at, expires_at, granted_by
+                 FROM app_assignments WHERE user_id = $1 ORDER BY app",
+                byte_order!()
+            ),
+            user_id,
+        )
         .await
-        .map_err(|e| StoreError::db(OP, e))?;
-        rows.into_iter().map(|r| r.into_assignment(OP)).collect()
     }
 
     pub async fn assignments_of_app(&self, app: &str) -> Result<Vec<Assignment>, StoreError> {
-        const OP: &str = "assignments_of_app";
-        let rows: Vec<AssignmentRow> = sqlx::query_as(concat!(
-            "SELECT user_id, app, granted_at, expires_at, granted_by
-             FROM app_assignments WHERE app = $1 ORDER BY user_id",
-            byte_order!()
-        ))
-        .bind(app)
-        .fetch_all(&self.pool)
+        self.assignments_where(
+            "assignments_of_app",
+            concat!(
+                "SELECT user_id, app, granted_at, expires_at, granted_by
+                 FROM app_assignments WHERE app = $1 ORDER BY user_id",
+                byte_order!()
+            ),
+            app,
+        )
         .await
-        .map_err(|e| StoreError::db(OP, e))?;
-        rows.into_iter().map(|r| r.into_assignment(OP)).collect()
+    }
+
+    /// The assignments `sql` selects by its one parameter `key`.
+    async fn assignments_where(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Vec<Assignment>, StoreError> {
+        let rows: Vec<AssignmentRow> = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(op, e))?;
+        rows.into_iter().map(|r| r.into_assignment(op)).collect()
     }
 
     // ---- directory (hot path loads) --------------------------------------

@@ -42,6 +42,7 @@ use crate::store::StoreError;
 
 mod assignments;
 mod audit;
+mod decisions;
 mod invitations;
 mod keys;
 mod lifecycle;
@@ -50,6 +51,49 @@ mod sessions;
 mod signin;
 mod totp;
 mod users;
+
+impl Backend {
+    /// Checks out every pooled connection (tests of pool exhaustion).
+    #[cfg(test)]
+    pub(crate) async fn hold_all_connections(
+        &self,
+    ) -> Vec<sqlx::pool::PoolConnection<super::Database>> {
+        let mut held = Vec::new();
+        for _ in 0..super::MAX_CONNECTIONS {
+            held.push(self.pool.acquire().await.expect("acquire"));
+        }
+        held
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Runs `sql`, one `DELETE … WHERE expires_at <= $1`, with `now`: the
+    /// pruning every table of expiring rows shares.
+    async fn delete_expired(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql)
+            .bind(now.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(op, e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// `Ok` when a conditional insert or update wrote its row; otherwise the
+/// row it would have replaced (`what`) was there first.
+fn wrote_row(rows_affected: u64, op: &'static str, what: &'static str) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(StoreError::Conflict { op, what });
+    }
+    Ok(())
+}
 
 /// A unix time read from `column`; [`StoreError::Corrupt`] when out of range.
 fn from_unix(op: &'static str, column: &'static str, t: i64) -> Result<OffsetDateTime, StoreError> {

@@ -67,13 +67,12 @@ impl Backend {
     }
 
     pub async fn prune_revoked_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        const OP: &str = "prune_revoked_sessions";
-        let done = sqlx::query("DELETE FROM revoked_sessions WHERE expires_at <= $1")
-            .bind(now.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?;
-        Ok(done.rows_affected())
+        self.delete_expired(
+            "prune_revoked_sessions",
+            "DELETE FROM revoked_sessions WHERE expires_at <= $1",
+            now,
+        )
+        .await
     }
 
     // ---- sessions ---------------------------------------------------------------
@@ -161,12 +160,11 @@ impl Backend {
     }
 
     pub async fn prune_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        const OP: &str = "prune_sessions";
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(now.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?;
-        Ok(done.rows_affected())
+        self.delete_expired(
+            "prune_sessions",
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            now,
+        )
+        .await
     }
 }

@@ -55,13 +55,7 @@ impl Backend {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::db(OP, e))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict {
-                op: OP,
-                what: "ticket",
-            });
-        }
-        Ok(())
+        super::wrote_row(done.rows_affected(), OP, "ticket")
     }
 
     pub async fn take_ticket(
@@ -88,13 +82,12 @@ impl Backend {
     }
 
     pub async fn prune_tickets(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        const OP: &str = "prune_tickets";
-        let done = sqlx::query("DELETE FROM tickets WHERE expires_at <= $1")
-            .bind(now.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?;
-        Ok(done.rows_affected())
+        self.delete_expired(
+            "prune_tickets",
+            "DELETE FROM tickets WHERE expires_at <= $1",
+            now,
+        )
+        .await
     }
 
     // ---- e-mail passcodes ---------------------------------------------------
@@ -213,13 +206,12 @@ impl Backend {
     }
 
     pub async fn prune_passcodes(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        const OP: &str = "prune_passcodes";
-        let done = sqlx::query("DELETE FROM passcodes WHERE expires_at <= $1")
-            .bind(now.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?;
-        Ok(done.rows_affected())
+        self.delete_expired(
+            "prune_passcodes",
+            "DELETE FROM passcodes WHERE expires_at <= $1",
+            now,
+        )
+        .await
     }
 
     // ---- rate limits --------------------------------------------------------
@@ -376,17 +368,16 @@ impl Backend {
 
     pub async fn prune_rate_limits(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         const OP: &str = "prune_rate_limits";
-        let done = sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
-            .bind(now.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?;
-        sqlx::query("DELETE FROM rate_limit_windows WHERE expires_at <= $1")
-            .bind(now.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?;
-        Ok(done.rows_affected())
+        let counters = self
+            .delete_expired(OP, "DELETE FROM rate_limits WHERE expires_at <= $1", now)
+            .await?;
+        self.delete_expired(
+            OP,
+            "DELETE FROM rate_limit_windows WHERE expires_at <= $1",
+            now,
+        )
+        .await?;
+        Ok(counters)
     }
 
     pub async fn rate_limit_counters(&self) -> Result<u64, StoreError> {

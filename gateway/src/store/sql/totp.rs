@@ -41,13 +41,7 @@ impl Backend {
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::db(OP, e))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict {
-                op: OP,
-                what: "confirmed TOTP factor",
-            });
-        }
-        Ok(())
+        super::wrote_row(done.rows_affected(), OP, "confirmed TOTP factor")
     }
 
     pub async fn get_totp_factor(&self, user_id: &str) -> Result<Option<TotpFactor>, StoreError> {

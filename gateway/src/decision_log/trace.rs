@@ -1,0 +1,349 @@
+//! The recorded trace of one decision: built by the writer from a
+//! [`Pending`] entry (off the request path), stored as JSON, and read back
+//! by `explain`, the admin API and `rules diff`.
+//!
+//! `policies` lists, for a refusal, every policy of the rule set except
+//! those not for the request's app (`rules::explain` against the very
+//! rules that decided, each with the condition that decided it); for an
+//! allow, the policies that applied, as the request's own evaluation
+//! traced them (`policies_complete: false`), so a sampled allow costs no
+//! second evaluation.
+
+use super::entry::{Early, Pending};
+use crate::store::decisions::NewDecision;
+use rules::{Decision, Reason, Request, User, Why};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// One decision's trace (the `explain --json` object).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    pub request_id: String,
+    /// RFC 3339, UTC, whole seconds.
+    pub time: String,
+    /// `allow`, `block`, `mfa` or `sign_in`.
+    pub decision: String,
+    /// The refusal's reason (DESIGN.md's closed set); `null` for an allow.
+    pub reason: Option<String>,
+    /// How the rules (or the directory before them) got there: a
+    /// `rules::Why` name, `account_blocked`, `unknown_user` or `bad_token`.
+    pub why: String,
+    /// The policy that blocked, if one did.
+    pub deciding_policy: Option<String>,
+    /// A re-check of an open connection (WebSocket, event stream).
+    pub recheck: bool,
+    pub app: String,
+    pub host: String,
+    pub method: String,
+    /// Normalised, without the query string.
+    pub path: String,
+    /// `null` when not signed in.
+    pub user: Option<TraceUser>,
+    pub client_ip: String,
+    pub country: String,
+    /// The named locations the address is in.
+    pub locations: Vec<String>,
+    pub platform: String,
+    pub client_app: String,
+    pub mfa: bool,
+    /// Seconds since the user signed in.
+    pub signed_in_ago: Option<u64>,
+    /// The end of the user's assignment to the app, when it has ended.
+    pub access_ended: Option<String>,
+    /// `false`: only the policies that applied are listed (an allow).
+    pub policies_complete: bool,
+    pub policies: Vec<TracePolicy>,
+}
+
+/// The user a decision was made for, with the directory facts it used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceUser {
+    pub id: String,
+    pub email: String,
+    #[serde(rename = "type")]
+    pub user_type: String,
+    pub groups: Vec<String>,
+    /// A live assignment to the app.
+    pub assigned: bool,
+}
+
+/// One policy's part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TracePolicy {
+    pub name: String,
+    /// `enabled`, `report_only` or `disabled`.
+    pub state: String,
+    pub applies: bool,
+    /// What it asks when it applies (`block`, `mfa`, `sign_in_frequency`,
+    /// `none`); for a report-only policy, what it would have asked.
+    pub result: String,
+    /// Whether the request meets what it asks (applying policies).
+    pub satisfied: Option<bool>,
+    /// The condition that decided it (`applies`, `location_not_included`…).
+    pub condition: String,
+    /// That condition in words.
+    pub why: String,
+}
+
+/// The refusal's reason from DESIGN.md's closed set, never a policy name.
+/// `access_ended`: the user's assignment to the app has ended (rather than
+/// never been made).
+pub(crate) fn reason_of(
+    decision: Decision,
+    early: Early,
+    why: Option<Why>,
+    access_ended: bool,
+    blocked_by: Option<&rules::Policy>,
+) -> Option<&'static str> {
+    Some(match (decision, early) {
+        (Decision::Allow, _) => return None,
+        (_, Early::AccountBlocked) => "account_blocked",
+        (Decision::SignIn, _) => "sign_in_required",
+        (Decision::Mfa, _) => "mfa_required",
+        (Decision::Block, _) => match (why, blocked_by) {
+            (Some(Why::NotAssigned), _) if access_ended => "access_ended",
+            (Some(Why::NotAssigned), _) => "not_shared",
+            (_, Some(policy)) if policy.has_location_condition() => "location",
+            (_, Some(policy)) if policy.has_platform_condition() => "device_platform",
+            _ => "policy_block",
+        },
+    })
+}
+
+fn reason(p: &Pending, blocked_by: Option<&rules::Policy>) -> Option<&'static str> {
+    reason_of(
+        p.decision,
+        p.early,
+        p.why,
+        p.access_ended.is_some(),
+        blocked_by,
+    )
+}
+
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Builds the trace and the store's row for `p`.
+pub(super) fn build(p: &Pending) -> NewDecision {
+    let rules = &*p.rules;
+    let app = p
+        .config
+        .apps
+        .get(p.app as usize)
+        .map_or("", |a| a.name.as_str());
+    let groups: Vec<String> = p.groups().map(str::to_owned).collect();
+    let email = p
+        .claims
+        .as_ref()
+        .map(|c| c.email.to_ascii_lowercase())
+        .unwrap_or_default();
+    let mfa = p.claims.as_ref().is_some_and(|c| c.mfa());
+    let signed_in_ago = p
+        .claims
+        .as_ref()
+        .map(|c| c.signed_in_ago(p.at).max(0) as u64);
+    let request = Request {
+        user: match (&p.claims, p.user_type) {
+            (Some(_), Some(user_type)) => Some(User {
+                email: &email,
+                user_type,
+                groups: &groups,
+                assigned: p.assigned,
+            }),
+            _ => None,
+        },
+        app: p.app as rules::AppId,
+        path: p.path(),
+        method: p.method(),
+        ip: Some(p.client_ip),
+        country: p.country,
+        platform: p.platform,
+        client_app: p.client_app,
+        mfa,
+        signed_in_ago: signed_in_ago.map(std::time::Duration::from_secs),
+    };
+    let blocked_by = match p.why {
+        Some(Why::BlockedByPolicy(i)) => rules.policies().get(i as usize),
+        _ => None,
+    };
+    let complete = p.decision != Decision::Allow && p.early == Early::Rules;
+    let policies = if complete {
+        rules::explain(rules, &request)
+            .policies
+            .iter()
+            .filter(|t| t.reason != Reason::AppNotIncluded)
+            .map(|t| TracePolicy {
+                name: t.policy.name.to_string(),
+                state: t.policy.state.as_str().into(),
+                applies: t.applies,
+                result: t.result.as_str().into(),
+                satisfied: t.applies.then_some(t.satisfied),
+                condition: t.reason.as_str().into(),
+                why: t.detail(rules, &request),
+            })
+            .collect()
+    } else {
+        p.applied
+            .iter()
+            .filter_map(|a| {
+                let policy = rules.policies().get(a.index as usize)?;
+                let met = if a.satisfied { "met" } else { "not met" };
+                Some(TracePolicy {
+                    name: policy.name.to_string(),
+                    state: policy.state.as_str().into(),
+                    applies: true,
+                    result: a.result.as_str().into(),
+                    satisfied: Some(a.satisfied),
+                    condition: Reason::Applies.as_str().into(),
+                    why: format!("all conditions match; asks {} ({met})", a.result.as_str()),
+                })
+            })
+            .collect()
+    };
+    let reason = reason(p, blocked_by);
+    let locations = rules
+        .location_names(&rules.locations_of(Some(p.client_ip), p.country))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let trace = Trace {
+        request_id: p.request_id().to_owned(),
+        time: rfc3339(p.at),
+        decision: p.decision.as_str().into(),
+        reason: reason.map(Into::into),
+        why: p
+            .early
+            .as_str()
+            .or(p.why.map(Why::as_str))
+            .unwrap_or("none")
+            .into(),
+        deciding_policy: blocked_by.map(|b| b.name.to_string()),
+        recheck: p.recheck,
+        app: app.to_owned(),
+        host: p.host().to_owned(),
+        method: p.method().to_owned(),
+        path: p.path().to_owned(),
+        user: match (&p.claims, p.user_type) {
+            (Some(c), user_type) => Some(TraceUser {
+                id: c.sub.clone(),
+                email,
+                user_type: user_type.unwrap_or(c.user_type).as_str().into(),
+                groups,
+                assigned: p.assigned,
+            }),
+            _ => None,
+        },
+        client_ip: p.client_ip.to_string(),
+        country: p.country.as_str().into(),
+        locations,
+        platform: p.platform.as_str().into(),
+        client_app: p.client_app.as_str().into(),
+        mfa,
+        signed_in_ago,
+        access_ended: p.access_ended.map(rfc3339),
+        policies_complete: complete,
+        policies,
+    };
+    NewDecision {
+        request_id: trace.request_id.clone(),
+        at: OffsetDateTime::from_unix_timestamp(p.at).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        app: trace.app.clone(),
+        user_id: trace.user.as_ref().map(|u| u.id.clone()),
+        decision: p.decision.as_str(),
+        reason,
+        // A struct of strings, numbers and lists always serialises.
+        entry: serde_json::to_string(&trace).unwrap_or_default(),
+    }
+}
+
+impl Trace {
+    /// A table a person reads at a glance (`portcullis explain`).
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let who = match &self.user {
+            Some(u) => format!("{} ({}, id {})", u.email, u.user_type, u.id),
+            None => "not signed in".into(),
+        };
+        out.push_str(&format!(
+            "Decision: {} (reason {}, {})\n",
+            self.decision.to_uppercase(),
+            self.reason.as_deref().unwrap_or("-"),
+            self.why
+        ));
+        out.push_str(&format!("Request:  {} at {}\n", self.request_id, self.time));
+        out.push_str(&format!(
+            "          {who} -> {} {} {}{}\n",
+            self.app, self.method, self.host, self.path
+        ));
+        out.push_str(&format!(
+            "From:     {} (country {}, locations: {}), {} via {}, MFA {}{}\n",
+            self.client_ip,
+            self.country,
+            if self.locations.is_empty() {
+                "none".into()
+            } else {
+                self.locations.join(", ")
+            },
+            self.platform,
+            self.client_app,
+            if self.mfa { "yes" } else { "no" },
+            self.signed_in_ago
+                .map(|s| format!(
+                    ", signed in {} ago",
+                    rules::format_duration(std::time::Duration::from_secs(s))
+                ))
+                .unwrap_or_default(),
+        ));
+        if let Some(u) = &self.user {
+            out.push_str(&format!(
+                "User:     groups {}; {}\n",
+                if u.groups.is_empty() {
+                    "none".into()
+                } else {
+                    u.groups.join(", ")
+                },
+                if u.assigned {
+                    "assigned to the app".to_string()
+                } else if let Some(end) = &self.access_ended {
+                    format!("access ended {end}")
+                } else {
+                    "not assigned to the app".to_string()
+                }
+            ));
+        }
+        if let Some(p) = &self.deciding_policy {
+            out.push_str(&format!("Blocked by: {p}\n"));
+        }
+        if self.policies.is_empty() {
+            out.push_str(if self.policies_complete {
+                "\nNo policies for this app.\n"
+            } else {
+                "\nNo policy applied.\n"
+            });
+            return out;
+        }
+        if !self.policies_complete {
+            out.push_str("\nPolicies that applied (an allow records only these):\n");
+        }
+        let rows: Vec<[&str; 5]> = self
+            .policies
+            .iter()
+            .map(|t| {
+                [
+                    t.name.as_str(),
+                    t.state.as_str(),
+                    if t.applies { "yes" } else { "no" },
+                    if t.applies { t.result.as_str() } else { "-" },
+                    t.why.as_str(),
+                ]
+            })
+            .collect();
+        crate::whatif::write_policy_table(&mut out, &rows);
+        out
+    }
+}

@@ -1,0 +1,111 @@
+//! The decision log's records in the store (issue 18): what the log's
+//! writer appends in batches, and what `explain`, the admin API and
+//! `rules diff` read back. The trace itself is JSON the store keeps
+//! whole (`decision_log::Trace` gives it its shape); the store knows only
+//! the columns it filters on.
+
+use time::OffsetDateTime;
+
+use super::{Store, StoreError};
+
+/// One decision to record.
+#[derive(Clone, Debug)]
+pub struct NewDecision {
+    /// 32 hex digits (the `X-Request-Id` of the answer).
+    pub request_id: String,
+    pub at: OffsetDateTime,
+    pub app: String,
+    /// The user's stable id; `None` when not signed in.
+    pub user_id: Option<String>,
+    /// `allow`, `block`, `mfa` or `sign_in`.
+    pub decision: &'static str,
+    /// The refusal's reason (DESIGN.md's closed set); `None` for an allow.
+    pub reason: Option<&'static str>,
+    /// The whole trace, as JSON text.
+    pub entry: String,
+}
+
+/// One recorded decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDecision {
+    pub request_id: String,
+    pub at: OffsetDateTime,
+    pub app: String,
+    pub user_id: Option<String>,
+    pub decision: String,
+    pub reason: Option<String>,
+    pub entry: serde_json::Value,
+}
+
+/// Which recorded decisions to list, newest first.
+#[derive(Clone, Debug)]
+pub struct DecisionQuery {
+    pub user: Option<String>,
+    pub app: Option<String>,
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    /// From this time on (inclusive).
+    pub since: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub until: Option<OffsetDateTime>,
+    pub limit: u32,
+}
+
+impl Default for DecisionQuery {
+    /// Everything, newest 100 first.
+    fn default() -> Self {
+        DecisionQuery {
+            user: None,
+            app: None,
+            decision: None,
+            reason: None,
+            since: None,
+            until: None,
+            limit: 100,
+        }
+    }
+}
+
+/// Calls the same operation on whichever backend `$store` is.
+macro_rules! on_backend {
+    ($store:expr, $b:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($b) => $call,
+            Store::Postgres($b) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Appends a batch in one transaction; returns how many were new (an id
+    /// seen before is skipped).
+    pub async fn append_decisions(&self, batch: &[NewDecision]) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.append_decisions(batch).await)
+    }
+
+    /// The decision recorded under `request_id`, if any.
+    pub async fn get_decision(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<StoredDecision>, StoreError> {
+        on_backend!(self, b => b.get_decision(request_id).await)
+    }
+
+    /// Recorded decisions matching `q`, newest first, at most `q.limit`.
+    pub async fn list_decisions(
+        &self,
+        q: &DecisionQuery,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
+        on_backend!(self, b => b.list_decisions(q).await)
+    }
+
+    /// Deletes entries from before `before`, then the oldest beyond
+    /// `max_entries` (0: no count bound); returns how many went.
+    pub async fn prune_decisions(
+        &self,
+        before: OffsetDateTime,
+        max_entries: u64,
+    ) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.prune_decisions(before, max_entries).await)
+    }
+}
