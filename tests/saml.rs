@@ -47,7 +47,6 @@ fn case() -> Case {
         Some(md.clone()),
         vec!["fabrikam.example".into()],
         Attributes::from_file(None),
-        true,
         vec![MULTIPLE_AUTHN.into()],
         false,
         None,
@@ -547,6 +546,12 @@ async fn an_invited_guest_signs_in_through_a_saml_idp_and_reaches_the_app() {
     assert_eq!(landed.status, 200, "{landed:?}");
     assert_eq!(landed.url.host_str(), Some("wiki.test"));
     assert_eq!(env.up.last().header("x-portcullis-email"), Some(ANN));
+    // A partner's groups are qualified by its IdP's name (crate::trust), so
+    // `Engineers` from fabrikam is never the directory's `engineers`.
+    assert_eq!(
+        env.up.last().header("x-portcullis-groups"),
+        Some("fabrikam:engineers,fabrikam:finance")
+    );
 
     // The same response again (replay), with its RelayState now used up.
     let again = env

@@ -425,14 +425,15 @@ pub(super) struct IdpFile {
     )]
     pub(super) mfa: Option<S<String>>,
     /// (oidc, jwt) `amr`/`acr` values that count as MFA for this IdP;
-    /// only with `mfa: trusted`.
+    /// only with `mfa: trusted`. A saml IdP names its own in
+    /// `mfa_authn_contexts`.
     #[serde(default)]
     #[schemars(
         with = "Option<Vec<String>>",
         extend("default" = crate::trust::DEFAULT_MFA_VALUES)
     )]
     pub(super) mfa_values: Option<S<Vec<S<String>>>>,
-    /// (oidc, jwt) `true`: the IdP's groups also count under their bare
+    /// (oidc, jwt, saml) `true`: the IdP's groups also count under their bare
     /// names, like the directory's own. Only for an IdP whose `domains` are
     /// all member domains. Otherwise its groups are named `IDP:GROUP`
     /// (`group:fabrikam-entra:engineers` in rules and `owners`).

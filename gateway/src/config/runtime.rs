@@ -245,7 +245,7 @@ impl IdpKind {
     /// the IdP's name). A local IdP's groups are the directory's.
     pub fn asserts_groups(&self) -> bool {
         match self {
-            IdpKind::Jwt { .. } | IdpKind::Oidc(_) => true,
+            IdpKind::Jwt { .. } | IdpKind::Oidc(_) | IdpKind::Saml(_) => true,
             IdpKind::Oauth2(_) | IdpKind::Local(_) => false,
         }
     }

@@ -608,6 +608,58 @@ fn saml_idps_check_their_metadata_and_fields() {
     assert_eq!(errors, expected);
 }
 
+/// A saml idp's MFA goes through the one trust boundary (`crate::trust`):
+/// `mfa: trusted` and its `mfa_authn_contexts` (default: AD FS's and
+/// Entra's `multipleauthn`) become its `trust`; `mfa_values` is refused on
+/// it (`mfa_authn_contexts` is the SAML name for them).
+#[test]
+fn saml_idp_mfa_is_its_trust() {
+    use base64::Engine as _;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["idp.example".into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(cert.der());
+    let md = format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example/"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+    );
+    let md = md.as_str();
+    let text = format!(
+        "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  \
+         - {{ name: f, type: saml, metadata_file: md.xml, domains: [fabrikam.example], mfa: trusted }}\n  \
+         - {{ name: g, type: saml, metadata_file: md.xml, domains: [g.example], mfa: trusted, mfa_authn_contexts: [\"urn:g:mfa\"] }}\n  \
+         - {{ name: h, type: saml, metadata_file: md.xml, domains: [h.example] }}\n"
+    );
+    let c = load_with(&[("md.xml", md)], &text).expect("loads");
+    let trust: Vec<_> = c.idps.iter().map(|i| &i.trust).collect();
+    assert!(trust[0].mfa_trusted);
+    assert_eq!(
+        trust[0].mfa_values,
+        ["http://schemas.microsoft.com/claims/multipleauthn"]
+    );
+    assert!(trust[0].mfa(&["http://schemas.microsoft.com/claims/multipleauthn"], None));
+    assert_eq!(trust[1].mfa_values, ["urn:g:mfa"]);
+    assert!(!trust[2].mfa_trusted);
+    assert!(!trust[2].mfa(&["http://schemas.microsoft.com/claims/multipleauthn"], None));
+    // Partner groups are qualified, never bare.
+    assert_eq!(trust[2].groups("h", &["Admins"]), ["h:admins"]);
+
+    let errors = load_with(
+        &[("md.xml", md)],
+        &format!(
+            "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  \
+             - {{ name: f, type: saml, metadata_file: md.xml, domains: [fabrikam.example], mfa: trusted, mfa_values: [mfa] }}\n"
+        ),
+    )
+    .expect_err("mfa_values on saml");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("`mfa_values` is for idps of type"),
+        "{errors:?}"
+    );
+}
+
 /// Issue 15: what an idp's claims count for is read from its common
 /// fields, and every misuse is an error at its position.
 #[test]

@@ -118,7 +118,9 @@ pub struct SamlIdp {
     /// Lower-case e-mail domains; never empty.
     pub domains: Vec<String>,
     pub attributes: Attributes,
-    pub mfa_trusted: bool,
+    /// The `AuthnContextClassRef`s that count as MFA; `config::check` makes
+    /// them the idp's `trust.mfa_values`, and `crate::trust` decides (with
+    /// `mfa: trusted`, which lives only there).
     pub mfa_authn_contexts: Vec<String>,
     pub allow_idp_initiated: bool,
     pub sp_key: Option<SpKey>,
@@ -133,7 +135,6 @@ impl std::fmt::Debug for SamlIdp {
             .field("name", &self.name)
             .field("source", &self.source)
             .field("domains", &self.domains)
-            .field("mfa_trusted", &self.mfa_trusted)
             .field("sp_key", &self.sp_key.is_some())
             .finish_non_exhaustive()
     }
@@ -147,7 +148,6 @@ impl SamlIdp {
         file_metadata: Option<IdpMetadata>,
         domains: Vec<String>,
         attributes: Attributes,
-        mfa_trusted: bool,
         mfa_authn_contexts: Vec<String>,
         allow_idp_initiated: bool,
         sp_key: Option<SpKey>,
@@ -157,7 +157,6 @@ impl SamlIdp {
             source,
             domains,
             attributes,
-            mfa_trusted,
             mfa_authn_contexts,
             allow_idp_initiated,
             sp_key,
@@ -258,7 +257,6 @@ pub struct SamlIdpFile<'a> {
     pub domains: Vec<String>,
     pub domains_at: &'a Spanned<String>,
     pub attributes: Option<&'a AttributesFile>,
-    pub mfa_trusted: bool,
     pub mfa_authn_contexts: Option<&'a Vec<Spanned<String>>>,
     pub allow_idp_initiated: bool,
     pub sp_key_file: Option<&'a Spanned<String>>,
@@ -357,7 +355,6 @@ impl SamlIdpFile<'_> {
             file_metadata,
             self.domains,
             Attributes::from_file(self.attributes),
-            self.mfa_trusted,
             mfa_authn_contexts,
             self.allow_idp_initiated,
             sp_key,
@@ -439,7 +436,6 @@ mod tests {
             None,
             vec!["partner.example".into()],
             Attributes::from_file(None),
-            false,
             Vec::new(),
             false,
             None,

@@ -215,11 +215,7 @@ impl Checker<'_> {
                 f.mfa.is_some(),
                 &["oidc", "jwt", "local", "saml"][..],
             ),
-            (
-                "mfa_values",
-                f.mfa_values.is_some(),
-                &["oidc", "jwt"][..],
-            ),
+            ("mfa_values", f.mfa_values.is_some(), &["oidc", "jwt"][..]),
             (
                 "trust_groups",
                 f.trust_groups.is_some(),
@@ -436,7 +432,8 @@ impl Checker<'_> {
     /// metadata file.
     fn saml_idp(&mut self, i: &S<IdpFile>, name: String) -> Option<Idp> {
         let f = &i.value;
-        let mfa_trusted = self.mfa_setting(f.mfa.as_ref());
+        // Only checked here: `trust` reads `mfa: trusted` for every type.
+        self.mfa_setting(f.mfa.as_ref());
         let domains = self.domains(&f.domains);
         let file = crate::saml::config::SamlIdpFile {
             name: &f.name,
@@ -445,7 +442,6 @@ impl Checker<'_> {
             domains,
             domains_at: &f.name,
             attributes: f.attributes.as_ref(),
-            mfa_trusted,
             mfa_authn_contexts: f.mfa_authn_contexts.as_ref(),
             allow_idp_initiated: f.allow_idp_initiated.as_ref().is_some_and(|b| b.value),
             sp_key_file: f.sp_key_file.as_ref(),

@@ -15,7 +15,12 @@ impl Checker<'_> {
         let browser_idps: Vec<(&str, &S<String>)> = f
             .idps
             .iter()
-            .filter(|i| matches!(i.value.kind.value.as_str(), "oidc" | "oauth2" | "local" | "saml"))
+            .filter(|i| {
+                matches!(
+                    i.value.kind.value.as_str(),
+                    "oidc" | "oauth2" | "local" | "saml"
+                )
+            })
             .map(|i| (i.value.name.value.as_str(), &i.value.kind))
             .collect();
         let Some(s) = &f.sign_in else {
@@ -99,7 +104,12 @@ impl Checker<'_> {
                         format_args!("there is no idp `{name}` in `idps`{hint}"),
                     );
                 }
-                Some(i) if !matches!(i.value.kind.value.as_str(), "oidc" | "oauth2" | "local" | "saml") => {
+                Some(i)
+                    if !matches!(
+                        i.value.kind.value.as_str(),
+                        "oidc" | "oauth2" | "local" | "saml"
+                    ) =>
+                {
                     self.err(
                         entry,
                         format_args!(

@@ -74,7 +74,6 @@ impl Handler<'_> {
                     return self.start_oauth2(&idp.name, &rd).await;
                 }
                 IdpKind::Saml(s) if s.serves_email(&email) => {
-                    let reauth = form.get("reauth").is_some_and(|v| v == "1");
                     return self.start_saml(&idp.name, &rd, reauth).await;
                 }
                 _ => {}

@@ -56,10 +56,11 @@ struct SignedIn {
     /// The groups as the IdP asserted them (unqualified); `complete`
     /// qualifies them by the IdP's name (`crate::trust`).
     pub groups: Vec<String>,
-    /// The IdP's `amr` values (for SAML: none).
+    /// The IdP's `amr` values (for SAML: the assertion's
+    /// `AuthnContextClassRef`s).
     pub amr: Vec<String>,
-    /// The IdP's `acr` (for SAML: the `AuthnContextClassRef`); with `amr`,
-    /// what `mfa_values` are compared with.
+    /// The IdP's `acr` (for SAML: none); with `amr`, what `mfa_values` are
+    /// compared with.
     pub acr: Option<String>,
     /// A second factor Portcullis itself checked. For an external IdP it
     /// is ignored: `complete` decides from `amr`/`acr` and the idp's
