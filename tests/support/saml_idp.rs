@@ -3,7 +3,7 @@
 //! AD FS and Entra ID send them (exclusive C14N, RSA-SHA256, the certificate
 //! in `KeyInfo`, claim-URI attributes). Signatures are made by the
 //! `xmlsec1` command-line tool (Debian's `xmlsec1`), never by the code under
-//! test; `scripts/setup` installs it.
+//! test; `scripts/test-deps` installs it.
 
 use base64::Engine as _;
 use std::io::Read as _;
@@ -274,7 +274,7 @@ impl Idp {
             .arg(&output)
             .arg(&input)
             .output()
-            .expect("xmlsec1 (apt-get install xmlsec1; scripts/setup does)");
+            .expect("xmlsec1 (apt-get install xmlsec1; scripts/test-deps does)");
         assert!(
             out.status.success(),
             "xmlsec1: {}",
