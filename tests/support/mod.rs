@@ -19,6 +19,8 @@ pub mod relay;
 #[allow(dead_code)]
 pub mod saml_idp;
 #[allow(dead_code)]
+pub mod simplesaml;
+#[allow(dead_code)]
 pub mod smtp;
 pub mod upstream;
 
