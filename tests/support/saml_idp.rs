@@ -361,3 +361,63 @@ pub fn read_request(url: &reqwest::Url) -> Request {
         force_authn: root.attribute("ForceAuthn") == Some("true"),
     }
 }
+
+/// How [`encrypt_assertion`] encrypts.
+pub struct Encryption<'a> {
+    /// The SP's certificate (PEM) the session key is wrapped for.
+    pub cert_pem: &'a Path,
+    /// `EncryptionMethod` of the data, e.g. `…xmlenc#aes256-cbc`.
+    pub data: &'a str,
+    /// xmlsec1's `--session-key` matching `data` (`aes-256`, `aes-128`).
+    pub session_key: &'a str,
+    /// Key transport, e.g. `…xmlenc#rsa-oaep-mgf1p`.
+    pub transport: &'a str,
+}
+
+/// `response` (its declaration stripped) with its `<saml:Assertion>`
+/// encrypted by the `xmlsec1` command line and wrapped in
+/// `<saml:EncryptedAssertion>`, as AD FS and Entra ID send it.
+pub fn encrypt_assertion(dir: &Path, response: &str, e: &Encryption<'_>) -> String {
+    let data = dir.join(format!("enc-in-{}.xml", hex(6)));
+    let template = dir.join(format!("enc-tmpl-{}.xml", hex(6)));
+    let output = dir.join(format!("enc-out-{}.xml", hex(6)));
+    std::fs::write(&data, response).expect("write data");
+    std::fs::write(
+        &template,
+        format!(
+            r#"<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="{}"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="{}"/><xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>"#,
+            e.data, e.transport
+        ),
+    )
+    .expect("write template");
+    let out = Command::new("xmlsec1")
+        .arg("--encrypt")
+        .arg("--pubkey-cert-pem")
+        .arg(e.cert_pem)
+        .args(["--session-key", e.session_key])
+        .arg("--xml-data")
+        .arg(&data)
+        .args(["--node-xpath", "//*[local-name()='Assertion']"])
+        .arg("--output")
+        .arg(&output)
+        .arg(&template)
+        .output()
+        .expect("xmlsec1 (apt-get install xmlsec1; scripts/test-deps does)");
+    assert!(
+        out.status.success(),
+        "xmlsec1 --encrypt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let encrypted = strip_decl(&std::fs::read_to_string(&output).expect("encrypted output"));
+    let start = encrypted
+        .find("<xenc:EncryptedData")
+        .expect("EncryptedData");
+    let end =
+        encrypted.rfind("</xenc:EncryptedData>").expect("end") + "</xenc:EncryptedData>".len();
+    format!(
+        "{}<saml:EncryptedAssertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\">{}</saml:EncryptedAssertion>{}",
+        &encrypted[..start],
+        &encrypted[start..end],
+        &encrypted[end..]
+    )
+}

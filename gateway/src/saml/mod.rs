@@ -13,11 +13,14 @@
 //!   our entity id).
 //! - [`request`]: the `AuthnRequest` and its redirect URL.
 //! - [`verify`]: everything a response must pass before anyone is signed in.
+//! - [`decrypt`]: encrypted assertions, decrypted with our SP key and then
+//!   verified as plain ones (the assertion itself must be signed).
 //!
 //! XML signatures are samael's (libxmlsec1 underneath): we never
 //! canonicalise or compare digests ourselves.
 
 pub mod config;
+pub mod decrypt;
 pub mod metadata;
 pub mod request;
 pub mod verify;

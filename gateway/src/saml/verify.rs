@@ -81,6 +81,15 @@ pub fn response(
         .map_err(|_| refused("not base64"))?;
     let xml = String::from_utf8(bytes).map_err(|_| refused("not UTF-8"))?;
     structure(&xml, expected)?;
+    // An encrypted assertion is decrypted in place, and the result checked
+    // again from the start: the plaintext is as untrusted as the rest.
+    let xml = match super::decrypt::splice(&xml, idp.sp_key.as_ref())? {
+        Some(plain) => {
+            structure(&plain, expected)?;
+            plain
+        }
+        None => xml,
+    };
 
     let sp = ServiceProvider {
         entity_id: Some(expected.entity_id.to_string()),
