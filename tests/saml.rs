@@ -9,8 +9,10 @@
 //! Two halves: the attack corpus against `portcullis::saml::verify`
 //! directly (each case names its source), and the end-to-end walk through
 //! `portcullis serve` (sign-in, consent, the app, MFA from
-//! `AuthnContextClassRef` only with `mfa: trusted`, replay, unsolicited
-//! responses).
+//! `AuthnContextClassRef` only with `mfa: trusted`, replay, also on a
+//! second replica sharing a PostgreSQL store, unsolicited responses).
+//! Encrypted assertions are `tests/saml_encryption.rs`'; the Chromium
+//! journey with SimpleSAMLphp is `tests/saml_browser.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 #[allow(dead_code)]
@@ -795,5 +797,84 @@ async fn authn_requests_are_signed_when_the_idp_asks() {
         md.body.contains("AuthnRequestsSigned=\"true\""),
         "{}",
         md.body
+    );
+}
+
+/// Replicas (issue 16: "replayed, also on a second replica"): two gateways
+/// on one PostgreSQL store behind one public origin. An assertion accepted
+/// by replica A is refused by replica B, which knows its id from the store;
+/// B accepts a fresh one, so the refusal is the replay check's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_assertion_is_refused_on_a_second_replica() {
+    let db = support::postgres::database().await;
+    let up = Upstream::start("app").await;
+    let ids = tempfile::tempdir().unwrap();
+    let contoso = Idp::new(ids.path(), "contoso");
+    let metadata = contoso.metadata(&[&contoso.key]);
+    let idps = "  - { name: contoso, type: saml, metadata_file: contoso.xml, domains: [contoso.example], allow_idp_initiated: true }\n";
+    let top = format!("sign_in: {{ host: {AUTH} }}\n");
+    let apps = [
+        app("wiki", &[up.address()], "title: wiki app"),
+        app("demo", &[up.address()], "title: demo app"),
+    ];
+    let replica = |db: String| {
+        let (apps, top, metadata) = (&apps, &top, &metadata);
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("contoso.xml"), metadata).unwrap();
+            Gateway::start_with_store(dir, apps, RULES, &[], idps, top, Some(&db)).await
+        }
+    };
+    let a = replica(db.clone()).await;
+    let b = replica(db).await;
+    // The public origin both replicas answer for (a load balancer's): the
+    // Host header says it, whichever replica the request reaches.
+    let origin = format!("{AUTH}:{}", a.http.port());
+    let acs_path = "/.portcullis/saml/contoso/acs";
+    let spec = || {
+        Spec::new(
+            &contoso,
+            &format!("http://{origin}/.portcullis/saml/contoso/metadata"),
+            &format!("http://{origin}{acs_path}"),
+            None,
+            "carl@contoso.example",
+        )
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |gw: &Gateway, response: &str| {
+        client
+            .post(format!("http://{}{acs_path}", gw.http))
+            .header("host", &origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                reqwest::Url::parse_with_params("http://x/", [("SAMLResponse", response)])
+                    .unwrap()
+                    .query()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+            .timeout(support::WAIT)
+            .send()
+    };
+    let fresh = contoso.response(&spec(), Sign::Assertion);
+    assert_eq!(post(&b, &fresh).await.unwrap().status(), 303, "B accepts");
+    let response = contoso.response(&spec(), Sign::Assertion);
+    assert_eq!(
+        post(&a, &response).await.unwrap().status(),
+        303,
+        "A accepts"
+    );
+    assert_eq!(
+        post(&b, &response).await.unwrap().status(),
+        400,
+        "B refuses A's assertion"
+    );
+    let metrics = b.metrics().await;
+    assert!(
+        metrics.contains("portcullis_sign_ins_total{idp=\"contoso\",result=\"replayed\"} 1"),
+        "{metrics}"
     );
 }
