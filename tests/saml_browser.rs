@@ -3,7 +3,8 @@
 //! built-in server on loopback; `support::simplesaml`) in headless Chromium
 //! over plain HTTP, consents, passes the MFA policy on the strength of the
 //! IdP's `AuthnContextClassRef` (`mfa: trusted`), reaches the app with the
-//! identity headers, and signs out. The IdP's form POST to our ACS is
+//! identity headers, and signs out, at the IdP too (its SingleLogoutService,
+//! from its metadata, with our `LogoutRequest`). The IdP's form POST to our ACS is
 //! cross-site, so our `SameSite=Lax` flow cookie is not on it: the 303 to
 //! the same-site step is what lets the browser finish. Screenshots in
 //! `target/browser-artifacts/saml_guest_signs_in_through_simplesamlphp_in_chromium/`.
@@ -118,7 +119,8 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
         },
         &format!("{sp}/metadata"),
         &format!("{sp}/acs"),
-        None,
+        // Its LogoutResponse comes back to our signed-out page.
+        Some(&gw.url(AUTH, "/.portcullis/sign-out")),
         MULTIPLE_AUTHN,
     );
 
@@ -210,12 +212,23 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
         id["x-portcullis-groups"], "fabrikam:engineers,fabrikam:finance",
         "{id}"
     );
+    // Sign-out offered the IdP's SingleLogoutService (from its metadata),
+    // with our LogoutRequest.
+    let logout = summary["idp_logout"].as_str().unwrap_or("");
+    assert!(
+        logout.starts_with(&format!(
+            "{}/saml2/idp/SingleLogoutService.php?SAMLRequest=",
+            idp.origin()
+        )),
+        "{summary}"
+    );
     for page in [
         "saml_00-invitation",
         "saml_01-idp-login",
         "saml_02-consent",
         "saml_03-app1",
         "saml_04-signed-out",
+        "saml_05-idp-signed-out",
     ] {
         for file in [format!("{page}.png"), format!("{page}-phone.png")] {
             let len = std::fs::metadata(shots.join(&file))

@@ -5,7 +5,9 @@
 // cross-site to our ACS (no Lax cookie rides along) → our 303 to the
 // same-site step, where the flow cookie is checked → consent → app 1, with
 // no second factor of ours because the IdP's AuthnContextClassRef counts
-// as MFA (`mfa: trusted`) → sign-out, which offers the IdP's logout.
+// as MFA (`mfa: trusted`) → sign-out, which offers the IdP's logout (a
+// LogoutRequest to its SingleLogoutService) → the IdP ends its session and
+// sends the browser back → signing in again asks for the password again.
 // Every page is screenshot at laptop and phone size; every page of the
 // gateway's own is checked with axe-core (check.mjs). A JSON summary goes
 // to stdout.
@@ -148,12 +150,21 @@ try {
   summary.idp_logout = (await slo.count()) > 0 ? await slo.first().getAttribute('href') : null;
   await shot('saml_04-signed-out');
 
-  if (summary.idp_logout) {
-    step = "the IdP's logout";
-    await clickThrough(`main a[href^="${idp.origin}/"]`);
-    summary.idp_logout_page = { url: page.url(), text: (await page.locator('body').innerText({ timeout })).slice(0, 500) };
-    await shot('saml_05-idp-signed-out', { ours: false });
-  }
+  expect(summary.idp_logout !== null, `the signed-out page offers no sign-out at the IdP:\n${await describe()}`);
+
+  step = "the IdP's logout";
+  // Our LogoutRequest goes to the IdP, which ends its session and answers
+  // with a LogoutResponse to our sign-out page.
+  await clickThrough(`main a[href^="${idp.origin}/"]`, (u) => u.host === auth && u.pathname === '/.portcullis/sign-out');
+  expect((await page.locator('main').innerText()).includes('You are signed out'), `expected our signed-out page back, got:\n${await describe()}`);
+  await shot('saml_05-idp-signed-out');
+
+  step = 'app 1 again: the IdP asks for the password again';
+  await page.goto(app1.href);
+  await page.waitForURL((u) => u.host === auth && u.pathname === '/.portcullis/sign-in', { timeout });
+  await page.fill('#email', input.email);
+  await clickThrough('button[type=submit]', (u) => u.host === idp.host);
+  expect(await page.locator('input[name=password]').count() === 1, `the IdP signed in without asking (its session survived the logout):\n${await describe()}`);
 
   summary.ok = true;
   summary.ms = Date.now() - t0;

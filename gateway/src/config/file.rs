@@ -325,6 +325,17 @@ pub(super) struct IdpFile {
     /// SP metadata, which AD FS and Entra ID import) and the reply/ACS URL
     /// `https://AUTH_HOST/.portcullis/saml/NAME/acs` (HTTP-POST); send the
     /// e-mail claim, a persistent NameID, and groups if policies use them.
+    /// AD FS: Add Relying Party Trust → import our metadata URL; claim rules
+    /// "Send LDAP Attributes as Claims" (E-Mail-Addresses → E-Mail Address,
+    /// Display-Name → Name, Token-Groups → Group) and a persistent NameID.
+    /// Okta: a SAML 2.0 app, Single sign-on URL = the ACS URL, Audience URI =
+    /// the entity id, Name ID format Persistent, attribute statement `email`
+    /// (or the claim URI), group attribute statement. Entra ID: an Enterprise
+    /// application with SAML, Identifier = the entity id, Reply URL = the ACS
+    /// URL (or upload our metadata); its default claims are the ones read;
+    /// add a group claim. The metadata to give here is AD FS's
+    /// `/FederationMetadata/2007-06/FederationMetadata.xml`, Okta's
+    /// "Metadata URL", Entra's "App Federation Metadata Url".
     #[serde(rename = "type")]
     #[schemars(with = "String", extend("enum" = IDP_TYPES))]
     pub(super) kind: S<String>,

@@ -12,6 +12,7 @@
 //!   required) and ours (`/.portcullis/saml/<idp>/metadata`, whose URL is
 //!   our entity id).
 //! - [`request`]: the `AuthnRequest` and its redirect URL.
+//! - [`logout`]: the `LogoutRequest` our signed-out page links to.
 //! - [`verify`]: everything a response must pass before anyone is signed in.
 //! - [`decrypt`]: encrypted assertions, decrypted with our SP key and then
 //!   verified as plain ones (the assertion itself must be signed).
@@ -21,6 +22,7 @@
 
 pub mod config;
 pub mod decrypt;
+pub mod logout;
 pub mod metadata;
 pub mod request;
 pub mod verify;

@@ -71,6 +71,37 @@ impl Handler<'_> {
         (format!("{origin}{metadata}"), format!("{origin}{acs}"))
     }
 
+    /// The IdP's sign-out for the session `claims` (signed out already, or
+    /// being so): a `LogoutRequest` redirect for the NameID the user is
+    /// keyed by, when the session came from a SAML idp whose metadata has a
+    /// SingleLogoutService. `None` otherwise, and on any error (the link is
+    /// a courtesy; our own session is what was ended).
+    pub(super) async fn saml_sign_out_url(
+        &self,
+        claims: &crate::session::SessionClaims,
+    ) -> Option<String> {
+        let idp = self.saml_idp(&claims.idp)?;
+        let md = idp.metadata().await.ok()?;
+        md.slo_redirect.as_ref()?;
+        let user = self.gateway.store.get_user(&claims.sub).await.ok()??;
+        let identity = user.identity.filter(|i| i.idp == idp.name)?;
+        // The subject is a persistent NameID, or the e-mail when the IdP
+        // sent none (saml_acs).
+        let persistent = !identity.subject.eq_ignore_ascii_case(&user.email);
+        let (entity_id, _) = self.saml_sp(&idp.name);
+        crate::saml::logout::redirect_url(
+            &md,
+            &entity_id,
+            &crate::saml::logout::LoggedOut {
+                name_id: &identity.subject,
+                persistent,
+            },
+            idp.sp_key.as_ref(),
+        )
+        .ok()
+        .flatten()
+    }
+
     /// Everything under `/.portcullis/saml/`.
     pub(super) async fn saml(&self) -> Reply {
         let rest = self
