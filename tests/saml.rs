@@ -878,3 +878,68 @@ async fn a_replayed_assertion_is_refused_on_a_second_replica() {
         "{metrics}"
     );
 }
+
+/// `portcullis check` fetches a `metadata_url` as the gateway would: a
+/// document that is not an IdP's metadata is an error (exit 1), one that
+/// cannot be fetched now a warning (exit 0: the gateway keeps trying), and
+/// good metadata passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_metadata_url_problems() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ids = tempfile::tempdir().unwrap();
+    let good = Idp::new(ids.path(), "fabrikam");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = listener.local_addr().unwrap();
+    let body_good = good.metadata(&[&good.key]);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let body = if head.starts_with("GET /good ") {
+                body_good.clone()
+            } else {
+                "<html><body>Sign in to continue</body></html>".to_string()
+            };
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+        }
+    });
+    let closed = support::gateway::free_port();
+    let up = Upstream::start("app").await;
+    let idps = format!(
+        "  - {{ name: good, type: saml, metadata_url: \"http://{served}/good\", domains: [fabrikam.example] }}\n  \
+         - {{ name: portal, type: saml, metadata_url: \"http://{served}/login\", domains: [contoso.example] }}\n  \
+         - {{ name: down, type: saml, metadata_url: \"http://127.0.0.1:{closed}/md\", domains: [northwind.example] }}\n"
+    );
+    let top = format!("sign_in: {{ host: {AUTH} }}\n");
+    let apps = [
+        app("wiki", &[up.address()], "title: wiki app"),
+        app("demo", &[up.address()], "title: demo app"),
+    ];
+    let gw =
+        Gateway::start_configured(tempfile::tempdir().unwrap(), &apps, RULES, &[], &idps, &top)
+            .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--config"])
+        .arg(gw.path("portcullis.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "idp `portal`: metadata_url http://{served}/login: identity provider metadata"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: idp `down`: metadata_url")
+            && stderr.contains("could not be fetched"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("idp `good`"), "{stderr}");
+}
