@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod reload;
 pub mod replica_sync;
 pub mod reserved;
+pub mod saml;
 pub mod schema;
 pub mod server;
 pub mod session;

@@ -332,7 +332,7 @@ fn bearer_verifiers(config: &Config) -> Result<Vec<Arc<BearerVerifier>>, String>
                 domains,
             )),
             // Browser sign-in IdPs are not bearer-token issuers.
-            IdpKind::Oidc(_) | IdpKind::Oauth2(_) | IdpKind::Local(_) => None,
+            IdpKind::Oidc(_) | IdpKind::Oauth2(_) | IdpKind::Local(_) | IdpKind::Saml(_) => None,
         })
         .collect()
 }

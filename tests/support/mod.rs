@@ -17,6 +17,10 @@ pub mod raw;
 #[allow(dead_code)]
 pub mod relay;
 #[allow(dead_code)]
+pub mod saml_idp;
+#[allow(dead_code)]
+pub mod simplesaml;
+#[allow(dead_code)]
 pub mod smtp;
 pub mod upstream;
 

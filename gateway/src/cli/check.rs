@@ -9,6 +9,27 @@ pub fn run(a: &ConfigArg) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // An ended IdP signing certificate: a warning (exit 0). Signatures are
+    // checked against the key the metadata lists; the IdP's admin should
+    // still roll it over, and its metadata may change soon.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if !saml_metadata_urls(a, &snapshot) {
+        return ExitCode::from(1);
+    }
+    for idp in &snapshot.config.idps {
+        if let portcullis::config::IdpKind::Saml(s) = &idp.kind
+            && let Some(md) = s.loaded()
+            && md.expired_certs(now) > 0
+        {
+            eprintln!(
+                "{}: warning: idp `{}`: {} of its {} signing certificate(s) in the metadata have expired",
+                a.config.display(),
+                idp.name,
+                md.expired_certs(now),
+                md.signing_certs
+            );
+        }
+    }
     let r = &snapshot.rules;
     // Warnings print with their position and do not fail the check.
     for w in portcullis::config::warnings(&snapshot.config, r) {
@@ -34,4 +55,48 @@ pub fn run(a: &ConfigArg) -> ExitCode {
             .unwrap_or_default(),
     );
     ExitCode::SUCCESS
+}
+
+/// A `metadata_url` is fetched here as the gateway would on first use, so
+/// its problems show before a partner meets them: a document that does not
+/// parse or has no signing certificate is an error (false); one that cannot
+/// be fetched now is a warning (the gateway keeps trying). A good copy is
+/// kept for the expired-certificate warning.
+fn saml_metadata_urls(a: &ConfigArg, snapshot: &portcullis::snapshot::Snapshot) -> bool {
+    let urls: Vec<_> = snapshot
+        .config
+        .idps
+        .iter()
+        .filter_map(|idp| match &idp.kind {
+            portcullis::config::IdpKind::Saml(s) => match &s.source {
+                portcullis::saml::MetadataSource::Url(u) => Some((idp.name.as_str(), s, u)),
+                portcullis::saml::MetadataSource::File(_) => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if urls.is_empty() {
+        return true;
+    }
+    let Ok(rt) = super::runtime() else {
+        return false;
+    };
+    let mut ok = true;
+    for (name, s, url) in urls {
+        match rt.block_on(s.metadata()) {
+            Ok(_) => {}
+            Err(portcullis::saml::SamlError::Unreachable(e)) => eprintln!(
+                "{}: warning: idp `{name}`: metadata_url {url} could not be fetched ({e}); the gateway fetches it on first use and keeps the last good copy",
+                a.config.display()
+            ),
+            Err(e) => {
+                eprintln!(
+                    "{}: idp `{name}`: metadata_url {url}: {e}",
+                    a.config.display()
+                );
+                ok = false;
+            }
+        }
+    }
+    ok
 }

@@ -22,7 +22,7 @@ use super::shapes;
 pub(super) type S<T> = Spanned<T>;
 
 /// The `type` values of `idps` entries.
-pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "oauth2", "local"];
+pub(super) const IDP_TYPES: &[&str] = &["jwt", "oidc", "oauth2", "local", "saml"];
 /// The signature algorithms an idp of type jwt may list.
 pub(super) const JWT_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
@@ -67,8 +67,8 @@ pub(super) struct ConfigFile {
     /// Identity providers: `jwt` (bearer tokens of API clients), `oidc`
     /// (browser sign-in with a partner's OpenID Provider), `oauth2`
     /// (GitHub, Facebook and other OAuth 2.0 providers without OpenID
-    /// Connect) and `local` (accounts with passwords in a users file).
-    /// Default: none.
+    /// Connect), `saml` (a partner's SAML 2.0 IdP) and `local` (accounts
+    /// with passwords in a users file). Default: none.
     #[serde(default)]
     #[schemars(with = "Vec<IdpFile>")]
     pub(super) idps: Vec<S<IdpFile>>,
@@ -88,7 +88,7 @@ pub(super) struct ConfigFile {
     #[schemars(with = "Option<crate::mail::MailFile>")]
     pub(super) mail: Option<S<crate::mail::MailFile>>,
     /// Where and how people sign in. Required once an idp of type `oidc`,
-    /// `oauth2` or `local`, or `mail`, is configured.
+    /// `oauth2`, `saml` or `local`, or `mail`, is configured.
     #[serde(default)]
     #[schemars(with = "Option<SignInFile>")]
     pub(super) sign_in: Option<S<SignInFile>>,
@@ -318,7 +318,24 @@ pub(super) struct IdpFile {
     /// keys. `oidc`: browser sign-in with a partner's OpenID Provider.
     /// `oauth2`: browser sign-in with an OAuth 2.0 provider without OpenID
     /// Connect (GitHub, Facebook, or one described by its URLs and
-    /// `claims`). `local`: accounts with passwords in `users_file`.
+    /// `claims`). `local`: accounts with passwords in `users_file`. `saml`:
+    /// browser sign-in with a partner's SAML 2.0 IdP (AD FS, Entra ID, Okta,
+    /// …); register Portcullis there with the entity id
+    /// `https://AUTH_HOST/.portcullis/saml/NAME/metadata` (that URL serves our
+    /// SP metadata, which AD FS and Entra ID import) and the reply/ACS URL
+    /// `https://AUTH_HOST/.portcullis/saml/NAME/acs` (HTTP-POST); send the
+    /// e-mail claim, a persistent NameID, and groups if policies use them.
+    /// AD FS: Add Relying Party Trust → import our metadata URL; claim rules
+    /// "Send LDAP Attributes as Claims" (E-Mail-Addresses → E-Mail Address,
+    /// Display-Name → Name, Token-Groups → Group) and a persistent NameID.
+    /// Okta: a SAML 2.0 app, Single sign-on URL = the ACS URL, Audience URI =
+    /// the entity id, Name ID format Persistent, attribute statement `email`
+    /// (or the claim URI), group attribute statement. Entra ID: an Enterprise
+    /// application with SAML, Identifier = the entity id, Reply URL = the ACS
+    /// URL (or upload our metadata); its default claims are the ones read;
+    /// add a group claim. The metadata to give here is AD FS's
+    /// `/FederationMetadata/2007-06/FederationMetadata.xml`, Okta's
+    /// "Metadata URL", Entra's "App Federation Metadata Url".
     #[serde(rename = "type")]
     #[schemars(with = "String", extend("enum" = IDP_TYPES))]
     pub(super) kind: S<String>,
@@ -399,7 +416,7 @@ pub(super) struct IdpFile {
         extend("default" = crate::oidc::DEFAULT_SCOPES)
     )]
     pub(super) scopes: Option<S<Vec<S<String>>>>,
-    /// (jwt, oidc, oauth2, local) E-mail domains this IdP answers for (home-realm
+    /// (jwt, oidc, oauth2, local, saml; required for saml) E-mail domains this IdP answers for (home-realm
     /// discovery); a sign-in or bearer token with an e-mail in another
     /// domain is refused. A jwt IdP without `domains` may assert any domain
     /// except the organisation's member domains; its users are members only
@@ -407,10 +424,11 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["contoso.com"])]
     pub(super) domains: Vec<S<String>>,
-    /// (oidc, jwt, local) `trusted`: the IdP's `amr`/`acr` counts as MFA
-    /// when it names one of `mfa_values`. `untrusted`: it never counts;
-    /// Portcullis asks for its own second factor (a bearer token can get
-    /// none, so an MFA policy blocks it).
+    /// (oidc, jwt, local, saml) `trusted`: the IdP's `amr`/`acr` counts as
+    /// MFA when it names one of `mfa_values` (saml: an
+    /// `AuthnContextClassRef` in `mfa_authn_contexts`). `untrusted`: it
+    /// never counts; Portcullis asks for its own second factor (a bearer
+    /// token can get none, so an MFA policy blocks it).
     #[serde(default)]
     #[schemars(
         with = "Option<String>",
@@ -418,14 +436,15 @@ pub(super) struct IdpFile {
     )]
     pub(super) mfa: Option<S<String>>,
     /// (oidc, jwt) `amr`/`acr` values that count as MFA for this IdP;
-    /// only with `mfa: trusted`.
+    /// only with `mfa: trusted`. A saml IdP names its own in
+    /// `mfa_authn_contexts`.
     #[serde(default)]
     #[schemars(
         with = "Option<Vec<String>>",
         extend("default" = crate::trust::DEFAULT_MFA_VALUES)
     )]
     pub(super) mfa_values: Option<S<Vec<S<String>>>>,
-    /// (oidc, jwt) `true`: the IdP's groups also count under their bare
+    /// (oidc, jwt, saml) `true`: the IdP's groups also count under their bare
     /// names, like the directory's own. Only for an IdP whose `domains` are
     /// all member domains. Otherwise its groups are named `IDP:GROUP`
     /// (`group:fabrikam-entra:engineers` in rules and `owners`).
@@ -488,6 +507,42 @@ pub(super) struct IdpFile {
     #[serde(default)]
     #[schemars(with = "Option<String>", example = "users.yaml")]
     pub(super) users_file: Option<S<String>>,
+    // `type: saml` (see `crate::saml::config`):
+    /// (saml) An http(s) URL of the IdP's SAML metadata, fetched at start
+    /// and refreshed hourly; a failed refresh keeps the last good copy.
+    /// Exactly one of `metadata_url` and `metadata_file`.
+    #[serde(default)]
+    #[schemars(with = "Option<shapes::HttpUrl>")]
+    pub(super) metadata_url: Option<S<String>>,
+    /// (saml) A file with the IdP's SAML metadata.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) metadata_file: Option<S<String>>,
+    /// (saml) Attribute names read for e-mail, display name and groups;
+    /// each list is tried in order. Defaults: the claim URIs AD FS and Entra
+    /// ID send.
+    #[serde(default)]
+    pub(super) attributes: Option<crate::saml::config::AttributesFile>,
+    /// (saml) `AuthnContextClassRef` values that count as MFA, with
+    /// `mfa: trusted`. Default: `http://schemas.microsoft.com/claims/multipleauthn`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(super) mfa_authn_contexts: Option<Vec<S<String>>>,
+    /// (saml) Accept responses the IdP sends unasked (IdP-initiated); they
+    /// land on the apps page. Default: false (refused).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub(super) allow_idp_initiated: Option<S<bool>>,
+    /// (saml) A PEM private key for signing AuthnRequests and decrypting
+    /// encrypted assertions; with `sp_cert_file`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) sp_key_file: Option<S<String>>,
+    /// (saml) The PEM certificate of `sp_key_file`, published in our SP
+    /// metadata.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) sp_cert_file: Option<S<String>>,
 }
 
 /// An app behind the gateway.

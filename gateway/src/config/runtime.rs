@@ -245,7 +245,7 @@ impl IdpKind {
     /// the IdP's name). A local IdP's groups are the directory's.
     pub fn asserts_groups(&self) -> bool {
         match self {
-            IdpKind::Jwt { .. } | IdpKind::Oidc(_) => true,
+            IdpKind::Jwt { .. } | IdpKind::Oidc(_) | IdpKind::Saml(_) => true,
             IdpKind::Oauth2(_) | IdpKind::Local(_) => false,
         }
     }
@@ -273,6 +273,8 @@ pub enum IdpKind {
     /// Accounts with passwords in a users file (break-glass accounts, demo
     /// identities), loaded and checked with the config.
     Local(Arc<crate::local_idp::LocalIdp>),
+    /// A partner's SAML 2.0 IdP for browser sign-in.
+    Saml(Arc<crate::saml::SamlIdp>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

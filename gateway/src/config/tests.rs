@@ -114,7 +114,7 @@ rules: ["nope/*.yaml"]
 organisation: { name: "" }
 idps:
   - { name: api, type: jwt, issuer: "https://idp", audience: x, jwks_file: missing.json, algorithms: [HS256] }
-  - { name: saml, type: saml }
+  - { name: ldap, type: ldap }
 apps:
   - { name: "pay roll", hosts: ["https://x"], upstreams: [nowhere] }
   - { name: all, hosts: [x.localhost], upstreams: [127.0.0.1:1], public_paths: [health] }
@@ -129,7 +129,7 @@ apps:
         "DIR/portcullis.yaml:6:23: `organisation.name` must not be empty",
         "DIR/portcullis.yaml:8:76: JWKS file `DIR/missing.json` does not exist (paths are relative to the config file)",
         "DIR/portcullis.yaml:8:103: `HS256` is not an allowed signature algorithm (one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA; `none` and HMAC are never accepted)",
-        "DIR/portcullis.yaml:9:25: `saml` is not an idp type (one of: jwt, oidc, oauth2, local)",
+        "DIR/portcullis.yaml:9:25: `ldap` is not an idp type (one of: jwt, oidc, oauth2, local, saml)",
         "DIR/portcullis.yaml:11:13: `pay roll` is not an app name; use letters, digits, `-` and `_`",
         "DIR/portcullis.yaml:11:33: `https://x` is not a host name (no scheme, port or path)",
         "DIR/portcullis.yaml:11:59: `nowhere` is not an upstream; use HOST:PORT or https://HOST:PORT",
@@ -362,7 +362,7 @@ sign_in:
         "DIR/portcullis.yaml:12:9: `Auth.localhost` must be lower-case; did you mean `auth.localhost`?",
         "DIR/portcullis.yaml:13:21: `session_lifetime` 45d is too long; at most 30d",
         "DIR/portcullis.yaml:14:15: there is no idp `partnr` in `idps`; did you mean `partner`?",
-        "DIR/portcullis.yaml:14:23: idp `api` is of type jwt; `idp_order` lists idps of type oidc, oauth2 or local",
+        "DIR/portcullis.yaml:14:23: idp `api` is of type jwt; `idp_order` lists idps of type oidc, oauth2, saml or local",
         "DIR/portcullis.yaml:14:37: idp `partner` is listed twice in `idp_order`",
         "DIR/portcullis.yaml:15:13: `pascode` is not a fallback (one of: passcode, none); did you mean `passcode`?",
         "DIR/portcullis.yaml:16:21: `terms.version` must not be empty",
@@ -564,9 +564,100 @@ fn local_idp_needs_an_existing_users_file_and_only_its_fields() {
         "DIR/portcullis.yaml:10:5: idp `demo` of type local needs `users_file`",
         "DIR/portcullis.yaml:11:41: users file `DIR/nope.yaml` does not exist (paths are relative to the config file)",
         "DIR/portcullis.yaml:12:5: `users_file` is for idps of type local, not jwt",
-        "DIR/portcullis.yaml:13:22: `locl` is not an idp type (one of: jwt, oidc, oauth2, local); did you mean `local`?",
+        "DIR/portcullis.yaml:13:22: `locl` is not an idp type (one of: jwt, oidc, oauth2, local, saml); did you mean `local`?",
     ];
     assert_eq!(errors, expected);
+}
+
+#[test]
+fn saml_idps_check_their_metadata_and_fields() {
+    let md = |keys: &str| {
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://adfs.fabrikam.example/adfs/services/trust">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://adfs.fabrikam.example/adfs/ls/"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#
+        )
+    };
+    let text = format!(
+        "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  \
+         - {{ name: a, type: saml, metadata_file: nocert.xml, domains: [fabrikam.example] }}\n  \
+         - {{ name: b, type: saml, metadata_file: broken.xml, domains: [fabrikam.example], mfa: trustd }}\n  \
+         - {{ name: c, type: saml, metadata_url: \"https://x.example/md\", metadata_file: nocert.xml, domains: [c.example] }}\n  \
+         - {{ name: d, type: saml, metadata_url: \"https://x.example/md\" }}\n  \
+         - {{ name: e, type: oidc, client_id: x, issuer: \"https://e.example\", metadata_url: \"https://x.example/md\" }}\n"
+    );
+    let errors = load_with(
+        &[
+            ("nocert.xml", &md("")),
+            ("broken.xml", "<md:EntityDescriptor>\n  <oops\n"),
+        ],
+        &text,
+    )
+    .expect_err("broken");
+    let expected = [
+        "DIR/portcullis.yaml:10:43: DIR/nocert.xml: identity provider metadata: no signing certificate (KeyDescriptor use=\"signing\" with an X509Certificate): responses could not be verified",
+        "DIR/portcullis.yaml:11:43: DIR/broken.xml: identity provider metadata: an unknown namespace prefix 'md' at 1:2",
+        "DIR/portcullis.yaml:11:89: `trustd` is not an mfa setting (one of: trusted, untrusted); did you mean `trusted`?",
+        "DIR/portcullis.yaml:12:13: idp `c` of type saml needs exactly one of `metadata_url` or `metadata_file`",
+        "DIR/portcullis.yaml:13:13: idp `d` of type saml needs `domains`: the e-mail domains it may assert",
+        "DIR/portcullis.yaml:14:5: `metadata_url` is for idps of type saml, not oidc",
+        "DIR/portcullis.yaml:14:13: idp `e` needs `client_secret_file` or `client_secret_env`",
+    ];
+    assert_eq!(errors, expected);
+}
+
+/// A saml idp's MFA goes through the one trust boundary (`crate::trust`):
+/// `mfa: trusted` and its `mfa_authn_contexts` (default: AD FS's and
+/// Entra's `multipleauthn`) become its `trust`; `mfa_values` is refused on
+/// it (`mfa_authn_contexts` is the SAML name for them).
+#[test]
+fn saml_idp_mfa_is_its_trust() {
+    use base64::Engine as _;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["idp.example".into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(cert.der());
+    let md = format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example/"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+    );
+    let md = md.as_str();
+    let text = format!(
+        "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  \
+         - {{ name: f, type: saml, metadata_file: md.xml, domains: [fabrikam.example], mfa: trusted }}\n  \
+         - {{ name: g, type: saml, metadata_file: md.xml, domains: [g.example], mfa: trusted, mfa_authn_contexts: [\"urn:g:mfa\"] }}\n  \
+         - {{ name: h, type: saml, metadata_file: md.xml, domains: [h.example] }}\n"
+    );
+    let c = load_with(&[("md.xml", md)], &text).expect("loads");
+    let trust: Vec<_> = c.idps.iter().map(|i| &i.trust).collect();
+    assert!(trust[0].mfa_trusted);
+    assert_eq!(
+        trust[0].mfa_values,
+        ["http://schemas.microsoft.com/claims/multipleauthn"]
+    );
+    assert!(trust[0].mfa(&["http://schemas.microsoft.com/claims/multipleauthn"], None));
+    assert_eq!(trust[1].mfa_values, ["urn:g:mfa"]);
+    assert!(!trust[2].mfa_trusted);
+    assert!(!trust[2].mfa(&["http://schemas.microsoft.com/claims/multipleauthn"], None));
+    // Partner groups are qualified, never bare.
+    assert_eq!(trust[2].groups("h", &["Admins"]), ["h:admins"]);
+
+    let errors = load_with(
+        &[("md.xml", md)],
+        &format!(
+            "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  \
+             - {{ name: f, type: saml, metadata_file: md.xml, domains: [fabrikam.example], mfa: trusted, mfa_values: [mfa] }}\n"
+        ),
+    )
+    .expect_err("mfa_values on saml");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("`mfa_values` is for idps of type"),
+        "{errors:?}"
+    );
 }
 
 /// Issue 15: what an idp's claims count for is read from its common

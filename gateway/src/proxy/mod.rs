@@ -504,7 +504,19 @@ impl Proxy {
         client_app: ClientApp,
     ) -> Result<bool> {
         let body = if session.req_header().method == http::Method::POST {
-            match read_body(session, MAX_FORM_BYTES).await? {
+            // A SAML response (base64, certificates inside) is larger than
+            // any of our forms; only its ACS gets the larger limit.
+            let limit = if session
+                .req_header()
+                .uri
+                .path()
+                .starts_with(crate::saml::PREFIX)
+            {
+                crate::saml::verify::MAX_RESPONSE_B64 * 2
+            } else {
+                MAX_FORM_BYTES
+            };
+            match read_body(session, limit).await? {
                 Some(b) => b,
                 None => {
                     return ctx

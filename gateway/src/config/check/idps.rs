@@ -123,9 +123,12 @@ impl Checker<'_> {
                 ),
             );
         }
-        let mfa_values = match &f.mfa_values {
-            None => IdpTrust::default().mfa_values,
-            Some(list) => {
+        let mfa_values = match (&f.mfa_values, &idp.kind) {
+            // A SAML IdP names its MFA in `mfa_authn_contexts` (its
+            // `AuthnContextClassRef`s, checked with the rest of the entry).
+            (None, IdpKind::Saml(s)) => s.mfa_authn_contexts.clone(),
+            (None, _) => IdpTrust::default().mfa_values,
+            (Some(list), _) => {
                 let mut v: Vec<String> = Vec::new();
                 for m in &list.value {
                     let t = m.value.trim();
@@ -179,6 +182,7 @@ impl Checker<'_> {
         const OAUTH2: &[&str] = &["oauth2"];
         const CLIENT: &[&str] = &["oidc", "oauth2"];
         const LOCAL: &[&str] = &["local"];
+        const SAML: &[&str] = &["saml"];
         for (field, set, types) in [
             ("issuer", f.issuer.is_some(), &["jwt", "oidc"][..]),
             ("audience", f.audience.is_some(), JWT),
@@ -204,18 +208,14 @@ impl Checker<'_> {
             (
                 "domains",
                 !f.domains.is_empty(),
-                &["jwt", "oidc", "oauth2", "local"][..],
+                &["jwt", "oidc", "oauth2", "local", "saml"][..],
             ),
             (
                 "mfa",
                 f.mfa.is_some(),
                 &["oidc", "jwt", "local", "saml"][..],
             ),
-            (
-                "mfa_values",
-                f.mfa_values.is_some(),
-                &["oidc", "jwt", "saml"][..],
-            ),
+            ("mfa_values", f.mfa_values.is_some(), &["oidc", "jwt"][..]),
             (
                 "trust_groups",
                 f.trust_groups.is_some(),
@@ -225,6 +225,13 @@ impl Checker<'_> {
             ("tenants", !f.tenants.is_empty(), OIDC),
             ("hosted_domains", !f.hosted_domains.is_empty(), OIDC),
             ("users_file", f.users_file.is_some(), LOCAL),
+            ("metadata_url", f.metadata_url.is_some(), SAML),
+            ("metadata_file", f.metadata_file.is_some(), SAML),
+            ("attributes", f.attributes.is_some(), SAML),
+            ("mfa_authn_contexts", f.mfa_authn_contexts.is_some(), SAML),
+            ("allow_idp_initiated", f.allow_idp_initiated.is_some(), SAML),
+            ("sp_key_file", f.sp_key_file.is_some(), SAML),
+            ("sp_cert_file", f.sp_cert_file.is_some(), SAML),
         ] {
             let kind = f.kind.value.as_str();
             if set && IDP_TYPES.contains(&kind) && !types.contains(&kind) {
@@ -303,6 +310,7 @@ impl Checker<'_> {
             "oidc" => self.oidc_idp(i, name),
             "oauth2" => self.oauth2_idp(i, name),
             "local" => self.local_idp(i, name, member_domains, apps),
+            "saml" => self.saml_idp(i, name),
             other => {
                 let hint = rules::closest(other, IDP_TYPES.iter().copied())
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -417,6 +425,63 @@ impl Checker<'_> {
                 }
                 None
             }
+        }
+    }
+
+    /// `type: saml`: the `saml` module checks its own fields and the
+    /// metadata file.
+    fn saml_idp(&mut self, i: &S<IdpFile>, name: String) -> Option<Idp> {
+        let f = &i.value;
+        // Only checked here: `trust` reads `mfa: trusted` for every type.
+        self.mfa_setting(f.mfa.as_ref());
+        let domains = self.domains(&f.domains);
+        let file = crate::saml::config::SamlIdpFile {
+            name: &f.name,
+            metadata_url: f.metadata_url.as_ref(),
+            metadata_file: f.metadata_file.as_ref(),
+            domains,
+            domains_at: &f.name,
+            attributes: f.attributes.as_ref(),
+            mfa_authn_contexts: f.mfa_authn_contexts.as_ref(),
+            allow_idp_initiated: f.allow_idp_initiated.as_ref().is_some_and(|b| b.value),
+            sp_key_file: f.sp_key_file.as_ref(),
+            sp_cert_file: f.sp_cert_file.as_ref(),
+        };
+        match file.check(&self.dir) {
+            Ok(c) => Some(Idp {
+                name,
+                trust: IdpTrust::default(),
+                kind: IdpKind::Saml(Arc::new(c)),
+            }),
+            Err(errors) => {
+                for (line, column, message) in errors {
+                    self.err_at(line, column, message);
+                }
+                None
+            }
+        }
+    }
+
+    /// `mfa: trusted | untrusted` (default untrusted).
+    fn mfa_setting(&mut self, m: Option<&S<String>>) -> bool {
+        match m {
+            None => false,
+            Some(m) => match m.value.trim() {
+                "trusted" => true,
+                "untrusted" => false,
+                other => {
+                    let hint = rules::closest(other, ["trusted", "untrusted"])
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
+                    self.err(
+                        m,
+                        format_args!(
+                            "`{other}` is not an mfa setting (one of: trusted, untrusted){hint}"
+                        ),
+                    );
+                    false
+                }
+            },
         }
     }
 }

@@ -15,7 +15,12 @@ impl Checker<'_> {
         let browser_idps: Vec<(&str, &S<String>)> = f
             .idps
             .iter()
-            .filter(|i| matches!(i.value.kind.value.as_str(), "oidc" | "oauth2" | "local"))
+            .filter(|i| {
+                matches!(
+                    i.value.kind.value.as_str(),
+                    "oidc" | "oauth2" | "local" | "saml"
+                )
+            })
             .map(|i| (i.value.name.value.as_str(), &i.value.kind))
             .collect();
         let Some(s) = &f.sign_in else {
@@ -99,11 +104,16 @@ impl Checker<'_> {
                         format_args!("there is no idp `{name}` in `idps`{hint}"),
                     );
                 }
-                Some(i) if !matches!(i.value.kind.value.as_str(), "oidc" | "oauth2" | "local") => {
+                Some(i)
+                    if !matches!(
+                        i.value.kind.value.as_str(),
+                        "oidc" | "oauth2" | "local" | "saml"
+                    ) =>
+                {
                     self.err(
                         entry,
                         format_args!(
-                            "idp `{name}` is of type {}; `idp_order` lists idps of type oidc, oauth2 or local",
+                            "idp `{name}` is of type {}; `idp_order` lists idps of type oidc, oauth2, saml or local",
                             i.value.kind.value
                         ),
                     );

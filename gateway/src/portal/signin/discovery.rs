@@ -73,6 +73,9 @@ impl Handler<'_> {
                 IdpKind::Oauth2(c) if c.serves_email(&email) => {
                     return self.start_oauth2(&idp.name, &rd).await;
                 }
+                IdpKind::Saml(s) if s.serves_email(&email) => {
+                    return self.start_saml(&idp.name, &rd, reauth).await;
+                }
                 _ => {}
             }
         }
@@ -149,6 +152,7 @@ impl Handler<'_> {
         {
             Some(IdpKind::Oidc(_)) => self.start_oidc(name, email, rd, false).await,
             Some(IdpKind::Local(_)) => self.password_page(200, name, email, rd, None),
+            Some(IdpKind::Saml(_)) => self.start_saml(name, rd, false).await,
             Some(IdpKind::Oauth2(_)) => self.start_oauth2(name, rd).await,
             _ => self.start_again(400, "Bad request", "That way of signing in is not offered."),
         }

@@ -12,7 +12,8 @@
 //! - The methods, each ending in a [`SignedIn`] handed to `complete`:
 //!   [`password`] (a local IdP), [`oidc`] (the round trip to the person's
 //!   IdP), [`oauth2`] (the same with GitHub, Facebook and other OAuth 2.0
-//!   providers) and [`passcode`] (a one-time code by e-mail).
+//!   providers), [`saml`] (a partner's SAML 2.0 IdP) and [`passcode`] (a
+//!   one-time code by e-mail).
 //! - [`session`]: `complete` finds the directory user the sign-in is for and
 //!   issues the auth host's session; `handoff` sends the person back to the
 //!   app host that asked.
@@ -37,6 +38,7 @@ mod passcode;
 mod password;
 mod rate_limit;
 mod round_trip;
+mod saml;
 mod session;
 mod sign_out;
 
@@ -54,10 +56,11 @@ struct SignedIn {
     /// The groups as the IdP asserted them (unqualified); `complete`
     /// qualifies them by the IdP's name (`crate::trust`).
     pub groups: Vec<String>,
-    /// The IdP's `amr` values (for SAML: none).
+    /// The IdP's `amr` values (for SAML: the assertion's
+    /// `AuthnContextClassRef`s).
     pub amr: Vec<String>,
-    /// The IdP's `acr` (for SAML: the `AuthnContextClassRef`); with `amr`,
-    /// what `mfa_values` are compared with.
+    /// The IdP's `acr` (for SAML: none); with `amr`, what `mfa_values` are
+    /// compared with.
     pub acr: Option<String>,
     /// A second factor Portcullis itself checked. For an external IdP it
     /// is ignored: `complete` decides from `amr`/`acr` and the idp's
@@ -82,6 +85,7 @@ impl Handler<'_> {
             paths::SIGN_IN_PASSCODE if post => self.passcode().await,
             paths::CALLBACK if !post => self.callback().await,
             paths::OAUTH2_CALLBACK if !post => self.oauth2_callback().await,
+            p if p.starts_with(crate::saml::PREFIX) => self.saml().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
             paths::SIGN_OUT => self.sign_out().await,

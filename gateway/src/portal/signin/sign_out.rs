@@ -1,5 +1,6 @@
 //! Sign-out: a POST (a cross-site link must not sign anyone out) revokes
-//! the session on every replica and offers the IdP's own sign-out.
+//! the session on every replica and offers the IdP's own sign-out (OIDC's
+//! end-session endpoint, a SAML IdP's SingleLogoutService).
 
 use crate::portal::{Handler, Reply};
 use crate::session::cookie;
@@ -13,8 +14,18 @@ impl Handler<'_> {
             if self.auth_session().await.is_some() {
                 return self.form_page(200, "sign_out.html", context! { signed_in => true });
             }
+            // Signed out on an app host first: the (revoked) cookie still
+            // names the SAML idp whose logout we offer.
+            let idp_sign_out = match self.session() {
+                Some(claims) => self.saml_sign_out_url(&claims).await,
+                None => None,
+            };
             return self
-                .page(200, "sign_out.html", context! { signed_in => false })
+                .page(
+                    200,
+                    "sign_out.html",
+                    context! { signed_in => false, idp_sign_out },
+                )
                 .with_cookie(cookie::clear_cookie(self.req.https));
         }
         if let Err(r) = self.form() {
@@ -31,6 +42,8 @@ impl Handler<'_> {
                 && let Ok(client) = self.portal.oidc_client(&claims.idp).await
             {
                 idp_sign_out = client.end_session_url(None, None).map(|u| u.to_string());
+            } else {
+                idp_sign_out = self.saml_sign_out_url(&claims).await;
             }
         }
         self.page(
