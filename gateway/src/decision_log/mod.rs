@@ -40,6 +40,7 @@ pub(crate) use entry::Pending;
 use prometheus::IntCounter;
 use std::sync::Mutex;
 use tokio::sync::mpsc;
+pub(crate) use trace::reason_of;
 
 /// How many entries wait for the writer at most; beyond, new ones are
 /// dropped. About 3 s of a busy replica's refusals and sampled allows.

@@ -76,6 +76,11 @@ pub struct Ctx {
     /// unless the app opts in).
     bearer: bool,
     applied: Vec<Arc<str>>,
+    /// A refusal's reason (the decision log's computation), for the answer
+    /// and the access log.
+    reason: Option<crate::refusal::Reason>,
+    /// The end of an assignment that has ended (unix seconds).
+    access_ended: Option<i64>,
     /// For `preserve_host: false`: the chosen upstream as configured
     /// (`host:port`), the `Host` the app gets.
     upstream_host: Option<String>,
@@ -218,13 +223,29 @@ impl Ctx {
     }
 
     fn answer(&self, client_app: ClientApp, token_problem: Option<&'static str>) -> Answer<'_> {
+        let config = &self.snapshot.config;
+        // Only refusals build an answer: the origin is worked out here,
+        // not for every request.
+        let auth_origin = config.sign_in.as_ref().map(|s| match &self.admitted {
+            Some(a) => format!(
+                "{}://{}{}",
+                if a.https { "https" } else { "http" },
+                s.host,
+                a.authority.port_suffix()
+            ),
+            None => format!("http://{}", s.host),
+        });
         Answer {
             request_id: &self.request_id,
-            org: &self.snapshot.config.organisation.name,
-            app: self.app().and_then(|i| self.snapshot.config.apps.get(i)),
+            org: &config.organisation.name,
+            app: self.app().and_then(|i| config.apps.get(i)),
             client_app,
             path_and_query: self.forward_uri(),
             token_problem,
+            reason: self.reason,
+            access_ended: self.access_ended,
+            auth_origin,
+            signed_in_as: self.claims.as_ref().map(|c| c.email.as_str()),
         }
     }
 
@@ -241,6 +262,8 @@ impl Ctx {
         self.outcome = verdict.outcome;
         self.bearer = verdict.bearer;
         self.applied = std::mem::take(&mut verdict.applied);
+        self.reason = verdict.reason;
+        self.access_ended = verdict.access_ended;
         self.claims.clone_from(&verdict.claims);
         if verdict.decision == Decision::Allow
             && let (Some(subject), Some(keys)) = (verdict.subject(), verdict.keys.as_deref())
@@ -270,6 +293,8 @@ impl ProxyHttp for Proxy {
             claims: None,
             bearer: false,
             applied: Vec::new(),
+            reason: None,
+            access_ended: None,
             upstream_host: None,
             live: None,
         }
@@ -482,6 +507,7 @@ impl ProxyHttp for Proxy {
             request_id: &ctx.request_id,
             app,
             decision: ctx.outcome,
+            reason: ctx.reason.map_or("", crate::refusal::Reason::as_str),
             policies: &ctx.applied,
             status,
             method: session.req_header().method.as_str(),
@@ -543,11 +569,12 @@ impl Proxy {
             app: a.app(),
         };
         let reply = self.reserved.serve(&ctx.snapshot, &request).await;
-        let headers: Vec<(&str, &str)> = reply
+        let mut headers: Vec<(&str, &str)> = reply
             .headers
             .iter()
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
+        headers.push((headers::REQUEST_ID, &ctx.request_id));
         respond::send(
             session,
             reply.status,
