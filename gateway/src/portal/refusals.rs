@@ -57,6 +57,13 @@ impl Handler<'_> {
     }
 
     fn refusal_reply(&self, status: u16, page: &Page<'_>) -> Reply {
+        // For the access log: the proxy takes it off the answer
+        // (`reserved::REASON_HEADER`).
+        let reason: Vec<(&'static str, String)> = page
+            .reason
+            .map(|r| (crate::reserved::REASON_HEADER, r.to_string()))
+            .into_iter()
+            .collect();
         if wants_json(self.req.headers) {
             let code = page.reason.unwrap_or(match status {
                 404 => "not_found",
@@ -68,14 +75,14 @@ impl Handler<'_> {
             return Reply {
                 status,
                 content_type: "application/json",
-                headers: Vec::new(),
+                headers: reason,
                 body: page.json(code),
             };
         }
         Reply {
             status,
             content_type: "text/html; charset=utf-8",
-            headers: page_headers(),
+            headers: page_headers().into_iter().chain(reason).collect(),
             body: page.html(),
         }
     }

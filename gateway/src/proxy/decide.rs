@@ -191,6 +191,9 @@ pub async fn decide(
                 ..seen(snapshot, q, request_id, now, &facts_of, decision)
             });
             let mut v = Verdict::early(decision, decision.as_str(), client_app);
+            // Who was refused: for the log, and the page's way out (sign
+            // out, switch account). Never an identity for an app.
+            v.claims = Some(Arc::clone(c));
             v.reason = Some(if dir.blocked {
                 Reason::AccountBlocked
             } else {

@@ -81,6 +81,9 @@ pub struct Ctx {
     reason: Option<crate::refusal::Reason>,
     /// The end of an assignment that has ended (unix seconds).
     access_ended: Option<i64>,
+    /// `:port` of the `Host` of a request refused before admission (its
+    /// page links to the sign-in host on the same port).
+    port_hint: String,
     /// For `preserve_host: false`: the chosen upstream as configured
     /// (`host:port`), the `Host` the app gets.
     upstream_host: Option<String>,
@@ -153,6 +156,9 @@ impl Ctx {
         detail: &str,
     ) -> Result<bool> {
         self.outcome = outcome;
+        if self.admitted.is_none() {
+            self.port_hint = port_of_host(session.req_header());
+        }
         respond::error(
             session,
             status,
@@ -233,7 +239,9 @@ impl Ctx {
                 s.host,
                 a.authority.port_suffix()
             ),
-            None => format!("http://{}", s.host),
+            // Refused before admission: the port the client used, if
+            // it wrote a plain one.
+            None => format!("http://{}{}", s.host, self.port_hint),
         });
         Answer {
             request_id: &self.request_id,
@@ -295,6 +303,7 @@ impl ProxyHttp for Proxy {
             applied: Vec::new(),
             reason: None,
             access_ended: None,
+            port_hint: String::new(),
             upstream_host: None,
             live: None,
         }
@@ -569,11 +578,14 @@ impl Proxy {
             app: a.app(),
         };
         let reply = self.reserved.serve(&ctx.snapshot, &request).await;
-        let mut headers: Vec<(&str, &str)> = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_str()))
-            .collect();
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(reply.headers.len() + 1);
+        for (name, value) in &reply.headers {
+            if *name == crate::reserved::REASON_HEADER {
+                ctx.reason = crate::refusal::Reason::parse(value);
+            } else {
+                headers.push((name, value.as_str()));
+            }
+        }
         headers.push((headers::REQUEST_ID, &ctx.request_id));
         respond::send(
             session,
@@ -585,6 +597,19 @@ impl Proxy {
         .await?;
         Ok(true)
     }
+}
+
+/// `:port` of the request's `Host` when it ends in one (digits only), else
+/// empty.
+fn port_of_host(req: &RequestHeader) -> String {
+    req.headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .map(|(_, port)| port)
+        .filter(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default()
 }
 
 /// Reads a request body of at most `limit` bytes; `None` when it is larger.

@@ -231,14 +231,46 @@ pub async fn send(
     Ok(status)
 }
 
-/// A 401 for an API client: the `(reason, message)` as JSON, and the
-/// `WWW-Authenticate` challenge that says what to present.
+/// A 401: the `WWW-Authenticate` challenge that says what to present,
+/// and the `(reason, message)` as JSON; a browser of an app that does not
+/// redirect (`on_unauthenticated: deny`) gets the refusal page instead,
+/// with the way to sign in.
 async fn unauthorized(
     session: &mut Session,
     (reason, message): (&str, &str),
     challenge: &str,
     a: &Answer<'_>,
 ) -> Result<u16> {
+    if a.client_app == ClientApp::Browser
+        && let Some(r) = Reason::parse(reason)
+    {
+        let facts = Facts {
+            org: a.org,
+            app: a.app.map(|a| a.title.as_str()),
+            ..Facts::default()
+        };
+        let mut page = a.ways_on(Page::for_reason(r, &facts, a.request_id, a.org));
+        let decision = if r == Reason::SignInRequired {
+            Decision::SignIn
+        } else {
+            Decision::Mfa
+        };
+        page.link = location(decision, a);
+        page.link_text = Some("Sign in".into());
+        return send(
+            session,
+            401,
+            "text/html; charset=utf-8",
+            page.html(),
+            &[
+                (REQUEST_ID, a.request_id),
+                ("www-authenticate", challenge),
+                ("content-security-policy", PAGE_CSP),
+                ("x-content-type-options", "nosniff"),
+            ],
+        )
+        .await;
+    }
     let body = serde_json::to_vec(&serde_json::json!({
         "error": reason,
         "reason": reason,
@@ -248,6 +280,9 @@ async fn unauthorized(
     .unwrap_or_default();
     send_json(session, 401, a, body, &[("www-authenticate", challenge)]).await
 }
+
+/// The refusal pages' own inline styles only; no scripts, no framing.
+const PAGE_CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 async fn send_page(
     session: &mut Session,
@@ -262,11 +297,7 @@ async fn send_page(
         body,
         &[
             (REQUEST_ID, a.request_id),
-            // The page's own inline styles only; no scripts, no framing.
-            (
-                "content-security-policy",
-                "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            ("content-security-policy", PAGE_CSP),
             ("x-content-type-options", "nosniff"),
         ],
     )
