@@ -110,6 +110,12 @@ async fn start() -> Env {
         app("desk", &ups, "title: Help Desk"),
         app("vault", &ups, "title: The Vault"),
         app("spa", &ups, "title: Single Page, on_unauthenticated: deny"),
+        // Nothing listens there: every request fails on its way to the app.
+        app(
+            "gone",
+            &[format!("127.0.0.1:{}", support::gateway::free_port())],
+            "title: Gone App",
+        ),
     ];
     let gw = Gateway::start_configured(dir, &apps, RULES, &[], idps, &top).await;
     let mut client = reqwest::Client::builder()
@@ -122,6 +128,7 @@ async fn start() -> Env {
         "desk.test",
         "vault.test",
         "spa.test",
+        "gone.test",
         "nowhere.test",
     ] {
         client = client.resolve(h, gw.http);
@@ -419,7 +426,24 @@ async fn every_refusal_says_why_and_what_next_in_html_json_and_the_access_log() 
     assert_eq!(not_found.status, 404, "{}", not_found.body);
     let bad = fetch(env.get("wiki.test", "/a%2fb").header("accept", HTML)).await;
     assert_eq!(bad.status, 400, "{}", bad.body);
-    for (name, a) in [("09-not-found", not_found), ("10-bad-request", bad)] {
+    let (_, gone_cookie) = gw.member("gone.test", "gil", &["pwd", "mfa"]).await;
+    let gone = fetch(
+        env.get("gone.test", "/")
+            .header("accept", HTML)
+            .header("cookie", &gone_cookie),
+    )
+    .await;
+    assert_eq!(gone.status, 502, "{}", gone.body);
+    assert!(
+        gone.body.contains("The app did not answer."),
+        "{}",
+        gone.body
+    );
+    for (name, a) in [
+        ("09-not-found", not_found),
+        ("10-bad-request", bad),
+        ("11-app-unavailable", gone),
+    ] {
         assert_eq!(a.request_id.len(), 32, "{name}: X-Request-Id");
         assert_eq!(page_request_id(&a.body), a.request_id, "{name}");
         assert!(

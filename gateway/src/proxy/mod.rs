@@ -499,6 +499,48 @@ impl ProxyHttp for Proxy {
         client_gone
     }
 
+    /// A request that failed on its way to the app (down, reset, timed
+    /// out): the same card as every other error page, with the request id,
+    /// instead of Pingora's bare one. Once the app's answer has started,
+    /// nothing more can be sent: the connection is closed.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Ctx,
+    ) -> pingora::proxy::FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                pingora::ErrorSource::Upstream => 502,
+                pingora::ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                pingora::ErrorSource::Internal | pingora::ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let (title, detail) = match code {
+                502 | 504 => ("App unavailable", "The app did not answer."),
+                400..=499 => ("Bad request", "The request could not be read."),
+                _ => (
+                    "Something went wrong",
+                    "The request could not be completed.",
+                ),
+            };
+            let client_app = context::client_app(session.req_header());
+            let a = ctx.answer(client_app, None);
+            if let Err(err) = respond::error(session, code, &a, title, detail).await {
+                tracing::debug!(request_id = %ctx.request_id, error = %err, "error page not sent");
+            }
+        }
+        pingora::proxy::FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let app = ctx
             .app()
