@@ -455,6 +455,49 @@ async fn every_refusal_says_why_and_what_next_in_html_json_and_the_access_log() 
         assert!(a.body.contains("<main>"), "{name}: the card: {}", a.body);
         pages.push((name.into(), a.body));
     }
+    // "Switch account" on an app host: the session ends, and the browser
+    // goes straight on to sign in again, back to the refused page after.
+    let (_, switching) = gw.guest("wiki.test", "sam").await;
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let r = env
+        .get(
+            "wiki.test",
+            "/.portcullis/sign-out?switch=1&rd=/some/page%3Fx%3D1",
+        )
+        .header("accept", HTML)
+        .header("cookie", &switching)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        location(&r),
+        format!(
+            "http://{AUTH}:{port}/.portcullis/sign-in?reauth=1&rd={}",
+            portcullis::html::encode_component(&format!("http://wiki.test:{port}/some/page?x=1"))
+        )
+    );
+    let after = env
+        .get("wiki.test", "/some/page")
+        .header("accept", HTML)
+        .header("sec-fetch-mode", "navigate")
+        .header("cookie", &switching)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 302, "the switched-from session still works");
+    assert!(
+        location(&after).starts_with("/.portcullis/sign-in"),
+        "{}",
+        location(&after)
+    );
+
     // An allowed request's answer carries the id too (the upstream's).
     let (member, open) = gw.member("wiki.test", "mia", &["pwd", "mfa"]).await;
     gw.assign(&member, "wiki", None).await;
