@@ -329,7 +329,10 @@ async fn every_refusal_says_why_and_what_next_in_html_json_and_the_access_log() 
             user_agent: None,
             status: 401,
             reason: "sign_in_required",
-            words: vec!["You need to sign in to open Single Page.".into()],
+            words: vec![
+                "You need to sign in to open Single Page.".into(),
+                "href=\"/.portcullis/sign-in?rd=/some/page%3Fx%3D1\">Sign in</a>".into(),
+            ],
         },
         Case {
             name: "mfa-required",
@@ -338,7 +341,11 @@ async fn every_refusal_says_why_and_what_next_in_html_json_and_the_access_log() 
             user_agent: None,
             status: 401,
             reason: "mfa_required",
-            words: vec!["Single Page asks for a second sign-in step".into()],
+            words: vec![
+                "Single Page asks for a second sign-in step".into(),
+                "href=\"/.portcullis/mfa?rd=/some/page%3Fx%3D1\">Continue with the second step</a>"
+                    .into(),
+            ],
         },
     ];
 

@@ -129,7 +129,9 @@ impl Reason {
             Reason::AccessEnded => {
                 format!("If you still need it, ask {who} to extend your access.")
             }
-            Reason::MfaRequired => "Sign in again and complete the second step.".into(),
+            Reason::MfaRequired => {
+                "Complete the second step, then you are taken to the app.".into()
+            }
             Reason::StrongerMfaRequired => format!(
                 "Sign in again with a stronger method. If you do not have one, ask {who} which methods are accepted."
             ),

@@ -256,7 +256,14 @@ async fn unauthorized(
             Decision::Mfa
         };
         page.link = location(decision, a);
-        page.link_text = Some("Sign in".into());
+        page.link_text = Some(
+            if decision == Decision::SignIn {
+                "Sign in"
+            } else {
+                "Continue with the second step"
+            }
+            .into(),
+        );
         return send(
             session,
             401,
