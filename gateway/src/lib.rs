@@ -25,6 +25,7 @@ pub mod oidc;
 pub mod pools;
 pub mod portal;
 pub mod proxy;
+pub mod refusal;
 pub mod reload;
 pub mod replica_sync;
 pub mod reserved;

@@ -66,6 +66,10 @@ pub struct PortalRequest<'a> {
     pub app: Option<usize>,
 }
 
+/// A reply header naming a refusal's reason (`crate::refusal::Reason`):
+/// the proxy writes it to the access log and does not send it on.
+pub const REASON_HEADER: &str = "x-portcullis-reason";
+
 /// What to answer.
 pub struct Reply {
     pub status: u16,

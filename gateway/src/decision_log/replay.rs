@@ -120,7 +120,7 @@ pub fn replay(t: &Trace, rules: &RuleSet) -> Result<Option<Change>, NotReplayabl
         old: t.decision.clone(),
         new: eval.decision.as_str().to_string(),
         old_reason: t.reason.clone(),
-        new_reason: new_reason.map(str::to_string),
+        new_reason: new_reason.map(|r| r.as_str().to_string()),
         policies,
     }))
 }

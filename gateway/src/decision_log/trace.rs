@@ -10,8 +10,9 @@
 //! second evaluation.
 
 use super::entry::{Early, Pending};
+use crate::refusal::Reason;
 use crate::store::decisions::NewDecision;
-use rules::{Decision, Reason, Request, User, Why};
+use rules::{Decision, Request, User, Why};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -88,25 +89,26 @@ pub struct TracePolicy {
 
 /// The refusal's reason from DESIGN.md's closed set, never a policy name.
 /// `access_ended`: the user's assignment to the app has ended (rather than
-/// never been made).
+/// never been made). The one computation of it: the proxy's answers and
+/// the access log call this too (`proxy::decide`).
 pub(crate) fn reason_of(
     decision: Decision,
     early: Early,
     why: Option<Why>,
     access_ended: bool,
     blocked_by: Option<&rules::Policy>,
-) -> Option<&'static str> {
+) -> Option<Reason> {
     Some(match (decision, early) {
         (Decision::Allow, _) => return None,
-        (_, Early::AccountBlocked) => "account_blocked",
-        (Decision::SignIn, _) => "sign_in_required",
-        (Decision::Mfa, _) => "mfa_required",
+        (_, Early::AccountBlocked) => Reason::AccountBlocked,
+        (Decision::SignIn, _) => Reason::SignInRequired,
+        (Decision::Mfa, _) => Reason::MfaRequired,
         (Decision::Block, _) => match (why, blocked_by) {
-            (Some(Why::NotAssigned), _) if access_ended => "access_ended",
-            (Some(Why::NotAssigned), _) => "not_shared",
-            (_, Some(policy)) if policy.has_location_condition() => "location",
-            (_, Some(policy)) if policy.has_platform_condition() => "device_platform",
-            _ => "policy_block",
+            (Some(Why::NotAssigned), _) if access_ended => Reason::AccessEnded,
+            (Some(Why::NotAssigned), _) => Reason::NotShared,
+            (_, Some(policy)) if policy.has_location_condition() => Reason::Location,
+            (_, Some(policy)) if policy.has_platform_condition() => Reason::DevicePlatform,
+            _ => Reason::PolicyBlock,
         },
     })
 }
@@ -119,6 +121,7 @@ fn reason(p: &Pending, blocked_by: Option<&rules::Policy>) -> Option<&'static st
         p.access_ended.is_some(),
         blocked_by,
     )
+    .map(Reason::as_str)
 }
 
 fn rfc3339(unix: i64) -> String {
@@ -176,7 +179,7 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         rules::explain(rules, &request)
             .policies
             .iter()
-            .filter(|t| t.reason != Reason::AppNotIncluded)
+            .filter(|t| t.reason != rules::Reason::AppNotIncluded)
             .map(|t| TracePolicy {
                 name: t.policy.name.to_string(),
                 state: t.policy.state.as_str().into(),
@@ -199,7 +202,7 @@ pub(super) fn build(p: &Pending) -> NewDecision {
                     applies: true,
                     result: a.result.as_str().into(),
                     satisfied: Some(a.satisfied),
-                    condition: Reason::Applies.as_str().into(),
+                    condition: rules::Reason::Applies.as_str().into(),
                     why: format!("all conditions match; asks {} ({met})", a.result.as_str()),
                 })
             })

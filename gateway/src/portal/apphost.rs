@@ -74,8 +74,26 @@ impl Handler<'_> {
             {
                 return self.unavailable("revoke session", &e);
             }
-            return Reply::redirect(format!("{}{}", self.auth_origin(), paths::SIGN_OUT))
-                .with_cookie(cookie::clear_cookie(self.req.https));
+            // "Switch account" (the refusal pages): signed out, straight on
+            // to sign in again, back to the page that was refused.
+            let to = if self.query("switch").as_deref() == Some("1") {
+                let back = format!(
+                    "{}://{}{}{}",
+                    self.scheme(),
+                    self.req.host,
+                    self.req.port_suffix,
+                    local_path(self.query("rd").as_deref())
+                );
+                format!(
+                    "{}{}?reauth=1&rd={}",
+                    self.auth_origin(),
+                    paths::SIGN_IN,
+                    encode_component(&back)
+                )
+            } else {
+                format!("{}{}", self.auth_origin(), paths::SIGN_OUT)
+            };
+            return Reply::redirect(to).with_cookie(cookie::clear_cookie(self.req.https));
         }
         self.message(404, "Not found", "There is nothing at this address.")
     }

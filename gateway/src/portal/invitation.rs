@@ -6,6 +6,7 @@
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
 use crate::invitations::{self, Refusal};
+use crate::refusal::{Facts, Reason};
 use minijinja::context;
 
 impl Handler<'_> {
@@ -107,35 +108,43 @@ impl Handler<'_> {
         )
     }
 
+    /// A link that cannot be used, with its reason (DESIGN.md): what
+    /// happened, what next, and whom to ask (the inviter, when known).
     fn refused(&self, refusal: Refusal, inviter: Option<&str>) -> Reply {
-        let who = inviter.unwrap_or("the person who invited you");
-        let (status, title, text) = match refusal {
-            Refusal::NotFound => (
-                404,
-                "Invitation not found",
-                "This invitation link is not valid. Check that you opened the whole link from the e-mail.".to_string(),
-            ),
-            Refusal::Expired => (
-                410,
-                "Invitation expired",
-                format!("This invitation has expired. Ask {who} to send you a new one."),
-            ),
-            Refusal::Revoked => (
-                410,
-                "Invitation withdrawn",
-                format!("This invitation was withdrawn. Ask {who} if you still need access."),
-            ),
-            Refusal::AlreadyUsed => (
-                410,
-                "Invitation already used",
-                "This invitation was already accepted. Sign in to see your apps.".to_string(),
-            ),
-            Refusal::OtherPerson => (
-                403,
-                "This invitation is for someone else",
-                format!("You are signed in with another e-mail address than the one {who} invited. Sign out, then open the link again and sign in with the invited address."),
-            ),
+        let facts = Facts {
+            org: self.org(),
+            inviter,
+            ..Facts::default()
         };
-        self.to_apps(status, title, &text)
+        let (status, reason) = match refusal {
+            Refusal::NotFound => {
+                return self.refusal(
+                    404,
+                    "Invitation not found",
+                    "This invitation link is not valid.",
+                    None,
+                    Some((Reason::NotInvited, Reason::NotInvited.what_next(&facts))),
+                );
+            }
+            Refusal::Expired => (410, Reason::InvitationExpired),
+            Refusal::Revoked => (410, Reason::InvitationWithdrawn),
+            Refusal::AlreadyUsed => (410, Reason::InvitationUsed),
+            Refusal::OtherPerson => {
+                let who = facts.whom_to_ask();
+                return self.refusal(
+                    403,
+                    "This invitation is for someone else",
+                    &format!("You are signed in with another e-mail address than the one {who} invited."),
+                    None,
+                    Some((
+                        Reason::NotInvited,
+                        "Switch account: sign out, then open the link again and sign in with the invited address.".into(),
+                    )),
+                );
+            }
+        };
+        let link =
+            (refusal == Refusal::AlreadyUsed).then_some((paths::APPS, "Sign in to your apps"));
+        self.refusal_for(status, reason, &facts, link)
     }
 }

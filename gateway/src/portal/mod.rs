@@ -27,6 +27,7 @@ mod invitation;
 mod manage;
 mod mfa_step;
 mod pages;
+mod refusals;
 mod signin;
 mod signup;
 
@@ -324,19 +325,14 @@ fn plain_message(
     title: &str,
     text: &str,
 ) -> Reply {
-    // Compiled once, not per answer.
-    static PAGES: std::sync::LazyLock<Pages> = std::sync::LazyLock::new(Pages::new);
-    Reply::html(
-        status,
-        PAGES.render(
-            "message.html",
-            minijinja::context! {
-                org => snapshot.config.organisation.name,
-                request_id => req.request_id,
-                title, text,
-            },
-        ),
-    )
+    let page = crate::refusal::Page {
+        org: &snapshot.config.organisation.name,
+        request_id: req.request_id,
+        title: title.into(),
+        text: text.into(),
+        ..crate::refusal::Page::default()
+    };
+    Reply::html(status, page.html())
 }
 
 /// One request's view of everything the endpoints need.
@@ -392,11 +388,17 @@ impl Handler<'_> {
     }
 
     fn message(&self, status: u16, title: &str, text: &str) -> Reply {
+        if status >= 400 {
+            return self.refusal(status, title, text, None, None);
+        }
         self.page(status, "message.html", minijinja::context! { title, text })
     }
 
     /// A message with one way on: `(link, link_text)`.
     fn message_linked(&self, status: u16, title: &str, text: &str, link: (&str, &str)) -> Reply {
+        if status >= 400 {
+            return self.refusal(status, title, text, Some(link), None);
+        }
         let (link, link_text) = link;
         self.page(
             status,

@@ -33,6 +33,9 @@ pub struct Entry<'a> {
     pub request_id: &'a str,
     pub app: &'a str,
     pub decision: &'a str,
+    /// A refusal's reason (`crate::refusal::Reason`), or empty: the real
+    /// one (`access_ended`, …), which `policies` alone does not tell.
+    pub reason: &'a str,
     /// Enabled policies that applied.
     pub policies: &'a [std::sync::Arc<str>],
     pub status: u16,
@@ -150,6 +153,8 @@ fn format_line(out: &mut Vec<u8>, e: &Entry<'_>, at: std::time::SystemTime) {
     string(out, e.app);
     out.extend_from_slice(b",\"decision\":");
     string(out, e.decision);
+    out.extend_from_slice(b",\"reason\":");
+    string(out, e.reason);
     out.extend_from_slice(b",\"policies\":\"");
     for (i, p) in e.policies.iter().enumerate() {
         if i > 0 {
@@ -298,6 +303,7 @@ mod tests {
             request_id: "0123",
             app: "payroll",
             decision: "allow",
+            reason: "",
             policies: &policies,
             status: 200,
             method: "GET",
@@ -319,6 +325,7 @@ mod tests {
         assert_eq!(f["request_id"], "0123");
         assert_eq!(f["app"], "payroll");
         assert_eq!(f["decision"], "allow");
+        assert_eq!(f["reason"], "");
         assert_eq!(f["policies"], "a,b\"c");
         assert_eq!(f["status"], 200);
         assert_eq!(f["method"], "GET");
@@ -361,6 +368,7 @@ mod tests {
             request_id: "",
             app: "-",
             decision: "bad_request",
+            reason: "",
             policies: &[],
             status: 400,
             method: "GET",
@@ -375,5 +383,29 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
         assert_eq!(v["fields"]["client_ip"], "");
         assert_eq!(v["fields"]["policies"], "");
+    }
+
+    #[test]
+    fn a_refusal_carries_its_reason_beside_the_policies_that_applied() {
+        let policies: Vec<Arc<str>> = vec!["guests-need-mfa".into()];
+        let e = Entry {
+            request_id: "0123",
+            app: "wiki",
+            decision: "block",
+            reason: "access_ended",
+            policies: &policies,
+            status: 403,
+            method: "GET",
+            path: "/",
+            client_ip: None,
+            user: "u-1",
+            latency_us: 1,
+            error: "",
+        };
+        let mut out = Vec::new();
+        format_line(&mut out, &e, std::time::SystemTime::now());
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert_eq!(v["fields"]["reason"], "access_ended");
+        assert_eq!(v["fields"]["policies"], "guests-need-mfa");
     }
 }

@@ -8,7 +8,8 @@
 //! assigned), and last the rules.
 
 use super::context::{self, Identity};
-use crate::decision_log::{Early, Seen};
+use crate::decision_log::{Early, Seen, reason_of};
+use crate::refusal::Reason;
 use crate::session::{KeyRing, SessionClaims, Subject};
 use crate::snapshot::Snapshot;
 use crate::state::{Gateway, now};
@@ -58,6 +59,11 @@ pub struct Verdict {
     /// The key set the session was verified with; the request signs its
     /// assertion with the same set. `None` without a session.
     pub keys: Option<Arc<KeyRing>>,
+    /// Why a refusal refused (the decision log's own computation); `None`
+    /// for an allow.
+    pub reason: Option<Reason>,
+    /// The end (unix seconds) of an assignment that has ended.
+    pub access_ended: Option<i64>,
 }
 
 impl Verdict {
@@ -87,6 +93,8 @@ impl Verdict {
             user_type: None,
             applied: Vec::new(),
             keys: None,
+            reason: None,
+            access_ended: None,
         }
     }
 }
@@ -140,6 +148,7 @@ pub async fn decide(
             });
             let mut v = Verdict::early(Decision::SignIn, "sign_in", ClientApp::Api);
             v.token_problem = Some(problem);
+            v.reason = Some(Reason::SignInRequired);
             return Ok(v);
         }
     };
@@ -204,7 +213,15 @@ pub async fn decide(
                     early,
                     ..seen(snapshot, q, request_id, now, &facts_of, decision)
                 });
-                return Ok(Verdict::early(decision, decision.as_str(), client_app));
+                let mut v = Verdict::early(decision, decision.as_str(), client_app);
+                // Who was refused: for the log, and the page's way out (sign
+                // out, switch account). Never an identity for an app.
+                v.claims = claims.clone();
+                v.reason = Some(match early {
+                    Early::AccountBlocked => Reason::AccountBlocked,
+                    _ => Reason::SignInRequired,
+                });
+                return Ok(v);
             }
             Judgement::Rules {
                 eval,
@@ -224,6 +241,17 @@ pub async fn decide(
         eval: Some(&eval),
         ..seen(snapshot, q, request_id, now, &facts_of, eval.decision)
     });
+    let blocked_by = match eval.why {
+        rules::Why::BlockedByPolicy(i) => snapshot.rules.policies().get(i as usize),
+        _ => None,
+    };
+    let reason = reason_of(
+        eval.decision,
+        Early::Rules,
+        Some(eval.why),
+        access_ended.is_some(),
+        blocked_by,
+    );
     let mut applied = Vec::new();
     for t in eval.policies.iter().filter(|t| t.applies) {
         if !q.recheck {
@@ -247,6 +275,8 @@ pub async fn decide(
         user_type,
         applied,
         keys: Some(keys),
+        reason,
+        access_ended,
     })
 }
 

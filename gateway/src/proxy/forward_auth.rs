@@ -322,7 +322,10 @@ pub(super) async fn serve(
             401,
             "text/plain; charset=utf-8",
             Vec::new(),
-            &[("location", &location)],
+            &[
+                ("location", &location),
+                (headers::REQUEST_ID, &ctx.request_id),
+            ],
         )
         .await?;
         return Ok(true);

@@ -76,6 +76,14 @@ pub struct Ctx {
     /// unless the app opts in).
     bearer: bool,
     applied: Vec<Arc<str>>,
+    /// A refusal's reason (the decision log's computation), for the answer
+    /// and the access log.
+    reason: Option<crate::refusal::Reason>,
+    /// The end of an assignment that has ended (unix seconds).
+    access_ended: Option<i64>,
+    /// `:port` of the `Host` of a request refused before admission (its
+    /// page links to the sign-in host on the same port).
+    port_hint: String,
     /// For `preserve_host: false`: the chosen upstream as configured
     /// (`host:port`), the `Host` the app gets.
     upstream_host: Option<String>,
@@ -148,6 +156,9 @@ impl Ctx {
         detail: &str,
     ) -> Result<bool> {
         self.outcome = outcome;
+        if self.admitted.is_none() {
+            self.port_hint = port_of_host(session.req_header());
+        }
         respond::error(
             session,
             status,
@@ -218,13 +229,31 @@ impl Ctx {
     }
 
     fn answer(&self, client_app: ClientApp, token_problem: Option<&'static str>) -> Answer<'_> {
+        let config = &self.snapshot.config;
+        // Only refusals build an answer: the origin is worked out here,
+        // not for every request.
+        let auth_origin = config.sign_in.as_ref().map(|s| match &self.admitted {
+            Some(a) => format!(
+                "{}://{}{}",
+                if a.https { "https" } else { "http" },
+                s.host,
+                a.authority.port_suffix()
+            ),
+            // Refused before admission: the port the client used, if
+            // it wrote a plain one.
+            None => format!("http://{}{}", s.host, self.port_hint),
+        });
         Answer {
             request_id: &self.request_id,
-            org: &self.snapshot.config.organisation.name,
-            app: self.app().and_then(|i| self.snapshot.config.apps.get(i)),
+            org: &config.organisation.name,
+            app: self.app().and_then(|i| config.apps.get(i)),
             client_app,
             path_and_query: self.forward_uri(),
             token_problem,
+            reason: self.reason,
+            access_ended: self.access_ended,
+            auth_origin,
+            signed_in_as: self.claims.as_ref().map(|c| c.email.as_str()),
         }
     }
 
@@ -241,6 +270,8 @@ impl Ctx {
         self.outcome = verdict.outcome;
         self.bearer = verdict.bearer;
         self.applied = std::mem::take(&mut verdict.applied);
+        self.reason = verdict.reason;
+        self.access_ended = verdict.access_ended;
         self.claims.clone_from(&verdict.claims);
         if verdict.decision == Decision::Allow
             && let (Some(subject), Some(keys)) = (verdict.subject(), verdict.keys.as_deref())
@@ -270,6 +301,9 @@ impl ProxyHttp for Proxy {
             claims: None,
             bearer: false,
             applied: Vec::new(),
+            reason: None,
+            access_ended: None,
+            port_hint: String::new(),
             upstream_host: None,
             live: None,
         }
@@ -465,6 +499,48 @@ impl ProxyHttp for Proxy {
         client_gone
     }
 
+    /// A request that failed on its way to the app (down, reset, timed
+    /// out): the same card as every other error page, with the request id,
+    /// instead of Pingora's bare one. Once the app's answer has started,
+    /// nothing more can be sent: the connection is closed.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Ctx,
+    ) -> pingora::proxy::FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                pingora::ErrorSource::Upstream => 502,
+                pingora::ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                pingora::ErrorSource::Internal | pingora::ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let (title, detail) = match code {
+                502 | 504 => ("App unavailable", "The app did not answer."),
+                400..=499 => ("Bad request", "The request could not be read."),
+                _ => (
+                    "Something went wrong",
+                    "The request could not be completed.",
+                ),
+            };
+            let client_app = context::client_app(session.req_header());
+            let a = ctx.answer(client_app, None);
+            if let Err(err) = respond::error(session, code, &a, title, detail).await {
+                tracing::debug!(request_id = %ctx.request_id, error = %err, "error page not sent");
+            }
+        }
+        pingora::proxy::FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let app = ctx
             .app()
@@ -482,6 +558,7 @@ impl ProxyHttp for Proxy {
             request_id: &ctx.request_id,
             app,
             decision: ctx.outcome,
+            reason: ctx.reason.map_or("", crate::refusal::Reason::as_str),
             policies: &ctx.applied,
             status,
             method: session.req_header().method.as_str(),
@@ -555,11 +632,15 @@ impl Proxy {
             app: a.app(),
         };
         let reply = self.reserved.serve(&ctx.snapshot, &request).await;
-        let headers: Vec<(&str, &str)> = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_str()))
-            .collect();
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(reply.headers.len() + 1);
+        for (name, value) in &reply.headers {
+            if *name == crate::reserved::REASON_HEADER {
+                ctx.reason = crate::refusal::Reason::parse(value);
+            } else {
+                headers.push((name, value.as_str()));
+            }
+        }
+        headers.push((headers::REQUEST_ID, &ctx.request_id));
         respond::send(
             session,
             reply.status,
@@ -570,6 +651,19 @@ impl Proxy {
         .await?;
         Ok(true)
     }
+}
+
+/// `:port` of the request's `Host` when it ends in one (digits only), else
+/// empty.
+fn port_of_host(req: &RequestHeader) -> String {
+    req.headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .map(|(_, port)| port)
+        .filter(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default()
 }
 
 /// Reads a request body of at most `limit` bytes; `None` when it is larger.

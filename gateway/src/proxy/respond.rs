@@ -1,9 +1,12 @@
 //! The one place a decision becomes a response (STYLE.md §4): 302 or 401 for
 //! sign-in and step-up (by client type and the app's choice), a 403 page or
-//! JSON for a block, with the request id and no policy internals.
+//! JSON for a block, with the reason (`crate::refusal`), the request id (on
+//! the page and in `X-Request-Id`) and no policy internals.
 
+use super::headers::REQUEST_ID;
 use crate::config::{App, OnUnauthenticated};
-use crate::html::{encode_component, escape};
+use crate::html::encode_component;
+use crate::refusal::{self, Facts, Page, Reason};
 use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -21,6 +24,15 @@ pub struct Answer<'a> {
     pub path_and_query: &'a str,
     /// Why an API client's token was refused (`invalid_token` detail), if any.
     pub token_problem: Option<&'a str>,
+    /// Why the request is refused (the decision's reason).
+    pub reason: Option<Reason>,
+    /// The end (unix seconds) of an assignment that has ended.
+    pub access_ended: Option<i64>,
+    /// `scheme://sign-in-host:port`, when sign-in is configured: where the
+    /// apps page is, and the way out of a host that is not an app's.
+    pub auth_origin: Option<String>,
+    /// The e-mail of the session the request came with.
+    pub signed_in_as: Option<&'a str>,
 }
 
 impl Answer<'_> {
@@ -57,7 +69,7 @@ pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
                     "sign in or present a valid bearer token",
                 ),
                 &challenge,
-                a.request_id,
+                a,
             )
             .await
         }
@@ -70,7 +82,7 @@ pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
                 session,
                 ("mfa_required", "multi-factor authentication required"),
                 challenge,
-                a.request_id,
+                a,
             )
             .await
         }
@@ -78,33 +90,32 @@ pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
     }
 }
 
-/// 403: access blocked. People get a page that says what to do; API clients
-/// get JSON. Neither names the policy.
+/// 403: access blocked. People get a page that says why and what to do
+/// next; API clients get JSON with the same `reason`. Neither names the
+/// policy.
 pub async fn block(session: &mut Session, a: &Answer<'_>) -> Result<u16> {
+    let reason = a.reason.unwrap_or(Reason::PolicyBlock);
+    let owners = a.app.map(refusal::owner_emails).unwrap_or_default();
+    let facts = Facts {
+        org: a.org,
+        app: a.app.map(|a| a.title.as_str()),
+        access_ended: a
+            .access_ended
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+        inviter: None,
+        owners,
+    };
+    let page = a.ways_on(Page::for_reason(reason, &facts, a.request_id, a.org));
     if a.client_app == ClientApp::Browser {
-        let app = a.app.map_or("this app", |a| a.title.as_str());
-        let body = page(
-            a.org,
-            "Access blocked",
-            &format!(
-                "<p>Your request to <strong>{}</strong> was blocked by {}'s access policies.</p>\
-                 <p>If you need access, contact the person who invited you or {}'s help desk, \
-                 and quote this request id.</p>",
-                escape(app),
-                escape(a.org),
-                escape(a.org)
-            ),
-            a.request_id,
-        );
-        send(session, 403, "text/html; charset=utf-8", body, &[]).await
+        send_page(session, 403, a, page.html()).await
     } else {
-        let body = json_error("access_blocked", "blocked by access policy", a.request_id);
-        send(session, 403, "application/json", body, &[]).await
+        send_json(session, 403, a, page.json("access_blocked"), &[]).await
     }
 }
 
-/// A plain error page or JSON (404 unknown host, 400 refused request, 502,
-/// 503 when a decision could not be made).
+/// An error page or JSON (404 unknown host, 400 refused request, 502,
+/// 503 when a decision could not be made): the refusal card, with the
+/// ways on.
 pub async fn error(
     session: &mut Session,
     status: u16,
@@ -112,24 +123,60 @@ pub async fn error(
     title: &str,
     detail: &str,
 ) -> Result<u16> {
+    let page = a.ways_on(Page {
+        org: a.org,
+        request_id: a.request_id,
+        title: title.into(),
+        text: detail.into(),
+        next: next_step(status, a.org),
+        ..Page::default()
+    });
     if a.client_app == ClientApp::Browser {
-        let body = page(
-            a.org,
-            title,
-            &format!("<p>{}</p>", escape(detail)),
-            a.request_id,
-        );
-        send(session, status, "text/html; charset=utf-8", body, &[]).await
+        send_page(session, status, a, page.html()).await
     } else {
         let code = title.to_ascii_lowercase().replace(' ', "_");
-        send(
-            session,
-            status,
-            "application/json",
-            json_error(&code, detail, a.request_id),
-            &[],
-        )
-        .await
+        send_json(session, status, a, page.json(&code), &[]).await
+    }
+}
+
+/// What a person can do about an error that is not a refusal.
+fn next_step(status: u16, org: &str) -> Option<String> {
+    Some(match status {
+        404 => "Check the address, or open the app from your apps page.".into(),
+        400 | 413 => "Go back and try again, or open the app from your apps page.".into(),
+        500..=599 => format!(
+            "Try again in a few minutes. If it keeps happening, tell the help desk of {org} and quote the request id."
+        ),
+        _ => return None,
+    })
+}
+
+impl Answer<'_> {
+    /// The links out of a dead end: the apps page, switch account (sign
+    /// out, then sign in again) and sign out. On an app host these are its
+    /// own reserved paths; elsewhere (a host with no app) the sign-in
+    /// host's.
+    fn ways_on<'p>(&self, mut page: Page<'p>) -> Page<'p>
+    where
+        Self: 'p,
+    {
+        let auth = self.auth_origin.as_deref();
+        page.apps_url = auth.map(|o| format!("{o}{}", paths::APPS));
+        if self.signed_in_as.is_some() {
+            page.signed_in_as = self.signed_in_as;
+            if self.app.is_some() {
+                page.sign_out_url = Some(paths::SIGN_OUT.into());
+                page.switch_url = Some(format!(
+                    "{}?switch=1&rd={}",
+                    paths::SIGN_OUT,
+                    encode_component(self.path_and_query)
+                ));
+            } else if let Some(o) = auth {
+                page.sign_out_url = Some(format!("{o}{}", paths::SIGN_OUT));
+                page.switch_url = Some(format!("{o}{}?reauth=1", paths::SIGN_IN));
+            }
+        }
+        page
     }
 }
 
@@ -156,7 +203,7 @@ async fn redirect(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
         302,
         "text/plain; charset=utf-8",
         Vec::new(),
-        &[("location", &location)],
+        &[("location", &location), (REQUEST_ID, a.request_id)],
     )
     .await
 }
@@ -184,51 +231,102 @@ pub async fn send(
     Ok(status)
 }
 
-/// A 401 for an API client: the `(reason, message)` as JSON, and the
-/// `WWW-Authenticate` challenge that says what to present.
+/// A 401: the `WWW-Authenticate` challenge that says what to present,
+/// and the `(reason, message)` as JSON; a browser of an app that does not
+/// redirect (`on_unauthenticated: deny`) gets the refusal page instead,
+/// with the way to sign in.
 async fn unauthorized(
     session: &mut Session,
     (reason, message): (&str, &str),
     challenge: &str,
-    request_id: &str,
+    a: &Answer<'_>,
 ) -> Result<u16> {
-    let body = json_error(reason, message, request_id);
+    if a.client_app == ClientApp::Browser
+        && let Some(r) = Reason::parse(reason)
+    {
+        let facts = Facts {
+            org: a.org,
+            app: a.app.map(|a| a.title.as_str()),
+            ..Facts::default()
+        };
+        let mut page = a.ways_on(Page::for_reason(r, &facts, a.request_id, a.org));
+        let decision = if r == Reason::SignInRequired {
+            Decision::SignIn
+        } else {
+            Decision::Mfa
+        };
+        page.link = location(decision, a);
+        page.link_text = Some(
+            if decision == Decision::SignIn {
+                "Sign in"
+            } else {
+                "Continue with the second step"
+            }
+            .into(),
+        );
+        return send(
+            session,
+            401,
+            "text/html; charset=utf-8",
+            page.html(),
+            &[
+                (REQUEST_ID, a.request_id),
+                ("www-authenticate", challenge),
+                ("content-security-policy", PAGE_CSP),
+                ("x-content-type-options", "nosniff"),
+            ],
+        )
+        .await;
+    }
+    let body = serde_json::to_vec(&serde_json::json!({
+        "error": reason,
+        "reason": reason,
+        "message": message,
+        "request_id": a.request_id,
+    }))
+    .unwrap_or_default();
+    send_json(session, 401, a, body, &[("www-authenticate", challenge)]).await
+}
+
+/// The refusal pages' own inline styles only; no scripts, no framing.
+const PAGE_CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn send_page(
+    session: &mut Session,
+    status: u16,
+    a: &Answer<'_>,
+    body: Vec<u8>,
+) -> Result<u16> {
     send(
         session,
-        401,
-        "application/json",
+        status,
+        "text/html; charset=utf-8",
         body,
-        &[("www-authenticate", challenge)],
+        &[
+            (REQUEST_ID, a.request_id),
+            ("content-security-policy", PAGE_CSP),
+            ("x-content-type-options", "nosniff"),
+        ],
     )
     .await
 }
 
-fn json_error(code: &str, message: &str, request_id: &str) -> Vec<u8> {
-    serde_json::to_vec(
-        &serde_json::json!({ "error": code, "message": message, "request_id": request_id }),
-    )
-    .unwrap_or_default()
-}
-
-fn page(org: &str, title: &str, body_html: &str, request_id: &str) -> Vec<u8> {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} — {org}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}}\
-         code{{background:#f2f2f2;padding:.1rem .3rem}}</style></head>\
-         <body><main><h1>{title}</h1>{body_html}<p>Request id: <code>{rid}</code></p></main>\
-         <footer><small>{org}</small></footer></body></html>",
-        title = escape(title),
-        org = escape(org),
-        rid = escape(request_id),
-    )
-    .into_bytes()
+async fn send_json(
+    session: &mut Session,
+    status: u16,
+    a: &Answer<'_>,
+    body: Vec<u8>,
+    extra: &[(&str, &str)],
+) -> Result<u16> {
+    let mut headers = Vec::with_capacity(extra.len() + 1);
+    headers.push((REQUEST_ID, a.request_id));
+    headers.extend_from_slice(extra);
+    send(session, status, "application/json", body, &headers).await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::html::escape;
 
     #[test]
     fn escaping_and_encoding() {

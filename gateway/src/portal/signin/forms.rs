@@ -58,7 +58,32 @@ impl Handler<'_> {
     ) -> Reply {
         let (flow, set) = self.flow();
         let csrf = digest(&["csrf", &flow]);
-        let reply = self.page(status, template, context! { csrf, ..ctx });
+        // The app the person is on the way to (from `rd`), so every step
+        // can name it, and its owners, to ask when a step is stuck.
+        let app = ctx
+            .get_attr("rd")
+            .ok()
+            .and_then(|rd| rd.as_str().and_then(|rd| self.target(rd)))
+            .and_then(|t| {
+                let path = t.path.split('?').next().unwrap_or_default();
+                self.snapshot.routes.find(&t.host, path)
+            })
+            .and_then(|i| self.snapshot.config.apps.get(i));
+        let going_to = app.map(|a| a.title.as_str());
+        let going_to_owners = app.map(|a| crate::refusal::owner_emails(a).join(", "));
+        // A local IdP signs in with a password kept here: "we never see
+        // your password" would not be true.
+        let local_passwords = self
+            .snapshot
+            .config
+            .idps
+            .iter()
+            .any(|i| matches!(i.kind, crate::config::IdpKind::Local(_)));
+        let reply = self.page(
+            status,
+            template,
+            context! { csrf, going_to, going_to_owners, local_passwords, ..ctx },
+        );
         match set {
             Some(c) => reply.with_cookie(c),
             None => reply,
