@@ -74,7 +74,14 @@ impl Handler<'_> {
             {
                 return self.unavailable("revoke session", &e);
             }
-            return Reply::redirect(format!("{}{}", self.auth_origin(), paths::SIGN_OUT))
+            // The signed-out page offers to sign in to this app again.
+            let app = self
+                .req
+                .app
+                .and_then(|i| self.snapshot.config.apps.get(i))
+                .map(|a| format!("?app={}", encode_component(&a.name)))
+                .unwrap_or_default();
+            return Reply::redirect(format!("{}{}{app}", self.auth_origin(), paths::SIGN_OUT))
                 .with_cookie(cookie::clear_cookie(self.req.https));
         }
         self.message(404, "Not found", "There is nothing at this address.")

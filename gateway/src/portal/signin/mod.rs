@@ -86,6 +86,7 @@ impl Handler<'_> {
             paths::MFA => self.mfa().await,
             paths::SIGN_OUT => self.sign_out().await,
             paths::INVITE => self.invitation().await,
+            paths::SECURITY => self.security().await,
             p if p == paths::MANAGE || p.starts_with("/.portcullis/manage/") => self.manage().await,
             p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
                 self.sign_up().await
