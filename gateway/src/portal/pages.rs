@@ -39,6 +39,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/manage_apps.html"),
     ),
     ("manage_app.html", include_str!("templates/manage_app.html")),
+    (
+        "manage_confirm_end.html",
+        include_str!("templates/manage_confirm_end.html"),
+    ),
 ];
 
 /// Pieces the pages include (not pages themselves: each is rendered

@@ -121,7 +121,7 @@ impl Handler<'_> {
     }
 
     /// What every tile shows: the icon (or a letter) and the words.
-    fn tile(&self, a: &App) -> minijinja::Value {
+    pub(in crate::portal) fn tile(&self, a: &App) -> minijinja::Value {
         let icon = a.icon.as_ref().map(|i| match i {
             AppIcon::File(f) => format!(
                 "{}{}?v={}",
@@ -195,7 +195,7 @@ impl Handler<'_> {
 
 /// The apps page shows icons from this host and from the origins of
 /// `https://` icons: its `img-src` names them (and nothing else).
-fn with_icon_sources(mut reply: Reply, apps: &[App]) -> Reply {
+pub(in crate::portal) fn with_icon_sources(mut reply: Reply, apps: &[App]) -> Reply {
     let mut sources = vec!["data:".to_string(), "'self'".to_string()];
     for a in apps {
         if let Some(AppIcon::Url(u)) = &a.icon

@@ -30,7 +30,7 @@
 mod consent;
 mod discovery;
 mod forms;
-mod landing;
+pub(super) mod landing;
 mod oauth2;
 mod oidc;
 mod passcode;
