@@ -341,7 +341,12 @@ pub struct IconFile {
 
 impl std::fmt::Debug for IconFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "IconFile({}, {} bytes)", self.content_type, self.bytes.len())
+        write!(
+            f,
+            "IconFile({}, {} bytes)",
+            self.content_type,
+            self.bytes.len()
+        )
     }
 }
 

@@ -30,7 +30,10 @@ pub(super) fn icon(snapshot: &Snapshot, name: &str) -> Reply {
         status: 200,
         content_type: file.content_type,
         headers: vec![
-            ("cache-control", "public, max-age=31536000, immutable".into()),
+            (
+                "cache-control",
+                "public, max-age=31536000, immutable".into(),
+            ),
             ("etag", format!("\"{}\"", file.version)),
             // An SVG opened on its own must not run script or load
             // anything in this origin.

@@ -45,9 +45,9 @@ fn done_text(done: &str, guest: Option<&Named>, app_title: &str) -> Option<Strin
         ("ended", None) => "Access ended.".into(),
         ("resent", _) => "Invitation sent again with a new link.".into(),
         ("revoked", _) => "Invitation withdrawn.".into(),
-        ("mfa_reset", Some(who)) => format!(
-            "{who}'s MFA was reset: they set up a new authenticator at their next sign-in."
-        ),
+        ("mfa_reset", Some(who)) => {
+            format!("{who}'s MFA was reset: they set up a new authenticator at their next sign-in.")
+        }
         ("mfa_reset", None) => {
             "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
                 .into()
@@ -363,9 +363,7 @@ impl Handler<'_> {
         }
         Some(Named {
             email: user.email,
-            until: assignment
-                .and_then(|a| a.expires_at)
-                .map(invitations::date),
+            until: assignment.and_then(|a| a.expires_at).map(invitations::date),
         })
     }
 

@@ -49,7 +49,10 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// through the pages that include it).
 const PARTIALS: &[(&str, &str)] = &[
     ("idp_icon.html", include_str!("templates/idp_icon.html")),
-    ("panel_style.html", include_str!("templates/panel_style.html")),
+    (
+        "panel_style.html",
+        include_str!("templates/panel_style.html"),
+    ),
 ];
 
 /// The compiled templates.

@@ -24,8 +24,7 @@ use minijinja::context;
 use std::collections::HashMap;
 
 /// For input that is no authenticator code; it costs no try.
-const NOT_A_CODE: &str =
-    "That is not a code: type the 6 digits your authenticator app shows. This did not count as a try.";
+const NOT_A_CODE: &str = "That is not a code: type the 6 digits your authenticator app shows. This did not count as a try.";
 
 /// Where the MFA step's enrollment comes back to.
 const DONE_ENROLLING: &str = "/.portcullis/security?done=authenticator";

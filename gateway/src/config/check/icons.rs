@@ -164,7 +164,10 @@ mod tests {
             ("icons/missing.svg", "cannot be read"),
             ("icons/fake.png", "is not a .png file"),
             ("icons/wiki.bmp", "use an .svg, .png"),
-            ("http://cdn.example/wiki.png", "use https://cdn.example/wiki.png"),
+            (
+                "http://cdn.example/wiki.png",
+                "use https://cdn.example/wiki.png",
+            ),
             ("\"https://\"", "is not a URL"),
         ] {
             let errors = load(dir.path(), icon).expect_err(icon);

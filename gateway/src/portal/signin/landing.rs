@@ -91,7 +91,9 @@ impl Handler<'_> {
                 });
                 continue;
             }
-            let ended = mine.and_then(|x| x.expires_at).map(crate::invitations::date);
+            let ended = mine
+                .and_then(|x| x.expires_at)
+                .map(crate::invitations::date);
             let ask = match self.ask(a, &user).await {
                 Ok(ask) => ask,
                 Err(r) => return r,
@@ -137,10 +139,9 @@ impl Handler<'_> {
             .find(|c| c.is_alphanumeric())
             .map(|c| c.to_uppercase().to_string())
             .unwrap_or_else(|| "?".into());
-        let hue = a
-            .name
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+        let hue = a.name.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
         context! {
             name => a.name,
             title => a.title,
@@ -160,7 +161,12 @@ impl Handler<'_> {
             && access_requests::check_domain(config, sign_up, &user.email.to_ascii_lowercase())
                 .is_ok()
         {
-            return match self.gateway.store.list_access_requests(Some(&app.name)).await {
+            return match self
+                .gateway
+                .store
+                .list_access_requests(Some(&app.name))
+                .await
+            {
                 Ok(list) => Ok(
                     match list
                         .into_iter()
@@ -209,7 +215,11 @@ pub(in crate::portal) fn with_icon_sources(mut reply: Reply, apps: &[App]) -> Re
     }
     for (name, value) in &mut reply.headers {
         if *name == "content-security-policy" {
-            *value = value.replacen("img-src data:", &format!("img-src {}", sources.join(" ")), 1);
+            *value = value.replacen(
+                "img-src data:",
+                &format!("img-src {}", sources.join(" ")),
+                1,
+            );
         }
     }
     reply

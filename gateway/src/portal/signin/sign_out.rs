@@ -16,11 +16,7 @@ impl Handler<'_> {
             // Signed in: confirm with a POST (no sign-out by a cross-site
             // link). Already revoked (an app host's sign-out): clear.
             if self.auth_session().await.is_some() {
-                return self.form_page(
-                    200,
-                    "sign_out.html",
-                    context! { signed_in => true, ..app },
-                );
+                return self.form_page(200, "sign_out.html", context! { signed_in => true, ..app });
             }
             return self
                 .page(200, "sign_out.html", context! { signed_in => false, ..app })
@@ -55,13 +51,8 @@ impl Handler<'_> {
     /// The app named `name` (a configured one only), for the page: its
     /// name, title and start URL.
     fn signed_out_app(&self, name: Option<String>) -> minijinja::Value {
-        let app: Option<&App> = name.and_then(|n| {
-            self.snapshot
-                .config
-                .apps
-                .iter()
-                .find(|a| a.name == n)
-        });
+        let app: Option<&App> =
+            name.and_then(|n| self.snapshot.config.apps.iter().find(|a| a.name == n));
         match app.and_then(|a| Some((a, self.app_url(a)?))) {
             Some((a, url)) => context! { app => a.name, app_title => a.title, app_url => url },
             None => context! {},
