@@ -667,6 +667,11 @@ async fn replacing_the_authenticator_needs_a_current_code() {
         "{}",
         enroll.body
     );
+    assert!(
+        enroll.body.contains("Your new authenticator"),
+        "{}",
+        enroll.body
+    );
     let new_secret = enroll.by_id("secret").unwrap();
     assert_ne!(new_secret.replace(' ', ""), old_secret.replace(' ', ""));
     let codes = b
@@ -682,6 +687,15 @@ async fn replacing_the_authenticator_needs_a_current_code() {
         "{}",
         codes.body
     );
+    support::chromium::render_pages(
+        "security_pages",
+        &[
+            ("36-security-wrong-code", wrong.body.as_str()),
+            ("37-security-new-key", enroll.body.as_str()),
+            ("38-security-new-codes", codes.body.as_str()),
+        ],
+    )
+    .await;
     let factor = gw.store.get_totp_factor(&bob).await.unwrap().unwrap();
     assert!(factor.confirmed_at.is_some());
     assert_ne!(factor.secret, before.secret);
@@ -789,6 +803,7 @@ async fn the_signed_out_page_names_the_app_and_offers_to_sign_in_again() {
     assert_eq!(again.path(), "/");
     let form = b.open(again.as_str()).await;
     assert_eq!(form.heading(), "Sign in", "{}", form.body);
+    let shown_out = out.body.clone();
 
     // From the auth host: the confirmation, then the page.
     let mut b = env.browser();
@@ -807,6 +822,15 @@ async fn the_signed_out_page_names_the_app_and_offers_to_sign_in_again() {
         .open(&env.url(AUTH, "/.portcullis/sign-out?app=%3Cb%3Ex"))
         .await;
     assert!(odd.by_id("sign-in-app").is_none() && !odd.body.contains("<b>x"));
+    support::chromium::render_pages(
+        "signed_out_pages",
+        &[
+            ("40-signed-out-of-an-app", shown_out.as_str()),
+            ("41-sign-out-confirm", confirm.body.as_str()),
+            ("42-signed-out", done.body.as_str()),
+        ],
+    )
+    .await;
 }
 
 /// Every sign-in method ends on the auth-host page asked for: the password
