@@ -94,6 +94,10 @@ impl Handler<'_> {
             let ended = mine
                 .and_then(|x| x.expires_at)
                 .map(crate::invitations::date);
+            // Never shared and takes no requests: not shown, nothing to read.
+            if ended.is_none() && a.sign_up.is_none() {
+                continue;
+            }
             let ask = match self.ask(a, &user).await {
                 Ok(ask) => ask,
                 Err(r) => return r,
