@@ -65,7 +65,7 @@ impl Env {
         let csrf = page.field("csrf").expect("a CSRF token on the page");
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
-        let url = reqwest::Url::parse(&self.url(AUTH, SECURITY)).unwrap();
+        let url = reqwest::Url::parse(&self.url(AUTH, SECURITY)).expect("panel test harness");
         let p = b.post(&url, &all).await;
         b.follow(p).await
     }
@@ -110,8 +110,8 @@ impl Env {
 /// fabrikam.example), payroll and hr; Bob is a guest of wiki and docs.
 pub async fn start(local_icons_only: bool) -> Env {
     let up = Upstream::start("app").await;
-    let dir = tempfile::tempdir().unwrap();
-    let hash = portcullis::local_idp::hash_password(PW).unwrap();
+    let dir = tempfile::tempdir().expect("panel test harness");
+    let hash = portcullis::local_idp::hash_password(PW).expect("panel test harness");
     std::fs::write(
         dir.path().join("users.yaml"),
         format!(
@@ -120,9 +120,9 @@ pub async fn start(local_icons_only: bool) -> Env {
              - {{ email: {OLIVIA}, name: Olivia, password_hash: \"{hash}\" }}\n"
         ),
     )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("icons")).unwrap();
-    std::fs::write(dir.path().join("icons/wiki.svg"), ICON).unwrap();
+    .expect("panel test harness");
+    std::fs::create_dir_all(dir.path().join("icons")).expect("panel test harness");
+    std::fs::write(dir.path().join("icons/wiki.svg"), ICON).expect("panel test harness");
     let ups = vec![up.address()];
     let docs_icon = if local_icons_only {
         String::new()
@@ -170,8 +170,8 @@ pub async fn user_id(env: &Env, email: &str) -> String {
         .store
         .get_user_by_email(email)
         .await
-        .unwrap()
-        .unwrap()
+        .expect("panel test harness")
+        .expect("panel test harness")
         .id
 }
 
@@ -185,7 +185,7 @@ pub fn raw(env: &Env) -> reqwest::Client {
         .resolve(AUTH, env.gw.http)
         .resolve("wiki.test", env.gw.http)
         .build()
-        .unwrap()
+        .expect("panel test harness")
 }
 
 /// The `Cookie` header the browser sends to `host`.
@@ -204,8 +204,8 @@ pub fn tile(page: &Page, title: &str) -> String {
         .body
         .find(&needle)
         .unwrap_or_else(|| panic!("no tile {title}: {}", page.body));
-    let start = page.body[..at].rfind("<li>").unwrap();
-    let end = at + page.body[at..].find("</li>").unwrap();
+    let start = page.body[..at].rfind("<li>").expect("panel test harness");
+    let end = at + page.body[at..].find("</li>").expect("panel test harness");
     page.body[start..end].to_string()
 }
 
@@ -236,10 +236,10 @@ pub fn totp(secret: &str, steps: u64) -> String {
     let g = totp_rs::Builder::new()
         .with_secret(base32(secret))
         .build()
-        .unwrap();
+        .expect("panel test harness");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("panel test harness")
         .as_secs();
     g.generate(now + 30 * steps).to_string()
 }
@@ -261,7 +261,7 @@ pub async fn enroll_from_security_info(env: &Env, b: &mut Browser) -> (Page, Str
         "{}",
         enroll.body
     );
-    let secret = enroll.by_id("secret").unwrap();
+    let secret = enroll.by_id("secret").expect("panel test harness");
     let codes_page = b
         .submit(&enroll, "/.portcullis/mfa", &[("code", &totp(&secret, 0))])
         .await;
