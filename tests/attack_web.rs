@@ -420,6 +420,7 @@ const FORMS: &[&str] = &[
     "/.portcullis/sign-up",
     "/.portcullis/manage/app?name=wiki",
     "/.portcullis/sign-up/review?id=1",
+    "/.portcullis/security",
 ];
 
 /// CSRF (OWASP CSRF Prevention Cheat Sheet: synchroniser token plus Origin

@@ -374,7 +374,10 @@ async fn owner_invites_extends_resets_mfa_and_ends_access_of_their_apps_guests()
         "revoked"
     );
 
-    // Extend Greg's access to 100 days from now.
+    // Extend Greg's access by 100 days: added to his current end (two
+    // days from now), as the form's label says (issue 17 point 8: it used
+    // to count from now).
+    let before = assignment_end(&env, &greg, "wiki").await.unwrap().unwrap();
     let extended = env
         .act(
             &mut b,
@@ -393,7 +396,7 @@ async fn owner_invites_extends_resets_mfa_and_ends_access_of_their_apps_guests()
         extended.body
     );
     let end = assignment_end(&env, &greg, "wiki").await.unwrap().unwrap();
-    let want = OffsetDateTime::now_utc() + time::Duration::days(100);
+    let want = before + time::Duration::days(100);
     assert!((end - want).abs() < time::Duration::minutes(2), "{end}");
     assert_eq!(env.guest_status("wiki.test", &greg_cookie).await, 200);
 
@@ -408,12 +411,32 @@ async fn owner_invites_extends_resets_mfa_and_ends_access_of_their_apps_guests()
     assert!(reset.body.contains("MFA was reset"), "{}", reset.body);
     assert!(gw.store.get_totp_factor(&greg).await.unwrap().is_none());
 
-    // End Greg's access now: his next requests are refused.
-    let ended = env
+    // End Greg's access now: asked first (issue 17 point 8), then his next
+    // requests are refused.
+    let ask = env
         .act(
             &mut b,
             &reset,
             &[("app", "wiki"), ("action", "end"), ("user", &greg)],
+        )
+        .await;
+    assert_eq!(
+        ask.heading(),
+        "End greg@contoso.com's access?",
+        "{}",
+        ask.body
+    );
+    assert!(assignment_end(&env, &greg, "wiki").await.is_some());
+    let ended = env
+        .act(
+            &mut b,
+            &ask,
+            &[
+                ("app", "wiki"),
+                ("action", "end"),
+                ("user", &greg),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert!(ended.body.contains("Access ended."), "{}", ended.body);
@@ -503,6 +526,12 @@ async fn owner_cannot_act_on_another_app_and_non_owners_see_nothing() {
         vec![("app", "docs"), ("action", "end"), ("user", dave.as_str())],
         vec![
             ("app", "docs"),
+            ("action", "end"),
+            ("user", dave.as_str()),
+            ("confirm", "yes"),
+        ],
+        vec![
+            ("app", "docs"),
             ("action", "extend"),
             ("user", dave.as_str()),
             ("days", "300"),
@@ -520,6 +549,12 @@ async fn owner_cannot_act_on_another_app_and_non_owners_see_nothing() {
         ],
         // Wiki's form, but Dave is no guest of wiki.
         vec![("app", "wiki"), ("action", "end"), ("user", dave.as_str())],
+        vec![
+            ("app", "wiki"),
+            ("action", "end"),
+            ("user", dave.as_str()),
+            ("confirm", "yes"),
+        ],
         vec![
             ("app", "wiki"),
             ("action", "extend"),
@@ -872,4 +907,205 @@ async fn admin_api_and_cli_manage_guests_on_the_same_store() {
             .any(|e| e["action"] == "guest_removed" && e["actor"] == "shell-admin"),
         "{log}"
     );
+}
+
+/// The owner's page as issue 17 (point 8) asks: opened signed out, it comes
+/// back after signing in; the invite form comes first; each guest shows
+/// their two-step state and last sign-in; "Extend" adds the days to the
+/// current end (40 days left plus 30 is 70), and the label says so; "End
+/// access now" asks on a page naming the guest, and the notice names them.
+#[tokio::test]
+async fn owner_page_asks_before_ending_names_the_guest_and_extends_from_the_end() {
+    let env = start().await;
+    let gw = &env.gw;
+    let now = OffsetDateTime::now_utc();
+    let date = portcullis::invitations::date;
+    // Greg: 40 days left, signed in yesterday, no authenticator.
+    let (greg, _) = gw.guest("wiki.test", "greg").await;
+    let greg_end = now + time::Duration::days(40);
+    gw.assign(&greg, "wiki", Some(greg_end)).await;
+    let yesterday = now - time::Duration::days(1);
+    gw.store
+        .append_audit(&portcullis::store::NewAuditEntry {
+            at: yesterday,
+            actor: greg.clone(),
+            action: "signed_in".into(),
+            subject: Some(greg.clone()),
+            app: None,
+            detail: serde_json::json!({ "idp": "passcode", "mfa": false }),
+        })
+        .await
+        .unwrap();
+    // Hana: an authenticator, never signed in.
+    let (hana, _) = gw.guest("wiki.test", "hana").await;
+    gw.assign(&hana, "wiki", Some(now + time::Duration::days(10)))
+        .await;
+    gw.store
+        .begin_totp_enrollment(
+            &portcullis::store::NewTotpFactor {
+                user_id: hana.clone(),
+                secret: vec![7; 20],
+                algorithm: "SHA1".into(),
+                digits: 6,
+                period: 30,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(
+        gw.store
+            .confirm_totp_factor(&hana, 1, &[], now)
+            .await
+            .unwrap()
+    );
+
+    // Signed out: the sign-in comes back to this very page.
+    let mut b = env.browser();
+    let here = format!("{MANAGE_APP}?name=wiki");
+    let form = b.open(&env.url(AUTH, &here)).await;
+    assert_eq!(form.heading(), "Sign in", "{}", form.body);
+    assert_eq!(form.field("rd").as_deref(), Some(here.as_str()));
+    let pw = b
+        .submit(&form, "/.portcullis/sign-in", &[("email", OLIVIA)])
+        .await;
+    let page = b
+        .submit(&pw, "/.portcullis/sign-in/password", &[("password", PW)])
+        .await;
+    assert_eq!(
+        (page.status, page.url.path(), page.url.query()),
+        (200, MANAGE_APP, Some("name=wiki")),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.heading(), "Guests of wiki app");
+    // The invite form first, then the guests.
+    let invite_at = page.body.find("id=\"invite\"").expect("invite form");
+    let guests_at = page.body.find("id=\"guests\"").expect("guests table");
+    assert!(invite_at < guests_at, "the invite form comes first");
+    let row = |page: &Page, who: &str| -> String {
+        let at = page.body.find(who).unwrap_or_else(|| panic!("{who}"));
+        page.body[at..].split("</tr>").next().unwrap().to_string()
+    };
+    let g = row(&page, "greg@contoso.com");
+    assert!(g.contains("Not set up"), "{g}");
+    assert!(g.contains(&date(yesterday)), "{g}");
+    assert!(
+        g.contains(&format!("Add days after {}", date(greg_end))),
+        "{g}"
+    );
+    let h = row(&page, "hana@contoso.com");
+    assert!(
+        h.contains("Authenticator set up") && h.contains("Never"),
+        "{h}"
+    );
+
+    // Extend Greg by 30: from his current end, not from now.
+    let extended = env
+        .act(
+            &mut b,
+            &page,
+            &[
+                ("app", "wiki"),
+                ("action", "extend"),
+                ("user", &greg),
+                ("days", "30"),
+            ],
+        )
+        .await;
+    let end = assignment_end(&env, &greg, "wiki").await.unwrap().unwrap();
+    let want = greg_end + time::Duration::days(30);
+    assert!((end - want).abs() < time::Duration::minutes(2), "{end}");
+    let notice = extended.by_id("notice").expect("a notice");
+    assert_eq!(
+        notice,
+        format!(
+            "Access extended. greg@contoso.com can use wiki app until {}.",
+            date(end)
+        )
+    );
+    // Past the longest access from today: refused, said, nothing changed.
+    let too_far = env
+        .act(
+            &mut b,
+            &extended,
+            &[
+                ("app", "wiki"),
+                ("action", "extend"),
+                ("user", &greg),
+                ("days", "366"),
+            ],
+        )
+        .await;
+    assert_eq!(too_far.status, 400, "{}", too_far.body);
+    assert!(
+        too_far
+            .body
+            .contains("greg@contoso.com already has access until"),
+        "{}",
+        too_far.body
+    );
+    assert_eq!(
+        assignment_end(&env, &greg, "wiki").await.unwrap().unwrap(),
+        end
+    );
+
+    // End Hana's access: a page asks first, naming her; Cancel goes back.
+    let ask = env
+        .act(
+            &mut b,
+            &extended,
+            &[("app", "wiki"), ("action", "end"), ("user", &hana)],
+        )
+        .await;
+    assert_eq!(
+        (ask.status, ask.heading().as_str()),
+        (200, "End hana@contoso.com's access?")
+    );
+    assert!(!ask.body.contains("<script"), "no script: strict CSP");
+    assert!(
+        ask.links()
+            .iter()
+            .any(|l| l.path() == MANAGE_APP && l.query() == Some("name=wiki")),
+        "{}",
+        ask.body
+    );
+    assert!(assignment_end(&env, &hana, "wiki").await.is_some());
+    let ended = env
+        .act(
+            &mut b,
+            &ask,
+            &[
+                ("app", "wiki"),
+                ("action", "end"),
+                ("user", &hana),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        ended.by_id("notice").as_deref(),
+        Some("Access ended. hana@contoso.com can no longer open wiki app.")
+    );
+    assert_eq!(assignment_end(&env, &hana, "wiki").await, None);
+    // A notice never names someone who is no guest of this app.
+    let olivia = gw.store.get_user_by_email(OLIVIA).await.unwrap().unwrap();
+    let forged = b
+        .open(&env.url(
+            AUTH,
+            &format!("{MANAGE_APP}?name=wiki&done=ended&user={}", olivia.id),
+        ))
+        .await;
+    assert_eq!(forged.by_id("notice").as_deref(), Some("Access ended."));
+
+    support::chromium::render_pages(
+        "owner_confirm_pages",
+        &[
+            ("25-owner-extended", extended.body.as_str()),
+            ("26-owner-extend-too-far", too_far.body.as_str()),
+            ("27-owner-confirm-end", ask.body.as_str()),
+            ("28-owner-ended", ended.body.as_str()),
+        ],
+    )
+    .await;
 }

@@ -1271,7 +1271,7 @@ async fn invited_partner_redeems_the_link_once_and_lands_on_their_apps() {
     );
     let panel = b.open(&env.url(AUTH, "/.portcullis/apps")).await;
     assert!(
-        panel.body.contains("wiki app") && panel.body.contains("(until "),
+        panel.body.contains("wiki app") && panel.body.contains("Access until "),
         "{}",
         panel.body
     );

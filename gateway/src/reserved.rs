@@ -29,6 +29,11 @@ pub mod paths {
     pub const INVITE: &str = "/.portcullis/invite";
     /// The access panel: the apps shared with the signed-in person.
     pub const APPS: &str = "/.portcullis/apps";
+    /// The signed-in person's security info: authenticator, recovery codes,
+    /// sessions.
+    pub const SECURITY: &str = "/.portcullis/security";
+    /// Apps' icon files (`apps[].icon`): `/.portcullis/icons/APP?v=VERSION`.
+    pub const ICONS: &str = "/.portcullis/icons/";
     /// App owners' pages (`/.portcullis/manage/…`).
     pub const MANAGE: &str = "/.portcullis/manage";
     /// Self-service sign-up (`/.portcullis/sign-up?app=…`, `…/sign-up/…`).

@@ -12,6 +12,8 @@ pub mod oauth2_provider;
 #[allow(dead_code)]
 pub mod op;
 #[allow(dead_code)]
+pub mod panel;
+#[allow(dead_code)]
 pub mod postgres;
 pub mod raw;
 #[allow(dead_code)]

@@ -559,6 +559,13 @@ pub(super) struct AppFile {
     /// Shown on the access panel. Default: none.
     #[serde(default)]
     pub(super) description: Option<String>,
+    /// The tile's picture on the access panel: a file relative to this
+    /// config (`.svg`, `.png`, `.jpg`, `.gif`, `.webp` or `.ico`, at most
+    /// 256 KiB; served by the gateway under `/.portcullis/icons/`) or an
+    /// `https://` URL. Default: a tile with the title's first letter.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "icons/payroll.svg")]
+    pub(super) icon: Option<S<String>>,
     /// Host names the app is served on (no scheme, port or path); at least
     /// one.
     #[schemars(with = "Vec<shapes::HostName>", length(min = 1), example = ["payroll.example.com"])]

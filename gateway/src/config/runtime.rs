@@ -292,6 +292,8 @@ pub struct App {
     pub name: String,
     pub title: String,
     pub description: Option<String>,
+    /// The access panel tile's picture (`apps[].icon`).
+    pub icon: Option<AppIcon>,
     /// Lower-case host names, without port.
     pub hosts: Vec<String>,
     /// Route only paths under this prefix (default: the whole host). With
@@ -318,6 +320,36 @@ pub struct App {
     pub owners: Vec<Owner>,
     /// Self-service sign-up, when enabled.
     pub sign_up: Option<SignUp>,
+}
+
+/// `apps[].icon`: a file read when the config is loaded (so `check` finds
+/// a missing or unreadable one), or a URL the browser loads itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppIcon {
+    File(IconFile),
+    /// An `https://` URL.
+    Url(String),
+}
+
+/// An icon file's bytes and what to answer them with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IconFile {
+    pub bytes: std::sync::Arc<[u8]>,
+    pub content_type: &'static str,
+    /// A digest of the bytes, in the icon's URL: the answer may be cached
+    /// for a year, and a changed file gets a new URL.
+    pub version: String,
+}
+
+impl std::fmt::Debug for IconFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "IconFile({}, {} bytes)",
+            self.content_type,
+            self.bytes.len()
+        )
+    }
 }
 
 /// An app owner: a person by e-mail (lower-case) or every member of a group.

@@ -448,6 +448,38 @@ impl Totp {
         }
     }
 
+    /// The person's own "new recovery codes" (security info): a current
+    /// authenticator code first (as [`Totp::verify`], counting towards the
+    /// lockout), then a fresh set replaces every earlier code, used or
+    /// not. Returns the codes in clear, to show once; audited
+    /// `recovery_codes_regenerated` by the user.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        store: &Store,
+        user_id: &str,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<RecoveryCodes, MfaError> {
+        self.verify(store, user_id, code, now).await?;
+        let codes = recovery::generate(self.settings.recovery_codes);
+        let hashes = recovery::hash_all(&self.settings.recovery_hash, &codes).await?;
+        if !store.replace_recovery_codes(user_id, &hashes).await? {
+            // Reset between the code check and the write.
+            return Err(MfaError::NotEnrolled);
+        }
+        store
+            .append_audit(&NewAuditEntry {
+                at: now,
+                actor: user_id.to_owned(),
+                action: "recovery_codes_regenerated".to_owned(),
+                subject: Some(user_id.to_owned()),
+                app: None,
+                detail: serde_json::json!({ "count": codes.len() }),
+            })
+            .await?;
+        Ok(RecoveryCodes(codes))
+    }
+
     /// An app owner's or admin's "reset MFA": deletes the user's factor and
     /// recovery codes (the user enrolls again at the next step-up) and
     /// appends an `mfa_reset` audit record by `actor`, also when there was

@@ -983,3 +983,90 @@ fn percent_decode(s: &str) -> String {
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
 }
+
+/// New recovery codes take a current code: a wrong one changes nothing and
+/// counts as a failure; the right one replaces every code (used or not),
+/// is audited, and is refused without a confirmed factor.
+#[tokio::test]
+async fn regenerating_recovery_codes_needs_a_current_code_and_replaces_all() {
+    let (_dir, store) = store_with_user().await;
+    let (e, old) = enrolled(&store).await;
+    totp()
+        .use_recovery_code(&store, USER, &old.0[0], t(5))
+        .await
+        .expect("one used");
+    let before = store
+        .unused_recovery_code_hashes(USER)
+        .await
+        .expect("hashes");
+    let err = totp()
+        .regenerate_recovery_codes(&store, USER, &wrong_code(&e, t(30)), t(30))
+        .await
+        .expect_err("a wrong code");
+    assert_eq!(err.as_str(), "invalid_code");
+    assert_eq!(
+        store
+            .unused_recovery_code_hashes(USER)
+            .await
+            .expect("hashes"),
+        before
+    );
+    let new = totp()
+        .regenerate_recovery_codes(&store, USER, &app_code(&e, t(30)), t(30))
+        .await
+        .expect("regenerate");
+    assert_eq!(new.0.len(), 10);
+    assert_eq!(
+        store
+            .unused_recovery_code_hashes(USER)
+            .await
+            .expect("hashes")
+            .len(),
+        10
+    );
+    // Two of the old ones (more would lock the factor: each is a failure).
+    for c in &old.0[1..3] {
+        assert!(
+            totp()
+                .use_recovery_code(&store, USER, c, t(40))
+                .await
+                .is_err(),
+            "{c}"
+        );
+    }
+    assert_eq!(
+        totp()
+            .use_recovery_code(&store, USER, &new.0[0], t(41))
+            .await
+            .expect("new code"),
+        9
+    );
+    let audit = store
+        .list_audit(&AuditQuery {
+            subject: Some(USER.into()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "recovery_codes_regenerated" && a.actor == USER)
+    );
+    // Without a confirmed factor there is nothing to renew.
+    totp()
+        .reset(&store, USER, USER, t(50))
+        .await
+        .expect("reset");
+    let err = totp()
+        .regenerate_recovery_codes(&store, USER, &app_code(&e, t(60)), t(60))
+        .await
+        .expect_err("no factor");
+    assert_eq!(err.as_str(), "not_enrolled");
+    assert!(
+        !store
+            .replace_recovery_codes(USER, &[])
+            .await
+            .expect("store")
+    );
+}

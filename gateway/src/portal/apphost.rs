@@ -75,7 +75,8 @@ impl Handler<'_> {
                 return self.unavailable("revoke session", &e);
             }
             // "Switch account" (the refusal pages): signed out, straight on
-            // to sign in again, back to the page that was refused.
+            // to sign in again, back to the page that was refused. Else the
+            // signed-out page, which offers to sign in to this app again.
             let to = if self.query("switch").as_deref() == Some("1") {
                 let back = format!(
                     "{}://{}{}{}",
@@ -91,7 +92,13 @@ impl Handler<'_> {
                     encode_component(&back)
                 )
             } else {
-                format!("{}{}", self.auth_origin(), paths::SIGN_OUT)
+                let app = self
+                    .req
+                    .app
+                    .and_then(|i| self.snapshot.config.apps.get(i))
+                    .map(|a| format!("?app={}", encode_component(&a.name)))
+                    .unwrap_or_default();
+                format!("{}{}{app}", self.auth_origin(), paths::SIGN_OUT)
             };
             return Reply::redirect(to).with_cookie(cookie::clear_cookie(self.req.https));
         }

@@ -27,19 +27,40 @@ use std::collections::HashMap;
 const APP_PAGE: &str = "/.portcullis/manage/app";
 
 /// An action's outcome, as the `done` query parameter of the redirect back
-/// to the app page (fixed words: nothing a request wrote is echoed).
-fn done_text(done: &str) -> Option<&'static str> {
-    Some(match done {
-        "invited" => "Invitation sent.",
-        "extended" => "Access extended.",
-        "ended" => "Access ended.",
-        "resent" => "Invitation sent again with a new link.",
-        "revoked" => "Invitation withdrawn.",
-        "mfa_reset" => {
+/// to the app page (fixed words: nothing a request wrote is echoed). The
+/// guest it was about is named from the directory (`user=`), never from the
+/// query's text.
+fn done_text(done: &str, guest: Option<&Named>, app_title: &str) -> Option<String> {
+    let who = guest.map(|g| g.email.as_str());
+    Some(match (done, who) {
+        ("invited", _) => "Invitation sent.".into(),
+        ("extended", Some(who)) => match guest.and_then(|g| g.until.as_deref()) {
+            Some(until) => format!("Access extended. {who} can use {app_title} until {until}."),
+            None => format!("Access extended for {who}."),
+        },
+        ("extended", None) => "Access extended.".into(),
+        ("ended", Some(who)) => {
+            format!("Access ended. {who} can no longer open {app_title}.")
+        }
+        ("ended", None) => "Access ended.".into(),
+        ("resent", _) => "Invitation sent again with a new link.".into(),
+        ("revoked", _) => "Invitation withdrawn.".into(),
+        ("mfa_reset", Some(who)) => {
+            format!("{who}'s MFA was reset: they set up a new authenticator at their next sign-in.")
+        }
+        ("mfa_reset", None) => {
             "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
+                .into()
         }
         _ => return None,
     })
+}
+
+/// The guest an action was about, as the notice names them.
+struct Named {
+    email: String,
+    /// The end of their access to the app, when they have one.
+    until: Option<String>,
 }
 
 /// The signed-in owner of one request.
@@ -94,8 +115,16 @@ impl Handler<'_> {
                 let name = self.query("name").unwrap_or_default();
                 match self.owned_app(&owner, &name) {
                     Some(app) => {
-                        let notice = self.query("done").as_deref().and_then(done_text);
-                        self.app_page(&owner, app, 200, None, notice).await
+                        let guest = match self.query("user") {
+                            Some(id) => self.named_guest(app, &id).await,
+                            None => None,
+                        };
+                        let notice = self
+                            .query("done")
+                            .as_deref()
+                            .and_then(|d| done_text(d, guest.as_ref(), &app.title));
+                        self.app_page(&owner, app, 200, None, notice.as_deref())
+                            .await
                     }
                     None => self.not_owner(),
                 }
@@ -143,18 +172,17 @@ impl Handler<'_> {
             .filter(|a| owner.owns(a))
             .map(|a| {
                 context! {
-                    name => a.name,
-                    title => a.title,
-                    description => a.description,
                     url => format!("{APP_PAGE}?name={}", encode_component(&a.name)),
+                    ..self.tile(a)
                 }
             })
             .collect();
-        self.page(
+        let reply = self.page(
             200,
             "manage_apps.html",
             context! { email => owner.user.email, apps },
-        )
+        );
+        super::signin::landing::with_icon_sources(reply, &self.snapshot.config.apps)
     }
 
     /// The app page: guests, pending invitations and the forms.
@@ -180,7 +208,12 @@ impl Handler<'_> {
                 Err(e) => return self.unavailable("users", &e),
             };
             let live = a.is_live(now);
+            let (mfa, last_sign_in) = match self.guest_facts(&user).await {
+                Ok(f) => f,
+                Err(e) => return self.unavailable("guest facts", &e),
+            };
             guests.push(context! {
+                mfa, last_sign_in,
                 id => user.id,
                 email => user.email,
                 name => user.display_name,
@@ -257,6 +290,29 @@ impl Handler<'_> {
             return self.not_owner();
         };
         let action = form.get("action").map(String::as_str).unwrap_or_default();
+        // "End access now" asks first: a page naming the guest, whose
+        // button posts the same form with `confirm`.
+        if action == "end" && form.get("confirm").map(String::as_str) != Some("yes") {
+            return match self.guest_of(app, &form).await {
+                Ok(guest) => self.form_page(
+                    200,
+                    "manage_confirm_end.html",
+                    context! {
+                        app => app.name, app_title => app.title,
+                        user => guest.id, guest => guest.email,
+                        back => format!("{APP_PAGE}?name={}", encode_component(&app.name)),
+                    },
+                ),
+                Err(Refused::NotThisApp) => self.not_owner(),
+                Err(Refused::Bad(msg)) => self.app_page(owner, app, 400, Some(msg), None).await,
+                Err(Refused::Failed(what, e)) => self.unavailable(what, &e),
+            };
+        }
+        let about = form
+            .get("user")
+            .filter(|_| matches!(action, "extend" | "end" | "reset_mfa"))
+            .map(|u| format!("&user={}", encode_component(u)))
+            .unwrap_or_default();
         let result = match action {
             "invite" => self.owner_invite(owner, app, &form).await,
             "extend" => self.owner_extend(owner, app, &form).await,
@@ -267,13 +323,70 @@ impl Handler<'_> {
         };
         match result {
             Ok(done) => Reply::redirect(format!(
-                "{APP_PAGE}?name={}&done={done}",
+                "{APP_PAGE}?name={}&done={done}{about}",
                 encode_component(&app.name)
             )),
             Err(Refused::Bad(msg)) => self.app_page(owner, app, 400, Some(msg), None).await,
             Err(Refused::NotThisApp) => self.not_owner(),
             Err(Refused::Failed(what, e)) => self.unavailable(what, &e),
         }
+    }
+
+    /// Guest `id` as an action's notice names them: a guest with an
+    /// assignment to `app`, or one the audit log ties to it (access just
+    /// ended); anyone else is not named.
+    async fn named_guest(&self, app: &App, id: &str) -> Option<Named> {
+        let store = &self.gateway.store;
+        let user = store
+            .get_user(id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|u| u.user_type == UserType::Guest)?;
+        let assignment = store
+            .assignments_of_user(&user.id)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|a| a.app == app.name);
+        if assignment.is_none() {
+            let audit = store
+                .list_audit(&crate::store::AuditQuery {
+                    subject: Some(user.id.clone()),
+                    app: Some(app.name.clone()),
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await
+                .ok()?;
+            audit.first()?;
+        }
+        Some(Named {
+            email: user.email,
+            until: assignment.and_then(|a| a.expires_at).map(invitations::date),
+        })
+    }
+
+    /// A guest's MFA state in words and their last sign-in's date.
+    async fn guest_facts(&self, user: &User) -> Result<(&'static str, Option<String>), StoreError> {
+        let store = &self.gateway.store;
+        let mfa = match store.get_totp_factor(&user.id).await? {
+            Some(f) if f.is_locked(self.time()) => "locked",
+            Some(f) if f.confirmed_at.is_some() => "on",
+            Some(_) => "pending",
+            None => "none",
+        };
+        let last = store
+            .list_audit(&crate::store::AuditQuery {
+                subject: Some(user.id.clone()),
+                limit: 200,
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .find(|e| e.action == "signed_in")
+            .map(|e| invitations::date(e.at));
+        Ok((mfa, last))
     }
 
     /// The owner as the caller of a guest operation.
@@ -400,7 +513,28 @@ impl Handler<'_> {
     ) -> Result<&'static str, Refused> {
         let guest = self.guest_of(app, form).await?;
         let days = parse_days(form.get("days"))?;
-        let until = self.time() + time::Duration::days(i64::from(days));
+        // Days are added to the later of now and the current end, as the
+        // form's label says: 30 more days for someone with 30 left is 60.
+        let now = self.time();
+        let current = self
+            .gateway
+            .store
+            .assignments_of_user(&guest.id)
+            .await?
+            .into_iter()
+            .find(|a| a.app == app.name)
+            .and_then(|a| a.expires_at);
+        let from = current.filter(|end| *end > now).unwrap_or(now);
+        let until = from + time::Duration::days(i64::from(days));
+        let max = now + time::Duration::days(i64::from(MAX_ACCESS_DAYS));
+        if until > max {
+            return Err(Refused::Bad(format!(
+                "Days: {} already has access until {}; access can reach at most {MAX_ACCESS_DAYS} days from today ({}).",
+                guest.email,
+                invitations::date(from),
+                invitations::date(max)
+            )));
+        }
         guests::extend(self.caller(owner), &guest, &app.name, until, Some(days)).await?;
         Ok("extended")
     }

@@ -128,7 +128,7 @@ impl Handler<'_> {
         }
     }
 
-    async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {
+    pub(super) async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {
         let org = self.org().replace(':', " ");
         match self
             .portal

@@ -23,11 +23,13 @@
 //! values) and writes back the [`Reply`]. Nothing here is ever proxied.
 
 mod apphost;
+mod icons;
 mod invitation;
 mod manage;
 mod mfa_step;
 mod pages;
 mod refusals;
+mod security;
 mod signin;
 mod signup;
 
@@ -269,6 +271,9 @@ async fn serve(
             headers: Vec::new(),
             body: gateway.keys.load().jwks().as_bytes().to_vec(),
         };
+    }
+    if let Some(name) = req.path.strip_prefix(paths::ICONS) {
+        return icons::icon(snapshot, name);
     }
     let (Some(portal), Some(sign_in)) = (portal, snapshot.config.sign_in.as_ref()) else {
         let sign_in_path = [

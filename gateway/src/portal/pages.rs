@@ -17,7 +17,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/recovery_codes.html"),
     ),
     ("sign_out.html", include_str!("templates/sign_out.html")),
-    ("signed_in.html", include_str!("templates/signed_in.html")),
+    ("apps.html", include_str!("templates/apps.html")),
+    ("security.html", include_str!("templates/security.html")),
     ("message.html", include_str!("templates/message.html")),
     ("invitation.html", include_str!("templates/invitation.html")),
     ("sign_up.html", include_str!("templates/sign_up.html")),
@@ -38,11 +39,21 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/manage_apps.html"),
     ),
     ("manage_app.html", include_str!("templates/manage_app.html")),
+    (
+        "manage_confirm_end.html",
+        include_str!("templates/manage_confirm_end.html"),
+    ),
 ];
 
 /// Pieces the pages include (not pages themselves: each is rendered
 /// through the pages that include it).
-const PARTIALS: &[(&str, &str)] = &[("idp_icon.html", include_str!("templates/idp_icon.html"))];
+const PARTIALS: &[(&str, &str)] = &[
+    ("idp_icon.html", include_str!("templates/idp_icon.html")),
+    (
+        "panel_style.html",
+        include_str!("templates/panel_style.html"),
+    ),
+];
 
 /// The compiled templates.
 pub struct Pages {

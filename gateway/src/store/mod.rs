@@ -476,6 +476,17 @@ impl Store {
         on_backend!(self, b => b.delete_totp_factor(user_id).await)
     }
 
+    /// Replaces the recovery codes of the user's confirmed factor with
+    /// `hashes`, in one transaction; `false` (nothing written) when there
+    /// is no confirmed factor.
+    pub async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[String],
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.replace_recovery_codes(user_id, hashes).await)
+    }
+
     // ---- single-use tickets (sign-in) -------------------------------------
 
     /// Stores a single-use ticket: `payload` (e.g. a pending OIDC sign-in as

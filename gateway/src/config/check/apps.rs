@@ -208,6 +208,7 @@ impl Checker<'_> {
                 title: f.title.clone().unwrap_or_else(|| name.clone()),
                 name,
                 description: f.description.clone(),
+                icon: f.icon.as_ref().and_then(|i| self.app_icon(i)),
                 hosts: app_hosts,
                 path_prefix,
                 upstreams,

@@ -16,6 +16,7 @@ mod apps;
 mod data;
 mod decision_log;
 mod guests;
+mod icons;
 mod idps;
 mod lint;
 mod listen;

@@ -31,7 +31,7 @@
 mod consent;
 mod discovery;
 mod forms;
-mod landing;
+pub(super) mod landing;
 mod oauth2;
 mod oidc;
 mod passcode;
@@ -90,6 +90,7 @@ impl Handler<'_> {
             paths::MFA => self.mfa().await,
             paths::SIGN_OUT => self.sign_out().await,
             paths::INVITE => self.invitation().await,
+            paths::SECURITY => self.security().await,
             p if p == paths::MANAGE || p.starts_with("/.portcullis/manage/") => self.manage().await,
             p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
                 self.sign_up().await

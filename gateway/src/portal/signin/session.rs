@@ -242,7 +242,10 @@ impl Handler<'_> {
         if (rd.starts_with("/.portcullis/invite?")
             || rd.starts_with("/.portcullis/sign-up/")
             || rd == paths::MANAGE
-            || rd.starts_with("/.portcullis/manage/"))
+            || rd.starts_with("/.portcullis/manage/")
+            || rd == paths::APPS
+            || rd == paths::SECURITY
+            || rd.starts_with("/.portcullis/security?"))
             && !rd.contains(['\\', '\r', '\n'])
         {
             // Back to the invitation (or the sign-up step, or the owner's

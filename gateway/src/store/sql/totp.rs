@@ -234,6 +234,45 @@ impl Backend {
         }
     }
 
+    pub async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[String],
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "replace_recovery_codes";
+        let mut tx = self.pool.begin().await.map_err(|e| StoreError::db(OP, e))?;
+        // A no-op write first: it takes the row lock (PostgreSQL) or the
+        // write lock (SQLite), so a reset racing this one waits, and it
+        // tells whether there is a confirmed factor to hold codes.
+        let factor = sqlx::query(
+            "UPDATE totp_factors SET failed_attempts = failed_attempts
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        if factor.rows_affected() == 0 {
+            tx.rollback().await.map_err(|e| StoreError::db(OP, e))?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+        for hash in hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?;
+        }
+        tx.commit().await.map_err(|e| StoreError::db(OP, e))?;
+        Ok(true)
+    }
+
     pub async fn delete_totp_factor(&self, user_id: &str) -> Result<bool, StoreError> {
         const OP: &str = "delete_totp_factor";
         let mut tx = self.pool.begin().await.map_err(|e| StoreError::db(OP, e))?;

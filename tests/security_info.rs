@@ -1,0 +1,270 @@
+//! Security info (`/.portcullis/security`, issue 17), end to end against
+//! the real `portcullis serve`: set up the authenticator, replace it only
+//! with a current code, make new recovery codes (the old ones stop
+//! working), sign out the other sessions.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+#[allow(dead_code)]
+mod support;
+
+use support::panel::*;
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn security_info_sets_up_the_authenticator_and_renews_recovery_codes() {
+    let env = start(true).await;
+    let gw = &env.gw;
+    let bob = user_id(&env, BOB).await;
+    let mut b = env.browser();
+    env.sign_in(&mut b, BOB).await;
+    let (page, secret, old_codes) = enroll_from_security_info(&env, &mut b).await;
+
+    // A wrong code: said on the page, the codes stay.
+    let hashes = gw.store.unused_recovery_code_hashes(&bob).await.unwrap();
+    let wrong = env
+        .act(
+            &mut b,
+            &page,
+            &[("action", "recovery_codes"), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("That code is not right."),
+        "{}",
+        wrong.body
+    );
+    // Not a code at all: said, and no try counted.
+    let junk = env
+        .act(
+            &mut b,
+            &page,
+            &[("action", "recovery_codes"), ("code", "abc")],
+        )
+        .await;
+    assert_eq!(junk.status, 400);
+    assert!(
+        junk.body.contains("did not count as a try"),
+        "{}",
+        junk.body
+    );
+    assert_eq!(
+        gw.store.unused_recovery_code_hashes(&bob).await.unwrap(),
+        hashes
+    );
+
+    // The next step's code: ten new codes, shown once; the old ones fail.
+    let renewed = env
+        .act(
+            &mut b,
+            &page,
+            &[("action", "recovery_codes"), ("code", &totp(&secret, 1))],
+        )
+        .await;
+    assert_eq!(
+        renewed.heading(),
+        "Save your recovery codes",
+        "{}",
+        renewed.body
+    );
+    assert!(renewed.body.contains("the earlier ones no longer work"));
+    let new_codes: Vec<&str> = renewed
+        .body
+        .split("<code>")
+        .skip(1)
+        .filter_map(|s| s.split("</code>").next())
+        .collect();
+    assert_eq!(new_codes.len(), 10);
+    assert!(new_codes.iter().all(|c| !old_codes.iter().any(|o| o == c)));
+    let totp_check = portcullis::mfa::Totp::default();
+    let now = OffsetDateTime::now_utc();
+    assert!(
+        totp_check
+            .use_recovery_code(&gw.store, &bob, &old_codes[0], now)
+            .await
+            .is_err(),
+        "an old code no longer works"
+    );
+    assert_eq!(
+        totp_check
+            .use_recovery_code(&gw.store, &bob, new_codes[0], now)
+            .await
+            .unwrap(),
+        9
+    );
+    let left = b.open(&env.url(AUTH, SECURITY)).await;
+    assert_eq!(
+        left.by_id("recovery-left").as_deref(),
+        Some("9 unused recovery codes left.")
+    );
+    let audit = gw
+        .store
+        .list_audit(&portcullis::store::AuditQuery {
+            subject: Some(bob.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "recovery_codes_regenerated" && e.actor == bob),
+        "{audit:?}"
+    );
+}
+
+/// Replacing the authenticator takes a current code: a wrong one keeps
+/// the factor as it was; the right one shows a new key, confirmed by a
+/// code from it, and the old key no longer works.
+#[tokio::test]
+async fn replacing_the_authenticator_needs_a_current_code() {
+    let env = start(true).await;
+    let gw = &env.gw;
+    let bob = user_id(&env, BOB).await;
+    let mut b = env.browser();
+    env.sign_in(&mut b, BOB).await;
+    let (page, old_secret, _) = enroll_from_security_info(&env, &mut b).await;
+    let before = gw.store.get_totp_factor(&bob).await.unwrap().unwrap();
+
+    let wrong = env
+        .act(&mut b, &page, &[("action", "reenroll"), ("code", "000000")])
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(wrong.heading(), "Security info");
+    let same = gw.store.get_totp_factor(&bob).await.unwrap().unwrap();
+    assert_eq!(same.secret, before.secret);
+    assert!(same.confirmed_at.is_some());
+    // The enrollment link does not replace a confirmed factor either.
+    let sneak = b
+        .open(&env.url(AUTH, "/.portcullis/security?step=enroll"))
+        .await;
+    assert_eq!(sneak.status, 409, "{}", sneak.body);
+    assert_eq!(
+        gw.store
+            .get_totp_factor(&bob)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret,
+        before.secret
+    );
+
+    let enroll = env
+        .act(
+            &mut b,
+            &page,
+            &[("action", "reenroll"), ("code", &totp(&old_secret, 1))],
+        )
+        .await;
+    assert_eq!(
+        enroll.heading(),
+        "Set up two-step verification",
+        "{}",
+        enroll.body
+    );
+    assert!(
+        enroll.body.contains("Your new authenticator"),
+        "{}",
+        enroll.body
+    );
+    let new_secret = enroll.by_id("secret").unwrap();
+    assert_ne!(new_secret.replace(' ', ""), old_secret.replace(' ', ""));
+    let codes = b
+        .submit(
+            &enroll,
+            "/.portcullis/mfa",
+            &[("code", &totp(&new_secret, 0))],
+        )
+        .await;
+    assert_eq!(
+        codes.heading(),
+        "Save your recovery codes",
+        "{}",
+        codes.body
+    );
+    support::chromium::render_pages(
+        "security_pages",
+        &[
+            ("36-security-wrong-code", wrong.body.as_str()),
+            ("37-security-new-key", enroll.body.as_str()),
+            ("38-security-new-codes", codes.body.as_str()),
+        ],
+    )
+    .await;
+    let factor = gw.store.get_totp_factor(&bob).await.unwrap().unwrap();
+    assert!(factor.confirmed_at.is_some());
+    assert_ne!(factor.secret, before.secret);
+    let audit = gw
+        .store
+        .list_audit(&portcullis::store::AuditQuery {
+            subject: Some(bob.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "mfa_reset" && e.actor == bob),
+        "{audit:?}"
+    );
+}
+
+/// The sessions list and "sign out everywhere else": the other browser's
+/// session is refused on the auth host and on the app host; this one stays.
+#[tokio::test]
+async fn security_info_signs_out_the_other_sessions() {
+    let env = start(true).await;
+    let mut b = env.browser();
+    env.sign_in(&mut b, BOB).await;
+    let alone = b.open(&env.url(AUTH, SECURITY)).await;
+    assert!(
+        alone.body.contains("You are signed in only here."),
+        "{}",
+        alone.body
+    );
+    assert!(alone.by_id("sign-out-others").is_none());
+
+    let mut other = env.browser();
+    let wiki = other.open(&env.url("wiki.test", "/")).await;
+    let on_wiki = env.password(&mut other, &wiki, BOB).await;
+    assert_eq!(
+        (on_wiki.status, on_wiki.url.host_str()),
+        (200, Some("wiki.test"))
+    );
+
+    let page = b.open(&env.url(AUTH, SECURITY)).await;
+    let list = page.body.split("id=\"session-list\"").nth(1).unwrap();
+    let list = list.split("</ul>").next().unwrap();
+    assert_eq!(list.matches("<li>").count(), 2, "{list}");
+    assert_eq!(list.matches("This browser").count(), 1, "{list}");
+    assert!(list.contains("signed in with a password on "), "{list}");
+    assert_eq!(
+        page.by_id("sign-out-others").as_deref(),
+        Some("Sign out everywhere else (1)")
+    );
+    let done = env
+        .act(&mut b, &page, &[("action", "sign_out_others")])
+        .await;
+    assert_eq!(
+        done.by_id("notice").as_deref(),
+        Some("Your other sessions are signed out.")
+    );
+    assert!(
+        done.body.contains("You are signed in only here."),
+        "{}",
+        done.body
+    );
+    // The other browser: signed out on the auth host and on the app.
+    let panel = other.get(&env.url(AUTH, "/.portcullis/apps")).await;
+    assert_eq!(panel.status, 302, "{panel:?}");
+    assert_eq!(
+        panel.location.as_ref().unwrap().path(),
+        "/.portcullis/sign-in"
+    );
+    let app = other.get(&env.url("wiki.test", "/")).await;
+    assert_eq!(app.status, 302, "{app:?}");
+    // This browser: still in.
+    let mine = b.open(&env.url(AUTH, "/.portcullis/apps")).await;
+    assert_eq!(mine.heading(), "Your apps");
+}
