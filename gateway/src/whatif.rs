@@ -12,6 +12,7 @@
 
 use crate::decision_log::{Early, reason_of, write_policy_table};
 use crate::proxy::decide::{Asked, Claimed, Judgement, Policies, UnknownUser, judge};
+use crate::refusal::Reason;
 use crate::snapshot::Snapshot;
 use crate::store::{DirectoryFacts, Store};
 use rules::{Decision, RequestFacts, ResolvedFacts, User, Why, format_duration};
@@ -145,7 +146,7 @@ impl WhatIf {
             } => Answer {
                 decision,
                 why: early.as_str().unwrap_or("directory"),
-                reason: reason_of(decision, early, None, false, None),
+                reason: reason_of(decision, early, None, false, None).map(Reason::as_str),
                 eval: None,
                 user_type,
                 groups: dir.groups.to_vec(),
@@ -172,7 +173,8 @@ impl WhatIf {
                         Some(eval.why),
                         access_ended.is_some(),
                         blocked_by,
-                    ),
+                    )
+                    .map(Reason::as_str),
                     eval: Some(eval),
                     user_type,
                     groups,

@@ -191,6 +191,10 @@ fn format_text(out: &mut Vec<u8>, e: &Entry<'_>, at: std::time::SystemTime) {
     plain(out, if e.path.is_empty() { "-" } else { e.path });
     let _ = write!(out, " -> {} ", e.status);
     plain(out, e.decision);
+    if !e.reason.is_empty() {
+        out.extend_from_slice(b" reason=");
+        plain(out, e.reason);
+    }
     if !e.policies.is_empty() {
         out.extend_from_slice(b" (");
         for (i, p) in e.policies.iter().enumerate() {
@@ -343,6 +347,7 @@ mod tests {
             request_id: "0123",
             app: "wiki",
             decision: "mfa",
+            reason: "mfa_required",
             policies: &policies,
             status: 302,
             method: "GET",
@@ -358,7 +363,7 @@ mod tests {
         let line = String::from_utf8(out).expect("UTF-8");
         assert_eq!(
             line,
-            "2025-11-24T19:52:06.000123Z  INFO access: GET wiki /x\\u{a}\\u{1}é -> 302 mfa (guests-need-mfa) user=u-1 ip=127.0.0.1 1.2ms id=0123\n"
+            "2025-11-24T19:52:06.000123Z  INFO access: GET wiki /x\\u{a}\\u{1}é -> 302 mfa reason=mfa_required (guests-need-mfa) user=u-1 ip=127.0.0.1 1.2ms id=0123\n"
         );
     }
 
