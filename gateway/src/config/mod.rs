@@ -36,10 +36,10 @@ use std::path::Path;
 pub use error::ConfigError;
 pub use file::config_file_schema;
 pub use runtime::{
-    Admin, App, Approval, Attribute, Config, DEFAULT_JWT_ALGORITHMS, DecisionLog, Fallback, GeoIp,
-    Guests, HealthCheck, Https, Idp, IdpKind, JwksSource, LifecycleAction, Lint, Listen,
-    OnUnauthenticated, Organisation, Owner, PasscodeSettings, RateLimits, SignIn, SignUp, Store,
-    Terms, Upstream, UpstreamTls,
+    Admin, App, Approval, Attribute, Config, Console, DEFAULT_JWT_ALGORITHMS, DecisionLog,
+    Fallback, GeoIp, Guests, HealthCheck, Https, Idp, IdpKind, JwksSource, LifecycleAction, Lint,
+    Listen, OnUnauthenticated, Organisation, Owner, PasscodeSettings, RateLimits, SignIn, SignUp,
+    Store, Terms, Upstream, UpstreamTls,
 };
 pub use warnings::warnings;
 

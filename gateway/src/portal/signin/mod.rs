@@ -87,6 +87,9 @@ impl Handler<'_> {
             paths::SIGN_OUT => self.sign_out().await,
             paths::INVITE => self.invitation().await,
             p if p == paths::MANAGE || p.starts_with("/.portcullis/manage/") => self.manage().await,
+            p if p == crate::portal::console::ADMIN || p.starts_with("/.portcullis/admin/") => {
+                self.console().await
+            }
             p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
                 self.sign_up().await
             }

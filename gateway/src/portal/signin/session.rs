@@ -242,7 +242,9 @@ impl Handler<'_> {
         if (rd.starts_with("/.portcullis/invite?")
             || rd.starts_with("/.portcullis/sign-up/")
             || rd == paths::MANAGE
-            || rd.starts_with("/.portcullis/manage/"))
+            || rd.starts_with("/.portcullis/manage/")
+            || rd == crate::portal::console::ADMIN
+            || rd.starts_with("/.portcullis/admin/"))
             && !rd.contains(['\\', '\r', '\n'])
         {
             // Back to the invitation (or the sign-up step, or the owner's
