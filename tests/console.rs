@@ -728,6 +728,14 @@ async fn the_help_desk_finds_a_403_by_its_request_id() {
         .await;
     assert_eq!(list.status, 200, "{}", list.body);
     assert!(list.body.contains(&rid), "{}", list.body);
+    // The chart of the last day and the top reasons for blocks.
+    assert!(list.body.contains("id=\"chart\""), "{}", list.body);
+    assert!(
+        list.body.contains("Blocked: <strong>1</strong>"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("policy_block</a> (1)"), "{}", list.body);
     let other = b
         .get(&env.url("/.portcullis/admin/decisions?app=docs"))
         .await;

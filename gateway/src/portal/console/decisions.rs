@@ -119,6 +119,17 @@ impl Handler<'_> {
         } else {
             Vec::new()
         };
+        // The chart: the last day, of the app filtered on (if any).
+        let day = DecisionQuery {
+            app: q.app.clone(),
+            since: Some(now - time::Duration::hours(super::chart::HOURS)),
+            limit: super::chart::MAX_READ,
+            ..DecisionQuery::default()
+        };
+        let chart = match store.list_decisions(&day).await {
+            Ok(list) => super::chart::chart(&list, now),
+            Err(e) => return self.unavailable("decisions", &e),
+        };
         let apps: Vec<&str> = self
             .snapshot
             .config
@@ -133,7 +144,7 @@ impl Handler<'_> {
             "console/decisions.html",
             "decisions",
             context! {
-                rows, apps, error,
+                rows, apps, error, chart,
                 reasons => REASONS,
                 decisions => ["allow", "block", "mfa", "sign_in"],
                 f => context! { user, app, decision, reason, since, until },

@@ -16,10 +16,11 @@
 //!   e-mail as the audit entry's actor (as an invitation's `inviter`).
 //!
 //! Pages: `guests.rs` (guests and their actions), `decisions.rs` (the
-//! decision log and one decision's trace), `audit.rs` (the audit log and
+//! decision log, its chart (`chart.rs`) and one decision's trace), `audit.rs` (the audit log and
 //! its CSV export).
 
 mod audit;
+mod chart;
 mod decisions;
 mod guests;
 
