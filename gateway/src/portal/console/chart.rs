@@ -91,6 +91,8 @@ pub(super) fn chart(list: &[StoredDecision], now: OffsetDateTime) -> minijinja::
             context! {
                 x => format!("{:.1}", LEFT + h as f64 * slot_w),
                 text => format!("{:02}:00", t.hour()),
+                // The last label ends at the edge rather than past it.
+                anchor => if h == HOURS { "end" } else { "middle" },
             }
         })
         .collect();
