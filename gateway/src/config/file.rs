@@ -104,6 +104,28 @@ pub(super) struct ConfigFile {
     /// What `portcullis rules lint` checks the rules against.
     #[serde(default)]
     pub(super) lint: Option<LintFile>,
+    /// The admin console in the browser (`/.portcullis/admin` on the sign-in
+    /// host): who holds which role. Default: nobody (every page answers 403).
+    #[serde(default)]
+    #[schemars(with = "Option<ConsoleFile>")]
+    pub(super) console: Option<S<ConsoleFile>>,
+}
+
+/// `console`: the roles of the admin console. Entries are e-mails of
+/// members or `group:NAME`, a group of the directory (never a partner
+/// IdP's qualified group such as `group:fabrikam-entra:admins`). Signing in
+/// to the console always takes MFA.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConsoleFile {
+    /// May do everything: invite, extend, end, remove, reset MFA, resend.
+    #[serde(default)]
+    #[schemars(with = "Vec<shapes::Owner>")]
+    pub(super) admins: Vec<S<String>>,
+    /// The help desk: may read every page, resend invitations and reset MFA.
+    #[serde(default)]
+    #[schemars(with = "Vec<shapes::Owner>")]
+    pub(super) helpdesk: Vec<S<String>>,
 }
 
 /// The sign-in endpoints, served on their own host.

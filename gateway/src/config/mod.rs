@@ -36,7 +36,7 @@ use std::path::Path;
 pub use error::ConfigError;
 pub use file::config_file_schema;
 pub use runtime::{
-    Admin, App, AppIcon, Approval, Attribute, Config, DEFAULT_JWT_ALGORITHMS, DecisionLog,
+    Admin, App, AppIcon, Approval, Attribute, Config, Console, DEFAULT_JWT_ALGORITHMS, DecisionLog,
     Fallback, GeoIp, Guests, HealthCheck, Https, IconFile, Idp, IdpKind, JwksSource,
     LifecycleAction, Lint, Listen, OnUnauthenticated, Organisation, Owner, PasscodeSettings,
     RateLimits, SignIn, SignUp, Store, Terms, Upstream, UpstreamTls,

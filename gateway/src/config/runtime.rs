@@ -49,6 +49,16 @@ pub struct Config {
     pub decision_log: DecisionLog,
     /// `lint`: what `portcullis rules lint` checks against.
     pub lint: Lint,
+    /// `console`: who holds a role in the admin console.
+    pub console: Console,
+}
+
+/// `console`: the roles of the admin console (`portal::console`). Groups
+/// are the directory's own (bare names; never an IdP-qualified group).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Console {
+    pub admins: Vec<Owner>,
+    pub helpdesk: Vec<Owner>,
 }
 
 /// `lint`: the settings of `portcullis rules lint`.

@@ -23,6 +23,7 @@
 //! values) and writes back the [`Reply`]. Nothing here is ever proxied.
 
 mod apphost;
+mod console;
 mod icons;
 mod invitation;
 mod manage;
@@ -286,6 +287,7 @@ async fn serve(
             paths::INVITE,
             paths::MANAGE,
             paths::SIGN_UP,
+            console::ADMIN,
         ]
         .iter()
         .any(|p| req.path == *p || req.path.starts_with(&format!("{p}/")));

@@ -74,7 +74,8 @@ impl Pages {
             _ => minijinja::escape_formatter(out, state, value),
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        for (name, source) in TEMPLATES.iter().chain(PARTIALS) {
+        let console = super::console::TEMPLATES;
+        for (name, source) in TEMPLATES.iter().chain(PARTIALS).chain(console) {
             // Part of the binary; `every_page_renders` renders each.
             if let Err(e) = env.add_template(name, source) {
                 panic!("portal template {name} does not parse: {e}");

@@ -13,6 +13,7 @@
 //! [`check`] because any error makes it return `Err`.
 
 mod apps;
+mod console;
 mod data;
 mod decision_log;
 mod guests;
@@ -154,6 +155,7 @@ impl Checker<'_> {
         let guests = self.guests(f.guests.as_ref());
         let decision_log = self.decision_log(f.decision_log.as_ref(), &store);
         let lint = self.lint(f.lint.as_ref());
+        let console = self.console(f.console.as_ref(), sign_in.is_some());
         // Owners and sign-up after the idps, which sign-up names.
         let idp_files: Vec<&IdpFile> = f.idps.iter().map(|i| &i.value).collect();
         for (app, file) in apps.iter_mut().zip(f.apps.value.iter()) {
@@ -211,6 +213,7 @@ impl Checker<'_> {
             owner_groups: owner_groups(self.path, &f),
             decision_log,
             lint,
+            console,
         }
     }
 

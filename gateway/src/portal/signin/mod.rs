@@ -92,6 +92,9 @@ impl Handler<'_> {
             paths::INVITE => self.invitation().await,
             paths::SECURITY => self.security().await,
             p if p == paths::MANAGE || p.starts_with("/.portcullis/manage/") => self.manage().await,
+            p if p == crate::portal::console::ADMIN || p.starts_with("/.portcullis/admin/") => {
+                self.console().await
+            }
             p if p == paths::SIGN_UP || p.starts_with("/.portcullis/sign-up/") => {
                 self.sign_up().await
             }

@@ -245,7 +245,9 @@ impl Handler<'_> {
             || rd.starts_with("/.portcullis/manage/")
             || rd == paths::APPS
             || rd == paths::SECURITY
-            || rd.starts_with("/.portcullis/security?"))
+            || rd.starts_with("/.portcullis/security?")
+            || rd == crate::portal::console::ADMIN
+            || rd.starts_with("/.portcullis/admin/"))
             && !rd.contains(['\\', '\r', '\n'])
         {
             // Back to the invitation (or the sign-up step, or the owner's

@@ -1,0 +1,665 @@
+//! The console's guests: the list with its search and filters, one guest's
+//! page, and the actions (invite, extend, end, remove, reset MFA, resend,
+//! withdraw). Each action is the operation of `crate::guests` or
+//! `crate::invitations` the admin API and the CLI call, with the signed-in
+//! person's e-mail as actor. The help desk may resend and reset MFA only.
+
+use super::{GUESTS, Role, Staff, when};
+use crate::guests::{self, Caller, Place};
+use crate::html::encode_component;
+use crate::invitations::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
+use crate::portal::{Handler, Reply};
+use crate::store::decisions::DecisionQuery;
+use crate::store::{AuditQuery, Invitation, StoreError, User, UserState, UserType};
+use minijinja::context;
+use std::collections::HashMap;
+
+/// An action's outcome, as the `done` parameter of the redirect (fixed
+/// words: nothing a request wrote is echoed).
+fn done_text(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "invited" => "Invitation sent.",
+        "extended" => "Access extended.",
+        "ended" => "Access ended.",
+        "removed" => "Guest removed; their sessions have ended.",
+        "resent" => "Invitation sent again with a new link.",
+        "revoked" => "Invitation withdrawn.",
+        "mfa_reset" => {
+            "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
+        }
+        _ => return None,
+    })
+}
+
+/// Why an action did not happen.
+enum Refused {
+    /// 400: the input at fault.
+    Bad(String),
+    /// 403: the role does not allow it.
+    Role,
+    /// 404: no such guest or invitation.
+    Missing,
+    /// 503: the store or the mailer failed.
+    Failed(&'static str, String),
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Failed("store", e.to_string())
+    }
+}
+
+/// The list's filters, from the query string.
+#[derive(Default)]
+struct Filters {
+    q: String,
+    state: String,
+    app: String,
+    domain: String,
+    inviter: String,
+    ends_before: String,
+}
+
+impl Handler<'_> {
+    fn guest_filters(&self) -> Filters {
+        let get = |n: &str| {
+            self.query(n)
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        Filters {
+            q: get("q"),
+            state: get("state"),
+            app: get("app"),
+            domain: get("domain").trim_start_matches('@').to_string(),
+            inviter: get("inviter"),
+            ends_before: get("ends_before"),
+        }
+    }
+
+    /// `GET /.portcullis/admin/guests`: every guest that passes the filters,
+    /// and the invitation form (admins).
+    pub(super) async fn guests_page(
+        &self,
+        staff: &Staff,
+        status: u16,
+        error: Option<String>,
+    ) -> Reply {
+        let store = &self.gateway.store;
+        let now = self.time();
+        let f = self.guest_filters();
+        let ends_before = if f.ends_before.is_empty() {
+            None
+        } else {
+            match guests::parse_until(&f.ends_before) {
+                Some(t) => Some(t),
+                None => {
+                    return self.console_message(
+                        staff,
+                        400,
+                        "Bad filter",
+                        "Ends before: give a date such as 2026-12-31.",
+                    );
+                }
+            }
+        };
+        let users = match store.list_users(Some(UserType::Guest)).await {
+            Ok(u) => u,
+            Err(e) => return self.unavailable("guests", &e),
+        };
+        let invitations = match store.list_invitations().await {
+            Ok(i) => i,
+            Err(e) => return self.unavailable("invitations", &e),
+        };
+        let q = f.q.to_lowercase();
+        let mut rows = Vec::new();
+        for u in &users {
+            let assignments = match store.assignments_of_user(&u.id).await {
+                Ok(a) => a,
+                Err(e) => return self.unavailable("assignments", &e),
+            };
+            let mine: Vec<&Invitation> = invitations.iter().filter(|i| i.user_id == u.id).collect();
+            let invited = u.identity.is_none() && mine.iter().any(|i| i.status(now) == "pending");
+            let state = if u.state == UserState::Blocked {
+                "blocked"
+            } else if invited {
+                "invited"
+            } else {
+                "active"
+            };
+            // The latest invitation's inviter.
+            let inviter = mine
+                .iter()
+                .max_by_key(|i| i.created_at)
+                .map(|i| i.inviter.clone())
+                .unwrap_or_default();
+            let keep = (q.is_empty()
+                || u.email.to_lowercase().contains(&q)
+                || u.display_name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&q)))
+                && (f.state.is_empty() || f.state == state)
+                && (f.app.is_empty() || assignments.iter().any(|a| a.app == f.app))
+                && (f.domain.is_empty()
+                    || u.email
+                        .rsplit_once('@')
+                        .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&f.domain)))
+                && (f.inviter.is_empty()
+                    || inviter.to_lowercase().contains(&f.inviter.to_lowercase()))
+                && ends_before.is_none_or(|t| {
+                    assignments
+                        .iter()
+                        .any(|a| a.is_live(now) && a.expires_at.is_some_and(|e| e < t))
+                });
+            if !keep {
+                continue;
+            }
+            let access: Vec<minijinja::Value> = assignments
+                .iter()
+                .map(|a| {
+                    context! {
+                        app => a.app,
+                        live => a.is_live(now),
+                        until => a.expires_at.map(invitations::date),
+                    }
+                })
+                .collect();
+            rows.push(context! {
+                id => u.id,
+                url => format!("{GUESTS}/{}", encode_component(&u.id)),
+                email => u.email,
+                name => u.display_name,
+                state,
+                inviter,
+                access,
+            });
+        }
+        let apps: Vec<&str> = self
+            .snapshot
+            .config
+            .apps
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        let notice = self.query("done").as_deref().and_then(done_text);
+        self.console_page(
+            staff,
+            status,
+            "console/guests.html",
+            "guests",
+            context! {
+                guests => rows,
+                total => users.len(),
+                apps,
+                f => context! {
+                    q => f.q, state => f.state, app => f.app, domain => f.domain,
+                    inviter => f.inviter, ends_before => f.ends_before,
+                },
+                error, notice,
+                max_days => MAX_ACCESS_DAYS,
+            },
+        )
+    }
+
+    /// `GET /.portcullis/admin/guests/{id}`: one guest.
+    pub(super) async fn guest_page(&self, staff: &Staff, id: &str) -> Reply {
+        let store = &self.gateway.store;
+        let now = self.time();
+        let guest = match guests::find(store, id).await {
+            Ok(Some(g)) if !id.contains('@') => g,
+            Ok(_) => {
+                return self.console_message(
+                    staff,
+                    404,
+                    "No such guest",
+                    "There is no guest with this id; they may have been removed.",
+                );
+            }
+            Err(e) => return self.unavailable("guest", &e),
+        };
+        let assignments = match store.assignments_of_user(&guest.id).await {
+            Ok(a) => a,
+            Err(e) => return self.unavailable("assignments", &e),
+        };
+        let access: Vec<minijinja::Value> = assignments
+            .iter()
+            .map(|a| {
+                context! {
+                    app => a.app,
+                    live => a.is_live(now),
+                    granted => when(a.granted_at),
+                    until => a.expires_at.map(when),
+                }
+            })
+            .collect();
+        let mfa = match store.get_totp_factor(&guest.id).await {
+            Ok(Some(f)) => match f.confirmed_at {
+                Some(t) => format!("Authenticator set up {}", when(t)),
+                None => "Authenticator being set up (not confirmed)".to_string(),
+            },
+            Ok(None) => "No authenticator".to_string(),
+            Err(e) => return self.unavailable("mfa", &e),
+        };
+        let trail = match store
+            .list_audit(&AuditQuery {
+                subject: Some(guest.id.clone()),
+                limit: 200,
+                ..AuditQuery::default()
+            })
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return self.unavailable("audit", &e),
+        };
+        let last_sign_in = trail
+            .iter()
+            .find(|e| e.action == "signed_in")
+            .map(|e| when(e.at));
+        let trail: Vec<minijinja::Value> = trail
+            .iter()
+            .take(50)
+            .map(|e| {
+                context! {
+                    at => when(e.at),
+                    actor => e.actor,
+                    action => e.action,
+                    app => e.app,
+                    detail => if e.detail.is_null() { String::new() } else { e.detail.to_string() },
+                }
+            })
+            .collect();
+        let sessions = match store.sessions_of_user(&guest.id, now).await {
+            Ok(s) => s.len(),
+            Err(e) => return self.unavailable("sessions", &e),
+        };
+        let invites: Vec<minijinja::Value> = match store.list_invitations().await {
+            Ok(list) => list
+                .iter()
+                .filter(|i| i.user_id == guest.id)
+                .map(|i| {
+                    context! {
+                        id => i.id,
+                        apps => i.apps.join(", "),
+                        status => i.status(now),
+                        pending => i.status(now) == "pending",
+                        inviter => i.inviter,
+                        sent => when(i.created_at),
+                        expires => when(i.expires_at),
+                    }
+                })
+                .collect(),
+            Err(e) => return self.unavailable("invitations", &e),
+        };
+        let decisions = match store
+            .list_decisions(&DecisionQuery {
+                user: Some(guest.id.clone()),
+                limit: 20,
+                ..DecisionQuery::default()
+            })
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return self.unavailable("decisions", &e),
+        };
+        let decisions: Vec<minijinja::Value> =
+            decisions.iter().map(super::decisions::row).collect();
+        let notice = self.query("done").as_deref().and_then(done_text);
+        self.console_page(
+            staff,
+            200,
+            "console/guest.html",
+            "guests",
+            context! {
+                g => context! {
+                    id => guest.id,
+                    email => guest.email,
+                    name => guest.display_name,
+                    state => guest.state.as_str(),
+                    idp => guest.identity.as_ref().map(|i| i.idp.clone()),
+                    created => when(guest.created_at),
+                },
+                access, mfa, last_sign_in, sessions, invites, trail, decisions, notice,
+                max_days => MAX_ACCESS_DAYS,
+            },
+        )
+    }
+
+    /// `POST /.portcullis/admin/guests`: one action, by `action`.
+    pub(super) async fn guest_action(
+        &self,
+        staff: &Staff,
+        form: &HashMap<String, String>,
+    ) -> Reply {
+        let action = form.get("action").map(String::as_str).unwrap_or_default();
+        // The help desk: resend and reset MFA; the rest is the admins'.
+        let allowed = staff.role == Role::Admin || matches!(action, "resend" | "reset_mfa");
+        if !allowed {
+            tracing::info!(
+                request_id = %self.req.request_id,
+                user = %staff.user.id,
+                action,
+                "console action refused: role"
+            );
+            return self.role_refused(staff);
+        }
+        // Ending access and removing a guest need a second, confirming post.
+        if matches!(action, "end" | "remove")
+            && form.get("confirm").map(String::as_str) != Some("yes")
+        {
+            return self.confirm_page(staff, action, form).await;
+        }
+        let result = match action {
+            "invite" => self.console_invite(staff, form).await,
+            "extend" => self.console_extend(staff, form).await,
+            "end" => self.console_end(staff, form).await,
+            "remove" => self.console_remove(staff, form).await,
+            "reset_mfa" => self.console_reset_mfa(staff, form).await,
+            "resend" | "revoke" => self.console_invitation(staff, action, form).await,
+            _ => Err(Refused::Bad("Choose an action.".into())),
+        };
+        let user = form.get("user").cloned().unwrap_or_default();
+        match result {
+            Ok((done, Some(user))) => {
+                Reply::redirect(format!("{GUESTS}/{}?done={done}", encode_component(&user)))
+            }
+            Ok((done, None)) => Reply::redirect(format!("{GUESTS}?done={done}")),
+            Err(Refused::Bad(msg)) if action == "invite" => {
+                self.guests_page(staff, 400, Some(msg)).await
+            }
+            Err(Refused::Bad(msg)) => {
+                let back = if user.is_empty() {
+                    GUESTS.to_string()
+                } else {
+                    format!("{GUESTS}/{}", encode_component(&user))
+                };
+                self.console_page(
+                    staff,
+                    400,
+                    "console/message.html",
+                    "guests",
+                    context! { title => "Not done", text => msg, link => back, link_text => "Back" },
+                )
+            }
+            Err(Refused::Role) => self.role_refused(staff),
+            Err(Refused::Missing) => self.console_message(
+                staff,
+                404,
+                "Not found",
+                "This guest or invitation no longer exists.",
+            ),
+            Err(Refused::Failed(what, e)) => self.unavailable(what, &e),
+        }
+    }
+
+    fn role_refused(&self, staff: &Staff) -> Reply {
+        self.console_page(
+            staff,
+            403,
+            "console/message.html",
+            "",
+            context! {
+                title => "Not allowed",
+                text => "The help desk may read, resend invitations and reset MFA; other changes are for administrators.",
+            },
+        )
+    }
+
+    /// The confirmation of `end` or `remove`: what will happen, and the
+    /// same form again with `confirm=yes`.
+    async fn confirm_page(
+        &self,
+        staff: &Staff,
+        action: &str,
+        form: &HashMap<String, String>,
+    ) -> Reply {
+        let guest = match self.console_guest(form).await {
+            Ok(g) => g,
+            Err(Refused::Failed(what, e)) => return self.unavailable(what, &e),
+            Err(_) => {
+                return self.console_message(
+                    staff,
+                    404,
+                    "Not found",
+                    "This guest no longer exists.",
+                );
+            }
+        };
+        let app = form.get("app").cloned().unwrap_or_default();
+        let (title, text, button) = if action == "end" {
+            (
+                "End access?",
+                format!(
+                    "{} loses access to {app} now; their next request to it is refused.",
+                    guest.email
+                ),
+                "End access now",
+            )
+        } else {
+            (
+                "Remove this guest?",
+                format!(
+                    "{} is removed with all their access and signed out everywhere. This cannot be undone.",
+                    guest.email
+                ),
+                "Remove guest",
+            )
+        };
+        self.console_page(
+            staff,
+            200,
+            "console/confirm.html",
+            "guests",
+            context! {
+                title, text, button, action, app,
+                user => guest.id,
+                back => format!("{GUESTS}/{}", encode_component(&guest.id)),
+            },
+        )
+    }
+
+    /// The signed-in person as the caller of a guest operation.
+    fn console_caller<'a>(&'a self, staff: &'a Staff) -> Caller<'a> {
+        Caller {
+            place: Place::Gateway(self.gateway),
+            actor: &staff.user.email,
+            now: self.time(),
+        }
+    }
+
+    /// The guest the form's `user` names (a user id).
+    async fn console_guest(&self, form: &HashMap<String, String>) -> Result<User, Refused> {
+        let id = form.get("user").map(String::as_str).unwrap_or_default();
+        if id.is_empty() || id.contains('@') {
+            return Err(Refused::Missing);
+        }
+        guests::find(&self.gateway.store, id)
+            .await?
+            .ok_or(Refused::Missing)
+    }
+
+    /// The form's `app`, which must be an app of the config.
+    fn console_app(&self, form: &HashMap<String, String>) -> Result<String, Refused> {
+        let app = form.get("app").map(String::as_str).unwrap_or_default();
+        if self.snapshot.config.apps.iter().any(|a| a.name == app) {
+            Ok(app.to_string())
+        } else {
+            Err(Refused::Bad("App: choose one of the apps.".into()))
+        }
+    }
+
+    fn console_mailer(&self) -> Result<&crate::mail::Mailer, Refused> {
+        self.portal
+            .mailer()
+            .ok_or_else(|| Refused::Failed("mail", "mail is not configured".into()))
+    }
+
+    fn count_invitation_outcome(&self, outcome: &str) {
+        self.gateway
+            .metrics
+            .invitations
+            .with_label_values(&[outcome])
+            .inc();
+    }
+
+    async fn console_invite(
+        &self,
+        staff: &Staff,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        let apps = self.form_all("apps");
+        if apps.is_empty() {
+            return Err(Refused::Bad("Apps: choose at least one app.".into()));
+        }
+        for a in &apps {
+            if !self.snapshot.config.apps.iter().any(|x| &x.name == a) {
+                return Err(Refused::Bad("Apps: choose among the apps listed.".into()));
+            }
+        }
+        let days = parse_days(form.get("days"))?;
+        let mailer = self.console_mailer()?;
+        let req = InviteRequest {
+            email: form.get("email").cloned().unwrap_or_default(),
+            apps,
+            access_until: None,
+            access_days: Some(days),
+            message: form
+                .get("message")
+                .cloned()
+                .filter(|m| !m.trim().is_empty()),
+            inviter: staff.user.email.clone(),
+        };
+        match invitations::invite(
+            &self.snapshot.config,
+            &self.gateway.store,
+            mailer,
+            &req,
+            self.time(),
+        )
+        .await
+        {
+            Ok((inv, _link)) => {
+                self.count_invitation_outcome("created");
+                Ok(("invited", Some(inv.user_id)))
+            }
+            Err(InviteError::Invalid { field, message }) => {
+                Err(Refused::Bad(format!("{}: {message}", field_label(field))))
+            }
+            Err(e) => Err(Refused::Failed("invite", e.to_string())),
+        }
+    }
+
+    async fn console_extend(
+        &self,
+        staff: &Staff,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        let guest = self.console_guest(form).await?;
+        let app = self.console_app(form)?;
+        let days = parse_days(form.get("days"))?;
+        let until = self.time() + time::Duration::days(i64::from(days));
+        guests::extend(self.console_caller(staff), &guest, &app, until, Some(days)).await?;
+        Ok(("extended", Some(guest.id)))
+    }
+
+    async fn console_end(
+        &self,
+        staff: &Staff,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        let guest = self.console_guest(form).await?;
+        let app = self.console_app(form)?;
+        // `false`: ended meanwhile; ended either way.
+        guests::end(self.console_caller(staff), &guest, &app).await?;
+        Ok(("ended", Some(guest.id)))
+    }
+
+    async fn console_remove(
+        &self,
+        staff: &Staff,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        let guest = self.console_guest(form).await?;
+        guests::remove(self.console_caller(staff), &guest).await?;
+        Ok(("removed", None))
+    }
+
+    async fn console_reset_mfa(
+        &self,
+        staff: &Staff,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        let guest = self.console_guest(form).await?;
+        guests::reset_mfa(self.console_caller(staff), &self.portal.totp, &guest)
+            .await
+            .map_err(|e| Refused::Failed("mfa reset", e.to_string()))?;
+        Ok(("mfa_reset", Some(guest.id)))
+    }
+
+    /// Resend (admins and the help desk) or withdraw (admins) a pending
+    /// invitation.
+    async fn console_invitation(
+        &self,
+        staff: &Staff,
+        action: &str,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        if action == "revoke" && staff.role != Role::Admin {
+            return Err(Refused::Role);
+        }
+        let id = form
+            .get("invitation")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let now = self.time();
+        let actor = &staff.user.email;
+        let r = if action == "resend" {
+            let mailer = self.console_mailer()?;
+            invitations::resend(
+                &self.snapshot.config,
+                &self.gateway.store,
+                mailer,
+                id,
+                actor,
+                now,
+            )
+            .await
+            .map(|(inv, _)| ("resent", inv.user_id))
+        } else {
+            invitations::revoke(&self.gateway.store, id, actor, now)
+                .await
+                .map(|inv| ("revoked", inv.user_id))
+        };
+        match r {
+            Ok((done, user)) => {
+                self.count_invitation_outcome(done);
+                Ok((done, Some(user)))
+            }
+            Err(InviteError::NotFound(_)) => Err(Refused::Missing),
+            Err(InviteError::NotPending) => Err(Refused::Bad(
+                "This invitation is no longer pending (accepted, withdrawn or expired).".into(),
+            )),
+            Err(e) => Err(Refused::Failed("invitation", e.to_string())),
+        }
+    }
+}
+
+/// `days` of a form: 1 to [`MAX_ACCESS_DAYS`].
+fn parse_days(raw: Option<&String>) -> Result<u32, Refused> {
+    let raw = raw.map(|s| s.trim()).unwrap_or_default();
+    match raw.parse::<u32>() {
+        Ok(d) if (1..=MAX_ACCESS_DAYS).contains(&d) => Ok(d),
+        _ => Err(Refused::Bad(format!(
+            "Days: enter a whole number from 1 to {MAX_ACCESS_DAYS}."
+        ))),
+    }
+}
+
+fn field_label(field: &str) -> &str {
+    match field {
+        "email" => "E-mail",
+        "message" => "Message",
+        "access_days" => "Days",
+        "apps" => "Apps",
+        other => other,
+    }
+}
