@@ -45,6 +45,11 @@ pub struct Metrics {
     pub guests: IntGaugeVec,
     /// Revoked sessions held in memory (denied on every request).
     pub revoked_sessions: IntGauge,
+    /// The verified-token cache: the bytes its entries hold (as its
+    /// weigher counts them, against `server.session_cache_bytes`) and
+    /// their number; set when the metrics are read.
+    pub session_cache_bytes: IntGauge,
+    pub session_cache_entries: IntGauge,
     /// Unix time of the last successful read of revocations from the store;
     /// alert when it falls behind (revocations from other replicas are then
     /// not applied here).
@@ -166,6 +171,16 @@ impl Metrics {
             "Revoked sessions held in memory until they expire.",
         )
         .expect("valid metric");
+        let session_cache_bytes = IntGauge::new(
+            "portcullis_session_cache_bytes",
+            "Bytes held by the verified-token cache (limit: server.session_cache_bytes).",
+        )
+        .expect("valid metric");
+        let session_cache_entries = IntGauge::new(
+            "portcullis_session_cache_entries",
+            "Verified session cookies and bearer tokens held in memory.",
+        )
+        .expect("valid metric");
         let revocations_last_sync = Gauge::new(
             "portcullis_session_revocations_last_sync_timestamp_seconds",
             "Unix time of the last successful read of session revocations from the store.",
@@ -256,6 +271,8 @@ impl Metrics {
             Box::new(invitations.clone()),
             Box::new(guests.clone()),
             Box::new(revoked_sessions.clone()),
+            Box::new(session_cache_bytes.clone()),
+            Box::new(session_cache_entries.clone()),
             Box::new(revocations_last_sync.clone()),
             Box::new(store_up.clone()),
             Box::new(live_connections.clone()),
@@ -281,6 +298,8 @@ impl Metrics {
             invitations,
             guests,
             revoked_sessions,
+            session_cache_bytes,
+            session_cache_entries,
             revocations_last_sync,
             store_up,
             tls_certificate_expiry,
@@ -310,7 +329,7 @@ impl Metrics {
     /// exported only with an HTTPS listener.
     pub fn families(&self) -> Vec<Family> {
         let histograms = [self.request_duration.desc()[0].fq_name.clone()];
-        let collectors: [&dyn Collector; 21] = [
+        let collectors: [&dyn Collector; 23] = [
             &self.requests,
             &self.request_duration,
             &self.policy_results,
@@ -323,6 +342,8 @@ impl Metrics {
             &self.invitations,
             &self.guests,
             &self.revoked_sessions,
+            &self.session_cache_bytes,
+            &self.session_cache_entries,
             &self.revocations_last_sync,
             &self.store_up,
             &self.tls_certificate_expiry,

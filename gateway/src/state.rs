@@ -69,6 +69,7 @@ impl Gateway {
         directory: DirectoryCache,
         metrics: Metrics,
     ) -> Gateway {
+        let session_cache_bytes = snapshot.config.session_cache_bytes;
         Gateway {
             config_path,
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -76,7 +77,7 @@ impl Gateway {
             bearer,
             store,
             directory,
-            sessions: VerifiedCache::new(100_000),
+            sessions: VerifiedCache::new(session_cache_bytes),
             revoked: RevokedSessions::default(),
             draining: AtomicBool::new(false),
             assertions: AssertionCache::new(100_000),
@@ -88,6 +89,16 @@ impl Gateway {
             mailer: arc_swap::ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// The session cache's gauges, read at scrape time (the cache keeps
+    /// its own weight; nothing on the request path updates a gauge).
+    pub fn set_cache_metrics(&self) {
+        let m = &self.metrics;
+        m.session_cache_bytes
+            .set(i64::try_from(self.sessions.weighted_bytes()).unwrap_or(i64::MAX));
+        m.session_cache_entries
+            .set(i64::try_from(self.sessions.entry_count()).unwrap_or(i64::MAX));
     }
 
     pub fn set_ready(&self, ready: bool) {

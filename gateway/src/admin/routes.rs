@@ -204,11 +204,14 @@ impl AdminApp {
     /// The routes answered without waiting on the store.
     fn answer_now(&self, route: Route<'_>) -> Response<Vec<u8>> {
         match route {
-            Route::Metrics => respond(
-                StatusCode::OK,
-                prometheus::TEXT_FORMAT,
-                self.gateway.metrics.render(),
-            ),
+            Route::Metrics => {
+                self.gateway.set_cache_metrics();
+                respond(
+                    StatusCode::OK,
+                    prometheus::TEXT_FORMAT,
+                    self.gateway.metrics.render(),
+                )
+            }
             Route::Healthz => text(StatusCode::OK, "ok\n"),
             Route::Readyz if self.gateway.is_ready() => text(StatusCode::OK, "ready\n"),
             Route::Readyz => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),

@@ -33,6 +33,10 @@ pub struct Config {
     pub request_head_timeout: Duration,
     /// `server.max_connections_per_client` (default 256).
     pub max_connections_per_client: u32,
+    /// `server.session_cache_bytes`: the verified-token cache's budget
+    /// (default [`crate::session::DEFAULT_CACHE_BYTES`], 64 MiB). Read at
+    /// start; a reload does not resize the cache.
+    pub session_cache_bytes: u64,
     /// Where the built-in demo app listens, if enabled (quickstart).
     pub demo_app: Option<SocketAddr>,
     /// How e-mail is sent (passcodes, invitations), if configured.

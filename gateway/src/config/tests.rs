@@ -797,3 +797,20 @@ fn lint_reads_break_glass_entries_and_the_report_only_age() {
     );
     assert_eq!(c.lint.report_only_max_age, Duration::from_secs(14 * 86_400));
 }
+
+#[test]
+fn the_session_cache_budget_is_in_bytes_with_a_floor() {
+    assert_eq!(
+        load(MINIMAL).expect("loads").session_cache_bytes,
+        crate::session::DEFAULT_CACHE_BYTES
+    );
+    let set = format!("{MINIMAL}server: {{ session_cache_bytes: 16777216 }}\n");
+    assert_eq!(load(&set).expect("loads").session_cache_bytes, 16 << 20);
+    let small = format!("{MINIMAL}server: {{ session_cache_bytes: 4096 }}\n");
+    assert_eq!(
+        load(&small).expect_err("refused"),
+        [
+            "DIR/portcullis.yaml:7:32: `session_cache_bytes` must be at least 1048576 (1 MiB), not 4096"
+        ]
+    );
+}

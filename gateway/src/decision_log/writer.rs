@@ -1,6 +1,15 @@
 //! The log's writer: a background service that takes entries off the
 //! queue in batches, explains them (`trace::build`), appends each batch in
-//! one transaction, and prunes by age and count. The request path never
+//! one transaction, and prunes by age and count.
+//!
+//! It wakes on a clock ([`FLUSH_EVERY`]), not on each entry: a writer
+//! parked in `recv` would be woken by every `try_send` (a cross-thread
+//! wake-up per request), and would then write batches of one, each a
+//! transaction of its own, a commit and a WAL append (the profile of
+//! 2026-12-07: 1,806 transactions for 2,000 requests, 155k instructions
+//! per request in the writer and the SQLite worker). Waking ten times a
+//! second, a batch holds everything decided since, written in one
+//! transaction of a few multi-row `INSERT`s. The request path never
 //! waits for it: when it falls behind the queue fills and new entries are
 //! dropped (counted); a batch the store refuses or does not take within
 //! [`WRITE_TIMEOUT`] is dropped too (counted), so an outage loses entries,
@@ -14,11 +23,16 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// The longest a batch may take to be written before it is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Entries written in one transaction at most.
 const BATCH: usize = 512;
+/// How often the writer takes what has queued up. The queue holds
+/// [`super::CAPACITY`] entries: at this interval up to ~160k decisions a
+/// second are kept, far above what one replica decides.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How often old entries are pruned (and once at start).
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// At most one warning per this interval while writes fail.
@@ -55,6 +69,37 @@ impl Writer {
         }
     }
 
+    /// Writes everything queued now, in batches of at most [`BATCH`];
+    /// `false` once every sender is gone and the queue is empty.
+    async fn drain(
+        &self,
+        rx: &mut mpsc::Receiver<super::Pending>,
+        batch: &mut Vec<super::Pending>,
+        last_warning: &mut Option<Instant>,
+    ) -> bool {
+        loop {
+            let open = loop {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        batch.push(p);
+                        if batch.len() == BATCH {
+                            break true;
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break true,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break false,
+                }
+            };
+            let full = batch.len() == BATCH;
+            if !batch.is_empty() {
+                self.write(batch, last_warning).await;
+            }
+            if !full {
+                return open;
+            }
+        }
+    }
+
     async fn prune(&self) {
         let s = (self.settings)();
         let before = time::OffsetDateTime::now_utc()
@@ -81,15 +126,16 @@ impl BackgroundService for Writer {
         };
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
         let mut last_warning = None;
         loop {
             tokio::select! {
-                n = rx.recv_many(&mut batch, BATCH) => {
-                    if n == 0 {
+                _ = flush.tick() => {
+                    if !self.drain(&mut rx, &mut batch, &mut last_warning).await {
                         return;
                     }
-                    self.write(&mut batch, &mut last_warning).await;
                 }
                 _ = prune.tick() => self.prune().await,
                 _ = shutdown.changed() => break,
@@ -97,14 +143,6 @@ impl BackgroundService for Writer {
         }
         // Shutting down: what is queued now is written once, bounded by
         // the write timeout.
-        while let Ok(p) = rx.try_recv() {
-            batch.push(p);
-            if batch.len() == BATCH {
-                self.write(&mut batch, &mut last_warning).await;
-            }
-        }
-        if !batch.is_empty() {
-            self.write(&mut batch, &mut last_warning).await;
-        }
+        self.drain(&mut rx, &mut batch, &mut last_warning).await;
     }
 }

@@ -4,15 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::Expiry;
 use moka::sync::Cache;
 use sha2::{Digest as _, Sha256};
 
 use super::{ASSERTION_TTL_SECS, KeyRing, SessionClaims, SessionError, Subject};
 
-/// Default number of verified tokens kept (about 100k sessions in a few
-/// tens of MB).
-pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
+/// Default memory budget of the verified-token cache (`server.session_cache_bytes`):
+/// about 75k sessions at ~900 bytes each (the test `memory_per_cached_session`).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
 /// Default longest time a verified token stays cached even if its `exp` is
 /// later, so that key retirement and (later) session revocation take effect
@@ -24,25 +23,66 @@ type Key = [u8; 32];
 #[derive(Clone)]
 struct Entry {
     claims: Arc<SessionClaims>,
-    /// Time to live from insertion: never past the token's `exp`.
-    ttl: Duration,
+    /// When the entry goes (monotonic): never past the token's `exp`, nor
+    /// past the cache's max TTL from insertion.
+    expires: Instant,
 }
 
-/// Per-entry expiry: the lifetime computed at insertion from `exp`.
-struct UntilExp;
+/// What a cached token costs in memory, in bytes: the cache's own slot
+/// (key, entry, its share of the hash table and of the eviction queues;
+/// measured with 100k entries by the test
+/// `memory_per_cached_session`) plus each heap block of the claims as
+/// glibc's allocator hands it out (the size plus an 8-byte header,
+/// rounded up to 16, at least 32).
+#[derive(Clone, Copy)]
+struct Bytes;
 
-impl Expiry<Key, Entry> for UntilExp {
-    fn expire_after_create(&self, _key: &Key, value: &Entry, _at: Instant) -> Option<Duration> {
-        Some(value.ttl)
+/// The cache's own memory per entry beyond the claims (see [`Bytes`]).
+const SLOT_BYTES: u64 = 150;
+
+fn heap_block(size: usize) -> u64 {
+    if size == 0 {
+        0
+    } else {
+        ((size + 8).div_ceil(16) * 16).max(32) as u64
+    }
+}
+
+/// The bytes `claims` hold on the heap, their `Arc` included.
+fn claims_bytes(c: &SessionClaims) -> u64 {
+    let strings: u64 = [&c.iss, &c.sub, &c.aud, &c.email, &c.idp, &c.sid]
+        .iter()
+        .map(|s| heap_block(s.capacity()))
+        .sum();
+    let lists: u64 = [&c.groups, &c.amr]
+        .iter()
+        .map(|l| {
+            heap_block(l.capacity() * std::mem::size_of::<String>())
+                + l.iter().map(|s| heap_block(s.capacity())).sum::<u64>()
+        })
+        .sum();
+    // The `Arc`'s block: two counters and the claims.
+    heap_block(std::mem::size_of::<SessionClaims>() + 16) + strings + lists
+}
+
+impl quick_cache::Weighter<Key, Entry> for Bytes {
+    fn weight(&self, _key: &Key, entry: &Entry) -> u64 {
+        SLOT_BYTES + claims_bytes(&entry.claims)
     }
 }
 
 /// Verified claims by SHA-256 of (scope, token).
 ///
-/// Bounded by entry count (moka's TinyLFU admission keeps frequently used
-/// sessions when the cache is full) and by each token's `exp`: an entry is
-/// dropped by moka at `exp` (measured on the monotonic clock from insertion)
-/// and a lookup also refuses it once `now >= exp` (the caller's clock).
+/// Bounded by bytes (`server.session_cache_bytes`, weighed by [`Bytes`]),
+/// not entries: a token with many groups costs what it holds. Eviction is
+/// quick_cache's S3-FIFO (a token seen once goes first; frequently used
+/// sessions stay when the cache is full), chosen over moka for its
+/// footprint: ~100 bytes of bookkeeping per entry against moka's ~460 (its
+/// access-order deques, timer wheel and per-entry `Arc`s; measured with
+/// 100k entries, issue 21). Each entry also ends at the token's `exp`
+/// (measured on the monotonic clock from insertion) and a lookup refuses
+/// it once `now >= exp` (the caller's clock); an expired entry nobody asks
+/// for again waits for eviction, inside the byte budget.
 ///
 /// Failures are **not** cached. A flood of distinct bad tokens therefore
 /// adds nothing to memory and cannot evict good sessions; the cost is that
@@ -51,33 +91,33 @@ impl Expiry<Key, Entry> for UntilExp {
 /// check, the same as a cold valid token). Rate limiting such clients is the
 /// proxy's job, not the cache's.
 pub struct VerifiedCache {
-    inner: Cache<Key, Entry>,
+    inner: quick_cache::sync::Cache<Key, Entry, Bytes>,
     max_ttl: Duration,
 }
 
 impl std::fmt::Debug for VerifiedCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifiedCache")
-            .field("entries", &self.inner.entry_count())
+            .field("entries", &self.inner.len())
+            .field("bytes", &self.inner.weight())
             .field("max_ttl", &self.max_ttl)
             .finish()
     }
 }
 
 impl VerifiedCache {
-    /// A cache of at most `capacity` tokens, each kept at most
+    /// A cache of at most `max_bytes` of tokens, each kept at most
     /// [`DEFAULT_CACHE_MAX_TTL`].
-    pub fn new(capacity: u64) -> Self {
-        VerifiedCache::with_max_ttl(capacity, DEFAULT_CACHE_MAX_TTL)
+    pub fn new(max_bytes: u64) -> Self {
+        VerifiedCache::with_max_ttl(max_bytes, DEFAULT_CACHE_MAX_TTL)
     }
 
-    /// A cache of at most `capacity` tokens, each kept at most `max_ttl`.
-    pub fn with_max_ttl(capacity: u64, max_ttl: Duration) -> Self {
+    /// A cache of at most `max_bytes` of tokens, each kept at most `max_ttl`.
+    pub fn with_max_ttl(max_bytes: u64, max_ttl: Duration) -> Self {
+        // The estimate only sizes the hash table up front; it grows.
+        let estimated = (max_bytes / 1024).clamp(16, 1 << 20) as usize;
         VerifiedCache {
-            inner: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExp)
-                .build(),
+            inner: quick_cache::sync::Cache::with_weighter(estimated, max_bytes, Bytes),
             max_ttl,
         }
     }
@@ -92,8 +132,8 @@ impl VerifiedCache {
     pub fn get(&self, scope: &str, token: &str, now: i64) -> Option<Arc<SessionClaims>> {
         let key = key(scope, token);
         let entry = self.inner.get(&key)?;
-        if now >= entry.claims.exp {
-            self.inner.invalidate(&key);
+        if now >= entry.claims.exp || Instant::now() >= entry.expires {
+            self.inner.remove(&key);
             return None;
         }
         Some(entry.claims)
@@ -117,7 +157,7 @@ impl VerifiedCache {
                 key(scope, token),
                 Entry {
                     claims: Arc::clone(&claims),
-                    ttl,
+                    expires: Instant::now() + ttl,
                 },
             );
         }
@@ -144,18 +184,24 @@ impl VerifiedCache {
 
     /// Drops every entry, e.g. after a key was revoked.
     pub fn invalidate_all(&self) {
-        self.inner.invalidate_all();
+        self.inner.clear();
     }
 
-    /// Approximate number of entries (moka updates it lazily).
+    /// Number of entries.
     pub fn entry_count(&self) -> u64 {
-        self.inner.entry_count()
+        self.inner.len() as u64
     }
 
-    /// Applies pending evictions now; tests call it before reading
-    /// [`VerifiedCache::entry_count`].
+    /// The memory the entries hold, in bytes (as [`Bytes`] weighs them).
+    pub fn weighted_bytes(&self) -> u64 {
+        self.inner.weight()
+    }
+
+    /// Drops the entries whose time has passed; tests call it before
+    /// reading [`VerifiedCache::entry_count`].
     pub fn run_pending_tasks(&self) {
-        self.inner.run_pending_tasks();
+        let now = Instant::now();
+        self.inner.retain(|_, e| e.expires > now);
     }
 }
 
@@ -251,6 +297,11 @@ mod tests {
     use crate::session::UserType;
     use std::cell::Cell;
 
+    /// The weight of one test entry (`claims`).
+    fn entry() -> u64 {
+        SLOT_BYTES + claims_bytes(&claims(0))
+    }
+
     fn claims(exp: i64) -> SessionClaims {
         SessionClaims {
             iss: "https://gw".into(),
@@ -270,7 +321,7 @@ mod tests {
 
     #[test]
     fn verified_token_is_served_from_cache() {
-        let cache = VerifiedCache::new(100);
+        let cache = VerifiedCache::new(100 * entry());
         let calls = Cell::new(0);
         let verify = || {
             calls.set(calls.get() + 1);
@@ -291,7 +342,7 @@ mod tests {
 
     #[test]
     fn scope_is_part_of_the_key() {
-        let cache = VerifiedCache::new(100);
+        let cache = VerifiedCache::new(100 * entry());
         cache.insert("a.localhost", "tok", claims(1_000), 0);
         assert!(cache.get("a.localhost", "tok", 1).is_some());
         assert!(
@@ -303,7 +354,7 @@ mod tests {
 
     #[test]
     fn failures_are_not_cached() {
-        let cache = VerifiedCache::new(100);
+        let cache = VerifiedCache::new(100 * entry());
         let r = cache.get_or_verify("s", "bad", 0, || Err(SessionError::BadSignature));
         assert_eq!(r, Err(SessionError::BadSignature));
         cache.run_pending_tasks();
@@ -317,7 +368,7 @@ mod tests {
 
     #[test]
     fn entry_never_outlives_exp_on_the_callers_clock() {
-        let cache = VerifiedCache::new(100);
+        let cache = VerifiedCache::new(100 * entry());
         cache.insert("s", "tok", claims(100), 0);
         assert!(cache.get("s", "tok", 99).is_some());
         assert!(cache.get("s", "tok", 100).is_none());
@@ -332,7 +383,7 @@ mod tests {
 
     #[test]
     fn entry_is_evicted_at_exp_in_real_time() {
-        let cache = VerifiedCache::new(100);
+        let cache = VerifiedCache::new(100 * entry());
         let now = 1_000;
         // exp one second away: moka drops it after 1 s of monotonic time,
         // even though a lookup with a stale clock would still accept it.
@@ -346,7 +397,7 @@ mod tests {
 
     #[test]
     fn max_ttl_caps_long_lived_tokens() {
-        let cache = VerifiedCache::with_max_ttl(100, Duration::from_millis(200));
+        let cache = VerifiedCache::with_max_ttl(100 * entry(), Duration::from_millis(200));
         cache.insert("s", "tok", claims(i64::MAX), 0);
         assert!(cache.get("s", "tok", 1).is_some());
         std::thread::sleep(Duration::from_millis(400));
@@ -400,7 +451,7 @@ mod tests {
 
     #[test]
     fn capacity_bound_holds_under_a_flood_of_distinct_tokens() {
-        let cache = VerifiedCache::new(100);
+        let cache = VerifiedCache::new(100 * entry());
         for i in 0..5_000 {
             cache.insert("s", &format!("tok-{i}"), claims(10_000), 0);
         }
@@ -409,6 +460,61 @@ mod tests {
             cache.entry_count() <= 100,
             "entries: {}",
             cache.entry_count()
+        );
+    }
+
+    /// Claims the size of a real cookie session's: a `u_` id, an e-mail,
+    /// three groups, `pwd` + `mfa`, a 22-character session id.
+    fn realistic(i: usize) -> SessionClaims {
+        SessionClaims {
+            iss: "portcullis".into(),
+            sub: format!("u_{i:022}").as_str().into(),
+            aud: "payroll.contoso.com".into(),
+            email: format!("user.{i:06}@contoso.com").as_str().into(),
+            user_type: UserType::Member,
+            groups: vec!["finance".into(), "staff".into(), "vpn-users".into()],
+            idp: "entra".into(),
+            amr: vec!["pwd".into(), "mfa".into()],
+            auth_time: 1_000,
+            iat: 1_000,
+            exp: 1_000_000,
+            sid: format!("{i:022}").as_str().into(),
+        }
+    }
+
+    /// Resident memory (Linux), for the per-entry figure below.
+    fn rss_bytes() -> Option<u64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * 4096)
+    }
+
+    /// Issue 21: 100k cached sessions, in bytes per entry. The RSS figure
+    /// is only clean when this test runs alone
+    /// (`cargo test --lib -- --exact session::cache::tests::memory_per_cached_session`).
+    #[test]
+    fn memory_per_cached_session() {
+        const N: usize = 100_000;
+        let tokens: Vec<String> = (0..N).map(|i| format!("token-{i:040}")).collect();
+        let cache = VerifiedCache::new(N as u64 * 2048);
+        let before = rss_bytes();
+        for (i, t) in tokens.iter().enumerate() {
+            cache.insert("payroll.contoso.com", t, realistic(i), 1_000);
+        }
+        cache.run_pending_tasks();
+        let after = rss_bytes();
+        assert_eq!(cache.entry_count(), N as u64);
+        let weighed = cache.weighted_bytes() / N as u64;
+        if let (Some(a), Some(b)) = (after, before) {
+            eprintln!(
+                "RSS: {} bytes per cached session; weighed: {weighed}",
+                a.saturating_sub(b) / N as u64
+            );
+        }
+        assert_eq!(
+            weighed,
+            SLOT_BYTES + claims_bytes(&realistic(0)),
+            "every entry weighed alike"
         );
     }
 }

@@ -31,7 +31,7 @@ pub use bearer::{
     BearerConfig, BearerVerifier, DEFAULT_ALGORITHMS, JwksSource, parse_algorithm,
     unverified_issuer,
 };
-pub use cache::{AssertionCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_MAX_TTL, VerifiedCache};
+pub use cache::{AssertionCache, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_MAX_TTL, VerifiedCache};
 pub use jwt::{DEFAULT_LEEWAY_SECS, MAX_TOKEN_LEN};
 pub(crate) use keys::rotation_due;
 pub use keys::{ASSERTION_TTL_SECS, AssertionClaims, KeyRing, SigningKeyRecord};

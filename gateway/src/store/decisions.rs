@@ -91,7 +91,8 @@ impl Store {
         on_backend!(self, b => b.get_decision(request_id).await)
     }
 
-    /// Recorded decisions matching `q`, newest first, at most `q.limit`.
+    /// Recorded decisions matching `q`, newest first (in the order they
+    /// were appended), at most `q.limit`.
     pub async fn list_decisions(
         &self,
         q: &DecisionQuery,

@@ -35,6 +35,10 @@ use super::error::ConfigError;
 use super::file::{ConfigFile, IdpFile, S};
 use super::runtime::Config;
 
+/// The smallest `server.session_cache_bytes`: a cache that holds ~1,000
+/// sessions (a smaller one would verify nearly every request anew).
+const MIN_SESSION_CACHE_BYTES: u64 = 1 << 20;
+
 /// Checks a parsed config file read from `path`: the runtime [`Config`], or
 /// every error found, the config's own first (by position), then those of
 /// files it names.
@@ -186,6 +190,24 @@ impl Checker<'_> {
             Some(n) => n.value,
             None => 256,
         };
+        let session_cache_bytes = match f
+            .server
+            .as_ref()
+            .and_then(|s| s.session_cache_bytes.as_ref())
+        {
+            Some(n) if n.value < MIN_SESSION_CACHE_BYTES => {
+                self.err(
+                    n,
+                    format!(
+                        "`session_cache_bytes` must be at least {MIN_SESSION_CACHE_BYTES} (1 MiB), not {}",
+                        n.value
+                    ),
+                );
+                MIN_SESSION_CACHE_BYTES
+            }
+            Some(n) => n.value,
+            None => crate::session::DEFAULT_CACHE_BYTES,
+        };
         Config {
             path: self.path.to_path_buf(),
             listen,
@@ -201,6 +223,7 @@ impl Checker<'_> {
             threads: f.server.as_ref().and_then(|s| s.threads),
             request_head_timeout,
             max_connections_per_client,
+            session_cache_bytes,
             state_dir: f
                 .server
                 .as_ref()

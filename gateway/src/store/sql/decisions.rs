@@ -5,6 +5,10 @@
 use sqlx::FromRow;
 
 use super::{Backend, from_unix};
+
+/// Rows in one `INSERT` at most (7 parameters each: far below both
+/// databases' limits on parameters per statement).
+const INSERT_ROWS: usize = 64;
 use crate::store::StoreError;
 use crate::store::decisions::{DecisionQuery, NewDecision, StoredDecision};
 
@@ -12,27 +16,40 @@ impl Backend {
     pub async fn append_decisions(&self, batch: &[NewDecision]) -> Result<u64, StoreError> {
         const OP: &str = "append_decisions";
         // One transaction per batch: one commit (one fsync on SQLite)
-        // instead of one per entry.
+        // instead of one per entry; and a few multi-row `INSERT`s rather
+        // than one statement per row. The chunks are powers of two, so at
+        // most seven statement texts are ever prepared (and cached).
         let mut tx = self.pool.begin().await.map_err(|e| StoreError::db(OP, e))?;
         let mut written = 0;
-        for d in batch {
-            written += sqlx::query(concat!(
-                "INSERT INTO decisions (request_id, at, app, user_id, decision, reason, entry)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7",
-                jsonb!(),
-                ") ON CONFLICT (request_id) DO NOTHING"
-            ))
-            .bind(&d.request_id)
-            .bind(d.at.unix_timestamp())
-            .bind(&d.app)
-            .bind(d.user_id.as_deref())
-            .bind(d.decision)
-            .bind(d.reason)
-            .bind(&d.entry)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?
-            .rows_affected();
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let n = if rest.len() >= INSERT_ROWS {
+                INSERT_ROWS
+            } else {
+                1 << rest.len().ilog2()
+            };
+            let (chunk, after) = rest.split_at(n);
+            rest = after;
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO decisions (request_id, at, app, user_id, decision, reason, entry) ",
+            );
+            q.push_values(chunk, |mut row, d| {
+                row.push_bind(d.request_id.as_str())
+                    .push_bind(d.at.unix_timestamp())
+                    .push_bind(d.app.as_str())
+                    .push_bind(d.user_id.as_deref())
+                    .push_bind(d.decision)
+                    .push_bind(d.reason)
+                    .push_bind(d.entry.as_str())
+                    .push_unseparated(jsonb!());
+            });
+            q.push(" ON CONFLICT (request_id) DO NOTHING");
+            written += q
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?
+                .rows_affected();
         }
         tx.commit().await.map_err(|e| StoreError::db(OP, e))?;
         Ok(written)
@@ -77,9 +94,7 @@ impl Backend {
             text_param!(),
             " IS NULL OR reason = $4)
                AND at >= $5 AND at < $6
-             ORDER BY at DESC, request_id",
-            byte_order!(),
-            " LIMIT $7"
+             ORDER BY id DESC LIMIT $7"
         ))
         .bind(q.user.as_deref())
         .bind(q.app.as_deref())
@@ -100,26 +115,33 @@ impl Backend {
         max_entries: u64,
     ) -> Result<u64, StoreError> {
         const OP: &str = "prune_decisions";
-        let mut pruned = sqlx::query("DELETE FROM decisions WHERE at < $1")
-            .bind(before.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| StoreError::db(OP, e))?
-            .rows_affected();
+        // Rows are appended in the order decisions are made, so `id`
+        // orders them by time: the oldest that stays is the first at or
+        // after `before` (found by walking the ids up from the oldest,
+        // over exactly the rows that go), then the `max_entries`-th newest.
+        // Only the table's own key and `request_id` are indexed, which
+        // keeps an append to two B-tree inserts.
+        let mut pruned = sqlx::query(
+            "DELETE FROM decisions WHERE id < COALESCE(
+                 (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
+                 9223372036854775807)",
+        )
+        .bind(before.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?
+        .rows_affected();
         if max_entries == 0 {
             return Ok(pruned);
         }
-        // The time of the oldest entry that stays: everything older goes.
-        // Others of that very second stay too (a few over the bound, never
-        // one of the newest `max_entries` pruned).
         let cutoff: Option<i64> =
-            sqlx::query_scalar("SELECT at FROM decisions ORDER BY at DESC LIMIT 1 OFFSET $1")
+            sqlx::query_scalar("SELECT id FROM decisions ORDER BY id DESC LIMIT 1 OFFSET $1")
                 .bind(i64::try_from(max_entries - 1).unwrap_or(i64::MAX))
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| StoreError::db(OP, e))?;
         if let Some(cutoff) = cutoff {
-            pruned += sqlx::query("DELETE FROM decisions WHERE at < $1")
+            pruned += sqlx::query("DELETE FROM decisions WHERE id < $1")
                 .bind(cutoff)
                 .execute(&self.pool)
                 .await
