@@ -6,6 +6,15 @@ use crate::snapshot::Snapshot;
 use rules::{Evaluation, RequestFacts, ResolvedFacts, explain, format_duration};
 use serde_json::{Value, json};
 
+/// The session's MFA in the tables' `From:` line.
+pub(crate) fn mfa_words(m: rules::MfaStrength) -> &'static str {
+    match m {
+        rules::MfaStrength::None => "no",
+        rules::MfaStrength::Mfa => "yes",
+        rules::MfaStrength::PhishingResistant => "yes (phishing-resistant)",
+    }
+}
+
 /// Resolves the facts against the snapshot and explains the decision.
 pub struct WhatIf {
     pub facts: ResolvedFacts,
@@ -45,7 +54,9 @@ impl WhatIf {
             "country": self.facts.country.as_str(),
             "platform": self.facts.platform.as_str(),
             "client_app": self.facts.client_app.as_str(),
-            "mfa": self.facts.mfa,
+            "mfa": self.facts.mfa.is_mfa(),
+            "mfa_strength": self.facts.mfa.as_str(),
+            "mfa_asked": eval.mfa_asked.as_str(),
             "locations": rules.location_names(&locations),
             "sign_in_frequency": eval.sign_in_frequency.map(format_duration),
             "policies": eval.policies.iter().map(|t| json!({
@@ -95,8 +106,14 @@ impl WhatIf {
             },
             f.platform,
             f.client_app,
-            if f.mfa { "yes" } else { "no" },
+            mfa_words(f.mfa),
         ));
+        if eval.mfa_asked.is_mfa() {
+            out.push_str(&format!(
+                "Strength: asked {}, present {}\n",
+                eval.mfa_asked, f.mfa
+            ));
+        }
         if rules.policies().is_empty() {
             out.push_str("\nNo policies.\n");
             return out;

@@ -2,6 +2,11 @@
 //! Enrollment (QR code and key, confirmed by a first code, then recovery
 //! codes shown once) or verification (a code or a recovery code); then the
 //! session carries MFA and the browser goes back to the app that asked.
+//!
+//! When the app's policies asked for phishing-resistant MFA
+//! (`strength=phishing_resistant` on the way here, see `proxy::respond`),
+//! only methods that meet it are offered: a TOTP code never does, since a
+//! phishing page can relay it.
 
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
@@ -9,6 +14,7 @@ use crate::mfa::MfaError;
 use crate::session::{SessionClaims, cookie};
 use crate::store::User;
 use minijinja::context;
+use rules::MfaStrength;
 
 /// For input that is no code at all; it costs no try.
 const MALFORMED: &str = "That is not a code: type the 6 digits the app shows (or a recovery code). This did not count as a try.";
@@ -27,8 +33,15 @@ impl Handler<'_> {
         let Some((claims, user)) = self.auth_session().await else {
             return Reply::redirect(format!("{}?rd={}", paths::SIGN_IN, encode_component(&rd)));
         };
-        if form.is_none() && claims.mfa() {
+        let asked = self.mfa_asked(form.as_ref());
+        // Back to the app only with what it asked for: handing a plain-MFA
+        // session back to an app that wants phishing-resistant MFA would
+        // send the browser round in a loop.
+        if form.is_none() && claims.mfa() && claims.mfa_strength() >= asked {
             return self.handoff(&claims, &rd).await;
+        }
+        if asked == MfaStrength::PhishingResistant {
+            return self.phishing_resistant_step(&claims, &rd);
         }
         let store = &self.gateway.store;
         let enrolled = match store.get_totp_factor(&user.id).await {
@@ -126,6 +139,36 @@ impl Handler<'_> {
             Err(MfaError::Locked { .. }) => self.locked(),
             Err(e) => self.unavailable("mfa", &e),
         }
+    }
+
+    /// The strength the app asked for: from the query on the way in, from
+    /// the form's hidden field on a post. Only a hint for which methods to
+    /// offer; the app's rules decide again.
+    fn mfa_asked(&self, form: Option<&std::collections::HashMap<String, String>>) -> MfaStrength {
+        let word = form
+            .and_then(|f| f.get("strength").cloned())
+            .or_else(|| self.query("strength"));
+        match word.as_deref() {
+            Some("phishing_resistant") => MfaStrength::PhishingResistant,
+            _ => MfaStrength::Mfa,
+        }
+    }
+
+    /// The app asked for phishing-resistant MFA, which an authenticator
+    /// code cannot give: say so, and what to do (the reason
+    /// `stronger_mfa_required` when the session already has plain MFA).
+    fn phishing_resistant_step(&self, claims: &SessionClaims, _rd: &str) -> Reply {
+        let text = if claims.mfa() {
+            "This app asks for a stronger kind of two-step verification than a code from an \
+             authenticator app: a passkey (a security key, or your device's fingerprint, face or \
+             PIN), or signing in with an organisation account that uses one. Sign in again with \
+             such a method, or ask the person who invited you."
+        } else {
+            "This app asks for phishing-resistant two-step verification: a passkey (a security \
+             key, or your device's fingerprint, face or PIN), or signing in with an organisation \
+             account that uses one. A code from an authenticator app will not do for this app."
+        };
+        self.message(403, "A stronger sign-in is needed", text)
     }
 
     async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {

@@ -58,6 +58,10 @@ pub struct Verdict {
     /// The key set the session was verified with; the request signs its
     /// assertion with the same set. `None` without a session.
     pub keys: Option<Arc<KeyRing>>,
+    /// For `Decision::Mfa`: the strength the policies ask for and the one
+    /// the session has; the step-up answer says which will do.
+    pub mfa_asked: rules::MfaStrength,
+    pub mfa_present: rules::MfaStrength,
 }
 
 impl Verdict {
@@ -87,6 +91,8 @@ impl Verdict {
             user_type: None,
             applied: Vec::new(),
             keys: None,
+            mfa_asked: rules::MfaStrength::None,
+            mfa_present: rules::MfaStrength::None,
         }
     }
 }
@@ -217,12 +223,15 @@ pub async fn decide(
         country: facts.country,
         platform: facts.platform,
         client_app: facts.client_app,
-        mfa: claims.as_ref().is_some_and(|c| c.mfa()),
+        mfa: claims
+            .as_ref()
+            .map_or(rules::MfaStrength::None, |c| c.mfa_strength()),
         signed_in_ago: claims
             .as_ref()
             .map(|c| std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64)),
     };
     let eval = rules::evaluate(&snapshot.rules, &request);
+    let mfa_present = request.mfa;
     g.decision_log.record(&Seen {
         claims: claims.as_ref(),
         user_type,
@@ -256,6 +265,8 @@ pub async fn decide(
         user_type,
         applied,
         keys: Some(keys),
+        mfa_asked: eval.mfa_asked,
+        mfa_present,
     })
 }
 

@@ -225,6 +225,8 @@ impl Ctx {
             client_app,
             path_and_query: self.forward_uri(),
             token_problem,
+            mfa_asked: rules::MfaStrength::None,
+            mfa_present: rules::MfaStrength::None,
         }
     }
 
@@ -356,7 +358,11 @@ impl ProxyHttp for Proxy {
             ctx.live = live;
             return Ok(false);
         }
-        let a = ctx.answer(verdict.client_app, verdict.token_problem);
+        let a = Answer {
+            mfa_asked: verdict.mfa_asked,
+            mfa_present: verdict.mfa_present,
+            ..ctx.answer(verdict.client_app, verdict.token_problem)
+        };
         respond::deny(session, verdict.decision, &a).await?;
         Ok(true)
     }
