@@ -21,6 +21,7 @@ pub mod mfa;
 mod module_graph;
 pub mod oauth2;
 pub mod oidc;
+pub mod passkeys;
 pub mod pools;
 pub mod portal;
 pub mod proxy;

@@ -27,6 +27,7 @@ mod invitation;
 mod manage;
 mod mfa_step;
 mod pages;
+mod passkeys_page;
 mod signin;
 mod signup;
 

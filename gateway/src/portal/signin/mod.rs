@@ -84,6 +84,8 @@ impl Handler<'_> {
             paths::OAUTH2_CALLBACK if !post => self.oauth2_callback().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
+            paths::PASSKEYS => self.passkeys_page().await,
+            paths::PASSKEYS_JS if !post => self.passkeys_script(),
             paths::SIGN_OUT => self.sign_out().await,
             paths::INVITE => self.invitation().await,
             p if p == paths::MANAGE || p.starts_with("/.portcullis/manage/") => self.manage().await,
