@@ -27,7 +27,8 @@
     const body = new URLSearchParams();
     body.set("csrf", form.elements.csrf.value);
     body.set("action", action);
-    const res = await fetch(form.action, {
+    // getAttribute: the form's `action` field shadows `form.action`.
+    const res = await fetch(form.getAttribute("action"), {
       method: "POST",
       body: body,
       credentials: "same-origin",
@@ -85,6 +86,7 @@
         form.elements.credential.value = JSON.stringify(cred);
         form.submit();
       } catch (e) {
+        console.error("passkey: " + e);
         if (status) status.textContent = "The passkey was not used. Try again, or use another way.";
       }
     });
