@@ -542,7 +542,7 @@ pub fn fixed_request(kind: Kind) -> RequestFacts {
             user_agent: Some(USER_AGENTS[1].into()),
             platform: None,
             client_app: Some(ClientApp::Browser),
-            mfa: true,
+            mfa: rules::MfaStrength::Mfa,
             signed_in_ago: Some(Duration::from_secs(2 * 3600)),
             assigned: Some(true),
         },
@@ -558,7 +558,7 @@ pub fn fixed_request(kind: Kind) -> RequestFacts {
             user_agent: Some(USER_AGENTS[0].into()),
             platform: None,
             client_app: Some(ClientApp::Browser),
-            mfa: true,
+            mfa: rules::MfaStrength::Mfa,
             signed_in_ago: Some(Duration::from_secs(20 * 60)),
             assigned: None,
         },
@@ -702,7 +702,11 @@ impl RequestGen {
             user_agent: Some(rng.pick(USER_AGENTS).to_string()),
             platform: None,
             client_app: Some(client_app),
-            mfa: rng.chance(0.5),
+            mfa: if rng.chance(0.5) {
+                rules::MfaStrength::Mfa
+            } else {
+                rules::MfaStrength::None
+            },
             signed_in_ago: Some(signed_in_ago),
             assigned: Some(rng.chance(0.9)),
         }

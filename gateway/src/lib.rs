@@ -22,6 +22,7 @@ pub mod mfa;
 mod module_graph;
 pub mod oauth2;
 pub mod oidc;
+pub mod passkeys;
 pub mod pools;
 pub mod portal;
 pub mod proxy;

@@ -24,6 +24,10 @@ pub mod paths {
     pub const OAUTH2_CALLBACK: &str = "/.portcullis/oauth2/callback";
     pub const CONSENT: &str = "/.portcullis/consent";
     pub const MFA: &str = "/.portcullis/mfa";
+    /// The signed-in person's passkeys (auth host).
+    pub const PASSKEYS: &str = "/.portcullis/security/passkeys";
+    /// The passkey script of the portal's pages (auth host).
+    pub const PASSKEYS_JS: &str = "/.portcullis/static/passkeys.js";
     pub const SESSION: &str = "/.portcullis/session";
     pub const SIGN_OUT: &str = "/.portcullis/sign-out";
     pub const INVITE: &str = "/.portcullis/invite";

@@ -15,12 +15,17 @@
 //!   refuses it anywhere else).
 //! - **MFA**: an IdP's `amr`/`acr` counts only for an IdP with
 //!   `mfa: trusted`, and then only the values in its `mfa_values`
-//!   (default [`DEFAULT_MFA_VALUES`]).
+//!   (default [`DEFAULT_MFA_VALUES`]); it is phishing-resistant MFA
+//!   (`phishing_resistant_mfa` in the rules) only when it names one of its
+//!   `phishing_resistant_values` (default none: a partner's IdP is not
+//!   believed about the kind of factor unless the config says so).
 //! - **Members**: an IdP speaks only for the e-mail domains it is given; an
 //!   e-mail in a member domain from an IdP that does not serve that domain
 //!   is refused, and a member is made only by an IdP that serves it.
 //!
 //! Pure: no I/O, no clock; a leaf module (it names no other module).
+
+use rules::MfaStrength;
 
 /// The `amr`/`acr` values that count as MFA when an idp sets no
 /// `mfa_values`.
@@ -43,6 +48,10 @@ pub struct IdpTrust {
     pub mfa_trusted: bool,
     /// The `amr`/`acr` values that count as MFA (lower-case compared).
     pub mfa_values: Vec<String>,
+    /// The `amr`/`acr` values that count as phishing-resistant MFA
+    /// (lower-case compared), e.g. Entra's `fido`, `wia`, `x509`, or a SAML
+    /// `AuthnContextClassRef` for smart cards. Each also counts as MFA.
+    pub phishing_resistant_values: Vec<String>,
 }
 
 impl Default for IdpTrust {
@@ -53,6 +62,7 @@ impl Default for IdpTrust {
             trust_groups: false,
             mfa_trusted: false,
             mfa_values: DEFAULT_MFA_VALUES.iter().map(|s| s.to_string()).collect(),
+            phishing_resistant_values: Vec::new(),
         }
     }
 }
@@ -83,14 +93,30 @@ impl IdpTrust {
     }
 
     /// Whether the sign-in's `amr` values or `acr` count as MFA: only for
-    /// an IdP with `mfa: trusted`, and only the values in `mfa_values`.
+    /// an IdP with `mfa: trusted`, and only the values in `mfa_values` or
+    /// `phishing_resistant_values`.
     pub fn mfa<S: AsRef<str>>(&self, amr: &[S], acr: Option<&str>) -> bool {
-        self.mfa_trusted
-            && amr
-                .iter()
-                .map(|a| a.as_ref())
-                .chain(acr)
-                .any(|v| self.mfa_values.iter().any(|m| m.eq_ignore_ascii_case(v)))
+        self.mfa_strength(amr, acr).is_mfa()
+    }
+
+    /// How strong the sign-in's MFA counts as: nothing unless the IdP has
+    /// `mfa: trusted`; then phishing-resistant when an `amr` value or the
+    /// `acr` is one of `phishing_resistant_values`, plain MFA when one is in
+    /// `mfa_values`, else none.
+    pub fn mfa_strength<S: AsRef<str>>(&self, amr: &[S], acr: Option<&str>) -> MfaStrength {
+        if !self.mfa_trusted {
+            return MfaStrength::None;
+        }
+        let said = || amr.iter().map(|a| a.as_ref()).chain(acr);
+        let named =
+            |list: &[String]| said().any(|v| list.iter().any(|m| m.eq_ignore_ascii_case(v)));
+        if named(&self.phishing_resistant_values) {
+            MfaStrength::PhishingResistant
+        } else if named(&self.mfa_values) {
+            MfaStrength::Mfa
+        } else {
+            MfaStrength::None
+        }
     }
 
     /// Home-realm discovery: does this IdP answer for `email`'s domain?
@@ -123,6 +149,7 @@ mod tests {
             trust_groups,
             mfa_trusted,
             mfa_values: values.iter().map(|s| s.to_string()).collect(),
+            phishing_resistant_values: Vec::new(),
         }
     }
 
@@ -156,6 +183,33 @@ mod tests {
         assert!(acr.mfa(&["pwd"], Some("urn:x:MFA")));
         assert!(acr.mfa(&["hwk"], None));
         assert!(!acr.mfa(&["mfa"], None));
+    }
+
+    #[test]
+    fn phishing_resistant_only_for_a_trusted_idp_and_only_its_values() {
+        let mut t = trust(false, true, &["mfa"]);
+        t.phishing_resistant_values = vec!["fido".into(), "urn:x:smartcard".into()];
+        assert_eq!(t.mfa_strength(&["pwd", "mfa"], None), MfaStrength::Mfa);
+        assert_eq!(
+            t.mfa_strength(&["FIDO"], None),
+            MfaStrength::PhishingResistant
+        );
+        assert_eq!(
+            t.mfa_strength(&["pwd"], Some("urn:x:SmartCard")),
+            MfaStrength::PhishingResistant
+        );
+        // A phishing-resistant value is MFA too.
+        assert!(t.mfa(&["fido"], None));
+        assert_eq!(t.mfa_strength(&["otp", "hwk"], None), MfaStrength::None);
+        // An IdP not trusted for MFA is believed about nothing.
+        t.mfa_trusted = false;
+        assert_eq!(t.mfa_strength(&["fido", "mfa"], None), MfaStrength::None);
+        // By default no value is phishing-resistant, whatever the IdP says.
+        let default = trust(false, true, &["mfa"]);
+        assert_eq!(
+            default.mfa_strength(&["mfa", "fido", "phr", "hwk"], Some("phr")),
+            MfaStrength::Mfa
+        );
     }
 
     #[test]

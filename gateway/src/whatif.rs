@@ -21,6 +21,15 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// The session's MFA in the tables' `From:` line.
+pub(crate) fn mfa_words(m: rules::MfaStrength) -> &'static str {
+    match m {
+        rules::MfaStrength::None => "no",
+        rules::MfaStrength::Mfa => "yes",
+        rules::MfaStrength::PhishingResistant => "yes (phishing-resistant)",
+    }
+}
+
 /// Resolves the facts against the snapshot and explains the decision.
 pub struct WhatIf {
     pub facts: ResolvedFacts,
@@ -300,7 +309,9 @@ impl WhatIf {
             "country": f.country.as_str(),
             "platform": f.platform.as_str(),
             "client_app": f.client_app.as_str(),
-            "mfa": f.mfa,
+            "mfa": f.mfa.is_mfa(),
+            "mfa_strength": f.mfa.as_str(),
+            "mfa_asked": a.eval.as_ref().map(|e| e.mfa_asked.as_str()),
             "locations": rules.location_names(&locations),
             "sign_in_frequency": a.eval.as_ref().and_then(|e| e.sign_in_frequency).map(format_duration),
             "directory": self.directory_json(),
@@ -351,10 +362,18 @@ impl WhatIf {
             },
             f.platform,
             f.client_app,
-            if f.mfa { "yes" } else { "no" },
+            mfa_words(f.mfa),
         ));
         if f.email.is_some() {
             out.push_str(&format!("Directory: {}\n", self.directory_line(&a)));
+        }
+        if let Some(eval) = &a.eval
+            && eval.mfa_asked.is_mfa()
+        {
+            out.push_str(&format!(
+                "Strength: asked {}, present {}\n",
+                eval.mfa_asked, f.mfa
+            ));
         }
         let Some(eval) = &a.eval else {
             out.push_str("\nThe directory decided before any policy was evaluated.\n");

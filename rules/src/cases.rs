@@ -6,8 +6,9 @@ use crate::compile::pos;
 use crate::duration::parse_duration;
 use crate::error::{RuleError, RuleErrorKind, SourcePos, closest};
 use crate::eval::{Decision, Evaluation, explain};
+use crate::file::MfaFile;
 use crate::file::{S, TestFile};
-use crate::model::{AppId, Request, RuleSet, User, UserType};
+use crate::model::{AppId, MfaStrength, Request, RuleSet, User, UserType};
 use crate::platform::{self, ClientApp, Platform};
 use geoip::Country;
 use std::net::IpAddr;
@@ -37,7 +38,8 @@ pub struct RequestFacts {
     pub platform: Option<Platform>,
     /// Default `browser`.
     pub client_app: Option<ClientApp>,
-    pub mfa: bool,
+    /// Default: no MFA.
+    pub mfa: MfaStrength,
     /// Default: just now.
     pub signed_in_ago: Option<Duration>,
     /// Default `true`: a guest holds a live assignment to the app.
@@ -57,7 +59,7 @@ pub struct ResolvedFacts {
     pub country: Country,
     pub platform: Platform,
     pub client_app: ClientApp,
-    pub mfa: bool,
+    pub mfa: MfaStrength,
     pub signed_in_ago: Duration,
     pub assigned: bool,
 }
@@ -312,6 +314,36 @@ pub(crate) fn compile_test(
                 None
             }
         });
+    let mfa = match &r.mfa {
+        None => MfaStrength::None,
+        Some(S {
+            value: MfaFile::Bool(b),
+            ..
+        }) => {
+            if *b {
+                MfaStrength::Mfa
+            } else {
+                MfaStrength::None
+            }
+        }
+        Some(
+            s @ S {
+                value: MfaFile::Word(w),
+                ..
+            },
+        ) => {
+            let v = MfaStrength::parse(w);
+            if v.is_none() {
+                errors.push(pos(file, s).error(RuleErrorKind::UnknownWord {
+                    what: "an MFA strength",
+                    value: w.clone(),
+                    suggestion: closest(w, MfaStrength::NAMES.iter().copied()),
+                    allowed: "true, false, phishing_resistant".into(),
+                }));
+            }
+            v.unwrap_or_default()
+        }
+    };
     let signed_in_ago = r.signed_in_ago.as_ref().and_then(|s| {
         let d = parse_duration(&s.value);
         if d.is_none() {
@@ -354,7 +386,7 @@ pub(crate) fn compile_test(
             user_agent: r.user_agent.clone(),
             platform,
             client_app,
-            mfa: r.mfa,
+            mfa,
             signed_in_ago,
             assigned: r.assigned,
         },

@@ -608,7 +608,8 @@ impl<'c> Compiler<'c> {
                         what: "a grant",
                         value: w.clone(),
                         suggestion: closest(w, ["block"]),
-                        allowed: "block, or { require: [mfa], operator: all | any }".into(),
+                        allowed: "block, or { require: [mfa, phishing_resistant_mfa], operator: all | any }"
+                            .into(),
                     }));
                 None
             }

@@ -75,6 +75,9 @@ pub enum Why {
     NotAssigned,
     SignInTooOld,
     MfaRequired,
+    /// The session has MFA, but an applying policy asks for a stronger
+    /// kind (`phishing_resistant_mfa`) than it carries.
+    StrongerMfaRequired,
     /// Every applying policy's grant is met.
     GrantsMet,
     /// No enabled policy applied.
@@ -89,6 +92,7 @@ impl Why {
             Why::NotAssigned => "not_assigned",
             Why::SignInTooOld => "sign_in_too_old",
             Why::MfaRequired => "mfa_required",
+            Why::StrongerMfaRequired => "stronger_mfa_required",
             Why::GrantsMet => "grants_met",
             Why::NoPolicyApplied => "no_policy_applied",
         }
@@ -146,7 +150,12 @@ impl Reason {
 pub enum Requirement {
     None,
     Block,
+    /// MFA of any kind (`require: [mfa]`, or a list `any` of whose
+    /// controls plain MFA meets).
     Mfa,
+    /// Phishing-resistant MFA: the weakest strength that meets the
+    /// policy's grant is [`MfaStrength::PhishingResistant`].
+    PhishingResistantMfa,
     /// Only a session control (sign-in frequency).
     SignInFrequency,
 }
@@ -157,6 +166,7 @@ impl Requirement {
             Requirement::None => "none",
             Requirement::Block => "block",
             Requirement::Mfa => "mfa",
+            Requirement::PhishingResistantMfa => "phishing_resistant_mfa",
             Requirement::SignInFrequency => "sign_in_frequency",
         }
     }
@@ -184,6 +194,11 @@ pub struct Evaluation<'r> {
     pub why: Why,
     /// The strictest sign-in frequency of the applying enabled policies.
     pub sign_in_frequency: Option<Duration>,
+    /// The MFA strength the applying enabled policies ask for: the
+    /// strongest of what each one's grant needs at least
+    /// ([`MfaStrength::None`] when none asks for MFA). With the request's
+    /// `mfa` it says which step-up methods would do.
+    pub mfa_asked: MfaStrength,
     /// From [`evaluate`]: the policies that apply (enabled and report-only),
     /// in file order — what metrics and the access log need. From
     /// [`explain`]: every policy, each with the condition that decided it.
@@ -256,6 +271,7 @@ fn decide<'r>(
     };
     let mut blocked_by = None;
     let mut mfa_unmet = false;
+    let mut mfa_asked = MfaStrength::None;
     let mut frequency: Option<Duration> = None;
 
     let (platform_bit, client_bit, method) = (
@@ -279,10 +295,10 @@ fn decide<'r>(
         };
         let (reason, matched) = check(rules, policy, req, &mut locations, indexed);
         let applies = reason == Reason::Applies;
-        let (result, satisfied) = if applies {
+        let (result, satisfied, asks) = if applies {
             requirement(policy, req)
         } else {
-            (Requirement::None, false)
+            (Requirement::None, false, MfaStrength::None)
         };
         if applies && policy.state == State::Enabled {
             match &policy.grant {
@@ -294,12 +310,10 @@ fn decide<'r>(
                 Some(Grant::Require { .. }) if !satisfied => mfa_unmet = true,
                 _ => {}
             }
+            mfa_asked = mfa_asked.max(asks);
             if let Some(f) = policy.sign_in_frequency {
                 frequency = Some(frequency.map_or(f, |g| g.min(f)));
             }
-        }
-        if indexed && !applies {
-            continue;
         }
         if indexed && !applies {
             continue;
@@ -335,6 +349,9 @@ fn decide<'r>(
             {
                 (Decision::SignIn, Why::SignInTooOld)
             }
+            // A session with MFA that still falls short was asked for a
+            // stronger kind: the person is told so, not to "add MFA".
+            Some(_) if mfa_unmet && req.mfa.is_mfa() => (Decision::Mfa, Why::StrongerMfaRequired),
             Some(_) if mfa_unmet => (Decision::Mfa, Why::MfaRequired),
             Some(_) if any_applied => (Decision::Allow, Why::GrantsMet),
             Some(_) => (Decision::Allow, Why::NoPolicyApplied),
@@ -344,24 +361,36 @@ fn decide<'r>(
         decision,
         why,
         sign_in_frequency: frequency,
+        mfa_asked,
         policies: traces,
     }
 }
 
-fn requirement(policy: &Policy, req: &Request<'_>) -> (Requirement, bool) {
+/// What an applying policy asks, whether the request meets it, and the
+/// weakest MFA strength that would meet it.
+fn requirement(policy: &Policy, req: &Request<'_>) -> (Requirement, bool, MfaStrength) {
     match &policy.grant {
-        Some(Grant::Block) => (Requirement::Block, false),
+        Some(Grant::Block) => (Requirement::Block, false, MfaStrength::None),
         Some(Grant::Require { controls, operator }) => {
-            let met = |c: &Control| match c {
-                Control::Mfa => req.mfa,
-            };
+            let strengths = controls.iter().map(|c| c.strength());
+            // `all` needs the strongest of its controls, `any` the weakest.
+            let asks = match operator {
+                Operator::All => strengths.max(),
+                Operator::Any => strengths.min(),
+            }
+            .unwrap_or(MfaStrength::None);
             let satisfied = match operator {
-                Operator::All => controls.iter().all(met),
-                Operator::Any => controls.iter().any(met),
+                Operator::All => controls.iter().all(|c| req.mfa.meets(*c)),
+                Operator::Any => controls.iter().any(|c| req.mfa.meets(*c)),
             };
-            (Requirement::Mfa, satisfied)
+            let result = if asks == MfaStrength::PhishingResistant {
+                Requirement::PhishingResistantMfa
+            } else {
+                Requirement::Mfa
+            };
+            (result, satisfied, asks)
         }
-        None => (Requirement::SignInFrequency, true),
+        None => (Requirement::SignInFrequency, true, MfaStrength::None),
     }
 }
 
@@ -537,7 +566,11 @@ impl PolicyTrace<'_> {
                         } else {
                             ""
                         };
-                        let met = if self.satisfied { "met" } else { "not met" };
+                        let met = if self.satisfied {
+                            format!("met (session MFA: {})", req.mfa)
+                        } else {
+                            format!("not met (session MFA: {})", req.mfa)
+                        };
                         let freq = f
                             .map(|f| format!(", sign-in every {}", format_duration(f)))
                             .unwrap_or_default();

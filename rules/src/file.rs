@@ -208,6 +208,38 @@ impl<'de> Deserialize<'de> for GrantFile {
     }
 }
 
+/// A test request's `mfa`: a boolean or a strength word (checked in
+/// `cases` with a span). Written by hand for the same reason as
+/// [`GrantFile`].
+pub(crate) enum MfaFile {
+    Bool(bool),
+    Word(String),
+}
+
+impl<'de> Deserialize<'de> for MfaFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MfaVisitor;
+
+        impl Visitor<'_> for MfaVisitor {
+            type Value = MfaFile;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`true`, `false` or `phishing_resistant`")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<MfaFile, E> {
+                Ok(MfaFile::Bool(v))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<MfaFile, E> {
+                Ok(MfaFile::Word(v.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(MfaVisitor)
+    }
+}
+
 /// A rule test case: a request and the decision the rules must give it.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -274,9 +306,12 @@ pub(crate) struct TestRequestFile {
     #[serde(default)]
     #[schemars(with = "Option<schema::ClientAppWord>")]
     pub client_app: Option<S<String>>,
-    /// Whether the session carries multi-factor authentication.
+    /// The MFA the session carries: `false` (default), `true` (plain MFA,
+    /// e.g. TOTP) or `phishing_resistant` (a passkey, or an IdP's
+    /// phishing-resistant method).
     #[serde(default)]
-    pub mfa: bool,
+    #[schemars(with = "Option<schema::MfaWord>")]
+    pub mfa: Option<S<MfaFile>>,
     /// How long ago the user signed in (against `sign_in_frequency`).
     /// Default: just now.
     #[serde(default)]

@@ -28,8 +28,8 @@ pub use error::{RuleError, RuleErrorKind, SourcePos, closest};
 pub use eval::{Decision, Evaluation, PolicyTrace, Reason, Requirement, Why, evaluate, explain};
 pub use lint::{Finding, LintKind, LintOptions, lint};
 pub use model::{
-    AppId, Control, Grant, NamedLocation, Operator, Policy, Request, RuleSet, State, User,
-    UserEntry, UserType,
+    AppId, Control, Grant, MfaStrength, NamedLocation, Operator, Policy, Request, RuleSet, State,
+    User, UserEntry, UserType,
 };
 pub use platform::{ClientApp, Platform};
 

@@ -79,24 +79,94 @@ impl fmt::Display for UserType {
 /// A grant control a policy can require.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Control {
-    /// Multi-factor authentication: a trusted IdP's `amr`, or Portcullis TOTP.
+    /// Multi-factor authentication of any kind: a trusted IdP's `amr`/`acr`,
+    /// Portcullis TOTP, or a passkey.
     Mfa,
+    /// Phishing-resistant MFA (Entra's "authentication strengths"): a
+    /// passkey used in this session, or an IdP trusted for MFA whose
+    /// `amr`/`acr` names one of its `phishing_resistant_values`. A TOTP code
+    /// never meets it: a code can be relayed by a phishing page.
+    PhishingResistantMfa,
 }
 
 impl Control {
-    pub const NAMES: &'static [&'static str] = &["mfa"];
+    pub const NAMES: &'static [&'static str] = &["mfa", "phishing_resistant_mfa"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Control::Mfa => "mfa",
+            Control::PhishingResistantMfa => "phishing_resistant_mfa",
         }
     }
 
     pub fn parse(s: &str) -> Option<Control> {
         match s {
             "mfa" => Some(Control::Mfa),
+            "phishing_resistant_mfa" => Some(Control::PhishingResistantMfa),
             _ => None,
         }
+    }
+
+    /// The weakest MFA strength that meets this control.
+    pub fn strength(self) -> MfaStrength {
+        match self {
+            Control::Mfa => MfaStrength::Mfa,
+            Control::PhishingResistantMfa => MfaStrength::PhishingResistant,
+        }
+    }
+}
+
+/// How strong the multi-factor authentication behind a session is, weakest
+/// first: each strength meets every control a weaker one meets. The
+/// gateway works it out from the session (see `SessionClaims::mfa_strength`);
+/// rule test cases state it as `mfa: false | true | phishing_resistant`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum MfaStrength {
+    /// No second factor.
+    #[default]
+    None,
+    /// A second factor that a phishing page could relay (TOTP, SMS, push,
+    /// an IdP's plain `mfa`).
+    Mfa,
+    /// A second factor bound to the origin (a passkey / FIDO2, a smart card,
+    /// Windows Hello for Business).
+    PhishingResistant,
+}
+
+impl MfaStrength {
+    pub const NAMES: &'static [&'static str] = &["none", "mfa", "phishing_resistant"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaStrength::None => "none",
+            MfaStrength::Mfa => "mfa",
+            MfaStrength::PhishingResistant => "phishing_resistant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MfaStrength> {
+        match s {
+            "none" => Some(MfaStrength::None),
+            "mfa" => Some(MfaStrength::Mfa),
+            "phishing_resistant" => Some(MfaStrength::PhishingResistant),
+            _ => None,
+        }
+    }
+
+    /// Whether a session of this strength meets `control`.
+    pub fn meets(self, control: Control) -> bool {
+        self >= control.strength()
+    }
+
+    /// Any multi-factor authentication at all.
+    pub fn is_mfa(self) -> bool {
+        self >= MfaStrength::Mfa
+    }
+}
+
+impl fmt::Display for MfaStrength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -424,7 +494,8 @@ pub struct Request<'a> {
     pub country: Country,
     pub platform: crate::platform::Platform,
     pub client_app: crate::platform::ClientApp,
-    pub mfa: bool,
+    /// The strength of the session's multi-factor authentication.
+    pub mfa: MfaStrength,
     /// Time since the user signed in (`None` when not signed in).
     pub signed_in_ago: Option<Duration>,
 }

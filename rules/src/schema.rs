@@ -128,6 +128,20 @@ string_shape! {
 }
 
 string_shape! {
+    /// The MFA behind the session: `false` (none, the default), `true`
+    /// (MFA that is not phishing-resistant, such as a TOTP code), or
+    /// `phishing_resistant` (a passkey, or an IdP's phishing-resistant
+    /// method). The words `none` and `mfa` mean `false` and `true`.
+    MfaWord ("") => json_schema!({
+        "oneOf": [
+            { "type": "boolean" },
+            { "type": "string", "enum": crate::model::MfaStrength::NAMES },
+        ],
+        "default": false,
+    })
+}
+
+string_shape! {
     /// An HTTP method, upper case.
     MethodWord ("") => json_schema!({ "type": "string", "enum": METHODS })
 }
@@ -234,8 +248,10 @@ impl JsonSchema for Grant {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "`block`, or `{ require: [mfa], operator: all | any }`: the controls \
-                a request must meet when the policy applies.",
+            "description": "`block`, or `{ require: [mfa, phishing_resistant_mfa], operator: all | any }`: \
+                the controls a request must meet when the policy applies. `mfa`: any second \
+                factor; `phishing_resistant_mfa`: a passkey used in this session, or an IdP \
+                trusted for MFA whose `amr`/`acr` is one of its `phishing_resistant_values`.",
             "oneOf": [
                 {
                     "description": "Deny every request the policy applies to.",

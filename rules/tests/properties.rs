@@ -52,6 +52,18 @@ const PLATFORMS: &[&str] = &[
 ];
 const CLIENT_APPS: &[&str] = &["browser", "api"];
 const FREQUENCIES: &[&str] = &["30m", "1h", "12h", "7d"];
+const CONTROLS: &[&str] = &[
+    "[mfa]",
+    "[mfa]",
+    "[phishing_resistant_mfa]",
+    "[mfa, phishing_resistant_mfa]",
+    "[phishing_resistant_mfa, mfa]",
+];
+const STRENGTHS: &[MfaStrength] = &[
+    MfaStrength::None,
+    MfaStrength::Mfa,
+    MfaStrength::PhishingResistant,
+];
 
 // ---------------------------------------------------------------------------
 // The model a rule file is written from.
@@ -65,7 +77,11 @@ struct Cond {
 #[derive(Clone, Debug)]
 enum GrantModel {
     Block,
-    Mfa { operator: Option<&'static str> },
+    Mfa {
+        operator: Option<&'static str>,
+        /// `[mfa]`, `[phishing_resistant_mfa]` or both, as written.
+        controls: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -148,11 +164,17 @@ impl FileModel {
             match &p.grant {
                 None => {}
                 Some(GrantModel::Block) => out.push_str("    grant: block\n"),
-                Some(GrantModel::Mfa { operator: None }) => {
-                    out.push_str("    grant: { require: [mfa] }\n")
+                Some(GrantModel::Mfa {
+                    operator: None,
+                    controls,
+                }) => {
+                    let _ = writeln!(out, "    grant: {{ require: {controls} }}");
                 }
-                Some(GrantModel::Mfa { operator: Some(o) }) => {
-                    let _ = writeln!(out, "    grant: {{ require: [mfa], operator: {o} }}");
+                Some(GrantModel::Mfa {
+                    operator: Some(o),
+                    controls,
+                }) => {
+                    let _ = writeln!(out, "    grant: {{ require: {controls}, operator: {o} }}");
                 }
             }
             if let Some(f) = p.sign_in_frequency {
@@ -229,8 +251,11 @@ fn grant() -> impl Strategy<Value = Option<GrantModel>> {
     prop_oneof![
         1 => Just(None),
         2 => Just(Some(GrantModel::Block)),
-        3 => prop::option::of(prop::sample::select(vec!["all", "any"]))
-            .prop_map(|operator| Some(GrantModel::Mfa { operator })),
+        3 => (
+            prop::option::of(prop::sample::select(vec!["all", "any"])),
+            prop::sample::select(CONTROLS),
+        )
+            .prop_map(|(operator, controls)| Some(GrantModel::Mfa { operator, controls })),
     ]
 }
 
@@ -258,7 +283,10 @@ fn policy() -> impl Strategy<Value = PolicyModel> {
             )| {
                 // A policy needs a grant or a session control.
                 let grant = match (grant, sign_in_frequency) {
-                    (None, None) => Some(GrantModel::Mfa { operator: None }),
+                    (None, None) => Some(GrantModel::Mfa {
+                        operator: None,
+                        controls: "[mfa]",
+                    }),
                     (g, _) => g,
                 };
                 PolicyModel {
@@ -346,7 +374,7 @@ fn request() -> impl Strategy<Value = RequestFacts> {
             prop::sample::select(COUNTRIES),
             platform(),
             prop::sample::select(vec![ClientApp::Browser, ClientApp::Api]),
-            any::<bool>(),
+            prop::sample::select(STRENGTHS),
             prop::option::of(0u64..(10 * 24 * 3600)),
             prop::option::weighted(0.7, any::<bool>()),
         ),
@@ -635,18 +663,87 @@ proptest! {
         prop_assert_eq!(before.why, after.why);
     }
 
-    /// Monotonicity: a second factor never takes access away. With `mfa`
-    /// an Allow stays Allow, and nothing becomes Block that was not.
+    /// Monotonicity: a second factor, or a stronger one, never takes
+    /// access away. An Allow stays Allow, and nothing becomes Block that
+    /// was not.
     #[test]
     fn mfa_never_makes_things_worse(f in file(), facts in request()) {
         let rules = f.compile();
-        let without = decide(&rules, &RequestFacts { mfa: false, ..facts.clone() });
-        let with = decide(&rules, &RequestFacts { mfa: true, ..facts });
-        if without.decision == Decision::Allow {
-            prop_assert_eq!(with.decision, Decision::Allow, "rules:\n{}", f.yaml());
+        for (weaker, stronger) in [
+            (MfaStrength::None, MfaStrength::Mfa),
+            (MfaStrength::Mfa, MfaStrength::PhishingResistant),
+            (MfaStrength::None, MfaStrength::PhishingResistant),
+        ] {
+            let without = decide(&rules, &RequestFacts { mfa: weaker, ..facts.clone() });
+            let with = decide(&rules, &RequestFacts { mfa: stronger, ..facts.clone() });
+            if without.decision == Decision::Allow {
+                prop_assert_eq!(with.decision, Decision::Allow, "rules:\n{}", f.yaml());
+            }
+            if with.decision == Decision::Block {
+                prop_assert_eq!(without.decision, Decision::Block, "rules:\n{}", f.yaml());
+            }
         }
-        if with.decision == Decision::Block {
-            prop_assert_eq!(without.decision, Decision::Block, "rules:\n{}", f.yaml());
+    }
+
+    /// `phishing_resistant_mfa` is met only by phishing-resistant MFA:
+    /// with an enabled policy for everyone that asks for it, nothing but a
+    /// phishing-resistant session is allowed; a session with plain MFA is
+    /// told it needs a stronger kind (`stronger_mfa_required`), one without
+    /// any that it needs MFA; and the strength asked is phishing-resistant.
+    #[test]
+    fn phishing_resistant_mfa_is_met_only_by_a_phishing_resistant_session(
+        f in file(),
+        facts in request(),
+    ) {
+        let mut g = f.clone();
+        g.policies.push(PolicyModel {
+            name: "zz-phishing-resistant".into(),
+            state: None,
+            users: Cond { include: vec!["all".into()], exclude: vec![] },
+            apps: Cond { include: vec!["all".into()], exclude: vec![] },
+            platforms: None,
+            client_apps: None,
+            locations: None,
+            paths: None,
+            methods: None,
+            grant: Some(GrantModel::Mfa { operator: None, controls: "[phishing_resistant_mfa]" }),
+            sign_in_frequency: None,
+        });
+        let rules = g.compile();
+        let resolved = resolve(&rules, &facts);
+        let req = resolved.request();
+        for e in [evaluate(&rules, &req), explain(&rules, &req)] {
+            if e.decision == Decision::Allow {
+                prop_assert_eq!(facts.mfa, MfaStrength::PhishingResistant, "rules:\n{}", g.yaml());
+            }
+            if req.user.is_some() {
+                prop_assert_eq!(e.mfa_asked, MfaStrength::PhishingResistant);
+            }
+            if e.decision == Decision::Mfa {
+                let want = if facts.mfa == MfaStrength::Mfa {
+                    Why::StrongerMfaRequired
+                } else {
+                    Why::MfaRequired
+                };
+                prop_assert_eq!(facts.mfa < MfaStrength::PhishingResistant, true);
+                prop_assert_eq!(e.why, want);
+            }
+        }
+    }
+
+    /// The strength asked explains the step-up: a request whose session
+    /// has at least `mfa_asked` is never sent to step up, and a request sent
+    /// to step up always has less than it.
+    #[test]
+    fn step_up_is_asked_exactly_below_the_strength_asked(f in file(), facts in request()) {
+        let rules = f.compile();
+        let resolved = resolve(&rules, &facts);
+        let e = evaluate(&rules, &resolved.request());
+        if e.decision == Decision::Mfa {
+            prop_assert!(facts.mfa < e.mfa_asked, "rules:\n{}", f.yaml());
+        }
+        if facts.mfa >= e.mfa_asked {
+            prop_assert_ne!(e.decision, Decision::Mfa, "rules:\n{}", f.yaml());
         }
     }
 
@@ -718,6 +815,7 @@ fn generators_reach_every_outcome() {
         "not_assigned",
         "sign_in_too_old",
         "mfa_required",
+        "stronger_mfa_required",
         "grants_met",
         "no_policy_applied",
     ]) {

@@ -119,7 +119,7 @@ fn guest_without_mfa_is_asked_for_it_and_with_mfa_is_allowed() {
     let o = decide(
         &r,
         &RequestFacts {
-            mfa: true,
+            mfa: MfaStrength::Mfa,
             ..guest("anna@contoso.com")
         },
     );
@@ -157,7 +157,7 @@ fn block_wins_over_everything() {
         &r,
         &RequestFacts {
             country: Some(Country::parse("KP").expect("KP")),
-            mfa: true,
+            mfa: MfaStrength::Mfa,
             ..guest("anna@contoso.com")
         },
     );
@@ -172,7 +172,7 @@ fn report_only_never_changes_the_outcome_but_is_reported() {
         &r,
         &RequestFacts {
             platform: Some(Platform::Android),
-            mfa: true,
+            mfa: MfaStrength::Mfa,
             ..guest("anna@contoso.com")
         },
     );
@@ -225,7 +225,7 @@ fn guest_without_assignment_is_blocked_even_when_policies_apply() {
         &r,
         &RequestFacts {
             assigned: Some(false),
-            mfa: true,
+            mfa: MfaStrength::Mfa,
             ..guest("anna@contoso.com")
         },
     );
@@ -285,7 +285,14 @@ policies:
     };
     assert_eq!(decide(&r, &f).decision, Decision::Mfa);
     assert_eq!(
-        decide(&r, &RequestFacts { mfa: true, ..f }).decision,
+        decide(
+            &r,
+            &RequestFacts {
+                mfa: MfaStrength::Mfa,
+                ..f
+            }
+        )
+        .decision,
         Decision::Allow
     );
 }
@@ -422,7 +429,7 @@ policies:
         decide(
             &r,
             &RequestFacts {
-                mfa: true,
+                mfa: MfaStrength::Mfa,
                 ..crm.clone()
             }
         )
@@ -431,7 +438,7 @@ policies:
     );
     let placed = RequestFacts {
         country: Some(Country::parse("DE").expect("DE")),
-        mfa: true,
+        mfa: MfaStrength::Mfa,
         ..crm
     };
     assert_eq!(decide(&r, &placed).decision, Decision::Allow);
@@ -654,7 +661,7 @@ fn large_rule_sets_decide_like_explain() {
         ("c@elsewhere.example", vec!["g1".to_string()], Platform::Ios),
     ] {
         for app in APPS {
-            for mfa in [false, true] {
+            for mfa in [MfaStrength::None, MfaStrength::Mfa] {
                 let facts = RequestFacts {
                     groups: groups.clone(),
                     platform: Some(platform),

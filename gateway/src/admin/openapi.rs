@@ -119,7 +119,7 @@ fn decisions(ok: &dyn Fn(&str, Value) -> Value, err: &dyn Fn(&str) -> Value) -> 
                     "app": {"type": "string"}, "host": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string", "description": "Normalised, without the query"},
                     "user": {"type": ["object", "null"], "properties": {"id": {"type": "string"}, "email": {"type": "string"}, "type": {"enum": ["guest", "member"]}, "groups": {"type": "array", "items": {"type": "string"}}, "assigned": {"type": "boolean"}}},
                     "client_ip": {"type": "string"}, "country": {"type": "string"}, "locations": {"type": "array", "items": {"type": "string"}},
-                    "platform": {"type": "string"}, "client_app": {"enum": ["browser", "api"]}, "mfa": {"type": "boolean"},
+                    "platform": {"type": "string"}, "client_app": {"enum": ["browser", "api"]}, "mfa": {"oneOf": [{"type": "boolean"}, {"enum": ["none", "mfa", "phishing_resistant"]}]},
                     "signed_in_ago": {"type": ["integer", "null"], "description": "Seconds"}, "access_ended": {"type": ["string", "null"]},
                     "policies_complete": {"type": "boolean", "description": "false: only the policies that applied are listed (an allow)"},
                     "policies": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "state": {"enum": ["enabled", "report_only", "disabled"]}, "applies": {"type": "boolean"}, "result": {"type": "string"}, "satisfied": {"type": ["boolean", "null"]}, "condition": {"type": "string"}, "why": {"type": "string"}}}}}});

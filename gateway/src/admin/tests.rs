@@ -162,7 +162,7 @@ fn alice_facts() -> RequestFacts {
         user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)".into()),
         platform: None,
         client_app: Some(ClientApp::Api),
-        mfa: true,
+        mfa: rules::MfaStrength::Mfa,
         signed_in_ago: Some(Duration::from_secs(13 * 3600)),
         assigned: Some(true),
     }

@@ -1,7 +1,8 @@
 //! `GET|POST /api/v1/whatif`: the object `portcullis whatif --json` prints,
 //! decided against the live snapshot. `GET` takes the CLI's flags as query
 //! parameters (`group` repeats; `mfa` and `unassigned` are flags: empty,
-//! `true`/`1` or `false`/`0`); `POST` takes a JSON object with the same
+//! `true`/`1` or `false`/`0`; `mfa` may also be a strength, `none`, `mfa`
+//! or `phishing_resistant`); `POST` takes a JSON object with the same
 //! names (`group` a string or an array). Without `user` the request is not
 //! signed in, and `user_type`, `group`, `mfa` and `signed_in_ago` are
 //! refused, as the CLI's `--anonymous` refuses them.
@@ -238,7 +239,19 @@ impl FactsInput {
                     )
                 })?);
             }
-            Field::Mfa => f.mfa = flag(field, raw)?,
+            // A flag, or a strength word (`phishing_resistant`).
+            Field::Mfa => {
+                let word = match raw {
+                    Raw::Query(w) => rules::MfaStrength::parse(w),
+                    Raw::Json(Value::String(w)) => rules::MfaStrength::parse(w),
+                    Raw::Json(_) => None,
+                };
+                f.mfa = match word {
+                    Some(s) => s,
+                    None if flag(field, raw)? => rules::MfaStrength::Mfa,
+                    None => rules::MfaStrength::None,
+                }
+            }
             Field::SignedInAgo => {
                 let s = string(field, raw)?;
                 f.signed_in_ago = Some(rules::parse_duration(s.trim()).ok_or_else(|| {

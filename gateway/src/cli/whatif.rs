@@ -20,7 +20,7 @@ pub struct WhatIfArgs {
     #[arg(long, required_unless_present = "anonymous")]
     user: Option<String>,
     /// Ask about a request that is not signed in.
-    #[arg(long, conflicts_with_all = ["user", "user_type", "group", "mfa", "signed_in_ago"])]
+    #[arg(long, conflicts_with_all = ["user", "user_type", "group", "mfa", "mfa_strength", "signed_in_ago"])]
     anonymous: bool,
     /// The app name from the config.
     #[arg(long)]
@@ -48,9 +48,14 @@ pub struct WhatIfArgs {
     platform: Option<Platform>,
     #[arg(long, value_parser = parse_client_app, default_value = "browser")]
     client_app: ClientApp,
-    /// The session carries multi-factor authentication.
+    /// The session carries multi-factor authentication (that is not
+    /// phishing-resistant; see --mfa-strength).
     #[arg(long)]
     mfa: bool,
+    /// The strength of the session's MFA: none, mfa or phishing_resistant
+    /// (a passkey, or an IdP's phishing-resistant method).
+    #[arg(long, value_parser = parse_mfa_strength, conflicts_with = "mfa")]
+    mfa_strength: Option<rules::MfaStrength>,
     /// Time since sign-in, e.g. 13h.
     #[arg(long, value_parser = parse_duration)]
     signed_in_ago: Option<std::time::Duration>,
@@ -78,6 +83,11 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
         let names: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
         format!("`{s}` is not a platform; use one of {}", names.join(", "))
     })
+}
+
+fn parse_mfa_strength(s: &str) -> Result<rules::MfaStrength, String> {
+    rules::MfaStrength::parse(s)
+        .ok_or_else(|| format!("`{s}` is not an MFA strength; use none, mfa or phishing_resistant"))
 }
 
 fn parse_client_app(s: &str) -> Result<ClientApp, String> {
@@ -109,7 +119,11 @@ pub fn run(a: &WhatIfArgs) -> ExitCode {
         user_agent: a.user_agent.clone(),
         platform: a.platform,
         client_app: Some(a.client_app),
-        mfa: a.mfa,
+        mfa: match (a.mfa_strength, a.mfa) {
+            (Some(s), _) => s,
+            (None, true) => rules::MfaStrength::Mfa,
+            (None, false) => rules::MfaStrength::None,
+        },
         signed_in_ago: a.signed_in_ago,
         assigned: Some(!a.unassigned),
     };

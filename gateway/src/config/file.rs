@@ -466,6 +466,13 @@ pub(super) struct IdpFile {
         extend("default" = crate::trust::DEFAULT_MFA_VALUES)
     )]
     pub(super) mfa_values: Option<S<Vec<S<String>>>>,
+    /// (oidc, jwt, saml) `amr`/`acr` values (for SAML the
+    /// `AuthnContextClassRef`) that count as phishing-resistant MFA for
+    /// this IdP, e.g. Entra's `fido`, `wia`, `x509`; each also counts as
+    /// MFA. Only with `mfa: trusted`. Default: none.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>", example = ["fido", "wia"])]
+    pub(super) phishing_resistant_values: Option<S<Vec<S<String>>>>,
     /// (oidc, jwt, saml) `true`: the IdP's groups also count under their bare
     /// names, like the directory's own. Only for an IdP whose `domains` are
     /// all member domains. Otherwise its groups are named `IDP:GROUP`

@@ -704,6 +704,48 @@ idps:
     assert!(all.contains("`maybe` is not an mfa setting"), "{all}");
 }
 
+/// Issue 20: `phishing_resistant_values` beside `mfa_values`, read into
+/// the idp's trust, and refused without `mfa: trusted` or empty.
+#[test]
+fn phishing_resistant_values_are_read_and_misuse_is_refused_with_positions() {
+    let base = r#"
+listen: { http: 127.0.0.1:8080 }
+rules: ["rules/*.yaml"]
+organisation: { name: T, member_domains: [tailwindtraders.com] }
+apps:
+  - { name: payroll, hosts: [payroll.localhost], upstreams: [127.0.0.1:9001] }
+idps:
+"#;
+    let c = load(&format!(
+        "{base}  - {{ name: corp, type: jwt, issuer: https://corp.example, audience: a, jwks_url: https://corp.example/jwks, mfa: trusted, phishing_resistant_values: [fido, wia, FIDO] }}\n  \
+         - {{ name: partner-api, type: jwt, issuer: https://p.example, audience: a, jwks_url: https://p.example/jwks }}\n"
+    ))
+    .expect("loads");
+    assert_eq!(c.idps[0].trust.phishing_resistant_values, ["fido", "wia"]);
+    assert!(c.idps[1].trust.phishing_resistant_values.is_empty());
+
+    let errors = load(&format!(
+        "{base}  - {{ name: p, type: jwt, issuer: https://p.example, audience: a, jwks_url: https://p.example/jwks, phishing_resistant_values: [fido] }}\n  \
+         - {{ name: q, type: jwt, issuer: https://q.example, audience: a, jwks_url: https://q.example/jwks, mfa: trusted, phishing_resistant_values: [] }}\n  \
+         - {{ name: l, type: local, users_file: users.yaml, phishing_resistant_values: [fido] }}\n"
+    ))
+    .expect_err("refused");
+    let all = errors.join("\n");
+    assert!(
+        all.contains(":8:")
+            && all.contains("`phishing_resistant_values` counts only with `mfa: trusted`"),
+        "{all}"
+    );
+    assert!(
+        all.contains(":9:") && all.contains("`phishing_resistant_values` is empty"),
+        "{all}"
+    );
+    assert!(
+        all.contains(":10:") && all.contains("phishing_resistant_values"),
+        "{all}"
+    );
+}
+
 #[test]
 fn oauth2_idps_are_checked_with_positions() {
     let good = r#"

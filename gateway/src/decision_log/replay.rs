@@ -77,7 +77,16 @@ pub fn replay(t: &Trace, rules: &RuleSet) -> Result<Option<Change>, NotReplayabl
         country,
         platform,
         client_app,
-        mfa: t.mfa,
+        // Traces from before issue 20 have only the boolean.
+        mfa: match t
+            .mfa_strength
+            .as_deref()
+            .and_then(rules::MfaStrength::parse)
+        {
+            Some(s) => s,
+            None if t.mfa => rules::MfaStrength::Mfa,
+            None => rules::MfaStrength::None,
+        },
         signed_in_ago: t.signed_in_ago.map(std::time::Duration::from_secs),
     };
     let eval = rules::evaluate(rules, &request);

@@ -94,7 +94,7 @@ fn trace_of(
         country: geoip::Country::Unknown,
         platform,
         client_app: ClientApp::Browser,
-        mfa: false,
+        mfa: rules::MfaStrength::None,
         signed_in_ago: Some(std::time::Duration::from_secs(600)),
     };
     let eval = rules::evaluate(&s.rules, &request);
@@ -297,7 +297,11 @@ fn recorded(
         country: geoip::Country::Unknown,
         platform,
         client_app,
-        mfa,
+        mfa: if mfa {
+            rules::MfaStrength::Mfa
+        } else {
+            rules::MfaStrength::None
+        },
         signed_in_ago: user_type.map(|_| std::time::Duration::from_secs(600)),
     };
     let eval = rules::evaluate(&s.rules, &request);
@@ -381,4 +385,20 @@ proptest::proptest! {
             assert_eq!(replay(&t, &inert.rules), Ok(None), "report-only and disabled additions: {t:?}");
         });
     }
+}
+
+/// Issue 20: a step-up for a session whose MFA is too weak is recorded
+/// with the reason `stronger_mfa_required`; any other with `mfa_required`.
+#[test]
+fn a_step_up_for_stronger_mfa_has_its_own_reason() {
+    use rules::Why;
+    let reason = |why| trace::reason_of(Decision::Mfa, Early::Rules, Some(why), false, None);
+    assert_eq!(
+        reason(Why::StrongerMfaRequired).map(|r| r.as_str()),
+        Some("stronger_mfa_required")
+    );
+    assert_eq!(
+        reason(Why::MfaRequired).map(|r| r.as_str()),
+        Some("mfa_required")
+    );
 }

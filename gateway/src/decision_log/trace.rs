@@ -48,6 +48,14 @@ pub struct Trace {
     pub platform: String,
     pub client_app: String,
     pub mfa: bool,
+    /// The strength of the session's MFA: `none`, `mfa` or
+    /// `phishing_resistant` (absent in traces written before issue 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_strength: Option<String>,
+    /// The strength the applying policies asked for (`none` when none
+    /// asked for MFA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_asked: Option<String>,
     /// Seconds since the user signed in.
     pub signed_in_ago: Option<u64>,
     /// The end of the user's assignment to the app, when it has ended.
@@ -102,6 +110,9 @@ pub(crate) fn reason_of(
         (Decision::Allow, _) => return None,
         (_, Early::AccountBlocked) => Reason::AccountBlocked,
         (Decision::SignIn, _) => Reason::SignInRequired,
+        (Decision::Mfa, _) if why == Some(Why::StrongerMfaRequired) => {
+            Reason::StrongerMfaRequired
+        }
         (Decision::Mfa, _) => Reason::MfaRequired,
         (Decision::Block, _) => match (why, blocked_by) {
             (Some(Why::NotAssigned), _) if access_ended => Reason::AccessEnded,
@@ -145,7 +156,11 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         .as_ref()
         .map(|c| c.email.to_ascii_lowercase())
         .unwrap_or_default();
-    let mfa = p.claims.as_ref().is_some_and(|c| c.mfa());
+    let strength = p
+        .claims
+        .as_ref()
+        .map_or(rules::MfaStrength::None, |c| c.mfa_strength());
+    let mfa = strength;
     let signed_in_ago = p
         .claims
         .as_ref()
@@ -175,9 +190,30 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         _ => None,
     };
     let complete = p.decision != Decision::Allow && p.early == Early::Rules;
-    let policies = if complete {
-        rules::explain(rules, &request)
-            .policies
+    let explained = complete.then(|| rules::explain(rules, &request));
+    // An allow is not evaluated again: what its applying policies asked
+    // is in their results.
+    let mfa_asked = match &explained {
+        Some(e) => e.mfa_asked,
+        None => p
+            .applied
+            .iter()
+            .filter(|a| {
+                rules
+                    .policies()
+                    .get(a.index as usize)
+                    .is_some_and(|pol| pol.state == rules::State::Enabled)
+            })
+            .map(|a| match a.result {
+                rules::Requirement::PhishingResistantMfa => rules::MfaStrength::PhishingResistant,
+                rules::Requirement::Mfa => rules::MfaStrength::Mfa,
+                _ => rules::MfaStrength::None,
+            })
+            .max()
+            .unwrap_or_default(),
+    };
+    let policies = if let Some(e) = &explained {
+        e.policies
             .iter()
             .filter(|t| t.reason != rules::Reason::AppNotIncluded)
             .map(|t| TracePolicy {
@@ -246,7 +282,9 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         locations,
         platform: p.platform.as_str().into(),
         client_app: p.client_app.as_str().into(),
-        mfa,
+        mfa: strength.is_mfa(),
+        mfa_strength: Some(strength.as_str().into()),
+        mfa_asked: Some(mfa_asked.as_str().into()),
         signed_in_ago,
         access_ended: p.access_ended.map(rfc3339),
         policies_complete: complete,
@@ -294,7 +332,11 @@ impl Trace {
             },
             self.platform,
             self.client_app,
-            if self.mfa { "yes" } else { "no" },
+            match self.mfa_strength.as_deref() {
+                Some("phishing_resistant") => "yes (phishing-resistant)",
+                _ if self.mfa => "yes",
+                _ => "no",
+            },
             self.signed_in_ago
                 .map(|s| format!(
                     ", signed in {} ago",
@@ -317,6 +359,12 @@ impl Trace {
                 } else {
                     "not assigned to the app".to_string()
                 }
+            ));
+        }
+        if let Some(asked) = self.mfa_asked.as_deref().filter(|a| *a != "none") {
+            out.push_str(&format!(
+                "Strength: asked {asked}, present {}\n",
+                self.mfa_strength.as_deref().unwrap_or("none")
             ));
         }
         if let Some(p) = &self.deciding_policy {

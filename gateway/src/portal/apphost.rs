@@ -63,6 +63,12 @@ impl Handler<'_> {
             if path == paths::SIGN_IN && self.session().is_some() {
                 location.push_str("&reauth=1");
             }
+            // The strength the app's policies asked for, so that the step-up
+            // page offers only methods that meet it.
+            if path == paths::MFA && self.query("strength").as_deref() == Some("phishing_resistant")
+            {
+                location.push_str("&strength=phishing_resistant");
+            }
             return Reply::redirect(location);
         }
         if path == paths::SESSION {

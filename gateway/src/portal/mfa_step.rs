@@ -2,6 +2,11 @@
 //! Enrollment (QR code and key, confirmed by a first code, then recovery
 //! codes shown once) or verification (a code or a recovery code); then the
 //! session carries MFA and the browser goes back to the app that asked.
+//!
+//! When the app's policies asked for phishing-resistant MFA
+//! (`strength=phishing_resistant` on the way here, see `proxy::respond`),
+//! only methods that meet it are offered: a TOTP code never does, since a
+//! phishing page can relay it.
 
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
@@ -9,6 +14,7 @@ use crate::mfa::MfaError;
 use crate::session::{SessionClaims, cookie};
 use crate::store::User;
 use minijinja::context;
+use rules::MfaStrength;
 
 /// For input that is no code at all; it costs no try.
 const MALFORMED: &str = "That is not a code: type the 6 digits the app shows (or a recovery code). This did not count as a try.";
@@ -27,17 +33,55 @@ impl Handler<'_> {
         let Some((claims, user)) = self.auth_session().await else {
             return Reply::redirect(format!("{}?rd={}", paths::SIGN_IN, encode_component(&rd)));
         };
-        if form.is_none() && claims.mfa() {
+        let asked = self.mfa_asked(form.as_ref());
+        // Back to the app only with what it asked for: handing a plain-MFA
+        // session back to an app that wants phishing-resistant MFA would
+        // send the browser round in a loop.
+        if form.is_none() && claims.mfa() && claims.mfa_strength() >= asked {
             return self.handoff(&claims, &rd).await;
         }
         let store = &self.gateway.store;
+        let has_passkey = match store.list_passkeys(&user.id).await {
+            Ok(k) => !k.is_empty(),
+            Err(e) => return self.unavailable("passkeys", &e),
+        };
+        let strength = asked.as_str();
+        // A passkey meets every strength: its options and its answer.
+        if let Some(f) = &form {
+            match f.get("action").map(String::as_str) {
+                Some("passkey-options") => return self.passkey_options(&claims, &user).await,
+                Some("passkey") => return self.passkey_answer(&claims, &user, f, &rd).await,
+                _ => {}
+            }
+        }
+        if asked == MfaStrength::PhishingResistant {
+            if has_passkey && form.is_none() {
+                return self
+                    .form_page(
+                        200,
+                        "mfa_verify.html",
+                        context! { rd, strength, passkeys => true, passkey_only => true },
+                    )
+                    .with_script();
+            }
+            return self.phishing_resistant_step(&claims, &rd);
+        }
         let enrolled = match store.get_totp_factor(&user.id).await {
             Ok(f) => f.is_some_and(|f| f.confirmed_at.is_some()),
             Err(e) => return self.unavailable("mfa factor", &e),
         };
         let Some(form) = form else {
-            return if enrolled {
-                self.form_page(200, "mfa_verify.html", context! { rd })
+            return if enrolled || has_passkey {
+                let page = self.form_page(
+                    200,
+                    "mfa_verify.html",
+                    context! { rd, passkeys => has_passkey, passkey_only => !enrolled },
+                );
+                if has_passkey {
+                    page.with_script()
+                } else {
+                    page
+                }
             } else {
                 self.enroll_page(&user, &rd, None).await
             };
@@ -128,6 +172,140 @@ impl Handler<'_> {
         }
     }
 
+    /// `action=passkey-options`: the options for the browser's passkey
+    /// prompt (JSON, for the script).
+    async fn passkey_options(&self, claims: &SessionClaims, user: &User) -> Reply {
+        let rp = match self.relying_party() {
+            Ok(rp) => rp,
+            Err(r) => return r,
+        };
+        match rp
+            .start_authentication(&self.gateway.store, &user.id, &claims.sid, self.time())
+            .await
+        {
+            Ok(options) => Reply::json(200, &options),
+            Err(e) => {
+                tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey options refused");
+                Reply::json(
+                    if matches!(e, crate::passkeys::PasskeyError::NoneRegistered) {
+                        404
+                    } else {
+                        503
+                    },
+                    &serde_json::json!({ "error": e.as_str() }),
+                )
+            }
+        }
+    }
+
+    /// `action=passkey`: the browser's assertion. Accepted, the session
+    /// carries phishing-resistant MFA and goes back to the app.
+    async fn passkey_answer(
+        &self,
+        claims: &SessionClaims,
+        user: &User,
+        form: &std::collections::HashMap<String, String>,
+        rd: &str,
+    ) -> Reply {
+        use crate::passkeys::PasskeyError;
+        let rp = match self.relying_party() {
+            Ok(rp) => rp,
+            Err(r) => return r,
+        };
+        let answer = form
+            .get("credential")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let result = rp
+            .finish_authentication(
+                &self.gateway.store,
+                &user.id,
+                &claims.sid,
+                answer,
+                self.time(),
+            )
+            .await;
+        let label = match &result {
+            Ok(()) => "ok",
+            Err(e) => e.as_str(),
+        };
+        self.gateway
+            .metrics
+            .mfa
+            .with_label_values(&["passkey", label])
+            .inc();
+        match result {
+            Ok(()) => {
+                let (claims, set) = match self.with_strength(
+                    claims,
+                    MfaStrength::PhishingResistant,
+                    &["hwk", "user"],
+                ) {
+                    Ok(v) => v,
+                    Err(r) => return r,
+                };
+                self.handoff(&claims, rd).await.with_cookie(set)
+            }
+            Err(e @ (PasskeyError::Store(_) | PasskeyError::Internal(_))) => {
+                self.unavailable("passkey", &e)
+            }
+            Err(e) => {
+                tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey refused");
+                self.form_page(
+                    401,
+                    "mfa_verify.html",
+                    context! {
+                        rd,
+                        passkeys => true,
+                        passkey_only => true,
+                        error => "That passkey was not accepted. Try again.",
+                    },
+                )
+                .with_script()
+            }
+        }
+    }
+
+    /// The strength the app asked for: from the query on the way in, from
+    /// the form's hidden field on a post. Only a hint for which methods to
+    /// offer; the app's rules decide again.
+    fn mfa_asked(&self, form: Option<&std::collections::HashMap<String, String>>) -> MfaStrength {
+        let word = form
+            .and_then(|f| f.get("strength").cloned())
+            .or_else(|| self.query("strength"));
+        match word.as_deref() {
+            Some("phishing_resistant") => MfaStrength::PhishingResistant,
+            _ => MfaStrength::Mfa,
+        }
+    }
+
+    /// The app asked for phishing-resistant MFA, which an authenticator
+    /// code cannot give: say so, and what to do (the reason
+    /// `stronger_mfa_required` when the session already has plain MFA).
+    fn phishing_resistant_step(&self, claims: &SessionClaims, _rd: &str) -> Reply {
+        let text = if claims.mfa() {
+            "This app asks for a stronger kind of two-step verification than a code from an \
+             authenticator app: a passkey (a security key, or your device's fingerprint, face or \
+             PIN), or signing in with an organisation account that uses one. Add a passkey, then \
+             open the app again."
+        } else {
+            "This app asks for phishing-resistant two-step verification: a passkey (a security \
+             key, or your device's fingerprint, face or PIN), or signing in with an organisation \
+             account that uses one. A code from an authenticator app will not do for this app."
+        };
+        if claims.mfa() {
+            // With MFA in this session a passkey can be added right away.
+            self.message_linked(
+                403,
+                "A stronger sign-in is needed",
+                text,
+                (paths::PASSKEYS, "Add a passkey"),
+            )
+        } else {
+            self.message(403, "A stronger sign-in is needed", text)
+        }
+    }
+
     pub(super) async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {
         let org = self.org().replace(':', " ");
         match self
@@ -176,8 +354,22 @@ impl Handler<'_> {
     /// The auth session, now with MFA: new claims and their cookie. The
     /// session id stays, so signing out still ends it everywhere.
     fn with_mfa(&self, claims: &SessionClaims) -> Result<(SessionClaims, String), Reply> {
+        // A TOTP code never lowers a session that is already stronger.
+        let strength = claims.mfa_strength().max(MfaStrength::Mfa);
+        self.with_strength(claims, strength, &["otp"])
+    }
+
+    /// The auth session with MFA of `strength` (and the RFC 8176 `methods`
+    /// used): new claims and their cookie.
+    fn with_strength(
+        &self,
+        claims: &SessionClaims,
+        strength: MfaStrength,
+        methods: &[&str],
+    ) -> Result<(SessionClaims, String), Reply> {
         let mut c = claims.clone();
-        for m in ["mfa", "otp"] {
+        crate::session::set_mfa_amr(&mut c.amr, strength);
+        for m in methods {
             if !c.amr.iter().any(|a| a == m) {
                 c.amr.push(m.to_string());
             }

@@ -29,6 +29,7 @@ mod invitation;
 mod manage;
 mod mfa_step;
 mod pages;
+mod passkeys_page;
 mod refusals;
 mod security;
 mod signin;

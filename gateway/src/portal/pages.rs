@@ -12,6 +12,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("consent.html", include_str!("templates/consent.html")),
     ("mfa_enroll.html", include_str!("templates/mfa_enroll.html")),
     ("mfa_verify.html", include_str!("templates/mfa_verify.html")),
+    ("passkeys.html", include_str!("templates/passkeys.html")),
     (
         "recovery_codes.html",
         include_str!("templates/recovery_codes.html"),

@@ -64,6 +64,10 @@ pub struct Verdict {
     pub reason: Option<Reason>,
     /// The end (unix seconds) of an assignment that has ended.
     pub access_ended: Option<i64>,
+    /// For `Decision::Mfa`: the strength the policies ask for and the one
+    /// the session has; the step-up answer says which will do.
+    pub mfa_asked: rules::MfaStrength,
+    pub mfa_present: rules::MfaStrength,
 }
 
 impl Verdict {
@@ -95,6 +99,8 @@ impl Verdict {
             keys: None,
             reason: None,
             access_ended: None,
+            mfa_asked: rules::MfaStrength::None,
+            mfa_present: rules::MfaStrength::None,
         }
     }
 }
@@ -187,7 +193,7 @@ pub async fn decide(
                 email: &c.email,
                 user_type: c.user_type,
                 groups: &c.groups,
-                mfa: c.mfa(),
+                mfa: c.mfa_strength(),
                 signed_in_ago: std::time::Duration::from_secs(c.signed_in_ago(now).max(0) as u64),
             },
             dir,
@@ -231,6 +237,9 @@ pub async fn decide(
                 access_ended,
             } => (eval, user_type, groups, assigned, access_ended),
         };
+    let mfa_present = claims
+        .as_ref()
+        .map_or(rules::MfaStrength::None, |c| c.mfa_strength());
     g.decision_log.record(&Seen {
         claims: claims.as_ref(),
         user_type,
@@ -277,6 +286,8 @@ pub async fn decide(
         keys: Some(keys),
         reason,
         access_ended,
+        mfa_asked: eval.mfa_asked,
+        mfa_present,
     })
 }
 
@@ -301,7 +312,7 @@ pub struct Claimed<'a> {
     pub user_type: UserType,
     /// The token's groups (the directory's are added).
     pub groups: &'a [String],
-    pub mfa: bool,
+    pub mfa: rules::MfaStrength,
     pub signed_in_ago: std::time::Duration,
 }
 
@@ -365,7 +376,7 @@ pub fn judge<'r>(
     let mut assigned = false;
     let mut access_ended = None;
     let mut email = None;
-    let (mut mfa, mut signed_in_ago) = (false, None);
+    let (mut mfa, mut signed_in_ago) = (rules::MfaStrength::None, None);
     if let Some((c, dir)) = &user {
         if dir.blocked || (!dir.user_exists && unknown == UnknownUser::SignInAgain) {
             let (decision, early) = if dir.blocked {

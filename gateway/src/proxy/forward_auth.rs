@@ -308,7 +308,11 @@ pub(super) async fn serve(
     if verdict.decision == Decision::Allow {
         return allow(session, ctx, caller).await;
     }
-    let a = ctx.answer(verdict.client_app, verdict.token_problem);
+    let a = respond::Answer {
+        mfa_asked: verdict.mfa_asked,
+        mfa_present: verdict.mfa_present,
+        ..ctx.answer(verdict.client_app, verdict.token_problem)
+    };
     if caller == Caller::Nginx
         && a.redirects()
         && let Some(location) = respond::location(verdict.decision, &a)

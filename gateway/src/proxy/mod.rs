@@ -254,6 +254,8 @@ impl Ctx {
             access_ended: self.access_ended,
             auth_origin,
             signed_in_as: self.claims.as_ref().map(|c| c.email.as_str()),
+            mfa_asked: rules::MfaStrength::None,
+            mfa_present: rules::MfaStrength::None,
         }
     }
 
@@ -390,7 +392,11 @@ impl ProxyHttp for Proxy {
             ctx.live = live;
             return Ok(false);
         }
-        let a = ctx.answer(verdict.client_app, verdict.token_problem);
+        let a = Answer {
+            mfa_asked: verdict.mfa_asked,
+            mfa_present: verdict.mfa_present,
+            ..ctx.answer(verdict.client_app, verdict.token_problem)
+        };
         respond::deny(session, verdict.decision, &a).await?;
         Ok(true)
     }

@@ -10,7 +10,7 @@ use crate::refusal::{self, Facts, Page, Reason};
 use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
-use rules::{ClientApp, Decision};
+use rules::{ClientApp, Decision, MfaStrength};
 
 pub use crate::reserved::paths;
 
@@ -33,6 +33,10 @@ pub struct Answer<'a> {
     pub auth_origin: Option<String>,
     /// The e-mail of the session the request came with.
     pub signed_in_as: Option<&'a str>,
+    /// For a step-up: the MFA strength the policies ask for and the one
+    /// the session has (`None` for other answers).
+    pub mfa_asked: MfaStrength,
+    pub mfa_present: MfaStrength,
 }
 
 impl Answer<'_> {
@@ -75,18 +79,42 @@ pub async fn deny(session: &mut Session, decision: Decision, a: &Answer<'_>) -> 
         }
         Decision::Mfa if a.redirects() => redirect(session, Decision::Mfa, a).await,
         Decision::Mfa => {
-            // RFC 9470: the token is valid, the authentication behind it is too weak.
-            let challenge = "Bearer realm=\"portcullis\", error=\"insufficient_user_authentication\", \
-                             error_description=\"multi-factor authentication required\", acr_values=\"mfa\"";
-            unauthorized(
-                session,
-                ("mfa_required", "multi-factor authentication required"),
-                challenge,
-                a,
-            )
-            .await
+            // RFC 9470: the token is valid, the authentication behind it is
+            // too weak. `phr` (OpenID EAP) names phishing-resistant MFA.
+            let (reason, acr) = step_up(a);
+            let challenge = format!(
+                "Bearer realm=\"portcullis\", error=\"insufficient_user_authentication\", \
+                 error_description=\"{}\", acr_values=\"{acr}\"",
+                reason.1
+            );
+            unauthorized(session, reason, &challenge, a).await
         }
         Decision::Block => block(session, a).await,
+    }
+}
+
+/// A step-up's reason (DESIGN.md's closed set) with its message, and the
+/// `acr_values` an API client is told to come back with.
+fn step_up(a: &Answer<'_>) -> ((&'static str, &'static str), &'static str) {
+    match (a.mfa_asked, a.mfa_present) {
+        (MfaStrength::PhishingResistant, MfaStrength::Mfa) => (
+            (
+                "stronger_mfa_required",
+                "phishing-resistant multi-factor authentication required",
+            ),
+            "phr",
+        ),
+        (MfaStrength::PhishingResistant, _) => (
+            (
+                "mfa_required",
+                "phishing-resistant multi-factor authentication required",
+            ),
+            "phr",
+        ),
+        _ => (
+            ("mfa_required", "multi-factor authentication required"),
+            "mfa",
+        ),
     }
 }
 
@@ -190,10 +218,13 @@ pub fn location(decision: Decision, a: &Answer<'_>) -> Option<String> {
         Decision::Allow | Decision::Block => return None,
     };
     // The return URL is always a path on this same host: never a full URL.
-    Some(format!(
-        "{endpoint}?rd={}",
-        encode_component(a.path_and_query)
-    ))
+    let mut location = format!("{endpoint}?rd={}", encode_component(a.path_and_query));
+    // Which step-up methods to offer. Only a hint for the page: the rules
+    // decide again when the person comes back, so changing it gains nothing.
+    if decision == Decision::Mfa && a.mfa_asked == MfaStrength::PhishingResistant {
+        location.push_str("&strength=phishing_resistant");
+    }
+    Some(location)
 }
 
 async fn redirect(session: &mut Session, decision: Decision, a: &Answer<'_>) -> Result<u16> {
@@ -333,6 +364,65 @@ mod tests {
         assert_eq!(
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}
+
+#[cfg(test)]
+mod strength_tests {
+    use super::*;
+
+    fn answer(asked: MfaStrength, present: MfaStrength) -> Answer<'static> {
+        Answer {
+            request_id: "r",
+            org: "T",
+            app: None,
+            client_app: ClientApp::Browser,
+            path_and_query: "/pay?x=1",
+            token_problem: None,
+            reason: None,
+            access_ended: None,
+            auth_origin: None,
+            signed_in_as: None,
+            mfa_asked: asked,
+            mfa_present: present,
+        }
+    }
+
+    /// Issue 20: the step-up says which strength will do, by redirect and
+    /// to API clients, with `stronger_mfa_required` for a session that has
+    /// MFA of a weaker kind.
+    #[test]
+    fn a_step_up_names_the_strength_asked() {
+        use MfaStrength::*;
+        let a = answer(PhishingResistant, Mfa);
+        assert_eq!(
+            location(Decision::Mfa, &a).as_deref(),
+            Some("/.portcullis/mfa?rd=/pay%3Fx%3D1&strength=phishing_resistant")
+        );
+        assert_eq!(
+            step_up(&a),
+            (
+                (
+                    "stronger_mfa_required",
+                    "phishing-resistant multi-factor authentication required"
+                ),
+                "phr"
+            )
+        );
+        assert_eq!(
+            step_up(&answer(PhishingResistant, None)).0.0,
+            "mfa_required"
+        );
+        let plain = answer(Mfa, None);
+        assert_eq!(
+            location(Decision::Mfa, &plain).as_deref(),
+            Some("/.portcullis/mfa?rd=/pay%3Fx%3D1")
+        );
+        assert_eq!(step_up(&plain).1, "mfa");
+        assert_eq!(
+            location(Decision::SignIn, &a).as_deref(),
+            Some("/.portcullis/sign-in?rd=/pay%3Fx%3D1")
         );
     }
 }

@@ -457,13 +457,13 @@ impl BearerVerifier {
                 .collect(),
             _ => Vec::new(),
         };
-        // `mfa` only when the idp is trusted for it (`mfa: trusted` and a
-        // value of its `mfa_values`), whatever the token's `amr` says.
-        let mfa = cfg.trust.mfa(&amr, c.get("acr").and_then(Value::as_str));
-        amr.retain(|m| m != "mfa");
-        if mfa {
-            amr.push("mfa".into());
-        }
+        // `mfa` (and `phr`) only when the idp is trusted for it (`mfa:
+        // trusted` and a value of its `mfa_values` or
+        // `phishing_resistant_values`), whatever the token's `amr` says.
+        let strength = cfg
+            .trust
+            .mfa_strength(&amr, c.get("acr").and_then(Value::as_str));
+        super::set_mfa_amr(&mut amr, strength);
         let auth_time = numeric_date(c, "auth_time")?.or(iat).unwrap_or(now);
         let user_type = user_type_of(cfg, email)?;
         Ok(SessionClaims {

@@ -40,6 +40,14 @@ pub use revoked::{DEFAULT_REVOKED_CAPACITY, RevokedSessions};
 /// Whether the user belongs to the organisation or is an external partner.
 pub use rules::UserType;
 
+/// The `amr` value a gateway session carries when its MFA was
+/// phishing-resistant (a passkey here, or an IdP's method named in its
+/// `phishing_resistant_values`); always beside `mfa`. The name is the
+/// OpenID EAP ACR value for phishing-resistant authentication. Like `mfa`,
+/// it is put in only by the gateway: what an IdP sends under this name is
+/// removed at sign-in unless the IdP is trusted for it.
+pub const PHISHING_RESISTANT_AMR: &str = "phr";
+
 /// The issuer of the gateway's own tokens (session cookies, assertions).
 pub const ISSUER: &str = "portcullis";
 
@@ -119,9 +127,36 @@ impl SessionClaims {
         self.amr.iter().any(|m| m == "mfa")
     }
 
+    /// The strength of the session's MFA, for the rules: phishing-resistant
+    /// when `amr` has both `mfa` and [`PHISHING_RESISTANT_AMR`], plain MFA
+    /// with `mfa` alone, else none.
+    pub fn mfa_strength(&self) -> rules::MfaStrength {
+        if !self.mfa() {
+            rules::MfaStrength::None
+        } else if self.amr.iter().any(|m| m == PHISHING_RESISTANT_AMR) {
+            rules::MfaStrength::PhishingResistant
+        } else {
+            rules::MfaStrength::Mfa
+        }
+    }
+
     /// Seconds since the user signed in, never negative.
     pub fn signed_in_ago(&self, now: i64) -> i64 {
         now.saturating_sub(self.auth_time).max(0)
+    }
+}
+
+/// Writes the gateway's own MFA markers into `amr` for `strength`: first
+/// removes any `mfa` and [`PHISHING_RESISTANT_AMR`] the IdP sent (they count
+/// only as far as the gateway vouches, DESIGN.md "Trust boundary"), then
+/// adds `mfa` for any MFA and both for phishing-resistant MFA.
+pub fn set_mfa_amr(amr: &mut Vec<String>, strength: rules::MfaStrength) {
+    amr.retain(|m| m != "mfa" && m != PHISHING_RESISTANT_AMR);
+    if strength.is_mfa() {
+        amr.push("mfa".into());
+    }
+    if strength == rules::MfaStrength::PhishingResistant {
+        amr.push(PHISHING_RESISTANT_AMR.into());
     }
 }
 
@@ -265,5 +300,45 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 22);
         assert!(jwt::is_b64url(&a));
+    }
+}
+
+#[cfg(test)]
+mod strength_tests {
+    use super::*;
+    use rules::MfaStrength;
+
+    /// Issue 20: the session's strength comes only from the markers the
+    /// gateway writes, and writing them first removes what an IdP sent.
+    #[test]
+    fn the_gateway_writes_the_mfa_markers_and_reads_the_strength_from_them() {
+        let mut amr = vec!["pwd".to_string(), "phr".into(), "mfa".into()];
+        set_mfa_amr(&mut amr, MfaStrength::None);
+        assert_eq!(amr, ["pwd"]);
+        set_mfa_amr(&mut amr, MfaStrength::Mfa);
+        assert_eq!(amr, ["pwd", "mfa"]);
+        set_mfa_amr(&mut amr, MfaStrength::PhishingResistant);
+        assert_eq!(amr, ["pwd", "mfa", "phr"]);
+        let claims = |amr: &[&str]| SessionClaims {
+            iss: ISSUER.into(),
+            sub: "u".into(),
+            aud: "a".into(),
+            email: "a@b.example".into(),
+            user_type: UserType::Guest,
+            groups: vec![],
+            idp: "i".into(),
+            amr: amr.iter().map(|s| s.to_string()).collect(),
+            auth_time: 0,
+            iat: 0,
+            exp: 1,
+            sid: "s".into(),
+        };
+        assert_eq!(
+            claims(&["mfa", "phr"]).mfa_strength(),
+            MfaStrength::PhishingResistant
+        );
+        assert_eq!(claims(&["otp", "mfa"]).mfa_strength(), MfaStrength::Mfa);
+        // `phr` without `mfa` is not MFA at all.
+        assert_eq!(claims(&["phr"]).mfa_strength(), MfaStrength::None);
     }
 }

@@ -102,6 +102,7 @@ pub use model::{Consent, PasscodeCheck, RateLimit, RateVerdict, SessionRecord};
 pub use model::{DueReminder, EndedGuest};
 pub use model::{GuestCounts, Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
+pub use model::{NewPasskey, Passkey, PasskeyUse};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -485,6 +486,61 @@ impl Store {
         hashes: &[String],
     ) -> Result<bool, StoreError> {
         on_backend!(self, b => b.replace_recovery_codes(user_id, hashes).await)
+    }
+
+    // ---- passkeys (WebAuthn) ----------------------------------------------
+
+    /// Registers a passkey. [`StoreError::Conflict`] when its credential id
+    /// is already registered (to this user or another: an authenticator
+    /// cannot be claimed twice); [`StoreError::NotFound`]-like foreign-key
+    /// errors for an unknown user.
+    pub async fn add_passkey(&self, p: &NewPasskey, now: OffsetDateTime) -> Result<(), StoreError> {
+        on_backend!(self, b => b.add_passkey(p, now).await)
+    }
+
+    /// The user's passkeys, oldest first.
+    pub async fn list_passkeys(&self, user_id: &str) -> Result<Vec<Passkey>, StoreError> {
+        on_backend!(self, b => b.list_passkeys(user_id).await)
+    }
+
+    /// The passkey with this credential id, whoever's it is.
+    pub async fn get_passkey(&self, credential_id: &[u8]) -> Result<Option<Passkey>, StoreError> {
+        on_backend!(self, b => b.get_passkey(credential_id).await)
+    }
+
+    /// Accepts a verified assertion if, and only if, the credential is
+    /// `u.user_id`'s, its signature counter rose (or both are 0: an
+    /// authenticator without a counter), and its backup-eligible flag is
+    /// the one registered; one compare-and-set statement, so a replayed or
+    /// cloned assertion is accepted at most once across replicas. `false`:
+    /// refused, nothing written.
+    pub async fn record_passkey_use(
+        &self,
+        u: &PasskeyUse<'_>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.record_passkey_use(u, now).await)
+    }
+
+    /// Renames one of the user's passkeys; `false` when it has none by
+    /// that id.
+    pub async fn rename_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &[u8],
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.rename_passkey(user_id, credential_id, name).await)
+    }
+
+    /// Removes one of the user's passkeys; `false` when it has none by that
+    /// id (another user's id removes nothing). Callers audit it.
+    pub async fn delete_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &[u8],
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.delete_passkey(user_id, credential_id).await)
     }
 
     // ---- single-use tickets (sign-in) -------------------------------------

@@ -658,3 +658,53 @@ mod tests {
         assert!(new_user_id().starts_with("u_"));
     }
 }
+
+/// A registered passkey (WebAuthn credential) as stored: public material
+/// only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Passkey {
+    /// The authenticator's credential id (raw bytes); unique across users.
+    pub credential_id: Vec<u8>,
+    pub user_id: String,
+    /// What the person called it ("YubiKey", "Laptop").
+    pub name: String,
+    /// The WebAuthn library's serialised credential (public key, counter,
+    /// flags), JSON.
+    pub credential: String,
+    /// The highest signature counter accepted so far (0: the authenticator
+    /// keeps none).
+    pub sign_count: u32,
+    /// The authenticator may sync the key to other devices (BE); fixed at
+    /// registration.
+    pub backup_eligible: bool,
+    /// The key is synced now (BS), as last seen.
+    pub backup_state: bool,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A passkey to register.
+#[derive(Clone, Debug)]
+pub struct NewPasskey {
+    pub credential_id: Vec<u8>,
+    pub user_id: String,
+    pub name: String,
+    pub credential: String,
+    pub sign_count: u32,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+}
+
+/// A verified assertion to record (see `Store::record_passkey_use`).
+#[derive(Clone, Copy, Debug)]
+pub struct PasskeyUse<'a> {
+    pub credential_id: &'a [u8],
+    /// Whose the assertion says the credential is; another user's
+    /// credential id matches no row.
+    pub user_id: &'a str,
+    pub sign_count: u32,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    /// The credential as updated by the assertion (counter, flags).
+    pub credential: &'a str,
+}

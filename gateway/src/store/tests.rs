@@ -182,6 +182,7 @@ on_both_backends!(
     racing_first_sign_ins_link_one_identity,
     totp_enrollment_steps_lockout_and_recovery_codes,
     racing_totp_codes_of_one_step_are_accepted_once,
+    passkeys_belong_to_one_user_and_a_counter_only_rises,
     invitation_link_works_once_and_then_says_why_not,
     invitation_input_is_checked,
     racing_redemptions_of_one_link_have_one_winner,
@@ -3352,4 +3353,122 @@ async fn decisions_round_trip_filter_and_prune(db: TestDb) {
         [9, 8, 7, 6, 5]
     );
     assert_eq!(store.prune_decisions(before, 5).await.expect("again"), 0);
+}
+
+fn passkey(user: &str, id: u8, backup_eligible: bool) -> NewPasskey {
+    NewPasskey {
+        credential_id: vec![id; 16],
+        user_id: user.to_owned(),
+        name: format!("key {id}"),
+        credential: "{}".to_owned(),
+        sign_count: 0,
+        backup_eligible,
+        backup_state: false,
+    }
+}
+
+fn passkey_use<'a>(id: &'a [u8], user: &'a str, count: u32, be: bool) -> PasskeyUse<'a> {
+    PasskeyUse {
+        credential_id: id,
+        user_id: user,
+        sign_count: count,
+        backup_eligible: be,
+        backup_state: be,
+        credential: "{\"n\":1}",
+    }
+}
+
+/// Issue 20: a credential id belongs to one user; an assertion is accepted
+/// only when its counter rises (replays and cloned authenticators are
+/// refused), only for its owner, and only with the backup-eligible flag it
+/// was registered with.
+async fn passkeys_belong_to_one_user_and_a_counter_only_rises(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, guest("u2", "ben@fabrikam.example")).await;
+    store
+        .add_passkey(&passkey("u1", 1, false), t(0))
+        .await
+        .expect("add");
+    store
+        .add_passkey(&passkey("u1", 2, true), t(1))
+        .await
+        .expect("add");
+    let err = store
+        .add_passkey(&passkey("u2", 1, false), t(2))
+        .await
+        .expect_err("a credential id registered twice");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let keys = store.list_passkeys("u1").await.expect("list");
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].name, "key 1");
+    assert!(keys[1].backup_eligible);
+    assert!(store.list_passkeys("u2").await.expect("list").is_empty());
+
+    let id1 = vec![1u8; 16];
+    // Another user's credential id signs nobody in.
+    assert!(
+        !store
+            .record_passkey_use(&passkey_use(&id1, "u2", 1, false), t(3))
+            .await
+            .expect("use")
+    );
+    assert!(
+        store
+            .record_passkey_use(&passkey_use(&id1, "u1", 5, false), t(4))
+            .await
+            .expect("use")
+    );
+    // The same counter again (a replay) and a lower one (a clone) are refused.
+    for count in [5, 4] {
+        assert!(
+            !store
+                .record_passkey_use(&passkey_use(&id1, "u1", count, false), t(5))
+                .await
+                .expect("use")
+        );
+    }
+    // A flag that says the key became syncable is refused too.
+    assert!(
+        !store
+            .record_passkey_use(&passkey_use(&id1, "u1", 9, true), t(6))
+            .await
+            .expect("use")
+    );
+    let k = store.get_passkey(&id1).await.expect("get").expect("there");
+    assert_eq!((k.sign_count, k.last_used_at), (5, Some(t(4))));
+    assert_eq!(k.credential, "{\"n\":1}");
+
+    // A synced passkey keeps no counter: 0 after 0 is accepted each time.
+    let id2 = vec![2u8; 16];
+    for at in [7, 8] {
+        assert!(
+            store
+                .record_passkey_use(&passkey_use(&id2, "u1", 0, true), t(at))
+                .await
+                .expect("use")
+        );
+    }
+
+    assert!(
+        store
+            .rename_passkey("u1", &id2, "Phone")
+            .await
+            .expect("rename")
+    );
+    assert!(
+        !store
+            .rename_passkey("u2", &id2, "Mine")
+            .await
+            .expect("rename")
+    );
+    assert!(!store.delete_passkey("u2", &id2).await.expect("delete"));
+    assert!(store.delete_passkey("u1", &id2).await.expect("delete"));
+    assert!(
+        !store
+            .delete_passkey("u1", &id2)
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(store.list_passkeys("u1").await.expect("list").len(), 1);
 }

@@ -153,12 +153,50 @@ impl Checker<'_> {
                 v
             }
         };
+        let phishing_resistant_values =
+            self.phishing_resistant_values(f.phishing_resistant_values.as_ref(), mfa_trusted);
         IdpTrust {
             domains,
             trust_groups,
             mfa_trusted,
             mfa_values,
+            phishing_resistant_values,
         }
+    }
+
+    /// An idp's `phishing_resistant_values`: like `mfa_values`, and
+    /// likewise only with `mfa: trusted` (an IdP not trusted for MFA is not
+    /// believed about the kind of factor either).
+    fn phishing_resistant_values(
+        &mut self,
+        list: Option<&S<Vec<S<String>>>>,
+        mfa_trusted: bool,
+    ) -> Vec<String> {
+        let Some(list) = list else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = Vec::new();
+        for m in &list.value {
+            let t = m.value.trim();
+            if t.is_empty() || t.contains(char::is_whitespace) {
+                self.err(m, format_args!("`{t}` is not an amr or acr value"));
+            } else if !v.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+                v.push(t.to_string());
+            }
+        }
+        if list.value.is_empty() {
+            self.err(
+                list,
+                "`phishing_resistant_values` is empty; leave it out if no method of this idp is phishing-resistant",
+            );
+        }
+        if !mfa_trusted {
+            self.err(
+                list,
+                "`phishing_resistant_values` counts only with `mfa: trusted`; add that or remove `phishing_resistant_values`",
+            );
+        }
+        v
     }
 
     /// An idp's `domains`, each checked (`rules::mail_domain`).
@@ -216,6 +254,11 @@ impl Checker<'_> {
                 &["oidc", "jwt", "local", "saml"][..],
             ),
             ("mfa_values", f.mfa_values.is_some(), &["oidc", "jwt"][..]),
+            (
+                "phishing_resistant_values",
+                f.phishing_resistant_values.is_some(),
+                &["oidc", "jwt", "saml"][..],
+            ),
             (
                 "trust_groups",
                 f.trust_groups.is_some(),

@@ -88,6 +88,8 @@ impl Handler<'_> {
             p if p.starts_with(crate::saml::PREFIX) => self.saml().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
+            paths::PASSKEYS => self.passkeys_page().await,
+            paths::PASSKEYS_JS if !post => self.passkeys_script(),
             paths::SIGN_OUT => self.sign_out().await,
             paths::INVITE => self.invitation().await,
             paths::SECURITY => self.security().await,

@@ -14,6 +14,7 @@ use crate::store::{
     new_user_id,
 };
 use crate::trust;
+use rules::MfaStrength;
 
 impl Handler<'_> {
     /// The auth host's session, if valid, not revoked, and its user active.
@@ -61,13 +62,10 @@ impl Handler<'_> {
         if let Err(e) = store.insert_session(&record).await {
             return self.unavailable("session", &e);
         }
-        // `mfa` in the session only when we vouch for it: an IdP that is
-        // not `mfa: trusted` may say what it likes in `amr`.
+        // `mfa` (and `phr`) in the session only when we vouch for it: an
+        // IdP that is not `mfa: trusted` may say what it likes in `amr`.
         let mut amr = s.amr;
-        amr.retain(|m| m != "mfa");
-        if vouched.mfa {
-            amr.push("mfa".into());
-        }
+        crate::session::set_mfa_amr(&mut amr, vouched.mfa);
         let keys = self.gateway.keys.load();
         let claims = SessionClaims {
             iss: keys.issuer().to_string(),
@@ -94,11 +92,15 @@ impl Handler<'_> {
                 action: "signed_in".into(),
                 subject: Some(user.id.clone()),
                 app: None,
-                detail: serde_json::json!({ "idp": s.idp, "mfa": claims.mfa() }),
+                detail: serde_json::json!({
+                    "idp": s.idp,
+                    "mfa": claims.mfa(),
+                    "mfa_strength": claims.mfa_strength().as_str(),
+                }),
             })
             .await;
         self.count_sign_in(&s.idp, "ok");
-        if vouched.mfa {
+        if vouched.mfa.is_mfa() {
             self.gateway
                 .metrics
                 .mfa
@@ -125,7 +127,7 @@ impl Handler<'_> {
         if s.idp == PASSCODE_IDP {
             return Ok(Vouched {
                 groups: Vec::new(),
-                mfa: false,
+                mfa: MfaStrength::None,
                 member: false,
             });
         }
@@ -137,7 +139,11 @@ impl Handler<'_> {
         if let IdpKind::Local(_) = idp.kind {
             return Ok(Vouched {
                 groups: s.groups.iter().map(|g| g.to_lowercase()).collect(),
-                mfa: s.mfa,
+                mfa: if s.mfa {
+                    MfaStrength::Mfa
+                } else {
+                    MfaStrength::None
+                },
                 member: member_domain && s.authoritative,
             });
         }
@@ -147,7 +153,7 @@ impl Handler<'_> {
         }
         Ok(Vouched {
             groups: idp.trust.groups(&s.idp, &s.groups),
-            mfa: idp.trust.mfa(&s.amr, s.acr.as_deref()),
+            mfa: idp.trust.mfa_strength(&s.amr, s.acr.as_deref()),
             member: member_domain && serves && s.authoritative,
         })
     }
@@ -291,8 +297,8 @@ impl Handler<'_> {
 struct Vouched {
     /// The session's groups: qualified by the IdP (`crate::trust`).
     groups: Vec<String>,
-    /// The sign-in counts as MFA.
-    mfa: bool,
+    /// What the sign-in counts as for MFA.
+    mfa: MfaStrength,
     /// A new member may be made for this e-mail.
     member: bool,
 }

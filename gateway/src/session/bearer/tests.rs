@@ -519,3 +519,37 @@ fn a_bearer_tokens_groups_and_mfa_count_only_as_far_as_the_issuer_is_trusted() {
     let only_mfa = file_verifier(&jwks(&[ed.jwk("k")]), |c| c.trust.mfa_trusted = true);
     assert!(!only_mfa.verify(&pwd_only, NOW + 5).unwrap().mfa());
 }
+
+/// Issue 20: a bearer token is phishing-resistant MFA (`phr` beside `mfa`)
+/// only for an issuer trusted for MFA, and only by a value of its
+/// `phishing_resistant_values`; a `phr` the token itself carries counts
+/// for nothing.
+#[test]
+fn a_bearer_token_is_phishing_resistant_only_by_the_issuers_values() {
+    let ed = EdKey::new();
+    let fido = ed.sign("k", &with(claims(), "amr", json!(["fido", "phr"])));
+    let forged = ed.sign("k", &with(claims(), "amr", json!(["mfa", "phr"])));
+    let plain = file_verifier(&jwks(&[ed.jwk("k")]), |c| c.trust.mfa_trusted = true);
+    let c = plain.verify(&forged, NOW + 5).unwrap();
+    assert_eq!(c.mfa_strength(), rules::MfaStrength::Mfa, "{:?}", c.amr);
+    assert!(!plain.verify(&fido, NOW + 5).unwrap().mfa());
+
+    let strong = file_verifier(&jwks(&[ed.jwk("k")]), |c| {
+        c.trust.mfa_trusted = true;
+        c.trust.phishing_resistant_values = vec!["fido".into()];
+    });
+    let c = strong.verify(&fido, NOW + 5).unwrap();
+    assert_eq!(c.mfa_strength(), rules::MfaStrength::PhishingResistant);
+    assert_eq!(
+        strong.verify(&forged, NOW + 5).unwrap().mfa_strength(),
+        rules::MfaStrength::Mfa
+    );
+
+    let untrusted = file_verifier(&jwks(&[ed.jwk("k")]), |c| {
+        c.trust.phishing_resistant_values = vec!["fido".into()];
+    });
+    assert_eq!(
+        untrusted.verify(&fido, NOW + 5).unwrap().mfa_strength(),
+        rules::MfaStrength::None
+    );
+}

@@ -46,6 +46,7 @@ mod decisions;
 mod invitations;
 mod keys;
 mod lifecycle;
+mod passkeys;
 mod requests;
 mod sessions;
 mod signin;

@@ -1,0 +1,244 @@
+//! `/.portcullis/security/passkeys` on the auth host: the signed-in
+//! person's passkeys (name, added, last used, remove) and adding one; and
+//! `/.portcullis/static/passkeys.js`, the script these pages and the MFA
+//! step use (a static file, so pages keep a CSP without inline script).
+//!
+//! Every post carries the CSRF token and passes the Origin check of every
+//! portal form (`Handler::form`). Adding a passkey is adding a second
+//! factor: a person who already has one (a TOTP app or a passkey) must have
+//! passed MFA in this session first, or a stolen first factor could add
+//! its own.
+
+use super::{Handler, Reply, paths};
+use crate::passkeys::{PasskeyError, Passkeys};
+use crate::session::SessionClaims;
+use crate::store::{NewAuditEntry, User};
+use base64::Engine as _;
+use minijinja::context;
+
+/// The script, compiled in.
+const SCRIPT: &str = include_str!("static/passkeys.js");
+
+/// The CSP of pages that run [`SCRIPT`]: the portal's own, plus scripts
+/// and `fetch` to this origin only.
+const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+impl Reply {
+    /// This page runs the passkey script: the CSP allows it (and nothing
+    /// else).
+    pub(super) fn with_script(mut self) -> Reply {
+        for (name, value) in &mut self.headers {
+            if *name == "content-security-policy" {
+                *value = CSP_WITH_SCRIPT.into();
+            }
+        }
+        self
+    }
+
+    /// A JSON answer for the script.
+    pub(super) fn json(status: u16, value: &serde_json::Value) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            headers: vec![
+                ("cache-control", "no-store".into()),
+                ("x-content-type-options", "nosniff".into()),
+            ],
+            body: value.to_string().into_bytes(),
+        }
+    }
+}
+
+impl Handler<'_> {
+    /// `GET /.portcullis/static/passkeys.js`.
+    pub(super) fn passkeys_script(&self) -> Reply {
+        Reply {
+            status: 200,
+            content_type: "text/javascript; charset=utf-8",
+            headers: vec![
+                ("x-content-type-options", "nosniff".into()),
+                ("cache-control", "public, max-age=300".into()),
+            ],
+            body: SCRIPT.as_bytes().to_vec(),
+        }
+    }
+
+    /// The relying party for this request: the auth host.
+    pub(super) fn relying_party(&self) -> Result<Passkeys, Reply> {
+        Passkeys::new(&self.auth_origin(), self.org()).map_err(|e| self.unavailable("passkeys", &e))
+    }
+
+    pub(super) async fn passkeys_page(&self) -> Reply {
+        let form = match self.posted_form() {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        let Some((claims, user)) = self.auth_session().await else {
+            return Reply::redirect(paths::SIGN_IN.to_string());
+        };
+        let Some(form) = form else {
+            return self.passkeys_list(&user, None, None).await;
+        };
+        let store = &self.gateway.store;
+        let rp = match self.relying_party() {
+            Ok(rp) => rp,
+            Err(r) => return r,
+        };
+        match form.get("action").map(String::as_str) {
+            Some("register-options") => {
+                if let Err(r) = self.may_add_factor(&claims, &user).await {
+                    return r;
+                }
+                match rp
+                    .start_registration(store, &user, &claims.sid, self.time())
+                    .await
+                {
+                    Ok(options) => Reply::json(200, &options),
+                    Err(e) => self.passkey_failed("register options", &e),
+                }
+            }
+            Some("register") => {
+                if let Err(r) = self.may_add_factor(&claims, &user).await {
+                    return r;
+                }
+                let name = form.get("name").map(String::as_str).unwrap_or_default();
+                let answer = form
+                    .get("credential")
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                match rp
+                    .finish_registration(store, &user, &claims.sid, name, answer, self.time())
+                    .await
+                {
+                    Ok(()) => {
+                        self.audit_passkey(&user, "passkey_added", name).await;
+                        self.passkeys_list(&user, Some("Passkey added."), None)
+                            .await
+                    }
+                    Err(PasskeyError::AlreadyRegistered) => {
+                        self.passkeys_list(
+                            &user,
+                            None,
+                            Some("That authenticator is registered already."),
+                        )
+                        .await
+                    }
+                    Err(e @ (PasskeyError::Store(_) | PasskeyError::Internal(_))) => {
+                        self.unavailable("passkey registration", &e)
+                    }
+                    Err(e) => {
+                        tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey registration refused");
+                        self.passkeys_list(
+                            &user,
+                            None,
+                            Some("The passkey could not be added. Try again."),
+                        )
+                        .await
+                    }
+                }
+            }
+            Some("remove") => {
+                let id = form
+                    .get("id")
+                    .and_then(|i| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(i)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                match store.delete_passkey(&user.id, &id).await {
+                    Ok(true) => {
+                        self.audit_passkey(&user, "passkey_removed", "").await;
+                        self.passkeys_list(&user, Some("Passkey removed."), None)
+                            .await
+                    }
+                    // Another user's id, or one already removed.
+                    Ok(false) => {
+                        self.passkeys_list(&user, None, Some("There is no such passkey."))
+                            .await
+                    }
+                    Err(e) => self.unavailable("passkey removal", &e),
+                }
+            }
+            _ => self.message(400, "Bad request", "The form does not match this page."),
+        }
+    }
+
+    /// Adding a second factor when one exists needs MFA in this session.
+    async fn may_add_factor(&self, claims: &SessionClaims, user: &User) -> Result<(), Reply> {
+        if claims.mfa() {
+            return Ok(());
+        }
+        let store = &self.gateway.store;
+        let totp = match store.get_totp_factor(&user.id).await {
+            Ok(f) => f.is_some_and(|f| f.confirmed_at.is_some()),
+            Err(e) => return Err(self.unavailable("mfa factor", &e)),
+        };
+        let keys = match store.list_passkeys(&user.id).await {
+            Ok(k) => !k.is_empty(),
+            Err(e) => return Err(self.unavailable("passkeys", &e)),
+        };
+        if totp || keys {
+            return Err(self.message(
+                403,
+                "Verify it's you first",
+                "You already have a second factor. Open one of your apps and verify it's you, then come back to add a passkey.",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn passkeys_list(&self, user: &User, notice: Option<&str>, error: Option<&str>) -> Reply {
+        let keys = match self.gateway.store.list_passkeys(&user.id).await {
+            Ok(k) => k,
+            Err(e) => return self.unavailable("passkeys", &e),
+        };
+        let date = |t: time::OffsetDateTime| {
+            format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+        };
+        let rows: Vec<minijinja::Value> = keys
+            .iter()
+            .map(|k| {
+                context! {
+                    id => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&k.credential_id),
+                    name => k.name,
+                    created => date(k.created_at),
+                    last_used => k.last_used_at.map(date),
+                }
+            })
+            .collect();
+        self.form_page(
+            200,
+            "passkeys.html",
+            context! { keys => rows, notice, error },
+        )
+        .with_script()
+    }
+
+    async fn audit_passkey(&self, user: &User, action: &str, name: &str) {
+        let _ = self
+            .gateway
+            .store
+            .append_audit(&NewAuditEntry {
+                at: self.time(),
+                actor: user.id.clone(),
+                action: action.into(),
+                subject: Some(user.id.clone()),
+                app: None,
+                detail: serde_json::json!({ "name": crate::passkeys::clean_name(name) }),
+            })
+            .await;
+    }
+
+    /// A failed options request: JSON for the script.
+    fn passkey_failed(&self, what: &str, e: &PasskeyError) -> Reply {
+        tracing::warn!(request_id = %self.req.request_id, what, error = %e, "passkey step failed");
+        Reply::json(
+            match e {
+                PasskeyError::NoneRegistered => 404,
+                _ => 503,
+            },
+            &serde_json::json!({ "error": e.as_str() }),
+        )
+    }
+}
