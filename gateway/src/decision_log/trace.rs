@@ -110,9 +110,7 @@ pub(crate) fn reason_of(
         (Decision::Allow, _) => return None,
         (_, Early::AccountBlocked) => Reason::AccountBlocked,
         (Decision::SignIn, _) => Reason::SignInRequired,
-        (Decision::Mfa, _) if why == Some(Why::StrongerMfaRequired) => {
-            Reason::StrongerMfaRequired
-        }
+        (Decision::Mfa, _) if why == Some(Why::StrongerMfaRequired) => Reason::StrongerMfaRequired,
         (Decision::Mfa, _) => Reason::MfaRequired,
         (Decision::Block, _) => match (why, blocked_by) {
             (Some(Why::NotAssigned), _) if access_ended => Reason::AccessEnded,
