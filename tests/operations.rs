@@ -378,9 +378,19 @@ async fn two_replicas_behind_haproxy_act_as_one_gateway() {
         result.failed
     );
     assert!(result.sent > 50, "the load ran: {}", result.sent);
-    // Only requests in flight on A when it died may fail: at most one per
-    // client, all within a moment of the kill.
-    assert!(result.failed.len() <= 4, "{:?}", result.failed);
+    // Only requests in flight on A when it died may fail, all within a
+    // moment of the kill: one per client in flight, and at most one more per
+    // client sent on its keep-alive connection while HAProxy was closing it
+    // (the client sees the close only after sending).
+    assert!(result.failed.len() <= 8, "{:?}", result.failed);
+    assert!(
+        result
+            .failed
+            .iter()
+            .all(|(t, _)| *t >= Duration::from_millis(1_900) && *t <= Duration::from_millis(3_000)),
+        "a failure away from the kill: {:?}",
+        result.failed
+    );
     let s = client
         .get(url("wiki.test", "/"))
         .header("cookie", &member_cookie)
