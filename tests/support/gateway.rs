@@ -202,7 +202,10 @@ impl Gateway {
         }
         let client = builder.build().expect("HTTP client");
         let mut child = child;
+        // Pingora starts each service on its own thread: the admin listener
+        // may bind after the public one, so wait for both.
         wait_ready(&mut child, http, root).await;
+        wait_ready(&mut child, admin, root).await;
         // Opened only once the gateway listens: it has migrated the schema
         // and stored its signing key by then.
         let store = match postgres {
