@@ -179,7 +179,11 @@ fn facts(u: &mut Unstructured<'_>) -> Result<RequestFacts> {
             None
         },
         client_app: Some(*u.choose(&[ClientApp::Browser, ClientApp::Api])?),
-        mfa: bool::arbitrary(u)?,
+        mfa: *u.choose(&[
+            rules::MfaStrength::None,
+            rules::MfaStrength::Mfa,
+            rules::MfaStrength::PhishingResistant,
+        ])?,
         signed_in_ago: Some(Duration::from_secs(u.int_in_range(0..=30 * 24 * 3600)?)),
         assigned: Option::<bool>::arbitrary(u)?,
     })
@@ -206,8 +210,9 @@ fn check(req: &Request<'_>) {
     if req.user.is_none() {
         assert_ne!(full.decision, Decision::Allow, "{req:?}");
     }
+    // The strongest MFA a session can have.
     let with_mfa = Request {
-        mfa: true,
+        mfa: rules::MfaStrength::PhishingResistant,
         ..req.clone()
     };
     let stepped = evaluate(rules, &with_mfa).decision;

@@ -110,7 +110,11 @@ fn decide(s: &Snapshot, path: &str) -> Outcome {
             country: Country::Unknown,
             platform: Platform::Windows,
             client_app: ClientApp::Browser,
-            mfa,
+            mfa: if mfa {
+                rules::MfaStrength::Mfa
+            } else {
+                rules::MfaStrength::None
+            },
             signed_in_ago: Some(Duration::from_secs(60)),
         };
         rules::evaluate(&s.rules, &req).decision

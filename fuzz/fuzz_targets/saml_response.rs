@@ -48,7 +48,12 @@ struct Fixture {
     texts: Vec<std::ops::Range<usize>>,
 }
 
-fn key_and_cert(cn: &str) -> (openssl::pkey::PKey<openssl::pkey::Private>, openssl::x509::X509) {
+fn key_and_cert(
+    cn: &str,
+) -> (
+    openssl::pkey::PKey<openssl::pkey::Private>,
+    openssl::x509::X509,
+) {
     let rsa = openssl::rsa::Rsa::generate(2048).expect("rsa");
     let key = openssl::pkey::PKey::from_rsa(rsa).expect("pkey");
     let mut name = openssl::x509::X509NameBuilder::new().expect("name");
@@ -124,13 +129,14 @@ fn make_fixture() -> Fixture {
         r##"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a1" IssueInstant="{now}" Version="2.0"><saml:Issuer>{IDP}</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_a1"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue></ds:Signature><saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">pidannfabrikam</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData InResponseTo="{REQ}" NotOnOrAfter="{end}" Recipient="{ACS}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{start}" NotOnOrAfter="{end}"><saml:AudienceRestriction><saml:Audience>{ENTITY}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AttributeStatement><saml:Attribute Name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"><saml:AttributeValue>{EMAIL}</saml:AttributeValue></saml:Attribute><saml:Attribute Name="http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"><saml:AttributeValue>Engineers</saml:AttributeValue></saml:Attribute></saml:AttributeStatement><saml:AuthnStatement AuthnInstant="{now}" SessionIndex="_a1"><saml:AuthnContext><saml:AuthnContextClassRef>http://schemas.microsoft.com/claims/multipleauthn</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement></saml:Assertion>"##
     );
     use samael::crypto::CryptoProvider as _;
-    let signed = samael::crypto::Crypto::sign_xml(
-        &assertion,
-        &idp_key.private_key_to_der().expect("der"),
-    )
-    .expect("xmlsec signs the assertion");
+    let signed =
+        samael::crypto::Crypto::sign_xml(&assertion, &idp_key.private_key_to_der().expect("der"))
+            .expect("xmlsec signs the assertion");
     let signed = match signed.strip_prefix("<?xml") {
-        Some(rest) => rest.split_once("?>").map(|(_, r)| r.trim_start().to_string()).unwrap_or_default(),
+        Some(rest) => rest
+            .split_once("?>")
+            .map(|(_, r)| r.trim_start().to_string())
+            .unwrap_or_default(),
         None => signed,
     };
     let valid = format!(
@@ -138,10 +144,16 @@ fn make_fixture() -> Fixture {
         signed.trim_end()
     );
     let a = valid.find("<saml:Assertion").expect("assertion");
-    let texts = ["pidannfabrikam", EMAIL, "Engineers", "fabrikam.idp.test", "auth.test"]
-        .iter()
-        .filter_map(|t| valid[a..].find(t).map(|i| a + i..a + i + t.len()))
-        .collect();
+    let texts = [
+        "pidannfabrikam",
+        EMAIL,
+        "Engineers",
+        "fabrikam.idp.test",
+        "auth.test",
+    ]
+    .iter()
+    .filter_map(|t| valid[a..].find(t).map(|i| a + i..a + i + t.len()))
+    .collect();
     let f = Fixture {
         idp,
         md,
@@ -153,11 +165,17 @@ fn make_fixture() -> Fixture {
     f
 }
 
-fn verify(f: &Fixture, xml: &str) -> Result<portcullis::saml::Verified, portcullis::saml::SamlError> {
+fn verify(
+    f: &Fixture,
+    xml: &str,
+) -> Result<portcullis::saml::Verified, portcullis::saml::SamlError> {
     verify_b64(f, &base64::engine::general_purpose::STANDARD.encode(xml))
 }
 
-fn verify_b64(f: &Fixture, form: &str) -> Result<portcullis::saml::Verified, portcullis::saml::SamlError> {
+fn verify_b64(
+    f: &Fixture,
+    form: &str,
+) -> Result<portcullis::saml::Verified, portcullis::saml::SamlError> {
     portcullis::saml::verify::response(
         form,
         &f.idp,
@@ -172,11 +190,20 @@ fn verify_b64(f: &Fixture, form: &str) -> Result<portcullis::saml::Verified, por
 
 /// What any verified document must be.
 fn check_verified(xml: &str, v: &portcullis::saml::Verified) {
-    assert!(xml.contains("SignatureValue"), "verified without a signature: {xml}");
+    assert!(
+        xml.contains("SignatureValue"),
+        "verified without a signature: {xml}"
+    );
     let upper = xml.to_ascii_uppercase();
-    assert!(!upper.contains("<!DOCTYPE") && !xml.contains("<!--"), "{xml}");
+    assert!(
+        !upper.contains("<!DOCTYPE") && !xml.contains("<!--"),
+        "{xml}"
+    );
     if let Some(e) = &v.email {
-        assert!(xml.contains(e.as_str()), "read an e-mail the document does not have: {e}");
+        assert!(
+            xml.contains(e.as_str()),
+            "read an e-mail the document does not have: {e}"
+        );
     }
 }
 
