@@ -128,30 +128,12 @@ impl Checker<'_> {
             // `AuthnContextClassRef`s, checked with the rest of the entry).
             (None, IdpKind::Saml(s)) => s.mfa_authn_contexts.clone(),
             (None, _) => IdpTrust::default().mfa_values,
-            (Some(list), _) => {
-                let mut v: Vec<String> = Vec::new();
-                for m in &list.value {
-                    let t = m.value.trim();
-                    if t.is_empty() || t.contains(char::is_whitespace) {
-                        self.err(m, format_args!("`{t}` is not an amr or acr value"));
-                    } else if !v.iter().any(|x| x.eq_ignore_ascii_case(t)) {
-                        v.push(t.to_string());
-                    }
-                }
-                if list.value.is_empty() {
-                    self.err(
-                        list,
-                        "`mfa_values` is empty; leave it out for the default (mfa)",
-                    );
-                }
-                if !mfa_trusted {
-                    self.err(
-                        list,
-                        "`mfa_values` counts only with `mfa: trusted`; add that or remove `mfa_values`",
-                    );
-                }
-                v
-            }
+            (Some(list), _) => self.amr_values(
+                list,
+                "mfa_values",
+                "leave it out for the default (mfa)",
+                mfa_trusted,
+            ),
         };
         let phishing_resistant_values =
             self.phishing_resistant_values(f.phishing_resistant_values.as_ref(), mfa_trusted);
@@ -172,9 +154,27 @@ impl Checker<'_> {
         list: Option<&S<Vec<S<String>>>>,
         mfa_trusted: bool,
     ) -> Vec<String> {
-        let Some(list) = list else {
-            return Vec::new();
-        };
+        match list {
+            None => Vec::new(),
+            Some(list) => self.amr_values(
+                list,
+                "phishing_resistant_values",
+                "leave it out if no method of this idp is phishing-resistant",
+                mfa_trusted,
+            ),
+        }
+    }
+
+    /// A list of `amr`/`acr` values named `field`: each one token, compared
+    /// without case and kept once; never empty (`if_empty` says what to do
+    /// instead); counted only with `mfa: trusted`.
+    fn amr_values(
+        &mut self,
+        list: &S<Vec<S<String>>>,
+        field: &str,
+        if_empty: &str,
+        mfa_trusted: bool,
+    ) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
         for m in &list.value {
             let t = m.value.trim();
@@ -185,15 +185,14 @@ impl Checker<'_> {
             }
         }
         if list.value.is_empty() {
-            self.err(
-                list,
-                "`phishing_resistant_values` is empty; leave it out if no method of this idp is phishing-resistant",
-            );
+            self.err(list, format_args!("`{field}` is empty; {if_empty}"));
         }
         if !mfa_trusted {
             self.err(
                 list,
-                "`phishing_resistant_values` counts only with `mfa: trusted`; add that or remove `phishing_resistant_values`",
+                format_args!(
+                    "`{field}` counts only with `mfa: trusted`; add that or remove `{field}`"
+                ),
             );
         }
         v
