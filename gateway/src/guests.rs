@@ -1,5 +1,6 @@
 //! What a person (or the lifecycle task) can do to a guest: find, extend,
-//! end, remove, reset MFA. Each is one function that writes its audit
+//! end, remove, reset MFA, block and unblock sign-in, sign out of one
+//! session or everywhere. Each is one function that writes its audit
 //! entry; the doors — the admin API (`admin::guests`), the CLI (`portcullis
 //! guests`), the owners' pages (`portal::manage`) and the lifecycle task —
 //! only parse their input, call it, and render the answer (as
@@ -223,6 +224,70 @@ pub async fn end_sessions(
     }
 }
 
+/// How the console and the admin API name one session: a digest of its
+/// id (16 bytes of SHA-256, URL-safe base64), so pages, API answers and
+/// the audit log never show the id the session token carries.
+pub fn session_handle(sid: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(sid.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Signs `guest` out of the session named by `handle` ([`session_handle`];
+/// audited `session_ended` with its IdP and start): inside the gateway
+/// this replica refuses it at once, the others within about a second
+/// (`session::sync`). `false`: no live session of this guest has that
+/// handle (ended meanwhile, or another person's), and nothing is audited.
+pub async fn end_session(
+    caller: Caller<'_>,
+    guest: &User,
+    handle: &str,
+) -> Result<bool, StoreError> {
+    let sessions = caller
+        .store()
+        .sessions_of_user(&guest.id, caller.now)
+        .await?;
+    let Some(s) = sessions.iter().find(|s| session_handle(&s.sid) == handle) else {
+        return Ok(false);
+    };
+    match caller.place {
+        Place::Gateway(g) => {
+            g.revoke_session(&s.sid, s.expires_at.unix_timestamp())
+                .await?
+        }
+        Place::Store(store) => {
+            store
+                .revoke_session(&s.sid, s.expires_at, caller.now)
+                .await?
+        }
+    }
+    caller
+        .audit(
+            "session_ended",
+            &guest.id,
+            None,
+            serde_json::json!({ "session": handle, "idp": s.idp, "started": rfc3339(s.created_at) }),
+        )
+        .await;
+    Ok(true)
+}
+
+/// Signs `guest` out everywhere (audited `sessions_ended` with how many):
+/// every live session ends, as in [`end_sessions`]. Returns that number.
+pub async fn sign_out_everywhere(caller: Caller<'_>, guest: &User) -> Result<usize, StoreError> {
+    let ended = end_sessions(caller.place, &guest.id, caller.now).await?.len();
+    caller
+        .audit(
+            "sessions_ended",
+            &guest.id,
+            None,
+            serde_json::json!({ "ended": ended }),
+        )
+        .await;
+    Ok(ended)
+}
+
 /// Ends `guest`'s sessions, then deletes them with their assignments and
 /// memberships (audited `guest_removed`, keeping the e-mail and how many
 /// sessions ended). Returns that number.
@@ -267,6 +332,53 @@ pub async fn remove_expired(
         place.changed(user_id);
     }
     Ok(deleted)
+}
+
+/// Blocks `guest`'s sign-in (audited `guest_blocked`): from now on the
+/// account is refused everywhere with the reason `account_blocked` — at
+/// sign-in, on the portal's pages, and on every app for the sessions they
+/// hold (inside the gateway its directory cache drops them, so the next
+/// request reads the block; other replicas within the cache's TTL). Their
+/// sessions are kept, so [`unblock`] gives them back. Unlike the
+/// lifecycle's block this one sets no `blocked_at`, so the lifecycle never
+/// deletes a guest for it. `false`: already blocked; nothing audited.
+pub async fn block(caller: Caller<'_>, guest: &User) -> Result<bool, StoreError> {
+    set_blocked(caller, guest, true).await
+}
+
+/// Lets `guest` sign in again (audited `guest_unblocked`), whoever blocked
+/// them (a person, or the lifecycle when their last access ended: the
+/// lifecycle's delete is called off too). `false`: not blocked; nothing
+/// audited.
+pub async fn unblock(caller: Caller<'_>, guest: &User) -> Result<bool, StoreError> {
+    set_blocked(caller, guest, false).await
+}
+
+async fn set_blocked(caller: Caller<'_>, guest: &User, blocked: bool) -> Result<bool, StoreError> {
+    let (state, action) = if blocked {
+        (UserState::Blocked, "guest_blocked")
+    } else {
+        (UserState::Active, "guest_unblocked")
+    };
+    // Read again: the door's copy may be older than another's change.
+    let now_state = caller
+        .store()
+        .get_user(&guest.id)
+        .await?
+        .map(|u| u.state)
+        .ok_or(StoreError::NotFound {
+            op: "set_user_state",
+            what: "user",
+        })?;
+    if now_state == state {
+        return Ok(false);
+    }
+    caller.store().set_user_state(&guest.id, state).await?;
+    caller.place.changed(&guest.id);
+    caller
+        .audit(action, &guest.id, None, serde_json::json!({ "email": guest.email }))
+        .await;
+    Ok(true)
 }
 
 /// Resets `guest`'s MFA: their factor and recovery codes are deleted and
@@ -442,6 +554,78 @@ mod tests {
                 r#"{"email":"ann@contoso.com","sessions_revoked":1}"#.into()
             )]
         );
+    }
+
+    #[tokio::test]
+    async fn block_and_unblock_change_the_state_once_each_and_are_audited() {
+        let (_dir, store, ann) = store_with_guest().await;
+        let by = |actor| Caller {
+            place: Place::Store(&store),
+            actor,
+            now: t(1),
+        };
+        assert!(block(by("jo"), &ann).await.expect("blocked"));
+        assert!(!block(by("jo"), &ann).await.expect("already"));
+        let state = |s: &Store| {
+            let s = s.clone();
+            async move { s.get_user("u_ann").await.expect("user").expect("ann").state }
+        };
+        assert_eq!(state(&store).await, UserState::Blocked);
+        // The directory the request path reads says so.
+        let dir = store.directory_user("u_ann").await.expect("directory");
+        assert_eq!(dir.expect("ann").state, UserState::Blocked);
+        assert!(unblock(by("kim"), &ann).await.expect("unblocked"));
+        assert!(!unblock(by("kim"), &ann).await.expect("not blocked"));
+        assert_eq!(state(&store).await, UserState::Active);
+        assert_eq!(
+            audit(&store, "u_ann").await,
+            [
+                (
+                    "jo".into(),
+                    "guest_blocked".into(),
+                    None,
+                    r#"{"email":"ann@contoso.com"}"#.into()
+                ),
+                (
+                    "kim".into(),
+                    "guest_unblocked".into(),
+                    None,
+                    r#"{"email":"ann@contoso.com"}"#.into()
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn one_session_or_all_end_and_another_guests_session_is_refused() {
+        let (_dir, store, ann) = store_with_guest().await;
+        for (sid, user) in [("s-1", "u_ann"), ("s-2", "u_ann"), ("s-3", "u_ann")] {
+            store
+                .insert_session(&SessionRecord {
+                    sid: sid.into(),
+                    user_id: user.into(),
+                    idp: "contoso".into(),
+                    created_at: t(0),
+                    expires_at: t(2),
+                })
+                .await
+                .expect("session");
+        }
+        let caller = Caller {
+            place: Place::Store(&store),
+            actor: "jo",
+            now: t(1),
+        };
+        let one = session_handle("s-1");
+        assert!(end_session(caller, &ann, &one).await.expect("ended"));
+        assert!(!end_session(caller, &ann, &one).await.expect("gone"));
+        assert!(!end_session(caller, &ann, "s-2").await.expect("a sid is no handle"));
+        assert!(!end_session(caller, &ann, "nobody's").await.expect("none"));
+        assert!(store.is_revoked("s-1").await.expect("revoked?"));
+        assert_eq!(sign_out_everywhere(caller, &ann).await.expect("all"), 2);
+        assert!(store.sessions_of_user("u_ann", t(1)).await.expect("live").is_empty());
+        let actions: Vec<String> = audit(&store, "u_ann").await.into_iter().map(|e| e.1).collect();
+        assert_eq!(actions, ["session_ended", "sessions_ended"]);
     }
 
     #[tokio::test]

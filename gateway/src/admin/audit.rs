@@ -1,5 +1,6 @@
-//! `GET /api/v1/audit?subject=&app=&before=&limit=`: the audit log, newest
-//! first (`limit` 1 to 1000, default 100; `subject` a user id or e-mail).
+//! `GET /api/v1/audit?subject=&app=&actor=&action=&before=&limit=`: the
+//! audit log, newest first (`limit` 1 to 1000, default 100; `subject` a
+//! user id or e-mail; `actor` any part of it, in any case; `action` exact).
 
 use super::AdminApp;
 use super::response::{BadInput, json_response, rfc3339, store_failed};
@@ -20,14 +21,16 @@ pub fn audit_json(e: &crate::store::AuditEntry) -> Value {
 }
 
 impl AdminApp {
-    /// `GET /api/v1/audit?subject=&app=&before=&limit=`.
+    /// `GET /api/v1/audit?subject=&app=&actor=&action=&before=&limit=`.
     pub(super) async fn audit(&self, query: Option<&str>) -> Response<Vec<u8>> {
         let mut q = crate::store::AuditQuery::default();
         for (k, v) in openidconnect::url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             match &*k {
                 "subject" if !v.is_empty() => q.subject = Some(v.into_owned()),
                 "app" if !v.is_empty() => q.app = Some(v.into_owned()),
-                "subject" | "app" => {}
+                "actor" if !v.is_empty() => q.actor = Some(v.into_owned()),
+                "action" if !v.is_empty() => q.action = Some(v.into_owned()),
+                "subject" | "app" | "actor" | "action" => {}
                 "before" => match v.parse::<i64>() {
                     Ok(n) => q.before_id = Some(n),
                     Err(_) => {
@@ -42,7 +45,9 @@ impl AdminApp {
                 other => {
                     return BadInput::field(
                         "query",
-                        format!("unknown parameter `{other}`; use subject, app, before or limit"),
+                        format!(
+                            "unknown parameter `{other}`; use subject, app, actor, action, before or limit"
+                        ),
                     )
                     .response();
                 }

@@ -1,8 +1,13 @@
 //! `GET /api/v1/guests`, `GET|DELETE /api/v1/guests/{id}`,
-//! `PUT|DELETE /api/v1/guests/{id}/assignments/{app}`: guests (by id or
-//! e-mail) with their assignments, as `portcullis guests`. `PUT` grants or
-//! extends with `{"days": N}` or `{"until": "YYYY-MM-DD" | RFC 3339}`;
-//! deleting a guest ends their sessions first. Each change is an operation
+//! `PUT|DELETE /api/v1/guests/{id}/assignments/{app}`,
+//! `POST /api/v1/guests/{id}/block|unblock`,
+//! `GET|DELETE /api/v1/guests/{id}/sessions`,
+//! `DELETE /api/v1/guests/{id}/sessions/{session}`: guests (by id or e-mail)
+//! with their assignments, as `portcullis guests`. `PUT` grants or extends
+//! with `{"days": N}` or `{"until": "YYYY-MM-DD" | RFC 3339}`; deleting a
+//! guest ends their sessions first; block and unblock answer the guest
+//! (already so: the same answer); deleting the sessions signs the guest out
+//! everywhere. Each change is an operation
 //! of `crate::guests`, done as actor `admin`.
 
 use super::AdminApp;
@@ -85,7 +90,12 @@ impl AdminApp {
                 }
                 return json_response(StatusCode::OK, &json!({ "guests": guests }));
             }
-            GuestRoute::One(id) | GuestRoute::Assignment(id, _) => id,
+            GuestRoute::One(id)
+            | GuestRoute::Assignment(id, _)
+            | GuestRoute::Block(id)
+            | GuestRoute::Unblock(id)
+            | GuestRoute::Sessions(id)
+            | GuestRoute::Session(id, _) => id,
         };
         let Some(id) = percent_decode(id) else {
             return BadInput::field("id", "not valid percent-encoding").response();
@@ -151,6 +161,57 @@ impl AdminApp {
                 };
                 match guests::extend(caller, guest, &app, end, None).await {
                     Ok(_) => show(StatusCode::OK).await,
+                    Err(e) => store_failed(&e),
+                }
+            }
+            (GuestRoute::Block(_) | GuestRoute::Unblock(_), _) => {
+                let done = if matches!(route, GuestRoute::Block(_)) {
+                    guests::block(caller, guest).await
+                } else {
+                    guests::unblock(caller, guest).await
+                };
+                match done {
+                    // Already so: the same answer (the state is what was asked).
+                    Ok(_) => match guests::find(store, &guest.id).await {
+                        Ok(Some(now_guest)) => match store.assignments_of_user(&guest.id).await {
+                            Ok(a) => json_response(StatusCode::OK, &guest_json(&now_guest, &a, now)),
+                            Err(e) => store_failed(&e),
+                        },
+                        Ok(None) => no_guest(&id),
+                        Err(e) => store_failed(&e),
+                    },
+                    Err(e) => store_failed(&e),
+                }
+            }
+            (GuestRoute::Sessions(_), &Method::GET) => {
+                match store.sessions_of_user(&guest.id, now).await {
+                    Ok(list) => json_response(
+                        StatusCode::OK,
+                        &json!({ "sessions": list.iter().map(|s| json!({
+                            "id": guests::session_handle(&s.sid),
+                            "idp": s.idp,
+                            "created_at": rfc3339(s.created_at),
+                            "expires_at": rfc3339(s.expires_at),
+                        })).collect::<Vec<_>>() }),
+                    ),
+                    Err(e) => store_failed(&e),
+                }
+            }
+            (GuestRoute::Sessions(_), _) => match guests::sign_out_everywhere(caller, guest).await
+            {
+                Ok(ended) => json_response(StatusCode::OK, &json!({ "sessions_revoked": ended })),
+                Err(e) => store_failed(&e),
+            },
+            (GuestRoute::Session(_, sid), _) => {
+                let Some(sid) = percent_decode(sid) else {
+                    return BadInput::field("session", "not valid percent-encoding").response();
+                };
+                match guests::end_session(caller, guest, &sid).await {
+                    Ok(true) => json_response(StatusCode::OK, &json!({ "sessions_revoked": 1 })),
+                    Ok(false) => json_response(
+                        StatusCode::NOT_FOUND,
+                        &json!({"error": format!("{} has no live session {sid}", guest.email), "field": "session"}),
+                    ),
                     Err(e) => store_failed(&e),
                 }
             }

@@ -47,6 +47,7 @@ pub use audit::audit_json;
 pub use auth::read_token;
 pub use decisions::{REASONS, parse_time};
 pub use guests::guest_json;
+pub use whatif::whatif_facts;
 // Where they were before the guest operations had a module of their own.
 pub use crate::guests::{access_end, find as find_guest, parse_until};
 

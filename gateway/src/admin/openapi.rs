@@ -63,6 +63,8 @@ pub(super) fn document() -> Value {
                     "parameters": [
                         {"name": "subject", "in": "query", "schema": {"type": "string"}, "description": "A user id or e-mail"},
                         {"name": "app", "in": "query", "schema": {"type": "string"}},
+                        {"name": "actor", "in": "query", "schema": {"type": "string"}, "description": "Any part of the actor, in any case"},
+                        {"name": "action", "in": "query", "schema": {"type": "string"}, "description": "Exactly this action (guest_blocked)"},
                         {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "Entries with a smaller id (paging)"},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
                     "responses": {"200": ok("Entries", json!({"type": "object", "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}})), "400": err("Bad input; `field` names it")}}
@@ -84,10 +86,39 @@ pub(super) fn document() -> Value {
     if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), decision_paths) {
         paths.extend(more);
     }
+    if let (Some(paths), Value::Object(more)) =
+        (doc["paths"].as_object_mut(), guest_sign_in_paths(&ok, &err))
+    {
+        paths.extend(more);
+    }
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         schemas.insert("Decision".into(), decision_schema);
     }
     doc
+}
+
+/// Blocking a guest's sign-in and ending their sessions (issue 19), apart
+/// for the macro's recursion limit.
+fn guest_sign_in_paths(ok: &dyn Fn(&str, Value) -> Value, err: &dyn Fn(&str) -> Value) -> Value {
+    let id = json!([{"name": "id", "in": "path", "required": true, "description": "The guest's user id or e-mail", "schema": {"type": "string"}}]);
+    let guest = json!({"$ref": "#/components/schemas/Guest"});
+    let revoked = json!({"type": "object", "properties": {"sessions_revoked": {"type": "integer"}}});
+    json!({
+        "/api/v1/guests/{id}/block": {"parameters": id,
+            "post": {"summary": "Block the guest's sign-in: refused everywhere (account_blocked), sessions included, until unblocked (audited guest_blocked)",
+                "responses": {"200": ok("The guest, blocked", guest.clone()), "404": err("No such guest")}}},
+        "/api/v1/guests/{id}/unblock": {"parameters": id,
+            "post": {"summary": "Let the guest sign in again (audited guest_unblocked)",
+                "responses": {"200": ok("The guest, active", guest), "404": err("No such guest")}}},
+        "/api/v1/guests/{id}/sessions": {"parameters": id,
+            "get": {"summary": "The guest's live sessions",
+                "responses": {"200": ok("Sessions", json!({"type": "object", "properties": {"sessions": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "idp": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"}}}}}})), "404": err("No such guest")}},
+            "delete": {"summary": "Sign the guest out everywhere (audited sessions_ended)",
+                "responses": {"200": ok("How many ended", revoked.clone()), "404": err("No such guest")}}},
+        "/api/v1/guests/{id}/sessions/{session}": {"parameters": [id[0].clone(), {"name": "session", "in": "path", "required": true, "description": "The session's `id` from the list (a digest, never the token's sid)", "schema": {"type": "string"}}],
+            "delete": {"summary": "Sign the guest out of one session (audited session_ended)",
+                "responses": {"200": ok("Ended", revoked), "404": err("No such guest or live session")}}}
+    })
 }
 
 /// The decision log's routes and schema (issue 18), apart so that each

@@ -18,6 +18,16 @@ pub(super) struct BadInput {
     message: String,
 }
 
+impl std::fmt::Display for BadInput {
+    /// `field: message`, or the message alone.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 impl BadInput {
     pub(super) fn field(field: &str, message: impl Into<String>) -> BadInput {
         BadInput {

@@ -42,6 +42,14 @@ pub(super) enum GuestRoute<'a> {
     All,
     One(&'a str),
     Assignment(&'a str, &'a str),
+    /// `POST …/{id}/block`.
+    Block(&'a str),
+    /// `POST …/{id}/unblock`.
+    Unblock(&'a str),
+    /// `GET|DELETE …/{id}/sessions`: the live sessions; sign out everywhere.
+    Sessions(&'a str),
+    /// `DELETE …/{id}/sessions/{sid}`: sign out of one.
+    Session(&'a str, &'a str),
 }
 
 impl<'a> Route<'a> {
@@ -80,6 +88,9 @@ impl<'a> Route<'a> {
             Route::Guests(GuestRoute::All) => &[Method::GET],
             Route::Guests(GuestRoute::One(_)) => &[Method::GET, Method::DELETE],
             Route::Guests(GuestRoute::Assignment(..)) => &[Method::PUT, Method::DELETE],
+            Route::Guests(GuestRoute::Block(_) | GuestRoute::Unblock(_)) => &[Method::POST],
+            Route::Guests(GuestRoute::Sessions(_)) => &[Method::GET, Method::DELETE],
+            Route::Guests(GuestRoute::Session(..)) => &[Method::DELETE],
         }
     }
 }
@@ -130,6 +141,12 @@ pub(super) fn guest_route(path: &str) -> Option<GuestRoute<'_>> {
         (Some(id), None, None, None) if valid(id) => Some(GuestRoute::One(id)),
         (Some(id), Some("assignments"), Some(app), None) if valid(id) && valid(app) => {
             Some(GuestRoute::Assignment(id, app))
+        }
+        (Some(id), Some("block"), None, None) if valid(id) => Some(GuestRoute::Block(id)),
+        (Some(id), Some("unblock"), None, None) if valid(id) => Some(GuestRoute::Unblock(id)),
+        (Some(id), Some("sessions"), None, None) if valid(id) => Some(GuestRoute::Sessions(id)),
+        (Some(id), Some("sessions"), Some(sid), None) if valid(id) && valid(sid) => {
+            Some(GuestRoute::Session(id, sid))
         }
         _ => None,
     }

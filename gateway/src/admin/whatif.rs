@@ -339,6 +339,14 @@ fn flag(field: Field, raw: Raw<'_>) -> Result<bool, BadInput> {
     }
 }
 
+/// The facts of a what-if question given as a query string, as
+/// `GET /api/v1/whatif` takes them (the admin console's form asks the same
+/// way), and whether to answer offline. `Err`: what is wrong, naming the
+/// field (`app: ...`).
+pub fn whatif_facts(query: &str) -> Result<(RequestFacts, bool), String> {
+    facts_from_query(query).map_err(|bad| bad.to_string())
+}
+
 /// Facts from a query string (`application/x-www-form-urlencoded`: `+` is a
 /// space, `%2B` a plus).
 fn facts_from_query(query: &str) -> Result<(RequestFacts, bool), BadInput> {

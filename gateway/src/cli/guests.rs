@@ -1,4 +1,4 @@
-//! `portcullis guests list|show|extend|remove`: guests and their access,
+//! `portcullis guests list|show|extend|remove|block|unblock`: guests and their access,
 //! through `portcullis::guests` as the admin API and the owners' pages. The
 //! audit actor is `$USER` (else `cli`).
 
@@ -57,6 +57,21 @@ pub enum GuestsCommand {
         #[arg(long)]
         app: Option<String>,
     },
+    /// Block a guest's sign-in: refused everywhere (`account_blocked`),
+    /// their open sessions included, until `unblock`.
+    Block {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The guest's user id (`u_…`) or e-mail address.
+        guest: String,
+    },
+    /// Let a blocked guest sign in again.
+    Unblock {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The guest's user id (`u_…`) or e-mail address.
+        guest: String,
+    },
 }
 
 /// Runs one `guests` command against the configured store.
@@ -70,7 +85,9 @@ pub fn run(command: GuestsCommand) -> ExitCode {
             GuestsCommand::List { config, .. }
             | GuestsCommand::Show { config, .. }
             | GuestsCommand::Extend { config, .. }
-            | GuestsCommand::Remove { config, .. } => config,
+            | GuestsCommand::Remove { config, .. }
+            | GuestsCommand::Block { config, .. }
+            | GuestsCommand::Unblock { config, .. } => config,
         };
         let (config, store, _mailer) = match store_context(config_arg).await {
             Ok(c) => c,
@@ -96,6 +113,8 @@ pub fn run(command: GuestsCommand) -> ExitCode {
             GuestsCommand::Remove { guest, app, .. } => {
                 remove(&config, caller, guest, app.as_deref()).await
             }
+            GuestsCommand::Block { guest, .. } => set_blocked(caller, guest, true).await,
+            GuestsCommand::Unblock { guest, .. } => set_blocked(caller, guest, false).await,
         };
         match done {
             Ok(()) => ExitCode::SUCCESS,
@@ -272,5 +291,20 @@ async fn remove(
             println!("removed {} ({}); {} session(s) ended", u.email, u.id, ended);
         }
     }
+    Ok(())
+}
+
+/// Blocks or unblocks the guest's sign-in. Running gateways learn within
+/// their directory cache's TTL (a few seconds).
+async fn set_blocked(caller: Caller<'_>, id: &str, block: bool) -> Result<(), Failed> {
+    let u = guest(caller.place.store(), id).await?;
+    let changed = if block {
+        guests::block(caller, &u).await?
+    } else {
+        guests::unblock(caller, &u).await?
+    };
+    let state = if block { "blocked" } else { "able to sign in" };
+    let already = if changed { "" } else { " already" };
+    println!("{} ({}) is{already} {state}", u.email, u.id);
     Ok(())
 }
