@@ -101,7 +101,13 @@ impl RuleSet {
             c.errors.sort_by_key(|e| (order(&e.file), e.line, e.column));
             return Err(c.errors);
         }
-        Ok(c.finish(tests, sources.iter().map(|(f, _)| f.clone()).collect()))
+        Ok(c.finish(
+            tests,
+            sources
+                .iter()
+                .map(|(f, text)| (f.clone(), Arc::from(text.as_str())))
+                .collect(),
+        ))
     }
 }
 
@@ -640,7 +646,8 @@ impl<'c> Compiler<'c> {
         }
     }
 
-    fn finish(self, tests: Vec<cases::RuleTest>, files: Vec<PathBuf>) -> RuleSet {
+    fn finish(self, tests: Vec<cases::RuleTest>, sources: Vec<(PathBuf, Arc<str>)>) -> RuleSet {
+        let (files, texts) = sources.into_iter().unzip();
         let mut table = LocationTableBuilder::new();
         for (i, l) in self.locations.iter().enumerate() {
             table.add(i, &l.ranges, &l.countries);
@@ -685,6 +692,7 @@ impl<'c> Compiler<'c> {
             per_app,
             tests,
             files,
+            texts,
         }
     }
 }

@@ -406,6 +406,10 @@ pub struct RuleSet {
     pub(crate) per_app: Vec<UserIndex>,
     pub(crate) tests: Vec<crate::cases::RuleTest>,
     pub(crate) files: Vec<PathBuf>,
+    /// The text each of `files` had when it was compiled (same order): what
+    /// the admin console shows as the rules in force, even after the file
+    /// changed on disk.
+    pub(crate) texts: Vec<Arc<str>>,
     /// Every `group:NAME` the policies name (lower-case), where written.
     pub(crate) group_refs: Vec<(Box<str>, crate::SourcePos)>,
 }
@@ -458,6 +462,14 @@ impl RuleSet {
     /// The rule files this set was built from.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+
+    /// Each rule file with the text it was compiled from, in load order.
+    pub fn sources(&self) -> impl Iterator<Item = (&std::path::Path, &str)> {
+        self.files
+            .iter()
+            .zip(&self.texts)
+            .map(|(f, t)| (f.as_path(), &**t))
     }
 }
 

@@ -8,7 +8,7 @@
 use super::{ConfigArg, plural};
 use clap::Args;
 use portcullis::snapshot::{LoadErrors, Snapshot};
-use rules::{Finding, LintOptions};
+use rules::Finding;
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -46,17 +46,10 @@ pub fn run(a: &LintArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let lint = &snapshot.config.lint;
-    let opts = LintOptions {
-        break_glass: lint.break_glass.clone(),
-        report_only_max_age: lint.report_only_max_age,
-        today: Some(
-            a.today
-                .unwrap_or_else(|| time::OffsetDateTime::now_utc().date()),
-        ),
-        known_countries: snapshot.geoip.as_ref().map(|db| db.countries()),
-    };
-    let findings = rules::lint(&snapshot.rules, &opts);
+    let today = a
+        .today
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+    let findings = snapshot.lint(today);
     if a.json {
         let list: Vec<_> = findings.iter().map(finding_json).collect();
         println!("{}", json!({ "findings": list }));

@@ -55,6 +55,20 @@ impl From<Vec<RuleError>> for LoadErrors {
 }
 
 impl Snapshot {
+    /// The findings of `rules lint` about these rules, with the config's
+    /// `lint` settings; `today` is the day `stale-report-only` counts from.
+    /// The one lint of the CLI and the admin console.
+    pub fn lint(&self, today: time::Date) -> Vec<rules::Finding> {
+        let lint = &self.config.lint;
+        let opts = rules::LintOptions {
+            break_glass: lint.break_glass.clone(),
+            report_only_max_age: lint.report_only_max_age,
+            today: Some(today),
+            known_countries: self.geoip.as_ref().map(|db| db.countries()),
+        };
+        rules::lint(&self.rules, &opts)
+    }
+
     /// Loads the config file and everything it references, without upstream
     /// pools (for the CLI: `check`, `whatif`, `rules test`). Nothing is
     /// returned unless all of it is valid.

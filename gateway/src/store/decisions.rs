@@ -28,6 +28,9 @@ pub struct NewDecision {
 /// One recorded decision.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredDecision {
+    /// The row's key: appends number rows in the order decisions are made,
+    /// so a page of a list ends where the next begins (`before`).
+    pub id: i64,
     pub request_id: String,
     pub at: OffsetDateTime,
     pub app: String,
@@ -48,7 +51,18 @@ pub struct DecisionQuery {
     pub since: Option<OffsetDateTime>,
     /// Before this time (exclusive).
     pub until: Option<OffsetDateTime>,
+    /// Only rows with a smaller id (the last id of the previous page).
+    pub before_id: Option<i64>,
     pub limit: u32,
+}
+
+/// How often one policy applied over a time range, by the state it had
+/// when it did (`enabled`: enforced; `report_only`: counted only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyCount {
+    pub policy: String,
+    pub state: String,
+    pub applied: u64,
 }
 
 impl Default for DecisionQuery {
@@ -61,6 +75,7 @@ impl Default for DecisionQuery {
             reason: None,
             since: None,
             until: None,
+            before_id: None,
             limit: 100,
         }
     }
@@ -98,6 +113,16 @@ impl Store {
         q: &DecisionQuery,
     ) -> Result<Vec<StoredDecision>, StoreError> {
         on_backend!(self, b => b.list_decisions(q).await)
+    }
+
+    /// How often each policy applied in the decisions recorded since
+    /// `since` (allows as sampled), by the state it had: one aggregate
+    /// query. Policies that never applied are not listed.
+    pub async fn policy_counts(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<PolicyCount>, StoreError> {
+        on_backend!(self, b => b.policy_counts(since).await)
     }
 
     /// Deletes entries from before `before`, then the oldest beyond

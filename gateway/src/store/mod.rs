@@ -100,7 +100,7 @@ pub use model::{
 };
 pub use model::{Consent, PasscodeCheck, RateLimit, RateVerdict, SessionRecord};
 pub use model::{DueReminder, EndedGuest};
-pub use model::{GuestCounts, Invitation, NewInvitation, Redemption};
+pub use model::{GuestCounts, GuestSummary, Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use model::{NewPasskey, Passkey, PasskeyUse};
 pub use postgres::PostgresStore;
@@ -208,6 +208,16 @@ impl Store {
     /// All users, or those of one type, ordered by e-mail.
     pub async fn list_users(&self, user_type: Option<UserType>) -> Result<Vec<User>, StoreError> {
         on_backend!(self, b => b.list_users(user_type).await)
+    }
+
+    /// Every guest with their assignments, latest inviter and whether an
+    /// invitation is pending at `now`, ordered by e-mail: one query (the
+    /// console's list; no query per guest).
+    pub async fn guest_summaries(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<GuestSummary>, StoreError> {
+        on_backend!(self, b => b.guest_summaries(now).await)
     }
 
     /// Blocks or unblocks a user. [`StoreError::NotFound`] for an unknown id.

@@ -191,6 +191,11 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     pub subject: Option<String>,
     pub app: Option<String>,
+    /// Entries whose actor contains this text, in any case (`ada` finds
+    /// `ada@tailwindtraders.com`).
+    pub actor: Option<String>,
+    /// Entries of exactly this action (`guest_blocked`).
+    pub action: Option<String>,
     /// Only records with a smaller id (the last id of the previous page).
     pub before_id: Option<i64>,
     pub limit: u32,
@@ -202,10 +207,23 @@ impl Default for AuditQuery {
         AuditQuery {
             subject: None,
             app: None,
+            actor: None,
+            action: None,
             before_id: None,
             limit: 100,
         }
     }
+}
+
+/// A guest as the console's list shows them: the user, every assignment
+/// (live or ended, by app), the inviter of their latest invitation, and
+/// whether an invitation of theirs is pending at the time asked about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestSummary {
+    pub user: User,
+    pub assignments: Vec<Assignment>,
+    pub inviter: Option<String>,
+    pub invitation_pending: bool,
 }
 
 /// An app the user is assigned to and until when; part of [`DirectoryUser`].

@@ -92,6 +92,21 @@ macro_rules! json_text {
     };
 }
 
+/// Each policy that applied in the decisions from `$1` (a time) on, by
+/// its recorded state, with a count: the traces' `policies` lists expanded
+/// with `jsonb_array_elements`.
+macro_rules! policy_counts_sql {
+    () => {
+        "SELECT p.value->>'name' AS policy, p.value->>'state' AS state, COUNT(*) AS n
+         FROM decisions, jsonb_array_elements(decisions.entry->'policies') AS p(value)
+         WHERE decisions.id >= COALESCE(
+                 (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
+                 9223372036854775807)
+           AND p.value->>'applies' = 'true'
+         GROUP BY 1, 2"
+    };
+}
+
 /// `$N IS NULL` alone does not tell PostgreSQL the parameter's type.
 macro_rules! text_param {
     () => {

@@ -100,6 +100,22 @@ macro_rules! json_text {
     };
 }
 
+/// Each policy that applied in the decisions from `$1` (a time) on, by
+/// its recorded state, with a count: the traces' `policies` lists expanded
+/// with `json_each` (the JSON is TEXT; `true` reads as 1).
+macro_rules! policy_counts_sql {
+    () => {
+        "SELECT json_extract(p.value, '$.name') AS policy,
+                json_extract(p.value, '$.state') AS state, COUNT(*) AS n
+         FROM decisions, json_each(decisions.entry, '$.policies') AS p
+         WHERE decisions.id >= COALESCE(
+                 (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
+                 9223372036854775807)
+           AND json_extract(p.value, '$.applies') = 1
+         GROUP BY 1, 2"
+    };
+}
+
 /// Parameters need no type.
 macro_rules! text_param {
     () => {

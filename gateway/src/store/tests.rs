@@ -199,6 +199,10 @@ on_both_backends!(
     racing_decisions_on_one_request_have_one_winner,
     racing_sign_up_requests_make_one_pending_request,
     decisions_round_trip_filter_and_prune,
+    guest_summaries_list_each_guest_once_with_access_and_invitations,
+    policy_counts_add_up_the_policies_that_applied_by_state,
+    audit_filters_by_part_of_the_actor_and_the_action_in_the_query,
+    decisions_page_by_id,
 );
 
 /// A fixed instant, so tests never depend on the wall clock for expiry.
@@ -3471,4 +3475,180 @@ async fn passkeys_belong_to_one_user_and_a_counter_only_rises(db: TestDb) {
             .expect("delete again")
     );
     assert_eq!(store.list_passkeys("u1").await.expect("list").len(), 1);
+}
+
+async fn guest_summaries_list_each_guest_once_with_access_and_invitations(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("g1", "b@partner.example")).await;
+    add(&store, guest("g2", "a@partner.example")).await;
+    add(&store, guest("g3", "c@partner.example")).await;
+    add(&store, member("m1", "m@tailwind.com")).await;
+    for app in ["wiki", "crm"] {
+        store
+            .grant_assignment("g1", app, Some(t(100)), None, t(0))
+            .await
+            .expect("grant");
+    }
+    // g2: two invitations, the later one pending; g3: one expired.
+    let mut first = invitation("g2", 50);
+    first.inviter = "old@tailwindtraders.com".into();
+    store
+        .create_invitation(&first, "token-a", t(0))
+        .await
+        .expect("invite");
+    store
+        .create_invitation(&invitation("g2", 500), "token-b", t(10))
+        .await
+        .expect("invite");
+    store
+        .create_invitation(&invitation("g3", 20), "token-c", t(0))
+        .await
+        .expect("invite");
+    let list = store.guest_summaries(t(30)).await.expect("summaries");
+    let shown: Vec<(&str, Vec<&str>, Option<&str>, bool)> = list
+        .iter()
+        .map(|g| {
+            (
+                g.user.id.as_str(),
+                g.assignments.iter().map(|a| a.app.as_str()).collect(),
+                g.inviter.as_deref(),
+                g.invitation_pending,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("g2", vec![], Some("owner@tailwindtraders.com"), true),
+            ("g1", vec!["crm", "wiki"], None, false),
+            ("g3", vec![], Some("owner@tailwindtraders.com"), false),
+        ]
+    );
+    assert_eq!(list[1].assignments[1].expires_at, Some(t(100)));
+}
+
+async fn policy_counts_add_up_the_policies_that_applied_by_state(db: TestDb) {
+    let store = db.open().await;
+    let traced = |id: &str, at: i64, policies: serde_json::Value| decisions::NewDecision {
+        entry: json!({ "request_id": id, "policies": policies }).to_string(),
+        ..decision(id, at, None, "block")
+    };
+    let p = |name: &str, state: &str, applies: bool| {
+        json!({ "name": name, "state": state, "applies": applies, "result": "block" })
+    };
+    store
+        .append_decisions(&[
+            // Before the day asked about: not counted.
+            traced("d0", 100, json!([p("a", "enabled", true)])),
+            traced("d1", 200, json!([p("a", "enabled", true), p("r", "report_only", true)])),
+            traced("d2", 300, json!([p("a", "enabled", false), p("r", "report_only", true)])),
+            traced("d3", 400, json!([p("a", "enabled", true)])),
+            traced("d4", 500, json!([])),
+        ])
+        .await
+        .expect("append");
+    let since = OffsetDateTime::from_unix_timestamp(150).expect("time");
+    let mut counts: Vec<(String, String, u64)> = store
+        .policy_counts(since)
+        .await
+        .expect("counts")
+        .into_iter()
+        .map(|c| (c.policy, c.state, c.applied))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("a".to_string(), "enabled".to_string(), 2),
+            ("r".to_string(), "report_only".to_string(), 2),
+        ]
+    );
+    let later = OffsetDateTime::from_unix_timestamp(1000).expect("time");
+    assert!(store.policy_counts(later).await.expect("none").is_empty());
+}
+
+async fn audit_filters_by_part_of_the_actor_and_the_action_in_the_query(db: TestDb) {
+    let store = db.open().await;
+    let entry = |actor: &str, action: &str| NewAuditEntry {
+        at: t(0),
+        actor: actor.into(),
+        action: action.into(),
+        subject: Some("u1".into()),
+        app: None,
+        detail: json!({}),
+    };
+    store
+        .append_audit(&entry("Ada@Tailwind.com", "guest_blocked"))
+        .await
+        .expect("audit");
+    store
+        .append_audit(&entry("a_b%c", "guest_unblocked"))
+        .await
+        .expect("audit");
+    for _ in 0..5 {
+        store
+            .append_audit(&entry("system", "reminder_sent"))
+            .await
+            .expect("audit");
+    }
+    let actions = |q: AuditQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .list_audit(&q)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|e| e.action)
+                .collect::<Vec<_>>()
+        }
+    };
+    // A page of 2 still reaches Ada's entry under five newer ones.
+    let q = |actor: Option<&str>, action: Option<&str>| AuditQuery {
+        actor: actor.map(str::to_owned),
+        action: action.map(str::to_owned),
+        limit: 2,
+        ..AuditQuery::default()
+    };
+    assert_eq!(actions(q(Some("ada@tail"), None)).await, ["guest_blocked"]);
+    assert_eq!(actions(q(None, Some("guest_blocked"))).await, ["guest_blocked"]);
+    assert!(actions(q(None, Some("guest")))
+        .await
+        .is_empty());
+    // `%` and `_` match themselves only.
+    assert_eq!(actions(q(Some("_b%"), None)).await, ["guest_unblocked"]);
+    assert!(actions(q(Some("%"), Some("reminder_sent"))).await.is_empty());
+}
+
+async fn decisions_page_by_id(db: TestDb) {
+    let store = db.open().await;
+    store
+        .append_decisions(&[
+            decision("p1", 10, None, "block"),
+            decision("p2", 11, None, "allow"),
+            decision("p3", 12, None, "block"),
+            decision("p4", 13, None, "block"),
+        ])
+        .await
+        .expect("append");
+    let page = |before: Option<i64>| {
+        let store = store.clone();
+        async move {
+            store
+                .list_decisions(&decisions::DecisionQuery {
+                    decision: Some("block".into()),
+                    before_id: before,
+                    limit: 2,
+                    ..decisions::DecisionQuery::default()
+                })
+                .await
+                .expect("list")
+        }
+    };
+    let first = page(None).await;
+    let ids: Vec<&str> = first.iter().map(|d| d.request_id.as_str()).collect();
+    assert_eq!(ids, ["p4", "p3"]);
+    let second = page(Some(first[1].id)).await;
+    let ids: Vec<&str> = second.iter().map(|d| d.request_id.as_str()).collect();
+    assert_eq!(ids, ["p1"]);
 }

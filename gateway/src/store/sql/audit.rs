@@ -39,17 +39,40 @@ impl Backend {
              WHERE ($1 IS NULL OR subject = $1)
                AND ($2 IS NULL OR app = $2)
                AND ($3 IS NULL OR id < $3)
+               AND ($5",
+            text_param!(),
+            " IS NULL OR LOWER(actor) LIKE $5 ESCAPE '\\')
+               AND ($6",
+            text_param!(),
+            " IS NULL OR action = $6)
              ORDER BY id DESC LIMIT $4"
         ))
         .bind(query.subject.as_deref())
         .bind(query.app.as_deref())
         .bind(query.before_id)
         .bind(i64::from(query.limit))
+        .bind(query.actor.as_deref().map(contains_pattern))
+        .bind(query.action.as_deref())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| StoreError::db(OP, e))?;
         rows.into_iter().map(|r| r.into_entry(OP)).collect()
     }
+}
+
+/// A `LIKE` pattern for "contains `text`, in any case": `%`, `_` and the
+/// escape character itself are matched literally.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 #[derive(FromRow)]

@@ -10,7 +10,7 @@ use super::{Backend, from_unix};
 /// databases' limits on parameters per statement).
 const INSERT_ROWS: usize = 64;
 use crate::store::StoreError;
-use crate::store::decisions::{DecisionQuery, NewDecision, StoredDecision};
+use crate::store::decisions::{DecisionQuery, NewDecision, PolicyCount, StoredDecision};
 
 impl Backend {
     pub async fn append_decisions(&self, batch: &[NewDecision]) -> Result<u64, StoreError> {
@@ -61,7 +61,7 @@ impl Backend {
     ) -> Result<Option<StoredDecision>, StoreError> {
         const OP: &str = "get_decision";
         let row: Option<DecisionRow> = sqlx::query_as(concat!(
-            "SELECT request_id, at, app, user_id, decision, reason, ",
+            "SELECT id, request_id, at, app, user_id, decision, reason, ",
             json_text!("entry"),
             " FROM decisions WHERE request_id = $1"
         ))
@@ -78,7 +78,7 @@ impl Backend {
     ) -> Result<Vec<StoredDecision>, StoreError> {
         const OP: &str = "list_decisions";
         let rows: Vec<DecisionRow> = sqlx::query_as(concat!(
-            "SELECT request_id, at, app, user_id, decision, reason, ",
+            "SELECT id, request_id, at, app, user_id, decision, reason, ",
             json_text!("entry"),
             " FROM decisions
              WHERE ($1",
@@ -93,7 +93,7 @@ impl Backend {
                AND ($4",
             text_param!(),
             " IS NULL OR reason = $4)
-               AND at >= $5 AND at < $6
+               AND at >= $5 AND at < $6 AND id < $8
              ORDER BY id DESC LIMIT $7"
         ))
         .bind(q.user.as_deref())
@@ -103,10 +103,38 @@ impl Backend {
         .bind(q.since.map_or(i64::MIN, |t| t.unix_timestamp()))
         .bind(q.until.map_or(i64::MAX, |t| t.unix_timestamp()))
         .bind(i64::from(q.limit))
+        .bind(q.before_id.unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| StoreError::db(OP, e))?;
         rows.into_iter().map(|r| r.into_decision(OP)).collect()
+    }
+
+    /// How often each policy applied in the decisions recorded since
+    /// `since`, by its state then: one aggregate over the traces' policy
+    /// lists. The rows from `since` on are found by id (appended in time
+    /// order), as pruning finds them, not by an index on the time.
+    pub async fn policy_counts(
+        &self,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<PolicyCount>, StoreError> {
+        const OP: &str = "policy_counts";
+        let rows: Vec<(Option<String>, Option<String>, i64)> =
+            sqlx::query_as(policy_counts_sql!())
+                .bind(since.unix_timestamp())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(policy, state, n)| {
+                Some(PolicyCount {
+                    policy: policy?,
+                    state: state?,
+                    applied: u64::try_from(n).unwrap_or(0),
+                })
+            })
+            .collect())
     }
 
     pub async fn prune_decisions(
@@ -154,6 +182,7 @@ impl Backend {
 
 #[derive(FromRow)]
 struct DecisionRow {
+    id: i64,
     request_id: String,
     at: i64,
     app: String,
@@ -166,6 +195,7 @@ struct DecisionRow {
 impl DecisionRow {
     fn into_decision(self, op: &'static str) -> Result<StoredDecision, StoreError> {
         Ok(StoredDecision {
+            id: self.id,
             request_id: self.request_id,
             at: from_unix(op, "decisions.at", self.at)?,
             app: self.app,

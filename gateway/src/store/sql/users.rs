@@ -5,7 +5,9 @@ use time::OffsetDateTime;
 
 use super::{Backend, from_unix};
 use crate::store::StoreError;
-use crate::store::model::{Identity, NewUser, User, UserState, UserType, email_key};
+use crate::store::model::{
+    Assignment, GuestSummary, Identity, NewUser, User, UserState, UserType, email_key,
+};
 
 impl Backend {
     // ---- users ------------------------------------------------------------
@@ -117,6 +119,61 @@ impl Backend {
         .await
         .map_err(|e| StoreError::db(OP, e))?;
         rows.into_iter().map(|r| r.into_user(OP)).collect()
+    }
+
+    pub async fn guest_summaries(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<GuestSummary>, StoreError> {
+        const OP: &str = "guest_summaries";
+        // One statement: each guest once per assignment (or once without),
+        // with their latest inviter and pending invitation beside.
+        let rows: Vec<GuestSummaryRow> = sqlx::query_as(concat!(
+            "SELECT u.id, u.email, u.display_name, u.user_type, u.state, u.created_at,
+                    u.idp, u.idp_subject,
+                    a.app, a.granted_at, a.expires_at, a.granted_by,
+                    (SELECT i.inviter FROM invitations i WHERE i.user_id = u.id
+                      ORDER BY i.created_at DESC, i.id DESC LIMIT 1) AS inviter,
+                    EXISTS (SELECT 1 FROM invitations i WHERE i.user_id = u.id
+                      AND i.redeemed_at IS NULL AND i.revoked_at IS NULL
+                      AND i.expires_at > $1) AS pending
+             FROM users u LEFT JOIN app_assignments a ON a.user_id = u.id
+             WHERE u.user_type = 'guest'
+             ORDER BY u.email_lower",
+            byte_order!(),
+            ", u.id, a.app",
+            byte_order!()
+        ))
+        .bind(now.unix_timestamp())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        let mut out: Vec<GuestSummary> = Vec::new();
+        for r in rows {
+            let assignment = match (r.app, r.granted_at) {
+                (Some(app), Some(granted_at)) => Some(Assignment {
+                    user_id: r.user.id.clone(),
+                    app,
+                    granted_at: from_unix(OP, "app_assignments.granted_at", granted_at)?,
+                    expires_at: r
+                        .expires_at
+                        .map(|t| from_unix(OP, "app_assignments.expires_at", t))
+                        .transpose()?,
+                    granted_by: r.granted_by,
+                }),
+                _ => None,
+            };
+            match out.last_mut() {
+                Some(last) if last.user.id == r.user.id => last.assignments.extend(assignment),
+                _ => out.push(GuestSummary {
+                    user: r.user.into_user(OP)?,
+                    assignments: assignment.into_iter().collect(),
+                    inviter: r.inviter,
+                    invitation_pending: r.pending,
+                }),
+            }
+        }
+        Ok(out)
     }
 
     pub async fn set_user_state(&self, id: &str, state: UserState) -> Result<(), StoreError> {
@@ -262,6 +319,18 @@ fn expect_one(op: &'static str, what: &'static str, rows: u64) -> Result<(), Sto
     } else {
         Ok(())
     }
+}
+
+#[derive(FromRow)]
+struct GuestSummaryRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    app: Option<String>,
+    granted_at: Option<i64>,
+    expires_at: Option<i64>,
+    granted_by: Option<String>,
+    inviter: Option<String>,
+    pending: bool,
 }
 
 #[derive(FromRow)]
