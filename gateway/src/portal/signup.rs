@@ -102,7 +102,7 @@ impl Handler<'_> {
     }
 
     /// Where links in mail point: the auth host as configured.
-    fn sign_up_base(&self) -> String {
+    pub(super) fn sign_up_base(&self) -> String {
         crate::invitations::link_base(&self.snapshot.config).unwrap_or_else(|_| self.auth_origin())
     }
 

@@ -120,6 +120,7 @@ mod tests {
 
     fn d(at: OffsetDateTime, decision: &str, reason: Option<&str>) -> StoredDecision {
         StoredDecision {
+            id: 0,
             request_id: "r".into(),
             at,
             app: "wiki".into(),

@@ -12,6 +12,9 @@ use crate::portal::{Handler, Reply};
 use crate::store::decisions::{DecisionQuery, StoredDecision};
 use minijinja::context;
 
+/// Decisions on one page of the list.
+const PAGE: u32 = 50;
+
 /// One recorded decision as a row of a table.
 pub(super) fn row(d: &StoredDecision) -> minijinja::Value {
     let user = d
@@ -53,16 +56,26 @@ impl Handler<'_> {
                 .map(|v| v.trim().to_string())
                 .unwrap_or_default()
         };
-        let (user, app, decision, reason, since, until) = (
+        let (user, app, decision, reason, since, until, before) = (
             get("user"),
             get("app"),
             get("decision"),
             get("reason"),
             get("since"),
             get("until"),
+            get("before"),
         );
-        let mut q = DecisionQuery::default();
+        let mut q = DecisionQuery {
+            limit: PAGE,
+            ..DecisionQuery::default()
+        };
         let mut errors = Vec::new();
+        if !before.is_empty() {
+            match before.parse::<i64>() {
+                Ok(id) => q.before_id = Some(id),
+                Err(_) => errors.push("Older than: give the number of a page's last entry."),
+            }
+        }
         if !app.is_empty() {
             q.app = Some(app.clone());
         }
@@ -111,14 +124,45 @@ impl Handler<'_> {
                 q.user = Some(user.clone());
             }
         }
-        let rows: Vec<minijinja::Value> = if errors.is_empty() {
+        let list = if errors.is_empty() {
             match store.list_decisions(&q).await {
-                Ok(list) => list.iter().map(row).collect(),
+                Ok(list) => list,
                 Err(e) => return self.unavailable("decisions", &e),
             }
         } else {
             Vec::new()
         };
+        let rows: Vec<minijinja::Value> = list.iter().map(row).collect();
+        // Keyset paging: the next page is the rows older than this one's
+        // last, with the same filters.
+        let page_url = |before: Option<i64>| {
+            let mut s = openidconnect::url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in [
+                ("user", &user),
+                ("app", &app),
+                ("decision", &decision),
+                ("reason", &reason),
+                ("since", &since),
+                ("until", &until),
+            ] {
+                if !v.is_empty() {
+                    s.append_pair(k, v);
+                }
+            }
+            if let Some(b) = before {
+                s.append_pair("before", &b.to_string());
+            }
+            let query = s.finish();
+            if query.is_empty() {
+                DECISIONS.to_string()
+            } else {
+                format!("{DECISIONS}?{query}")
+            }
+        };
+        let older_url = (list.len() == PAGE as usize)
+            .then(|| list.last().map(|d| page_url(Some(d.id))))
+            .flatten();
+        let newest_url = q.before_id.map(|_| page_url(None));
         // The chart: the last day, of the app filtered on (if any).
         let day = DecisionQuery {
             app: q.app.clone(),
@@ -144,7 +188,7 @@ impl Handler<'_> {
             "console/decisions.html",
             "decisions",
             context! {
-                rows, apps, error, chart,
+                rows, apps, error, chart, older_url, newest_url,
                 reasons => REASONS,
                 decisions => ["allow", "block", "mfa", "sign_in"],
                 f => context! { user, app, decision, reason, since, until },

@@ -1,6 +1,6 @@
 //! The console's guests: the list with its search and filters, one guest's
 //! page, and the actions (invite, extend, end, remove, reset MFA, resend,
-//! withdraw). Each action is the operation of `crate::guests` or
+//! withdraw, block and unblock sign-in, sign out of one session or all). Each action is the operation of `crate::guests` or
 //! `crate::invitations` the admin API and the CLI call, with the signed-in
 //! person's e-mail as actor. The help desk may resend and reset MFA only.
 
@@ -10,13 +10,13 @@ use crate::html::encode_component;
 use crate::invitations::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
 use crate::portal::{Handler, Reply};
 use crate::store::decisions::DecisionQuery;
-use crate::store::{AuditQuery, Invitation, StoreError, User, UserState, UserType};
+use crate::store::{AuditQuery, StoreError, User, UserState};
 use minijinja::context;
 use std::collections::HashMap;
 
 /// An action's outcome, as the `done` parameter of the redirect (fixed
 /// words: nothing a request wrote is echoed).
-fn done_text(done: &str) -> Option<&'static str> {
+pub(super) fn done_text(done: &str) -> Option<&'static str> {
     Some(match done {
         "invited" => "Invitation sent.",
         "extended" => "Access extended.",
@@ -27,12 +27,18 @@ fn done_text(done: &str) -> Option<&'static str> {
         "mfa_reset" => {
             "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
         }
+        "blocked" => "Sign-in blocked: the guest is refused everywhere, their open sessions included.",
+        "unblocked" => "Sign-in unblocked: the guest may sign in again.",
+        "session_ended" => "Signed out of that session.",
+        "signed_out" => "Signed out everywhere: every open session has ended.",
+        "approved" => "Request approved: access has started and the partner was told by e-mail.",
+        "denied" => "Request denied: the partner was told by e-mail.",
         _ => return None,
     })
 }
 
 /// Why an action did not happen.
-enum Refused {
+pub(super) enum Refused {
     /// 400: the input at fault.
     Bad(String),
     /// 403: the role does not allow it.
@@ -103,36 +109,23 @@ impl Handler<'_> {
                 }
             }
         };
-        let users = match store.list_users(Some(UserType::Guest)).await {
-            Ok(u) => u,
+        // One query for the whole list, however many guests.
+        let summaries = match store.guest_summaries(now).await {
+            Ok(g) => g,
             Err(e) => return self.unavailable("guests", &e),
-        };
-        let invitations = match store.list_invitations().await {
-            Ok(i) => i,
-            Err(e) => return self.unavailable("invitations", &e),
         };
         let q = f.q.to_lowercase();
         let mut rows = Vec::new();
-        for u in &users {
-            let assignments = match store.assignments_of_user(&u.id).await {
-                Ok(a) => a,
-                Err(e) => return self.unavailable("assignments", &e),
-            };
-            let mine: Vec<&Invitation> = invitations.iter().filter(|i| i.user_id == u.id).collect();
-            let invited = u.identity.is_none() && mine.iter().any(|i| i.status(now) == "pending");
+        for g in &summaries {
+            let (u, assignments) = (&g.user, &g.assignments);
             let state = if u.state == UserState::Blocked {
                 "blocked"
-            } else if invited {
+            } else if u.identity.is_none() && g.invitation_pending {
                 "invited"
             } else {
                 "active"
             };
-            // The latest invitation's inviter.
-            let inviter = mine
-                .iter()
-                .max_by_key(|i| i.created_at)
-                .map(|i| i.inviter.clone())
-                .unwrap_or_default();
+            let inviter = g.inviter.clone().unwrap_or_default();
             let keep = (q.is_empty()
                 || u.email.to_lowercase().contains(&q)
                 || u.display_name
@@ -189,7 +182,7 @@ impl Handler<'_> {
             "guests",
             context! {
                 guests => rows,
-                total => users.len(),
+                total => summaries.len(),
                 apps,
                 f => context! {
                     q => f.q, state => f.state, app => f.app, domain => f.domain,
@@ -268,8 +261,18 @@ impl Handler<'_> {
                 }
             })
             .collect();
-        let sessions = match store.sessions_of_user(&guest.id, now).await {
-            Ok(s) => s.len(),
+        let sessions: Vec<minijinja::Value> = match store.sessions_of_user(&guest.id, now).await {
+            Ok(list) => list
+                .iter()
+                .map(|s| {
+                    context! {
+                        handle => guests::session_handle(&s.sid),
+                        idp => s.idp,
+                        started => when(s.created_at),
+                        expires => when(s.expires_at),
+                    }
+                })
+                .collect(),
             Err(e) => return self.unavailable("sessions", &e),
         };
         let invites: Vec<minijinja::Value> = match store.list_invitations().await {
@@ -342,11 +345,14 @@ impl Handler<'_> {
             );
             return self.role_refused(staff);
         }
-        // Ending access and removing a guest need a second, confirming post.
-        if matches!(action, "end" | "remove")
-            && form.get("confirm").map(String::as_str) != Some("yes")
-        {
+        // Ending access, removing, blocking, signing out everywhere and
+        // withdrawing an invitation need a second, confirming post.
+        let confirmed = form.get("confirm").map(String::as_str) == Some("yes");
+        if matches!(action, "end" | "remove" | "block" | "sign_out_all") && !confirmed {
             return self.confirm_page(staff, action, form).await;
+        }
+        if action == "revoke" && !confirmed {
+            return self.withdraw_confirm(staff, GUESTS, form).await;
         }
         let result = match action {
             "invite" => self.console_invite(staff, form).await,
@@ -354,6 +360,8 @@ impl Handler<'_> {
             "end" => self.console_end(staff, form).await,
             "remove" => self.console_remove(staff, form).await,
             "reset_mfa" => self.console_reset_mfa(staff, form).await,
+            "block" | "unblock" => self.console_block(staff, action, form).await,
+            "end_session" | "sign_out_all" => self.console_sign_out(staff, action, form).await,
             "resend" | "revoke" => self.console_invitation(staff, action, form).await,
             _ => Err(Refused::Bad("Choose an action.".into())),
         };
@@ -391,21 +399,8 @@ impl Handler<'_> {
         }
     }
 
-    fn role_refused(&self, staff: &Staff) -> Reply {
-        self.console_page(
-            staff,
-            403,
-            "console/message.html",
-            "",
-            context! {
-                title => "Not allowed",
-                text => "The help desk may read, resend invitations and reset MFA; other changes are for administrators.",
-            },
-        )
-    }
-
-    /// The confirmation of `end` or `remove`: what will happen, and the
-    /// same form again with `confirm=yes`.
+    /// The confirmation of `end`, `remove`, `block` or `sign_out_all`:
+    /// what will happen, and the same form again with `confirm=yes`.
     async fn confirm_page(
         &self,
         staff: &Staff,
@@ -425,35 +420,48 @@ impl Handler<'_> {
             }
         };
         let app = form.get("app").cloned().unwrap_or_default();
-        let (title, text, button) = if action == "end" {
-            (
+        let (title, text, button) = match action {
+            "end" => (
                 "End access?",
                 format!(
                     "{} loses access to {app} now; their next request to it is refused.",
                     guest.email
                 ),
                 "End access now",
-            )
-        } else {
-            (
+            ),
+            "block" => (
+                "Block sign-in?",
+                format!(
+                    "{} is refused everywhere from now on, their open sessions included, until someone unblocks them. Their access and sessions are kept for then.",
+                    guest.email
+                ),
+                "Block sign-in",
+            ),
+            "sign_out_all" => (
+                "Sign out everywhere?",
+                format!(
+                    "Every open session of {} ends now; they can sign in again.",
+                    guest.email
+                ),
+                "Sign out everywhere",
+            ),
+            _ => (
                 "Remove this guest?",
                 format!(
                     "{} is removed with all their access and signed out everywhere. This cannot be undone.",
                     guest.email
                 ),
                 "Remove guest",
-            )
+            ),
         };
-        self.console_page(
+        let back = format!("{GUESTS}/{}", encode_component(&guest.id));
+        self.console_confirm(
             staff,
-            200,
-            "console/confirm.html",
             "guests",
-            context! {
-                title, text, button, action, app,
-                user => guest.id,
-                back => format!("{GUESTS}/{}", encode_component(&guest.id)),
-            },
+            GUESTS,
+            (title, &text, button),
+            &[("action", action), ("user", &guest.id), ("app", &app)],
+            &back,
         )
     }
 
@@ -595,9 +603,50 @@ impl Handler<'_> {
         Ok(("mfa_reset", Some(guest.id)))
     }
 
+    async fn console_block(
+        &self,
+        staff: &Staff,
+        action: &str,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        let guest = self.console_guest(form).await?;
+        let caller = self.console_caller(staff);
+        // Already so counts as done: the page then shows the state asked for.
+        if action == "block" {
+            guests::block(caller, &guest).await?;
+            Ok(("blocked", Some(guest.id)))
+        } else {
+            guests::unblock(caller, &guest).await?;
+            Ok(("unblocked", Some(guest.id)))
+        }
+    }
+
+    /// Signs the guest out of one session (`session`, its handle) or of all.
+    async fn console_sign_out(
+        &self,
+        staff: &Staff,
+        action: &str,
+        form: &HashMap<String, String>,
+    ) -> Result<(&'static str, Option<String>), Refused> {
+        let guest = self.console_guest(form).await?;
+        let caller = self.console_caller(staff);
+        if action == "sign_out_all" {
+            guests::sign_out_everywhere(caller, &guest).await?;
+            return Ok(("signed_out", Some(guest.id)));
+        }
+        let handle = form.get("session").map(String::as_str).unwrap_or_default();
+        if guests::end_session(caller, &guest, handle).await? {
+            Ok(("session_ended", Some(guest.id)))
+        } else {
+            Err(Refused::Bad(
+                "This session has ended already (it expired, or was signed out).".into(),
+            ))
+        }
+    }
+
     /// Resend (admins and the help desk) or withdraw (admins) a pending
     /// invitation.
-    async fn console_invitation(
+    pub(super) async fn console_invitation(
         &self,
         staff: &Staff,
         action: &str,

@@ -15,14 +15,19 @@
 //!   (`crate::guests`, `crate::invitations`), with the signed-in person's
 //!   e-mail as the audit entry's actor (as an invitation's `inviter`).
 //!
-//! Pages: `guests.rs` (guests and their actions), `decisions.rs` (the
-//! decision log, its chart (`chart.rs`) and one decision's trace), `audit.rs` (the audit log and
-//! its CSV export).
+//! Pages: `guests.rs` (guests and their actions: block, sessions…),
+//! `invitations.rs` (every invitation), `requests.rs` (sign-up requests),
+//! `decisions.rs` (the decision log, its chart (`chart.rs`) and one
+//! decision's trace), `policies.rs` (the rules in force, their counts,
+//! what-if and lint), `audit.rs` (the audit log and its CSV export).
 
 mod audit;
 mod chart;
 mod decisions;
 mod guests;
+mod invitations;
+mod policies;
+mod requests;
 
 use super::{Handler, Reply, paths};
 use crate::config::Owner;
@@ -37,6 +42,9 @@ pub const ADMIN: &str = "/.portcullis/admin";
 const GUESTS: &str = "/.portcullis/admin/guests";
 const DECISIONS: &str = "/.portcullis/admin/decisions";
 const AUDIT: &str = "/.portcullis/admin/audit";
+const INVITATIONS: &str = "/.portcullis/admin/invitations";
+const REQUESTS: &str = "/.portcullis/admin/sign-up-requests";
+const POLICIES: &str = "/.portcullis/admin/policies";
 
 /// The console's templates, added to the portal's (`pages.rs`).
 pub(super) const TEMPLATES: &[(&str, &str)] = &[
@@ -75,6 +83,18 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     (
         "console/audit.html",
         include_str!("../templates/console/audit.html"),
+    ),
+    (
+        "console/invitations.html",
+        include_str!("../templates/console/invitations.html"),
+    ),
+    (
+        "console/requests.html",
+        include_str!("../templates/console/requests.html"),
+    ),
+    (
+        "console/policies.html",
+        include_str!("../templates/console/policies.html"),
     ),
 ];
 
@@ -181,6 +201,8 @@ impl Handler<'_> {
             };
             return match path {
                 GUESTS => self.guest_action(&staff, &form).await,
+                INVITATIONS => self.invitation_action(&staff, &form).await,
+                REQUESTS => self.request_action(&staff, &form).await,
                 _ => self.console_refused("There is no form at this address."),
             };
         }
@@ -197,6 +219,9 @@ impl Handler<'_> {
                 self.decision_page(&staff, id).await
             }
             AUDIT => self.audit_page(&staff).await,
+            INVITATIONS => self.invitations_page(&staff).await,
+            REQUESTS => self.requests_page(&staff).await,
+            POLICIES => self.policies_page(&staff).await,
             _ => self.console_message(
                 &staff,
                 404,
@@ -276,6 +301,45 @@ impl Handler<'_> {
             section,
         };
         self.form_page(status, template, context! { ..ctx, ..base })
+    }
+
+    /// The confirmation of a destructive action: what will happen, and
+    /// the same form again (`fields`) with `confirm=yes`, to `post_to`.
+    #[allow(clippy::too_many_arguments)]
+    fn console_confirm(
+        &self,
+        staff: &Staff,
+        section: &str,
+        post_to: &str,
+        (title, text, button): (&str, &str, &str),
+        fields: &[(&str, &str)],
+        back: &str,
+    ) -> Reply {
+        let fields: Vec<minijinja::Value> = fields
+            .iter()
+            .map(|(name, value)| context! { name, value })
+            .collect();
+        self.console_page(
+            staff,
+            200,
+            "console/confirm.html",
+            section,
+            context! { title, text, button, post_to, fields, back },
+        )
+    }
+
+    /// 403 for an action the person's role does not allow.
+    fn role_refused(&self, staff: &Staff) -> Reply {
+        self.console_page(
+            staff,
+            403,
+            "console/message.html",
+            "",
+            context! {
+                title => "Not allowed",
+                text => "The help desk may read, resend invitations and reset MFA; other changes are for administrators.",
+            },
+        )
     }
 
     fn console_message(&self, staff: &Staff, status: u16, title: &str, text: &str) -> Reply {
@@ -376,6 +440,7 @@ mod tests {
                     g => context! { email => "<g>@x.example", id => "u_1" },
                     t => context! { request_id => "r", decision => "block" },
                     guests => Vec::<String>::new(), apps => ["wiki"], total => 0,
+                    sessions => Vec::<String>::new(), rows => Vec::<String>::new(),
                 },
             ))
             .expect("utf-8");
