@@ -29,19 +29,34 @@ const OLIVIA: &str = "olivia@tailwindtraders.com";
 const NATE: &str = "nate@tailwindtraders.com";
 const PW: &str = "console-password-1";
 const GUESTS: &str = "/.portcullis/admin/guests";
+const INVITATIONS: &str = "/.portcullis/admin/invitations";
+const REQUESTS: &str = "/.portcullis/admin/sign-up-requests";
+const POLICIES: &str = "/.portcullis/admin/policies";
+const AUDIT: &str = "/.portcullis/admin/audit";
+const DECISIONS: &str = "/.portcullis/admin/decisions";
 
-/// An action, its fields, and the status the help desk gets.
-type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16);
+/// A form's address, its action and fields, and the status the help desk
+/// gets.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16);
 
 /// Guests are refused `/admin/*` on wiki: the 403 the help desk is asked
-/// about.
+/// about. A report-only policy counts what MFA for guests would do, and a
+/// location nobody names is a lint finding.
 const RULES: &str = "\
+named_locations:
+  - name: old-office
+    ip_ranges: [192.0.2.0/24]
 policies:
   - name: block-admin-for-guests
     users: { include: [guests] }
     apps: { include: [wiki] }
     paths: { include: [\"/admin/*\"] }
     grant: block
+  - name: guests-mfa-trial
+    state: report_only
+    users: { include: [guests] }
+    apps: { include: [wiki] }
+    grant: { require: [mfa] }
 ";
 
 struct Env {
@@ -71,7 +86,14 @@ async fn start() -> Env {
             &ups,
             &format!("title: wiki app, owners: [{OLIVIA}]"),
         ),
-        app("docs", &ups, "title: docs app"),
+        app(
+            "docs",
+            &ups,
+            &format!(
+                "title: docs app, owners: [{OLIVIA}], sign_up: {{ approval: owner, \
+                 attributes: [{{ name: company, label: Company, required: true }}] }}"
+            ),
+        ),
     ];
     let idps = "  - { name: local, type: local, users_file: users.yaml }\n";
     let top = format!(
@@ -136,10 +158,80 @@ impl Env {
     /// Posts a console form with the CSRF token of `page` (Origin included,
     /// as a browser sends it); no redirect followed.
     async fn post(&self, b: &mut Browser, page: &Page, fields: &[(&str, &str)]) -> Page {
+        self.post_to(b, GUESTS, page, fields).await
+    }
+
+    /// As [`Env::post`], to the form at `path`.
+    async fn post_to(
+        &self,
+        b: &mut Browser,
+        path: &str,
+        page: &Page,
+        fields: &[(&str, &str)],
+    ) -> Page {
         let csrf = page.field("csrf").expect("a CSRF token on the page");
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
-        b.post(&Url::parse(&self.url(GUESTS)).unwrap(), &all).await
+        b.post(&Url::parse(&self.url(path)).unwrap(), &all).await
+    }
+
+    /// A session of `user_id` as the portal starts one: its record in the
+    /// store (so the guest's page lists it and sign-out ends it) and the
+    /// cookie for `host`.
+    async fn session_of(&self, host: &str, user_id: &str, email: &str) -> String {
+        let sid = portcullis::session::new_sid();
+        let now = OffsetDateTime::now_utc();
+        self.gw
+            .store
+            .insert_session(&portcullis::store::SessionRecord {
+                sid: sid.clone(),
+                user_id: user_id.to_string(),
+                idp: "partner-api".into(),
+                created_at: now,
+                expires_at: now + time::Duration::hours(1),
+            })
+            .await
+            .unwrap();
+        let unix = now.unix_timestamp();
+        let claims = portcullis::session::SessionClaims {
+            iss: portcullis::server::ISSUER.to_string(),
+            sub: user_id.to_string(),
+            aud: host.to_string(),
+            email: email.to_string(),
+            user_type: UserType::Guest,
+            groups: vec![],
+            idp: "partner-api".to_string(),
+            amr: vec!["pwd".into()],
+            auth_time: unix - 60,
+            iat: unix,
+            exp: unix + 3600,
+            sid,
+        };
+        let token = self.gw.keys().await.issue(&claims).unwrap();
+        format!("portcullis_session={token}")
+    }
+
+    /// A pending sign-up request of a new guest `local@contoso.com` for
+    /// docs: its id and the guest's.
+    async fn sign_up_request(&self, local: &str) -> (String, String) {
+        let id = self
+            .gw
+            .add_user(&format!("{local}@contoso.com"), UserType::Guest)
+            .await;
+        let (req, _) = self
+            .gw
+            .store
+            .create_access_request(
+                &portcullis::store::NewAccessRequest {
+                    app: "docs".into(),
+                    user_id: id.clone(),
+                    attributes: [("company".to_string(), "Contoso".to_string())].into(),
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+        (req.id, id)
     }
 
     async fn audit_of(&self, subject: &str) -> Vec<(String, String)> {
@@ -202,21 +294,32 @@ impl Env {
 /// Who gets which page: signed out → sign-in; a guest, an app owner and a
 /// member without a role → 403; the help desk and an admin → the page; a
 /// role holder without MFA → the MFA step (and a 403 for a post). Then
-/// every action for each: the help desk may resend and reset MFA only.
+/// every action of every console form for each: the help desk may resend
+/// and reset MFA only; the others nothing; and what was refused changed
+/// nothing.
 #[tokio::test]
 async fn each_person_gets_exactly_what_their_role_allows() {
     let env = start().await;
     let gw = &env.gw;
     let (greg, rid) = env.guest_with_a_403("greg").await;
     let greg_email = "greg@contoso.com";
+    let (req_id, _rita) = env.sign_up_request("rita").await;
     let pages = [
         "/.portcullis/admin".to_string(),
         GUESTS.to_string(),
         format!("{GUESTS}/{greg}"),
-        "/.portcullis/admin/decisions".to_string(),
-        format!("/.portcullis/admin/decisions/{rid}"),
-        "/.portcullis/admin/audit".to_string(),
-        "/.portcullis/admin/audit?format=csv".to_string(),
+        INVITATIONS.to_string(),
+        format!("{INVITATIONS}?state=pending"),
+        REQUESTS.to_string(),
+        format!("{REQUESTS}?state=pending&app=docs"),
+        POLICIES.to_string(),
+        format!("{POLICIES}?ask=1&user=greg%40contoso.com&app=wiki&path=%2Fadmin%2Fx"),
+        DECISIONS.to_string(),
+        format!("{DECISIONS}?decision=block&before=9999999"),
+        format!("{DECISIONS}/{rid}"),
+        AUDIT.to_string(),
+        format!("{AUDIT}?actor=ada&action=guest_blocked"),
+        format!("{AUDIT}?format=csv"),
     ];
     let guest_cookie = gw
         .mint_cookie(
@@ -274,6 +377,19 @@ async fn each_person_gets_exactly_what_their_role_allows() {
             }
         }
     }
+    // Greg has an open session to sign out of.
+    let _greg_session = env.session_of("wiki.test", &greg, greg_email).await;
+    // What each role is shown: the help desk no buttons for admins' actions.
+    let admin_guest = people[5].1.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
+    let help_guest = people[4].1.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
+    for button in ["id=\"block\"", "id=\"sign-out-all\"", "Remove guest"] {
+        assert!(admin_guest.body.contains(button), "admin sees {button}");
+        assert!(!help_guest.body.contains(button), "help desk sees {button}");
+    }
+    let help_requests = people[4].1.get(&env.url(REQUESTS)).await;
+    assert!(help_requests.body.contains("rita@contoso.com"));
+    assert!(!help_requests.body.contains(">Approve<"), "{}", help_requests.body);
+
     // Without MFA, a role holder is sent through the MFA step and back.
     let mut no_mfa = env.browser_as(ADA, UserType::Member, &[], &["pwd"]).await;
     let p = no_mfa.get(&env.url(GUESTS)).await;
@@ -285,10 +401,7 @@ async fn each_person_gets_exactly_what_their_role_allows() {
     // Actions, from the page each role sees (its CSRF token).
     let inv = gw.store.list_invitations().await.unwrap();
     assert!(inv.is_empty());
-    let admin_page = {
-        let b = &mut people[5].1;
-        b.get(&env.url(GUESTS)).await
-    };
+    let admin_page = people[5].1.get(&env.url(GUESTS)).await;
     // An invitation to resend and withdraw.
     let invited = env
         .post(
@@ -304,51 +417,103 @@ async fn each_person_gets_exactly_what_their_role_allows() {
         .await;
     assert_eq!(invited.status, 302, "{}", invited.body);
     let ivy_inv = gw.store.list_invitations().await.unwrap()[0].id.clone();
-    let help_page = {
-        let b = &mut people[4].1;
-        b.get(&env.url(&format!("{GUESTS}/{greg}"))).await
+    let handle = {
+        let page = people[4].1.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
+        assert!(page.body.contains("id=\"sessions\""), "{}", page.body);
+        let sessions = gw
+            .store
+            .sessions_of_user(&greg, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        portcullis::guests::session_handle(&sessions[0].sid)
     };
-    let cases: &[Case] = &[
+    let cases: Vec<Case> = vec![
         (
+            GUESTS,
             "invite",
-            &[("email", "x@contoso.com"), ("apps", "wiki"), ("days", "5")],
+            vec![("email", "x@contoso.com"), ("apps", "wiki"), ("days", "5")],
             403,
         ),
         (
+            GUESTS,
             "extend",
-            &[("user", &greg), ("app", "wiki"), ("days", "20")],
+            vec![("user", &greg), ("app", "wiki"), ("days", "20")],
             403,
         ),
         (
+            GUESTS,
             "end",
-            &[("user", &greg), ("app", "wiki"), ("confirm", "yes")],
+            vec![("user", &greg), ("app", "wiki"), ("confirm", "yes")],
             403,
         ),
-        ("remove", &[("user", &greg), ("confirm", "yes")], 403),
-        ("revoke", &[("invitation", &ivy_inv)], 403),
-        ("resend", &[("invitation", &ivy_inv)], 302),
-        ("reset_mfa", &[("user", &greg)], 302),
+        (GUESTS, "remove", vec![("user", &greg), ("confirm", "yes")], 403),
+        (GUESTS, "block", vec![("user", &greg), ("confirm", "yes")], 403),
+        (GUESTS, "unblock", vec![("user", &greg)], 403),
+        (
+            GUESTS,
+            "end_session",
+            vec![("user", &greg), ("session", &handle)],
+            403,
+        ),
+        (
+            GUESTS,
+            "sign_out_all",
+            vec![("user", &greg), ("confirm", "yes")],
+            403,
+        ),
+        (
+            GUESTS,
+            "revoke",
+            vec![("invitation", &ivy_inv), ("confirm", "yes")],
+            403,
+        ),
+        (
+            INVITATIONS,
+            "revoke",
+            vec![("invitation", &ivy_inv), ("confirm", "yes")],
+            403,
+        ),
+        (REQUESTS, "approve", vec![("request", &req_id)], 403),
+        (
+            REQUESTS,
+            "deny",
+            vec![("request", &req_id), ("confirm", "yes")],
+            403,
+        ),
+        (GUESTS, "resend", vec![("invitation", &ivy_inv)], 302),
+        (INVITATIONS, "resend", vec![("invitation", &ivy_inv)], 302),
+        (GUESTS, "reset_mfa", vec![("user", &greg)], 302),
     ];
-    for (action, fields, want) in cases {
+    for (path, action, fields, want) in &cases {
         let mut all = vec![("action", *action)];
         all.extend_from_slice(fields);
-        let r = env.post(&mut people[4].1, &help_page, &all).await;
-        assert_eq!(r.status, *want, "helpdesk {action}: {}", r.body);
+        let r = env.post_to(&mut people[4].1, path, &help_guest, &all).await;
+        assert_eq!(r.status, *want, "helpdesk {path} {action}: {}", r.body);
     }
     // The refused ones changed nothing.
+    let now = OffsetDateTime::now_utc();
     let a = gw.store.assignments_of_user(&greg).await.unwrap();
-    assert!(a[0].is_live(OffsetDateTime::now_utc()));
-    assert!(gw.store.get_user(&greg).await.unwrap().is_some());
-    assert_eq!(gw.store.list_invitations().await.unwrap().len(), 1);
+    assert!(a[0].is_live(now));
+    let greg_user = gw.store.get_user(&greg).await.unwrap().unwrap();
+    assert_eq!(greg_user.state, portcullis::store::UserState::Active);
+    assert_eq!(gw.store.sessions_of_user(&greg, now).await.unwrap().len(), 1);
+    let invs = gw.store.list_invitations().await.unwrap();
+    assert_eq!(invs.len(), 1);
+    assert_eq!(invs[0].status(now), "pending");
+    let req = gw.store.get_access_request(&req_id).await.unwrap().unwrap();
+    assert_eq!(req.status.as_str(), "pending");
     let greg_trail = env.audit_of(&greg).await;
     assert!(
         greg_trail.contains(&(HAL.to_string(), "mfa_reset".to_string())),
         "{greg_trail:?}"
     );
-    assert!(
-        !greg_trail.iter().any(|(_, a)| a.starts_with("assignment_")),
-        "{greg_trail:?}"
-    );
+    for (_, action) in &greg_trail {
+        assert!(
+            !action.starts_with("assignment_")
+                && !["guest_blocked", "session_ended", "sessions_ended"].contains(&action.as_str()),
+            "{greg_trail:?}"
+        );
+    }
     // Owner, member and guest: every action 403, nothing done.
     for (who, b, _) in &mut people[1..=3] {
         // They have no console page to take a token from: the token of
@@ -359,19 +524,33 @@ async fn each_person_gets_exactly_what_their_role_allows() {
             "{who}: {}",
             signed_in.body
         );
-        for (action, fields, _) in cases {
+        for (path, action, fields, _) in &cases {
             let mut all = vec![("action", *action)];
             all.extend_from_slice(fields);
-            let r = env.post(b, &signed_in, &all).await;
-            assert_eq!(r.status, 403, "{who} {action}: {}", r.body);
+            let r = env.post_to(b, path, &signed_in, &all).await;
+            assert_eq!(r.status, 403, "{who} {path} {action}: {}", r.body);
+        }
+    }
+    // Signed out: every form refused too.
+    let anon_page = people[0].1.get(&env.url("/.portcullis/sign-in")).await;
+    if anon_page.field("csrf").is_some() {
+        for (path, action, fields, _) in &cases {
+            let mut all = vec![("action", *action)];
+            all.extend_from_slice(fields);
+            let r = env.post_to(&mut people[0].1, path, &anon_page, &all).await;
+            assert_eq!(r.status, 403, "signed out {path} {action}: {}", r.body);
         }
     }
     assert_eq!(env.audit_of(&greg).await.len(), greg_trail.len());
+    assert_eq!(
+        gw.store.get_access_request(&req_id).await.unwrap().unwrap().status.as_str(),
+        "pending"
+    );
     // Without MFA a post is refused outright.
     let r = env
         .post(
             &mut no_mfa,
-            &help_page,
+            &help_guest,
             &[("action", "reset_mfa"), ("user", &greg)],
         )
         .await;
@@ -385,65 +564,110 @@ async fn forged_console_forms_are_refused() {
     let env = start().await;
     let gw = &env.gw;
     let (greg, _) = env.guest_with_a_403("greg").await;
+    let (req_id, _) = env.sign_up_request("rita").await;
     let mut b = env.admin().await;
     let page = b.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
     assert_eq!(page.status, 200);
+    // A pending invitation to withdraw.
+    let invited = env
+        .post(
+            &mut b,
+            &page,
+            &[
+                ("action", "invite"),
+                ("email", "ivy@contoso.com"),
+                ("apps", "wiki"),
+                ("days", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 302, "{}", invited.body);
+    let inv = gw.store.list_invitations().await.unwrap()[0].id.clone();
     let csrf = page.field("csrf").unwrap();
-    let url = env.url(GUESTS);
     let cookie = b.cookies[AUTH]
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let body = |with_csrf: bool| {
-        let mut f = vec![
-            ("action", "end"),
-            ("user", greg.as_str()),
-            ("app", "wiki"),
-            ("confirm", "yes"),
-        ];
-        if with_csrf {
-            f.push(("csrf", csrf.as_str()));
-        }
-        Url::parse_with_params("http://x/", &f)
-            .unwrap()
-            .query()
-            .unwrap()
-            .to_string()
-    };
-    let origin = format!("http://{AUTH}:{}", gw.http.port());
-    let forged = [
-        ("no token", body(false), Some(origin.clone())),
+    let forms: [(&str, Vec<(&str, &str)>); 4] = [
         (
-            "foreign origin",
-            body(true),
-            Some("http://evil.example".to_string()),
+            GUESTS,
+            vec![
+                ("action", "end"),
+                ("user", greg.as_str()),
+                ("app", "wiki"),
+                ("confirm", "yes"),
+            ],
         ),
-        ("no origin", body(true), None),
+        (
+            GUESTS,
+            vec![("action", "block"), ("user", greg.as_str()), ("confirm", "yes")],
+        ),
+        (
+            INVITATIONS,
+            vec![("action", "revoke"), ("invitation", &inv), ("confirm", "yes")],
+        ),
+        (REQUESTS, vec![("action", "approve"), ("request", &req_id)]),
     ];
-    for (what, body, origin) in forged {
-        let client = reqwest::Client::builder()
-            .resolve(AUTH, gw.http)
-            .build()
-            .unwrap();
-        let mut req = client
-            .post(&url)
-            .header("cookie", &cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(o) = origin {
-            req = req.header("origin", o);
+    let origin = format!("http://{AUTH}:{}", gw.http.port());
+    for (path, fields) in &forms {
+        let url = env.url(path);
+        let body = |with_csrf: bool| {
+            let mut f = fields.clone();
+            if with_csrf {
+                f.push(("csrf", csrf.as_str()));
+            }
+            Url::parse_with_params("http://x/", &f)
+                .unwrap()
+                .query()
+                .unwrap()
+                .to_string()
+        };
+        let forged = [
+            ("no token", body(false), Some(origin.clone())),
+            (
+                "foreign origin",
+                body(true),
+                Some("http://evil.example".to_string()),
+            ),
+            ("no origin", body(true), None),
+        ];
+        for (what, body, origin) in forged {
+            let client = reqwest::Client::builder()
+                .resolve(AUTH, gw.http)
+                .build()
+                .unwrap();
+            let mut req = client
+                .post(&url)
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 403, "{what} ({url} {fields:?})");
         }
-        let r = req.send().await.unwrap();
-        assert_eq!(r.status(), 403, "{what} ({url})");
     }
+    let now = OffsetDateTime::now_utc();
     let a = gw.store.assignments_of_user(&greg).await.unwrap();
-    assert!(a[0].is_live(OffsetDateTime::now_utc()), "nothing ended");
+    assert!(a[0].is_live(now), "nothing ended");
+    let greg_user = gw.store.get_user(&greg).await.unwrap().unwrap();
+    assert_eq!(greg_user.state, portcullis::store::UserState::Active);
+    assert_eq!(
+        gw.store.get_invitation(&inv).await.unwrap().unwrap().status(now),
+        "pending"
+    );
+    assert_eq!(
+        gw.store.get_access_request(&req_id).await.unwrap().unwrap().status.as_str(),
+        "pending"
+    );
+    let trail = env.audit_of(&greg).await;
     assert!(
-        !env.audit_of(&greg)
-            .await
+        !trail
             .iter()
-            .any(|(_, a)| a == "assignment_revoked")
+            .any(|(_, a)| a == "assignment_revoked" || a == "guest_blocked"),
+        "{trail:?}"
     );
 }
 
@@ -528,13 +752,22 @@ async fn admin_actions_use_the_shared_operations_and_are_audited_with_the_admin(
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("choose at least one app"), "{}", bad.body);
 
-    // Resend, then withdraw Gina's invitation.
+    // Resend, then withdraw Gina's invitation (confirmed first).
+    let confirm = env
+        .post(
+            &mut b,
+            &gina_page,
+            &[("action", "revoke"), ("invitation", &inv.id)],
+        )
+        .await;
+    assert_eq!(confirm.heading(), "Withdraw this invitation?", "{}", confirm.body);
+    assert_eq!(gw.store.get_invitation(&inv.id).await.unwrap().unwrap().status(OffsetDateTime::now_utc()), "pending");
     for (action, done) in [("resend", "resent"), ("revoke", "revoked")] {
         let r = env
             .post(
                 &mut b,
                 &gina_page,
-                &[("action", action), ("invitation", &inv.id)],
+                &[("action", action), ("invitation", &inv.id), ("confirm", "yes")],
             )
             .await;
         assert_eq!(r.status, 302, "{action}: {}", r.body);
@@ -683,6 +916,501 @@ async fn admin_actions_use_the_shared_operations_and_are_audited_with_the_admin(
     );
 }
 
+/// A request of `cookie` to wiki: its status and, for a refusal, the
+/// reason in the JSON answer.
+async fn wiki(gw: &Gateway, cookie: &str, path: &str) -> (u16, Option<String>) {
+    let r = gw
+        .get("wiki.test", path)
+        .header("cookie", cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value =
+        serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default();
+    (status, body["reason"].as_str().map(str::to_string))
+}
+
+/// Blocking a guest's sign-in refuses them everywhere at once with
+/// `account_blocked` (an open session to an app, the portal's pages)
+/// without ending their access; unblocking lets the same session in
+/// again. Both after the admin's confirmation, audited with the admin; the
+/// admin API's block is the same operation (actor `admin`).
+#[tokio::test]
+async fn blocking_sign_in_refuses_the_guest_everywhere_at_once_until_unblocked() {
+    let env = start().await;
+    let gw = &env.gw;
+    let (greg, _) = env.guest_with_a_403("greg").await;
+    let greg_email = "greg@contoso.com";
+    let app_cookie = env.session_of("wiki.test", &greg, greg_email).await;
+    let portal_cookie = env.session_of(AUTH, &greg, greg_email).await;
+    // The directory cache has greg's facts now.
+    assert_eq!(wiki(gw, &app_cookie, "/").await, (200, None));
+    let apps_url = env.url("/.portcullis/apps");
+    let portal = |cookie: String| {
+        let apps_url = apps_url.clone();
+        async move {
+            let (name, value) = cookie.split_once('=').unwrap();
+            let mut b = Browser::new(gw.http, &[AUTH]);
+            b.cookies
+                .entry(AUTH.to_string())
+                .or_default()
+                .insert(name.to_string(), value.to_string());
+            b.get(&apps_url).await.status
+        }
+    };
+    assert_eq!(portal(portal_cookie.clone()).await, 200);
+
+    let mut b = env.admin().await;
+    let page = b.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
+    assert!(page.body.contains("id=\"block\""), "{}", page.body);
+    let confirm = env
+        .post(&mut b, &page, &[("action", "block"), ("user", &greg)])
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert_eq!(confirm.heading(), "Block sign-in?");
+    assert_eq!(wiki(gw, &app_cookie, "/").await, (200, None), "not yet");
+    let r = env
+        .post(
+            &mut b,
+            &confirm,
+            &[("action", "block"), ("user", &greg), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let blocked_page = b.follow(r).await;
+    assert!(blocked_page.body.contains("Sign-in blocked"), "{}", blocked_page.body);
+    assert!(blocked_page.body.contains("id=\"unblock\""));
+    // At once: the open session is refused on the app and on the portal.
+    assert_eq!(
+        wiki(gw, &app_cookie, "/").await,
+        (403, Some("account_blocked".to_string()))
+    );
+    assert_ne!(portal(portal_cookie.clone()).await, 200);
+    // Access and sessions are kept for the unblock.
+    let now = OffsetDateTime::now_utc();
+    assert!(gw.store.assignments_of_user(&greg).await.unwrap()[0].is_live(now));
+    assert_eq!(gw.store.sessions_of_user(&greg, now).await.unwrap().len(), 2);
+    // The guests list shows the state and filters by it.
+    let list = b.get(&env.url(&format!("{GUESTS}?state=blocked"))).await;
+    assert!(list.body.contains(greg_email), "{}", list.body);
+    let list = b.get(&env.url(&format!("{GUESTS}?state=active"))).await;
+    assert!(!list.body.contains(greg_email), "{}", list.body);
+
+    let r = env
+        .post(&mut b, &blocked_page, &[("action", "unblock"), ("user", &greg)])
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(wiki(gw, &app_cookie, "/").await, (200, None), "let in again");
+    assert_eq!(portal(portal_cookie.clone()).await, 200);
+    let trail = env.audit_of(&greg).await;
+    for action in ["guest_blocked", "guest_unblocked"] {
+        assert!(
+            trail.contains(&(ADA.to_string(), action.to_string())),
+            "{action}: {trail:?}"
+        );
+    }
+
+    // The admin API blocks with the same operation.
+    let api = |method: reqwest::Method, path: String| {
+        reqwest::Client::new()
+            .request(method, format!("http://{}{path}", gw.admin))
+            .bearer_auth("test-admin-token-0123456789")
+            .send()
+    };
+    let r = api(
+        reqwest::Method::POST,
+        format!("/api/v1/guests/{greg_email}/block"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(body["state"], "blocked");
+    assert_eq!(
+        wiki(gw, &app_cookie, "/").await,
+        (403, Some("account_blocked".to_string()))
+    );
+    let r = api(
+        reqwest::Method::POST,
+        format!("/api/v1/guests/{greg}/unblock"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(wiki(gw, &app_cookie, "/").await, (200, None));
+    let trail = env.audit_of(&greg).await;
+    assert!(trail.contains(&("admin".to_string(), "guest_blocked".to_string())));
+    // And the API's sessions: listed by handle, never by sid.
+    let r = api(reqwest::Method::GET, format!("/api/v1/guests/{greg}/sessions"))
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let sessions = body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    let sids: Vec<String> = gw
+        .store
+        .sessions_of_user(&greg, OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sid)
+        .collect();
+    assert!(!body.to_string().contains(&sids[0]));
+}
+
+/// A guest's page lists their open sessions; the admin signs one out (its
+/// cookie is refused at once, the other still works), then every session
+/// (after a confirmation). Audited with the admin.
+#[tokio::test]
+async fn an_admin_signs_a_guest_out_of_one_session_or_everywhere() {
+    let env = start().await;
+    let gw = &env.gw;
+    let (greg, _) = env.guest_with_a_403("greg").await;
+    let greg_email = "greg@contoso.com";
+    let first = env.session_of("wiki.test", &greg, greg_email).await;
+    let second = env.session_of("wiki.test", &greg, greg_email).await;
+    assert_eq!(wiki(gw, &first, "/").await.0, 200);
+    assert_eq!(wiki(gw, &second, "/").await.0, 200);
+    let mut b = env.admin().await;
+    let page = b.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
+    assert_eq!(page.by_id("session-count").as_deref(), Some("2"));
+    // The page names sessions by handle, never by the token's sid.
+    let sessions = gw
+        .store
+        .sessions_of_user(&greg, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    for s in &sessions {
+        assert!(!page.body.contains(&s.sid), "a sid on the page");
+    }
+    // The first cookie's session: the one with the first cookie's sid.
+    let sid_of = |cookie: &str| {
+        let token = cookie.split_once('=').unwrap().1;
+        let payload = token.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        v["sid"].as_str().unwrap().to_string()
+    };
+    let handle = portcullis::guests::session_handle(&sid_of(&first));
+    assert!(page.body.contains(&handle), "{}", page.body);
+    let r = env
+        .post(
+            &mut b,
+            &page,
+            &[("action", "end_session"), ("user", &greg), ("session", &handle)],
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let signed_out = |(status, _): (u16, Option<String>)| matches!(status, 401 | 302);
+    assert!(signed_out(wiki(gw, &first, "/").await), "signed out at once");
+    assert_eq!(wiki(gw, &second, "/").await.0, 200, "the other kept");
+    // Again: that session has ended.
+    let again = env
+        .post(
+            &mut b,
+            &page,
+            &[("action", "end_session"), ("user", &greg), ("session", &handle)],
+        )
+        .await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    // Everywhere: a confirmation first.
+    let page = b.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
+    assert_eq!(page.by_id("session-count").as_deref(), Some("1"));
+    let confirm = env
+        .post(&mut b, &page, &[("action", "sign_out_all"), ("user", &greg)])
+        .await;
+    assert_eq!(confirm.heading(), "Sign out everywhere?");
+    assert_eq!(wiki(gw, &second, "/").await.0, 200);
+    let r = env
+        .post(
+            &mut b,
+            &confirm,
+            &[("action", "sign_out_all"), ("user", &greg), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(signed_out(wiki(gw, &second, "/").await));
+    let page = b.follow(r).await;
+    assert!(page.body.contains("id=\"no-sessions\""), "{}", page.body);
+    let trail = env.audit_of(&greg).await;
+    for action in ["session_ended", "sessions_ended"] {
+        assert!(
+            trail.contains(&(ADA.to_string(), action.to_string())),
+            "{action}: {trail:?}"
+        );
+    }
+}
+
+/// The invitations page lists every invitation with its state; an admin
+/// sends one again and withdraws another (confirmed first). The sign-up
+/// requests page shows a partner's answers; an admin approves one (access
+/// starts, the partner is mailed) and denies another (confirmed first);
+/// a second decision is refused. All audited with the admin.
+#[tokio::test]
+async fn invitations_and_sign_up_requests_are_handled_from_their_pages() {
+    let env = start().await;
+    let gw = &env.gw;
+    let mut b = env.admin().await;
+    let guests = b.get(&env.url(GUESTS)).await;
+    for email in ["ivy@contoso.com", "ian@contoso.com"] {
+        let r = env
+            .post(
+                &mut b,
+                &guests,
+                &[
+                    ("action", "invite"),
+                    ("email", email),
+                    ("apps", "wiki"),
+                    ("days", "5"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 302, "{}", r.body);
+    }
+    let invs = gw.store.list_invitations().await.unwrap();
+    let id_of = |email: &str| invs.iter().find(|i| i.email == email).unwrap().id.clone();
+    let (ivy, ian) = (id_of("ivy@contoso.com"), id_of("ian@contoso.com"));
+    let list = b.get(&env.url(INVITATIONS)).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("ivy@contoso.com") && list.body.contains("ian@contoso.com"));
+    let r = env
+        .post_to(&mut b, INVITATIONS, &list, &[("action", "resend"), ("invitation", &ivy)])
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(r.location.as_ref().unwrap().as_str().ends_with(&format!("{INVITATIONS}?done=resent")));
+    assert_eq!(env.mails_to("ivy@contoso.com").len(), 2);
+    let confirm = env
+        .post_to(&mut b, INVITATIONS, &list, &[("action", "revoke"), ("invitation", &ian)])
+        .await;
+    assert_eq!(confirm.heading(), "Withdraw this invitation?");
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(gw.store.get_invitation(&ian).await.unwrap().unwrap().status(now), "pending");
+    let r = env
+        .post_to(
+            &mut b,
+            INVITATIONS,
+            &confirm,
+            &[("action", "revoke"), ("invitation", &ian), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(gw.store.get_invitation(&ian).await.unwrap().unwrap().status(now), "revoked");
+    let withdrawn = b.get(&env.url(&format!("{INVITATIONS}?state=revoked"))).await;
+    assert!(withdrawn.body.contains("ian@contoso.com"), "{}", withdrawn.body);
+    assert!(!withdrawn.body.contains("ivy@contoso.com"), "{}", withdrawn.body);
+    let pending = b.get(&env.url(&format!("{INVITATIONS}?state=pending&q=IVY"))).await;
+    assert!(pending.body.contains("ivy@contoso.com"), "{}", pending.body);
+    let bad = b.get(&env.url(&format!("{INVITATIONS}?state=lost"))).await;
+    assert_eq!(bad.status, 400);
+
+    // Sign-up requests.
+    let (rita_req, rita) = env.sign_up_request("rita").await;
+    let (ron_req, ron) = env.sign_up_request("ron").await;
+    let list = b.get(&env.url(REQUESTS)).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("rita@contoso.com"), "{}", list.body);
+    assert!(list.body.contains("<strong>Company</strong>: Contoso"), "{}", list.body);
+    let r = env
+        .post_to(&mut b, REQUESTS, &list, &[("action", "approve"), ("request", &rita_req)])
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let a = gw.store.assignments_of_user(&rita).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(a[0].is_live(OffsetDateTime::now_utc()));
+    assert_eq!(a[0].app, "docs");
+    assert_eq!(env.mails_to("rita@contoso.com").len(), 1);
+    let confirm = env
+        .post_to(&mut b, REQUESTS, &list, &[("action", "deny"), ("request", &ron_req)])
+        .await;
+    assert_eq!(confirm.heading(), "Deny this request?");
+    assert_eq!(
+        gw.store.get_access_request(&ron_req).await.unwrap().unwrap().status.as_str(),
+        "pending"
+    );
+    let r = env
+        .post_to(
+            &mut b,
+            REQUESTS,
+            &confirm,
+            &[("action", "deny"), ("request", &ron_req), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(gw.store.assignments_of_user(&ron).await.unwrap().is_empty());
+    // The first decision stands.
+    let again = env
+        .post_to(&mut b, REQUESTS, &list, &[("action", "approve"), ("request", &ron_req)])
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(gw.store.assignments_of_user(&ron).await.unwrap().is_empty());
+    let denied = b.get(&env.url(&format!("{REQUESTS}?state=denied"))).await;
+    assert!(denied.body.contains("ron@contoso.com") && !denied.body.contains("rita@contoso.com"));
+    assert!(
+        env.audit_of(&rita)
+            .await
+            .contains(&(ADA.to_string(), "access_approved".to_string()))
+    );
+    assert!(
+        env.audit_of(&ron)
+            .await
+            .contains(&(ADA.to_string(), "access_denied".to_string()))
+    );
+    let ian_user = gw.store.get_invitation(&ian).await.unwrap().unwrap().user_id;
+    assert!(
+        env.audit_of(&ian_user)
+            .await
+            .contains(&(ADA.to_string(), "invitation_revoked".to_string()))
+    );
+}
+
+/// The policies page: every policy with the file it is written in, its
+/// applied and report-only counts over the last day from the decision log,
+/// the rule file's text, what-if (the API's answer) and the lint findings
+/// (`rules lint`'s).
+#[tokio::test]
+async fn the_policies_page_counts_answers_what_if_and_lints() {
+    let env = start().await;
+    // Two refusals by block-admin-for-guests; guests-mfa-trial applies to
+    // both too (report-only).
+    let (_greg, _) = env.guest_with_a_403("greg").await;
+    let (_gail, _) = env.guest_with_a_403("gail").await;
+    let mut b = env.helpdesk().await;
+    let page = b.get(&env.url(POLICIES)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let count = |policy: &str, kind: &str| {
+        let marker = format!("data-policy=\"{policy}\" data-kind=\"{kind}\">");
+        let at = page.body.find(&marker).unwrap_or_else(|| panic!("{marker}: {}", page.body));
+        let rest = &page.body[at + marker.len()..];
+        rest[..rest.find('<').unwrap()].parse::<u64>().unwrap()
+    };
+    assert_eq!(count("block-admin-for-guests", "applied"), 2);
+    assert_eq!(count("block-admin-for-guests", "report_only"), 0);
+    assert_eq!(count("guests-mfa-trial", "report_only"), 2);
+    assert_eq!(count("guests-mfa-trial", "applied"), 0);
+    assert!(page.body.contains("<code>rules/access.yaml:5</code>"), "{}", page.body);
+    assert!(page.body.contains("name: old-office"), "the file's text: {}", page.body);
+    // rules lint's finding: the location nobody names.
+    assert!(page.body.contains("unused"), "{}", page.body);
+    assert!(page.body.contains("no policy names the location `old-office`"), "{}", page.body);
+
+    // What if, with the directory: greg is a guest of wiki.
+    let w = b
+        .get(&env.url(&format!(
+            "{POLICIES}?ask=1&user=greg%40contoso.com&app=wiki&user_type=&group=&path=%2Fadmin%2Fx&method=&ip=&country=&platform=&client_app=browser&mfa=none&signed_in_ago="
+        )))
+        .await;
+    assert_eq!(w.status, 200, "{}", w.body);
+    assert_eq!(w.by_id("whatif-decision").as_deref(), Some("block"));
+    assert_eq!(w.by_id("whatif-reason").as_deref(), Some("policy_block"));
+    let w = b
+        .get(&env.url(&format!("{POLICIES}?ask=1&app=wiki&path=%2F&mfa=none")))
+        .await;
+    assert_eq!(w.by_id("whatif-decision").as_deref(), Some("sign_in"), "{}", w.body);
+    // A bad question says what is wrong, as the API does.
+    let bad = b
+        .get(&env.url(&format!("{POLICIES}?ask=1&app=wiki&ip=not-an-ip")))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("ip: `not-an-ip` is not an IPv4 or IPv6 address"), "{}", bad.body);
+}
+
+/// The decisions list pages by key with its filters kept; the audit log's
+/// actor and action filters are the store's query, so an entry older than
+/// a page of others is still found.
+#[tokio::test]
+async fn decisions_page_by_key_and_audit_filters_reach_past_a_page() {
+    let env = start().await;
+    let gw = &env.gw;
+    let (greg, cookie) = gw.guest("wiki.test", "greg").await;
+    gw.assign(&greg, "wiki", Some(OffsetDateTime::now_utc() + time::Duration::days(5)))
+        .await;
+    for i in 0..56 {
+        let r = gw
+            .get("wiki.test", &format!("/admin/{i}"))
+            .header("cookie", &cookie)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+    // And one allow, which the block filter leaves out.
+    assert_eq!(wiki(gw, &cookie, "/").await.0, 200);
+    let store = &gw.store;
+    poll(WAIT, || async {
+        let q = portcullis::store::decisions::DecisionQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        (store.list_decisions(&q).await.unwrap().len() >= 57).then_some(())
+    })
+    .await
+    .expect("every decision recorded");
+    let mut b = env.admin().await;
+    let first = b
+        .get(&env.url(&format!("{DECISIONS}?decision=block&app=wiki")))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let rows = |p: &Page| p.body.matches("<td><span class=\"badge").count();
+    assert_eq!(rows(&first), 50);
+    let older = first
+        .links()
+        .into_iter()
+        .find(|l| l.query_pairs().any(|(k, _)| k == "before"))
+        .expect("a link to older decisions");
+    let kept: Vec<(String, String)> = older
+        .query_pairs()
+        .filter(|(k, _)| k != "before")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("app".to_string(), "wiki".to_string()),
+            ("decision".to_string(), "block".to_string())
+        ]
+    );
+    let second = b.open(older.as_str()).await;
+    assert_eq!(rows(&second), 6, "{}", second.body);
+    assert!(!second.body.contains("badge allow"), "{}", second.body);
+    assert!(second.body.contains("id=\"newest\""));
+    assert!(!second.body.contains("id=\"older\""));
+
+    // Audit: Ada's entry, then a page and more of other entries.
+    let page = b.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
+    let r = env
+        .post(&mut b, &page, &[("action", "reset_mfa"), ("user", &greg)])
+        .await;
+    assert_eq!(r.status, 302);
+    for i in 0..120 {
+        store
+            .append_audit(&portcullis::store::NewAuditEntry {
+                at: OffsetDateTime::now_utc(),
+                actor: "system".into(),
+                action: "reminder_sent".into(),
+                subject: Some(greg.clone()),
+                app: Some("wiki".into()),
+                detail: serde_json::json!({ "n": i }),
+            })
+            .await
+            .unwrap();
+    }
+    for query in ["actor=ADA%40tailwind", "action=mfa_reset"] {
+        let audit = b.get(&env.url(&format!("{AUDIT}?{query}"))).await;
+        assert_eq!(audit.status, 200);
+        assert!(audit.body.contains("mfa_reset"), "{query}: {}", audit.body);
+        assert!(!audit.body.contains("reminder_sent"), "{query}: {}", audit.body);
+    }
+    // `%` and `_` are matched as themselves.
+    let none = b.get(&env.url(&format!("{AUDIT}?actor=%25"))).await;
+    assert!(none.body.contains("id=\"no-entries\""), "{}", none.body);
+}
+
 /// The help desk types the request id from a guest's 403 page into the
 /// search box and reads why; the decisions list finds it by user and
 /// decision too.
@@ -825,8 +1553,11 @@ fn totp_now(secret: &str) -> String {
 }
 
 /// The console in Chromium: an admin invites a guest with a message and
-/// ends another guest's access (after the confirmation); the help desk
-/// types a 403's request id into the search box and reads the trace.
+/// ends another guest's access (after the confirmation), blocks that
+/// guest's sign-in, withdraws the invitation, approves a sign-up request
+/// and asks what-if on the policies page; the help desk types a 403's
+/// request id into the search box, reads the trace, and sees the
+/// invitations, requests and policies without the admins' buttons.
 /// Screenshots of every page in `target/browser-artifacts/console_admin/`
 /// and `…/console_helpdesk/`; axe-core finds no serious violation.
 #[tokio::test]
@@ -854,6 +1585,10 @@ async fn console_journeys_in_chromium() {
         )
         .await,
     );
+    // An open session to sign out, and sign-up requests to decide.
+    env.session_of("wiki.test", &greg, "greg@contoso.com").await;
+    let (_rita_req, rita) = env.sign_up_request("rita").await;
+    env.sign_up_request("ron").await;
     let admin_shots = support::chromium::artifacts("console_admin");
     let helpdesk_shots = support::chromium::artifacts("console_helpdesk");
     let input = serde_json::json!({
@@ -865,6 +1600,7 @@ async fn console_journeys_in_chromium() {
         "guest_email": "greg@contoso.com",
         "request_id": rid,
         "invitee": "gina@contoso.com",
+        "requester": "rita@contoso.com",
         "message": "Welcome to the wiki, Gina: the project notes are under Reports.",
         "admin_screenshots": admin_shots,
         "helpdesk_screenshots": helpdesk_shots,
@@ -896,11 +1632,27 @@ async fn console_journeys_in_chromium() {
                 "07-ended",
                 "08-decisions",
                 "09-audit",
+                "10-guest-sessions",
+                "11-confirm-block",
+                "12-blocked",
+                "13-invitations",
+                "14-confirm-withdraw",
+                "15-requests",
+                "16-approved",
+                "17-policies",
+                "18-whatif",
             ][..],
         ),
         (
             &helpdesk_shots,
-            &["01-overview", "02-trace", "03-guest"][..],
+            &[
+                "01-overview",
+                "02-trace",
+                "03-guest",
+                "04-invitations",
+                "05-requests",
+                "06-policies",
+            ][..],
         ),
     ] {
         for p in pages {
@@ -921,9 +1673,22 @@ async fn console_journeys_in_chromium() {
         "{}",
         mails[0]
     );
+    let greg_trail = env.audit_of(&greg).await;
+    for action in ["assignment_revoked", "guest_blocked"] {
+        assert!(
+            greg_trail.contains(&(ADA.to_string(), action.to_string())),
+            "{action}: {greg_trail:?}"
+        );
+    }
+    let gina = gw.store.get_user_by_email("gina@contoso.com").await.unwrap().unwrap();
     assert!(
-        env.audit_of(&greg)
+        env.audit_of(&gina.id)
             .await
-            .contains(&(ADA.to_string(), "assignment_revoked".to_string()))
+            .contains(&(ADA.to_string(), "invitation_revoked".to_string()))
+    );
+    assert!(
+        env.audit_of(&rita)
+            .await
+            .contains(&(ADA.to_string(), "access_approved".to_string()))
     );
 }

@@ -4,10 +4,14 @@
 // - admin: the overview → the guests page → invites a guest to wiki with a
 //   message (the form) → the invited guest's page → a guest with access →
 //   "End access…" → the confirmation → ended → the decisions list → the
-//   audit log.
+//   audit log → the guest's open sessions → "Block sign-in…" → the
+//   confirmation → blocked → the invitations → "Withdraw…" → the
+//   confirmation → withdrawn → the sign-up requests → approved → the
+//   policies with a what-if answer.
 // - helpdesk: the overview → types the request id of a guest's 403 into the
 //   search box on the page → the trace (block, its reason and policy) → the
-//   guest's page, without the admins' buttons.
+//   guest's page, without the admins' buttons → the invitations and the
+//   sign-up requests (no withdraw, approve or deny) → the policies.
 //
 // Every page is screenshot at laptop and phone size into the journey's
 // folder and checked with axe-core (WCAG 2 A/AA); a serious or critical
@@ -18,7 +22,7 @@
 //
 // INPUT: { "port": 8080, "auth_host": "auth.test", "admin_cookie": "v",
 //   "helpdesk_cookie": "v", "guest_id": "u_…", "guest_email": "…",
-//   "request_id": "…", "invitee": "…", "message": "…",
+//   "request_id": "…", "invitee": "…", "message": "…", "requester": "…",
 //   "admin_screenshots": "/abs/dir", "helpdesk_screenshots": "/abs/dir",
 //   "timeout_ms": 10000 }
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -133,6 +137,53 @@ try {
   expect(audit.includes('assignment_revoked') && audit.includes('guest_invited'), audit);
   await shot('09-audit');
 
+  step = 'admin: the guest\'s sessions';
+  await go(`/.portcullis/admin/guests/${input.guest_id}`);
+  expect((await page.locator('#sessions tbody tr').count()) === 1, await text());
+  await page.locator('#sessions-title').scrollIntoViewIfNeeded();
+  await shot('10-guest-sessions');
+
+  step = 'admin: block sign-in';
+  await click('#block');
+  expect((await heading()) === 'Block sign-in?', await text());
+  await shot('11-confirm-block');
+  await click('#confirm');
+  expect((await text()).includes('Sign-in blocked'), await text());
+  expect((await page.locator('#unblock').count()) === 1, 'an unblock button');
+  await shot('12-blocked');
+
+  step = 'admin: invitations';
+  await page.click('nav a[href="/.portcullis/admin/invitations"]');
+  await page.waitForURL(`${base}/.portcullis/admin/invitations`, { timeout });
+  expect((await text()).includes(input.invitee), await text());
+  await shot('13-invitations');
+  await click(`button[aria-label="Withdraw the invitation to ${input.invitee}"]`);
+  expect((await heading()) === 'Withdraw this invitation?', await text());
+  await shot('14-confirm-withdraw');
+  await click('#confirm');
+  expect((await text()).includes('Invitation withdrawn.'), await text());
+
+  step = 'admin: sign-up requests';
+  await page.click('nav a[href="/.portcullis/admin/sign-up-requests"]');
+  await page.waitForURL(`${base}/.portcullis/admin/sign-up-requests`, { timeout });
+  expect((await text()).includes(input.requester), await text());
+  await shot('15-requests');
+  await click(`button[aria-label="Approve ${input.requester} for docs"]`);
+  expect((await text()).includes('Request approved'), await text());
+  await shot('16-approved');
+
+  step = 'admin: policies and what if';
+  await page.click('nav a[href="/.portcullis/admin/policies"]');
+  await page.waitForURL(`${base}/.portcullis/admin/policies`, { timeout });
+  expect((await text()).includes('block-admin-for-guests'), await text());
+  await shot('17-policies');
+  await page.fill('#w-user', input.guest_email);
+  await page.selectOption('#w-app', 'wiki');
+  await page.fill('#w-path', '/admin/settings');
+  await click('form[aria-labelledby=whatif-title] button[type=submit]');
+  expect((await page.locator('#whatif-decision').innerText()) === 'block', await text());
+  await shot('18-whatif');
+
   // ---- the help desk -----------------------------------------------------
   await session(input.helpdesk_cookie, input.helpdesk_screenshots);
   step = 'helpdesk: overview';
@@ -151,7 +202,22 @@ try {
   await page.click('#user a');
   await page.waitForURL(`${base}/.portcullis/admin/guests/${input.guest_id}`, { timeout });
   expect((await page.locator('button:has-text("Remove guest")').count()) === 0, 'the help desk sees no remove button');
+  expect((await page.locator('#block, #unblock, #sign-out-all').count()) === 0, 'the help desk cannot block or sign out');
   await shot('03-guest');
+
+  step = 'helpdesk: invitations';
+  await go('/.portcullis/admin/invitations');
+  expect((await page.locator('button:has-text("Withdraw")').count()) === 0, 'the help desk cannot withdraw');
+  await shot('04-invitations');
+
+  step = 'helpdesk: sign-up requests';
+  await go('/.portcullis/admin/sign-up-requests');
+  expect((await page.locator('button:has-text("Approve"), button:has-text("Deny")').count()) === 0, 'the help desk cannot decide');
+  await shot('05-requests');
+
+  step = 'helpdesk: policies';
+  await go('/.portcullis/admin/policies');
+  await shot('06-policies');
 
   summary.ok = true;
   await browser.close();
