@@ -157,7 +157,7 @@ try {
   await page.waitForURL(`${base}/.portcullis/admin/invitations`, { timeout });
   expect((await text()).includes(input.invitee), await text());
   await shot('13-invitations');
-  await click(`button[aria-label="Withdraw the invitation to ${input.invitee}"]`);
+  await click(`button[aria-label="Withdraw… the invitation to ${input.invitee}"]`);
   expect((await heading()) === 'Withdraw this invitation?', await text());
   await shot('14-confirm-withdraw');
   await click('#confirm');
@@ -180,8 +180,12 @@ try {
   await page.fill('#w-user', input.guest_email);
   await page.selectOption('#w-app', 'wiki');
   await page.fill('#w-path', '/admin/settings');
+  // From the files alone: the guest is blocked in the directory by now.
+  await page.check('input[name=offline]');
   await click('form[aria-labelledby=whatif-title] button[type=submit]');
   expect((await page.locator('#whatif-decision').innerText()) === 'block', await text());
+  expect((await page.locator('#whatif-reason').innerText()) === 'policy_block', await text());
+  expect((await page.locator('#whatif-policies').innerText()).includes('block-admin-for-guests'), await text());
   await shot('18-whatif');
 
   // ---- the help desk -----------------------------------------------------
