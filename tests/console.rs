@@ -388,7 +388,11 @@ async fn each_person_gets_exactly_what_their_role_allows() {
     }
     let help_requests = people[4].1.get(&env.url(REQUESTS)).await;
     assert!(help_requests.body.contains("rita@contoso.com"));
-    assert!(!help_requests.body.contains(">Approve<"), "{}", help_requests.body);
+    assert!(
+        !help_requests.body.contains(">Approve<"),
+        "{}",
+        help_requests.body
+    );
 
     // Without MFA, a role holder is sent through the MFA step and back.
     let mut no_mfa = env.browser_as(ADA, UserType::Member, &[], &["pwd"]).await;
@@ -446,8 +450,18 @@ async fn each_person_gets_exactly_what_their_role_allows() {
             vec![("user", &greg), ("app", "wiki"), ("confirm", "yes")],
             403,
         ),
-        (GUESTS, "remove", vec![("user", &greg), ("confirm", "yes")], 403),
-        (GUESTS, "block", vec![("user", &greg), ("confirm", "yes")], 403),
+        (
+            GUESTS,
+            "remove",
+            vec![("user", &greg), ("confirm", "yes")],
+            403,
+        ),
+        (
+            GUESTS,
+            "block",
+            vec![("user", &greg), ("confirm", "yes")],
+            403,
+        ),
         (GUESTS, "unblock", vec![("user", &greg)], 403),
         (
             GUESTS,
@@ -496,7 +510,10 @@ async fn each_person_gets_exactly_what_their_role_allows() {
     assert!(a[0].is_live(now));
     let greg_user = gw.store.get_user(&greg).await.unwrap().unwrap();
     assert_eq!(greg_user.state, portcullis::store::UserState::Active);
-    assert_eq!(gw.store.sessions_of_user(&greg, now).await.unwrap().len(), 1);
+    assert_eq!(
+        gw.store.sessions_of_user(&greg, now).await.unwrap().len(),
+        1
+    );
     let invs = gw.store.list_invitations().await.unwrap();
     assert_eq!(invs.len(), 1);
     assert_eq!(invs[0].status(now), "pending");
@@ -543,7 +560,13 @@ async fn each_person_gets_exactly_what_their_role_allows() {
     }
     assert_eq!(env.audit_of(&greg).await.len(), greg_trail.len());
     assert_eq!(
-        gw.store.get_access_request(&req_id).await.unwrap().unwrap().status.as_str(),
+        gw.store
+            .get_access_request(&req_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "pending"
     );
     // Without MFA a post is refused outright.
@@ -601,11 +624,19 @@ async fn forged_console_forms_are_refused() {
         ),
         (
             GUESTS,
-            vec![("action", "block"), ("user", greg.as_str()), ("confirm", "yes")],
+            vec![
+                ("action", "block"),
+                ("user", greg.as_str()),
+                ("confirm", "yes"),
+            ],
         ),
         (
             INVITATIONS,
-            vec![("action", "revoke"), ("invitation", &inv), ("confirm", "yes")],
+            vec![
+                ("action", "revoke"),
+                ("invitation", &inv),
+                ("confirm", "yes"),
+            ],
         ),
         (REQUESTS, vec![("action", "approve"), ("request", &req_id)]),
     ];
@@ -655,11 +686,22 @@ async fn forged_console_forms_are_refused() {
     let greg_user = gw.store.get_user(&greg).await.unwrap().unwrap();
     assert_eq!(greg_user.state, portcullis::store::UserState::Active);
     assert_eq!(
-        gw.store.get_invitation(&inv).await.unwrap().unwrap().status(now),
+        gw.store
+            .get_invitation(&inv)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(now),
         "pending"
     );
     assert_eq!(
-        gw.store.get_access_request(&req_id).await.unwrap().unwrap().status.as_str(),
+        gw.store
+            .get_access_request(&req_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "pending"
     );
     let trail = env.audit_of(&greg).await;
@@ -760,14 +802,31 @@ async fn admin_actions_use_the_shared_operations_and_are_audited_with_the_admin(
             &[("action", "revoke"), ("invitation", &inv.id)],
         )
         .await;
-    assert_eq!(confirm.heading(), "Withdraw this invitation?", "{}", confirm.body);
-    assert_eq!(gw.store.get_invitation(&inv.id).await.unwrap().unwrap().status(OffsetDateTime::now_utc()), "pending");
+    assert_eq!(
+        confirm.heading(),
+        "Withdraw this invitation?",
+        "{}",
+        confirm.body
+    );
+    assert_eq!(
+        gw.store
+            .get_invitation(&inv.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(OffsetDateTime::now_utc()),
+        "pending"
+    );
     for (action, done) in [("resend", "resent"), ("revoke", "revoked")] {
         let r = env
             .post(
                 &mut b,
                 &gina_page,
-                &[("action", action), ("invitation", &inv.id), ("confirm", "yes")],
+                &[
+                    ("action", action),
+                    ("invitation", &inv.id),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
         assert_eq!(r.status, 302, "{action}: {}", r.body);
@@ -980,7 +1039,11 @@ async fn blocking_sign_in_refuses_the_guest_everywhere_at_once_until_unblocked()
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
     let blocked_page = b.follow(r).await;
-    assert!(blocked_page.body.contains("Sign-in blocked"), "{}", blocked_page.body);
+    assert!(
+        blocked_page.body.contains("Sign-in blocked"),
+        "{}",
+        blocked_page.body
+    );
     assert!(blocked_page.body.contains("id=\"unblock\""));
     // At once: the open session is refused on the app and on the portal.
     assert_eq!(
@@ -991,7 +1054,10 @@ async fn blocking_sign_in_refuses_the_guest_everywhere_at_once_until_unblocked()
     // Access and sessions are kept for the unblock.
     let now = OffsetDateTime::now_utc();
     assert!(gw.store.assignments_of_user(&greg).await.unwrap()[0].is_live(now));
-    assert_eq!(gw.store.sessions_of_user(&greg, now).await.unwrap().len(), 2);
+    assert_eq!(
+        gw.store.sessions_of_user(&greg, now).await.unwrap().len(),
+        2
+    );
     // The guests list shows the state and filters by it.
     let list = b.get(&env.url(&format!("{GUESTS}?state=blocked"))).await;
     assert!(list.body.contains(greg_email), "{}", list.body);
@@ -999,10 +1065,18 @@ async fn blocking_sign_in_refuses_the_guest_everywhere_at_once_until_unblocked()
     assert!(!list.body.contains(greg_email), "{}", list.body);
 
     let r = env
-        .post(&mut b, &blocked_page, &[("action", "unblock"), ("user", &greg)])
+        .post(
+            &mut b,
+            &blocked_page,
+            &[("action", "unblock"), ("user", &greg)],
+        )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
-    assert_eq!(wiki(gw, &app_cookie, "/").await, (200, None), "let in again");
+    assert_eq!(
+        wiki(gw, &app_cookie, "/").await,
+        (200, None),
+        "let in again"
+    );
     assert_eq!(portal(portal_cookie.clone()).await, 200);
     let trail = env.audit_of(&greg).await;
     for action in ["guest_blocked", "guest_unblocked"] {
@@ -1043,9 +1117,12 @@ async fn blocking_sign_in_refuses_the_guest_everywhere_at_once_until_unblocked()
     let trail = env.audit_of(&greg).await;
     assert!(trail.contains(&("admin".to_string(), "guest_blocked".to_string())));
     // And the API's sessions: listed by handle, never by sid.
-    let r = api(reqwest::Method::GET, format!("/api/v1/guests/{greg}/sessions"))
-        .await
-        .unwrap();
+    let r = api(
+        reqwest::Method::GET,
+        format!("/api/v1/guests/{greg}/sessions"),
+    )
+    .await
+    .unwrap();
     let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     let sessions = body["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
@@ -1102,19 +1179,30 @@ async fn an_admin_signs_a_guest_out_of_one_session_or_everywhere() {
         .post(
             &mut b,
             &page,
-            &[("action", "end_session"), ("user", &greg), ("session", &handle)],
+            &[
+                ("action", "end_session"),
+                ("user", &greg),
+                ("session", &handle),
+            ],
         )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
     let signed_out = |(status, _): (u16, Option<String>)| matches!(status, 401 | 302);
-    assert!(signed_out(wiki(gw, &first, "/").await), "signed out at once");
+    assert!(
+        signed_out(wiki(gw, &first, "/").await),
+        "signed out at once"
+    );
     assert_eq!(wiki(gw, &second, "/").await.0, 200, "the other kept");
     // Again: that session has ended.
     let again = env
         .post(
             &mut b,
             &page,
-            &[("action", "end_session"), ("user", &greg), ("session", &handle)],
+            &[
+                ("action", "end_session"),
+                ("user", &greg),
+                ("session", &handle),
+            ],
         )
         .await;
     assert_eq!(again.status, 400, "{}", again.body);
@@ -1122,7 +1210,11 @@ async fn an_admin_signs_a_guest_out_of_one_session_or_everywhere() {
     let page = b.get(&env.url(&format!("{GUESTS}/{greg}"))).await;
     assert_eq!(page.by_id("session-count").as_deref(), Some("1"));
     let confirm = env
-        .post(&mut b, &page, &[("action", "sign_out_all"), ("user", &greg)])
+        .post(
+            &mut b,
+            &page,
+            &[("action", "sign_out_all"), ("user", &greg)],
+        )
         .await;
     assert_eq!(confirm.heading(), "Sign out everywhere?");
     assert_eq!(wiki(gw, &second, "/").await.0, 200);
@@ -1130,7 +1222,11 @@ async fn an_admin_signs_a_guest_out_of_one_session_or_everywhere() {
         .post(
             &mut b,
             &confirm,
-            &[("action", "sign_out_all"), ("user", &greg), ("confirm", "yes")],
+            &[
+                ("action", "sign_out_all"),
+                ("user", &greg),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
@@ -1179,31 +1275,79 @@ async fn invitations_and_sign_up_requests_are_handled_from_their_pages() {
     assert_eq!(list.status, 200, "{}", list.body);
     assert!(list.body.contains("ivy@contoso.com") && list.body.contains("ian@contoso.com"));
     let r = env
-        .post_to(&mut b, INVITATIONS, &list, &[("action", "resend"), ("invitation", &ivy)])
+        .post_to(
+            &mut b,
+            INVITATIONS,
+            &list,
+            &[("action", "resend"), ("invitation", &ivy)],
+        )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
-    assert!(r.location.as_ref().unwrap().as_str().ends_with(&format!("{INVITATIONS}?done=resent")));
+    assert!(
+        r.location
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .ends_with(&format!("{INVITATIONS}?done=resent"))
+    );
     assert_eq!(env.mails_to("ivy@contoso.com").len(), 2);
     let confirm = env
-        .post_to(&mut b, INVITATIONS, &list, &[("action", "revoke"), ("invitation", &ian)])
+        .post_to(
+            &mut b,
+            INVITATIONS,
+            &list,
+            &[("action", "revoke"), ("invitation", &ian)],
+        )
         .await;
     assert_eq!(confirm.heading(), "Withdraw this invitation?");
     let now = OffsetDateTime::now_utc();
-    assert_eq!(gw.store.get_invitation(&ian).await.unwrap().unwrap().status(now), "pending");
+    assert_eq!(
+        gw.store
+            .get_invitation(&ian)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(now),
+        "pending"
+    );
     let r = env
         .post_to(
             &mut b,
             INVITATIONS,
             &confirm,
-            &[("action", "revoke"), ("invitation", &ian), ("confirm", "yes")],
+            &[
+                ("action", "revoke"),
+                ("invitation", &ian),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
-    assert_eq!(gw.store.get_invitation(&ian).await.unwrap().unwrap().status(now), "revoked");
-    let withdrawn = b.get(&env.url(&format!("{INVITATIONS}?state=revoked"))).await;
-    assert!(withdrawn.body.contains("ian@contoso.com"), "{}", withdrawn.body);
-    assert!(!withdrawn.body.contains("ivy@contoso.com"), "{}", withdrawn.body);
-    let pending = b.get(&env.url(&format!("{INVITATIONS}?state=pending&q=IVY"))).await;
+    assert_eq!(
+        gw.store
+            .get_invitation(&ian)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(now),
+        "revoked"
+    );
+    let withdrawn = b
+        .get(&env.url(&format!("{INVITATIONS}?state=revoked")))
+        .await;
+    assert!(
+        withdrawn.body.contains("ian@contoso.com"),
+        "{}",
+        withdrawn.body
+    );
+    assert!(
+        !withdrawn.body.contains("ivy@contoso.com"),
+        "{}",
+        withdrawn.body
+    );
+    let pending = b
+        .get(&env.url(&format!("{INVITATIONS}?state=pending&q=IVY")))
+        .await;
     assert!(pending.body.contains("ivy@contoso.com"), "{}", pending.body);
     let bad = b.get(&env.url(&format!("{INVITATIONS}?state=lost"))).await;
     assert_eq!(bad.status, 400);
@@ -1214,9 +1358,18 @@ async fn invitations_and_sign_up_requests_are_handled_from_their_pages() {
     let list = b.get(&env.url(REQUESTS)).await;
     assert_eq!(list.status, 200, "{}", list.body);
     assert!(list.body.contains("rita@contoso.com"), "{}", list.body);
-    assert!(list.body.contains("<strong>Company</strong>: Contoso"), "{}", list.body);
+    assert!(
+        list.body.contains("<strong>Company</strong>: Contoso"),
+        "{}",
+        list.body
+    );
     let r = env
-        .post_to(&mut b, REQUESTS, &list, &[("action", "approve"), ("request", &rita_req)])
+        .post_to(
+            &mut b,
+            REQUESTS,
+            &list,
+            &[("action", "approve"), ("request", &rita_req)],
+        )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
     let a = gw.store.assignments_of_user(&rita).await.unwrap();
@@ -1225,11 +1378,22 @@ async fn invitations_and_sign_up_requests_are_handled_from_their_pages() {
     assert_eq!(a[0].app, "docs");
     assert_eq!(env.mails_to("rita@contoso.com").len(), 1);
     let confirm = env
-        .post_to(&mut b, REQUESTS, &list, &[("action", "deny"), ("request", &ron_req)])
+        .post_to(
+            &mut b,
+            REQUESTS,
+            &list,
+            &[("action", "deny"), ("request", &ron_req)],
+        )
         .await;
     assert_eq!(confirm.heading(), "Deny this request?");
     assert_eq!(
-        gw.store.get_access_request(&ron_req).await.unwrap().unwrap().status.as_str(),
+        gw.store
+            .get_access_request(&ron_req)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "pending"
     );
     let r = env
@@ -1237,14 +1401,23 @@ async fn invitations_and_sign_up_requests_are_handled_from_their_pages() {
             &mut b,
             REQUESTS,
             &confirm,
-            &[("action", "deny"), ("request", &ron_req), ("confirm", "yes")],
+            &[
+                ("action", "deny"),
+                ("request", &ron_req),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert_eq!(r.status, 302, "{}", r.body);
     assert!(gw.store.assignments_of_user(&ron).await.unwrap().is_empty());
     // The first decision stands.
     let again = env
-        .post_to(&mut b, REQUESTS, &list, &[("action", "approve"), ("request", &ron_req)])
+        .post_to(
+            &mut b,
+            REQUESTS,
+            &list,
+            &[("action", "approve"), ("request", &ron_req)],
+        )
         .await;
     assert_eq!(again.status, 409, "{}", again.body);
     assert!(gw.store.assignments_of_user(&ron).await.unwrap().is_empty());
@@ -1260,7 +1433,13 @@ async fn invitations_and_sign_up_requests_are_handled_from_their_pages() {
             .await
             .contains(&(ADA.to_string(), "access_denied".to_string()))
     );
-    let ian_user = gw.store.get_invitation(&ian).await.unwrap().unwrap().user_id;
+    let ian_user = gw
+        .store
+        .get_invitation(&ian)
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
     assert!(
         env.audit_of(&ian_user)
             .await
@@ -1284,7 +1463,10 @@ async fn the_policies_page_counts_answers_what_if_and_lints() {
     assert_eq!(page.status, 200, "{}", page.body);
     let count = |policy: &str, kind: &str| {
         let marker = format!("data-policy=\"{policy}\" data-kind=\"{kind}\">");
-        let at = page.body.find(&marker).unwrap_or_else(|| panic!("{marker}: {}", page.body));
+        let at = page
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{marker}: {}", page.body));
         let rest = &page.body[at + marker.len()..];
         rest[..rest.find('<').unwrap()].parse::<u64>().unwrap()
     };
@@ -1292,11 +1474,24 @@ async fn the_policies_page_counts_answers_what_if_and_lints() {
     assert_eq!(count("block-admin-for-guests", "report_only"), 0);
     assert_eq!(count("guests-mfa-trial", "report_only"), 2);
     assert_eq!(count("guests-mfa-trial", "applied"), 0);
-    assert!(page.body.contains("<code>rules/access.yaml:5</code>"), "{}", page.body);
-    assert!(page.body.contains("name: old-office"), "the file's text: {}", page.body);
+    assert!(
+        page.body.contains("<code>rules/access.yaml:5</code>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("name: old-office"),
+        "the file's text: {}",
+        page.body
+    );
     // rules lint's finding: the location nobody names.
     assert!(page.body.contains("unused"), "{}", page.body);
-    assert!(page.body.contains("no policy names the location `old-office`"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("no policy names the location `old-office`"),
+        "{}",
+        page.body
+    );
 
     // What if, with the directory: greg is a guest of wiki.
     let w = b
@@ -1310,13 +1505,23 @@ async fn the_policies_page_counts_answers_what_if_and_lints() {
     let w = b
         .get(&env.url(&format!("{POLICIES}?ask=1&app=wiki&path=%2F&mfa=none")))
         .await;
-    assert_eq!(w.by_id("whatif-decision").as_deref(), Some("sign_in"), "{}", w.body);
+    assert_eq!(
+        w.by_id("whatif-decision").as_deref(),
+        Some("sign_in"),
+        "{}",
+        w.body
+    );
     // A bad question says what is wrong, as the API does.
     let bad = b
         .get(&env.url(&format!("{POLICIES}?ask=1&app=wiki&ip=not-an-ip")))
         .await;
     assert_eq!(bad.status, 400);
-    assert!(bad.body.contains("ip: `not-an-ip` is not an IPv4 or IPv6 address"), "{}", bad.body);
+    assert!(
+        bad.body
+            .contains("ip: `not-an-ip` is not an IPv4 or IPv6 address"),
+        "{}",
+        bad.body
+    );
 }
 
 /// The decisions list pages by key with its filters kept; the audit log's
@@ -1327,8 +1532,12 @@ async fn decisions_page_by_key_and_audit_filters_reach_past_a_page() {
     let env = start().await;
     let gw = &env.gw;
     let (greg, cookie) = gw.guest("wiki.test", "greg").await;
-    gw.assign(&greg, "wiki", Some(OffsetDateTime::now_utc() + time::Duration::days(5)))
-        .await;
+    gw.assign(
+        &greg,
+        "wiki",
+        Some(OffsetDateTime::now_utc() + time::Duration::days(5)),
+    )
+    .await;
     for i in 0..56 {
         let r = gw
             .get("wiki.test", &format!("/admin/{i}"))
@@ -1404,7 +1613,11 @@ async fn decisions_page_by_key_and_audit_filters_reach_past_a_page() {
         let audit = b.get(&env.url(&format!("{AUDIT}?{query}"))).await;
         assert_eq!(audit.status, 200);
         assert!(audit.body.contains("mfa_reset"), "{query}: {}", audit.body);
-        assert!(!audit.body.contains("reminder_sent"), "{query}: {}", audit.body);
+        assert!(
+            !audit.body.contains("reminder_sent"),
+            "{query}: {}",
+            audit.body
+        );
     }
     // `%` and `_` are matched as themselves.
     let none = b.get(&env.url(&format!("{AUDIT}?actor=%25"))).await;
@@ -1680,7 +1893,12 @@ async fn console_journeys_in_chromium() {
             "{action}: {greg_trail:?}"
         );
     }
-    let gina = gw.store.get_user_by_email("gina@contoso.com").await.unwrap().unwrap();
+    let gina = gw
+        .store
+        .get_user_by_email("gina@contoso.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         env.audit_of(&gina.id)
             .await

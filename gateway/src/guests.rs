@@ -276,7 +276,9 @@ pub async fn end_session(
 /// Signs `guest` out everywhere (audited `sessions_ended` with how many):
 /// every live session ends, as in [`end_sessions`]. Returns that number.
 pub async fn sign_out_everywhere(caller: Caller<'_>, guest: &User) -> Result<usize, StoreError> {
-    let ended = end_sessions(caller.place, &guest.id, caller.now).await?.len();
+    let ended = end_sessions(caller.place, &guest.id, caller.now)
+        .await?
+        .len();
     caller
         .audit(
             "sessions_ended",
@@ -376,7 +378,12 @@ async fn set_blocked(caller: Caller<'_>, guest: &User, blocked: bool) -> Result<
     caller.store().set_user_state(&guest.id, state).await?;
     caller.place.changed(&guest.id);
     caller
-        .audit(action, &guest.id, None, serde_json::json!({ "email": guest.email }))
+        .audit(
+            action,
+            &guest.id,
+            None,
+            serde_json::json!({ "email": guest.email }),
+        )
         .await;
     Ok(true)
 }
@@ -619,12 +626,26 @@ mod tests {
         let one = session_handle("s-1");
         assert!(end_session(caller, &ann, &one).await.expect("ended"));
         assert!(!end_session(caller, &ann, &one).await.expect("gone"));
-        assert!(!end_session(caller, &ann, "s-2").await.expect("a sid is no handle"));
+        assert!(
+            !end_session(caller, &ann, "s-2")
+                .await
+                .expect("a sid is no handle")
+        );
         assert!(!end_session(caller, &ann, "nobody's").await.expect("none"));
         assert!(store.is_revoked("s-1").await.expect("revoked?"));
         assert_eq!(sign_out_everywhere(caller, &ann).await.expect("all"), 2);
-        assert!(store.sessions_of_user("u_ann", t(1)).await.expect("live").is_empty());
-        let actions: Vec<String> = audit(&store, "u_ann").await.into_iter().map(|e| e.1).collect();
+        assert!(
+            store
+                .sessions_of_user("u_ann", t(1))
+                .await
+                .expect("live")
+                .is_empty()
+        );
+        let actions: Vec<String> = audit(&store, "u_ann")
+            .await
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
         assert_eq!(actions, ["session_ended", "sessions_ended"]);
     }
 

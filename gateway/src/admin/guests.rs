@@ -174,7 +174,9 @@ impl AdminApp {
                     // Already so: the same answer (the state is what was asked).
                     Ok(_) => match guests::find(store, &guest.id).await {
                         Ok(Some(now_guest)) => match store.assignments_of_user(&guest.id).await {
-                            Ok(a) => json_response(StatusCode::OK, &guest_json(&now_guest, &a, now)),
+                            Ok(a) => {
+                                json_response(StatusCode::OK, &guest_json(&now_guest, &a, now))
+                            }
                             Err(e) => store_failed(&e),
                         },
                         Ok(None) => no_guest(&id),
@@ -197,11 +199,14 @@ impl AdminApp {
                     Err(e) => store_failed(&e),
                 }
             }
-            (GuestRoute::Sessions(_), _) => match guests::sign_out_everywhere(caller, guest).await
-            {
-                Ok(ended) => json_response(StatusCode::OK, &json!({ "sessions_revoked": ended })),
-                Err(e) => store_failed(&e),
-            },
+            (GuestRoute::Sessions(_), _) => {
+                match guests::sign_out_everywhere(caller, guest).await {
+                    Ok(ended) => {
+                        json_response(StatusCode::OK, &json!({ "sessions_revoked": ended }))
+                    }
+                    Err(e) => store_failed(&e),
+                }
+            }
             (GuestRoute::Session(_, sid), _) => {
                 let Some(sid) = percent_decode(sid) else {
                     return BadInput::field("session", "not valid percent-encoding").response();

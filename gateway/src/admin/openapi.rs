@@ -102,7 +102,8 @@ pub(super) fn document() -> Value {
 fn guest_sign_in_paths(ok: &dyn Fn(&str, Value) -> Value, err: &dyn Fn(&str) -> Value) -> Value {
     let id = json!([{"name": "id", "in": "path", "required": true, "description": "The guest's user id or e-mail", "schema": {"type": "string"}}]);
     let guest = json!({"$ref": "#/components/schemas/Guest"});
-    let revoked = json!({"type": "object", "properties": {"sessions_revoked": {"type": "integer"}}});
+    let revoked =
+        json!({"type": "object", "properties": {"sessions_revoked": {"type": "integer"}}});
     json!({
         "/api/v1/guests/{id}/block": {"parameters": id,
             "post": {"summary": "Block the guest's sign-in: refused everywhere (account_blocked), sessions included, until unblocked (audited guest_blocked)",

@@ -3533,15 +3533,21 @@ async fn policy_counts_add_up_the_policies_that_applied_by_state(db: TestDb) {
         entry: json!({ "request_id": id, "policies": policies }).to_string(),
         ..decision(id, at, None, "block")
     };
-    let p = |name: &str, state: &str, applies: bool| {
-        json!({ "name": name, "state": state, "applies": applies, "result": "block" })
-    };
+    let p = |name: &str, state: &str, applies: bool| json!({ "name": name, "state": state, "applies": applies, "result": "block" });
     store
         .append_decisions(&[
             // Before the day asked about: not counted.
             traced("d0", 100, json!([p("a", "enabled", true)])),
-            traced("d1", 200, json!([p("a", "enabled", true), p("r", "report_only", true)])),
-            traced("d2", 300, json!([p("a", "enabled", false), p("r", "report_only", true)])),
+            traced(
+                "d1",
+                200,
+                json!([p("a", "enabled", true), p("r", "report_only", true)]),
+            ),
+            traced(
+                "d2",
+                300,
+                json!([p("a", "enabled", false), p("r", "report_only", true)]),
+            ),
             traced("d3", 400, json!([p("a", "enabled", true)])),
             traced("d4", 500, json!([])),
         ])
@@ -3611,13 +3617,18 @@ async fn audit_filters_by_part_of_the_actor_and_the_action_in_the_query(db: Test
         ..AuditQuery::default()
     };
     assert_eq!(actions(q(Some("ada@tail"), None)).await, ["guest_blocked"]);
-    assert_eq!(actions(q(None, Some("guest_blocked"))).await, ["guest_blocked"]);
-    assert!(actions(q(None, Some("guest")))
-        .await
-        .is_empty());
+    assert_eq!(
+        actions(q(None, Some("guest_blocked"))).await,
+        ["guest_blocked"]
+    );
+    assert!(actions(q(None, Some("guest"))).await.is_empty());
     // `%` and `_` match themselves only.
     assert_eq!(actions(q(Some("_b%"), None)).await, ["guest_unblocked"]);
-    assert!(actions(q(Some("%"), Some("reminder_sent"))).await.is_empty());
+    assert!(
+        actions(q(Some("%"), Some("reminder_sent")))
+            .await
+            .is_empty()
+    );
 }
 
 async fn decisions_page_by_id(db: TestDb) {

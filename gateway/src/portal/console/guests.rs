@@ -27,7 +27,9 @@ pub(super) fn done_text(done: &str) -> Option<&'static str> {
         "mfa_reset" => {
             "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
         }
-        "blocked" => "Sign-in blocked: the guest is refused everywhere, their open sessions included.",
+        "blocked" => {
+            "Sign-in blocked: the guest is refused everywhere, their open sessions included."
+        }
         "unblocked" => "Sign-in unblocked: the guest may sign in again.",
         "session_ended" => "Signed out of that session.",
         "signed_out" => "Signed out everywhere: every open session has ended.",

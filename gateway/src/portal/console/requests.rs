@@ -42,13 +42,11 @@ impl Handler<'_> {
             Err(e) => return self.unavailable("sign-up requests", &e),
         };
         // The requesters' addresses: one read of the guests, not one per row.
-        let emails: HashMap<String, String> = match store
-            .list_users(Some(crate::store::UserType::Guest))
-            .await
-        {
-            Ok(users) => users.into_iter().map(|u| (u.id, u.email)).collect(),
-            Err(e) => return self.unavailable("guests", &e),
-        };
+        let emails: HashMap<String, String> =
+            match store.list_users(Some(crate::store::UserType::Guest)).await {
+                Ok(users) => users.into_iter().map(|u| (u.id, u.email)).collect(),
+                Err(e) => return self.unavailable("guests", &e),
+            };
         let config = &self.snapshot.config;
         let rows: Vec<minijinja::Value> = all
             .iter()
@@ -168,12 +166,7 @@ impl Handler<'_> {
     }
 
     fn request_missing(&self, staff: &Staff) -> Reply {
-        self.console_message(
-            staff,
-            404,
-            "Not found",
-            "There is no such sign-up request.",
-        )
+        self.console_message(staff, 404, "Not found", "There is no such sign-up request.")
     }
 
     async fn deny_confirm(&self, staff: &Staff, req: &AccessRequest) -> Reply {

@@ -119,12 +119,11 @@ impl Backend {
         since: time::OffsetDateTime,
     ) -> Result<Vec<PolicyCount>, StoreError> {
         const OP: &str = "policy_counts";
-        let rows: Vec<(Option<String>, Option<String>, i64)> =
-            sqlx::query_as(policy_counts_sql!())
-                .bind(since.unix_timestamp())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| StoreError::db(OP, e))?;
+        let rows: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(policy_counts_sql!())
+            .bind(since.unix_timestamp())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
         Ok(rows
             .into_iter()
             .filter_map(|(policy, state, n)| {
