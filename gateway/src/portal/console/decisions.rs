@@ -249,7 +249,7 @@ impl Handler<'_> {
             "console/decision.html",
             "decisions",
             context! {
-                t => context! {
+                trace => context! {
                     request_id => t.request_id, time => t.time, decision => t.decision,
                     reason => t.reason, why => t.why, deciding_policy => t.deciding_policy,
                     recheck => t.recheck, app => t.app, host => t.host, method => t.method,

@@ -438,7 +438,7 @@ mod tests {
                     staff_email => "a\"b@example.com",
                     csrf => "c", title => "T", text => "x", may_change => true,
                     g => context! { email => "<g>@x.example", id => "u_1" },
-                    t => context! { request_id => "r", decision => "block" },
+                    trace => context! { request_id => "r", decision => "block" },
                     guests => Vec::<String>::new(), apps => ["wiki"], total => 0,
                     sessions => Vec::<String>::new(), rows => Vec::<String>::new(),
                 },
