@@ -744,6 +744,38 @@ async fn admin_api_and_cli_manage_guests_on_the_same_store() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("hank@contoso.com"));
     assert_eq!(env.guest_status("wiki.test", &hank_cookie).await, 200);
 
+    // The CLI blocks sign-in with the operation the console and the API
+    // use: a running gateway refuses the guest within its directory TTL,
+    // and lets them in again after `unblock`.
+    let out = portcullis(&["guests", "block", "hank@contoso.com", "--config", &config]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is blocked"));
+    let refused = poll(WAIT, || async {
+        (env.guest_status("wiki.test", &hank_cookie).await == 403).then_some(())
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "blocked within the directory cache's TTL"
+    );
+    let (_, shown) = get(api(&format!("/api/v1/guests/{hank}"))).await;
+    assert_eq!(shown["state"], "blocked");
+    let out = portcullis(&["guests", "unblock", &hank, "--config", &config]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = poll(WAIT, || async {
+        (env.guest_status("wiki.test", &hank_cookie).await == 200).then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "let in again");
+
     // Bad input names the field.
     let put = api(&format!("/api/v1/guests/{hank}/assignments/docs"));
     for (body, field) in [

@@ -547,7 +547,26 @@ fn guest_routes_and_access_ends() {
         guest_route("/api/v1/guests/a%40b.example/assignments/wiki"),
         Some(GuestRoute::Assignment("a%40b.example", "wiki"))
     );
+    assert_eq!(
+        guest_route("/api/v1/guests/u_1/block"),
+        Some(GuestRoute::Block("u_1"))
+    );
+    assert_eq!(
+        guest_route("/api/v1/guests/u_1/unblock"),
+        Some(GuestRoute::Unblock("u_1"))
+    );
+    assert_eq!(
+        guest_route("/api/v1/guests/u_1/sessions"),
+        Some(GuestRoute::Sessions("u_1"))
+    );
+    assert_eq!(
+        guest_route("/api/v1/guests/u_1/sessions/Ab-_9"),
+        Some(GuestRoute::Session("u_1", "Ab-_9"))
+    );
     for bad in [
+        "/api/v1/guests/u_1/block/x",
+        "/api/v1/guests/u_1/sessions/a/b",
+        "/api/v1/guests/u_1/blocked",
         "/api/v1/guestsx",
         "/api/v1/guests/",
         "/api/v1/guests/u_1/assignments",
