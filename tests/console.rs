@@ -548,15 +548,15 @@ async fn each_person_gets_exactly_what_their_role_allows() {
             assert_eq!(r.status, 403, "{who} {path} {action}: {}", r.body);
         }
     }
-    // Signed out: every form refused too.
+    // Signed out: every form refused too (with the token of the sign-in
+    // page this browser was given).
     let anon_page = people[0].1.get(&env.url("/.portcullis/sign-in")).await;
-    if anon_page.field("csrf").is_some() {
-        for (path, action, fields, _) in &cases {
-            let mut all = vec![("action", *action)];
-            all.extend_from_slice(fields);
-            let r = env.post_to(&mut people[0].1, path, &anon_page, &all).await;
-            assert_eq!(r.status, 403, "signed out {path} {action}: {}", r.body);
-        }
+    assert!(anon_page.field("csrf").is_some(), "{}", anon_page.body);
+    for (path, action, fields, _) in &cases {
+        let mut all = vec![("action", *action)];
+        all.extend_from_slice(fields);
+        let r = env.post_to(&mut people[0].1, path, &anon_page, &all).await;
+        assert_eq!(r.status, 403, "signed out {path} {action}: {}", r.body);
     }
     assert_eq!(env.audit_of(&greg).await.len(), greg_trail.len());
     assert_eq!(
