@@ -811,6 +811,12 @@ impl Store {
         on_backend!(self, b => b.list_invitations().await)
     }
 
+    /// The invitations of one user, newest first (by its index, not a read
+    /// of every invitation).
+    pub async fn invitations_of_user(&self, user_id: &str) -> Result<Vec<Invitation>, StoreError> {
+        on_backend!(self, b => b.invitations_of_user(user_id).await)
+    }
+
     /// Revokes a pending invitation; false when it was not pending.
     pub async fn revoke_invitation(
         &self,

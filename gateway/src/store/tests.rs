@@ -3525,6 +3525,24 @@ async fn guest_summaries_list_each_guest_once_with_access_and_invitations(db: Te
         ]
     );
     assert_eq!(list[1].assignments[1].expires_at, Some(t(100)));
+    let of_g2: Vec<String> = store
+        .invitations_of_user("g2")
+        .await
+        .expect("of g2")
+        .into_iter()
+        .map(|i| i.inviter)
+        .collect();
+    assert_eq!(
+        of_g2,
+        ["owner@tailwindtraders.com", "old@tailwindtraders.com"]
+    );
+    assert!(
+        store
+            .invitations_of_user("g1")
+            .await
+            .expect("none")
+            .is_empty()
+    );
 }
 
 async fn policy_counts_add_up_the_policies_that_applied_by_state(db: TestDb) {

@@ -277,10 +277,9 @@ impl Handler<'_> {
                 .collect(),
             Err(e) => return self.unavailable("sessions", &e),
         };
-        let invites: Vec<minijinja::Value> = match store.list_invitations().await {
+        let invites: Vec<minijinja::Value> = match store.invitations_of_user(&guest.id).await {
             Ok(list) => list
                 .iter()
-                .filter(|i| i.user_id == guest.id)
                 .map(|i| {
                     context! {
                         id => i.id,

@@ -154,6 +154,21 @@ impl Backend {
         rows.into_iter().map(|r| r.into_invitation(OP)).collect()
     }
 
+    pub async fn invitations_of_user(&self, user_id: &str) -> Result<Vec<Invitation>, StoreError> {
+        const OP: &str = "invitations_of_user";
+        let rows: Vec<InvitationRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM invitations WHERE user_id = $1 ORDER BY created_at DESC, id",
+            byte_order!()
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        rows.into_iter().map(|r| r.into_invitation(OP)).collect()
+    }
+
     pub async fn revoke_invitation(
         &self,
         id: &str,
