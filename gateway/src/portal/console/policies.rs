@@ -16,6 +16,11 @@ use rules::{Grant, Operator};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The most recorded decisions the counts read (the newest of the last
+/// day): measured at about 0.9 s on SQLite for traces of three applying
+/// policies each; a busier day is counted from its newest.
+pub(super) const MAX_COUNTED: u32 = 50_000;
+
 /// The what-if fields the form sends, in the API's names.
 const WHATIF_FIELDS: [&str; 14] = [
     "user",
@@ -71,7 +76,7 @@ impl Handler<'_> {
         let counts = match self
             .gateway
             .store
-            .policy_counts(now - time::Duration::days(1))
+            .policy_counts(now - time::Duration::days(1), MAX_COUNTED)
             .await
         {
             Ok(c) => c,
@@ -141,6 +146,7 @@ impl Handler<'_> {
             "policies",
             context! {
                 policies, files, findings, whatif, apps,
+                max_counted => MAX_COUNTED,
                 error => whatif_error,
                 action => POLICIES,
                 platforms => rules::Platform::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>(),

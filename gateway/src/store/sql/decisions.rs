@@ -111,16 +111,19 @@ impl Backend {
     }
 
     /// How often each policy applied in the decisions recorded since
-    /// `since`, by its state then: one aggregate over the traces' policy
-    /// lists. The rows from `since` on are found by id (appended in time
-    /// order), as pruning finds them, not by an index on the time.
+    /// `since` (at most the newest `max_rows`), by its state then: one
+    /// aggregate over the traces' policy lists. The rows are found by id
+    /// (appended in time order), as pruning finds them, not by an index on
+    /// the time.
     pub async fn policy_counts(
         &self,
         since: time::OffsetDateTime,
+        max_rows: u32,
     ) -> Result<Vec<PolicyCount>, StoreError> {
         const OP: &str = "policy_counts";
         let rows: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(policy_counts_sql!())
             .bind(since.unix_timestamp())
+            .bind(i64::from(max_rows))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| StoreError::db(OP, e))?;
