@@ -476,6 +476,9 @@ impl Handler<'_> {
             access_days: Some(days),
             message: form.get("message").cloned(),
             inviter: owner.user.email.clone(),
+            language: form
+                .get("language")
+                .and_then(|l| crate::i18n::Lang::parse(l)),
         };
         match invitations::invite(
             &self.snapshot.config,

@@ -77,8 +77,10 @@ impl Handler<'_> {
                 .metrics
                 .sign_ins
                 .with_label_values(&[PASSCODE_IDP, "mail_failed"]);
-            queue.push(
+            // In the language of the browser that asked.
+            queue.push_in(
                 email,
+                Some(self.lang),
                 Message::Passcode {
                     code,
                     valid_minutes,
