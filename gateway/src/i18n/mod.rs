@@ -285,16 +285,22 @@ pub fn date(lang: Lang, t: time::OffsetDateTime) -> String {
 /// that one language has and another lacks, as "`KEY` is missing from the
 /// `de` catalogue (gateway/locales/de/)". Empty when all is well.
 pub fn missing_messages() -> Vec<String> {
-    let mut out: Vec<String> = CATALOGUES.iter().flat_map(|c| c.errors.clone()).collect();
-    let all: std::collections::BTreeSet<&str> = CATALOGUES
+    let tags: Vec<&str> = LANGUAGES.iter().map(|(t, _)| *t).collect();
+    compare(&CATALOGUES, &tags)
+}
+
+/// [`missing_messages`] of `catalogues`, tagged `tags`.
+fn compare(catalogues: &[Catalogue], tags: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = catalogues.iter().flat_map(|c| c.errors.clone()).collect();
+    let all: std::collections::BTreeSet<&str> = catalogues
         .iter()
         .flat_map(|c| c.keys.iter().map(String::as_str))
         .collect();
-    for lang in Lang::all() {
+    for (catalogue, tag) in catalogues.iter().zip(tags) {
         for key in &all {
-            if !has(lang, key) {
+            if catalogue.keys.binary_search_by(|k| k.as_str().cmp(key)).is_err() {
                 out.push(format!(
-                    "message `{key}` is missing from the `{lang}` catalogue (gateway/locales/{lang}/)"
+                    "message `{key}` is missing from the `{tag}` catalogue (gateway/locales/{tag}/)"
                 ));
             }
         }

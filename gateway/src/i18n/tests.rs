@@ -196,3 +196,15 @@ fn template_keys_are_found_with_their_lines() {
     let keys = keys_used_in("a\n{{ t(\"x-y\") }} {{ t('z', a=1) }}\n{{ format(\"no\") }}{{ date(1) }}");
     assert_eq!(keys, [("x-y".to_string(), 2), ("z".to_string(), 2)]);
 }
+
+#[test]
+fn a_message_one_language_lacks_is_named_with_its_language() {
+    let en = catalogue("en", &[("a.ftl", "one = One\ntwo = Two\n")]);
+    let de = catalogue("de", &[("a.ftl", "one = Eins\nbroken = { $\n")]);
+    let problems = compare(&[en, de], &["en", "de"]);
+    assert!(
+        problems.contains(&"message `two` is missing from the `de` catalogue (gateway/locales/de/)".to_string()),
+        "{problems:?}"
+    );
+    assert!(problems.iter().any(|p| p.starts_with("locales/de/a.ftl:2:")), "{problems:?}");
+}

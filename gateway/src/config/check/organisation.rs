@@ -51,6 +51,16 @@ impl Checker<'_> {
         if organisation.name.trim().is_empty() {
             self.err(&f.name, "`organisation.name` must not be empty");
         }
+        // The built-in catalogues: a message one language lacks would
+        // show its key to the people of that language.
+        for problem in crate::i18n::missing_messages() {
+            self.errors.push(crate::config::ConfigError {
+                file: std::path::PathBuf::from("gateway/locales"),
+                line: 0,
+                column: 0,
+                message: problem,
+            });
+        }
         organisation
     }
 
