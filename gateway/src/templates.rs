@@ -11,6 +11,7 @@
 //! built-in's is an error (a typo would otherwise be silently ignored), as
 //! is a syntax error (with its line) or a message key no catalogue has.
 
+use crate::i18n::t;
 use minijinja::{AutoEscape, Environment, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -203,7 +204,7 @@ impl Chrome {
         let name = s
             .text
             .clone()
-            .unwrap_or_else(|| crate::t!(self.lang, "support-default", org = &self.org));
+            .unwrap_or_else(|| t!(self.lang, "support-default", org = &self.org));
         let contact: Vec<&str> = [s.email.as_deref(), s.url.as_deref()]
             .into_iter()
             .flatten()

@@ -19,3 +19,4 @@ month-12 = Dezember
 
 layout-request-id = Anfrage-ID: { $id }
 layout-logo-alt = { $org }
+date-time = { $date }, { $time } UTC

@@ -22,3 +22,5 @@ month-12 = December
 # layout.html: every page.
 layout-request-id = Request id: { $id }
 layout-logo-alt = { $org }
+# A day and a time: "3 March 2027, 14:05 UTC".
+date-time = { $date }, { $time } UTC

@@ -41,6 +41,10 @@ const LANGUAGES: &[(&str, &[(&str, &str)])] = &[
             ("pages.ftl", include_str!("../../locales/en/pages.ftl")),
             ("errors.ftl", include_str!("../../locales/en/errors.ftl")),
             ("mail.ftl", include_str!("../../locales/en/mail.ftl")),
+            (
+                "messages.ftl",
+                include_str!("../../locales/en/messages.ftl"),
+            ),
         ],
     ),
     (
@@ -50,6 +54,10 @@ const LANGUAGES: &[(&str, &[(&str, &str)])] = &[
             ("pages.ftl", include_str!("../../locales/de/pages.ftl")),
             ("errors.ftl", include_str!("../../locales/de/errors.ftl")),
             ("mail.ftl", include_str!("../../locales/de/mail.ftl")),
+            (
+                "messages.ftl",
+                include_str!("../../locales/de/messages.ftl"),
+            ),
         ],
     ),
 ];

@@ -90,8 +90,12 @@ impl Handler<'_> {
             })
             .collect();
         let access = match (inv.access_until, inv.access_days) {
-            (Some(t), _) => format!("until {}", invitations::date(t)),
-            (None, Some(d)) => format!("{d} days from when you accept"),
+            (Some(t), _) => t!(
+                self.lang,
+                "invitation-access-until",
+                date = crate::i18n::date(self.lang, t)
+            ),
+            (None, Some(d)) => t!(self.lang, "invitation-access-days", days = d),
             _ => String::new(),
         };
         let other = session

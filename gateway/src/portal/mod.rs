@@ -371,6 +371,21 @@ impl Handler<'_> {
         t!(self.lang, key)
     }
 
+    /// A day in this request's language ("1 December 2025").
+    fn date(&self, t: time::OffsetDateTime) -> String {
+        crate::i18n::date(self.lang, t)
+    }
+
+    /// A day and a time (UTC) in this request's language.
+    fn clock(&self, t: time::OffsetDateTime) -> String {
+        t!(
+            self.lang,
+            "date-time",
+            date = self.date(t),
+            time = format!("{:02}:{:02}", t.hour(), t.minute())
+        )
+    }
+
     /// The organisation's chrome in this request's language.
     fn chrome(&self) -> crate::templates::Chrome {
         self.snapshot.chrome(self.lang, None)

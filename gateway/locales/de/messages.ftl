@@ -1,0 +1,52 @@
+# Meldungen aus dem Code des Portals.
+msg-link-incomplete = Der Anmeldelink ist unvollständig.
+msg-link-expired-title = Anmeldelink abgelaufen
+msg-link-expired = Dieser Anmeldelink wurde bereits verwendet oder ist abgelaufen.
+msg-code-malformed = Das ist kein Code: Geben Sie die 6 Ziffern ein, die die App anzeigt (oder einen Wiederherstellungscode). Dies zählte nicht als Versuch.
+msg-code-wrong-wait = Dieser Code stimmt nicht. Warten Sie, bis die App den nächsten Code anzeigt, und geben Sie diesen ein.
+msg-form-wrong-step = Das Formular passt nicht zu diesem Schritt.
+msg-code-wrong = Dieser Code stimmt nicht.
+msg-code-replayed = Dieser Code wurde bereits verwendet. Warten Sie auf den nächsten.
+msg-passkey-refused = Dieser Passkey wurde nicht akzeptiert. Versuchen Sie es erneut.
+msg-stronger-add-passkey = Diese App verlangt eine stärkere Art der Bestätigung als einen Code aus einer Authenticator-App: einen Passkey (einen Sicherheitsschlüssel oder Fingerabdruck, Gesicht oder PIN Ihres Geräts) oder die Anmeldung mit einem Organisationskonto, das einen verwendet. Fügen Sie einen Passkey hinzu und öffnen Sie die App dann erneut.
+msg-stronger-needed = Diese App verlangt eine phishing-resistente Bestätigung: einen Passkey (einen Sicherheitsschlüssel oder Fingerabdruck, Gesicht oder PIN Ihres Geräts) oder die Anmeldung mit einem Organisationskonto, das einen verwendet. Ein Code aus einer Authenticator-App reicht für diese App nicht.
+msg-too-many-title = Zu viele Versuche
+msg-mfa-locked = Die Bestätigung in zwei Schritten ist nach zu vielen falschen Codes eine Weile gesperrt. Versuchen Sie es später erneut.
+msg-not-signed-in-title = Sie sind nicht angemeldet
+msg-consent-declined = Ohne Ihre Zustimmung können Sie die für Sie freigegebenen Apps nicht nutzen.
+msg-page-expired-title = Diese Seite ist abgelaufen
+msg-page-expired = Das Formular wurde nicht von dieser Anmeldeseite gesendet, oder es ist zu alt.
+msg-access-subject = Zugriff auf { $app }
+msg-passkey-added = Passkey hinzugefügt.
+msg-passkey-already = Dieser Authenticator ist bereits registriert.
+msg-passkey-not-added = Der Passkey konnte nicht hinzugefügt werden. Versuchen Sie es erneut.
+msg-passkey-removed = Passkey entfernt.
+msg-passkey-none = Diesen Passkey gibt es nicht.
+msg-form-wrong-page = Das Formular passt nicht zu dieser Seite.
+msg-verify-first-title = Bestätigen Sie zuerst, dass Sie es sind
+msg-verify-first = Sie haben bereits einen zweiten Faktor. Öffnen Sie eine Ihrer Apps und bestätigen Sie, dass Sie es sind; kommen Sie dann zurück, um einen Passkey hinzuzufügen.
+msg-not-totp-code = Das ist kein Code: Geben Sie die 6 Ziffern ein, die Ihre Authenticator-App anzeigt. Dies zählte nicht als Versuch.
+msg-authenticator-set-up = Ihr neuer Authenticator ist eingerichtet.
+msg-others-signed-out = Ihre anderen Sitzungen sind abgemeldet.
+msg-authenticator-exists = Sie haben bereits einen Authenticator. Um ihn zu ersetzen, geben Sie unten einen Code daraus ein.
+msg-authenticator-locked = Zu viele falsche Codes: Ihr Authenticator ist eine Weile gesperrt. Versuchen Sie es später erneut.
+msg-no-authenticator = Sie haben keinen Authenticator eingerichtet.
+msg-method-passcode = einem per E-Mail gesendeten Code
+msg-method-password = einem Passwort
+msg-method-idp = Ihrem Konto bei { $idp }
+msg-too-many-codes = Es wurden zu viele Codes angefordert. Warten Sie eine Weile und versuchen Sie es dann erneut.
+msg-passcode-wrong = { $left ->
+    [one] Dieser Code stimmt nicht. Noch 1 Versuch.
+   *[other] Dieser Code stimmt nicht. Noch { $left } Versuche.
+}
+msg-code-invalid-title = Code nicht mehr gültig
+msg-code-invalid = Dieser Code ist abgelaufen oder wurde zu oft versucht. Fordern Sie einen neuen an.
+msg-form-incomplete = Das Formular ist unvollständig.
+msg-method-not-offered = Dieser Anmeldeweg wird nicht angeboten.
+msg-too-many-attempts = Zu viele Versuche. Warten Sie ein paar Minuten und versuchen Sie es dann erneut.
+msg-password-wrong = E-Mail-Adresse oder Passwort stimmen nicht.
+msg-email-invalid = Geben Sie eine gültige E-Mail-Adresse ein.
+msg-no-way-title = Keine Anmeldung möglich
+msg-no-way = Für diese E-Mail-Adresse gibt es hier keine Anmeldung. Fragen Sie die Person, die Sie eingeladen hat.
+msg-sign-in-with = Mit { $idp } anmelden
+msg-email-me-code = Einmalcode per E-Mail senden

@@ -1,0 +1,52 @@
+# Messages the portal's code words (gateway/src/portal).
+msg-link-incomplete = The sign-in link is incomplete.
+msg-link-expired-title = Sign-in link expired
+msg-link-expired = This sign-in link was already used or has expired.
+msg-code-malformed = That is not a code: type the 6 digits the app shows (or a recovery code). This did not count as a try.
+msg-code-wrong-wait = That code is not right. Wait for the app to show the next code and type that one.
+msg-form-wrong-step = The form does not match this step.
+msg-code-wrong = That code is not right.
+msg-code-replayed = That code was already used. Wait for the next one.
+msg-passkey-refused = That passkey was not accepted. Try again.
+msg-stronger-add-passkey = This app asks for a stronger kind of two-step verification than a code from an authenticator app: a passkey (a security key, or your device's fingerprint, face or PIN), or signing in with an organisation account that uses one. Add a passkey, then open the app again.
+msg-stronger-needed = This app asks for phishing-resistant two-step verification: a passkey (a security key, or your device's fingerprint, face or PIN), or signing in with an organisation account that uses one. A code from an authenticator app will not do for this app.
+msg-too-many-title = Too many attempts
+msg-mfa-locked = Two-step verification is locked for a while after too many wrong codes. Try again later.
+msg-not-signed-in-title = You are not signed in
+msg-consent-declined = Without your consent you cannot use the apps shared with you.
+msg-page-expired-title = This page has expired
+msg-page-expired = The form was not sent from this sign-in page, or it is too old.
+msg-access-subject = Access to { $app }
+msg-passkey-added = Passkey added.
+msg-passkey-already = That authenticator is registered already.
+msg-passkey-not-added = The passkey could not be added. Try again.
+msg-passkey-removed = Passkey removed.
+msg-passkey-none = There is no such passkey.
+msg-form-wrong-page = The form does not match this page.
+msg-verify-first-title = Verify it's you first
+msg-verify-first = You already have a second factor. Open one of your apps and verify it's you, then come back to add a passkey.
+msg-not-totp-code = That is not a code: type the 6 digits your authenticator app shows. This did not count as a try.
+msg-authenticator-set-up = Your new authenticator is set up.
+msg-others-signed-out = Your other sessions are signed out.
+msg-authenticator-exists = You already have an authenticator. To replace it, type a code from it below.
+msg-authenticator-locked = Too many wrong codes: your authenticator is locked for a while. Try again later.
+msg-no-authenticator = You have no authenticator set up.
+msg-method-passcode = a code sent by e-mail
+msg-method-password = a password
+msg-method-idp = your account at { $idp }
+msg-too-many-codes = Too many codes were asked for. Wait a while, then try again.
+msg-passcode-wrong = { $left ->
+    [one] That code is not right. 1 try left.
+   *[other] That code is not right. { $left } tries left.
+}
+msg-code-invalid-title = Code no longer valid
+msg-code-invalid = That code has expired or was tried too often. Ask for a new one.
+msg-form-incomplete = The form is incomplete.
+msg-method-not-offered = That way of signing in is not offered.
+msg-too-many-attempts = Too many attempts. Wait a few minutes, then try again.
+msg-password-wrong = The e-mail or password is not right.
+msg-email-invalid = Enter a valid e-mail address.
+msg-no-way-title = No way to sign in
+msg-no-way = There is no sign-in for this e-mail address here. Ask the person who invited you.
+msg-sign-in-with = Sign in with { $idp }
+msg-email-me-code = E-mail me a one-time code
