@@ -217,3 +217,4 @@ sign-up-review-approve = Genehmigen
 sign-up-review-deny = Ablehnen
 sign-up-review-decided = Diese Anfrage wurde { $status }.
 sign-up-review-decided-by = Diese Anfrage wurde von { $who } { $status }.
+passkeys-not-used = Der Passkey wurde nicht verwendet. Versuchen Sie es erneut oder wählen Sie einen anderen Weg.

@@ -234,3 +234,4 @@ sign-up-review-approve = Approve
 sign-up-review-deny = Deny
 sign-up-review-decided = This request was { $status }.
 sign-up-review-decided-by = This request was { $status } by { $who }.
+passkeys-not-used = The passkey was not used. Try again, or use another way.

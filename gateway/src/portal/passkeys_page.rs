@@ -21,7 +21,7 @@ const SCRIPT: &str = include_str!("static/passkeys.js");
 
 /// The CSP of pages that run [`SCRIPT`]: the portal's own, plus scripts
 /// and `fetch` to this origin only.
-const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src data: 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 impl Reply {
     /// This page runs the passkey script: the CSP allows it (and nothing
