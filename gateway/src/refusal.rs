@@ -93,7 +93,11 @@ impl Reason {
         crate::i18n::translate(
             f.lang,
             &key,
-            &[("app", app.into()), ("org", f.org.into()), ("date", date.into())],
+            &[
+                ("app", app.into()),
+                ("org", f.org.into()),
+                ("date", date.into()),
+            ],
         )
     }
 

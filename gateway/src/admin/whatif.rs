@@ -13,8 +13,8 @@
 //! 503.
 
 use super::AdminApp;
+use super::query::percent_decode;
 use super::response::{BadInput, json_response};
-use super::routes::percent_decode;
 use crate::whatif::{WhatIf, WhatIfError};
 use http::{Method, Response, StatusCode};
 use rules::{ClientApp, Platform, RequestFacts, UserType};
