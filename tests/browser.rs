@@ -197,7 +197,10 @@ const GERMAN: &Language = &Language {
         ("wrong_code", "Dieser Code stimmt nicht"),
     ],
     present: &[
-        ("01-sign-in", "Ihre geschäftliche oder schulische E-Mail-Adresse"),
+        (
+            "01-sign-in",
+            "Ihre geschäftliche oder schulische E-Mail-Adresse",
+        ),
         ("03-consent", "erhält aus Ihrer Anmeldung"),
         ("04-mfa-enroll", "Scannen Sie diesen Code"),
         ("05-recovery-codes", "Bewahren Sie sie sicher auf"),
@@ -421,13 +424,23 @@ async fn run_journey(name: &str, invited: bool, entra: bool, language: Option<&L
     if let Some(language) = language {
         let texts = &summary["texts"];
         for (page, phrase) in language.present {
-            let text = texts[page].as_str().unwrap_or_else(|| panic!("no text of {page}: {summary}"));
-            assert!(text.contains(phrase), "{page} does not say {phrase:?}:\n{text}");
+            let text = texts[page]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text of {page}: {summary}"));
+            assert!(
+                text.contains(phrase),
+                "{page} does not say {phrase:?}:\n{text}"
+            );
         }
         for page in SCREENSHOTS.iter().filter(|p| !NOT_OURS.contains(p)) {
-            let text = texts[page].as_str().unwrap_or_else(|| panic!("no text of {page}: {summary}"));
+            let text = texts[page]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text of {page}: {summary}"));
             for english in language.absent {
-                assert!(!text.contains(english), "{page} still says {english:?}:\n{text}");
+                assert!(
+                    !text.contains(english),
+                    "{page} still says {english:?}:\n{text}"
+                );
             }
             assert_eq!(
                 texts[format!("{page}-lang")].as_str(),

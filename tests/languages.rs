@@ -203,7 +203,10 @@ async fn mails_speak_the_language_chosen_for_them() {
     let mails = env.wait_for_mails(FRANK, 1).await;
     let (subject, text, html) = &mails[0];
     assert_eq!(subject, "Alice hat Sie zu Tailwind Traders eingeladen");
-    assert!(text.contains("Alice hat Sie eingeladen, diese App bei Tailwind Traders zu nutzen:"), "{text}");
+    assert!(
+        text.contains("Alice hat Sie eingeladen, diese App bei Tailwind Traders zu nutzen:"),
+        "{text}"
+    );
     assert!(text.contains("Einladung annehmen:"), "{text}");
     assert!(text.contains("Die Einladung läuft am "), "{text}");
     assert!(
@@ -230,7 +233,10 @@ async fn mails_speak_the_language_chosen_for_them() {
         .find(|(s, _, _)| s.contains("Anmeldecode"))
         .unwrap_or_else(|| panic!("a German passcode mail: {mails:?}"));
     assert_eq!(subject, "Ihr Anmeldecode für Tailwind Traders");
-    assert!(text.contains("Mit diesem Code melden Sie sich bei Tailwind Traders an:"), "{text}");
+    assert!(
+        text.contains("Mit diesem Code melden Sie sich bei Tailwind Traders an:"),
+        "{text}"
+    );
     assert!(text.contains("Minuten gültig"), "{text}");
     assert!(html.contains("<html lang=\"de\">"), "{html}");
     for english in ENGLISH {
@@ -249,8 +255,10 @@ async fn mails_speak_the_language_chosen_for_them() {
     b.submit(&page, "/.portcullis/invite", &[]).await;
     let mails = env.wait_for_mails(ERIK, 2).await;
     assert!(
-        mails.iter().any(|(s, t, _)| s == "Your Tailwind Traders sign-in code"
-            && t.contains("Use this code to sign in to Tailwind Traders:")),
+        mails
+            .iter()
+            .any(|(s, t, _)| s == "Your Tailwind Traders sign-in code"
+                && t.contains("Use this code to sign in to Tailwind Traders:")),
         "{mails:?}"
     );
 }
@@ -306,9 +314,17 @@ async fn branding_shows_on_every_page_and_the_logo_is_served_once_for_a_year() {
     .await;
     let mut b = env.browser(Some("en"));
     let sign_in = b.open(&env.url(AUTH, "/.portcullis/sign-in")).await;
-    assert!(sign_in.body.contains("id=\"own-words\""), "the override: {}", sign_in.body);
+    assert!(
+        sign_in.body.contains("id=\"own-words\""),
+        "the override: {}",
+        sign_in.body
+    );
     assert!(sign_in.body.contains("#0f6b3a"), "{}", sign_in.body);
-    assert!(!sign_in.body.contains("#0b57d0"), "the built-in blue: {}", sign_in.body);
+    assert!(
+        !sign_in.body.contains("#0b57d0"),
+        "the built-in blue: {}",
+        sign_in.body
+    );
     let logo_src = sign_in
         .body
         .split("<img src=\"")
@@ -340,18 +356,24 @@ async fn branding_shows_on_every_page_and_the_logo_is_served_once_for_a_year() {
     assert_eq!(missing.status, 404);
     let auth_origin = env.url(AUTH, "");
     assert!(
-        missing.body.contains(&format!("<img src=\"{auth_origin}{logo_src}\"")),
+        missing
+            .body
+            .contains(&format!("<img src=\"{auth_origin}{logo_src}\"")),
         "{}",
         missing.body
     );
     assert!(missing.body.contains("#0f6b3a"), "{}", missing.body);
     assert!(
-        missing.body.contains("mailto:helpdesk@tailwindtraders.example"),
+        missing
+            .body
+            .contains("mailto:helpdesk@tailwindtraders.example"),
         "{}",
         missing.body
     );
     assert!(
-        missing.body.contains("https://help.tailwindtraders.example"),
+        missing
+            .body
+            .contains("https://help.tailwindtraders.example"),
         "{}",
         missing.body
     );
@@ -384,7 +406,7 @@ async fn a_refusal_names_the_owners_and_the_help_desk_in_the_language_asked() {
     assert!(body.contains("data-reason=\"not_shared\""), "{body}");
     assert!(
         body.contains(
-            "ask the owners of the app (olga@tailwindtraders.example, members of the group wiki-admins) to share it with you"
+            "ask the app&#39;s owners (olga@tailwindtraders.example, members of the group wiki-admins) to share it with you"
         ),
         "{body}"
     );
@@ -405,7 +427,12 @@ async fn a_refusal_names_the_owners_and_the_help_desk_in_the_language_asked() {
         "{body}"
     );
     assert!(body.contains("Hilfe:"), "{body}");
-    for english in ["has not been shared", "What you can do", "Request id", "Your apps"] {
+    for english in [
+        "has not been shared",
+        "What you can do",
+        "Request id",
+        "Your apps",
+    ] {
         assert!(!body.contains(english), "{english:?} in {body}");
     }
 }
@@ -431,7 +458,10 @@ async fn the_admin_api_invites_in_the_language_asked_and_refuses_an_unknown_one(
     .unwrap();
     assert_eq!(bad.status(), 400);
     let text = bad.text().await.unwrap();
-    assert!(text.contains("language") && text.contains("use en or de"), "{text}");
+    assert!(
+        text.contains("language") && text.contains("use en or de"),
+        "{text}"
+    );
     let ok = post(serde_json::json!({
         "email": FRANK, "apps": ["wiki"], "inviter": "Alice", "language": "de"
     }))
@@ -479,7 +509,8 @@ fn check_refuses_unreadable_colours_unknown_languages_and_broken_overrides() {
     );
     assert!(!ok, "{stderr}");
     assert!(
-        stderr.contains("portcullis.yaml:3:41: `organisation.accent_colour` `#7a9cc6` is too light"),
+        stderr
+            .contains("portcullis.yaml:3:41: `organisation.accent_colour` `#7a9cc6` is too light"),
         "{stderr}"
     );
     assert!(stderr.contains("against white"), "{stderr}");
@@ -504,18 +535,25 @@ fn check_refuses_unreadable_colours_unknown_languages_and_broken_overrides() {
     assert!(!ok, "{stderr}");
     let brand = brand.display().to_string();
     assert!(
-        stderr.contains(&format!("{brand}/sign_inn.html:0:0: `sign_inn.html` is not the name of a built-in template")),
+        stderr.contains(&format!(
+            "{brand}/sign_inn.html:0:0: `sign_inn.html` is not the name of a built-in template"
+        )),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{brand}/apps.html:2:0: message `no-such-message` is not in the `de` catalogue")),
+        stderr.contains(&format!(
+            "{brand}/apps.html:2:0: message `no-such-message` is not in the `de` catalogue"
+        )),
         "{stderr}"
     );
     assert!(
         stderr.contains(&format!("{brand}/mail/passcode.txt:")) && stderr.contains("syntax error"),
         "{stderr}"
     );
-    assert!(!stderr.contains("accent_colour"), "a readable colour: {stderr}");
+    assert!(
+        !stderr.contains("accent_colour"),
+        "a readable colour: {stderr}"
+    );
 
     // Good overrides and a readable colour pass.
     std::fs::remove_dir_all(dir.path().join("brand")).unwrap();

@@ -20,25 +20,64 @@ use std::path::{Path, PathBuf};
 /// answers with.
 pub const PAGES: &[(&str, &str)] = &[
     ("layout.html", include_str!("portal/templates/layout.html")),
-    ("refusal.html", include_str!("portal/templates/refusal.html")),
-    ("sign_in.html", include_str!("portal/templates/sign_in.html")),
-    ("password.html", include_str!("portal/templates/password.html")),
+    (
+        "refusal.html",
+        include_str!("portal/templates/refusal.html"),
+    ),
+    (
+        "sign_in.html",
+        include_str!("portal/templates/sign_in.html"),
+    ),
+    (
+        "password.html",
+        include_str!("portal/templates/password.html"),
+    ),
     ("choose.html", include_str!("portal/templates/choose.html")),
-    ("passcode.html", include_str!("portal/templates/passcode.html")),
-    ("consent.html", include_str!("portal/templates/consent.html")),
-    ("mfa_enroll.html", include_str!("portal/templates/mfa_enroll.html")),
-    ("mfa_verify.html", include_str!("portal/templates/mfa_verify.html")),
-    ("passkeys.html", include_str!("portal/templates/passkeys.html")),
+    (
+        "passcode.html",
+        include_str!("portal/templates/passcode.html"),
+    ),
+    (
+        "consent.html",
+        include_str!("portal/templates/consent.html"),
+    ),
+    (
+        "mfa_enroll.html",
+        include_str!("portal/templates/mfa_enroll.html"),
+    ),
+    (
+        "mfa_verify.html",
+        include_str!("portal/templates/mfa_verify.html"),
+    ),
+    (
+        "passkeys.html",
+        include_str!("portal/templates/passkeys.html"),
+    ),
     (
         "recovery_codes.html",
         include_str!("portal/templates/recovery_codes.html"),
     ),
-    ("sign_out.html", include_str!("portal/templates/sign_out.html")),
+    (
+        "sign_out.html",
+        include_str!("portal/templates/sign_out.html"),
+    ),
     ("apps.html", include_str!("portal/templates/apps.html")),
-    ("security.html", include_str!("portal/templates/security.html")),
-    ("message.html", include_str!("portal/templates/message.html")),
-    ("invitation.html", include_str!("portal/templates/invitation.html")),
-    ("sign_up.html", include_str!("portal/templates/sign_up.html")),
+    (
+        "security.html",
+        include_str!("portal/templates/security.html"),
+    ),
+    (
+        "message.html",
+        include_str!("portal/templates/message.html"),
+    ),
+    (
+        "invitation.html",
+        include_str!("portal/templates/invitation.html"),
+    ),
+    (
+        "sign_up.html",
+        include_str!("portal/templates/sign_up.html"),
+    ),
     (
         "sign_up_form.html",
         include_str!("portal/templates/sign_up_form.html"),
@@ -55,12 +94,18 @@ pub const PAGES: &[(&str, &str)] = &[
         "manage_apps.html",
         include_str!("portal/templates/manage_apps.html"),
     ),
-    ("manage_app.html", include_str!("portal/templates/manage_app.html")),
+    (
+        "manage_app.html",
+        include_str!("portal/templates/manage_app.html"),
+    ),
     (
         "manage_confirm_end.html",
         include_str!("portal/templates/manage_confirm_end.html"),
     ),
-    ("idp_icon.html", include_str!("portal/templates/idp_icon.html")),
+    (
+        "idp_icon.html",
+        include_str!("portal/templates/idp_icon.html"),
+    ),
     (
         "panel_style.html",
         include_str!("portal/templates/panel_style.html"),
@@ -111,10 +156,19 @@ pub const PARTIALS: &[&str] = &["idp_icon.html", "panel_style.html", "console/la
 /// overrides folder they live under `mail/`.
 pub const MAILS: &[(&str, &str)] = &[
     ("layout.html", include_str!("mail/templates/layout.html")),
-    ("passcode.html", include_str!("mail/templates/passcode.html")),
+    (
+        "passcode.html",
+        include_str!("mail/templates/passcode.html"),
+    ),
     ("passcode.txt", include_str!("mail/templates/passcode.txt")),
-    ("invitation.html", include_str!("mail/templates/invitation.html")),
-    ("invitation.txt", include_str!("mail/templates/invitation.txt")),
+    (
+        "invitation.html",
+        include_str!("mail/templates/invitation.html"),
+    ),
+    (
+        "invitation.txt",
+        include_str!("mail/templates/invitation.txt"),
+    ),
     (
         "access_ending.html",
         include_str!("mail/templates/access_ending.html"),

@@ -153,7 +153,9 @@ impl Gateway {
         let organisation = if top.lines().any(|l| l.starts_with("organisation:")) {
             String::new()
         } else {
-            format!("organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n")
+            format!(
+                "organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n"
+            )
         };
         let mut text = format!(
             "listen: {{ http: \"{http}\", https: {{ address: \"{https}\", cert: tls.crt, key: tls.key }} }}\n\

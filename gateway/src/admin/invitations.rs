@@ -132,7 +132,11 @@ impl AdminApp {
                     Some((_, t)) => t,
                     None => None,
                 };
-                let language = match body.language.as_deref().map(|l| (l, crate::i18n::Lang::parse(l))) {
+                let language = match body
+                    .language
+                    .as_deref()
+                    .map(|l| (l, crate::i18n::Lang::parse(l)))
+                {
                     Some((l, None)) => {
                         return BadInput::field(
                             "language",

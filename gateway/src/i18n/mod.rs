@@ -155,7 +155,10 @@ fn catalogue(tag: &str, files: &[(&str, &str)]) -> Catalogue {
         };
         if let Err((_, errs)) = FluentResource::try_new(source.to_string()) {
             for e in errs {
-                let line = source[..e.pos.start.min(source.len())].lines().count().max(1);
+                let line = source[..e.pos.start.min(source.len())]
+                    .lines()
+                    .count()
+                    .max(1);
                 errors.push(format!("locales/{tag}/{file}:{line}: {:?}", e.kind));
             }
         }
@@ -306,7 +309,11 @@ fn compare(catalogues: &[Catalogue], tags: &[&str]) -> Vec<String> {
         .collect();
     for (catalogue, tag) in catalogues.iter().zip(tags) {
         for key in &all {
-            if catalogue.keys.binary_search_by(|k| k.as_str().cmp(key)).is_err() {
+            if catalogue
+                .keys
+                .binary_search_by(|k| k.as_str().cmp(key))
+                .is_err()
+            {
                 out.push(format!(
                     "message `{key}` is missing from the `{tag}` catalogue (gateway/locales/{tag}/)"
                 ));

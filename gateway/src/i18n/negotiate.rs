@@ -23,12 +23,7 @@ pub fn negotiate(header: Option<&str>, default: Lang) -> Lang {
         .iter()
         .filter_map(|(tag, _)| tag.parse().ok())
         .collect();
-    let chosen = negotiate_languages(
-        &requested,
-        &available,
-        None,
-        NegotiationStrategy::Lookup,
-    );
+    let chosen = negotiate_languages(&requested, &available, None, NegotiationStrategy::Lookup);
     chosen
         .first()
         .and_then(|l| Lang::parse(&l.to_string()))

@@ -36,7 +36,9 @@ fn t(state: &State<'_, '_>, key: &str, kwargs: Kwargs) -> Result<Value, Error> {
             },
             ValueKind::Undefined | ValueKind::None => Arg::Text(Cow::Borrowed("")),
             _ => {
-                let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                let text = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_string);
                 if html && !value.is_safe() {
                     Arg::Text(Cow::Owned(crate::html::escape(&text)))
                 } else {

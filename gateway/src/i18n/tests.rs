@@ -40,9 +40,32 @@ fn every_key_the_templates_use_exists() {
 /// Prefixes of message keys that nothing else in the code uses (unlike
 /// `sign-`, `passcode-`: rate-limit names).
 const MESSAGE_PREFIXES: &[&str] = &[
-    "error", "reason", "refusal", "link", "ask", "mail", "invitation", "apps", "consent", "manage",
-    "security", "passkeys", "nav", "button", "mfa", "recovery", "guest", "signed", "going",
-    "layout", "month", "support", "choose", "code", "notice", "flash",
+    "error",
+    "reason",
+    "refusal",
+    "link",
+    "ask",
+    "mail",
+    "invitation",
+    "apps",
+    "consent",
+    "manage",
+    "security",
+    "passkeys",
+    "nav",
+    "button",
+    "mfa",
+    "recovery",
+    "guest",
+    "signed",
+    "going",
+    "layout",
+    "month",
+    "support",
+    "choose",
+    "code",
+    "notice",
+    "flash",
 ];
 
 /// The keys Rust code names in `t!(lang, "key"…)` and `self.t("key")`
@@ -94,12 +117,14 @@ fn every_key_the_code_uses_exists() {
                 if rest[..q].contains(['(', ')', ';']) {
                     continue;
                 }
-                let Some(end) = rest[q + 1..].find('"') else { break };
+                let Some(end) = rest[q + 1..].find('"') else {
+                    break;
+                };
                 let key = &rest[q + 1..q + 1 + end];
                 let is_key = !key.is_empty()
-                    && key
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+                    && key.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                    });
                 if !is_key {
                     continue;
                 }
@@ -146,7 +171,10 @@ fn arguments_plurals_and_dates() {
         t!(Lang::EN, "mail-passcode-valid", minutes = 1, org = "T"),
         "It is valid for 1 minute. Never share it with anyone: T will never ask you for it."
     );
-    assert!(t!(de(), "mail-passcode-valid", minutes = 10, org = "T").starts_with("Er ist 10 Minuten gültig."));
+    assert!(
+        t!(de(), "mail-passcode-valid", minutes = 10, org = "T")
+            .starts_with("Er ist 10 Minuten gültig.")
+    );
     let t = time::OffsetDateTime::from_unix_timestamp(1_772_323_200).expect("t");
     assert_eq!(date(Lang::EN, t), "1 March 2026");
     assert_eq!(date(de(), t), "1. März 2026");
@@ -170,10 +198,10 @@ fn templates_escape_text_and_arguments_but_not_markup_they_made() {
     add_to(&mut env);
     env.add_template(
         "a.html",
-        r#"{% set b %}<strong>{{ who }}</strong>{% endset %}{{ t("ask-inviter", inviter=b) }}|{{ t("ask-inviter", inviter=who) }}"#,
+        r#"{% set b %}<strong>{{ who }}</strong>{% endset %}{{ t("refusal-signed-in-as", email=b) }}|{{ t("refusal-signed-in-as", email=who) }}"#,
     )
     .expect("parses");
-    env.add_template("a.txt", r#"{{ t("ask-inviter", inviter=who) }}"#)
+    env.add_template("a.txt", r#"{{ t("refusal-signed-in-as", email=who) }}"#)
         .expect("parses");
     let ctx = minijinja::context! { lang => "de", who => "<A&B>" };
     let html = env
@@ -182,18 +210,19 @@ fn templates_escape_text_and_arguments_but_not_markup_they_made() {
         .expect("renders");
     assert_eq!(
         html,
-        "<strong>&lt;A&amp;B&gt;</strong>, die Person, die Sie eingeladen hat|&lt;A&amp;B&gt;, die Person, die Sie eingeladen hat"
+        "Sie sind angemeldet als <strong>&lt;A&amp;B&gt;</strong>.|Sie sind angemeldet als &lt;A&amp;B&gt;."
     );
     let text = env
         .get_template("a.txt")
         .and_then(|t| t.render(&ctx))
         .expect("renders");
-    assert_eq!(text, "<A&B>, die Person, die Sie eingeladen hat");
+    assert_eq!(text, "Sie sind angemeldet als <A&B>.");
 }
 
 #[test]
 fn template_keys_are_found_with_their_lines() {
-    let keys = keys_used_in("a\n{{ t(\"x-y\") }} {{ t('z', a=1) }}\n{{ format(\"no\") }}{{ date(1) }}");
+    let keys =
+        keys_used_in("a\n{{ t(\"x-y\") }} {{ t('z', a=1) }}\n{{ format(\"no\") }}{{ date(1) }}");
     assert_eq!(keys, [("x-y".to_string(), 2), ("z".to_string(), 2)]);
 }
 
@@ -203,8 +232,15 @@ fn a_message_one_language_lacks_is_named_with_its_language() {
     let de = catalogue("de", &[("a.ftl", "one = Eins\nbroken = { $\n")]);
     let problems = compare(&[en, de], &["en", "de"]);
     assert!(
-        problems.contains(&"message `two` is missing from the `de` catalogue (gateway/locales/de/)".to_string()),
+        problems.contains(
+            &"message `two` is missing from the `de` catalogue (gateway/locales/de/)".to_string()
+        ),
         "{problems:?}"
     );
-    assert!(problems.iter().any(|p| p.starts_with("locales/de/a.ftl:2:")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("locales/de/a.ftl:2:")),
+        "{problems:?}"
+    );
 }

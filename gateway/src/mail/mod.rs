@@ -18,12 +18,12 @@ pub use config::{
 pub use lookalike::{Lookalike, check_domain};
 pub use queue::MailQueue;
 
+use crate::i18n::{Lang, t};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use crate::i18n::{Lang, t};
 use minijinja::context;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,12 @@ impl Message {
         let subject = match self {
             Message::Passcode { .. } => t!(lang, "mail-passcode-subject", org = org),
             Message::Invitation { inviter, .. } => {
-                t!(lang, "mail-invitation-subject", inviter = inviter, org = org)
+                t!(
+                    lang,
+                    "mail-invitation-subject",
+                    inviter = inviter,
+                    org = org
+                )
             }
             Message::AccessEnding {
                 app,
@@ -150,7 +155,12 @@ impl Message {
                 ends = ends.words(lang)
             ),
             Message::SignUpRequest { requester, app, .. } => {
-                t!(lang, "mail-signup-request-subject", requester = requester, app = app)
+                t!(
+                    lang,
+                    "mail-signup-request-subject",
+                    requester = requester,
+                    app = app
+                )
             }
             Message::SignUpDecision {
                 app,

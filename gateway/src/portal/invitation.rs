@@ -5,8 +5,8 @@
 
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
-use crate::invitations::{self, Refusal};
 use crate::i18n::t;
+use crate::invitations::{self, Refusal};
 use crate::refusal::{Facts, Reason};
 use minijinja::context;
 
@@ -140,10 +140,7 @@ impl Handler<'_> {
                     &self.t("invitation-other-person-title"),
                     &t!(self.lang, "invitation-other-person-text", who = who),
                     None,
-                    Some((
-                        Reason::NotInvited,
-                        self.t("invitation-other-person-next"),
-                    )),
+                    Some((Reason::NotInvited, self.t("invitation-other-person-next"))),
                 );
             }
         };

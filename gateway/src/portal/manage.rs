@@ -13,11 +13,11 @@
 //! and every action acts only on guests (or invitations) of that app. Each
 //! action is audited with the owner's user id as actor.
 
-use crate::i18n::{Lang, t};
 use super::{Handler, Reply, paths};
 use crate::config::App;
 use crate::guests::{self, Caller, Place};
 use crate::html::encode_component;
+use crate::i18n::{Lang, t};
 use crate::invitations::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
 use crate::session::SessionClaims;
 use crate::store::{NewAuditEntry, StoreError, User, UserType};
@@ -511,12 +511,10 @@ impl Handler<'_> {
                 .await;
                 Ok("invited")
             }
-            Err(InviteError::Invalid { field, message }) => {
-                Err(Refused::Bad(format!(
-                    "{}: {message}",
-                    self.t(field_label(field))
-                )))
-            }
+            Err(InviteError::Invalid { field, message }) => Err(Refused::Bad(format!(
+                "{}: {message}",
+                self.t(field_label(field))
+            ))),
             Err(e) => Err(Refused::Failed("invite", e.to_string())),
         }
     }
@@ -648,7 +646,11 @@ fn parse_days(lang: Lang, raw: Option<&String>) -> Result<u32, Refused> {
     let raw = raw.map(|s| s.trim()).unwrap_or_default();
     match raw.parse::<u32>() {
         Ok(d) if (1..=MAX_ACCESS_DAYS).contains(&d) => Ok(d),
-        _ => Err(Refused::Bad(t!(lang, "msg-days-range", max = MAX_ACCESS_DAYS))),
+        _ => Err(Refused::Bad(t!(
+            lang,
+            "msg-days-range",
+            max = MAX_ACCESS_DAYS
+        ))),
     }
 }
 

@@ -111,12 +111,8 @@ impl Handler<'_> {
                 }
                 // The key stays: the entry already in the app is still right.
                 Err(MfaError::InvalidCode | MfaError::Replayed) => {
-                    self.enroll_page(
-                        &user,
-                        &rd,
-                        Some(&self.t("msg-code-wrong-wait")),
-                    )
-                    .await
+                    self.enroll_page(&user, &rd, Some(&self.t("msg-code-wrong-wait")))
+                        .await
                 }
                 Err(MfaError::Malformed) => {
                     self.enroll_page(&user, &rd, Some(&self.t(MALFORMED))).await
@@ -163,13 +159,11 @@ impl Handler<'_> {
                 "mfa_verify.html",
                 context! { rd, error => self.t("msg-code-wrong") },
             ),
-            Err(MfaError::Malformed) => {
-                self.form_page(
+            Err(MfaError::Malformed) => self.form_page(
                 400,
                 "mfa_verify.html",
                 context! { rd, error => self.t(MALFORMED) },
-            )
-            }
+            ),
             Err(MfaError::Replayed) => self.form_page(
                 401,
                 "mfa_verify.html",

@@ -265,7 +265,10 @@ async fn serve(
                 req,
                 lang,
                 503,
-                ("error-sign-in-unavailable-title", "error-sign-in-not-set-up"),
+                (
+                    "error-sign-in-unavailable-title",
+                    "error-sign-in-not-set-up",
+                ),
             )
         } else {
             plain_message(
@@ -439,7 +442,12 @@ impl Handler<'_> {
 
     /// A message with a link to the access panel.
     fn to_apps(&self, status: u16, title: &str, text: &str) -> Reply {
-        self.message_linked(status, title, text, (paths::APPS, &self.t("link-your-apps")))
+        self.message_linked(
+            status,
+            title,
+            text,
+            (paths::APPS, &self.t("link-your-apps")),
+        )
     }
 
     /// Something this side failed (store, mailer, IdP): deny, say so, log.

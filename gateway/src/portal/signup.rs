@@ -14,11 +14,11 @@
 //! 4. `/.portcullis/sign-up/review?id=ID`: an owner of that app (and no one
 //!    else) approves or denies; the first decision wins.
 
-use crate::i18n::t;
 use super::{Handler, Reply, paths};
 use crate::access_requests::{self, Outcome, SignUpError};
 use crate::config::{App, Approval, SignUp};
 use crate::html::encode_component;
+use crate::i18n::t;
 use crate::session::SessionClaims;
 use crate::store::{RateLimit, RequestStatus, User, UserType};
 use minijinja::context;

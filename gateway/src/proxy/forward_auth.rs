@@ -311,7 +311,11 @@ pub(super) async fn serve(
     let a = respond::Answer {
         mfa_asked: verdict.mfa_asked,
         mfa_present: verdict.mfa_present,
-        ..ctx.answer(session.req_header(), verdict.client_app, verdict.token_problem)
+        ..ctx.answer(
+            session.req_header(),
+            verdict.client_app,
+            verdict.token_problem,
+        )
     };
     if caller == Caller::Nginx
         && a.redirects()

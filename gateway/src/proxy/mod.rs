@@ -160,14 +160,7 @@ impl Ctx {
             self.port_hint = port_of_host(session.req_header());
         }
         let answer = self.answer(session.req_header(), client_app, None);
-        respond::error(
-            session,
-            status,
-            &answer,
-            code,
-            words,
-        )
-        .await?;
+        respond::error(session, status, &answer, code, words).await?;
         Ok(true)
     }
 
@@ -418,7 +411,11 @@ impl ProxyHttp for Proxy {
         let a = Answer {
             mfa_asked: verdict.mfa_asked,
             mfa_present: verdict.mfa_present,
-            ..ctx.answer(session.req_header(), verdict.client_app, verdict.token_problem)
+            ..ctx.answer(
+                session.req_header(),
+                verdict.client_app,
+                verdict.token_problem,
+            )
         };
         respond::deny(session, verdict.decision, &a).await?;
         Ok(true)

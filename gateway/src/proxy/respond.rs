@@ -198,9 +198,10 @@ fn next_step(status: u16, facts: &Facts<'_>) -> Option<String> {
         404 => t!(lang, "error-next-404"),
         400 | 413 => t!(lang, "error-next-400"),
         500..=599 => {
-            let who = facts.support.clone().unwrap_or_else(|| {
-                t!(lang, "support-default", org = facts.org)
-            });
+            let who = facts
+                .support
+                .clone()
+                .unwrap_or_else(|| t!(lang, "support-default", org = facts.org));
             t!(lang, "error-next-5xx", who = who)
         }
         _ => return None,
@@ -304,12 +305,7 @@ async fn unauthorized(
         && let Some(r) = Reason::parse(reason)
     {
         let facts = a.facts();
-        let mut page = a.ways_on(Page::for_reason(
-            r,
-            &facts,
-            a.request_id,
-            a.chrome.clone(),
-        ));
+        let mut page = a.ways_on(Page::for_reason(r, &facts, a.request_id, a.chrome.clone()));
         let decision = if r == Reason::SignInRequired {
             Decision::SignIn
         } else {

@@ -65,25 +65,28 @@ fn an_override_replaces_the_built_in_of_its_name() {
 fn unknown_names_syntax_errors_and_unknown_keys_are_reported_where_they_are() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "sign_inn.html", "typo");
-    write(dir.path(), "mail/passcode.txt", "line one\n{% if x %}\nnever closed\n");
     write(
         dir.path(),
-        "apps.html",
-        "a\nb\n{{ t(\"no-such-key\") }}\n",
+        "mail/passcode.txt",
+        "line one\n{% if x %}\nnever closed\n",
     );
+    write(dir.path(), "apps.html", "a\nb\n{{ t(\"no-such-key\") }}\n");
     let (_, errors) = Overrides::load(dir.path());
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(errors.len(), 4, "{text:?}");
     assert!(
-        text.iter().any(|e| e.contains("sign_inn.html:0: `sign_inn.html` is not the name of a built-in template")),
+        text.iter().any(|e| e
+            .contains("sign_inn.html:0: `sign_inn.html` is not the name of a built-in template")),
         "{text:?}"
     );
     assert!(
-        text.iter().any(|e| e.contains("apps.html:3: message `no-such-key` is not in the `en` catalogue")),
+        text.iter()
+            .any(|e| e.contains("apps.html:3: message `no-such-key` is not in the `en` catalogue")),
         "{text:?}"
     );
     assert!(
-        text.iter().any(|e| e.contains("apps.html:3: message `no-such-key` is not in the `de` catalogue")),
+        text.iter()
+            .any(|e| e.contains("apps.html:3: message `no-such-key` is not in the `de` catalogue")),
         "{text:?}"
     );
     let syntax = errors
@@ -91,7 +94,10 @@ fn unknown_names_syntax_errors_and_unknown_keys_are_reported_where_they_are() {
         .find(|e| e.file.ends_with("mail/passcode.txt"))
         .expect("syntax error reported");
     assert!(syntax.line >= 2, "{syntax}");
-    assert!(syntax.message.contains("syntax error") || syntax.message.contains("unexpected"), "{syntax}");
+    assert!(
+        syntax.message.contains("syntax error") || syntax.message.contains("unexpected"),
+        "{syntax}"
+    );
 }
 
 #[test]

@@ -23,7 +23,10 @@ impl Checker<'_> {
     pub(super) fn image(&mut self, s: &S<String>, what: &str) -> Option<AppIcon> {
         let text = s.value.trim();
         if text.is_empty() {
-            self.err(s, format_args!("`{what}` is empty; name a file or an https:// URL"));
+            self.err(
+                s,
+                format_args!("`{what}` is empty; name a file or an https:// URL"),
+            );
             return None;
         }
         if let Some(rest) = text.strip_prefix("http://") {

@@ -113,9 +113,7 @@ impl Checker<'_> {
                 _ => {
                     self.err(
                         u,
-                        format_args!(
-                            "`organisation.support.url`: `{v}` is not an https:// URL"
-                        ),
+                        format_args!("`organisation.support.url`: `{v}` is not an https:// URL"),
                     );
                     None
                 }

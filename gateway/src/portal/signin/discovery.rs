@@ -4,9 +4,9 @@
 //! (`sign_in.idp_order`, then the e-mailed passcode when it is the
 //! fallback), and chooses when there is more than one.
 
-use crate::i18n::t;
 use super::PASSCODE_IDP;
 use crate::config::{Fallback, IdpKind};
+use crate::i18n::t;
 use crate::mail::normalise_email;
 use crate::oidc::Preset;
 use crate::portal::{Handler, Reply};
@@ -82,11 +82,7 @@ impl Handler<'_> {
         }
         let options = self.options();
         match options.as_slice() {
-            [] => self.start_again(
-                403,
-                &self.t("msg-no-way-title"),
-                &self.t("msg-no-way"),
-            ),
+            [] => self.start_again(403, &self.t("msg-no-way-title"), &self.t("msg-no-way")),
             [(name, _)] => self.go(name, &email, &rd).await,
             _ => self.form_page(
                 200,
@@ -117,10 +113,7 @@ impl Handler<'_> {
             })
             .collect();
         if self.sign_in.fallback == Fallback::Passcode {
-            out.push((
-                PASSCODE_IDP.to_string(),
-                self.t("msg-email-me-code"),
-            ));
+            out.push((PASSCODE_IDP.to_string(), self.t("msg-email-me-code")));
         }
         out
     }

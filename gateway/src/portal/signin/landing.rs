@@ -4,10 +4,10 @@
 //! open, each with its way to ask the owners: the app's sign-up form when
 //! it takes requests (`access_requests`), else an e-mail to its owners.
 
-use crate::i18n::t;
 use crate::access_requests;
 use crate::config::{App, AppIcon};
 use crate::html::encode_component;
+use crate::i18n::t;
 use crate::portal::{Handler, Reply, paths};
 use crate::store::{Assignment, RequestStatus, User, UserType};
 use minijinja::context;

@@ -6,10 +6,10 @@
 //! [`SignedIn`] on. These providers vouch for an id and a verified e-mail
 //! only: no groups, no MFA.
 
-use crate::i18n::t;
 use super::SignedIn;
 use super::oidc::reachable;
 use super::round_trip::PendingSignIn;
+use crate::i18n::t;
 use crate::mail::normalise_email;
 use crate::oauth2::{Oauth2Error, PendingOauth2};
 use crate::portal::{Handler, Reply, paths};

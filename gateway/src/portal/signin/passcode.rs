@@ -9,8 +9,8 @@
 //! never seen by anyone and signs nobody in (`complete` refuses the
 //! address).
 
-use crate::i18n::t;
 use super::{PASSCODE_IDP, SignedIn};
+use crate::i18n::t;
 use crate::mail::{Message, normalise_email};
 use crate::portal::{Handler, Reply};
 use crate::store::{PasscodeCheck, RateLimit, User, UserState};

@@ -82,13 +82,7 @@ impl Handler<'_> {
         };
         if limited {
             self.count_sign_in(&idp_name, "rate_limited");
-            return self.password_page(
-                429,
-                &idp_name,
-                &email,
-                &rd,
-                Some("msg-too-many-attempts"),
-            );
+            return self.password_page(429, &idp_name, &email, &rd, Some("msg-too-many-attempts"));
         }
         let check_email = email.clone();
         let verified =
@@ -114,13 +108,7 @@ impl Handler<'_> {
             }
             Ok(None) => {
                 self.count_sign_in(&idp_name, "bad_password");
-                self.password_page(
-                    401,
-                    &idp_name,
-                    &email,
-                    &rd,
-                    Some("msg-password-wrong"),
-                )
+                self.password_page(401, &idp_name, &email, &rd, Some("msg-password-wrong"))
             }
             Err(e) => self.unavailable("password check", &e),
         }

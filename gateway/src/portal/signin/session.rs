@@ -312,11 +312,7 @@ const MEMBER_DOMAIN: Refusal = (
     "msg-member-domain-title",
     "msg-member-domain",
 );
-const NOT_INVITED: (&str, &str, &str) = (
-    "not_invited",
-    "msg-not-invited-title",
-    "msg-not-invited",
-);
+const NOT_INVITED: (&str, &str, &str) = ("not_invited", "msg-not-invited-title", "msg-not-invited");
 const LINKED_ELSEWHERE: (&str, &str, &str) = (
     "identity_conflict",
     "msg-linked-elsewhere-title",
