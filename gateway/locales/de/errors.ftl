@@ -10,6 +10,7 @@ refusal-sign-out = Abmelden
 refusal-quote-id = Wenn Sie deswegen jemanden kontaktieren, nennen Sie die Anfrage-ID.
 refusal-request-id = Anfrage-ID:
 refusal-help = Hilfe:
+refusal-help-desk = der Helpdesk von { $org }
 refusal-ask-whom = Ansprechpartner:
 
 reason-not_shared-title = Diese App wurde nicht für Sie freigegeben

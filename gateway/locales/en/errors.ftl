@@ -12,6 +12,7 @@ refusal-sign-out = Sign out
 refusal-quote-id = If you contact someone about this, quote the request id.
 refusal-request-id = Request id:
 refusal-help = Help:
+refusal-help-desk = the help desk of { $org }
 refusal-ask-whom = Whom to ask:
 
 reason-not_shared-title = This app has not been shared with you

@@ -92,9 +92,7 @@ impl Handler<'_> {
                 });
                 continue;
             }
-            let ended = mine
-                .and_then(|x| x.expires_at)
-                .map(|t| self.date(t));
+            let ended = mine.and_then(|x| x.expires_at).map(|t| self.date(t));
             // Never shared and takes no requests: not shown, nothing to read.
             if ended.is_none() && a.sign_up.is_none() {
                 continue;
