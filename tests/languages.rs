@@ -93,7 +93,7 @@ async fn start(organisation: &str) -> Env {
         dir.path().join("brand/sign_in.html"),
         "{% extends \"layout.html\" %}{% block title %}{{ t(\"sign-in-title\") }}{% endblock %}\
          {% block heading %}{{ t(\"sign-in-title\") }}{% endblock %}{% block body %}\
-         <p id=\"own-words\">Tailwind partners: {{ t(\"sign-in-email-label\") }}</p>\
+         <p id=\"own-words\">Tailwind partners</p><label for=\"email\">{{ t(\"sign-in-email-label\") }}</label>\
          <form method=\"post\" action=\"/.portcullis/sign-in\"><input type=\"hidden\" name=\"csrf\" value=\"{{ csrf }}\">\
          <input type=\"hidden\" name=\"rd\" value=\"{{ rd }}\"><input id=\"email\" name=\"email\" type=\"email\" value=\"{{ email }}\">\
          <button type=\"submit\">{{ t(\"button-next\") }}</button></form>{% endblock %}",
@@ -377,6 +377,59 @@ async fn branding_shows_on_every_page_and_the_logo_is_served_once_for_a_year() {
         "{}",
         missing.body
     );
+
+    // The branded pages in German, as Chromium shows them (a laptop and a
+    // phone screenshot each), and axe-core finds no serious violation with
+    // the accent colour.
+    let mut de = env.browser(Some("de"));
+    let sign_in_de = de.open(&env.url(AUTH, "/.portcullis/sign-in")).await;
+    let missing_de = de.get(&env.url("nowhere.test", "/")).await;
+    assert!(missing_de.body.contains("Hilfe:"), "{}", missing_de.body);
+    render(
+        "branding_in_chromium",
+        &[
+            ("01-sign-in-override", &sign_in.body),
+            ("02-sign-in-de", &sign_in_de.body),
+            ("03-not-found-de", &missing_de.body),
+        ],
+    )
+    .await;
+}
+
+/// Shows `pages` in headless Chromium (tests/browser/render.mjs): a
+/// screenshot at laptop and phone size each, axe-core on each.
+async fn render(test: &str, pages: &[(&str, &str)]) {
+    support::chromium::assert_installed();
+    let shots = support::chromium::artifacts(test);
+    let dir = tempfile::tempdir().unwrap();
+    let list: Vec<serde_json::Value> = pages
+        .iter()
+        .map(|(name, html)| {
+            let file = dir.path().join(format!("{name}.html"));
+            std::fs::write(&file, html).unwrap();
+            serde_json::json!({ "name": name, "html_file": file })
+        })
+        .collect();
+    let input = dir.path().join("render.json");
+    std::fs::write(
+        &input,
+        serde_json::json!({ "screenshots": shots, "timeout_ms": 10_000, "pages": list })
+            .to_string(),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) =
+        support::chromium::run("render.mjs", &input, std::time::Duration::from_secs(60)).await;
+    assert!(
+        ok,
+        "render failed (screenshots in {}):\n{stderr}\n{stdout}",
+        shots.display()
+    );
+    for (name, _) in pages {
+        assert!(
+            shots.join(format!("{name}.png")).exists(),
+            "no screenshot of {name}"
+        );
+    }
 }
 
 /// A guest refused an app that was not shared with them is told whom to
@@ -406,7 +459,7 @@ async fn a_refusal_names_the_owners_and_the_help_desk_in_the_language_asked() {
     assert!(body.contains("data-reason=\"not_shared\""), "{body}");
     assert!(
         body.contains(
-            "ask the owners of the app (olga@tailwindtraders.example, members of the group wiki-admins) to share it with you"
+            "ask the app&#39;s owners (olga@tailwindtraders.example, members of the group wiki-admins) to share it with you"
         ),
         "{body}"
     );

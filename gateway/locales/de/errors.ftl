@@ -10,6 +10,7 @@ refusal-sign-out = Abmelden
 refusal-quote-id = Wenn Sie deswegen jemanden kontaktieren, nennen Sie die Anfrage-ID.
 refusal-request-id = Anfrage-ID:
 refusal-help = Hilfe:
+refusal-help-desk = der Helpdesk von { $org }
 refusal-ask-whom = Ansprechpartner:
 
 reason-not_shared-title = Diese App wurde nicht für Sie freigegeben
@@ -53,7 +54,7 @@ reason-not_invited-title = Diese Einladung ist nicht für Sie
 reason-not_invited-what = Dieser Einladungslink gilt nicht für Sie: Er wurde nicht gefunden, oder er wurde an eine andere E-Mail-Adresse gesendet.
 reason-not_invited-next = Prüfen Sie, ob Sie den ganzen Link aus der E-Mail geöffnet haben und mit der Adresse angemeldet sind, an die er ging. Andernfalls fragen Sie { $who }.
 
-ask-inviter = { $inviter }, die Person, die Sie eingeladen hat
+ask-inviter = { $inviter }
 ask-owner = die Verantwortliche bzw. den Verantwortlichen der App ({ $owners })
 ask-owners = die Verantwortlichen der App ({ $owners })
 ask-group = Mitglieder der Gruppe { $group }

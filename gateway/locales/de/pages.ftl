@@ -196,6 +196,7 @@ manage-requests = Zugriffsanfragen
 manage-request-asked = { $email } hat am { $date } angefragt
 manage-review = prüfen
 manage-no-requests = Keine Anfragen offen.
+manage-end-heading = Zugriff von { $guest } beenden?
 manage-end-title = Zugriff von { $guest } beenden?
 manage-end-what = { $guest } kann { $app } nicht mehr öffnen: Die nächste Seite, die geladen wird, wird innerhalb von Sekunden abgelehnt. Andere Apps sind nicht betroffen.
 manage-end-again = Sie können die Person später erneut einladen.

@@ -12,6 +12,7 @@ refusal-sign-out = Sign out
 refusal-quote-id = If you contact someone about this, quote the request id.
 refusal-request-id = Request id:
 refusal-help = Help:
+refusal-help-desk = the help desk of { $org }
 refusal-ask-whom = Whom to ask:
 
 reason-not_shared-title = This app has not been shared with you
@@ -56,9 +57,9 @@ reason-not_invited-what = This invitation link is not valid for you: it was not 
 reason-not_invited-next = Check that you opened the whole link from the e-mail, and that you are signed in with the address it was sent to. Otherwise, ask { $who }.
 
 # Whom to ask, most specific first. $owners: e-mail addresses and groups.
-ask-inviter = { $inviter }, who invited you
-ask-owner = the owner of the app ({ $owners })
-ask-owners = the owners of the app ({ $owners })
+ask-inviter = { $inviter }
+ask-owner = the app's owner ({ $owners })
+ask-owners = the app's owners ({ $owners })
 ask-group = members of the group { $group }
 ask-support = { $support }
 ask-fallback = the person who invited you or the help desk of { $org }

@@ -212,6 +212,7 @@ manage-requests = Sign-up requests
 manage-request-asked = { $email } asked on { $date }
 manage-review = review
 manage-no-requests = No requests waiting.
+manage-end-heading = End { $guest }'s access?
 manage-end-title = End access for { $guest }?
 manage-end-what = { $guest } can no longer open { $app }: the next page they load is refused, within seconds. Their other apps are not touched.
 manage-end-again = You can invite them again later.

@@ -198,10 +198,10 @@ fn templates_escape_text_and_arguments_but_not_markup_they_made() {
     add_to(&mut env);
     env.add_template(
         "a.html",
-        r#"{% set b %}<strong>{{ who }}</strong>{% endset %}{{ t("ask-inviter", inviter=b) }}|{{ t("ask-inviter", inviter=who) }}"#,
+        r#"{% set b %}<strong>{{ who }}</strong>{% endset %}{{ t("refusal-signed-in-as", email=b) }}|{{ t("refusal-signed-in-as", email=who) }}"#,
     )
     .expect("parses");
-    env.add_template("a.txt", r#"{{ t("ask-inviter", inviter=who) }}"#)
+    env.add_template("a.txt", r#"{{ t("refusal-signed-in-as", email=who) }}"#)
         .expect("parses");
     let ctx = minijinja::context! { lang => "de", who => "<A&B>" };
     let html = env
@@ -210,13 +210,13 @@ fn templates_escape_text_and_arguments_but_not_markup_they_made() {
         .expect("renders");
     assert_eq!(
         html,
-        "<strong>&lt;A&amp;B&gt;</strong>, die Person, die Sie eingeladen hat|&lt;A&amp;B&gt;, die Person, die Sie eingeladen hat"
+        "Sie sind angemeldet als <strong>&lt;A&amp;B&gt;</strong>.|Sie sind angemeldet als &lt;A&amp;B&gt;."
     );
     let text = env
         .get_template("a.txt")
         .and_then(|t| t.render(&ctx))
         .expect("renders");
-    assert_eq!(text, "<A&B>, die Person, die Sie eingeladen hat");
+    assert_eq!(text, "Sie sind angemeldet als <A&B>.");
 }
 
 #[test]

@@ -395,7 +395,7 @@ impl Handler<'_> {
             .await?
             .into_iter()
             .find(|e| e.action == "signed_in")
-            .map(|e| invitations::date(e.at));
+            .map(|e| self.date(e.at));
         Ok((mfa, last))
     }
 

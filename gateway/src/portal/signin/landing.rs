@@ -87,14 +87,12 @@ impl Handler<'_> {
             if live {
                 apps.push(context! {
                     url,
-                    until => mine.and_then(|x| x.expires_at).map(crate::invitations::date),
+                    until => mine.and_then(|x| x.expires_at).map(|t| self.date(t)),
                     ..self.tile(a)
                 });
                 continue;
             }
-            let ended = mine
-                .and_then(|x| x.expires_at)
-                .map(crate::invitations::date);
+            let ended = mine.and_then(|x| x.expires_at).map(|t| self.date(t));
             // Never shared and takes no requests: not shown, nothing to read.
             if ended.is_none() && a.sign_up.is_none() {
                 continue;
@@ -177,7 +175,7 @@ impl Handler<'_> {
                         .into_iter()
                         .find(|r| r.user_id == user.id && r.status == RequestStatus::Pending)
                     {
-                        Some(r) => Ask::Pending(crate::invitations::date(r.created_at)),
+                        Some(r) => Ask::Pending(self.date(r.created_at)),
                         None => Ask::SignUp(format!(
                             "/.portcullis/sign-up/form?app={}",
                             encode_component(&app.name)
@@ -221,7 +219,7 @@ pub(in crate::portal) fn with_icon_sources(mut reply: Reply, apps: &[App]) -> Re
     for (name, value) in &mut reply.headers {
         if *name == "content-security-policy" {
             *value = value.replacen(
-                "img-src data:",
+                "img-src data: 'self'",
                 &format!("img-src {}", sources.join(" ")),
                 1,
             );
