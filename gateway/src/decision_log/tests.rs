@@ -124,7 +124,15 @@ fn trace_of(
     let mut rx = log.take_receiver().expect("receiver");
     let p = rx.try_recv().expect("recorded");
     let row = trace::build(&p);
-    serde_json::from_str(&row.entry).expect("trace JSON")
+    let t: Trace = serde_json::from_str(&row.entry).expect("trace JSON");
+    // The writer serialises a borrowed view, not a `Trace`: both must give
+    // the same fields in the same order (what `explain --json` prints).
+    assert_eq!(
+        serde_json::to_string(&t).expect("json"),
+        *row.entry,
+        "the written trace is a Trace"
+    );
+    t
 }
 
 #[test]
