@@ -361,7 +361,11 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         time: Shown(Rfc3339Secs(p.at)),
         decision: p.decision.as_str(),
         reason,
-        why: p.early.as_str().or(p.why.map(Why::as_str)).unwrap_or("none"),
+        why: p
+            .early
+            .as_str()
+            .or(p.why.map(Why::as_str))
+            .unwrap_or("none"),
         deciding_policy: blocked_by.map(|b| &*b.name),
         recheck: p.recheck,
         app,

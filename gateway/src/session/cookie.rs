@@ -96,24 +96,21 @@ where
     I: IntoIterator<Item = &'a [u8]>,
 {
     let name = cookie_name(https).as_bytes();
-    headers
-        .into_iter()
-        .flat_map(pairs)
-        .find_map(|pair| {
-            let pair = trim(pair);
-            let eq = memchr::memchr(b'=', pair)?;
-            let (n, v) = pair.split_at(eq);
-            if trim(n) != name {
-                return None;
-            }
-            let v = trim(v.get(1..)?);
-            let v = match v {
-                [b'"', inner @ .., b'"'] => inner,
-                _ => v,
-            };
-            let v = std::str::from_utf8(v).ok()?;
-            looks_like_jwt(v).then_some(v)
-        })
+    headers.into_iter().flat_map(pairs).find_map(|pair| {
+        let pair = trim(pair);
+        let eq = memchr::memchr(b'=', pair)?;
+        let (n, v) = pair.split_at(eq);
+        if trim(n) != name {
+            return None;
+        }
+        let v = trim(v.get(1..)?);
+        let v = match v {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => v,
+        };
+        let v = std::str::from_utf8(v).ok()?;
+        looks_like_jwt(v).then_some(v)
+    })
 }
 
 /// Three base64url segments (each may be empty) joined by two dots; one

@@ -423,7 +423,7 @@ fn assertion_verifies_against_jwks() {
     assert_eq!(back.sub, user.sub);
     assert_eq!(back.email, user.email);
     assert_eq!(back.user_type, UserType::Guest);
-    assert_eq!(back.groups, user.groups);
+    assert_eq!(back.groups, *user.groups);
     assert_eq!(back.aud, "payroll");
     assert!(back.exp - back.iat <= 60);
     assert_eq!(

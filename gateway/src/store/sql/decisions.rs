@@ -48,9 +48,7 @@ fn insert_text(rows: usize) -> &'static str {
             })
             .collect()
     });
-    texts
-        .get(rows.ilog2() as usize)
-        .map_or("", String::as_str)
+    texts.get(rows.ilog2() as usize).map_or("", String::as_str)
 }
 
 impl Backend {
