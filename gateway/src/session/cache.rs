@@ -12,7 +12,8 @@ use sha2::{Digest as _, Sha256};
 use super::{ASSERTION_TTL_SECS, KeyRing, SessionClaims, SessionError, Subject};
 
 /// Default memory budget of the verified-token cache (`server.session_cache_bytes`):
-/// about 75k sessions at ~900 bytes each (the test `memory_per_cached_session`).
+/// about 145k sessions at ~450 bytes each (the tests `memory_per_cached_session`
+/// and `a_typical_session_weighs_at_most_512_bytes`).
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
 /// Default longest time a verified token stays cached even if its `exp` is
