@@ -610,14 +610,14 @@ async fn session_tokens_of_the_wrong_kind_or_host_are_refused() {
     let now = unix_now();
     let claims = |f: &dyn Fn(&mut SessionClaims)| {
         let mut c = SessionClaims {
-            iss: portcullis::server::ISSUER.to_string(),
+            iss: portcullis::server::ISSUER.into(),
             sub: id.clone(),
             aud: "open.test".into(),
             email: format!("tess@{MEMBER_DOMAIN}"),
             user_type: UserType::Member,
-            groups: vec![],
+            groups: Default::default(),
             idp: "partner-api".into(),
-            amr: vec!["pwd".into()],
+            amr: vec!["pwd".to_string()].into(),
             auth_time: now - 60,
             iat: now,
             exp: now + 3600,

@@ -80,14 +80,14 @@ fn with_cookie(gw: &Gateway, host: &str, path: &str, cookie: &str) -> reqwest::R
 /// replica whose clock is off would mint them.
 fn skewed_session(host: &str, id: &str, local: &str, iat: i64, exp: i64) -> SessionClaims {
     SessionClaims {
-        iss: portcullis::server::ISSUER.to_string(),
+        iss: portcullis::server::ISSUER.into(),
         sub: id.to_string(),
-        aud: host.to_string(),
+        aud: host.into(),
         email: format!("{local}@{MEMBER_DOMAIN}"),
         user_type: UserType::Member,
-        groups: Vec::new(),
-        idp: "partner-api".to_string(),
-        amr: vec!["pwd".to_string()],
+        groups: Default::default(),
+        idp: "partner-api".into(),
+        amr: vec!["pwd".to_string()].into(),
         auth_time: iat,
         iat,
         exp,

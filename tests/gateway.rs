@@ -1530,14 +1530,14 @@ async fn a_signing_key_added_by_another_replica_is_trusted_and_signs() {
     let ring = KeyRing::from_records(portcullis::server::ISSUER, vec![record.clone()], now + 1)
         .expect("ring of the new key");
     let claims = SessionClaims {
-        iss: portcullis::server::ISSUER.to_string(),
+        iss: portcullis::server::ISSUER.into(),
         sub: id.clone(),
-        aud: "open.test".to_string(),
+        aud: "open.test".into(),
         email: format!("kai@{MEMBER_DOMAIN}"),
         user_type: UserType::Member,
-        groups: vec![],
-        idp: "partner-api".to_string(),
-        amr: vec!["pwd".to_string()],
+        groups: Default::default(),
+        idp: "partner-api".into(),
+        amr: vec!["pwd".to_string()].into(),
         auth_time: now - 60,
         iat: now,
         exp: now + 3600,

@@ -79,14 +79,14 @@ async fn a_guest_is_reminded_denied_at_the_end_then_blocked_and_signed_out() {
     let now = unix_now();
     let sid = portcullis::session::new_sid();
     let claims = SessionClaims {
-        iss: portcullis::server::ISSUER.to_string(),
+        iss: portcullis::server::ISSUER.into(),
         sub: id.clone(),
-        aud: "crm.test".to_string(),
+        aud: "crm.test".into(),
         email: GUEST.to_string(),
         user_type: UserType::Guest,
-        groups: Vec::new(),
-        idp: "partner-api".to_string(),
-        amr: vec!["pwd".to_string()],
+        groups: Default::default(),
+        idp: "partner-api".into(),
+        amr: vec!["pwd".to_string()].into(),
         auth_time: now - 60,
         iat: now,
         exp: now + 3600,

@@ -89,14 +89,14 @@ async fn reloads_that_reorder_add_and_remove_apps_never_misroute_a_request() {
         let id = gw.add_user(&email, UserType::Member).await;
         for (a, name) in APPS.iter().enumerate() {
             let claims = SessionClaims {
-                iss: portcullis::server::ISSUER.to_string(),
+                iss: portcullis::server::ISSUER.into(),
                 sub: id.clone(),
-                aud: format!("{name}.test"),
+                aud: format!("{name}.test").into(),
                 email: email.clone(),
                 user_type: UserType::Member,
-                groups: Vec::new(),
-                idp: "partner-api".to_string(),
-                amr: vec!["pwd".to_string()],
+                groups: Default::default(),
+                idp: "partner-api".into(),
+                amr: vec!["pwd".to_string()].into(),
                 auth_time: now - 60,
                 iat: now,
                 exp: now + 3600,

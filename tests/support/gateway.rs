@@ -327,13 +327,13 @@ impl Gateway {
     ) -> String {
         let now = unix_now();
         let claims = SessionClaims {
-            iss: portcullis::server::ISSUER.to_string(),
+            iss: portcullis::server::ISSUER.into(),
             sub: user_id.to_string(),
-            aud: host.to_ascii_lowercase(),
+            aud: host.to_ascii_lowercase().into(),
             email: email.to_string(),
             user_type,
             groups: groups.iter().map(|g| g.to_string()).collect(),
-            idp: "partner-api".to_string(),
+            idp: "partner-api".into(),
             amr: amr.iter().map(|a| a.to_string()).collect(),
             auth_time: now - auth_age,
             iat: now,

@@ -900,8 +900,8 @@ pub(super) struct ServerFile {
     pub(super) max_connections_per_client: Option<S<u32>>,
     /// The memory, in bytes, the verified-token cache may hold (session
     /// cookies and bearer tokens verified once, then served from memory
-    /// until they expire). At ~900 bytes a session, the default holds
-    /// about 75k sessions; when full, the least used go first and are
+    /// until they expire). At ~450 bytes a session, the default holds
+    /// about 145k sessions; when full, the least used go first and are
     /// verified again on their next request.
     #[serde(default)]
     #[schemars(with = "Option<u64>", range(min = 1_048_576), extend("default" = 67_108_864))]

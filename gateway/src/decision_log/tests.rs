@@ -57,9 +57,9 @@ fn claims(user_type: UserType) -> Arc<crate::session::SessionClaims> {
         aud: "payroll.localhost".into(),
         email: "Anna@Contoso.com".into(),
         user_type,
-        groups: vec![],
+        groups: Arc::default(),
         idp: "partner".into(),
-        amr: vec!["pwd".into()],
+        amr: ["pwd".to_string()].into(),
         auth_time: 1_800_000_000 - 600,
         iat: 1_800_000_000 - 600,
         exp: 1_800_000_000 + 3600,
@@ -124,7 +124,15 @@ fn trace_of(
     let mut rx = log.take_receiver().expect("receiver");
     let p = rx.try_recv().expect("recorded");
     let row = trace::build(&p);
-    serde_json::from_str(&row.entry).expect("trace JSON")
+    let t: Trace = serde_json::from_str(&row.entry).expect("trace JSON");
+    // The writer serialises a borrowed view, not a `Trace`: both must give
+    // the same fields in the same order (what `explain --json` prints).
+    assert_eq!(
+        serde_json::to_string(&t).expect("json"),
+        *row.entry,
+        "the written trace is a Trace"
+    );
+    t
 }
 
 #[test]
@@ -280,7 +288,7 @@ fn recorded(
 ) -> Trace {
     let mut c = (*claims(user_type.unwrap_or(UserType::Guest))).clone();
     if mfa {
-        c.amr = vec!["mfa".into()];
+        c.amr = vec!["mfa".to_string()].into();
     }
     let c = Arc::new(c);
     let request = Request {

@@ -15,7 +15,6 @@ use crate::store::decisions::NewDecision;
 use rules::{Decision, Request, User, Why};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// One decision's trace (the `explain --json` object).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,11 +132,125 @@ fn reason(p: &Pending, blocked_by: Option<&rules::Policy>) -> Option<&'static st
     .map(Reason::as_str)
 }
 
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+/// A Unix time as RFC 3339, UTC, whole seconds (`2026-12-07T14:40:00Z`),
+/// written straight into the JSON (no `String` per time); empty when out of
+/// RFC 3339's range, as `time`'s formatter refuses it.
+#[derive(Clone, Copy)]
+struct Rfc3339Secs(i64);
+
+impl std::fmt::Display for Rfc3339Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Ok(t) = OffsetDateTime::from_unix_timestamp(self.0) else {
+            return Ok(());
+        };
+        if !(0..=9999).contains(&t.year()) {
+            return Ok(());
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+}
+
+/// Serialised as its `Display` text, without an intermediate `String`.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// An allow's policy: what the request's own evaluation traced.
+struct AllowWhy {
+    result: &'static str,
+    satisfied: bool,
+}
+
+impl std::fmt::Display for AllowWhy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let met = if self.satisfied { "met" } else { "not met" };
+        write!(f, "all conditions match; asks {} ({met})", self.result)
+    }
+}
+
+/// [`Trace`] as the writer serialises it: the same fields in the same
+/// order (`a_written_trace_reads_back_as_the_same_json` holds them
+/// together), borrowed from the entry and its rules rather than copied into
+/// ~30 `String`s; building the owned `Trace` was the largest part of the
+/// log's cost per allow (issue 21).
+#[derive(Serialize)]
+struct TraceOut<'a> {
+    request_id: &'a str,
+    time: Shown<Rfc3339Secs>,
+    decision: &'static str,
+    reason: Option<&'static str>,
+    why: &'static str,
+    deciding_policy: Option<&'a str>,
+    recheck: bool,
+    app: &'a str,
+    host: &'a str,
+    method: &'a str,
+    path: &'a str,
+    user: Option<TraceUserOut<'a>>,
+    client_ip: Shown<std::net::IpAddr>,
+    country: &'a str,
+    locations: Vec<&'a str>,
+    platform: &'static str,
+    client_app: &'static str,
+    mfa: bool,
+    mfa_strength: &'static str,
+    mfa_asked: &'static str,
+    signed_in_ago: Option<u64>,
+    access_ended: Option<Shown<Rfc3339Secs>>,
+    policies_complete: bool,
+    policies: PoliciesOut<'a>,
+}
+
+#[derive(Serialize)]
+struct TraceUserOut<'a> {
+    id: &'a str,
+    email: &'a str,
+    #[serde(rename = "type")]
+    user_type: &'static str,
+    groups: GroupsOut<'a>,
+    assigned: bool,
+}
+
+/// The entry's groups, one after the other from its text buffer.
+struct GroupsOut<'a>(&'a Pending);
+
+impl Serialize for GroupsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.groups())
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PoliciesOut<'a> {
+    /// A refusal: every policy for the app, explained anew.
+    Explained(Vec<TracePolicy>),
+    /// An allow: the policies that applied.
+    Applied(Vec<AppliedOut<'a>>),
+}
+
+#[derive(Serialize)]
+struct AppliedOut<'a> {
+    name: &'a str,
+    state: &'static str,
+    applies: bool,
+    result: &'static str,
+    satisfied: Option<bool>,
+    condition: &'static str,
+    why: Shown<AllowWhy>,
 }
 
 /// Builds the trace and the store's row for `p`.
@@ -148,70 +261,56 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         .apps
         .get(p.app as usize)
         .map_or("", |a| a.name.as_str());
-    let groups: Vec<String> = p.groups().map(str::to_owned).collect();
-    let email = p
-        .claims
-        .as_ref()
-        .map(|c| c.email.to_ascii_lowercase())
-        .unwrap_or_default();
+    // Lower-cased only when it is not already (it nearly always is).
+    let email: std::borrow::Cow<'_, str> = match &p.claims {
+        Some(c) if c.email.bytes().any(|b| b.is_ascii_uppercase()) => {
+            c.email.to_ascii_lowercase().into()
+        }
+        Some(c) => c.email.as_str().into(),
+        None => "".into(),
+    };
     let strength = p
         .claims
         .as_ref()
         .map_or(rules::MfaStrength::None, |c| c.mfa_strength());
-    let mfa = strength;
     let signed_in_ago = p
         .claims
         .as_ref()
         .map(|c| c.signed_in_ago(p.at).max(0) as u64);
-    let request = Request {
-        user: match (&p.claims, p.user_type) {
-            (Some(_), Some(user_type)) => Some(User {
-                email: &email,
-                user_type,
-                groups: &groups,
-                assigned: p.assigned,
-            }),
-            _ => None,
-        },
-        app: p.app as rules::AppId,
-        path: p.path(),
-        method: p.method(),
-        ip: Some(p.client_ip),
-        country: p.country,
-        platform: p.platform,
-        client_app: p.client_app,
-        mfa,
-        signed_in_ago: signed_in_ago.map(std::time::Duration::from_secs),
-    };
     let blocked_by = match p.why {
         Some(Why::BlockedByPolicy(i)) => rules.policies().get(i as usize),
         _ => None,
     };
     let complete = p.decision != Decision::Allow && p.early == Early::Rules;
-    let explained = complete.then(|| rules::explain(rules, &request));
-    // An allow is not evaluated again: what its applying policies asked
-    // is in their results.
-    let mfa_asked = match &explained {
-        Some(e) => e.mfa_asked,
-        None => p
-            .applied
-            .iter()
-            .filter(|a| {
-                rules
-                    .policies()
-                    .get(a.index as usize)
-                    .is_some_and(|pol| pol.state == rules::State::Enabled)
-            })
-            .map(|a| match a.result {
-                rules::Requirement::PhishingResistantMfa => rules::MfaStrength::PhishingResistant,
-                rules::Requirement::Mfa => rules::MfaStrength::Mfa,
-                _ => rules::MfaStrength::None,
-            })
-            .max()
-            .unwrap_or_default(),
-    };
-    let policies = if let Some(e) = &explained {
-        e.policies
+    // A refusal is explained anew against the rules that decided it: every
+    // policy for the app, with the condition that decided each. An allow
+    // is not evaluated again: what its applying policies asked is in their
+    // results.
+    let (mfa_asked, policies) = if complete {
+        let groups: Vec<String> = p.groups().map(str::to_owned).collect();
+        let request = Request {
+            user: match (&p.claims, p.user_type) {
+                (Some(_), Some(user_type)) => Some(User {
+                    email: &email,
+                    user_type,
+                    groups: &groups,
+                    assigned: p.assigned,
+                }),
+                _ => None,
+            },
+            app: p.app as rules::AppId,
+            path: p.path(),
+            method: p.method(),
+            ip: Some(p.client_ip),
+            country: p.country,
+            platform: p.platform,
+            client_app: p.client_app,
+            mfa: strength,
+            signed_in_ago: signed_in_ago.map(std::time::Duration::from_secs),
+        };
+        let e = rules::explain(rules, &request);
+        let policies = e
+            .policies
             .iter()
             .filter(|t| t.reason != rules::Reason::AppNotIncluded)
             .map(|t| TracePolicy {
@@ -223,80 +322,86 @@ pub(super) fn build(p: &Pending) -> NewDecision {
                 condition: t.reason.as_str().into(),
                 why: t.detail(rules, &request),
             })
-            .collect()
+            .collect();
+        (e.mfa_asked, PoliciesOut::Explained(policies))
     } else {
-        p.applied
-            .iter()
-            .filter_map(|a| {
-                let policy = rules.policies().get(a.index as usize)?;
-                let met = if a.satisfied { "met" } else { "not met" };
-                Some(TracePolicy {
-                    name: policy.name.to_string(),
-                    state: policy.state.as_str().into(),
-                    applies: true,
-                    result: a.result.as_str().into(),
-                    satisfied: Some(a.satisfied),
-                    condition: rules::Reason::Applies.as_str().into(),
-                    why: format!("all conditions match; asks {} ({met})", a.result.as_str()),
-                })
-            })
-            .collect()
+        let mut asked = rules::MfaStrength::None;
+        let mut applied = Vec::with_capacity(p.applied.len());
+        for a in &p.applied {
+            let Some(policy) = rules.policies().get(a.index as usize) else {
+                continue;
+            };
+            if policy.state == rules::State::Enabled {
+                asked = asked.max(match a.result {
+                    rules::Requirement::PhishingResistantMfa => {
+                        rules::MfaStrength::PhishingResistant
+                    }
+                    rules::Requirement::Mfa => rules::MfaStrength::Mfa,
+                    _ => rules::MfaStrength::None,
+                });
+            }
+            applied.push(AppliedOut {
+                name: &policy.name,
+                state: policy.state.as_str(),
+                applies: true,
+                result: a.result.as_str(),
+                satisfied: Some(a.satisfied),
+                condition: rules::Reason::Applies.as_str(),
+                why: Shown(AllowWhy {
+                    result: a.result.as_str(),
+                    satisfied: a.satisfied,
+                }),
+            });
+        }
+        (asked, PoliciesOut::Applied(applied))
     };
     let reason = reason(p, blocked_by);
-    let locations = rules
-        .location_names(&rules.locations_of(Some(p.client_ip), p.country))
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let trace = Trace {
-        request_id: p.request_id().to_owned(),
-        time: rfc3339(p.at),
-        decision: p.decision.as_str().into(),
-        reason: reason.map(Into::into),
+    let trace = TraceOut {
+        request_id: p.request_id(),
+        time: Shown(Rfc3339Secs(p.at)),
+        decision: p.decision.as_str(),
+        reason,
         why: p
             .early
             .as_str()
             .or(p.why.map(Why::as_str))
-            .unwrap_or("none")
-            .into(),
-        deciding_policy: blocked_by.map(|b| b.name.to_string()),
+            .unwrap_or("none"),
+        deciding_policy: blocked_by.map(|b| &*b.name),
         recheck: p.recheck,
-        app: app.to_owned(),
-        host: p.host().to_owned(),
-        method: p.method().to_owned(),
-        path: p.path().to_owned(),
-        user: match (&p.claims, p.user_type) {
-            (Some(c), user_type) => Some(TraceUser {
-                id: c.sub.clone(),
-                email,
-                user_type: user_type.unwrap_or(c.user_type).as_str().into(),
-                groups,
-                assigned: p.assigned,
-            }),
-            _ => None,
-        },
-        client_ip: p.client_ip.to_string(),
-        country: p.country.as_str().into(),
-        locations,
-        platform: p.platform.as_str().into(),
-        client_app: p.client_app.as_str().into(),
+        app,
+        host: p.host(),
+        method: p.method(),
+        path: p.path(),
+        user: p.claims.as_ref().map(|c| TraceUserOut {
+            id: &c.sub,
+            email: &email,
+            user_type: p.user_type.unwrap_or(c.user_type).as_str(),
+            groups: GroupsOut(p),
+            assigned: p.assigned,
+        }),
+        client_ip: Shown(p.client_ip),
+        country: p.country.as_str(),
+        locations: rules.location_names(&rules.locations_of(Some(p.client_ip), p.country)),
+        platform: p.platform.as_str(),
+        client_app: p.client_app.as_str(),
         mfa: strength.is_mfa(),
-        mfa_strength: Some(strength.as_str().into()),
-        mfa_asked: Some(mfa_asked.as_str().into()),
+        mfa_strength: strength.as_str(),
+        mfa_asked: mfa_asked.as_str(),
         signed_in_ago,
-        access_ended: p.access_ended.map(rfc3339),
+        access_ended: p.access_ended.map(|t| Shown(Rfc3339Secs(t))),
         policies_complete: complete,
         policies,
     };
+    // Strings, numbers and lists always serialise.
+    let entry = serde_json::to_string(&trace).unwrap_or_default();
     NewDecision {
-        request_id: trace.request_id.clone(),
+        request_id: p.request_id().into(),
         at: OffsetDateTime::from_unix_timestamp(p.at).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        app: trace.app.clone(),
-        user_id: trace.user.as_ref().map(|u| u.id.clone()),
+        app: app.into(),
+        user_id: p.claims.as_ref().map(|c| c.sub.as_str().into()),
         decision: p.decision.as_str(),
         reason,
-        // A struct of strings, numbers and lists always serialises.
-        entry: serde_json::to_string(&trace).unwrap_or_default(),
+        entry: entry.into(),
     }
 }
 
@@ -419,5 +524,26 @@ pub fn write_policy_table<S: AsRef<str>>(out: &mut String, rows: &[[S; 5]]) {
         }
         out.push_str(&row[4]);
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rfc3339Secs;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    #[test]
+    fn times_are_written_as_rfc3339_in_whole_seconds() {
+        for unix in [0, 1, 59, 951_782_400, 1_800_000_000, 253_402_300_799] {
+            let want = OffsetDateTime::from_unix_timestamp(unix)
+                .expect("time")
+                .format(&Rfc3339)
+                .expect("rfc 3339");
+            assert_eq!(Rfc3339Secs(unix).to_string(), want);
+        }
+        // Outside RFC 3339's years: nothing, as before.
+        assert_eq!(Rfc3339Secs(253_402_300_800).to_string(), "");
+        assert_eq!(Rfc3339Secs(i64::MAX).to_string(), "");
     }
 }

@@ -143,7 +143,7 @@ impl Handler<'_> {
             );
         };
         let claims = SessionClaims {
-            aud: self.req.host.to_string(),
+            aud: self.req.host.into(),
             iat: self.now,
             ..handoff.claims
         };

@@ -366,12 +366,14 @@ impl Handler<'_> {
         methods: &[&str],
     ) -> Result<(SessionClaims, String), Reply> {
         let mut c = claims.clone();
-        crate::session::set_mfa_amr(&mut c.amr, strength);
+        let mut amr = c.amr.to_vec();
+        crate::session::set_mfa_amr(&mut amr, strength);
         for m in methods {
-            if !c.amr.iter().any(|a| a == m) {
-                c.amr.push(m.to_string());
+            if !amr.iter().any(|a| a == m) {
+                amr.push(m.to_string());
             }
         }
+        c.amr = amr.into();
         c.iat = self.now;
         match self.gateway.keys.load().issue(&c) {
             Ok(token) => {

@@ -213,29 +213,36 @@ pub fn sanitize(req: &mut RequestHeader) {
 /// `Secure`) to the HTTPS listener of the same host too, and that token is
 /// just as valid there. (Found by the `cookie` fuzz target's property.)
 pub fn strip_session_cookies(req: &mut RequestHeader) {
-    strip_cookie(req, cookie::COOKIE_NAME);
-    strip_cookie(req, cookie::SECURE_COOKIE_NAME);
+    strip_cookies(req, &[cookie::COOKIE_NAME, cookie::SECURE_COOKIE_NAME]);
 }
 
 /// Removes one cookie by name from every `Cookie` header, keeping the others.
 pub fn strip_cookie(req: &mut RequestHeader, cookie: &str) {
-    let name = cookie.as_bytes();
+    strip_cookies(req, &[cookie]);
+}
+
+/// Removes the cookies named `names` from every `Cookie` header, keeping
+/// the others in order: one pass to find them, one to rebuild the header
+/// when there are any (issue 21: the session cookie's two names were two
+/// byte-by-byte passes of their own).
+fn strip_cookies(req: &mut RequestHeader, names: &[&str]) {
     let is_ours = |c: &[u8]| {
-        let n = c.split(|&b| b == b'=').next().unwrap_or_default();
-        n.trim_ascii() == name
+        let n = memchr::memchr(b'=', c).map_or(c, |eq| &c[..eq]);
+        let n = n.trim_ascii();
+        names.iter().any(|name| n == name.as_bytes())
     };
     // Most requests carry no such cookie: no allocation then.
-    let present = req.headers.get_all("cookie").iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b';')
-            .any(|c| is_ours(c.trim_ascii()))
-    });
+    let present = req
+        .headers
+        .get_all("cookie")
+        .iter()
+        .any(|v| cookie::pairs(v.as_bytes()).any(|c| is_ours(c.trim_ascii())));
     if !present {
         return;
     }
     let mut kept: Vec<u8> = Vec::new();
     for v in req.headers.get_all("cookie") {
-        for c in v.as_bytes().split(|&b| b == b';').map(<[u8]>::trim_ascii) {
+        for c in cookie::pairs(v.as_bytes()).map(<[u8]>::trim_ascii) {
             if c.is_empty() || is_ours(c) {
                 continue;
             }

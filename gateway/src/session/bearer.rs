@@ -467,14 +467,14 @@ impl BearerVerifier {
         let auth_time = numeric_date(c, "auth_time")?.or(iat).unwrap_or(now);
         let user_type = user_type_of(cfg, email)?;
         Ok(SessionClaims {
-            iss: cfg.issuer.clone(),
+            iss: cfg.issuer.as_str().into(),
             sub: format!("{}:{sub}", cfg.name),
-            aud: cfg.audience.clone(),
+            aud: cfg.audience.as_str().into(),
             email: email.to_owned(),
             user_type,
-            groups,
-            idp: cfg.name.clone(),
-            amr,
+            groups: groups.into(),
+            idp: cfg.name.as_str().into(),
+            amr: amr.into(),
             auth_time,
             iat: iat.unwrap_or(now),
             exp,

@@ -1,7 +1,9 @@
 //! Verified-token cache: a token is verified once, then served from memory
 //! until it expires.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
@@ -10,7 +12,8 @@ use sha2::{Digest as _, Sha256};
 use super::{ASSERTION_TTL_SECS, KeyRing, SessionClaims, SessionError, Subject};
 
 /// Default memory budget of the verified-token cache (`server.session_cache_bytes`):
-/// about 75k sessions at ~900 bytes each (the test `memory_per_cached_session`).
+/// about 145k sessions at ~450 bytes each (the tests `memory_per_cached_session`
+/// and `a_typical_session_weighs_at_most_512_bytes`).
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
 /// Default longest time a verified token stays cached even if its `exp` is
@@ -23,17 +26,25 @@ type Key = [u8; 32];
 #[derive(Clone)]
 struct Entry {
     claims: Arc<SessionClaims>,
-    /// When the entry goes (monotonic): never past the token's `exp`, nor
-    /// past the cache's max TTL from insertion.
-    expires: Instant,
+    /// When the entry goes, in milliseconds after the cache's `epoch`
+    /// (monotonic): never past the token's `exp`, nor past the cache's max
+    /// TTL from insertion. (An `Instant` is 16 bytes: with the weight
+    /// beside it, the entry stays 24.)
+    expires: u64,
+    /// What it weighs ([`Bytes`]), worked out once at insertion: what is
+    /// shared depends on the interner then, and the cache asks again at
+    /// removal.
+    weight: u32,
 }
 
 /// What a cached token costs in memory, in bytes: the cache's own slot
 /// (key, entry, its share of the hash table and of the eviction queues;
 /// measured with 100k entries by the test
-/// `memory_per_cached_session`) plus each heap block of the claims as
-/// glibc's allocator hands it out (the size plus an 8-byte header,
-/// rounded up to 16, at least 32).
+/// `memory_per_cached_session`) plus each heap block the claims hold on
+/// their own, as glibc's allocator hands it out (the size plus an 8-byte
+/// header, rounded up to 16, at least 32). Values shared through the
+/// cache's [`Interner`] weigh nothing per entry: the interner holds at most
+/// [`INTERNED_MAX`] of each kind, whatever the number of sessions.
 #[derive(Clone, Copy)]
 struct Bytes;
 
@@ -48,26 +59,120 @@ fn heap_block(size: usize) -> u64 {
     }
 }
 
-/// The bytes `claims` hold on the heap, their `Arc` included.
-fn claims_bytes(c: &SessionClaims) -> u64 {
-    let strings: u64 = [&c.iss, &c.sub, &c.aud, &c.email, &c.idp, &c.sid]
+/// The heap block of an `Arc<str>` (two counters and the text).
+fn arc_str_bytes(s: &Arc<str>) -> u64 {
+    heap_block(16 + s.len())
+}
+
+/// The heap blocks of an `Arc<[String]>`: its own and each string's.
+fn arc_list_bytes(l: &Arc<[String]>) -> u64 {
+    heap_block(16 + l.len() * std::mem::size_of::<String>())
+        + l.iter().map(|s| heap_block(s.capacity())).sum::<u64>()
+}
+
+/// Which of the claims' shareable values are the interner's.
+#[derive(Clone, Copy, Default)]
+struct Shared {
+    iss: bool,
+    aud: bool,
+    idp: bool,
+    groups: bool,
+    amr: bool,
+}
+
+/// The bytes `claims` hold on the heap on their own, their `Arc` included.
+fn claims_bytes(c: &SessionClaims, shared: Shared) -> u64 {
+    let own = |shared: bool, bytes: u64| if shared { 0 } else { bytes };
+    let strings: u64 = [&c.sub, &c.email, &c.sid]
         .iter()
         .map(|s| heap_block(s.capacity()))
         .sum();
-    let lists: u64 = [&c.groups, &c.amr]
-        .iter()
-        .map(|l| {
-            heap_block(l.capacity() * std::mem::size_of::<String>())
-                + l.iter().map(|s| heap_block(s.capacity())).sum::<u64>()
-        })
-        .sum();
     // The `Arc`'s block: two counters and the claims.
-    heap_block(std::mem::size_of::<SessionClaims>() + 16) + strings + lists
+    heap_block(std::mem::size_of::<SessionClaims>() + 16)
+        + strings
+        + own(shared.iss, arc_str_bytes(&c.iss))
+        + own(shared.aud, arc_str_bytes(&c.aud))
+        + own(shared.idp, arc_str_bytes(&c.idp))
+        + own(shared.groups, arc_list_bytes(&c.groups))
+        + own(shared.amr, arc_list_bytes(&c.amr))
 }
 
 impl quick_cache::Weighter<Key, Entry> for Bytes {
     fn weight(&self, _key: &Key, entry: &Entry) -> u64 {
-        SLOT_BYTES + claims_bytes(&entry.claims)
+        u64::from(entry.weight)
+    }
+}
+
+/// Distinct values one [`Interner`] keeps at most (of each kind). Issuers,
+/// audiences (app hosts), idp names and amr lists are a handful; group
+/// lists are as many as the distinct memberships among active users. Past
+/// the bound, values no session holds any more are let go; while it stays
+/// full, new values are simply not shared (and weigh what they hold).
+const INTERNED_MAX: usize = 4096;
+
+/// One copy of each value many sessions hold, handed out as `Arc`s.
+struct Interner<T: ?Sized> {
+    set: Mutex<InternSet<T>>,
+}
+
+struct InternSet<T: ?Sized> {
+    values: HashSet<Arc<T>>,
+    /// Insertions refused since the last sweep: a full set is swept again
+    /// only after `INTERNED_MAX / 8` of them, not on every miss.
+    refused: usize,
+}
+
+impl<T: ?Sized + Eq + Hash> Interner<T> {
+    fn new() -> Self {
+        Interner {
+            set: Mutex::new(InternSet {
+                values: HashSet::new(),
+                refused: 0,
+            }),
+        }
+    }
+
+    /// Replaces `value` by the shared copy (keeping it as that copy when it
+    /// is new); whether it is shared now.
+    fn share(&self, value: &mut Arc<T>) -> bool {
+        let Ok(mut set) = self.set.lock() else {
+            return false;
+        };
+        if let Some(kept) = set.values.get(&**value) {
+            *value = Arc::clone(kept);
+            return true;
+        }
+        if set.values.len() >= INTERNED_MAX {
+            if set.refused < INTERNED_MAX / 8 {
+                set.refused += 1;
+                return false;
+            }
+            set.refused = 0;
+            set.values.retain(|v| Arc::strong_count(v) > 1);
+            if set.values.len() >= INTERNED_MAX {
+                return false;
+            }
+        }
+        set.values.insert(Arc::clone(value))
+    }
+}
+
+/// The interners of one cache: texts (issuer, audience, idp) and lists
+/// (groups, amr).
+struct Interned {
+    texts: Interner<str>,
+    lists: Interner<[String]>,
+}
+
+impl Interned {
+    fn share(&self, c: &mut SessionClaims) -> Shared {
+        Shared {
+            iss: self.texts.share(&mut c.iss),
+            aud: self.texts.share(&mut c.aud),
+            idp: self.texts.share(&mut c.idp),
+            groups: self.lists.share(&mut c.groups),
+            amr: self.lists.share(&mut c.amr),
+        }
     }
 }
 
@@ -79,10 +184,14 @@ impl quick_cache::Weighter<Key, Entry> for Bytes {
 /// sessions stay when the cache is full), chosen over moka for its
 /// footprint: ~100 bytes of bookkeeping per entry against moka's ~460 (its
 /// access-order deques, timer wheel and per-entry `Arc`s; measured with
-/// 100k entries, issue 21). Each entry also ends at the token's `exp`
-/// (measured on the monotonic clock from insertion) and a lookup refuses
-/// it once `now >= exp` (the caller's clock); an expired entry nobody asks
-/// for again waits for eviction, inside the byte budget.
+/// 100k entries, issue 21). The values sessions share (issuer, audience,
+/// idp, group and amr lists) are interned on insertion, so an entry holds
+/// only its user's own strings: ≤ 512 bytes for a typical session (the
+/// test `a_typical_session_weighs_at_most_512_bytes`). Each entry also
+/// ends at the token's `exp` (measured on the monotonic clock from
+/// insertion) and a lookup refuses it once `now >= exp` (the caller's
+/// clock); an expired entry nobody asks for again waits for eviction,
+/// inside the byte budget.
 ///
 /// Failures are **not** cached. A flood of distinct bad tokens therefore
 /// adds nothing to memory and cannot evict good sessions; the cost is that
@@ -92,6 +201,9 @@ impl quick_cache::Weighter<Key, Entry> for Bytes {
 /// proxy's job, not the cache's.
 pub struct VerifiedCache {
     inner: quick_cache::sync::Cache<Key, Entry, Bytes>,
+    interned: Interned,
+    /// Where the entries' `expires` seconds count from.
+    epoch: Instant,
     max_ttl: Duration,
 }
 
@@ -118,6 +230,11 @@ impl VerifiedCache {
         let estimated = (max_bytes / 1024).clamp(16, 1 << 20) as usize;
         VerifiedCache {
             inner: quick_cache::sync::Cache::with_weighter(estimated, max_bytes, Bytes),
+            interned: Interned {
+                texts: Interner::new(),
+                lists: Interner::new(),
+            },
+            epoch: Instant::now(),
             max_ttl,
         }
     }
@@ -132,7 +249,7 @@ impl VerifiedCache {
     pub fn get(&self, scope: &str, token: &str, now: i64) -> Option<Arc<SessionClaims>> {
         let key = key(scope, token);
         let entry = self.inner.get(&key)?;
-        if now >= entry.claims.exp || Instant::now() >= entry.expires {
+        if now >= entry.claims.exp || self.elapsed() >= entry.expires {
             self.inner.remove(&key);
             return None;
         }
@@ -146,22 +263,34 @@ impl VerifiedCache {
         &self,
         scope: &str,
         token: &str,
-        claims: SessionClaims,
+        mut claims: SessionClaims,
         now: i64,
     ) -> Arc<SessionClaims> {
-        let claims = Arc::new(claims);
         let remaining = claims.exp.saturating_sub(now);
-        if remaining > 0 {
-            let ttl = Duration::from_secs(remaining.unsigned_abs()).min(self.max_ttl);
-            self.inner.insert(
-                key(scope, token),
-                Entry {
-                    claims: Arc::clone(&claims),
-                    expires: Instant::now() + ttl,
-                },
-            );
+        if remaining <= 0 {
+            return Arc::new(claims);
         }
+        let shared = self.interned.share(&mut claims);
+        let claims = Arc::new(claims);
+        let ttl = Duration::from_secs(remaining.unsigned_abs()).min(self.max_ttl);
+        let expires = self
+            .elapsed()
+            .saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let weight = SLOT_BYTES + claims_bytes(&claims, shared);
+        self.inner.insert(
+            key(scope, token),
+            Entry {
+                claims: Arc::clone(&claims),
+                expires,
+                weight: u32::try_from(weight).unwrap_or(u32::MAX),
+            },
+        );
         claims
+    }
+
+    /// Milliseconds since the cache was made (monotonic).
+    fn elapsed(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The cached claims, or the result of `verify` (cached when it is `Ok`).
@@ -200,7 +329,7 @@ impl VerifiedCache {
     /// Drops the entries whose time has passed; tests call it before
     /// reading [`VerifiedCache::entry_count`].
     pub fn run_pending_tasks(&self) {
-        let now = Instant::now();
+        let now = self.elapsed();
         self.inner.retain(|_, e| e.expires > now);
     }
 }
@@ -297,9 +426,10 @@ mod tests {
     use crate::session::UserType;
     use std::cell::Cell;
 
-    /// The weight of one test entry (`claims`).
+    /// The weight of one test entry (`claims`), nothing shared: the most
+    /// it can weigh.
     fn entry() -> u64 {
-        SLOT_BYTES + claims_bytes(&claims(0))
+        SLOT_BYTES + claims_bytes(&claims(0), Shared::default())
     }
 
     fn claims(exp: i64) -> SessionClaims {
@@ -309,9 +439,9 @@ mod tests {
             aud: "app.localhost".into(),
             email: "a@example.com".into(),
             user_type: UserType::Guest,
-            groups: vec![],
+            groups: Arc::default(),
             idp: "idp".into(),
-            amr: vec![],
+            amr: Arc::default(),
             auth_time: 0,
             iat: 0,
             exp,
@@ -437,7 +567,7 @@ mod tests {
                 .is_ok()
         );
         let mut more = user.clone();
-        more.groups.push("admins".into());
+        more.groups = ["admins".to_string()].into();
         let e = cache
             .get_or_sign(&ring, &more, "payroll", 131)
             .expect("other groups");
@@ -456,8 +586,16 @@ mod tests {
             cache.insert("s", &format!("tok-{i}"), claims(10_000), 0);
         }
         cache.run_pending_tasks();
+        // Bounded by bytes: the budget holds 100 entries that share
+        // nothing, a few more of these (their `iss`, `aud`, `idp` are
+        // shared), never the flood.
         assert!(
-            cache.entry_count() <= 100,
+            cache.weighted_bytes() <= 100 * entry(),
+            "bytes: {}",
+            cache.weighted_bytes()
+        );
+        assert!(
+            cache.entry_count() <= 200,
             "entries: {}",
             cache.entry_count()
         );
@@ -472,9 +610,9 @@ mod tests {
             aud: "payroll.contoso.com".into(),
             email: format!("user.{i:06}@contoso.com").as_str().into(),
             user_type: UserType::Member,
-            groups: vec!["finance".into(), "staff".into(), "vpn-users".into()],
+            groups: ["finance", "staff", "vpn-users"].map(String::from).into(),
             idp: "entra".into(),
-            amr: vec!["pwd".into(), "mfa".into()],
+            amr: ["pwd", "mfa"].map(String::from).into(),
             auth_time: 1_000,
             iat: 1_000,
             exp: 1_000_000,
@@ -513,8 +651,62 @@ mod tests {
         }
         assert_eq!(
             weighed,
-            SLOT_BYTES + claims_bytes(&realistic(0)),
+            SLOT_BYTES + claims_bytes(&realistic(0), SHARED),
             "every entry weighed alike"
         );
+    }
+
+    /// What a cache shares of `realistic` claims: all of it.
+    const SHARED: Shared = Shared {
+        iss: true,
+        aud: true,
+        idp: true,
+        groups: true,
+        amr: true,
+    };
+
+    /// Issue 21: a typical session (`realistic`: an id, an e-mail, three
+    /// groups, `pwd` + `mfa`, a session id) costs at most 512 bytes in the
+    /// cache, by the weigher that bounds it (its RSS counterpart is
+    /// `memory_per_cached_session`).
+    #[test]
+    fn a_typical_session_weighs_at_most_512_bytes() {
+        let cache = VerifiedCache::new(1 << 20);
+        for i in 0..10 {
+            cache.insert("payroll.contoso.com", &format!("t{i}"), realistic(i), 1_000);
+        }
+        assert_eq!(cache.entry_count(), 10);
+        let each = cache.weighted_bytes() / 10;
+        assert!(each <= 512, "a typical session weighs {each} bytes");
+        // Shared: the cached claims hold the interner's copies.
+        let a = cache.get("payroll.contoso.com", "t1", 1_001).expect("t1");
+        let b = cache.get("payroll.contoso.com", "t2", 1_001).expect("t2");
+        assert!(Arc::ptr_eq(&a.groups, &b.groups) && Arc::ptr_eq(&a.iss, &b.iss));
+        // Nothing shared, it would not fit.
+        assert!(SLOT_BYTES + claims_bytes(&realistic(0), Shared::default()) > 512);
+    }
+
+    /// The interner is bounded: past `INTERNED_MAX` distinct values, new
+    /// ones are kept by their session alone (and weigh what they hold).
+    #[test]
+    fn the_interner_keeps_a_bounded_number_of_values() {
+        let interner: Interner<str> = Interner::new();
+        let mut held = Vec::new();
+        for i in 0..INTERNED_MAX + 10 {
+            let mut v: Arc<str> = format!("value-{i}").into();
+            let shared = interner.share(&mut v);
+            assert_eq!(shared, i < INTERNED_MAX, "value {i}");
+            held.push(v);
+        }
+        // Values nobody holds any more make room again (after a sweep).
+        held.clear();
+        let mut swept = false;
+        for i in 0..INTERNED_MAX / 8 + 1 {
+            let mut v: Arc<str> = format!("new-{i}").into();
+            swept |= interner.share(&mut v);
+        }
+        assert!(swept);
+        let size = interner.set.lock().expect("lock").values.len();
+        assert!(size <= INTERNED_MAX, "{size}");
     }
 }

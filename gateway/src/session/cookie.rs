@@ -4,7 +4,7 @@
 //! The cookie is host-only (no `Domain`), one per app host, and carries a
 //! [`KeyRing`](super::KeyRing) session token whose `aud` is that host.
 
-use super::jwt::{MAX_TOKEN_LEN, is_b64url};
+use super::jwt::{MAX_TOKEN_LEN, is_b64url_byte};
 
 /// Cookie name on plain HTTP listeners.
 pub const COOKIE_NAME: &str = "portcullis_session";
@@ -96,31 +96,58 @@ where
     I: IntoIterator<Item = &'a [u8]>,
 {
     let name = cookie_name(https).as_bytes();
-    headers
-        .into_iter()
-        .flat_map(|h| h.split(|&b| b == b';'))
-        .find_map(|pair| {
-            let pair = trim(pair);
-            let eq = pair.iter().position(|&b| b == b'=')?;
-            let (n, v) = pair.split_at(eq);
-            if trim(n) != name {
-                return None;
-            }
-            let v = trim(v.get(1..)?);
-            let v = match v {
-                [b'"', inner @ .., b'"'] => inner,
-                _ => v,
-            };
-            let v = std::str::from_utf8(v).ok()?;
-            looks_like_jwt(v).then_some(v)
-        })
+    headers.into_iter().flat_map(pairs).find_map(|pair| {
+        let pair = trim(pair);
+        let eq = memchr::memchr(b'=', pair)?;
+        let (n, v) = pair.split_at(eq);
+        if trim(n) != name {
+            return None;
+        }
+        let v = trim(v.get(1..)?);
+        let v = match v {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => v,
+        };
+        let v = std::str::from_utf8(v).ok()?;
+        looks_like_jwt(v).then_some(v)
+    })
 }
 
+/// Three base64url segments (each may be empty) joined by two dots; one
+/// pass over the bytes, as this runs on every request's cookie.
 fn looks_like_jwt(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= MAX_TOKEN_LEN
-        && v.split('.').count() == 3
-        && v.split('.').all(is_b64url)
+    if v.is_empty() || v.len() > MAX_TOKEN_LEN {
+        return false;
+    }
+    let mut dots = 0;
+    for &b in v.as_bytes() {
+        if b == b'.' {
+            dots += 1;
+        } else if !is_b64url_byte(b) {
+            return false;
+        }
+    }
+    dots == 2
+}
+
+/// The `;`-separated parts of a `Cookie` header value, as `split` on `;`
+/// gives them (empty ones included), found with `memchr`: the session
+/// cookie alone is ~500 bytes, scanned on every request.
+pub(crate) fn pairs(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(v);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b';', r) {
+            Some(i) => {
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 fn trim(mut b: &[u8]) -> &[u8] {
@@ -275,6 +302,23 @@ mod tests {
             "; portcullis_session=1",
         ] {
             assert!(!planted_by_upstream(fine.as_bytes()), "{fine:?} dropped");
+        }
+    }
+
+    proptest::proptest! {
+        /// Issue 21: the one-pass scans give what the plain definitions
+        /// give: `pairs` is `split(';')`, `looks_like_jwt` is "three
+        /// base64url segments".
+        #[test]
+        fn the_fast_scans_agree_with_their_definitions(v in "[a-zA-Z0-9._;= +/-]{0,40}") {
+            let by_split: Vec<&[u8]> = v.as_bytes().split(|&b| b == b';').collect();
+            let by_pairs: Vec<&[u8]> = pairs(v.as_bytes()).collect();
+            proptest::prop_assert_eq!(by_pairs, by_split);
+            let plain = !v.is_empty()
+                && v.len() <= MAX_TOKEN_LEN
+                && v.split('.').count() == 3
+                && v.split('.').all(super::super::jwt::is_b64url);
+            proptest::prop_assert_eq!(looks_like_jwt(&v), plain);
         }
     }
 }

@@ -409,12 +409,12 @@ impl KeyRing {
         now: i64,
     ) -> Result<SessionClaims, SessionError> {
         let claims: SessionClaims = self.verify_signed(token, SESSION_TYP, now)?;
-        if claims.iss != self.issuer {
+        if *claims.iss != *self.issuer {
             return Err(SessionError::WrongIssuer);
         }
         // Cookies are host-only, but a token copied from one app host to
         // another would otherwise grant access there too.
-        if claims.aud != expected_aud {
+        if &*claims.aud != expected_aud {
             return Err(SessionError::WrongAudience);
         }
         jwt::check_times(claims.exp, None, Some(claims.iat), now, self.leeway)?;
@@ -452,7 +452,7 @@ impl KeyRing {
         now: i64,
     ) -> Result<AssertionClaims, SessionError> {
         let claims: AssertionClaims = self.verify_signed(token, ASSERTION_TYP, now)?;
-        if claims.iss != self.issuer {
+        if *claims.iss != *self.issuer {
             return Err(SessionError::WrongIssuer);
         }
         if claims.aud != app_name {

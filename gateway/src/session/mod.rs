@@ -26,6 +26,7 @@ mod revoked;
 mod test_support;
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use bearer::{
     BearerConfig, BearerVerifier, DEFAULT_ALGORITHMS, JwksSource, parse_algorithm,
@@ -58,28 +59,32 @@ pub const MAX_SESSION: i64 = 7 * 86_400;
 /// The verified identity of a request: the claims of the gateway session
 /// cookie, or the claims of an external bearer token mapped to the same
 /// fields (see [`BearerVerifier::verify`]).
+///
+/// The values many sessions share — `iss`, `aud`, `idp`, the group list and
+/// `amr` — are `Arc`s, so the verified-token cache keeps each once for all
+/// its entries (issue 21: an entry is ≤ 512 bytes; see `VerifiedCache`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionClaims {
     /// Who issued the token: the gateway's issuer string for cookies, the
     /// idp's `issuer` for bearer tokens.
-    pub iss: String,
+    pub iss: Arc<str>,
     /// Stable user id.
     pub sub: String,
     /// For cookies the app host the cookie was issued for (cookies are
     /// host-only, one per app host); for bearer tokens the idp's `audience`.
-    pub aud: String,
+    pub aud: Arc<str>,
     /// The user's e-mail address; empty when the issuer gave none.
     pub email: String,
     /// Guest or member.
     pub user_type: UserType,
     /// Group names, as the identity provider gave them.
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub groups: Arc<[String]>,
     /// The configured name of the identity provider the user signed in with.
-    pub idp: String,
+    pub idp: Arc<str>,
     /// Authentication methods (RFC 8176); see [`SessionClaims::mfa`].
     #[serde(default)]
-    pub amr: Vec<String>,
+    pub amr: Arc<[String]>,
     /// When the user signed in (Unix seconds); `sign_in_frequency` is measured
     /// from here, not from `iat`.
     pub auth_time: i64,
@@ -325,7 +330,7 @@ mod strength_tests {
             aud: "a".into(),
             email: "a@b.example".into(),
             user_type: UserType::Guest,
-            groups: vec![],
+            groups: Arc::default(),
             idp: "i".into(),
             amr: amr.iter().map(|s| s.to_string()).collect(),
             auth_time: 0,

@@ -4,25 +4,29 @@
 //! whole (`decision_log::Trace` gives it its shape); the store knows only
 //! the columns it filters on.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use super::{Store, StoreError};
 
-/// One decision to record.
+/// One decision to record. The texts are `Arc<str>`: SQLite's driver
+/// takes a shared text as its argument as it is, where it would copy a
+/// borrowed one into a new `String` (issue 21).
 #[derive(Clone, Debug)]
 pub struct NewDecision {
     /// 32 hex digits (the `X-Request-Id` of the answer).
-    pub request_id: String,
+    pub request_id: Arc<str>,
     pub at: OffsetDateTime,
-    pub app: String,
+    pub app: Arc<str>,
     /// The user's stable id; `None` when not signed in.
-    pub user_id: Option<String>,
+    pub user_id: Option<Arc<str>>,
     /// `allow`, `block`, `mfa` or `sign_in`.
     pub decision: &'static str,
     /// The refusal's reason (DESIGN.md's closed set); `None` for an allow.
     pub reason: Option<&'static str>,
     /// The whole trace, as JSON text.
-    pub entry: String,
+    pub entry: Arc<str>,
 }
 
 /// One recorded decision.

@@ -3320,13 +3320,13 @@ fn decision(
     decision: &'static str,
 ) -> decisions::NewDecision {
     decisions::NewDecision {
-        request_id: id.to_owned(),
+        request_id: id.into(),
         at: OffsetDateTime::from_unix_timestamp(at).expect("time"),
-        app: if at % 2 == 0 { "payroll" } else { "wiki" }.to_owned(),
-        user_id: user.map(str::to_owned),
+        app: if at % 2 == 0 { "payroll" } else { "wiki" }.into(),
+        user_id: user.map(Into::into),
         decision,
         reason: (decision == "block").then_some("policy_block"),
-        entry: json!({"request_id": id, "at": at}).to_string(),
+        entry: json!({"request_id": id, "at": at}).to_string().into(),
     }
 }
 

@@ -60,7 +60,7 @@ impl Handler<'_> {
             .await
             .unwrap_or_default()
             .iter()
-            .chain(&claims.groups)
+            .chain(claims.groups.iter())
             .map(|g| g.to_ascii_lowercase())
             .collect();
         let owns_apps = self

@@ -68,14 +68,14 @@ impl Handler<'_> {
         crate::session::set_mfa_amr(&mut amr, vouched.mfa);
         let keys = self.gateway.keys.load();
         let claims = SessionClaims {
-            iss: keys.issuer().to_string(),
+            iss: keys.issuer().into(),
             sub: user.id.clone(),
-            aud: self.sign_in.host.clone(),
+            aud: self.sign_in.host.as_str().into(),
             email: user.email.clone(),
             user_type: user.user_type,
-            groups: vouched.groups,
-            idp: s.idp.clone(),
-            amr,
+            groups: vouched.groups.into(),
+            idp: s.idp.as_str().into(),
+            amr: amr.into(),
             auth_time: s.auth_time,
             iat: self.now,
             exp: self.now + lifetime,

@@ -45,7 +45,7 @@ impl Handler<'_> {
             }
             // RP-initiated logout at the IdP, when it offers one: a link,
             // so leaving the partner's own session is the person's choice.
-            if self.portal.oidc_configs.contains_key(&claims.idp)
+            if self.portal.oidc_configs.contains_key(&*claims.idp)
                 && let Ok(client) = self.portal.oidc_client(&claims.idp).await
             {
                 idp_sign_out = client.end_session_url(None, None).map(|u| u.to_string());

@@ -55,8 +55,8 @@ fn jwks_from_a_file_verifies_ed_ec_and_rsa_tokens() {
         assert_eq!(c.sub, "partner-api:p-1");
         assert_eq!(c.email, "bob@partner.example");
         // Issue 15: the issuer's groups are its own, qualified by its name.
-        assert_eq!(c.groups, vec!["partner-api:api-users"]);
-        assert_eq!(c.idp, "partner-api");
+        assert_eq!(*c.groups, ["partner-api:api-users"]);
+        assert_eq!(&*c.idp, "partner-api");
         assert_eq!(c.user_type, UserType::Member);
         assert_eq!(c.sid, "j-1");
         assert_eq!(c.auth_time, NOW);
@@ -132,7 +132,7 @@ fn claim_mapping_uses_configured_claims_and_defaults_to_guest() {
                    "roles": "admin", "exp": NOW as f64 + 60.5, "auth_time": NOW - 100});
     let got = v.verify(&ed.sign("k", &c), NOW).unwrap();
     assert_eq!(got.email, "x@contoso.com");
-    assert_eq!(got.groups, vec!["partner-api:admin"]);
+    assert_eq!(*got.groups, ["partner-api:admin"]);
     assert_eq!(got.user_type, UserType::Guest);
     assert_eq!(got.exp, NOW + 60);
     assert_eq!(got.auth_time, NOW - 100);
@@ -492,7 +492,7 @@ fn a_bearer_tokens_groups_and_mfa_count_only_as_far_as_the_issuer_is_trusted() {
     );
     let untrusted = file_verifier(&jwks(&[ed.jwk("k")]), |_| {});
     let c = untrusted.verify(&tok, NOW + 5).unwrap();
-    assert_eq!(c.groups, ["partner-api:break-glass", "partner-api:ops"]);
+    assert_eq!(*c.groups, ["partner-api:break-glass", "partner-api:ops"]);
     assert!(
         !c.mfa(),
         "an untrusted issuer's amr is not MFA: {:?}",
@@ -507,7 +507,7 @@ fn a_bearer_tokens_groups_and_mfa_count_only_as_far_as_the_issuer_is_trusted() {
     let c = by_acr.verify(&tok, NOW + 5).unwrap();
     assert!(c.mfa());
     assert_eq!(
-        c.groups,
+        *c.groups,
         [
             "break-glass",
             "ops",

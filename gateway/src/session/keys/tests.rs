@@ -22,9 +22,9 @@ fn claims(now: i64) -> SessionClaims {
         aud: HOST.into(),
         email: "anna@contoso.com".into(),
         user_type: UserType::Guest,
-        groups: vec!["partners".into(), "payroll-readers".into()],
+        groups: ["partners", "payroll-readers"].map(String::from).into(),
         idp: "contoso".into(),
-        amr: vec!["pwd".into(), "mfa".into()],
+        amr: ["pwd", "mfa"].map(String::from).into(),
         auth_time: now - 30,
         iat: now,
         exp: now + TTL,
@@ -72,7 +72,7 @@ fn issue_and_verify_round_trip() {
 #[test]
 fn mfa_is_false_without_mfa_in_amr() {
     let mut c = claims(NOW);
-    c.amr = vec!["pwd".into()];
+    c.amr = vec!["pwd".to_string()].into();
     assert!(!c.mfa());
 }
 
@@ -423,7 +423,7 @@ fn assertion_verifies_against_jwks() {
     assert_eq!(back.sub, user.sub);
     assert_eq!(back.email, user.email);
     assert_eq!(back.user_type, UserType::Guest);
-    assert_eq!(back.groups, user.groups);
+    assert_eq!(back.groups, *user.groups);
     assert_eq!(back.aud, "payroll");
     assert!(back.exp - back.iat <= 60);
     assert_eq!(

@@ -6,11 +6,50 @@ use sqlx::FromRow;
 
 use super::{Backend, from_unix};
 
+use std::sync::{Arc, OnceLock};
+
+use crate::store::StoreError;
+use crate::store::decisions::{DecisionQuery, NewDecision, PolicyCount, StoredDecision};
+
 /// Rows in one `INSERT` at most (7 parameters each: far below both
 /// databases' limits on parameters per statement).
 const INSERT_ROWS: usize = 64;
-use crate::store::StoreError;
-use crate::store::decisions::{DecisionQuery, NewDecision, PolicyCount, StoredDecision};
+
+/// The multi-row `INSERT` for `rows` rows (a power of two up to
+/// [`INSERT_ROWS`]). The seven texts are written once per process rather
+/// than for every batch: the statement cache finds them by their text.
+fn insert_text(rows: usize) -> &'static str {
+    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (0..=INSERT_ROWS.ilog2())
+            .map(|k| {
+                let mut sql = String::from(
+                    "INSERT INTO decisions (request_id, at, app, user_id, decision, reason, entry) VALUES ",
+                );
+                for row in 0..1usize << k {
+                    let p = row * 7;
+                    if row > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}{})",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6,
+                        p + 7,
+                        jsonb!()
+                    ));
+                }
+                sql.push_str(" ON CONFLICT (request_id) DO NOTHING");
+                sql
+            })
+            .collect()
+    });
+    texts.get(rows.ilog2() as usize).map_or("", String::as_str)
+}
 
 impl Backend {
     pub async fn append_decisions(&self, batch: &[NewDecision]) -> Result<u64, StoreError> {
@@ -30,22 +69,20 @@ impl Backend {
             };
             let (chunk, after) = rest.split_at(n);
             rest = after;
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO decisions (request_id, at, app, user_id, decision, reason, entry) ",
-            );
-            q.push_values(chunk, |mut row, d| {
-                row.push_bind(d.request_id.as_str())
-                    .push_bind(d.at.unix_timestamp())
-                    .push_bind(d.app.as_str())
-                    .push_bind(d.user_id.as_deref())
-                    .push_bind(d.decision)
-                    .push_bind(d.reason)
-                    .push_bind(d.entry.as_str())
-                    .push_unseparated(jsonb!());
-            });
-            q.push(" ON CONFLICT (request_id) DO NOTHING");
+            // The texts are shared `Arc`s: SQLite's arguments take them
+            // as they are instead of copying each into a new `String`.
+            let mut q = sqlx::query(insert_text(n));
+            for d in chunk {
+                q = q
+                    .bind(Arc::clone(&d.request_id))
+                    .bind(d.at.unix_timestamp())
+                    .bind(Arc::clone(&d.app))
+                    .bind(d.user_id.clone())
+                    .bind(d.decision)
+                    .bind(d.reason)
+                    .bind(Arc::clone(&d.entry));
+            }
             written += q
-                .build()
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::db(OP, e))?
