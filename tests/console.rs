@@ -194,14 +194,14 @@ impl Env {
             .unwrap();
         let unix = now.unix_timestamp();
         let claims = portcullis::session::SessionClaims {
-            iss: portcullis::server::ISSUER.to_string(),
+            iss: portcullis::server::ISSUER.into(),
             sub: user_id.to_string(),
-            aud: host.to_string(),
+            aud: host.into(),
             email: email.to_string(),
             user_type: UserType::Guest,
-            groups: vec![],
-            idp: "partner-api".to_string(),
-            amr: vec!["pwd".into()],
+            groups: Vec::<String>::new().into(),
+            idp: "partner-api".into(),
+            amr: vec!["pwd".to_string()].into(),
             auth_time: unix - 60,
             iat: unix,
             exp: unix + 3600,

@@ -3584,7 +3584,9 @@ async fn guest_summaries_list_each_guest_once_with_access_and_invitations(db: Te
 async fn policy_counts_add_up_the_policies_that_applied_by_state(db: TestDb) {
     let store = db.open().await;
     let traced = |id: &str, at: i64, policies: serde_json::Value| decisions::NewDecision {
-        entry: json!({ "request_id": id, "policies": policies }).to_string(),
+        entry: json!({ "request_id": id, "policies": policies })
+            .to_string()
+            .into(),
         ..decision(id, at, None, "block")
     };
     let p = |name: &str, state: &str, applies: bool| json!({ "name": name, "state": state, "applies": applies, "result": "block" });
