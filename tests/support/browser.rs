@@ -12,6 +12,8 @@ pub struct Browser {
     http: reqwest::Client,
     /// host → cookie name → value.
     pub cookies: HashMap<String, BTreeMap<String, String>>,
+    /// The `User-Agent` sent with every request (none by default).
+    pub user_agent: Option<String>,
 }
 
 /// One response, with the form fields and links of an HTML page.
@@ -95,6 +97,7 @@ impl Browser {
         Browser {
             http: b.build().expect("HTTP client"),
             cookies: HashMap::new(),
+            user_agent: None,
         }
     }
 
@@ -117,6 +120,9 @@ impl Browser {
             .header("sec-fetch-mode", "navigate");
         if let Some(c) = self.cookie_header(url) {
             req = req.header("cookie", c);
+        }
+        if let Some(ua) = &self.user_agent {
+            req = req.header("user-agent", ua);
         }
         let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let host = url.host_str().unwrap_or_default().to_string();

@@ -343,7 +343,7 @@ impl Handler<'_> {
         )
     }
 
-    fn count_mfa<T>(&self, method: &str, result: &Result<T, MfaError>) {
+    pub(super) fn count_mfa<T>(&self, method: &str, result: &Result<T, MfaError>) {
         self.gateway
             .metrics
             .mfa

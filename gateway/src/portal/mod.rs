@@ -24,6 +24,7 @@
 
 mod apphost;
 mod console;
+mod device;
 mod icons;
 mod invitation;
 mod manage;

@@ -477,6 +477,42 @@ impl Store {
         on_backend!(self, b => b.delete_totp_factor(user_id).await)
     }
 
+    /// Stores `secret` as the new key waiting to replace the user's
+    /// confirmed factor (see [`TotpFactor::replacement`]), unless one
+    /// started at or after `stale_before` is already waiting. `false`
+    /// (nothing written): no confirmed factor, or a replacement in time
+    /// is waiting (read it and show that one).
+    pub async fn begin_totp_replacement(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.begin_totp_replacement(user_id, secret, now, stale_before).await)
+    }
+
+    /// The waiting key `secret` becomes the factor's key, with `step` (of
+    /// its first correct code) as the last one used; clears the failure
+    /// count. One compare-and-set: `false` (nothing written) when that
+    /// key is no longer the one waiting, or the factor is locked at `now`.
+    /// The recovery codes stay.
+    pub async fn finish_totp_replacement(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.finish_totp_replacement(user_id, secret, step, now).await)
+    }
+
+    /// Forgets a waiting replacement key; the factor is unchanged. `false`
+    /// when none was waiting.
+    pub async fn cancel_totp_replacement(&self, user_id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.cancel_totp_replacement(user_id).await)
+    }
+
     /// Replaces the recovery codes of the user's confirmed factor with
     /// `hashes`, in one transaction; `false` (nothing written) when there
     /// is no confirmed factor.
@@ -601,6 +637,17 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         on_backend!(self, b => b.create_passcode(email, code, expires_at, now).await)
+    }
+
+    /// When the live passcode for `email` (compared as
+    /// [`Store::create_passcode`] does) was made, if there is one at `now`:
+    /// the sign-in page's "send a new code" waits a while after it.
+    pub async fn passcode_sent_at(
+        &self,
+        email: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        on_backend!(self, b => b.passcode_sent_at(email, now).await)
     }
 
     /// Checks `code` against the passcode waiting for `email` (hashes are

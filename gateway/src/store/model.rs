@@ -317,6 +317,10 @@ pub struct TotpFactor {
     /// While in the future, every attempt is refused unchecked.
     pub locked_until: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// A new key waiting to replace `secret` (security info), with when it
+    /// was made: `secret` stays the factor until a code from this key
+    /// confirms it. Same algorithm, digits and period. Never logged.
+    pub replacement: Option<(Vec<u8>, OffsetDateTime)>,
 }
 
 impl TotpFactor {
@@ -341,6 +345,10 @@ impl fmt::Debug for TotpFactor {
             .field("failed_attempts", &self.failed_attempts)
             .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
+            .field(
+                "replacement_started_at",
+                &self.replacement.as_ref().map(|(_, at)| at),
+            )
             .finish()
     }
 }
@@ -463,6 +471,9 @@ pub struct SessionRecord {
     pub created_at: OffsetDateTime,
     /// When the token lapses; also how long a revocation is kept.
     pub expires_at: OffsetDateTime,
+    /// The browser and platform it signed in from, in words ("Chrome on
+    /// Windows"); `None` when unknown or recorded before this existed.
+    pub device: Option<String>,
 }
 
 /// A guest invitation as stored (the link's token only as a hash).

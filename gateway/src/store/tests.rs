@@ -1878,6 +1878,7 @@ fn session(sid: &str, user: &str, created: i64, end: i64) -> SessionRecord {
         idp: "contoso".to_owned(),
         created_at: t(created),
         expires_at: t(end),
+        device: None,
     }
 }
 

@@ -58,6 +58,7 @@ impl Handler<'_> {
             idp: s.idp.clone(),
             created_at: self.time(),
             expires_at: self.time() + self.sign_in.session_lifetime,
+            device: crate::portal::device::describe(self.req.headers),
         };
         if let Err(e) = store.insert_session(&record).await {
             return self.unavailable("session", &e);
