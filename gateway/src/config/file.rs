@@ -227,6 +227,11 @@ pub(super) struct PasscodeFile {
     #[serde(default)]
     #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(PasscodeSettings::default().window)))]
     pub(super) window: Option<S<String>>,
+    /// How long "send a new code" waits after a code was asked for, at
+    /// most `5m`; the page counts it down and the server holds to it.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(PasscodeSettings::default().resend_after)))]
+    pub(super) resend_after: Option<S<String>>,
 }
 
 /// The built-in demo app.

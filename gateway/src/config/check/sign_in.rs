@@ -191,6 +191,16 @@ impl Checker<'_> {
             if let Some(v) = p.window.as_ref().and_then(|d| self.duration(d)) {
                 passcode.window = v;
             }
+            if let Some(d) = &p.resend_after {
+                match self.duration(d) {
+                    // Longer leaves a person whose mail went astray waiting.
+                    Some(v) if v > Duration::from_secs(300) => {
+                        self.err(d, "`passcode.resend_after` must be at most 5m")
+                    }
+                    Some(v) => passcode.resend_after = v,
+                    None => {}
+                }
+            }
             if let Some(n) = &p.max_attempts {
                 if n.value == 0 || n.value > 10 {
                     // Each wrong guess is a chance at the code: keep few.
