@@ -459,3 +459,94 @@ async fn security_info_signs_out_one_chosen_session() {
     )
     .await;
 }
+
+/// Issue 17, "no dead ends": every page of the partner's own journey has a
+/// way on or out. The password page offers another address; the MFA step
+/// says what to do without the phone and lets one sign out; setting up from
+/// security info can be left for later; security info links the passkeys,
+/// and the passkeys page links back (signed out, it comes back to itself
+/// after signing in). Each page is rendered in Chromium and checked by
+/// axe-core at laptop and phone sizes.
+#[tokio::test]
+async fn partner_pages_each_have_a_way_on_or_out() {
+    let env = start(true).await;
+    let mut b = env.browser();
+    let away = b
+        .get(&env.url(AUTH, "/.portcullis/security/passkeys"))
+        .await;
+    assert_eq!(away.status, 302, "{away:?}");
+    let to = away.location.clone().unwrap();
+    assert_eq!(to.path(), "/.portcullis/sign-in");
+    assert_eq!(to.query(), Some("rd=/.portcullis/security/passkeys"));
+
+    let form = b.open(&env.url(AUTH, "/.portcullis/sign-in")).await;
+    let pw = b
+        .submit(&form, "/.portcullis/sign-in", &[("email", BOB)])
+        .await;
+    assert_eq!(pw.heading(), "Enter your password", "{}", pw.body);
+    assert_eq!(
+        pw.by_id("use-another").as_deref(),
+        Some("Not you? Use another address")
+    );
+    env.password(&mut b, &form, BOB).await;
+
+    let security = b.open(&env.url(AUTH, SECURITY)).await;
+    assert!(
+        security.by_id("passkeys-link").is_some(),
+        "{}",
+        security.body
+    );
+    let passkeys = b
+        .open(&env.url(AUTH, "/.portcullis/security/passkeys"))
+        .await;
+    assert_eq!(passkeys.heading(), "Passkeys", "{}", passkeys.body);
+    assert!(
+        passkeys
+            .body
+            .contains("<a href=\"/.portcullis/security\">Back to security info</a>"),
+        "{}",
+        passkeys.body
+    );
+    let (_, _, _) = enroll_from_security_info(&env, &mut b).await;
+    // Setting up from security info can wait (Olivia has no authenticator).
+    let mut olivia = env.browser();
+    env.sign_in(&mut olivia, OLIVIA).await;
+    let enroll = olivia
+        .open(&env.url(AUTH, "/.portcullis/security?step=enroll"))
+        .await;
+    assert_eq!(
+        enroll.by_id("not-now").as_deref(),
+        Some("Not now: back to security info")
+    );
+
+    // A new sign-in: the MFA step's page.
+    let mut later = env.browser();
+    env.sign_in(&mut later, BOB).await;
+    let verify = later
+        .open(&env.url(AUTH, "/.portcullis/mfa?rd=%2F.portcullis%2Fapps"))
+        .await;
+    assert_eq!(verify.heading(), "Verify it's you", "{}", verify.body);
+    assert!(
+        verify
+            .by_id("lost-phone")
+            .is_some_and(|t| t.starts_with("Lost your phone? Type one of your recovery codes")),
+        "{}",
+        verify.body
+    );
+    assert_eq!(
+        verify.by_id("sign-out").as_deref(),
+        Some("Not you? Sign out")
+    );
+
+    support::chromium::render_pages(
+        "partner_ways_out",
+        &[
+            ("50-password-another-address", pw.body.as_str()),
+            ("51-security-info-passkeys", security.body.as_str()),
+            ("52-passkeys-ways-out", passkeys.body.as_str()),
+            ("53-enroll-not-now", enroll.body.as_str()),
+            ("54-mfa-verify-lost-phone", verify.body.as_str()),
+        ],
+    )
+    .await;
+}

@@ -74,7 +74,12 @@ impl Handler<'_> {
             Err(r) => return r,
         };
         let Some((claims, user)) = self.auth_session().await else {
-            return Reply::redirect(paths::SIGN_IN.to_string());
+            // Back here after signing in, not to the apps page.
+            return Reply::redirect(format!(
+                "{}?rd={}",
+                paths::SIGN_IN,
+                crate::html::encode_component(paths::PASSKEYS)
+            ));
         };
         let Some(form) = form else {
             return self.passkeys_list(&user, None, None).await;
