@@ -537,6 +537,22 @@ async fn partner_pages_each_have_a_way_on_or_out() {
         verify.by_id("sign-out").as_deref(),
         Some("Not you? Sign out")
     );
+    // Locked after five wrong codes: the page says for how long.
+    let mut wrong = None;
+    for _ in 0..5 {
+        wrong = Some(
+            later
+                .submit(&verify, "/.portcullis/mfa", &[("code", "000000")])
+                .await,
+        );
+    }
+    let wrong = wrong.unwrap();
+    assert_eq!(wrong.status, 429, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("Try again in 15 minutes (after "),
+        "{}",
+        wrong.body
+    );
 
     support::chromium::render_pages(
         "partner_ways_out",
@@ -546,6 +562,7 @@ async fn partner_pages_each_have_a_way_on_or_out() {
             ("52-passkeys-ways-out", passkeys.body.as_str()),
             ("53-enroll-not-now", enroll.body.as_str()),
             ("54-mfa-verify-lost-phone", verify.body.as_str()),
+            ("55-mfa-locked", wrong.body.as_str()),
         ],
     )
     .await;

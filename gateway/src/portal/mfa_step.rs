@@ -121,7 +121,7 @@ impl Handler<'_> {
                 Err(MfaError::Malformed) => {
                     self.enroll_page(&user, &rd, Some(MALFORMED)).await
                 }
-                Err(MfaError::Locked { .. }) => self.locked(),
+                Err(MfaError::Locked { until }) => self.locked(until),
                 Err(e) => self.unavailable("mfa enrollment", &e),
             };
         }
@@ -167,7 +167,7 @@ impl Handler<'_> {
                 "mfa_verify.html",
                 context! { rd, error => "That code was already used. Wait for the next one." },
             ),
-            Err(MfaError::Locked { .. }) => self.locked(),
+            Err(MfaError::Locked { until }) => self.locked(until),
             Err(e) => self.unavailable("mfa", &e),
         }
     }
@@ -335,12 +335,17 @@ impl Handler<'_> {
         }
     }
 
-    fn locked(&self) -> Reply {
-        self.message(
-            429,
-            "Too many attempts",
-            "Two-step verification is locked for a while after too many wrong codes. Try again later.",
-        )
+    /// Locked after too many wrong codes: until when, in minutes from now
+    /// and as a time, and what to do meanwhile.
+    fn locked(&self, until: time::OffsetDateTime) -> Reply {
+        let minutes = ((until - self.time()).whole_seconds().max(0) + 59) / 60;
+        let text = format!(
+            "Two-step verification is locked after too many wrong codes. Try again in {minutes} {} (after {:02}:{:02} UTC), or use a recovery code then.",
+            if minutes == 1 { "minute" } else { "minutes" },
+            until.hour(),
+            until.minute(),
+        );
+        self.message(429, "Too many attempts", &text)
     }
 
     pub(super) fn count_mfa<T>(&self, method: &str, result: &Result<T, MfaError>) {
