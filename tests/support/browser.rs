@@ -14,6 +14,8 @@ pub struct Browser {
     pub cookies: HashMap<String, BTreeMap<String, String>>,
     /// The `User-Agent` sent with every request (none by default).
     pub user_agent: Option<String>,
+    /// `Accept-Language` sent with every request, if any.
+    pub accept_language: Option<String>,
 }
 
 /// One response, with the form fields and links of an HTML page.
@@ -98,6 +100,7 @@ impl Browser {
             http: b.build().expect("HTTP client"),
             cookies: HashMap::new(),
             user_agent: None,
+            accept_language: None,
         }
     }
 
@@ -123,6 +126,9 @@ impl Browser {
         }
         if let Some(ua) = &self.user_agent {
             req = req.header("user-agent", ua);
+        }
+        if let Some(l) = &self.accept_language {
+            req = req.header("accept-language", l);
         }
         let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let host = url.host_str().unwrap_or_default().to_string();

@@ -6,8 +6,9 @@
 //! of `crate::guests`, done as actor `admin`.
 
 use super::AdminApp;
+use super::query::percent_decode;
 use super::response::{BadInput, json_response, not_found, rfc3339, store_failed};
-use super::routes::{GuestRoute, percent_decode};
+use super::routes::GuestRoute;
 use crate::guests::{self, Caller, Place, access_end};
 use http::{Method, Response, StatusCode};
 use rules::UserType;

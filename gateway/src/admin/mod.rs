@@ -39,6 +39,7 @@ mod decisions;
 mod guests;
 mod invitations;
 mod openapi;
+mod query;
 mod response;
 mod routes;
 mod whatif;

@@ -11,7 +11,6 @@ use super::{
 };
 use http::header::HeaderMap;
 use http::{Method, Response, StatusCode};
-use std::borrow::Cow;
 
 /// One admin route, parsed from the path (ids still percent-encoded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +64,7 @@ impl<'a> Route<'a> {
     }
 
     /// The methods the route answers; any other is 405 with `Allow`.
-    fn methods(self) -> &'static [Method] {
+    pub(super) fn methods(self) -> &'static [Method] {
         match self {
             Route::Metrics
             | Route::Healthz
@@ -232,26 +231,4 @@ pub(super) fn split_target(target: &str) -> (&str, Option<&str>) {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     }
-}
-
-/// Decodes one query-string part or path segment the way forms encode
-/// them: `%XX` escapes, and `+` for a space (`%2B` is a plus). `None` for a
-/// broken escape (`%4`, `%zz`) or bytes that are not UTF-8, which the
-/// caller refuses: a mistyped id must not quietly mean something else.
-pub(super) fn percent_decode(s: &str) -> Option<String> {
-    // `percent_encoding` passes a broken escape through as text; check first.
-    let well_formed = s.split('%').skip(1).all(|after| {
-        after
-            .as_bytes()
-            .get(..2)
-            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-    });
-    if !well_formed {
-        return None;
-    }
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(Cow::into_owned)
 }

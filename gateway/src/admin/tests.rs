@@ -734,7 +734,7 @@ async fn the_service_answers_on_a_real_socket() {
 
 #[test]
 fn percent_decoding_is_form_decoding_and_refuses_broken_input() {
-    use super::routes::percent_decode;
+    use super::query::percent_decode;
     for (raw, decoded) in [
         ("a%40b.example", "a@b.example"),
         ("a+b", "a b"),

@@ -4,6 +4,7 @@
 //! never stored, so the sessions table holds no fingerprint and nothing a
 //! client wrote reaches a page unfiltered.
 
+use crate::i18n::{Lang, t};
 use http::HeaderMap;
 use rules::Platform;
 
@@ -50,6 +51,28 @@ pub fn describe(headers: &HeaderMap) -> Option<String> {
     }
 }
 
+/// A recorded description in `lang`'s words: the browser and platform
+/// names stay as they are (product names), the words joining them are
+/// translated. The stored form is [`describe`]'s English, a closed
+/// vocabulary, so it parses back; anything else is shown as stored.
+pub fn words(lang: Lang, stored: &str) -> String {
+    if let Some((browser, platform)) = stored.split_once(" on ") {
+        return t!(
+            lang,
+            "device-browser-on",
+            browser = browser,
+            platform = platform
+        );
+    }
+    if let Some(platform) = stored
+        .strip_prefix("a ")
+        .and_then(|rest| rest.strip_suffix(" device"))
+    {
+        return t!(lang, "device-platform", platform = platform);
+    }
+    stored.to_string()
+}
+
 fn platform_words(p: Platform) -> Option<&'static str> {
     Some(match p {
         Platform::Android => "Android",
@@ -64,7 +87,17 @@ fn platform_words(p: Platform) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::describe;
+    use super::{describe, words};
+    use crate::i18n::Lang;
+
+    #[test]
+    fn words_translate_the_joins_and_keep_the_names() {
+        let de = Lang::parse("de").expect("German");
+        assert_eq!(words(de, "Chrome on Windows"), "Chrome unter Windows");
+        assert_eq!(words(de, "a Linux device"), "ein Linux-Gerät");
+        assert_eq!(words(de, "Firefox"), "Firefox");
+        assert_eq!(words(Lang::EN, "Safari on iOS"), "Safari on iOS");
+    }
     use http::HeaderMap;
 
     fn with(ua: &str, hint: Option<&str>) -> Option<String> {

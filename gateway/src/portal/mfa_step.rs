@@ -10,6 +10,7 @@
 
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
+use crate::i18n::t;
 use crate::mfa::MfaError;
 use crate::session::{SessionClaims, cookie};
 use crate::store::User;
@@ -17,7 +18,7 @@ use minijinja::context;
 use rules::MfaStrength;
 
 /// For input that is no code at all; it costs no try.
-const MALFORMED: &str = "That is not a code: type the 6 digits the app shows (or a recovery code). This did not count as a try.";
+const MALFORMED: &str = "msg-code-malformed";
 
 impl Handler<'_> {
     pub(super) async fn mfa(&self) -> Reply {
@@ -111,22 +112,22 @@ impl Handler<'_> {
                 }
                 // The key stays: the entry already in the app is still right.
                 Err(MfaError::InvalidCode | MfaError::Replayed) => {
-                    self.enroll_page(
-                        &user,
-                        &rd,
-                        Some("That code is not right. Wait for the app to show the next code and type that one."),
-                    )
-                    .await
+                    self.enroll_page(&user, &rd, Some(&self.t("msg-code-wrong-wait")))
+                        .await
                 }
                 Err(MfaError::Malformed) => {
-                    self.enroll_page(&user, &rd, Some(MALFORMED)).await
+                    self.enroll_page(&user, &rd, Some(&self.t(MALFORMED))).await
                 }
                 Err(MfaError::Locked { until }) => self.locked(until),
                 Err(e) => self.unavailable("mfa enrollment", &e),
             };
         }
         if action != Some("verify") || !enrolled {
-            return self.message(400, "Bad request", "The form does not match this step.");
+            return self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-wrong-step"),
+            );
         }
         // Authenticator codes are 6 digits (maybe typed "581 980" or
         // "581-980"), recovery codes `ABCDE-FGHJK`; what is neither is sent
@@ -157,15 +158,17 @@ impl Handler<'_> {
             Err(MfaError::InvalidCode) => self.form_page(
                 401,
                 "mfa_verify.html",
-                context! { rd, error => "That code is not right." },
+                context! { rd, error => self.t("msg-code-wrong") },
             ),
-            Err(MfaError::Malformed) => {
-                self.form_page(400, "mfa_verify.html", context! { rd, error => MALFORMED })
-            }
+            Err(MfaError::Malformed) => self.form_page(
+                400,
+                "mfa_verify.html",
+                context! { rd, error => self.t(MALFORMED) },
+            ),
             Err(MfaError::Replayed) => self.form_page(
                 401,
                 "mfa_verify.html",
-                context! { rd, error => "That code was already used. Wait for the next one." },
+                context! { rd, error => self.t("msg-code-replayed") },
             ),
             Err(MfaError::Locked { until }) => self.locked(until),
             Err(e) => self.unavailable("mfa", &e),
@@ -258,7 +261,7 @@ impl Handler<'_> {
                         rd,
                         passkeys => true,
                         passkey_only => true,
-                        error => "That passkey was not accepted. Try again.",
+                        error => self.t("msg-passkey-refused"),
                     },
                 )
                 .with_script()
@@ -283,26 +286,22 @@ impl Handler<'_> {
     /// code cannot give: say so, and what to do (the reason
     /// `stronger_mfa_required` when the session already has plain MFA).
     fn phishing_resistant_step(&self, claims: &SessionClaims, _rd: &str) -> Reply {
-        let text = if claims.mfa() {
-            "This app asks for a stronger kind of two-step verification than a code from an \
-             authenticator app: a passkey (a security key, or your device's fingerprint, face or \
-             PIN), or signing in with an organisation account that uses one. Add a passkey, then \
-             open the app again."
+        let text = self.t(if claims.mfa() {
+            "msg-stronger-add-passkey"
         } else {
-            "This app asks for phishing-resistant two-step verification: a passkey (a security \
-             key, or your device's fingerprint, face or PIN), or signing in with an organisation \
-             account that uses one. A code from an authenticator app will not do for this app."
-        };
+            "msg-stronger-needed"
+        });
+        let title = self.t("reason-stronger_mfa_required-title");
         if claims.mfa() {
             // With MFA in this session a passkey can be added right away.
             self.message_linked(
                 403,
-                "A stronger sign-in is needed",
-                text,
-                (paths::PASSKEYS, "Add a passkey"),
+                &title,
+                &text,
+                (paths::PASSKEYS, &self.t("passkeys-add")),
             )
         } else {
-            self.message(403, "A stronger sign-in is needed", text)
+            self.message(403, &title, &text)
         }
     }
 
@@ -339,13 +338,9 @@ impl Handler<'_> {
     /// and as a time, and what to do meanwhile.
     fn locked(&self, until: time::OffsetDateTime) -> Reply {
         let minutes = ((until - self.time()).whole_seconds().max(0) + 59) / 60;
-        let text = format!(
-            "Two-step verification is locked after too many wrong codes. Try again in {minutes} {} (after {:02}:{:02} UTC), or use a recovery code then.",
-            if minutes == 1 { "minute" } else { "minutes" },
-            until.hour(),
-            until.minute(),
-        );
-        self.message(429, "Too many attempts", &text)
+        let time = format!("{:02}:{:02}", until.hour(), until.minute());
+        let text = t!(self.lang, "msg-mfa-locked", minutes = minutes, time = time);
+        self.message(429, &self.t("msg-too-many-title"), &text)
     }
 
     pub(super) fn count_mfa<T>(&self, method: &str, result: &Result<T, MfaError>) {

@@ -20,8 +20,9 @@
 //! Every change is a POST with the CSRF token; the page answers with a
 //! redirect and a fixed notice word (`done=`), so a reload posts nothing.
 
-use super::{Handler, Reply, paths};
+use super::{Handler, Reply, device, paths};
 use crate::html::encode_component;
+use crate::i18n::t;
 use crate::mfa::MfaError;
 use crate::session::SessionClaims;
 use crate::store::{NewAuditEntry, User};
@@ -29,19 +30,19 @@ use minijinja::context;
 use std::collections::HashMap;
 
 /// For input that is no authenticator code; it costs no try.
-const NOT_A_CODE: &str = "That is not a code: type the 6 digits your authenticator app shows. This did not count as a try.";
+const NOT_A_CODE: &str = "msg-not-totp-code";
 
 /// Where the MFA step's enrollment comes back to.
 const DONE_ENROLLING: &str = "/.portcullis/security?done=authenticator";
 
-/// A change's notice, from the redirect's `done` word.
+/// A change's notice (a message key), from the redirect's `done` word.
 fn done_text(done: &str) -> Option<&'static str> {
     Some(match done {
-        "authenticator" => "Your new authenticator is set up.",
-        "others" => "Your other sessions are signed out.",
-        "session" => "That session is signed out.",
-        "gone" => "That session had already ended.",
-        "kept" => "Your current authenticator stays; the new key was discarded.",
+        "authenticator" => "msg-authenticator-set-up",
+        "others" => "msg-others-signed-out",
+        "session" => "msg-session-signed-out",
+        "gone" => "msg-session-already-ended",
+        "kept" => "msg-authenticator-kept",
         _ => return None,
     })
 }
@@ -73,11 +74,15 @@ impl Handler<'_> {
             Some("recovery_codes") => self.new_recovery_codes(&claims, &user, &form).await,
             Some("sign_out_others") => self.sign_out_others(&claims, &user).await,
             Some("sign_out_session") => self.sign_out_session(&claims, &user, &form).await,
-            _ => self.message(400, "Bad request", "The form does not match this page."),
+            _ => self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-wrong-page"),
+            ),
         }
     }
 
-    /// The page itself.
+    /// The page itself, with an `error` or a `notice` (message keys).
     async fn security_page(
         &self,
         claims: &SessionClaims,
@@ -86,6 +91,8 @@ impl Handler<'_> {
         error: Option<&str>,
         notice: Option<&str>,
     ) -> Reply {
+        let error = error.map(|k| self.t(k));
+        let notice = notice.map(|k| self.t(k));
         let store = &self.gateway.store;
         let now = self.time();
         let factor = match store.get_totp_factor(&user.id).await {
@@ -105,12 +112,12 @@ impl Handler<'_> {
         let since = factor
             .as_ref()
             .and_then(|f| f.confirmed_at)
-            .map(crate::invitations::date);
+            .map(|t| self.date(t));
         let locked_until = factor
             .as_ref()
             .and_then(|f| f.locked_until)
             .filter(|t| *t > now)
-            .map(clock);
+            .map(|t| self.clock(t));
         let recovery_left = if authenticator == "on" {
             match store.unused_recovery_code_hashes(&user.id).await {
                 Ok(h) => Some(h.len()),
@@ -130,10 +137,10 @@ impl Handler<'_> {
                 context! {
                     current => s.sid == claims.sid,
                     id => session_ref(&s.sid),
-                    device => s.device,
+                    device => s.device.as_deref().map(|d| device::words(self.lang, d)),
                     how => self.sign_in_method(&s.idp),
-                    started => clock(s.created_at),
-                    ends => clock(s.expires_at),
+                    started => self.clock(s.created_at),
+                    ends => self.clock(s.expires_at),
                 }
             })
             .collect();
@@ -151,12 +158,12 @@ impl Handler<'_> {
     /// How a session was signed in, in words.
     fn sign_in_method(&self, idp: &str) -> String {
         if idp == "passcode" {
-            return "a code sent by e-mail".into();
+            return self.t("msg-method-passcode");
         }
         match self.snapshot.config.idps.iter().find(|i| i.name == idp) {
             Some(i) => match &i.kind {
-                crate::config::IdpKind::Local(_) => "a password".into(),
-                _ => format!("your account at {}", i.name),
+                crate::config::IdpKind::Local(_) => self.t("msg-method-password"),
+                _ => t!(self.lang, "msg-method-idp", idp = &i.name),
             },
             None => idp.to_string(),
         }
@@ -167,14 +174,8 @@ impl Handler<'_> {
     async fn security_enroll(&self, claims: &SessionClaims, user: &User) -> Reply {
         match self.gateway.store.get_totp_factor(&user.id).await {
             Ok(Some(f)) if f.confirmed_at.is_some() => {
-                self.security_page(
-                    claims,
-                    user,
-                    409,
-                    Some("You already have an authenticator. To replace it, type a code from it below."),
-                    None,
-                )
-                .await
+                self.security_page(claims, user, 409, Some("msg-authenticator-exists"), None)
+                    .await
             }
             Ok(_) => self.enroll_page(user, DONE_ENROLLING, None).await,
             Err(e) => self.unavailable("mfa factor", &e),
@@ -223,13 +224,11 @@ impl Handler<'_> {
         error: MfaError,
     ) -> Reply {
         let text = match error {
-            MfaError::InvalidCode => "That code is not right.",
-            MfaError::Replayed => "That code was already used. Wait for the next one.",
+            MfaError::InvalidCode => "msg-code-wrong",
+            MfaError::Replayed => "msg-code-replayed",
             MfaError::Malformed => NOT_A_CODE,
-            MfaError::Locked { .. } => {
-                "Too many wrong codes: your authenticator is locked for a while. Try again later."
-            }
-            MfaError::NotEnrolled => "You have no authenticator set up.",
+            MfaError::Locked { .. } => "msg-authenticator-locked",
+            MfaError::NotEnrolled => "msg-no-authenticator",
             e => return self.unavailable("mfa", &e),
         };
         self.security_page(claims, user, 401, Some(text), None)
@@ -283,20 +282,11 @@ impl Handler<'_> {
         self.count_mfa("replace", &result);
         let (status, error) = match result {
             Ok(()) => return Reply::redirect(DONE_ENROLLING.to_string()),
-            Err(MfaError::InvalidCode | MfaError::Replayed) => (
-                401,
-                "That code is not right. Wait for the app to show the next code for the new entry and type that one.",
-            ),
+            Err(MfaError::InvalidCode | MfaError::Replayed) => (401, "msg-replacement-code-wrong"),
             Err(MfaError::Malformed) => (400, NOT_A_CODE),
             Err(MfaError::NoReplacement) => {
                 return self
-                    .security_page(
-                        claims,
-                        user,
-                        409,
-                        Some("The new key waited too long and was discarded; your current authenticator still works. Start again below."),
-                        None,
-                    )
+                    .security_page(claims, user, 409, Some("msg-replacement-expired"), None)
                     .await;
             }
             Err(e) => return self.security_refusal(claims, user, e).await,
@@ -325,6 +315,7 @@ impl Handler<'_> {
         key: &crate::mfa::Enrollment,
         error: Option<&str>,
     ) -> Reply {
+        let error = error.map(|k| self.t(k));
         self.form_page(
             status,
             "mfa_enroll.html",
@@ -469,14 +460,4 @@ fn session_ref(sid: &str) -> String {
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// "3 March 2027, 14:05 UTC".
-fn clock(t: time::OffsetDateTime) -> String {
-    format!(
-        "{}, {:02}:{:02} UTC",
-        crate::invitations::date(t),
-        t.hour(),
-        t.minute()
-    )
 }

@@ -7,6 +7,7 @@
 use crate::access_requests;
 use crate::config::{App, AppIcon};
 use crate::html::encode_component;
+use crate::i18n::t;
 use crate::portal::{Handler, Reply, paths};
 use crate::store::{Assignment, RequestStatus, User, UserType};
 use minijinja::context;
@@ -190,7 +191,7 @@ impl Handler<'_> {
         if owners.is_empty() {
             return Ok(Ask::Nobody);
         }
-        let subject = format!("Access to {}", app.title);
+        let subject = t!(self.lang, "msg-access-subject", app = &app.title);
         Ok(Ask::Mail(format!(
             "mailto:{}?subject={}",
             owners

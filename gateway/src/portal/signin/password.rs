@@ -23,6 +23,8 @@ impl Handler<'_> {
         rd: &str,
         error: Option<&str>,
     ) -> Reply {
+        // `error` is a message key.
+        let error = error.map(|k| self.t(k));
         self.form_page(status, "password.html", context! { idp, email, rd, error })
     }
 
@@ -37,7 +39,11 @@ impl Handler<'_> {
             form.get("email").and_then(|e| normalise_email(e)),
             form.get("password").cloned(),
         ) else {
-            return self.start_again(400, "Bad request", "The form is incomplete.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-incomplete"),
+            );
         };
         let Some(local) = self
             .snapshot
@@ -49,7 +55,11 @@ impl Handler<'_> {
                 _ => None,
             })
         else {
-            return self.start_again(400, "Bad request", "That way of signing in is not offered.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-method-not-offered"),
+            );
         };
         // The client's counter first: once it is over its limit, the
         // address is not counted (issue 14, finding 6; `rate_limit`).
@@ -72,13 +82,7 @@ impl Handler<'_> {
         };
         if limited {
             self.count_sign_in(&idp_name, "rate_limited");
-            return self.password_page(
-                429,
-                &idp_name,
-                &email,
-                &rd,
-                Some("Too many attempts. Wait a few minutes, then try again."),
-            );
+            return self.password_page(429, &idp_name, &email, &rd, Some("msg-too-many-attempts"));
         }
         let check_email = email.clone();
         let verified =
@@ -104,13 +108,7 @@ impl Handler<'_> {
             }
             Ok(None) => {
                 self.count_sign_in(&idp_name, "bad_password");
-                self.password_page(
-                    401,
-                    &idp_name,
-                    &email,
-                    &rd,
-                    Some("The e-mail or password is not right."),
-                )
+                self.password_page(401, &idp_name, &email, &rd, Some("msg-password-wrong"))
             }
             Err(e) => self.unavailable("password check", &e),
         }

@@ -87,7 +87,8 @@
         form.submit();
       } catch (e) {
         console.error("passkey: " + e);
-        if (status) status.textContent = "The passkey was not used. Try again, or use another way.";
+        // The words come from the page (its language); English if missing.
+        if (status) status.textContent = status.dataset.failed || "The passkey was not used. Try again, or use another way.";
       }
     });
   });
