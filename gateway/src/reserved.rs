@@ -24,6 +24,9 @@ pub mod paths {
     pub const OAUTH2_CALLBACK: &str = "/.portcullis/oauth2/callback";
     pub const CONSENT: &str = "/.portcullis/consent";
     pub const MFA: &str = "/.portcullis/mfa";
+    /// "I lost my authenticator" (issue 20): a guest asks; under it the
+    /// owners' `review` and the guest's `reenrol` link.
+    pub const MFA_LOST: &str = "/.portcullis/mfa/lost";
     /// The signed-in person's passkeys (auth host).
     pub const PASSKEYS: &str = "/.portcullis/security/passkeys";
     /// The passkey script of the portal's pages (auth host).

@@ -60,6 +60,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "signup_decision.txt",
         include_str!("templates/signup_decision.txt"),
     ),
+    (
+        "mfa_recovery_request.html",
+        include_str!("templates/mfa_recovery_request.html"),
+    ),
+    (
+        "mfa_recovery_request.txt",
+        include_str!("templates/mfa_recovery_request.txt"),
+    ),
+    (
+        "mfa_recovery_decision.html",
+        include_str!("templates/mfa_recovery_decision.html"),
+    ),
+    (
+        "mfa_recovery_decision.txt",
+        include_str!("templates/mfa_recovery_decision.txt"),
+    ),
 ];
 
 /// One e-mail to send. The organisation's name comes from the [`Mailer`].
@@ -97,6 +113,22 @@ pub enum Message {
         approved: bool,
         link: String,
     },
+    /// To an app's owner (or the guest's inviter): `guest` lost their
+    /// second factor and asks to set up a new one; `link` approves or
+    /// denies (issue 20).
+    MfaRecoveryRequest {
+        guest: String,
+        apps: Vec<String>,
+        link: String,
+    },
+    /// To the guest: the owner's answer. Approved, `link` is the
+    /// single-use re-enrolment link, valid `valid_minutes` in the browser
+    /// that asked; declined, it is the access panel.
+    MfaRecoveryDecision {
+        approved: bool,
+        link: String,
+        valid_minutes: u32,
+    },
 }
 
 /// Redacted: messages carry passcodes and sign-in links.
@@ -115,6 +147,8 @@ impl Message {
             Message::AccessEnding { .. } => "access_ending",
             Message::SignUpRequest { .. } => "signup_request",
             Message::SignUpDecision { .. } => "signup_decision",
+            Message::MfaRecoveryRequest { .. } => "mfa_recovery_request",
+            Message::MfaRecoveryDecision { .. } => "mfa_recovery_decision",
         }
     }
 
@@ -149,6 +183,15 @@ impl Message {
                 approved: false,
                 ..
             } => format!("Your request for {app} was declined"),
+            Message::MfaRecoveryRequest { guest, .. } => {
+                format!("{guest} lost their sign-in authenticator and asks to set up a new one")
+            }
+            Message::MfaRecoveryDecision { approved: true, .. } => {
+                format!("Set up a new authenticator for {org}")
+            }
+            Message::MfaRecoveryDecision {
+                approved: false, ..
+            } => format!("Your request to set up a new authenticator for {org} was declined"),
         };
         // Header injection: a name with CR/LF must not start a new header.
         // lettre encodes the subject too; this keeps it one readable line.
@@ -212,6 +255,17 @@ impl Message {
                 approved,
                 link,
             } => context! { org, app => one_line(app), approved, link => one_line(link) },
+            Message::MfaRecoveryRequest { guest, apps, link } => context! {
+                org,
+                guest => one_line(guest),
+                apps => apps.iter().map(|a| one_line(a)).collect::<Vec<_>>(),
+                link => one_line(link),
+            },
+            Message::MfaRecoveryDecision {
+                approved,
+                link,
+                valid_minutes,
+            } => context! { org, approved, link => one_line(link), valid_minutes },
         }
     }
 }

@@ -56,10 +56,7 @@ impl Handler<'_> {
         }
         if asked == MfaStrength::PhishingResistant {
             if has_passkey && form.is_none() {
-                return self
-                    .form_page(
-                        200,
-                        "mfa_verify.html",
+                return self.mfa_page(&user, 200,
                         context! { rd, strength, passkeys => true, passkey_only => true },
                     )
                     .with_script();
@@ -72,9 +69,7 @@ impl Handler<'_> {
         };
         let Some(form) = form else {
             return if enrolled || has_passkey {
-                let page = self.form_page(
-                    200,
-                    "mfa_verify.html",
+                let page = self.mfa_page(&user, 200,
                     context! { rd, passkeys => has_passkey, passkey_only => !enrolled },
                 );
                 if has_passkey {
@@ -154,17 +149,13 @@ impl Handler<'_> {
                 };
                 self.handoff(&claims, &rd).await.with_cookie(set)
             }
-            Err(MfaError::InvalidCode) => self.form_page(
-                401,
-                "mfa_verify.html",
+            Err(MfaError::InvalidCode) => self.mfa_page(&user, 401,
                 context! { rd, error => "That code is not right." },
             ),
             Err(MfaError::Malformed) => {
-                self.form_page(400, "mfa_verify.html", context! { rd, error => MALFORMED })
+                self.mfa_page(&user, 400, context! { rd, error => MALFORMED })
             }
-            Err(MfaError::Replayed) => self.form_page(
-                401,
-                "mfa_verify.html",
+            Err(MfaError::Replayed) => self.mfa_page(&user, 401,
                 context! { rd, error => "That code was already used. Wait for the next one." },
             ),
             Err(MfaError::Locked { .. }) => self.locked(),
@@ -251,9 +242,7 @@ impl Handler<'_> {
             }
             Err(e) => {
                 tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey refused");
-                self.form_page(
-                    401,
-                    "mfa_verify.html",
+                self.mfa_page(user, 401,
                     context! {
                         rd,
                         passkeys => true,
@@ -304,6 +293,24 @@ impl Handler<'_> {
         } else {
             self.message(403, "A stronger sign-in is needed", text)
         }
+    }
+
+    /// The verification page, with the way on for a lost authenticator:
+    /// a guest may ask their app's owners (`portal::recovery`); a member
+    /// is told that their own organisation's process applies.
+    fn mfa_page(&self, user: &User, status: u16, ctx: minijinja::Value) -> Reply {
+        let member = user.user_type == crate::store::UserType::Member;
+        let rd = ctx
+            .get_attr("rd")
+            .ok()
+            .and_then(|rd| rd.as_str().map(encode_component))
+            .unwrap_or_default();
+        let lost_href = format!("{}?rd={rd}", paths::MFA_LOST);
+        self.form_page(
+            status,
+            "mfa_verify.html",
+            context! { member, lost_href, ..ctx },
+        )
     }
 
     pub(super) async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {

@@ -30,6 +30,7 @@ mod manage;
 mod mfa_step;
 mod pages;
 mod passkeys_page;
+mod recovery;
 mod refusals;
 mod security;
 mod signin;

@@ -13,6 +13,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mfa_enroll.html", include_str!("templates/mfa_enroll.html")),
     ("mfa_verify.html", include_str!("templates/mfa_verify.html")),
     ("passkeys.html", include_str!("templates/passkeys.html")),
+    ("lost_ask.html", include_str!("templates/lost_ask.html")),
+    ("lost_review.html", include_str!("templates/lost_review.html")),
+    ("lost_reenrol.html", include_str!("templates/lost_reenrol.html")),
     (
         "recovery_codes.html",
         include_str!("templates/recovery_codes.html"),
@@ -50,6 +53,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// through the pages that include it).
 const PARTIALS: &[(&str, &str)] = &[
     ("idp_icon.html", include_str!("templates/idp_icon.html")),
+    ("mfa_lost.html", include_str!("templates/mfa_lost.html")),
     (
         "panel_style.html",
         include_str!("templates/panel_style.html"),

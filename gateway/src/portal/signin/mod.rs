@@ -88,6 +88,9 @@ impl Handler<'_> {
             p if p.starts_with(crate::saml::PREFIX) => self.saml().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
+            p if p == paths::MFA_LOST || p.starts_with("/.portcullis/mfa/lost/") => {
+                self.mfa_recovery().await
+            }
             paths::PASSKEYS => self.passkeys_page().await,
             paths::PASSKEYS_JS if !post => self.passkeys_script(),
             paths::SIGN_OUT => self.sign_out().await,

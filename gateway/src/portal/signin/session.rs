@@ -247,6 +247,8 @@ impl Handler<'_> {
     pub(in crate::portal) async fn handoff(&self, claims: &SessionClaims, rd: &str) -> Reply {
         if (rd.starts_with("/.portcullis/invite?")
             || rd.starts_with("/.portcullis/sign-up/")
+            || rd.starts_with("/.portcullis/mfa/lost?")
+            || rd.starts_with("/.portcullis/mfa/lost/")
             || rd == paths::MANAGE
             || rd.starts_with("/.portcullis/manage/")
             || rd == paths::APPS
