@@ -19,6 +19,8 @@ pub mod paths {
     pub const SIGN_IN_PASSWORD: &str = "/.portcullis/sign-in/password";
     pub const SIGN_IN_CHOOSE: &str = "/.portcullis/sign-in/choose";
     pub const SIGN_IN_PASSCODE: &str = "/.portcullis/sign-in/passcode";
+    /// "Sign in with a passkey" (`sign_in.passkeys.sign_in`).
+    pub const SIGN_IN_PASSKEY: &str = "/.portcullis/sign-in/passkey";
     pub const CALLBACK: &str = "/.portcullis/callback";
     /// Where `type: oauth2` providers send the browser back.
     pub const OAUTH2_CALLBACK: &str = "/.portcullis/oauth2/callback";

@@ -166,6 +166,9 @@ impl Handler<'_> {
     /// `action=passkey-options`: the options for the browser's passkey
     /// prompt (JSON, for the script).
     async fn passkey_options(&self, claims: &SessionClaims, user: &User) -> Reply {
+        if let Err(r) = self.ceremony_limited(&claims.sid).await {
+            return r;
+        }
         let rp = match self.relying_party() {
             Ok(rp) => rp,
             Err(r) => return r,

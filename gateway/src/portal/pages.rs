@@ -55,6 +55,18 @@ const PARTIALS: &[(&str, &str)] = &[
     ("idp_icon.html", include_str!("templates/idp_icon.html")),
     ("mfa_lost.html", include_str!("templates/mfa_lost.html")),
     (
+        "passkey_rename.html",
+        include_str!("templates/passkey_rename.html"),
+    ),
+    (
+        "security_passkeys.html",
+        include_str!("templates/security_passkeys.html"),
+    ),
+    (
+        "passkey_sign_in.html",
+        include_str!("templates/passkey_sign_in.html"),
+    ),
+    (
         "panel_style.html",
         include_str!("templates/panel_style.html"),
     ),

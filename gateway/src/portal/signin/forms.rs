@@ -79,11 +79,20 @@ impl Handler<'_> {
             .idps
             .iter()
             .any(|i| matches!(i.kind, crate::config::IdpKind::Local(_)));
+        // "Sign in with a passkey" (`sign_in.passkeys.sign_in`) on the
+        // pages that start a sign-in; they then run the passkey script.
+        let passkey_sign_in = self.sign_in.passkey_sign_in
+            && matches!(template, "sign_in.html" | "passcode.html");
         let reply = self.page(
             status,
             template,
-            context! { csrf, going_to, going_to_owners, local_passwords, ..ctx },
+            context! { csrf, going_to, going_to_owners, local_passwords, passkey_sign_in, ..ctx },
         );
+        let reply = if passkey_sign_in {
+            reply.with_script()
+        } else {
+            reply
+        };
         match set {
             Some(c) => reply.with_cookie(c),
             None => reply,
