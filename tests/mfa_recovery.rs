@@ -247,6 +247,9 @@ impl Env {
 async fn a_guest_who_lost_the_authenticator_is_back_in_with_an_owners_approval() {
     let env = start().await;
     let (mut bob, step) = env.guest_at_mfa_step(BOB, "wiki").await;
+    let ask_page = bob
+        .open(&env.url(AUTH, &format!("{LOST}?rd={}", step.field("rd").unwrap_or_default())))
+        .await;
     let sent = env.ask(&mut bob, &step).await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     assert!(sent.by_id("sent").is_some(), "{}", sent.body);
@@ -271,6 +274,8 @@ async fn a_guest_who_lost_the_authenticator_is_back_in_with_an_owners_approval()
     let redeemed = bob.submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[]).await;
     assert_eq!(redeemed.status, 200, "{}", redeemed.body);
     assert!(redeemed.by_id("notice").is_some(), "{}", redeemed.body);
+    // The recovery cookie is spent with the link.
+    assert!(!bob.cookies[AUTH].contains_key("portcullis_recovery"));
 
     // The lost factor is gone: Bob sets up a new one without a code and
     // reaches the app.
@@ -293,6 +298,22 @@ async fn a_guest_who_lost_the_authenticator_is_back_in_with_an_owners_approval()
         .submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[])
         .await;
     assert_eq!(posted.status, 410, "{}", posted.body);
+
+    // How the pages look, laptop and phone, and axe-core's check.
+    support::chromium::render_pages(
+        "mfa_recovery",
+        &[
+            ("01-mfa-step", step.body.as_str()),
+            ("02-ask", ask_page.body.as_str()),
+            ("03-asked", sent.body.as_str()),
+            ("04-review", page.body.as_str()),
+            ("05-approved", done.body.as_str()),
+            ("06-reenrol", confirm.body.as_str()),
+            ("07-reenrolled", redeemed.body.as_str()),
+            ("08-used", again.body.as_str()),
+        ],
+    )
+    .await;
 
     let actions = env.audit_actions(BOB).await;
     for a in [
@@ -458,6 +479,11 @@ async fn a_member_is_never_offered_recovery() {
         !env.audit_actions(MIA).await.iter().any(|a| a.starts_with("mfa_recovery")),
         "a member's request was stored"
     );
+    support::chromium::render_pages(
+        "mfa_recovery_member",
+        &[("01-member-mfa-step", step.body.as_str()), ("02-member-asks", page.body.as_str())],
+    )
+    .await;
 }
 
 #[tokio::test]
