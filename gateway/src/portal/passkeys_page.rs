@@ -302,7 +302,7 @@ impl Handler<'_> {
     }
 
     /// A failed options request: JSON for the script.
-    fn passkey_failed(&self, what: &str, e: &PasskeyError) -> Reply {
+    pub(super) fn passkey_failed(&self, what: &str, e: &PasskeyError) -> Reply {
         tracing::warn!(request_id = %self.req.request_id, what, error = %e, "passkey step failed");
         Reply::json(
             match e {
