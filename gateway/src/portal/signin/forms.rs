@@ -9,7 +9,7 @@ use openidconnect::url::Url;
 use std::collections::HashMap;
 
 /// Where a return URL leads: an app host of this gateway.
-pub(super) struct Target {
+pub(in crate::portal) struct Target {
     pub host: String,
     pub path: String,
 }
@@ -139,7 +139,7 @@ impl Handler<'_> {
 
     /// `rd` if it is a URL on an app host of this gateway, with this
     /// request's scheme and port; `None` otherwise (open redirects).
-    pub(super) fn target(&self, rd: &str) -> Option<Target> {
+    pub(in crate::portal) fn target(&self, rd: &str) -> Option<Target> {
         if rd.len() > 4096 || rd.bytes().any(|b| b.is_ascii_control() || b == b'\\') {
             return None;
         }
@@ -163,7 +163,7 @@ impl Handler<'_> {
         Some(Target { host, path })
     }
 
-    pub(super) fn rd(&self, form: Option<&HashMap<String, String>>) -> String {
+    pub(in crate::portal) fn rd(&self, form: Option<&HashMap<String, String>>) -> String {
         form.and_then(|f| f.get("rd").cloned())
             .or_else(|| self.query("rd"))
             .unwrap_or_default()
