@@ -145,15 +145,7 @@ impl Passkeys {
             .map_err(|e| PasskeyError::Internal(e.to_string()))?;
         let state =
             serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        store
-            .put_ticket(
-                REGISTRATION_TICKET,
-                ceremony,
-                &state,
-                now + CEREMONY_TTL,
-                now,
-            )
-            .await?;
+        keep(store, REGISTRATION_TICKET, ceremony, &state, now).await?;
         let mut options =
             serde_json::to_value(options).map_err(|e| PasskeyError::Internal(e.to_string()))?;
         // Ask for a discoverable credential where the authenticator can
@@ -231,15 +223,7 @@ impl Passkeys {
             .map_err(|e| PasskeyError::Internal(e.to_string()))?;
         let state =
             serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        store
-            .put_ticket(
-                AUTHENTICATION_TICKET,
-                ceremony,
-                &state,
-                now + CEREMONY_TTL,
-                now,
-            )
-            .await?;
+        keep(store, AUTHENTICATION_TICKET, ceremony, &state, now).await?;
         serde_json::to_value(options).map_err(|e| PasskeyError::Internal(e.to_string()))
     }
 
@@ -290,9 +274,7 @@ impl Passkeys {
             .map_err(|e| PasskeyError::Internal(e.to_string()))?;
         let state =
             serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        store
-            .put_ticket(SIGN_IN_TICKET, ceremony, &state, now + CEREMONY_TTL, now)
-            .await?;
+        keep(store, SIGN_IN_TICKET, ceremony, &state, now).await?;
         let mut options =
             serde_json::to_value(options).map_err(|e| PasskeyError::Internal(e.to_string()))?;
         // webauthn-rs asks for conditional mediation (autofill); ours is a
@@ -374,6 +356,23 @@ async fn accept(
     } else {
         Err(PasskeyError::Replayed)
     }
+}
+
+/// Keeps a new ceremony's state under `ceremony`, replacing one not
+/// finished (a prompt the person cancelled, a second click): a session has
+/// one ceremony of a kind at a time, and starting again must not fail.
+async fn keep(
+    store: &Store,
+    kind: &str,
+    ceremony: &str,
+    state: &str,
+    now: OffsetDateTime,
+) -> Result<(), PasskeyError> {
+    store.take_ticket(kind, ceremony, now).await?;
+    store
+        .put_ticket(kind, ceremony, state, now + CEREMONY_TTL, now)
+        .await?;
+    Ok(())
 }
 
 /// A ceremony's state, taken once.
