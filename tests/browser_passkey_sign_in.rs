@@ -11,9 +11,9 @@
 #[allow(dead_code)]
 mod support;
 
+use portcullis::session::UserType;
 use std::time::{Duration, Instant};
 use support::chromium;
-use portcullis::session::UserType;
 use support::gateway::{AppSpec, Gateway};
 use support::upstream::Upstream;
 
@@ -74,10 +74,19 @@ async fn a_guest_without_an_idp_signs_in_with_a_passkey_alone_in_chromium() {
         t.elapsed().as_secs_f64(),
         shots.display()
     );
-    assert!(ok, "the passkey sign-in journey failed:\n{stderr}\n{stdout}");
+    assert!(
+        ok,
+        "the passkey sign-in journey failed:\n{stderr}\n{stdout}"
+    );
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["ok"], true, "{summary}");
-    for page in ["01-sign-in", "02-passcode", "03-security", "04-renamed", "05-app"] {
+    for page in [
+        "01-sign-in",
+        "02-passcode",
+        "03-security",
+        "04-renamed",
+        "05-app",
+    ] {
         for name in [
             format!("passkey_sign_in_{page}.png"),
             format!("passkey_sign_in_{page}-phone.png"),

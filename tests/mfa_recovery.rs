@@ -121,7 +121,12 @@ impl Env {
         let codes = b
             .submit(enroll, "/.portcullis/mfa", &[("code", &totp(&secret, 0))])
             .await;
-        assert_eq!(codes.heading(), "Save your recovery codes", "{}", codes.body);
+        assert_eq!(
+            codes.heading(),
+            "Save your recovery codes",
+            "{}",
+            codes.body
+        );
         let next = codes
             .links()
             .into_iter()
@@ -248,7 +253,10 @@ async fn a_guest_who_lost_the_authenticator_is_back_in_with_an_owners_approval()
     let env = start().await;
     let (mut bob, step) = env.guest_at_mfa_step(BOB, "wiki").await;
     let ask_page = bob
-        .open(&env.url(AUTH, &format!("{LOST}?rd={}", step.field("rd").unwrap_or_default())))
+        .open(&env.url(
+            AUTH,
+            &format!("{LOST}?rd={}", step.field("rd").unwrap_or_default()),
+        ))
         .await;
     let sent = env.ask(&mut bob, &step).await;
     assert_eq!(sent.status, 200, "{}", sent.body);
@@ -262,7 +270,11 @@ async fn a_guest_who_lost_the_authenticator_is_back_in_with_an_owners_approval()
     assert_eq!(page.heading(), "New authenticator request", "{}", page.body);
     assert!(page.body.contains(BOB), "{}", page.body);
     let done = olivia
-        .submit(&page, "/.portcullis/mfa/lost/review", &[("id", &page.field("id").unwrap()), ("decision", "approve")])
+        .submit(
+            &page,
+            "/.portcullis/mfa/lost/review",
+            &[("id", &page.field("id").unwrap()), ("decision", "approve")],
+        )
         .await;
     assert_eq!(done.heading(), "Request approved", "{}", done.body);
 
@@ -270,8 +282,15 @@ async fn a_guest_who_lost_the_authenticator_is_back_in_with_an_owners_approval()
     let mails = env.mails_to(BOB, 1).await;
     let link = env.link_in(&mails[0].1, "/.portcullis/mfa/lost/reenrol?token=");
     let confirm = bob.open(&link).await;
-    assert_eq!(confirm.heading(), "Set up a new authenticator", "{}", confirm.body);
-    let redeemed = bob.submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[]).await;
+    assert_eq!(
+        confirm.heading(),
+        "Set up a new authenticator",
+        "{}",
+        confirm.body
+    );
+    let redeemed = bob
+        .submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[])
+        .await;
     assert_eq!(redeemed.status, 200, "{}", redeemed.body);
     assert!(redeemed.by_id("notice").is_some(), "{}", redeemed.body);
     // The recovery cookie is spent with the link.
@@ -280,7 +299,14 @@ async fn a_guest_who_lost_the_authenticator_is_back_in_with_an_owners_approval()
     // The lost factor is gone: Bob sets up a new one without a code and
     // reaches the app.
     let bob_user = env.gw.store.get_user_by_email(BOB).await.unwrap().unwrap();
-    assert!(env.gw.store.get_totp_factor(&bob_user.id).await.unwrap().is_none());
+    assert!(
+        env.gw
+            .store
+            .get_totp_factor(&bob_user.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let enroll = bob
         .open(&env.url(AUTH, "/.portcullis/security?step=enroll"))
         .await;
@@ -335,7 +361,11 @@ async fn a_recovery_link_opened_in_another_browser_does_nothing() {
     let review = env.link_in(&env.mails_to(OLIVIA, 1).await[0].1, "review?id=");
     let (mut olivia, page) = env.owner_opens(OLIVIA, &review).await;
     olivia
-        .submit(&page, "/.portcullis/mfa/lost/review", &[("id", &page.field("id").unwrap()), ("decision", "approve")])
+        .submit(
+            &page,
+            "/.portcullis/mfa/lost/review",
+            &[("id", &page.field("id").unwrap()), ("decision", "approve")],
+        )
         .await;
     let link = env.link_in(&env.mails_to(BOB, 1).await[0].1, "reenrol?token=");
 
@@ -343,20 +373,36 @@ async fn a_recovery_link_opened_in_another_browser_does_nothing() {
     let mut other = env.browser();
     let refused = env.sign_in_at(&mut other, &link, BOB).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    assert_eq!(refused.heading(), "Open the link in the browser you asked from");
+    assert_eq!(
+        refused.heading(),
+        "Open the link in the browser you asked from"
+    );
     // A forged post with that browser's own CSRF token does no better.
     let csrf_page = other.open(&env.url(AUTH, LOST)).await;
     let token = link.split("token=").nth(1).unwrap();
     let posted = other
-        .submit(&csrf_page, "/.portcullis/mfa/lost/reenrol", &[("token", token)])
+        .submit(
+            &csrf_page,
+            "/.portcullis/mfa/lost/reenrol",
+            &[("token", token)],
+        )
         .await;
     assert_eq!(posted.status, 403, "{}", posted.body);
     let bob_user = env.gw.store.get_user_by_email(BOB).await.unwrap().unwrap();
-    assert!(env.gw.store.get_totp_factor(&bob_user.id).await.unwrap().is_some());
+    assert!(
+        env.gw
+            .store
+            .get_totp_factor(&bob_user.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // The browser that asked still can.
     let confirm = bob.open(&link).await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
-    let redeemed = bob.submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[]).await;
+    let redeemed = bob
+        .submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[])
+        .await;
     assert!(redeemed.by_id("notice").is_some(), "{}", redeemed.body);
 }
 
@@ -384,17 +430,31 @@ async fn an_expired_recovery_link_is_refused() {
         .await
         .unwrap()
         .expect("pending");
-    let link = env.url(AUTH, &format!("/.portcullis/mfa/lost/reenrol?token={token}"));
+    let link = env.url(
+        AUTH,
+        &format!("/.portcullis/mfa/lost/reenrol?token={token}"),
+    );
     let page = bob.open(&link).await;
     assert_eq!(page.status, 410, "{}", page.body);
     assert_eq!(page.heading(), "This link has expired");
     let csrf_page = bob.open(&env.url(AUTH, LOST)).await;
     let posted = bob
-        .submit(&csrf_page, "/.portcullis/mfa/lost/reenrol", &[("token", token)])
+        .submit(
+            &csrf_page,
+            "/.portcullis/mfa/lost/reenrol",
+            &[("token", token)],
+        )
         .await;
     assert_eq!(posted.status, 410, "{}", posted.body);
     let bob_user = env.gw.store.get_user_by_email(BOB).await.unwrap().unwrap();
-    assert!(env.gw.store.get_totp_factor(&bob_user.id).await.unwrap().is_some());
+    assert!(
+        env.gw
+            .store
+            .get_totp_factor(&bob_user.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -412,30 +472,56 @@ async fn an_approval_link_for_another_guest_is_refused_to_an_owner_of_another_ap
     let id = review.split("id=").nth(1).unwrap();
     let csrf_page = olivia.open(&env.url(AUTH, "/.portcullis/security")).await;
     let posted = olivia
-        .submit(&csrf_page, "/.portcullis/mfa/lost/review", &[("id", id), ("decision", "approve")])
+        .submit(
+            &csrf_page,
+            "/.portcullis/mfa/lost/review",
+            &[("id", id), ("decision", "approve")],
+        )
         .await;
     assert_eq!(posted.status, 403, "{}", posted.body);
-    let req = env.gw.store.get_recovery_request(id).await.unwrap().unwrap();
+    let req = env
+        .gw
+        .store
+        .get_recovery_request(id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(req.status.as_str(), "pending");
     assert!(
         std::fs::read_dir(env.gw.path("outbox"))
             .unwrap()
             .filter_map(Result::ok)
-            .all(|e| !std::fs::read_to_string(e.path()).unwrap_or_default().contains(&format!("To: {OLIVIA}"))),
+            .all(|e| !std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .contains(&format!("To: {OLIVIA}"))),
         "Olivia was mailed about Carol"
     );
     // Nor Carol's mailbox: no link was sent.
-    assert!(env.audit_actions(CAROL).await.iter().any(|a| a == "mfa_recovery_refused"));
+    assert!(
+        env.audit_actions(CAROL)
+            .await
+            .iter()
+            .any(|a| a == "mfa_recovery_refused")
+    );
     let carol_mails = std::fs::read_dir(env.gw.path("outbox"))
         .unwrap()
         .filter_map(Result::ok)
-        .filter(|e| std::fs::read_to_string(e.path()).unwrap_or_default().contains(CAROL))
+        .filter(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .contains(CAROL)
+        })
         .count();
     assert_eq!(carol_mails, 1, "only Dave's mail names Carol");
 
     // Dave may decide.
     let (_, dave_page) = env.owner_opens(DAVE, &review).await;
-    assert_eq!(dave_page.heading(), "New authenticator request", "{}", dave_page.body);
+    assert_eq!(
+        dave_page.heading(),
+        "New authenticator request",
+        "{}",
+        dave_page.body
+    );
 }
 
 #[tokio::test]
@@ -446,7 +532,13 @@ async fn a_guest_of_an_app_without_owners_asks_the_inviter() {
     let now = time::OffsetDateTime::now_utc();
     env.gw
         .store
-        .grant_assignment(&erin.id, "hr", Some(now + time::Duration::days(7)), Some(DAVE), now)
+        .grant_assignment(
+            &erin.id,
+            "hr",
+            Some(now + time::Duration::days(7)),
+            Some(DAVE),
+            now,
+        )
         .await
         .unwrap();
     let (mut b, step) = env.guest_at_mfa_step(ERIN, "hr").await;
@@ -466,7 +558,8 @@ async fn a_member_is_never_offered_recovery() {
         step.body
     );
     assert!(
-        step.body.contains("Your organisation's own process applies"),
+        step.body
+            .contains("Your organisation's own process applies"),
         "{}",
         step.body
     );
@@ -476,12 +569,18 @@ async fn a_member_is_never_offered_recovery() {
     let posted = mia.submit(&step, LOST, &[]).await;
     assert_eq!(posted.status, 403, "{}", posted.body);
     assert!(
-        !env.audit_actions(MIA).await.iter().any(|a| a.starts_with("mfa_recovery")),
+        !env.audit_actions(MIA)
+            .await
+            .iter()
+            .any(|a| a.starts_with("mfa_recovery")),
         "a member's request was stored"
     );
     support::chromium::render_pages(
         "mfa_recovery_member",
-        &[("01-member-mfa-step", step.body.as_str()), ("02-member-asks", page.body.as_str())],
+        &[
+            ("01-member-mfa-step", step.body.as_str()),
+            ("02-member-asks", page.body.as_str()),
+        ],
     )
     .await;
 }

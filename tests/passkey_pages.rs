@@ -41,7 +41,9 @@ async fn start(passkey_sign_in: bool) -> (Gateway, Upstream) {
 async fn signed_in(gw: &Gateway) -> Browser {
     let mut b = Browser::new(gw.http, &[AUTH, "wiki.test"]);
     let form = b.open(&gw.url(AUTH, "/.portcullis/sign-in")).await;
-    let pw = b.submit(&form, "/.portcullis/sign-in", &[("email", BOB)]).await;
+    let pw = b
+        .submit(&form, "/.portcullis/sign-in", &[("email", BOB)])
+        .await;
     let mut page = b
         .submit(&pw, "/.portcullis/sign-in/password", &[("password", PW)])
         .await;
@@ -58,7 +60,9 @@ async fn signed_in(gw: &Gateway) -> Browser {
 async fn options(gw: &Gateway, b: &mut Browser, page: &Page, path: &str, action: &str) -> u16 {
     let csrf = page.field("csrf").expect("a CSRF token");
     let url = reqwest::Url::parse(&gw.url(AUTH, path)).unwrap();
-    b.post(&url, &[("csrf", &csrf), ("action", action)]).await.status
+    b.post(&url, &[("csrf", &csrf), ("action", action)])
+        .await
+        .status
 }
 
 #[tokio::test]
@@ -68,7 +72,9 @@ async fn security_info_links_the_passkeys_page() {
     let page = b.open(&gw.url(AUTH, "/.portcullis/security")).await;
     assert_eq!(page.heading(), "Security info", "{}", page.body);
     assert_eq!(
-        page.by_id("passkey-count").as_deref().map(|t| t.starts_with("You have no passkeys yet.")),
+        page.by_id("passkey-count")
+            .as_deref()
+            .map(|t| t.starts_with("You have no passkeys yet.")),
         Some(true),
         "{}",
         page.body
@@ -86,18 +92,43 @@ async fn security_info_links_the_passkeys_page() {
 async fn registration_ceremony_starts_are_rate_limited_per_session() {
     let (gw, _up) = start(false).await;
     let mut b = signed_in(&gw).await;
-    let page = b.open(&gw.url(AUTH, "/.portcullis/security/passkeys")).await;
+    let page = b
+        .open(&gw.url(AUTH, "/.portcullis/security/passkeys"))
+        .await;
     for i in 0..PER_SESSION {
-        let status = options(&gw, &mut b, &page, "/.portcullis/security/passkeys", "register-options").await;
+        let status = options(
+            &gw,
+            &mut b,
+            &page,
+            "/.portcullis/security/passkeys",
+            "register-options",
+        )
+        .await;
         assert_eq!(status, 200, "start {i}");
     }
-    let status = options(&gw, &mut b, &page, "/.portcullis/security/passkeys", "register-options").await;
+    let status = options(
+        &gw,
+        &mut b,
+        &page,
+        "/.portcullis/security/passkeys",
+        "register-options",
+    )
+    .await;
     assert_eq!(status, 429);
     // Another session of the same person from the same client still may
     // (the per-client limit is higher).
     let mut other = signed_in(&gw).await;
-    let page = other.open(&gw.url(AUTH, "/.portcullis/security/passkeys")).await;
-    let status = options(&gw, &mut other, &page, "/.portcullis/security/passkeys", "register-options").await;
+    let page = other
+        .open(&gw.url(AUTH, "/.portcullis/security/passkeys"))
+        .await;
+    let status = options(
+        &gw,
+        &mut other,
+        &page,
+        "/.portcullis/security/passkeys",
+        "register-options",
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -106,12 +137,30 @@ async fn passkey_sign_in_starts_are_rate_limited_per_browser() {
     let (gw, _up) = start(true).await;
     let mut b = Browser::new(gw.http, &[AUTH]);
     let page = b.open(&gw.url(AUTH, "/.portcullis/sign-in")).await;
-    assert!(page.body.contains("Sign in with a passkey"), "{}", page.body);
+    assert!(
+        page.body.contains("Sign in with a passkey"),
+        "{}",
+        page.body
+    );
     for i in 0..PER_SESSION {
-        let status = options(&gw, &mut b, &page, "/.portcullis/sign-in/passkey", "passkey-options").await;
+        let status = options(
+            &gw,
+            &mut b,
+            &page,
+            "/.portcullis/sign-in/passkey",
+            "passkey-options",
+        )
+        .await;
         assert_eq!(status, 200, "start {i}");
     }
-    let status = options(&gw, &mut b, &page, "/.portcullis/sign-in/passkey", "passkey-options").await;
+    let status = options(
+        &gw,
+        &mut b,
+        &page,
+        "/.portcullis/sign-in/passkey",
+        "passkey-options",
+    )
+    .await;
     assert_eq!(status, 429);
 }
 
@@ -121,7 +170,18 @@ async fn passkey_sign_in_is_off_unless_the_config_allows_it() {
     let mut b = Browser::new(gw.http, &[AUTH]);
     let page = b.open(&gw.url(AUTH, "/.portcullis/sign-in")).await;
     assert_eq!(page.heading(), "Sign in", "{}", page.body);
-    assert!(!page.body.contains("Sign in with a passkey"), "{}", page.body);
-    let status = options(&gw, &mut b, &page, "/.portcullis/sign-in/passkey", "passkey-options").await;
+    assert!(
+        !page.body.contains("Sign in with a passkey"),
+        "{}",
+        page.body
+    );
+    let status = options(
+        &gw,
+        &mut b,
+        &page,
+        "/.portcullis/sign-in/passkey",
+        "passkey-options",
+    )
+    .await;
     assert_eq!(status, 404);
 }

@@ -346,14 +346,20 @@ async fn a_discoverable_passkey_signs_its_owner_in() {
     e.register(&e.anna, &a, UP | UV).await.unwrap();
     let handle = portcullis::passkeys::user_handle(&e.anna.id);
     let options = e.rp.start_sign_in(&e.store, "flow-1", now()).await.unwrap();
-    assert!(options["publicKey"]["allowCredentials"]
-        .as_array()
-        .is_none_or(|a| a.is_empty()));
+    assert!(
+        options["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    );
     let answer = a.assert_as(&options, 1, ORIGIN, RP_ID, &a.id, Some(handle.as_bytes()));
-    let who = e.rp.finish_sign_in(&e.store, "flow-1", &answer, now()).await;
+    let who =
+        e.rp.finish_sign_in(&e.store, "flow-1", &answer, now())
+            .await;
     assert_eq!(who.unwrap(), e.anna.id);
     // The same answer again: the ceremony is gone.
-    let again = e.rp.finish_sign_in(&e.store, "flow-1", &answer, now()).await;
+    let again =
+        e.rp.finish_sign_in(&e.store, "flow-1", &answer, now())
+            .await;
     assert!(matches!(again, Err(PasskeyError::NoCeremony)), "{again:?}");
 }
 
@@ -367,13 +373,24 @@ async fn a_sign_in_with_another_users_handle_is_refused() {
     let ben = portcullis::passkeys::user_handle(&e.ben.id);
     let options = e.rp.start_sign_in(&e.store, "flow-2", now()).await.unwrap();
     let answer = a.assert_as(&options, 1, ORIGIN, RP_ID, &a.id, Some(ben.as_bytes()));
-    let who = e.rp.finish_sign_in(&e.store, "flow-2", &answer, now()).await;
+    let who =
+        e.rp.finish_sign_in(&e.store, "flow-2", &answer, now())
+            .await;
     assert!(matches!(who, Err(PasskeyError::NotYours)), "{who:?}");
     // And an unregistered credential id names nobody.
     let stranger = Authenticator::new(9);
     let options = e.rp.start_sign_in(&e.store, "flow-3", now()).await.unwrap();
     let handle = portcullis::passkeys::user_handle(&e.anna.id);
-    let answer = stranger.assert_as(&options, 1, ORIGIN, RP_ID, &stranger.id, Some(handle.as_bytes()));
-    let who = e.rp.finish_sign_in(&e.store, "flow-3", &answer, now()).await;
+    let answer = stranger.assert_as(
+        &options,
+        1,
+        ORIGIN,
+        RP_ID,
+        &stranger.id,
+        Some(handle.as_bytes()),
+    );
+    let who =
+        e.rp.finish_sign_in(&e.store, "flow-3", &answer, now())
+            .await;
     assert!(matches!(who, Err(PasskeyError::NotYours)), "{who:?}");
 }

@@ -144,7 +144,11 @@ pub async fn approvers(
                 emails.insert(e);
             }
         } else {
-            emails.extend(crate::guests::owner_emails(store, app, &guest.email).await.0);
+            emails.extend(
+                crate::guests::owner_emails(store, app, &guest.email)
+                    .await
+                    .0,
+            );
         }
     }
     emails.remove(&guest.email.to_ascii_lowercase());
@@ -292,7 +296,17 @@ pub async fn decide(
     }
     // Before anything about the request's state: a forged or guessed id
     // tells someone who is not an approver nothing.
-    if !may_decide(config, store, &guest, req.app.as_deref(), approver, groups, now).await? {
+    if !may_decide(
+        config,
+        store,
+        &guest,
+        req.app.as_deref(),
+        approver,
+        groups,
+        now,
+    )
+    .await?
+    {
         audit(
             store,
             &approver.id,

@@ -253,7 +253,8 @@ fn every_message() -> Vec<Message> {
         },
         Message::MfaRecoveryDecision {
             approved: true,
-            link: "https://portal.tailwindtraders.com/.portcullis/mfa/lost/reenrol?token=abc".into(),
+            link: "https://portal.tailwindtraders.com/.portcullis/mfa/lost/reenrol?token=abc"
+                .into(),
             valid_minutes: 30,
         },
         Message::MfaRecoveryDecision {

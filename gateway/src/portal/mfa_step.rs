@@ -56,7 +56,10 @@ impl Handler<'_> {
         }
         if asked == MfaStrength::PhishingResistant {
             if has_passkey && form.is_none() {
-                return self.mfa_page(&user, 200,
+                return self
+                    .mfa_page(
+                        &user,
+                        200,
                         context! { rd, strength, passkeys => true, passkey_only => true },
                     )
                     .with_script();
@@ -69,7 +72,9 @@ impl Handler<'_> {
         };
         let Some(form) = form else {
             return if enrolled || has_passkey {
-                let page = self.mfa_page(&user, 200,
+                let page = self.mfa_page(
+                    &user,
+                    200,
                     context! { rd, passkeys => has_passkey, passkey_only => !enrolled },
                 );
                 if has_passkey {
@@ -149,13 +154,17 @@ impl Handler<'_> {
                 };
                 self.handoff(&claims, &rd).await.with_cookie(set)
             }
-            Err(MfaError::InvalidCode) => self.mfa_page(&user, 401,
+            Err(MfaError::InvalidCode) => self.mfa_page(
+                &user,
+                401,
                 context! { rd, error => "That code is not right." },
             ),
             Err(MfaError::Malformed) => {
                 self.mfa_page(&user, 400, context! { rd, error => MALFORMED })
             }
-            Err(MfaError::Replayed) => self.mfa_page(&user, 401,
+            Err(MfaError::Replayed) => self.mfa_page(
+                &user,
+                401,
                 context! { rd, error => "That code was already used. Wait for the next one." },
             ),
             Err(MfaError::Locked { .. }) => self.locked(),
@@ -245,7 +254,9 @@ impl Handler<'_> {
             }
             Err(e) => {
                 tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey refused");
-                self.mfa_page(user, 401,
+                self.mfa_page(
+                    user,
+                    401,
                     context! {
                         rd,
                         passkeys => true,

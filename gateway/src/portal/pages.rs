@@ -14,8 +14,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mfa_verify.html", include_str!("templates/mfa_verify.html")),
     ("passkeys.html", include_str!("templates/passkeys.html")),
     ("lost_ask.html", include_str!("templates/lost_ask.html")),
-    ("lost_review.html", include_str!("templates/lost_review.html")),
-    ("lost_reenrol.html", include_str!("templates/lost_reenrol.html")),
+    (
+        "lost_review.html",
+        include_str!("templates/lost_review.html"),
+    ),
+    (
+        "lost_reenrol.html",
+        include_str!("templates/lost_reenrol.html"),
+    ),
     (
         "recovery_codes.html",
         include_str!("templates/recovery_codes.html"),

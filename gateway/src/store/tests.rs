@@ -3525,13 +3525,33 @@ async fn recovery_request_is_decided_once_and_its_link_redeemed_once(db: TestDb)
     // The link: the browser that asked last, the right user, in time.
     let look = |token: &'static str, browser: &'static str, user: &'static str, at: i64| {
         let store = store.clone();
-        async move { store.recovery_link(token, browser, user, t(at)).await.expect("look") }
+        async move {
+            store
+                .recovery_link(token, browser, user, t(at))
+                .await
+                .expect("look")
+        }
     };
-    assert_eq!(look("nope", "browser-b", "u1", 20).await, RecoveryLink::Unknown);
-    assert_eq!(look("tok", "browser-a", "u1", 20).await, RecoveryLink::OtherBrowser);
-    assert_eq!(look("tok", "browser-b", "u2", 20).await, RecoveryLink::OtherUser);
-    assert_eq!(look("tok", "browser-b", "u1", 100).await, RecoveryLink::Expired);
-    assert!(matches!(look("tok", "browser-b", "u1", 20).await, RecoveryLink::Valid(_)));
+    assert_eq!(
+        look("nope", "browser-b", "u1", 20).await,
+        RecoveryLink::Unknown
+    );
+    assert_eq!(
+        look("tok", "browser-a", "u1", 20).await,
+        RecoveryLink::OtherBrowser
+    );
+    assert_eq!(
+        look("tok", "browser-b", "u2", 20).await,
+        RecoveryLink::OtherUser
+    );
+    assert_eq!(
+        look("tok", "browser-b", "u1", 100).await,
+        RecoveryLink::Expired
+    );
+    assert!(matches!(
+        look("tok", "browser-b", "u1", 20).await,
+        RecoveryLink::Valid(_)
+    ));
     for (browser, user, at, why) in [
         ("browser-a", "u1", 20, RecoveryLink::OtherBrowser),
         ("browser-b", "u2", 20, RecoveryLink::OtherUser),

@@ -81,8 +81,8 @@ impl Handler<'_> {
             .any(|i| matches!(i.kind, crate::config::IdpKind::Local(_)));
         // "Sign in with a passkey" (`sign_in.passkeys.sign_in`) on the
         // pages that start a sign-in; they then run the passkey script.
-        let passkey_sign_in = self.sign_in.passkey_sign_in
-            && matches!(template, "sign_in.html" | "passcode.html");
+        let passkey_sign_in =
+            self.sign_in.passkey_sign_in && matches!(template, "sign_in.html" | "passcode.html");
         let reply = self.page(
             status,
             template,

@@ -183,11 +183,7 @@ impl Handler<'_> {
             // The passkey named its user (by the stored credential); the
             // same people as the e-mailed code, nobody with an IdP.
             match store.get_user(&s.subject).await? {
-                Some(u)
-                    if u.user_type == UserType::Guest && may_use_passcode(&u, &u.email) =>
-                {
-                    u
-                }
+                Some(u) if u.user_type == UserType::Guest && may_use_passcode(&u, &u.email) => u,
                 _ => return Ok(Err(NOT_INVITED)),
             }
         } else if s.idp == PASSCODE_IDP {

@@ -206,7 +206,9 @@ impl Backend {
         };
         // The order says the most useful thing first: a used link stays
         // used whoever opens it.
-        let expired = row.link_expires_at.is_none_or(|t| t <= now.unix_timestamp());
+        let expired = row
+            .link_expires_at
+            .is_none_or(|t| t <= now.unix_timestamp());
         let other_browser = row.browser_hash != browser_digest(browser);
         let other_user = row.user_id != user_id;
         let req = row.into_request(OP)?;
