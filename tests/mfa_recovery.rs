@@ -599,3 +599,52 @@ async fn asking_again_mails_nobody_and_asking_too_often_is_refused() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(env.mails_to(OLIVIA, 1).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_denied_request_sends_no_link_and_can_be_decided_only_once() {
+    let env = start().await;
+    let (mut carol, step) = env.guest_at_mfa_step(CAROL, "docs").await;
+    env.ask(&mut carol, &step).await;
+    let review = env.link_in(&env.mails_to(DAVE, 1).await[0].1, "review?id=");
+    let (mut dave, page) = env.owner_opens(DAVE, &review).await;
+    let id = page.field("id").unwrap();
+    let denied = dave
+        .submit(
+            &page,
+            "/.portcullis/mfa/lost/review",
+            &[("id", &id), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(denied.heading(), "Request denied", "{}", denied.body);
+    let mails = env.mails_to(CAROL, 1).await;
+    assert!(mails[0].0.contains("declined"), "{:?}", mails[0]);
+    assert!(!mails[0].1.contains("reenrol"), "{}", mails[0].1);
+    // A second decision (a replayed form) changes nothing.
+    let again = dave
+        .submit(
+            &page,
+            "/.portcullis/mfa/lost/review",
+            &[("id", &id), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let req = env
+        .gw
+        .store
+        .get_recovery_request(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(req.status.as_str(), "denied");
+    assert_eq!(req.decided_by.as_deref(), Some(DAVE));
+    // The review page now says so.
+    let shown = dave.open(&review).await;
+    let status = format!("This request is denied (decided by {DAVE}).");
+    assert_eq!(shown.by_id("status").as_deref(), Some(status.as_str()));
+    assert!(
+        env.audit_actions(CAROL)
+            .await
+            .iter()
+            .any(|a| a == "mfa_recovery_denied")
+    );
+}
