@@ -125,7 +125,7 @@ fn escape(s: &str) -> String {
 /// again, signs out, and wiki asks them to sign in again.
 #[tokio::test]
 async fn partner_journey_in_chromium() {
-    run_journey("partner_journey_in_chromium", false, false).await;
+    run_journey("partner_journey_in_chromium", false, false, None).await;
 }
 
 /// The same partner, invited from the CLI: the link from the e-mail in the
@@ -137,6 +137,7 @@ async fn invited_partner_follows_the_emailed_link_in_chromium() {
         "invited_partner_follows_the_emailed_link_in_chromium",
         true,
         false,
+        None,
     )
     .await;
 }
@@ -152,14 +153,101 @@ async fn invited_entra_guest_follows_the_emailed_link_in_chromium() {
         "invited_entra_guest_follows_the_emailed_link_in_chromium",
         true,
         true,
+        None,
     )
     .await;
 }
 
+/// The same journey in German (issue 17): Chromium asks for
+/// `Accept-Language: de`; every page of the gateway's own, the proxy's
+/// unknown-host page included, is `<html lang="de">`, shows its German
+/// words and none of the English ones of the English journey.
+#[tokio::test]
+async fn partner_journey_in_german_in_chromium() {
+    run_journey(
+        "partner_journey_in_german_in_chromium",
+        false,
+        false,
+        Some(GERMAN),
+    )
+    .await;
+}
+
+/// The German journey: the words it looks for, the words each page must
+/// show, and the English words no page may show.
+struct Language {
+    accept_language: &'static str,
+    words: &'static [(&'static str, &'static str)],
+    /// (page, a German phrase it shows)
+    present: &'static [(&'static str, &'static str)],
+    absent: &'static [&'static str],
+}
+
+const GERMAN: &Language = &Language {
+    accept_language: "de",
+    words: &[
+        ("sign_in", "Anmelden"),
+        ("consent", "Berechtigungen prüfen"),
+        ("enroll", "Bestätigung in zwei Schritten einrichten"),
+        ("qr_alt", "QR-Code"),
+        ("recovery", "Wiederherstellungscodes speichern"),
+        ("continue", "Weiter"),
+        ("signed_out", "Sie sind abgemeldet"),
+        ("code", "Code eingeben"),
+        ("wrong_code", "Dieser Code stimmt nicht"),
+    ],
+    present: &[
+        ("01-sign-in", "Ihre geschäftliche oder schulische E-Mail-Adresse"),
+        ("03-consent", "erhält aus Ihrer Anmeldung"),
+        ("04-mfa-enroll", "Scannen Sie diesen Code"),
+        ("05-recovery-codes", "Bewahren Sie sie sicher auf"),
+        ("08-signed-out", "Erneut bei docs app anmelden"),
+        ("09-sign-in-again", "weiter zu"),
+        ("10-passcode", "Andere Adresse verwenden"),
+        ("11-passcode-wrong", "Dieser Code stimmt nicht."),
+        ("12-not-found", "Unter dieser Adresse gibt es keine App."),
+    ],
+    absent: &[
+        "Sign in",
+        "Sign out",
+        "Your work or school e-mail",
+        "never sees your password",
+        "to continue to",
+        "Review permissions",
+        "will receive from your sign-in",
+        "your e-mail address",
+        "Accept",
+        "Cancel",
+        "Set up two-step verification",
+        "Scan this code",
+        "On this phone?",
+        "Or type this key",
+        "Verify",
+        "Save your recovery codes",
+        "keep them somewhere safe",
+        "Continue",
+        "You are signed out",
+        "Enter your code",
+        "we have sent a code",
+        "No code?",
+        "Use another address",
+        "Send a new code",
+        "after 30 seconds",
+        "That code is not right",
+        "tries left",
+        "Not found",
+        "There is no app at this address",
+        "What you can do",
+        "Your apps",
+        "Request id",
+        "quote the request id",
+    ],
+};
+
 /// An Entra tenant of the partner (`entra` journeys).
 const PARTNER_TENANT: &str = "3c4d5e6f-0000-4a1b-8c2d-0123456789ab";
 
-async fn run_journey(name: &str, invited: bool, entra: bool) {
+async fn run_journey(name: &str, invited: bool, entra: bool, language: Option<&Language>) {
     chromium::assert_installed();
     let shots = chromium::artifacts(name);
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
@@ -285,6 +373,8 @@ async fn run_journey(name: &str, invited: bool, entra: bool) {
         "screenshots": shots,
         "timeout_ms": 10_000,
         "invitation": invitation,
+        "accept_language": language.map(|l| l.accept_language),
+        "words": language.map(|l| l.words.iter().copied().collect::<std::collections::HashMap<_, _>>()),
     });
     let input_file = gw.path("journey.json");
     std::fs::write(&input_file, input.to_string()).unwrap();
@@ -328,6 +418,24 @@ async fn run_journey(name: &str, invited: bool, entra: bool) {
         }
     }
 
+    if let Some(language) = language {
+        let texts = &summary["texts"];
+        for (page, phrase) in language.present {
+            let text = texts[page].as_str().unwrap_or_else(|| panic!("no text of {page}: {summary}"));
+            assert!(text.contains(phrase), "{page} does not say {phrase:?}:\n{text}");
+        }
+        for page in SCREENSHOTS.iter().filter(|p| !NOT_OURS.contains(p)) {
+            let text = texts[page].as_str().unwrap_or_else(|| panic!("no text of {page}: {summary}"));
+            for english in language.absent {
+                assert!(!text.contains(english), "{page} still says {english:?}:\n{text}");
+            }
+            assert_eq!(
+                texts[format!("{page}-lang")].as_str(),
+                Some(language.accept_language),
+                "<html lang> of {page}"
+            );
+        }
+    }
     // What the server kept: the consent, a confirmed TOTP factor, no live
     // session after sign-out (each one revoked).
     let user = gw.store.get_user_by_email(PARTNER).await.unwrap().unwrap();

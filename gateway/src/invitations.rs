@@ -43,6 +43,9 @@ pub struct InviteRequest {
     pub message: Option<String>,
     /// Who invites (shown in the mail and the audit log).
     pub inviter: String,
+    /// The mail's language, as the inviter chose (`None`: the
+    /// organisation's, `organisation.language`).
+    pub language: Option<crate::i18n::Lang>,
 }
 
 /// Why an invitation could not be made; `field` names the input at fault.
@@ -281,7 +284,7 @@ pub async fn invite(
         }
     }
     let link = format!("{base}/.portcullis/invite?token={token}");
-    let sent = send(config, mailer, &invitation, &link).await;
+    let sent = send(config, mailer, &invitation, &link, req.language).await;
     audit(
         store,
         &invitation,
@@ -351,12 +354,14 @@ async fn guest_for(store: &Store, email: &str, now: OffsetDateTime) -> Result<Us
     }
 }
 
-/// Sends the invitation mail; `Err` says why it did not go out.
+/// Sends the invitation mail in `lang` (`None`: the organisation's);
+/// `Err` says why it did not go out.
 async fn send(
     config: &Config,
     mailer: &Mailer,
     inv: &Invitation,
     link: &str,
+    lang: Option<crate::i18n::Lang>,
 ) -> Result<(), String> {
     let titles = inv
         .apps
@@ -370,14 +375,15 @@ async fn send(
         })
         .collect();
     mailer
-        .send(
+        .send_in(
             &inv.email,
+            lang,
             &Message::Invitation {
                 inviter: inv.inviter.clone(),
                 apps: titles,
                 link: link.to_string(),
                 personal_message: inv.message.clone(),
-                expires: human_date(inv.expires_at),
+                expires: crate::mail::MailDate::On(inv.expires_at),
             },
         )
         .await
@@ -434,7 +440,7 @@ pub async fn resend(
     let link = format!("{base}/.portcullis/invite?token={token}");
     // The old link died with the reissue; when this mail fails the
     // invitation stays pending for the next resend, as after `invite`.
-    if let Err(reason) = send(config, mailer, &inv, &link).await {
+    if let Err(reason) = send(config, mailer, &inv, &link, None).await {
         return Err(InviteError::NotSent {
             invitation: Box::new(inv),
             reason,

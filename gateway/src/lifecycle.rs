@@ -241,7 +241,7 @@ async fn remind_one(
     let title = app.map_or_else(|| d.app.clone(), |a| a.title.clone());
     let message = |is_owner| Message::AccessEnding {
         app: title.clone(),
-        ends: crate::invitations::human_date(d.expires_at),
+        ends: crate::mail::MailDate::On(d.expires_at),
         is_owner,
         guest: guest.email.clone(),
     };
@@ -348,7 +348,11 @@ fn mailer_for(config: &Arc<Config>, own: &mut Option<(Arc<Config>, Mailer)>) -> 
     {
         return Some(m.clone());
     }
-    match Mailer::new(mail, &config.organisation.name) {
+    match Mailer::branded(
+        mail,
+        &config.organisation.name,
+        &config.organisation.mail_branding(),
+    ) {
         Ok(m) => {
             *own = Some((config.clone(), m.clone()));
             Some(m)

@@ -5,6 +5,8 @@
 //! from here, so the page, the JSON `reason` and the log line never
 //! disagree. Nothing here names a policy or its conditions.
 
+use crate::i18n::{Lang, t};
+use crate::templates::{Chrome, Templates};
 use time::OffsetDateTime;
 
 /// A refusal's reason (DESIGN.md, "Every refusal also has a reason").
@@ -71,96 +73,44 @@ impl Reason {
         Reason::ALL.iter().copied().find(|r| r.as_str() == s)
     }
 
-    /// The page's heading.
-    pub fn title(self) -> &'static str {
-        match self {
-            Reason::NotShared => "This app has not been shared with you",
-            Reason::AccessEnded => "Your access has ended",
-            Reason::MfaRequired => "A second sign-in step is needed",
-            Reason::StrongerMfaRequired => "A stronger sign-in is needed",
-            Reason::Location => "Not available from where you are",
-            Reason::DevicePlatform => "Not available on this device",
-            Reason::PolicyBlock => "Access blocked",
-            Reason::AccountBlocked => "Your account is blocked",
-            Reason::SignInRequired => "Sign in to continue",
-            Reason::InvitationUsed => "Invitation already used",
-            Reason::InvitationExpired => "Invitation expired",
-            Reason::InvitationWithdrawn => "Invitation withdrawn",
-            Reason::NotInvited => "This invitation is not for you",
-        }
+    /// The page's heading, in `lang`.
+    pub fn title(self, lang: Lang) -> String {
+        crate::i18n::translate(lang, &format!("reason-{}-title", self.as_str()), &[])
     }
 
     /// What happened, in one or two sentences.
     pub fn what_happened(self, f: &Facts<'_>) -> String {
-        let app = f.app.unwrap_or("this app");
-        match self {
-            Reason::NotShared => format!("{app} has not been shared with the account you are signed in with."),
-            Reason::AccessEnded => match f.access_ended {
-                Some(t) => format!("Your access to {app} ended on {}.", crate::invitations::date(t)),
-                None => format!("Your access to {app} has ended."),
-            },
-            Reason::MfaRequired => format!(
-                "{app} asks for a second sign-in step, such as a code from an authenticator app."
-            ),
-            Reason::StrongerMfaRequired => format!(
-                "{app} asks for a stronger second step than the one you used, such as a passkey or a security key."
-            ),
-            Reason::Location => format!(
-                "{app} cannot be opened from the network or country you are connecting from."
-            ),
-            Reason::DevicePlatform => format!("{app} cannot be opened from this kind of device."),
-            Reason::PolicyBlock => format!("The access rules of {} do not let this request through to {app}.", f.org),
-            Reason::AccountBlocked => format!("Your account can no longer be used to open the apps of {}.", f.org),
-            Reason::SignInRequired => format!("You need to sign in to open {app}."),
-            Reason::InvitationUsed => "This invitation was already accepted.".into(),
-            Reason::InvitationExpired => "This invitation has expired.".into(),
-            Reason::InvitationWithdrawn => "This invitation was withdrawn.".into(),
-            Reason::NotInvited => "This invitation link is not valid for you: it was not found, or it was sent to another e-mail address.".into(),
-        }
+        let this_app = t!(f.lang, "refusal-this-app");
+        let app = f.app.unwrap_or(&this_app);
+        let key = match (self, f.access_ended) {
+            (Reason::AccessEnded, Some(_)) => "reason-access_ended-what-date".to_string(),
+            _ => format!("reason-{}-what", self.as_str()),
+        };
+        let date = f
+            .access_ended
+            .map(|t| crate::i18n::date(f.lang, t))
+            .unwrap_or_default();
+        crate::i18n::translate(
+            f.lang,
+            &key,
+            &[("app", app.into()), ("org", f.org.into()), ("date", date.into())],
+        )
     }
 
-    /// What to do next.
+    /// What to do next (and whom to ask).
     pub fn what_next(self, f: &Facts<'_>) -> String {
-        let who = f.whom_to_ask();
-        match self {
-            Reason::NotShared => format!(
-                "If you need it, ask {who} to share it with you. If you have another account that has access, switch to it."
-            ),
-            Reason::AccessEnded => {
-                format!("If you still need it, ask {who} to extend your access.")
-            }
-            Reason::MfaRequired => {
-                "Complete the second step, then you are taken to the app.".into()
-            }
-            Reason::StrongerMfaRequired => format!(
-                "Sign in again with a stronger method. If you do not have one, ask {who} which methods are accepted."
-            ),
-            Reason::Location => format!(
-                "Try again from an allowed place, for example your office network or a VPN, or ask {who}."
-            ),
-            Reason::DevicePlatform => {
-                format!("Try again from another device, such as a computer, or ask {who}.")
-            }
-            Reason::PolicyBlock => format!(
-                "If you think you should have access, ask {who} and quote the request id below."
-            ),
-            Reason::AccountBlocked => {
-                format!("If you think this is a mistake, ask {who} and quote the request id below.")
-            }
-            Reason::SignInRequired => "Sign in, then try again.".into(),
-            Reason::InvitationUsed => "Sign in to see your apps.".into(),
-            Reason::InvitationExpired => format!("Ask {who} to send you a new one."),
-            Reason::InvitationWithdrawn => format!("Ask {who} if you still need access."),
-            Reason::NotInvited => format!(
-                "Check that you opened the whole link from the e-mail, and that you are signed in with the address it was sent to. Otherwise, ask {who}."
-            ),
-        }
+        crate::i18n::translate(
+            f.lang,
+            &format!("reason-{}-next", self.as_str()),
+            &[("who", f.whom_to_ask().into())],
+        )
     }
 }
 
 /// What the words of a refusal may use.
 #[derive(Clone, Debug, Default)]
 pub struct Facts<'a> {
+    pub lang: Lang,
     pub org: &'a str,
     /// The app's title.
     pub app: Option<&'a str>,
@@ -168,39 +118,68 @@ pub struct Facts<'a> {
     pub access_ended: Option<OffsetDateTime>,
     /// Who invited the person, when known.
     pub inviter: Option<&'a str>,
-    /// The app's owners who are people (e-mail addresses).
-    pub owners: Vec<&'a str>,
+    /// The app's owners: people by e-mail, groups by name.
+    pub owners: Vec<Asked<'a>>,
+    /// The organisation's help desk ([`crate::templates::Chrome::support_line`]).
+    pub support: Option<String>,
+}
+
+/// An owner to ask: a person (e-mail) or a directory group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked<'a> {
+    Person(&'a str),
+    Group(&'a str),
 }
 
 impl Facts<'_> {
     /// Whom to ask, most specific first: the inviter, the app's owners,
-    /// else a form that works for any organisation's name (no possessive:
-    /// "Tailwind Traders's" reads wrong).
+    /// the help desk; else a form that works for any organisation's name
+    /// (no possessive: "Tailwind Traders's" reads wrong).
     pub fn whom_to_ask(&self) -> String {
+        let lang = self.lang;
         if let Some(i) = self.inviter.filter(|i| !i.trim().is_empty()) {
-            return i.to_string();
+            return t!(lang, "ask-inviter", inviter = i);
         }
-        match self.owners.as_slice() {
-            [] => format!(
-                "the person who invited you or the help desk of {}",
-                self.org
-            ),
-            [one] => format!("the app's owner ({one})"),
-            many => format!("the app's owners ({})", many.join(", ")),
+        let owners: Vec<String> = self
+            .owners
+            .iter()
+            .map(|o| match o {
+                Asked::Person(e) => (*e).to_string(),
+                Asked::Group(g) => t!(lang, "ask-group", group = *g),
+            })
+            .collect();
+        match owners.len() {
+            0 => match &self.support {
+                Some(s) => t!(lang, "ask-support", support = s),
+                None => t!(lang, "ask-fallback", org = self.org),
+            },
+            1 => t!(lang, "ask-owner", owners = owners.join(", ")),
+            _ => t!(lang, "ask-owners", owners = owners.join(", ")),
         }
     }
 }
 
-/// The owners of `app` who are people, for "whom to ask" (group owners
-/// cannot be named without a directory lookup).
-pub fn owner_emails(app: &crate::config::App) -> Vec<&str> {
+/// The owners of `app` to name: people by e-mail, groups by name (at
+/// most three; a group's members are not looked up).
+pub fn owners(app: &crate::config::App) -> Vec<Asked<'_>> {
     app.owners
         .iter()
-        .filter_map(|o| match o {
-            crate::config::Owner::Email(e) => Some(e.as_str()),
-            crate::config::Owner::Group(_) => None,
+        .map(|o| match o {
+            crate::config::Owner::Email(e) => Asked::Person(e.as_str()),
+            crate::config::Owner::Group(g) => Asked::Group(g.as_str()),
         })
         .take(3)
+        .collect()
+}
+
+/// The owners of `app` who are people (e-mail addresses), for mail links.
+pub fn owner_emails(app: &crate::config::App) -> Vec<&str> {
+    owners(app)
+        .into_iter()
+        .filter_map(|o| match o {
+            Asked::Person(e) => Some(e),
+            Asked::Group(_) => None,
+        })
         .collect()
 }
 
@@ -209,9 +188,9 @@ pub fn owner_emails(app: &crate::config::App) -> Vec<&str> {
 /// answers and the portal's alike.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Page<'a> {
-    pub org: &'a str,
-    /// The organisation's logo (`data:` URI), when the caller has it.
-    pub logo: Option<&'a str>,
+    /// Organisation, logo, colour, help desk and language.
+    #[serde(flatten)]
+    pub chrome: Chrome,
     pub request_id: &'a str,
     pub title: String,
     /// What happened.
@@ -229,38 +208,27 @@ pub struct Page<'a> {
 }
 
 impl<'a> Page<'a> {
-    /// The words for `reason`.
+    /// The words for `reason`, in the language of `chrome`.
     pub fn for_reason(
         reason: Reason,
         f: &Facts<'_>,
         request_id: &'a str,
-        org: &'a str,
+        chrome: Chrome,
     ) -> Page<'a> {
         Page {
-            org,
-            request_id,
-            title: reason.title().into(),
+            title: reason.title(chrome.lang),
             text: reason.what_happened(f),
             next: Some(reason.what_next(f)),
             reason: Some(reason.as_str()),
+            chrome,
+            request_id,
             ..Page::default()
         }
     }
 
     /// The HTML page.
-    pub fn html(&self) -> Vec<u8> {
-        static ENV: std::sync::LazyLock<minijinja::Environment<'static>> =
-            std::sync::LazyLock::new(environment);
-        match ENV
-            .get_template("refusal.html")
-            .and_then(|t| t.render(minijinja::Value::from_serialize(self)))
-        {
-            Ok(s) => s.into_bytes(),
-            Err(e) => {
-                tracing::error!(error = %e, "refusal page did not render");
-                b"<!doctype html><title>Error</title><p>This page could not be shown.</p>".to_vec()
-            }
-        }
+    pub fn html(&self, templates: &Templates) -> Vec<u8> {
+        templates.page("refusal.html", minijinja::Value::from_serialize(self))
     }
 
     /// The JSON answer for API clients: `error` (the status's code),
@@ -280,57 +248,37 @@ impl<'a> Page<'a> {
     }
 }
 
-/// The two templates, with the portal's escaping (`& < > " '`, not `/`).
-fn environment() -> minijinja::Environment<'static> {
-    use minijinja::AutoEscape;
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| AutoEscape::Html);
-    env.set_formatter(|out, state, value| match value.as_str() {
-        Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            out.write_str(&crate::html::escape(s))?;
-            Ok(())
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    });
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-    for (name, source) in [
-        ("layout.html", include_str!("portal/templates/layout.html")),
-        (
-            "refusal.html",
-            include_str!("portal/templates/refusal.html"),
-        ),
-    ] {
-        // Part of the binary; the tests render it.
-        if let Err(e) = env.add_template(name, source) {
-            tracing::error!(template = name, error = %e, "refusal template does not parse");
-        }
-    }
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn de() -> Lang {
+        Lang::parse("de").expect("de")
+    }
+
     #[test]
-    fn every_reason_round_trips_and_has_words() {
-        let f = Facts {
-            org: "Tailwind Traders",
-            app: Some("Wiki"),
-            ..Facts::default()
-        };
-        for r in Reason::ALL {
-            assert_eq!(Reason::parse(r.as_str()), Some(*r));
-            assert!(!r.title().is_empty());
-            assert!(!r.what_happened(&f).is_empty());
-            assert!(!r.what_next(&f).is_empty());
-            assert!(!r.what_next(&f).contains("Traders's"), "{r:?}");
+    fn every_reason_round_trips_and_has_words_in_every_language() {
+        for lang in Lang::all() {
+            let f = Facts {
+                lang,
+                org: "Tailwind Traders",
+                app: Some("Wiki"),
+                ..Facts::default()
+            };
+            for r in Reason::ALL {
+                assert_eq!(Reason::parse(r.as_str()), Some(*r));
+                for words in [r.title(lang), r.what_happened(&f), r.what_next(&f)] {
+                    assert!(!words.is_empty(), "{r:?}");
+                    assert!(!words.starts_with("reason-"), "{lang}: {r:?}: {words}");
+                }
+                assert!(!r.what_next(&f).contains("Traders's"), "{r:?}");
+            }
         }
         assert_eq!(Reason::parse("blocked_by_policy"), None);
     }
 
     #[test]
-    fn whom_to_ask_prefers_the_inviter_then_the_owners() {
+    fn whom_to_ask_prefers_the_inviter_then_the_owners_then_the_help_desk() {
         let mut f = Facts {
             org: "Tailwind Traders",
             ..Facts::default()
@@ -339,26 +287,46 @@ mod tests {
             f.whom_to_ask(),
             "the person who invited you or the help desk of Tailwind Traders"
         );
-        f.owners = vec!["olga@tailwind.example"];
-        assert_eq!(f.whom_to_ask(), "the app's owner (olga@tailwind.example)");
+        f.support = Some("the service desk (help@tailwind.example)".into());
+        assert_eq!(f.whom_to_ask(), "the service desk (help@tailwind.example)");
+        f.owners = vec![Asked::Person("olga@tailwind.example")];
+        assert_eq!(
+            f.whom_to_ask(),
+            "the owner of the app (olga@tailwind.example)"
+        );
+        f.owners.push(Asked::Group("wiki-admins"));
+        assert_eq!(
+            f.whom_to_ask(),
+            "the owners of the app (olga@tailwind.example, members of the group wiki-admins)"
+        );
+        f.lang = de();
+        assert_eq!(
+            f.whom_to_ask(),
+            "die Verantwortlichen der App (olga@tailwind.example, Mitglieder der Gruppe wiki-admins)"
+        );
         f.inviter = Some("Alice");
-        assert_eq!(f.whom_to_ask(), "Alice");
+        assert_eq!(f.whom_to_ask(), "Alice, die Person, die Sie eingeladen hat");
     }
 
     #[test]
     fn the_page_escapes_and_names_no_possessive() {
+        let chrome = Chrome {
+            org: "Tailwind <Traders>".into(),
+            ..Chrome::default()
+        };
         let f = Facts {
             org: "Tailwind <Traders>",
             app: Some("Wiki \"x\""),
             ..Facts::default()
         };
-        let mut p = Page::for_reason(Reason::PolicyBlock, &f, "r1", "Tailwind <Traders>");
+        let mut p = Page::for_reason(Reason::PolicyBlock, &f, "r1", chrome);
         p.apps_url = Some("http://auth.test/.portcullis/apps".into());
-        let html = String::from_utf8(p.html()).expect("utf-8");
+        let html = String::from_utf8(p.html(&Templates::default())).expect("utf-8");
         assert!(html.contains("Tailwind &lt;Traders&gt;"), "{html}");
         assert!(html.contains("Wiki &quot;x&quot;"), "{html}");
-        assert!(html.contains("Request id: <code>r1</code>"), "{html}");
+        assert!(html.contains("<code>r1</code>"), "{html}");
         assert!(html.contains("data-reason=\"policy_block\""), "{html}");
+        assert!(html.contains("<html lang=\"en\">"), "{html}");
         assert!(
             html.contains("href=\"http://auth.test/.portcullis/apps\""),
             "{html}"
@@ -370,8 +338,8 @@ mod tests {
     }
 
     #[test]
-    fn access_ended_names_the_date() {
-        let f = Facts {
+    fn access_ended_names_the_date_in_the_language() {
+        let mut f = Facts {
             org: "T",
             app: Some("Wiki"),
             access_ended: OffsetDateTime::from_unix_timestamp(1_764_547_200).ok(),
@@ -380,6 +348,11 @@ mod tests {
         assert_eq!(
             Reason::AccessEnded.what_happened(&f),
             "Your access to Wiki ended on 1 December 2025."
+        );
+        f.lang = de();
+        assert_eq!(
+            Reason::AccessEnded.what_happened(&f),
+            "Ihr Zugriff auf Wiki endete am 1. Dezember 2025."
         );
     }
 }

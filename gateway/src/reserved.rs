@@ -43,6 +43,9 @@ pub mod paths {
     pub const SECURITY: &str = "/.portcullis/security";
     /// Apps' icon files (`apps[].icon`): `/.portcullis/icons/APP?v=VERSION`.
     pub const ICONS: &str = "/.portcullis/icons/";
+    /// The organisation's logo file (`organisation.logo`):
+    /// `/.portcullis/logo?v=VERSION`, on every host, cached for a year.
+    pub const LOGO: &str = crate::templates::LOGO_PATH;
     /// App owners' pages (`/.portcullis/manage/…`).
     pub const MANAGE: &str = "/.portcullis/manage";
     /// Self-service sign-up (`/.portcullis/sign-up?app=…`, `…/sign-up/…`).

@@ -16,6 +16,11 @@
 //   "idp_origin": "http://127.0.0.1:9000", "email": "…", "password": "…",
 //   "screenshots": "/abs/dir", "timeout_ms": 10000,
 //   "invitation": "http://auth.test:8080/.portcullis/invite?token=…" }
+// Optional "accept_language" (e.g. "de"): the browser's Accept-Language;
+// "words" then gives the page words the journey looks for in that language
+// (keys: invited, sign_in, consent, enroll, recovery, continue, signed_out,
+// code, wrong_code; English by default). The visible text of every page of
+// the gateway's own is returned in the summary's "texts".
 // With `invitation`, the journey starts at the e-mailed link instead: the
 // invitation page → Accept → sign-in → IdP → consent → the apps page (the
 // invitation is redeemed) → app 1 from there → MFA → … as above.
@@ -75,6 +80,19 @@ class Failure extends Error {}
 
 const input = readInput();
 const timeout = input.timeout_ms ?? 10_000;
+const words = {
+  invited: 'You are invited',
+  sign_in: 'Sign in',
+  consent: 'Review permissions',
+  enroll: 'Set up two-step verification',
+  qr_alt: 'QR code',
+  recovery: 'Save your recovery codes',
+  continue: 'Continue',
+  signed_out: 'You are signed out',
+  code: 'Enter your code',
+  wrong_code: 'That code is not right',
+  ...(input.words ?? {}),
+};
 mkdirSync(input.screenshots, { recursive: true });
 if (!existsSync(CHROMIUM)) {
   console.error(`journey: ${CHROMIUM} is missing: run scripts/test-deps`);
@@ -82,7 +100,7 @@ if (!existsSync(CHROMIUM)) {
 }
 
 const t0 = Date.now();
-const summary = { ok: false, steps: [], screenshots: [], axe: {} };
+const summary = { ok: false, steps: [], screenshots: [], axe: {}, texts: {} };
 let step = 'launch';
 let browser;
 let page;
@@ -100,6 +118,8 @@ async function shot(name, { ours = true } = {}) {
   summary.screenshots.push(...(await screenshots(page, input.screenshots, name, timeout)));
   summary.steps.push({ step, url: page.url(), ms: Date.now() - t0 });
   if (!ours) return;
+  summary.texts[name] = await page.locator('body').innerText({ timeout });
+  summary.texts[`${name}-lang`] = await page.locator('html').getAttribute('lang', { timeout });
   const violations = await axeViolations(axePage, await page.content(), timeout);
   summary.axe[name] = violations;
   const bad = serious(violations);
@@ -154,7 +174,10 @@ try {
       '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable',
     ],
   });
-  const context = await browser.newContext({ viewport: LAPTOP });
+  const context = await browser.newContext({
+    viewport: LAPTOP,
+    ...(input.accept_language ? { extraHTTPHeaders: { 'Accept-Language': input.accept_language } } : {}),
+  });
   axePage = await (await browser.newContext({ bypassCSP: true })).newPage();
   context.setDefaultTimeout(timeout);
   context.setDefaultNavigationTimeout(timeout);
@@ -167,7 +190,7 @@ try {
     step = 'open the invitation';
     await page.goto(input.invitation);
     await waitFor(auth, '/.portcullis/invite');
-    expect((await heading()) === 'You are invited', `expected the invitation page, got:\n${await describe()}`);
+    expect((await heading()) === words.invited, `expected the invitation page, got:\n${await describe()}`);
     await shot('00-invitation');
     step = 'accept the invitation';
     // The invited address goes with it: straight to the partner's IdP,
@@ -177,7 +200,7 @@ try {
     step = 'open app 1';
     await page.goto(app1.href);
     await waitFor(auth, '/.portcullis/sign-in');
-    expect((await heading()) === 'Sign in', `expected the sign-in page, got:\n${await describe()}`);
+    expect((await heading()) === words.sign_in, `expected the sign-in page, got:\n${await describe()}`);
     await shot('01-sign-in');
 
     step = 'enter e-mail';
@@ -192,7 +215,7 @@ try {
   await page.fill('input[name=login]', input.email);
   await page.fill('input[name=password]', input.password);
   await clickThrough('button[type=submit]', (u) => u.host === auth);
-  expect(new URL(page.url()).host === auth && (await heading()) === 'Review permissions', `expected the consent page, got:\n${await describe()}`);
+  expect(new URL(page.url()).host === auth && (await heading()) === words.consent, `expected the consent page, got:\n${await describe()}`);
   expect((await page.locator('main').innerText()).includes(input.email), 'the consent page does not name the e-mail');
   await shot('03-consent');
 
@@ -200,8 +223,8 @@ try {
   await clickThrough('button[value=accept]');
   // Redeemed or not, the partner lands on app 1 (the invitation's first
   // app, or the one asked for), which asks for MFA first.
-  expect((await heading()) === 'Set up two-step verification', `expected TOTP enrollment, got:\n${await describe()}`);
-  expect(await page.locator('img[alt^="QR code"]').evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code image did not render');
+  expect((await heading()) === words.enroll, `expected TOTP enrollment, got:\n${await describe()}`);
+  expect(await page.locator(`img[alt^="${words.qr_alt}"]`).evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code image did not render');
   await shot('04-mfa-enroll');
 
   step = 'enter the TOTP code';
@@ -212,13 +235,13 @@ try {
   const code = totp(secret, Date.now() / 1000);
   await page.fill('#code', code);
   await clickThrough('button[type=submit]');
-  expect((await heading()) === 'Save your recovery codes', `expected the recovery codes, got:\n${await describe()}`);
+  expect((await heading()) === words.recovery, `expected the recovery codes, got:\n${await describe()}`);
   const recovery = await page.locator('#recovery-codes li').count();
   expect(recovery === 10, `expected 10 recovery codes, saw ${recovery}`);
   await shot('05-recovery-codes');
 
   step = 'continue to app 1';
-  await clickThrough('a:text-is("Continue")', (u) => u.host === app1.host);
+  await clickThrough(`a:text-is("${words.continue}")`, (u) => u.host === app1.host);
   const url1 = new URL(page.url());
   expect(url1.pathname + url1.search === app1.pathname + app1.search, `app 1 at ${url1}, not the URL asked for (${app1})`);
   const id1 = await identity().catch(async (e) => { throw new Failure(`expected app 1's page, got (${e.message}):\n${await describe()}`); });
@@ -243,7 +266,7 @@ try {
   step = 'sign out';
   await page.goto(new URL('/.portcullis/sign-out', app2).href);
   await waitFor(auth, '/.portcullis/sign-out');
-  expect((await page.locator('main').innerText()).includes('You are signed out'), `expected the signed-out page, got:\n${await describe()}`);
+  expect((await page.locator('main').innerText()).includes(words.signed_out), `expected the signed-out page, got:\n${await describe()}`);
   await shot('08-signed-out');
 
   step = 'app 1 again';
@@ -258,19 +281,19 @@ try {
     if (Date.now() > deadline) throw new Failure(`app 1 still open 6 s after sign-out:\n${await describe()}`);
     await page.waitForTimeout(250);
   }
-  expect((await heading()) === 'Sign in', `expected the sign-in page, got:\n${await describe()}`);
+  expect((await heading()) === words.sign_in, `expected the sign-in page, got:\n${await describe()}`);
   await shot('09-sign-in-again');
 
   step = 'an address no IdP serves';
   await page.fill('#email', 'nobody@elsewhere.example');
   await clickThrough('button[type=submit]');
-  expect((await heading()) === 'Enter your code', `expected the code page, got:\n${await describe()}`);
+  expect((await heading()) === words.code, `expected the code page, got:\n${await describe()}`);
   await shot('10-passcode');
 
   step = 'a wrong code';
   await page.fill('#code', '000000');
   await clickThrough('button[type=submit]');
-  expect((await page.locator('main').innerText()).includes('That code is not right'), `expected the wrong-code message, got:\n${await describe()}`);
+  expect((await page.locator('main').innerText()).includes(words.wrong_code), `expected the wrong-code message, got:\n${await describe()}`);
   await shot('11-passcode-wrong');
 
   step = 'an unknown host';

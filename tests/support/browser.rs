@@ -12,6 +12,8 @@ pub struct Browser {
     http: reqwest::Client,
     /// host → cookie name → value.
     pub cookies: HashMap<String, BTreeMap<String, String>>,
+    /// `Accept-Language` sent with every request, if any.
+    pub accept_language: Option<String>,
 }
 
 /// One response, with the form fields and links of an HTML page.
@@ -95,6 +97,7 @@ impl Browser {
         Browser {
             http: b.build().expect("HTTP client"),
             cookies: HashMap::new(),
+            accept_language: None,
         }
     }
 
@@ -117,6 +120,9 @@ impl Browser {
             .header("sec-fetch-mode", "navigate");
         if let Some(c) = self.cookie_header(url) {
             req = req.header("cookie", c);
+        }
+        if let Some(l) = &self.accept_language {
+            req = req.header("accept-language", l);
         }
         let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let host = url.host_str().unwrap_or_default().to_string();

@@ -149,13 +149,19 @@ impl Gateway {
         } else {
             "server: { grace_period: 1s, threads: 2 }\n"
         };
+        // A test may give its own `organisation:` too.
+        let organisation = if top.lines().any(|l| l.starts_with("organisation:")) {
+            String::new()
+        } else {
+            format!("organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n")
+        };
         let mut text = format!(
             "listen: {{ http: \"{http}\", https: {{ address: \"{https}\", cert: tls.crt, key: tls.key }} }}\n\
              admin: {{ address: \"{admin}\", token_file: admin.token }}\n\
              rules: [\"rules/*.yaml\"]\n\
              store: {store}\n\
              {server}\
-             organisation: {{ name: Tailwind Traders, member_domains: [{MEMBER_DOMAIN}] }}\n\
+             {organisation}\
              idps:\n  - {{ name: partner-api, type: jwt, issuer: \"{}\", audience: {}, jwks_file: jwks.json, domains: [{MEMBER_DOMAIN}, contoso.com] }}\n\
              {idps}{top}apps:\n",
             super::idp::ISSUER,

@@ -53,6 +53,9 @@ struct InviteBody {
     #[serde(default)]
     message: Option<String>,
     inviter: String,
+    /// The mail's language (`en`, `de`); default the organisation's.
+    #[serde(default)]
+    language: Option<String>,
 }
 
 impl AdminApp {
@@ -129,10 +132,25 @@ impl AdminApp {
                     Some((_, t)) => t,
                     None => None,
                 };
+                let language = match body.language.as_deref().map(|l| (l, crate::i18n::Lang::parse(l))) {
+                    Some((l, None)) => {
+                        return BadInput::field(
+                            "language",
+                            format!(
+                                "`{l}` is not a language of the gateway; use {}",
+                                crate::i18n::Lang::tags().join(" or ")
+                            ),
+                        )
+                        .response();
+                    }
+                    Some((_, lang)) => lang,
+                    None => None,
+                };
                 let Some(mailer) = mailer else {
                     return no_mail();
                 };
                 let req = invitations::InviteRequest {
+                    language,
                     email: body.email,
                     apps: body.apps,
                     access_until,

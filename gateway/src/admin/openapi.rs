@@ -83,6 +83,10 @@ pub(super) fn document() -> Value {
     });
     if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), decision_paths) {
         paths.extend(more);
+        paths.insert(
+            "/api/v1/whatif".into(),
+            super::whatif::openapi_path(&ok, &err),
+        );
     }
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         schemas.insert("Decision".into(), decision_schema);
@@ -124,4 +128,53 @@ fn decisions(ok: &dyn Fn(&str, Value) -> Value, err: &dyn Fn(&str) -> Value) -> 
                     "policies_complete": {"type": "boolean", "description": "false: only the policies that applied are listed (an allow)"},
                     "policies": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "state": {"enum": ["enabled", "report_only", "disabled"]}, "applies": {"type": "boolean"}, "result": {"type": "string"}, "satisfied": {"type": ["boolean", "null"]}, "condition": {"type": "string"}, "why": {"type": "string"}}}}}});
     (paths, schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::routes::Route;
+    use http::Method;
+
+    /// A documented path with sample values in place of its parameters.
+    fn sample(path: &str) -> String {
+        path.replace("{request_id}", "0123456789abcdef0123456789abcdef")
+            .replace("{id}", "u_sample")
+            .replace("{app}", "wiki")
+    }
+
+    #[test]
+    fn the_document_describes_exactly_the_routes_and_their_methods() {
+        let doc = super::document();
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            let concrete = sample(path);
+            let route = Route::of(&concrete).unwrap_or_else(|| panic!("{path}: not a route"));
+            let mut documented: Vec<String> = item
+                .as_object()
+                .expect("path item")
+                .keys()
+                .filter(|k| *k != "parameters")
+                .map(|k| k.to_uppercase())
+                .collect();
+            documented.sort();
+            let mut answered: Vec<String> = route.methods().iter().map(Method::to_string).collect();
+            answered.sort();
+            assert_eq!(documented, answered, "{path}");
+        }
+        // Every API route (the probes and the document itself aside).
+        for path in [
+            "/api/v1/whatif",
+            "/api/v1/audit",
+            "/api/v1/decisions",
+            "/api/v1/decisions/{request_id}",
+            "/api/v1/invitations",
+            "/api/v1/invitations/{id}",
+            "/api/v1/invitations/{id}/resend",
+            "/api/v1/guests",
+            "/api/v1/guests/{id}",
+            "/api/v1/guests/{id}/assignments/{app}",
+        ] {
+            assert!(paths.contains_key(path), "{path} is not documented");
+        }
+    }
 }

@@ -65,7 +65,7 @@ impl<'a> Route<'a> {
     }
 
     /// The methods the route answers; any other is 405 with `Allow`.
-    fn methods(self) -> &'static [Method] {
+    pub(super) fn methods(self) -> &'static [Method] {
         match self {
             Route::Metrics
             | Route::Healthz

@@ -126,6 +126,58 @@ impl Field {
         }
     }
 
+    /// The field's JSON Schema and one-line meaning, for the OpenAPI
+    /// document (kept here, beside the parsing it describes).
+    fn described(self) -> (Value, &'static str) {
+        use serde_json::json;
+        let text = json!({"type": "string"});
+        let flag = json!({"type": "boolean"});
+        match self {
+            Field::User => (
+                text,
+                "E-mail of the user asking; without it the request is not signed in",
+            ),
+            Field::App => (text, "The app's name in the config (required)"),
+            Field::UserType => (
+                json!({"enum": ["guest", "member"]}),
+                "Overrides the type the directory or the e-mail domain gives",
+            ),
+            Field::Group => (
+                json!({"type": "array", "items": {"type": "string"}}),
+                "A directory group (repeat it, or a JSON array)",
+            ),
+            Field::Path => (text, "The request path (default /)"),
+            Field::Method => (text, "The HTTP method (default GET)"),
+            Field::Ip => (text, "The client's IP address"),
+            Field::Country => (
+                text,
+                "ISO 3166-1 alpha-2 code, instead of the GeoIP answer for `ip`",
+            ),
+            Field::UserAgent => (text, "A User-Agent header, for the platform"),
+            Field::Platform => (
+                json!({"enum": Platform::ALL.map(Platform::as_str)}),
+                "The device platform, instead of reading `user_agent`",
+            ),
+            Field::ClientApp => (
+                json!({"enum": ["browser", "api"]}),
+                "How the request comes (default browser)",
+            ),
+            Field::Mfa => (
+                json!({"oneOf": [{"type": "boolean"}, {"enum": ["none", "mfa", "phishing_resistant"]}]}),
+                "The session's MFA: a flag or a strength",
+            ),
+            Field::SignedInAgo => (text, "How long ago the session signed in (e.g. 2h)"),
+            Field::Unassigned => (
+                flag,
+                "The user holds no assignment to the app (needs `offline`)",
+            ),
+            Field::Offline => (
+                flag,
+                "Decide from the config and rule files alone, without reading the directory",
+            ),
+        }
+    }
+
     fn parse(name: &str) -> Result<Field, BadInput> {
         if let Some(f) = Field::ALL.iter().find(|f| f.name() == name) {
             return Ok(*f);
@@ -373,4 +425,39 @@ fn facts_from_json(body: &[u8]) -> Result<(RequestFacts, bool), BadInput> {
         input.set(name, Raw::Json(value))?;
     }
     input.finish()
+}
+
+/// The route's entry in the OpenAPI document: every field the parser
+/// takes, as a query parameter of `GET` and a property of `POST`'s body.
+pub(super) fn openapi_path(
+    ok: &dyn Fn(&str, Value) -> Value,
+    err: &dyn Fn(&str) -> Value,
+) -> Value {
+    use serde_json::json;
+    let mut parameters = Vec::new();
+    let mut properties = serde_json::Map::new();
+    for field in Field::ALL {
+        let (schema, description) = field.described();
+        parameters.push(
+            json!({"name": field.name(), "in": "query", "required": field == Field::App,
+            "schema": schema, "description": description}),
+        );
+        properties.insert(
+            field.name().into(),
+            json!({"description": description, "allOf": [schema]}),
+        );
+    }
+    let answer = json!({"type": "object", "description": "The object `portcullis whatif --json` prints",
+        "required": ["decision", "policies"]});
+    json!({
+        "get": {"summary": "What the gateway would decide for these facts, with each policy's outcome",
+            "parameters": parameters,
+            "responses": {"200": ok("The decision", answer.clone()), "400": err("Bad input; `field` names it"),
+                "503": err("The directory could not be read; `offline` answers without it")}},
+        "post": {"summary": "As GET, the facts in a JSON body",
+            "requestBody": {"required": true, "content": {"application/json": {"schema":
+                {"type": "object", "required": ["app"], "additionalProperties": false, "properties": properties}}}},
+            "responses": {"200": ok("The decision", answer), "400": err("Bad input; `field` names it"),
+                "503": err("The directory could not be read; `offline` answers without it")}}
+    })
 }

@@ -28,6 +28,9 @@ pub struct InviteArgs {
     /// Who invites, as the e-mail shows it (default: $USER).
     #[arg(long)]
     inviter: Option<String>,
+    /// The e-mail's language: `en` or `de` (default: `organisation.language`).
+    #[arg(long)]
+    language: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -73,7 +76,21 @@ pub fn invite(a: &InviteArgs) -> ExitCode {
             }
             None => None,
         };
+        let language = match a.language.as_deref() {
+            None => None,
+            Some(l) => match portcullis::i18n::Lang::parse(l) {
+                Some(lang) => Some(lang),
+                None => {
+                    eprintln!(
+                        "--language: `{l}` is not a language of the gateway; use {}",
+                        portcullis::i18n::Lang::tags().join(" or ")
+                    );
+                    return ExitCode::from(2);
+                }
+            },
+        };
         let req = portcullis::invitations::InviteRequest {
+            language,
             email: a.email.clone(),
             apps: a.apps.clone(),
             access_until: until,

@@ -69,7 +69,12 @@ pub async fn store_context(
         })?;
     let mailer = match &config.mail {
         Some(m) => Some(
-            portcullis::mail::Mailer::new(m, &config.organisation.name).map_err(|e| {
+            portcullis::mail::Mailer::branded(
+                m,
+                &config.organisation.name,
+                &config.organisation.mail_branding(),
+            )
+            .map_err(|e| {
                 eprintln!("{}: mail: {e}", config.path.display());
                 ExitCode::from(1)
             })?,

@@ -339,10 +339,57 @@ pub(super) struct OrganisationFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = ["tailwindtraders.com"])]
     pub(super) member_domains: Vec<S<String>>,
-    /// An image file shown on the pages. Default: none.
+    /// The logo on every page (the proxy's error pages too): an image
+    /// file beside the config (SVG, PNG, JPEG, GIF, WebP or ICO, at most
+    /// 256 KiB; served at `/.portcullis/logo`, cached for a year) or an
+    /// `https://` URL. Default: none, the name alone.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", example = "branding/logo.svg")]
     pub(super) logo: Option<S<String>>,
+    /// The language of pages when the browser asks for none we speak, and
+    /// of mails no browser asked for (reminders; invitations unless the
+    /// inviter chose one). One of `en`, `de`. Default: `en`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = &"de")]
+    pub(super) language: Option<S<String>>,
+    /// The colour of buttons and links, `#rrggbb`, instead of the built-in
+    /// blue. It must reach a contrast of 4.5:1 against white (the text on
+    /// buttons, the page's cards) and against the page background.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = "^#[0-9a-fA-F]{6}$"),
+        example = "#0f6b3a"
+    )]
+    pub(super) accent_colour: Option<S<String>>,
+    /// Whom people can ask for help: named on refusal and error pages and
+    /// in e-mails. Default: none.
+    #[serde(default)]
+    pub(super) support: Option<SupportFile>,
+    /// A folder of templates that replace the built-in ones of the same
+    /// relative name (`sign_in.html`, `mail/passcode.html`); `check`
+    /// compiles them and refuses names no built-in has. Default: none.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "branding/templates")]
+    pub(super) templates_dir: Option<S<String>>,
+}
+
+/// `organisation.support`: at least one of `email` and `url`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SupportFile {
+    /// The help desk's address.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "helpdesk@tailwindtraders.com")]
+    pub(super) email: Option<S<String>>,
+    /// The help desk's web page (`https://`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "https://help.tailwindtraders.com")]
+    pub(super) url: Option<S<String>>,
+    /// What to call it (default: the help desk of the organisation).
+    #[serde(default)]
+    #[schemars(with = "Option<String>", example = "the Tailwind service desk")]
+    pub(super) text: Option<S<String>>,
 }
 
 /// An identity provider. Which fields apply depends on `type`; a field of

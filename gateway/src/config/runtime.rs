@@ -244,7 +244,32 @@ pub struct Organisation {
     pub name: String,
     /// Lower-case domains whose users are members; everyone else is a guest.
     pub member_domains: Vec<String>,
-    pub logo: Option<PathBuf>,
+    /// `organisation.logo`: a checked file (served at `/.portcullis/logo`)
+    /// or an `https://` URL.
+    pub logo: Option<AppIcon>,
+    /// `organisation.language` (default English).
+    pub language: crate::i18n::Lang,
+    /// `organisation.accent_colour`, `#rrggbb` (lower-case), checked for
+    /// contrast.
+    pub accent_colour: Option<String>,
+    pub support: Option<Support>,
+    /// The templates of `organisation.templates_dir`, read and compiled by
+    /// `check` (empty when it is not set).
+    pub templates: std::sync::Arc<crate::templates::Overrides>,
+}
+
+pub use crate::templates::Support;
+
+impl Organisation {
+    /// What the mailer needs of the organisation: its language, help desk
+    /// and template overrides.
+    pub fn mail_branding(&self) -> crate::mail::Branding {
+        crate::mail::Branding {
+            language: self.language,
+            support: self.support.clone(),
+            templates: self.templates.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -79,6 +79,7 @@ fn request(email: &str, apps: &[&str]) -> InviteRequest {
         access_days: Some(7),
         message: None,
         inviter: "Alice".into(),
+        language: None,
     }
 }
 

@@ -23,60 +23,12 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use minijinja::{AutoEscape, Environment, context};
+use crate::i18n::{Lang, t};
+use minijinja::context;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The templates, embedded so the binary needs no files next to it.
-const TEMPLATES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("templates/layout.html")),
-    ("passcode.html", include_str!("templates/passcode.html")),
-    ("passcode.txt", include_str!("templates/passcode.txt")),
-    ("invitation.html", include_str!("templates/invitation.html")),
-    ("invitation.txt", include_str!("templates/invitation.txt")),
-    (
-        "access_ending.html",
-        include_str!("templates/access_ending.html"),
-    ),
-    (
-        "access_ending.txt",
-        include_str!("templates/access_ending.txt"),
-    ),
-    (
-        "signup_request.html",
-        include_str!("templates/signup_request.html"),
-    ),
-    (
-        "signup_request.txt",
-        include_str!("templates/signup_request.txt"),
-    ),
-    (
-        "signup_decision.html",
-        include_str!("templates/signup_decision.html"),
-    ),
-    (
-        "signup_decision.txt",
-        include_str!("templates/signup_decision.txt"),
-    ),
-    (
-        "mfa_recovery_request.html",
-        include_str!("templates/mfa_recovery_request.html"),
-    ),
-    (
-        "mfa_recovery_request.txt",
-        include_str!("templates/mfa_recovery_request.txt"),
-    ),
-    (
-        "mfa_recovery_decision.html",
-        include_str!("templates/mfa_recovery_decision.html"),
-    ),
-    (
-        "mfa_recovery_decision.txt",
-        include_str!("templates/mfa_recovery_decision.txt"),
-    ),
-];
 
 /// One e-mail to send. The organisation's name comes from the [`Mailer`].
 #[derive(Clone, PartialEq, Eq)]
@@ -90,13 +42,13 @@ pub enum Message {
         apps: Vec<String>,
         link: String,
         personal_message: Option<String>,
-        expires: String,
+        expires: MailDate,
     },
     /// A reminder that an assignment ends: to the guest, or to the app's
     /// owner (`is_owner`) about `guest`. `ends` is shown as written.
     AccessEnding {
         app: String,
-        ends: String,
+        ends: MailDate,
         is_owner: bool,
         guest: String,
     },
@@ -131,6 +83,39 @@ pub enum Message {
     },
 }
 
+/// When something happens, as a mail says it: a day, written in the
+/// mail's language ("on 1 May 2026", "am 1. Mai 2026"), or words given as
+/// they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailDate {
+    On(time::OffsetDateTime),
+    Text(String),
+}
+
+impl MailDate {
+    fn words(&self, lang: Lang) -> String {
+        match self {
+            MailDate::On(t) => t!(lang, "mail-on-date", date = crate::i18n::date(lang, *t)),
+            MailDate::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl From<&str> for MailDate {
+    fn from(s: &str) -> Self {
+        MailDate::Text(s.to_string())
+    }
+}
+
+/// How the organisation's mails look and speak: the default language, the
+/// help desk, and the templates of `organisation.templates_dir`.
+#[derive(Clone, Debug, Default)]
+pub struct Branding {
+    pub language: Lang,
+    pub support: Option<crate::templates::Support>,
+    pub templates: Arc<crate::templates::Overrides>,
+}
+
 /// Redacted: messages carry passcodes and sign-in links.
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -152,37 +137,49 @@ impl Message {
         }
     }
 
-    fn subject(&self, org: &str) -> String {
+    fn subject(&self, org: &str, lang: Lang) -> String {
         let subject = match self {
-            Message::Passcode { .. } => format!("Your {org} sign-in code"),
+            Message::Passcode { .. } => t!(lang, "mail-passcode-subject", org = org),
             Message::Invitation { inviter, .. } => {
-                format!("{inviter} invited you to {org}")
+                t!(lang, "mail-invitation-subject", inviter = inviter, org = org)
             }
             Message::AccessEnding {
                 app,
                 ends,
                 is_owner: false,
                 ..
-            } => format!("Your access to {app} at {org} ends {ends}"),
+            } => t!(
+                lang,
+                "mail-access-ending-subject",
+                app = app,
+                org = org,
+                ends = ends.words(lang)
+            ),
             Message::AccessEnding {
                 app,
                 ends,
                 is_owner: true,
                 guest,
-            } => format!("Access of {guest} to {app} ends {ends}"),
+            } => t!(
+                lang,
+                "mail-access-ending-owner-subject",
+                guest = guest,
+                app = app,
+                ends = ends.words(lang)
+            ),
             Message::SignUpRequest { requester, app, .. } => {
-                format!("{requester} asks for access to {app}")
+                t!(lang, "mail-signup-request-subject", requester = requester, app = app)
             }
             Message::SignUpDecision {
                 app,
                 approved: true,
                 ..
-            } => format!("Your request for {app} was approved"),
+            } => t!(lang, "mail-signup-approved-subject", app = app),
             Message::SignUpDecision {
                 app,
                 approved: false,
                 ..
-            } => format!("Your request for {app} was declined"),
+            } => t!(lang, "mail-signup-declined-subject", app = app),
             Message::MfaRecoveryRequest { guest, .. } => {
                 format!("{guest} lost their sign-in authenticator and asks to set up a new one")
             }
@@ -207,7 +204,7 @@ impl Message {
     /// otherwise start a line of its own that reads as ours (issue 14,
     /// finding 9). The operations refuse such input first
     /// (`invitations::invite`); this holds for every message and caller.
-    fn context(&self, org: &str) -> minijinja::Value {
+    fn context(&self, org: &str, lang: Lang) -> minijinja::Value {
         let org = one_line(org);
         match self {
             Message::Passcode {
@@ -226,7 +223,7 @@ impl Message {
                 apps => apps.iter().map(|a| one_line(a)).collect::<Vec<_>>(),
                 link => one_line(link),
                 personal_message => personal_message.as_deref().map(paragraphs),
-                expires => one_line(expires),
+                expires => one_line(&expires.words(lang)),
             },
             Message::AccessEnding {
                 app,
@@ -236,7 +233,7 @@ impl Message {
             } => context! {
                 org,
                 app => one_line(app),
-                ends => one_line(ends),
+                ends => one_line(&ends.words(lang)),
                 is_owner,
                 guest => one_line(guest),
             },
@@ -351,7 +348,11 @@ struct Inner {
     org: String,
     from: Mailbox,
     timeout: Duration,
-    templates: Environment<'static>,
+    templates: crate::templates::Templates,
+    /// The language of mails no browser asked for.
+    language: Lang,
+    /// The help desk, said at the end of every mail ("Questions? Ask …").
+    support: Option<crate::templates::Support>,
     transport: Sender,
 }
 
@@ -386,6 +387,16 @@ impl Mailer {
     /// password from its file or environment variable and creates the outbox
     /// folder. Opens no connection; the first send does.
     pub fn new(cfg: &MailConfig, org_name: &str) -> Result<Mailer, MailError> {
+        Mailer::branded(cfg, org_name, &Branding::default())
+    }
+
+    /// [`Mailer::new`] with the organisation's language, help desk and
+    /// template overrides (read now: a reload does not change them).
+    pub fn branded(
+        cfg: &MailConfig,
+        org_name: &str,
+        branding: &Branding,
+    ) -> Result<Mailer, MailError> {
         let transport = match &cfg.transport {
             Transport::Outbox(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| MailError::Outbox {
@@ -401,7 +412,9 @@ impl Mailer {
                 org: org_name.to_string(),
                 from: cfg.from.clone(),
                 timeout: cfg.timeout,
-                templates: templates(),
+                templates: crate::templates::Templates::new(&branding.templates),
+                language: branding.language,
+                support: branding.support.clone(),
                 transport,
             }),
         })
@@ -412,9 +425,22 @@ impl Mailer {
     /// place; fails after the configured timeout (default 10 s). Logs the
     /// kind and the recipient, never the body.
     pub async fn send(&self, to: &str, message: &Message) -> Result<(), MailError> {
+        self.send_in(to, None, message).await
+    }
+
+    /// [`Mailer::send`] in `lang` (`None`: the organisation's language): a
+    /// passcode in the language of the browser that asked, an invitation
+    /// in the one its inviter chose.
+    pub async fn send_in(
+        &self,
+        to: &str,
+        lang: Option<Lang>,
+        message: &Message,
+    ) -> Result<(), MailError> {
         let to = recipient(to)?;
         let outbox = matches!(self.inner.transport, Sender::Outbox(_));
-        let email = self.build(to.clone(), message, outbox)?;
+        let lang = lang.unwrap_or(self.inner.language);
+        let email = self.build(to.clone(), lang, message, outbox)?;
         let kind = message.kind();
         let timeout = self.inner.timeout;
         let sent = tokio::time::timeout(timeout, async {
@@ -443,10 +469,11 @@ impl Mailer {
     fn build(
         &self,
         to: Address,
+        lang: Lang,
         message: &Message,
         readable_text: bool,
     ) -> Result<lettre::Message, MailError> {
-        let r = self.render(message)?;
+        let r = self.render_in(lang, message)?;
         let parts = if readable_text {
             let text = match eight_bit(&r.text) {
                 Some(body) => SinglePart::builder()
@@ -473,57 +500,61 @@ impl Mailer {
             })
     }
 
+    /// Renders `message` in the organisation's language.
+    #[cfg(test)]
     pub(crate) fn render(&self, message: &Message) -> Result<Rendered, MailError> {
+        self.render_in(self.inner.language, message)
+    }
+
+    pub(crate) fn render_in(&self, lang: Lang, message: &Message) -> Result<Rendered, MailError> {
         let kind = message.kind();
-        let ctx = message.context(&self.inner.org);
+        let ctx = minijinja::context! {
+            lang => lang.tag(),
+            support => self
+                .inner
+                .support
+                .as_ref()
+                .map(|s| one_line(&support_line(s, &self.inner.org, lang))),
+            ..message.context(&self.inner.org, lang)
+        };
         let render = |ext: &str| {
             self.inner
                 .templates
-                .get_template(&format!("{kind}.{ext}"))
-                .and_then(|t| t.render(&ctx))
+                .mail(&format!("{kind}.{ext}"), &ctx)
                 .map_err(|e| MailError::Render {
                     kind,
                     message: e.to_string(),
                 })
         };
         Ok(Rendered {
-            subject: message.subject(&self.inner.org),
+            subject: message.subject(&self.inner.org, lang),
             text: render("txt")? + "\n",
             html: render("html")? + "\n",
         })
     }
 }
 
-fn templates() -> Environment<'static> {
-    let mut env = Environment::new();
-    // Names, messages and links come from users: HTML escapes them all (a
-    // personal message with `<script>` or a crafted `href` stays text). The
-    // text part is not HTML and is sent as text/plain.
-    env.set_auto_escape_callback(|name| {
-        if name.ends_with(".html") {
-            AutoEscape::Html
-        } else {
-            AutoEscape::None
-        }
-    });
-    // Escape like Jinja2's MarkupSafe (`& < > " '`), not `/` as well:
-    // links stay readable (and greppable) in the HTML source. The same
-    // escaper as the portal's pages (`crate::html`).
-    env.set_formatter(|out, state, value| match value.as_str() {
-        Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            out.write_str(&crate::html::escape(s))?;
-            Ok(())
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    });
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    for (name, source) in TEMPLATES {
-        // The templates are part of the binary; the tests render each.
-        if let Err(e) = env.add_template(name, source) {
-            panic!("mail template {name} does not parse: {e}");
-        }
+/// The help desk as a mail names it: "the Tailwind service desk
+/// (help@…, https://…)".
+fn support_line(s: &crate::templates::Support, org: &str, lang: Lang) -> String {
+    let name = s
+        .text
+        .clone()
+        .unwrap_or_else(|| t!(lang, "support-default", org = org));
+    let contact: Vec<&str> = [s.email.as_deref(), s.url.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if contact.is_empty() {
+        name
+    } else {
+        format!("{name} ({})", contact.join(", "))
     }
-    env
+}
+
+/// Whether `s` is exactly one bare e-mail address (as a recipient must be).
+pub fn is_plain_address(s: &str) -> bool {
+    recipient(s).is_ok()
 }
 
 /// Checks a recipient: exactly one bare address (`anna@contoso.com`).

@@ -33,6 +33,8 @@ type OnFailure = Box<dyn FnOnce(&MailError) + Send>;
 
 struct Job {
     to: String,
+    /// `None`: the organisation's language.
+    lang: Option<crate::i18n::Lang>,
     message: Message,
     on_failure: OnFailure,
 }
@@ -82,8 +84,20 @@ impl MailQueue {
         message: Message,
         on_failure: impl FnOnce(&MailError) + Send + 'static,
     ) {
+        self.push_in(to, None, message, on_failure);
+    }
+
+    /// [`MailQueue::push`] in `lang` (`None`: the organisation's).
+    pub fn push_in(
+        &self,
+        to: &str,
+        lang: Option<crate::i18n::Lang>,
+        message: Message,
+        on_failure: impl FnOnce(&MailError) + Send + 'static,
+    ) {
         let job = Job {
             to: to.to_string(),
+            lang,
             message,
             on_failure: Box::new(on_failure),
         };
@@ -103,7 +117,7 @@ impl MailQueue {
 /// [`AFTER_ANSWER`], holding a sending slot until done.
 async fn send(mailer: Mailer, job: Job, _slot: OwnedSemaphorePermit) {
     tokio::time::sleep(AFTER_ANSWER).await;
-    if let Err(e) = mailer.send(&job.to, &job.message).await {
+    if let Err(e) = mailer.send_in(&job.to, job.lang, &job.message).await {
         (job.on_failure)(&e);
     }
 }

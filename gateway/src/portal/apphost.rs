@@ -108,14 +108,22 @@ impl Handler<'_> {
             };
             return Reply::redirect(to).with_cookie(cookie::clear_cookie(self.req.https));
         }
-        self.message(404, "Not found", "There is nothing at this address.")
+        self.message(
+            404,
+            &self.t("error-not-found-title"),
+            &self.t("error-nothing-here"),
+        )
     }
 
     /// `/.portcullis/session?code=…`: the auth host's one-time code becomes
     /// this host's cookie.
     async fn redeem_handoff(&self) -> Reply {
         let Some(code) = self.query("code") else {
-            return self.message(400, "Bad request", "The sign-in link is incomplete.");
+            return self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-link-incomplete"),
+            );
         };
         let taken = match self
             .gateway
@@ -130,8 +138,8 @@ impl Handler<'_> {
         let Some(handoff) = handoff.filter(|h| h.host == self.req.host) else {
             return self.start_again(
                 400,
-                "Sign-in link expired",
-                "This sign-in link was already used or has expired.",
+                &self.t("msg-link-expired-title"),
+                &self.t("msg-link-expired"),
             );
         };
         let claims = SessionClaims {

@@ -14,16 +14,29 @@ pub(super) fn icon(snapshot: &Snapshot, name: &str) -> Reply {
         .apps
         .iter()
         .find(|a| a.name == name)
-        .and_then(|a| match &a.icon {
-            Some(AppIcon::File(f)) => Some(f),
-            _ => None,
-        });
+        .and_then(|a| a.icon.as_ref());
+    image(file)
+}
+
+/// `/.portcullis/logo`: the organisation's logo file, or 404 (none, or
+/// an `https://` one that pages load from its own host).
+pub(super) fn logo(snapshot: &Snapshot) -> Reply {
+    image(snapshot.config.organisation.logo.as_ref())
+}
+
+/// A checked image file with a year's cache (its URL carries a digest of
+/// its bytes), or 404.
+fn image(icon: Option<&AppIcon>) -> Reply {
+    let file = match icon {
+        Some(AppIcon::File(f)) => Some(f),
+        _ => None,
+    };
     let Some(file) = file else {
         return Reply {
             status: 404,
             content_type: "text/plain; charset=utf-8",
             headers: vec![("cache-control", "no-store".into())],
-            body: b"no such icon\n".to_vec(),
+            body: b"no such image\n".to_vec(),
         };
     };
     Reply {

@@ -6,6 +6,7 @@
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
 use crate::invitations::{self, Refusal};
+use crate::i18n::t;
 use crate::refusal::{Facts, Reason};
 use minijinja::context;
 
@@ -89,8 +90,12 @@ impl Handler<'_> {
             })
             .collect();
         let access = match (inv.access_until, inv.access_days) {
-            (Some(t), _) => format!("until {}", invitations::date(t)),
-            (None, Some(d)) => format!("{d} days from when you accept"),
+            (Some(t), _) => t!(
+                self.lang,
+                "invitation-access-until",
+                date = crate::i18n::date(self.lang, t)
+            ),
+            (None, Some(d)) => t!(self.lang, "invitation-access-days", days = d),
             _ => String::new(),
         };
         let other = session
@@ -112,16 +117,15 @@ impl Handler<'_> {
     /// happened, what next, and whom to ask (the inviter, when known).
     fn refused(&self, refusal: Refusal, inviter: Option<&str>) -> Reply {
         let facts = Facts {
-            org: self.org(),
             inviter,
-            ..Facts::default()
+            ..self.facts()
         };
         let (status, reason) = match refusal {
             Refusal::NotFound => {
                 return self.refusal(
                     404,
-                    "Invitation not found",
-                    "This invitation link is not valid.",
+                    &self.t("invitation-not-found-title"),
+                    &self.t("invitation-not-found-text"),
                     None,
                     Some((Reason::NotInvited, Reason::NotInvited.what_next(&facts))),
                 );
@@ -133,18 +137,18 @@ impl Handler<'_> {
                 let who = facts.whom_to_ask();
                 return self.refusal(
                     403,
-                    "This invitation is for someone else",
-                    &format!("You are signed in with another e-mail address than the one {who} invited."),
+                    &self.t("invitation-other-person-title"),
+                    &t!(self.lang, "invitation-other-person-text", who = who),
                     None,
                     Some((
                         Reason::NotInvited,
-                        "Switch account: sign out, then open the link again and sign in with the invited address.".into(),
+                        self.t("invitation-other-person-next"),
                     )),
                 );
             }
         };
-        let link =
-            (refusal == Refusal::AlreadyUsed).then_some((paths::APPS, "Sign in to your apps"));
+        let sign_in = self.t("invitation-sign-in-to-apps");
+        let link = (refusal == Refusal::AlreadyUsed).then_some((paths::APPS, sign_in.as_str()));
         self.refusal_for(status, reason, &facts, link)
     }
 }

@@ -13,6 +13,7 @@
 //! and every action acts only on guests (or invitations) of that app. Each
 //! action is audited with the owner's user id as actor.
 
+use crate::i18n::{Lang, t};
 use super::{Handler, Reply, paths};
 use crate::config::App;
 use crate::guests::{self, Caller, Place};
@@ -30,28 +31,27 @@ const APP_PAGE: &str = "/.portcullis/manage/app";
 /// to the app page (fixed words: nothing a request wrote is echoed). The
 /// guest it was about is named from the directory (`user=`), never from the
 /// query's text.
-fn done_text(done: &str, guest: Option<&Named>, app_title: &str) -> Option<String> {
+fn done_text(lang: Lang, done: &str, guest: Option<&Named>, app_title: &str) -> Option<String> {
     let who = guest.map(|g| g.email.as_str());
     Some(match (done, who) {
-        ("invited", _) => "Invitation sent.".into(),
+        ("invited", _) => t!(lang, "notice-invited"),
         ("extended", Some(who)) => match guest.and_then(|g| g.until.as_deref()) {
-            Some(until) => format!("Access extended. {who} can use {app_title} until {until}."),
-            None => format!("Access extended for {who}."),
+            Some(until) => t!(
+                lang,
+                "notice-extended-until",
+                who = who,
+                app = app_title,
+                date = until
+            ),
+            None => t!(lang, "notice-extended-for", who = who),
         },
-        ("extended", None) => "Access extended.".into(),
-        ("ended", Some(who)) => {
-            format!("Access ended. {who} can no longer open {app_title}.")
-        }
-        ("ended", None) => "Access ended.".into(),
-        ("resent", _) => "Invitation sent again with a new link.".into(),
-        ("revoked", _) => "Invitation withdrawn.".into(),
-        ("mfa_reset", Some(who)) => {
-            format!("{who}'s MFA was reset: they set up a new authenticator at their next sign-in.")
-        }
-        ("mfa_reset", None) => {
-            "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
-                .into()
-        }
+        ("extended", None) => t!(lang, "notice-extended"),
+        ("ended", Some(who)) => t!(lang, "notice-ended-for", who = who, app = app_title),
+        ("ended", None) => t!(lang, "notice-ended"),
+        ("resent", _) => t!(lang, "notice-resent"),
+        ("revoked", _) => t!(lang, "notice-revoked"),
+        ("mfa_reset", Some(who)) => t!(lang, "notice-mfa-reset-for", who = who),
+        ("mfa_reset", None) => t!(lang, "notice-mfa-reset"),
         _ => return None,
     })
 }
@@ -122,7 +122,7 @@ impl Handler<'_> {
                         let notice = self
                             .query("done")
                             .as_deref()
-                            .and_then(|d| done_text(d, guest.as_ref(), &app.title));
+                            .and_then(|d| done_text(self.lang, d, guest.as_ref(), &app.title));
                         self.app_page(&owner, app, 200, None, notice.as_deref())
                             .await
                     }
@@ -130,7 +130,11 @@ impl Handler<'_> {
                 }
             }
             APP_PAGE => self.manage_action(&owner).await,
-            _ => self.message(404, "Not found", "There is nothing at this address."),
+            _ => self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            ),
         }
     }
 
@@ -157,9 +161,9 @@ impl Handler<'_> {
     fn not_owner(&self) -> Reply {
         self.message_linked(
             403,
-            "Not your app",
-            "You can manage the guests of the apps you own only.",
-            (paths::MANAGE, "Your apps"),
+            &self.t("msg-not-your-app-title"),
+            &self.t("msg-not-your-app"),
+            (paths::MANAGE, &self.t("nav-your-apps")),
         )
     }
 
@@ -219,7 +223,7 @@ impl Handler<'_> {
                 name => user.display_name,
                 state => user.state.as_str(),
                 live,
-                until => a.expires_at.map(invitations::date),
+                until => a.expires_at.map(|t| self.date(t)),
             });
         }
         let invitations: Vec<minijinja::Value> = match store.list_invitations().await {
@@ -231,7 +235,7 @@ impl Handler<'_> {
                         id => i.id,
                         email => i.email,
                         inviter => i.inviter,
-                        expires => invitations::date(i.expires_at),
+                        expires => self.date(i.expires_at),
                     }
                 })
                 .collect(),
@@ -252,7 +256,7 @@ impl Handler<'_> {
                     };
                     requests.push(context! {
                         email,
-                        asked => invitations::date(r.created_at),
+                        asked => self.date(r.created_at),
                         review => format!("/.portcullis/sign-up/review?id={}", r.id),
                     });
                 }
@@ -268,6 +272,12 @@ impl Handler<'_> {
                 email => owner.user.email,
                 guests, invitations, requests, error, notice,
                 max_days => MAX_ACCESS_DAYS,
+                // The invitation mail's language: the organisation's unless
+                // the owner picks another.
+                languages => Lang::all()
+                    .map(|l| context! { tag => l.tag(), name => t!(l, "language-name") })
+                    .collect::<Vec<_>>(),
+                default_language => self.snapshot.config.organisation.language.tag(),
             },
         )
     }
@@ -319,7 +329,7 @@ impl Handler<'_> {
             "end" => self.owner_end(owner, app, &form).await,
             "resend" | "revoke" => self.owner_invitation(owner, app, action, &form).await,
             "reset_mfa" => self.owner_reset_mfa(owner, app, &form).await,
-            _ => Err(Refused::Bad("Choose an action.".into())),
+            _ => Err(Refused::Bad(self.t("msg-choose-action"))),
         };
         match result {
             Ok(done) => Reply::redirect(format!(
@@ -363,7 +373,7 @@ impl Handler<'_> {
         }
         Some(Named {
             email: user.email,
-            until: assignment.and_then(|a| a.expires_at).map(invitations::date),
+            until: assignment.and_then(|a| a.expires_at).map(|t| self.date(t)),
         })
     }
 
@@ -467,7 +477,7 @@ impl Handler<'_> {
         app: &App,
         form: &HashMap<String, String>,
     ) -> Result<&'static str, Refused> {
-        let days = parse_days(form.get("days"))?;
+        let days = parse_days(self.lang, form.get("days"))?;
         let mailer = self.mailer()?;
         let req = InviteRequest {
             email: form.get("email").cloned().unwrap_or_default(),
@@ -476,6 +486,9 @@ impl Handler<'_> {
             access_days: Some(days),
             message: form.get("message").cloned(),
             inviter: owner.user.email.clone(),
+            language: form
+                .get("language")
+                .and_then(|l| crate::i18n::Lang::parse(l)),
         };
         match invitations::invite(
             &self.snapshot.config,
@@ -499,7 +512,10 @@ impl Handler<'_> {
                 Ok("invited")
             }
             Err(InviteError::Invalid { field, message }) => {
-                Err(Refused::Bad(format!("{}: {message}", field_label(field))))
+                Err(Refused::Bad(format!(
+                    "{}: {message}",
+                    self.t(field_label(field))
+                )))
             }
             Err(e) => Err(Refused::Failed("invite", e.to_string())),
         }
@@ -512,7 +528,7 @@ impl Handler<'_> {
         form: &HashMap<String, String>,
     ) -> Result<&'static str, Refused> {
         let guest = self.guest_of(app, form).await?;
-        let days = parse_days(form.get("days"))?;
+        let days = parse_days(self.lang, form.get("days"))?;
         // Days are added to the later of now and the current end, as the
         // form's label says: 30 more days for someone with 30 left is 60.
         let now = self.time();
@@ -528,11 +544,13 @@ impl Handler<'_> {
         let until = from + time::Duration::days(i64::from(days));
         let max = now + time::Duration::days(i64::from(MAX_ACCESS_DAYS));
         if until > max {
-            return Err(Refused::Bad(format!(
-                "Days: {} already has access until {}; access can reach at most {MAX_ACCESS_DAYS} days from today ({}).",
-                guest.email,
-                invitations::date(from),
-                invitations::date(max)
+            return Err(Refused::Bad(t!(
+                self.lang,
+                "msg-days-too-far",
+                who = &guest.email,
+                until = self.date(from),
+                max = MAX_ACCESS_DAYS,
+                last = self.date(max)
             )));
         }
         guests::extend(self.caller(owner), &guest, &app.name, until, Some(days)).await?;
@@ -596,9 +614,9 @@ impl Handler<'_> {
                 self.count_invitation(done);
                 Ok(done)
             }
-            Err(InviteError::NotPending | InviteError::NotFound(_)) => Err(Refused::Bad(
-                "This invitation is no longer pending (accepted, withdrawn or expired).".into(),
-            )),
+            Err(InviteError::NotPending | InviteError::NotFound(_)) => {
+                Err(Refused::Bad(self.t("msg-invitation-not-pending")))
+            }
             Err(e) => Err(Refused::Failed("invitation", e.to_string())),
         }
     }
@@ -626,21 +644,20 @@ impl Handler<'_> {
 }
 
 /// `days` of a form: 1 to [`MAX_ACCESS_DAYS`].
-fn parse_days(raw: Option<&String>) -> Result<u32, Refused> {
+fn parse_days(lang: Lang, raw: Option<&String>) -> Result<u32, Refused> {
     let raw = raw.map(|s| s.trim()).unwrap_or_default();
     match raw.parse::<u32>() {
         Ok(d) if (1..=MAX_ACCESS_DAYS).contains(&d) => Ok(d),
-        _ => Err(Refused::Bad(format!(
-            "Days: enter a whole number from 1 to {MAX_ACCESS_DAYS}."
-        ))),
+        _ => Err(Refused::Bad(t!(lang, "msg-days-range", max = MAX_ACCESS_DAYS))),
     }
 }
 
-fn field_label(field: &str) -> &str {
+/// The message key naming an invitation field.
+fn field_label(field: &str) -> &'static str {
     match field {
-        "email" => "E-mail",
-        "message" => "Message",
-        "access_days" => "Days",
-        other => other,
+        "email" => "manage-email",
+        "message" => "msg-field-message",
+        "language" => "manage-language",
+        _ => "manage-days",
     }
 }

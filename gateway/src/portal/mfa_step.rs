@@ -17,7 +17,7 @@ use minijinja::context;
 use rules::MfaStrength;
 
 /// For input that is no code at all; it costs no try.
-const MALFORMED: &str = "That is not a code: type the 6 digits the app shows (or a recovery code). This did not count as a try.";
+const MALFORMED: &str = "msg-code-malformed";
 
 impl Handler<'_> {
     pub(super) async fn mfa(&self) -> Reply {
@@ -114,19 +114,23 @@ impl Handler<'_> {
                     self.enroll_page(
                         &user,
                         &rd,
-                        Some("That code is not right. Wait for the app to show the next code and type that one."),
+                        Some(&self.t("msg-code-wrong-wait")),
                     )
                     .await
                 }
                 Err(MfaError::Malformed) => {
-                    self.enroll_page(&user, &rd, Some(MALFORMED)).await
+                    self.enroll_page(&user, &rd, Some(&self.t(MALFORMED))).await
                 }
                 Err(MfaError::Locked { .. }) => self.locked(),
                 Err(e) => self.unavailable("mfa enrollment", &e),
             };
         }
         if action != Some("verify") || !enrolled {
-            return self.message(400, "Bad request", "The form does not match this step.");
+            return self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-wrong-step"),
+            );
         }
         // Authenticator codes are 6 digits (maybe typed "581 980" or
         // "581-980"), recovery codes `ABCDE-FGHJK`; what is neither is sent
@@ -157,15 +161,15 @@ impl Handler<'_> {
             Err(MfaError::InvalidCode) => self.mfa_page(
                 &user,
                 401,
-                context! { rd, error => "That code is not right." },
+                context! { rd, error => self.t("msg-code-wrong") },
             ),
             Err(MfaError::Malformed) => {
-                self.mfa_page(&user, 400, context! { rd, error => MALFORMED })
+                self.mfa_page(&user, 400, context! { rd, error => self.t(MALFORMED) })
             }
             Err(MfaError::Replayed) => self.mfa_page(
                 &user,
                 401,
-                context! { rd, error => "That code was already used. Wait for the next one." },
+                context! { rd, error => self.t("msg-code-replayed") },
             ),
             Err(MfaError::Locked { .. }) => self.locked(),
             Err(e) => self.unavailable("mfa", &e),
@@ -261,7 +265,7 @@ impl Handler<'_> {
                         rd,
                         passkeys => true,
                         passkey_only => true,
-                        error => "That passkey was not accepted. Try again.",
+                        error => self.t("msg-passkey-refused"),
                     },
                 )
                 .with_script()
@@ -286,26 +290,22 @@ impl Handler<'_> {
     /// code cannot give: say so, and what to do (the reason
     /// `stronger_mfa_required` when the session already has plain MFA).
     fn phishing_resistant_step(&self, claims: &SessionClaims, _rd: &str) -> Reply {
-        let text = if claims.mfa() {
-            "This app asks for a stronger kind of two-step verification than a code from an \
-             authenticator app: a passkey (a security key, or your device's fingerprint, face or \
-             PIN), or signing in with an organisation account that uses one. Add a passkey, then \
-             open the app again."
+        let text = self.t(if claims.mfa() {
+            "msg-stronger-add-passkey"
         } else {
-            "This app asks for phishing-resistant two-step verification: a passkey (a security \
-             key, or your device's fingerprint, face or PIN), or signing in with an organisation \
-             account that uses one. A code from an authenticator app will not do for this app."
-        };
+            "msg-stronger-needed"
+        });
+        let title = self.t("reason-stronger_mfa_required-title");
         if claims.mfa() {
             // With MFA in this session a passkey can be added right away.
             self.message_linked(
                 403,
-                "A stronger sign-in is needed",
-                text,
-                (paths::PASSKEYS, "Add a passkey"),
+                &title,
+                &text,
+                (paths::PASSKEYS, &self.t("passkeys-add")),
             )
         } else {
-            self.message(403, "A stronger sign-in is needed", text)
+            self.message(403, &title, &text)
         }
     }
 
@@ -359,8 +359,8 @@ impl Handler<'_> {
     fn locked(&self) -> Reply {
         self.message(
             429,
-            "Too many attempts",
-            "Two-step verification is locked for a while after too many wrong codes. Try again later.",
+            &self.t("msg-too-many-title"),
+            &self.t("msg-mfa-locked"),
         )
     }
 

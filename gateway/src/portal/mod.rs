@@ -28,7 +28,6 @@ mod icons;
 mod invitation;
 mod manage;
 mod mfa_step;
-mod pages;
 mod passkeys_page;
 mod recovery;
 mod refusals;
@@ -37,6 +36,7 @@ mod signin;
 mod signup;
 
 use crate::config::Config;
+use crate::i18n::{Lang, t};
 use crate::mail::{MailQueue, Mailer};
 use crate::mfa::Totp;
 use crate::oidc::{OidcClient, OidcError};
@@ -45,7 +45,6 @@ use crate::snapshot::Snapshot;
 use crate::state::Gateway;
 use base64::Engine as _;
 use openidconnect::url::form_urlencoded;
-use pages::Pages;
 use sha2::Digest as _;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,9 +61,6 @@ pub use crate::reserved::{MAX_FORM_BYTES, PortalRequest, Reply, paths};
 /// mailer, TOTP and the page templates. IdPs that could not be reached at
 /// start are discovered again on their first use.
 pub struct Portal {
-    pages: Pages,
-    /// The organisation's logo as a `data:` URI (pages allow only those).
-    logo: Option<String>,
     totp: Totp,
     mailer: Option<Mailer>,
     /// The mailer's queue for sign-in passcodes: sent after the answer, so
@@ -85,8 +81,12 @@ impl Portal {
     pub async fn build(config: &Config) -> Result<Portal, String> {
         let mailer = match &config.mail {
             Some(m) => Some(
-                Mailer::new(m, &config.organisation.name)
-                    .map_err(|e| format!("{}: mail: {e}", config.path.display()))?,
+                Mailer::branded(
+                    m,
+                    &config.organisation.name,
+                    &config.organisation.mail_branding(),
+                )
+                .map_err(|e| format!("{}: mail: {e}", config.path.display()))?,
             ),
             None => None,
         };
@@ -120,17 +120,11 @@ impl Portal {
                 oauth2.insert(idp.name.clone(), Arc::new(client));
             }
         }
-        let logo = match &config.organisation.logo {
-            Some(path) => Some(logo_data_uri(path)?),
-            None => None,
-        };
         // The queue's sending task runs on the runtime building the portal
         // (the server's background runtime, which lives as long as the
         // process).
         let passcodes = mailer.clone().map(MailQueue::start);
         Ok(Portal {
-            pages: Pages::new(),
-            logo,
             totp: Totp::default(),
             mailer,
             passcodes,
@@ -162,41 +156,6 @@ impl Portal {
             .insert(name.to_string(), client.clone());
         Ok(client)
     }
-}
-
-/// Reads the logo (SVG, PNG, JPEG, GIF or WebP, at most 256 KiB) into a
-/// `data:` URI.
-fn logo_data_uri(path: &std::path::Path) -> Result<String, String> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let mime = match ext.as_str() {
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        _ => {
-            return Err(format!(
-                "{}: organisation.logo: use an .svg, .png, .jpg, .gif or .webp file",
-                path.display()
-            ));
-        }
-    };
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("{}: organisation.logo: {e}", path.display()))?;
-    if bytes.len() > 256 * 1024 {
-        return Err(format!(
-            "{}: organisation.logo: larger than 256 KiB",
-            path.display()
-        ));
-    }
-    Ok(format!(
-        "data:{mime};base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
 }
 
 impl Reply {
@@ -236,7 +195,7 @@ fn page_headers() -> Vec<(&'static str, String)> {
     vec![
         (
             "content-security-policy",
-            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
                 .into(),
         ),
         ("x-frame-options", "DENY".into()),
@@ -278,6 +237,14 @@ async fn serve(
     if let Some(name) = req.path.strip_prefix(paths::ICONS) {
         return icons::icon(snapshot, name);
     }
+    if req.path == paths::LOGO {
+        return icons::logo(snapshot);
+    }
+    let lang = snapshot.language(
+        req.headers
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok()),
+    );
     let (Some(portal), Some(sign_in)) = (portal, snapshot.config.sign_in.as_ref()) else {
         let sign_in_path = [
             paths::SIGN_IN,
@@ -297,17 +264,17 @@ async fn serve(
             plain_message(
                 snapshot,
                 req,
+                lang,
                 503,
-                "Sign-in unavailable",
-                "Sign-in is not set up on this gateway: no sign-in host is configured.",
+                ("error-sign-in-unavailable-title", "error-sign-in-not-set-up"),
             )
         } else {
             plain_message(
                 snapshot,
                 req,
+                lang,
                 404,
-                "Not found",
-                "There is nothing at this address.",
+                ("error-not-found-title", "error-nothing-here"),
             )
         };
     };
@@ -317,6 +284,7 @@ async fn serve(
         portal,
         sign_in,
         req,
+        lang,
         now: crate::state::now(),
     };
     if req.app.is_some() {
@@ -326,22 +294,36 @@ async fn serve(
     }
 }
 
-/// A page without the portal (sign-in not configured).
+/// A page without the portal (sign-in not configured): `(title, text)`
+/// are message keys.
 fn plain_message(
     snapshot: &Snapshot,
     req: &PortalRequest<'_>,
+    lang: Lang,
     status: u16,
-    title: &str,
-    text: &str,
+    (title, text): (&str, &str),
 ) -> Reply {
+    let chrome = snapshot.chrome(lang, None);
+    let mut reply = Reply::html(status, Vec::new());
+    csp_for(&mut reply, &chrome);
     let page = crate::refusal::Page {
-        org: &snapshot.config.organisation.name,
+        chrome,
         request_id: req.request_id,
-        title: title.into(),
-        text: text.into(),
+        title: t!(lang, title),
+        text: t!(lang, text),
         ..crate::refusal::Page::default()
     };
-    Reply::html(status, page.html())
+    reply.body = page.html(&snapshot.templates);
+    reply
+}
+
+/// Allows the logo's origin in the page's `img-src` (an `https://` logo).
+fn csp_for(reply: &mut Reply, chrome: &crate::templates::Chrome) {
+    for (name, value) in &mut reply.headers {
+        if *name == "content-security-policy" {
+            *value = chrome.csp(value);
+        }
+    }
 }
 
 /// One request's view of everything the endpoints need.
@@ -351,6 +333,9 @@ struct Handler<'a> {
     portal: &'a Portal,
     sign_in: &'a crate::config::SignIn,
     req: &'a PortalRequest<'a>,
+    /// The language of this request's pages (`Accept-Language`, else the
+    /// organisation's).
+    lang: Lang,
     now: i64,
 }
 
@@ -382,18 +367,45 @@ impl Handler<'_> {
         self.req.query.and_then(|q| param(q.as_bytes(), name))
     }
 
-    fn page(&self, status: u16, template: &str, ctx: minijinja::Value) -> Reply {
-        let base = minijinja::context! {
-            org => self.org(),
-            logo => self.portal.logo,
-            request_id => self.req.request_id,
-        };
-        Reply::html(
-            status,
-            self.portal
-                .pages
-                .render(template, minijinja::context! { ..ctx, ..base }),
+    /// Message `key` in this request's language (plain text).
+    fn t(&self, key: &str) -> String {
+        t!(self.lang, key)
+    }
+
+    /// A day in this request's language ("1 December 2025").
+    fn date(&self, t: time::OffsetDateTime) -> String {
+        crate::i18n::date(self.lang, t)
+    }
+
+    /// A day and a time (UTC) in this request's language.
+    fn clock(&self, t: time::OffsetDateTime) -> String {
+        t!(
+            self.lang,
+            "date-time",
+            date = self.date(t),
+            time = format!("{:02}:{:02}", t.hour(), t.minute())
         )
+    }
+
+    /// The organisation's chrome in this request's language.
+    fn chrome(&self) -> crate::templates::Chrome {
+        self.snapshot.chrome(self.lang, None)
+    }
+
+    fn page(&self, status: u16, template: &str, ctx: minijinja::Value) -> Reply {
+        let chrome = self.chrome();
+        let base = minijinja::context! {
+            request_id => self.req.request_id,
+            ..minijinja::Value::from_serialize(&chrome)
+        };
+        let mut reply = Reply::html(
+            status,
+            self.snapshot
+                .templates
+                .page(template, minijinja::context! { ..ctx, ..base }),
+        );
+        csp_for(&mut reply, &chrome);
+        reply
     }
 
     fn message(&self, status: u16, title: &str, text: &str) -> Reply {
@@ -418,12 +430,17 @@ impl Handler<'_> {
 
     /// A message with a link to start signing in again.
     fn start_again(&self, status: u16, title: &str, text: &str) -> Reply {
-        self.message_linked(status, title, text, (paths::SIGN_IN, "Sign in again"))
+        self.message_linked(
+            status,
+            title,
+            text,
+            (paths::SIGN_IN, &self.t("link-sign-in-again")),
+        )
     }
 
     /// A message with a link to the access panel.
     fn to_apps(&self, status: u16, title: &str, text: &str) -> Reply {
-        self.message_linked(status, title, text, (paths::APPS, "Your apps"))
+        self.message_linked(status, title, text, (paths::APPS, &self.t("link-your-apps")))
     }
 
     /// Something this side failed (store, mailer, IdP): deny, say so, log.
@@ -431,8 +448,8 @@ impl Handler<'_> {
         tracing::warn!(request_id = %self.req.request_id, what, error = %error, "sign-in step failed");
         self.message(
             503,
-            "Sign-in unavailable",
-            "Signing in is not possible right now. Try again in a few minutes.",
+            &self.t("error-sign-in-unavailable-title"),
+            &self.t("error-sign-in-later"),
         )
     }
 

@@ -29,7 +29,7 @@ const SCRIPT: &str = include_str!("static/passkeys.js");
 
 /// The CSP of pages that run [`SCRIPT`]: the portal's own, plus scripts
 /// and `fetch` to this origin only.
-const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src data: 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 impl Reply {
     /// This page runs the passkey script: the CSP allows it (and nothing
@@ -123,14 +123,14 @@ impl Handler<'_> {
                 {
                     Ok(()) => {
                         self.audit_passkey(&user, "passkey_added", name).await;
-                        self.passkeys_list(&user, Some("Passkey added."), None)
+                        self.passkeys_list(&user, Some("msg-passkey-added"), None)
                             .await
                     }
                     Err(PasskeyError::AlreadyRegistered) => {
                         self.passkeys_list(
                             &user,
                             None,
-                            Some("That authenticator is registered already."),
+                            Some("msg-passkey-already"),
                         )
                         .await
                     }
@@ -142,7 +142,7 @@ impl Handler<'_> {
                         self.passkeys_list(
                             &user,
                             None,
-                            Some("The passkey could not be added. Try again."),
+                            Some("msg-passkey-not-added"),
                         )
                         .await
                     }
@@ -186,18 +186,22 @@ impl Handler<'_> {
                 match store.delete_passkey(&user.id, &id).await {
                     Ok(true) => {
                         self.audit_passkey(&user, "passkey_removed", "").await;
-                        self.passkeys_list(&user, Some("Passkey removed."), None)
+                        self.passkeys_list(&user, Some("msg-passkey-removed"), None)
                             .await
                     }
                     // Another user's id, or one already removed.
                     Ok(false) => {
-                        self.passkeys_list(&user, None, Some("There is no such passkey."))
+                        self.passkeys_list(&user, None, Some("msg-passkey-none"))
                             .await
                     }
                     Err(e) => self.unavailable("passkey removal", &e),
                 }
             }
-            _ => self.message(400, "Bad request", "The form does not match this page."),
+            _ => self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-wrong-page"),
+            ),
         }
     }
 
@@ -252,14 +256,17 @@ impl Handler<'_> {
         if totp || keys {
             return Err(self.message(
                 403,
-                "Verify it's you first",
-                "You already have a second factor. Open one of your apps and verify it's you, then come back to add a passkey.",
+                &self.t("msg-verify-first-title"),
+                &self.t("msg-verify-first"),
             ));
         }
         Ok(())
     }
 
+    /// The list, with a `notice` or an `error` (message keys).
     async fn passkeys_list(&self, user: &User, notice: Option<&str>, error: Option<&str>) -> Reply {
+        let notice = notice.map(|k| self.t(k));
+        let error = error.map(|k| self.t(k));
         let keys = match self.gateway.store.list_passkeys(&user.id).await {
             Ok(k) => k,
             Err(e) => return self.unavailable("passkeys", &e),

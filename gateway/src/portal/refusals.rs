@@ -22,8 +22,7 @@ impl Handler<'_> {
             None => (None, None),
         };
         let page = self.ways_on(Page {
-            org: self.org(),
-            logo: self.portal.logo.as_deref(),
+            chrome: self.chrome(),
             request_id: self.req.request_id,
             title: title.into(),
             text: text.into(),
@@ -34,6 +33,17 @@ impl Handler<'_> {
             ..Page::default()
         });
         self.refusal_reply(status, &page)
+    }
+
+    /// The facts every refusal words itself with: language, organisation,
+    /// help desk. Callers add the app, the inviter, the owners.
+    pub(super) fn facts(&self) -> Facts<'_> {
+        Facts {
+            lang: self.lang,
+            org: self.org(),
+            support: self.chrome().support_line(),
+            ..Facts::default()
+        }
     }
 
     /// A refusal for `reason`, worded from `facts`.
@@ -48,9 +58,8 @@ impl Handler<'_> {
             reason,
             facts,
             self.req.request_id,
-            self.org(),
+            self.chrome(),
         ));
-        page.logo = self.portal.logo.as_deref();
         page.link = link.map(|(l, _)| l.to_string());
         page.link_text = link.map(|(_, t)| t.to_string());
         self.refusal_reply(status, &page)
@@ -79,12 +88,14 @@ impl Handler<'_> {
                 body: page.json(code),
             };
         }
-        Reply {
+        let mut reply = Reply {
             status,
             content_type: "text/html; charset=utf-8",
             headers: page_headers().into_iter().chain(reason).collect(),
-            body: page.html(),
-        }
+            body: page.html(&self.snapshot.templates),
+        };
+        super::csp_for(&mut reply, &page.chrome);
+        reply
     }
 
     /// The apps page always; sign out and switch account for someone with

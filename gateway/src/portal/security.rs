@@ -15,6 +15,7 @@
 //! Every change is a POST with the CSRF token; the page answers with a
 //! redirect and a fixed notice word (`done=`), so a reload posts nothing.
 
+use crate::i18n::t;
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
 use crate::mfa::MfaError;
@@ -24,16 +25,16 @@ use minijinja::context;
 use std::collections::HashMap;
 
 /// For input that is no authenticator code; it costs no try.
-const NOT_A_CODE: &str = "That is not a code: type the 6 digits your authenticator app shows. This did not count as a try.";
+const NOT_A_CODE: &str = "msg-not-totp-code";
 
 /// Where the MFA step's enrollment comes back to.
 const DONE_ENROLLING: &str = "/.portcullis/security?done=authenticator";
 
-/// A change's notice, from the redirect's `done` word.
+/// A change's notice (a message key), from the redirect's `done` word.
 fn done_text(done: &str) -> Option<&'static str> {
     Some(match done {
-        "authenticator" => "Your new authenticator is set up.",
-        "others" => "Your other sessions are signed out.",
+        "authenticator" => "msg-authenticator-set-up",
+        "others" => "msg-others-signed-out",
         _ => return None,
     })
 }
@@ -62,11 +63,15 @@ impl Handler<'_> {
             Some("reenroll") => self.reenroll(&claims, &user, &form).await,
             Some("recovery_codes") => self.new_recovery_codes(&claims, &user, &form).await,
             Some("sign_out_others") => self.sign_out_others(&claims, &user).await,
-            _ => self.message(400, "Bad request", "The form does not match this page."),
+            _ => self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-wrong-page"),
+            ),
         }
     }
 
-    /// The page itself.
+    /// The page itself, with an `error` or a `notice` (message keys).
     async fn security_page(
         &self,
         claims: &SessionClaims,
@@ -75,6 +80,8 @@ impl Handler<'_> {
         error: Option<&str>,
         notice: Option<&str>,
     ) -> Reply {
+        let error = error.map(|k| self.t(k));
+        let notice = notice.map(|k| self.t(k));
         let store = &self.gateway.store;
         let now = self.time();
         let factor = match store.get_totp_factor(&user.id).await {
@@ -89,12 +96,12 @@ impl Handler<'_> {
         let since = factor
             .as_ref()
             .and_then(|f| f.confirmed_at)
-            .map(crate::invitations::date);
+            .map(|t| self.date(t));
         let locked_until = factor
             .as_ref()
             .and_then(|f| f.locked_until)
             .filter(|t| *t > now)
-            .map(clock);
+            .map(|t| self.clock(t));
         let recovery_left = if authenticator == "on" {
             match store.unused_recovery_code_hashes(&user.id).await {
                 Ok(h) => Some(h.len()),
@@ -118,8 +125,8 @@ impl Handler<'_> {
                 context! {
                     current => s.sid == claims.sid,
                     how => self.sign_in_method(&s.idp),
-                    started => clock(s.created_at),
-                    ends => clock(s.expires_at),
+                    started => self.clock(s.created_at),
+                    ends => self.clock(s.expires_at),
                 }
             })
             .collect();
@@ -138,15 +145,15 @@ impl Handler<'_> {
     /// How a session was signed in, in words.
     fn sign_in_method(&self, idp: &str) -> String {
         if idp == "passcode" {
-            return "a code sent by e-mail".into();
+            return self.t("msg-method-passcode");
         }
         if idp == super::signin::PASSKEY_IDP {
             return "a passkey".into();
         }
         match self.snapshot.config.idps.iter().find(|i| i.name == idp) {
             Some(i) => match &i.kind {
-                crate::config::IdpKind::Local(_) => "a password".into(),
-                _ => format!("your account at {}", i.name),
+                crate::config::IdpKind::Local(_) => self.t("msg-method-password"),
+                _ => t!(self.lang, "msg-method-idp", idp = &i.name),
             },
             None => idp.to_string(),
         }
@@ -161,7 +168,7 @@ impl Handler<'_> {
                     claims,
                     user,
                     409,
-                    Some("You already have an authenticator. To replace it, type a code from it below."),
+                    Some("msg-authenticator-exists"),
                     None,
                 )
                 .await
@@ -201,13 +208,11 @@ impl Handler<'_> {
     ) -> Result<T, Reply> {
         let text = match result {
             Ok(v) => return Ok(v),
-            Err(MfaError::InvalidCode) => "That code is not right.",
-            Err(MfaError::Replayed) => "That code was already used. Wait for the next one.",
+            Err(MfaError::InvalidCode) => "msg-code-wrong",
+            Err(MfaError::Replayed) => "msg-code-replayed",
             Err(MfaError::Malformed) => NOT_A_CODE,
-            Err(MfaError::Locked { .. }) => {
-                "Too many wrong codes: your authenticator is locked for a while. Try again later."
-            }
-            Err(MfaError::NotEnrolled) => "You have no authenticator set up.",
+            Err(MfaError::Locked { .. }) => "msg-authenticator-locked",
+            Err(MfaError::NotEnrolled) => "msg-no-authenticator",
             Err(e) => return Err(self.unavailable("mfa", &e)),
         };
         Err(self
@@ -300,12 +305,4 @@ impl Handler<'_> {
     }
 }
 
-/// "3 March 2027, 14:05 UTC".
-fn clock(t: time::OffsetDateTime) -> String {
-    format!(
-        "{}, {:02}:{:02} UTC",
-        crate::invitations::date(t),
-        t.hour(),
-        t.minute()
-    )
-}
+

@@ -14,6 +14,7 @@
 //! 4. `/.portcullis/sign-up/review?id=ID`: an owner of that app (and no one
 //!    else) approves or denies; the first decision wins.
 
+use crate::i18n::t;
 use super::{Handler, Reply, paths};
 use crate::access_requests::{self, Outcome, SignUpError};
 use crate::config::{App, Approval, SignUp};
@@ -40,7 +41,11 @@ impl Handler<'_> {
             FORM => self.sign_up_form(post).await,
             IDP if post => self.sign_up_idp().await,
             REVIEW => self.sign_up_review(post).await,
-            _ => self.message(404, "Not found", "There is nothing at this address."),
+            _ => self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            ),
         }
     }
 
@@ -77,8 +82,8 @@ impl Handler<'_> {
         access_requests::offered(&self.snapshot.config, &name).map_err(|_| {
             self.message(
                 404,
-                "No sign-up here",
-                "This app does not take requests for access. Ask your contact to invite you.",
+                &self.t("msg-no-sign-up-title"),
+                &self.t("msg-no-sign-up"),
             )
         })
     }
@@ -87,15 +92,13 @@ impl Handler<'_> {
         match e {
             SignUpError::Member(_) => self.message(
                 403,
-                "No request needed",
-                "Addresses of the organisation need no sign-up: sign in with your work account.",
+                &self.t("msg-no-request-needed-title"),
+                &self.t("msg-no-request-needed"),
             ),
             SignUpError::DomainNotAllowed(d) => self.message(
                 403,
-                "Not available for your address",
-                &format!(
-                    "This app does not take requests from {d} addresses. Ask your contact to invite you."
-                ),
+                &self.t("msg-domain-not-allowed-title"),
+                &t!(self.lang, "msg-domain-not-allowed", domain = d.as_str()),
             ),
             other => self.unavailable("sign-up", other),
         }
@@ -149,7 +152,7 @@ impl Handler<'_> {
         };
         let raw = form.get("email").map(String::as_str).unwrap_or("");
         let Some(email) = crate::mail::normalise_email(raw) else {
-            return self.sign_up_email_page(400, app, raw, Some("Enter a valid e-mail address."));
+            return self.sign_up_email_page(400, app, raw, Some(&self.t("msg-email-invalid")));
         };
         if let Err(e) = access_requests::check_domain(&self.snapshot.config, sign_up, &email) {
             return self.sign_up_refused(&e);
@@ -166,9 +169,7 @@ impl Handler<'_> {
                     429,
                     app,
                     &email,
-                    Some(
-                        "Too many requests from your network. Wait a few minutes, then try again.",
-                    ),
+                    Some(&self.t("msg-too-many-requests")),
                 );
             }
             Ok(false) => {}
@@ -192,7 +193,7 @@ impl Handler<'_> {
                     app => app.name, title => app.title, email,
                     options => sign_up.idps.iter().map(|name| {
                         let (icon, letter) = self.icon(name);
-                        let label = format!("Sign in with {}", self.idp_title(name));
+                        let label = t!(self.lang, "msg-sign-in-with", idp = self.idp_title(name));
                         context! { name, label, icon, letter }
                     }).collect::<Vec<_>>(),
                 },
@@ -213,11 +214,19 @@ impl Handler<'_> {
                 .and_then(|e| crate::mail::normalise_email(e)),
             form.get("method"),
         ) else {
-            return self.message(400, "Bad request", "The form is incomplete.");
+            return self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-incomplete"),
+            );
         };
         // A forged `method` must not reach an IdP the app does not offer.
         if !sign_up.idps.iter().any(|i| i == method) {
-            return self.message(400, "Bad request", "That way of signing in is not offered.");
+            return self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-method-not-offered"),
+            );
         }
         if let Err(e) = access_requests::check_domain(&self.snapshot.config, sign_up, &email) {
             return self.sign_up_refused(&e);
@@ -260,8 +269,8 @@ impl Handler<'_> {
             {
                 return self.to_apps(
                     200,
-                    "You already have access",
-                    &format!("You can already use {}.", app.title),
+                    &self.t("msg-have-access-title"),
+                    &t!(self.lang, "msg-have-access", app = &app.title),
                 );
             }
             Ok(_) => {}
@@ -295,8 +304,8 @@ impl Handler<'_> {
         match outcome {
             Ok(Outcome::Pending(_)) => self.to_apps(
                 200,
-                "Request sent",
-                &format!("Your request for {} was sent to its owners. You get an e-mail when they decide.", app.title),
+                &self.t("msg-request-sent-title"),
+                &t!(self.lang, "msg-request-sent", app = &app.title),
             ),
             Ok(Outcome::AlreadyPending(_)) => self.sign_up_pending(app),
             Ok(Outcome::Approved(_)) => {
@@ -310,8 +319,8 @@ impl Handler<'_> {
     fn sign_up_pending(&self, app: &App) -> Reply {
         self.to_apps(
             200,
-            "Request pending",
-            &format!("You already asked for access to {}; its owners have not decided yet. You get an e-mail when they do.", app.title),
+            &self.t("msg-request-pending-title"),
+            &t!(self.lang, "msg-request-pending", app = &app.title),
         )
     }
 
@@ -362,7 +371,11 @@ impl Handler<'_> {
         };
         let id = self.sign_up_param(form.as_ref(), "id");
         let not_found = || {
-            self.message(404, "Request not found", "There is no such access request. Check that you opened the whole link from the e-mail.")
+            self.message(
+                404,
+                &self.t("msg-request-not-found-title"),
+                &self.t("msg-request-not-found"),
+            )
         };
         if id.is_empty() || id.len() > 128 {
             return not_found();
@@ -383,15 +396,21 @@ impl Handler<'_> {
         if !access_requests::is_owner(app, &user.email, &claims.groups) {
             return self.message(
                 403,
-                "Not an owner of this app",
-                "Only the owners of this app can review its access requests.",
+                &self.t("msg-not-owner-title"),
+                &self.t("msg-not-owner"),
             );
         }
         if let Some(form) = form {
             let approve = match form.get("decision").map(String::as_str) {
                 Some("approve") => true,
                 Some("deny") => false,
-                _ => return self.message(400, "Bad request", "Choose approve or deny."),
+                _ => {
+                    return self.message(
+                        400,
+                        &self.t("error-bad-request-title"),
+                        &self.t("msg-approve-or-deny"),
+                    );
+                }
             };
             let decided = access_requests::decide_request(
                 &self.snapshot.config,
@@ -409,28 +428,33 @@ impl Handler<'_> {
                     self.gateway.directory.invalidate_user(&r.user_id);
                     let (title, text) = if approve {
                         (
-                            "Request approved",
-                            format!(
-                                "Access to {} has started; the partner was told by e-mail.",
-                                app.title
-                            ),
+                            self.t("msg-request-approved-title"),
+                            t!(self.lang, "msg-request-approved", app = &app.title),
                         )
                     } else {
                         (
-                            "Request denied",
-                            "The partner was told by e-mail.".to_string(),
+                            self.t("msg-request-denied-title"),
+                            self.t("msg-request-denied"),
                         )
                     };
-                    self.message(200, title, &text)
+                    self.message(200, &title, &text)
                 }
                 Err(SignUpError::AlreadyDecided(r)) => self.message(
                     409,
-                    "Already decided",
-                    &format!(
-                        "This request was already {}{}.",
-                        r.status.as_str(),
-                        r.decided_by.map(|b| format!(" by {b}")).unwrap_or_default()
-                    ),
+                    &self.t("msg-already-decided-title"),
+                    &match r.decided_by {
+                        Some(who) => t!(
+                            self.lang,
+                            "sign-up-review-decided-by",
+                            status = self.t(&format!("request-status-{}", r.status.as_str())),
+                            who = who
+                        ),
+                        None => t!(
+                            self.lang,
+                            "sign-up-review-decided",
+                            status = self.t(&format!("request-status-{}", r.status.as_str()))
+                        ),
+                    },
                 ),
                 Err(SignUpError::NotFound(_)) => not_found(),
                 Err(e) => self.unavailable("sign-up decision", &e),
@@ -457,9 +481,9 @@ impl Handler<'_> {
             context! {
                 id => req.id, requester, answers,
                 title => app.title,
-                asked => crate::invitations::human_date(req.created_at),
+                asked => self.date(req.created_at),
                 pending => req.status == RequestStatus::Pending,
-                status => req.status.as_str(),
+                status => self.t(&format!("request-status-{}", req.status.as_str())),
                 decided_by => req.decided_by,
                 days => sign_up.map_or(30, |s| s.access_days),
             },

@@ -311,7 +311,7 @@ pub(super) async fn serve(
     let a = respond::Answer {
         mfa_asked: verdict.mfa_asked,
         mfa_present: verdict.mfa_present,
-        ..ctx.answer(verdict.client_app, verdict.token_problem)
+        ..ctx.answer(session.req_header(), verdict.client_app, verdict.token_problem)
     };
     if caller == Caller::Nginx
         && a.redirects()
@@ -374,7 +374,7 @@ async fn refuse(
         403,
         ClientApp::Api,
         code,
-        "This forward-auth request was refused; see the gateway log for the request id.",
+        ("error-refused-title", "error-forward-auth-refused"),
     )
     .await
 }

@@ -152,19 +152,20 @@ impl Ctx {
         outcome: &'static str,
         status: u16,
         client_app: ClientApp,
-        title: &str,
-        detail: &str,
+        code: &str,
+        words: (&str, &str),
     ) -> Result<bool> {
         self.outcome = outcome;
         if self.admitted.is_none() {
             self.port_hint = port_of_host(session.req_header());
         }
+        let answer = self.answer(session.req_header(), client_app, None);
         respond::error(
             session,
             status,
-            &self.answer(client_app, None),
-            title,
-            detail,
+            &answer,
+            code,
+            words,
         )
         .await?;
         Ok(true)
@@ -178,39 +179,39 @@ impl Ctx {
         client_app: ClientApp,
     ) -> Result<bool> {
         tracing::info!(request_id = %self.request_id, reason = refusal.as_str(), "refused before deciding");
-        let (outcome, status, title, detail) = match refusal {
+        let (outcome, status, code, words) = match refusal {
             Refusal::Path(_) => (
                 "bad_request",
                 400,
-                "Bad request",
-                "The request path is not allowed.",
+                "bad_request",
+                ("error-bad-request-title", "error-path-not-allowed"),
             ),
             Refusal::Authority(_) => (
                 "bad_request",
                 400,
-                "Bad request",
-                "The request's host is not valid.",
+                "bad_request",
+                ("error-bad-request-title", "error-host-not-valid"),
             ),
             Refusal::UnknownHost => (
                 "not_found",
                 404,
-                "Not found",
-                "There is no app at this address.",
+                "not_found",
+                ("error-not-found-title", "error-no-app-here"),
             ),
             Refusal::ForwardingHeaders(_) => (
                 "bad_request",
                 400,
-                "Bad request",
-                "The forwarding headers are malformed.",
+                "bad_request",
+                ("error-bad-request-title", "error-forwarding-headers"),
             ),
             Refusal::NoPeer => (
                 "error",
                 503,
-                "Unavailable",
-                "The request could not be checked.",
+                "unavailable",
+                ("error-unavailable-title", "error-not-checked"),
             ),
         };
-        self.refuse(session, outcome, status, client_app, title, detail)
+        self.refuse(session, outcome, status, client_app, code, words)
             .await
     }
 
@@ -222,13 +223,20 @@ impl Ctx {
             "error",
             503,
             client_app,
-            "Unavailable",
-            "Access could not be checked right now; try again shortly.",
+            "unavailable",
+            ("error-unavailable-title", "error-check-later"),
         )
         .await
     }
 
-    fn answer(&self, client_app: ClientApp, token_problem: Option<&'static str>) -> Answer<'_> {
+    /// The answer to a request that is not let through. Works out the
+    /// page's language and look here, off the path of allowed requests.
+    fn answer(
+        &self,
+        req: &RequestHeader,
+        client_app: ClientApp,
+        token_problem: Option<&'static str>,
+    ) -> Answer<'_> {
         let config = &self.snapshot.config;
         // Only refusals build an answer: the origin is worked out here,
         // not for every request.
@@ -243,6 +251,19 @@ impl Ctx {
             // it wrote a plain one.
             None => format!("http://{}{}", s.host, self.port_hint),
         });
+        let lang = self.snapshot.language(
+            req.headers
+                .get("accept-language")
+                .and_then(|v| v.to_str().ok()),
+        );
+        // A host that is no app's serves no `/.portcullis/logo`: the
+        // sign-in host's does.
+        let logo_origin = if self.app().is_none() {
+            auth_origin.as_deref()
+        } else {
+            None
+        };
+        let chrome = self.snapshot.chrome(lang, logo_origin);
         Answer {
             request_id: &self.request_id,
             org: &config.organisation.name,
@@ -256,6 +277,8 @@ impl Ctx {
             signed_in_as: self.claims.as_ref().map(|c| c.email.as_str()),
             mfa_asked: rules::MfaStrength::None,
             mfa_present: rules::MfaStrength::None,
+            chrome,
+            templates: &self.snapshot.templates,
         }
     }
 
@@ -324,8 +347,8 @@ impl ProxyHttp for Proxy {
                     "bad_request",
                     400,
                     client_app,
-                    "Bad request",
-                    "The request's framing is ambiguous.",
+                    "bad_request",
+                    ("error-bad-request-title", "error-framing"),
                 )
                 .await;
         }
@@ -395,7 +418,7 @@ impl ProxyHttp for Proxy {
         let a = Answer {
             mfa_asked: verdict.mfa_asked,
             mfa_present: verdict.mfa_present,
-            ..ctx.answer(verdict.client_app, verdict.token_problem)
+            ..ctx.answer(session.req_header(), verdict.client_app, verdict.token_problem)
         };
         respond::deny(session, verdict.decision, &a).await?;
         Ok(true)
@@ -527,17 +550,23 @@ impl ProxyHttp for Proxy {
             },
         };
         if code > 0 && session.response_written().is_none() {
-            let (title, detail) = match code {
-                502 | 504 => ("App unavailable", "The app did not answer."),
-                400..=499 => ("Bad request", "The request could not be read."),
+            let (json_code, words) = match code {
+                502 | 504 => (
+                    "app_unavailable",
+                    ("error-app-unavailable-title", "error-app-no-answer"),
+                ),
+                400..=499 => (
+                    "bad_request",
+                    ("error-bad-request-title", "error-unreadable"),
+                ),
                 _ => (
-                    "Something went wrong",
-                    "The request could not be completed.",
+                    "something_went_wrong",
+                    ("error-went-wrong-title", "error-not-completed"),
                 ),
             };
             let client_app = context::client_app(session.req_header());
-            let a = ctx.answer(client_app, None);
-            if let Err(err) = respond::error(session, code, &a, title, detail).await {
+            let a = ctx.answer(session.req_header(), client_app, None);
+            if let Err(err) = respond::error(session, code, &a, json_code, words).await {
                 tracing::debug!(request_id = %ctx.request_id, error = %err, "error page not sent");
             }
         }
@@ -608,8 +637,8 @@ impl Proxy {
                             "bad_request",
                             413,
                             client_app,
-                            "Request too large",
-                            "The form is larger than this gateway accepts.",
+                            "request_too_large",
+                            ("error-too-large-title", "error-too-large"),
                         )
                         .await;
                 }

@@ -6,7 +6,9 @@
 use super::headers::REQUEST_ID;
 use crate::config::{App, OnUnauthenticated};
 use crate::html::encode_component;
+use crate::i18n::{Lang, t};
 use crate::refusal::{self, Facts, Page, Reason};
+use crate::templates::{Chrome, Templates};
 use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -37,9 +39,30 @@ pub struct Answer<'a> {
     /// the session has (`None` for other answers).
     pub mfa_asked: MfaStrength,
     pub mfa_present: MfaStrength,
+    /// The language of the page (`Accept-Language`, else the
+    /// organisation's) and the organisation's look in it.
+    pub chrome: Chrome,
+    /// The snapshot's templates.
+    pub templates: &'a Templates,
 }
 
 impl Answer<'_> {
+    fn lang(&self) -> Lang {
+        self.chrome.lang
+    }
+
+    /// What a refusal's words may use: the app, its owners, the help desk.
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            lang: self.lang(),
+            org: self.org,
+            app: self.app.map(|a| a.title.as_str()),
+            owners: self.app.map(refusal::owners).unwrap_or_default(),
+            support: self.chrome.support_line(),
+            ..Facts::default()
+        }
+    }
+
     /// Whether this client gets redirects (a person in a browser) rather
     /// than status codes.
     pub fn redirects(&self) -> bool {
@@ -123,19 +146,20 @@ fn step_up(a: &Answer<'_>) -> ((&'static str, &'static str), &'static str) {
 /// policy.
 pub async fn block(session: &mut Session, a: &Answer<'_>) -> Result<u16> {
     let reason = a.reason.unwrap_or(Reason::PolicyBlock);
-    let owners = a.app.map(refusal::owner_emails).unwrap_or_default();
     let facts = Facts {
-        org: a.org,
-        app: a.app.map(|a| a.title.as_str()),
         access_ended: a
             .access_ended
             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
-        inviter: None,
-        owners,
+        ..a.facts()
     };
-    let page = a.ways_on(Page::for_reason(reason, &facts, a.request_id, a.org));
+    let page = a.ways_on(Page::for_reason(
+        reason,
+        &facts,
+        a.request_id,
+        a.chrome.clone(),
+    ));
     if a.client_app == ClientApp::Browser {
-        send_page(session, 403, a, page.html()).await
+        send_page(session, 403, a, page.html(a.templates)).await
     } else {
         send_json(session, 403, a, page.json("access_blocked"), &[]).await
     }
@@ -143,38 +167,42 @@ pub async fn block(session: &mut Session, a: &Answer<'_>) -> Result<u16> {
 
 /// An error page or JSON (404 unknown host, 400 refused request, 502,
 /// 503 when a decision could not be made): the refusal card, with the
-/// ways on.
+/// ways on. `code` is the JSON `error` (stable, English); `title` and
+/// `detail` are message keys.
 pub async fn error(
     session: &mut Session,
     status: u16,
     a: &Answer<'_>,
-    title: &str,
-    detail: &str,
+    code: &str,
+    (title, detail): (&str, &str),
 ) -> Result<u16> {
     let page = a.ways_on(Page {
-        org: a.org,
+        chrome: a.chrome.clone(),
         request_id: a.request_id,
-        title: title.into(),
-        text: detail.into(),
-        next: next_step(status, a.org),
+        title: t!(a.lang(), title),
+        text: t!(a.lang(), detail),
+        next: next_step(status, &a.facts()),
         ..Page::default()
     });
     if a.client_app == ClientApp::Browser {
-        send_page(session, status, a, page.html()).await
+        send_page(session, status, a, page.html(a.templates)).await
     } else {
-        let code = title.to_ascii_lowercase().replace(' ', "_");
-        send_json(session, status, a, page.json(&code), &[]).await
+        send_json(session, status, a, page.json(code), &[]).await
     }
 }
 
 /// What a person can do about an error that is not a refusal.
-fn next_step(status: u16, org: &str) -> Option<String> {
+fn next_step(status: u16, facts: &Facts<'_>) -> Option<String> {
+    let lang = facts.lang;
     Some(match status {
-        404 => "Check the address, or open the app from your apps page.".into(),
-        400 | 413 => "Go back and try again, or open the app from your apps page.".into(),
-        500..=599 => format!(
-            "Try again in a few minutes. If it keeps happening, tell the help desk of {org} and quote the request id."
-        ),
+        404 => t!(lang, "error-next-404"),
+        400 | 413 => t!(lang, "error-next-400"),
+        500..=599 => {
+            let who = facts.support.clone().unwrap_or_else(|| {
+                t!(lang, "support-default", org = facts.org)
+            });
+            t!(lang, "error-next-5xx", who = who)
+        }
         _ => return None,
     })
 }
@@ -275,35 +303,36 @@ async fn unauthorized(
     if a.client_app == ClientApp::Browser
         && let Some(r) = Reason::parse(reason)
     {
-        let facts = Facts {
-            org: a.org,
-            app: a.app.map(|a| a.title.as_str()),
-            ..Facts::default()
-        };
-        let mut page = a.ways_on(Page::for_reason(r, &facts, a.request_id, a.org));
+        let facts = a.facts();
+        let mut page = a.ways_on(Page::for_reason(
+            r,
+            &facts,
+            a.request_id,
+            a.chrome.clone(),
+        ));
         let decision = if r == Reason::SignInRequired {
             Decision::SignIn
         } else {
             Decision::Mfa
         };
         page.link = location(decision, a);
-        page.link_text = Some(
+        page.link_text = Some(t!(
+            a.lang(),
             if decision == Decision::SignIn {
-                "Sign in"
+                "link-sign-in"
             } else {
-                "Continue with the second step"
+                "link-second-step"
             }
-            .into(),
-        );
+        ));
         return send(
             session,
             401,
             "text/html; charset=utf-8",
-            page.html(),
+            page.html(a.templates),
             &[
                 (REQUEST_ID, a.request_id),
                 ("www-authenticate", challenge),
-                ("content-security-policy", PAGE_CSP),
+                ("content-security-policy", &a.chrome.csp(PAGE_CSP)),
                 ("x-content-type-options", "nosniff"),
             ],
         )
@@ -320,7 +349,7 @@ async fn unauthorized(
 }
 
 /// The refusal pages' own inline styles only; no scripts, no framing.
-const PAGE_CSP: &str = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+const PAGE_CSP: &str = "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 async fn send_page(
     session: &mut Session,
@@ -335,7 +364,7 @@ async fn send_page(
         body,
         &[
             (REQUEST_ID, a.request_id),
-            ("content-security-policy", PAGE_CSP),
+            ("content-security-policy", &a.chrome.csp(PAGE_CSP)),
             ("x-content-type-options", "nosniff"),
         ],
     )
@@ -372,6 +401,8 @@ mod tests {
 mod strength_tests {
     use super::*;
 
+    static TEMPLATES: std::sync::LazyLock<Templates> = std::sync::LazyLock::new(Templates::default);
+
     fn answer(asked: MfaStrength, present: MfaStrength) -> Answer<'static> {
         Answer {
             request_id: "r",
@@ -386,6 +417,8 @@ mod strength_tests {
             signed_in_as: None,
             mfa_asked: asked,
             mfa_present: present,
+            chrome: Chrome::default(),
+            templates: &TEMPLATES,
         }
     }
 

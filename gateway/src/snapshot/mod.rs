@@ -35,6 +35,10 @@ pub struct Snapshot {
     /// in a snapshot built for the CLI ([`Snapshot::load`]), which never
     /// proxies.
     pub pools: Arc<Pools>,
+    /// The pages and e-mails, with `organisation.templates_dir`'s
+    /// overrides, compiled once per snapshot (a reload picks up changed
+    /// overrides).
+    pub templates: Arc<crate::templates::Templates>,
 }
 
 /// Why a snapshot could not be built: every error found, each printable as
@@ -128,12 +132,49 @@ impl Snapshot {
                 trusted_proxies: TrustedProxies::new(&config.trusted_proxies),
                 routes: Routes::new(&config.apps),
                 pools: Arc::default(),
+                templates: Arc::new(crate::templates::Templates::new(
+                    &config.organisation.templates,
+                )),
                 config,
                 rules: Arc::new(rules),
                 geoip,
             }),
             _ => Err(LoadErrors(errors)),
         }
+    }
+
+    /// The page chrome (organisation, logo, accent, help desk) in `lang`.
+    /// `logo_origin`: `scheme://host:port` to prefix the logo's path
+    /// with, for a page on a host that does not serve `/.portcullis/`
+    /// (the proxy's unknown-host page); `None` for a relative URL.
+    pub fn chrome(
+        &self,
+        lang: crate::i18n::Lang,
+        logo_origin: Option<&str>,
+    ) -> crate::templates::Chrome {
+        let o = &self.config.organisation;
+        let logo = o.logo.as_ref().map(|l| match l {
+            crate::config::AppIcon::Url(u) => u.clone(),
+            crate::config::AppIcon::File(f) => format!(
+                "{}{}?v={}",
+                logo_origin.unwrap_or(""),
+                crate::templates::LOGO_PATH,
+                f.version
+            ),
+        });
+        crate::templates::Chrome {
+            lang,
+            org: o.name.clone(),
+            logo,
+            accent: o.accent_colour.clone(),
+            support: o.support.clone(),
+        }
+    }
+
+    /// The language for a request with `Accept-Language: header`
+    /// (the organisation's when none of the browser's is ours).
+    pub fn language(&self, header: Option<&str>) -> crate::i18n::Lang {
+        crate::i18n::negotiate(header, self.config.organisation.language)
     }
 
     /// The sign-in host of this configuration, if sign-in is set up.

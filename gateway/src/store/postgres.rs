@@ -66,6 +66,18 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(PostgresStore { pool })
     }
+
+    /// The pool for the request path's read transactions: the one pool
+    /// (PostgreSQL's readers never wait for writers' locks).
+    fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Every pool with its size (tests that exhaust them).
+    #[cfg(test)]
+    fn pools(&self) -> [(&PgPool, u32); 1] {
+        [(&self.pool, MAX_CONNECTIONS)]
+    }
 }
 
 // ---- the dialect (see `sql/mod.rs`) ----------------------------------------

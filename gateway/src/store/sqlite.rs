@@ -1,4 +1,4 @@
-//! The SQLite backend: one file, WAL, a small pool. Opening and migrating
+//! The SQLite backend: one file, WAL, two small pools (writes, request-path reads). Opening and migrating
 //! are here; the operations are `sql/`, shared with PostgreSQL, and this
 //! file gives them SQLite's spellings (the dialect macros below).
 
@@ -19,13 +19,21 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// SQLite serialises writers anyway; a few connections let reads overlap.
 const MAX_CONNECTIONS: u32 = 4;
+/// Read-only connections kept apart for the request path's loads (the
+/// directory), so they never queue behind writers: a writer waiting up to
+/// [`BUSY_TIMEOUT`] for the write lock holds its pooled connection all that
+/// time, and four of them would starve a read that must answer within the
+/// directory's load timeout.
+const MAX_READERS: u32 = 2;
 /// Longest wait for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The SQLite store. Cheap to clone (the pool is shared).
+/// The SQLite store. Cheap to clone (the pools are shared).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Read-only connections for the request path (see [`MAX_READERS`]).
+    readers: SqlitePool,
 }
 
 /// Turns `sqlite://path`, `sqlite:path` or a plain path into a file path.
@@ -66,14 +74,49 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| StoreError::Open {
                 location: path.display().to_string(),
                 source,
             })?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(SqliteStore { pool })
+        // Ordinary connections (a read-only one could not recreate the WAL
+        // files after every connection had closed); only reads run on them.
+        let readers = SqlitePoolOptions::new()
+            .max_connections(MAX_READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                location: path.display().to_string(),
+                source,
+            })?;
+        Ok(SqliteStore { pool, readers })
+    }
+
+    /// The pool for the request path's read transactions.
+    fn reads(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    /// Every pool with its size (tests that exhaust them).
+    #[cfg(test)]
+    fn pools(&self) -> [(&SqlitePool, u32); 2] {
+        [(&self.pool, MAX_CONNECTIONS), (&self.readers, MAX_READERS)]
+    }
+
+    /// Checks out every connection of the writing pool only, as writers
+    /// waiting for the write lock would (tests that reads go on).
+    #[cfg(test)]
+    pub(crate) async fn hold_writer_connections(
+        &self,
+    ) -> Vec<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            held.push(self.pool.acquire().await.expect("acquire"));
+        }
+        held
     }
 }
 

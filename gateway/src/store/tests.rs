@@ -1148,6 +1148,42 @@ async fn cache_load_is_bounded_by_the_timeout(db: TestDb) {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+/// The request path's loads have their own connections on SQLite: writers
+/// that hold every writing connection (one inside a write transaction, the
+/// rest as if waiting for its lock) do not hold up a directory load.
+#[tokio::test]
+async fn sqlite_directory_loads_do_not_queue_behind_writers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_sqlite(&dir.path().join("portcullis.db"))
+        .await
+        .expect("open");
+    assigned_guest(&store, 100).await;
+    let Store::Sqlite(backend) = &store else {
+        panic!("a SQLite store");
+    };
+    let mut held = backend.hold_writer_connections().await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *held[0])
+        .await
+        .expect("take the write lock");
+    sqlx::query("UPDATE users SET display_name = 'writing' WHERE id = 'u1'")
+        .execute(&mut *held[0])
+        .await
+        .expect("write under the lock");
+    let cache = DirectoryCache::new(
+        store.clone(),
+        DirectoryCacheConfig {
+            load_timeout: Duration::from_secs(2),
+            ..DirectoryCacheConfig::default()
+        },
+    );
+    let facts = cache
+        .get_or_load("u1", "payroll", t(1))
+        .await
+        .expect("the load runs on a reader connection");
+    assert!(facts.user_exists, "{facts:?}");
+}
+
 // ---- sign-in state ------------------------------------------------------------------
 
 /// Pooled connections checked out and kept, whichever the backend.

@@ -15,16 +15,22 @@ const MAX_ICON_BYTES: usize = 256 * 1024;
 impl Checker<'_> {
     /// The icon `s` names, or `None` (with an error recorded).
     pub(super) fn app_icon(&mut self, s: &S<String>) -> Option<AppIcon> {
+        self.image(s, "icon")
+    }
+
+    /// The picture `s` names (a file beside the config or an `https://`
+    /// URL), called `what` in errors; `None` with an error recorded.
+    pub(super) fn image(&mut self, s: &S<String>, what: &str) -> Option<AppIcon> {
         let text = s.value.trim();
         if text.is_empty() {
-            self.err(s, "`icon` is empty; name a file or an https:// URL");
+            self.err(s, format_args!("`{what}` is empty; name a file or an https:// URL"));
             return None;
         }
         if let Some(rest) = text.strip_prefix("http://") {
             self.err(
                 s,
                 format_args!(
-                    "icon `{text}`: use https://{rest} (a page of the gateway loads no plain-HTTP images)"
+                    "{what} `{text}`: use https://{rest} (a page of the gateway loads no plain-HTTP images)"
                 ),
             );
             return None;
@@ -35,7 +41,7 @@ impl Checker<'_> {
                     Some(AppIcon::Url(u.to_string()))
                 }
                 _ => {
-                    self.err(s, format_args!("icon `{text}` is not a URL"));
+                    self.err(s, format_args!("{what} `{text}` is not a URL"));
                     None
                 }
             };
@@ -50,7 +56,7 @@ impl Checker<'_> {
             self.err(
                 s,
                 format_args!(
-                    "icon `{text}`: use an .svg, .png, .jpg, .gif, .webp or .ico file, or an https:// URL"
+                    "{what} `{text}`: use an .svg, .png, .jpg, .gif, .webp or .ico file, or an https:// URL"
                 ),
             );
             return None;
@@ -61,7 +67,7 @@ impl Checker<'_> {
                 self.err(
                     s,
                     format_args!(
-                        "icon `{}` cannot be read: {e} (paths are relative to the config file)",
+                        "{what} `{}` cannot be read: {e} (paths are relative to the config file)",
                         path.display()
                     ),
                 );
@@ -72,7 +78,7 @@ impl Checker<'_> {
             self.err(
                 s,
                 format_args!(
-                    "icon `{text}` is {} KiB; at most 256 KiB",
+                    "{what} `{text}` is {} KiB; at most 256 KiB",
                     bytes.len() / 1024
                 ),
             );
@@ -81,7 +87,7 @@ impl Checker<'_> {
         if !looks_like(&ext, &bytes) {
             self.err(
                 s,
-                format_args!("icon `{text}` is not a .{ext} file (its content says otherwise)"),
+                format_args!("{what} `{text}` is not a .{ext} file (its content says otherwise)"),
             );
             return None;
         }

@@ -527,6 +527,9 @@ impl Handler<'_> {
                 .cloned()
                 .filter(|m| !m.trim().is_empty()),
             inviter: staff.user.email.clone(),
+            language: form
+                .get("language")
+                .and_then(|l| crate::i18n::Lang::parse(l)),
         };
         match invitations::invite(
             &self.snapshot.config,

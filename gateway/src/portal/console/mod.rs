@@ -38,46 +38,6 @@ const GUESTS: &str = "/.portcullis/admin/guests";
 const DECISIONS: &str = "/.portcullis/admin/decisions";
 const AUDIT: &str = "/.portcullis/admin/audit";
 
-/// The console's templates, added to the portal's (`pages.rs`).
-pub(super) const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "console/layout.html",
-        include_str!("../templates/console/layout.html"),
-    ),
-    (
-        "console/home.html",
-        include_str!("../templates/console/home.html"),
-    ),
-    (
-        "console/message.html",
-        include_str!("../templates/console/message.html"),
-    ),
-    (
-        "console/guests.html",
-        include_str!("../templates/console/guests.html"),
-    ),
-    (
-        "console/guest.html",
-        include_str!("../templates/console/guest.html"),
-    ),
-    (
-        "console/confirm.html",
-        include_str!("../templates/console/confirm.html"),
-    ),
-    (
-        "console/decisions.html",
-        include_str!("../templates/console/decisions.html"),
-    ),
-    (
-        "console/decision.html",
-        include_str!("../templates/console/decision.html"),
-    ),
-    (
-        "console/audit.html",
-        include_str!("../templates/console/audit.html"),
-    ),
-];
-
 /// A console role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -364,9 +324,12 @@ mod tests {
     /// it shows.
     #[test]
     fn every_console_page_renders_and_escapes() {
-        let pages = crate::portal::pages::Pages::new();
-        for (name, _) in TEMPLATES {
-            let html = String::from_utf8(pages.render(
+        let pages = crate::templates::Templates::default();
+        let console = crate::templates::PAGES
+            .iter()
+            .filter(|(n, _)| n.starts_with("console/") && *n != "console/layout.html");
+        for (name, _) in console {
+            let html = String::from_utf8(pages.page(
                 name,
                 context! {
                     org => "Tailwind <Traders>",

@@ -72,8 +72,8 @@ impl Handler<'_> {
             return self
                 .start_again(
                     200,
-                    "You are not signed in",
-                    "Without your consent you cannot use the apps shared with you.",
+                    &self.t("msg-not-signed-in-title"),
+                    &self.t("msg-consent-declined"),
                 )
                 .with_cookie(cookie::clear_cookie(self.req.https));
         }

@@ -4,6 +4,7 @@
 //! (`sign_in.idp_order`, then the e-mailed passcode when it is the
 //! fallback), and chooses when there is more than one.
 
+use crate::i18n::t;
 use super::PASSCODE_IDP;
 use crate::config::{Fallback, IdpKind};
 use crate::mail::normalise_email;
@@ -37,7 +38,7 @@ impl Handler<'_> {
             return self.form_page(
                 400,
                 "sign_in.html",
-                context! { rd, email => form.get("email"), error => "Enter a valid e-mail address." },
+                context! { rd, email => form.get("email"), error => self.t("msg-email-invalid") },
             );
         };
         let reauth = form.get("reauth").is_some_and(|v| v == "1");
@@ -83,8 +84,8 @@ impl Handler<'_> {
         match options.as_slice() {
             [] => self.start_again(
                 403,
-                "No way to sign in",
-                "There is no sign-in for this e-mail address here. Ask the person who invited you.",
+                &self.t("msg-no-way-title"),
+                &self.t("msg-no-way"),
             ),
             [(name, _)] => self.go(name, &email, &rd).await,
             _ => self.form_page(
@@ -108,12 +109,17 @@ impl Handler<'_> {
             .sign_in
             .idp_order
             .iter()
-            .map(|n| (n.clone(), format!("Sign in with {}", self.idp_title(n))))
+            .map(|n| {
+                (
+                    n.clone(),
+                    t!(self.lang, "msg-sign-in-with", idp = self.idp_title(n)),
+                )
+            })
             .collect();
         if self.sign_in.fallback == Fallback::Passcode {
             out.push((
                 PASSCODE_IDP.to_string(),
-                "E-mail me a one-time code".to_string(),
+                self.t("msg-email-me-code"),
             ));
         }
         out
@@ -129,10 +135,18 @@ impl Handler<'_> {
             form.get("email").and_then(|e| normalise_email(e)),
             form.get("method"),
         ) else {
-            return self.start_again(400, "Bad request", "The form is incomplete.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-incomplete"),
+            );
         };
         if !self.options().iter().any(|(n, _)| n == method) {
-            return self.start_again(400, "Bad request", "That way of signing in is not offered.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-method-not-offered"),
+            );
         }
         self.go(method, &email, &rd).await
     }
@@ -154,7 +168,11 @@ impl Handler<'_> {
             Some(IdpKind::Local(_)) => self.password_page(200, name, email, rd, None),
             Some(IdpKind::Saml(_)) => self.start_saml(name, rd, false).await,
             Some(IdpKind::Oauth2(_)) => self.start_oauth2(name, rd).await,
-            _ => self.start_again(400, "Bad request", "That way of signing in is not offered."),
+            _ => self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-method-not-offered"),
+            ),
         }
     }
 }

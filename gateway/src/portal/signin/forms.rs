@@ -129,8 +129,8 @@ impl Handler<'_> {
         } else {
             Err(self.start_again(
                 403,
-                "This page has expired",
-                "The form was not sent from this sign-in page, or it is too old.",
+                &self.t("msg-page-expired-title"),
+                &self.t("msg-page-expired"),
             ))
         }
     }

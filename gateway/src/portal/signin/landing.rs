@@ -4,6 +4,7 @@
 //! open, each with its way to ask the owners: the app's sign-up form when
 //! it takes requests (`access_requests`), else an e-mail to its owners.
 
+use crate::i18n::t;
 use crate::access_requests;
 use crate::config::{App, AppIcon};
 use crate::html::encode_component;
@@ -190,7 +191,7 @@ impl Handler<'_> {
         if owners.is_empty() {
             return Ok(Ask::Nobody);
         }
-        let subject = format!("Access to {}", app.title);
+        let subject = t!(self.lang, "msg-access-subject", app = &app.title);
         Ok(Ask::Mail(format!(
             "mailto:{}?subject={}",
             owners

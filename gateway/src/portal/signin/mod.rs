@@ -108,7 +108,11 @@ impl Handler<'_> {
                 self.sign_up().await
             }
             "/" | "/.portcullis" | "/.portcullis/" | paths::APPS if !post => self.landing().await,
-            _ => self.message(404, "Not found", "There is nothing at this address."),
+            _ => self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            ),
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`SignedIn`] on. These providers vouch for an id and a verified e-mail
 //! only: no groups, no MFA.
 
+use crate::i18n::t;
 use super::SignedIn;
 use super::oidc::reachable;
 use super::round_trip::PendingSignIn;
@@ -30,11 +31,19 @@ impl Handler<'_> {
     /// To the provider of the oauth2 idp `idp`.
     pub(super) async fn start_oauth2(&self, idp: &str, rd: &str) -> Reply {
         let Some(client) = self.portal.oauth2.get(idp).cloned() else {
-            return self.start_again(400, "Bad request", "That way of signing in is not offered.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-method-not-offered"),
+            );
         };
         let callback = format!("{}{}", self.auth_origin(), paths::OAUTH2_CALLBACK);
         let Ok(redirect_uri) = Url::parse(&callback) else {
-            return self.message(400, "Bad request", "The host name is not valid.");
+            return self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-host-invalid"),
+            );
         };
         let (url, pending) = match client.authorize_url(&redirect_uri, self.now) {
             Ok(v) => v,
@@ -47,10 +56,11 @@ impl Handler<'_> {
             self.count_sign_in(idp, "idp_unreachable");
             return self.start_again(
                 503,
-                "Sign-in service unavailable",
-                &format!(
-                    "{} cannot be reached right now. Try again in a few minutes.",
-                    client.config().brand()
+                &self.t("msg-idp-unavailable-title"),
+                &t!(
+                    self.lang,
+                    "msg-brand-unavailable",
+                    brand = client.config().brand()
                 ),
             );
         }
@@ -70,7 +80,11 @@ impl Handler<'_> {
         let idp = ticket.pending.idp_name.clone();
         let Some(client) = self.portal.oauth2.get(&idp).cloned() else {
             // The idp left the config since the sign-in started.
-            return self.start_again(400, "Sign-in failed", "That way of signing in is gone.");
+            return self.start_again(
+                400,
+                &self.t("msg-sign-in-failed-title"),
+                &self.t("msg-method-gone"),
+            );
         };
         let id = match client
             .finish(&ticket.pending, &code, &state, self.now)
@@ -85,8 +99,8 @@ impl Handler<'_> {
                 }
                 return self.start_again(
                     400,
-                    "Sign-in failed",
-                    "The answer from your sign-in service could not be verified.",
+                    &self.t("msg-sign-in-failed-title"),
+                    &self.t("msg-answer-unverified"),
                 );
             }
         };
@@ -96,10 +110,8 @@ impl Handler<'_> {
             tracing::info!(request_id = %self.req.request_id, idp = %idp, "sign-in refused: the provider gave no verified e-mail");
             return self.start_again(
                 403,
-                "E-mail not confirmed",
-                &format!(
-                    "{brand} did not confirm an e-mail address for your account, so it cannot be matched to an invitation. Confirm your primary e-mail address at {brand}, then sign in again."
-                ),
+                &self.t("msg-email-unconfirmed-title"),
+                &t!(self.lang, "msg-brand-email-unconfirmed", brand = brand),
             );
         };
         self.complete(

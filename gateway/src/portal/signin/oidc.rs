@@ -35,14 +35,18 @@ impl Handler<'_> {
         };
         let callback = format!("{}{}", self.auth_origin(), paths::CALLBACK);
         let Ok(redirect_uri) = Url::parse(&callback) else {
-            return self.message(400, "Bad request", "The host name is not valid.");
+            return self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-host-invalid"),
+            );
         };
         if !reachable(client.metadata().authorization_endpoint().url()).await {
             self.count_sign_in(idp, "idp_unreachable");
             return self.start_again(
                 503,
-                "Sign-in service unavailable",
-                "Your organisation's sign-in service cannot be reached right now. Try again in a few minutes.",
+                &self.t("msg-idp-unavailable-title"),
+                &self.t("msg-idp-unavailable"),
             );
         }
         let (url, pending) =
@@ -76,14 +80,14 @@ impl Handler<'_> {
                 if e == OidcError::TenantNotAllowed {
                     return self.start_again(
                         403,
-                        "Your organisation cannot sign in here",
-                        "Accounts of your organisation are not allowed to sign in to this service. Sign in with another account, or ask your contact to allow your organisation.",
+                        &self.t("msg-tenant-title"),
+                        &self.t("msg-tenant"),
                     );
                 }
                 return self.start_again(
                     400,
-                    "Sign-in failed",
-                    "The answer from your sign-in service could not be verified.",
+                    &self.t("msg-sign-in-failed-title"),
+                    &self.t("msg-answer-unverified"),
                 );
             }
         };
@@ -110,8 +114,8 @@ impl Handler<'_> {
             );
             return self.start_again(
                 403,
-                "E-mail not confirmed",
-                "Your organisation's sign-in service did not confirm your e-mail address, so it cannot be matched to an invitation. Ask your organisation's IT team, or your contact here.",
+                &self.t("msg-email-unconfirmed-title"),
+                &self.t("msg-email-unconfirmed"),
             );
         };
         if id.groups_overage {

@@ -9,6 +9,7 @@
 //! never seen by anyone and signs nobody in (`complete` refuses the
 //! address).
 
+use crate::i18n::t;
 use super::{PASSCODE_IDP, SignedIn};
 use crate::mail::{Message, normalise_email};
 use crate::portal::{Handler, Reply};
@@ -48,7 +49,7 @@ impl Handler<'_> {
             return self.form_page(
                 429,
                 "passcode.html",
-                context! { email, rd, valid_minutes, error => "Too many codes were asked for. Wait a while, then try again." },
+                context! { email, rd, valid_minutes, error => self.t("msg-too-many-codes") },
             );
         }
         // The same work for every address (issue 14 finding 3): look it up
@@ -77,8 +78,10 @@ impl Handler<'_> {
                 .metrics
                 .sign_ins
                 .with_label_values(&[PASSCODE_IDP, "mail_failed"]);
-            queue.push(
+            // In the language of the browser that asked.
+            queue.push_in(
                 email,
+                Some(self.lang),
                 Message::Passcode {
                     code,
                     valid_minutes,
@@ -101,7 +104,11 @@ impl Handler<'_> {
         };
         let rd = self.rd(Some(&form));
         let Some(email) = form.get("email").and_then(|e| normalise_email(e)) else {
-            return self.start_again(400, "Bad request", "The form is incomplete.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-incomplete"),
+            );
         };
         let Some(code) = form.get("code").map(|c| c.trim().to_string()) else {
             return self.send_passcode(&email, &rd).await;
@@ -140,10 +147,7 @@ impl Handler<'_> {
             }
             PasscodeCheck::Wrong { attempts_left } if attempts_left > 0 => {
                 self.count_sign_in(PASSCODE_IDP, "wrong_code");
-                let error = format!(
-                    "That code is not right. {attempts_left} {} left.",
-                    if attempts_left == 1 { "try" } else { "tries" }
-                );
+                let error = t!(self.lang, "msg-passcode-wrong", left = attempts_left);
                 self.form_page(
                     401,
                     "passcode.html",
@@ -159,8 +163,8 @@ impl Handler<'_> {
                 self.count_sign_in(PASSCODE_IDP, result);
                 self.start_again(
                     401,
-                    "Code no longer valid",
-                    "That code has expired or was tried too often. Ask for a new one.",
+                    &self.t("msg-code-invalid-title"),
+                    &self.t("msg-code-invalid"),
                 )
             }
         }

@@ -23,6 +23,8 @@ impl Handler<'_> {
         rd: &str,
         error: Option<&str>,
     ) -> Reply {
+        // `error` is a message key.
+        let error = error.map(|k| self.t(k));
         self.form_page(status, "password.html", context! { idp, email, rd, error })
     }
 
@@ -37,7 +39,11 @@ impl Handler<'_> {
             form.get("email").and_then(|e| normalise_email(e)),
             form.get("password").cloned(),
         ) else {
-            return self.start_again(400, "Bad request", "The form is incomplete.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-incomplete"),
+            );
         };
         let Some(local) = self
             .snapshot
@@ -49,7 +55,11 @@ impl Handler<'_> {
                 _ => None,
             })
         else {
-            return self.start_again(400, "Bad request", "That way of signing in is not offered.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-method-not-offered"),
+            );
         };
         // The client's counter first: once it is over its limit, the
         // address is not counted (issue 14, finding 6; `rate_limit`).
@@ -77,7 +87,7 @@ impl Handler<'_> {
                 &idp_name,
                 &email,
                 &rd,
-                Some("Too many attempts. Wait a few minutes, then try again."),
+                Some("msg-too-many-attempts"),
             );
         }
         let check_email = email.clone();
@@ -109,7 +119,7 @@ impl Handler<'_> {
                     &idp_name,
                     &email,
                     &rd,
-                    Some("The e-mail or password is not right."),
+                    Some("msg-password-wrong"),
                 )
             }
             Err(e) => self.unavailable("password check", &e),

@@ -76,8 +76,8 @@ impl Handler<'_> {
         let incomplete = || {
             self.start_again(
                 400,
-                "Sign-in failed",
-                "The answer from the sign-in service is incomplete.",
+                &self.t("msg-sign-in-failed-title"),
+                &self.t("msg-answer-incomplete"),
             )
         };
         let Some(state) = self.query("state") else {
@@ -97,8 +97,8 @@ impl Handler<'_> {
         let Some(ticket) = ticket else {
             return Err(self.start_again(
                 400,
-                "Sign-in expired",
-                "This sign-in was already finished or took too long.",
+                &self.t("msg-sign-in-expired-title"),
+                &self.t("msg-sign-in-expired"),
             ));
         };
         let idp = ticket.pending.idp_name().to_string();
@@ -109,16 +109,16 @@ impl Handler<'_> {
             self.count_sign_in(&idp, "other_browser");
             return Err(self.start_again(
                 400,
-                "Sign-in failed",
-                "This sign-in was started in another browser. Start again here.",
+                &self.t("msg-sign-in-failed-title"),
+                &self.t("msg-other-browser"),
             ));
         }
         if let Some(error) = self.query("error") {
             self.count_sign_in(&idp, P::callback_error(&error));
             return Err(self.start_again(
                 400,
-                "Sign-in failed",
-                "The sign-in service did not sign you in.",
+                &self.t("msg-sign-in-failed-title"),
+                &self.t("msg-idp-said-no"),
             ));
         }
         let Some(code) = self.query("code") else {

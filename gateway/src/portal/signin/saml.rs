@@ -110,16 +110,28 @@ impl Handler<'_> {
             .strip_prefix(crate::saml::PREFIX)
             .unwrap_or("");
         let Some((name, what)) = rest.split_once('/') else {
-            return self.message(404, "Not found", "There is nothing at this address.");
+            return self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            );
         };
         let Some(idp) = self.saml_idp(name) else {
-            return self.message(404, "Not found", "There is nothing at this address.");
+            return self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            );
         };
         match (what, self.req.method) {
             ("metadata", "GET") => self.saml_metadata(&idp),
             ("acs", "POST") => self.saml_acs(&idp).await,
             ("acs", "GET") => self.saml_done(&idp).await,
-            _ => self.message(404, "Not found", "There is nothing at this address."),
+            _ => self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            ),
         }
     }
 
@@ -137,7 +149,11 @@ impl Handler<'_> {
     /// To the IdP; `reauth` asks it for a fresh sign-in (`ForceAuthn`).
     pub(super) async fn start_saml(&self, name: &str, rd: &str, reauth: bool) -> Reply {
         let Some(idp) = self.saml_idp(name) else {
-            return self.start_again(400, "Bad request", "That way of signing in is not offered.");
+            return self.start_again(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-method-not-offered"),
+            );
         };
         let md = match idp.metadata().await {
             Ok(m) => m,
@@ -197,8 +213,8 @@ impl Handler<'_> {
             me.count_sign_in(name, result);
             me.start_again(
                 400,
-                "Sign-in failed",
-                "The answer from your sign-in service could not be verified.",
+                &self.t("msg-sign-in-failed-title"),
+                &self.t("msg-answer-unverified"),
             )
         };
         let Some(response) = form.get("SAMLResponse") else {
@@ -291,8 +307,8 @@ impl Handler<'_> {
             self.count_sign_in(name, "domain_not_served");
             return self.start_again(
                 403,
-                "Sign-in refused",
-                "Your sign-in service may not sign in this e-mail address here.",
+                &self.t("msg-sign-in-refused-title"),
+                &self.t("msg-sign-in-refused"),
             );
         }
         // Users are keyed by IdP + a persistent NameID, else the e-mail.
@@ -345,7 +361,11 @@ impl Handler<'_> {
     /// The same-site step: the browser that started the sign-in finishes it.
     async fn saml_done(&self, idp: &SamlIdp) -> Reply {
         let Some(code) = self.query("done") else {
-            return self.message(404, "Not found", "There is nothing at this address.");
+            return self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            );
         };
         let done = match self
             .gateway
@@ -359,8 +379,8 @@ impl Handler<'_> {
         let Some(done) = done.filter(|d| d.idp == idp.name) else {
             return self.start_again(
                 400,
-                "Sign-in expired",
-                "This sign-in was already finished or took too long.",
+                &self.t("msg-sign-in-expired-title"),
+                &self.t("msg-sign-in-expired"),
             );
         };
         if let Some(flow) = &done.flow {
@@ -371,8 +391,8 @@ impl Handler<'_> {
                 self.count_sign_in(&idp.name, "other_browser");
                 return self.start_again(
                     400,
-                    "Sign-in failed",
-                    "This sign-in was started in another browser. Start again here.",
+                    &self.t("msg-sign-in-failed-title"),
+                    &self.t("msg-other-browser"),
                 );
             }
         }

@@ -39,14 +39,14 @@ impl Handler<'_> {
             Err((result, title, text)) => {
                 self.count_sign_in(&s.idp, result);
                 tracing::info!(request_id = %self.req.request_id, idp = %s.idp, result, "sign-in refused");
-                return self.start_again(403, title, text);
+                return self.start_again(403, &self.t(title), &self.t(text));
             }
         };
         let user = match self.resolve_user(&s, vouched.member).await {
             Ok(Ok(u)) => u,
             Ok(Err((result, title, text))) => {
                 self.count_sign_in(&s.idp, result);
-                return self.start_again(403, title, text);
+                return self.start_again(403, &self.t(title), &self.t(text));
             }
             Err(e) => return self.unavailable("directory", &e),
         };
@@ -252,8 +252,8 @@ impl Handler<'_> {
         if user.state != UserState::Active {
             return Ok(Err((
                 "blocked",
-                "Access blocked",
-                "Your access has been blocked. Contact the person who invited you.",
+                "reason-policy_block-title",
+                "msg-account-blocked",
             )));
         }
         Ok(Ok(user))
@@ -322,21 +322,22 @@ struct Vouched {
     member: bool,
 }
 
-/// A refused sign-in: the `result` label, the page's title and text.
+/// A refused sign-in: the `result` label, the page's title and text
+/// (message keys).
 type Refusal = (&'static str, &'static str, &'static str);
 
 const MEMBER_DOMAIN: Refusal = (
     "member_domain",
-    "Use your organisation's sign-in",
-    "This address belongs to the organisation's own domain. Sign in with the organisation's sign-in service, not a partner's.",
+    "msg-member-domain-title",
+    "msg-member-domain",
 );
 const NOT_INVITED: (&str, &str, &str) = (
     "not_invited",
-    "No access yet",
-    "You have not been invited to any app here. Ask your contact to invite you.",
+    "msg-not-invited-title",
+    "msg-not-invited",
 );
 const LINKED_ELSEWHERE: (&str, &str, &str) = (
     "identity_conflict",
-    "Use the account you first signed in with",
-    "This e-mail address is already linked to another sign-in account. Sign in with that one.",
+    "msg-linked-elsewhere-title",
+    "msg-linked-elsewhere",
 );

@@ -90,10 +90,11 @@
         form.submit();
       } catch (e) {
         console.error("passkey: " + e);
+        // The words come from the page (its language); English if missing.
         if (status) {
           status.textContent = e instanceof RateLimited
-            ? "Too many passkey attempts. Wait a few minutes, then try again."
-            : "The passkey was not used. Try again, or use another way.";
+            ? status.dataset.limited || "Too many passkey attempts. Wait a few minutes, then try again."
+            : status.dataset.failed || "The passkey was not used. Try again, or use another way.";
         }
       }
     });

@@ -177,7 +177,7 @@ impl Backend {
         // `begin_snapshot!`), one connection, and a fixed number of statements
         // however many groups or apps there are.
         let mut tx = self
-            .pool
+            .reads()
             .begin_with(begin_snapshot!())
             .await
             .map_err(|e| StoreError::db(OP, e))?;

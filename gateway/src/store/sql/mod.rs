@@ -61,14 +61,17 @@ impl Backend {
         &self,
     ) -> Vec<sqlx::pool::PoolConnection<super::Database>> {
         let mut held = Vec::new();
-        for _ in 0..super::MAX_CONNECTIONS {
-            held.push(self.pool.acquire().await.expect("acquire"));
+        for (pool, size) in self.pools() {
+            for _ in 0..size {
+                held.push(pool.acquire().await.expect("acquire"));
+            }
         }
         held
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.reads().close().await;
     }
 
     /// Runs `sql`, one `DELETE … WHERE expires_at <= $1`, with `now`: the
