@@ -47,6 +47,12 @@ struct Env {
 }
 
 async fn start() -> Env {
+    start_with("").await
+}
+
+/// [`start`] with an `organisation:` section (`organisation` ends in a
+/// line break).
+async fn start_with(organisation: &str) -> Env {
     let up = Upstream::start("app").await;
     let dir = tempfile::tempdir().unwrap();
     let hash = portcullis::local_idp::hash_password(PW).unwrap();
@@ -72,7 +78,8 @@ async fn start() -> Env {
     ];
     let idps = "  - { name: local, type: local, users_file: users.yaml }\n";
     let top = format!(
-        "sign_in: {{ host: {AUTH} }}\n\
+        "{organisation}\
+         sign_in: {{ host: {AUTH} }}\n\
          mail: {{ from: \"Tailwind Traders <noreply@tailwindtraders.example>\", outbox: outbox }}\n"
     );
     let gw = Gateway::start_configured(dir, &apps, RULES, &[], idps, &top).await;
@@ -80,8 +87,12 @@ async fn start() -> Env {
 }
 
 impl Env {
+    /// A browser asking for English pages (whatever the organisation's
+    /// language); a test switches it to German where it checks German.
     fn browser(&self) -> Browser {
-        Browser::new(self.gw.http, &[AUTH, "wiki.test", "docs.test", "hr.test"])
+        let mut b = Browser::new(self.gw.http, &[AUTH, "wiki.test", "docs.test", "hr.test"]);
+        b.accept_language = Some("en".to_string());
+        b
     }
 
     fn url(&self, host: &str, path: &str) -> String {
@@ -647,4 +658,140 @@ async fn a_denied_request_sends_no_link_and_can_be_decided_only_once() {
             .iter()
             .any(|a| a == "mfa_recovery_denied")
     );
+}
+
+/// The English words of the recovery pages and mails, none of which the
+/// German ones may say.
+const ENGLISH: &[&str] = &[
+    "Verify it's you",
+    "I lost my authenticator",
+    "Lost your authenticator",
+    "owners of your apps",
+    "in this browser",
+    "Ask to set up",
+    "New authenticator request",
+    "lost their authenticator",
+    "asks to set up",
+    "Approve only",
+    ">Approve<",
+    ">Deny<",
+    "Request approved",
+    "Set up a new authenticator",
+    "Set up an authenticator app",
+    "Signed in as",
+    ">Continue<",
+    "no longer work",
+    "Add a passkey",
+    "This link was used",
+    "works once",
+    "Review the request",
+    "Or open this link",
+    "was approved",
+    "If you did not ask",
+];
+
+fn assert_german(what: &str, text: &str) {
+    for english in ENGLISH {
+        assert!(!text.contains(english), "{what} says {english:?}:\n{text}");
+    }
+}
+
+/// A browser asking for German gets every recovery page in German; the
+/// mails (no browser asked for them) are in the organisation's language,
+/// German here.
+#[tokio::test]
+async fn the_recovery_pages_and_mails_speak_german() {
+    let env = start_with(
+        "organisation: { name: Tailwind Traders, member_domains: [tailwindtraders.com], language: de }\n",
+    ).await;
+    let (mut bob, step) = env.guest_at_mfa_step(BOB, "wiki").await;
+    bob.accept_language = Some("de-DE,de;q=0.9".to_string());
+    let step = bob.open(step.url.as_str()).await;
+    assert_eq!(step.heading(), "Bestätigen Sie, dass Sie es sind", "{}", step.body);
+    assert!(step.body.contains("<html lang=\"de\""), "{}", step.body);
+    assert!(
+        step.body.contains("Ich habe meinen Authenticator verloren"),
+        "{}",
+        step.body
+    );
+    assert_german("the MFA step", &step.body);
+    let lost = step
+        .links()
+        .into_iter()
+        .find(|l| l.path() == LOST)
+        .unwrap_or_else(|| panic!("no lost-authenticator link: {}", step.body));
+    let ask_page = bob.open(lost.as_str()).await;
+    assert_eq!(ask_page.heading(), "Authenticator verloren?", "{}", ask_page.body);
+    assert_german("the ask page", &ask_page.body);
+    let sent = bob.submit(&ask_page, LOST, &[]).await;
+    assert!(sent.by_id("sent").is_some(), "{}", sent.body);
+    assert!(sent.body.contains("<strong>in diesem Browser</strong>"), "{}", sent.body);
+    assert_german("the asked page", &sent.body);
+
+    // Olivia's mail, in German; her review page too once her browser asks.
+    let (subject, text) = env.mails_to(OLIVIA, 1).await.remove(0);
+    assert_eq!(
+        subject,
+        format!("{BOB} hat den Authenticator für die Anmeldung verloren und möchte einen neuen einrichten")
+    );
+    assert!(
+        text.contains(&format!("{BOB}, Gast von Wiki bei Tailwind Traders, hat den Authenticator")),
+        "{text}"
+    );
+    assert!(text.contains("Anfrage prüfen:"), "{text}");
+    assert_german("the request mail", &format!("{subject}\n{text}"));
+    let review = env.link_in(&text, "/.portcullis/mfa/lost/review?id=");
+    let (mut olivia, _) = env.owner_opens(OLIVIA, &review).await;
+    olivia.accept_language = Some("de".to_string());
+    let page = olivia.open(&review).await;
+    assert_eq!(page.heading(), "Anfrage für einen neuen Authenticator", "{}", page.body);
+    assert!(page.body.contains(">Genehmigen<"), "{}", page.body);
+    assert_german("the review page", &page.body);
+    let done = olivia
+        .submit(
+            &page,
+            "/.portcullis/mfa/lost/review",
+            &[("id", &page.field("id").unwrap()), ("decision", "approve")],
+        )
+        .await;
+    assert_eq!(done.heading(), "Anfrage genehmigt", "{}", done.body);
+    assert_german("the approved page", &done.body);
+
+    // Bob's mail and the re-enrolment pages.
+    let (subject, text) = env.mails_to(BOB, 1).await.remove(0);
+    assert_eq!(subject, "Richten Sie einen neuen Authenticator für Tailwind Traders ein");
+    assert!(
+        text.contains("Öffnen Sie diesen Link innerhalb von 30 Minuten"),
+        "{text}"
+    );
+    assert_german("the decision mail", &format!("{subject}\n{text}"));
+    let link = env.link_in(&text, "/.portcullis/mfa/lost/reenrol?token=");
+    let confirm = bob.open(&link).await;
+    assert_eq!(confirm.heading(), "Neuen Authenticator einrichten", "{}", confirm.body);
+    assert_german("the re-enrol page", &confirm.body);
+    let redeemed = bob
+        .submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[])
+        .await;
+    assert!(redeemed.by_id("notice").is_some(), "{}", redeemed.body);
+    assert!(redeemed.body.contains("Authenticator-App einrichten"), "{}", redeemed.body);
+    assert_german("the re-enrolled page", &redeemed.body);
+    let again = bob.open(&link).await;
+    assert_eq!(again.status, 410, "{}", again.body);
+    assert_eq!(again.heading(), "Dieser Link wurde bereits verwendet");
+    assert_german("the used-link page", &again.body);
+
+    support::chromium::render_pages(
+        "mfa_recovery_de",
+        &[
+            ("01-mfa-step", step.body.as_str()),
+            ("02-ask", ask_page.body.as_str()),
+            ("03-asked", sent.body.as_str()),
+            ("04-review", page.body.as_str()),
+            ("05-approved", done.body.as_str()),
+            ("06-reenrol", confirm.body.as_str()),
+            ("07-reenrolled", redeemed.body.as_str()),
+            ("08-used", again.body.as_str()),
+        ],
+    )
+    .await;
 }

@@ -181,14 +181,14 @@ impl Message {
                 ..
             } => t!(lang, "mail-signup-declined-subject", app = app),
             Message::MfaRecoveryRequest { guest, .. } => {
-                format!("{guest} lost their sign-in authenticator and asks to set up a new one")
+                t!(lang, "mail-mfa-recovery-request-subject", guest = guest)
             }
             Message::MfaRecoveryDecision { approved: true, .. } => {
-                format!("Set up a new authenticator for {org}")
+                t!(lang, "mail-mfa-recovery-approved-subject", org = org)
             }
             Message::MfaRecoveryDecision {
                 approved: false, ..
-            } => format!("Your request to set up a new authenticator for {org} was declined"),
+            } => t!(lang, "mail-mfa-recovery-declined-subject", org = org),
         };
         // Header injection: a name with CR/LF must not start a new header.
         // lettre encodes the subject too; this keeps it one readable line.

@@ -163,12 +163,12 @@ impl Handler<'_> {
                 match store.rename_passkey(&user.id, &id, &name).await {
                     Ok(true) => {
                         self.audit_passkey(&user, "passkey_renamed", &name).await;
-                        self.passkeys_list(&user, Some("Passkey renamed."), None)
+                        self.passkeys_list(&user, Some("msg-passkey-renamed"), None)
                             .await
                     }
                     // Another user's id, or one removed meanwhile.
                     Ok(false) => {
-                        self.passkeys_list(&user, None, Some("There is no such passkey."))
+                        self.passkeys_list(&user, None, Some("msg-passkey-none"))
                             .await
                     }
                     Err(e) => self.unavailable("passkey rename", &e),

@@ -21,7 +21,7 @@ use super::{Handler, Reply, paths, random_token};
 use crate::html::encode_component;
 use crate::recovery_requests::{self as recovery, REENROL_PATH, REVIEW_PATH, RecoveryError};
 use crate::session::SessionClaims;
-use crate::store::{RateLimit, RecoveryLink, User, UserType};
+use crate::store::{RateLimit, RecoveryLink, RecoveryStatus, User, UserType};
 use minijinja::context;
 
 /// Requests per client (`signin::rate_limit`) and per user in
@@ -37,7 +37,11 @@ impl Handler<'_> {
             paths::MFA_LOST => self.lost_ask().await,
             REVIEW_PATH => self.lost_review().await,
             REENROL_PATH => self.lost_reenrol().await,
-            _ => self.message(404, "Not found", "There is nothing at this address."),
+            _ => self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            ),
         }
     }
 
@@ -63,8 +67,8 @@ impl Handler<'_> {
     fn members_process(&self) -> Reply {
         self.message(
             403,
-            "Ask your organisation",
-            "You sign in with your organisation's own account, so its own process applies: ask your IT help desk to reset your authenticator.",
+            &self.t("msg-lost-member-title"),
+            &self.t("msg-lost-member"),
         )
     }
 
@@ -94,9 +98,9 @@ impl Handler<'_> {
         if claims.mfa() {
             return self.message_linked(
                 200,
-                "You are verified already",
-                "You passed two-step verification in this session: replace your authenticator or add a passkey on your security info page.",
-                (paths::SECURITY, "Security info"),
+                &self.t("msg-lost-verified-title"),
+                &self.t("msg-lost-verified"),
+                (paths::SECURITY, &self.t("security-title")),
             );
         }
         if form.is_none() {
@@ -121,7 +125,7 @@ impl Handler<'_> {
                 return self.form_page(
                     429,
                     "lost_ask.html",
-                    context! { rd, error => "You asked too often. Wait a day, or ask your contact directly." },
+                    context! { rd, error => self.t("msg-lost-too-often") },
                 );
             }
             Err(e) => return self.unavailable("rate limit", &e),
@@ -159,8 +163,8 @@ impl Handler<'_> {
             Err(RecoveryError::Member) => self.members_process(),
             Err(RecoveryError::NoApprover) => self.message(
                 409,
-                "Nobody here can approve this",
-                "None of your apps has an owner who could let you set up a new authenticator. Ask the person who invited you.",
+                &self.t("msg-lost-no-approver-title"),
+                &self.t("msg-lost-no-approver"),
             ),
             Err(e) => self.unavailable("mfa recovery", &e),
         }
@@ -180,8 +184,8 @@ impl Handler<'_> {
         let not_found = || {
             self.message(
                 404,
-                "Request not found",
-                "There is no such request. Check that you opened the whole link from the e-mail.",
+                &self.t("msg-request-not-found-title"),
+                &self.t("msg-lost-not-found"),
             )
         };
         if id.is_empty() || id.len() > 128 {
@@ -239,9 +243,14 @@ impl Handler<'_> {
                     id => req.id,
                     guest => guest.email,
                     app,
-                    asked => crate::invitations::human_date(req.created_at),
+                    asked => self.date(req.created_at),
                     pending => recovery::is_pending(&req, self.time()),
-                    status => req.status.as_str(),
+                    // Lapsed unanswered; a used request was approved.
+                    status_open => req.status == RecoveryStatus::Pending,
+                    status => self.t(match req.status {
+                        RecoveryStatus::Denied => "request-status-denied",
+                        _ => "request-status-approved",
+                    }),
                     decided_by => req.decided_by,
                 },
             );
@@ -249,7 +258,11 @@ impl Handler<'_> {
         let approve = match form.get("decision").map(String::as_str) {
             Some("approve") => true,
             Some("deny") => false,
-            _ => return self.message(400, "Bad request", "Choose approve or deny."),
+            _ => return self.message(
+                    400,
+                    &self.t("error-bad-request-title"),
+                    &self.t("msg-lost-choose"),
+                ),
         };
         let decided = recovery::decide(
             &self.snapshot.config,
@@ -266,16 +279,20 @@ impl Handler<'_> {
         match decided {
             Ok(_) if approve => self.message(
                 200,
-                "Request approved",
-                "The guest was sent a link to set up a new authenticator. It works once, for 30 minutes, in the browser they asked from.",
+                &self.t("msg-lost-approved-title"),
+                &self.t("msg-lost-approved"),
             ),
-            Ok(_) => self.message(200, "Request denied", "The guest was told by e-mail."),
+            Ok(_) => self.message(
+                200,
+                &self.t("msg-lost-denied-title"),
+                &self.t("msg-lost-denied"),
+            ),
             Err(RecoveryError::NotApprover | RecoveryError::Member) => self.not_approver(),
             Err(RecoveryError::NotFound) => not_found(),
             Err(RecoveryError::AlreadyDecided(_)) => self.message(
                 409,
-                "Already decided",
-                "This request was already decided, or it lapsed. The guest can ask again.",
+                &self.t("msg-lost-decided-title"),
+                &self.t("msg-lost-decided"),
             ),
             Err(e) => self.unavailable("mfa recovery", &e),
         }
@@ -284,8 +301,8 @@ impl Handler<'_> {
     fn not_approver(&self) -> Reply {
         self.message(
             403,
-            "Not yours to approve",
-            "Only the owners of this guest's apps (or whoever invited them) can approve this request.",
+            &self.t("msg-lost-not-approver-title"),
+            &self.t("msg-lost-not-approver"),
         )
     }
 
@@ -382,33 +399,15 @@ impl Handler<'_> {
 
     /// A link that does not work here, said so with the way on.
     fn link_refused(&self, why: &RecoveryLink) -> Reply {
-        let (status, title, text) = match why {
-            RecoveryLink::Used => (
-                410,
-                "This link was used already",
-                "Each link works once. If you could not finish, ask again from the two-step verification page.",
-            ),
-            RecoveryLink::Expired => (
-                410,
-                "This link has expired",
-                "The link worked for 30 minutes after the approval. Ask again from the two-step verification page.",
-            ),
-            RecoveryLink::OtherBrowser => (
-                403,
-                "Open the link in the browser you asked from",
-                "For your safety the link works only in the browser where you asked for it. Open it there, or ask again from this browser.",
-            ),
-            RecoveryLink::OtherUser => (
-                403,
-                "This link is for someone else",
-                "You are signed in with another account than the one that asked. Sign out, then sign in with that account.",
-            ),
-            RecoveryLink::Unknown | RecoveryLink::Valid(_) => (
-                404,
-                "Link not found",
-                "This link does not work. Check that you opened the whole link from the e-mail.",
-            ),
+        let (status, key) = match why {
+            RecoveryLink::Used => (410, "msg-lost-link-used"),
+            RecoveryLink::Expired => (410, "msg-lost-link-expired"),
+            RecoveryLink::OtherBrowser => (403, "msg-lost-other-browser"),
+            RecoveryLink::OtherUser => (403, "msg-lost-other-user"),
+            RecoveryLink::Unknown | RecoveryLink::Valid(_) => (404, "msg-lost-link-unknown"),
         };
-        self.message(status, title, text)
+        let title = self.t(&format!("{key}-title"));
+        let text = self.t(key);
+        self.message(status, &title, &text)
     }
 }

@@ -148,7 +148,7 @@ impl Handler<'_> {
             return self.t("msg-method-passcode");
         }
         if idp == super::signin::PASSKEY_IDP {
-            return "a passkey".into();
+            return self.t("msg-method-passkey");
         }
         match self.snapshot.config.idps.iter().find(|i| i.name == idp) {
             Some(i) => match &i.kind {

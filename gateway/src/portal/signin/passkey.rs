@@ -23,7 +23,11 @@ impl Handler<'_> {
     /// for the script) or `action=passkey` (the assertion).
     pub(super) async fn passkey_sign_in(&self) -> Reply {
         if !self.sign_in.passkey_sign_in {
-            return self.message(404, "Not found", "There is nothing at this address.");
+            return self.message(
+                404,
+                &self.t("error-not-found-title"),
+                &self.t("error-nothing-here"),
+            );
         }
         let form = match self.form() {
             Ok(f) => f,
@@ -80,8 +84,8 @@ impl Handler<'_> {
                     self.count_sign_in(PASSKEY_IDP, "has_idp");
                     return self.start_again(
                         403,
-                        "Sign in with your organisation's account",
-                        "Your account signs in with your organisation's own sign-in service. Enter your e-mail address to continue.",
+                        &self.t("msg-passkey-org-title"),
+                        &self.t("msg-passkey-org"),
                     );
                 }
                 self.complete(
@@ -101,7 +105,11 @@ impl Handler<'_> {
                 )
                 .await
             }
-            _ => self.message(400, "Bad request", "The form does not match this page."),
+            _ => self.message(
+                400,
+                &self.t("error-bad-request-title"),
+                &self.t("msg-form-wrong-page"),
+            ),
         }
     }
 
@@ -112,7 +120,7 @@ impl Handler<'_> {
             context! {
                 rd,
                 reauth => false,
-                error => "That passkey was not accepted. Try again, or enter your e-mail address.",
+                error => self.t("msg-passkey-sign-in-refused"),
             },
         )
     }
