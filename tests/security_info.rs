@@ -533,6 +533,17 @@ async fn partner_pages_each_have_a_way_on_or_out() {
         "{}",
         verify.body
     );
+    // One "lost your phone" answer: recovery codes, then the self-service
+    // request (issue 20), then the way out.
+    assert!(
+        verify
+            .links()
+            .iter()
+            .any(|l| l.path() == "/.portcullis/mfa/lost"),
+        "{}",
+        verify.body
+    );
+    assert_eq!(verify.body.matches("id=\"lost-phone\"").count(), 1);
     assert_eq!(
         verify.by_id("sign-out").as_deref(),
         Some("Not you? Sign out")

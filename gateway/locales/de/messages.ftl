@@ -135,3 +135,40 @@ msg-session-already-ended = Diese Sitzung war bereits beendet.
 msg-authenticator-kept = Ihr bisheriger Authenticator bleibt; der neue Schlüssel wurde verworfen.
 msg-replacement-code-wrong = Dieser Code stimmt nicht. Warten Sie, bis die App für den neuen Eintrag den nächsten Code anzeigt, und geben Sie diesen ein.
 msg-replacement-expired = Der neue Schlüssel hat zu lange gewartet und wurde verworfen; Ihr bisheriger Authenticator funktioniert weiter. Beginnen Sie unten neu.
+
+
+# A lost authenticator (gateway/src/portal/recovery.rs, issue 20)
+msg-lost-member-title = Fragen Sie Ihre Organisation
+msg-lost-member = Sie melden sich mit dem Konto Ihrer eigenen Organisation an, daher gilt deren Verfahren: Bitten Sie Ihren IT-Helpdesk, Ihren Authenticator zurückzusetzen.
+msg-lost-verified-title = Sie sind bereits bestätigt
+msg-lost-verified = Sie haben in dieser Sitzung bereits bestätigt, dass Sie es sind: Ersetzen Sie Ihren Authenticator oder fügen Sie einen Passkey auf Ihrer Seite mit den Sicherheitsinformationen hinzu.
+msg-lost-too-often = Sie haben zu oft angefragt. Warten Sie einen Tag, oder wenden Sie sich direkt an Ihre Ansprechperson.
+msg-lost-no-approver-title = Niemand hier kann dies genehmigen
+msg-lost-no-approver = Keine Ihrer Apps hat Verantwortliche, die Ihnen erlauben könnten, einen neuen Authenticator einzurichten. Fragen Sie die Person, die Sie eingeladen hat.
+msg-lost-not-found = Diese Anfrage gibt es nicht. Prüfen Sie, ob Sie den vollständigen Link aus der E-Mail geöffnet haben.
+msg-lost-choose = Wählen Sie Genehmigen oder Ablehnen.
+msg-lost-approved-title = Anfrage genehmigt
+msg-lost-approved = Der Gast hat einen Link erhalten, um einen neuen Authenticator einzurichten. Er funktioniert einmal, 30 Minuten lang, in dem Browser, in dem angefragt wurde.
+msg-lost-denied-title = Anfrage abgelehnt
+msg-lost-denied = Der Gast wurde per E-Mail benachrichtigt.
+msg-lost-decided-title = Bereits entschieden
+msg-lost-decided = Über diese Anfrage wurde bereits entschieden, oder sie ist abgelaufen. Der Gast kann erneut anfragen.
+msg-lost-not-approver-title = Nicht Ihre Entscheidung
+msg-lost-not-approver = Nur die Verantwortlichen der Apps dieses Gastes (oder wer ihn eingeladen hat) können diese Anfrage genehmigen.
+msg-lost-link-used-title = Dieser Link wurde bereits verwendet
+msg-lost-link-used = Jeder Link funktioniert einmal. Wenn Sie nicht fertig geworden sind, fragen Sie auf der Seite für die Bestätigung erneut an.
+msg-lost-link-expired-title = Dieser Link ist abgelaufen
+msg-lost-link-expired = Der Link funktionierte 30 Minuten lang nach der Genehmigung. Fragen Sie auf der Seite für die Bestätigung erneut an.
+msg-lost-other-browser-title = Öffnen Sie den Link in dem Browser, in dem Sie angefragt haben
+msg-lost-other-browser = Zu Ihrer Sicherheit funktioniert der Link nur in dem Browser, in dem Sie ihn angefragt haben. Öffnen Sie ihn dort, oder fragen Sie in diesem Browser erneut an.
+msg-lost-other-user-title = Dieser Link ist für jemand anderen
+msg-lost-other-user = Sie sind mit einem anderen Konto angemeldet als dem, das angefragt hat. Melden Sie sich ab und dann mit diesem Konto an.
+msg-lost-link-unknown-title = Link nicht gefunden
+msg-lost-link-unknown = Dieser Link funktioniert nicht. Prüfen Sie, ob Sie den vollständigen Link aus der E-Mail geöffnet haben.
+
+# Passkeys (gateway/src/portal/passkeys_page.rs, signin/passkey.rs)
+msg-passkey-renamed = Passkey umbenannt.
+msg-passkey-org-title = Melden Sie sich mit dem Konto Ihrer Organisation an
+msg-passkey-org = Ihr Konto meldet sich über den Anmeldedienst Ihrer eigenen Organisation an. Geben Sie Ihre E-Mail-Adresse ein, um fortzufahren.
+msg-passkey-sign-in-refused = Dieser Passkey wurde nicht akzeptiert. Versuchen Sie es erneut, oder geben Sie Ihre E-Mail-Adresse ein.
+msg-method-passkey = einem Passkey

@@ -121,7 +121,7 @@ security-locked = Nach zu vielen falschen Codes gesperrt bis { $until }.
 security-new-phone = Neues Smartphone? Geben Sie einen Code aus Ihrer bisherigen Authenticator-App ein und scannen Sie dann den neuen Schlüssel.
 security-current-code = Aktueller Code
 security-replace = Authenticator ersetzen
-security-lost-phone = Smartphone verloren? Melden Sie sich mit einem Wiederherstellungscode an, oder bitten Sie die Person, die Sie eingeladen hat, ihn zurückzusetzen.
+security-lost-phone = Smartphone verloren? Melden Sie sich mit einem Wiederherstellungscode an, oder wählen Sie bei der Bestätigung „Ich habe meinen Authenticator verloren“: Die Verantwortlichen Ihrer Apps können Ihnen erlauben, einen neuen einzurichten. Auch die Person, die Sie eingeladen hat, kann ihn zurücksetzen.
 security-state-pending = Nicht abgeschlossen
 security-finish = Einrichtung des Authenticators abschließen
 security-state-off = Nicht eingerichtet
@@ -227,15 +227,13 @@ security-you-are-here = Sie sind hier
 security-sign-out-session = Abmelden
 security-sign-out-which = { $device }, angemeldet am { $started }
 security-the-session = die Sitzung
-security-passkeys-intro = Melden Sie sich mit Fingerabdruck, Gesicht oder PIN Ihres Geräts oder mit einem Sicherheitsschlüssel an: Manche Apps verlangen das.
-security-passkeys-manage = Passkeys verwalten
 device-browser-on = { $browser } unter { $platform }
 device-platform = ein { $platform }-Gerät
 mfa-enroll-own = Ihre Authenticator-App für die Bestätigung in zwei Schritten.
 mfa-enroll-keep-current = Bisherigen Authenticator behalten
 mfa-enroll-not-now-security = Nicht jetzt: zurück zu den Sicherheitsinformationen
 mfa-enroll-not-now-sign-out = Nicht jetzt: abmelden
-mfa-verify-lost-phone = Smartphone verloren? Geben Sie oben einen Ihrer Wiederherstellungscodes ein. Keiner mehr übrig? Bitten Sie die Person, die Sie eingeladen hat, Ihre Bestätigung in zwei Schritten zurückzusetzen.
+mfa-verify-lost-phone = Smartphone verloren? Geben Sie oben einen Ihrer Wiederherstellungscodes ein.
 mfa-verify-sign-out = Nicht Sie? Abmelden
 signin-not-you-other-address = Nicht Sie? Andere Adresse verwenden
 passkeys-back-to-security = Zurück zu den Sicherheitsinformationen
@@ -248,3 +246,40 @@ manage-managers-and = {" "}und{" "}
 manage-managers-group = der Gruppe { $group } ({ $members })
 manage-managers-group-idp = der Gruppe { $group } (ihre Mitglieder laut ihrer Anmeldung)
 manage-managers-group-empty = der Gruppe { $group } (noch ohne Mitglieder)
+
+# mfa_lost.html, lost_ask.html, lost_review.html, lost_reenrol.html:
+# a lost authenticator (issue 20)
+mfa-lost-link = Ich habe meinen Authenticator verloren
+mfa-lost-member = Authenticator verloren? Es gilt das Verfahren Ihrer eigenen Organisation: Bitten Sie Ihren IT-Helpdesk, ihn zurückzusetzen.
+lost-ask-title = Authenticator verloren?
+lost-ask-sent = Wir haben die Verantwortlichen Ihrer Apps um Genehmigung gebeten. Sobald eine oder einer von ihnen zustimmt, erhalten Sie eine E-Mail mit einem Link.
+lost-ask-sent-again = Ihre Anfrage liegt noch bei den Verantwortlichen Ihrer Apps. Sobald eine oder einer von ihnen zustimmt, erhalten Sie eine E-Mail mit einem Link.
+lost-ask-in-this-browser = in diesem Browser
+lost-ask-open-link = Öffnen Sie diesen Link { $here }, innerhalb von 30 Minuten nach der Genehmigung. Mit ihm können Sie einmal einen neuen Authenticator oder Passkey einrichten; der verlorene funktioniert dann nicht mehr.
+lost-ask-intro = Wenn Sie die Authenticator-App oder den Passkey, mit dem Sie sich bestätigen, nicht mehr haben, können die Verantwortlichen Ihrer Apps Ihnen erlauben, einen neuen einzurichten. Wir senden ihnen Ihre Anfrage per E-Mail.
+lost-ask-intro-app = Wenn Sie die Authenticator-App oder den Passkey, mit dem Sie sich bestätigen, nicht mehr haben, können die Verantwortlichen von { $app } Ihnen erlauben, einen neuen einzurichten. Wir senden ihnen Ihre Anfrage per E-Mail.
+lost-ask-how = Sobald eine oder einer von ihnen zustimmt, erhalten Sie eine E-Mail mit einem Link, der einmal funktioniert, 30 Minuten lang und nur in diesem Browser.
+lost-ask-button = Einrichtung eines neuen Authenticators anfragen
+lost-review-title = Anfrage für einen neuen Authenticator
+lost-review-asks = { $guest } hat den Authenticator verloren und möchte einen neuen einrichten (angefragt am { $asked }).
+lost-review-asks-app = { $guest } hat den Authenticator verloren und möchte einen neuen einrichten, auf dem Weg zu { $app } (angefragt am { $asked }).
+lost-review-note = Genehmigen Sie nur, wenn Sie wissen, dass die Anfrage echt ist: Fragen Sie im Zweifel über einen Weg nach, dem Sie bereits vertrauen. Eine Genehmigung schickt per E-Mail einen Link, der einmal funktioniert, 30 Minuten lang, in dem Browser, in dem angefragt wurde; der verlorene Authenticator und die Passkeys funktionieren nicht mehr, sobald der Link verwendet wird.
+lost-review-closed = Diese Anfrage ist nicht mehr offen.
+lost-reenrol-title = Neuen Authenticator einrichten
+lost-reenrol-done = Ihr verlorener Authenticator und Ihre Passkeys funktionieren nicht mehr. Richten Sie einen neuen Weg ein, zu bestätigen, dass Sie es sind:
+lost-reenrol-app = Authenticator-App einrichten
+lost-reenrol-intro = Angemeldet als { $email }. Wenn Sie fortfahren, werden Ihr verlorener Authenticator und Ihre Passkeys entfernt, damit Sie neue einrichten können. Dieser Link funktioniert einmal.
+
+# passkey_rename.html, security_passkeys.html, passkey_sign_in.html (issue 20)
+passkeys-rename-title = Passkey umbenennen
+passkeys-rename-passkey = Passkey
+passkeys-rename-new-name = Neuer Name
+passkeys-rename-button = Umbenennen
+passkeys-count = { $count ->
+    [0] Sie haben noch keine Passkeys.
+    [one] Sie haben 1 Passkey.
+   *[other] Sie haben { $count } Passkeys.
+}
+passkeys-about = Ein Passkey meldet Sie mit Fingerabdruck, Gesicht oder PIN Ihres Geräts oder mit einem Sicherheitsschlüssel an.
+passkeys-too-many = Zu viele Passkey-Versuche. Warten Sie einige Minuten und versuchen Sie es dann erneut.
+passkey-sign-in-button = Mit einem Passkey anmelden

@@ -144,6 +144,9 @@ pub struct SignIn {
     pub passcode: PasscodeSettings,
     /// What a client is to the per-client limits, and their bound.
     pub rate_limits: RateLimits,
+    /// `passkeys.sign_in`: a guest without an IdP may sign in with a
+    /// passkey alone (default false).
+    pub passkey_sign_in: bool,
 }
 
 impl SignIn {

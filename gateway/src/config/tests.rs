@@ -290,6 +290,7 @@ fn sign_in_defaults() {
                 ipv6_prefix: 64,
                 max_counters: 100_000,
             },
+            passkey_sign_in: false,
         }
     );
     assert!(load(MINIMAL).expect("loads").sign_in.is_none());

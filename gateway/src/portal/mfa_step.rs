@@ -58,9 +58,9 @@ impl Handler<'_> {
         if asked == MfaStrength::PhishingResistant {
             if has_passkey && form.is_none() {
                 return self
-                    .form_page(
+                    .mfa_page(
+                        &user,
                         200,
-                        "mfa_verify.html",
                         context! { rd, strength, passkeys => true, passkey_only => true },
                     )
                     .with_script();
@@ -73,9 +73,9 @@ impl Handler<'_> {
         };
         let Some(form) = form else {
             return if enrolled || has_passkey {
-                let page = self.form_page(
+                let page = self.mfa_page(
+                    &user,
                     200,
-                    "mfa_verify.html",
                     context! { rd, passkeys => has_passkey, passkey_only => !enrolled },
                 );
                 if has_passkey {
@@ -155,19 +155,17 @@ impl Handler<'_> {
                 };
                 self.handoff(&claims, &rd).await.with_cookie(set)
             }
-            Err(MfaError::InvalidCode) => self.form_page(
+            Err(MfaError::InvalidCode) => self.mfa_page(
+                &user,
                 401,
-                "mfa_verify.html",
                 context! { rd, error => self.t("msg-code-wrong") },
             ),
-            Err(MfaError::Malformed) => self.form_page(
-                400,
-                "mfa_verify.html",
-                context! { rd, error => self.t(MALFORMED) },
-            ),
-            Err(MfaError::Replayed) => self.form_page(
+            Err(MfaError::Malformed) => {
+                self.mfa_page(&user, 400, context! { rd, error => self.t(MALFORMED) })
+            }
+            Err(MfaError::Replayed) => self.mfa_page(
+                &user,
                 401,
-                "mfa_verify.html",
                 context! { rd, error => self.t("msg-code-replayed") },
             ),
             Err(MfaError::Locked { until }) => self.locked(until),
@@ -178,6 +176,9 @@ impl Handler<'_> {
     /// `action=passkey-options`: the options for the browser's passkey
     /// prompt (JSON, for the script).
     async fn passkey_options(&self, claims: &SessionClaims, user: &User) -> Reply {
+        if let Err(r) = self.ceremony_limited(&claims.sid).await {
+            return r;
+        }
         let rp = match self.relying_party() {
             Ok(rp) => rp,
             Err(r) => return r,
@@ -254,9 +255,9 @@ impl Handler<'_> {
             }
             Err(e) => {
                 tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey refused");
-                self.form_page(
+                self.mfa_page(
+                    user,
                     401,
-                    "mfa_verify.html",
                     context! {
                         rd,
                         passkeys => true,
@@ -303,6 +304,24 @@ impl Handler<'_> {
         } else {
             self.message(403, &title, &text)
         }
+    }
+
+    /// The verification page, with the way on for a lost authenticator:
+    /// a guest may ask their app's owners (`portal::recovery`); a member
+    /// is told that their own organisation's process applies.
+    fn mfa_page(&self, user: &User, status: u16, ctx: minijinja::Value) -> Reply {
+        let member = user.user_type == crate::store::UserType::Member;
+        let rd = ctx
+            .get_attr("rd")
+            .ok()
+            .and_then(|rd| rd.as_str().map(encode_component))
+            .unwrap_or_default();
+        let lost_href = format!("{}?rd={rd}", paths::MFA_LOST);
+        self.form_page(
+            status,
+            "mfa_verify.html",
+            context! { member, lost_href, ..ctx },
+        )
     }
 
     pub(super) async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {

@@ -30,6 +30,7 @@ mod invitation;
 mod manage;
 mod mfa_step;
 mod passkeys_page;
+mod recovery;
 mod refusals;
 mod security;
 mod signin;

@@ -130,6 +130,10 @@ impl Handler<'_> {
             Ok(s) => s,
             Err(e) => return self.unavailable("sessions", &e),
         };
+        let passkey_count = match store.list_passkeys(&user.id).await {
+            Ok(k) => k.len(),
+            Err(e) => return self.unavailable("passkeys", &e),
+        };
         let others = sessions.iter().filter(|s| s.sid != claims.sid).count();
         let sessions: Vec<minijinja::Value> = sessions
             .iter()
@@ -151,6 +155,7 @@ impl Handler<'_> {
                 email => user.email,
                 authenticator, since, locked_until, recovery_left, replacing,
                 sessions, others, error, notice,
+                passkey_count, passkeys_path => paths::PASSKEYS,
             },
         )
     }
@@ -159,6 +164,9 @@ impl Handler<'_> {
     fn sign_in_method(&self, idp: &str) -> String {
         if idp == "passcode" {
             return self.t("msg-method-passcode");
+        }
+        if idp == super::signin::PASSKEY_IDP {
+            return self.t("msg-method-passkey");
         }
         match self.snapshot.config.idps.iter().find(|i| i.name == idp) {
             Some(i) => match &i.kind {

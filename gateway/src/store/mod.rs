@@ -103,6 +103,7 @@ pub use model::{DueReminder, EndedGuest};
 pub use model::{GuestCounts, Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use model::{NewPasskey, Passkey, PasskeyUse};
+pub use model::{RecoveryLink, RecoveryRequest, RecoveryStatus};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -926,6 +927,72 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<AccessRequest>, StoreError> {
         on_backend!(self, b => b.decide_access_request(id, decision, decided_by, now).await)
+    }
+
+    // ---- MFA recovery requests (issue 20) ----------------------------------
+
+    /// Stores `user_id`'s pending request to set up MFA again, bound to the
+    /// browser secret `browser` (kept as a digest). When the user already
+    /// has a pending one, it is bound to `browser` instead and returned; the
+    /// `bool` says whether this call created it (a partial unique index
+    /// holds one pending request per user across replicas).
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn create_recovery_request(
+        &self,
+        user_id: &str,
+        app: Option<&str>,
+        browser: &str,
+        now: OffsetDateTime,
+    ) -> Result<(RecoveryRequest, bool), StoreError> {
+        on_backend!(self, b => b.create_recovery_request(user_id, app, browser, now).await)
+    }
+
+    pub async fn get_recovery_request(
+        &self,
+        id: &str,
+    ) -> Result<Option<RecoveryRequest>, StoreError> {
+        on_backend!(self, b => b.get_recovery_request(id).await)
+    }
+
+    /// Approves (with `link`: the re-enrolment token, kept as a digest, and
+    /// its end) or denies (`None`) a request that is pending and was asked
+    /// after `asked_after` (older ones have lapsed): one conditional
+    /// statement, so of racing owners exactly one gets `Some`.
+    pub async fn decide_recovery_request(
+        &self,
+        id: &str,
+        link: Option<(&str, OffsetDateTime)>,
+        decided_by: &str,
+        asked_after: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<RecoveryRequest>, StoreError> {
+        on_backend!(self, b => b.decide_recovery_request(id, link, decided_by, asked_after, now).await)
+    }
+
+    /// What the re-enrolment link `token` is for `user_id` in the browser
+    /// holding `browser`, without using it.
+    pub async fn recovery_link(
+        &self,
+        token: &str,
+        browser: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RecoveryLink, StoreError> {
+        on_backend!(self, b => b.recovery_link(token, browser, user_id, now).await)
+    }
+
+    /// Uses the re-enrolment link `token`: one conditional statement that
+    /// checks it is approved, unused, unexpired, and this user's and this
+    /// browser's, so it is redeemed at most once across replicas.
+    /// [`RecoveryLink::Valid`] only to the one caller that redeemed it.
+    pub async fn redeem_recovery_link(
+        &self,
+        token: &str,
+        browser: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RecoveryLink, StoreError> {
+        on_backend!(self, b => b.redeem_recovery_link(token, browser, user_id, now).await)
     }
 
     // ---- guest lifecycle ----------------------------------------------------

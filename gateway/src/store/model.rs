@@ -719,3 +719,76 @@ pub struct PasskeyUse<'a> {
     /// The credential as updated by the assertion (counter, flags).
     pub credential: &'a str,
 }
+
+/// Where a guest's request to set up MFA again stands (issue 20,
+/// `recovery_requests`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryStatus {
+    /// Asked; no owner has decided.
+    Pending,
+    /// An owner approved: the re-enrolment link was mailed.
+    Approved,
+    Denied,
+    /// The link was redeemed (once).
+    Used,
+}
+
+impl RecoveryStatus {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoveryStatus::Pending => "pending",
+            RecoveryStatus::Approved => "approved",
+            RecoveryStatus::Denied => "denied",
+            RecoveryStatus::Used => "used",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(RecoveryStatus::Pending),
+            "approved" => Some(RecoveryStatus::Approved),
+            "denied" => Some(RecoveryStatus::Denied),
+            "used" => Some(RecoveryStatus::Used),
+            _ => None,
+        }
+    }
+}
+
+/// A guest's request to set up a new second factor after losing theirs.
+/// The browser binding and the link's token are stored only as digests and
+/// never read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryRequest {
+    pub id: String,
+    pub user_id: String,
+    /// The app the guest was on the way to; `None`: any app they hold.
+    pub app: Option<String>,
+    pub status: RecoveryStatus,
+    pub created_at: OffsetDateTime,
+    pub decided_at: Option<OffsetDateTime>,
+    /// The deciding owner's e-mail.
+    pub decided_by: Option<String>,
+    /// Approved: the re-enrolment link works until then (exclusive).
+    pub link_expires_at: Option<OffsetDateTime>,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// What a re-enrolment link is for this browser and user
+/// ([`Store::recovery_link`](super::Store::recovery_link),
+/// [`Store::redeem_recovery_link`](super::Store::redeem_recovery_link)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryLink {
+    /// Good (and, from `redeem_recovery_link`, now used up).
+    Valid(RecoveryRequest),
+    /// No approved request has this link.
+    Unknown,
+    /// Redeemed before.
+    Used,
+    /// Past its 30 minutes.
+    Expired,
+    /// Opened in a browser other than the one that asked.
+    OtherBrowser,
+    /// Opened while signed in as someone else.
+    OtherUser,
+}

@@ -248,6 +248,11 @@ impl Checker<'_> {
             }
         }
 
+        let passkey_sign_in = s
+            .passkeys
+            .as_ref()
+            .and_then(|p| p.sign_in.as_ref())
+            .is_some_and(|b| b.value);
         Some(SignIn {
             host: host.to_ascii_lowercase(),
             session_lifetime,
@@ -256,6 +261,7 @@ impl Checker<'_> {
             terms,
             passcode,
             rate_limits,
+            passkey_sign_in,
         })
     }
 }
