@@ -703,12 +703,12 @@ fn check_refuses_trust_groups_on_partners_and_warns_about_unprovided_groups() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     let rules = dir.path().join("rules/r.yaml");
     let warning = format!(
-        "{}:3:51: warning: `group:engineers` names a group no source provides",
+        "{}:3:51: warning: `group:engineers` has no members",
         rules.display()
     );
     assert!(err.contains(&warning), "{warning}\n{err}");
     assert!(err.contains("`group:partner:engineers`"), "{err}");
-    assert!(!err.contains("`group:partner:engineers` names"), "{err}");
+    assert!(!err.contains("`group:partner:engineers` has"), "{err}");
     assert!(
         err.contains(&format!("{config}:8:")) && err.contains("owner `group:nobody`"),
         "{err}"

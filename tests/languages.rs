@@ -178,6 +178,9 @@ fn html_lang(page: &Page) -> String {
 }
 
 /// What the German mails and pages must not say (their English words).
+/// A browser the security-info page names "Chrome on Windows".
+const CHROME_ON_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+
 const ENGLISH: &[&str] = &[
     "Use this code",
     "It is valid for",
@@ -222,6 +225,7 @@ async fn mails_speak_the_language_chosen_for_them() {
     // Frank's browser speaks German: the invitation page, the code page
     // and the mailed code are German.
     let mut b = env.browser(Some("de-DE,de;q=0.9,en;q=0.5"));
+    b.user_agent = Some(CHROME_ON_WINDOWS.to_string());
     let page = b.open(&link_in(text, &env)).await;
     assert_eq!(page.heading(), "Sie sind eingeladen", "{}", page.body);
     assert_eq!(html_lang(&page), "de");
@@ -242,6 +246,79 @@ async fn mails_speak_the_language_chosen_for_them() {
     for english in ENGLISH {
         assert!(!text.contains(english), "{english:?} in {text}");
         assert!(!html.contains(english), "{english:?} in {html}");
+    }
+    let code = text
+        .split_whitespace()
+        .find(|w| w.len() >= 6 && w.chars().all(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("a code in {text}"))
+        .to_string();
+
+    // The resend wait, counted down on the page and held to by the server,
+    // in German.
+    assert!(
+        code_page
+            .body
+            .contains("Einen neuen Code können Sie in <span class=\"countdown\""),
+        "{}",
+        code_page.body
+    );
+    let early = b
+        .submit(&code_page, "/.portcullis/sign-in/passcode", &[])
+        .await;
+    assert_eq!(early.status, 429, "{}", early.body);
+    assert!(
+        early
+            .body
+            .contains("angeforderte Code ist vielleicht noch unterwegs")
+            && early
+                .body
+                .contains("anfordern. Das wurde nicht auf das Limit angerechnet."),
+        "{}",
+        early.body
+    );
+    assert!(
+        !early.body.contains("may still be on its way"),
+        "{}",
+        early.body
+    );
+
+    // Signed in, security info lists the session in German, the browser
+    // and platform names as they are.
+    let consent = b
+        .submit(&early, "/.portcullis/sign-in/passcode", &[("code", &code)])
+        .await;
+    b.submit(&consent, "/.portcullis/consent", &[("answer", "accept")])
+        .await;
+    let security = b.open(&env.url(AUTH, "/.portcullis/security")).await;
+    assert_eq!(
+        security.heading(),
+        "Sicherheitsinformationen",
+        "{}",
+        security.body
+    );
+    for german in [
+        "Wo Sie angemeldet sind",
+        "<strong>Dieser Browser</strong> (Chrome unter Windows): angemeldet mit",
+        "Sie sind hier",
+        "Passkeys",
+    ] {
+        assert!(
+            security.body.contains(german),
+            "{german:?}: {}",
+            security.body
+        );
+    }
+    for english in [
+        "This browser",
+        "You are here",
+        "Chrome on Windows",
+        "signed in with",
+    ] {
+        assert!(
+            !security.body.contains(english),
+            "{english:?}: {}",
+            security.body
+        );
     }
 
     // Erik: no language chosen (the organisation's, English), and an

@@ -103,6 +103,7 @@ async fn a_guest_is_reminded_denied_at_the_end_then_blocked_and_signed_out() {
             idp: "partner-api".to_string(),
             created_at: OffsetDateTime::from_unix_timestamp(now).unwrap(),
             expires_at: OffsetDateTime::from_unix_timestamp(now + 3600).unwrap(),
+            device: None,
         })
         .await
         .expect("record session");

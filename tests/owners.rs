@@ -1141,3 +1141,73 @@ async fn owner_page_asks_before_ending_names_the_guest_and_extends_from_the_end(
     )
     .await;
 }
+
+/// Issue 17: the app page names who manages the app, a `group:` owner with
+/// its members, so an owner sees who else does; and a guest's passkeys
+/// count beside the authenticator state.
+#[tokio::test]
+async fn owner_page_names_the_other_owners_and_a_guests_passkeys() {
+    let env = start().await;
+    let gw = &env.gw;
+    let now = OffsetDateTime::now_utc();
+    let (ivy, _) = gw.guest("docs.test", "ivy").await;
+    gw.assign(&ivy, "docs", Some(now + time::Duration::days(10)))
+        .await;
+    gw.store
+        .add_passkey(
+            &portcullis::store::NewPasskey {
+                credential_id: vec![1, 2, 3],
+                user_id: ivy.clone(),
+                name: "YubiKey".into(),
+                credential: "{}".into(),
+                sign_count: 0,
+                backup_eligible: false,
+                backup_state: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+
+    let mut dora = env.browser();
+    env.sign_in(&mut dora, DORA).await;
+    let docs = dora
+        .open(&env.url(AUTH, &format!("{MANAGE_APP}?name=docs")))
+        .await;
+    assert_eq!(docs.heading(), "Guests of docs app", "{}", docs.body);
+    assert_eq!(
+        managers(&docs),
+        "Managed by the group docs-owners (dora@tailwindtraders.com)."
+    );
+    let at = docs.body.find("ivy@contoso.com").expect("ivy's row");
+    let row = docs.body[at..].split("</tr>").next().unwrap();
+    assert!(row.contains("1 passkey"), "{row}");
+
+    let mut olivia = env.browser();
+    env.sign_in(&mut olivia, OLIVIA).await;
+    let wiki = olivia
+        .open(&env.url(AUTH, &format!("{MANAGE_APP}?name=wiki")))
+        .await;
+    assert_eq!(managers(&wiki), "Managed by olivia@tailwindtraders.com.");
+}
+
+/// The text of the page's "Managed by" line, without its tags.
+fn managers(page: &Page) -> String {
+    let at = page
+        .body
+        .find("id=\"managers\"")
+        .unwrap_or_else(|| panic!("no managers line: {}", page.body));
+    let html = &page.body[at..];
+    let html = &html[html.find('>').unwrap() + 1..html.find("</p>").unwrap()];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
+}

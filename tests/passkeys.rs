@@ -7,7 +7,9 @@
 //! - a replayed assertion (the ceremony is single-use);
 //! - a counter going backwards (a cloned authenticator);
 //! - another user's credential id;
-//! - a registration without user verification (required here).
+//! - a registration without user verification (required here);
+//! - for the passkey sign-in (no user known beforehand): a user handle that
+//!   is not the credential's owner's, a replayed sign-in assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use base64::Engine as _;
@@ -107,6 +109,20 @@ impl Authenticator {
         rp_id: &str,
         id: &[u8],
     ) -> String {
+        self.assert_as(options, count, origin, rp_id, id, None)
+    }
+
+    /// [`Authenticator::assert`] returning `user_handle` (as a
+    /// discoverable credential does).
+    fn assert_as(
+        &self,
+        options: &serde_json::Value,
+        count: u32,
+        origin: &str,
+        rp_id: &str,
+        id: &[u8],
+        user_handle: Option<&[u8]>,
+    ) -> String {
         let client_data = Self::client_data("webauthn.get", options, origin);
         let mut auth = Sha256::digest(rp_id.as_bytes()).to_vec();
         auth.push(UP | UV);
@@ -123,7 +139,7 @@ impl Authenticator {
                 "authenticatorData": b64(&auth),
                 "clientDataJSON": b64(&client_data),
                 "signature": b64(signature.as_ref()),
-                "userHandle": null,
+                "userHandle": user_handle.map(b64),
             },
         })
         .to_string()
@@ -319,4 +335,62 @@ async fn a_registration_without_user_verification_is_refused() {
     let r = e.register(&e.anna, &a, UP).await;
     assert!(matches!(r, Err(PasskeyError::Rejected(_))), "{r:?}");
     assert!(e.store.list_passkeys(&e.anna.id).await.unwrap().is_empty());
+}
+
+/// The passkey sign-in: the authenticator names its credential and user
+/// handle; the right pair signs its owner in, once per ceremony.
+#[tokio::test]
+async fn a_discoverable_passkey_signs_its_owner_in() {
+    let e = env().await;
+    let a = Authenticator::new(1);
+    e.register(&e.anna, &a, UP | UV).await.unwrap();
+    let handle = portcullis::passkeys::user_handle(&e.anna.id);
+    let options = e.rp.start_sign_in(&e.store, "flow-1", now()).await.unwrap();
+    assert!(
+        options["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    );
+    let answer = a.assert_as(&options, 1, ORIGIN, RP_ID, &a.id, Some(handle.as_bytes()));
+    let who =
+        e.rp.finish_sign_in(&e.store, "flow-1", &answer, now())
+            .await;
+    assert_eq!(who.unwrap(), e.anna.id);
+    // The same answer again: the ceremony is gone.
+    let again =
+        e.rp.finish_sign_in(&e.store, "flow-1", &answer, now())
+            .await;
+    assert!(matches!(again, Err(PasskeyError::NoCeremony)), "{again:?}");
+}
+
+/// Anna's credential presented with Ben's user handle (a forged answer):
+/// the row decides, and it is Anna's.
+#[tokio::test]
+async fn a_sign_in_with_another_users_handle_is_refused() {
+    let e = env().await;
+    let a = Authenticator::new(1);
+    e.register(&e.anna, &a, UP | UV).await.unwrap();
+    let ben = portcullis::passkeys::user_handle(&e.ben.id);
+    let options = e.rp.start_sign_in(&e.store, "flow-2", now()).await.unwrap();
+    let answer = a.assert_as(&options, 1, ORIGIN, RP_ID, &a.id, Some(ben.as_bytes()));
+    let who =
+        e.rp.finish_sign_in(&e.store, "flow-2", &answer, now())
+            .await;
+    assert!(matches!(who, Err(PasskeyError::NotYours)), "{who:?}");
+    // And an unregistered credential id names nobody.
+    let stranger = Authenticator::new(9);
+    let options = e.rp.start_sign_in(&e.store, "flow-3", now()).await.unwrap();
+    let handle = portcullis::passkeys::user_handle(&e.anna.id);
+    let answer = stranger.assert_as(
+        &options,
+        1,
+        ORIGIN,
+        RP_ID,
+        &stranger.id,
+        Some(handle.as_bytes()),
+    );
+    let who =
+        e.rp.finish_sign_in(&e.store, "flow-3", &answer, now())
+            .await;
+    assert!(matches!(who, Err(PasskeyError::NotYours)), "{who:?}");
 }

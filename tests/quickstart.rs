@@ -327,3 +327,89 @@ fn setup_installs_only_what_building_needs_and_the_quickstart_says_where_to_go()
         "an https:// URL for a plain-HTTP listener"
     );
 }
+
+/// `portcullis check` (and `serve`'s log) on the quickstart: one short line
+/// per thing a newcomer must fix before production, each pointing at where
+/// it is written (issue 17). A config with those fixed has none of them.
+#[test]
+fn check_says_what_to_change_before_production() {
+    let q = copy_quickstart();
+    let check = |config: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["check", "--config"])
+            .arg(config)
+            .output()
+            .expect("portcullis check");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stderr).expect("utf-8")
+    };
+    let stderr = check(&q.config());
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning:")).collect();
+    let expected = [
+        (
+            "rules/access.yaml:",
+            "warning: `group:break-glass` has no members",
+        ),
+        (
+            "portcullis.yaml:5:",
+            "warning: `admin` has no `token_file`, so the admin API is off",
+        ),
+        (
+            "portcullis.yaml:",
+            "warning: idp `demo`: alice@tailwindtraders.com, bob@fabrikam.example still have the quickstart's published demo password",
+        ),
+        ("portcullis.yaml:", "warning: `demo_app` is on"),
+    ];
+    assert_eq!(warnings.len(), expected.len(), "{stderr}");
+    for (place, what) in expected {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(place) && w.contains(what)),
+            "no {place} … {what}:\n{stderr}"
+        );
+    }
+    for w in &warnings {
+        let message = &w[w.find("warning:").expect("a warning")..];
+        assert!(
+            message.len() <= 170,
+            "too long ({}): {message}",
+            message.len()
+        );
+    }
+
+    // Fixed: a token file, no demo app, a new password hash.
+    std::fs::write(
+        q.dir.path().join("admin.token"),
+        "0123456789abcdef0123456789abcdef\n",
+    )
+    .expect("token");
+    let config = std::fs::read_to_string(q.config()).expect("config");
+    let config = config
+        .lines()
+        .filter(|l| !l.starts_with("demo_app:"))
+        .map(|l| {
+            if l.starts_with("admin:") {
+                l.replace(" }", ", token_file: admin.token }")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(q.config(), config).expect("config");
+    let fresh = portcullis::local_idp::hash_password("a-new-password-1").expect("hash");
+    let users = std::fs::read_to_string(q.dir.path().join("users.yaml")).expect("users");
+    let users: String = users
+        .lines()
+        .map(|l| match l.split_once("password_hash: ") {
+            Some((indent, _)) => format!("{indent}password_hash: \"{fresh}\"\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(q.dir.path().join("users.yaml"), users).expect("users");
+    let stderr = check(&q.config());
+    let left: Vec<&str> = stderr.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(left.len(), 1, "only the rules' break-glass group: {stderr}");
+    assert!(left[0].contains("`group:break-glass`"), "{stderr}");
+}

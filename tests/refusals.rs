@@ -641,7 +641,7 @@ async fn links_the_code_page_and_the_sign_in_page_say_what_next() {
         "otherwise ask the person who invited you or the owner of Team Wiki (olga@tailwindtraders.com)",
         "Use another address",
         "Send a new code",
-        "You can ask for a new code after 30 seconds.",
+        "You can ask for a new code in <span class=\"countdown\"",
         "to continue to <strong>Team Wiki</strong>",
     ] {
         assert!(unknown.body.contains(w), "missing {w:?}: {}", unknown.body);
@@ -672,12 +672,25 @@ async fn links_the_code_page_and_the_sign_in_page_say_what_next() {
         ))
         .await;
     assert!(another.body.contains("Team Wiki"), "{}", another.body);
-    // The resend: the same form without a code asks for a new one.
+    // The resend: the same form without a code asks for a new one, but
+    // not before the page's countdown ends: said with the seconds left,
+    // and it costs nothing (no counter moves, no new code).
+    let counters = gw.store.rate_limit_counters().await.unwrap();
     let resent = b
         .submit(&unknown, "/.portcullis/sign-in/passcode", &[])
         .await;
-    assert_eq!(resent.status, 200, "{}", resent.body);
+    assert_eq!(resent.status, 429, "{}", resent.body);
     assert!(resent.body.contains("No code?"), "{}", resent.body);
+    assert!(
+        resent.body.contains("You can ask for a new one in ")
+            && resent
+                .body
+                .contains("This did not count towards the limit."),
+        "{}",
+        resent.body
+    );
+    assert_eq!(gw.store.rate_limit_counters().await.unwrap(), counters);
+    pages.push(("06b-passcode-resend-too-soon".into(), resent.body.clone()));
     pages.push(("06-passcode-no-code".into(), unknown.body.clone()));
 
     let refs: Vec<(&str, &str)> = pages

@@ -686,6 +686,74 @@ async fn guest_without_an_idp_signs_in_with_an_emailed_passcode() {
     assert!(!env.gw.log().contains(&code));
 }
 
+/// Issue 17: "Send a new code" waited 30 s only in CSS; a resend before
+/// `resend_after` is now refused by the server with the seconds left, and
+/// costs nothing: no mail, no new code, no count towards `per_address`
+/// (two codes allowed here, and three early resends do not use them up).
+#[tokio::test]
+async fn a_resend_before_the_countdown_ends_is_refused_and_costs_nothing() {
+    let env = start_mail(
+        None,
+        ", passcode: { per_address: 2, resend_after: 2s }",
+        Some(SmtpSink::start()),
+        "",
+    )
+    .await;
+    const FRANK: &str = "frank@contoso.example";
+    let frank = env.gw.add_user(FRANK, UserType::Guest).await;
+    let until = OffsetDateTime::now_utc() + time::Duration::days(7);
+    env.gw.assign(&frank, "wiki", Some(until)).await;
+    let mut b = env.browser();
+    let form = b.open(&env.url("wiki.test", "/")).await;
+    let page = b
+        .submit(&form, "/.portcullis/sign-in", &[("email", FRANK)])
+        .await;
+    assert_eq!(page.heading(), "Enter your code", "{}", page.body);
+    assert!(
+        page.body
+            .contains("You can ask for a new code in <span class=\"countdown\" style=\"--from:2;"),
+        "{}",
+        page.body
+    );
+    let first = wait_for_codes(&env, FRANK, 1).await[0].clone();
+    for _ in 0..3 {
+        let early = b.submit(&page, "/.portcullis/sign-in/passcode", &[]).await;
+        assert_eq!(early.status, 429, "{}", early.body);
+        assert!(
+            early.body.contains("You can ask for a new one in ")
+                && early.body.contains("This did not count towards the limit."),
+            "{}",
+            early.body
+        );
+        assert_eq!(early.heading(), "Enter your code");
+    }
+    tokio::time::sleep(MAIL_SETTLES).await;
+    assert_eq!(mailed_codes(&env, FRANK), std::slice::from_ref(&first));
+    // After the wait: a new code, within `per_address: 2`.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let resent = b.submit(&page, "/.portcullis/sign-in/passcode", &[]).await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let codes = wait_for_codes(&env, FRANK, 2).await;
+    let second = codes
+        .iter()
+        .find(|c| **c != first)
+        .expect("a new code")
+        .clone();
+    let signed_in = b
+        .submit(
+            &resent,
+            "/.portcullis/sign-in/passcode",
+            &[("code", &second)],
+        )
+        .await;
+    assert_eq!(
+        signed_in.heading(),
+        "Review permissions",
+        "{}",
+        signed_in.body
+    );
+}
+
 /// Opens `wiki.test` (which sends the browser to sign in) and asks for a
 /// code as `email`: the page, and how long the POST took.
 async fn ask_for_code(env: &Env, b: &mut Browser, email: &str) -> (Page, Duration) {

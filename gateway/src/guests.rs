@@ -537,6 +537,7 @@ mod tests {
                 idp: "contoso".into(),
                 created_at: t(0),
                 expires_at: t(1),
+                device: None,
             })
             .await
             .expect("session");

@@ -27,6 +27,7 @@ pub mod passkeys;
 pub mod pools;
 pub mod portal;
 pub mod proxy;
+pub mod recovery_requests;
 pub mod refusal;
 pub mod reload;
 pub mod replica_sync;

@@ -114,6 +114,21 @@ pub struct LoadContext<'a> {
 }
 
 impl LocalIdp {
+    /// The users whose password hash is one of `phcs` (compared as text:
+    /// a PHC string carries its own random salt, so an equal string is the
+    /// very hash published with that password). For `check`'s warning about
+    /// the quickstart's public demo passwords.
+    pub fn users_with_hash<'a>(
+        &'a self,
+        phcs: &'a [&str],
+    ) -> impl Iterator<Item = &'a LocalUser> + 'a {
+        self.users
+            .iter()
+            .zip(&self.hashes)
+            .filter(|(_, h)| phcs.contains(&h.as_str()))
+            .map(|(u, _)| u)
+    }
+
     /// Reads and checks the users file at `path` (already resolved against
     /// the config's folder), reporting every error with its position in that
     /// file. Runs while the config is checked (`check`, `serve`, reload).

@@ -27,14 +27,17 @@ use crate::store::{NewPasskey, PasskeyUse, Store, StoreError, User};
 use sha2::Digest as _;
 use time::OffsetDateTime;
 use webauthn_rs::prelude::{
-    Credential, CredentialID, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
-    WebauthnError,
+    AuthenticationResult, Credential, CredentialID, DiscoverableAuthentication, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    Url, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 
 /// Ticket kinds of the two ceremonies (the key is the session id).
 pub const REGISTRATION_TICKET: &str = "passkey_registration";
 pub const AUTHENTICATION_TICKET: &str = "passkey_authentication";
+/// Ticket kind of a passkey sign-in (the key is derived from the browser's
+/// flow cookie: there is no session yet).
+pub const SIGN_IN_TICKET: &str = "passkey_sign_in";
 
 /// How long a started ceremony may take (the browser's prompt included).
 pub const CEREMONY_TTL: time::Duration = time::Duration::minutes(5);
@@ -142,16 +145,20 @@ impl Passkeys {
             .map_err(|e| PasskeyError::Internal(e.to_string()))?;
         let state =
             serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        store
-            .put_ticket(
-                REGISTRATION_TICKET,
-                ceremony,
-                &state,
-                now + CEREMONY_TTL,
-                now,
-            )
-            .await?;
-        serde_json::to_value(options).map_err(|e| PasskeyError::Internal(e.to_string()))
+        keep(store, REGISTRATION_TICKET, ceremony, &state, now).await?;
+        let mut options =
+            serde_json::to_value(options).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        // Ask for a discoverable credential where the authenticator can
+        // keep one (webauthn-rs says "discouraged"), so the passkey can
+        // also be the whole sign-in (`start_sign_in`). Only a hint to the
+        // authenticator: nothing the server checks depends on it.
+        if let Some(sel) = options
+            .pointer_mut("/publicKey/authenticatorSelection")
+            .and_then(|v| v.as_object_mut())
+        {
+            sel.insert("residentKey".into(), "preferred".into());
+        }
+        Ok(options)
     }
 
     /// Finishes a registration with the browser's answer (JSON of the
@@ -216,15 +223,7 @@ impl Passkeys {
             .map_err(|e| PasskeyError::Internal(e.to_string()))?;
         let state =
             serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        store
-            .put_ticket(
-                AUTHENTICATION_TICKET,
-                ceremony,
-                &state,
-                now + CEREMONY_TTL,
-                now,
-            )
-            .await?;
+        keep(store, AUTHENTICATION_TICKET, ceremony, &state, now).await?;
         serde_json::to_value(options).map_err(|e| PasskeyError::Internal(e.to_string()))
     }
 
@@ -255,30 +254,125 @@ impl Passkeys {
         if stored.user_id != user_id {
             return Err(PasskeyError::NotYours);
         }
-        let mut passkey: Passkey = serde_json::from_str(&stored.credential)
-            .map_err(|e| PasskeyError::Internal(format!("stored passkey: {e}")))?;
-        passkey.update_credential(&result);
-        let credential =
-            serde_json::to_string(&passkey).map_err(|e| PasskeyError::Internal(e.to_string()))?;
-        let accepted = store
-            .record_passkey_use(
-                &PasskeyUse {
-                    credential_id: &stored.credential_id,
-                    user_id,
-                    sign_count: result.counter(),
-                    backup_eligible: result.backup_eligible(),
-                    backup_state: result.backup_state(),
-                    credential: &credential,
-                },
-                now,
-            )
-            .await?;
-        if accepted {
-            Ok(())
-        } else {
-            Err(PasskeyError::Replayed)
-        }
+        accept(store, &stored, &result, now).await
     }
+
+    /// Starts a passkey sign-in (no user known yet): the options for
+    /// `navigator.credentials.get` with no credentials listed, so the
+    /// authenticator offers its discoverable ones for this relying party.
+    /// The ceremony is kept under `ceremony` (derived from the browser's
+    /// flow cookie).
+    pub async fn start_sign_in(
+        &self,
+        store: &Store,
+        ceremony: &str,
+        now: OffsetDateTime,
+    ) -> Result<serde_json::Value, PasskeyError> {
+        let (options, state) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        let state =
+            serde_json::to_string(&state).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        keep(store, SIGN_IN_TICKET, ceremony, &state, now).await?;
+        let mut options =
+            serde_json::to_value(options).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+        // webauthn-rs asks for conditional mediation (autofill); ours is a
+        // button, which wants the browser's ordinary prompt.
+        if let Some(o) = options.as_object_mut() {
+            o.remove("mediation");
+        }
+        Ok(options)
+    }
+
+    /// Finishes a passkey sign-in: the id of the user whose passkey
+    /// answered. The credential id must be registered, the user handle the
+    /// authenticator returned must be that user's, and every WebAuthn
+    /// check and the counter's compare-and-set must pass.
+    pub async fn finish_sign_in(
+        &self,
+        store: &Store,
+        ceremony: &str,
+        answer: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, PasskeyError> {
+        // Taken first, whatever follows: one ceremony, one try.
+        let state: DiscoverableAuthentication = take(store, SIGN_IN_TICKET, ceremony, now).await?;
+        let answer: PublicKeyCredential =
+            serde_json::from_str(answer).map_err(|e| PasskeyError::Rejected(e.to_string()))?;
+        let (handle, credential_id) = self
+            .webauthn
+            .identify_discoverable_authentication(&answer)
+            .map_err(rejected)?;
+        let Some(stored) = store.get_passkey(credential_id).await? else {
+            return Err(PasskeyError::NotYours);
+        };
+        // The handle is the authenticator's word for whose key this is; it
+        // must agree with the row (a credential moved between accounts, or
+        // a forged answer naming another user's credential).
+        if user_handle(&stored.user_id) != handle {
+            return Err(PasskeyError::NotYours);
+        }
+        let passkey: Passkey = serde_json::from_str(&stored.credential)
+            .map_err(|e| PasskeyError::Internal(format!("stored passkey: {e}")))?;
+        let result = self
+            .webauthn
+            .finish_discoverable_authentication_v2(&answer, state, &passkey)
+            .map_err(rejected)?;
+        accept(store, &stored, &result, now).await?;
+        Ok(stored.user_id)
+    }
+}
+
+/// Records a checked assertion of the stored passkey `stored`: `Ok` only
+/// when the store's compare-and-set accepted the counter (and the
+/// backup-eligible flag is unchanged).
+async fn accept(
+    store: &Store,
+    stored: &crate::store::Passkey,
+    result: &AuthenticationResult,
+    now: OffsetDateTime,
+) -> Result<(), PasskeyError> {
+    let mut passkey: Passkey = serde_json::from_str(&stored.credential)
+        .map_err(|e| PasskeyError::Internal(format!("stored passkey: {e}")))?;
+    passkey.update_credential(result);
+    let credential =
+        serde_json::to_string(&passkey).map_err(|e| PasskeyError::Internal(e.to_string()))?;
+    let accepted = store
+        .record_passkey_use(
+            &PasskeyUse {
+                credential_id: &stored.credential_id,
+                user_id: &stored.user_id,
+                sign_count: result.counter(),
+                backup_eligible: result.backup_eligible(),
+                backup_state: result.backup_state(),
+                credential: &credential,
+            },
+            now,
+        )
+        .await?;
+    if accepted {
+        Ok(())
+    } else {
+        Err(PasskeyError::Replayed)
+    }
+}
+
+/// Keeps a new ceremony's state under `ceremony`, replacing one not
+/// finished (a prompt the person cancelled, a second click): a session has
+/// one ceremony of a kind at a time, and starting again must not fail.
+async fn keep(
+    store: &Store,
+    kind: &str,
+    ceremony: &str,
+    state: &str,
+    now: OffsetDateTime,
+) -> Result<(), PasskeyError> {
+    store.take_ticket(kind, ceremony, now).await?;
+    store
+        .put_ticket(kind, ceremony, state, now + CEREMONY_TTL, now)
+        .await?;
+    Ok(())
 }
 
 /// A ceremony's state, taken once.

@@ -19,11 +19,16 @@ pub mod paths {
     pub const SIGN_IN_PASSWORD: &str = "/.portcullis/sign-in/password";
     pub const SIGN_IN_CHOOSE: &str = "/.portcullis/sign-in/choose";
     pub const SIGN_IN_PASSCODE: &str = "/.portcullis/sign-in/passcode";
+    /// "Sign in with a passkey" (`sign_in.passkeys.sign_in`).
+    pub const SIGN_IN_PASSKEY: &str = "/.portcullis/sign-in/passkey";
     pub const CALLBACK: &str = "/.portcullis/callback";
     /// Where `type: oauth2` providers send the browser back.
     pub const OAUTH2_CALLBACK: &str = "/.portcullis/oauth2/callback";
     pub const CONSENT: &str = "/.portcullis/consent";
     pub const MFA: &str = "/.portcullis/mfa";
+    /// "I lost my authenticator" (issue 20): a guest asks; under it the
+    /// owners' `review` and the guest's `reenrol` link.
+    pub const MFA_LOST: &str = "/.portcullis/mfa/lost";
     /// The signed-in person's passkeys (auth host).
     pub const PASSKEYS: &str = "/.portcullis/security/passkeys";
     /// The passkey script of the portal's pages (auth host).

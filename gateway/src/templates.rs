@@ -54,6 +54,18 @@ pub const PAGES: &[(&str, &str)] = &[
         include_str!("portal/templates/passkeys.html"),
     ),
     (
+        "lost_ask.html",
+        include_str!("portal/templates/lost_ask.html"),
+    ),
+    (
+        "lost_review.html",
+        include_str!("portal/templates/lost_review.html"),
+    ),
+    (
+        "lost_reenrol.html",
+        include_str!("portal/templates/lost_reenrol.html"),
+    ),
+    (
         "recovery_codes.html",
         include_str!("portal/templates/recovery_codes.html"),
     ),
@@ -105,6 +117,22 @@ pub const PAGES: &[(&str, &str)] = &[
     (
         "idp_icon.html",
         include_str!("portal/templates/idp_icon.html"),
+    ),
+    (
+        "mfa_lost.html",
+        include_str!("portal/templates/mfa_lost.html"),
+    ),
+    (
+        "passkey_rename.html",
+        include_str!("portal/templates/passkey_rename.html"),
+    ),
+    (
+        "security_passkeys.html",
+        include_str!("portal/templates/security_passkeys.html"),
+    ),
+    (
+        "passkey_sign_in.html",
+        include_str!("portal/templates/passkey_sign_in.html"),
     ),
     (
         "panel_style.html",
@@ -162,7 +190,15 @@ pub const PAGES: &[(&str, &str)] = &[
 
 /// Pieces the pages include, not pages of their own (the tests render
 /// every other name of [`PAGES`] alone).
-pub const PARTIALS: &[&str] = &["idp_icon.html", "panel_style.html", "console/layout.html"];
+pub const PARTIALS: &[&str] = &[
+    "idp_icon.html",
+    "mfa_lost.html",
+    "passkey_rename.html",
+    "security_passkeys.html",
+    "passkey_sign_in.html",
+    "panel_style.html",
+    "console/layout.html",
+];
 
 /// The e-mails: `KIND.html` and `KIND.txt` on `layout.html`; in an
 /// overrides folder they live under `mail/`.
@@ -204,6 +240,22 @@ pub const MAILS: &[(&str, &str)] = &[
     (
         "signup_decision.txt",
         include_str!("mail/templates/signup_decision.txt"),
+    ),
+    (
+        "mfa_recovery_request.html",
+        include_str!("mail/templates/mfa_recovery_request.html"),
+    ),
+    (
+        "mfa_recovery_request.txt",
+        include_str!("mail/templates/mfa_recovery_request.txt"),
+    ),
+    (
+        "mfa_recovery_decision.html",
+        include_str!("mail/templates/mfa_recovery_decision.html"),
+    ),
+    (
+        "mfa_recovery_decision.txt",
+        include_str!("mail/templates/mfa_recovery_decision.txt"),
     ),
 ];
 

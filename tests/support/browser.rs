@@ -12,6 +12,8 @@ pub struct Browser {
     http: reqwest::Client,
     /// host → cookie name → value.
     pub cookies: HashMap<String, BTreeMap<String, String>>,
+    /// The `User-Agent` sent with every request (none by default).
+    pub user_agent: Option<String>,
     /// `Accept-Language` sent with every request, if any.
     pub accept_language: Option<String>,
 }
@@ -97,6 +99,7 @@ impl Browser {
         Browser {
             http: b.build().expect("HTTP client"),
             cookies: HashMap::new(),
+            user_agent: None,
             accept_language: None,
         }
     }
@@ -120,6 +123,9 @@ impl Browser {
             .header("sec-fetch-mode", "navigate");
         if let Some(c) = self.cookie_header(url) {
             req = req.header("cookie", c);
+        }
+        if let Some(ua) = &self.user_agent {
+            req = req.header("user-agent", ua);
         }
         if let Some(l) = &self.accept_language {
             req = req.header("accept-language", l);

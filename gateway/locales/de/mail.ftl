@@ -45,3 +45,20 @@ mail-signup-approved-open = { $app } öffnen
 mail-signup-approved-text = Ihre Anfrage auf Zugriff auf { $app } bei { $org } wurde genehmigt. Öffnen Sie die App hier:
 mail-signup-declined = Ihre Anfrage auf Zugriff auf { $app } bei { $org } wurde abgelehnt.
 mail-signup-declined-panel = Ihre anderen Apps finden Sie auf Ihrer App-Seite:
+
+# A lost authenticator (issue 20)
+mail-mfa-recovery-request-subject = { $guest } hat den Authenticator für die Anmeldung verloren und möchte einen neuen einrichten
+mail-mfa-recovery-request-title = { $guest } möchte einen neuen Authenticator einrichten
+mail-mfa-recovery-request-text = { $guest }, Gast von { $apps } bei { $org }, hat den Authenticator für die zweistufige Bestätigung verloren und möchte einen neuen einrichten.
+mail-mfa-recovery-request-check = Genehmigen Sie nur, wenn Sie wissen, dass die Anfrage echt ist: Fragen Sie im Zweifel über einen Weg nach, dem Sie bereits vertrauen (eine Telefonnummer, die Sie haben, eine Kollegin oder einen Kollegen). Eine Genehmigung schickt einen Link, der 30 Minuten lang einmal funktioniert, und nur in dem Browser, in dem angefragt wurde.
+mail-mfa-recovery-approved-subject = Richten Sie einen neuen Authenticator für { $org } ein
+mail-mfa-recovery-declined-subject = Ihre Anfrage, einen neuen Authenticator für { $org } einzurichten, wurde abgelehnt
+mail-mfa-recovery-approved = Ihre Anfrage, einen neuen Authenticator für { $org } einzurichten, wurde genehmigt.
+mail-mfa-recovery-approved-open = { $minutes ->
+    [one] Öffnen Sie diesen Link innerhalb von { $minutes } Minute in dem Browser, in dem Sie angefragt haben. Er funktioniert einmal.
+   *[other] Öffnen Sie diesen Link innerhalb von { $minutes } Minuten in dem Browser, in dem Sie angefragt haben. Er funktioniert einmal.
+}
+mail-mfa-recovery-approved-button = Neuen Authenticator einrichten
+mail-mfa-recovery-not-you = Wenn Sie das nicht angefragt haben, öffnen Sie den Link nicht und informieren Sie Ihre Ansprechperson bei { $org }.
+mail-mfa-recovery-declined = Ihre Anfrage, einen neuen Authenticator für { $org } einzurichten, wurde abgelehnt. Fragen Sie Ihre Ansprechperson dort, wie es weitergeht.
+mail-mfa-recovery-your-apps = Ihre Apps:

@@ -11,7 +11,10 @@ msg-passkey-refused = Dieser Passkey wurde nicht akzeptiert. Versuchen Sie es er
 msg-stronger-add-passkey = Diese App verlangt eine stärkere Art der Bestätigung als einen Code aus einer Authenticator-App: einen Passkey (einen Sicherheitsschlüssel oder Fingerabdruck, Gesicht oder PIN Ihres Geräts) oder die Anmeldung mit einem Organisationskonto, das einen verwendet. Fügen Sie einen Passkey hinzu und öffnen Sie die App dann erneut.
 msg-stronger-needed = Diese App verlangt eine phishing-resistente Bestätigung: einen Passkey (einen Sicherheitsschlüssel oder Fingerabdruck, Gesicht oder PIN Ihres Geräts) oder die Anmeldung mit einem Organisationskonto, das einen verwendet. Ein Code aus einer Authenticator-App reicht für diese App nicht.
 msg-too-many-title = Zu viele Versuche
-msg-mfa-locked = Die Bestätigung in zwei Schritten ist nach zu vielen falschen Codes eine Weile gesperrt. Versuchen Sie es später erneut.
+msg-mfa-locked = { $minutes ->
+    [one] Die Bestätigung in zwei Schritten ist nach zu vielen falschen Codes gesperrt. Versuchen Sie es in 1 Minute erneut (nach { $time } Uhr UTC) oder verwenden Sie dann einen Wiederherstellungscode.
+   *[other] Die Bestätigung in zwei Schritten ist nach zu vielen falschen Codes gesperrt. Versuchen Sie es in { $minutes } Minuten erneut (nach { $time } Uhr UTC) oder verwenden Sie dann einen Wiederherstellungscode.
+}
 msg-not-signed-in-title = Sie sind nicht angemeldet
 msg-consent-declined = Ohne Ihre Zustimmung können Sie die für Sie freigegebenen Apps nicht nutzen.
 msg-page-expired-title = Diese Seite ist abgelaufen
@@ -119,3 +122,53 @@ request-status-approved = genehmigt
 request-status-denied = abgelehnt
 msg-sign-in-refused-title = Anmeldung abgelehnt
 msg-sign-in-refused = Ihr Anmeldedienst darf diese E-Mail-Adresse hier nicht anmelden.
+msg-passcode-resend-wait-now = Der gerade angeforderte Code ist vielleicht noch unterwegs. Einen neuen können Sie in { $resend_in ->
+    [one] 1 Sekunde
+   *[other] { $resend_in } Sekunden
+} anfordern. Das wurde nicht auf das Limit angerechnet.
+msg-passcode-resend-wait = Der vor { $waited } Sekunden angeforderte Code ist vielleicht noch unterwegs. Einen neuen können Sie in { $resend_in ->
+    [one] 1 Sekunde
+   *[other] { $resend_in } Sekunden
+} anfordern. Das wurde nicht auf das Limit angerechnet.
+msg-session-signed-out = Diese Sitzung ist abgemeldet.
+msg-session-already-ended = Diese Sitzung war bereits beendet.
+msg-authenticator-kept = Ihr bisheriger Authenticator bleibt; der neue Schlüssel wurde verworfen.
+msg-replacement-code-wrong = Dieser Code stimmt nicht. Warten Sie, bis die App für den neuen Eintrag den nächsten Code anzeigt, und geben Sie diesen ein.
+msg-replacement-expired = Der neue Schlüssel hat zu lange gewartet und wurde verworfen; Ihr bisheriger Authenticator funktioniert weiter. Beginnen Sie unten neu.
+
+
+# A lost authenticator (gateway/src/portal/recovery.rs, issue 20)
+msg-lost-member-title = Fragen Sie Ihre Organisation
+msg-lost-member = Sie melden sich mit dem Konto Ihrer eigenen Organisation an, daher gilt deren Verfahren: Bitten Sie Ihren IT-Helpdesk, Ihren Authenticator zurückzusetzen.
+msg-lost-verified-title = Sie sind bereits bestätigt
+msg-lost-verified = Sie haben in dieser Sitzung bereits bestätigt, dass Sie es sind: Ersetzen Sie Ihren Authenticator oder fügen Sie einen Passkey auf Ihrer Seite mit den Sicherheitsinformationen hinzu.
+msg-lost-too-often = Sie haben zu oft angefragt. Warten Sie einen Tag, oder wenden Sie sich direkt an Ihre Ansprechperson.
+msg-lost-no-approver-title = Niemand hier kann dies genehmigen
+msg-lost-no-approver = Keine Ihrer Apps hat Verantwortliche, die Ihnen erlauben könnten, einen neuen Authenticator einzurichten. Fragen Sie die Person, die Sie eingeladen hat.
+msg-lost-not-found = Diese Anfrage gibt es nicht. Prüfen Sie, ob Sie den vollständigen Link aus der E-Mail geöffnet haben.
+msg-lost-choose = Wählen Sie Genehmigen oder Ablehnen.
+msg-lost-approved-title = Anfrage genehmigt
+msg-lost-approved = Der Gast hat einen Link erhalten, um einen neuen Authenticator einzurichten. Er funktioniert einmal, 30 Minuten lang, in dem Browser, in dem angefragt wurde.
+msg-lost-denied-title = Anfrage abgelehnt
+msg-lost-denied = Der Gast wurde per E-Mail benachrichtigt.
+msg-lost-decided-title = Bereits entschieden
+msg-lost-decided = Über diese Anfrage wurde bereits entschieden, oder sie ist abgelaufen. Der Gast kann erneut anfragen.
+msg-lost-not-approver-title = Nicht Ihre Entscheidung
+msg-lost-not-approver = Nur die Verantwortlichen der Apps dieses Gastes (oder wer ihn eingeladen hat) können diese Anfrage genehmigen.
+msg-lost-link-used-title = Dieser Link wurde bereits verwendet
+msg-lost-link-used = Jeder Link funktioniert einmal. Wenn Sie nicht fertig geworden sind, fragen Sie auf der Seite für die Bestätigung erneut an.
+msg-lost-link-expired-title = Dieser Link ist abgelaufen
+msg-lost-link-expired = Der Link funktionierte 30 Minuten lang nach der Genehmigung. Fragen Sie auf der Seite für die Bestätigung erneut an.
+msg-lost-other-browser-title = Öffnen Sie den Link in dem Browser, in dem Sie angefragt haben
+msg-lost-other-browser = Zu Ihrer Sicherheit funktioniert der Link nur in dem Browser, in dem Sie ihn angefragt haben. Öffnen Sie ihn dort, oder fragen Sie in diesem Browser erneut an.
+msg-lost-other-user-title = Dieser Link ist für jemand anderen
+msg-lost-other-user = Sie sind mit einem anderen Konto angemeldet als dem, das angefragt hat. Melden Sie sich ab und dann mit diesem Konto an.
+msg-lost-link-unknown-title = Link nicht gefunden
+msg-lost-link-unknown = Dieser Link funktioniert nicht. Prüfen Sie, ob Sie den vollständigen Link aus der E-Mail geöffnet haben.
+
+# Passkeys (gateway/src/portal/passkeys_page.rs, signin/passkey.rs)
+msg-passkey-renamed = Passkey umbenannt.
+msg-passkey-org-title = Melden Sie sich mit dem Konto Ihrer Organisation an
+msg-passkey-org = Ihr Konto meldet sich über den Anmeldedienst Ihrer eigenen Organisation an. Geben Sie Ihre E-Mail-Adresse ein, um fortzufahren.
+msg-passkey-sign-in-refused = Dieser Passkey wurde nicht akzeptiert. Versuchen Sie es erneut, oder geben Sie Ihre E-Mail-Adresse ein.
+msg-method-passkey = einem Passkey

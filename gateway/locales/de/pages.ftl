@@ -38,7 +38,7 @@ passcode-only-invited-app = Nur eingeladene Adressen erhalten einen Code. Wenn S
 passcode-only-invited-owners = Nur eingeladene Adressen erhalten einen Code. Wenn Sie mit einer anderen Adresse eingeladen wurden, verwenden Sie diese; fragen Sie sonst die Person, die Sie eingeladen hat, oder die Verantwortlichen von { $app } ({ $owners }).
 passcode-other-address = Andere Adresse verwenden
 passcode-resend = Neuen Code senden
-passcode-resend-wait = Einen neuen Code können Sie nach 30 Sekunden anfordern.
+passcode-resend-wait = Einen neuen Code können Sie in { $seconds } Sekunden anfordern.
 
 consent-title = Berechtigungen prüfen
 consent-receives = { $org } erhält aus Ihrer Anmeldung:
@@ -69,7 +69,7 @@ invitation-other-person-next = Wechseln Sie das Konto: Melden Sie sich ab, öffn
 invitation-sign-in-to-apps = Bei Ihren Apps anmelden
 
 mfa-enroll-title = Bestätigung in zwei Schritten einrichten
-mfa-enroll-replacing = Ihr neuer Authenticator: Der alte funktioniert nicht mehr, sobald dieser bestätigt ist.
+mfa-enroll-replacing = Ihr neuer Authenticator: Der bisherige funktioniert weiter, bis Sie unten einen Code aus diesem eingeben.
 mfa-enroll-asked = { $org } verlangt für diese App einen zweiten Schritt.
 mfa-enroll-scan = Scannen Sie diesen Code mit einer Authenticator-App (zum Beispiel Microsoft Authenticator oder Google Authenticator).
 mfa-enroll-qr-alt = QR-Code für Ihre Authenticator-App
@@ -121,7 +121,7 @@ security-locked = Nach zu vielen falschen Codes gesperrt bis { $until }.
 security-new-phone = Neues Smartphone? Geben Sie einen Code aus Ihrer bisherigen Authenticator-App ein und scannen Sie dann den neuen Schlüssel.
 security-current-code = Aktueller Code
 security-replace = Authenticator ersetzen
-security-lost-phone = Smartphone verloren? Melden Sie sich mit einem Wiederherstellungscode an, oder bitten Sie die Person, die Sie eingeladen hat, ihn zurückzusetzen.
+security-lost-phone = Smartphone verloren? Melden Sie sich mit einem Wiederherstellungscode an, oder wählen Sie bei der Bestätigung „Ich habe meinen Authenticator verloren“: Die Verantwortlichen Ihrer Apps können Ihnen erlauben, einen neuen einzurichten. Auch die Person, die Sie eingeladen hat, kann ihn zurücksetzen.
 security-state-pending = Nicht abgeschlossen
 security-finish = Einrichtung des Authenticators abschließen
 security-state-off = Nicht eingerichtet
@@ -219,3 +219,68 @@ sign-up-review-deny = Ablehnen
 sign-up-review-decided = Diese Anfrage wurde { $status }.
 sign-up-review-decided-by = Diese Anfrage wurde von { $who } { $status }.
 passkeys-not-used = Der Passkey wurde nicht verwendet. Versuchen Sie es erneut oder wählen Sie einen anderen Weg.
+
+# Issue 17: security info, ways out, owners
+security-new-phone-keeps = Der bisherige funktioniert weiter, bis der neue bestätigt ist.
+security-replacing = Sie haben begonnen, ihn zu ersetzen: Ihr bisheriger Authenticator funktioniert weiter. Geben Sie einen Code daraus ein, um den neuen Schlüssel noch einmal zu sehen.
+security-session-alone = Angemeldet mit { $how } am { $started }; endet { $ends }
+security-you-are-here = Sie sind hier
+security-sign-out-session = Abmelden
+security-sign-out-which = { $device }, angemeldet am { $started }
+security-the-session = die Sitzung
+device-browser-on = { $browser } unter { $platform }
+device-platform = ein { $platform }-Gerät
+mfa-enroll-own = Ihre Authenticator-App für die Bestätigung in zwei Schritten.
+mfa-enroll-keep-current = Bisherigen Authenticator behalten
+mfa-enroll-not-now-security = Nicht jetzt: zurück zu den Sicherheitsinformationen
+mfa-enroll-not-now-sign-out = Nicht jetzt: abmelden
+mfa-verify-lost-phone = Smartphone verloren? Geben Sie oben einen Ihrer Wiederherstellungscodes ein.
+mfa-verify-sign-out = Nicht Sie? Abmelden
+signin-not-you-other-address = Nicht Sie? Andere Adresse verwenden
+passkeys-back-to-security = Zurück zu den Sicherheitsinformationen
+manage-passkeys = { $count ->
+    [one] 1 Passkey
+   *[other] { $count } Passkeys
+}
+manage-managed-by = Verwaltet von { $owners }.
+manage-managers-and = {" "}und{" "}
+manage-managers-group = der Gruppe { $group } ({ $members })
+manage-managers-group-idp = der Gruppe { $group } (ihre Mitglieder laut ihrer Anmeldung)
+manage-managers-group-empty = der Gruppe { $group } (noch ohne Mitglieder)
+
+# mfa_lost.html, lost_ask.html, lost_review.html, lost_reenrol.html:
+# a lost authenticator (issue 20)
+mfa-lost-link = Ich habe meinen Authenticator verloren
+mfa-lost-member = Authenticator verloren? Es gilt das Verfahren Ihrer eigenen Organisation: Bitten Sie Ihren IT-Helpdesk, ihn zurückzusetzen.
+lost-ask-title = Authenticator verloren?
+lost-ask-sent = Wir haben die Verantwortlichen Ihrer Apps um Genehmigung gebeten. Sobald eine oder einer von ihnen zustimmt, erhalten Sie eine E-Mail mit einem Link.
+lost-ask-sent-again = Ihre Anfrage liegt noch bei den Verantwortlichen Ihrer Apps. Sobald eine oder einer von ihnen zustimmt, erhalten Sie eine E-Mail mit einem Link.
+lost-ask-in-this-browser = in diesem Browser
+lost-ask-open-link = Öffnen Sie diesen Link { $here }, innerhalb von 30 Minuten nach der Genehmigung. Mit ihm können Sie einmal einen neuen Authenticator oder Passkey einrichten; der verlorene funktioniert dann nicht mehr.
+lost-ask-intro = Wenn Sie die Authenticator-App oder den Passkey, mit dem Sie sich bestätigen, nicht mehr haben, können die Verantwortlichen Ihrer Apps Ihnen erlauben, einen neuen einzurichten. Wir senden ihnen Ihre Anfrage per E-Mail.
+lost-ask-intro-app = Wenn Sie die Authenticator-App oder den Passkey, mit dem Sie sich bestätigen, nicht mehr haben, können die Verantwortlichen von { $app } Ihnen erlauben, einen neuen einzurichten. Wir senden ihnen Ihre Anfrage per E-Mail.
+lost-ask-how = Sobald eine oder einer von ihnen zustimmt, erhalten Sie eine E-Mail mit einem Link, der einmal funktioniert, 30 Minuten lang und nur in diesem Browser.
+lost-ask-button = Einrichtung eines neuen Authenticators anfragen
+lost-review-title = Anfrage für einen neuen Authenticator
+lost-review-asks = { $guest } hat den Authenticator verloren und möchte einen neuen einrichten (angefragt am { $asked }).
+lost-review-asks-app = { $guest } hat den Authenticator verloren und möchte einen neuen einrichten, auf dem Weg zu { $app } (angefragt am { $asked }).
+lost-review-note = Genehmigen Sie nur, wenn Sie wissen, dass die Anfrage echt ist: Fragen Sie im Zweifel über einen Weg nach, dem Sie bereits vertrauen. Eine Genehmigung schickt per E-Mail einen Link, der einmal funktioniert, 30 Minuten lang, in dem Browser, in dem angefragt wurde; der verlorene Authenticator und die Passkeys funktionieren nicht mehr, sobald der Link verwendet wird.
+lost-review-closed = Diese Anfrage ist nicht mehr offen.
+lost-reenrol-title = Neuen Authenticator einrichten
+lost-reenrol-done = Ihr verlorener Authenticator und Ihre Passkeys funktionieren nicht mehr. Richten Sie einen neuen Weg ein, zu bestätigen, dass Sie es sind:
+lost-reenrol-app = Authenticator-App einrichten
+lost-reenrol-intro = Angemeldet als { $email }. Wenn Sie fortfahren, werden Ihr verlorener Authenticator und Ihre Passkeys entfernt, damit Sie neue einrichten können. Dieser Link funktioniert einmal.
+
+# passkey_rename.html, security_passkeys.html, passkey_sign_in.html (issue 20)
+passkeys-rename-title = Passkey umbenennen
+passkeys-rename-passkey = Passkey
+passkeys-rename-new-name = Neuer Name
+passkeys-rename-button = Umbenennen
+passkeys-count = { $count ->
+    [0] Sie haben noch keine Passkeys.
+    [one] Sie haben 1 Passkey.
+   *[other] Sie haben { $count } Passkeys.
+}
+passkeys-about = Ein Passkey meldet Sie mit Fingerabdruck, Gesicht oder PIN Ihres Geräts oder mit einem Sicherheitsschlüssel an.
+passkeys-too-many = Zu viele Passkey-Versuche. Warten Sie einige Minuten und versuchen Sie es dann erneut.
+passkey-sign-in-button = Mit einem Passkey anmelden

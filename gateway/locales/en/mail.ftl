@@ -45,3 +45,20 @@ mail-signup-approved-open = Open { $app }
 mail-signup-approved-text = Your request for access to { $app } at { $org } was approved. Open it here:
 mail-signup-declined = Your request for access to { $app } at { $org } was declined.
 mail-signup-declined-panel = Your other apps are on your access panel:
+
+# A lost authenticator (issue 20)
+mail-mfa-recovery-request-subject = { $guest } lost their sign-in authenticator and asks to set up a new one
+mail-mfa-recovery-request-title = { $guest } asks to set up a new authenticator
+mail-mfa-recovery-request-text = { $guest }, a guest of { $apps } at { $org }, lost the authenticator they use for two-step verification and asks to set up a new one.
+mail-mfa-recovery-request-check = Approve only if you know this request is genuine: if you are not sure, ask them through a channel you already trust (a phone number you have, a colleague). Approving sends them a link that works for 30 minutes, once, and only in the browser they asked from.
+mail-mfa-recovery-approved-subject = Set up a new authenticator for { $org }
+mail-mfa-recovery-declined-subject = Your request to set up a new authenticator for { $org } was declined
+mail-mfa-recovery-approved = Your request to set up a new authenticator for { $org } was approved.
+mail-mfa-recovery-approved-open = { $minutes ->
+    [one] Open this link in the same browser you asked from, within { $minutes } minute. It works once.
+   *[other] Open this link in the same browser you asked from, within { $minutes } minutes. It works once.
+}
+mail-mfa-recovery-approved-button = Set up a new authenticator
+mail-mfa-recovery-not-you = If you did not ask for this, do not open the link, and tell your contact at { $org }.
+mail-mfa-recovery-declined = Your request to set up a new authenticator for { $org } was declined. Ask your contact there what to do next.
+mail-mfa-recovery-your-apps = Your apps:

@@ -11,7 +11,10 @@ msg-passkey-refused = That passkey was not accepted. Try again.
 msg-stronger-add-passkey = This app asks for a stronger kind of two-step verification than a code from an authenticator app: a passkey (a security key, or your device's fingerprint, face or PIN), or signing in with an organisation account that uses one. Add a passkey, then open the app again.
 msg-stronger-needed = This app asks for phishing-resistant two-step verification: a passkey (a security key, or your device's fingerprint, face or PIN), or signing in with an organisation account that uses one. A code from an authenticator app will not do for this app.
 msg-too-many-title = Too many attempts
-msg-mfa-locked = Two-step verification is locked for a while after too many wrong codes. Try again later.
+msg-mfa-locked = { $minutes ->
+    [one] Two-step verification is locked after too many wrong codes. Try again in 1 minute (after { $time } UTC), or use a recovery code then.
+   *[other] Two-step verification is locked after too many wrong codes. Try again in { $minutes } minutes (after { $time } UTC), or use a recovery code then.
+}
 msg-not-signed-in-title = You are not signed in
 msg-consent-declined = Without your consent you cannot use the apps shared with you.
 msg-page-expired-title = This page has expired
@@ -119,3 +122,53 @@ request-status-approved = approved
 request-status-denied = denied
 msg-sign-in-refused-title = Sign-in refused
 msg-sign-in-refused = Your sign-in service may not sign in this e-mail address here.
+msg-passcode-resend-wait-now = The code asked for just now may still be on its way. You can ask for a new one in { $resend_in ->
+    [one] 1 second
+   *[other] { $resend_in } seconds
+}. This did not count towards the limit.
+msg-passcode-resend-wait = The code asked for { $waited } seconds ago may still be on its way. You can ask for a new one in { $resend_in ->
+    [one] 1 second
+   *[other] { $resend_in } seconds
+}. This did not count towards the limit.
+msg-session-signed-out = That session is signed out.
+msg-session-already-ended = That session had already ended.
+msg-authenticator-kept = Your current authenticator stays; the new key was discarded.
+msg-replacement-code-wrong = That code is not right. Wait for the app to show the next code for the new entry and type that one.
+msg-replacement-expired = The new key waited too long and was discarded; your current authenticator still works. Start again below.
+
+
+# A lost authenticator (gateway/src/portal/recovery.rs, issue 20)
+msg-lost-member-title = Ask your organisation
+msg-lost-member = You sign in with your organisation's own account, so its own process applies: ask your IT help desk to reset your authenticator.
+msg-lost-verified-title = You are verified already
+msg-lost-verified = You passed two-step verification in this session: replace your authenticator or add a passkey on your security info page.
+msg-lost-too-often = You asked too often. Wait a day, or ask your contact directly.
+msg-lost-no-approver-title = Nobody here can approve this
+msg-lost-no-approver = None of your apps has an owner who could let you set up a new authenticator. Ask the person who invited you.
+msg-lost-not-found = There is no such request. Check that you opened the whole link from the e-mail.
+msg-lost-choose = Choose approve or deny.
+msg-lost-approved-title = Request approved
+msg-lost-approved = The guest was sent a link to set up a new authenticator. It works once, for 30 minutes, in the browser they asked from.
+msg-lost-denied-title = Request denied
+msg-lost-denied = The guest was told by e-mail.
+msg-lost-decided-title = Already decided
+msg-lost-decided = This request was already decided, or it lapsed. The guest can ask again.
+msg-lost-not-approver-title = Not yours to approve
+msg-lost-not-approver = Only the owners of this guest's apps (or whoever invited them) can approve this request.
+msg-lost-link-used-title = This link was used already
+msg-lost-link-used = Each link works once. If you could not finish, ask again from the two-step verification page.
+msg-lost-link-expired-title = This link has expired
+msg-lost-link-expired = The link worked for 30 minutes after the approval. Ask again from the two-step verification page.
+msg-lost-other-browser-title = Open the link in the browser you asked from
+msg-lost-other-browser = For your safety the link works only in the browser where you asked for it. Open it there, or ask again from this browser.
+msg-lost-other-user-title = This link is for someone else
+msg-lost-other-user = You are signed in with another account than the one that asked. Sign out, then sign in with that account.
+msg-lost-link-unknown-title = Link not found
+msg-lost-link-unknown = This link does not work. Check that you opened the whole link from the e-mail.
+
+# Passkeys (gateway/src/portal/passkeys_page.rs, signin/passkey.rs)
+msg-passkey-renamed = Passkey renamed.
+msg-passkey-org-title = Sign in with your organisation's account
+msg-passkey-org = Your account signs in with your organisation's own sign-in service. Enter your e-mail address to continue.
+msg-passkey-sign-in-refused = That passkey was not accepted. Try again, or enter your e-mail address.
+msg-method-passkey = a passkey

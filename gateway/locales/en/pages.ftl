@@ -44,7 +44,7 @@ passcode-only-invited-app = Only invited addresses get a code. If you were invit
 passcode-only-invited-owners = Only invited addresses get a code. If you were invited with another address, use that one; otherwise ask the person who invited you or the owner of { $app } ({ $owners }).
 passcode-other-address = Use another address
 passcode-resend = Send a new code
-passcode-resend-wait = You can ask for a new code after 30 seconds.
+passcode-resend-wait = You can ask for a new code in { $seconds } seconds.
 
 # consent.html
 consent-title = Review permissions
@@ -78,7 +78,7 @@ invitation-sign-in-to-apps = Sign in to your apps
 
 # mfa_enroll.html
 mfa-enroll-title = Set up two-step verification
-mfa-enroll-replacing = Your new authenticator: the old one stops working once this one is confirmed.
+mfa-enroll-replacing = Your new authenticator: your current one keeps working until you type a code from this one below.
 mfa-enroll-asked = { $org } asks for a second step for this app.
 mfa-enroll-scan = Scan this code with an authenticator app (for example Microsoft Authenticator or Google Authenticator).
 mfa-enroll-qr-alt = QR code for your authenticator app
@@ -135,7 +135,7 @@ security-locked = Locked after too many wrong codes until { $until }.
 security-new-phone = New phone? Type a code from your current authenticator app, then scan the new key.
 security-current-code = Current code
 security-replace = Replace authenticator
-security-lost-phone = Lost the phone? Sign in with a recovery code, or ask the person who invited you to reset it.
+security-lost-phone = Lost the phone? Sign in with a recovery code, or choose “I lost my authenticator” when you are asked to verify: the owners of your apps can let you set up a new one. The person who invited you can also reset it.
 security-state-pending = Not finished
 security-finish = Finish setting up your authenticator
 security-state-off = Not set up
@@ -236,3 +236,68 @@ sign-up-review-deny = Deny
 sign-up-review-decided = This request was { $status }.
 sign-up-review-decided-by = This request was { $status } by { $who }.
 passkeys-not-used = The passkey was not used. Try again, or use another way.
+
+# Issue 17: security info, ways out, owners
+security-new-phone-keeps = The current one keeps working until the new one is confirmed.
+security-replacing = You started replacing it: your current authenticator still works. Type a code from it to see the new key again.
+security-session-alone = Signed in with { $how } on { $started }; ends { $ends }
+security-you-are-here = You are here
+security-sign-out-session = Sign out
+security-sign-out-which = { $device } signed in on { $started }
+security-the-session = the session
+device-browser-on = { $browser } on { $platform }
+device-platform = a { $platform } device
+mfa-enroll-own = Your authenticator app for two-step verification.
+mfa-enroll-keep-current = Keep my current authenticator
+mfa-enroll-not-now-security = Not now: back to security info
+mfa-enroll-not-now-sign-out = Not now: sign out
+mfa-verify-lost-phone = Lost your phone? Type one of your recovery codes above.
+mfa-verify-sign-out = Not you? Sign out
+signin-not-you-other-address = Not you? Use another address
+passkeys-back-to-security = Back to security info
+manage-passkeys = { $count ->
+    [one] 1 passkey
+   *[other] { $count } passkeys
+}
+manage-managed-by = Managed by { $owners }.
+manage-managers-and = {" "}and{" "}
+manage-managers-group = the group { $group } ({ $members })
+manage-managers-group-idp = the group { $group } (its members as their sign-in says)
+manage-managers-group-empty = the group { $group } (no members yet)
+
+# mfa_lost.html, lost_ask.html, lost_review.html, lost_reenrol.html:
+# a lost authenticator (issue 20)
+mfa-lost-link = I lost my authenticator
+mfa-lost-member = Lost your authenticator? Your organisation's own process applies: ask your IT help desk to reset it.
+lost-ask-title = Lost your authenticator?
+lost-ask-sent = We asked the owners of your apps to approve. When one of them does, you get an e-mail with a link.
+lost-ask-sent-again = Your request is still with the owners of your apps. When one of them approves, you get an e-mail with a link.
+lost-ask-in-this-browser = in this browser
+lost-ask-open-link = Open that link { $here }, within 30 minutes of the approval. It lets you set up a new authenticator or passkey once; your lost one stops working.
+lost-ask-intro = If you no longer have the authenticator app or passkey you verify with, the owners of your apps can let you set up a new one. We send them your request by e-mail.
+lost-ask-intro-app = If you no longer have the authenticator app or passkey you verify with, the owners of { $app } can let you set up a new one. We send them your request by e-mail.
+lost-ask-how = When one of them approves, you get an e-mail with a link that works once, for 30 minutes, and only in this browser.
+lost-ask-button = Ask to set up a new authenticator
+lost-review-title = New authenticator request
+lost-review-asks = { $guest } lost their authenticator and asks to set up a new one (asked on { $asked }).
+lost-review-asks-app = { $guest } lost their authenticator and asks to set up a new one, on the way to { $app } (asked on { $asked }).
+lost-review-note = Approve only if you know the request is genuine: if you are not sure, ask them through a channel you already trust. Approving e-mails them a link that works once, for 30 minutes, in the browser they asked from; their lost authenticator and passkeys stop working when they use it.
+lost-review-closed = This request is no longer open.
+lost-reenrol-title = Set up a new authenticator
+lost-reenrol-done = Your lost authenticator and passkeys no longer work. Set up a new way to verify it's you:
+lost-reenrol-app = Set up an authenticator app
+lost-reenrol-intro = Signed in as { $email }. Continuing removes your lost authenticator and passkeys, so that you can set up new ones. This link works once.
+
+# passkey_rename.html, security_passkeys.html, passkey_sign_in.html (issue 20)
+passkeys-rename-title = Rename a passkey
+passkeys-rename-passkey = Passkey
+passkeys-rename-new-name = New name
+passkeys-rename-button = Rename
+passkeys-count = { $count ->
+    [0] You have no passkeys yet.
+    [one] You have 1 passkey.
+   *[other] You have { $count } passkeys.
+}
+passkeys-about = A passkey signs you in with your device's fingerprint, face or PIN, or a security key.
+passkeys-too-many = Too many passkey attempts. Wait a few minutes, then try again.
+passkey-sign-in-button = Sign in with a passkey

@@ -162,6 +162,23 @@ pub(super) struct SignInFile {
     /// counters it may keep.
     #[serde(default)]
     pub(super) rate_limits: Option<RateLimitsFile>,
+    /// Passkeys (WebAuthn) beyond the second factor.
+    #[serde(default)]
+    pub(super) passkeys: Option<PasskeysFile>,
+}
+
+/// `sign_in.passkeys`: what a passkey may do besides the MFA step, where
+/// every registered passkey already counts as phishing-resistant MFA.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PasskeysFile {
+    /// A guest who signs in without an IdP (the e-mailed one-time code)
+    /// may sign in with a registered passkey alone instead: a "Sign in
+    /// with a passkey" button on the sign-in and passcode pages, using
+    /// discoverable credentials. Such a session has phishing-resistant MFA.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub(super) sign_in: Option<S<bool>>,
 }
 
 /// `sign_in.rate_limits`: what a "client" is to the per-client limits of the
@@ -227,6 +244,11 @@ pub(super) struct PasscodeFile {
     #[serde(default)]
     #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(PasscodeSettings::default().window)))]
     pub(super) window: Option<S<String>>,
+    /// How long "send a new code" waits after a code was asked for, at
+    /// most `5m`; the page counts it down and the server holds to it.
+    #[serde(default)]
+    #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(PasscodeSettings::default().resend_after)))]
+    pub(super) resend_after: Option<S<String>>,
 }
 
 /// The built-in demo app.

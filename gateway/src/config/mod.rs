@@ -39,7 +39,7 @@ pub use runtime::{
     Admin, App, AppIcon, Approval, Attribute, Config, Console, DEFAULT_JWT_ALGORITHMS, DecisionLog,
     Fallback, GeoIp, Guests, HealthCheck, Https, IconFile, Idp, IdpKind, JwksSource,
     LifecycleAction, Lint, Listen, OnUnauthenticated, Organisation, Owner, PasscodeSettings,
-    RateLimits, SignIn, SignUp, Store, Support, Terms, Upstream, UpstreamTls,
+    RateLimits, SignIn, SignUp, Store, Support, Terms, Upstream, UpstreamTls, Written,
 };
 pub use warnings::warnings;
 

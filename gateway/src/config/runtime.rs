@@ -49,6 +49,9 @@ pub struct Config {
     /// Every `owners: group:NAME` entry and where it is written (for
     /// `check`'s warnings, `warnings.rs`).
     pub owner_groups: Vec<GroupRef>,
+    /// Where the settings a newcomer must change before production are
+    /// written (for `check`'s warnings, `warnings.rs`).
+    pub written: Written,
     /// The decision log (`decision_log`).
     pub decision_log: DecisionLog,
     /// `lint`: what `portcullis rules lint` checks against.
@@ -77,6 +80,18 @@ pub struct Lint {
 
 impl Lint {
     pub const DEFAULT_REPORT_ONLY_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+}
+
+/// Where some sections of the config file are written (line, column), for
+/// warnings that point at them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// `admin:`.
+    pub admin: Option<(u64, u64)>,
+    /// `demo_app.address`.
+    pub demo_app: Option<(u64, u64)>,
+    /// Each `idps[]` entry by name (as written).
+    pub idps: Vec<(String, u64, u64)>,
 }
 
 /// A group named in the config, and where.
@@ -129,6 +144,9 @@ pub struct SignIn {
     pub passcode: PasscodeSettings,
     /// What a client is to the per-client limits, and their bound.
     pub rate_limits: RateLimits,
+    /// `passkeys.sign_in`: a guest without an IdP may sign in with a
+    /// passkey alone (default false).
+    pub passkey_sign_in: bool,
 }
 
 impl SignIn {
@@ -169,6 +187,10 @@ pub struct PasscodeSettings {
     pub per_ip: u32,
     /// The rate-limit window (default 1h).
     pub window: Duration,
+    /// How long "send a new code" waits after a code was asked for
+    /// (default 30s, at most 5m): a mail takes a moment to arrive, and a
+    /// new code too soon replaces the one on its way.
+    pub resend_after: Duration,
 }
 
 impl Default for PasscodeSettings {
@@ -179,6 +201,7 @@ impl Default for PasscodeSettings {
             per_address: 5,
             per_ip: 20,
             window: Duration::from_secs(3600),
+            resend_after: Duration::from_secs(30),
         }
     }
 }

@@ -284,11 +284,13 @@ fn sign_in_defaults() {
                 per_address: 5,
                 per_ip: 20,
                 window: Duration::from_secs(3600),
+                resend_after: Duration::from_secs(30),
             },
             rate_limits: RateLimits {
                 ipv6_prefix: 64,
                 max_counters: 100_000,
             },
+            passkey_sign_in: false,
         }
     );
     assert!(load(MINIMAL).expect("loads").sign_in.is_none());
@@ -312,7 +314,7 @@ sign_in:
   idp_order: [demo]
   fallback: none
   terms: {{ version: "2026-01", url: "https://example.com/terms" }}
-  passcode: {{ ttl: 5m, max_attempts: 3, per_address: 2, per_ip: 10, window: 30m }}
+  passcode: {{ ttl: 5m, max_attempts: 3, per_address: 2, per_ip: 10, window: 30m, resend_after: 10s }}
 "#
     );
     let users =
@@ -338,6 +340,7 @@ sign_in:
             per_address: 2,
             per_ip: 10,
             window: Duration::from_secs(1800),
+            resend_after: Duration::from_secs(10),
         }
     );
 }

@@ -2,11 +2,17 @@
 //! certainly not what was meant. Printed with their position; they never
 //! fail the check (exit 0).
 //!
-//! Today one kind: a rule's `users` or an app's `owners:` naming a group
-//! that no source can provide. Since issue 15 an IdP's groups are named
-//! `IDP:GROUP` and a bare name is the directory's, so a rule written before
-//! (`group:engineers` meant for a partner's IdP) silently stops matching;
-//! this says so.
+//! Two kinds:
+//! - A rule's `users` or an app's `owners:` naming a group that no source
+//!   can provide. Since issue 15 an IdP's groups are named `IDP:GROUP` and a
+//!   bare name is the directory's, so a rule written before
+//!   (`group:engineers` meant for a partner's IdP) silently stops matching;
+//!   this says so. (The quickstart's `group:break-glass` is one on purpose.)
+//! - What the quickstart ships for trying Portcullis and a newcomer must
+//!   change before production (issue 17): no admin API token, the built-in
+//!   demo app, the demo identities with their published passwords.
+//!
+//! Each is one short line: what, and what to do.
 
 use super::{Config, ConfigError, IdpKind};
 use rules::RuleSet;
@@ -26,6 +32,11 @@ pub fn warnings(config: &Config, rules: &RuleSet) -> Vec<ConfigError> {
             });
         }
     }
+    let mut production = Vec::new();
+    before_production(config, &mut production);
+    // In the order they are written, as the rules' are.
+    production.sort_by_key(|w| (w.line, w.column));
+    out.extend(production);
     for r in &config.owner_groups {
         if let Some(why) = sources.missing(&r.name) {
             out.push(ConfigError {
@@ -37,6 +48,70 @@ pub fn warnings(config: &Config, rules: &RuleSet) -> Vec<ConfigError> {
         }
     }
     out
+}
+
+/// The quickstart's users file: its password hashes are public.
+const QUICKSTART_USERS: &str = include_str!("../../../deploy/quickstart/users.yaml");
+
+/// What the quickstart ships for a demo and production must not keep.
+fn before_production(config: &Config, out: &mut Vec<ConfigError>) {
+    let at = |(line, column): (u64, u64), message: String| ConfigError {
+        file: config.path.clone(),
+        line,
+        column,
+        message: format!("warning: {message}"),
+    };
+    if let Some(admin) = &config.admin
+        && admin.token_file.is_none()
+        && let Some(pos) = config.written.admin
+    {
+        out.push(at(
+            pos,
+            "`admin` has no `token_file`, so the admin API is off (only /metrics and the probes answer); set one to manage guests over HTTP".into(),
+        ));
+    }
+    if config.demo_app.is_some()
+        && let Some(pos) = config.written.demo_app
+    {
+        out.push(at(
+            pos,
+            "`demo_app` is on: it is for trying Portcullis; point the apps' `upstreams` at your own apps and remove it".into(),
+        ));
+    }
+    let demo_hashes: Vec<&str> = QUICKSTART_USERS
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("password_hash:"))
+        .map(|h| h.trim().trim_matches('"'))
+        .collect();
+    for idp in &config.idps {
+        let IdpKind::Local(local) = &idp.kind else {
+            continue;
+        };
+        let demo: Vec<&str> = local
+            .users_with_hash(&demo_hashes)
+            .map(|u| u.email.as_str())
+            .collect();
+        let Some(&(_, line, column)) = config
+            .written
+            .idps
+            .iter()
+            .find(|(n, ..)| n.eq_ignore_ascii_case(&idp.name))
+        else {
+            continue;
+        };
+        if !demo.is_empty() {
+            out.push(at(
+                (line, column),
+                format!(
+                    "idp `{}`: {} still {} the quickstart's published demo password; remove {} or set a new hash",
+                    idp.name,
+                    demo.join(", "),
+                    if demo.len() == 1 { "has" } else { "have" },
+                    if demo.len() == 1 { "it" } else { "them" },
+                ),
+            ));
+        }
+    }
 }
 
 /// Where groups can come from.
@@ -97,7 +172,7 @@ impl<'c> Sources<'c> {
             None => String::new(),
         };
         Some(format!(
-            "names a group no source provides: no local users file has it and no idp sets `trust_groups: true`{hint}"
+            "has no members: no users file lists it and no idp sets `trust_groups: true`{hint}"
         ))
     }
 }

@@ -142,6 +142,7 @@ async fn reminders_go_once_to_the_guest_and_the_owners_then_block_sign_out_and_d
             idp: "contoso".into(),
             created_at: t(0),
             expires_at: t(40 * DAY),
+            device: None,
         })
         .await
         .expect("session");

@@ -65,6 +65,22 @@ pub enum Message {
         approved: bool,
         link: String,
     },
+    /// To an app's owner (or the guest's inviter): `guest` lost their
+    /// second factor and asks to set up a new one; `link` approves or
+    /// denies (issue 20).
+    MfaRecoveryRequest {
+        guest: String,
+        apps: Vec<String>,
+        link: String,
+    },
+    /// To the guest: the owner's answer. Approved, `link` is the
+    /// single-use re-enrolment link, valid `valid_minutes` in the browser
+    /// that asked; declined, it is the access panel.
+    MfaRecoveryDecision {
+        approved: bool,
+        link: String,
+        valid_minutes: u32,
+    },
 }
 
 /// When something happens, as a mail says it: a day, written in the
@@ -116,6 +132,8 @@ impl Message {
             Message::AccessEnding { .. } => "access_ending",
             Message::SignUpRequest { .. } => "signup_request",
             Message::SignUpDecision { .. } => "signup_decision",
+            Message::MfaRecoveryRequest { .. } => "mfa_recovery_request",
+            Message::MfaRecoveryDecision { .. } => "mfa_recovery_decision",
         }
     }
 
@@ -172,6 +190,15 @@ impl Message {
                 approved: false,
                 ..
             } => t!(lang, "mail-signup-declined-subject", app = app),
+            Message::MfaRecoveryRequest { guest, .. } => {
+                t!(lang, "mail-mfa-recovery-request-subject", guest = guest)
+            }
+            Message::MfaRecoveryDecision { approved: true, .. } => {
+                t!(lang, "mail-mfa-recovery-approved-subject", org = org)
+            }
+            Message::MfaRecoveryDecision {
+                approved: false, ..
+            } => t!(lang, "mail-mfa-recovery-declined-subject", org = org),
         };
         // Header injection: a name with CR/LF must not start a new header.
         // lettre encodes the subject too; this keeps it one readable line.
@@ -235,6 +262,17 @@ impl Message {
                 approved,
                 link,
             } => context! { org, app => one_line(app), approved, link => one_line(link) },
+            Message::MfaRecoveryRequest { guest, apps, link } => context! {
+                org,
+                guest => one_line(guest),
+                apps => apps.iter().map(|a| one_line(a)).collect::<Vec<_>>(),
+                link => one_line(link),
+            },
+            Message::MfaRecoveryDecision {
+                approved,
+                link,
+                valid_minutes,
+            } => context! { org, approved, link => one_line(link), valid_minutes },
         }
     }
 }

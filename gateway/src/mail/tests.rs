@@ -246,6 +246,22 @@ fn every_message() -> Vec<Message> {
             approved: false,
             link: "https://portal.tailwindtraders.com/.portcullis/apps".into(),
         },
+        Message::MfaRecoveryRequest {
+            guest: "anna@contoso.com".into(),
+            apps: vec!["Wiki".into(), "Payroll".into()],
+            link: "https://portal.tailwindtraders.com/.portcullis/mfa/lost/review?id=rec_1".into(),
+        },
+        Message::MfaRecoveryDecision {
+            approved: true,
+            link: "https://portal.tailwindtraders.com/.portcullis/mfa/lost/reenrol?token=abc"
+                .into(),
+            valid_minutes: 30,
+        },
+        Message::MfaRecoveryDecision {
+            approved: false,
+            link: "https://portal.tailwindtraders.com/.portcullis/apps".into(),
+            valid_minutes: 30,
+        },
     ]
 }
 

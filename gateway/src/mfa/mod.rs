@@ -111,6 +111,11 @@ pub enum MfaError {
     /// confirmed, or reset).
     #[error("mfa: no confirmed TOTP factor; enroll first")]
     NotEnrolled,
+    /// No replacement key is waiting to be confirmed: none was started, it
+    /// was cancelled, or it took longer than
+    /// [`TotpSettings::replacement_window`].
+    #[error("mfa: no new authenticator key is waiting; start the replacement again")]
+    NoReplacement,
     /// Enrollment or confirmation of a user whose factor is already confirmed.
     #[error("mfa: a TOTP factor is already confirmed; reset it first")]
     AlreadyEnrolled,
@@ -136,6 +141,7 @@ impl MfaError {
             MfaError::Replayed => "replayed",
             MfaError::Locked { .. } => "locked",
             MfaError::NotEnrolled => "not_enrolled",
+            MfaError::NoReplacement => "no_replacement",
             MfaError::AlreadyEnrolled => "already_enrolled",
             MfaError::Invalid { .. } => "invalid_input",
             MfaError::Store(_) => "store_error",
@@ -238,6 +244,11 @@ pub struct TotpSettings {
     /// m = 19 MiB, t = 2, p = 1. Verification reads the cost from each
     /// stored hash, so changing it affects only new codes.
     pub recovery_hash: argon2::Params,
+    /// How long a started authenticator replacement can be confirmed
+    /// ([`Totp::begin_replacement`]); later, it starts again with a new
+    /// key. Default 15 minutes: it bounds how long a key that is not yet
+    /// in use sits in the store.
+    pub replacement_window: Duration,
 }
 
 impl Default for TotpSettings {
@@ -248,6 +259,7 @@ impl Default for TotpSettings {
             skew_steps: 1,
             recovery_codes: 10,
             recovery_hash: argon2::Params::DEFAULT,
+            replacement_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -478,6 +490,128 @@ impl Totp {
             })
             .await?;
         Ok(RecoveryCodes(codes))
+    }
+
+    /// The person's own "replace my authenticator" (security info), once a
+    /// current code was checked ([`Totp::verify`]): the new key, waiting
+    /// beside the confirmed one, which keeps working until
+    /// [`Totp::finish_replacement`]. A replacement started less than
+    /// [`TotpSettings::replacement_window`] ago is shown again rather than
+    /// replaced, so a wrong code, a reload or a second tab never leaves a
+    /// dead entry in the authenticator app.
+    ///
+    /// Errors: [`MfaError::NotEnrolled`] without a confirmed factor,
+    /// [`MfaError::Invalid`] for a bad label.
+    pub async fn begin_replacement(
+        &self,
+        store: &Store,
+        user_id: &str,
+        account_label: &str,
+        issuer: &str,
+        now: OffsetDateTime,
+    ) -> Result<Enrollment, MfaError> {
+        check_labels(account_label, issuer)?;
+        let stale_before = now - self.settings.replacement_window;
+        let secret: [u8; SECRET_BYTES] = rand::random();
+        store
+            .begin_totp_replacement(user_id, &secret, now, stale_before)
+            .await?;
+        // Written now, or one in time was already waiting: show that one.
+        match store.get_totp_factor(user_id).await? {
+            Some(f) if f.confirmed_at.is_some() => match &f.replacement {
+                Some((key, _)) => enrollment_for(key, account_label, issuer),
+                None => Err(MfaError::NoReplacement),
+            },
+            _ => Err(MfaError::NotEnrolled),
+        }
+    }
+
+    /// The replacement key waiting for `user_id` and still in time, as the
+    /// enrollment page shows it; [`MfaError::NoReplacement`] otherwise.
+    pub async fn waiting_replacement(
+        &self,
+        store: &Store,
+        user_id: &str,
+        account_label: &str,
+        issuer: &str,
+        now: OffsetDateTime,
+    ) -> Result<Enrollment, MfaError> {
+        check_labels(account_label, issuer)?;
+        match store.get_totp_factor(user_id).await? {
+            Some(f) if f.confirmed_at.is_some() => match self.live_replacement(&f, now) {
+                Some(key) => enrollment_for(key, account_label, issuer),
+                None => Err(MfaError::NoReplacement),
+            },
+            _ => Err(MfaError::NotEnrolled),
+        }
+    }
+
+    /// Finishes a replacement with a code from the new key: that key becomes
+    /// the factor (the old one stops working), the code counts as used, and
+    /// the recovery codes stay. A wrong code counts towards the lockout and
+    /// keeps both keys as they were; audited `mfa_replaced` by the user.
+    ///
+    /// Errors: [`MfaError::NotEnrolled`], [`MfaError::NoReplacement`], and
+    /// as [`Totp::verify`].
+    pub async fn finish_replacement(
+        &self,
+        store: &Store,
+        user_id: &str,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), MfaError> {
+        let factor = match store.get_totp_factor(user_id).await? {
+            Some(f) if f.confirmed_at.is_some() => f,
+            _ => return Err(MfaError::NotEnrolled),
+        };
+        let Some(key) = self.live_replacement(&factor, now).map(<[u8]>::to_vec) else {
+            return Err(MfaError::NoReplacement);
+        };
+        // The new key's codes are checked as a factor of their own: no step
+        // of the old key makes one of them a replay.
+        let candidate = TotpFactor {
+            secret: key.clone(),
+            last_used_step: None,
+            replacement: None,
+            ..factor
+        };
+        let step = self.check_code(store, &candidate, code, now).await?;
+        if !store
+            .finish_totp_replacement(user_id, &key, step, now)
+            .await?
+        {
+            // Cancelled, restarted, reset or locked between read and write.
+            return match store.get_totp_factor(user_id).await? {
+                Some(f) if f.is_locked(now) => Err(locked(&f)),
+                Some(f) if f.confirmed_at.is_some() => Err(MfaError::NoReplacement),
+                _ => Err(MfaError::NotEnrolled),
+            };
+        }
+        store
+            .append_audit(&NewAuditEntry {
+                at: now,
+                actor: user_id.to_owned(),
+                action: "mfa_replaced".to_owned(),
+                subject: Some(user_id.to_owned()),
+                app: None,
+                detail: serde_json::json!({ "method": MfaMethod::Totp.as_str() }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The waiting replacement key of `factor`, if started within the
+    /// window.
+    fn live_replacement<'f>(
+        &self,
+        factor: &'f TotpFactor,
+        now: OffsetDateTime,
+    ) -> Option<&'f [u8]> {
+        factor
+            .replacement
+            .as_ref()
+            .filter(|(_, started)| *started >= now - self.settings.replacement_window)
+            .map(|(key, _)| key.as_slice())
     }
 
     /// An app owner's or admin's "reset MFA": deletes the user's factor and

@@ -749,6 +749,7 @@ fn error_and_method_names_are_stable() {
         MfaError::Replayed,
         MfaError::Locked { until: t(0) },
         MfaError::NotEnrolled,
+        MfaError::NoReplacement,
         MfaError::AlreadyEnrolled,
         MfaError::Invalid { reason: "x" },
         MfaError::Store(StoreError::NotFound {
@@ -768,6 +769,7 @@ fn error_and_method_names_are_stable() {
             "replayed",
             "locked",
             "not_enrolled",
+            "no_replacement",
             "already_enrolled",
             "invalid_input",
             "store_error",
@@ -1069,4 +1071,116 @@ async fn regenerating_recovery_codes_needs_a_current_code_and_replaces_all() {
             .await
             .expect("store")
     );
+}
+
+/// Issue 17: replacing the authenticator keeps the old key working until a
+/// code from the new key confirms it; a wrong code, or starting again, keeps
+/// the same new key (no dead entry in the app); the recovery codes stay.
+#[tokio::test]
+async fn replacing_keeps_the_old_key_until_the_new_one_is_confirmed() {
+    let (_dir, store) = store_with_user().await;
+    let (old, codes) = enrolled(&store).await;
+    let totp = totp();
+    let new = totp
+        .begin_replacement(&store, USER, "anna@contoso.com", "Tailwind Traders", t(30))
+        .await
+        .expect("begin");
+    assert_ne!(new.secret_base32, old.secret_base32);
+    // The old key still passes, at the next step.
+    totp.verify(&store, USER, &app_code(&old, t(60)), t(60))
+        .await
+        .expect("the old key works while the new one waits");
+    // Starting again, and a wrong code, keep the same new key.
+    let again = totp
+        .begin_replacement(&store, USER, "anna@contoso.com", "Tailwind Traders", t(90))
+        .await
+        .expect("begin again");
+    assert_eq!(again.secret_base32, new.secret_base32);
+    let wrong = totp
+        .finish_replacement(&store, USER, &wrong_code(&new, t(90)), t(90))
+        .await;
+    assert!(matches!(wrong, Err(MfaError::InvalidCode)), "{wrong:?}");
+    let shown = totp
+        .waiting_replacement(&store, USER, "anna@contoso.com", "Tailwind Traders", t(90))
+        .await
+        .expect("still waiting");
+    assert_eq!(shown.secret_base32, new.secret_base32);
+    // An old-key code does not confirm the new key.
+    let old_code = totp
+        .finish_replacement(&store, USER, &app_code(&old, t(120)), t(120))
+        .await;
+    assert!(
+        matches!(old_code, Err(MfaError::InvalidCode)),
+        "{old_code:?}"
+    );
+    // The new key's code of the same step the old key last used is no
+    // replay: it is another key.
+    totp.finish_replacement(&store, USER, &app_code(&new, t(60)), t(60))
+        .await
+        .expect("confirmed");
+    let old_after = totp
+        .verify(&store, USER, &app_code(&old, t(150)), t(150))
+        .await;
+    assert!(
+        matches!(old_after, Err(MfaError::InvalidCode)),
+        "{old_after:?}"
+    );
+    totp.verify(&store, USER, &app_code(&new, t(150)), t(150))
+        .await
+        .expect("the new key is the factor");
+    assert!(
+        totp.use_recovery_code(&store, USER, &codes.0[0], t(180))
+            .await
+            .is_ok(),
+        "the recovery codes stay"
+    );
+    let audit = store
+        .list_audit(&crate::store::AuditQuery::default())
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "mfa_replaced" && e.actor == USER)
+    );
+    // Nothing is waiting any more.
+    let none = totp
+        .finish_replacement(&store, USER, &app_code(&new, t(180)), t(180))
+        .await;
+    assert!(matches!(none, Err(MfaError::NoReplacement)), "{none:?}");
+}
+
+/// A replacement not finished in time is discarded: confirming it fails,
+/// the old key still works, and starting again makes a new key.
+#[tokio::test]
+async fn a_replacement_left_too_long_starts_again_with_a_new_key() {
+    let (_dir, store) = store_with_user().await;
+    let (old, _) = enrolled(&store).await;
+    let totp = totp();
+    let first = totp
+        .begin_replacement(&store, USER, "anna@contoso.com", "Tailwind Traders", t(30))
+        .await
+        .expect("begin");
+    let late = t(30 + 16 * 60);
+    let refused = totp
+        .finish_replacement(&store, USER, &app_code(&first, late), late)
+        .await;
+    assert!(
+        matches!(refused, Err(MfaError::NoReplacement)),
+        "{refused:?}"
+    );
+    totp.verify(&store, USER, &app_code(&old, late), late)
+        .await
+        .expect("the old key works");
+    let second = totp
+        .begin_replacement(&store, USER, "anna@contoso.com", "Tailwind Traders", late)
+        .await
+        .expect("begin again");
+    assert_ne!(second.secret_base32, first.secret_base32);
+    // Cancelled: nothing waits, the old key stays.
+    assert!(store.cancel_totp_replacement(USER).await.expect("cancel"));
+    let gone = totp
+        .waiting_replacement(&store, USER, "anna@contoso.com", "Tailwind Traders", late)
+        .await;
+    assert!(matches!(gone, Err(MfaError::NoReplacement)), "{gone:?}");
 }

@@ -216,8 +216,12 @@ impl Handler<'_> {
                 Ok(f) => f,
                 Err(e) => return self.unavailable("guest facts", &e),
             };
+            let passkeys = match store.list_passkeys(&user.id).await {
+                Ok(k) => k.len(),
+                Err(e) => return self.unavailable("passkeys", &e),
+            };
             guests.push(context! {
-                mfa, last_sign_in,
+                mfa, last_sign_in, passkeys,
                 id => user.id,
                 email => user.email,
                 name => user.display_name,
@@ -263,6 +267,10 @@ impl Handler<'_> {
             }
             Err(e) => return self.unavailable("sign-up requests", &e),
         }
+        let managers = match self.managers(app).await {
+            Ok(m) => m,
+            Err(e) => return self.unavailable("owners", &e),
+        };
         self.form_page(
             status,
             "manage_app.html",
@@ -270,7 +278,7 @@ impl Handler<'_> {
                 app => app.name,
                 app_title => app.title,
                 email => owner.user.email,
-                guests, invitations, requests, error, notice,
+                guests, invitations, requests, error, notice, managers,
                 max_days => MAX_ACCESS_DAYS,
                 // The invitation mail's language: the organisation's unless
                 // the owner picks another.
@@ -375,6 +383,34 @@ impl Handler<'_> {
             email: user.email,
             until: assignment.and_then(|a| a.expires_at).map(|t| self.date(t)),
         })
+    }
+
+    /// Who manages `app` (its `owners`), so an owner sees who else does:
+    /// people by e-mail; a directory group with its members from the store;
+    /// an IdP's group (`IDP:NAME`) by name only, since its members are
+    /// known only when they sign in.
+    async fn managers(&self, app: &App) -> Result<Vec<minijinja::Value>, StoreError> {
+        let mut out = Vec::new();
+        for o in &app.owners {
+            out.push(match o {
+                crate::config::Owner::Email(e) => context! { name => e },
+                crate::config::Owner::Group(g) if g.contains(':') => {
+                    context! { name => g, group => true, idp => true }
+                }
+                crate::config::Owner::Group(g) => {
+                    let members: Vec<String> = self
+                        .gateway
+                        .store
+                        .members_of_group(g)
+                        .await?
+                        .into_iter()
+                        .map(|u| u.email)
+                        .collect();
+                    context! { name => g, group => true, members }
+                }
+            });
+        }
+        Ok(out)
     }
 
     /// A guest's MFA state in words and their last sign-in's date.

@@ -10,6 +10,7 @@
 
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
+use crate::i18n::t;
 use crate::mfa::MfaError;
 use crate::session::{SessionClaims, cookie};
 use crate::store::User;
@@ -57,9 +58,9 @@ impl Handler<'_> {
         if asked == MfaStrength::PhishingResistant {
             if has_passkey && form.is_none() {
                 return self
-                    .form_page(
+                    .mfa_page(
+                        &user,
                         200,
-                        "mfa_verify.html",
                         context! { rd, strength, passkeys => true, passkey_only => true },
                     )
                     .with_script();
@@ -72,9 +73,9 @@ impl Handler<'_> {
         };
         let Some(form) = form else {
             return if enrolled || has_passkey {
-                let page = self.form_page(
+                let page = self.mfa_page(
+                    &user,
                     200,
-                    "mfa_verify.html",
                     context! { rd, passkeys => has_passkey, passkey_only => !enrolled },
                 );
                 if has_passkey {
@@ -117,7 +118,7 @@ impl Handler<'_> {
                 Err(MfaError::Malformed) => {
                     self.enroll_page(&user, &rd, Some(&self.t(MALFORMED))).await
                 }
-                Err(MfaError::Locked { .. }) => self.locked(),
+                Err(MfaError::Locked { until }) => self.locked(until),
                 Err(e) => self.unavailable("mfa enrollment", &e),
             };
         }
@@ -154,22 +155,20 @@ impl Handler<'_> {
                 };
                 self.handoff(&claims, &rd).await.with_cookie(set)
             }
-            Err(MfaError::InvalidCode) => self.form_page(
+            Err(MfaError::InvalidCode) => self.mfa_page(
+                &user,
                 401,
-                "mfa_verify.html",
                 context! { rd, error => self.t("msg-code-wrong") },
             ),
-            Err(MfaError::Malformed) => self.form_page(
-                400,
-                "mfa_verify.html",
-                context! { rd, error => self.t(MALFORMED) },
-            ),
-            Err(MfaError::Replayed) => self.form_page(
+            Err(MfaError::Malformed) => {
+                self.mfa_page(&user, 400, context! { rd, error => self.t(MALFORMED) })
+            }
+            Err(MfaError::Replayed) => self.mfa_page(
+                &user,
                 401,
-                "mfa_verify.html",
                 context! { rd, error => self.t("msg-code-replayed") },
             ),
-            Err(MfaError::Locked { .. }) => self.locked(),
+            Err(MfaError::Locked { until }) => self.locked(until),
             Err(e) => self.unavailable("mfa", &e),
         }
     }
@@ -177,6 +176,9 @@ impl Handler<'_> {
     /// `action=passkey-options`: the options for the browser's passkey
     /// prompt (JSON, for the script).
     async fn passkey_options(&self, claims: &SessionClaims, user: &User) -> Reply {
+        if let Err(r) = self.ceremony_limited(&claims.sid).await {
+            return r;
+        }
         let rp = match self.relying_party() {
             Ok(rp) => rp,
             Err(r) => return r,
@@ -253,9 +255,9 @@ impl Handler<'_> {
             }
             Err(e) => {
                 tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey refused");
-                self.form_page(
+                self.mfa_page(
+                    user,
                     401,
-                    "mfa_verify.html",
                     context! {
                         rd,
                         passkeys => true,
@@ -304,6 +306,24 @@ impl Handler<'_> {
         }
     }
 
+    /// The verification page, with the way on for a lost authenticator:
+    /// a guest may ask their app's owners (`portal::recovery`); a member
+    /// is told that their own organisation's process applies.
+    fn mfa_page(&self, user: &User, status: u16, ctx: minijinja::Value) -> Reply {
+        let member = user.user_type == crate::store::UserType::Member;
+        let rd = ctx
+            .get_attr("rd")
+            .ok()
+            .and_then(|rd| rd.as_str().map(encode_component))
+            .unwrap_or_default();
+        let lost_href = format!("{}?rd={rd}", paths::MFA_LOST);
+        self.form_page(
+            status,
+            "mfa_verify.html",
+            context! { member, lost_href, ..ctx },
+        )
+    }
+
     pub(super) async fn enroll_page(&self, user: &User, rd: &str, error: Option<&str>) -> Reply {
         let org = self.org().replace(':', " ");
         match self
@@ -333,15 +353,16 @@ impl Handler<'_> {
         }
     }
 
-    fn locked(&self) -> Reply {
-        self.message(
-            429,
-            &self.t("msg-too-many-title"),
-            &self.t("msg-mfa-locked"),
-        )
+    /// Locked after too many wrong codes: until when, in minutes from now
+    /// and as a time, and what to do meanwhile.
+    fn locked(&self, until: time::OffsetDateTime) -> Reply {
+        let minutes = ((until - self.time()).whole_seconds().max(0) + 59) / 60;
+        let time = format!("{:02}:{:02}", until.hour(), until.minute());
+        let text = t!(self.lang, "msg-mfa-locked", minutes = minutes, time = time);
+        self.message(429, &self.t("msg-too-many-title"), &text)
     }
 
-    fn count_mfa<T>(&self, method: &str, result: &Result<T, MfaError>) {
+    pub(super) fn count_mfa<T>(&self, method: &str, result: &Result<T, MfaError>) {
         self.gateway
             .metrics
             .mfa

@@ -24,11 +24,13 @@
 
 mod apphost;
 mod console;
+mod device;
 mod icons;
 mod invitation;
 mod manage;
 mod mfa_step;
 mod passkeys_page;
+mod recovery;
 mod refusals;
 mod security;
 mod signin;

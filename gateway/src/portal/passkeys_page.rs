@@ -12,9 +12,17 @@
 use super::{Handler, Reply, paths};
 use crate::passkeys::{PasskeyError, Passkeys};
 use crate::session::SessionClaims;
-use crate::store::{NewAuditEntry, User};
+use crate::store::{NewAuditEntry, RateLimit, User};
 use base64::Engine as _;
 use minijinja::context;
+
+/// Ceremony starts (the options for a registration, a step-up or a
+/// sign-in) per client (`signin::rate_limit`) and per session (or, before
+/// sign-in, per browser) in [`CEREMONY_WINDOW`]: each writes a ceremony to
+/// the store, so a script must not be able to fill it.
+const CEREMONIES_PER_IP: u32 = 60;
+const CEREMONIES_PER_SESSION: u32 = 20;
+const CEREMONY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The script, compiled in.
 const SCRIPT: &str = include_str!("static/passkeys.js");
@@ -74,7 +82,12 @@ impl Handler<'_> {
             Err(r) => return r,
         };
         let Some((claims, user)) = self.auth_session().await else {
-            return Reply::redirect(paths::SIGN_IN.to_string());
+            // Back here after signing in, not to the apps page.
+            return Reply::redirect(format!(
+                "{}?rd={}",
+                paths::SIGN_IN,
+                crate::html::encode_component(paths::PASSKEYS)
+            ));
         };
         let Some(form) = form else {
             return self.passkeys_list(&user, None, None).await;
@@ -87,6 +100,9 @@ impl Handler<'_> {
         match form.get("action").map(String::as_str) {
             Some("register-options") => {
                 if let Err(r) = self.may_add_factor(&claims, &user).await {
+                    return r;
+                }
+                if let Err(r) = self.ceremony_limited(&claims.sid).await {
                     return r;
                 }
                 match rp
@@ -129,6 +145,32 @@ impl Handler<'_> {
                     }
                 }
             }
+            Some("rename") => {
+                let id = form
+                    .get("id")
+                    .and_then(|i| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .decode(i)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                let name = crate::passkeys::clean_name(
+                    form.get("name").map(String::as_str).unwrap_or_default(),
+                );
+                match store.rename_passkey(&user.id, &id, &name).await {
+                    Ok(true) => {
+                        self.audit_passkey(&user, "passkey_renamed", &name).await;
+                        self.passkeys_list(&user, Some("msg-passkey-renamed"), None)
+                            .await
+                    }
+                    // Another user's id, or one removed meanwhile.
+                    Ok(false) => {
+                        self.passkeys_list(&user, None, Some("msg-passkey-none"))
+                            .await
+                    }
+                    Err(e) => self.unavailable("passkey rename", &e),
+                }
+            }
             Some("remove") => {
                 let id = form
                     .get("id")
@@ -157,6 +199,40 @@ impl Handler<'_> {
                 &self.t("error-bad-request-title"),
                 &self.t("msg-form-wrong-page"),
             ),
+        }
+    }
+
+    /// Counts one ceremony start for this client and `session` (a session
+    /// id, or before sign-in a value derived from the flow cookie);
+    /// `Err` is the JSON answer for the script (429 over a limit, 503 when
+    /// the store cannot count: fail closed).
+    pub(super) async fn ceremony_limited(&self, session: &str) -> Result<(), Reply> {
+        let client = self.client_key();
+        let limits = [
+            RateLimit {
+                bucket: "passkey-ceremony-ip",
+                key: &client,
+                max: CEREMONIES_PER_IP,
+            },
+            RateLimit {
+                bucket: "passkey-ceremony-session",
+                key: session,
+                max: CEREMONIES_PER_SESSION,
+            },
+        ];
+        match self.rate_limited(&limits, CEREMONY_WINDOW).await {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                tracing::info!(request_id = %self.req.request_id, "passkey ceremony rate-limited");
+                Err(Reply::json(
+                    429,
+                    &serde_json::json!({ "error": "rate_limited" }),
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(request_id = %self.req.request_id, error = %e, "passkey rate limit not counted");
+                Err(Reply::json(503, &serde_json::json!({ "error": "store" })))
+            }
         }
     }
 
@@ -230,7 +306,7 @@ impl Handler<'_> {
     }
 
     /// A failed options request: JSON for the script.
-    fn passkey_failed(&self, what: &str, e: &PasskeyError) -> Reply {
+    pub(super) fn passkey_failed(&self, what: &str, e: &PasskeyError) -> Reply {
         tracing::warn!(request_id = %self.req.request_id, what, error = %e, "passkey step failed");
         Reply::json(
             match e {

@@ -2,20 +2,25 @@
 //! security info, linked from the access panel.
 //!
 //! - The authenticator: set up, or replaced. Replacing asks for a current
-//!   code first (a stolen session alone cannot swap the factor), then
-//!   resets it (`mfa::Totp::reset`, audited with the person as actor) and
-//!   shows the enrollment page of the MFA step, which ends in new recovery
-//!   codes and comes back here.
+//!   code first (a stolen session alone cannot swap the factor), then shows
+//!   a new key that waits beside the old one (`mfa::Totp::begin_replacement`)
+//!   until a code from it confirms it (`finish_replacement`, audited with
+//!   the person as actor). Until then the old key keeps working: a wrong
+//!   code shows the same new key again, and "keep the current one" forgets
+//!   it. The recovery codes stay.
 //! - Recovery codes: how many are left; a new set (a current code first,
 //!   `mfa::Totp::regenerate_recovery_codes`), shown once.
-//! - Sessions: every live session of the person; "sign out the others"
-//!   revokes each but this browser's on every replica
-//!   (`Gateway::revoke_session`, as sign-out does).
+//! - Sessions: every live session of the person, this browser's marked,
+//!   each with when, how (which IdP) and from what browser it signed in;
+//!   "sign out" ends one chosen session, "sign out the others" each but
+//!   this browser's, on every replica (`Gateway::revoke_session`, as
+//!   sign-out does). The page names a session by a digest of its id, never
+//!   the id the session token carries.
 //!
 //! Every change is a POST with the CSRF token; the page answers with a
 //! redirect and a fixed notice word (`done=`), so a reload posts nothing.
 
-use super::{Handler, Reply, paths};
+use super::{Handler, Reply, device, paths};
 use crate::html::encode_component;
 use crate::i18n::t;
 use crate::mfa::MfaError;
@@ -35,6 +40,9 @@ fn done_text(done: &str) -> Option<&'static str> {
     Some(match done {
         "authenticator" => "msg-authenticator-set-up",
         "others" => "msg-others-signed-out",
+        "session" => "msg-session-signed-out",
+        "gone" => "msg-session-already-ended",
+        "kept" => "msg-authenticator-kept",
         _ => return None,
     })
 }
@@ -61,8 +69,11 @@ impl Handler<'_> {
         };
         match form.get("action").map(String::as_str) {
             Some("reenroll") => self.reenroll(&claims, &user, &form).await,
+            Some("confirm_replacement") => self.confirm_replacement(&claims, &user, &form).await,
+            Some("cancel_replacement") => self.cancel_replacement(&user).await,
             Some("recovery_codes") => self.new_recovery_codes(&claims, &user, &form).await,
             Some("sign_out_others") => self.sign_out_others(&claims, &user).await,
+            Some("sign_out_session") => self.sign_out_session(&claims, &user, &form).await,
             _ => self.message(
                 400,
                 &self.t("error-bad-request-title"),
@@ -93,6 +104,11 @@ impl Handler<'_> {
             Some(f) if f.confirmed_at.is_none() => "pending",
             Some(_) => "on",
         };
+        let replacing = factor.as_ref().is_some_and(|f| {
+            f.replacement.as_ref().is_some_and(|(_, started)| {
+                *started >= now - self.portal.totp.settings().replacement_window
+            })
+        });
         let since = factor
             .as_ref()
             .and_then(|f| f.confirmed_at)
@@ -114,12 +130,18 @@ impl Handler<'_> {
             Ok(s) => s,
             Err(e) => return self.unavailable("sessions", &e),
         };
+        let passkey_count = match store.list_passkeys(&user.id).await {
+            Ok(k) => k.len(),
+            Err(e) => return self.unavailable("passkeys", &e),
+        };
         let others = sessions.iter().filter(|s| s.sid != claims.sid).count();
         let sessions: Vec<minijinja::Value> = sessions
             .iter()
             .map(|s| {
                 context! {
                     current => s.sid == claims.sid,
+                    id => session_ref(&s.sid),
+                    device => s.device.as_deref().map(|d| device::words(self.lang, d)),
                     how => self.sign_in_method(&s.idp),
                     started => self.clock(s.created_at),
                     ends => self.clock(s.expires_at),
@@ -131,8 +153,9 @@ impl Handler<'_> {
             "security.html",
             context! {
                 email => user.email,
-                authenticator, since, locked_until, recovery_left,
+                authenticator, since, locked_until, recovery_left, replacing,
                 sessions, others, error, notice,
+                passkey_count, passkeys_path => paths::PASSKEYS,
             },
         )
     }
@@ -141,6 +164,9 @@ impl Handler<'_> {
     fn sign_in_method(&self, idp: &str) -> String {
         if idp == "passcode" {
             return self.t("msg-method-passcode");
+        }
+        if idp == super::signin::PASSKEY_IDP {
+            return self.t("msg-method-passkey");
         }
         match self.snapshot.config.idps.iter().find(|i| i.name == idp) {
             Some(i) => match &i.kind {
@@ -192,22 +218,34 @@ impl Handler<'_> {
         user: &User,
         result: Result<T, MfaError>,
     ) -> Result<T, Reply> {
-        let text = match result {
-            Ok(v) => return Ok(v),
-            Err(MfaError::InvalidCode) => "msg-code-wrong",
-            Err(MfaError::Replayed) => "msg-code-replayed",
-            Err(MfaError::Malformed) => NOT_A_CODE,
-            Err(MfaError::Locked { .. }) => "msg-authenticator-locked",
-            Err(MfaError::NotEnrolled) => "msg-no-authenticator",
-            Err(e) => return Err(self.unavailable("mfa", &e)),
-        };
-        Err(self
-            .security_page(claims, user, 401, Some(text), None)
-            .await)
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.security_refusal(claims, user, e).await),
+        }
     }
 
-    /// Replace the authenticator: the current code, then the reset, then
-    /// the new key (the MFA step's enrollment, back here at the end).
+    /// The page for a refused MFA operation.
+    async fn security_refusal(
+        &self,
+        claims: &SessionClaims,
+        user: &User,
+        error: MfaError,
+    ) -> Reply {
+        let text = match error {
+            MfaError::InvalidCode => "msg-code-wrong",
+            MfaError::Replayed => "msg-code-replayed",
+            MfaError::Malformed => NOT_A_CODE,
+            MfaError::Locked { .. } => "msg-authenticator-locked",
+            MfaError::NotEnrolled => "msg-no-authenticator",
+            e => return self.unavailable("mfa", &e),
+        };
+        self.security_page(claims, user, 401, Some(text), None)
+            .await
+    }
+
+    /// Replace the authenticator, first step: the current code, then the
+    /// new key (the same one again while a replacement is waiting). The
+    /// old key keeps working until [`Self::confirm_replacement`].
     async fn reenroll(
         &self,
         claims: &SessionClaims,
@@ -217,15 +255,95 @@ impl Handler<'_> {
         if let Err(r) = self.current_code(claims, user, form).await {
             return r;
         }
-        let reset = self
+        let org = self.org().replace(':', " ");
+        let started = self
             .portal
             .totp
-            .reset(&self.gateway.store, &user.id, &user.id, self.time())
+            .begin_replacement(
+                &self.gateway.store,
+                &user.id,
+                &user.email,
+                &org,
+                self.time(),
+            )
             .await;
-        if let Err(e) = reset {
-            return self.unavailable("mfa reset", &e);
+        match started {
+            Ok(key) => self.replacement_page(200, &key, None),
+            Err(e) => self.unavailable("mfa replacement", &e),
         }
-        self.enroll_page(user, DONE_ENROLLING, None).await
+    }
+
+    /// Replace the authenticator, second step: a code from the new key.
+    /// Right, the new key is the factor; wrong, the same key is shown again
+    /// (the entry the person just added stays the right one).
+    async fn confirm_replacement(
+        &self,
+        claims: &SessionClaims,
+        user: &User,
+        form: &HashMap<String, String>,
+    ) -> Reply {
+        let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
+        let totp = &self.portal.totp;
+        let result = totp
+            .finish_replacement(&self.gateway.store, &user.id, code, self.time())
+            .await;
+        self.count_mfa("replace", &result);
+        let (status, error) = match result {
+            Ok(()) => return Reply::redirect(DONE_ENROLLING.to_string()),
+            Err(MfaError::InvalidCode | MfaError::Replayed) => (401, "msg-replacement-code-wrong"),
+            Err(MfaError::Malformed) => (400, NOT_A_CODE),
+            Err(MfaError::NoReplacement) => {
+                return self
+                    .security_page(claims, user, 409, Some("msg-replacement-expired"), None)
+                    .await;
+            }
+            Err(e) => return self.security_refusal(claims, user, e).await,
+        };
+        let org = self.org().replace(':', " ");
+        match totp
+            .waiting_replacement(
+                &self.gateway.store,
+                &user.id,
+                &user.email,
+                &org,
+                self.time(),
+            )
+            .await
+        {
+            Ok(key) => self.replacement_page(status, &key, Some(error)),
+            Err(e) => self.unavailable("mfa replacement", &e),
+        }
+    }
+
+    /// The new key, as the MFA step's enrollment page shows one, with a
+    /// form that comes back here and a way to keep the current one.
+    fn replacement_page(
+        &self,
+        status: u16,
+        key: &crate::mfa::Enrollment,
+        error: Option<&str>,
+    ) -> Reply {
+        let error = error.map(|k| self.t(k));
+        self.form_page(
+            status,
+            "mfa_enroll.html",
+            context! {
+                rd => paths::SECURITY,
+                replacing => true,
+                qr => key.qr_svg_data_uri,
+                secret => key.secret_grouped(),
+                otpauth => key.otpauth_uri,
+                error,
+            },
+        )
+    }
+
+    /// "Keep my current authenticator": forgets the waiting key.
+    async fn cancel_replacement(&self, user: &User) -> Reply {
+        if let Err(e) = self.gateway.store.cancel_totp_replacement(&user.id).await {
+            return self.unavailable("mfa replacement", &e);
+        }
+        Reply::redirect(format!("{}?done=kept", paths::SECURITY))
     }
 
     /// A new set of recovery codes, shown once.
@@ -254,6 +372,55 @@ impl Handler<'_> {
             ),
             Err(r) => r,
         }
+    }
+
+    /// Revokes the one session the person chose (by [`session_ref`]). This
+    /// browser's own goes through sign-out, which also clears its cookie.
+    async fn sign_out_session(
+        &self,
+        claims: &SessionClaims,
+        user: &User,
+        form: &HashMap<String, String>,
+    ) -> Reply {
+        let chosen = form.get("session").map(String::as_str).unwrap_or_default();
+        let store = &self.gateway.store;
+        let sessions = match store.sessions_of_user(&user.id, self.time()).await {
+            Ok(s) => s,
+            Err(e) => return self.unavailable("sessions", &e),
+        };
+        // Only among the person's own live sessions: a digest from anyone
+        // else's list matches nothing here.
+        let Some(session) = sessions.iter().find(|s| session_ref(&s.sid) == chosen) else {
+            return Reply::redirect(format!("{}?done=gone", paths::SECURITY));
+        };
+        if session.sid == claims.sid {
+            return Reply::redirect(paths::SIGN_OUT.to_string());
+        }
+        if let Err(e) = self
+            .gateway
+            .revoke_session(&session.sid, session.expires_at.unix_timestamp())
+            .await
+        {
+            return self.unavailable("revoke session", &e);
+        }
+        let audit = store
+            .append_audit(&NewAuditEntry {
+                at: self.time(),
+                actor: user.id.clone(),
+                action: "session_ended".into(),
+                subject: Some(user.id.clone()),
+                app: None,
+                detail: serde_json::json!({
+                    "idp": session.idp,
+                    "device": session.device,
+                    "signed_in_at": session.created_at.unix_timestamp(),
+                }),
+            })
+            .await;
+        if let Err(e) = audit {
+            tracing::warn!(error = %e, "audit entry not written");
+        }
+        Reply::redirect(format!("{}?done=session", paths::SECURITY))
     }
 
     /// Revokes every live session of the person but this one.
@@ -289,4 +456,16 @@ impl Handler<'_> {
         }
         Reply::redirect(format!("{}?done=others", paths::SECURITY))
     }
+}
+
+/// How the page names a session: the first 64 bits of the SHA-256 of its
+/// id, in hex. Enough to tell one person's sessions apart; the id itself
+/// stays in the session token.
+fn session_ref(sid: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(sid.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

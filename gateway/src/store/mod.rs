@@ -103,6 +103,7 @@ pub use model::{DueReminder, EndedGuest};
 pub use model::{GuestCounts, GuestSummary, Invitation, NewInvitation, Redemption};
 pub use model::{MfaFailures, NewTotpFactor, TotpFactor};
 pub use model::{NewPasskey, Passkey, PasskeyUse};
+pub use model::{RecoveryLink, RecoveryRequest, RecoveryStatus};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -487,6 +488,42 @@ impl Store {
         on_backend!(self, b => b.delete_totp_factor(user_id).await)
     }
 
+    /// Stores `secret` as the new key waiting to replace the user's
+    /// confirmed factor (see [`TotpFactor::replacement`]), unless one
+    /// started at or after `stale_before` is already waiting. `false`
+    /// (nothing written): no confirmed factor, or a replacement in time
+    /// is waiting (read it and show that one).
+    pub async fn begin_totp_replacement(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.begin_totp_replacement(user_id, secret, now, stale_before).await)
+    }
+
+    /// The waiting key `secret` becomes the factor's key, with `step` (of
+    /// its first correct code) as the last one used; clears the failure
+    /// count. One compare-and-set: `false` (nothing written) when that
+    /// key is no longer the one waiting, or the factor is locked at `now`.
+    /// The recovery codes stay.
+    pub async fn finish_totp_replacement(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.finish_totp_replacement(user_id, secret, step, now).await)
+    }
+
+    /// Forgets a waiting replacement key; the factor is unchanged. `false`
+    /// when none was waiting.
+    pub async fn cancel_totp_replacement(&self, user_id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, b => b.cancel_totp_replacement(user_id).await)
+    }
+
     /// Replaces the recovery codes of the user's confirmed factor with
     /// `hashes`, in one transaction; `false` (nothing written) when there
     /// is no confirmed factor.
@@ -611,6 +648,17 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         on_backend!(self, b => b.create_passcode(email, code, expires_at, now).await)
+    }
+
+    /// When the live passcode for `email` (compared as
+    /// [`Store::create_passcode`] does) was made, if there is one at `now`:
+    /// the sign-in page's "send a new code" waits a while after it.
+    pub async fn passcode_sent_at(
+        &self,
+        email: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        on_backend!(self, b => b.passcode_sent_at(email, now).await)
     }
 
     /// Checks `code` against the passcode waiting for `email` (hashes are
@@ -895,6 +943,72 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<AccessRequest>, StoreError> {
         on_backend!(self, b => b.decide_access_request(id, decision, decided_by, now).await)
+    }
+
+    // ---- MFA recovery requests (issue 20) ----------------------------------
+
+    /// Stores `user_id`'s pending request to set up MFA again, bound to the
+    /// browser secret `browser` (kept as a digest). When the user already
+    /// has a pending one, it is bound to `browser` instead and returned; the
+    /// `bool` says whether this call created it (a partial unique index
+    /// holds one pending request per user across replicas).
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn create_recovery_request(
+        &self,
+        user_id: &str,
+        app: Option<&str>,
+        browser: &str,
+        now: OffsetDateTime,
+    ) -> Result<(RecoveryRequest, bool), StoreError> {
+        on_backend!(self, b => b.create_recovery_request(user_id, app, browser, now).await)
+    }
+
+    pub async fn get_recovery_request(
+        &self,
+        id: &str,
+    ) -> Result<Option<RecoveryRequest>, StoreError> {
+        on_backend!(self, b => b.get_recovery_request(id).await)
+    }
+
+    /// Approves (with `link`: the re-enrolment token, kept as a digest, and
+    /// its end) or denies (`None`) a request that is pending and was asked
+    /// after `asked_after` (older ones have lapsed): one conditional
+    /// statement, so of racing owners exactly one gets `Some`.
+    pub async fn decide_recovery_request(
+        &self,
+        id: &str,
+        link: Option<(&str, OffsetDateTime)>,
+        decided_by: &str,
+        asked_after: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<RecoveryRequest>, StoreError> {
+        on_backend!(self, b => b.decide_recovery_request(id, link, decided_by, asked_after, now).await)
+    }
+
+    /// What the re-enrolment link `token` is for `user_id` in the browser
+    /// holding `browser`, without using it.
+    pub async fn recovery_link(
+        &self,
+        token: &str,
+        browser: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RecoveryLink, StoreError> {
+        on_backend!(self, b => b.recovery_link(token, browser, user_id, now).await)
+    }
+
+    /// Uses the re-enrolment link `token`: one conditional statement that
+    /// checks it is approved, unused, unexpired, and this user's and this
+    /// browser's, so it is redeemed at most once across replicas.
+    /// [`RecoveryLink::Valid`] only to the one caller that redeemed it.
+    pub async fn redeem_recovery_link(
+        &self,
+        token: &str,
+        browser: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RecoveryLink, StoreError> {
+        on_backend!(self, b => b.redeem_recovery_link(token, browser, user_id, now).await)
     }
 
     // ---- guest lifecycle ----------------------------------------------------

@@ -335,6 +335,10 @@ pub struct TotpFactor {
     /// While in the future, every attempt is refused unchecked.
     pub locked_until: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// A new key waiting to replace `secret` (security info), with when it
+    /// was made: `secret` stays the factor until a code from this key
+    /// confirms it. Same algorithm, digits and period. Never logged.
+    pub replacement: Option<(Vec<u8>, OffsetDateTime)>,
 }
 
 impl TotpFactor {
@@ -359,6 +363,10 @@ impl fmt::Debug for TotpFactor {
             .field("failed_attempts", &self.failed_attempts)
             .field("locked_until", &self.locked_until)
             .field("created_at", &self.created_at)
+            .field(
+                "replacement_started_at",
+                &self.replacement.as_ref().map(|(_, at)| at),
+            )
             .finish()
     }
 }
@@ -481,6 +489,9 @@ pub struct SessionRecord {
     pub created_at: OffsetDateTime,
     /// When the token lapses; also how long a revocation is kept.
     pub expires_at: OffsetDateTime,
+    /// The browser and platform it signed in from, in words ("Chrome on
+    /// Windows"); `None` when unknown or recorded before this existed.
+    pub device: Option<String>,
 }
 
 /// A guest invitation as stored (the link's token only as a hash).
@@ -725,4 +736,77 @@ pub struct PasskeyUse<'a> {
     pub backup_state: bool,
     /// The credential as updated by the assertion (counter, flags).
     pub credential: &'a str,
+}
+
+/// Where a guest's request to set up MFA again stands (issue 20,
+/// `recovery_requests`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryStatus {
+    /// Asked; no owner has decided.
+    Pending,
+    /// An owner approved: the re-enrolment link was mailed.
+    Approved,
+    Denied,
+    /// The link was redeemed (once).
+    Used,
+}
+
+impl RecoveryStatus {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoveryStatus::Pending => "pending",
+            RecoveryStatus::Approved => "approved",
+            RecoveryStatus::Denied => "denied",
+            RecoveryStatus::Used => "used",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(RecoveryStatus::Pending),
+            "approved" => Some(RecoveryStatus::Approved),
+            "denied" => Some(RecoveryStatus::Denied),
+            "used" => Some(RecoveryStatus::Used),
+            _ => None,
+        }
+    }
+}
+
+/// A guest's request to set up a new second factor after losing theirs.
+/// The browser binding and the link's token are stored only as digests and
+/// never read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryRequest {
+    pub id: String,
+    pub user_id: String,
+    /// The app the guest was on the way to; `None`: any app they hold.
+    pub app: Option<String>,
+    pub status: RecoveryStatus,
+    pub created_at: OffsetDateTime,
+    pub decided_at: Option<OffsetDateTime>,
+    /// The deciding owner's e-mail.
+    pub decided_by: Option<String>,
+    /// Approved: the re-enrolment link works until then (exclusive).
+    pub link_expires_at: Option<OffsetDateTime>,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// What a re-enrolment link is for this browser and user
+/// ([`Store::recovery_link`](super::Store::recovery_link),
+/// [`Store::redeem_recovery_link`](super::Store::redeem_recovery_link)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryLink {
+    /// Good (and, from `redeem_recovery_link`, now used up).
+    Valid(RecoveryRequest),
+    /// No approved request has this link.
+    Unknown,
+    /// Redeemed before.
+    Used,
+    /// Past its 30 minutes.
+    Expired,
+    /// Opened in a browser other than the one that asked.
+    OtherBrowser,
+    /// Opened while signed in as someone else.
+    OtherUser,
 }

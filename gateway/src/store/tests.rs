@@ -203,6 +203,8 @@ on_both_backends!(
     policy_counts_add_up_the_policies_that_applied_by_state,
     audit_filters_by_part_of_the_actor_and_the_action_in_the_query,
     decisions_page_by_id,
+    recovery_request_is_decided_once_and_its_link_redeemed_once,
+    racing_recovery_link_redemptions_have_one_winner,
 );
 
 /// A fixed instant, so tests never depend on the wall clock for expiry.
@@ -1918,6 +1920,7 @@ fn session(sid: &str, user: &str, created: i64, end: i64) -> SessionRecord {
         idp: "contoso".to_owned(),
         created_at: t(created),
         expires_at: t(end),
+        device: None,
     }
 }
 
@@ -3733,4 +3736,150 @@ async fn decisions_page_by_id(db: TestDb) {
     let second = page(Some(first[1].id)).await;
     let ids: Vec<&str> = second.iter().map(|d| d.request_id.as_str()).collect();
     assert_eq!(ids, ["p1"]);
+}
+
+async fn recovery_request_is_decided_once_and_its_link_redeemed_once(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    add(&store, guest("u2", "ben@fabrikam.example")).await;
+    let (req, created) = store
+        .create_recovery_request("u1", Some("wiki"), "browser-a", t(0))
+        .await
+        .expect("create");
+    assert!(created);
+    assert_eq!(req.status, RecoveryStatus::Pending);
+    assert_eq!(req.app.as_deref(), Some("wiki"));
+    // Asking again while pending: the same request, bound to the new
+    // browser.
+    let (again, created) = store
+        .create_recovery_request("u1", None, "browser-b", t(1))
+        .await
+        .expect("create again");
+    assert!(!created);
+    assert_eq!(again.id, req.id);
+    let err = store
+        .create_recovery_request("nobody", None, "browser-x", t(1))
+        .await
+        .expect_err("unknown user");
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    // A lapsed request (asked before `asked_after`) cannot be decided.
+    assert!(
+        store
+            .decide_recovery_request(&req.id, None, "olivia@t.com", t(5), t(10))
+            .await
+            .expect("decide")
+            .is_none()
+    );
+    let approved = store
+        .decide_recovery_request(&req.id, Some(("tok", t(100))), "olivia@t.com", t(-5), t(10))
+        .await
+        .expect("decide")
+        .expect("pending");
+    assert_eq!(approved.status, RecoveryStatus::Approved);
+    assert_eq!(approved.link_expires_at, Some(t(100)));
+    // Decided once.
+    assert!(
+        store
+            .decide_recovery_request(&req.id, None, "dave@t.com", t(-5), t(11))
+            .await
+            .expect("decide")
+            .is_none()
+    );
+    // The link: the browser that asked last, the right user, in time.
+    let look = |token: &'static str, browser: &'static str, user: &'static str, at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .recovery_link(token, browser, user, t(at))
+                .await
+                .expect("look")
+        }
+    };
+    assert_eq!(
+        look("nope", "browser-b", "u1", 20).await,
+        RecoveryLink::Unknown
+    );
+    assert_eq!(
+        look("tok", "browser-a", "u1", 20).await,
+        RecoveryLink::OtherBrowser
+    );
+    assert_eq!(
+        look("tok", "browser-b", "u2", 20).await,
+        RecoveryLink::OtherUser
+    );
+    assert_eq!(
+        look("tok", "browser-b", "u1", 100).await,
+        RecoveryLink::Expired
+    );
+    assert!(matches!(
+        look("tok", "browser-b", "u1", 20).await,
+        RecoveryLink::Valid(_)
+    ));
+    for (browser, user, at, why) in [
+        ("browser-a", "u1", 20, RecoveryLink::OtherBrowser),
+        ("browser-b", "u2", 20, RecoveryLink::OtherUser),
+        ("browser-b", "u1", 100, RecoveryLink::Expired),
+    ] {
+        let r = store
+            .redeem_recovery_link("tok", browser, user, t(at))
+            .await
+            .expect("redeem");
+        assert_eq!(r, why);
+    }
+    let used = store
+        .redeem_recovery_link("tok", "browser-b", "u1", t(21))
+        .await
+        .expect("redeem");
+    let RecoveryLink::Valid(used) = used else {
+        panic!("not redeemed: {used:?}");
+    };
+    assert_eq!(used.status, RecoveryStatus::Used);
+    assert_eq!(used.used_at, Some(t(21)));
+    assert_eq!(
+        store
+            .redeem_recovery_link("tok", "browser-b", "u1", t(22))
+            .await
+            .expect("redeem"),
+        RecoveryLink::Used
+    );
+    // A used request no longer blocks a new one.
+    let (next, created) = store
+        .create_recovery_request("u1", None, "browser-c", t(30))
+        .await
+        .expect("create");
+    assert!(created);
+    assert_ne!(next.id, req.id);
+}
+
+async fn racing_recovery_link_redemptions_have_one_winner(db: TestDb) {
+    let store = db.open().await;
+    add(&store, guest("u1", "anna@contoso.com")).await;
+    let (req, _) = store
+        .create_recovery_request("u1", None, "browser", t(0))
+        .await
+        .expect("create");
+    store
+        .decide_recovery_request(&req.id, Some(("tok", t(100))), "olivia@t.com", t(-5), t(1))
+        .await
+        .expect("decide")
+        .expect("pending");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = db.open().await;
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem_recovery_link("tok", "browser", "u1", t(2))
+                .await
+                .expect("redeem")
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("join") {
+            RecoveryLink::Valid(_) => won += 1,
+            RecoveryLink::Used => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
 }

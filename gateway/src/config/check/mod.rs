@@ -234,6 +234,7 @@ impl Checker<'_> {
             sign_in,
             guests,
             owner_groups: owner_groups(self.path, &f),
+            written: written(&f),
             decision_log,
             lint,
             console,
@@ -251,6 +252,25 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+}
+
+/// Where the sections `warnings.rs` points at are written.
+fn written(f: &ConfigFile) -> super::runtime::Written {
+    fn at<T>(s: &S<T>) -> (u64, u64) {
+        (s.referenced.line(), s.referenced.column())
+    }
+    super::runtime::Written {
+        admin: f.admin.as_ref().map(at),
+        demo_app: f.demo_app.as_ref().map(|d| at(&d.address)),
+        idps: f
+            .idps
+            .iter()
+            .map(|i| {
+                let (line, column) = at(i);
+                (i.value.name.value.clone(), line, column)
+            })
+            .collect(),
     }
 }
 

@@ -191,6 +191,16 @@ impl Checker<'_> {
             if let Some(v) = p.window.as_ref().and_then(|d| self.duration(d)) {
                 passcode.window = v;
             }
+            if let Some(d) = &p.resend_after {
+                match self.duration(d) {
+                    // Longer leaves a person whose mail went astray waiting.
+                    Some(v) if v > Duration::from_secs(300) => {
+                        self.err(d, "`passcode.resend_after` must be at most 5m")
+                    }
+                    Some(v) => passcode.resend_after = v,
+                    None => {}
+                }
+            }
             if let Some(n) = &p.max_attempts {
                 if n.value == 0 || n.value > 10 {
                     // Each wrong guess is a chance at the code: keep few.
@@ -238,6 +248,11 @@ impl Checker<'_> {
             }
         }
 
+        let passkey_sign_in = s
+            .passkeys
+            .as_ref()
+            .and_then(|p| p.sign_in.as_ref())
+            .is_some_and(|b| b.value);
         Some(SignIn {
             host: host.to_ascii_lowercase(),
             session_lifetime,
@@ -246,6 +261,7 @@ impl Checker<'_> {
             terms,
             passcode,
             rate_limits,
+            passkey_sign_in,
         })
     }
 }

@@ -9,7 +9,7 @@ use openidconnect::url::Url;
 use std::collections::HashMap;
 
 /// Where a return URL leads: an app host of this gateway.
-pub(super) struct Target {
+pub(in crate::portal) struct Target {
     pub host: String,
     pub path: String,
 }
@@ -79,11 +79,20 @@ impl Handler<'_> {
             .idps
             .iter()
             .any(|i| matches!(i.kind, crate::config::IdpKind::Local(_)));
+        // "Sign in with a passkey" (`sign_in.passkeys.sign_in`) on the
+        // pages that start a sign-in; they then run the passkey script.
+        let passkey_sign_in =
+            self.sign_in.passkey_sign_in && matches!(template, "sign_in.html" | "passcode.html");
         let reply = self.page(
             status,
             template,
-            context! { csrf, going_to, going_to_owners, local_passwords, ..ctx },
+            context! { csrf, going_to, going_to_owners, local_passwords, passkey_sign_in, ..ctx },
         );
+        let reply = if passkey_sign_in {
+            reply.with_script()
+        } else {
+            reply
+        };
         match set {
             Some(c) => reply.with_cookie(c),
             None => reply,
@@ -130,7 +139,7 @@ impl Handler<'_> {
 
     /// `rd` if it is a URL on an app host of this gateway, with this
     /// request's scheme and port; `None` otherwise (open redirects).
-    pub(super) fn target(&self, rd: &str) -> Option<Target> {
+    pub(in crate::portal) fn target(&self, rd: &str) -> Option<Target> {
         if rd.len() > 4096 || rd.bytes().any(|b| b.is_ascii_control() || b == b'\\') {
             return None;
         }
@@ -154,7 +163,7 @@ impl Handler<'_> {
         Some(Target { host, path })
     }
 
-    pub(super) fn rd(&self, form: Option<&HashMap<String, String>>) -> String {
+    pub(in crate::portal) fn rd(&self, form: Option<&HashMap<String, String>>) -> String {
         form.and_then(|f| f.get("rd").cloned())
             .or_else(|| self.query("rd"))
             .unwrap_or_default()

@@ -35,6 +35,7 @@ pub(super) mod landing;
 mod oauth2;
 mod oidc;
 mod passcode;
+mod passkey;
 mod password;
 mod rate_limit;
 mod round_trip;
@@ -46,6 +47,8 @@ use super::{Handler, Reply, paths};
 
 /// The idp name recorded for e-mail passcode sign-ins.
 const PASSCODE_IDP: &str = "passcode";
+/// The idp name recorded for passkey sign-ins (`sign_in.passkeys.sign_in`).
+pub(in crate::portal) const PASSKEY_IDP: &str = "passkey";
 
 /// Someone the IdP (or the password, or the passcode) vouched for.
 struct SignedIn {
@@ -83,11 +86,15 @@ impl Handler<'_> {
             paths::SIGN_IN_PASSWORD if post => self.password().await,
             paths::SIGN_IN_CHOOSE if post => self.choose().await,
             paths::SIGN_IN_PASSCODE if post => self.passcode().await,
+            paths::SIGN_IN_PASSKEY if post => self.passkey_sign_in().await,
             paths::CALLBACK if !post => self.callback().await,
             paths::OAUTH2_CALLBACK if !post => self.oauth2_callback().await,
             p if p.starts_with(crate::saml::PREFIX) => self.saml().await,
             paths::CONSENT => self.consent().await,
             paths::MFA => self.mfa().await,
+            p if p == paths::MFA_LOST || p.starts_with("/.portcullis/mfa/lost/") => {
+                self.mfa_recovery().await
+            }
             paths::PASSKEYS => self.passkeys_page().await,
             paths::PASSKEYS_JS if !post => self.passkeys_script(),
             paths::SIGN_OUT => self.sign_out().await,
@@ -112,7 +119,9 @@ impl Handler<'_> {
     /// Counts one sign-in outcome in `sign_ins_total{idp,result}`.
     fn count_sign_in(&self, idp: &str, result: &str) {
         // Only configured idp names (and `passcode`) become labels.
-        let known = idp == PASSCODE_IDP || self.snapshot.config.idps.iter().any(|i| i.name == idp);
+        let known = idp == PASSCODE_IDP
+            || idp == PASSKEY_IDP
+            || self.snapshot.config.idps.iter().any(|i| i.name == idp);
         self.gateway
             .metrics
             .sign_ins

@@ -49,7 +49,7 @@ impl Handler<'_> {
             return self.form_page(
                 429,
                 "passcode.html",
-                context! { email, rd, valid_minutes, error => self.t("msg-too-many-codes") },
+                context! { email, rd, valid_minutes, resend_in => self.resend_after(), error => self.t("msg-too-many-codes") },
             );
         }
         // The same work for every address (issue 14 finding 3): look it up
@@ -94,7 +94,67 @@ impl Handler<'_> {
         } else {
             tracing::info!(request_id = %self.req.request_id, "passcode asked for an address that may not use one");
         }
-        self.form_page(200, "passcode.html", context! { email, rd, valid_minutes })
+        self.form_page(
+            200,
+            "passcode.html",
+            context! { email, rd, valid_minutes, resend_in => self.resend_after() },
+        )
+    }
+
+    /// `sign_in.passcode.resend_after` in seconds: how long "send a new
+    /// code" waits after a code was asked for. The page counts it down
+    /// (CSS, no script); the server holds to it too
+    /// ([`Self::resend_passcode`]).
+    fn resend_after(&self) -> i64 {
+        i64::try_from(self.sign_in.passcode.resend_after.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// "Send a new code" (the passcode form without a code): before
+    /// `resend_after` since the last code for the address it says how
+    /// long to wait, and neither counts towards the limits nor replaces the
+    /// code on its way. Every address that was asked for has a code stored
+    /// (`send_passcode`), so the answer tells nothing about who is known.
+    async fn resend_passcode(&self, email: &str, rd: &str) -> Reply {
+        let sent_at = match self
+            .gateway
+            .store
+            .passcode_sent_at(email, self.time())
+            .await
+        {
+            Ok(at) => at,
+            Err(e) => return self.unavailable("passcode", &e),
+        };
+        let waited = sent_at.map(|at| (self.time() - at).whole_seconds().max(0));
+        let Some(waited) = waited.filter(|w| *w < self.resend_after()) else {
+            return self.send_passcode(email, rd).await;
+        };
+        let resend_in = self.resend_after() - waited;
+        self.count_sign_in(PASSCODE_IDP, "resend_too_soon");
+        let valid_minutes = u32::try_from(self.sign_in.passcode.ttl.as_secs() / 60)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        // Seconds choose the plural form; "just now" is its own message.
+        let error = if waited < 2 {
+            t!(
+                self.lang,
+                "msg-passcode-resend-wait-now",
+                resend_in = resend_in
+            )
+        } else {
+            t!(
+                self.lang,
+                "msg-passcode-resend-wait",
+                waited = waited,
+                resend_in = resend_in
+            )
+        };
+        let mut reply = self.form_page(
+            429,
+            "passcode.html",
+            context! { email, rd, valid_minutes, resend_in, error },
+        );
+        reply.headers.push(("retry-after", resend_in.to_string()));
+        reply
     }
 
     pub(super) async fn passcode(&self) -> Reply {
@@ -111,7 +171,7 @@ impl Handler<'_> {
             );
         };
         let Some(code) = form.get("code").map(|c| c.trim().to_string()) else {
-            return self.send_passcode(&email, &rd).await;
+            return self.resend_passcode(&email, &rd).await;
         };
         let settings = &self.sign_in.passcode;
         let valid_minutes = u32::try_from(settings.ttl.as_secs() / 60)
@@ -151,7 +211,7 @@ impl Handler<'_> {
                 self.form_page(
                     401,
                     "passcode.html",
-                    context! { email, rd, valid_minutes, error },
+                    context! { email, rd, valid_minutes, resend_in => self.resend_after(), error },
                 )
             }
             other => {

@@ -4,7 +4,7 @@
 //! app host turns into its own cookie).
 
 use super::passcode::may_use_passcode;
-use super::{PASSCODE_IDP, SignedIn};
+use super::{PASSCODE_IDP, PASSKEY_IDP, SignedIn};
 use crate::config::IdpKind;
 use crate::portal::apphost::{HANDOFF_KIND, Handoff};
 use crate::portal::{HANDOFF_TTL_SECS, Handler, Reply, paths, random_token, seconds};
@@ -58,6 +58,7 @@ impl Handler<'_> {
             idp: s.idp.clone(),
             created_at: self.time(),
             expires_at: self.time() + self.sign_in.session_lifetime,
+            device: crate::portal::device::describe(self.req.headers),
         };
         if let Err(e) = store.insert_session(&record).await {
             return self.unavailable("session", &e);
@@ -131,6 +132,16 @@ impl Handler<'_> {
                 member: false,
             });
         }
+        // A passkey this gateway checked itself (`signin::passkey`): a
+        // possession factor verified with the device's PIN or biometrics,
+        // bound to this origin.
+        if s.idp == PASSKEY_IDP {
+            return Ok(Vouched {
+                groups: Vec::new(),
+                mfa: MfaStrength::PhishingResistant,
+                member: false,
+            });
+        }
         // An idp no longer in the config (a reload between start and
         // callback) vouches for nothing.
         let Some(idp) = config.idps.iter().find(|i| i.name == s.idp) else {
@@ -169,7 +180,14 @@ impl Handler<'_> {
         may_create_member: bool,
     ) -> Result<Result<User, Refusal>, StoreError> {
         let store = &self.gateway.store;
-        let user = if s.idp == PASSCODE_IDP {
+        let user = if s.idp == PASSKEY_IDP {
+            // The passkey named its user (by the stored credential); the
+            // same people as the e-mailed code, nobody with an IdP.
+            match store.get_user(&s.subject).await? {
+                Some(u) if u.user_type == UserType::Guest && may_use_passcode(&u, &u.email) => u,
+                _ => return Ok(Err(NOT_INVITED)),
+            }
+        } else if s.idp == PASSCODE_IDP {
             // The code proved the mailbox; the address is the identity, for
             // users not linked to an IdP.
             match store.get_user_by_email(&s.email).await? {
@@ -247,6 +265,8 @@ impl Handler<'_> {
     pub(in crate::portal) async fn handoff(&self, claims: &SessionClaims, rd: &str) -> Reply {
         if (rd.starts_with("/.portcullis/invite?")
             || rd.starts_with("/.portcullis/sign-up/")
+            || rd.starts_with("/.portcullis/mfa/lost?")
+            || rd.starts_with("/.portcullis/mfa/lost/")
             || rd == paths::MANAGE
             || rd.starts_with("/.portcullis/manage/")
             || rd == paths::APPS

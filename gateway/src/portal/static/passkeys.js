@@ -23,6 +23,8 @@
     return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
 
+  class RateLimited extends Error {}
+
   async function options(form, action) {
     const body = new URLSearchParams();
     body.set("csrf", form.elements.csrf.value);
@@ -34,6 +36,7 @@
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     });
+    if (res.status === 429) throw new RateLimited();
     if (!res.ok) throw new Error("options " + res.status);
     return res.json();
   }
@@ -88,7 +91,11 @@
       } catch (e) {
         console.error("passkey: " + e);
         // The words come from the page (its language); English if missing.
-        if (status) status.textContent = status.dataset.failed || "The passkey was not used. Try again, or use another way.";
+        if (status) {
+          status.textContent = e instanceof RateLimited
+            ? status.dataset.limited || "Too many passkey attempts. Wait a few minutes, then try again."
+            : status.dataset.failed || "The passkey was not used. Try again, or use another way.";
+        }
       }
     });
   });

@@ -47,6 +47,7 @@ mod invitations;
 mod keys;
 mod lifecycle;
 mod passkeys;
+mod recovery;
 mod requests;
 mod sessions;
 mod signin;

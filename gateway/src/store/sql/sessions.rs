@@ -86,14 +86,15 @@ impl Backend {
             });
         }
         sqlx::query(
-            "INSERT INTO sessions (sid, user_id, idp, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (sid, user_id, idp, created_at, expires_at, device)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&session.sid)
         .bind(&session.user_id)
         .bind(&session.idp)
         .bind(session.created_at.unix_timestamp())
         .bind(session.expires_at.unix_timestamp())
+        .bind(&session.device)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::db(OP, e))?;
@@ -106,26 +107,28 @@ impl Backend {
         now: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError> {
         const OP: &str = "sessions_of_user";
-        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(concat!(
-            "SELECT s.sid, s.user_id, s.idp, s.created_at, s.expires_at FROM sessions s
+        let rows: Vec<(String, String, String, i64, i64, Option<String>)> =
+            sqlx::query_as(concat!(
+            "SELECT s.sid, s.user_id, s.idp, s.created_at, s.expires_at, s.device FROM sessions s
              WHERE s.user_id = $1 AND s.expires_at > $2
                AND NOT EXISTS (SELECT 1 FROM revoked_sessions r WHERE r.sid = s.sid)
              ORDER BY s.created_at, s.sid",
             byte_order!()
         ))
-        .bind(user_id)
-        .bind(now.unix_timestamp())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| StoreError::db(OP, e))?;
+            .bind(user_id)
+            .bind(now.unix_timestamp())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
         rows.into_iter()
-            .map(|(sid, user_id, idp, created_at, expires_at)| {
+            .map(|(sid, user_id, idp, created_at, expires_at, device)| {
                 Ok(SessionRecord {
                     sid,
                     user_id,
                     idp,
                     created_at: from_unix(OP, "sessions.created_at", created_at)?,
                     expires_at: from_unix(OP, "sessions.expires_at", expires_at)?,
+                    device,
                 })
             })
             .collect()

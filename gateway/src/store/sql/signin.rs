@@ -132,6 +132,24 @@ impl Backend {
         Ok(())
     }
 
+    pub async fn passcode_sent_at(
+        &self,
+        email: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        const OP: &str = "passcode_sent_at";
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT created_at FROM passcodes WHERE email_lower = $1 AND expires_at > $2",
+        )
+        .bind(email_key(email))
+        .bind(now.unix_timestamp())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        at.map(|t| from_unix(OP, "passcodes.created_at", t))
+            .transpose()
+    }
+
     pub async fn check_passcode(
         &self,
         email: &str,

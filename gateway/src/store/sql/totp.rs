@@ -48,7 +48,8 @@ impl Backend {
         const OP: &str = "get_totp_factor";
         let row: Option<TotpFactorRow> = sqlx::query_as(
             "SELECT user_id, secret, algorithm, digits, period, confirmed_at, last_used_step,
-                    failed_attempts, locked_until, created_at
+                    failed_attempts, locked_until, created_at,
+                    replacement_secret, replacement_started_at
              FROM totp_factors WHERE user_id = $1",
         )
         .bind(user_id)
@@ -273,6 +274,74 @@ impl Backend {
         Ok(true)
     }
 
+    pub async fn begin_totp_replacement(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        now: OffsetDateTime,
+        stale_before: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "begin_totp_replacement";
+        // Only beside a confirmed factor, and never over a replacement still
+        // in time: a second tab or a reload must show the key already
+        // scanned, not a new one.
+        let done = sqlx::query(
+            "UPDATE totp_factors SET replacement_secret = $2, replacement_started_at = $3
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL
+               AND (replacement_secret IS NULL OR replacement_started_at IS NULL
+                    OR replacement_started_at < $4)",
+        )
+        .bind(user_id)
+        .bind(secret)
+        .bind(now.unix_timestamp())
+        .bind(stale_before.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn finish_totp_replacement(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        step: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "finish_totp_replacement";
+        // Compare-and-set on the very key that was checked: a replacement
+        // cancelled or restarted meanwhile changes nothing. The step is the
+        // new key's first used one; the old key's steps mean nothing for it.
+        let done = sqlx::query(
+            "UPDATE totp_factors SET secret = replacement_secret, last_used_step = $3,
+                    replacement_secret = NULL, replacement_started_at = NULL,
+                    failed_attempts = 0, locked_until = NULL
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL AND replacement_secret = $2
+               AND (locked_until IS NULL OR locked_until <= $4)",
+        )
+        .bind(user_id)
+        .bind(secret)
+        .bind(step)
+        .bind(now.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn cancel_totp_replacement(&self, user_id: &str) -> Result<bool, StoreError> {
+        const OP: &str = "cancel_totp_replacement";
+        let done = sqlx::query(
+            "UPDATE totp_factors SET replacement_secret = NULL, replacement_started_at = NULL
+             WHERE user_id = $1 AND replacement_secret IS NOT NULL",
+        )
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::db(OP, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn delete_totp_factor(&self, user_id: &str) -> Result<bool, StoreError> {
         const OP: &str = "delete_totp_factor";
         let mut tx = self.pool.begin().await.map_err(|e| StoreError::db(OP, e))?;
@@ -305,6 +374,8 @@ struct TotpFactorRow {
     failed_attempts: i64,
     locked_until: Option<i64>,
     created_at: i64,
+    replacement_secret: Option<Vec<u8>>,
+    replacement_started_at: Option<i64>,
 }
 
 impl TotpFactorRow {
@@ -329,6 +400,13 @@ impl TotpFactorRow {
                 .map(|t| from_unix(op, "totp_factors.locked_until", t))
                 .transpose()?,
             created_at: from_unix(op, "totp_factors.created_at", self.created_at)?,
+            replacement: match (self.replacement_secret, self.replacement_started_at) {
+                (Some(secret), Some(at)) => Some((
+                    secret,
+                    from_unix(op, "totp_factors.replacement_started_at", at)?,
+                )),
+                _ => None,
+            },
         })
     }
 }
