@@ -570,7 +570,7 @@ async fn a_member_is_never_offered_recovery() {
     );
     assert!(
         step.body
-            .contains("Your organisation's own process applies"),
+            .contains("own process applies: ask your IT help desk"),
         "{}",
         step.body
     );
@@ -650,7 +650,7 @@ async fn a_denied_request_sends_no_link_and_can_be_decided_only_once() {
     assert_eq!(req.decided_by.as_deref(), Some(DAVE));
     // The review page now says so.
     let shown = dave.open(&review).await;
-    let status = format!("This request is denied (decided by {DAVE}).");
+    let status = format!("This request was denied by {DAVE}.");
     assert_eq!(shown.by_id("status").as_deref(), Some(status.as_str()));
     assert!(
         env.audit_actions(CAROL)
@@ -707,7 +707,12 @@ async fn the_recovery_pages_and_mails_speak_german() {
     let (mut bob, step) = env.guest_at_mfa_step(BOB, "wiki").await;
     bob.accept_language = Some("de-DE,de;q=0.9".to_string());
     let step = bob.open(step.url.as_str()).await;
-    assert_eq!(step.heading(), "Bestätigen Sie, dass Sie es sind", "{}", step.body);
+    assert_eq!(
+        step.heading(),
+        "Bestätigen Sie, dass Sie es sind",
+        "{}",
+        step.body
+    );
     assert!(step.body.contains("<html lang=\"de\""), "{}", step.body);
     assert!(
         step.body.contains("Ich habe meinen Authenticator verloren"),
@@ -721,21 +726,34 @@ async fn the_recovery_pages_and_mails_speak_german() {
         .find(|l| l.path() == LOST)
         .unwrap_or_else(|| panic!("no lost-authenticator link: {}", step.body));
     let ask_page = bob.open(lost.as_str()).await;
-    assert_eq!(ask_page.heading(), "Authenticator verloren?", "{}", ask_page.body);
+    assert_eq!(
+        ask_page.heading(),
+        "Authenticator verloren?",
+        "{}",
+        ask_page.body
+    );
     assert_german("the ask page", &ask_page.body);
     let sent = bob.submit(&ask_page, LOST, &[]).await;
     assert!(sent.by_id("sent").is_some(), "{}", sent.body);
-    assert!(sent.body.contains("<strong>in diesem Browser</strong>"), "{}", sent.body);
+    assert!(
+        sent.body.contains("<strong>in diesem Browser</strong>"),
+        "{}",
+        sent.body
+    );
     assert_german("the asked page", &sent.body);
 
     // Olivia's mail, in German; her review page too once her browser asks.
     let (subject, text) = env.mails_to(OLIVIA, 1).await.remove(0);
     assert_eq!(
         subject,
-        format!("{BOB} hat den Authenticator für die Anmeldung verloren und möchte einen neuen einrichten")
+        format!(
+            "{BOB} hat den Authenticator für die Anmeldung verloren und möchte einen neuen einrichten"
+        )
     );
     assert!(
-        text.contains(&format!("{BOB}, Gast von Wiki bei Tailwind Traders, hat den Authenticator")),
+        text.contains(&format!(
+            "{BOB}, Gast von Wiki bei Tailwind Traders, hat den Authenticator"
+        )),
         "{text}"
     );
     assert!(text.contains("Anfrage prüfen:"), "{text}");
@@ -744,7 +762,12 @@ async fn the_recovery_pages_and_mails_speak_german() {
     let (mut olivia, _) = env.owner_opens(OLIVIA, &review).await;
     olivia.accept_language = Some("de".to_string());
     let page = olivia.open(&review).await;
-    assert_eq!(page.heading(), "Anfrage für einen neuen Authenticator", "{}", page.body);
+    assert_eq!(
+        page.heading(),
+        "Anfrage für einen neuen Authenticator",
+        "{}",
+        page.body
+    );
     assert!(page.body.contains(">Genehmigen<"), "{}", page.body);
     assert_german("the review page", &page.body);
     let done = olivia
@@ -759,7 +782,10 @@ async fn the_recovery_pages_and_mails_speak_german() {
 
     // Bob's mail and the re-enrolment pages.
     let (subject, text) = env.mails_to(BOB, 1).await.remove(0);
-    assert_eq!(subject, "Richten Sie einen neuen Authenticator für Tailwind Traders ein");
+    assert_eq!(
+        subject,
+        "Richten Sie einen neuen Authenticator für Tailwind Traders ein"
+    );
     assert!(
         text.contains("Öffnen Sie diesen Link innerhalb von 30 Minuten"),
         "{text}"
@@ -767,13 +793,22 @@ async fn the_recovery_pages_and_mails_speak_german() {
     assert_german("the decision mail", &format!("{subject}\n{text}"));
     let link = env.link_in(&text, "/.portcullis/mfa/lost/reenrol?token=");
     let confirm = bob.open(&link).await;
-    assert_eq!(confirm.heading(), "Neuen Authenticator einrichten", "{}", confirm.body);
+    assert_eq!(
+        confirm.heading(),
+        "Neuen Authenticator einrichten",
+        "{}",
+        confirm.body
+    );
     assert_german("the re-enrol page", &confirm.body);
     let redeemed = bob
         .submit(&confirm, "/.portcullis/mfa/lost/reenrol", &[])
         .await;
     assert!(redeemed.by_id("notice").is_some(), "{}", redeemed.body);
-    assert!(redeemed.body.contains("Authenticator-App einrichten"), "{}", redeemed.body);
+    assert!(
+        redeemed.body.contains("Authenticator-App einrichten"),
+        "{}",
+        redeemed.body
+    );
     assert_german("the re-enrolled page", &redeemed.body);
     let again = bob.open(&link).await;
     assert_eq!(again.status, 410, "{}", again.body);

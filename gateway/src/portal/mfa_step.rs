@@ -111,12 +111,8 @@ impl Handler<'_> {
                 }
                 // The key stays: the entry already in the app is still right.
                 Err(MfaError::InvalidCode | MfaError::Replayed) => {
-                    self.enroll_page(
-                        &user,
-                        &rd,
-                        Some(&self.t("msg-code-wrong-wait")),
-                    )
-                    .await
+                    self.enroll_page(&user, &rd, Some(&self.t("msg-code-wrong-wait")))
+                        .await
                 }
                 Err(MfaError::Malformed) => {
                     self.enroll_page(&user, &rd, Some(&self.t(MALFORMED))).await

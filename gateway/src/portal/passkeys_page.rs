@@ -127,24 +127,16 @@ impl Handler<'_> {
                             .await
                     }
                     Err(PasskeyError::AlreadyRegistered) => {
-                        self.passkeys_list(
-                            &user,
-                            None,
-                            Some("msg-passkey-already"),
-                        )
-                        .await
+                        self.passkeys_list(&user, None, Some("msg-passkey-already"))
+                            .await
                     }
                     Err(e @ (PasskeyError::Store(_) | PasskeyError::Internal(_))) => {
                         self.unavailable("passkey registration", &e)
                     }
                     Err(e) => {
                         tracing::info!(request_id = %self.req.request_id, result = e.as_str(), "passkey registration refused");
-                        self.passkeys_list(
-                            &user,
-                            None,
-                            Some("msg-passkey-not-added"),
-                        )
-                        .await
+                        self.passkeys_list(&user, None, Some("msg-passkey-not-added"))
+                            .await
                     }
                 }
             }

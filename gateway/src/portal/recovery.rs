@@ -109,12 +109,12 @@ impl Handler<'_> {
         let client = self.client_key();
         let limits = [
             RateLimit {
-                bucket: "mfa-recovery-ip",
+                bucket: "mfa_recovery_ip",
                 key: &client,
                 max: ASK_PER_IP,
             },
             RateLimit {
-                bucket: "mfa-recovery-user",
+                bucket: "mfa_recovery_user",
                 key: &user.id,
                 max: ASK_PER_USER,
             },
@@ -258,11 +258,13 @@ impl Handler<'_> {
         let approve = match form.get("decision").map(String::as_str) {
             Some("approve") => true,
             Some("deny") => false,
-            _ => return self.message(
+            _ => {
+                return self.message(
                     400,
                     &self.t("error-bad-request-title"),
                     &self.t("msg-lost-choose"),
-                ),
+                );
+            }
         };
         let decided = recovery::decide(
             &self.snapshot.config,

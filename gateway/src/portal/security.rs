@@ -15,9 +15,9 @@
 //! Every change is a POST with the CSRF token; the page answers with a
 //! redirect and a fixed notice word (`done=`), so a reload posts nothing.
 
-use crate::i18n::t;
 use super::{Handler, Reply, paths};
 use crate::html::encode_component;
+use crate::i18n::t;
 use crate::mfa::MfaError;
 use crate::session::SessionClaims;
 use crate::store::{NewAuditEntry, User};
@@ -164,14 +164,8 @@ impl Handler<'_> {
     async fn security_enroll(&self, claims: &SessionClaims, user: &User) -> Reply {
         match self.gateway.store.get_totp_factor(&user.id).await {
             Ok(Some(f)) if f.confirmed_at.is_some() => {
-                self.security_page(
-                    claims,
-                    user,
-                    409,
-                    Some("msg-authenticator-exists"),
-                    None,
-                )
-                .await
+                self.security_page(claims, user, 409, Some("msg-authenticator-exists"), None)
+                    .await
             }
             Ok(_) => self.enroll_page(user, DONE_ENROLLING, None).await,
             Err(e) => self.unavailable("mfa factor", &e),
@@ -304,5 +298,3 @@ impl Handler<'_> {
         Reply::redirect(format!("{}?done=others", paths::SECURITY))
     }
 }
-
-
