@@ -570,7 +570,7 @@ async fn a_member_is_never_offered_recovery() {
     );
     assert!(
         step.body
-            .contains("Your organisation's own process applies"),
+            .contains("own process applies: ask your IT help desk"),
         "{}",
         step.body
     );
@@ -650,7 +650,7 @@ async fn a_denied_request_sends_no_link_and_can_be_decided_only_once() {
     assert_eq!(req.decided_by.as_deref(), Some(DAVE));
     // The review page now says so.
     let shown = dave.open(&review).await;
-    let status = format!("This request is denied (decided by {DAVE}).");
+    let status = format!("This request was denied by {DAVE}.");
     assert_eq!(shown.by_id("status").as_deref(), Some(status.as_str()));
     assert!(
         env.audit_actions(CAROL)

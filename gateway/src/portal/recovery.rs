@@ -109,12 +109,12 @@ impl Handler<'_> {
         let client = self.client_key();
         let limits = [
             RateLimit {
-                bucket: "mfa-recovery-ip",
+                bucket: "mfa_recovery_ip",
                 key: &client,
                 max: ASK_PER_IP,
             },
             RateLimit {
-                bucket: "mfa-recovery-user",
+                bucket: "mfa_recovery_user",
                 key: &user.id,
                 max: ASK_PER_USER,
             },

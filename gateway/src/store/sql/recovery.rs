@@ -53,12 +53,12 @@ impl RecoveryRow {
 
 /// The digest a browser's binding secret is stored as.
 fn browser_digest(browser: &str) -> String {
-    secret_hash(&["mfa-recovery-browser", browser])
+    secret_hash(&["mfa_recovery_browser", browser])
 }
 
 /// The digest a link's token is stored as.
 fn link_digest(token: &str) -> String {
-    secret_hash(&["mfa-recovery-link", token])
+    secret_hash(&["mfa_recovery_link", token])
 }
 
 impl Backend {
