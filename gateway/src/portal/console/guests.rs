@@ -103,8 +103,8 @@ impl Handler<'_> {
                     return self.console_message(
                         staff,
                         400,
-                        "Bad filter",
-                        "Ends before: give a date such as 2026-12-31.",
+                        &self.t("console-bad-filter"),
+                        &self.t("console-bad-ends-before"),
                     );
                 }
             }
@@ -533,7 +533,7 @@ impl Handler<'_> {
                 return Err(Refused::Bad(self.t("console-choose-listed-apps")));
             }
         }
-        let days = parse_days(form.get("days"))?;
+        let days = parse_days(self.lang, form.get("days"))?;
         let mailer = self.console_mailer()?;
         let req = InviteRequest {
             email: form.get("email").cloned().unwrap_or_default(),
@@ -562,9 +562,10 @@ impl Handler<'_> {
                 self.count_invitation_outcome("created");
                 Ok(("invited", Some(inv.user_id)))
             }
-            Err(InviteError::Invalid { field, message }) => {
-                Err(Refused::Bad(format!("{}: {message}", field_label(field))))
-            }
+            Err(InviteError::Invalid { field, message }) => Err(Refused::Bad(format!(
+                "{}: {message}",
+                crate::i18n::t!(self.lang, field_label(field))
+            ))),
             Err(e) => Err(Refused::Failed("invite", e.to_string())),
         }
     }
@@ -576,7 +577,7 @@ impl Handler<'_> {
     ) -> Result<(&'static str, Option<String>), Refused> {
         let guest = self.console_guest(form).await?;
         let app = self.console_app(form)?;
-        let days = parse_days(form.get("days"))?;
+        let days = parse_days(self.lang, form.get("days"))?;
         let until = self.time() + time::Duration::days(i64::from(days));
         guests::extend(self.console_caller(staff), &guest, &app, until, Some(days)).await?;
         Ok(("extended", Some(guest.id)))
@@ -704,22 +705,26 @@ impl Handler<'_> {
 }
 
 /// `days` of a form: 1 to [`MAX_ACCESS_DAYS`].
-fn parse_days(raw: Option<&String>) -> Result<u32, Refused> {
+fn parse_days(lang: Lang, raw: Option<&String>) -> Result<u32, Refused> {
     let raw = raw.map(|s| s.trim()).unwrap_or_default();
     match raw.parse::<u32>() {
         Ok(d) if (1..=MAX_ACCESS_DAYS).contains(&d) => Ok(d),
-        _ => Err(Refused::Bad(format!(
-            "Days: enter a whole number from 1 to {MAX_ACCESS_DAYS}."
+        _ => Err(Refused::Bad(crate::i18n::t!(
+            lang,
+            "console-bad-days",
+            max = MAX_ACCESS_DAYS
         ))),
     }
 }
 
-fn field_label(field: &str) -> &str {
+/// The message key naming an invitation field (the operation's message
+/// after it stays as the admin API words it).
+fn field_label(field: &str) -> &'static str {
     match field {
-        "email" => "E-mail",
-        "message" => "Message",
-        "access_days" => "Days",
-        "apps" => "Apps",
-        other => other,
+        "email" => "console-field-email",
+        "message" => "console-field-message",
+        "access_days" => "console-field-days",
+        "apps" => "console-field-apps",
+        _ => "console-field-other",
     }
 }
