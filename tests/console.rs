@@ -1524,6 +1524,199 @@ async fn the_policies_page_counts_answers_what_if_and_lints() {
     );
 }
 
+/// English words of the console's pages that a German admin must not
+/// see (labels, headings, notes; technical values such as policy names,
+/// reason codes and states are shown as they are).
+const CONSOLE_ENGLISH: &[&str] = &[
+    "Signed in as",
+    "Sign out",
+    "Admin console",
+    ">Overview<",
+    ">Guests<",
+    ">Invitations<",
+    "Sign-up requests",
+    "Sign-ins and decisions",
+    "Audit log",
+    "Request id",
+    ">Find<",
+    ">Filter<",
+    ">any<",
+    "Invite a guest",
+    "Send invitation",
+    "Open sessions",
+    "Recent decisions",
+    "Audit trail",
+    "Reset MFA",
+    "Block sign-in",
+    "Remove guest",
+    "Last sign-in",
+    "Invited by",
+    "Link expires",
+    "Send again",
+    "Withdraw",
+    "The last 24 hours",
+    "Decisions per hour",
+    "hours in UTC",
+    "Allowed",
+    "Blocked",
+    "Top reasons",
+    "Find decisions",
+    "Newest first",
+    "newest first",
+    "not signed in",
+    "Why:",
+    "Blocked by",
+    "What if",
+    "Lint findings",
+    "Rule files",
+    "Written in",
+    "Export as CSV",
+    "Approve",
+    "Deny",
+    "Answers",
+    "Invitation sent.",
+    "No authenticator",
+];
+
+/// An admin whose browser asks for German gets every console page in
+/// German: `<html lang="de">`, German words, none of the English ones;
+/// the notice after an action too.
+#[tokio::test]
+async fn an_admin_with_a_german_browser_gets_the_console_in_german() {
+    let env = start().await;
+    let (greg, rid) = env.guest_with_a_403("greg").await;
+    env.sign_up_request("carla").await;
+    let mut b = env.admin().await;
+    b.accept_language = Some("de-DE,de;q=0.9,en;q=0.5".into());
+
+    // An invitation sent from the German guests page: its notice is German.
+    let page = b.get(&env.url(GUESTS)).await;
+    let invited = env
+        .post(
+            &mut b,
+            &page,
+            &[
+                ("action", "invite"),
+                ("email", "ines@contoso.com"),
+                ("apps", "wiki"),
+                ("days", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 302, "{}", invited.body);
+    let back = invited.location.expect("back to the guests");
+    let after = b.get(back.as_str()).await;
+    assert_eq!(
+        after.by_id("notice").as_deref(),
+        Some("Einladung gesendet."),
+        "{}",
+        after.body
+    );
+
+    let pages: &[(String, &[&str])] = &[
+        (
+            GUESTS.to_string(),
+            &["Gäste", "Gast einladen", "Angemeldet als", "Filtern"],
+        ),
+        (
+            format!("{GUESTS}/{greg}"),
+            &[
+                "Offene Sitzungen",
+                "Letzte Entscheidungen",
+                "Kein Authenticator",
+                "Anmeldung sperren…",
+            ],
+        ),
+        (
+            DECISIONS.to_string(),
+            &[
+                "Anmeldungen und Entscheidungen",
+                "Die letzten 24 Stunden",
+                "Blockiert",
+                "Entscheidungen finden",
+            ],
+        ),
+        (
+            format!("{DECISIONS}/{rid}"),
+            &["Warum:", "Blockiert durch", "Richtlinien"],
+        ),
+        (
+            POLICIES.to_string(),
+            &[
+                "Richtlinien",
+                "Was wäre, wenn",
+                "Lint-Befunde",
+                "Regeldateien",
+            ],
+        ),
+        (
+            INVITATIONS.to_string(),
+            &[
+                "Einladungen",
+                "Erneut senden",
+                "Zurückziehen…",
+                "neueste zuerst",
+            ],
+        ),
+        (
+            REQUESTS.to_string(),
+            &[
+                "Registrierungsanfragen",
+                "Genehmigen",
+                "Ablehnen…",
+                "Antworten",
+            ],
+        ),
+        (
+            AUDIT.to_string(),
+            &["Audit-Protokoll", "Als CSV exportieren", "Akteur"],
+        ),
+    ];
+    for (path, german) in pages {
+        let page = b.get(&env.url(path)).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(
+            page.body.contains("<html lang=\"de\">"),
+            "{path}: {}",
+            page.body
+        );
+        for word in *german {
+            assert!(
+                page.body.contains(word),
+                "{path}: no {word:?} in {}",
+                page.body
+            );
+        }
+        // `<pre>`: the CLI's own output (`portcullis explain`) and the
+        // rule files, shown as they are.
+        let mut shown = page.body.clone();
+        while let (Some(a), Some(b)) = (shown.find("<pre>"), shown.find("</pre>")) {
+            shown.replace_range(a..b + "</pre>".len(), "");
+        }
+        for english in CONSOLE_ENGLISH {
+            assert!(
+                !shown.contains(english),
+                "{path}: {english:?} in {}",
+                page.body
+            );
+        }
+    }
+    // Technical values stay as they are: the refusal's policy and reason.
+    let decision = b.get(&env.url(&format!("{DECISIONS}/{rid}"))).await;
+    assert_eq!(decision.by_id("decision").as_deref(), Some("block"));
+    assert!(
+        decision.body.contains("block-admin-for-guests"),
+        "{}",
+        decision.body
+    );
+
+    // The same admin with an English browser reads English.
+    b.accept_language = Some("en".into());
+    let page = b.get(&env.url(GUESTS)).await;
+    assert!(page.body.contains("<html lang=\"en\">"), "{}", page.body);
+    assert!(page.body.contains("Invite a guest"), "{}", page.body);
+}
+
 /// The decisions list pages by key with its filters kept; the audit log's
 /// actor and action filters are the store's query, so an entry older than
 /// a page of others is still found.

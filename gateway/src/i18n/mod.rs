@@ -45,6 +45,7 @@ const LANGUAGES: &[(&str, &[(&str, &str)])] = &[
                 "messages.ftl",
                 include_str!("../../locales/en/messages.ftl"),
             ),
+            ("console.ftl", include_str!("../../locales/en/console.ftl")),
         ],
     ),
     (
@@ -58,6 +59,7 @@ const LANGUAGES: &[(&str, &[(&str, &str)])] = &[
                 "messages.ftl",
                 include_str!("../../locales/de/messages.ftl"),
             ),
+            ("console.ftl", include_str!("../../locales/de/console.ftl")),
         ],
     ),
 ];

@@ -40,6 +40,7 @@ fn every_key_the_templates_use_exists() {
 /// Prefixes of message keys that nothing else in the code uses (unlike
 /// `sign-`, `passcode-`: rate-limit names).
 const MESSAGE_PREFIXES: &[&str] = &[
+    "console",
     "error",
     "reason",
     "refusal",

@@ -83,8 +83,8 @@ impl Handler<'_> {
                     return self.console_message(
                         staff,
                         400,
-                        "Bad filter",
-                        "Before: give an entry id.",
+                        &self.t("console-bad-filter"),
+                        &self.t("console-bad-audit-before"),
                     );
                 }
             }

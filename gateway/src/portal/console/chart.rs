@@ -3,6 +3,7 @@
 //! SVG: no script, no external file, within the pages' CSP), and the top
 //! reasons for blocks.
 
+use crate::i18n::{Lang, t};
 use crate::store::decisions::StoredDecision;
 use minijinja::context;
 use time::OffsetDateTime;
@@ -19,15 +20,15 @@ const BOTTOM: f64 = 20.0;
 
 /// The series, bottom to top, with their colours (contrast ≥ 3:1 on white).
 const SERIES: &[(&str, &str, &str)] = &[
-    ("allow", "Allowed", "#1e7b34"),
-    ("sign_in", "Sign-in asked", "#5b6b7a"),
-    ("mfa", "MFA asked", "#a15c00"),
-    ("block", "Blocked", "#b3261e"),
+    ("allow", "console-chart-allowed", "#1e7b34"),
+    ("sign_in", "console-chart-sign-in", "#5b6b7a"),
+    ("mfa", "console-chart-mfa", "#a15c00"),
+    ("block", "console-chart-blocked", "#b3261e"),
 ];
 
 /// The chart of `list` (decisions since `now - HOURS`): bars, axis
 /// labels, legend with totals, and the top reasons for blocks.
-pub(super) fn chart(list: &[StoredDecision], now: OffsetDateTime) -> minijinja::Value {
+pub(super) fn chart(list: &[StoredDecision], now: OffsetDateTime, lang: Lang) -> minijinja::Value {
     let start = now - time::Duration::hours(HOURS);
     let n = HOURS as usize;
     let mut counts = vec![[0u64; 4]; n];
@@ -79,7 +80,7 @@ pub(super) fn chart(list: &[StoredDecision], now: OffsetDateTime) -> minijinja::
                 w => format!("{:.1}", slot_w - 2.0),
                 h => format!("{h:.1}"),
                 fill => SERIES[s].2,
-                title => format!("{}: {count}", SERIES[s].1),
+                title => format!("{}: {count}", t!(lang, SERIES[s].1)),
             });
         }
     }
@@ -99,7 +100,7 @@ pub(super) fn chart(list: &[StoredDecision], now: OffsetDateTime) -> minijinja::
     let legend: Vec<minijinja::Value> = SERIES
         .iter()
         .zip(totals)
-        .map(|((_, label, fill), total)| context! { label, fill, total })
+        .map(|((_, label, fill), total)| context! { label => t!(lang, label), fill, total })
         .collect();
     let reasons: Vec<minijinja::Value> = reasons
         .into_iter()
@@ -146,7 +147,7 @@ mod tests {
             // This very second: the last hour.
             d(now, "allow", None),
         ];
-        let c = chart(&list, now);
+        let c = chart(&list, now, Lang::EN);
         assert_eq!(c.get_attr("total").expect("value").as_usize(), Some(6));
         let reasons = c.get_attr("reasons").expect("reasons");
         let first = reasons.get_item(&0.into()).expect("first");

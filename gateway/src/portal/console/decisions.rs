@@ -46,8 +46,8 @@ impl Handler<'_> {
                 None => self.console_message(
                     staff,
                     400,
-                    "Not a request id",
-                    "A request id is 32 letters and digits (0-9, a-f), as on the page that refused someone.",
+                    &self.t("console-not-request-id"),
+                    &self.t("console-request-id-format"),
                 ),
             };
         }
@@ -73,7 +73,7 @@ impl Handler<'_> {
         if !before.is_empty() {
             match before.parse::<i64>() {
                 Ok(id) => q.before_id = Some(id),
-                Err(_) => errors.push("Older than: give the number of a page's last entry."),
+                Err(_) => errors.push(self.t("console-bad-before")),
             }
         }
         if !app.is_empty() {
@@ -83,14 +83,14 @@ impl Handler<'_> {
             if rules::Decision::parse(&decision).is_some() {
                 q.decision = Some(decision.clone());
             } else {
-                errors.push("Decision: choose allow, block, mfa or sign_in.");
+                errors.push(self.t("console-bad-decision"));
             }
         }
         if !reason.is_empty() {
             if REASONS.contains(&reason.as_str()) {
                 q.reason = Some(reason.clone());
             } else {
-                errors.push("Reason: choose one of the reasons listed.");
+                errors.push(self.t("console-bad-reason"));
             }
         }
         let now = self.time();
@@ -98,17 +98,13 @@ impl Handler<'_> {
         if !since.is_empty() {
             match time(&since) {
                 Some(t) => q.since = Some(t),
-                None => errors.push(
-                    "Since: give a date (2026-12-31), a time (RFC 3339) or a duration ago (7d).",
-                ),
+                None => errors.push(self.t("console-bad-since")),
             }
         }
         if !until.is_empty() {
             match time(&until) {
                 Some(t) => q.until = Some(t),
-                None => errors.push(
-                    "Until: give a date (2026-12-31), a time (RFC 3339) or a duration ago (1h).",
-                ),
+                None => errors.push(self.t("console-bad-until")),
             }
         }
         let store = &self.gateway.store;
@@ -171,7 +167,7 @@ impl Handler<'_> {
             ..DecisionQuery::default()
         };
         let chart = match store.list_decisions(&day).await {
-            Ok(list) => super::chart::chart(&list, now),
+            Ok(list) => super::chart::chart(&list, now, self.lang),
             Err(e) => return self.unavailable("decisions", &e),
         };
         let apps: Vec<&str> = self
@@ -202,8 +198,8 @@ impl Handler<'_> {
             return self.console_message(
                 staff,
                 400,
-                "Not a request id",
-                "A request id is 32 letters and digits (0-9, a-f), as on the page that refused someone.",
+                &self.t("console-not-request-id"),
+                &self.t("console-request-id-format"),
             );
         };
         let found = match self.gateway.store.get_decision(&id).await {
@@ -214,8 +210,8 @@ impl Handler<'_> {
             return self.console_message(
                 staff,
                 404,
-                "No decision recorded",
-                "Nothing is recorded for this request id: allows are sampled (decision_log.sample_allows), old entries are pruned (decision_log.retention), and entries are dropped while the store is down.",
+                &self.t("console-no-decision"),
+                &self.t("console-no-decision-text"),
             );
         };
         let t: Trace = match serde_json::from_value(d.entry.clone()) {

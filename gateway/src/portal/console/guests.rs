@@ -7,6 +7,7 @@
 use super::{GUESTS, Role, Staff, when};
 use crate::guests::{self, Caller, Place};
 use crate::html::encode_component;
+use crate::i18n::Lang;
 use crate::invitations::{self, InviteError, InviteRequest, MAX_ACCESS_DAYS};
 use crate::portal::{Handler, Reply};
 use crate::store::decisions::DecisionQuery;
@@ -16,27 +17,24 @@ use std::collections::HashMap;
 
 /// An action's outcome, as the `done` parameter of the redirect (fixed
 /// words: nothing a request wrote is echoed).
-pub(super) fn done_text(done: &str) -> Option<&'static str> {
-    Some(match done {
-        "invited" => "Invitation sent.",
-        "extended" => "Access extended.",
-        "ended" => "Access ended.",
-        "removed" => "Guest removed; their sessions have ended.",
-        "resent" => "Invitation sent again with a new link.",
-        "revoked" => "Invitation withdrawn.",
-        "mfa_reset" => {
-            "The guest's MFA was reset: they set up a new authenticator at their next sign-in."
-        }
-        "blocked" => {
-            "Sign-in blocked: the guest is refused everywhere, their open sessions included."
-        }
-        "unblocked" => "Sign-in unblocked: the guest may sign in again.",
-        "session_ended" => "Signed out of that session.",
-        "signed_out" => "Signed out everywhere: every open session has ended.",
-        "approved" => "Request approved: access has started and the partner was told by e-mail.",
-        "denied" => "Request denied: the partner was told by e-mail.",
+pub(super) fn done_text(lang: Lang, done: &str) -> Option<String> {
+    let key = match done {
+        "invited" => "console-done-invited",
+        "extended" => "console-done-extended",
+        "ended" => "console-done-ended",
+        "removed" => "console-done-removed",
+        "resent" => "console-done-resent",
+        "revoked" => "console-done-revoked",
+        "mfa_reset" => "console-done-mfa-reset",
+        "blocked" => "console-done-blocked",
+        "unblocked" => "console-done-unblocked",
+        "session_ended" => "console-done-session-ended",
+        "signed_out" => "console-done-signed-out",
+        "approved" => "console-done-approved",
+        "denied" => "console-done-denied",
         _ => return None,
-    })
+    };
+    Some(crate::i18n::t!(lang, key))
 }
 
 /// Why an action did not happen.
@@ -105,8 +103,8 @@ impl Handler<'_> {
                     return self.console_message(
                         staff,
                         400,
-                        "Bad filter",
-                        "Ends before: give a date such as 2026-12-31.",
+                        &self.t("console-bad-filter"),
+                        &self.t("console-bad-ends-before"),
                     );
                 }
             }
@@ -176,7 +174,10 @@ impl Handler<'_> {
             .iter()
             .map(|a| a.name.as_str())
             .collect();
-        let notice = self.query("done").as_deref().and_then(done_text);
+        let notice = self
+            .query("done")
+            .as_deref()
+            .and_then(|d| done_text(self.lang, d));
         self.console_page(
             staff,
             status,
@@ -206,8 +207,8 @@ impl Handler<'_> {
                 return self.console_message(
                     staff,
                     404,
-                    "No such guest",
-                    "There is no guest with this id; they may have been removed.",
+                    &self.t("console-no-such-guest"),
+                    &self.t("console-no-such-guest-text"),
                 );
             }
             Err(e) => return self.unavailable("guest", &e),
@@ -229,10 +230,10 @@ impl Handler<'_> {
             .collect();
         let mfa = match store.get_totp_factor(&guest.id).await {
             Ok(Some(f)) => match f.confirmed_at {
-                Some(t) => format!("Authenticator set up {}", when(t)),
-                None => "Authenticator being set up (not confirmed)".to_string(),
+                Some(t) => crate::i18n::t!(self.lang, "console-mfa-set-up", when = when(t)),
+                None => self.t("console-mfa-pending"),
             },
-            Ok(None) => "No authenticator".to_string(),
+            Ok(None) => self.t("console-mfa-none"),
             Err(e) => return self.unavailable("mfa", &e),
         };
         let trail = match store
@@ -307,7 +308,10 @@ impl Handler<'_> {
         };
         let decisions: Vec<minijinja::Value> =
             decisions.iter().map(super::decisions::row).collect();
-        let notice = self.query("done").as_deref().and_then(done_text);
+        let notice = self
+            .query("done")
+            .as_deref()
+            .and_then(|d| done_text(self.lang, d));
         self.console_page(
             staff,
             200,
@@ -364,7 +368,7 @@ impl Handler<'_> {
             "block" | "unblock" => self.console_block(staff, action, form).await,
             "end_session" | "sign_out_all" => self.console_sign_out(staff, action, form).await,
             "resend" | "revoke" => self.console_invitation(staff, action, form).await,
-            _ => Err(Refused::Bad("Choose an action.".into())),
+            _ => Err(Refused::Bad(self.t("console-choose-action"))),
         };
         let user = form.get("user").cloned().unwrap_or_default();
         match result {
@@ -386,15 +390,15 @@ impl Handler<'_> {
                     400,
                     "console/message.html",
                     "guests",
-                    context! { title => "Not done", text => msg, link => back, link_text => "Back" },
+                    context! { title => self.t("console-not-done"), text => msg, link => back, link_text => self.t("console-back") },
                 )
             }
             Err(Refused::Role) => self.role_refused(staff),
             Err(Refused::Missing) => self.console_message(
                 staff,
                 404,
-                "Not found",
-                "This guest or invitation no longer exists.",
+                &self.t("console-not-found"),
+                &self.t("console-gone"),
             ),
             Err(Refused::Failed(what, e)) => self.unavailable(what, &e),
         }
@@ -415,44 +419,49 @@ impl Handler<'_> {
                 return self.console_message(
                     staff,
                     404,
-                    "Not found",
-                    "This guest no longer exists.",
+                    &self.t("console-not-found"),
+                    &self.t("console-guest-gone"),
                 );
             }
         };
         let app = form.get("app").cloned().unwrap_or_default();
         let (title, text, button) = match action {
             "end" => (
-                "End access?",
-                format!(
-                    "{} loses access to {app} now; their next request to it is refused.",
-                    guest.email
+                self.t("console-confirm-end"),
+                crate::i18n::t!(
+                    self.lang,
+                    "console-confirm-end-text",
+                    email = guest.email.as_str(),
+                    app = app.as_str()
                 ),
-                "End access now",
+                self.t("console-confirm-end-button"),
             ),
             "block" => (
-                "Block sign-in?",
-                format!(
-                    "{} is refused everywhere from now on, their open sessions included, until someone unblocks them. Their access and sessions are kept for then.",
-                    guest.email
+                self.t("console-confirm-block"),
+                crate::i18n::t!(
+                    self.lang,
+                    "console-confirm-block-text",
+                    email = guest.email.as_str()
                 ),
-                "Block sign-in",
+                self.t("console-confirm-block-button"),
             ),
             "sign_out_all" => (
-                "Sign out everywhere?",
-                format!(
-                    "Every open session of {} ends now; they can sign in again.",
-                    guest.email
+                self.t("console-confirm-sign-out"),
+                crate::i18n::t!(
+                    self.lang,
+                    "console-confirm-sign-out-text",
+                    email = guest.email.as_str()
                 ),
-                "Sign out everywhere",
+                self.t("console-confirm-sign-out-button"),
             ),
             _ => (
-                "Remove this guest?",
-                format!(
-                    "{} is removed with all their access and signed out everywhere. This cannot be undone.",
-                    guest.email
+                self.t("console-confirm-remove"),
+                crate::i18n::t!(
+                    self.lang,
+                    "console-confirm-remove-text",
+                    email = guest.email.as_str()
                 ),
-                "Remove guest",
+                self.t("console-confirm-remove-button"),
             ),
         };
         let back = format!("{GUESTS}/{}", encode_component(&guest.id));
@@ -460,7 +469,7 @@ impl Handler<'_> {
             staff,
             "guests",
             GUESTS,
-            (title, &text, button),
+            (&title, &text, &button),
             &[("action", action), ("user", &guest.id), ("app", &app)],
             &back,
         )
@@ -492,7 +501,7 @@ impl Handler<'_> {
         if self.snapshot.config.apps.iter().any(|a| a.name == app) {
             Ok(app.to_string())
         } else {
-            Err(Refused::Bad("App: choose one of the apps.".into()))
+            Err(Refused::Bad(self.t("console-choose-app")))
         }
     }
 
@@ -517,14 +526,14 @@ impl Handler<'_> {
     ) -> Result<(&'static str, Option<String>), Refused> {
         let apps = self.form_all("apps");
         if apps.is_empty() {
-            return Err(Refused::Bad("Apps: choose at least one app.".into()));
+            return Err(Refused::Bad(self.t("console-choose-apps")));
         }
         for a in &apps {
             if !self.snapshot.config.apps.iter().any(|x| &x.name == a) {
-                return Err(Refused::Bad("Apps: choose among the apps listed.".into()));
+                return Err(Refused::Bad(self.t("console-choose-listed-apps")));
             }
         }
-        let days = parse_days(form.get("days"))?;
+        let days = parse_days(self.lang, form.get("days"))?;
         let mailer = self.console_mailer()?;
         let req = InviteRequest {
             email: form.get("email").cloned().unwrap_or_default(),
@@ -553,9 +562,10 @@ impl Handler<'_> {
                 self.count_invitation_outcome("created");
                 Ok(("invited", Some(inv.user_id)))
             }
-            Err(InviteError::Invalid { field, message }) => {
-                Err(Refused::Bad(format!("{}: {message}", field_label(field))))
-            }
+            Err(InviteError::Invalid { field, message }) => Err(Refused::Bad(format!(
+                "{}: {message}",
+                crate::i18n::t!(self.lang, field_label(field))
+            ))),
             Err(e) => Err(Refused::Failed("invite", e.to_string())),
         }
     }
@@ -567,7 +577,7 @@ impl Handler<'_> {
     ) -> Result<(&'static str, Option<String>), Refused> {
         let guest = self.console_guest(form).await?;
         let app = self.console_app(form)?;
-        let days = parse_days(form.get("days"))?;
+        let days = parse_days(self.lang, form.get("days"))?;
         let until = self.time() + time::Duration::days(i64::from(days));
         guests::extend(self.console_caller(staff), &guest, &app, until, Some(days)).await?;
         Ok(("extended", Some(guest.id)))
@@ -642,9 +652,7 @@ impl Handler<'_> {
         if guests::end_session(caller, &guest, handle).await? {
             Ok(("session_ended", Some(guest.id)))
         } else {
-            Err(Refused::Bad(
-                "This session has ended already (it expired, or was signed out).".into(),
-            ))
+            Err(Refused::Bad(self.t("console-session-gone")))
         }
     }
 
@@ -688,31 +696,35 @@ impl Handler<'_> {
                 Ok((done, Some(user)))
             }
             Err(InviteError::NotFound(_)) => Err(Refused::Missing),
-            Err(InviteError::NotPending) => Err(Refused::Bad(
-                "This invitation is no longer pending (accepted, withdrawn or expired).".into(),
-            )),
+            Err(InviteError::NotPending) => {
+                Err(Refused::Bad(self.t("console-invitation-not-pending")))
+            }
             Err(e) => Err(Refused::Failed("invitation", e.to_string())),
         }
     }
 }
 
 /// `days` of a form: 1 to [`MAX_ACCESS_DAYS`].
-fn parse_days(raw: Option<&String>) -> Result<u32, Refused> {
+fn parse_days(lang: Lang, raw: Option<&String>) -> Result<u32, Refused> {
     let raw = raw.map(|s| s.trim()).unwrap_or_default();
     match raw.parse::<u32>() {
         Ok(d) if (1..=MAX_ACCESS_DAYS).contains(&d) => Ok(d),
-        _ => Err(Refused::Bad(format!(
-            "Days: enter a whole number from 1 to {MAX_ACCESS_DAYS}."
+        _ => Err(Refused::Bad(crate::i18n::t!(
+            lang,
+            "console-bad-days",
+            max = MAX_ACCESS_DAYS
         ))),
     }
 }
 
-fn field_label(field: &str) -> &str {
+/// The message key naming an invitation field (the operation's message
+/// after it stays as the admin API words it).
+fn field_label(field: &str) -> &'static str {
     match field {
-        "email" => "E-mail",
-        "message" => "Message",
-        "access_days" => "Days",
-        "apps" => "Apps",
-        other => other,
+        "email" => "console-field-email",
+        "message" => "console-field-message",
+        "access_days" => "console-field-days",
+        "apps" => "console-field-apps",
+        _ => "console-field-other",
     }
 }

@@ -28,8 +28,8 @@ impl Handler<'_> {
             return self.console_message(
                 staff,
                 400,
-                "Bad filter",
-                "State: choose pending, redeemed, revoked or expired.",
+                &self.t("console-bad-filter"),
+                &self.t("console-bad-invitation-state"),
             );
         }
         let now = self.time();
@@ -51,7 +51,7 @@ impl Handler<'_> {
                     apps => i.apps.join(", "),
                     status,
                     // The word a person reads; `revoked` is the stored name.
-                    label => if status == "revoked" { "withdrawn" } else { status },
+                    label => if status == "revoked" { self.t("console-withdrawn") } else { status.to_string() },
                     pending => status == "pending",
                     inviter => i.inviter,
                     sent => when(i.created_at),
@@ -60,7 +60,10 @@ impl Handler<'_> {
                 }
             })
             .collect();
-        let notice = self.query("done").as_deref().and_then(done_text);
+        let notice = self
+            .query("done")
+            .as_deref()
+            .and_then(|d| done_text(self.lang, d));
         self.console_page(
             staff,
             200,
@@ -82,7 +85,12 @@ impl Handler<'_> {
     ) -> Reply {
         let action = form.get("action").map(String::as_str).unwrap_or_default();
         if !matches!(action, "resend" | "revoke") {
-            return self.console_message(staff, 400, "Not done", "Choose resend or withdraw.");
+            return self.console_message(
+                staff,
+                400,
+                &self.t("console-not-done"),
+                &self.t("console-choose-resend-or-withdraw"),
+            );
         }
         if action == "revoke" && staff.role != Role::Admin {
             return self.role_refused(staff);
@@ -96,15 +104,15 @@ impl Handler<'_> {
             Err(Refused::Missing) => self.console_message(
                 staff,
                 404,
-                "Not found",
-                "This invitation no longer exists.",
+                &self.t("console-not-found"),
+                &self.t("console-invitation-gone"),
             ),
             Err(Refused::Bad(text)) => self.console_page(
                 staff,
                 400,
                 "console/message.html",
                 "invitations",
-                context! { title => "Not done", text, link => INVITATIONS, link_text => "Back to the invitations" },
+                context! { title => self.t("console-not-done"), text, link => INVITATIONS, link_text => self.t("console-back-to-invitations") },
             ),
             Err(Refused::Failed(what, e)) => self.unavailable(what, &e),
         }
@@ -128,15 +136,16 @@ impl Handler<'_> {
                 return self.console_message(
                     staff,
                     404,
-                    "Not found",
-                    "This invitation no longer exists.",
+                    &self.t("console-not-found"),
+                    &self.t("console-invitation-gone"),
                 );
             }
             Err(e) => return self.unavailable("invitation", &e),
         };
-        let text = format!(
-            "The link sent to {} stops working now; they cannot accept it. Their access is not changed.",
-            inv.email
+        let text = crate::i18n::t!(
+            self.lang,
+            "console-confirm-withdraw-text",
+            email = inv.email.as_str()
         );
         let back = if post_to == GUESTS {
             format!("{GUESTS}/{}", encode_component(&inv.user_id))
@@ -151,7 +160,11 @@ impl Handler<'_> {
                 "invitations"
             },
             post_to,
-            ("Withdraw this invitation?", &text, "Withdraw invitation"),
+            (
+                &self.t("console-confirm-withdraw"),
+                &text,
+                &self.t("console-confirm-withdraw-button"),
+            ),
             &[
                 ("action", "revoke"),
                 ("invitation", &inv.id),

@@ -108,7 +108,7 @@ impl Handler<'_> {
         let post = self.req.method == "POST";
         let Some((claims, user)) = self.auth_session().await else {
             if post {
-                return self.console_refused("Sign in to the console first.");
+                return self.console_refused(&self.t("console-sign-in-first"));
             }
             return Reply::redirect(format!(
                 "{}?rd={}",
@@ -126,13 +126,11 @@ impl Handler<'_> {
                 user = %user.id,
                 "console refused: no console role"
             );
-            return self.console_refused(
-                "The admin console is for the organisation's administrators and help desk.",
-            );
+            return self.console_refused(&self.t("console-no-role"));
         };
         if !claims.mfa() {
             if post {
-                return self.console_refused("The console needs two-step verification first.");
+                return self.console_refused(&self.t("console-mfa-first"));
             }
             return Reply::redirect(format!(
                 "{}?rd={}",
@@ -151,7 +149,7 @@ impl Handler<'_> {
                 GUESTS => self.guest_action(&staff, &form).await,
                 INVITATIONS => self.invitation_action(&staff, &form).await,
                 REQUESTS => self.request_action(&staff, &form).await,
-                _ => self.console_refused("There is no form at this address."),
+                _ => self.console_refused(&self.t("console-no-form")),
             };
         }
         match path {
@@ -173,8 +171,8 @@ impl Handler<'_> {
             _ => self.console_message(
                 &staff,
                 404,
-                "Not found",
-                "There is nothing at this address.",
+                &self.t("console-not-found"),
+                &self.t("console-nothing-here"),
             ),
         }
     }
@@ -204,7 +202,12 @@ impl Handler<'_> {
 
     /// The 403 page (no role, or a refused form).
     fn console_refused(&self, text: &str) -> Reply {
-        self.message_linked(403, "Not allowed", text, (paths::APPS, "Your apps"))
+        self.message_linked(
+            403,
+            &self.t("console-not-allowed"),
+            text,
+            (paths::APPS, &self.t("console-your-apps")),
+        )
     }
 
     /// The posted form, when it carries this browser's CSRF token and an
@@ -214,13 +217,11 @@ impl Handler<'_> {
     fn console_form(&self) -> Result<HashMap<String, String>, Reply> {
         if self.req.headers.get("origin").is_none() {
             tracing::info!(request_id = %self.req.request_id, "console form refused: no Origin");
-            return Err(self.console_refused(
-                "The form was not sent from this console page, or it is too old.",
-            ));
+            return Err(self.console_refused(&self.t("console-form-stale")));
         }
         self.form().map_err(|_| {
             tracing::info!(request_id = %self.req.request_id, "console form refused: CSRF or Origin");
-            self.console_refused("The form was not sent from this console page, or it is too old.")
+            self.console_refused(&self.t("console-form-stale"))
         })
     }
 
@@ -284,8 +285,8 @@ impl Handler<'_> {
             "console/message.html",
             "",
             context! {
-                title => "Not allowed",
-                text => "The help desk may read, resend invitations and reset MFA; other changes are for administrators.",
+                title => self.t("console-not-allowed"),
+                text => self.t("console-helpdesk-limits"),
             },
         )
     }

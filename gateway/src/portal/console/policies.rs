@@ -185,7 +185,17 @@ impl Handler<'_> {
         };
         let (facts, offline) = match crate::admin::whatif_facts(&question) {
             Ok(f) => f,
-            Err(e) => return (None, Some(format!("What if: {e}")), 400),
+            Err(e) => {
+                return (
+                    None,
+                    Some(crate::i18n::t!(
+                        self.lang,
+                        "console-whatif-error",
+                        error = e.to_string()
+                    )),
+                    400,
+                );
+            }
         };
         let snapshot = self.snapshot;
         let w = if offline {
@@ -199,11 +209,21 @@ impl Handler<'_> {
                 None,
                 200,
             ),
-            Err(WhatIfError::Input(e)) => (None, Some(format!("What if: app: {e}")), 400),
+            Err(WhatIfError::Input(e)) => (
+                None,
+                Some(crate::i18n::t!(
+                    self.lang,
+                    "console-whatif-app-error",
+                    error = e.to_string()
+                )),
+                400,
+            ),
             Err(WhatIfError::Directory(e)) => (
                 None,
-                Some(format!(
-                    "What if: {e}. Tick \"from the files alone\" to answer without the directory."
+                Some(crate::i18n::t!(
+                    self.lang,
+                    "console-whatif-directory-error",
+                    error = e.to_string()
                 )),
                 503,
             ),

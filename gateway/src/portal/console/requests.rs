@@ -29,8 +29,8 @@ impl Handler<'_> {
             return self.console_message(
                 staff,
                 400,
-                "Bad filter",
-                "State: choose pending, approved or denied.",
+                &self.t("console-bad-filter"),
+                &self.t("console-bad-request-state"),
             );
         }
         let store = &self.gateway.store;
@@ -87,7 +87,10 @@ impl Handler<'_> {
             .filter(|a| a.sign_up.is_some())
             .map(|a| a.name.as_str())
             .collect();
-        let notice = self.query("done").as_deref().and_then(done_text);
+        let notice = self
+            .query("done")
+            .as_deref()
+            .and_then(|d| done_text(self.lang, d));
         self.console_page(
             staff,
             200,
@@ -114,7 +117,12 @@ impl Handler<'_> {
             Some("approve") => true,
             Some("deny") => false,
             _ => {
-                return self.console_message(staff, 400, "Not done", "Choose approve or deny.");
+                return self.console_message(
+                    staff,
+                    400,
+                    &self.t("console-not-done"),
+                    &self.t("console-choose-approve-or-deny"),
+                );
             }
         };
         let id = form.get("request").map(String::as_str).unwrap_or_default();
@@ -151,13 +159,21 @@ impl Handler<'_> {
                 "console/message.html",
                 "requests",
                 context! {
-                    title => "Already decided",
-                    text => format!(
-                        "This request was already {}{}.",
-                        r.status.as_str(),
-                        r.decided_by.map(|b| format!(" by {b}")).unwrap_or_default()
-                    ),
-                    link => REQUESTS, link_text => "Back to the sign-up requests",
+                    title => self.t("console-already-decided"),
+                    text => match r.decided_by {
+                        Some(who) => crate::i18n::t!(
+                            self.lang,
+                            "console-already-decided-by-text",
+                            status = r.status.as_str(),
+                            who = who.as_str()
+                        ),
+                        None => crate::i18n::t!(
+                            self.lang,
+                            "console-already-decided-text",
+                            status = r.status.as_str()
+                        ),
+                    },
+                    link => REQUESTS, link_text => self.t("console-back-to-requests"),
                 },
             ),
             Err(SignUpError::NotFound(_)) => self.request_missing(staff),
@@ -166,7 +182,12 @@ impl Handler<'_> {
     }
 
     fn request_missing(&self, staff: &Staff) -> Reply {
-        self.console_message(staff, 404, "Not found", "There is no such sign-up request.")
+        self.console_message(
+            staff,
+            404,
+            &self.t("console-not-found"),
+            &self.t("console-no-such-request"),
+        )
     }
 
     async fn deny_confirm(&self, staff: &Staff, req: &AccessRequest) -> Reply {
@@ -174,15 +195,21 @@ impl Handler<'_> {
             Ok(u) => u.map_or_else(|| req.user_id.clone(), |u| u.email),
             Err(e) => return self.unavailable("sign-up request", &e),
         };
-        let text = format!(
-            "{email} does not get {}; they are told by e-mail. The first decision stands: it cannot be changed afterwards.",
-            req.app
+        let text = crate::i18n::t!(
+            self.lang,
+            "console-confirm-deny-text",
+            email = email.as_str(),
+            app = req.app.as_str()
         );
         self.console_confirm(
             staff,
             "requests",
             REQUESTS,
-            ("Deny this request?", &text, "Deny request"),
+            (
+                &self.t("console-confirm-deny"),
+                &text,
+                &self.t("console-confirm-deny-button"),
+            ),
             &[("action", "deny"), ("request", &req.id)],
             REQUESTS,
         )
