@@ -189,6 +189,7 @@ impl Env {
                 idp: "partner-api".into(),
                 created_at: now,
                 expires_at: now + time::Duration::hours(1),
+                device: None,
             })
             .await
             .unwrap();

@@ -615,6 +615,7 @@ mod tests {
                     idp: "contoso".into(),
                     created_at: t(0),
                     expires_at: t(2),
+                    device: None,
                 })
                 .await
                 .expect("session");
