@@ -352,8 +352,8 @@ fuzz_target!(|data: &[u8]| {
             parsed.as_ref().is_some_and(|p| !p.contains_key("crit")),
             "{token}"
         );
-        assert_eq!(got.iss, ISSUER);
-        assert_eq!(got.aud, HOST);
+        assert_eq!(&*got.iss, ISSUER);
+        assert_eq!(&*got.aud, HOST);
         assert!(now < got.exp.saturating_add(LEEWAY), "expired: {token}");
         assert!(
             got.iat <= now.saturating_add(LEEWAY),
@@ -385,7 +385,7 @@ fuzz_target!(|data: &[u8]| {
             "{token}"
         );
         assert_eq!(c.get("iss").and_then(Value::as_str), Some(IDP_ISSUER));
-        assert_eq!(got.aud, IDP_AUDIENCE);
+        assert_eq!(&*got.aud, IDP_AUDIENCE);
         let aud_ok = match c.get("aud") {
             Some(Value::String(a)) => a == IDP_AUDIENCE,
             Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(IDP_AUDIENCE)),
