@@ -140,7 +140,7 @@ impl Handler<'_> {
             .map(|s| {
                 context! {
                     current => s.sid == claims.sid,
-                    id => session_ref(&s.sid),
+                    id => crate::guests::session_handle(&s.sid),
                     device => s.device.as_deref().map(|d| device::words(self.lang, d)),
                     how => self.sign_in_method(&s.idp),
                     started => self.clock(s.created_at),
@@ -374,7 +374,7 @@ impl Handler<'_> {
         }
     }
 
-    /// Revokes the one session the person chose (by [`session_ref`]). This
+    /// Revokes the one session the person chose (by [`crate::guests::session_handle`], the name the console uses too). This
     /// browser's own goes through sign-out, which also clears its cookie.
     async fn sign_out_session(
         &self,
@@ -390,7 +390,10 @@ impl Handler<'_> {
         };
         // Only among the person's own live sessions: a digest from anyone
         // else's list matches nothing here.
-        let Some(session) = sessions.iter().find(|s| session_ref(&s.sid) == chosen) else {
+        let Some(session) = sessions
+            .iter()
+            .find(|s| crate::guests::session_handle(&s.sid) == chosen)
+        else {
             return Reply::redirect(format!("{}?done=gone", paths::SECURITY));
         };
         if session.sid == claims.sid {
@@ -456,16 +459,4 @@ impl Handler<'_> {
         }
         Reply::redirect(format!("{}?done=others", paths::SECURITY))
     }
-}
-
-/// How the page names a session: the first 64 bits of the SHA-256 of its
-/// id, in hex. Enough to tell one person's sessions apart; the id itself
-/// stays in the session token.
-fn session_ref(sid: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(sid.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
