@@ -7,9 +7,11 @@ use super::idp::PartnerIdp;
 use super::{WAIT, unix_now};
 use portcullis::session::{KeyRing, SessionClaims, SigningKeyRecord, UserType};
 use portcullis::store::{NewUser, Store, new_user_id};
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -36,10 +38,20 @@ pub fn app(name: &str, upstreams: &[String], extra: &str) -> AppSpec {
     }
 }
 
-/// A port that was free a moment ago (bound to port 0, then released).
+/// A port that was free a moment ago (bound to port 0, then released),
+/// and never handed out before in this test process: the kernel may give
+/// a released port to the next `bind(0)`, and two gateways started side by
+/// side on one port would answer each other's requests.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("address").port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = l.local_addr().expect("address").port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 pub struct Gateway {
@@ -437,7 +449,8 @@ fn read_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
 }
 
-/// Waits (at most 20 s) until the gateway's HTTP port accepts a connection;
+/// Waits (at most 20 s) until the gateway itself listens on `http` (a
+/// connection alone could reach another process that took the port);
 /// panics with its log when it exits or never listens.
 async fn wait_ready(child: &mut Child, http: SocketAddr, dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -448,12 +461,7 @@ async fn wait_ready(child: &mut Child, http: SocketAddr, dir: &Path) {
                 read_log(dir)
             );
         }
-        if let Ok(Ok(_)) = tokio::time::timeout(
-            Duration::from_millis(500),
-            tokio::net::TcpStream::connect(http),
-        )
-        .await
-        {
+        if listens_on(child.id(), http.port()) {
             return;
         }
         if Instant::now() >= deadline {
@@ -466,4 +474,34 @@ async fn wait_ready(child: &mut Child, http: SocketAddr, dir: &Path) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Whether process `pid` holds a listening TCP socket on `port` (Linux:
+/// the socket's inode in `/proc/net/tcp*` among the process's descriptors).
+fn listens_on(pid: u32, port: u16) -> bool {
+    const LISTEN: &str = "0A";
+    let local_port = format!(":{port:04X}");
+    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let listening =
+                        fields.get(1)?.ends_with(&local_port) && *fields.get(3)? == LISTEN;
+                    let inode = fields.get(9)?;
+                    listening.then(|| format!("socket:[{inode}]"))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    })
 }
