@@ -407,6 +407,7 @@ async fn start_portal(
             }
         }
     });
+    config.keep_saml_metadata_fresh();
     let portal = match config.sign_in {
         Some(_) => Some(Arc::new(
             crate::portal::Portal::build(config)
@@ -426,3 +427,4 @@ async fn start_portal(
     crate::lifecycle::spawn(gateway.clone());
     Ok(portal)
 }
+

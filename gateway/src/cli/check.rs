@@ -57,7 +57,7 @@ pub fn run(a: &ConfigArg) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A `metadata_url` is fetched here as the gateway would on first use, so
+/// A `metadata_url` is fetched here as the gateway does at start, so
 /// its problems show before a partner meets them: a document that does not
 /// parse or has no signing certificate is an error (false); one that cannot
 /// be fetched now is a warning (the gateway keeps trying). A good copy is
@@ -86,7 +86,7 @@ fn saml_metadata_urls(a: &ConfigArg, snapshot: &portcullis::snapshot::Snapshot) 
         match rt.block_on(s.metadata()) {
             Ok(_) => {}
             Err(portcullis::saml::SamlError::Unreachable(e)) => eprintln!(
-                "{}: warning: idp `{name}`: metadata_url {url} could not be fetched ({e}); the gateway fetches it on first use and keeps the last good copy",
+                "{}: warning: idp `{name}`: metadata_url {url} could not be fetched ({e}); the gateway tries again at start, hourly and on sign-in, and keeps the last good copy",
                 a.config.display()
             ),
             Err(e) => {

@@ -69,4 +69,15 @@ impl Config {
     pub fn app_names(&self) -> Vec<String> {
         self.apps.iter().map(|a| a.name.clone()).collect()
     }
+
+    /// Fetches each SAML idp's `metadata_url` now and keeps it fresh in the
+    /// background (at start and after every reload: a reloaded config
+    /// brings new idps). Needs a Tokio runtime.
+    pub fn keep_saml_metadata_fresh(&self) {
+        for idp in &self.idps {
+            if let IdpKind::Saml(saml) = &idp.kind {
+                saml.keep_fresh();
+            }
+        }
+    }
 }

@@ -600,13 +600,14 @@ fn saml_idps_check_their_metadata_and_fields() {
     )
     .expect_err("broken");
     let expected = [
-        "DIR/portcullis.yaml:10:43: DIR/nocert.xml: identity provider metadata: no signing certificate (KeyDescriptor use=\"signing\" with an X509Certificate): responses could not be verified",
-        "DIR/portcullis.yaml:11:43: DIR/broken.xml: identity provider metadata: an unknown namespace prefix 'md' at 1:2",
         "DIR/portcullis.yaml:11:89: `trustd` is not an mfa setting (one of: trusted, untrusted); did you mean `trusted`?",
         "DIR/portcullis.yaml:12:13: idp `c` of type saml needs exactly one of `metadata_url` or `metadata_file`",
         "DIR/portcullis.yaml:13:13: idp `d` of type saml needs `domains`: the e-mail domains it may assert",
         "DIR/portcullis.yaml:14:5: `metadata_url` is for idps of type saml, not oidc",
         "DIR/portcullis.yaml:14:13: idp `e` needs `client_secret_file` or `client_secret_env`",
+        // Errors inside a metadata file name that file and their place in it.
+        "DIR/broken.xml:1:2: an unknown namespace prefix 'md' (metadata of idp `b`)",
+        "DIR/nocert.xml:2:3: no signing certificate (KeyDescriptor use=\"signing\" with an X509Certificate): responses could not be verified (metadata of idp `a`)",
     ];
     assert_eq!(errors, expected);
 }
@@ -857,5 +858,37 @@ fn the_session_cache_budget_is_in_bytes_with_a_floor() {
         [
             "DIR/portcullis.yaml:7:32: `session_cache_bytes` must be at least 1048576 (1 MiB), not 4096"
         ]
+    );
+}
+
+/// A SAML idp's metadata over plain http (not loopback) loads, with a
+/// warning at its entry: the metadata's certificates verify every sign-in.
+#[test]
+fn saml_metadata_over_plain_http_is_a_warning() {
+    let text = format!(
+        "{APPS}sign_in: {{ host: auth.localhost }}\nidps:\n  \
+         - {{ name: far, type: saml, metadata_url: \"http://adfs.fabrikam.example/md.xml\", domains: [fabrikam.example] }}\n  \
+         - {{ name: near, type: saml, metadata_url: \"http://127.0.0.1:9/md.xml\", domains: [northwind.example] }}\n  \
+         - {{ name: safe, type: saml, metadata_url: \"https://login.contoso.example/md.xml\", domains: [contoso.example] }}\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("rules")).expect("mkdir");
+    let rule_file = dir.path().join("rules/a.yaml");
+    std::fs::write(&rule_file, "").expect("write");
+    let config = Config::from_str(&dir.path().join("portcullis.yaml"), &text).expect("loads");
+    let rules = rules::RuleSet::load(
+        &[rule_file],
+        &rules::CompileContext {
+            apps: config.app_names(),
+        },
+    )
+    .expect("rules");
+    let warnings: Vec<String> = super::warnings(&config, &rules)
+        .iter()
+        .map(|w| w.to_string().replace(&*dir.path().to_string_lossy(), "DIR"))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["DIR/portcullis.yaml:10:5: warning: idp `far`: metadata_url http://adfs.fabrikam.example/md.xml is plain http: whoever can change it on the way can swap the signing certificate that every sign-in is checked against; use https"]
     );
 }

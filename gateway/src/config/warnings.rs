@@ -10,7 +10,8 @@
 //!   this says so. (The quickstart's `group:break-glass` is one on purpose.)
 //! - What the quickstart ships for trying Portcullis and a newcomer must
 //!   change before production (issue 17): no admin API token, the built-in
-//!   demo app, the demo identities with their published passwords.
+//!   demo app, the demo identities with their published passwords; and a
+//!   SAML idp's metadata fetched over plain http (issue 16).
 //!
 //! Each is one short line: what, and what to do.
 
@@ -84,6 +85,21 @@ fn before_production(config: &Config, out: &mut Vec<ConfigError>) {
         .map(|h| h.trim().trim_matches('"'))
         .collect();
     for idp in &config.idps {
+        if let Some(url) = plain_http_metadata(&idp.kind)
+            && let Some(&(_, line, column)) = config
+                .written
+                .idps
+                .iter()
+                .find(|(n, ..)| n.eq_ignore_ascii_case(&idp.name))
+        {
+            out.push(at(
+                (line, column),
+                format!(
+                    "idp `{}`: metadata_url {url} is plain http: whoever can change it on the way can swap the signing certificate that every sign-in is checked against; use https",
+                    idp.name
+                ),
+            ));
+        }
         let IdpKind::Local(local) = &idp.kind else {
             continue;
         };
@@ -112,6 +128,27 @@ fn before_production(config: &Config, out: &mut Vec<ConfigError>) {
             ));
         }
     }
+}
+
+/// A SAML idp's `metadata_url` over plain http to a host other than
+/// loopback: the metadata is the trust anchor (its certificates verify
+/// every response).
+fn plain_http_metadata(kind: &IdpKind) -> Option<&str> {
+    let IdpKind::Saml(saml) = kind else {
+        return None;
+    };
+    let crate::saml::MetadataSource::Url(u) = &saml.source else {
+        return None;
+    };
+    let parsed = reqwest::Url::parse(u).ok()?;
+    let host = parsed.host_str()?;
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (parsed.scheme() == "http" && !loopback).then_some(u.as_str())
 }
 
 /// Where groups can come from.

@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -110,8 +111,8 @@ pub struct SpKey {
 
 /// A checked `type: saml` idp. The metadata of a `metadata_file` is parsed
 /// with the config (a bad file fails `check` and reload); a `metadata_url`
-/// is fetched on first use and every [`METADATA_REFRESH`], keeping the last
-/// good copy when a fetch fails.
+/// is fetched when the config is loaded ([`SamlIdp::keep_fresh`]) and every
+/// [`METADATA_REFRESH`], keeping the last good copy when a fetch fails.
 pub struct SamlIdp {
     pub name: String,
     pub source: MetadataSource,
@@ -127,6 +128,8 @@ pub struct SamlIdp {
     /// How old a fetched `metadata_url` copy may get ([`METADATA_REFRESH`]).
     refresh: Duration,
     cached: RwLock<Option<(Arc<IdpMetadata>, Instant)>>,
+    /// Set once a [`SamlIdp::keep_fresh`] task runs for this idp.
+    kept_fresh: AtomicBool,
 }
 
 impl std::fmt::Debug for SamlIdp {
@@ -162,7 +165,33 @@ impl SamlIdp {
             sp_key,
             refresh: METADATA_REFRESH,
             cached: RwLock::new(file_metadata.map(|m| (Arc::new(m), Instant::now()))),
+            kept_fresh: AtomicBool::new(false),
         }
+    }
+
+    /// For a `metadata_url`: fetches the metadata now and again every
+    /// refresh interval in the background, for as long as this idp is part
+    /// of a loaded config, so that sign-ins rarely wait for a fetch and a
+    /// broken URL shows in the log at start. Once per idp; a file's
+    /// metadata is already loaded.
+    pub fn keep_fresh(self: &Arc<Self>) {
+        if !matches!(self.source, MetadataSource::Url(_))
+            || self.kept_fresh.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let idp = Arc::downgrade(self);
+        tokio::spawn(async move {
+            // A replaced config drops its idps, and the task ends with them.
+            while let Some(this) = idp.upgrade() {
+                if let Err(e) = this.metadata().await {
+                    tracing::warn!(idp = %this.name, error = %e, "saml metadata could not be fetched; sign-ins through this idp fail until it can");
+                }
+                let wait = this.refresh.max(Duration::from_secs(1));
+                drop(this);
+                tokio::time::sleep(wait).await;
+            }
+        });
     }
 
     /// The same idp with another refresh interval for `metadata_url` (tests
@@ -245,9 +274,16 @@ async fn fetch(url: &str) -> Result<String, SamlError> {
     String::from_utf8(body.to_vec()).map_err(|_| SamlError::Metadata("not UTF-8".into()))
 }
 
-/// One problem in a saml idp entry: `(line, column, message)`; the caller
-/// adds the file name.
-pub type SamlConfigError = (u64, u64, String);
+/// One problem in a saml idp entry, at a line and column of the config
+/// file (`file: None`; the caller names it) or of the metadata file the
+/// entry names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlConfigError {
+    pub file: Option<std::path::PathBuf>,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
 
 /// The saml fields of an idp entry, as written (built by `config::check`).
 pub struct SamlIdpFile<'a> {
@@ -264,7 +300,12 @@ pub struct SamlIdpFile<'a> {
 }
 
 fn at<T>(s: &Spanned<T>, message: impl Into<String>) -> SamlConfigError {
-    (s.referenced.line(), s.referenced.column(), message.into())
+    SamlConfigError {
+        file: None,
+        line: s.referenced.line(),
+        column: s.referenced.column(),
+        message: message.into(),
+    }
 }
 
 impl SamlIdpFile<'_> {
@@ -294,10 +335,16 @@ impl SamlIdpFile<'_> {
             (None, Some(f)) => {
                 let path = dir.join(&f.value);
                 match std::fs::read_to_string(&path) {
-                    Ok(xml) => match IdpMetadata::parse(&xml) {
+                    Ok(xml) => match IdpMetadata::parse_positioned(&xml) {
                         Ok(m) => (MetadataSource::File(path), Some(m)),
                         Err(e) => {
-                            errors.push(at(f, format!("{}: {e}", path.display())));
+                            // At its place in the metadata file.
+                            errors.push(SamlConfigError {
+                                file: Some(path),
+                                line: u64::from(e.line),
+                                column: u64::from(e.column),
+                                message: format!("{} (metadata of idp `{name}`)", e.message),
+                            });
                             return Err(errors);
                         }
                     },
@@ -388,7 +435,6 @@ fn load_sp_key(key: &std::path::Path, cert: &std::path::Path) -> Result<SpKey, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     fn metadata_xml() -> String {
@@ -458,5 +504,32 @@ mod tests {
             idp(&url).metadata().await,
             Err(SamlError::Unreachable(_))
         ));
+    }
+
+    /// A `metadata_url` is fetched as soon as the config is loaded, not on
+    /// the first sign-in, and the task ends with the idp.
+    #[tokio::test]
+    async fn keep_fresh_fetches_at_once_and_ends_with_the_idp() {
+        let url = serve(Arc::new(AtomicBool::new(false))).await;
+        let fetched = Arc::new(idp(&url).with_refresh(METADATA_REFRESH));
+        assert!(fetched.loaded().is_none());
+        fetched.keep_fresh();
+        fetched.keep_fresh(); // a second call starts no second task
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fetched.loaded().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            fetched.loaded().expect("fetched in the background").entity_id,
+            "https://idp.test/"
+        );
+        let weak = Arc::downgrade(&fetched);
+        drop(fetched);
+        // The task lets go of the idp as soon as its fetch has returned.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while weak.strong_count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(weak.strong_count(), 0, "the task keeps no idp alive while it waits");
     }
 }

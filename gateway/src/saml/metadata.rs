@@ -28,41 +28,92 @@ pub struct IdpMetadata {
     pub cert_not_after: Vec<i64>,
 }
 
+/// A problem in a metadata document, at the line and column (1-based)
+/// of the element it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl From<MetadataError> for SamlError {
+    fn from(e: MetadataError) -> Self {
+        SamlError::Metadata(format!("{}:{}: {}", e.line, e.column, e.message))
+    }
+}
+
 impl IdpMetadata {
     /// Parses metadata: well-formed XML without a DTD (roxmltree refuses
-    /// DTDs and so entities; errors carry line:column), an
-    /// `EntityDescriptor` with an `IDPSSODescriptor`, an HTTP-Redirect
-    /// SingleSignOnService, and at least one signing certificate — without
-    /// one samael would not verify signatures at all, so that is an error
-    /// here, never a default.
+    /// DTDs and so entities), an `EntityDescriptor` with an
+    /// `IDPSSODescriptor`, an HTTP-Redirect SingleSignOnService, and at
+    /// least one signing certificate — without one samael would not verify
+    /// signatures at all, so that is an error here, never a default.
     pub fn parse(xml: &str) -> Result<IdpMetadata, SamlError> {
-        let bad = |m: String| SamlError::Metadata(m);
-        let doc = roxmltree::Document::parse(xml).map_err(|e| bad(e.to_string()))?;
+        IdpMetadata::parse_positioned(xml).map_err(SamlError::from)
+    }
+
+    /// [`IdpMetadata::parse`] with the error's position in the document
+    /// kept apart, for `portcullis check` to name the metadata file's own
+    /// line and column. samael's reader gives no positions: its errors,
+    /// and what is missing inside an element, point at that element.
+    pub fn parse_positioned(xml: &str) -> Result<IdpMetadata, MetadataError> {
+        let doc = match roxmltree::Document::parse(xml) {
+            Ok(d) => d,
+            Err(e) => {
+                let pos = e.pos();
+                // roxmltree's message ends with its own " at row:col".
+                let text = e.to_string();
+                let message = text
+                    .strip_suffix(&format!(" at {}:{}", pos.row, pos.col))
+                    .unwrap_or(&text)
+                    .to_string();
+                return Err(MetadataError {
+                    line: pos.row,
+                    column: pos.col,
+                    message,
+                });
+            }
+        };
+        let at = |node: roxmltree::Node, message: String| {
+            let pos = doc.text_pos_at(node.range().start);
+            MetadataError {
+                line: pos.row,
+                column: pos.col,
+                message,
+            }
+        };
         let root = doc.root_element();
         if root.tag_name().name() != "EntityDescriptor" {
-            let pos = doc.text_pos_at(root.range().start);
-            return Err(bad(format!(
-                "{}:{}: the root element is `{}`; an IdP's metadata is one EntityDescriptor",
-                pos.row,
-                pos.col,
-                root.tag_name().name()
-            )));
+            return Err(at(
+                root,
+                format!(
+                    "the root element is `{}`; an IdP's metadata is one EntityDescriptor",
+                    root.tag_name().name()
+                ),
+            ));
         }
+        // Where a missing part of the IdP's description is reported.
+        let idp_node = root
+            .descendants()
+            .find(|n| n.tag_name().name() == "IDPSSODescriptor")
+            .unwrap_or(root);
         let descriptor = xml
             .parse::<EntityDescriptor>()
-            .map_err(|e| bad(format!("not SAML metadata: {e}")))?;
+            .map_err(|e| at(root, format!("not SAML metadata: {e}")))?;
         let entity_id = descriptor
             .entity_id
             .clone()
             .filter(|e| !e.is_empty())
-            .ok_or_else(|| bad("the EntityDescriptor has no entityID".into()))?;
+            .ok_or_else(|| at(root, "the EntityDescriptor has no entityID".into()))?;
         let Some(idp) = descriptor
             .idp_sso_descriptors
             .as_ref()
             .and_then(|d| d.first())
         else {
-            return Err(bad(
-                "no IDPSSODescriptor: this is not an IdP's metadata".into()
+            return Err(at(
+                root,
+                "no IDPSSODescriptor: this is not an IdP's metadata".into(),
             ));
         };
         let sso_redirect = idp
@@ -70,7 +121,12 @@ impl IdpMetadata {
             .iter()
             .find(|s| s.binding == REDIRECT_BINDING)
             .map(|s| s.location.clone())
-            .ok_or_else(|| bad("no SingleSignOnService with the HTTP-Redirect binding".into()))?;
+            .ok_or_else(|| {
+                at(
+                    idp_node,
+                    "no SingleSignOnService with the HTTP-Redirect binding".into(),
+                )
+            })?;
         let slo_redirect = idp
             .single_logout_services
             .iter()
@@ -84,11 +140,17 @@ impl IdpMetadata {
         let certs = match sp.idp_signing_certs() {
             Ok(Some(c)) if !c.is_empty() => c,
             Ok(_) => {
-                return Err(bad(
+                return Err(at(
+                    idp_node,
                     "no signing certificate (KeyDescriptor use=\"signing\" with an X509Certificate): responses could not be verified".into(),
                 ));
             }
-            Err(e) => return Err(bad(format!("a signing certificate cannot be read: {e}"))),
+            Err(e) => {
+                return Err(at(
+                    idp_node,
+                    format!("a signing certificate cannot be read: {e}"),
+                ));
+            }
         };
         let cert_not_after = certs
             .iter()

@@ -496,8 +496,16 @@ impl Checker<'_> {
                 kind: IdpKind::Saml(Arc::new(c)),
             }),
             Err(errors) => {
-                for (line, column, message) in errors {
-                    self.err_at(line, column, message);
+                for e in errors {
+                    match e.file {
+                        Some(file) => self.errors.push(ConfigError {
+                            file,
+                            line: e.line,
+                            column: e.column,
+                            message: e.message,
+                        }),
+                        None => self.err_at(e.line, e.column, e.message),
+                    }
                 }
                 None
             }
