@@ -366,3 +366,40 @@ fn check_reports_users_file_errors_with_their_positions() {
         assert!(stderr.contains(&expected), "{expected}\n{stderr}");
     }
 }
+
+/// Issue 16: an IdP's metadata whose signing certificate has ended loads
+/// (responses are still checked against it), and `check` warns at the
+/// idp's entry with exit 0.
+#[test]
+fn check_warns_about_an_expired_saml_signing_certificate() {
+    use base64::Engine as _;
+    let now = time::OffsetDateTime::now_utc();
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["adfs.fabrikam.example".into()]).expect("params");
+    params.not_before = now - time::Duration::days(400);
+    params.not_after = now - time::Duration::days(2);
+    let cert = params.self_signed(&key).expect("certificate");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(cert.der());
+    let dir = workspace(
+        &[("a.yaml", "")],
+        "sign_in: { host: auth.localhost }\nidps:\n  - { name: fabrikam, type: saml, metadata_file: md.xml, domains: [fabrikam.example] }\n",
+    );
+    std::fs::write(
+        dir.path().join("md.xml"),
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://adfs.fabrikam.example/adfs/services/trust"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://adfs.fabrikam.example/adfs/ls/"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+        ),
+    )
+    .expect("write metadata");
+    let out = portcullis(&["check", "--config", &config_of(dir.path())]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let config = config_of(dir.path());
+    assert!(
+        stderr.contains(&format!(
+            "{config}:6:5: warning: idp `fabrikam`: 1 of its 1 signing certificate(s) in the metadata have expired"
+        )),
+        "{stderr}"
+    );
+}
