@@ -1,13 +1,15 @@
 //! Issue 16 end to end with a real SAML IdP in a real browser: an invited
 //! guest of fabrikam signs in through SimpleSAMLphp (Debian's, under PHP's
-//! built-in server on loopback; `support::simplesaml`) in headless Chromium
-//! over plain HTTP, consents, passes the MFA policy on the strength of the
-//! IdP's `AuthnContextClassRef` (`mfa: trusted`), reaches the app with the
-//! identity headers, and signs out, at the IdP too (its SingleLogoutService,
-//! from its metadata, with our `LogoutRequest`). The IdP's form POST to our ACS is
-//! cross-site, so our `SameSite=Lax` flow cookie is not on it: the 303 to
-//! the same-site step is what lets the browser finish. Screenshots in
-//! `target/browser-artifacts/saml_guest_signs_in_through_simplesamlphp_in_chromium/`.
+//! built-in server on loopback; `support::simplesaml`) in headless Chromium,
+//! once over plain HTTP and once over the gateway's HTTPS listener,
+//! consents, passes the MFA policy on the strength of the IdP's
+//! `AuthnContextClassRef` (`mfa: trusted`), reaches the app with the
+//! identity headers, and signs out, at the IdP too (its
+//! SingleLogoutService, from its metadata, with our `LogoutRequest`). The
+//! IdP's form POST to our ACS is cross-site, so our `SameSite=Lax` flow cookie is not on it: the 303 to
+//! the same-site step is what lets the browser finish, over HTTPS too, where
+//! our cookies are `__Host-…; Secure`. Screenshots in
+//! `target/browser-artifacts/<test name>/` (`_https` names over HTTPS).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 #[allow(dead_code)]
@@ -83,9 +85,46 @@ async fn echo_upstream() -> SocketAddr {
     addr
 }
 
+/// The listener the browser uses for the whole journey.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
+}
+
+/// One journey at a time: two Chromiums, gateways and IdPs side by side on
+/// a small machine would make the journey's 10 s step limits flaky.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Issue 16 ("in Chromium over plain HTTP"): the invited guest's whole
+/// journey through SimpleSAMLphp; the IdP's cross-site POST to the ACS
+/// carries no cookie of ours and the 303 to the same-site step finishes
+/// the sign-in.
 #[tokio::test]
 async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
-    let name = "saml_guest_signs_in_through_simplesamlphp_in_chromium";
+    journey(
+        "saml_guest_signs_in_through_simplesamlphp_in_chromium",
+        Scheme::Http,
+    )
+    .await;
+}
+
+/// Issue 16 ("… and HTTPS"): the same journey on the gateway's HTTPS
+/// listener, the SP's entity id and ACS `https://` URLs at the IdP. The
+/// flow and session cookies are `__Host-` and `Secure` there; the IdP's
+/// POST still carries none of them and the same-site step still finds the
+/// flow cookie after the 303.
+#[tokio::test]
+async fn saml_guest_signs_in_through_simplesamlphp_in_chromium_over_https() {
+    journey(
+        "saml_guest_signs_in_through_simplesamlphp_in_chromium_over_https",
+        Scheme::Https,
+    )
+    .await;
+}
+
+async fn journey(name: &str, scheme: Scheme) {
+    let _one = ONE_AT_A_TIME.lock().await;
     chromium::assert_installed();
     SimpleSaml::assert_installed();
     let shots = chromium::artifacts(name);
@@ -105,8 +144,15 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
     );
     let apps = vec![app("wiki", std::slice::from_ref(&up), "title: wiki app")];
     let gw = Gateway::start_configured(dir, &apps, RULES, &[], &idps, &top).await;
-    let port = gw.http.port();
-    let sp = format!("http://{AUTH}:{port}/.portcullis/saml/fabrikam");
+    let (scheme_name, port) = match scheme {
+        Scheme::Http => ("http", gw.http.port()),
+        Scheme::Https => ("https", gw.https.port()),
+    };
+    // `scheme://host:port` on the journey's listener.
+    let origin = |host: &str| format!("{scheme_name}://{host}:{port}");
+    // The gateway names its SP after the request's scheme and port: the
+    // IdP knows it by the URLs of the listener the browser uses.
+    let sp = format!("{}/.portcullis/saml/fabrikam", origin(AUTH));
     let idp = SimpleSaml::start(
         gw.dir.path(),
         idp_port,
@@ -120,7 +166,7 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
         &format!("{sp}/metadata"),
         &format!("{sp}/acs"),
         // Its LogoutResponse comes back to our signed-out page.
-        Some(&gw.url(AUTH, "/.portcullis/sign-out")),
+        Some(&format!("{}/.portcullis/sign-out", origin(AUTH))),
         MULTIPLE_AUTHN,
     );
 
@@ -156,14 +202,17 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
         .find(|w| w.contains("/.portcullis/invite?token="))
         .expect("a link in the mail")
         .to_string();
+    // The mail links to the HTTPS listener.
     let https = format!("https://{AUTH}:{}", gw.https.port());
-    let invitation = link.replace(&https, &gw.url(AUTH, ""));
+    assert!(link.starts_with(&https), "{link}");
+    let invitation = link.replace(&https, &origin(AUTH));
 
     let input = serde_json::json!({
+        "scheme": scheme_name,
         "port": port,
         "auth_host": AUTH,
         "invitation": invitation,
-        "app1": gw.url("wiki.test", "/"),
+        "app1": format!("{}/", origin("wiki.test")),
         "idp_origin": idp.origin(),
         "username": "ann",
         "password": "ann-password-1",
@@ -188,6 +237,7 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
     );
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["scheme"], scheme_name, "{summary}");
 
     // The IdP's POST to our ACS was cross-site and carried no cookie of
     // ours: the same-site step after the 303 finished the sign-in.
@@ -222,6 +272,32 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
         )),
         "{summary}"
     );
+    // Over HTTPS our cookies are `__Host-` (Secure, host-only, Path=/);
+    // over plain HTTP they cannot be Secure. Both flow and session are Lax:
+    // the design relies on the 303, not on a `SameSite=None` cookie.
+    let prefix = match scheme {
+        Scheme::Http => "",
+        Scheme::Https => "__Host-",
+    };
+    let cookies = summary["cookies"].as_array().unwrap();
+    for (cookie, host) in [
+        ("portcullis_flow", AUTH),
+        ("portcullis_session", AUTH),
+        ("portcullis_session", "wiki.test"),
+    ] {
+        let want = format!("{prefix}{cookie}");
+        let c = cookies
+            .iter()
+            .find(|c| c["name"] == want.as_str() && c["domain"] == host)
+            .unwrap_or_else(|| panic!("no cookie {want} on {host}: {summary}"));
+        assert_eq!(c["secure"], scheme == Scheme::Https, "{c}");
+        assert_eq!(c["sameSite"], "Lax", "{c}");
+        assert_eq!(c["httpOnly"], true, "{c}");
+    }
+    let suffix = match scheme {
+        Scheme::Http => "",
+        Scheme::Https => "_https",
+    };
     for page in [
         "saml_00-invitation",
         "saml_01-idp-login",
@@ -230,7 +306,10 @@ async fn saml_guest_signs_in_through_simplesamlphp_in_chromium() {
         "saml_04-signed-out",
         "saml_05-idp-signed-out",
     ] {
-        for file in [format!("{page}.png"), format!("{page}-phone.png")] {
+        for file in [
+            format!("{page}{suffix}.png"),
+            format!("{page}{suffix}-phone.png"),
+        ] {
             let len = std::fs::metadata(shots.join(&file))
                 .unwrap_or_else(|e| panic!("screenshot {file}: {e}"))
                 .len();
