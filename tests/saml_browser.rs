@@ -6,9 +6,9 @@
 //! `AuthnContextClassRef` (`mfa: trusted`), reaches the app with the
 //! identity headers, and signs out, at the IdP too (its
 //! SingleLogoutService, from its metadata, with our `LogoutRequest`). The
-//! IdP's form POST to our ACS is cross-site, so our `SameSite=Lax` flow cookie is not on it: the 303 to
-//! the same-site step is what lets the browser finish, over HTTPS too, where
-//! our cookies are `__Host-…; Secure`. Screenshots in
+//! IdP's form POST to our ACS is cross-site, so our `SameSite=Lax` flow
+//! cookie is not on it: the 303 to the same-site step is what lets the
+//! browser finish, over HTTPS too, where our cookies are `__Host-…; Secure`. Screenshots in
 //! `target/browser-artifacts/<test name>/` (`_https` names over HTTPS).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
