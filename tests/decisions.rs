@@ -511,6 +511,27 @@ async fn rules_diff_lists_exactly_the_requests_a_change_would_change() {
         v["counts"],
         serde_json::json!({"policy": {"guests-no-reports": 1}, "user_type": {"guest": 1}, "app": {"open": 1}})
     );
+    // Read two at a time, the period gives the same answer (the log is
+    // paged, never loaded whole).
+    let (code, paged, err) =
+        rules_diff(&gw, &new_glob, &["--json", "--since", "1h", "--page", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&paged).expect("paged --json"),
+        v
+    );
+    // The directory changes after the traffic (gus loses the app): each
+    // decision is replayed with the facts recorded with it, so the answer
+    // stays the same.
+    assert!(
+        gw.store
+            .revoke_assignment(&gus, "open")
+            .await
+            .expect("revoke")
+    );
+    let (code, after, err) = rules_diff(&gw, &new_glob, &["--json", "--since", "1h"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&after).expect("--json"), v);
     let (code, out, _) = rules_diff(&gw, &new_glob, &["--fail-on-change"]);
     assert_eq!(code, 1, "a change with --fail-on-change: {out}");
     assert!(out.contains(&format!("{} ", ids[1])), "{out}");

@@ -10,6 +10,7 @@
 use super::{ConfigArg, load, plural, runtime};
 use clap::Args;
 use portcullis::decision_log::{Change, Trace, replay};
+use portcullis::store::Store;
 use portcullis::store::decisions::DecisionQuery;
 use rules::{CompileContext, RuleSet};
 use serde_json::json;
@@ -17,8 +18,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// The most recorded decisions one run reads.
-const MAX_REPLAYED: u32 = 1_000_000;
+/// Recorded decisions read from the store at a time: the period is read
+/// page by page, so a month of traffic never sits in memory at once.
+const PAGE: u32 = 5_000;
 
 #[derive(Args)]
 pub struct DiffArgs {
@@ -36,6 +38,10 @@ pub struct DiffArgs {
     /// Exit 1 when any outcome changes (for CI).
     #[arg(long)]
     fail_on_change: bool,
+    /// Recorded decisions read from the store at a time (tests page with a
+    /// small one).
+    #[arg(long, default_value_t = PAGE, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    page: u32,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -74,44 +80,38 @@ pub fn run(a: &DiffArgs) -> ExitCode {
     };
     let since = time::OffsetDateTime::now_utc()
         - time::Duration::try_from(a.since).unwrap_or(time::Duration::days(7));
-    let recorded = rt.block_on(async {
+    let replayed = rt.block_on(async {
         let store = portcullis::server::open_store(&snapshot.config)
             .await
             .map_err(|errors| errors.join("\n"))?;
-        let q = DecisionQuery {
-            since: Some(since),
-            limit: MAX_REPLAYED,
-            ..DecisionQuery::default()
-        };
-        let list = store.list_decisions(&q).await.map_err(|e| e.to_string());
+        let replayed = replay_period(&store, since, &rules, a.page).await;
         store.close().await;
-        list
+        replayed.map_err(|e| e.to_string())
     });
-    let recorded = match recorded {
+    let Replayed {
+        replayed,
+        skipped,
+        changes,
+    } = match replayed {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{}: store: {e}", a.config.config.display());
             return ExitCode::from(1);
         }
     };
-    let (mut changes, mut skipped) = (Vec::new(), 0usize);
-    // Oldest first: the order the requests came in.
-    for d in recorded.iter().rev() {
-        let Ok(trace) = serde_json::from_value::<Trace>(d.entry.clone()) else {
-            skipped += 1;
-            continue;
-        };
-        match replay(&trace, &rules) {
-            Ok(Some(c)) => changes.push(c),
-            Ok(None) => {}
-            Err(_) => skipped += 1,
-        }
+    // Allows are recorded as sampled: say so, since a change to an
+    // unrecorded allow cannot be listed.
+    let sampled = snapshot.config.decision_log.sample_allows;
+    if sampled < 1.0 {
+        eprintln!(
+            "note: allows are recorded at a sample rate of {sampled} (decision_log.sample_allows); refusals are all recorded"
+        );
     }
     let counts = counts(&changes);
     if a.json {
         println!(
             "{}",
-            json!({ "replayed": recorded.len(), "skipped": skipped, "changes": changes, "counts": counts })
+            json!({ "replayed": replayed, "skipped": skipped, "changes": changes, "counts": counts })
         );
     } else {
         for c in &changes {
@@ -140,8 +140,8 @@ pub fn run(a: &DiffArgs) -> ExitCode {
         println!(
             "{} of {} recorded decision{} would change{}",
             changes.len(),
-            recorded.len(),
-            plural(recorded.len()),
+            replayed,
+            plural(replayed),
             if skipped > 0 {
                 format!(" ({skipped} could not be replayed)")
             } else {
@@ -174,4 +174,55 @@ fn counts(changes: &[Change]) -> BTreeMap<&'static str, BTreeMap<String, usize>>
             .or_default() += 1;
     }
     out
+}
+
+/// What replaying a period found.
+struct Replayed {
+    replayed: usize,
+    skipped: usize,
+    /// Oldest first: the order the requests came in.
+    changes: Vec<Change>,
+}
+
+/// Replays every decision recorded since `since` against `rules`, `page`
+/// at a time (newest first, as the store lists them); keeps only changes.
+async fn replay_period(
+    store: &Store,
+    since: time::OffsetDateTime,
+    rules: &RuleSet,
+    page_size: u32,
+) -> Result<Replayed, portcullis::store::StoreError> {
+    let mut out = Replayed {
+        replayed: 0,
+        skipped: 0,
+        changes: Vec::new(),
+    };
+    let mut before_id = None;
+    loop {
+        let q = DecisionQuery {
+            since: Some(since),
+            before_id,
+            limit: page_size,
+            ..DecisionQuery::default()
+        };
+        let page = store.list_decisions(&q).await?;
+        for d in &page {
+            out.replayed += 1;
+            let Ok(trace) = serde_json::from_value::<Trace>(d.entry.clone()) else {
+                out.skipped += 1;
+                continue;
+            };
+            match replay(&trace, rules) {
+                Ok(Some(c)) => out.changes.push(c),
+                Ok(None) => {}
+                Err(_) => out.skipped += 1,
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == page_size as usize => before_id = Some(last.id),
+            _ => break,
+        }
+    }
+    out.changes.reverse();
+    Ok(out)
 }
