@@ -238,6 +238,21 @@ async fn fills_the_log(gw: &Gateway) {
         Some(4),
         "one entry per decided request: {all}"
     );
+    // limit= pages from the newest; until= (a duration ago or RFC 3339)
+    // ends the period: nothing was decided before an hour ago.
+    let (_, newest) = api(gw, "/api/v1/decisions?limit=1").await;
+    assert_eq!(
+        newest["decisions"].as_array().map(Vec::len),
+        Some(1),
+        "{newest}"
+    );
+    assert_eq!(newest["decisions"][0], all["decisions"][0]);
+    let (_, before) = api(gw, "/api/v1/decisions?until=1h").await;
+    assert_eq!(before["decisions"], serde_json::json!([]), "{before}");
+    let (_, until_now) = api(gw, "/api/v1/decisions?until=2999-01-01T00:00:00Z").await;
+    assert_eq!(until_now["decisions"], all["decisions"]);
+    let (status, _) = api(gw, "/api/v1/decisions?until=yesterday").await;
+    assert_eq!(status, 400);
     let (status, _) = api(gw, "/api/v1/decisions?reason=bad").await;
     assert_eq!(status, 400);
     let (status, _) = api(gw, &format!("/api/v1/decisions/{}", "f".repeat(32))).await;

@@ -690,6 +690,32 @@ async fn open_websockets_and_event_streams_end_when_access_ends() {
         events_after.is_some(),
         "the removed guest's event stream went on 5 s"
     );
+    // The re-check that ended it is in the decision log (issue 18), as a
+    // block marked `recheck`, so a help desk can explain the closed socket.
+    let q = portcullis::store::decisions::DecisionQuery {
+        user: Some(gus.clone()),
+        decision: Some("block".into()),
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let recheck = loop {
+        let found = gw.store.list_decisions(&q).await.expect("list decisions");
+        if let Some(d) = found.iter().find(|d| d.entry["recheck"] == true) {
+            break d.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no re-check recorded for gus within 5 s: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(recheck.app, "ws");
+    assert_eq!(
+        recheck.reason.as_deref(),
+        Some("not_shared"),
+        "{:?}",
+        recheck.entry
+    );
 
     // A revoked session (sign-out elsewhere): within the 1 s sync plus a check.
     let token = rita_cookie
