@@ -28,6 +28,7 @@ const AUTH: &str = "auth.test";
 const ENTITY: &str = "http://auth.test:8080/.portcullis/saml/fabrikam/metadata";
 const ACS: &str = "http://auth.test:8080/.portcullis/saml/fabrikam/acs";
 const ANN: &str = "ann@fabrikam.example";
+const EVE: &str = "eve@fabrikam.example";
 const REQ: &str = "_0123456789abcdef0123456789abcdef";
 
 // ---- the corpus, against the verifier ------------------------------------
@@ -40,6 +41,10 @@ struct Case {
 }
 
 fn case() -> Case {
+    case_with(Attributes::from_file(None))
+}
+
+fn case_with(attributes: Attributes) -> Case {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::new(dir.path(), "fabrikam");
     let md = IdpMetadata::parse(&idp.metadata(&[&idp.key])).unwrap();
@@ -48,7 +53,7 @@ fn case() -> Case {
         MetadataSource::File(dir.path().join("md.xml")),
         Some(md.clone()),
         vec!["fabrikam.example".into()],
-        Attributes::from_file(None),
+        attributes,
         vec![MULTIPLE_AUTHN.into()],
         false,
         None,
@@ -123,6 +128,113 @@ fn any_certificate_in_the_metadata_verifies_during_a_rollover() {
         .unwrap();
 }
 
+const CLAIMS: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims";
+
+fn attributes(list: &[(&str, &[&str])]) -> Option<Vec<(String, Vec<String>)>> {
+    Some(
+        list.iter()
+            .map(|(n, vs)| (n.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect(),
+    )
+}
+
+/// The default attribute names (issue 16, AD FS and Entra ID claim URIs)
+/// beyond the ones the other tests send: `…/claims/name` as the display
+/// name, given name and surname joined when no display name came, groups
+/// under `http://schemas.xmlsoap.org/claims/Group`.
+#[test]
+fn default_attribute_names_read_the_ad_fs_claims() {
+    let c = case();
+    let email = format!("{CLAIMS}/emailaddress");
+    let group = "http://schemas.xmlsoap.org/claims/Group";
+    let mut s = c.spec();
+    s.attributes = attributes(&[
+        (&email, &[ANN]),
+        (&format!("{CLAIMS}/name"), &["Ann from the name claim"]),
+        (&format!("{CLAIMS}/givenname"), &["Ann"]),
+        (&format!("{CLAIMS}/surname"), &["Partner"]),
+        (group, &["Domain Users", "Engineers"]),
+    ]);
+    let v = c.verify(&c.idp.response(&s, Sign::Assertion)).unwrap();
+    assert_eq!(v.email.as_deref(), Some(ANN));
+    // `…/claims/name` is a display-name attribute; it comes before the join.
+    assert_eq!(v.name.as_deref(), Some("Ann from the name claim"));
+    assert_eq!(v.groups, ["Domain Users", "Engineers"]);
+
+    let mut s = c.spec();
+    s.attributes = attributes(&[
+        (&email, &[ANN]),
+        (&format!("{CLAIMS}/givenname"), &["Ann"]),
+        (&format!("{CLAIMS}/surname"), &["Partner"]),
+        (group, &["Finance"]),
+    ]);
+    let v = c.verify(&c.idp.response(&s, Sign::Assertion)).unwrap();
+    assert_eq!(v.name.as_deref(), Some("Ann Partner"));
+    assert_eq!(v.groups, ["Finance"]);
+}
+
+/// `attributes:` names replace the defaults: an IdP that sends `mail`, `cn`
+/// and `memberOf` (Shibboleth, PingFederate) is read from those, and the
+/// default claims it also sends are not read.
+#[test]
+fn an_attributes_override_replaces_the_default_names() {
+    let f = portcullis::saml::config::AttributesFile {
+        email: Some(vec!["mail".into()]),
+        name: Some(vec!["cn".into()]),
+        groups: Some(vec!["memberOf".into()]),
+    };
+    let c = case_with(Attributes::from_file(Some(&f)));
+    let mut s = c.spec();
+    s.attributes = attributes(&[
+        ("mail", &[ANN]),
+        ("cn", &["Ann P."]),
+        ("memberOf", &["cn=staff,dc=fabrikam"]),
+        (saml_idp::EMAIL_CLAIM, &[EVE]),
+        (saml_idp::NAME_CLAIM, &["Eve"]),
+        (saml_idp::GROUPS_CLAIM, &["Admins"]),
+    ]);
+    let v = c.verify(&c.idp.response(&s, Sign::Assertion)).unwrap();
+    assert_eq!(v.email.as_deref(), Some(ANN));
+    assert_eq!(v.name.as_deref(), Some("Ann P."));
+    assert_eq!(v.groups, ["cn=staff,dc=fabrikam"]);
+    // Only the names given are replaced: the default groups claim still
+    // counts where `groups` is not set.
+    let f = portcullis::saml::config::AttributesFile {
+        email: Some(vec!["mail".into()]),
+        name: None,
+        groups: None,
+    };
+    let c2 = case_with(Attributes::from_file(Some(&f)));
+    let mut s2 = c2.spec();
+    s2.attributes = attributes(&[("mail", &[ANN]), (saml_idp::GROUPS_CLAIM, &["Admins"])]);
+    let v = c2.verify(&c2.idp.response(&s2, Sign::Assertion)).unwrap();
+    assert_eq!(v.email.as_deref(), Some(ANN));
+    assert_eq!(v.groups, ["Admins"]);
+}
+
+/// No e-mail attribute: an `emailAddress`-format NameID is the e-mail (the
+/// documented fallback); a persistent NameID never is.
+#[test]
+fn an_email_address_name_id_is_the_email_when_no_attribute_says_it() {
+    let c = case();
+    let mut s = c.spec();
+    s.name_id_format = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into();
+    s.name_id = ANN.into();
+    s.attributes = attributes(&[]);
+    let v = c.verify(&c.idp.response(&s, Sign::Assertion)).unwrap();
+    assert_eq!(v.email.as_deref(), Some(ANN));
+    assert_eq!(v.name_id.as_deref(), Some(ANN));
+    assert!(!v.name_id_persistent);
+    assert_eq!(v.name, None);
+    assert!(v.groups.is_empty());
+
+    let mut s = c.spec();
+    s.attributes = attributes(&[]);
+    let v = c.verify(&c.idp.response(&s, Sign::Assertion)).unwrap();
+    assert!(v.name_id_persistent);
+    assert_eq!(v.email, None, "a persistent NameID is not an address");
+}
+
 #[test]
 fn an_unsigned_response_is_refused() {
     let c = case();
@@ -153,60 +265,154 @@ fn an_assertion_changed_after_signing_is_refused() {
     assert!(e.contains("must be signed"), "{e}");
 }
 
-/// XSW (Somorovsky et al., "On Breaking SAML", USENIX Security 2012,
-/// shapes 1-8): the signed assertion stays for the verifier, an attacker's
-/// assertion is put where a naive reader looks first. Every shape needs two
-/// assertions in the document, so every shape is refused.
+/// `xml` with its first `<ds:Signature>` taken out: the bytes the signer
+/// digested (the enveloped-signature transform does the same), so a copy
+/// made this way still matches the signature's Reference.
+fn without_signature(xml: &str) -> String {
+    let start = xml.find("<ds:Signature").expect("a signature");
+    let end = xml.find("</ds:Signature>").expect("its end") + "</ds:Signature>".len();
+    format!("{}{}", &xml[..start], &xml[end..])
+}
+
+/// The attacker's edit of a copy of `xml`: Eve's e-mail and NameID instead
+/// of Ann's, and an ID of its own on the assertion (and on the Response),
+/// so no ID is doubled and the signature's Reference still finds the
+/// original. A `<ds:Signature>` inside is kept as it was.
+fn evil_copy(xml: &str, s: &Spec) -> String {
+    xml.replace(&format!("ID=\"{}\"", s.assertion_id), "ID=\"_evil\"")
+        .replace(
+            &format!("ID=\"{}\"", s.response_id),
+            "ID=\"_evil_response\"",
+        )
+        .replace(ANN, EVE)
+        .replace(&s.name_id, "pid-eve")
+}
+
+/// `outer` with `inner` put just before its last `</saml:Assertion>`.
+fn inside_assertion(outer: &str, inner: &str) -> String {
+    let at = outer.rfind("</saml:Assertion>").expect("an assertion");
+    format!("{}{inner}{}", &outer[..at], &outer[at..])
+}
+
+/// The eight signature-wrapping shapes XSW1-XSW8 of Somorovsky et al., "On
+/// Breaking SAML: Be Whoever You Want to Be" (USENIX Security 2012), as
+/// SAML Raider builds them: XSW1-2 wrap a signed Response, XSW3-8 a signed
+/// Assertion. In each the signature still verifies over Ann's original,
+/// and Eve's copy sits where a reader that does not "see what is signed"
+/// would look.
+fn xsw_shapes(idp: &Idp, s: &Spec) -> Vec<(&'static str, String)> {
+    let signed_response = strip_decl(&idp.response_raw(s, Sign::Response));
+    let original_response = without_signature(&signed_response);
+    let evil_response = evil_copy(&signed_response, s);
+    let signed = strip_decl(&idp.sign(&saml_idp::assertion_xml(s, true)));
+    let original = without_signature(&signed);
+    // Eve's assertion still carrying Ann's signature (XSW5, 6, 8) or none.
+    let evil_signed = evil_copy(&signed, s);
+    let evil = evil_copy(&original, s);
+    let response = |inner: &str| saml_idp::response_xml(s, inner, false);
+    vec![
+        (
+            "XSW1: Eve's Response carries the signature; Ann's signed Response, \
+             its signature removed, is a child of that Signature",
+            evil_response.replacen(
+                "</ds:Signature>",
+                &format!("{original_response}</ds:Signature>"),
+                1,
+            ),
+        ),
+        (
+            "XSW2: as XSW1, Ann's Response placed before the Signature \
+             (a detached signature)",
+            evil_response.replacen(
+                "<ds:Signature",
+                &format!("{original_response}<ds:Signature"),
+                1,
+            ),
+        ),
+        (
+            "XSW3: Eve's unsigned assertion before Ann's signed one, siblings",
+            response(&format!("{evil}{signed}")),
+        ),
+        (
+            "XSW4: Ann's signed assertion a child of Eve's unsigned one",
+            response(&inside_assertion(&evil, &signed)),
+        ),
+        (
+            "XSW5: Eve's assertion carries Ann's signature; Ann's assertion, \
+             unsigned, appended to the Response",
+            response(&format!("{evil_signed}{original}")),
+        ),
+        (
+            "XSW6: Eve's assertion carries Ann's signature; Ann's assertion, \
+             unsigned, inside that Signature",
+            response(&evil_signed.replacen(
+                "</ds:Signature>",
+                &format!("{original}</ds:Signature>"),
+                1,
+            )),
+        ),
+        (
+            "XSW7: Eve's unsigned assertion in samlp:Extensions (lax schema), \
+             Ann's signed one in place",
+            response(&signed).replacen(
+                "<samlp:Status>",
+                &format!("<samlp:Extensions>{evil}</samlp:Extensions><samlp:Status>"),
+                1,
+            ),
+        ),
+        (
+            "XSW8: Eve's assertion carries Ann's signature; Ann's assertion, \
+             unsigned, in a ds:Object of that Signature",
+            response(&evil_signed.replacen(
+                "</ds:Signature>",
+                &format!("<ds:Object>{original}</ds:Object></ds:Signature>"),
+                1,
+            )),
+        ),
+    ]
+}
+
+/// XSW1-XSW8 (Somorovsky et al., "On Breaking SAML: Be Whoever You Want to
+/// Be", USENIX Security 2012; the SAML Raider set), each refused. Where
+/// libxmlsec1 admits the shape, its signature still verifies (checked with
+/// the `xmlsec1` command line), so the refusal is the wrapping defence's:
+/// every shape puts a second assertion in the document, and "exactly one
+/// assertion" refuses it before anything is read.
 #[test]
 fn signature_wrapping_with_a_second_assertion_is_refused_in_every_shape() {
     let c = case();
-    let s = c.spec();
-    let signed = strip_decl(&c.idp.sign(&saml_idp::assertion_xml(&s, true)));
-    let mut evil_spec = s.clone();
-    evil_spec.email = "eve@fabrikam.example".into();
-    evil_spec.assertion_id = "_evil".into();
-    let evil = saml_idp::assertion_xml(&evil_spec, false);
-    let status = r#"<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>"#;
-    let open = format!(
-        r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="2030-01-01T00:00:00Z" Destination="{ACS}" InResponseTo="{REQ}"><saml:Issuer>{}</saml:Issuer>{status}"#,
-        c.idp.entity_id
-    );
-    let shapes = [
-        // Evil first, signed second (XSW3).
-        format!("{open}{evil}{signed}</samlp:Response>"),
-        // Signed first, evil second (XSW4-like order).
-        format!("{open}{signed}{evil}</samlp:Response>"),
-        // The signed assertion hidden in Extensions, evil in place (XSW7).
-        format!("{open}<samlp:Extensions>{signed}</samlp:Extensions>{evil}</samlp:Response>"),
-        // Evil inside the signed one's Signature/Object (XSW8).
-        format!(
-            "{open}{}</samlp:Response>",
-            signed.replacen(
-                "</ds:Signature>",
-                &format!("<ds:Object>{evil}</ds:Object></ds:Signature>"),
-                1
-            )
-        ),
-        // The signed one wrapped inside the evil one (XSW5/6).
-        format!(
-            "{open}{}</samlp:Response>",
-            evil.replacen(
-                "</saml:Assertion>",
-                &format!("{signed}</saml:Assertion>"),
-                1
-            )
-        ),
-    ];
-    for (i, xml) in shapes.iter().enumerate() {
-        let e = c.refused(&format!("XSW shape {i}"), xml);
-        assert!(e.contains("assertion"), "shape {i}: {e}");
+    let shapes = xsw_shapes(&c.idp, &c.spec());
+    assert_eq!(shapes.len(), 8);
+    for (what, xml) in &shapes {
+        assert!(xml.contains(EVE), "{what}: Eve's copy is in the document");
+        // The wrapping keeps the signature valid, so the refusal below is
+        // the wrapping defence's. Where the original sits inside the
+        // Signature, libxmlsec1 cannot be fooled on its own: a foreign
+        // child of ds:Signature is a schema error (XSW1, XSW6), and the
+        // enveloped-signature transform drops everything under the
+        // Signature, the original in ds:Object too (XSW8).
+        let xmlsec = c.idp.signature_verifies(xml);
+        match &what[..4] {
+            "XSW1" | "XSW6" => assert!(
+                xmlsec
+                    .as_ref()
+                    .is_err_and(|e| e.contains("unexpected node")),
+                "{what}: {xmlsec:?}"
+            ),
+            "XSW8" => assert!(
+                xmlsec
+                    .as_ref()
+                    .is_err_and(|e| e.contains("digest do not match")),
+                "{what}: {xmlsec:?}"
+            ),
+            _ => assert!(
+                xmlsec.is_ok(),
+                "{what}: the signature no longer verifies, so this is no wrapping: {xmlsec:?}"
+            ),
+        }
+        let e = c.refused(what, xml);
+        assert!(e.contains("exactly one assertion"), "{what}: {e}");
     }
-    // A signed Response with an unsigned second assertion beside the signed
-    // one (XSW1/2: the Response's signature does not cover it).
-    let signed_response = c.idp.response_raw(&s, Sign::Response);
-    let xml = signed_response.replacen("</samlp:Response>", &format!("{evil}</samlp:Response>"), 1);
-    let e = c.refused("XSW1/2", &xml);
-    assert!(e.contains("exactly one"), "{e}");
 }
 
 /// A signed Response whose signature covers another element than the
@@ -344,6 +550,164 @@ fn a_comment_inside_the_name_id_is_refused() {
     assert!(xml.contains("<!---->"));
     let e = c.refused("comment", &xml);
     assert!(e.contains("comment"), "{e}");
+}
+
+/// Parser differentials (CVE-2025-25291, CVE-2025-25292: ruby-saml's REXML
+/// and Nokogiri read one document differently, so the signature was checked
+/// on one element and the identity read from another). Here three parsers
+/// see each response: roxmltree (the structural checks), libxml2 (xmlsec's
+/// signature check and samael's reduction to what is signed) and quick-xml
+/// (samael's reader, which matches on local names). Every document below
+/// must be refused or read exactly as signed: Ann, never Eve, and never a
+/// NameID or e-mail other than the signed characters.
+#[test]
+fn parser_differentials_are_refused_or_read_as_signed() {
+    let c = case();
+    let s = c.spec();
+    let signed = strip_decl(&c.idp.sign(&saml_idp::assertion_xml(&s, true)));
+    let evil = evil_copy(&without_signature(&signed), &s);
+    let response = |inner: &str| saml_idp::response_xml(&s, inner, false);
+    let assertion_ns = r#"xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#;
+    // roxmltree ignores an XML declaration's encoding; libxml2 honours it.
+    // In UTF-7 "+ADw-" and "+AD4-" are '<' and '>', and '+' opens such a
+    // sequence, so a literal '+' (base64 in the signature) is "+-".
+    let literal = |x: &str| x.replace('+', "+-");
+    let hide = |x: &str| literal(x).replace('<', "+ADw-").replace('>', "+AD4-");
+    let utf7 = |inner: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-7\"?>{}",
+            response(inner)
+        )
+    };
+    assert!(signed.contains('+'), "a '+' for UTF-7 to decode");
+    let under_x = evil
+        .replace("saml:", "x:")
+        .replace("xmlns:saml=", "xmlns:x=");
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "Eve's assertion in the SAML namespace under another prefix, \
+             <x:Assertion>, before the signed one",
+            response(&format!("{under_x}{signed}")),
+        ),
+        (
+            "Eve's assertion in a foreign namespace with the local name \
+             Assertion (quick-xml matches local names)",
+            response(&format!(
+                "{}{signed}",
+                evil.replace(assertion_ns, r#"xmlns:saml="urn:evil:assertion""#)
+            )),
+        ),
+        (
+            "the saml prefix rebound to a foreign namespace on an inner \
+             element, Eve's <saml:Assertion> under it",
+            response(&signed).replacen(
+                "<samlp:Status>",
+                &format!(
+                    r#"<samlp:Extensions xmlns:saml="urn:evil:assertion">{}</samlp:Extensions><samlp:Status>"#,
+                    evil.replace(assertion_ns, "")
+                ),
+                1,
+            ),
+        ),
+        (
+            "the samlp prefix of the Response bound to a foreign namespace \
+             (a Response by local name only)",
+            response(&signed).replacen(
+                r#"xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol""#,
+                r#"xmlns:samlp="urn:evil:protocol""#,
+                1,
+            ),
+        ),
+        (
+            "the Response carries the assertion's ID too (a second element \
+             the signature's Reference could resolve to)",
+            response(&signed).replacen(
+                &format!("ID=\"{}\"", s.response_id),
+                &format!("ID=\"{}\"", s.assertion_id),
+                1,
+            ),
+        ),
+        (
+            "the Status, before the assertion, carries the assertion's ID",
+            response(&signed).replacen(
+                "<samlp:Status>",
+                &format!("<samlp:Status ID=\"{}\">", s.assertion_id),
+                1,
+            ),
+        ),
+        (
+            "the Status carries the assertion's ID as xml:id (an ID to \
+             libxml2 without registration)",
+            response(&signed).replacen(
+                "<samlp:Status>",
+                &format!("<samlp:Status xml:id=\"{}\">", s.assertion_id),
+                1,
+            ),
+        ),
+        // The two UTF-7 documents are read as signed only thanks to samael's
+        // reduction to the signed element: the one-assertion rule counts
+        // roxmltree's view, which misses the hidden assertion.
+        (
+            "declared UTF-7: Eve's assertion is text to roxmltree, an \
+             element to libxml2",
+            utf7(&format!("{}{}", hide(&evil), literal(&signed))),
+        ),
+        (
+            "declared UTF-7: Ann's signed assertion is text to roxmltree, \
+             which sees only Eve's unsigned one; libxml2 sees both",
+            utf7(&format!("{}{}", hide(&signed), literal(&evil))),
+        ),
+    ];
+    // Character references and CDATA in the NameID and the e-mail: C14N
+    // turns them into the characters they stand for, so the signature
+    // still verifies; a reader that keeps the reference, or stops at the
+    // first text node, would read another user (the comment-injection
+    // trick of CVE-2017-11427/11428 without a comment).
+    let mut rewritten = Vec::new();
+    for (signed_value, written) in [
+        (ANN, "ann&#x40;fabrikam.example"),
+        (ANN, "<![CDATA[ann@fabrikam.example]]>"),
+        (
+            "ann@fabrikam.example.evil.example",
+            "ann@fabrikam.example<![CDATA[.evil.example]]>",
+        ),
+        (
+            "ann@fabrikam.example.evil.example",
+            "ann@fabrikam.example&#x2e;evil.example",
+        ),
+    ] {
+        let mut s = c.spec();
+        s.name_id_format = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into();
+        s.name_id = signed_value.into();
+        s.email = signed_value.into();
+        let xml = c
+            .idp
+            .response_raw(&s, Sign::Assertion)
+            .replace(&format!(">{signed_value}<"), &format!(">{written}<"));
+        assert!(xml.contains(written), "{xml}");
+        if let Err(e) = c.idp.signature_verifies(&xml) {
+            panic!("{written}: C14N should make this the signed text: {e}");
+        }
+        rewritten.push((signed_value, written, xml));
+    }
+    for (what, xml) in &cases {
+        match c.verify(&b64(xml)) {
+            Err(_) => {}
+            Ok(v) => {
+                assert_eq!(v.email.as_deref(), Some(ANN), "{what}: {v:?}");
+                assert_eq!(v.name_id.as_deref(), Some(s.name_id.as_str()), "{what}");
+            }
+        }
+    }
+    for (signed_value, written, xml) in &rewritten {
+        match c.verify(&b64(xml)) {
+            Err(_) => {}
+            Ok(v) => {
+                assert_eq!(v.email.as_deref(), Some(*signed_value), "{written}: {v:?}");
+                assert_eq!(v.name_id.as_deref(), Some(*signed_value), "{written}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -594,6 +958,112 @@ async fn a_response_finished_in_another_browser_is_refused() {
         .await;
     assert_eq!(p.status, 400, "{p:?}");
     assert!(p.body.contains("another browser"), "{}", p.body);
+}
+
+/// Issue 16, "every case of the corpus is refused with no session": refused
+/// documents go through the real ACS, each in a real flow (the RelayState
+/// and the AuthnRequest ID of a sign-in just started in that browser), and
+/// each ends in a 4xx with no session cookie in the browser, the app still
+/// asking for a sign-in, no session row for Ann in the store and no
+/// identity linked to her. A good response in the same kind of flow then
+/// does make all of these, so the checks can see a session.
+#[tokio::test]
+async fn refused_responses_through_the_acs_leave_no_session() {
+    let env = start().await;
+    let idp = &env.fabrikam;
+    let ann = env.gw.store.get_user_by_email(ANN).await.unwrap().unwrap();
+    assert!(ann.identity.is_none(), "invited, not yet signed in");
+    let evil_key = Key::new(&idp.dir, "evil");
+    type Build<'a> = Box<dyn Fn(&Spec) -> String + 'a>;
+    let mut cases: Vec<(String, Build<'_>)> = vec![
+        (
+            "unsigned".into(),
+            Box::new(|s| idp.response_raw(s, Sign::None)),
+        ),
+        (
+            "signed by a key not in the metadata".into(),
+            Box::new(|s| {
+                let a = idp.sign_with(&saml_idp::assertion_xml(s, true), &evil_key);
+                saml_idp::response_xml(s, &strip_decl(&a), false)
+            }),
+        ),
+        (
+            "wrong Audience".into(),
+            Box::new(|s| {
+                let mut s = s.clone();
+                s.audience = "http://other-sp.example/metadata".into();
+                idp.response_raw(&s, Sign::Assertion)
+            }),
+        ),
+        (
+            "expired".into(),
+            Box::new(|s| {
+                let mut s = s.clone();
+                s.issue_offset = -900;
+                s.not_before = -960;
+                s.not_on_or_after = -600;
+                idp.response_raw(&s, Sign::Assertion)
+            }),
+        ),
+        (
+            "a DTD".into(),
+            Box::new(|s| {
+                let body = strip_decl(&idp.response_raw(s, Sign::Assertion));
+                format!("<!DOCTYPE Response SYSTEM \"http://evil.example/saml.dtd\">{body}")
+            }),
+        ),
+    ];
+    for i in 0..8 {
+        cases.push((
+            format!("XSW shape {i}"),
+            Box::new(move |s| xsw_shapes(idp, s).swap_remove(i).1),
+        ));
+    }
+    let has_session = |b: &Browser| {
+        b.cookies
+            .values()
+            .any(|jar| jar.keys().any(|k| k.contains("portcullis_session")))
+    };
+    let now = || time::OffsetDateTime::now_utc();
+    for (what, build) in &cases {
+        let mut b = env.browser();
+        let req = env.to_idp(&mut b, "wiki.test", ANN).await;
+        let spec = Spec::new(idp, &req.issuer, &req.acs, Some(&req.id), ANN);
+        let p = env
+            .post_acs(
+                &mut b,
+                &req.acs,
+                &b64(&build(&spec)),
+                req.relay_state.as_deref(),
+            )
+            .await;
+        assert!((400..500).contains(&p.status), "{what}: {p:?}");
+        assert!(!has_session(&b), "{what}: {:?}", b.cookies);
+        let again = b.open(&env.url("wiki.test", "/")).await;
+        assert_eq!(again.heading(), "Sign in", "{what}: {}", again.body);
+        let sessions = env.gw.store.sessions_of_user(&ann.id, now()).await;
+        assert!(sessions.unwrap().is_empty(), "{what}: a session row");
+        let user = env.gw.store.get_user(&ann.id).await.unwrap().unwrap();
+        assert!(user.identity.is_none(), "{what}: {:?}", user.identity);
+    }
+
+    let mut b = env.browser();
+    let req = env.to_idp(&mut b, "wiki.test", ANN).await;
+    let spec = Spec::new(idp, &req.issuer, &req.acs, Some(&req.id), ANN);
+    let p = env
+        .post_acs(
+            &mut b,
+            &req.acs,
+            &idp.response(&spec, Sign::Assertion),
+            req.relay_state.as_deref(),
+        )
+        .await;
+    assert_eq!(p.heading(), "Review permissions", "{}", p.body);
+    assert!(has_session(&b), "{:?}", b.cookies);
+    let sessions = env.gw.store.sessions_of_user(&ann.id, now()).await;
+    assert_eq!(sessions.unwrap().len(), 1);
+    let user = env.gw.store.get_user(&ann.id).await.unwrap().unwrap();
+    assert!(user.identity.is_some());
 }
 
 /// MFA from the IdP's AuthnContextClassRef counts only for an IdP with

@@ -93,6 +93,9 @@ pub struct Spec {
     pub not_on_or_after: i64,
     pub issue_offset: i64,
     pub status: String,
+    /// The attribute statement as `(Name, values)`; `None`: the e-mail,
+    /// display-name and groups claims as AD FS sends them; empty: none.
+    pub attributes: Option<Vec<(String, Vec<String>)>>,
 }
 
 impl Spec {
@@ -127,6 +130,7 @@ impl Spec {
             not_on_or_after: 300,
             issue_offset: 0,
             status: "urn:oasis:names:tc:SAML:2.0:status:Success".into(),
+            attributes: None,
         }
     }
 }
@@ -157,18 +161,21 @@ pub fn assertion_xml(s: &Spec, signed: bool) -> String {
         .as_ref()
         .map(|i| format!(r#" InResponseTo="{i}""#))
         .unwrap_or_default();
-    let groups: String = s
-        .groups
-        .iter()
-        .map(|g| format!("<saml:AttributeValue>{g}</saml:AttributeValue>"))
-        .collect();
+    let attributes = match &s.attributes {
+        None => attribute_statement(&[
+            (EMAIL_CLAIM.into(), vec![s.email.clone()]),
+            (NAME_CLAIM.into(), vec!["Ann Partner".into()]),
+            (GROUPS_CLAIM.into(), s.groups.clone()),
+        ]),
+        Some(a) => attribute_statement(a),
+    };
     let sig = if signed {
         signature_template(&s.assertion_id)
     } else {
         String::new()
     };
     format!(
-        r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" IssueInstant="{now}" Version="2.0"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="{nf}">{nameid}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData{irt} NotOnOrAfter="{end}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{start}" NotOnOrAfter="{end}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AttributeStatement><saml:Attribute Name="{ec}"><saml:AttributeValue>{email}</saml:AttributeValue></saml:Attribute><saml:Attribute Name="{nc}"><saml:AttributeValue>Ann Partner</saml:AttributeValue></saml:Attribute><saml:Attribute Name="{gc}">{groups}</saml:Attribute></saml:AttributeStatement><saml:AuthnStatement AuthnInstant="{now}" SessionIndex="{id}"><saml:AuthnContext><saml:AuthnContextClassRef>{ctx}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement></saml:Assertion>"#,
+        r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" IssueInstant="{now}" Version="2.0"><saml:Issuer>{issuer}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format="{nf}">{nameid}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData{irt} NotOnOrAfter="{end}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{start}" NotOnOrAfter="{end}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>{attributes}<saml:AuthnStatement AuthnInstant="{now}" SessionIndex="{id}"><saml:AuthnContext><saml:AuthnContextClassRef>{ctx}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement></saml:Assertion>"#,
         id = s.assertion_id,
         now = instant(s.issue_offset),
         issuer = s.issuer,
@@ -178,12 +185,27 @@ pub fn assertion_xml(s: &Spec, signed: bool) -> String {
         start = instant(s.not_before),
         recipient = s.recipient,
         aud = s.audience,
-        ec = EMAIL_CLAIM,
-        email = s.email,
-        nc = NAME_CLAIM,
-        gc = GROUPS_CLAIM,
         ctx = s.authn_context,
     )
+}
+
+/// An `<saml:AttributeStatement>` of `(Name, values)`; nothing when empty
+/// (the schema wants at least one attribute in a statement).
+fn attribute_statement(attributes: &[(String, Vec<String>)]) -> String {
+    if attributes.is_empty() {
+        return String::new();
+    }
+    let body: String = attributes
+        .iter()
+        .map(|(name, values)| {
+            let values: String = values
+                .iter()
+                .map(|v| format!("<saml:AttributeValue>{v}</saml:AttributeValue>"))
+                .collect();
+            format!(r#"<saml:Attribute Name="{name}">{values}</saml:Attribute>"#)
+        })
+        .collect();
+    format!("<saml:AttributeStatement>{body}</saml:AttributeStatement>")
 }
 
 /// The whole `<samlp:Response>` around `assertion` (already built, maybe
@@ -283,6 +305,36 @@ impl Idp {
         let signed = std::fs::read_to_string(&output).expect("signed output");
         // xmlsec1 writes an XML declaration; the IdPs we imitate do too.
         signed
+    }
+
+    /// Whether the first `<ds:Signature>` of `xml` verifies with this IdP's
+    /// certificate (the `xmlsec1` command line, IDs on Assertion and
+    /// Response); `Err` carries xmlsec1's complaint. A wrapped or rewritten
+    /// document that still verifies shows that its refusal is the wrapping
+    /// defence's, not a broken signature's.
+    pub fn signature_verifies(&self, xml: &str) -> Result<(), String> {
+        let input = self.dir.join(format!("verify-{}.xml", hex(6)));
+        std::fs::write(&input, xml).expect("write document");
+        let out = Command::new("xmlsec1")
+            .arg("--verify")
+            .arg("--pubkey-cert-pem")
+            .arg(&self.key.cert_pem)
+            .args([
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            ])
+            .args([
+                "--id-attr:ID",
+                "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+            ])
+            .arg(&input)
+            .output()
+            .expect("xmlsec1 (apt-get install xmlsec1; scripts/test-deps does)");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     pub fn sign(&self, xml: &str) -> String {
