@@ -699,6 +699,23 @@ fn parser_differentials_are_refused_or_read_as_signed() {
             }
         }
     }
+    // A comment hidden from roxmltree (and so from its comment check) in
+    // UTF-7, splitting the NameID and the e-mail as in CVE-2017-11427.
+    let long = "ann@fabrikam.example.evil.example";
+    let mut s7 = c.spec();
+    s7.name_id_format = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into();
+    s7.name_id = long.into();
+    s7.email = long.into();
+    let body = literal(&strip_decl(&c.idp.response_raw(&s7, Sign::Assertion)));
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-7\"?>{}",
+        body.replace(
+            &format!(">{long}<"),
+            // "<!---->" in UTF-7, the comment after "ann@fabrikam.example".
+            ">ann@fabrikam.example+ADwAIQ-----+AD4-.evil.example<"
+        )
+    );
+    rewritten.push((long, "a UTF-7 comment in the NameID", xml));
     for (signed_value, written, xml) in &rewritten {
         match c.verify(&b64(xml)) {
             Err(_) => {}
