@@ -644,9 +644,11 @@ fn parser_differentials_are_refused_or_read_as_signed() {
                 1,
             ),
         ),
-        // The two UTF-7 documents are read as signed only thanks to samael's
-        // reduction to the signed element: the one-assertion rule counts
-        // roxmltree's view, which misses the hidden assertion.
+        // Found by these cases: before, the two UTF-7 documents were read
+        // as signed only thanks to samael's reduction to the signed
+        // element, as the one-assertion rule counted roxmltree's view,
+        // which misses the hidden assertion. A declared encoding other
+        // than UTF-8 is now refused (asserted below).
         (
             "declared UTF-7: Eve's assertion is text to roxmltree, an \
              element to libxml2",
@@ -716,6 +718,20 @@ fn parser_differentials_are_refused_or_read_as_signed() {
         )
     );
     rewritten.push((long, "a UTF-7 comment in the NameID", xml));
+    // Every document that declares UTF-7 is refused before any parser
+    // could read it two ways.
+    let utf7_docs = cases
+        .iter()
+        .map(|(what, xml)| (*what, xml))
+        .chain(rewritten.iter().map(|(_, what, xml)| (*what, xml)))
+        .filter(|(_, xml)| xml.contains("encoding=\"UTF-7\""));
+    let mut declared_utf7 = 0;
+    for (what, xml) in utf7_docs {
+        let e = c.refused(what, xml);
+        assert!(e.contains("encoding other than UTF-8"), "{what}: {e}");
+        declared_utf7 += 1;
+    }
+    assert_eq!(declared_utf7, 3);
     for (signed_value, written, xml) in &rewritten {
         match c.verify(&b64(xml)) {
             Err(_) => {}

@@ -121,6 +121,31 @@ pub fn response(
     read(&assertion, idp, md, expected)
 }
 
+/// Whether the document's XML declaration, if any, names no encoding or
+/// UTF-8 (the text we hold is UTF-8 already).
+fn declared_utf8(xml: &str) -> bool {
+    let Some(decl) = xml
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .strip_prefix("<?xml")
+    else {
+        return true;
+    };
+    let decl = decl.split("?>").next().unwrap_or_default();
+    let Some((_, after)) = decl.split_once("encoding") else {
+        return true;
+    };
+    let value = after
+        .trim_start()
+        .strip_prefix('=')
+        .map(str::trim_start)
+        .and_then(|v| {
+            let quote = v.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+            v[1..].split(quote).next()
+        });
+    value.is_some_and(|v| v.eq_ignore_ascii_case("utf-8") || v.eq_ignore_ascii_case("utf8"))
+}
+
 /// Checks made on the raw document before any signature work.
 fn structure(xml: &str, expected: &Expected<'_>) -> Result<(), SamlError> {
     let refused = SamlError::Refused;
@@ -129,6 +154,16 @@ fn structure(xml: &str, expected: &Expected<'_>) -> Result<(), SamlError> {
     let upper = xml.to_ascii_uppercase();
     if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
         return Err(refused("a DTD"));
+    }
+    // The checks below read the text as UTF-8 (roxmltree ignores a declared
+    // encoding); libxml2 in samael decodes the one declared. Under UTF-7,
+    // "+ADw-saml:Assertion+AD4-" is text to one parser and an element to
+    // the other, so a second assertion could pass the one-assertion rule
+    // (a parser differential, the CVE-2025-25291/25292 class).
+    if !declared_utf8(xml) {
+        return Err(refused(
+            "an XML declaration with an encoding other than UTF-8",
+        ));
     }
     let doc = roxmltree::Document::parse(xml).map_err(|_| refused("not well-formed XML"))?;
     let root = doc.root_element();
