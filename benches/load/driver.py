@@ -431,7 +431,7 @@ admin: {{ address: 127.0.0.1:{admin} }}
 trusted_proxies: [127.0.0.0/8]
 geoip: {{ country_db: {GEOIP_DB} }}
 rules: ["{rules}"]
-store: {{ sqlite: {d}/{inst}/portcullis.db }}
+store: {{ sqlite: {d}/{inst}/var/portcullis.db }}
 organisation: {{ name: Bench, member_domains: [tailwindtraders.com] }}
 server: {{ threads: 1, grace_period: 1s }}
 apps:
@@ -560,7 +560,11 @@ class Bench:
     def mint(self):
         d = self.d
         mint = f"{BIN}/mint-cookie"
-        db = f"{d}/pc-a/portcullis.db"
+        # Beside the config's folder, as in the default layout (var/): in
+        # the config's own folder every WAL write woke the reload watcher.
+        db = f"{d}/pc-a/var/portcullis.db"
+        os.makedirs(f"{d}/pc-a/var", exist_ok=True)
+        os.makedirs(f"{d}/pc-b/var", exist_ok=True)
 
         def run(args, out):
             with open(out, "w") as f:
@@ -585,7 +589,7 @@ class Bench:
             write(f"{d}/targets-w3.txt", "".join(f"{h}\t/\t{t}\n" for h, t in toks))
             self.notes.append(f"W3: minted {n} distinct session tokens for {self.args.w3_users} users "
                               f"in {time.time() - t0:.1f} s")
-        shutil.copy(db, f"{d}/pc-b/portcullis.db")
+        shutil.copy(db, f"{d}/pc-b/var/portcullis.db")
 
     def start_portcullis(self, rules):
         if self.pc_conf == rules:
