@@ -145,7 +145,11 @@ impl BackgroundService for Reloader {
             }
             let gateway = self.gateway.clone();
             let _ = tokio::task::spawn_blocking(move || reload(&gateway)).await;
-            self.gateway.snapshot.load().config.keep_saml_metadata_fresh();
+            self.gateway
+                .snapshot
+                .load()
+                .config
+                .keep_saml_metadata_fresh();
             // The set of files may have changed with the config.
             watcher = self.watch(tx.clone()).or(watcher);
         }

@@ -427,4 +427,3 @@ async fn start_portal(
     crate::lifecycle::spawn(gateway.clone());
     Ok(portal)
 }
-

@@ -889,6 +889,8 @@ fn saml_metadata_over_plain_http_is_a_warning() {
         .collect();
     assert_eq!(
         warnings,
-        ["DIR/portcullis.yaml:10:5: warning: idp `far`: metadata_url http://adfs.fabrikam.example/md.xml is plain http: whoever can change it on the way can swap the signing certificate that every sign-in is checked against; use https"]
+        [
+            "DIR/portcullis.yaml:10:5: warning: idp `far`: metadata_url http://adfs.fabrikam.example/md.xml is plain http: whoever can change it on the way can swap the signing certificate that every sign-in is checked against; use https"
+        ]
     );
 }

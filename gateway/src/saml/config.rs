@@ -520,7 +520,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(
-            fetched.loaded().expect("fetched in the background").entity_id,
+            fetched
+                .loaded()
+                .expect("fetched in the background")
+                .entity_id,
             "https://idp.test/"
         );
         let weak = Arc::downgrade(&fetched);
@@ -530,6 +533,10 @@ mod tests {
         while weak.strong_count() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(weak.strong_count(), 0, "the task keeps no idp alive while it waits");
+        assert_eq!(
+            weak.strong_count(),
+            0,
+            "the task keeps no idp alive while it waits"
+        );
     }
 }
