@@ -120,6 +120,13 @@ macro_rules! policy_counts_sql {
     };
 }
 
+/// PostgreSQL numbers its parameters (`$1`, `$2`, …).
+macro_rules! numbered_params {
+    () => {
+        true
+    };
+}
+
 /// `$N IS NULL` alone does not tell PostgreSQL the parameter's type.
 macro_rules! text_param {
     () => {

@@ -161,6 +161,15 @@ macro_rules! policy_counts_sql {
     };
 }
 
+/// Generated statements with many parameters use anonymous `?` ones:
+/// sqlx asks SQLite for each numbered parameter's name, and SQLite finds
+/// a name by a linear scan, so a 448-parameter `INSERT` cost ~100k steps.
+macro_rules! numbered_params {
+    () => {
+        false
+    };
+}
+
 /// Parameters need no type.
 macro_rules! text_param {
     () => {

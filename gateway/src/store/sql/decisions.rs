@@ -31,17 +31,21 @@ fn insert_text(rows: usize) -> &'static str {
                     if row > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}{})",
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5,
-                        p + 6,
-                        p + 7,
-                        jsonb!()
-                    ));
+                    if numbered_params!() {
+                        sql.push_str(&format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}{})",
+                            p + 1,
+                            p + 2,
+                            p + 3,
+                            p + 4,
+                            p + 5,
+                            p + 6,
+                            p + 7,
+                            jsonb!()
+                        ));
+                    } else {
+                        sql.push_str(concat!("(?, ?, ?, ?, ?, ?, ?", jsonb!(), ")"));
+                    }
                 }
                 sql.push_str(" ON CONFLICT (request_id) DO NOTHING");
                 sql
