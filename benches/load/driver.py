@@ -599,9 +599,11 @@ class Bench:
         for inst, name, env in (("pc-a", "portcullis", {}), ("pc-b", "portcullis-nolog", {"RUST_LOG": "warn"})):
             if name == "portcullis-nolog" and not any(name in w["peers"] for w in self.plan()):
                 continue
-            conf = write(f"{d}/{inst}/portcullis.yaml",
-                         portcullis_conf(d, inst, self.port[name], self.port[name + "-admin"],
-                                         self.port["up"], rules))
+            text = portcullis_conf(d, inst, self.port[name], self.port[name + "-admin"],
+                                   self.port["up"], rules)
+            if self.args.no_decision_log:
+                text += "decision_log: { max_entries: 0 }\n"
+            conf = write(f"{d}/{inst}/portcullis.yaml", text)
             env = dict(env)
             env.setdefault("RUST_LOG", "info")
             if self.args.preload:
@@ -1008,6 +1010,8 @@ def main():
     ap.add_argument("--start-wait", type=float, default=60,
                     help="seconds to wait at start for the 1-minute load average to drop below 0.5")
     ap.add_argument("--only", default="", help="comma-separated workload ids (W0,W1,...)")
+    ap.add_argument("--no-decision-log", action="store_true",
+                    help="run Portcullis with the decision log off (decision_log: { max_entries: 0 })")
     ap.add_argument("--preload", default="",
                     help="a malloc library LD_PRELOADed into Portcullis only (e.g. libjemalloc.so.2)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
