@@ -22,13 +22,7 @@ pub fn run(a: &ConfigArg) -> ExitCode {
             && md.expired_certs(now) > 0
         {
             // At the idp's entry, as the config's other warnings.
-            let (line, column) = snapshot
-                .config
-                .written
-                .idps
-                .iter()
-                .find(|(n, ..)| n.eq_ignore_ascii_case(&idp.name))
-                .map_or((0, 0), |&(_, l, c)| (l, c));
+            let (line, column) = snapshot.config.written.idp(&idp.name).unwrap_or((0, 0));
             eprintln!(
                 "{}:{line}:{column}: warning: idp `{}`: {} of its {} signing certificate(s) in the metadata have expired; responses are still checked against them, but ask the IdP's admin to roll them over",
                 a.config.display(),

@@ -94,6 +94,16 @@ pub struct Written {
     pub idps: Vec<(String, u64, u64)>,
 }
 
+impl Written {
+    /// Where the idp `name` is written (line, column), if it is.
+    pub fn idp(&self, name: &str) -> Option<(u64, u64)> {
+        self.idps
+            .iter()
+            .find(|(n, ..)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, line, column)| (line, column))
+    }
+}
+
 /// A group named in the config, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupRef {

@@ -85,15 +85,13 @@ fn before_production(config: &Config, out: &mut Vec<ConfigError>) {
         .map(|h| h.trim().trim_matches('"'))
         .collect();
     for idp in &config.idps {
-        if let Some(url) = plain_http_metadata(&idp.kind)
-            && let Some(&(_, line, column)) = config
-                .written
-                .idps
-                .iter()
-                .find(|(n, ..)| n.eq_ignore_ascii_case(&idp.name))
-        {
+        // Both warnings point at the idp's entry.
+        let Some(pos) = config.written.idp(&idp.name) else {
+            continue;
+        };
+        if let Some(url) = plain_http_metadata(&idp.kind) {
             out.push(at(
-                (line, column),
+                pos,
                 format!(
                     "idp `{}`: metadata_url {url} is plain http: whoever can change it on the way can swap the signing certificate that every sign-in is checked against; use https",
                     idp.name
@@ -107,17 +105,9 @@ fn before_production(config: &Config, out: &mut Vec<ConfigError>) {
             .users_with_hash(&demo_hashes)
             .map(|u| u.email.as_str())
             .collect();
-        let Some(&(_, line, column)) = config
-            .written
-            .idps
-            .iter()
-            .find(|(n, ..)| n.eq_ignore_ascii_case(&idp.name))
-        else {
-            continue;
-        };
         if !demo.is_empty() {
             out.push(at(
-                (line, column),
+                pos,
                 format!(
                     "idp `{}`: {} still {} the quickstart's published demo password; remove {} or set a new hash",
                     idp.name,

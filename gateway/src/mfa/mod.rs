@@ -401,10 +401,7 @@ impl Totp {
         code: &str,
         now: OffsetDateTime,
     ) -> Result<(), MfaError> {
-        let factor = match store.get_totp_factor(user_id).await? {
-            Some(f) if f.confirmed_at.is_some() => f,
-            _ => return Err(MfaError::NotEnrolled),
-        };
+        let factor = confirmed_factor(store, user_id).await?;
         let step = self.check_code(store, &factor, code, now).await?;
         if store.record_totp_step(user_id, step, now).await? {
             return Ok(());
@@ -435,10 +432,7 @@ impl Totp {
         code: &str,
         now: OffsetDateTime,
     ) -> Result<usize, MfaError> {
-        let factor = match store.get_totp_factor(user_id).await? {
-            Some(f) if f.confirmed_at.is_some() => f,
-            _ => return Err(MfaError::NotEnrolled),
-        };
+        let factor = confirmed_factor(store, user_id).await?;
         if factor.is_locked(now) {
             return Err(locked(&factor));
         }
@@ -560,10 +554,7 @@ impl Totp {
         code: &str,
         now: OffsetDateTime,
     ) -> Result<(), MfaError> {
-        let factor = match store.get_totp_factor(user_id).await? {
-            Some(f) if f.confirmed_at.is_some() => f,
-            _ => return Err(MfaError::NotEnrolled),
-        };
+        let factor = confirmed_factor(store, user_id).await?;
         let Some(key) = self.live_replacement(&factor, now).map(<[u8]>::to_vec) else {
             return Err(MfaError::NoReplacement);
         };
@@ -750,6 +741,14 @@ fn enrollment_for(
         otpauth_uri,
         qr_svg_data_uri,
     })
+}
+
+/// The user's confirmed authenticator; [`MfaError::NotEnrolled`] without one.
+async fn confirmed_factor(store: &Store, user_id: &str) -> Result<TotpFactor, MfaError> {
+    match store.get_totp_factor(user_id).await? {
+        Some(f) if f.confirmed_at.is_some() => Ok(f),
+        _ => Err(MfaError::NotEnrolled),
+    }
 }
 
 fn locked(factor: &TotpFactor) -> MfaError {
