@@ -31,7 +31,7 @@ mod replay;
 mod trace;
 mod writer;
 
-pub use entry::{Early, Seen};
+pub use entry::{Early, Seen, new_request_id};
 pub use replay::{Change, NotReplayable, replay};
 pub use trace::{Trace, TracePolicy, TraceUser, write_policy_table};
 pub use writer::{Settings, WRITE_TIMEOUT, Writer};

@@ -124,14 +124,31 @@ fn trace_of(
     let mut rx = log.take_receiver().expect("receiver");
     let p = rx.try_recv().expect("recorded");
     let row = trace::build(&p);
-    let t: Trace = serde_json::from_str(&row.entry).expect("trace JSON");
-    // The writer serialises a borrowed view, not a `Trace`: both must give
-    // the same fields in the same order (what `explain --json` prints).
+    let whole = row.whole_entry().expect("trace JSON");
+    let t: Trace = serde_json::from_value(whole.clone()).expect("a whole Trace");
+    // The writer serialises a borrowed view, not a `Trace`: read back, it
+    // must be one, every field and no other.
     assert_eq!(
-        serde_json::to_string(&t).expect("json"),
-        *row.entry,
+        serde_json::to_value(&t).expect("json"),
+        whole,
         "the written trace is a Trace"
     );
+    if t.decision == "allow" {
+        // Stored compactly: what the row's columns hold is not repeated.
+        assert!(row.entry.starts_with(r#"{"v":1,"#), "{}", row.entry);
+        for key in ["request_id", "\"time\"", "applies", "condition"] {
+            assert!(!row.entry.contains(key), "{key} in {}", row.entry);
+        }
+        let whole_len = serde_json::to_string(&t).expect("json").len();
+        assert!(
+            row.entry.len() * 2 < whole_len + 100,
+            "{} bytes stored of {whole_len}",
+            row.entry.len()
+        );
+    } else {
+        // A refusal is stored whole, in `explain --json`'s field order.
+        assert_eq!(serde_json::to_string(&t).expect("json"), *row.entry);
+    }
     t
 }
 
@@ -196,6 +213,57 @@ fn an_allow_lists_the_policies_that_applied_without_a_second_evaluation() {
         Some(false),
         "the report-only outcome"
     );
+    // Read back whole from its compact form: the row's columns and what
+    // every allow says alike.
+    assert_eq!(t.request_id, "0123456789abcdef0123456789abcdef");
+    assert_eq!(t.time, "2027-01-15T08:00:00Z");
+    assert_eq!(
+        (t.app.as_str(), t.host.as_str()),
+        ("payroll", "payroll.localhost")
+    );
+    assert_eq!((t.method.as_str(), t.path.as_str()), ("GET", "/"));
+    assert_eq!(
+        (t.why.as_str(), t.deciding_policy.as_deref()),
+        ("no_policy_applied", None)
+    );
+    assert!(!t.recheck && !t.mfa);
+    assert_eq!(t.mfa_strength.as_deref(), Some("none"));
+    assert_eq!(
+        t.mfa_asked.as_deref(),
+        Some("none"),
+        "report-only asks nothing"
+    );
+    assert_eq!(
+        (t.signed_in_ago, t.access_ended.as_deref()),
+        (Some(600), None)
+    );
+    assert_eq!(
+        (t.client_ip.as_str(), t.country.as_str()),
+        ("198.51.100.1", "unknown")
+    );
+    assert!(t.locations.is_empty());
+    let user = t.user.as_ref().expect("user");
+    assert_eq!(
+        (
+            user.id.as_str(),
+            user.email.as_str(),
+            user.user_type.as_str()
+        ),
+        ("u_anna", "anna@contoso.com", "guest")
+    );
+    assert_eq!(user.groups, ["partners"]);
+    assert!(user.assigned);
+    let p = &t.policies[0];
+    assert_eq!(
+        (
+            p.state.as_str(),
+            p.applies,
+            p.result.as_str(),
+            p.condition.as_str()
+        ),
+        ("report_only", true, "mfa", "applies")
+    );
+    assert_eq!(p.why, "all conditions match; asks mfa (not met)");
 }
 
 fn seen<'a>(s: &'a Snapshot, decision: Decision, recheck: bool) -> Seen<'a> {
@@ -339,7 +407,7 @@ fn recorded(
     });
     let mut rx = log.take_receiver().expect("receiver");
     let p = rx.try_recv().expect("recorded");
-    serde_json::from_str(&trace::build(&p).entry).expect("trace JSON")
+    serde_json::from_value(trace::build(&p).whole_entry().expect("JSON")).expect("trace JSON")
 }
 
 /// The policies `rules diff` must not see as changes.

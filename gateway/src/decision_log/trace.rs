@@ -11,7 +11,7 @@
 
 use super::entry::{Early, Pending};
 use crate::refusal::Reason;
-use crate::store::decisions::NewDecision;
+use crate::store::decisions::{COMPACT_ALLOW, NewDecision, applied_why};
 use rules::{Decision, Request, User, Why};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -168,19 +168,6 @@ impl<T: std::fmt::Display> Serialize for Shown<T> {
     }
 }
 
-/// An allow's policy: what the request's own evaluation traced.
-struct AllowWhy {
-    result: &'static str,
-    satisfied: bool,
-}
-
-impl std::fmt::Display for AllowWhy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let met = if self.satisfied { "met" } else { "not met" };
-        write!(f, "all conditions match; asks {} ({met})", self.result)
-    }
-}
-
 /// [`Trace`] as the writer serialises it: the same fields in the same
 /// order (`a_written_trace_reads_back_as_the_same_json` holds them
 /// together), borrowed from the entry and its rules rather than copied into
@@ -211,7 +198,7 @@ struct TraceOut<'a> {
     signed_in_ago: Option<u64>,
     access_ended: Option<Shown<Rfc3339Secs>>,
     policies_complete: bool,
-    policies: PoliciesOut<'a>,
+    policies: Vec<TracePolicy>,
 }
 
 #[derive(Serialize)]
@@ -233,24 +220,48 @@ impl Serialize for GroupsOut<'_> {
     }
 }
 
+/// An allow as stored (`store::decisions::whole_entry` has the rest):
+/// what its row's columns and the sameness of allows do not say.
 #[derive(Serialize)]
-#[serde(untagged)]
-enum PoliciesOut<'a> {
-    /// A refusal: every policy for the app, explained anew.
-    Explained(Vec<TracePolicy>),
-    /// An allow: the policies that applied.
-    Applied(Vec<AppliedOut<'a>>),
+struct AllowOut<'a> {
+    v: u64,
+    why: &'static str,
+    host: &'a str,
+    method: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<AllowUserOut<'a>>,
+    client_ip: Shown<std::net::IpAddr>,
+    country: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<&'a str>,
+    platform: &'static str,
+    client_app: &'static str,
+    mfa_strength: &'static str,
+    mfa_asked: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_in_ago: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_ended: Option<Shown<Rfc3339Secs>>,
+    policies: Vec<AppliedOut<'a>>,
 }
 
+#[derive(Serialize)]
+struct AllowUserOut<'a> {
+    email: &'a str,
+    #[serde(rename = "type")]
+    user_type: &'static str,
+    groups: GroupsOut<'a>,
+    assigned: bool,
+}
+
+/// A policy that applied to an allow, as its evaluation traced it.
 #[derive(Serialize)]
 struct AppliedOut<'a> {
     name: &'a str,
     state: &'static str,
-    applies: bool,
     result: &'static str,
-    satisfied: Option<bool>,
-    condition: &'static str,
-    why: Shown<AllowWhy>,
+    satisfied: bool,
 }
 
 /// Builds the trace and the store's row for `p`.
@@ -282,10 +293,65 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         _ => None,
     };
     let complete = p.decision != Decision::Allow && p.early == Early::Rules;
+    let locations = rules.location_names(&rules.locations_of(Some(p.client_ip), p.country));
+    let row = |entry: String| NewDecision {
+        request_id: p.request_id().into(),
+        at: OffsetDateTime::from_unix_timestamp(p.at).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        app: app.into(),
+        user_id: p.claims.as_ref().map(|c| c.sub.as_str().into()),
+        decision: p.decision.as_str(),
+        reason: reason(p, blocked_by),
+        entry: entry.into(),
+    };
+    // An allow is not evaluated again: what its applying policies asked is
+    // in their results. It is stored compactly (the row's columns and the
+    // sameness of allows say the rest).
+    if p.decision == Decision::Allow && p.early == Early::Rules && !p.recheck {
+        let mut asked = rules::MfaStrength::None;
+        let mut applied = Vec::with_capacity(p.applied.len());
+        for a in &p.applied {
+            let Some(policy) = rules.policies().get(a.index as usize) else {
+                continue;
+            };
+            if policy.state == rules::State::Enabled {
+                asked = asked.max(asked_by(a.result));
+            }
+            applied.push(AppliedOut {
+                name: &policy.name,
+                state: policy.state.as_str(),
+                result: a.result.as_str(),
+                satisfied: a.satisfied,
+            });
+        }
+        let allow = AllowOut {
+            v: COMPACT_ALLOW,
+            why: p.why.map_or("none", Why::as_str),
+            host: p.host(),
+            method: p.method(),
+            path: p.path(),
+            user: p.claims.as_ref().map(|c| AllowUserOut {
+                email: &email,
+                user_type: p.user_type.unwrap_or(c.user_type).as_str(),
+                groups: GroupsOut(p),
+                assigned: p.assigned,
+            }),
+            client_ip: Shown(p.client_ip),
+            country: p.country.as_str(),
+            locations,
+            platform: p.platform.as_str(),
+            client_app: p.client_app.as_str(),
+            mfa_strength: strength.as_str(),
+            mfa_asked: asked.as_str(),
+            signed_in_ago,
+            access_ended: p.access_ended.map(|t| Shown(Rfc3339Secs(t))),
+            policies: applied,
+        };
+        // Strings, numbers and lists always serialise.
+        return row(serde_json::to_string(&allow).unwrap_or_default());
+    }
     // A refusal is explained anew against the rules that decided it: every
-    // policy for the app, with the condition that decided each. An allow
-    // is not evaluated again: what its applying policies asked is in their
-    // results.
+    // policy for the app, with the condition that decided each. One decided
+    // before the rules (the directory, a token) lists what applied.
     let (mfa_asked, policies) = if complete {
         let groups: Vec<String> = p.groups().map(str::to_owned).collect();
         let request = Request {
@@ -323,7 +389,7 @@ pub(super) fn build(p: &Pending) -> NewDecision {
                 why: t.detail(rules, &request),
             })
             .collect();
-        (e.mfa_asked, PoliciesOut::Explained(policies))
+        (e.mfa_asked, policies)
     } else {
         let mut asked = rules::MfaStrength::None;
         let mut applied = Vec::with_capacity(p.applied.len());
@@ -332,35 +398,25 @@ pub(super) fn build(p: &Pending) -> NewDecision {
                 continue;
             };
             if policy.state == rules::State::Enabled {
-                asked = asked.max(match a.result {
-                    rules::Requirement::PhishingResistantMfa => {
-                        rules::MfaStrength::PhishingResistant
-                    }
-                    rules::Requirement::Mfa => rules::MfaStrength::Mfa,
-                    _ => rules::MfaStrength::None,
-                });
+                asked = asked.max(asked_by(a.result));
             }
-            applied.push(AppliedOut {
-                name: &policy.name,
-                state: policy.state.as_str(),
+            applied.push(TracePolicy {
+                name: policy.name.to_string(),
+                state: policy.state.as_str().into(),
                 applies: true,
-                result: a.result.as_str(),
+                result: a.result.as_str().into(),
                 satisfied: Some(a.satisfied),
-                condition: rules::Reason::Applies.as_str(),
-                why: Shown(AllowWhy {
-                    result: a.result.as_str(),
-                    satisfied: a.satisfied,
-                }),
+                condition: rules::Reason::Applies.as_str().into(),
+                why: applied_why(a.result.as_str(), a.satisfied),
             });
         }
-        (asked, PoliciesOut::Applied(applied))
+        (asked, applied)
     };
-    let reason = reason(p, blocked_by);
     let trace = TraceOut {
         request_id: p.request_id(),
         time: Shown(Rfc3339Secs(p.at)),
         decision: p.decision.as_str(),
-        reason,
+        reason: reason(p, blocked_by),
         why: p
             .early
             .as_str()
@@ -381,7 +437,7 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         }),
         client_ip: Shown(p.client_ip),
         country: p.country.as_str(),
-        locations: rules.location_names(&rules.locations_of(Some(p.client_ip), p.country)),
+        locations,
         platform: p.platform.as_str(),
         client_app: p.client_app.as_str(),
         mfa: strength.is_mfa(),
@@ -392,16 +448,15 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         policies_complete: complete,
         policies,
     };
-    // Strings, numbers and lists always serialise.
-    let entry = serde_json::to_string(&trace).unwrap_or_default();
-    NewDecision {
-        request_id: p.request_id().into(),
-        at: OffsetDateTime::from_unix_timestamp(p.at).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        app: app.into(),
-        user_id: p.claims.as_ref().map(|c| c.sub.as_str().into()),
-        decision: p.decision.as_str(),
-        reason,
-        entry: entry.into(),
+    row(serde_json::to_string(&trace).unwrap_or_default())
+}
+
+/// The MFA strength a policy's result asks for.
+fn asked_by(result: rules::Requirement) -> rules::MfaStrength {
+    match result {
+        rules::Requirement::PhishingResistantMfa => rules::MfaStrength::PhishingResistant,
+        rules::Requirement::Mfa => rules::MfaStrength::Mfa,
+        _ => rules::MfaStrength::None,
     }
 }
 

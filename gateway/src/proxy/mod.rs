@@ -92,18 +92,14 @@ pub struct Ctx {
     live: Option<live::Registration>,
 }
 
-/// A request id: 128 random bits as 32 lower-case hex digits, kept as a
-/// header value so that the two headers carrying it share one buffer.
+/// A request id (`decision_log::new_request_id`: 32 lower-case hex
+/// digits, time-ordered), kept as a header value so that the two headers
+/// carrying it share one buffer.
 pub struct RequestId(http::HeaderValue);
 
 impl RequestId {
     fn new() -> RequestId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let n = rand::random::<u128>();
-        let mut out = [0u8; 32];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
-        }
+        let out = crate::decision_log::new_request_id();
         // Hex digits are always a valid header value.
         RequestId(
             http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&out))
@@ -715,7 +711,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_ids_are_32_random_hex_digits() {
+    fn request_ids_are_32_hex_digits_and_differ() {
         let (a, b) = (RequestId::new(), RequestId::new());
         assert_eq!(a.len(), 32);
         assert!(

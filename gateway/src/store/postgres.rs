@@ -106,7 +106,8 @@ macro_rules! json_text {
 
 /// Each policy that applied in the decisions from `$1` (a time) on, at
 /// most the newest `$2` rows, by its recorded state, with a count: the
-/// traces' `policies` lists expanded with `jsonb_array_elements`.
+/// traces' `policies` lists expanded with `jsonb_array_elements` (a
+/// compact allow's policies all applied and do not say so).
 macro_rules! policy_counts_sql {
     () => {
         "SELECT p.value->>'name' AS policy, p.value->>'state' AS state, COUNT(*) AS n
@@ -115,7 +116,7 @@ macro_rules! policy_counts_sql {
                  (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)
            AND decisions.id >= (SELECT COALESCE(MAX(id), 0) FROM decisions) - $2 + 1
-           AND p.value->>'applies' = 'true'
+           AND COALESCE(p.value->>'applies', 'true') = 'true'
          GROUP BY 1, 2"
     };
 }

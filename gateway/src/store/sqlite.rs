@@ -146,7 +146,8 @@ macro_rules! json_text {
 /// Each policy that applied in the decisions from `$1` (a time) on, at
 /// most the newest `$2` rows, by its recorded state, with a count: the
 /// traces' `policies` lists expanded with `json_each` (the JSON is TEXT;
-/// `true` reads as 1).
+/// `true` reads as 1; a compact allow's policies all applied and do not
+/// say so).
 macro_rules! policy_counts_sql {
     () => {
         "SELECT json_extract(p.value, '$.name') AS policy,
@@ -156,7 +157,7 @@ macro_rules! policy_counts_sql {
                  (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)
            AND decisions.id >= (SELECT COALESCE(MAX(id), 0) FROM decisions) - $2 + 1
-           AND json_extract(p.value, '$.applies') = 1
+           AND COALESCE(json_extract(p.value, '$.applies'), 1) = 1
          GROUP BY 1, 2"
     };
 }

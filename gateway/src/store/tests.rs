@@ -201,6 +201,7 @@ on_both_backends!(
     decisions_round_trip_filter_and_prune,
     guest_summaries_list_each_guest_once_with_access_and_invitations,
     policy_counts_add_up_the_policies_that_applied_by_state,
+    a_compact_allow_reads_back_whole_and_is_counted,
     audit_filters_by_part_of_the_actor_and_the_action_in_the_query,
     decisions_page_by_id,
     recovery_request_is_decided_once_and_its_link_redeemed_once,
@@ -3396,6 +3397,90 @@ async fn decisions_round_trip_filter_and_prune(db: TestDb) {
         [9, 8, 7, 6, 5]
     );
     assert_eq!(store.prune_decisions(before, 5).await.expect("again"), 0);
+}
+
+/// An allow as the log's writer stores it (`"v": 1`, without what the
+/// row's columns hold) is read back whole by every reader, and its
+/// policies count as applied.
+async fn a_compact_allow_reads_back_whole_and_is_counted(db: TestDb) {
+    let store = db.open().await;
+    let compact = json!({
+        "v": decisions::COMPACT_ALLOW,
+        "why": "allowed",
+        "host": "payroll.localhost",
+        "method": "GET",
+        "path": "/pay",
+        "user": {"email": "anna@contoso.com", "type": "guest", "groups": ["partners"], "assigned": true},
+        "client_ip": "198.51.100.1",
+        "country": "DE",
+        "platform": "windows",
+        "client_app": "browser",
+        "mfa_strength": "mfa",
+        "mfa_asked": "mfa",
+        "signed_in_ago": 60,
+        "policies": [{"name": "guests-mfa", "state": "enabled", "result": "mfa", "satisfied": true}],
+    });
+    let id = "019af12e80000123456789abcdef0123";
+    let allow = decisions::NewDecision {
+        entry: compact.to_string().into(),
+        ..decision(id, 1_800_000_000, Some("u_anna"), "allow")
+    };
+    store.append_decisions(&[allow]).await.expect("append");
+    let want = json!({
+        "request_id": id,
+        "time": "2027-01-15T08:00:00Z",
+        "decision": "allow",
+        "reason": null,
+        "why": "allowed",
+        "deciding_policy": null,
+        "recheck": false,
+        "app": "payroll",
+        "host": "payroll.localhost",
+        "method": "GET",
+        "path": "/pay",
+        "user": {"id": "u_anna", "email": "anna@contoso.com", "type": "guest", "groups": ["partners"], "assigned": true},
+        "client_ip": "198.51.100.1",
+        "country": "DE",
+        "locations": [],
+        "platform": "windows",
+        "client_app": "browser",
+        "mfa": true,
+        "mfa_strength": "mfa",
+        "mfa_asked": "mfa",
+        "signed_in_ago": 60,
+        "access_ended": null,
+        "policies_complete": false,
+        "policies": [{
+            "name": "guests-mfa", "state": "enabled", "applies": true, "result": "mfa",
+            "satisfied": true, "condition": "applies",
+            "why": "all conditions match; asks mfa (met)"
+        }],
+    });
+    let got = store
+        .get_decision(id)
+        .await
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(got.entry, want);
+    let listed = store
+        .list_decisions(&decisions::DecisionQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].entry, want);
+    let counts = store
+        .policy_counts(OffsetDateTime::UNIX_EPOCH, 1000)
+        .await
+        .expect("counts");
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        (
+            counts[0].policy.as_str(),
+            counts[0].state.as_str(),
+            counts[0].applied
+        ),
+        ("guests-mfa", "enabled", 1)
+    );
 }
 
 fn passkey(user: &str, id: u8, backup_eligible: bool) -> NewPasskey {

@@ -9,7 +9,9 @@ use super::{Backend, from_unix};
 use std::sync::{Arc, OnceLock};
 
 use crate::store::StoreError;
-use crate::store::decisions::{DecisionQuery, NewDecision, PolicyCount, StoredDecision};
+use crate::store::decisions::{
+    Columns, DecisionQuery, NewDecision, PolicyCount, StoredDecision, whole_entry,
+};
 
 /// Rows in one `INSERT` at most (7 parameters each: far below both
 /// databases' limits on parameters per statement).
@@ -237,18 +239,31 @@ struct DecisionRow {
 
 impl DecisionRow {
     fn into_decision(self, op: &'static str) -> Result<StoredDecision, StoreError> {
+        let at = from_unix(op, "decisions.at", self.at)?;
+        let stored = serde_json::from_str(&self.entry).map_err(|_| StoreError::Corrupt {
+            op,
+            column: "decisions.entry",
+        })?;
+        let entry = whole_entry(
+            stored,
+            Columns {
+                request_id: &self.request_id,
+                at,
+                app: &self.app,
+                user_id: self.user_id.as_deref(),
+                decision: &self.decision,
+                reason: self.reason.as_deref(),
+            },
+        );
         Ok(StoredDecision {
             id: self.id,
             request_id: self.request_id,
-            at: from_unix(op, "decisions.at", self.at)?,
+            at,
             app: self.app,
             user_id: self.user_id,
             decision: self.decision,
             reason: self.reason,
-            entry: serde_json::from_str(&self.entry).map_err(|_| StoreError::Corrupt {
-                op,
-                column: "decisions.entry",
-            })?,
+            entry,
         })
     }
 }
