@@ -492,6 +492,11 @@ end
 
 # --------------------------------------------------------------- the bench
 
+# The gateway's instances: the one measured, the one with its access log
+# off, the one with its decision log off (--decision-log-ab).
+PORTCULLIS_PEERS = ("portcullis", "portcullis-nolog", "portcullis-nodl")
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -502,6 +507,7 @@ class Bench:
             "up": base, "pingora-pass": base + 1, "nginx": base + 2, "haproxy": base + 3,
             "nginx+auth_request": base + 4, "portcullis": base + 5, "portcullis-admin": base + 6,
             "portcullis-nolog": base + 7, "portcullis-nolog-admin": base + 8,
+            "portcullis-nodl": base + 9, "portcullis-nodl-admin": base + 10,
         }
         self.pids = {}
         self.deadline = time.time() + args.budget
@@ -596,12 +602,17 @@ class Bench:
             return
         self.stop_portcullis()
         d = self.d
-        for inst, name, env in (("pc-a", "portcullis", {}), ("pc-b", "portcullis-nolog", {"RUST_LOG": "warn"})):
-            if name == "portcullis-nolog" and not any(name in w["peers"] for w in self.plan()):
+        # The second instance: the access log off, or with
+        # --decision-log-ab the decision log off (the same build and config
+        # otherwise, interleaved with the first in every round).
+        second = (("pc-b", "portcullis-nodl", {}) if self.args.decision_log_ab
+                  else ("pc-b", "portcullis-nolog", {"RUST_LOG": "warn"}))
+        for inst, name, env in (("pc-a", "portcullis", {}), second):
+            if name != "portcullis" and not any(name in w["peers"] for w in self.plan()):
                 continue
             text = portcullis_conf(d, inst, self.port[name], self.port[name + "-admin"],
                                    self.port["up"], rules)
-            if self.args.no_decision_log:
+            if self.args.no_decision_log or name == "portcullis-nodl":
                 text += "decision_log: { max_entries: 0 }\n"
             conf = write(f"{d}/{inst}/portcullis.yaml", text)
             env = dict(env)
@@ -616,11 +627,11 @@ class Bench:
             # a log written there wakes that watcher on every write.
             p = start(name, [f"{BIN}/portcullis", "serve", "--config", conf], 1, f"{d}/logs/{inst}.stderr.log", env)
             self.pids[name] = p.pid
-        for name in ("portcullis", "portcullis-nolog"):
+        for name in PORTCULLIS_PEERS:
             if name in self.pids and self.alive(name):
                 wait_http(self.port[name + "-admin"], "/readyz", want=200)
         self.pc_conf = rules
-        self.rss_idle = {n: rss_kib(self.pids[n]) for n in ("portcullis", "portcullis-nolog") if n in self.pids}
+        self.rss_idle = {n: rss_kib(self.pids[n]) for n in PORTCULLIS_PEERS if n in self.pids}
 
     def alive(self, name):
         return os.path.exists(f"/proc/{self.pids[name]}")
@@ -692,21 +703,24 @@ class Bench:
                          "Accept": ACCEPT_HTML, "X-Forwarded-For": XFF[0]}}
         w0pub = {"static": {"Host": "w0.bench", "User-Agent": UA_DESKTOP[0], "Accept": ACCEPT_HTML},
                  "path": "/public/index.html"}
+        # With --decision-log-ab, keep-alive W0 and W1 also run the gateway
+        # with its decision log off (issue 18's budget: the log's cost).
+        ab = ["portcullis-nodl"] if self.args.decision_log_ab else []
         if q:
-            add("W0", "keep-alive", "w0", ["pingora-pass", "portcullis"], w0, 200,
+            add("W0", "keep-alive", "w0", ["pingora-pass", "portcullis"] + ab, w0, 200,
                 "member session (cached), no policy")
-            add("W1", "keep-alive", "w1", ["pingora-pass", "portcullis"], w1, 200,
+            add("W1", "keep-alive", "w1", ["pingora-pass", "portcullis"] + ab, w1, 200,
                 "10 policies, cached session, platform, GeoIP via XFF")
         else:
-            add("W0", "keep-alive", "w0", allp + ["portcullis-nolog"], w0, 200,
+            add("W0", "keep-alive", "w0", allp + (ab or ["portcullis-nolog"]), w0, 200,
                 "member session (cached), no policy")
             add("W0", "close", "w0", allp, w0, 200, "member session (cached), no policy")
             add("W0-public", "keep-alive", "w0", ["portcullis"], w0pub, 200,
                 "public path, no session, no policy")
             add("W3", "keep-alive", "w0", ["portcullis"], w3, 200,
                 "a new token per request (cold verify), no policy")
-            add("W1", "keep-alive", "w1", ["pingora-pass", "nginx", "nginx+auth_request", "portcullis",
-                                          "portcullis-nolog"], w1, 200,
+            add("W1", "keep-alive", "w1", ["pingora-pass", "nginx", "nginx+auth_request", "portcullis"]
+                + (ab or ["portcullis-nolog"]), w1, 200,
                 "10 policies, cached session, platform, GeoIP via XFF")
             add("W1", "close", "w1", ["pingora-pass", "nginx+auth_request", "portcullis"], w1, 200,
                 "10 policies, cached session, platform, GeoIP via XFF")
@@ -861,7 +875,7 @@ class Bench:
                     if time.time() > self.deadline:
                         break
                     self.run_one(w, peer, rnd)
-            for n in ("portcullis", "portcullis-nolog"):
+            for n in PORTCULLIS_PEERS:
                 if n in w["peers"] and w["rules"] == "w2":
                     self.notes.append(f"{n} RSS with 1,000 policies: idle after start "
                                       f"{self.rss_idle.get(n, 0) / 1024:.1f} MiB")
@@ -964,6 +978,10 @@ class Bench:
             T.append(f"| W1 total CPU/req < nginx+auth_request (proxy {f1(na)} + auth server {f1(auth)}) | {f1(w1)} vs {f1(na + auth)} µs | {verdict(w1 < na + auth)} |")
         if w2 is not None and w1 is not None:
             T.append(f"| W2 CPU/req ≤ W1 + 2 µs | W2 {f1(w2)} − W1 {f1(w1)} = {w2 - w1:+.1f} µs | {verdict(w2 - w1 <= 2)} |")
+        w1_nodl = g("W1", "keep-alive", "portcullis-nodl")
+        if w1 is not None and w1_nodl is not None:
+            T.append(f"| decision log ≤ +2 µs CPU/req (W1, every allow recorded) | W1 {f1(w1)} − W1 with the log off "
+                     f"{f1(w1_nodl)} = {w1 - w1_nodl:+.1f} µs | {verdict(w1 - w1_nodl <= 2)} |")
         for wl in ("W5", "W6"):
             for mode in ("keep-alive", "close"):
                 a = g(wl, mode, "portcullis", "rps"); b = g("W0", mode, "portcullis", "rps")
@@ -1012,6 +1030,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated workload ids (W0,W1,...)")
     ap.add_argument("--no-decision-log", action="store_true",
                     help="run Portcullis with the decision log off (decision_log: { max_entries: 0 })")
+    ap.add_argument("--decision-log-ab", action="store_true",
+                    help="also run keep-alive W0 and W1 against a second Portcullis with the decision "
+                         "log off (peer portcullis-nodl), interleaved, to measure what the log costs")
     ap.add_argument("--preload", default="",
                     help="a malloc library LD_PRELOADed into Portcullis only (e.g. libjemalloc.so.2)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
