@@ -11,7 +11,7 @@
 
 use super::entry::{Early, Pending};
 use crate::refusal::Reason;
-use crate::store::decisions::{COMPACT_ALLOW, NewDecision, applied_why};
+use crate::store::decisions::{COMPACT_ALLOW, COMPACT_ALLOW_FIELDS, NewDecision, applied_why};
 use rules::{Decision, Request, User, Why};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -220,48 +220,80 @@ impl Serialize for GroupsOut<'_> {
     }
 }
 
-/// An allow as stored (`store::decisions::whole_entry` has the rest):
-/// what its row's columns and the sameness of allows do not say.
-#[derive(Serialize)]
+/// An allow as stored: a JSON array of its facts by position (no key to
+/// write for each: half the serialiser's work), in the order of
+/// `store::decisions::COMPACT_ALLOW_FIELDS`, which also turns it back into
+/// the trace's object with what the row's columns and the sameness of
+/// allows say (`whole_entry`).
 struct AllowOut<'a> {
-    v: u64,
     why: &'static str,
     host: &'a str,
     method: &'a str,
     path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<AllowUserOut<'a>>,
     client_ip: Shown<std::net::IpAddr>,
     country: &'a str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     locations: Vec<&'a str>,
     platform: &'static str,
     client_app: &'static str,
     mfa_strength: &'static str,
     mfa_asked: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     signed_in_ago: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     access_ended: Option<Shown<Rfc3339Secs>>,
     policies: Vec<AppliedOut<'a>>,
 }
 
-#[derive(Serialize)]
+impl Serialize for AllowOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(COMPACT_ALLOW_FIELDS.len())?;
+        t.serialize_element(&COMPACT_ALLOW)?;
+        t.serialize_element(self.why)?;
+        t.serialize_element(self.host)?;
+        t.serialize_element(self.method)?;
+        t.serialize_element(self.path)?;
+        t.serialize_element(&self.user)?;
+        t.serialize_element(&self.client_ip)?;
+        t.serialize_element(self.country)?;
+        t.serialize_element(&self.locations)?;
+        t.serialize_element(self.platform)?;
+        t.serialize_element(self.client_app)?;
+        t.serialize_element(self.mfa_strength)?;
+        t.serialize_element(self.mfa_asked)?;
+        t.serialize_element(&self.signed_in_ago)?;
+        t.serialize_element(&self.access_ended)?;
+        t.serialize_element(&self.policies)?;
+        t.end()
+    }
+}
+
+/// `[email, type, groups, assigned]` (`COMPACT_USER_FIELDS`).
 struct AllowUserOut<'a> {
     email: &'a str,
-    #[serde(rename = "type")]
     user_type: &'static str,
     groups: GroupsOut<'a>,
     assigned: bool,
 }
 
-/// A policy that applied to an allow, as its evaluation traced it.
-#[derive(Serialize)]
+impl Serialize for AllowUserOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.email, self.user_type, &self.groups, self.assigned).serialize(s)
+    }
+}
+
+/// A policy that applied to an allow, as its evaluation traced it:
+/// `[name, state, result, satisfied]` (`COMPACT_POLICY_FIELDS`).
 struct AppliedOut<'a> {
     name: &'a str,
     state: &'static str,
     result: &'static str,
     satisfied: bool,
+}
+
+impl Serialize for AppliedOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.name, self.state, self.result, self.satisfied).serialize(s)
+    }
 }
 
 /// Builds the trace and the store's row for `p`.
@@ -324,7 +356,6 @@ pub(super) fn build(p: &Pending) -> NewDecision {
             });
         }
         let allow = AllowOut {
-            v: COMPACT_ALLOW,
             why: p.why.map_or("none", Why::as_str),
             host: p.host(),
             method: p.method(),
@@ -346,8 +377,7 @@ pub(super) fn build(p: &Pending) -> NewDecision {
             access_ended: p.access_ended.map(|t| Shown(Rfc3339Secs(t))),
             policies: applied,
         };
-        // Strings, numbers and lists always serialise.
-        return row(serde_json::to_string(&allow).unwrap_or_default());
+        return row(to_json(&allow));
     }
     // A refusal is explained anew against the rules that decided it: every
     // policy for the app, with the condition that decided each. One decided
@@ -448,7 +478,18 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         policies_complete: complete,
         policies,
     };
-    row(serde_json::to_string(&trace).unwrap_or_default())
+    row(to_json(&trace))
+}
+
+/// JSON text of `value`, written into a buffer sized for a typical entry
+/// (growing a `String` from empty took six reallocations).
+fn to_json(value: &impl Serialize) -> String {
+    let mut out = Vec::with_capacity(512);
+    // Strings, numbers and lists always serialise, into valid UTF-8.
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// The MFA strength a policy's result asks for.

@@ -48,8 +48,33 @@ impl NewDecision {
     }
 }
 
-/// The `"v"` of an allow's compact entry.
+/// The first element of an allow's compact entry (the layout's version).
 pub const COMPACT_ALLOW: u64 = 1;
+
+/// The trace's fields an allow's compact entry holds, by position (the
+/// first is [`COMPACT_ALLOW`]).
+pub const COMPACT_ALLOW_FIELDS: [&str; 16] = [
+    "v",
+    "why",
+    "host",
+    "method",
+    "path",
+    "user",
+    "client_ip",
+    "country",
+    "locations",
+    "platform",
+    "client_app",
+    "mfa_strength",
+    "mfa_asked",
+    "signed_in_ago",
+    "access_ended",
+    "policies",
+];
+/// The user's fields in a compact allow, by position.
+pub const COMPACT_USER_FIELDS: [&str; 4] = ["email", "type", "groups", "assigned"];
+/// Each applying policy's fields in a compact allow, by position.
+pub const COMPACT_POLICY_FIELDS: [&str; 4] = ["name", "state", "result", "satisfied"];
 
 /// A row's columns, which an allow's compact entry leaves out.
 pub(crate) struct Columns<'a> {
@@ -68,21 +93,31 @@ pub fn applied_why(result: &str, satisfied: bool) -> String {
 }
 
 /// The whole trace of a stored entry. An allow is stored compactly
-/// (`"v": 1`, issue 18's budget of 2 µs per recorded request): without
-/// what its row's columns hold (request id, time, app, user id, decision,
-/// reason) and without what every allow's trace says alike (no deciding
-/// policy, not a re-check, only the policies that applied, each with the
-/// condition `applies`); about half the bytes to write and to store. This
-/// puts them back, so every reader (`explain`, the API, the console,
-/// `rules diff`) sees one shape. Any other entry is returned as stored.
-pub(crate) fn whole_entry(mut entry: serde_json::Value, row: Columns<'_>) -> serde_json::Value {
-    use serde_json::Value;
-    let Value::Object(m) = &mut entry else {
-        return entry;
+/// (issue 18's budget of 2 µs per recorded request): a JSON array of
+/// [`COMPACT_ALLOW_FIELDS`] by position, without what its row's columns
+/// hold (request id, time, app, user id, decision, reason) and without
+/// what every allow's trace says alike (no deciding policy, not a
+/// re-check, only the policies that applied, each with the condition
+/// `applies`); about a third of the bytes, and no keys to write. This
+/// turns it back into the trace's object, so every reader (`explain`, the
+/// API, the console, `rules diff`) sees one shape. Any other entry is
+/// returned as stored.
+pub(crate) fn whole_entry(entry: serde_json::Value, row: Columns<'_>) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    let items = match entry {
+        Value::Array(items) if items.first().and_then(Value::as_u64) == Some(COMPACT_ALLOW) => {
+            items
+        }
+        other => return other,
     };
-    if m.get("v").and_then(Value::as_u64) != Some(COMPACT_ALLOW) {
-        return entry;
+    // Positions to keys; a missing element reads as null.
+    fn object(keys: &[&str], items: Vec<Value>) -> Map<String, Value> {
+        let mut items = items.into_iter();
+        keys.iter()
+            .map(|k| ((*k).to_owned(), items.next().unwrap_or(Value::Null)))
+            .collect()
     }
+    let mut m = object(&COMPACT_ALLOW_FIELDS, items);
     m.remove("v");
     let time = row
         .at
@@ -106,26 +141,29 @@ pub(crate) fn whole_entry(mut entry: serde_json::Value, row: Columns<'_>) -> ser
     for (key, value) in fill {
         m.insert(key.into(), value);
     }
-    for key in ["signed_in_ago", "access_ended", "user"] {
-        m.entry(key).or_insert(Value::Null);
-    }
-    m.entry("locations")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Some(Value::Object(user)) = m.get_mut("user") {
-        user.insert("id".into(), row.user_id.unwrap_or_default().into());
+    if let Some(user) = m.get_mut("user")
+        && let Value::Array(items) = user.take()
+    {
+        let mut u = object(&COMPACT_USER_FIELDS, items);
+        u.insert("id".into(), row.user_id.unwrap_or_default().into());
+        *user = Value::Object(u);
     }
     if let Some(Value::Array(policies)) = m.get_mut("policies") {
         for p in policies {
-            let Value::Object(p) = p else { continue };
-            let result = p.get("result").and_then(Value::as_str).unwrap_or("none");
-            let satisfied = p.get("satisfied").and_then(Value::as_bool) == Some(true);
+            let Value::Array(items) = p.take() else {
+                continue;
+            };
+            let mut o = object(&COMPACT_POLICY_FIELDS, items);
+            let result = o.get("result").and_then(Value::as_str).unwrap_or("none");
+            let satisfied = o.get("satisfied").and_then(Value::as_bool) == Some(true);
             let why = applied_why(result, satisfied);
-            p.insert("applies".into(), true.into());
-            p.insert("condition".into(), "applies".into());
-            p.insert("why".into(), why.into());
+            o.insert("applies".into(), true.into());
+            o.insert("condition".into(), "applies".into());
+            o.insert("why".into(), why.into());
+            *p = Value::Object(o);
         }
     }
-    entry
+    Value::Object(m)
 }
 
 /// One recorded decision.

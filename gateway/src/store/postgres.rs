@@ -106,12 +106,17 @@ macro_rules! json_text {
 
 /// Each policy that applied in the decisions from `$1` (a time) on, at
 /// most the newest `$2` rows, by its recorded state, with a count: the
-/// traces' `policies` lists expanded with `jsonb_array_elements` (a
-/// compact allow's policies all applied and do not say so).
+/// traces' `policies` lists expanded with `jsonb_array_elements`. A
+/// compact allow is an array (`COMPACT_ALLOW_FIELDS`: its policies at 15,
+/// each `[name, state, …]`, all of which applied).
 macro_rules! policy_counts_sql {
     () => {
-        "SELECT p.value->>'name' AS policy, p.value->>'state' AS state, COUNT(*) AS n
-         FROM decisions, jsonb_array_elements(decisions.entry->'policies') AS p(value)
+        "SELECT COALESCE(p.value->>'name', p.value->>0) AS policy,
+                COALESCE(p.value->>'state', p.value->>1) AS state, COUNT(*) AS n
+         FROM decisions,
+              jsonb_array_elements(CASE jsonb_typeof(decisions.entry)
+                                   WHEN 'array' THEN decisions.entry->15
+                                   ELSE decisions.entry->'policies' END) AS p(value)
          WHERE decisions.id >= COALESCE(
                  (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)

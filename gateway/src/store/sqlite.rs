@@ -146,13 +146,16 @@ macro_rules! json_text {
 /// Each policy that applied in the decisions from `$1` (a time) on, at
 /// most the newest `$2` rows, by its recorded state, with a count: the
 /// traces' `policies` lists expanded with `json_each` (the JSON is TEXT;
-/// `true` reads as 1; a compact allow's policies all applied and do not
-/// say so).
+/// `true` reads as 1). A compact allow is an array (`COMPACT_ALLOW_FIELDS`:
+/// its policies at 15, each `[name, state, …]`, all of which applied).
 macro_rules! policy_counts_sql {
     () => {
-        "SELECT json_extract(p.value, '$.name') AS policy,
-                json_extract(p.value, '$.state') AS state, COUNT(*) AS n
-         FROM decisions, json_each(decisions.entry, '$.policies') AS p
+        "SELECT COALESCE(json_extract(p.value, '$.name'), json_extract(p.value, '$[0]')) AS policy,
+                COALESCE(json_extract(p.value, '$.state'), json_extract(p.value, '$[1]')) AS state,
+                COUNT(*) AS n
+         FROM decisions,
+              json_each(decisions.entry,
+                        CASE json_type(decisions.entry) WHEN 'array' THEN '$[15]' ELSE '$.policies' END) AS p
          WHERE decisions.id >= COALESCE(
                  (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)

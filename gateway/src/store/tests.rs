@@ -3399,33 +3399,56 @@ async fn decisions_round_trip_filter_and_prune(db: TestDb) {
     assert_eq!(store.prune_decisions(before, 5).await.expect("again"), 0);
 }
 
-/// An allow as the log's writer stores it (`"v": 1`, without what the
-/// row's columns hold) is read back whole by every reader, and its
+/// An allow as the log's writer stores it (an array of its facts by
+/// position, without what the row's columns hold) is read back whole by every reader, and its
 /// policies count as applied.
 async fn a_compact_allow_reads_back_whole_and_is_counted(db: TestDb) {
     let store = db.open().await;
-    let compact = json!({
-        "v": decisions::COMPACT_ALLOW,
-        "why": "allowed",
-        "host": "payroll.localhost",
-        "method": "GET",
-        "path": "/pay",
-        "user": {"email": "anna@contoso.com", "type": "guest", "groups": ["partners"], "assigned": true},
-        "client_ip": "198.51.100.1",
-        "country": "DE",
-        "platform": "windows",
-        "client_app": "browser",
-        "mfa_strength": "mfa",
-        "mfa_asked": "mfa",
-        "signed_in_ago": 60,
-        "policies": [{"name": "guests-mfa", "state": "enabled", "result": "mfa", "satisfied": true}],
-    });
+    // `[v, why, host, method, path, user, client_ip, country, locations,
+    // platform, client_app, mfa_strength, mfa_asked, signed_in_ago,
+    // access_ended, policies]`.
+    let compact = json!([
+        decisions::COMPACT_ALLOW,
+        "allowed",
+        "payroll.localhost",
+        "GET",
+        "/pay",
+        ["anna@contoso.com", "guest", ["partners"], true],
+        "198.51.100.1",
+        "DE",
+        [],
+        "windows",
+        "browser",
+        "mfa",
+        "mfa",
+        60,
+        null,
+        [["guests-mfa", "enabled", "mfa", true]],
+    ]);
     let id = "019af12e80000123456789abcdef0123";
     let allow = decisions::NewDecision {
         entry: compact.to_string().into(),
         ..decision(id, 1_800_000_000, Some("u_anna"), "allow")
     };
-    store.append_decisions(&[allow]).await.expect("append");
+    // A refusal beside it, stored whole: both forms are counted together.
+    let block = decisions::NewDecision {
+        entry: json!({"request_id": "b", "policies": [
+            {"name": "guests-mfa", "state": "enabled", "applies": true},
+            {"name": "other", "state": "enabled", "applies": false},
+        ]})
+        .to_string()
+        .into(),
+        ..decision(
+            "019af12e8000ffff456789abcdef0123",
+            1_800_000_001,
+            None,
+            "block",
+        )
+    };
+    store
+        .append_decisions(&[allow, block])
+        .await
+        .expect("append");
     let want = json!({
         "request_id": id,
         "time": "2027-01-15T08:00:00Z",
@@ -3466,8 +3489,8 @@ async fn a_compact_allow_reads_back_whole_and_is_counted(db: TestDb) {
         .list_decisions(&decisions::DecisionQuery::default())
         .await
         .expect("list");
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].entry, want);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].entry, want);
     let counts = store
         .policy_counts(OffsetDateTime::UNIX_EPOCH, 1000)
         .await
@@ -3479,7 +3502,7 @@ async fn a_compact_allow_reads_back_whole_and_is_counted(db: TestDb) {
             counts[0].state.as_str(),
             counts[0].applied
         ),
-        ("guests-mfa", "enabled", 1)
+        ("guests-mfa", "enabled", 2)
     );
 }
 
