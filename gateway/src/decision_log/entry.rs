@@ -106,12 +106,8 @@ impl Seen<'_> {
             text.push_str(g);
             text.push('\n');
         }
-        let mut request_id = [0u8; 32];
-        if self.request_id.len() == 32 {
-            request_id.copy_from_slice(self.request_id.as_bytes());
-        } else {
-            request_id = new_request_id();
-        }
+        let request_id =
+            <[u8; 32]>::try_from(self.request_id.as_bytes()).unwrap_or_else(|_| new_request_id());
         Pending {
             config: Arc::clone(self.config),
             rules: Arc::clone(self.rules),

@@ -9,7 +9,7 @@
 //! traced them (`policies_complete: false`), so a sampled allow costs no
 //! second evaluation.
 
-use super::entry::{Early, Pending};
+use super::entry::{Applied, Early, Pending};
 use crate::refusal::Reason;
 use crate::store::decisions::{COMPACT_ALLOW, COMPACT_ALLOW_FIELDS, NewDecision, applied_why};
 use rules::{Decision, Request, User, Why};
@@ -339,22 +339,14 @@ pub(super) fn build(p: &Pending) -> NewDecision {
     // in their results. It is stored compactly (the row's columns and the
     // sameness of allows say the rest).
     if p.decision == Decision::Allow && p.early == Early::Rules && !p.recheck {
-        let mut asked = rules::MfaStrength::None;
-        let mut applied = Vec::with_capacity(p.applied.len());
-        for a in &p.applied {
-            let Some(policy) = rules.policies().get(a.index as usize) else {
-                continue;
-            };
-            if policy.state == rules::State::Enabled {
-                asked = asked.max(asked_by(a.result));
-            }
-            applied.push(AppliedOut {
+        let policies = applied(p, rules)
+            .map(|(policy, a)| AppliedOut {
                 name: &policy.name,
                 state: policy.state.as_str(),
                 result: a.result.as_str(),
                 satisfied: a.satisfied,
-            });
-        }
+            })
+            .collect();
         let allow = AllowOut {
             why: p.why.map_or("none", Why::as_str),
             host: p.host(),
@@ -372,10 +364,10 @@ pub(super) fn build(p: &Pending) -> NewDecision {
             platform: p.platform.as_str(),
             client_app: p.client_app.as_str(),
             mfa_strength: strength.as_str(),
-            mfa_asked: asked.as_str(),
+            mfa_asked: mfa_asked(p, rules).as_str(),
             signed_in_ago,
             access_ended: p.access_ended.map(|t| Shown(Rfc3339Secs(t))),
-            policies: applied,
+            policies,
         };
         return row(to_json(&allow));
     }
@@ -421,16 +413,8 @@ pub(super) fn build(p: &Pending) -> NewDecision {
             .collect();
         (e.mfa_asked, policies)
     } else {
-        let mut asked = rules::MfaStrength::None;
-        let mut applied = Vec::with_capacity(p.applied.len());
-        for a in &p.applied {
-            let Some(policy) = rules.policies().get(a.index as usize) else {
-                continue;
-            };
-            if policy.state == rules::State::Enabled {
-                asked = asked.max(asked_by(a.result));
-            }
-            applied.push(TracePolicy {
+        let policies = applied(p, rules)
+            .map(|(policy, a)| TracePolicy {
                 name: policy.name.to_string(),
                 state: policy.state.as_str().into(),
                 applies: true,
@@ -438,9 +422,9 @@ pub(super) fn build(p: &Pending) -> NewDecision {
                 satisfied: Some(a.satisfied),
                 condition: rules::Reason::Applies.as_str().into(),
                 why: applied_why(a.result.as_str(), a.satisfied),
-            });
-        }
-        (asked, applied)
+            })
+            .collect();
+        (mfa_asked(p, rules), policies)
     };
     let trace = TraceOut {
         request_id: p.request_id(),
@@ -492,13 +476,29 @@ fn to_json(value: &impl Serialize) -> String {
     }
 }
 
-/// The MFA strength a policy's result asks for.
-fn asked_by(result: rules::Requirement) -> rules::MfaStrength {
-    match result {
-        rules::Requirement::PhishingResistantMfa => rules::MfaStrength::PhishingResistant,
-        rules::Requirement::Mfa => rules::MfaStrength::Mfa,
-        _ => rules::MfaStrength::None,
-    }
+/// The policies that applied, as the request's own evaluation traced
+/// them (not evaluated again).
+fn applied<'a>(
+    p: &'a Pending,
+    rules: &'a rules::RuleSet,
+) -> impl Iterator<Item = (&'a rules::Policy, &'a Applied)> {
+    p.applied
+        .iter()
+        .filter_map(|a| Some((rules.policies().get(a.index as usize)?, a)))
+}
+
+/// The strongest MFA the enabled policies among those that applied asked
+/// for.
+fn mfa_asked(p: &Pending, rules: &rules::RuleSet) -> rules::MfaStrength {
+    applied(p, rules)
+        .filter(|(policy, _)| policy.state == rules::State::Enabled)
+        .map(|(_, a)| match a.result {
+            rules::Requirement::PhishingResistantMfa => rules::MfaStrength::PhishingResistant,
+            rules::Requirement::Mfa => rules::MfaStrength::Mfa,
+            _ => rules::MfaStrength::None,
+        })
+        .max()
+        .unwrap_or_default()
 }
 
 impl Trace {

@@ -31,6 +31,7 @@ pub struct NewDecision {
     pub entry: Arc<str>,
 }
 
+#[cfg(test)]
 impl NewDecision {
     /// The whole trace of this row, as every reader gets it back.
     pub fn whole_entry(&self) -> serde_json::Result<serde_json::Value> {
