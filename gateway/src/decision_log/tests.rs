@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::snapshot::Snapshot;
+use crate::store::decisions::AllowBatch;
 use rules::{ClientApp, Decision, Platform, Request, User, UserType};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -123,8 +124,22 @@ fn trace_of(
     });
     let mut rx = log.take_receiver().expect("receiver");
     let p = rx.try_recv().expect("recorded");
-    let row = trace::build(&p);
-    let whole = row.whole_entry().expect("trace JSON");
+    let mut allows = AllowBatch::default();
+    let row = trace::build(&p, &mut allows);
+    let (whole, stored) = match &row {
+        Some(row) => {
+            assert!(allows.is_empty());
+            (
+                row.whole_entry().expect("trace JSON"),
+                row.entry.to_string(),
+            )
+        }
+        None => {
+            let mut whole = allows.whole_entries().expect("batch JSON");
+            assert_eq!(whole.len(), 1, "the allow is in the batch");
+            (whole.remove(0), allows.json().to_owned())
+        }
+    };
     let t: Trace = serde_json::from_value(whole.clone()).expect("a whole Trace");
     // The writer serialises a borrowed view, not a `Trace`: read back, it
     // must be one, every field and no other.
@@ -134,20 +149,26 @@ fn trace_of(
         "the written trace is a Trace"
     );
     if t.decision == "allow" {
-        // Stored compactly: what the row's columns hold is not repeated.
-        assert!(row.entry.starts_with("[1,"), "{}", row.entry);
+        // In the batch of allows, compactly: `[request_id, at, app,
+        // user_id, [1, …]]`, no keys, nothing every allow says alike.
+        assert!(row.is_none(), "an allow is not a row of its own");
+        let head = format!(
+            "[[\"{}\",{},\"{}\",\"u_anna\",[1,",
+            t.request_id, 1_800_000_000, t.app
+        );
+        assert!(stored.starts_with(&head), "{stored}");
         for key in ["request_id", "\"time\"", "applies", "condition"] {
-            assert!(!row.entry.contains(key), "{key} in {}", row.entry);
+            assert!(!stored.contains(key), "{key} in {stored}");
         }
         let whole_len = serde_json::to_string(&t).expect("json").len();
         assert!(
-            row.entry.len() * 2 < whole_len + 100,
+            stored.len() * 2 < whole_len + 100,
             "{} bytes stored of {whole_len}",
-            row.entry.len()
+            stored.len()
         );
     } else {
         // A refusal is stored whole, in `explain --json`'s field order.
-        assert_eq!(serde_json::to_string(&t).expect("json"), *row.entry);
+        assert_eq!(serde_json::to_string(&t).expect("json"), stored);
     }
     t
 }
@@ -407,7 +428,12 @@ fn recorded(
     });
     let mut rx = log.take_receiver().expect("receiver");
     let p = rx.try_recv().expect("recorded");
-    serde_json::from_value(trace::build(&p).whole_entry().expect("JSON")).expect("trace JSON")
+    let mut allows = AllowBatch::default();
+    let whole = match trace::build(&p, &mut allows) {
+        Some(row) => row.whole_entry().expect("JSON"),
+        None => allows.whole_entries().expect("JSON").remove(0),
+    };
+    serde_json::from_value(whole).expect("trace JSON")
 }
 
 /// The policies `rules diff` must not see as changes.

@@ -11,7 +11,9 @@
 
 use super::entry::{Applied, Early, Pending};
 use crate::refusal::Reason;
-use crate::store::decisions::{COMPACT_ALLOW, COMPACT_ALLOW_FIELDS, NewDecision, applied_why};
+use crate::store::decisions::{
+    AllowBatch, COMPACT_ALLOW, COMPACT_ALLOW_FIELDS, NewDecision, applied_why,
+};
 use rules::{Decision, Request, User, Why};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -296,8 +298,9 @@ impl Serialize for AppliedOut<'_> {
     }
 }
 
-/// Builds the trace and the store's row for `p`.
-pub(super) fn build(p: &Pending) -> NewDecision {
+/// Builds the trace of `p`: an allow into `allows` (the batch stored as
+/// one row), anything else as the store's row for it.
+pub(super) fn build(p: &Pending, allows: &mut AllowBatch) -> Option<NewDecision> {
     let rules = &*p.rules;
     let app = p
         .config
@@ -369,7 +372,12 @@ pub(super) fn build(p: &Pending) -> NewDecision {
             access_ended: p.access_ended.map(|t| Shown(Rfc3339Secs(t))),
             policies,
         };
-        return row(to_json(&allow));
+        let user_id = p.claims.as_ref().map(|c| c.sub.as_str());
+        if allows.push(p.request_id(), p.at, app, user_id, &allow) {
+            return None;
+        }
+        // A full batch (the writer's are never): a row of its own.
+        return Some(row(to_json(&allow)));
     }
     // A refusal is explained anew against the rules that decided it: every
     // policy for the app, with the condition that decided each. One decided
@@ -462,7 +470,7 @@ pub(super) fn build(p: &Pending) -> NewDecision {
         policies_complete: complete,
         policies,
     };
-    row(to_json(&trace))
+    Some(row(to_json(&trace)))
 }
 
 /// JSON text of `value`, written into a buffer sized for a typical entry

@@ -1,6 +1,7 @@
 //! The log's writer: a background service that takes entries off the
 //! queue in batches, explains them (`trace::build`), appends each batch in
-//! one transaction, and prunes by age and count.
+//! one transaction (its allows as one row, `AllowBatch`), and prunes by
+//! age and count.
 //!
 //! It wakes on a clock ([`FLUSH_EVERY`]), not on each entry: a writer
 //! parked in `recv` would be woken by every `try_send` (a cross-thread
@@ -18,6 +19,7 @@
 use super::DecisionLog;
 use super::trace;
 use crate::store::Store;
+use crate::store::decisions::AllowBatch;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -29,6 +31,8 @@ use tokio::sync::mpsc;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Entries written in one transaction at most.
 const BATCH: usize = 512;
+// A batch's allows fit one row.
+const _: () = assert!(BATCH <= AllowBatch::MAX);
 /// How often the writer takes what has queued up. The queue holds
 /// [`super::CAPACITY`] entries: at this interval up to ~160k decisions a
 /// second are kept, far above what one replica decides.
@@ -50,19 +54,30 @@ pub struct Writer {
 }
 
 impl Writer {
-    async fn write(&self, batch: &mut Vec<super::Pending>, last_warning: &mut Option<Instant>) {
-        let rows: Vec<_> = batch.drain(..).map(|p| trace::build(&p)).collect();
-        let result = tokio::time::timeout(WRITE_TIMEOUT, self.store.append_decisions(&rows)).await;
+    async fn write(
+        &self,
+        batch: &mut Vec<super::Pending>,
+        allows: &mut AllowBatch,
+        last_warning: &mut Option<Instant>,
+    ) {
+        allows.clear();
+        let rows: Vec<_> = batch
+            .drain(..)
+            .filter_map(|p| trace::build(&p, allows))
+            .collect();
+        let entries = rows.len() + allows.len();
+        let result =
+            tokio::time::timeout(WRITE_TIMEOUT, self.store.append_decisions(&rows, allows)).await;
         let problem = match result {
             Ok(Ok(_)) => return,
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("the store did not answer within {WRITE_TIMEOUT:?}"),
         };
-        self.log.lost(rows.len());
+        self.log.lost(entries);
         if last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
             *last_warning = Some(Instant::now());
             tracing::warn!(
-                entries = rows.len(),
+                entries,
                 error = %problem,
                 "decision log entries dropped (portcullis_decision_log_dropped_total)"
             );
@@ -75,6 +90,7 @@ impl Writer {
         &self,
         rx: &mut mpsc::Receiver<super::Pending>,
         batch: &mut Vec<super::Pending>,
+        allows: &mut AllowBatch,
         last_warning: &mut Option<Instant>,
     ) -> bool {
         loop {
@@ -92,7 +108,7 @@ impl Writer {
             };
             let full = batch.len() == BATCH;
             if !batch.is_empty() {
-                self.write(batch, last_warning).await;
+                self.write(batch, allows, last_warning).await;
             }
             if !full {
                 return open;
@@ -129,11 +145,13 @@ impl BackgroundService for Writer {
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
+        // The allows' JSON, in one buffer kept from batch to batch.
+        let mut allows = AllowBatch::default();
         let mut last_warning = None;
         loop {
             tokio::select! {
                 _ = flush.tick() => {
-                    if !self.drain(&mut rx, &mut batch, &mut last_warning).await {
+                    if !self.drain(&mut rx, &mut batch, &mut allows, &mut last_warning).await {
                         return;
                     }
                 }
@@ -143,6 +161,7 @@ impl BackgroundService for Writer {
         }
         // Shutting down: what is queued now is written once, bounded by
         // the write timeout.
-        self.drain(&mut rx, &mut batch, &mut last_warning).await;
+        self.drain(&mut rx, &mut batch, &mut allows, &mut last_warning)
+            .await;
     }
 }

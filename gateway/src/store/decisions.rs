@@ -49,6 +49,155 @@ impl NewDecision {
     }
 }
 
+/// How a recorded decision's public id ([`StoredDecision::id`]) is made
+/// from its row: `row id × ENTRY_ID_STRIDE + its place in the row`. A row
+/// of one decision is place 0; a batch of allows ([`AllowBatch`]) holds
+/// at most this many. Ids so made keep the order entries were appended
+/// in, across single rows and batches, so a page of a list ends where the
+/// next begins.
+pub const ENTRY_ID_STRIDE: i64 = 1024;
+
+/// The allows of one flush of the log's writer, stored as one row (issue
+/// 18's budget of 2 µs per recorded request: a row each cost ~7k
+/// instructions in SQLite alone, and binding its seven values ~4k more).
+/// The row's `entry` is a JSON array of `[request_id, at, app, user_id,
+/// compact allow]` ([`whole_entry`] reads the last); its `request_id` is
+/// the greatest id it holds and `first_request_id` the least, which is how
+/// `get_decision` finds an allow by its (time-ordered) request id.
+///
+/// The JSON is written as the allows come, into one buffer kept from
+/// batch to batch: no allocation per allow.
+#[derive(Debug, Default)]
+pub struct AllowBatch {
+    /// Always a closed JSON array (`[]`-less only while empty).
+    json: Vec<u8>,
+    first_request_id: String,
+    last_request_id: String,
+    first_at: i64,
+    last_at: i64,
+    len: usize,
+}
+
+impl AllowBatch {
+    /// Allows one batch holds at most.
+    pub const MAX: usize = ENTRY_ID_STRIDE as usize;
+
+    /// Appends one allow: its columns and its compact entry (see
+    /// [`COMPACT_ALLOW_FIELDS`]). `false` (and nothing appended) when the
+    /// batch is full or the entry does not serialise.
+    pub fn push(
+        &mut self,
+        request_id: &str,
+        at: i64,
+        app: &str,
+        user_id: Option<&str>,
+        compact: &impl serde::Serialize,
+    ) -> bool {
+        if self.len >= Self::MAX {
+            return false;
+        }
+        let before = self.json.len();
+        match self.json.pop() {
+            Some(b']') => self.json.push(b','),
+            _ => self.json.push(b'['),
+        }
+        if serde_json::to_writer(&mut self.json, &(request_id, at, app, user_id, compact)).is_err()
+        {
+            self.json.truncate(before.saturating_sub(1));
+            if before > 0 {
+                self.json.push(b']');
+            }
+            return false;
+        }
+        self.json.push(b']');
+        if self.len == 0 {
+            self.first_request_id.clear();
+            self.first_request_id.push_str(request_id);
+            self.last_request_id.clear();
+            self.last_request_id.push_str(request_id);
+            (self.first_at, self.last_at) = (at, at);
+        } else {
+            if request_id < self.first_request_id.as_str() {
+                self.first_request_id.clear();
+                self.first_request_id.push_str(request_id);
+            }
+            if request_id > self.last_request_id.as_str() {
+                self.last_request_id.clear();
+                self.last_request_id.push_str(request_id);
+            }
+            self.first_at = self.first_at.min(at);
+            self.last_at = self.last_at.max(at);
+        }
+        self.len += 1;
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Empties the batch, keeping its buffer.
+    pub fn clear(&mut self) {
+        self.json.clear();
+        self.len = 0;
+    }
+
+    /// The row's values: entry JSON, least and greatest request id, first
+    /// and last time, count. `None` when empty.
+    pub(crate) fn row(&self) -> Option<(&str, &str, &str, i64, i64, i64)> {
+        if self.len == 0 {
+            return None;
+        }
+        let json = std::str::from_utf8(&self.json).ok()?;
+        Some((
+            json,
+            &self.first_request_id,
+            &self.last_request_id,
+            self.first_at,
+            self.last_at,
+            self.len as i64,
+        ))
+    }
+}
+
+#[cfg(test)]
+impl AllowBatch {
+    /// The stored JSON.
+    pub fn json(&self) -> &str {
+        std::str::from_utf8(&self.json).unwrap_or_default()
+    }
+
+    /// Each allow's whole trace, as every reader gets it back.
+    pub fn whole_entries(&self) -> serde_json::Result<Vec<serde_json::Value>> {
+        let items: Vec<BatchItem> = serde_json::from_slice(&self.json)?;
+        Ok(items
+            .into_iter()
+            .map(|(request_id, at, app, user_id, compact)| {
+                whole_entry(
+                    compact,
+                    Columns {
+                        request_id: &request_id,
+                        at: OffsetDateTime::from_unix_timestamp(at)
+                            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                        app: &app,
+                        user_id: user_id.as_deref(),
+                        decision: "allow",
+                        reason: None,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+/// One allow of a batch row, as stored: `[request_id, at, app, user_id,
+/// compact allow]`.
+pub(crate) type BatchItem = (String, i64, String, Option<String>, serde_json::Value);
+
 /// The first element of an allow's compact entry (the layout's version).
 pub const COMPACT_ALLOW: u64 = 1;
 
@@ -170,8 +319,8 @@ pub(crate) fn whole_entry(entry: serde_json::Value, row: Columns<'_>) -> serde_j
 /// One recorded decision.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredDecision {
-    /// The row's key: appends number rows in the order decisions are made,
-    /// so a page of a list ends where the next begins (`before`).
+    /// In the order decisions were appended (see [`ENTRY_ID_STRIDE`]), so a
+    /// page of a list ends where the next begins (`before`).
     pub id: i64,
     pub request_id: String,
     pub at: OffsetDateTime,
@@ -193,9 +342,31 @@ pub struct DecisionQuery {
     pub since: Option<OffsetDateTime>,
     /// Before this time (exclusive).
     pub until: Option<OffsetDateTime>,
-    /// Only rows with a smaller id (the last id of the previous page).
+    /// Only decisions with a smaller id (the last id of the previous page).
     pub before_id: Option<i64>,
     pub limit: u32,
+}
+
+impl DecisionQuery {
+    /// Whether `d` is one this query lists (its filters; not the paging).
+    /// The SQL applies them to rows of one decision; a batch of allows is
+    /// filtered here, decision by decision.
+    pub(crate) fn matches(&self, d: &StoredDecision) -> bool {
+        fn same(want: &Option<String>, have: Option<&str>) -> bool {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        }
+        same(&self.user, d.user_id.as_deref())
+            && same(&self.app, Some(&d.app))
+            && same(&self.decision, Some(&d.decision))
+            && same(&self.reason, d.reason.as_deref())
+            // In whole seconds, as the SQL compares them.
+            && self
+                .since
+                .is_none_or(|t| d.at.unix_timestamp() >= t.unix_timestamp())
+            && self
+                .until
+                .is_none_or(|t| d.at.unix_timestamp() < t.unix_timestamp())
+    }
 }
 
 /// How often one policy applied over a time range, by the state it had
@@ -234,10 +405,15 @@ macro_rules! on_backend {
 }
 
 impl Store {
-    /// Appends a batch in one transaction; returns how many were new (an id
-    /// seen before is skipped).
-    pub async fn append_decisions(&self, batch: &[NewDecision]) -> Result<u64, StoreError> {
-        on_backend!(self, b => b.append_decisions(batch).await)
+    /// Appends a batch in one transaction: each of `rows` as a row, and
+    /// `allows` (if not empty) as one row. Returns how many decisions were
+    /// new (a request id seen before is skipped).
+    pub async fn append_decisions(
+        &self,
+        rows: &[NewDecision],
+        allows: &AllowBatch,
+    ) -> Result<u64, StoreError> {
+        on_backend!(self, b => b.append_decisions(rows, allows).await)
     }
 
     /// The decision recorded under `request_id`, if any.
@@ -259,7 +435,8 @@ impl Store {
 
     /// How often each policy applied in the decisions recorded since
     /// `since` (allows as sampled), by the state it had: one aggregate
-    /// query over at most the newest `max_rows` decisions (the cost grows
+    /// query over the newest `max_rows` decisions (and the rest of the
+    /// batch of allows the oldest of them is in; the cost grows
     /// with the rows read: about 18 µs a decision of three applying
     /// policies on SQLite). Policies that never applied are not listed.
     pub async fn policy_counts(
@@ -271,7 +448,10 @@ impl Store {
     }
 
     /// Deletes entries from before `before`, then the oldest beyond
-    /// `max_entries` (0: no count bound); returns how many went.
+    /// `max_entries` (0: no count bound); returns how many went. A batch of
+    /// allows goes or stays whole: it goes when its first time is before
+    /// `before`, and stays when any of its allows is among the newest
+    /// `max_entries`.
     pub async fn prune_decisions(
         &self,
         before: OffsetDateTime,

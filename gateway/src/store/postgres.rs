@@ -105,24 +105,35 @@ macro_rules! json_text {
 }
 
 /// Each policy that applied in the decisions from `$1` (a time) on, at
-/// most the newest `$2` rows, by its recorded state, with a count: the
-/// traces' `policies` lists expanded with `jsonb_array_elements`. A
-/// compact allow is an array (`COMPACT_ALLOW_FIELDS`: its policies at 15,
-/// each `[name, state, …]`, all of which applied).
+/// most the newest `$2` (`newest_rows_floor!`, in `sql/decisions.rs`), by
+/// its recorded state, with a count: the traces' `policies` lists
+/// expanded with `jsonb_array_elements`. A row of one decision is read as
+/// a batch of one. A compact allow is an array (`COMPACT_ALLOW_FIELDS`:
+/// its policies at 15, each `[name, state, …]`, all of which applied); in
+/// a batch of allows, each is the fifth element of `[request_id, at, app,
+/// user_id, allow]`.
 macro_rules! policy_counts_sql {
     () => {
-        "SELECT COALESCE(p.value->>'name', p.value->>0) AS policy,
+        concat!(
+            "SELECT COALESCE(p.value->>'name', p.value->>0) AS policy,
                 COALESCE(p.value->>'state', p.value->>1) AS state, COUNT(*) AS n
          FROM decisions,
-              jsonb_array_elements(CASE jsonb_typeof(decisions.entry)
-                                   WHEN 'array' THEN decisions.entry->15
-                                   ELSE decisions.entry->'policies' END) AS p(value)
+              jsonb_array_elements(CASE WHEN decisions.first_request_id IS NULL
+                                        THEN jsonb_build_array(decisions.entry)
+                                        ELSE decisions.entry END) AS e(value),
+              jsonb_array_elements(CASE WHEN decisions.first_request_id IS NOT NULL
+                                        THEN e.value->4->15
+                                        WHEN jsonb_typeof(e.value) = 'array' THEN e.value->15
+                                        ELSE e.value->'policies' END) AS p(value)
          WHERE decisions.id >= COALESCE(
-                 (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
+                 (SELECT id FROM decisions WHERE COALESCE(last_at, at) >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)
-           AND decisions.id >= (SELECT COALESCE(MAX(id), 0) FROM decisions) - $2 + 1
+           AND decisions.id >= ",
+            newest_rows_floor!("$2"),
+            "
            AND COALESCE(p.value->>'applies', 'true') = 'true'
          GROUP BY 1, 2"
+        )
     };
 }
 

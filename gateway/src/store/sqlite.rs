@@ -144,24 +144,36 @@ macro_rules! json_text {
 }
 
 /// Each policy that applied in the decisions from `$1` (a time) on, at
-/// most the newest `$2` rows, by its recorded state, with a count: the
-/// traces' `policies` lists expanded with `json_each` (the JSON is TEXT;
-/// `true` reads as 1). A compact allow is an array (`COMPACT_ALLOW_FIELDS`:
-/// its policies at 15, each `[name, state, …]`, all of which applied).
+/// most the newest `$2` (`newest_rows_floor!`, in `sql/decisions.rs`), by
+/// its recorded state, with a count: the traces' `policies` lists
+/// expanded with `json_each` (the JSON is TEXT; `true` reads as 1). A row
+/// of one decision is read as a batch of one. A compact allow is an array
+/// (`COMPACT_ALLOW_FIELDS`: its policies at 15, each `[name, state, …]`,
+/// all of which applied); in a batch of allows, each is the fifth element
+/// of `[request_id, at, app, user_id, allow]`.
 macro_rules! policy_counts_sql {
     () => {
-        "SELECT COALESCE(json_extract(p.value, '$.name'), json_extract(p.value, '$[0]')) AS policy,
+        concat!(
+            "SELECT COALESCE(json_extract(p.value, '$.name'), json_extract(p.value, '$[0]')) AS policy,
                 COALESCE(json_extract(p.value, '$.state'), json_extract(p.value, '$[1]')) AS state,
                 COUNT(*) AS n
          FROM decisions,
-              json_each(decisions.entry,
-                        CASE json_type(decisions.entry) WHEN 'array' THEN '$[15]' ELSE '$.policies' END) AS p
+              json_each(CASE WHEN decisions.first_request_id IS NULL
+                             THEN json_array(json(decisions.entry))
+                             ELSE decisions.entry END) AS e,
+              json_each(e.value,
+                        CASE WHEN decisions.first_request_id IS NOT NULL THEN '$[4][15]'
+                             WHEN json_type(e.value) = 'array' THEN '$[15]'
+                             ELSE '$.policies' END) AS p
          WHERE decisions.id >= COALESCE(
-                 (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
+                 (SELECT id FROM decisions WHERE COALESCE(last_at, at) >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)
-           AND decisions.id >= (SELECT COALESCE(MAX(id), 0) FROM decisions) - $2 + 1
+           AND decisions.id >= ",
+            newest_rows_floor!("$2"),
+            "
            AND COALESCE(json_extract(p.value, '$.applies'), 1) = 1
          GROUP BY 1, 2"
+        )
     };
 }
 

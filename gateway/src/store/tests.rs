@@ -204,6 +204,7 @@ on_both_backends!(
     a_compact_allow_reads_back_whole_and_is_counted,
     audit_filters_by_part_of_the_actor_and_the_action_in_the_query,
     decisions_page_by_id,
+    a_batch_of_allows_is_one_row_read_back_decision_by_decision,
     recovery_request_is_decided_once_and_its_link_redeemed_once,
     racing_recovery_link_redemptions_have_one_winner,
 );
@@ -3334,6 +3335,209 @@ fn decision(
     }
 }
 
+fn no_allows() -> decisions::AllowBatch {
+    decisions::AllowBatch::default()
+}
+
+/// A compact allow (`COMPACT_ALLOW_FIELDS`) whose one applying policy is
+/// `policy`.
+fn compact_allow(path: &str, policy: &str) -> serde_json::Value {
+    json!([
+        decisions::COMPACT_ALLOW,
+        "allowed",
+        "payroll.localhost",
+        "GET",
+        path,
+        ["anna@contoso.com", "guest", ["partners"], true],
+        "198.51.100.1",
+        "DE",
+        [],
+        "windows",
+        "browser",
+        "mfa",
+        "mfa",
+        60,
+        null,
+        [[policy, "enabled", "mfa", true]],
+    ])
+}
+
+/// The allows of a flush are one row (`AllowBatch`), and every reader
+/// sees them one by one, as if each were a row: found by request id
+/// (first, inside and greatest of the batch, around a refusal whose id
+/// falls between them), listed in order with the filters applied to each,
+/// paged inside the batch, counted by policy, and pruned by count in
+/// decisions.
+async fn a_batch_of_allows_is_one_row_read_back_decision_by_decision(db: TestDb) {
+    let store = db.open().await;
+    let t0 = 1_800_000_000;
+    // Time-ordered ids: 12 hex digits of milliseconds, 20 random.
+    let id = |ms: u64, tail: u64| format!("{ms:012x}{tail:020x}");
+    let ms = 1_800_000_000_000u64;
+    let mut allows = decisions::AllowBatch::default();
+    // Appended out of id order, as concurrent requests finish.
+    let order = [
+        (2, "u_anna", "payroll"),
+        (0, "u_ben", "wiki"),
+        (5, "u_anna", "wiki"),
+        (3, "u_anna", "payroll"),
+    ];
+    for (k, user, app) in order {
+        assert!(allows.push(
+            &id(ms + k, 7),
+            t0 + k as i64,
+            app,
+            Some(user),
+            &compact_allow(&format!("/{k}"), "guests-mfa"),
+        ));
+    }
+    assert_eq!(allows.len(), 4);
+    // A refusal whose id falls inside the batch's range, in its own row.
+    let refusal = decisions::NewDecision {
+        entry: json!({"request_id": "r", "policies": [
+            {"name": "guests-mfa", "state": "enabled", "applies": true},
+        ]})
+        .to_string()
+        .into(),
+        ..decision(&id(ms + 4, 1), t0 + 4, Some("u_anna"), "block")
+    };
+    assert_eq!(
+        store
+            .append_decisions(std::slice::from_ref(&refusal), &allows)
+            .await
+            .expect("append"),
+        5
+    );
+    // The same batch again (a retry) is skipped.
+    assert_eq!(
+        store.append_decisions(&[], &allows).await.expect("again"),
+        0
+    );
+
+    // By request id: the least, one inside, the greatest, the refusal.
+    for k in [0u64, 2, 3, 5] {
+        let got = store
+            .get_decision(&id(ms + k, 7))
+            .await
+            .expect("get")
+            .unwrap_or_else(|| panic!("allow {k} found"));
+        assert_eq!(got.request_id, id(ms + k, 7));
+        assert_eq!(got.decision, "allow");
+        assert_eq!(got.reason, None);
+        assert_eq!(got.at.unix_timestamp(), t0 + k as i64);
+        assert_eq!(got.entry["path"], format!("/{k}"));
+        assert_eq!(got.entry["request_id"], id(ms + k, 7));
+        assert_eq!(
+            got.entry["policies"][0]["why"],
+            "all conditions match; asks mfa (met)"
+        );
+    }
+    let got = store
+        .get_decision(&id(ms + 4, 1))
+        .await
+        .expect("get")
+        .expect("refusal");
+    assert_eq!(got.decision, "block");
+    // In the batch's range but not in it; after it; not an id at all.
+    for missing in [id(ms + 1, 7), id(ms + 2, 8), id(ms + 9, 0), "x".repeat(32)] {
+        assert!(
+            store.get_decision(&missing).await.expect("get").is_none(),
+            "{missing}"
+        );
+    }
+
+    // Listed as if each were a row: the batch's allows in the order
+    // appended, newest first, the refusal (appended first) last.
+    let paths = |list: &[decisions::StoredDecision]| -> Vec<String> {
+        list.iter()
+            .map(|d| d.entry["path"].as_str().unwrap_or(&d.decision).to_owned())
+            .collect()
+    };
+    let q = decisions::DecisionQuery::default;
+    let all = store.list_decisions(&q()).await.expect("all");
+    assert_eq!(paths(&all), ["/3", "/5", "/0", "/2", "block"]);
+    let ids: Vec<i64> = all.iter().map(|d| d.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "ids in order: {ids:?}");
+    let anna_wiki = decisions::DecisionQuery {
+        user: Some("u_anna".into()),
+        app: Some("wiki".into()),
+        ..q()
+    };
+    assert_eq!(
+        paths(&store.list_decisions(&anna_wiki).await.expect("user")),
+        ["/5"]
+    );
+    let window = decisions::DecisionQuery {
+        since: OffsetDateTime::from_unix_timestamp(t0 + 2).ok(),
+        until: OffsetDateTime::from_unix_timestamp(t0 + 5).ok(),
+        ..q()
+    };
+    assert_eq!(
+        paths(&store.list_decisions(&window).await.expect("window")),
+        ["/3", "/2", "block"]
+    );
+    let allows_only = decisions::DecisionQuery {
+        decision: Some("allow".into()),
+        ..q()
+    };
+    assert_eq!(
+        store
+            .list_decisions(&allows_only)
+            .await
+            .expect("allows")
+            .len(),
+        4
+    );
+    let reasons = decisions::DecisionQuery {
+        reason: Some("policy_block".into()),
+        ..q()
+    };
+    assert_eq!(
+        paths(&store.list_decisions(&reasons).await.expect("reason")),
+        ["block"]
+    );
+    // Pages of two end and begin inside the batch.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_decisions(&decisions::DecisionQuery {
+                before_id: before,
+                limit: 2,
+                ..q()
+            })
+            .await
+            .expect("page");
+        seen.extend(paths(&page));
+        match page.last() {
+            Some(last) if page.len() == 2 => before = Some(last.id),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, ["/3", "/5", "/0", "/2", "block"]);
+
+    // Counted by policy: four allows and the refusal.
+    let counts = store
+        .policy_counts(OffsetDateTime::UNIX_EPOCH, 1000)
+        .await
+        .expect("counts");
+    assert_eq!(counts.len(), 1);
+    assert_eq!(
+        (counts[0].policy.as_str(), counts[0].applied),
+        ("guests-mfa", 5)
+    );
+
+    // Pruned by count in decisions: the batch holds the 4 newest, so
+    // keeping 4 drops the refusal only; keeping 2 keeps the whole batch.
+    let long_ago = OffsetDateTime::from_unix_timestamp(0).expect("time");
+    assert_eq!(store.prune_decisions(long_ago, 2).await.expect("prune"), 1);
+    assert_eq!(store.list_decisions(&q()).await.expect("left").len(), 4);
+    // By age: the batch goes when its first time is before the cut.
+    let later = OffsetDateTime::from_unix_timestamp(t0 + 1).expect("time");
+    assert_eq!(store.prune_decisions(later, 0).await.expect("age"), 4);
+    assert!(store.list_decisions(&q()).await.expect("none").is_empty());
+}
+
 async fn decisions_round_trip_filter_and_prune(db: TestDb) {
     let store = db.open().await;
     let t0 = 1_800_000_000;
@@ -3344,9 +3548,21 @@ async fn decisions_round_trip_filter_and_prune(db: TestDb) {
             decision(&format!("{i:032x}"), t0 + i, user, d)
         })
         .collect();
-    assert_eq!(store.append_decisions(&batch).await.expect("append"), 10);
+    assert_eq!(
+        store
+            .append_decisions(&batch, &no_allows())
+            .await
+            .expect("append"),
+        10
+    );
     // An id seen before is skipped, not an error (a batch retried).
-    assert_eq!(store.append_decisions(&batch[..2]).await.expect("again"), 0);
+    assert_eq!(
+        store
+            .append_decisions(&batch[..2], &no_allows())
+            .await
+            .expect("again"),
+        0
+    );
 
     let one = store
         .get_decision(&format!("{:032x}", 4))
@@ -3446,7 +3662,7 @@ async fn a_compact_allow_reads_back_whole_and_is_counted(db: TestDb) {
         )
     };
     store
-        .append_decisions(&[allow, block])
+        .append_decisions(&[allow, block], &no_allows())
         .await
         .expect("append");
     let want = json!({
@@ -3702,22 +3918,25 @@ async fn policy_counts_add_up_the_policies_that_applied_by_state(db: TestDb) {
     };
     let p = |name: &str, state: &str, applies: bool| json!({ "name": name, "state": state, "applies": applies, "result": "block" });
     store
-        .append_decisions(&[
-            // Before the day asked about: not counted.
-            traced("d0", 100, json!([p("a", "enabled", true)])),
-            traced(
-                "d1",
-                200,
-                json!([p("a", "enabled", true), p("r", "report_only", true)]),
-            ),
-            traced(
-                "d2",
-                300,
-                json!([p("a", "enabled", false), p("r", "report_only", true)]),
-            ),
-            traced("d3", 400, json!([p("a", "enabled", true)])),
-            traced("d4", 500, json!([])),
-        ])
+        .append_decisions(
+            &[
+                // Before the day asked about: not counted.
+                traced("d0", 100, json!([p("a", "enabled", true)])),
+                traced(
+                    "d1",
+                    200,
+                    json!([p("a", "enabled", true), p("r", "report_only", true)]),
+                ),
+                traced(
+                    "d2",
+                    300,
+                    json!([p("a", "enabled", false), p("r", "report_only", true)]),
+                ),
+                traced("d3", 400, json!([p("a", "enabled", true)])),
+                traced("d4", 500, json!([])),
+            ],
+            &no_allows(),
+        )
         .await
         .expect("append");
     let since = OffsetDateTime::from_unix_timestamp(150).expect("time");
@@ -3816,12 +4035,15 @@ async fn audit_filters_by_part_of_the_actor_and_the_action_in_the_query(db: Test
 async fn decisions_page_by_id(db: TestDb) {
     let store = db.open().await;
     store
-        .append_decisions(&[
-            decision("p1", 10, None, "block"),
-            decision("p2", 11, None, "allow"),
-            decision("p3", 12, None, "block"),
-            decision("p4", 13, None, "block"),
-        ])
+        .append_decisions(
+            &[
+                decision("p1", 10, None, "block"),
+                decision("p2", 11, None, "allow"),
+                decision("p3", 12, None, "block"),
+                decision("p4", 13, None, "block"),
+            ],
+            &no_allows(),
+        )
         .await
         .expect("append");
     let page = |before: Option<i64>| {

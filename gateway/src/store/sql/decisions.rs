@@ -1,6 +1,7 @@
 //! The decision log's table: appended in batches by the log's writer,
 //! read by `explain`, the admin API and `rules diff`, pruned by age and
-//! count.
+//! count. A row is one decision, or the allows of one batch
+//! (`AllowBatch`: `first_request_id` set, `entry` an array of them).
 
 use sqlx::FromRow;
 
@@ -10,8 +11,58 @@ use std::sync::{Arc, OnceLock};
 
 use crate::store::StoreError;
 use crate::store::decisions::{
-    Columns, DecisionQuery, NewDecision, PolicyCount, StoredDecision, whole_entry,
+    AllowBatch, BatchItem, Columns, DecisionQuery, ENTRY_ID_STRIDE, NewDecision, PolicyCount,
+    StoredDecision, whole_entry,
 };
+
+/// The columns a `DecisionRow` reads, and the table.
+macro_rules! select_decisions {
+    () => {
+        concat!(
+            "SELECT id, request_id, first_request_id, at, app, user_id, decision, reason, ",
+            json_text!("entry"),
+            " FROM decisions"
+        )
+    };
+}
+
+/// The least row id among the rows that hold the newest `$N` decisions
+/// (0 when there are none): rows newest first, counted by the decisions
+/// each holds, up to the one that reaches `$N`. Only the newest `$N` rows
+/// are read, as each holds at least one.
+macro_rules! newest_rows_floor {
+    ($n:literal) => {
+        concat!(
+            "(SELECT COALESCE(MIN(id), 0) FROM
+               (SELECT id, entries, SUM(entries) OVER (ORDER BY id DESC) AS total
+                FROM (SELECT id, entries FROM decisions ORDER BY id DESC LIMIT ",
+            $n,
+            ") AS newest) AS counted
+              WHERE total - entries < ",
+            $n,
+            ")"
+        )
+    };
+}
+
+/// How far past a request id's own time `get_decision` looks for the batch
+/// that holds it: a batch's greatest id is an allow decided after it, in
+/// the same flush (100 ms, or the seconds a slow store keeps the queue
+/// waiting). An hour is far beyond that, and bounds the search for an id
+/// that is not there.
+const BATCH_SEARCH_MS: u64 = 3_600_000;
+
+/// The greatest request id a batch holding `request_id` can have, if
+/// `request_id` is a time-ordered one (12 hex digits of milliseconds, 20
+/// random: `decision_log::new_request_id`).
+fn batch_search_end(request_id: &str) -> Option<String> {
+    if request_id.len() != 32 || !request_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let ms = u64::from_str_radix(request_id.get(..12)?, 16).ok()?;
+    let end = ms.saturating_add(BATCH_SEARCH_MS).min(0xffff_ffff_ffff);
+    Some(format!("{end:012x}{:f<20}", ""))
+}
 
 /// Rows in one `INSERT` at most (7 parameters each: far below both
 /// databases' limits on parameters per statement).
@@ -58,7 +109,11 @@ fn insert_text(rows: usize) -> &'static str {
 }
 
 impl Backend {
-    pub async fn append_decisions(&self, batch: &[NewDecision]) -> Result<u64, StoreError> {
+    pub async fn append_decisions(
+        &self,
+        batch: &[NewDecision],
+        allows: &AllowBatch,
+    ) -> Result<u64, StoreError> {
         const OP: &str = "append_decisions";
         // One transaction per batch: one commit (one fsync on SQLite)
         // instead of one per entry; and a few multi-row `INSERT`s rather
@@ -94,25 +149,84 @@ impl Backend {
                 .map_err(|e| StoreError::db(OP, e))?
                 .rows_affected();
         }
+        // The allows: one row, whatever their number.
+        if let Some((json, first, last, first_at, last_at, n)) = allows.row() {
+            let new = sqlx::query(concat!(
+                "INSERT INTO decisions
+                   (request_id, first_request_id, at, last_at, app, decision, entry, entries)
+                 VALUES ($1, $2, $3, $4, '', 'allow', $5",
+                jsonb!(),
+                ", $6) ON CONFLICT (request_id) DO NOTHING"
+            ))
+            .bind(last)
+            .bind(first)
+            .bind(first_at)
+            .bind(last_at)
+            .bind(json)
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?
+            .rows_affected();
+            if new > 0 {
+                written += u64::try_from(n).unwrap_or(0);
+            }
+        }
         tx.commit().await.map_err(|e| StoreError::db(OP, e))?;
         Ok(written)
     }
 
+    /// The decision recorded under `request_id`: a row of its own, or an
+    /// allow in a batch. A batch is found by its range of request ids,
+    /// which are time-ordered: the batches whose greatest id is at or
+    /// after `request_id` (within [`BATCH_SEARCH_MS`]) and whose least is
+    /// at or before it; usually one.
     pub async fn get_decision(
         &self,
         request_id: &str,
     ) -> Result<Option<StoredDecision>, StoreError> {
         const OP: &str = "get_decision";
-        let row: Option<DecisionRow> = sqlx::query_as(concat!(
-            "SELECT id, request_id, at, app, user_id, decision, reason, ",
-            json_text!("entry"),
-            " FROM decisions WHERE request_id = $1"
-        ))
-        .bind(request_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| StoreError::db(OP, e))?;
-        row.map(|r| r.into_decision(OP)).transpose()
+        // Its own row, or the batch whose greatest id it is.
+        let row: Option<DecisionRow> =
+            sqlx::query_as(concat!(select_decisions!(), " WHERE request_id = $1"))
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?;
+        if let Some(row) = row {
+            return row.find(request_id, OP);
+        }
+        let Some(end) = batch_search_end(request_id) else {
+            return Ok(None);
+        };
+        // The batches around it, a page at a time in the order of their
+        // greatest id.
+        const PAGE: i64 = 16;
+        let mut after = request_id.to_owned();
+        loop {
+            let rows: Vec<DecisionRow> = sqlx::query_as(concat!(
+                select_decisions!(),
+                " WHERE request_id > $1 AND request_id <= $2 AND first_request_id <= $3
+                 ORDER BY request_id LIMIT $4"
+            ))
+            .bind(&after)
+            .bind(&end)
+            .bind(request_id)
+            .bind(PAGE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+            let full = rows.len() as i64 == PAGE;
+            for row in rows {
+                after.clone_from(&row.request_id);
+                if let Some(found) = row.find(request_id, OP)? {
+                    return Ok(Some(found));
+                }
+            }
+            if !full {
+                return Ok(None);
+            }
+        }
     }
 
     pub async fn list_decisions(
@@ -120,37 +234,71 @@ impl Backend {
         q: &DecisionQuery,
     ) -> Result<Vec<StoredDecision>, StoreError> {
         const OP: &str = "list_decisions";
-        let rows: Vec<DecisionRow> = sqlx::query_as(concat!(
-            "SELECT id, request_id, at, app, user_id, decision, reason, ",
-            json_text!("entry"),
-            " FROM decisions
-             WHERE ($1",
-            text_param!(),
-            " IS NULL OR user_id = $1)
-               AND ($2",
-            text_param!(),
-            " IS NULL OR app = $2)
-               AND ($3",
-            text_param!(),
-            " IS NULL OR decision = $3)
-               AND ($4",
-            text_param!(),
-            " IS NULL OR reason = $4)
-               AND at >= $5 AND at < $6 AND id < $8
-             ORDER BY id DESC LIMIT $7"
-        ))
-        .bind(q.user.as_deref())
-        .bind(q.app.as_deref())
-        .bind(q.decision.as_deref())
-        .bind(q.reason.as_deref())
-        .bind(q.since.map_or(i64::MIN, |t| t.unix_timestamp()))
-        .bind(q.until.map_or(i64::MAX, |t| t.unix_timestamp()))
-        .bind(i64::from(q.limit))
-        .bind(q.before_id.unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| StoreError::db(OP, e))?;
-        rows.into_iter().map(|r| r.into_decision(OP)).collect()
+        let want = q.limit as usize;
+        let mut out = Vec::with_capacity(want.min(1000));
+        if want == 0 {
+            return Ok(out);
+        }
+        // The row the previous page ended in, and the place in it.
+        let (cut_row, cut_place) = match q.before_id {
+            Some(b) => (b.div_euclid(ENTRY_ID_STRIDE), b.rem_euclid(ENTRY_ID_STRIDE)),
+            None => (i64::MAX, ENTRY_ID_STRIDE),
+        };
+        let mut up_to_row = cut_row;
+        // Rows newest first. The filters on user and app are the SQL's for
+        // a row of one decision, and `matches`'s for each allow of a batch.
+        loop {
+            let rows: Vec<DecisionRow> = sqlx::query_as(concat!(
+                select_decisions!(),
+                " WHERE (first_request_id IS NOT NULL
+                        OR (($1",
+                text_param!(),
+                " IS NULL OR user_id = $1) AND ($2",
+                text_param!(),
+                " IS NULL OR app = $2)))
+                   AND ($3",
+                text_param!(),
+                " IS NULL OR decision = $3)
+                   AND ($4",
+                text_param!(),
+                " IS NULL OR reason = $4)
+                   AND COALESCE(last_at, at) >= $5 AND at < $6 AND id <= $8
+                 ORDER BY id DESC LIMIT $7"
+            ))
+            .bind(q.user.as_deref())
+            .bind(q.app.as_deref())
+            .bind(q.decision.as_deref())
+            .bind(q.reason.as_deref())
+            .bind(q.since.map_or(i64::MIN, |t| t.unix_timestamp()))
+            .bind(q.until.map_or(i64::MAX, |t| t.unix_timestamp()))
+            .bind(i64::from(q.limit))
+            .bind(up_to_row)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+            let full = rows.len() == want;
+            let mut last_row = up_to_row;
+            for row in rows {
+                last_row = row.id;
+                let row_id = row.id;
+                for d in row.into_decisions(OP)?.into_iter().rev() {
+                    if row_id == cut_row && d.id.rem_euclid(ENTRY_ID_STRIDE) >= cut_place {
+                        continue;
+                    }
+                    if !q.matches(&d) {
+                        continue;
+                    }
+                    out.push(d);
+                    if out.len() == want {
+                        return Ok(out);
+                    }
+                }
+            }
+            if !full || last_row <= 0 {
+                return Ok(out);
+            }
+            up_to_row = last_row - 1;
+        }
     }
 
     /// How often each policy applied in the decisions recorded since
@@ -189,39 +337,45 @@ impl Backend {
     ) -> Result<u64, StoreError> {
         const OP: &str = "prune_decisions";
         // Rows are appended in the order decisions are made, so `id`
-        // orders them by time: the oldest that stays is the first at or
-        // after `before` (found by walking the ids up from the oldest,
-        // over exactly the rows that go), then the `max_entries`-th newest.
-        // Only the table's own key and `request_id` are indexed, which
-        // keeps an append to two B-tree inserts.
-        let mut pruned = sqlx::query(
-            "DELETE FROM decisions WHERE id < COALESCE(
+        // orders them by time: the oldest row that stays is the first at
+        // or after `before` (found by walking the ids up from the oldest,
+        // over exactly the rows that go), or, if younger, the oldest that
+        // holds one of the `max_entries` newest decisions. Only the
+        // table's own key and `request_id` are indexed, which keeps an
+        // append to two B-tree inserts.
+        let mut tx = self.pool.begin().await.map_err(|e| StoreError::db(OP, e))?;
+        let by_age: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(
                  (SELECT id FROM decisions WHERE at >= $1 ORDER BY id LIMIT 1),
                  9223372036854775807)",
         )
         .bind(before.unix_timestamp())
-        .execute(&self.pool)
+        .fetch_one(&mut *tx)
         .await
-        .map_err(|e| StoreError::db(OP, e))?
-        .rows_affected();
-        if max_entries == 0 {
-            return Ok(pruned);
-        }
-        let cutoff: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM decisions ORDER BY id DESC LIMIT 1 OFFSET $1")
-                .bind(i64::try_from(max_entries - 1).unwrap_or(i64::MAX))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| StoreError::db(OP, e))?;
-        if let Some(cutoff) = cutoff {
-            pruned += sqlx::query("DELETE FROM decisions WHERE id < $1")
-                .bind(cutoff)
-                .execute(&self.pool)
+        .map_err(|e| StoreError::db(OP, e))?;
+        let by_count: i64 = if max_entries == 0 {
+            0
+        } else {
+            sqlx::query_scalar(concat!("SELECT ", newest_rows_floor!("$1")))
+                .bind(i64::try_from(max_entries).unwrap_or(i64::MAX))
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| StoreError::db(OP, e))?
-                .rows_affected();
-        }
-        Ok(pruned)
+        };
+        let floor = by_age.max(by_count);
+        let pruned: Option<i64> =
+            sqlx::query_scalar("SELECT SUM(entries) FROM decisions WHERE id < $1")
+                .bind(floor)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| StoreError::db(OP, e))?;
+        sqlx::query("DELETE FROM decisions WHERE id < $1")
+            .bind(floor)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::db(OP, e))?;
+        tx.commit().await.map_err(|e| StoreError::db(OP, e))?;
+        Ok(pruned.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 }
 
@@ -229,6 +383,8 @@ impl Backend {
 struct DecisionRow {
     id: i64,
     request_id: String,
+    /// Set on a batch of allows.
+    first_request_id: Option<String>,
     at: i64,
     app: String,
     user_id: Option<String>,
@@ -238,32 +394,81 @@ struct DecisionRow {
 }
 
 impl DecisionRow {
-    fn into_decision(self, op: &'static str) -> Result<StoredDecision, StoreError> {
-        let at = from_unix(op, "decisions.at", self.at)?;
-        let stored = serde_json::from_str(&self.entry).map_err(|_| StoreError::Corrupt {
+    /// The decisions the row holds, in the order they were appended.
+    fn into_decisions(self, op: &'static str) -> Result<Vec<StoredDecision>, StoreError> {
+        let corrupt = || StoreError::Corrupt {
             op,
             column: "decisions.entry",
-        })?;
-        let entry = whole_entry(
-            stored,
-            Columns {
-                request_id: &self.request_id,
+        };
+        if self.first_request_id.is_none() {
+            let at = from_unix(op, "decisions.at", self.at)?;
+            let stored = serde_json::from_str(&self.entry).map_err(|_| corrupt())?;
+            let entry = whole_entry(
+                stored,
+                Columns {
+                    request_id: &self.request_id,
+                    at,
+                    app: &self.app,
+                    user_id: self.user_id.as_deref(),
+                    decision: &self.decision,
+                    reason: self.reason.as_deref(),
+                },
+            );
+            return Ok(vec![StoredDecision {
+                id: self.id.saturating_mul(ENTRY_ID_STRIDE),
+                request_id: self.request_id,
                 at,
-                app: &self.app,
-                user_id: self.user_id.as_deref(),
-                decision: &self.decision,
-                reason: self.reason.as_deref(),
-            },
-        );
-        Ok(StoredDecision {
-            id: self.id,
-            request_id: self.request_id,
-            at,
-            app: self.app,
-            user_id: self.user_id,
-            decision: self.decision,
-            reason: self.reason,
-            entry,
-        })
+                app: self.app,
+                user_id: self.user_id,
+                decision: self.decision,
+                reason: self.reason,
+                entry,
+            }]);
+        }
+        let items: Vec<BatchItem> = serde_json::from_str(&self.entry).map_err(|_| corrupt())?;
+        if items.len() > AllowBatch::MAX {
+            return Err(corrupt());
+        }
+        let base = self.id.saturating_mul(ENTRY_ID_STRIDE);
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(place, (request_id, at, app, user_id, compact))| {
+                let at = from_unix(op, "decisions.entry", at)?;
+                let entry = whole_entry(
+                    compact,
+                    Columns {
+                        request_id: &request_id,
+                        at,
+                        app: &app,
+                        user_id: user_id.as_deref(),
+                        decision: &self.decision,
+                        reason: None,
+                    },
+                );
+                Ok(StoredDecision {
+                    id: base + place as i64,
+                    request_id,
+                    at,
+                    app,
+                    user_id,
+                    decision: self.decision.clone(),
+                    reason: None,
+                    entry,
+                })
+            })
+            .collect()
+    }
+
+    /// The decision under `request_id` in this row, if it holds it.
+    fn find(
+        self,
+        request_id: &str,
+        op: &'static str,
+    ) -> Result<Option<StoredDecision>, StoreError> {
+        Ok(self
+            .into_decisions(op)?
+            .into_iter()
+            .find(|d| d.request_id == request_id))
     }
 }
