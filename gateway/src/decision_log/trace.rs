@@ -164,6 +164,41 @@ impl std::fmt::Display for Rfc3339Secs {
 /// Serialised as its `Display` text, without an intermediate `String`.
 struct Shown<T>(T);
 
+/// A client address as JSON text. An IPv4 address (nearly all of them) is
+/// written digit by digit: through `Display` and serde's `collect_str` it
+/// cost ~1.3k instructions per recorded request, a tenth of the log's
+/// budget. IPv6 goes through `Display`.
+struct IpText(std::net::IpAddr);
+
+impl Serialize for IpText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v4 = match self.0 {
+            std::net::IpAddr::V4(v4) => v4,
+            std::net::IpAddr::V6(v6) => return s.collect_str(&v6),
+        };
+        let mut text = [0u8; 15];
+        let mut n = 0;
+        for (i, octet) in v4.octets().into_iter().enumerate() {
+            if i > 0 {
+                text[n] = b'.';
+                n += 1;
+            }
+            if octet >= 100 {
+                text[n] = b'0' + octet / 100;
+                n += 1;
+            }
+            if octet >= 10 {
+                text[n] = b'0' + octet / 10 % 10;
+                n += 1;
+            }
+            text[n] = b'0' + octet % 10;
+            n += 1;
+        }
+        // Digits and dots only.
+        s.serialize_str(std::str::from_utf8(&text[..n]).unwrap_or_default())
+    }
+}
+
 impl<T: std::fmt::Display> Serialize for Shown<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&self.0)
@@ -189,7 +224,7 @@ struct TraceOut<'a> {
     method: &'a str,
     path: &'a str,
     user: Option<TraceUserOut<'a>>,
-    client_ip: Shown<std::net::IpAddr>,
+    client_ip: IpText,
     country: &'a str,
     locations: Vec<&'a str>,
     platform: &'static str,
@@ -233,7 +268,7 @@ struct AllowOut<'a> {
     method: &'a str,
     path: &'a str,
     user: Option<AllowUserOut<'a>>,
-    client_ip: Shown<std::net::IpAddr>,
+    client_ip: IpText,
     country: &'a str,
     locations: Vec<&'a str>,
     platform: &'static str,
@@ -361,7 +396,7 @@ pub(super) fn build(p: &Pending, allows: &mut AllowBatch) -> Option<NewDecision>
                 groups: GroupsOut(p),
                 assigned: p.assigned,
             }),
-            client_ip: Shown(p.client_ip),
+            client_ip: IpText(p.client_ip),
             country: p.country.as_str(),
             locations,
             platform: p.platform.as_str(),
@@ -457,7 +492,7 @@ pub(super) fn build(p: &Pending, allows: &mut AllowBatch) -> Option<NewDecision>
             groups: GroupsOut(p),
             assigned: p.assigned,
         }),
-        client_ip: Shown(p.client_ip),
+        client_ip: IpText(p.client_ip),
         country: p.country.as_str(),
         locations,
         platform: p.platform.as_str(),
@@ -633,7 +668,7 @@ pub fn write_policy_table<S: AsRef<str>>(out: &mut String, rows: &[[S; 5]]) {
 
 #[cfg(test)]
 mod tests {
-    use super::Rfc3339Secs;
+    use super::{IpText, Rfc3339Secs};
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
@@ -649,5 +684,22 @@ mod tests {
         // Outside RFC 3339's years: nothing, as before.
         assert_eq!(Rfc3339Secs(253_402_300_800).to_string(), "");
         assert_eq!(Rfc3339Secs(i64::MAX).to_string(), "");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "198.51.100.7",
+            "255.255.255.255",
+            "10.0.0.1",
+            "2001:db8::1",
+            "::ffff:192.0.2.1",
+        ] {
+            let addr: std::net::IpAddr = ip.parse().expect("address");
+            let json = serde_json::to_string(&IpText(addr)).expect("json");
+            assert_eq!(json, format!("\"{addr}\""));
+        }
     }
 }
