@@ -825,8 +825,9 @@ pub(super) struct DecisionLogFile {
     #[serde(default)]
     #[schemars(with = "Option<rules::schema::Duration>", extend("default" = rules::format_duration(DecisionLog::DEFAULT_RETENTION)))]
     pub(super) retention: Option<S<String>>,
-    /// The most entries kept; the oldest beyond it are pruned. `0` turns
-    /// the log off.
+    /// The most entries kept; the oldest beyond it are pruned (the allows
+    /// recorded together in one flush go or stay together, so up to a
+    /// thousand more may stay). `0` turns the log off.
     #[serde(default)]
     #[schemars(extend("default" = DecisionLog::DEFAULT_MAX_ENTRIES))]
     pub(super) max_entries: Option<u64>,

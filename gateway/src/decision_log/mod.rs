@@ -12,6 +12,11 @@
 //!                                                                  pruning)
 //! ```
 //!
+//! A refusal is a row of its own, its trace whole. The allows of one flush
+//! are one row between them (`store::decisions::AllowBatch`), each in a
+//! compact form; the store reads them back one by one, whole, so every
+//! reader sees the same trace either way.
+//!
 //! What the request pays: a sampling check, two `Arc` clones (config and
 //! rules of its snapshot, so the writer explains against the very rules
 //! that decided), one allocation holding the request's strings, and a
