@@ -730,6 +730,14 @@ class Bench:
             add("W6", "close", "w1", ["portcullis"], w6, 403, "Android UA hits a block policy -> 403")
             add("W2", "keep-alive", "w2", ["pingora-pass", "portcullis"], w2, 200,
                 "1,000 policies over 100 apps (10 hosts x 10 prefixes)")
+        # Open loop (issue 21): `pace` sends at a constant rate and measures
+        # each latency from its request's due time.
+        if self.args.open_rate:
+            mode = f"open {self.args.open_rate / 1000:g}k/s"
+            peers = ["pingora-pass", "portcullis"] if q else ["pingora-pass", "nginx", "portcullis"]
+            add("W0", mode, "w0", peers + ab, w0, 200, "member session (cached), no policy; constant rate")
+            add("W1", mode, "w1", peers + ab, w1, 200,
+                "10 policies, cached session, platform, GeoIP via XFF; constant rate")
         if self.args.only:
             keep = set(self.args.only.split(","))
             W = [w for w in W if w["id"] in keep]
@@ -768,6 +776,27 @@ class Bench:
             args += ["-H", f"{k}: {v}"]
         args += ["-s", script, f"http://127.0.0.1:{self.port['up' if peer == 'direct' else peer]}{spec.get('path', '/')}"]
         return ["taskset", "-c", "0"] + args, env
+
+    def pace_argv(self, w, peer, seconds):
+        """`pace` at --open-rate for `seconds` (1 s of warm-up inside)."""
+        spec = w["spec"]
+        d = self.d
+        args = [f"{BIN}/pace", "--port", str(self.port["up" if peer == "direct" else peer]),
+                "--rate", str(self.args.open_rate), "--duration", str(seconds), "--warmup", "1",
+                "--connections", str(CONNS)]
+        if "static" in spec:
+            for k, v in spec["static"].items():
+                args += ["--header", f"{k}: {v.format(**self.tok) if '{' in v else v}"]
+            args += ["--path", spec.get("path", "/")]
+        else:
+            for k, v in spec.get("headers", {}).items():
+                args += ["--header", f"{k}: {v}"]
+            args += ["--targets", f"{d}/{spec['targets']}"]
+            if spec.get("xff"):
+                args += ["--xff", f"{d}/xff.txt"]
+            if spec.get("ua"):
+                args += ["--ua", f"{d}/ua.txt"]
+        return ["taskset", "-c", "0"] + args
 
     def check_quiet(self):
         """Waits (bounded) while something else keeps the CPUs busy."""
@@ -809,9 +838,13 @@ class Bench:
         if not os.path.exists(f"/proc/{pid}"):
             raise RuntimeError(f"{peer} (pid {pid}) is not running")
         busy_before, waited = self.check_quiet()
-        argv, env = self.wrk_argv(w, peer, 1, warm=True)
-        subprocess.run(argv, env={**os.environ, **env}, capture_output=True, timeout=30)
-        argv, env = self.wrk_argv(w, peer, self.args.duration, rnd=rnd)
+        open_loop = w["mode"].startswith("open")
+        if open_loop:
+            argv, env = self.pace_argv(w, peer, self.args.duration), {}
+        else:
+            argv, env = self.wrk_argv(w, peer, 1, warm=True)
+            subprocess.run(argv, env={**os.environ, **env}, capture_output=True, timeout=30)
+            argv, env = self.wrk_argv(w, peer, self.args.duration, rnd=rnd)
         ver0 = self.verifications(peer) if peer.startswith("portcullis") else None
         t0 = os.times()
         c0, s0, u0 = read_cpu_lines(), proc_jiffies(pid), proc_jiffies(self.pids["up"])
@@ -822,10 +855,25 @@ class Bench:
         c1, s1, u1 = read_cpu_lines(), proc_jiffies(pid), proc_jiffies(self.pids["up"])
         t1 = os.times()
         ver1 = self.verifications(peer) if peer.startswith("portcullis") else None
-        line = [l for l in r.stdout.splitlines() if l.startswith("WRKRESULT")]
-        if r.returncode != 0 or not line:
-            raise RuntimeError(f"wrk failed for {w['id']} {peer}: {r.returncode} {r.stdout} {r.stderr}")
-        v = [int(x) for x in line[0].split()[1:]]
+        if open_loop:
+            # The CPU counted includes pace's 1 s warm-up: per request it
+            # is the same work, so the run's jiffies are divided by every
+            # request sent, warm-up and measured.
+            try:
+                o = json.loads(r.stdout)
+            except ValueError:
+                o = None
+            if r.returncode != 0 or not o:
+                raise RuntimeError(f"pace failed for {w['id']} {peer}: {r.returncode} {r.stdout} {r.stderr}")
+            sent = o["requests"] + o["errors"] + int(self.args.open_rate)
+            # requests, duration µs, p50, p99, connect, read, write, status, timeout, max
+            v = [sent, int(wall * 1e6), o["p50_us"], o["p99_us"], 0, o["errors"], 0,
+                 o["status_errors"], 0, o["max_us"]]
+        else:
+            line = [l for l in r.stdout.splitlines() if l.startswith("WRKRESULT")]
+            if r.returncode != 0 or not line:
+                raise RuntimeError(f"wrk failed for {w['id']} {peer}: {r.returncode} {r.stdout} {r.stderr}")
+            v = [int(x) for x in line[0].split()[1:]]
         reqs, dur_us = v[0], v[1]
         wrk_j = ((t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)) * CLK_TCK
         sut_j = 0 if peer == "direct" else s1 - s0
@@ -993,6 +1041,15 @@ class Bench:
         rss = g("W2", "keep-alive", "portcullis", "rss")
         if rss is not None:
             T.append(f"| RSS ≤ 64 MiB with 1,000 policies | {rss / 1024:.1f} MiB after W2 | {verdict(rss / 1024 <= 64)} |")
+        if self.args.open_rate:
+            mode = f"open {self.args.open_rate / 1000:g}k/s"
+            for wl in ("W0", "W1"):
+                for f in ("p50", "p99"):
+                    a = g(wl, mode, "portcullis", f); b = g(wl, mode, "pingora-pass", f)
+                    r = ratio(a, b)
+                    if r is not None:
+                        T.append(f"| {wl} open loop at {self.args.open_rate / 1000:g}k req/s: {f} ≤ 1.2× pingora-pass "
+                                 f"| {a:.0f} vs {b:.0f} µs = {fr(r)} | {verdict(r <= 1.2)} |")
         w3 = g("W3", "keep-alive", "portcullis")
         if w3 is not None and w0 is not None:
             vpr = S[("W3", "keep-alive", "portcullis")]["verif_per_req"] or 0
@@ -1004,6 +1061,9 @@ class Bench:
                 "```"] + [f"{k}: {v}" for k, v in info.items()] + [
                 f"method: wrk -t1 -c{CONNS} -d{self.args.duration}s --latency (1 s warm-up discarded), "
                 f"{self.args.rounds} interleaved rounds, medians; wrk + upstream nginx on CPU 0, proxy on CPU 1, 1 worker",
+                *([f"open loop: pace at {self.args.open_rate} req/s over {CONNS} keep-alive connections, "
+                   f"{self.args.duration} s after a 1 s warm-up, latency from each request's due time"]
+                  if self.args.open_rate else []),
                 f"wait budget left: {self.wait_budget:.0f} s",
                 "```", ""]
         body = head + ["## Results", "", table, "", "## Ratios (Portcullis)", "", ratios, "",
@@ -1033,6 +1093,9 @@ def main():
     ap.add_argument("--decision-log-ab", action="store_true",
                     help="also run keep-alive W0 and W1 against a second Portcullis with the decision "
                          "log off (peer portcullis-nodl), interleaved, to measure what the log costs")
+    ap.add_argument("--open-rate", type=int, default=None,
+                    help="requests a second of the open-loop runs of W0 and W1 (pace); 0: none "
+                         "(default 10000 in the full plan, 0 with --quick)")
     ap.add_argument("--preload", default="",
                     help="a malloc library LD_PRELOADed into Portcullis only (e.g. libjemalloc.so.2)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -1060,6 +1123,8 @@ def main():
         if load1 > a.max_loadavg:
             log(f"load smoke: skipped, the machine is busy (1-minute load average {load1:.2f} > {a.max_loadavg})")
             return 0
+    if a.open_rate is None:
+        a.open_rate = 0 if a.quick else 10000
     if a.duration is None:
         a.duration = 4 if a.quick else 5
     if a.budget is None:
