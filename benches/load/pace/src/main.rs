@@ -9,8 +9,11 @@
 //! requests are spread over `--connections` keep-alive connections in
 //! turn, and each latency is measured from the time its request was due,
 //! not sent, so a stall shows in the percentiles instead of pausing the
-//! load (no coordinated omission, as in wrk2). One thread, one runtime:
-//! the bench pins it to a CPU of its own.
+//! load (no coordinated omission, as in wrk2). Each connection is a thread
+//! with a blocking socket that sleeps until its next request is due: a
+//! thread's sleep is precise to tens of µs, where an async runtime's timer
+//! rounds to the millisecond (which added ~1 ms to every latency in a
+//! first version). The bench pins all of them to the load generator's CPU.
 //!
 //! ```text
 //! pace --port P --rate 10000 --duration 5 [--warmup 1] [--connections 32]
@@ -24,12 +27,10 @@
 //! the achieved rate, and latency percentiles in µs.
 
 use clap::Parser;
-use std::io;
-use std::rc::Rc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 #[command(about = "Constant-rate HTTP/1.1 load with latency from each request's due time")]
@@ -70,11 +71,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() {
     let args = Args::parse();
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .and_then(|rt| rt.block_on(run(&args)));
-    match result {
+    match run(&args) {
         Ok(report) => println!("{report}"),
         Err(e) => {
             eprintln!("pace: {e}");
@@ -191,75 +188,73 @@ struct Tally {
     status_errors: u64,
 }
 
-async fn run(args: &Args) -> io::Result<String> {
+fn run(args: &Args) -> io::Result<String> {
     if !(args.rate > 0.0 && args.duration > 0.0 && args.connections > 0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "--rate, --duration and --connections must be above 0",
         ));
     }
-    let requests = Rc::new(Requests::new(args)?);
+    let requests = Arc::new(Requests::new(args)?);
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let warm = (args.rate * args.warmup).round() as u64;
     let total = warm + (args.rate * args.duration).round() as u64;
     // Connected before the clock starts.
     let mut streams = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        streams.push(connect(args.port).await?);
+        streams.push(connect(args.port)?);
     }
-    let start = Instant::now() + Duration::from_millis(10);
-    let local = tokio::task::LocalSet::new();
-    let mut tasks = Vec::with_capacity(args.connections);
-    for (c, stream) in streams.into_iter().enumerate() {
-        let requests = Rc::clone(&requests);
-        let conns = args.connections as u64;
-        let port = args.port;
-        tasks.push(local.spawn_local(async move {
-            let mut tally = Tally::default();
-            let mut stream = Some(stream);
-            let mut buf = Vec::with_capacity(4096);
-            let mut k = c as u64;
-            while k < total {
-                let due = start + interval.mul_f64(k as f64);
-                tokio::time::sleep_until(due).await;
-                let request = requests.get(k);
-                let answer = match stream.as_mut() {
-                    Some(s) => timeout(ANSWER_TIMEOUT, exchange(s, &request, &mut buf)).await,
-                    None => Ok(Err(io::Error::other("not connected"))),
-                };
-                match answer {
-                    Ok(Ok(status)) => {
-                        if k >= warm {
-                            tally.latencies.push(due.elapsed().as_micros() as u64);
-                            if status >= 400 {
-                                tally.status_errors += 1;
+    let start = Instant::now() + Duration::from_millis(20);
+    let conns = args.connections as u64;
+    let port = args.port;
+    let threads: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(c, stream)| {
+            let requests = Arc::clone(&requests);
+            std::thread::spawn(move || {
+                let mut tally = Tally::default();
+                let mut stream = Some(stream);
+                let mut buf = Vec::with_capacity(4096);
+                let mut k = c as u64;
+                while k < total {
+                    let due = start + interval.mul_f64(k as f64);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    let request = requests.get(k);
+                    let answer = match stream.as_mut() {
+                        Some(s) => exchange(s, &request, &mut buf),
+                        None => Err(io::Error::other("not connected")),
+                    };
+                    match answer {
+                        Ok(status) => {
+                            if k >= warm {
+                                tally.latencies.push(due.elapsed().as_micros() as u64);
+                                if status >= 400 {
+                                    tally.status_errors += 1;
+                                }
                             }
                         }
-                    }
-                    _ => {
-                        if k >= warm {
-                            tally.errors += 1;
+                        Err(_) => {
+                            if k >= warm {
+                                tally.errors += 1;
+                            }
+                            stream = connect(port).ok();
                         }
-                        buf.clear();
-                        stream = connect(port).await.ok();
                     }
+                    k += conns;
                 }
-                k += conns;
-            }
-            tally
-        }));
-    }
-    let t0 = start;
-    let tallies = local
-        .run_until(async {
-            let mut out = Vec::with_capacity(tasks.len());
-            for t in tasks {
-                out.push(t.await.unwrap_or_default());
-            }
-            out
+                tally
+            })
         })
-        .await;
-    let measured_for = t0.elapsed().as_secs_f64() - args.warmup;
+        .collect();
+    let tallies: Vec<Tally> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap_or_default())
+        .collect();
+    let measured_for = start.elapsed().as_secs_f64() - args.warmup;
     let mut latencies: Vec<u64> = tallies
         .iter()
         .flat_map(|t| t.latencies.iter().copied())
@@ -286,20 +281,22 @@ async fn run(args: &Args) -> io::Result<String> {
     .to_string())
 }
 
-async fn connect(port: u16) -> io::Result<TcpStream> {
-    let s = TcpStream::connect(("127.0.0.1", port)).await?;
+fn connect(port: u16) -> io::Result<TcpStream> {
+    let s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_nodelay(true)?;
+    s.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+    s.set_write_timeout(Some(ANSWER_TIMEOUT))?;
     Ok(s)
 }
 
 /// Sends one request and reads its answer (headers and a
 /// `Content-Length` body) off a keep-alive connection; its status.
-async fn exchange(s: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> io::Result<u16> {
-    s.write_all(request).await?;
+fn exchange(s: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> io::Result<u16> {
+    s.write_all(request)?;
     buf.clear();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = s.read(&mut chunk).await?;
+        let n = s.read(&mut chunk)?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
         }
@@ -327,7 +324,7 @@ async fn exchange(s: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> io::R
             }
         }
         while buf.len() < head + length {
-            let n = s.read(&mut chunk).await?;
+            let n = s.read(&mut chunk)?;
             if n == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
             }
