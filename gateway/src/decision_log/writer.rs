@@ -41,15 +41,6 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const PRUNE_EVERY: Duration = Duration::from_secs(300);
 /// At most one warning per this interval while writes fail.
 const WARN_EVERY: Duration = Duration::from_secs(30);
-/// The writer's thread's nice value. Its work is never urgent and a
-/// request's is: where the proxy shares one core with it, a flush's traces
-/// (up to ~2,000 at 20k requests a second) held the core for a millisecond
-/// or two at a time, and the load bench's p99 with the log on was 1.7× the
-/// p99 with it off. At nice 10 the kernel lets a request's thread in first;
-/// the writer still gets far more of the core than it needs (~5 % at that
-/// rate), and if it ever falls behind, the queue drops entries and counts
-/// them, as when the store is slow.
-const WRITER_NICE: i32 = 10;
 
 /// What pruning needs from the current config (`decision_log`).
 pub type Settings = Box<dyn Fn() -> crate::config::DecisionLog + Send + Sync>;
@@ -149,11 +140,6 @@ impl BackgroundService for Writer {
         let Some(mut rx) = self.log.take_receiver() else {
             return;
         };
-        // Pingora runs each background service on a thread of its own, and
-        // on Linux a nice value is a thread's: this one only.
-        if let Err(e) = rustix::process::setpriority_process(None, WRITER_NICE) {
-            tracing::debug!(error = %e, "the decision log's writer keeps its priority");
-        }
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flush = tokio::time::interval(FLUSH_EVERY);
