@@ -110,23 +110,20 @@ impl AllowBatch {
             return false;
         }
         self.json.push(b']');
-        if self.len == 0 {
+        let first = self.len == 0;
+        if first || request_id < self.first_request_id.as_str() {
             self.first_request_id.clear();
             self.first_request_id.push_str(request_id);
+        }
+        if first || request_id > self.last_request_id.as_str() {
             self.last_request_id.clear();
             self.last_request_id.push_str(request_id);
-            (self.first_at, self.last_at) = (at, at);
-        } else {
-            if request_id < self.first_request_id.as_str() {
-                self.first_request_id.clear();
-                self.first_request_id.push_str(request_id);
-            }
-            if request_id > self.last_request_id.as_str() {
-                self.last_request_id.clear();
-                self.last_request_id.push_str(request_id);
-            }
-            self.first_at = self.first_at.min(at);
-            self.last_at = self.last_at.max(at);
+        }
+        if first || at < self.first_at {
+            self.first_at = at;
+        }
+        if first || at > self.last_at {
+            self.last_at = at;
         }
         self.len += 1;
         true

@@ -3339,8 +3339,10 @@ fn no_allows() -> decisions::AllowBatch {
     decisions::AllowBatch::default()
 }
 
-/// A compact allow (`COMPACT_ALLOW_FIELDS`) whose one applying policy is
-/// `policy`.
+/// A compact allow (`COMPACT_ALLOW_FIELDS`: `[v, why, host, method, path,
+/// user, client_ip, country, locations, platform, client_app,
+/// mfa_strength, mfa_asked, signed_in_ago, access_ended, policies]`) whose
+/// one applying policy is `policy`.
 fn compact_allow(path: &str, policy: &str) -> serde_json::Value {
     json!([
         decisions::COMPACT_ALLOW,
@@ -3620,27 +3622,7 @@ async fn decisions_round_trip_filter_and_prune(db: TestDb) {
 /// policies count as applied.
 async fn a_compact_allow_reads_back_whole_and_is_counted(db: TestDb) {
     let store = db.open().await;
-    // `[v, why, host, method, path, user, client_ip, country, locations,
-    // platform, client_app, mfa_strength, mfa_asked, signed_in_ago,
-    // access_ended, policies]`.
-    let compact = json!([
-        decisions::COMPACT_ALLOW,
-        "allowed",
-        "payroll.localhost",
-        "GET",
-        "/pay",
-        ["anna@contoso.com", "guest", ["partners"], true],
-        "198.51.100.1",
-        "DE",
-        [],
-        "windows",
-        "browser",
-        "mfa",
-        "mfa",
-        60,
-        null,
-        [["guests-mfa", "enabled", "mfa", true]],
-    ]);
+    let compact = compact_allow("/pay", "guests-mfa");
     let id = "019af12e80000123456789abcdef0123";
     let allow = decisions::NewDecision {
         entry: compact.to_string().into(),

@@ -280,14 +280,11 @@ impl Backend {
             let mut last_row = up_to_row;
             for row in rows {
                 last_row = row.id;
-                let row_id = row.id;
-                for d in row.into_decisions(OP)?.into_iter().rev() {
-                    if row_id == cut_row && d.id.rem_euclid(ENTRY_ID_STRIDE) >= cut_place {
-                        continue;
-                    }
-                    if !q.matches(&d) {
-                        continue;
-                    }
+                let kept = row.into_decisions(OP, |d| {
+                    q.matches(d)
+                        && (last_row != cut_row || d.id.rem_euclid(ENTRY_ID_STRIDE) < cut_place)
+                })?;
+                for d in kept.into_iter().rev() {
                     out.push(d);
                     if out.len() == want {
                         return Ok(out);
@@ -394,70 +391,68 @@ struct DecisionRow {
 }
 
 impl DecisionRow {
-    /// The decisions the row holds, in the order they were appended.
-    fn into_decisions(self, op: &'static str) -> Result<Vec<StoredDecision>, StoreError> {
+    /// The decisions the row holds that `keep` (seeing each with its entry
+    /// as stored) wants, in the order they were appended, their entries
+    /// made whole. A row of one decision is read as a batch of one; only
+    /// what is kept is expanded.
+    fn into_decisions(
+        self,
+        op: &'static str,
+        mut keep: impl FnMut(&StoredDecision) -> bool,
+    ) -> Result<Vec<StoredDecision>, StoreError> {
         let corrupt = || StoreError::Corrupt {
             op,
             column: "decisions.entry",
         };
-        if self.first_request_id.is_none() {
-            let at = from_unix(op, "decisions.at", self.at)?;
-            let stored = serde_json::from_str(&self.entry).map_err(|_| corrupt())?;
-            let entry = whole_entry(
-                stored,
-                Columns {
-                    request_id: &self.request_id,
-                    at,
-                    app: &self.app,
-                    user_id: self.user_id.as_deref(),
-                    decision: &self.decision,
-                    reason: self.reason.as_deref(),
-                },
-            );
-            return Ok(vec![StoredDecision {
-                id: self.id.saturating_mul(ENTRY_ID_STRIDE),
-                request_id: self.request_id,
-                at,
-                app: self.app,
-                user_id: self.user_id,
-                decision: self.decision,
-                reason: self.reason,
-                entry,
-            }]);
-        }
-        let items: Vec<BatchItem> = serde_json::from_str(&self.entry).map_err(|_| corrupt())?;
+        // Where a decision's time is: its row's column, or a batch's entry.
+        let at_column = match self.first_request_id {
+            None => "decisions.at",
+            Some(_) => "decisions.entry",
+        };
+        let items: Vec<BatchItem> = match self.first_request_id {
+            None => vec![(
+                self.request_id,
+                self.at,
+                self.app,
+                self.user_id,
+                serde_json::from_str(&self.entry).map_err(|_| corrupt())?,
+            )],
+            Some(_) => serde_json::from_str(&self.entry).map_err(|_| corrupt())?,
+        };
         if items.len() > AllowBatch::MAX {
             return Err(corrupt());
         }
         let base = self.id.saturating_mul(ENTRY_ID_STRIDE);
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(place, (request_id, at, app, user_id, compact))| {
-                let at = from_unix(op, "decisions.entry", at)?;
-                let entry = whole_entry(
-                    compact,
-                    Columns {
-                        request_id: &request_id,
-                        at,
-                        app: &app,
-                        user_id: user_id.as_deref(),
-                        decision: &self.decision,
-                        reason: None,
-                    },
-                );
-                Ok(StoredDecision {
-                    id: base + place as i64,
-                    request_id,
-                    at,
-                    app,
-                    user_id,
-                    decision: self.decision.clone(),
-                    reason: None,
-                    entry,
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for (place, (request_id, at, app, user_id, stored)) in items.into_iter().enumerate() {
+            let mut d = StoredDecision {
+                id: base + place as i64,
+                request_id,
+                at: from_unix(op, at_column, at)?,
+                app,
+                user_id,
+                decision: self.decision.clone(),
+                // A batch's column is null: allows have no reason.
+                reason: self.reason.clone(),
+                entry: stored,
+            };
+            if !keep(&d) {
+                continue;
+            }
+            d.entry = whole_entry(
+                std::mem::take(&mut d.entry),
+                Columns {
+                    request_id: &d.request_id,
+                    at: d.at,
+                    app: &d.app,
+                    user_id: d.user_id.as_deref(),
+                    decision: &d.decision,
+                    reason: d.reason.as_deref(),
+                },
+            );
+            out.push(d);
+        }
+        Ok(out)
     }
 
     /// The decision under `request_id` in this row, if it holds it.
@@ -467,8 +462,7 @@ impl DecisionRow {
         op: &'static str,
     ) -> Result<Option<StoredDecision>, StoreError> {
         Ok(self
-            .into_decisions(op)?
-            .into_iter()
-            .find(|d| d.request_id == request_id))
+            .into_decisions(op, |d| d.request_id == request_id)?
+            .pop())
     }
 }
